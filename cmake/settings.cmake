@@ -1,0 +1,28 @@
+# Settings every Cairn target links; third-party targets never see them.
+add_library(cairn_settings INTERFACE)
+target_compile_features(cairn_settings INTERFACE cxx_std_20)
+target_include_directories(cairn_settings INTERFACE ${PROJECT_SOURCE_DIR})
+
+add_library(cairn_warnings INTERFACE)
+target_compile_options(cairn_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual
+  -Wnull-dereference)
+if(CAIRN_WERROR)
+  target_compile_options(cairn_warnings INTERFACE -Werror)
+endif()
+
+# Stricter arithmetic warnings for the shared core, where on-disk and wire formats live.
+add_library(cairn_strict_warnings INTERFACE)
+target_compile_options(cairn_strict_warnings INTERFACE -Wconversion -Wsign-conversion)
+
+if(CAIRN_SANITIZE)
+  add_compile_options(-fsanitize=${CAIRN_SANITIZE} -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=${CAIRN_SANITIZE})
+endif()
+
+# Links faster than ld.bfd when present.
+find_program(CAIRN_LLD ld.lld)
+if(CAIRN_LLD)
+  add_link_options(-fuse-ld=lld)
+endif()

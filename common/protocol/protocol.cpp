@@ -1,0 +1,390 @@
+#include "common/protocol/protocol.h"
+
+#include <nlohmann/json.hpp>
+
+namespace cairn::protocol {
+
+using nlohmann::json;
+
+namespace {
+
+// Thrown only inside this file, caught by decode_json.
+struct DecodeError {
+  std::string message;
+};
+
+[[noreturn]] void fail(std::string message) { throw DecodeError{std::move(message)}; }
+
+Digest digest_from(const json& j, const char* field) {
+  const auto& v = j.at(field);
+  if (!v.is_string()) fail(std::string(field) + " must be a hex string");
+  auto d = Digest::from_hex(v.get<std::string>());
+  if (!d) fail(std::string(field) + " is not a 64-character hex SHA-256");
+  return *d;
+}
+
+template <typename T>
+T get_or(const json& j, const char* field, T fallback) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) return fallback;
+  return it->get<T>();
+}
+
+std::optional<int64_t> get_optional_int(const json& j, const char* field) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  return it->get<int64_t>();
+}
+
+void put_optional(json& j, const char* field, const std::optional<int64_t>& v) {
+  if (v) j[field] = *v;
+}
+
+json chunk_ref_json(const ChunkRef& c) { return json{{"hash", c.hash.hex()}, {"len", c.length}}; }
+
+ChunkRef chunk_ref_from(const json& j) {
+  ChunkRef c;
+  c.hash = digest_from(j, "hash");
+  const auto len = j.at("len").get<uint64_t>();
+  if (len == 0 || len > ChunkerParams::kMaxSupportedSize) fail("chunk len out of range");
+  c.length = static_cast<uint32_t>(len);
+  return c;
+}
+
+json chunk_list_json(const std::vector<ChunkRef>& chunks) {
+  json a = json::array();
+  for (const auto& c : chunks) a.push_back(chunk_ref_json(c));
+  return a;
+}
+
+std::vector<ChunkRef> chunk_list_from(const json& j) {
+  if (!j.is_array()) fail("chunks must be an array");
+  std::vector<ChunkRef> out;
+  out.reserve(j.size());
+  for (const auto& c : j) out.push_back(chunk_ref_from(c));
+  return out;
+}
+
+json uploads_json(const std::vector<ChunkUpload>& v) {
+  json a = json::array();
+  for (const auto& m : v) a.push_back({{"hash", m.hash.hex()}, {"url", m.url}});
+  return a;
+}
+
+std::vector<ChunkUpload> uploads_from(const json& j) {
+  std::vector<ChunkUpload> out;
+  for (const auto& m : j) out.push_back({digest_from(m, "hash"), m.at("url").get<std::string>()});
+  return out;
+}
+
+NodeKind kind_from(const json& j) {
+  auto k = node_kind_from_name(j.at("kind").get<std::string>());
+  if (!k) fail("kind must be file, folder or symlink");
+  return *k;
+}
+
+json entry_json(const Entry& e) {
+  json j{{"node_id", e.node_id},   {"path", e.path},         {"kind", node_kind_name(e.kind)},
+         {"version", e.version},   {"size", e.size},         {"executable", e.executable},
+         {"mtime_ns", e.mtime_ns}, {"modified_at", e.modified_at}};
+  if (e.deleted) j["deleted"] = true;
+  if (!e.manifest.empty()) j["manifest"] = e.manifest;
+  if (e.kind == NodeKind::kSymlink) j["target"] = e.symlink_target;
+  return j;
+}
+
+Entry entry_from(const json& j) {
+  Entry e;
+  e.node_id = j.at("node_id").get<int64_t>();
+  e.path = j.at("path").get<std::string>();
+  e.kind = kind_from(j);
+  e.deleted = get_or<bool>(j, "deleted", false);
+  e.version = get_or<int64_t>(j, "version", 0);
+  e.size = get_or<uint64_t>(j, "size", 0);
+  e.executable = get_or<bool>(j, "executable", false);
+  e.mtime_ns = get_or<int64_t>(j, "mtime_ns", 0);
+  e.modified_at = get_or<int64_t>(j, "modified_at", 0);
+  e.manifest = get_or<std::string>(j, "manifest", "");
+  e.symlink_target = get_or<std::string>(j, "target", "");
+  return e;
+}
+
+// --- to_json_value / from_json_value per type ---------------------------------------------
+
+json to_json_value(const ServerConfig& c) {
+  return {{"protocol_version", c.protocol_version},
+          {"chunking",
+           {{"min_size", c.chunking.min_size},
+            {"avg_size", c.chunking.avg_size},
+            {"max_size", c.chunking.max_size}}},
+          {"max_batch", c.max_batch},
+          {"max_json_body_bytes", c.max_json_body_bytes},
+          {"server_version", c.server_version}};
+}
+void from_json_value(const json& j, ServerConfig& c) {
+  c.protocol_version = j.at("protocol_version").get<int>();
+  const auto& ch = j.at("chunking");
+  c.chunking.min_size = ch.at("min_size").get<uint32_t>();
+  c.chunking.avg_size = ch.at("avg_size").get<uint32_t>();
+  c.chunking.max_size = ch.at("max_size").get<uint32_t>();
+  c.max_batch = j.at("max_batch").get<uint32_t>();
+  c.max_json_body_bytes = j.at("max_json_body_bytes").get<uint64_t>();
+  c.server_version = get_or<std::string>(j, "server_version", "");
+}
+
+json to_json_value(const WhoAmI& w) { return {{"user", w.user}, {"user_id", w.user_id}}; }
+void from_json_value(const json& j, WhoAmI& w) {
+  w.user = j.at("user").get<std::string>();
+  w.user_id = j.at("user_id").get<int64_t>();
+}
+
+json to_json_value(const CheckChunksRequest& r) { return {{"chunks", chunk_list_json(r.chunks)}}; }
+void from_json_value(const json& j, CheckChunksRequest& r) {
+  r.chunks = chunk_list_from(j.at("chunks"));
+}
+
+json to_json_value(const CheckChunksResponse& r) { return {{"missing", uploads_json(r.missing)}}; }
+void from_json_value(const json& j, CheckChunksResponse& r) {
+  r.missing = uploads_from(j.at("missing"));
+}
+
+json to_json_value(const InitUploadsRequest& r) {
+  json files = json::array();
+  for (const auto& f : r.files) {
+    json jf{{"path", f.path}, {"kind", node_kind_name(f.kind)}};
+    if (f.kind == NodeKind::kFile) {
+      jf["chunks"] = chunk_list_json(f.chunks);
+      jf["executable"] = f.executable;
+    }
+    if (f.kind == NodeKind::kSymlink) jf["target"] = f.symlink_target;
+    jf["mtime_ns"] = f.mtime_ns;
+    put_optional(jf, "base_version", f.base_version);
+    files.push_back(std::move(jf));
+  }
+  return {{"files", std::move(files)}};
+}
+void from_json_value(const json& j, InitUploadsRequest& r) {
+  const auto& files = j.at("files");
+  if (!files.is_array()) fail("files must be an array");
+  for (const auto& jf : files) {
+    FileUpload f;
+    f.path = jf.at("path").get<std::string>();
+    f.kind = kind_from(jf);
+    if (f.kind == NodeKind::kFile) f.chunks = chunk_list_from(jf.at("chunks"));
+    f.executable = get_or<bool>(jf, "executable", false);
+    f.mtime_ns = get_or<int64_t>(jf, "mtime_ns", 0);
+    if (f.kind == NodeKind::kSymlink) f.symlink_target = jf.at("target").get<std::string>();
+    f.base_version = get_optional_int(jf, "base_version");
+    r.files.push_back(std::move(f));
+  }
+}
+
+json to_json_value(const InitUploadsResponse& r) {
+  json uploads = json::array();
+  for (const auto& u : r.uploads) {
+    uploads.push_back({{"upload_id", u.upload_id}, {"path", u.path}, {"manifest", u.manifest}});
+  }
+  return {{"uploads", std::move(uploads)},
+          {"missing", uploads_json(r.missing)},
+          {"expires_at", r.expires_at}};
+}
+void from_json_value(const json& j, InitUploadsResponse& r) {
+  for (const auto& u : j.at("uploads")) {
+    r.uploads.push_back({u.at("upload_id").get<std::string>(), u.at("path").get<std::string>(),
+                         get_or<std::string>(u, "manifest", "")});
+  }
+  r.missing = uploads_from(j.at("missing"));
+  r.expires_at = get_or<int64_t>(j, "expires_at", 0);
+}
+
+json to_json_value(const CommitRequest& r) {
+  json ops = json::array();
+  for (const auto& op : r.ops) {
+    switch (op.kind) {
+      case OpKind::kPut:
+        ops.push_back({{"op", "put"}, {"upload_id", op.upload_id}});
+        break;
+      case OpKind::kMkdir:
+        ops.push_back({{"op", "mkdir"}, {"path", op.path}});
+        break;
+      case OpKind::kDelete: {
+        json d{{"op", "delete"}, {"path", op.path}};
+        put_optional(d, "base_version", op.base_version);
+        ops.push_back(std::move(d));
+        break;
+      }
+    }
+  }
+  return {{"device", r.device}, {"ops", std::move(ops)}};
+}
+void from_json_value(const json& j, CommitRequest& r) {
+  r.device = get_or<std::string>(j, "device", "");
+  const auto& ops = j.at("ops");
+  if (!ops.is_array()) fail("ops must be an array");
+  for (const auto& jo : ops) {
+    CommitOp op;
+    const auto name = jo.at("op").get<std::string>();
+    if (name == "put") {
+      op.kind = OpKind::kPut;
+      op.upload_id = jo.at("upload_id").get<std::string>();
+    } else if (name == "mkdir") {
+      op.kind = OpKind::kMkdir;
+      op.path = jo.at("path").get<std::string>();
+    } else if (name == "delete") {
+      op.kind = OpKind::kDelete;
+      op.path = jo.at("path").get<std::string>();
+      op.base_version = get_optional_int(jo, "base_version");
+    } else {
+      fail("unknown op '" + name + "' (expected put, mkdir or delete)");
+    }
+    r.ops.push_back(std::move(op));
+  }
+}
+
+json to_json_value(const CommitResponse& r) {
+  json results = json::array();
+  for (const auto& res : r.results) {
+    json jr{{"status", op_status_name(res.status)},
+            {"path", res.path},
+            {"node_id", res.node_id},
+            {"version", res.version}};
+    if (!res.error_code.empty()) jr["error"] = {{"code", res.error_code}, {"message", res.message}};
+    results.push_back(std::move(jr));
+  }
+  return {{"results", std::move(results)}};
+}
+void from_json_value(const json& j, CommitResponse& r) {
+  for (const auto& jr : j.at("results")) {
+    CommitResult res;
+    const auto status = jr.at("status").get<std::string>();
+    if (status == "ok") {
+      res.status = OpStatus::kOk;
+    } else if (status == "unchanged") {
+      res.status = OpStatus::kUnchanged;
+    } else if (status == "conflict") {
+      res.status = OpStatus::kConflict;
+    } else {
+      res.status = OpStatus::kError;
+    }
+    res.path = get_or<std::string>(jr, "path", "");
+    res.node_id = get_or<int64_t>(jr, "node_id", 0);
+    res.version = get_or<int64_t>(jr, "version", 0);
+    if (auto it = jr.find("error"); it != jr.end()) {
+      res.error_code = get_or<std::string>(*it, "code", "");
+      res.message = get_or<std::string>(*it, "message", "");
+    }
+    r.results.push_back(std::move(res));
+  }
+}
+
+json to_json_value(const ListResponse& r) {
+  json entries = json::array();
+  for (const auto& e : r.entries) entries.push_back(entry_json(e));
+  return {{"path", r.path}, {"entries", std::move(entries)}};
+}
+void from_json_value(const json& j, ListResponse& r) {
+  r.path = j.at("path").get<std::string>();
+  for (const auto& e : j.at("entries")) r.entries.push_back(entry_from(e));
+}
+
+json to_json_value(const ChangesResponse& r) {
+  json changes = json::array();
+  for (const auto& e : r.changes) changes.push_back(entry_json(e));
+  return {{"changes", std::move(changes)},
+          {"cursor", r.cursor},
+          {"has_more", r.has_more},
+          {"reset", r.reset}};
+}
+void from_json_value(const json& j, ChangesResponse& r) {
+  for (const auto& e : j.at("changes")) r.changes.push_back(entry_from(e));
+  r.cursor = j.at("cursor").get<std::string>();
+  r.has_more = get_or<bool>(j, "has_more", false);
+  r.reset = get_or<bool>(j, "reset", false);
+}
+
+json to_json_value(const ErrorBody& e) {
+  return {{"error", {{"code", e.code}, {"message", e.message}}}};
+}
+void from_json_value(const json& j, ErrorBody& e) {
+  const auto& err = j.at("error");
+  e.code = err.at("code").get<std::string>();
+  e.message = get_or<std::string>(err, "message", "");
+}
+
+}  // namespace
+
+std::string_view node_kind_name(NodeKind kind) {
+  switch (kind) {
+    case NodeKind::kFile:
+      return "file";
+    case NodeKind::kFolder:
+      return "folder";
+    case NodeKind::kSymlink:
+      return "symlink";
+  }
+  return "file";
+}
+
+std::optional<NodeKind> node_kind_from_name(std::string_view name) {
+  if (name == "file") return NodeKind::kFile;
+  if (name == "folder") return NodeKind::kFolder;
+  if (name == "symlink") return NodeKind::kSymlink;
+  return std::nullopt;
+}
+
+std::string_view op_status_name(OpStatus status) {
+  switch (status) {
+    case OpStatus::kOk:
+      return "ok";
+    case OpStatus::kUnchanged:
+      return "unchanged";
+    case OpStatus::kConflict:
+      return "conflict";
+    case OpStatus::kError:
+      return "error";
+  }
+  return "error";
+}
+
+template <typename T>
+std::string encode_json(const T& value) {
+  // Replace invalid UTF-8 rather than throw: a bad name must not take a response down.
+  return to_json_value(value).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+template <typename T>
+Result<T> decode_json(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "malformed JSON");
+  if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "JSON body must be an object");
+  try {
+    T value;
+    from_json_value(j, value);
+    return value;
+  } catch (const DecodeError& e) {
+    return make_error(ErrorCode::kInvalidArgument, e.message);
+  } catch (const json::exception& e) {
+    // at() on a missing field, get<> on a wrong type or an out-of-range number.
+    return make_error(ErrorCode::kInvalidArgument, std::string("bad JSON field: ") + e.what());
+  }
+}
+
+#define CAIRN_PROTOCOL_TYPE(T)                     \
+  template std::string encode_json<T>(const T&); \
+  template Result<T> decode_json<T>(std::string_view);
+
+CAIRN_PROTOCOL_TYPE(ServerConfig)
+CAIRN_PROTOCOL_TYPE(WhoAmI)
+CAIRN_PROTOCOL_TYPE(CheckChunksRequest)
+CAIRN_PROTOCOL_TYPE(CheckChunksResponse)
+CAIRN_PROTOCOL_TYPE(InitUploadsRequest)
+CAIRN_PROTOCOL_TYPE(InitUploadsResponse)
+CAIRN_PROTOCOL_TYPE(CommitRequest)
+CAIRN_PROTOCOL_TYPE(CommitResponse)
+CAIRN_PROTOCOL_TYPE(ListResponse)
+CAIRN_PROTOCOL_TYPE(ChangesResponse)
+CAIRN_PROTOCOL_TYPE(ErrorBody)
+
+#undef CAIRN_PROTOCOL_TYPE
+
+}  // namespace cairn::protocol

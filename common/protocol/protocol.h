@@ -1,0 +1,153 @@
+#pragma once
+
+// Request and response types of the /v1 HTTP API, and their JSON encoding. The wire format is
+// described in docs/protocol.md; this header is its C++ face. The JSON library stays inside
+// protocol.cpp: callers see only these structs and encode_json / decode_json.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/chunker.h"
+#include "common/error.h"
+#include "common/hash.h"
+#include "common/manifest.h"
+
+namespace cairn::protocol {
+
+inline constexpr int kProtocolVersion = 1;
+
+enum class NodeKind { kFile, kFolder, kSymlink };
+std::string_view node_kind_name(NodeKind kind);
+std::optional<NodeKind> node_kind_from_name(std::string_view name);
+
+// GET /v1/config: what a client must know before it cuts files.
+struct ServerConfig {
+  int protocol_version = kProtocolVersion;
+  ChunkerParams chunking;
+  uint32_t max_batch = 1000;             // Files or chunks in one request.
+  uint64_t max_json_body_bytes = 0;      // Largest JSON request body the daemon accepts.
+  std::string server_version;
+};
+
+// GET /v1/whoami
+struct WhoAmI {
+  std::string user;
+  int64_t user_id = 0;
+};
+
+// A chunk the daemon does not have for this user, with the URL to PUT its bytes to. The URL
+// carries its own short-lived signature: no bearer token is sent with it.
+struct ChunkUpload {
+  Digest hash;
+  std::string url;
+};
+
+// POST /v1/chunks/check: which of these chunks must the caller upload?
+struct CheckChunksRequest {
+  std::vector<ChunkRef> chunks;
+};
+struct CheckChunksResponse {
+  std::vector<ChunkUpload> missing;
+};
+
+// One file, folder or symlink to stage for a commit.
+struct FileUpload {
+  std::string path;
+  NodeKind kind = NodeKind::kFile;
+  bool executable = false;
+  int64_t mtime_ns = 0;
+  std::string symlink_target;          // Symlinks only.
+  std::vector<ChunkRef> chunks;        // Files only; empty for an empty file.
+  std::optional<int64_t> base_version; // The head the client last saw; nullopt for a new path.
+};
+
+// POST /v1/uploads: stage files. Sessions persist until committed or expired.
+struct InitUploadsRequest {
+  std::vector<FileUpload> files;
+};
+struct UploadSession {
+  std::string upload_id;
+  std::string path;
+  std::string manifest;  // Hex address of the file's manifest ("" for folders and symlinks).
+};
+struct InitUploadsResponse {
+  std::vector<UploadSession> uploads;  // In request order.
+  std::vector<ChunkUpload> missing;    // Every chunk still missing, once each.
+  int64_t expires_at = 0;              // Unix seconds.
+};
+
+// POST /v1/commit: apply operations, each atomically and independently of the others.
+enum class OpKind { kPut, kMkdir, kDelete };
+struct CommitOp {
+  OpKind kind = OpKind::kPut;
+  std::string upload_id;                // kPut
+  std::string path;                     // kMkdir, kDelete
+  std::optional<int64_t> base_version;  // kDelete: refuse if the head moved past it
+};
+struct CommitRequest {
+  std::string device;
+  std::vector<CommitOp> ops;
+};
+enum class OpStatus { kOk, kUnchanged, kConflict, kError };
+struct CommitResult {
+  OpStatus status = OpStatus::kOk;
+  std::string path;
+  int64_t node_id = 0;
+  int64_t version = 0;       // The new head (kOk) or the current head (kConflict, kUnchanged).
+  std::string error_code;    // kError / kConflict: an error_code_name.
+  std::string message;
+};
+struct CommitResponse {
+  std::vector<CommitResult> results;  // In request order.
+};
+
+// A node as listings and the change feed describe it.
+struct Entry {
+  int64_t node_id = 0;
+  std::string path;
+  NodeKind kind = NodeKind::kFile;
+  bool deleted = false;
+  int64_t version = 0;
+  uint64_t size = 0;
+  bool executable = false;
+  int64_t mtime_ns = 0;
+  std::string manifest;        // Hex address; files only.
+  std::string symlink_target;  // Symlinks only.
+  int64_t modified_at = 0;     // Unix seconds of the head version.
+};
+
+// GET /v1/list?path=P
+struct ListResponse {
+  std::string path;
+  std::vector<Entry> entries;
+};
+
+// GET /v1/changes?cursor=C&limit=N
+struct ChangesResponse {
+  std::vector<Entry> changes;  // Current state of every node changed after the cursor.
+  std::string cursor;          // Pass back to continue.
+  bool has_more = false;
+  bool reset = false;          // The cursor was unknown: this is a full listing.
+};
+
+// Every error response: {"error":{"code":"not_found","message":"..."}}.
+struct ErrorBody {
+  std::string code;
+  std::string message;
+};
+
+// Encodes any of the types above as compact JSON.
+template <typename T>
+std::string encode_json(const T& value);
+
+// Decodes JSON into one of the types above. kInvalidArgument names the first problem found:
+// malformed JSON, a missing field, a field of the wrong type, a bad hash.
+template <typename T>
+Result<T> decode_json(std::string_view text);
+
+std::string_view op_status_name(OpStatus status);
+
+}  // namespace cairn::protocol

@@ -1,0 +1,78 @@
+#include "common/protocol/protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace cairn::protocol {
+namespace {
+
+TEST(ProtocolTest, InitUploadsRoundTrip) {
+  InitUploadsRequest req;
+  FileUpload f;
+  f.path = "/a/b.txt";
+  f.chunks = {{sha256(as_bytes("x")), 10}, {sha256(as_bytes("y")), 20}};
+  f.executable = true;
+  f.mtime_ns = 1234567890123;
+  f.base_version = 3;
+  req.files.push_back(f);
+  FileUpload link;
+  link.path = "/l";
+  link.kind = NodeKind::kSymlink;
+  link.symlink_target = "../target";
+  req.files.push_back(link);
+
+  auto back = decode_json<InitUploadsRequest>(encode_json(req));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  ASSERT_EQ(back->files.size(), 2u);
+  EXPECT_EQ(back->files[0].chunks, f.chunks);
+  EXPECT_TRUE(back->files[0].executable);
+  EXPECT_EQ(back->files[0].base_version, 3);
+  EXPECT_EQ(back->files[0].mtime_ns, 1234567890123);
+  EXPECT_EQ(back->files[1].kind, NodeKind::kSymlink);
+  EXPECT_EQ(back->files[1].symlink_target, "../target");
+  EXPECT_FALSE(back->files[1].base_version.has_value());
+}
+
+TEST(ProtocolTest, CommitRoundTrip) {
+  CommitRequest req;
+  req.device = "laptop";
+  req.ops.push_back({OpKind::kPut, "u1", "", std::nullopt});
+  req.ops.push_back({OpKind::kMkdir, "", "/empty", std::nullopt});
+  req.ops.push_back({OpKind::kDelete, "", "/gone", 7});
+  auto back = decode_json<CommitRequest>(encode_json(req));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  ASSERT_EQ(back->ops.size(), 3u);
+  EXPECT_EQ(back->ops[0].upload_id, "u1");
+  EXPECT_EQ(back->ops[1].kind, OpKind::kMkdir);
+  EXPECT_EQ(back->ops[2].base_version, 7);
+}
+
+TEST(ProtocolTest, RejectsMalformedRequests) {
+  const char* bad[] = {
+      "",
+      "not json",
+      "[]",
+      "{}",
+      R"({"files": 3})",
+      R"({"files": [{"path": "/a", "kind": "file", "chunks": [{"hash": "zz", "len": 1}]}]})",
+      R"({"files": [{"path": "/a", "kind": "file", "chunks": [{"hash": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "len": 0}]}]})",
+      R"({"files": [{"path": "/a", "kind": "pipe"}]})",
+      R"({"files": [{"path": 5, "kind": "file", "chunks": []}]})",
+  };
+  for (const char* text : bad) {
+    auto r = decode_json<InitUploadsRequest>(text);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << text;
+  }
+  auto op = decode_json<CommitRequest>(R"({"ops": [{"op": "explode"}]})");
+  ASSERT_FALSE(op.has_value());
+  EXPECT_NE(op.error().message().find("unknown op"), std::string::npos);
+}
+
+TEST(ProtocolTest, EncodesInvalidUtf8WithoutThrowing) {
+  ErrorBody e{"invalid_argument", "bad name \xff"};
+  const std::string text = encode_json(e);
+  EXPECT_NE(text.find("invalid_argument"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cairn::protocol
