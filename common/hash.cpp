@@ -1,6 +1,9 @@
 #include "common/hash.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -57,6 +60,26 @@ Digest Sha256::finish() {
               1);
   CAIRN_CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1);
   return Digest(out);
+}
+
+Digest hmac_sha256(ByteView key, ByteView data) {
+  std::array<std::byte, Digest::kSize> out{};
+  unsigned int len = 0;
+  CAIRN_CHECK(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+                   reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                   reinterpret_cast<unsigned char*>(out.data()), &len) != nullptr);
+  CAIRN_CHECK(len == Digest::kSize);
+  return Digest(out);
+}
+
+bool constant_time_equal(ByteView a, ByteView b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+Bytes secure_random(size_t n) {
+  Bytes out(n);
+  CAIRN_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) == 1);
+  return out;
 }
 
 uint64_t xxh3_64(ByteView data) { return XXH3_64bits(data.data(), data.size()); }

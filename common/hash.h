@@ -59,6 +59,16 @@ class Sha256 {
   std::unique_ptr<Impl> impl_;
 };
 
+// HMAC-SHA256 of `data` under `key` (OpenSSL's one-shot HMAC).
+Digest hmac_sha256(ByteView key, ByteView data);
+
+// Constant-time equality, for comparing secrets and signatures.
+bool constant_time_equal(ByteView a, ByteView b);
+
+// `n` bytes from OpenSSL's CSPRNG. Aborts if the generator cannot be seeded: nothing secure can
+// be done without it.
+Bytes secure_random(size_t n);
+
 // XXH3-64 of `data`: fast, not collision-resistant; never an address.
 uint64_t xxh3_64(ByteView data);
 

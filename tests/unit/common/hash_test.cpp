@@ -51,3 +51,23 @@ TEST(Xxh3Test, IncrementalMatchesOneShot) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+// RFC 4231 test case 2.
+TEST(HmacTest, Rfc4231Case2) {
+  EXPECT_EQ(hmac_sha256(as_bytes("Jefe"), as_bytes("what do ya want for nothing?")).hex(),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(RandomTest, ProducesDistinctValues) {
+  EXPECT_EQ(secure_random(32).size(), 32u);
+  EXPECT_NE(secure_random(16), secure_random(16));
+  EXPECT_TRUE(constant_time_equal(as_bytes("abc"), as_bytes("abc")));
+  EXPECT_FALSE(constant_time_equal(as_bytes("abc"), as_bytes("abd")));
+  EXPECT_FALSE(constant_time_equal(as_bytes("abc"), as_bytes("ab")));
+}
+
+}  // namespace
+}  // namespace cairn

@@ -1,0 +1,230 @@
+#include "daemon/api/handlers.h"
+
+#include <atomic>
+#include <charconv>
+
+#include "common/protocol/protocol.h"
+#include "daemon/service/services.h"
+
+namespace cairn::api {
+namespace {
+
+using service::RequestContext;
+using service::Services;
+
+// Request counters for /metrics. Relaxed atomics: they are statistics, not synchronisation.
+struct Metrics {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> chunks_received{0};
+  std::atomic<uint64_t> chunk_bytes_received{0};
+  std::atomic<uint64_t> chunks_rejected{0};
+  std::atomic<uint64_t> chunks_served{0};
+  std::atomic<uint64_t> commits{0};
+};
+
+Metrics& metrics() {
+  static Metrics m;
+  return m;
+}
+
+HttpResponse fail(const Error& e) {
+  metrics().errors.fetch_add(1, std::memory_order_relaxed);
+  return HttpResponse::error(e);
+}
+
+template <typename T>
+HttpResponse ok_json(const Result<T>& r) {
+  if (!r) return fail(r.error());
+  return HttpResponse::json(200, protocol::encode_json(*r));
+}
+
+// Authenticates and runs `body` with the request's context.
+template <typename F>
+HttpResponse authed(Services& services, const HttpRequest& req, F&& body) {
+  metrics().requests.fetch_add(1, std::memory_order_relaxed);
+  auto user = services.authenticate(req.authorization);
+  if (!user) return fail(user.error());
+  RequestContext ctx{std::move(*user), req.device.substr(0, 128), services.now()};
+  return body(ctx);
+}
+
+template <typename T>
+Result<T> decode(const HttpRequest& req) {
+  return protocol::decode_json<T>(req.body);
+}
+
+std::string query_or(const HttpRequest& req, const char* key, std::string fallback) {
+  auto it = req.query.find(key);
+  return it == req.query.end() ? fallback : it->second;
+}
+
+// Streams a chunk upload into the blob store; finish() verifies and records it.
+class ChunkSink final : public BodySink {
+ public:
+  ChunkSink(Services& services, service::ChunkPutGrant grant,
+            std::unique_ptr<store::BlobWriter> writer)
+      : services_(services), grant_(grant), writer_(std::move(writer)) {}
+
+  Result<void> write(ByteView bytes) override { return writer_->write(bytes); }
+
+  HttpResponse finish() override {
+    auto done = services_.finish_chunk_put(grant_, *writer_);
+    if (!done) {
+      if (done.error().code() == ErrorCode::kCorrupt) {
+        metrics().chunks_rejected.fetch_add(1, std::memory_order_relaxed);
+      }
+      return fail(done.error());
+    }
+    metrics().chunks_received.fetch_add(1, std::memory_order_relaxed);
+    metrics().chunk_bytes_received.fetch_add(grant_.size, std::memory_order_relaxed);
+    return HttpResponse::json(201, R"({"stored":true})");
+  }
+
+ private:
+  Services& services_;
+  service::ChunkPutGrant grant_;
+  std::unique_ptr<store::BlobWriter> writer_;
+};
+
+std::string metrics_text() {
+  const auto& m = metrics();
+  std::string out;
+  auto line = [&](const char* name, const char* help, uint64_t value) {
+    out += "# HELP ";
+    out += name;
+    out += " ";
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += " counter\n";
+    out += name;
+    out += " ";
+    out += std::to_string(value);
+    out += "\n";
+  };
+  line("cairnd_requests_total", "Authenticated API requests.", m.requests.load());
+  line("cairnd_errors_total", "Requests answered with an error.", m.errors.load());
+  line("cairnd_chunks_received_total", "Chunks verified and stored.", m.chunks_received.load());
+  line("cairnd_chunk_bytes_received_total", "Bytes of chunks verified and stored.",
+       m.chunk_bytes_received.load());
+  line("cairnd_chunks_rejected_total", "Chunk uploads whose bytes did not match their hash.",
+       m.chunks_rejected.load());
+  line("cairnd_chunks_served_total", "Chunks sent to clients.", m.chunks_served.load());
+  line("cairnd_commits_total", "Commit requests applied.", m.commits.load());
+  return out;
+}
+
+}  // namespace
+
+void register_routes(Router& router, Services& services) {
+  router.add("GET", "/healthz", [](const HttpRequest&, const std::string&) {
+    HttpResponse r;
+    r.content_type = "text/plain";
+    r.body = "ok\n";
+    return r;
+  });
+
+  router.add("GET", "/metrics", [](const HttpRequest&, const std::string&) {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = metrics_text();
+    return r;
+  });
+
+  router.add("GET", "/v1/config", [&services](const HttpRequest&, const std::string&) {
+    return HttpResponse::json(200, protocol::encode_json(services.server_config()));
+  });
+
+  router.add("GET", "/v1/whoami", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      return HttpResponse::json(
+          200, protocol::encode_json(protocol::WhoAmI{ctx.user.name, ctx.user.user_id}));
+    });
+  });
+
+  router.add("POST", "/v1/chunks/check", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::CheckChunksRequest>(req);
+      if (!body) return fail(body.error());
+      return ok_json(services.check_chunks(ctx, *body));
+    });
+  });
+
+  // Chunk bytes: authorised by the URL's signature, not a bearer token, exactly like an S3
+  // pre-signed URL, so the client has one upload path for both backends.
+  router.add_streaming(
+      "PUT", "/v1/chunks/*",
+      [&services](const HttpRequest& req,
+                  const std::string& hex) -> Result<std::unique_ptr<BodySink>> {
+        CAIRN_ASSIGN_OR_RETURN(auto grant, services.authorize_chunk_put(hex, req.query));
+        if (!req.content_length || *req.content_length != grant.size) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "Content-Length must equal the chunk size the URL was signed for (" +
+                                std::to_string(grant.size) + ")");
+        }
+        CAIRN_ASSIGN_OR_RETURN(auto writer, services.begin_chunk_put(grant));
+        return std::unique_ptr<BodySink>(new ChunkSink(services, grant, std::move(writer)));
+      });
+
+  router.add("GET", "/v1/chunks/*", [&services](const HttpRequest& req, const std::string& hex) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto info = services.chunk_read(ctx, hex);
+      if (!info) return fail(info.error());
+      metrics().chunks_served.fetch_add(1, std::memory_order_relaxed);
+      HttpResponse r;
+      r.content_type = "application/octet-stream";
+      r.file_path = info->file_path;
+      r.file_size = info->size;
+      return r;
+    });
+  });
+
+  router.add("POST", "/v1/uploads", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::InitUploadsRequest>(req);
+      if (!body) return fail(body.error());
+      return ok_json(services.init_uploads(ctx, *body));
+    });
+  });
+
+  router.add("POST", "/v1/commit", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::CommitRequest>(req);
+      if (!body) return fail(body.error());
+      metrics().commits.fetch_add(1, std::memory_order_relaxed);
+      return ok_json(services.commit(ctx, *body));
+    });
+  });
+
+  router.add("GET", "/v1/manifests/*", [&services](const HttpRequest& req, const std::string& hex) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = services.manifest(ctx, hex);
+      if (!body) return fail(body.error());
+      HttpResponse r;
+      r.content_type = "application/octet-stream";
+      r.body.assign(reinterpret_cast<const char*>(body->data()), body->size());
+      return r;
+    });
+  });
+
+  router.add("GET", "/v1/list", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      return ok_json(services.list(ctx, query_or(req, "path", "/")));
+    });
+  });
+
+  router.add("GET", "/v1/changes", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      int limit = 1000;
+      const std::string text = query_or(req, "limit", "1000");
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+      if (ec != std::errc() || p != text.data() + text.size()) {
+        return fail(Error(ErrorCode::kInvalidArgument, "limit must be a number"));
+      }
+      return ok_json(services.changes(ctx, query_or(req, "cursor", ""), limit));
+    });
+  });
+}
+
+}  // namespace cairn::api

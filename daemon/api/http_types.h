@@ -1,0 +1,62 @@
+#pragma once
+
+// The daemon's own view of HTTP: what handlers receive and return. Boost.Beast stays in
+// daemon/http/, which translates to and from these types.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/error.h"
+
+namespace cairn::api {
+
+struct HttpRequest {
+  std::string method;                         // "GET", "PUT", ...
+  std::string target;                         // As sent: path and query.
+  std::string path;                           // Target before '?', not decoded.
+  std::map<std::string, std::string> query;   // Decoded query parameters.
+  std::string authorization;
+  std::string device;                         // X-Cairn-Device, for version metadata.
+  std::optional<uint64_t> content_length;
+  std::string body;                           // Empty for streaming routes.
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::string file_path;  // When set, the body is this file's contents (file_size bytes).
+  uint64_t file_size = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse json(int status, std::string body);
+  // The JSON error body with the status that `error`'s code maps to.
+  static HttpResponse error(const Error& error);
+};
+
+// The HTTP status for an error code: the one place that mapping lives.
+int http_status_for(ErrorCode code);
+
+// Receives a streamed request body piece by piece. Owned by one connection.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  virtual Result<void> write(ByteView bytes) = 0;
+  // Called once the whole body has arrived. May block (fsync, database).
+  virtual HttpResponse finish() = 0;
+};
+
+// Decodes %XX escapes and '+' (as space, in queries). nullopt on a malformed escape.
+std::optional<std::string> url_decode(std::string_view in, bool plus_is_space);
+// Splits "a=1&b=2" into decoded pairs; malformed pairs are dropped.
+std::map<std::string, std::string> parse_query(std::string_view query);
+
+}  // namespace cairn::api

@@ -1,0 +1,38 @@
+#include "daemon/api/router.h"
+
+namespace cairn::api {
+
+void Router::add(std::string method, std::string pattern, Handler handler) {
+  routes_.push_back({std::move(method), std::move(pattern), std::move(handler), nullptr});
+}
+
+void Router::add_streaming(std::string method, std::string pattern, SinkFactory factory) {
+  routes_.push_back({std::move(method), std::move(pattern), nullptr, std::move(factory)});
+}
+
+Router::Match Router::match(const std::string& method, const std::string& path) const {
+  Match m;
+  for (const auto& route : routes_) {
+    std::string param;
+    bool hit = false;
+    if (!route.pattern.empty() && route.pattern.back() == '*') {
+      const std::string prefix = route.pattern.substr(0, route.pattern.size() - 1);
+      if (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0) {
+        hit = true;
+        param = path.substr(prefix.size());
+      }
+    } else {
+      hit = path == route.pattern;
+    }
+    if (!hit) continue;
+    m.path_known = true;
+    if (route.method != method) continue;
+    m.handler = route.handler ? &route.handler : nullptr;
+    m.sink = route.sink ? &route.sink : nullptr;
+    m.param = std::move(param);
+    return m;
+  }
+  return m;
+}
+
+}  // namespace cairn::api

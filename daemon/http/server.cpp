@@ -1,0 +1,382 @@
+#include "daemon/http/server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "common/protocol/protocol.h"
+#include "daemon/api/http_types.h"
+#include "daemon/api/router.h"
+
+namespace cairn::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr size_t kPieceBytes = 256 * 1024;
+
+struct Shared {
+  const api::Router& router;
+  ServerOptions options;
+  asio::thread_pool& pool;
+  std::atomic<int> in_flight{0};
+};
+
+api::HttpResponse error_response(int status, const char* code, std::string message) {
+  return api::HttpResponse::json(status,
+                                 protocol::encode_json(protocol::ErrorBody{code, std::move(message)}));
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Shared& shared)
+      : stream_(std::move(socket)), shared_(shared), piece_(kPieceBytes) {}
+
+  void start() {
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&Session::read_header, shared_from_this()));
+  }
+
+ private:
+  void read_header() {
+    header_parser_.emplace();
+    header_parser_->header_limit(shared_.options.max_header_bytes);
+    stream_.expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
+    bhttp::async_read_header(stream_, buffer_, *header_parser_,
+                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, size_t /*bytes*/) {
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+        ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset) {
+      return close();
+    }
+    if (ec) {
+      keep_alive_ = false;
+      begin_request();
+      if (ec == bhttp::error::header_limit) {
+        return send(error_response(431, "too_large", "request header too large"));
+      }
+      return send(error_response(400, "invalid_argument", "malformed HTTP request: " +
+                                                              ec.message()));
+    }
+    begin_request();
+    const auto& head = header_parser_->get();
+    request_ = api::HttpRequest{};
+    request_.method = std::string(head.method_string());
+    request_.target = std::string(head.target());
+    const size_t q = request_.target.find('?');
+    request_.path = request_.target.substr(0, q);
+    if (q != std::string::npos) request_.query = api::parse_query(request_.target.substr(q + 1));
+    request_.authorization = std::string(head[bhttp::field::authorization]);
+    request_.device = std::string(head["X-Cairn-Device"]);
+    if (auto len = header_parser_->content_length()) request_.content_length = *len;
+    keep_alive_ = head.keep_alive();
+    const bool has_body = header_parser_->chunked() ||
+                          (request_.content_length && *request_.content_length > 0);
+
+    const auto match = shared_.router.match(request_.method, request_.path);
+    if (match.handler == nullptr && match.sink == nullptr) {
+      // The body, if any, is left unread: the connection cannot be reused.
+      if (has_body) keep_alive_ = false;
+      if (match.path_known) {
+        return send(error_response(405, "invalid_argument",
+                                   request_.method + " is not allowed on " + request_.path));
+      }
+      return send(error_response(404, "not_found", "no such endpoint: " + request_.path));
+    }
+    const bool expects_continue =
+        beast::iequals(head[bhttp::field::expect], "100-continue") && has_body;
+
+    if (match.sink != nullptr) {
+      auto sink = (*match.sink)(request_, match.param);
+      if (!sink) {
+        if (has_body) keep_alive_ = false;
+        return send(api::HttpResponse::error(sink.error()));
+      }
+      sink_ = std::move(*sink);
+      body_parser_.emplace(std::move(*header_parser_));
+      body_parser_->body_limit(shared_.options.max_stream_body_bytes);
+      if (expects_continue) return send_continue(&Session::read_piece);
+      return read_piece();
+    }
+
+    handler_ = match.handler;
+    param_ = match.param;
+    string_parser_.emplace(std::move(*header_parser_));
+    string_parser_->body_limit(shared_.options.max_json_body_bytes);
+    if (expects_continue) return send_continue(&Session::read_body);
+    read_body();
+  }
+
+  void send_continue(void (Session::*next)()) {
+    auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+    bhttp::async_write(stream_, *cont,
+                       [self = shared_from_this(), cont, next](beast::error_code ec, size_t) {
+                         if (ec) return self->close();
+                         ((*self).*next)();
+                       });
+  }
+
+  void read_body() {
+    bhttp::async_read(stream_, buffer_, *string_parser_,
+                      beast::bind_front_handler(&Session::on_body, shared_from_this()));
+  }
+
+  void on_body(beast::error_code ec, size_t /*bytes*/) {
+    if (ec) return on_body_error(ec);
+    request_.body = std::move(string_parser_->get().body());
+    string_parser_.reset();
+    const api::Router::Handler* handler = handler_;
+    run_in_pool([self = shared_from_this(), handler]() {
+      return (*handler)(self->request_, self->param_);
+    });
+  }
+
+  void read_piece() {
+    auto& body = body_parser_->get().body();
+    body.data = piece_.data();
+    body.size = piece_.size();
+    bhttp::async_read(stream_, buffer_, *body_parser_,
+                      beast::bind_front_handler(&Session::on_piece, shared_from_this()));
+  }
+
+  void on_piece(beast::error_code ec, size_t /*bytes*/) {
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) return on_body_error(ec);
+    const size_t got = piece_.size() - body_parser_->get().body().size;
+    if (got > 0) {
+      // A plain write() into the page cache: microseconds, fine on an I/O thread. The fsync
+      // happens in finish(), on the worker pool.
+      auto written = sink_->write(ByteView(reinterpret_cast<const std::byte*>(piece_.data()), got));
+      if (!written) {
+        keep_alive_ = false;
+        sink_.reset();
+        return send(api::HttpResponse::error(written.error()));
+      }
+    }
+    if (!body_parser_->is_done()) return read_piece();
+    body_parser_.reset();
+    run_in_pool([sink = std::shared_ptr<api::BodySink>(std::move(sink_))]() {
+      return sink->finish();
+    });
+  }
+
+  void on_body_error(beast::error_code ec) {
+    sink_.reset();
+    keep_alive_ = false;
+    if (ec == bhttp::error::body_limit) {
+      return send(error_response(413, "too_large", "request body too large"));
+    }
+    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream ||
+        ec == bhttp::error::partial_message || ec == asio::error::eof ||
+        ec == asio::error::connection_reset) {
+      return close();
+    }
+    send(error_response(400, "invalid_argument", "malformed request body: " + ec.message()));
+  }
+
+  template <typename F>
+  void run_in_pool(F work) {
+    asio::post(shared_.pool, [self = shared_from_this(), work = std::move(work)]() mutable {
+      api::HttpResponse response = work();
+      asio::post(self->stream_.get_executor(),
+                 [self, response = std::move(response)]() mutable {
+                   self->send(std::move(response));
+                 });
+    });
+  }
+
+  void send(api::HttpResponse res) {
+    if (!res.file_path.empty()) {
+      bhttp::file_body::value_type file;
+      beast::error_code ec;
+      file.open(res.file_path.c_str(), beast::file_mode::scan, ec);
+      if (!ec) {
+        auto msg = std::make_shared<bhttp::response<bhttp::file_body>>(
+            std::piecewise_construct, std::make_tuple(std::move(file)),
+            std::make_tuple(bhttp::status::ok, 11));
+        return write(std::move(msg), res);
+      }
+      res = error_response(404, "not_found", "chunk vanished while being read");
+    }
+    auto msg = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(res.status), 11);
+    msg->body() = std::move(res.body);
+    write(std::move(msg), res);
+  }
+
+  template <typename Message>
+  void write(std::shared_ptr<Message> msg, const api::HttpResponse& res) {
+    msg->set(bhttp::field::server, "cairnd");
+    msg->set(bhttp::field::content_type, res.content_type);
+    for (const auto& [name, value] : res.headers) msg->set(name, value);
+    msg->keep_alive(keep_alive_);
+    msg->prepare_payload();
+    stream_.expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
+    bhttp::async_write(stream_, *msg,
+                       [self = shared_from_this(), msg](beast::error_code ec, size_t) {
+                         self->on_written(ec);
+                       });
+  }
+
+  void on_written(beast::error_code ec) {
+    end_request();
+    if (ec || !keep_alive_) return close();
+    read_header();
+  }
+
+  void begin_request() {
+    if (!counted_) {
+      counted_ = true;
+      shared_.in_flight.fetch_add(1);
+    }
+  }
+  void end_request() {
+    if (counted_) {
+      counted_ = false;
+      shared_.in_flight.fetch_sub(1);
+    }
+  }
+
+  void close() {
+    end_request();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  Shared& shared_;
+  beast::flat_buffer buffer_;
+  std::vector<char> piece_;
+  std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> string_parser_;
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser_;
+  std::unique_ptr<api::BodySink> sink_;
+  const api::Router::Handler* handler_ = nullptr;
+  std::string param_;
+  api::HttpRequest request_;
+  bool keep_alive_ = true;
+  bool counted_ = false;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(const api::Router& router, ServerOptions opts)
+      : options(std::move(opts)),
+        pool(static_cast<size_t>(std::max(1, options.worker_threads))),
+        shared{router, options, pool, {}},
+        acceptor(ioc),
+        signals(ioc, SIGINT, SIGTERM),
+        drain_timer(ioc) {}
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+      if (!acceptor.is_open()) return;
+      if (!ec) {
+        beast::error_code ignored;
+        s.set_option(tcp::no_delay(true), ignored);
+        std::make_shared<Session>(std::move(s), shared)->start();
+      }
+      accept();
+    });
+  }
+
+  void begin_shutdown() {
+    if (stopping.exchange(true)) return;
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    signals.cancel(ignored);
+    drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    drain();
+  }
+
+  // Waits for requests in flight to be answered, then stops the I/O threads.
+  void drain() {
+    if (shared.in_flight.load() == 0 || std::chrono::steady_clock::now() > drain_deadline) {
+      ioc.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([this](beast::error_code) { drain(); });
+  }
+
+  ServerOptions options;
+  asio::io_context ioc;
+  asio::thread_pool pool;
+  Shared shared;
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  asio::steady_timer drain_timer;
+  std::atomic<bool> stopping{false};
+  std::chrono::steady_clock::time_point drain_deadline;
+};
+
+Server::Server(const api::Router& router, ServerOptions options)
+    : impl_(std::make_unique<Impl>(router, std::move(options))) {}
+
+Server::~Server() {
+  impl_->ioc.stop();
+  impl_->pool.join();
+}
+
+Result<void> Server::listen() {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(impl_->options.host, ec);
+  if (ec) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "not an IP address: " + impl_->options.host + " (" + ec.message() + ")");
+  }
+  const tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(ErrorCode::kUnavailable, "cannot listen on " + impl_->options.host + ":" +
+                                                   std::to_string(impl_->options.port) + ": " +
+                                                   ec.message());
+  }
+  return {};
+}
+
+uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::run() {
+  impl_->signals.async_wait([this](beast::error_code ec, int) {
+    if (!ec) impl_->begin_shutdown();
+  });
+  impl_->accept();
+  std::vector<std::thread> threads;
+  const int extra = std::max(0, impl_->options.io_threads - 1);
+  for (int i = 0; i < extra; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : threads) t.join();
+  impl_->pool.join();
+}
+
+void Server::stop() {
+  asio::post(impl_->ioc, [this] { impl_->begin_shutdown(); });
+}
+
+}  // namespace cairn::http

@@ -1,0 +1,55 @@
+#pragma once
+
+// The HTTP/1.1 front of cairnd (Boost.Beast behind a pimpl, so including this header costs
+// nothing). I/O runs on a few Asio threads; handlers run on a worker pool so that a slow fsync or
+// database transaction never stalls other connections. Request bodies for streaming routes go to
+// their BodySink in pieces of at most 256 KiB: the daemon never holds a whole chunk.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/error.h"
+
+namespace cairn::api {
+class Router;
+}
+
+namespace cairn::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;                 // 0 picks a free port.
+  int io_threads = 2;
+  int worker_threads = 8;
+  uint32_t max_header_bytes = 16 * 1024;
+  uint64_t max_json_body_bytes = 32 * 1024 * 1024;
+  uint64_t max_stream_body_bytes = 64 * 1024 * 1024;
+  int idle_timeout_seconds = 120;
+};
+
+class Server {
+ public:
+  // `router` must outlive the server.
+  Server(const api::Router& router, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens. kUnavailable if the address is taken, kInvalidArgument if it is not an
+  // address.
+  Result<void> listen();
+  // The bound port (the real one when options.port was 0). Valid after listen().
+  uint16_t port() const;
+  // Serves until SIGINT or SIGTERM (or stop()), then stops accepting, lets requests in flight
+  // finish (up to 10 s) and returns.
+  void run();
+  // Asks run() to return as after a signal. Safe from any thread.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cairn::http

@@ -1,0 +1,342 @@
+#include "daemon/service/services.h"
+
+#include <chrono>
+#include <charconv>
+#include <unordered_set>
+
+#include "common/manifest.h"
+#include "common/remote_path.h"
+
+namespace cairn::service {
+namespace {
+
+constexpr std::string_view kTokenPrefix = "cairn_";
+constexpr std::string_view kCursorPrefix = "c1.";
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  int64_t v = 0;
+  const auto* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, v);
+  if (ec != std::errc() || p != end) return std::nullopt;
+  return v;
+}
+
+Result<Digest> parse_digest(std::string_view hex) {
+  auto d = Digest::from_hex(hex);
+  if (!d) return make_error(ErrorCode::kInvalidArgument, "not a SHA-256 hex digest: " +
+                                                             std::string(hex.substr(0, 80)));
+  return *d;
+}
+
+std::string encode_cursor(int64_t ns, int64_t seq) {
+  return std::string(kCursorPrefix) + std::to_string(ns) + "." + std::to_string(seq);
+}
+
+// nullopt for anything that is not a cursor of this namespace: the caller resets.
+std::optional<int64_t> decode_cursor(std::string_view cursor, int64_t ns) {
+  if (cursor.substr(0, kCursorPrefix.size()) != kCursorPrefix) return std::nullopt;
+  cursor.remove_prefix(kCursorPrefix.size());
+  const size_t dot = cursor.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto cursor_ns = parse_int(cursor.substr(0, dot));
+  auto seq = parse_int(cursor.substr(dot + 1));
+  if (!cursor_ns || !seq || *cursor_ns != ns || *seq < 0) return std::nullopt;
+  return seq;
+}
+
+}  // namespace
+
+int64_t SystemClock::now_seconds() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Services::Services(store::MetadataStore& metadata, store::BlobStore& blobs, ServiceConfig config,
+                   Bytes signing_key, const Clock& clock)
+    : metadata_(metadata),
+      blobs_(blobs),
+      config_(std::move(config)),
+      signing_key_(std::move(signing_key)),
+      clock_(clock) {}
+
+protocol::ServerConfig Services::server_config() const {
+  protocol::ServerConfig c;
+  c.chunking = config_.chunking;
+  c.max_batch = config_.max_batch;
+  c.max_json_body_bytes = config_.max_json_body_bytes;
+  c.server_version = config_.version;
+  return c;
+}
+
+std::string Services::new_token() {
+  return std::string(kTokenPrefix) + to_hex(secure_random(32));
+}
+
+Digest Services::hash_token(std::string_view token) { return sha256(as_bytes(token)); }
+
+Result<store::User> Services::authenticate(std::string_view header) const {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
+    return make_error(ErrorCode::kUnauthenticated,
+                      "missing bearer token (send Authorization: Bearer <token>)");
+  }
+  const std::string_view token = header.substr(kBearer.size());
+  if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix || token.size() > 256) {
+    return make_error(ErrorCode::kUnauthenticated, "invalid, revoked or expired token");
+  }
+  return metadata_.authenticate(hash_token(token), now());
+}
+
+Result<std::pair<store::User, std::string>> Services::add_user(const std::string& name) {
+  CAIRN_ASSIGN_OR_RETURN(std::string clean, normalize_remote_name(name));
+  if (clean != name || name.size() > 64 || name.find(' ') != std::string::npos) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "user names are 1-64 characters without spaces, '/' or control characters");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.create_user(name, now()));
+  std::string token = new_token();
+  CAIRN_RETURN_IF_ERROR(metadata_.add_token(user.user_id, hash_token(token), "initial", now()));
+  return std::make_pair(std::move(user), std::move(token));
+}
+
+Result<std::string> Services::create_token(const std::string& user_name,
+                                           const std::string& label) {
+  CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));
+  std::string token = new_token();
+  CAIRN_RETURN_IF_ERROR(metadata_.add_token(user.user_id, hash_token(token), label, now()));
+  return token;
+}
+
+// --- chunks ----------------------------------------------------------------------------------
+
+Digest Services::chunk_signature(int64_t user_id, const std::string& hex, uint64_t size,
+                                 int64_t expires) const {
+  const std::string payload = "PUT\n" + hex + "\n" + std::to_string(user_id) + "\n" +
+                              std::to_string(size) + "\n" + std::to_string(expires);
+  return hmac_sha256(signing_key_, as_bytes(payload));
+}
+
+std::string Services::sign_chunk_url(int64_t user_id, const Digest& digest, uint64_t size) const {
+  const int64_t expires = now() + config_.chunk_url_ttl_seconds;
+  const std::string hex = digest.hex();
+  return "/v1/chunks/" + hex + "?u=" + std::to_string(user_id) + "&n=" + std::to_string(size) +
+         "&e=" + std::to_string(expires) +
+         "&s=" + chunk_signature(user_id, hex, size, expires).hex();
+}
+
+Result<std::vector<protocol::ChunkUpload>> Services::missing_chunks(int64_t user_id,
+                                                                    std::vector<ChunkRef> chunks) {
+  // Once each, in first-seen order.
+  std::unordered_set<Digest> seen;
+  std::vector<ChunkRef> unique;
+  for (const auto& c : chunks) {
+    if (seen.insert(c.hash).second) unique.push_back(c);
+  }
+  std::vector<Digest> digests;
+  digests.reserve(unique.size());
+  for (const auto& c : unique) digests.push_back(c.hash);
+  CAIRN_ASSIGN_OR_RETURN(auto present, metadata_.user_has_chunks(user_id, digests));
+  std::vector<protocol::ChunkUpload> out;
+  for (size_t i = 0; i < unique.size(); ++i) {
+    if (!present[i]) {
+      out.push_back({unique[i].hash, sign_chunk_url(user_id, unique[i].hash, unique[i].length)});
+    }
+  }
+  return out;
+}
+
+Result<protocol::CheckChunksResponse> Services::check_chunks(
+    const RequestContext& ctx, const protocol::CheckChunksRequest& req) {
+  if (req.chunks.size() > config_.max_batch) {
+    return make_error(ErrorCode::kTooLarge, "at most " + std::to_string(config_.max_batch) +
+                                                " chunks per request");
+  }
+  for (const auto& c : req.chunks) {
+    if (c.length > config_.chunking.max_size) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "chunk " + c.hash.hex() + " is longer than the server's max chunk size");
+    }
+  }
+  protocol::CheckChunksResponse out;
+  CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user.user_id, req.chunks));
+  return out;
+}
+
+Result<ChunkPutGrant> Services::authorize_chunk_put(
+    std::string_view hex, const std::map<std::string, std::string>& query) const {
+  CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
+  auto field = [&](const char* name) -> std::optional<int64_t> {
+    auto it = query.find(name);
+    if (it == query.end()) return std::nullopt;
+    return parse_int(it->second);
+  };
+  const auto user_id = field("u");
+  const auto size = field("n");
+  const auto expires = field("e");
+  const auto sig_it = query.find("s");
+  if (!user_id || !size || !expires || sig_it == query.end() || *size <= 0) {
+    return make_error(ErrorCode::kPermissionDenied,
+                      "chunk upload URL is not signed (get one from POST /v1/uploads)");
+  }
+  const Digest expected = chunk_signature(*user_id, digest.hex(), static_cast<uint64_t>(*size),
+                                          *expires);
+  auto given = from_hex(sig_it->second);
+  if (!given || !constant_time_equal(*given, expected.bytes())) {
+    return make_error(ErrorCode::kPermissionDenied, "chunk upload URL signature does not match");
+  }
+  if (*expires < now()) {
+    return make_error(ErrorCode::kPermissionDenied, "chunk upload URL has expired");
+  }
+  if (static_cast<uint64_t>(*size) > config_.chunking.max_size) {
+    return make_error(ErrorCode::kTooLarge, "chunk larger than the server's max chunk size");
+  }
+  return ChunkPutGrant{*user_id, digest, static_cast<uint64_t>(*size)};
+}
+
+Result<std::unique_ptr<store::BlobWriter>> Services::begin_chunk_put(const ChunkPutGrant& grant) {
+  return blobs_.begin_put(grant.digest, grant.size);
+}
+
+Result<void> Services::finish_chunk_put(const ChunkPutGrant& grant, store::BlobWriter& writer) {
+  // The blob is durable before the index says it exists: a crash between the two leaves an
+  // unindexed blob (collected later), never an index entry without bytes.
+  CAIRN_RETURN_IF_ERROR(writer.commit());
+  return metadata_.record_chunk(grant.user_id, grant.digest, grant.size, now());
+}
+
+Result<store::BlobReadInfo> Services::chunk_read(const RequestContext& ctx, std::string_view hex) {
+  CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
+  CAIRN_ASSIGN_OR_RETURN(const bool readable,
+                         metadata_.user_can_read_chunk(ctx.user.user_id, digest));
+  if (!readable) return make_error(ErrorCode::kNotFound, "chunk " + digest.hex());
+  return blobs_.read_info(digest);
+}
+
+// --- files -----------------------------------------------------------------------------------
+
+Result<protocol::InitUploadsResponse> Services::init_uploads(
+    const RequestContext& ctx, const protocol::InitUploadsRequest& req) {
+  if (req.files.empty()) return make_error(ErrorCode::kInvalidArgument, "no files to upload");
+  if (req.files.size() > config_.max_batch) {
+    return make_error(ErrorCode::kTooLarge,
+                      "at most " + std::to_string(config_.max_batch) + " files per request");
+  }
+  std::vector<store::StagedUpload> staged;
+  std::vector<ChunkRef> all_chunks;
+  protocol::InitUploadsResponse out;
+  out.expires_at = ctx.now + config_.upload_ttl_seconds;
+  for (const auto& f : req.files) {
+    store::StagedUpload u;
+    auto path = normalize_remote_path(f.path);
+    if (!path) return std::move(path).error().with_context("upload " + f.path.substr(0, 200));
+    if (*path == "/") return make_error(ErrorCode::kInvalidArgument, "cannot upload to /");
+    u.path = std::move(*path);
+    u.upload_id = to_hex(secure_random(16));
+    u.user_id = ctx.user.user_id;
+    u.namespace_id = ctx.user.home_namespace_id;
+    u.kind = f.kind;
+    u.mtime_ns = f.mtime_ns;
+    u.base_version = f.base_version;
+    u.created_at = ctx.now;
+    u.expires_at = out.expires_at;
+    switch (f.kind) {
+      case protocol::NodeKind::kFolder:
+        return make_error(ErrorCode::kInvalidArgument,
+                          "folders are created with a mkdir op in POST /v1/commit");
+      case protocol::NodeKind::kSymlink:
+        if (f.symlink_target.empty() || f.symlink_target.size() > kMaxPathBytes ||
+            f.symlink_target.find('\0') != std::string::npos) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "symlink target must be 1-4096 bytes without NUL: " + u.path);
+        }
+        u.symlink_target = f.symlink_target;
+        u.size = f.symlink_target.size();
+        break;
+      case protocol::NodeKind::kFile: {
+        for (const auto& c : f.chunks) {
+          if (c.length > config_.chunking.max_size) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "chunk longer than the server's max chunk size in " + u.path);
+          }
+        }
+        Manifest manifest(f.chunks);
+        u.executable = f.executable;
+        u.size = manifest.total_size();
+        u.manifest = manifest.encode();
+        u.manifest_hash = sha256(u.manifest);
+        all_chunks.insert(all_chunks.end(), f.chunks.begin(), f.chunks.end());
+        break;
+      }
+    }
+    out.uploads.push_back(
+        {u.upload_id, u.path, u.manifest_hash ? u.manifest_hash->hex() : std::string()});
+    staged.push_back(std::move(u));
+  }
+  CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user.user_id, std::move(all_chunks)));
+  CAIRN_RETURN_IF_ERROR(metadata_.save_uploads(staged));
+  return out;
+}
+
+Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
+                                                  const protocol::CommitRequest& req) {
+  if (req.ops.empty()) return make_error(ErrorCode::kInvalidArgument, "no operations to commit");
+  if (req.ops.size() > config_.max_batch) {
+    return make_error(ErrorCode::kTooLarge,
+                      "at most " + std::to_string(config_.max_batch) + " operations per request");
+  }
+  std::vector<protocol::CommitOp> ops = req.ops;
+  for (auto& op : ops) {
+    if (op.kind == protocol::OpKind::kPut) continue;
+    auto path = normalize_remote_path(op.path);
+    if (!path) return std::move(path).error().with_context("commit " + op.path.substr(0, 200));
+    op.path = std::move(*path);
+  }
+  store::Actor actor{ctx.user.user_id, ctx.user.home_namespace_id,
+                     ctx.device.empty() ? std::string("unknown") : ctx.device, ctx.now};
+  if (!req.device.empty()) actor.device = req.device.substr(0, 128);
+  protocol::CommitResponse out;
+  CAIRN_ASSIGN_OR_RETURN(out.results, metadata_.commit(actor, ops));
+  return out;
+}
+
+Result<Bytes> Services::manifest(const RequestContext& ctx, std::string_view hex) {
+  CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
+  return metadata_.get_manifest(ctx.user.user_id, digest);
+}
+
+Result<protocol::ListResponse> Services::list(const RequestContext& ctx, std::string_view path) {
+  CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
+  return metadata_.list(ctx.user.home_namespace_id, canonical);
+}
+
+Result<protocol::ChangesResponse> Services::changes(const RequestContext& ctx,
+                                                    std::string_view cursor, int limit) {
+  const int64_t ns = ctx.user.home_namespace_id;
+  limit = std::clamp(limit, 1, 5000);
+  protocol::ChangesResponse out;
+  int64_t after = 0;
+  if (!cursor.empty()) {
+    auto seq = decode_cursor(cursor, ns);
+    if (seq) {
+      after = *seq;
+    } else {
+      out.reset = true;
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto page, metadata_.changes(ns, after, limit));
+  if (page.head_seq < after) {
+    // A cursor from the future (another server, a restored database): start over. A reset
+    // never implies deletes: the client re-lists and keeps what it has.
+    out.reset = true;
+    CAIRN_ASSIGN_OR_RETURN(page, metadata_.changes(ns, 0, limit));
+  }
+  out.changes = std::move(page.entries);
+  out.has_more = page.has_more;
+  out.cursor = encode_cursor(ns, page.last_seq);
+  return out;
+}
+
+Result<int64_t> Services::collect_expired_uploads() { return metadata_.expire_uploads(now()); }
+
+}  // namespace cairn::service

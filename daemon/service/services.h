@@ -1,0 +1,117 @@
+#pragma once
+
+// The daemon's services: plain C++ over the stores, with no HTTP in sight. A handler
+// authenticates, builds a RequestContext, calls one method with protocol structs and turns the
+// Result into a response. Every method is safe to call from any thread.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/chunker.h"
+#include "common/error.h"
+#include "common/protocol/protocol.h"
+#include "daemon/store/blob_store.h"
+#include "daemon/store/metadata_store.h"
+
+namespace cairn::service {
+
+// Wall-clock seconds. Tests substitute a manual clock.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t now_seconds() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  int64_t now_seconds() const override;
+};
+
+struct RequestContext {
+  store::User user;
+  std::string device;
+  int64_t now = 0;
+};
+
+struct ServiceConfig {
+  ChunkerParams chunking;
+  int64_t upload_ttl_seconds = 24 * 3600;
+  int64_t chunk_url_ttl_seconds = 3600;
+  uint32_t max_batch = 1000;
+  uint64_t max_json_body_bytes = 32 * 1024 * 1024;
+  std::string version;
+};
+
+// A chunk upload authorised by a signed URL.
+struct ChunkPutGrant {
+  int64_t user_id = 0;
+  Digest digest;
+  uint64_t size = 0;
+};
+
+class Services {
+ public:
+  // `signing_key` signs chunk upload URLs; every daemon sharing a database shares it.
+  Services(store::MetadataStore& metadata, store::BlobStore& blobs, ServiceConfig config,
+           Bytes signing_key, const Clock& clock);
+
+  const ServiceConfig& config() const { return config_; }
+  int64_t now() const { return clock_.now_seconds(); }
+  protocol::ServerConfig server_config() const;
+
+  // --- identities ---
+  // A new random bearer token: "cairn_" + 64 hex characters (256 bits).
+  static std::string new_token();
+  // What the store keeps of a token. Tokens carry 256 random bits, so a plain SHA-256 is as hard
+  // to reverse as a slow password hash and lets the lookup be one index probe.
+  static Digest hash_token(std::string_view token);
+  // The user behind "Bearer <token>". kUnauthenticated otherwise.
+  Result<store::User> authenticate(std::string_view authorization_header) const;
+  // Creates a user and a first token; returns the token, which is shown once and never stored.
+  Result<std::pair<store::User, std::string>> add_user(const std::string& name);
+  Result<std::string> create_token(const std::string& user_name, const std::string& label);
+
+  // --- chunks ---
+  Result<protocol::CheckChunksResponse> check_chunks(const RequestContext& ctx,
+                                                     const protocol::CheckChunksRequest& req);
+  // Verifies a signed chunk URL's query parameters. kPermissionDenied if forged or expired.
+  Result<ChunkPutGrant> authorize_chunk_put(std::string_view hex,
+                                            const std::map<std::string, std::string>& query) const;
+  Result<std::unique_ptr<store::BlobWriter>> begin_chunk_put(const ChunkPutGrant& grant);
+  // Verifies and stores the chunk, then records it for the uploading user.
+  Result<void> finish_chunk_put(const ChunkPutGrant& grant, store::BlobWriter& writer);
+  // Where to stream a chunk from. kNotFound unless this user holds it (absent and "someone
+  // else's" look the same).
+  Result<store::BlobReadInfo> chunk_read(const RequestContext& ctx, std::string_view hex);
+
+  // --- files ---
+  Result<protocol::InitUploadsResponse> init_uploads(const RequestContext& ctx,
+                                                     const protocol::InitUploadsRequest& req);
+  Result<protocol::CommitResponse> commit(const RequestContext& ctx,
+                                          const protocol::CommitRequest& req);
+  Result<Bytes> manifest(const RequestContext& ctx, std::string_view hex);
+  Result<protocol::ListResponse> list(const RequestContext& ctx, std::string_view path);
+  Result<protocol::ChangesResponse> changes(const RequestContext& ctx, std::string_view cursor,
+                                            int limit);
+
+  // Deletes expired upload sessions; returns how many.
+  Result<int64_t> collect_expired_uploads();
+
+ private:
+  std::string sign_chunk_url(int64_t user_id, const Digest& digest, uint64_t size) const;
+  Digest chunk_signature(int64_t user_id, const std::string& hex, uint64_t size,
+                         int64_t expires) const;
+  Result<std::vector<protocol::ChunkUpload>> missing_chunks(int64_t user_id,
+                                                            std::vector<ChunkRef> chunks);
+
+  store::MetadataStore& metadata_;
+  store::BlobStore& blobs_;
+  ServiceConfig config_;
+  Bytes signing_key_;
+  const Clock& clock_;
+};
+
+}  // namespace cairn::service

@@ -1,0 +1,57 @@
+#pragma once
+
+// Content-addressed chunk storage keyed by SHA-256. Implementations are safe to call from any
+// thread. Nothing is ever visible under a digest unless its bytes hash to that digest.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/bytes.h"
+#include "common/error.h"
+#include "common/hash.h"
+
+namespace cairn::store {
+
+// Streams one chunk into the store. Owned by one thread. Destroying a writer that was not
+// committed discards everything written to it.
+class BlobWriter {
+ public:
+  virtual ~BlobWriter() = default;
+  // Appends bytes. kTooLarge once more than the declared size arrives; kIo on a full disk.
+  virtual Result<void> write(ByteView bytes) = 0;
+  // Verifies size and SHA-256, then makes the chunk durable and visible. kCorrupt on a mismatch
+  // (nothing is stored). Idempotent for a digest that is already stored.
+  virtual Result<void> commit() = 0;
+};
+
+// Where to read a stored chunk from: a local file to stream, or a URL to redirect to.
+struct BlobReadInfo {
+  std::string file_path;
+  uint64_t size = 0;
+};
+
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+
+  // Starts a streaming write of a chunk of `size` bytes that must hash to `digest`.
+  virtual Result<std::unique_ptr<BlobWriter>> begin_put(const Digest& digest, uint64_t size) = 0;
+
+  // Stores `bytes` under `digest`; returns once durable. Idempotent. kCorrupt on a hash mismatch.
+  virtual Result<void> put(const Digest& digest, ByteView bytes);
+
+  // Reads a whole chunk and verifies it. kNotFound if absent, kCorrupt if the bytes are damaged.
+  virtual Result<Bytes> get(const Digest& digest) = 0;
+
+  // Where a reader can stream the chunk from. kNotFound if absent. The bytes are not verified
+  // here: every reader verifies what it receives against the digest.
+  virtual Result<BlobReadInfo> read_info(const Digest& digest) = 0;
+
+  virtual Result<bool> contains(const Digest& digest) = 0;
+};
+
+// Opens a blob store from a URL: "file:///abs/dir" or a plain directory path.
+Result<std::unique_ptr<BlobStore>> open_blob_store(const std::string& url);
+
+}  // namespace cairn::store

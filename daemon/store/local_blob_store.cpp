@@ -1,0 +1,216 @@
+#include "daemon/store/local_blob_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+namespace cairn::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+Error errno_error(std::string_view what, int err) {
+  const ErrorCode code = (err == ENOSPC || err == EDQUOT) ? ErrorCode::kIo
+                         : err == ENOENT                 ? ErrorCode::kNotFound
+                                                         : ErrorCode::kIo;
+  std::string message(what);
+  message += ": ";
+  message += std::strerror(err);
+  return Error(code, std::move(message));
+}
+
+Result<void> fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_error("open dir " + dir, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return errno_error("fsync dir " + dir, err);
+  return {};
+}
+
+// mkdir that tolerates a concurrent creator and makes the new entry durable in its parent.
+Result<void> ensure_dir(const std::string& dir, const std::string& parent) {
+  if (::mkdir(dir.c_str(), 0755) == 0) return fsync_dir(parent);
+  if (errno == EEXIST) return {};
+  return errno_error("mkdir " + dir, errno);
+}
+
+std::string temp_name() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) + "-" +
+         std::to_string(rng() & 0xFFFFFFFF) + ".tmp";
+}
+
+class LocalBlobWriter final : public BlobWriter {
+ public:
+  LocalBlobWriter(const LocalBlobStore& store, Digest digest, uint64_t size, std::string temp_path,
+                  int fd)
+      : store_(store), digest_(digest), size_(size), temp_path_(std::move(temp_path)), fd_(fd) {}
+
+  ~LocalBlobWriter() override {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(temp_path_.c_str());
+  }
+
+  Result<void> write(ByteView bytes) override {
+    if (written_ + bytes.size() > size_) {
+      return make_error(ErrorCode::kTooLarge, "chunk body longer than its declared size");
+    }
+    hasher_.update(bytes);
+    const auto* p = bytes.data();
+    size_t left = bytes.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd_, p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno_error("write chunk", errno);
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    written_ += bytes.size();
+    return {};
+  }
+
+  Result<void> commit() override {
+    if (written_ != size_) {
+      return make_error(ErrorCode::kCorrupt, "chunk body is " + std::to_string(written_) +
+                                                 " bytes, expected " + std::to_string(size_));
+    }
+    const Digest actual = hasher_.finish();
+    if (actual != digest_) {
+      return make_error(ErrorCode::kCorrupt, "chunk body hashes to " + actual.hex() +
+                                                 ", not " + digest_.hex());
+    }
+    // fsync before rename: otherwise a crash can leave a renamed file with missing data.
+    if (::fsync(fd_) != 0) return errno_error("fsync chunk", errno);
+    ::close(fd_);
+    fd_ = -1;
+
+    const std::string final_path = store_.path_for(digest_);
+    const std::string leaf_dir = final_path.substr(0, final_path.rfind('/'));
+    const std::string mid_dir = leaf_dir.substr(0, leaf_dir.rfind('/'));
+    CAIRN_RETURN_IF_ERROR(ensure_dir(mid_dir, store_.root() + "/chunks"));
+    CAIRN_RETURN_IF_ERROR(ensure_dir(leaf_dir, mid_dir));
+    // Rename into place so readers never see half a chunk, then fsync the directory: without it
+    // a crash can lose the rename even though the data reached the disk. Renaming over an
+    // existing copy is harmless: both hold the same verified bytes.
+    if (::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
+      return errno_error("rename chunk into place", errno);
+    }
+    committed_ = true;
+    return fsync_dir(leaf_dir);
+  }
+
+ private:
+  const LocalBlobStore& store_;
+  Digest digest_;
+  uint64_t size_;
+  std::string temp_path_;
+  int fd_;
+  uint64_t written_ = 0;
+  Sha256 hasher_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+Result<void> BlobStore::put(const Digest& digest, ByteView bytes) {
+  CAIRN_ASSIGN_OR_RETURN(auto writer, begin_put(digest, bytes.size()));
+  CAIRN_RETURN_IF_ERROR(writer->write(bytes));
+  return writer->commit();
+}
+
+Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::open(const std::string& root) {
+  std::error_code ec;
+  fs::create_directories(root + "/chunks", ec);
+  if (ec) return make_error(ErrorCode::kIo, "create " + root + "/chunks: " + ec.message());
+  fs::create_directories(root + "/tmp", ec);
+  if (ec) return make_error(ErrorCode::kIo, "create " + root + "/tmp: " + ec.message());
+  // Temporary files belong to writers that died with a previous process.
+  for (const auto& entry : fs::directory_iterator(root + "/tmp", ec)) {
+    fs::remove(entry.path(), ec);
+  }
+  return std::unique_ptr<LocalBlobStore>(new LocalBlobStore(root));
+}
+
+std::string LocalBlobStore::path_for(const Digest& digest) const {
+  const std::string hex = digest.hex();
+  return root_ + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
+}
+
+Result<std::unique_ptr<BlobWriter>> LocalBlobStore::begin_put(const Digest& digest,
+                                                               uint64_t size) {
+  std::string temp_path = root_ + "/tmp/" + temp_name();
+  const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_error("create temporary chunk file", errno);
+  return std::unique_ptr<BlobWriter>(
+      new LocalBlobWriter(*this, digest, size, std::move(temp_path), fd));
+}
+
+Result<Bytes> LocalBlobStore::get(const Digest& digest) {
+  const std::string path = path_for(digest);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return make_error(ErrorCode::kNotFound, "chunk " + digest.hex());
+    return errno_error("open chunk " + digest.hex(), errno);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return errno_error("stat chunk", err);
+  }
+  Bytes out(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (got != out.size() || sha256(out) != digest) {
+    return make_error(ErrorCode::kCorrupt, "stored chunk " + digest.hex() + " is damaged");
+  }
+  return out;
+}
+
+Result<BlobReadInfo> LocalBlobStore::read_info(const Digest& digest) {
+  BlobReadInfo info;
+  info.file_path = path_for(digest);
+  struct stat st {};
+  if (::stat(info.file_path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return make_error(ErrorCode::kNotFound, "chunk " + digest.hex());
+    return errno_error("stat chunk", errno);
+  }
+  info.size = static_cast<uint64_t>(st.st_size);
+  return info;
+}
+
+Result<bool> LocalBlobStore::contains(const Digest& digest) {
+  struct stat st {};
+  if (::stat(path_for(digest).c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return errno_error("stat chunk", errno);
+}
+
+Result<std::unique_ptr<BlobStore>> open_blob_store(const std::string& url) {
+  std::string path = url;
+  if (path.rfind("file://", 0) == 0) path = path.substr(7);
+  if (path.find("://") != std::string::npos) {
+    return make_error(ErrorCode::kInvalidArgument, "unsupported blob store URL: " + url);
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto store, LocalBlobStore::open(path));
+  return std::unique_ptr<BlobStore>(std::move(store));
+}
+
+}  // namespace cairn::store

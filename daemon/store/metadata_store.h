@@ -1,0 +1,111 @@
+#pragma once
+
+// Metadata of users, tokens, namespaces, nodes, versions, manifests, the chunk index, upload
+// sessions and the change journal. Every mutating method is one transaction; permission and
+// precondition checks happen inside the transaction that acts on them. Implementations are safe
+// to call from any thread.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/error.h"
+#include "common/hash.h"
+#include "common/protocol/protocol.h"
+
+namespace cairn::store {
+
+using protocol::NodeKind;
+
+struct User {
+  int64_t user_id = 0;
+  std::string name;
+  int64_t home_namespace_id = 0;
+  bool disabled = false;
+  int64_t created_at = 0;
+};
+
+// Who is acting, where, and when (Unix seconds).
+struct Actor {
+  int64_t user_id = 0;
+  int64_t namespace_id = 0;
+  std::string device;
+  int64_t now = 0;
+};
+
+// A file, folder or symlink staged by POST /v1/uploads and waiting for its commit.
+struct StagedUpload {
+  std::string upload_id;
+  int64_t user_id = 0;
+  int64_t namespace_id = 0;
+  std::string path;  // Canonical.
+  NodeKind kind = NodeKind::kFile;
+  bool executable = false;
+  int64_t mtime_ns = 0;
+  std::string symlink_target;
+  std::optional<Digest> manifest_hash;  // Files only.
+  Bytes manifest;                       // Files only: the encoded manifest.
+  uint64_t size = 0;
+  std::optional<int64_t> base_version;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+};
+
+struct ChangesPage {
+  std::vector<protocol::Entry> entries;
+  int64_t last_seq = 0;  // Resume after this sequence number.
+  int64_t head_seq = 0;  // The namespace's latest sequence number.
+  bool has_more = false;
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // Returns the value stored under `key`, storing `initial` first if there is none. Two daemons
+  // racing to initialise the same key both get the one value that won.
+  virtual Result<std::string> get_or_init_setting(const std::string& key,
+                                                  const std::string& initial) = 0;
+
+  // Creates a user with a home namespace. kAlreadyExists if the name is taken.
+  virtual Result<User> create_user(const std::string& name, int64_t now) = 0;
+  virtual Result<std::vector<User>> list_users() = 0;
+  // kNotFound if there is no such user.
+  virtual Result<User> find_user(const std::string& name) = 0;
+  // Stores a token by its hash only.
+  virtual Result<void> add_token(int64_t user_id, const Digest& token_hash,
+                                 const std::string& label, int64_t now) = 0;
+  // The user a token hash belongs to. kUnauthenticated for an unknown, revoked or expired token
+  // or a disabled user; the message does not say which.
+  virtual Result<User> authenticate(const Digest& token_hash, int64_t now) = 0;
+
+  // For each digest, whether the chunk is stored and this user has uploaded or committed it. The
+  // answer never reveals chunks that only other users hold.
+  virtual Result<std::vector<bool>> user_has_chunks(int64_t user_id,
+                                                    const std::vector<Digest>& digests) = 0;
+  // Records that a verified, durable chunk exists and that this user holds it. Idempotent.
+  virtual Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size,
+                                    int64_t now) = 0;
+
+  // Persists upload sessions (and their manifests) in one transaction.
+  virtual Result<void> save_uploads(const std::vector<StagedUpload>& uploads) = 0;
+  // Applies operations in one transaction, each atomic on its own: an op that fails or conflicts
+  // changes nothing and does not stop the others. One result per op, in order.
+  virtual Result<std::vector<protocol::CommitResult>> commit(
+      const Actor& actor, const std::vector<protocol::CommitOp>& ops) = 0;
+  // Deletes expired upload sessions; returns how many.
+  virtual Result<int64_t> expire_uploads(int64_t now) = 0;
+
+  // An encoded manifest this user may read. kNotFound otherwise.
+  virtual Result<Bytes> get_manifest(int64_t user_id, const Digest& digest) = 0;
+  // Whether this user may read a chunk (it holds it). False for chunks only others hold.
+  virtual Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) = 0;
+  // A folder's live children, or the single entry when `path` names a file. kNotFound if absent.
+  virtual Result<protocol::ListResponse> list(int64_t namespace_id, const std::string& path) = 0;
+  // The current state of every node changed after `after_seq`, oldest change first.
+  virtual Result<ChangesPage> changes(int64_t namespace_id, int64_t after_seq, int limit) = 0;
+};
+
+}  // namespace cairn::store

@@ -1,0 +1,148 @@
+#include "lib/sqlite/sqlite.h"
+
+#include <sqlite3.h>
+
+namespace cairn::sqlite {
+namespace {
+
+Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
+  const ErrorCode code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? ErrorCode::kUnavailable
+                         : (rc == SQLITE_FULL || rc == SQLITE_IOERR) ? ErrorCode::kIo
+                         : (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) ? ErrorCode::kCorrupt
+                                                                          : ErrorCode::kInternal;
+  std::string message(what);
+  message += ": ";
+  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return Error(code, std::move(message));
+}
+
+}  // namespace
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+void Statement::bind(int index, int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
+
+void Statement::bind(int index, std::string_view value) {
+  sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+}
+
+void Statement::bind(int index, ByteView value) {
+  // A zero-length blob must stay a blob, not NULL: SQLite binds NULL for a null pointer.
+  static const char kEmpty = 0;
+  const void* data = value.empty() ? &kEmpty : static_cast<const void*>(value.data());
+  sqlite3_bind_blob(stmt_, index, data, static_cast<int>(value.size()), SQLITE_TRANSIENT);
+}
+
+void Statement::bind(int index, std::nullptr_t) { sqlite3_bind_null(stmt_, index); }
+
+Result<bool> Statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  sqlite3* db = sqlite3_db_handle(stmt_);
+  Error err = sqlite_error(db, rc, "sqlite step");
+  sqlite3_reset(stmt_);
+  if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_UNIQUE ||
+      sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return Error(ErrorCode::kAlreadyExists, err.message());
+  }
+  return err;
+}
+
+Result<void> Statement::run() {
+  while (true) {
+    CAIRN_ASSIGN_OR_RETURN(const bool more, step());
+    if (!more) break;
+  }
+  sqlite3_reset(stmt_);
+  return {};
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+bool Statement::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+int64_t Statement::get_int(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+std::string Statement::get_text(int col) const {
+  const auto* text = sqlite3_column_text(stmt_, col);
+  if (text == nullptr) return {};
+  return std::string(reinterpret_cast<const char*>(text),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
+Bytes Statement::get_blob(int col) const {
+  const auto* data = static_cast<const std::byte*>(sqlite3_column_blob(stmt_, col));
+  const auto size = static_cast<size_t>(sqlite3_column_bytes(stmt_, col));
+  if (data == nullptr) return {};
+  return Bytes(data, data + size);
+}
+
+std::optional<int64_t> Statement::get_optional_int(int col) const {
+  if (is_null(col)) return std::nullopt;
+  return get_int(col);
+}
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, bool create,
+                                                 bool synchronous_full) {
+  sqlite3* raw = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    Error err = sqlite_error(raw, rc, "open " + path);
+    sqlite3_close(raw);
+    if (rc == SQLITE_CANTOPEN) return Error(ErrorCode::kNotFound, err.message());
+    return err;
+  }
+  std::unique_ptr<Database> db(new Database(raw, path));
+  sqlite3_busy_timeout(raw, 10000);
+  sqlite3_extended_result_codes(raw, 1);
+  // WAL lets readers proceed during a write. synchronous=FULL syncs the WAL at every commit, so a
+  // commit that returned survives power loss; NORMAL only survives a process crash.
+  CAIRN_RETURN_IF_ERROR(db->exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"));
+  CAIRN_RETURN_IF_ERROR(
+      db->exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  return db;
+}
+
+Database::~Database() {
+  cache_.clear();  // Statements must be finalised before the connection closes.
+  sqlite3_close(db_);
+}
+
+Result<void> Database::exec(std::string_view sql) {
+  char* message = nullptr;
+  const std::string text(sql);
+  const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &message);
+  if (rc != SQLITE_OK) {
+    std::string what = message != nullptr ? message : sqlite3_errstr(rc);
+    sqlite3_free(message);
+    return sqlite_error(db_, rc, "sqlite exec (" + what + ")");
+  }
+  return {};
+}
+
+Result<Statement*> Database::prepare(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) {
+    it->second->reset();
+    return it->second.get();
+  }
+  sqlite3_stmt* stmt = nullptr;
+  const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) return sqlite_error(db_, rc, "prepare");
+  auto owned = std::make_unique<Statement>(stmt);
+  Statement* raw = owned.get();
+  cache_.emplace(sql, std::move(owned));
+  return raw;
+}
+
+int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+
+int Database::changes() const { return sqlite3_changes(db_); }
+
+}  // namespace cairn::sqlite

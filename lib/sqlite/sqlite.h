@@ -1,0 +1,115 @@
+#pragma once
+
+// A thin RAII layer over the SQLite C API, shared by the daemon's metadata store and the client's
+// working-copy state. It turns SQLite's status codes into Results and caches prepared statements.
+// A Database belongs to one thread at a time; callers serialise access.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/bytes.h"
+#include "common/error.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace cairn::sqlite {
+
+// A prepared statement. Reset and re-bound by Database::query on each use.
+class Statement {
+ public:
+  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  void bind(int index, int64_t value);
+  void bind(int index, int value) { bind(index, static_cast<int64_t>(value)); }
+  void bind(int index, uint64_t value) { bind(index, static_cast<int64_t>(value)); }
+  void bind(int index, bool value) { bind(index, static_cast<int64_t>(value ? 1 : 0)); }
+  void bind(int index, std::string_view value);
+  void bind(int index, const std::string& value) { bind(index, std::string_view(value)); }
+  void bind(int index, const char* value) { bind(index, std::string_view(value)); }
+  void bind(int index, ByteView value);
+  void bind(int index, std::nullptr_t);
+  template <typename T>
+  void bind(int index, const std::optional<T>& value) {
+    if (value) {
+      bind(index, *value);
+    } else {
+      bind(index, nullptr);
+    }
+  }
+
+  // Advances to the next row: true if there is one, false when done.
+  Result<bool> step();
+  // Runs to completion, ignoring rows.
+  Result<void> run();
+  void reset();
+
+  bool is_null(int col) const;
+  int64_t get_int(int col) const;
+  std::string get_text(int col) const;
+  Bytes get_blob(int col) const;
+  std::optional<int64_t> get_optional_int(int col) const;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+class Database {
+ public:
+  // Opens (creating if asked) a database file in WAL mode with foreign keys on.
+  // `synchronous_full` makes each commit durable (fsync of the WAL) before it returns.
+  static Result<std::unique_ptr<Database>> open(const std::string& path, bool create,
+                                                bool synchronous_full);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Runs one or more statements with no parameters.
+  Result<void> exec(std::string_view sql);
+
+  // Prepares (cached by SQL text), resets and binds `args` to ?1, ?2, ...
+  template <typename... Args>
+  Result<Statement*> query(const std::string& sql, const Args&... args) {
+    CAIRN_ASSIGN_OR_RETURN(Statement * stmt, prepare(sql));
+    int index = 0;
+    (stmt->bind(++index, args), ...);
+    return stmt;
+  }
+
+  int64_t last_insert_rowid() const;
+  int changes() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Result<Statement*> prepare(const std::string& sql);
+
+  sqlite3* db_;
+  std::string path_;
+  std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
+};
+
+// Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back if it returns an error.
+template <typename F>
+auto in_transaction(Database& db, F&& body) -> decltype(body()) {
+  CAIRN_RETURN_IF_ERROR(db.exec("BEGIN IMMEDIATE"));
+  auto result = body();
+  if (!result) {
+    (void)db.exec("ROLLBACK");
+    return result;
+  }
+  if (auto committed = db.exec("COMMIT"); !committed) {
+    (void)db.exec("ROLLBACK");
+    return std::move(committed).error();
+  }
+  return result;
+}
+
+}  // namespace cairn::sqlite
