@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -57,6 +58,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void read_header() {
     header_parser_.emplace();
     header_parser_->header_limit(shared_.options.max_header_bytes);
+    // The parser checks Content-Length against its body limit while reading the head; the real
+    // limit depends on the route and is set once the route is known.
+    header_parser_->body_limit(
+        std::max(shared_.options.max_json_body_bytes, shared_.options.max_stream_body_bytes));
     stream_.expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
     bhttp::async_read_header(stream_, buffer_, *header_parser_,
                              beast::bind_front_handler(&Session::on_header, shared_from_this()));

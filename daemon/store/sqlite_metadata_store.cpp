@@ -562,6 +562,7 @@ Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::open(const std
 Result<std::string> SqliteMetadataStore::get_or_init_setting(const std::string& key,
                                                              const std::string& initial) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   return sqlite::in_transaction(*db_, [&]() -> Result<std::string> {
     CAIRN_ASSIGN_OR_RETURN(auto* ins, db_->query("INSERT OR IGNORE INTO settings(key, value) "
                                                  "VALUES (?1, ?2)",
@@ -578,6 +579,7 @@ Result<std::string> SqliteMetadataStore::get_or_init_setting(const std::string& 
 
 Result<User> SqliteMetadataStore::create_user(const std::string& name, int64_t now) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   return sqlite::in_transaction(*db_, [&]() -> Result<User> {
     CAIRN_ASSIGN_OR_RETURN(auto* ins, db_->query("INSERT INTO users(name, created_at) VALUES "
                                                  "(?1, ?2)",
@@ -634,6 +636,7 @@ Result<std::vector<User>> read_users(sqlite::Statement& q) {
 
 Result<std::vector<User>> SqliteMetadataStore::list_users() {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   CAIRN_ASSIGN_OR_RETURN(auto* q, db_->query("SELECT user_id, name, home_namespace_id, disabled, "
                                              "created_at FROM users ORDER BY name"));
   return read_users(*q);
@@ -641,6 +644,7 @@ Result<std::vector<User>> SqliteMetadataStore::list_users() {
 
 Result<User> SqliteMetadataStore::find_user(const std::string& name) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   CAIRN_ASSIGN_OR_RETURN(auto* q, db_->query("SELECT user_id, name, home_namespace_id, disabled, "
                                              "created_at FROM users WHERE name=?1",
                                              name));
@@ -652,6 +656,7 @@ Result<User> SqliteMetadataStore::find_user(const std::string& name) {
 Result<void> SqliteMetadataStore::add_token(int64_t user_id, const Digest& token_hash,
                                             const std::string& label, int64_t now) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   CAIRN_ASSIGN_OR_RETURN(auto* q, db_->query("INSERT INTO tokens(user_id, token_hash, label, "
                                              "created_at) VALUES (?1, ?2, ?3, ?4)",
                                              user_id, token_hash.bytes(), label, now));
@@ -660,6 +665,7 @@ Result<void> SqliteMetadataStore::add_token(int64_t user_id, const Digest& token
 
 Result<User> SqliteMetadataStore::authenticate(const Digest& token_hash, int64_t now) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   CAIRN_ASSIGN_OR_RETURN(
       auto* q, db_->query("SELECT u.user_id, u.name, u.home_namespace_id, u.disabled, "
                           "u.created_at FROM tokens t JOIN users u ON u.user_id = t.user_id "
@@ -676,6 +682,7 @@ Result<User> SqliteMetadataStore::authenticate(const Digest& token_hash, int64_t
 Result<std::vector<bool>> SqliteMetadataStore::user_has_chunks(
     int64_t user_id, const std::vector<Digest>& digests) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   std::vector<bool> out;
   out.reserve(digests.size());
   for (const auto& d : digests) {
@@ -692,6 +699,7 @@ Result<std::vector<bool>> SqliteMetadataStore::user_has_chunks(
 Result<void> SqliteMetadataStore::record_chunk(int64_t user_id, const Digest& digest,
                                                uint64_t size, int64_t now) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   return sqlite::in_transaction(*db_, [&]() -> Result<void> {
     CAIRN_ASSIGN_OR_RETURN(auto* c, db_->query("INSERT OR IGNORE INTO chunks(hash, size, "
                                                "created_at) VALUES (?1, ?2, ?3)",
@@ -706,6 +714,7 @@ Result<void> SqliteMetadataStore::record_chunk(int64_t user_id, const Digest& di
 
 Result<void> SqliteMetadataStore::save_uploads(const std::vector<StagedUpload>& uploads) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   return sqlite::in_transaction(*db_, [&]() -> Result<void> {
     for (const auto& u : uploads) {
       std::optional<ByteView> manifest_hash;
@@ -739,6 +748,7 @@ Result<void> SqliteMetadataStore::save_uploads(const std::vector<StagedUpload>& 
 Result<std::vector<CommitResult>> SqliteMetadataStore::commit(const Actor& actor,
                                                               const std::vector<CommitOp>& ops) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   // One transaction (one fsync) for the whole batch; a savepoint per op makes each op atomic on
   // its own, so one bad op does not undo its neighbours.
   return sqlite::in_transaction(*db_, [&]() -> Result<std::vector<CommitResult>> {
@@ -785,6 +795,7 @@ Result<std::vector<CommitResult>> SqliteMetadataStore::commit(const Actor& actor
 
 Result<int64_t> SqliteMetadataStore::expire_uploads(int64_t now) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   CAIRN_ASSIGN_OR_RETURN(auto* q, db_->query("DELETE FROM uploads WHERE expires_at < ?1", now));
   CAIRN_RETURN_IF_ERROR(q->run());
   return static_cast<int64_t>(db_->changes());
@@ -792,6 +803,7 @@ Result<int64_t> SqliteMetadataStore::expire_uploads(int64_t now) {
 
 Result<Bytes> SqliteMetadataStore::get_manifest(int64_t user_id, const Digest& digest) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   // Readable if a version in a namespace the user owns, or one of the user's own upload
   // sessions, references it.
   CAIRN_ASSIGN_OR_RETURN(
@@ -810,6 +822,7 @@ Result<Bytes> SqliteMetadataStore::get_manifest(int64_t user_id, const Digest& d
 
 Result<bool> SqliteMetadataStore::user_can_read_chunk(int64_t user_id, const Digest& digest) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   CAIRN_ASSIGN_OR_RETURN(auto* q, db_->query("SELECT 1 FROM user_chunks WHERE user_id=?1 AND "
                                              "hash=?2",
                                              user_id, digest.bytes()));
@@ -821,6 +834,7 @@ Result<bool> SqliteMetadataStore::user_can_read_chunk(int64_t user_id, const Dig
 Result<protocol::ListResponse> SqliteMetadataStore::list(int64_t namespace_id,
                                                          const std::string& path) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   Tx tx(*db_);
   CAIRN_ASSIGN_OR_RETURN(auto node, tx.resolve(namespace_id, path));
   if (!node) return make_error(ErrorCode::kNotFound, "no such file or folder: " + path);
@@ -853,6 +867,7 @@ Result<protocol::ListResponse> SqliteMetadataStore::list(int64_t namespace_id,
 Result<ChangesPage> SqliteMetadataStore::changes(int64_t namespace_id, int64_t after_seq,
                                                  int limit) {
   std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
   // A read transaction so that the page and the namespace's last_seq agree.
   CAIRN_RETURN_IF_ERROR(db_->exec("BEGIN"));
   auto page = [&]() -> Result<ChangesPage> {

@@ -129,6 +129,7 @@ Result<Statement*> Database::prepare(const std::string& sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) {
     it->second->reset();
+    active_.push_back(it->second.get());
     return it->second.get();
   }
   sqlite3_stmt* stmt = nullptr;
@@ -138,7 +139,13 @@ Result<Statement*> Database::prepare(const std::string& sql) {
   auto owned = std::make_unique<Statement>(stmt);
   Statement* raw = owned.get();
   cache_.emplace(sql, std::move(owned));
+  active_.push_back(raw);
   return raw;
+}
+
+void Database::reset_all() {
+  for (Statement* s : active_) s->reset();
+  active_.clear();
 }
 
 int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }

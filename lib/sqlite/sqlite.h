@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/error.h"
@@ -83,6 +84,11 @@ class Database {
     return stmt;
   }
 
+  // Resets every statement handed out by query() since the last call. A statement left on a row
+  // keeps its read snapshot open, which in WAL mode hides every later commit from this
+  // connection: each operation must end with this (ScopedReset does it).
+  void reset_all();
+
   int64_t last_insert_rowid() const;
   int changes() const;
   const std::string& path() const { return path_; }
@@ -94,6 +100,19 @@ class Database {
   sqlite3* db_;
   std::string path_;
   std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
+  std::vector<Statement*> active_;
+};
+
+// Calls reset_all() when the scope ends.
+class ScopedReset {
+ public:
+  explicit ScopedReset(Database& db) : db_(db) {}
+  ~ScopedReset() { db_.reset_all(); }
+  ScopedReset(const ScopedReset&) = delete;
+  ScopedReset& operator=(const ScopedReset&) = delete;
+
+ private:
+  Database& db_;
 };
 
 // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back if it returns an error.
@@ -101,6 +120,7 @@ template <typename F>
 auto in_transaction(Database& db, F&& body) -> decltype(body()) {
   CAIRN_RETURN_IF_ERROR(db.exec("BEGIN IMMEDIATE"));
   auto result = body();
+  db.reset_all();
   if (!result) {
     (void)db.exec("ROLLBACK");
     return result;

@@ -1,0 +1,238 @@
+#include "cli/client/api_client.h"
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+namespace cairn::client {
+namespace {
+
+size_t on_body(char* data, size_t size, size_t count, void* user) {
+  auto* out = static_cast<std::string*>(user);
+  out->append(data, size * count);
+  return size * count;
+}
+
+// Turns an error response into an Error carrying the server's code and message.
+Error http_error(long status, const std::string& body, const std::string& what) {
+  auto parsed = protocol::decode_json<protocol::ErrorBody>(body);
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+  if (parsed) {
+    code = error_code_from_name(parsed->code);
+    message = parsed->message;
+  } else {
+    code = status == 401   ? ErrorCode::kUnauthenticated
+           : status == 403 ? ErrorCode::kPermissionDenied
+           : status == 404 ? ErrorCode::kNotFound
+           : status == 409 ? ErrorCode::kConflict
+           : status == 413 ? ErrorCode::kTooLarge
+           : status == 429 || status >= 500 ? ErrorCode::kUnavailable
+                                            : ErrorCode::kInvalidArgument;
+    message = "HTTP " + std::to_string(status);
+  }
+  if (status == 429 || status == 502 || status == 503 || status == 504) {
+    code = ErrorCode::kUnavailable;
+  }
+  return Error(code, what + ": " + message);
+}
+
+bool transient_status(long status) {
+  return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+}  // namespace
+
+void global_http_init() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+ApiClient::ApiClient(ServerEndpoint endpoint)
+    : endpoint_(std::move(endpoint)), curl_(curl_easy_init()) {
+  CAIRN_CHECK(curl_ != nullptr);
+  while (!endpoint_.base_url.empty() && endpoint_.base_url.back() == '/') {
+    endpoint_.base_url.pop_back();
+  }
+}
+
+ApiClient::~ApiClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+std::unique_ptr<ApiClient> ApiClient::clone() const {
+  return std::make_unique<ApiClient>(endpoint_);
+}
+
+Result<ApiClient::Response> ApiClient::request_once(const char* method, const std::string& url,
+                                                    std::string_view body,
+                                                    const char* content_type, bool auth) {
+  auto* curl = static_cast<CURL*>(curl_);
+  // reset() keeps the connection cache, so the keep-alive connection survives.
+  curl_easy_reset(curl);
+  Response response;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  // A transfer that moves nothing for 60 s is dead; a slow one is fine.
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "cairn/0.1.0");
+
+  struct curl_slist* headers = nullptr;
+  std::string auth_header;
+  if (auth && !endpoint_.token.empty()) {
+    auth_header = "Authorization: Bearer " + endpoint_.token;
+    headers = curl_slist_append(headers, auth_header.c_str());
+  }
+  std::string device_header;
+  if (!endpoint_.device.empty()) {
+    device_header = "X-Cairn-Device: " + endpoint_.device;
+    headers = curl_slist_append(headers, device_header.c_str());
+  }
+  // No "Expect: 100-continue" round trip before bodies: our bodies are small or pre-authorised.
+  headers = curl_slist_append(headers, "Expect:");
+  std::string type_header;
+  if (content_type != nullptr) {
+    type_header = std::string("Content-Type: ") + content_type;
+    headers = curl_slist_append(headers, type_header.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+
+  const std::string_view m(method);
+  if (m == "POST" || m == "PUT") {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  } else if (m != "GET") {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+  }
+
+  const CURLcode rc = curl_easy_perform(curl);
+  curl_slist_free_all(headers);
+  if (rc != CURLE_OK) {
+    const std::string detail = error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc);
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot reach " + endpoint_.base_url + " (" + detail + ")");
+  }
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  bytes_sent_ += body.size();
+  bytes_received_ += response.body.size();
+  return response;
+}
+
+Result<ApiClient::Response> ApiClient::request(const char* method, const std::string& path_or_url,
+                                               std::string_view body, const char* content_type,
+                                               bool auth, Retry retry) {
+  const std::string url = path_or_url.rfind("http://", 0) == 0 ||
+                                  path_or_url.rfind("https://", 0) == 0
+                              ? path_or_url
+                              : endpoint_.base_url + path_or_url;
+  // Exponential backoff with full jitter on transient failures: 0-100 ms, 0-200 ms, ... so that
+  // many clients retrying at once spread out instead of returning in lock step.
+  constexpr int kAttempts = 5;
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  for (int attempt = 1;; ++attempt) {
+    auto r = request_once(method, url, body, content_type, auth);
+    const bool transient =
+        (!r && r.error().retryable()) || (r && transient_status(r->status));
+    if (!transient || retry == Retry::kNo || attempt == kAttempts) return r;
+    const auto cap_ms = static_cast<uint64_t>(100) << (attempt - 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
+  }
+}
+
+template <typename T>
+Result<T> ApiClient::json_call(const char* method, const std::string& path,
+                               const std::string& body, Retry retry) {
+  const char* type = body.empty() ? nullptr : "application/json";
+  CAIRN_ASSIGN_OR_RETURN(auto r, request(method, path, body, type, true, retry));
+  const std::string what = std::string(method) + " " + path.substr(0, path.find('?'));
+  if (r.status < 200 || r.status >= 300) return http_error(r.status, r.body, what);
+  auto decoded = protocol::decode_json<T>(r.body);
+  if (!decoded) return std::move(decoded).error().with_context(what + ": bad response");
+  return decoded;
+}
+
+Result<protocol::ServerConfig> ApiClient::config() {
+  return json_call<protocol::ServerConfig>("GET", "/v1/config", "", Retry::kYes);
+}
+
+Result<protocol::WhoAmI> ApiClient::whoami() {
+  return json_call<protocol::WhoAmI>("GET", "/v1/whoami", "", Retry::kYes);
+}
+
+Result<protocol::CheckChunksResponse> ApiClient::check_chunks(
+    const protocol::CheckChunksRequest& req) {
+  return json_call<protocol::CheckChunksResponse>("POST", "/v1/chunks/check",
+                                                  protocol::encode_json(req), Retry::kYes);
+}
+
+Result<protocol::InitUploadsResponse> ApiClient::init_uploads(
+    const protocol::InitUploadsRequest& req) {
+  // Retrying may leave an unused session behind; it expires on its own.
+  return json_call<protocol::InitUploadsResponse>("POST", "/v1/uploads",
+                                                  protocol::encode_json(req), Retry::kYes);
+}
+
+Result<protocol::CommitResponse> ApiClient::commit(const protocol::CommitRequest& req) {
+  // Not retried blindly: the caller re-plans from the server's state instead.
+  return json_call<protocol::CommitResponse>("POST", "/v1/commit", protocol::encode_json(req),
+                                             Retry::kNo);
+}
+
+namespace {
+
+std::string escape(const std::string& s) {
+  char* out = curl_easy_escape(nullptr, s.c_str(), static_cast<int>(s.size()));
+  std::string result = out != nullptr ? out : "";
+  curl_free(out);
+  return result;
+}
+
+}  // namespace
+
+Result<protocol::ListResponse> ApiClient::list(const std::string& remote_path) {
+  return json_call<protocol::ListResponse>("GET", "/v1/list?path=" + escape(remote_path), "",
+                                           Retry::kYes);
+}
+
+Result<protocol::ChangesResponse> ApiClient::changes(const std::string& cursor, int limit) {
+  return json_call<protocol::ChangesResponse>(
+      "GET", "/v1/changes?cursor=" + escape(cursor) + "&limit=" + std::to_string(limit), "",
+      Retry::kYes);
+}
+
+Result<Bytes> ApiClient::manifest(const Digest& address) {
+  const std::string path = "/v1/manifests/" + address.hex();
+  CAIRN_ASSIGN_OR_RETURN(auto r, request("GET", path, "", nullptr, true, Retry::kYes));
+  if (r.status != 200) return http_error(r.status, r.body, "GET manifest " + address.hex());
+  Bytes bytes(reinterpret_cast<const std::byte*>(r.body.data()),
+              reinterpret_cast<const std::byte*>(r.body.data()) + r.body.size());
+  if (sha256(bytes) != address) {
+    return make_error(ErrorCode::kCorrupt, "manifest " + address.hex() + " failed verification");
+  }
+  return bytes;
+}
+
+Result<Bytes> ApiClient::chunk(const Digest& hash, uint32_t expected_length) {
+  const std::string path = "/v1/chunks/" + hash.hex();
+  CAIRN_ASSIGN_OR_RETURN(auto r, request("GET", path, "", nullptr, true, Retry::kYes));
+  if (r.status != 200) return http_error(r.status, r.body, "GET chunk " + hash.hex());
+  const ByteView bytes = as_bytes(r.body);
+  if (bytes.size() != expected_length || sha256(bytes) != hash) {
+    return make_error(ErrorCode::kCorrupt, "chunk " + hash.hex() + " failed verification");
+  }
+  return Bytes(bytes.begin(), bytes.end());
+}
+
+Result<void> ApiClient::put_chunk(const std::string& url, ByteView bytes) {
+  CAIRN_ASSIGN_OR_RETURN(auto r, request("PUT", url, as_string_view(bytes),
+                                         "application/octet-stream", false, Retry::kYes));
+  if (r.status < 200 || r.status >= 300) return http_error(r.status, r.body, "PUT chunk");
+  return {};
+}
+
+}  // namespace cairn::client

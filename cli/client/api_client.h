@@ -1,0 +1,76 @@
+#pragma once
+
+// The client side of the /v1 API over libcurl. One ApiClient owns one curl handle and so one
+// keep-alive connection: it belongs to one thread at a time. Parallel transfers use one client
+// per worker (see clone()).
+
+#include <memory>
+#include <string>
+
+#include "common/bytes.h"
+#include "common/error.h"
+#include "common/hash.h"
+#include "common/protocol/protocol.h"
+
+namespace cairn::client {
+
+struct ServerEndpoint {
+  std::string base_url;  // "http://host:port", no trailing slash.
+  std::string token;     // Bearer token; may be empty for unauthenticated calls.
+  std::string device;    // Sent as X-Cairn-Device.
+};
+
+// Process-wide libcurl set-up. Call once from main() before any thread starts.
+void global_http_init();
+
+class ApiClient {
+ public:
+  explicit ApiClient(ServerEndpoint endpoint);
+  ~ApiClient();
+  ApiClient(const ApiClient&) = delete;
+  ApiClient& operator=(const ApiClient&) = delete;
+
+  // A new client for the same server, with its own connection.
+  std::unique_ptr<ApiClient> clone() const;
+  const ServerEndpoint& endpoint() const { return endpoint_; }
+
+  Result<protocol::ServerConfig> config();
+  Result<protocol::WhoAmI> whoami();
+  Result<protocol::CheckChunksResponse> check_chunks(const protocol::CheckChunksRequest& req);
+  Result<protocol::InitUploadsResponse> init_uploads(const protocol::InitUploadsRequest& req);
+  Result<protocol::CommitResponse> commit(const protocol::CommitRequest& req);
+  Result<protocol::ListResponse> list(const std::string& remote_path);
+  Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit);
+  // The encoded manifest, verified against its address.
+  Result<Bytes> manifest(const Digest& address);
+  // A chunk's bytes, verified against its hash (kCorrupt otherwise).
+  Result<Bytes> chunk(const Digest& hash, uint32_t expected_length);
+  // PUTs chunk bytes to an upload URL from the server (relative URLs resolve against it).
+  Result<void> put_chunk(const std::string& url, ByteView bytes);
+
+  // Bytes moved on the wire by this client so far (bodies only).
+  uint64_t bytes_sent() const { return bytes_sent_; }
+  uint64_t bytes_received() const { return bytes_received_; }
+
+ private:
+  struct Response {
+    long status = 0;
+    std::string body;
+  };
+  enum class Retry { kNo, kYes };
+  Result<Response> request(const char* method, const std::string& path_or_url,
+                           std::string_view body, const char* content_type, bool auth,
+                           Retry retry);
+  Result<Response> request_once(const char* method, const std::string& url,
+                                std::string_view body, const char* content_type, bool auth);
+  template <typename T>
+  Result<T> json_call(const char* method, const std::string& path, const std::string& body,
+                      Retry retry);
+
+  ServerEndpoint endpoint_;
+  void* curl_;  // CURL*, kept out of this header.
+  uint64_t bytes_sent_ = 0;
+  uint64_t bytes_received_ = 0;
+};
+
+}  // namespace cairn::client

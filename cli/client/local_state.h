@@ -1,0 +1,94 @@
+#pragma once
+
+// The working copy's memory, in DIR/.cairn/state.db (SQLite): settings, the cursor, and for each
+// path the base record of what was last synced. A file whose stat still matches its base record
+// is not read again. One thread at a time; ChunkLocator gives workers their own connection.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/hash.h"
+#include "common/manifest.h"
+#include "common/protocol/protocol.h"
+
+namespace cairn::sqlite {
+class Database;
+}
+
+namespace cairn::client {
+
+using protocol::NodeKind;
+
+inline constexpr const char* kStateDir = ".cairn";
+
+// What a path looked like when it was last synced, and what the server called it.
+struct BaseRecord {
+  std::string path;  // Relative to the working copy root, '/'-separated, no leading '/'.
+  NodeKind kind = NodeKind::kFile;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t inode = 0;
+  uint32_t mode = 0;
+  std::string manifest;  // Hex address (files).
+  uint64_t xxh3 = 0;     // Whole-file fingerprint (files).
+  std::string target;    // Symlinks.
+  int64_t version = 0;   // Server version this base corresponds to.
+  int64_t node_id = 0;
+};
+
+// A place in the working copy where a chunk's bytes were last seen.
+struct ChunkLocation {
+  std::string path;
+  uint64_t offset = 0;
+  uint32_t length = 0;
+};
+
+class LocalState {
+ public:
+  // Creates DIR/.cairn/state.db. kAlreadyExists if DIR is already a working copy.
+  static Result<std::unique_ptr<LocalState>> create(const std::string& root,
+                                                    const std::string& server,
+                                                    const std::string& remote_root);
+  static Result<std::unique_ptr<LocalState>> open(const std::string& root);
+  // The working copy containing `dir` (walking up), or kNotFound.
+  static Result<std::string> find_root(const std::string& dir);
+  ~LocalState();
+
+  const std::string& root() const { return root_; }
+  std::string state_dir() const { return root_ + "/" + kStateDir; }
+
+  Result<std::string> setting(const std::string& key, const std::string& fallback = "");
+  Result<void> set_setting(const std::string& key, const std::string& value);
+
+  Result<std::map<std::string, BaseRecord>> load_base();
+  // Applies base changes and chunk locations in one transaction.
+  Result<void> update(const std::vector<BaseRecord>& upserts,
+                      const std::vector<std::string>& removals,
+                      const std::vector<std::pair<std::string, Manifest>>& chunk_maps);
+
+ private:
+  LocalState(std::string root, std::unique_ptr<sqlite::Database> db);
+  std::string root_;
+  std::unique_ptr<sqlite::Database> db_;
+};
+
+// Finds local copies of chunks, for pull to reuse instead of downloading. Thread-safe.
+class ChunkLocator {
+ public:
+  static Result<std::unique_ptr<ChunkLocator>> open(const std::string& root);
+  ~ChunkLocator();
+  std::optional<ChunkLocation> find(const Digest& hash);
+
+ private:
+  explicit ChunkLocator(std::unique_ptr<sqlite::Database> db);
+  std::mutex mu_;
+  std::unique_ptr<sqlite::Database> db_;
+};
+
+}  // namespace cairn::client

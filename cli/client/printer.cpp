@@ -1,0 +1,236 @@
+#include "cli/client/printer.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace cairn::client {
+namespace {
+
+using nlohmann::json;
+
+json string_list(const std::vector<std::string>& v) {
+  json a = json::array();
+  for (const auto& s : v) a.push_back(s);
+  return a;
+}
+
+void print_json(const json& j) {
+  std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+  std::fflush(stdout);
+}
+
+std::string format_time(int64_t seconds) {
+  if (seconds <= 0) return "-";
+  const std::time_t t = seconds;
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string human_bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int unit = 0;
+  while (v >= 1024 && unit < 4) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (unit == 0) {
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s", v, units[unit]);
+  }
+  return buf;
+}
+
+Printer::Printer(OutputMode mode)
+    : mode_(mode), progress_(mode == OutputMode::kHuman && ::isatty(STDERR_FILENO) == 1) {}
+
+void Printer::line(const std::string& text) {
+  if (mode_ != OutputMode::kHuman) return;
+  std::lock_guard lock(mu_);
+  std::printf("%s\n", text.c_str());
+  std::fflush(stdout);
+}
+
+void Printer::warn(const std::string& text) {
+  if (mode_ != OutputMode::kHuman) return;
+  std::lock_guard lock(mu_);
+  if (progress_shown_) {
+    std::fprintf(stderr, "\r\033[K");
+    progress_shown_ = false;
+  }
+  std::fprintf(stderr, "warning: %s\n", text.c_str());
+}
+
+void Printer::progress(const std::string& text) {
+  if (!progress_) return;
+  std::lock_guard lock(mu_);
+  std::fprintf(stderr, "\r\033[K%s", text.c_str());
+  std::fflush(stderr);
+  progress_shown_ = true;
+}
+
+void Printer::clear_progress() {
+  if (!progress_) return;
+  std::lock_guard lock(mu_);
+  if (progress_shown_) std::fprintf(stderr, "\r\033[K");
+  progress_shown_ = false;
+}
+
+void Printer::error(const std::string& command, const Error& error) {
+  clear_progress();
+  if (mode_ == OutputMode::kJson) {
+    print_json({{"command", command},
+                {"error", {{"code", error_code_name(error.code())}, {"message", error.message()}}}});
+    return;
+  }
+  std::fprintf(stderr, "cairn %s: %s\n", command.c_str(), error.message().c_str());
+}
+
+void Printer::sync_report(const SyncReport& r) {
+  clear_progress();
+  if (mode_ == OutputMode::kJson) {
+    print_json({{"command", r.command},
+                {"files_scanned", r.files_scanned},
+                {"files_changed", r.files_changed},
+                {"files_deleted", r.files_deleted},
+                {"folders_created", r.folders_created},
+                {"chunks_total", r.chunks_total},
+                {"chunks_sent", r.chunks_sent},
+                {"chunks_received", r.chunks_received},
+                {"chunks_reused", r.chunks_reused},
+                {"bytes_total", r.bytes_total},
+                {"bytes_sent", r.bytes_sent},
+                {"bytes_received", r.bytes_received},
+                {"bytes_deduplicated", r.bytes_deduplicated},
+                {"elapsed_ms", r.elapsed_ms},
+                {"changed", string_list(r.changed)},
+                {"deleted", string_list(r.deleted)},
+                {"conflicts", string_list(r.conflicts)},
+                {"errors", string_list(r.errors)},
+                {"skipped", string_list(r.skipped)}});
+    return;
+  }
+  for (const auto& s : r.skipped) warn("skipped " + s);
+  if (mode_ == OutputMode::kQuiet) {
+    for (const auto& c : r.conflicts) std::fprintf(stderr, "conflict: %s\n", c.c_str());
+    for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+    return;
+  }
+  const bool up = r.command == "push";
+  char summary[512];
+  const double secs = static_cast<double>(r.elapsed_ms) / 1000.0;
+  if (up) {
+    std::snprintf(summary, sizeof(summary),
+                  "push: %llu files scanned, %llu changed, %llu deleted; %llu of %llu chunks sent "
+                  "(%s sent, %s deduplicated) in %.2f s",
+                  static_cast<unsigned long long>(r.files_scanned),
+                  static_cast<unsigned long long>(r.files_changed),
+                  static_cast<unsigned long long>(r.files_deleted),
+                  static_cast<unsigned long long>(r.chunks_sent),
+                  static_cast<unsigned long long>(r.chunks_total), human_bytes(r.bytes_sent).c_str(),
+                  human_bytes(r.bytes_deduplicated).c_str(), secs);
+  } else {
+    std::snprintf(summary, sizeof(summary),
+                  "%s: %llu files written, %llu deleted; %llu chunks downloaded (%s), %llu reused "
+                  "from local files (%s deduplicated) in %.2f s",
+                  r.command.c_str(), static_cast<unsigned long long>(r.files_changed),
+                  static_cast<unsigned long long>(r.files_deleted),
+                  static_cast<unsigned long long>(r.chunks_received),
+                  human_bytes(r.bytes_received).c_str(),
+                  static_cast<unsigned long long>(r.chunks_reused),
+                  human_bytes(r.bytes_deduplicated).c_str(), secs);
+  }
+  line(summary);
+  for (const auto& c : r.conflicts) std::fprintf(stderr, "conflict: %s\n", c.c_str());
+  for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
+}
+
+void Printer::status_report(const StatusReport& r) {
+  clear_progress();
+  if (mode_ == OutputMode::kJson) {
+    auto changes = [](const std::vector<PathChange>& v) {
+      json a = json::array();
+      for (const auto& c : v) a.push_back({{"path", c.path}, {"change", c.change}});
+      return a;
+    };
+    json j{{"command", "status"},
+           {"root", r.root},
+           {"server", r.server},
+           {"remote_root", r.remote_root},
+           {"local", changes(r.local)},
+           {"remote", changes(r.remote)},
+           {"skipped", string_list(r.skipped)},
+           {"in_sync", r.local.empty() && r.remote.empty() && r.remote_error.empty()}};
+    if (!r.remote_error.empty()) j["remote_error"] = r.remote_error;
+    print_json(j);
+    return;
+  }
+  if (mode_ == OutputMode::kQuiet) return;
+  line("working copy " + r.root + " <-> " + r.server + r.remote_root);
+  if (r.local.empty()) {
+    line("local: no changes to push");
+  } else {
+    line("local changes (cairn push):");
+    for (const auto& c : r.local) line("  " + c.change + ": " + c.path);
+  }
+  if (!r.remote_error.empty()) {
+    warn("remote changes unknown: " + r.remote_error);
+  } else if (r.remote.empty()) {
+    line("remote: no changes to pull");
+  } else {
+    line("remote changes (cairn pull):");
+    for (const auto& c : r.remote) line("  " + c.change + ": " + c.path);
+  }
+  for (const auto& s : r.skipped) warn("skipped " + s);
+}
+
+void Printer::listing(const protocol::ListResponse& l) {
+  if (mode_ == OutputMode::kJson) {
+    json entries = json::array();
+    for (const auto& e : l.entries) {
+      json je{{"path", e.path},       {"kind", protocol::node_kind_name(e.kind)},
+              {"size", e.size},       {"version", e.version},
+              {"executable", e.executable}, {"modified_at", e.modified_at}};
+      if (e.kind == protocol::NodeKind::kSymlink) je["target"] = e.symlink_target;
+      entries.push_back(std::move(je));
+    }
+    print_json({{"command", "ls"}, {"path", l.path}, {"entries", std::move(entries)}});
+    return;
+  }
+  if (mode_ == OutputMode::kQuiet) return;
+  for (const auto& e : l.entries) {
+    std::string name = e.path.substr(e.path.rfind('/') + 1);
+    std::string kind = e.kind == protocol::NodeKind::kFolder    ? "dir "
+                       : e.kind == protocol::NodeKind::kSymlink ? "link"
+                                                                : "file";
+    if (e.kind == protocol::NodeKind::kFolder) name += "/";
+    if (e.kind == protocol::NodeKind::kSymlink) name += " -> " + e.symlink_target;
+    char buf[128];
+    std::snprintf(buf, sizeof(buf), "%s %10s  %-16s v%-4lld ", kind.c_str(),
+                  e.kind == protocol::NodeKind::kFolder ? "-" : human_bytes(e.size).c_str(),
+                  format_time(e.modified_at).c_str(), static_cast<long long>(e.version));
+    line(buf + name);
+  }
+}
+
+void Printer::kv(const std::vector<std::pair<std::string, std::string>>& fields) {
+  if (mode_ == OutputMode::kJson) {
+    json j = json::object();
+    for (const auto& [k, v] : fields) j[k] = v;
+    print_json(j);
+    return;
+  }
+  for (const auto& [k, v] : fields) line(k + ": " + v);
+}
+
+}  // namespace cairn::client

@@ -1,0 +1,50 @@
+#pragma once
+
+// Owns all of the client's output. Human mode prints text to stdout, warnings and errors to
+// stderr, and progress to stderr only when stderr is a terminal. JSON mode prints exactly one
+// JSON document to stdout (errors included) and no progress. Quiet mode prints errors only.
+// Thread-safe.
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cli/client/reports.h"
+#include "common/error.h"
+#include "common/protocol/protocol.h"
+
+namespace cairn::client {
+
+enum class OutputMode { kHuman, kJson, kQuiet };
+
+class Printer {
+ public:
+  explicit Printer(OutputMode mode);
+
+  OutputMode mode() const { return mode_; }
+  bool progress_enabled() const { return progress_; }
+
+  void line(const std::string& text);   // Human mode only, stdout.
+  void warn(const std::string& text);   // Human mode only, stderr.
+  void progress(const std::string& text);
+  void clear_progress();
+
+  // A failed command: a message on stderr, or {"error": {...}} in JSON mode.
+  void error(const std::string& command, const Error& error);
+
+  void sync_report(const SyncReport& report);
+  void status_report(const StatusReport& report);
+  void listing(const protocol::ListResponse& listing);
+  void kv(const std::vector<std::pair<std::string, std::string>>& fields);
+
+ private:
+  OutputMode mode_;
+  bool progress_;
+  bool progress_shown_ = false;
+  std::mutex mu_;
+};
+
+// "1.5 MiB"
+std::string human_bytes(uint64_t bytes);
+
+}  // namespace cairn::client

@@ -1,0 +1,526 @@
+#include "cli/client/pull.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "cli/client/file_hasher.h"
+#include "cli/client/progress.h"
+#include "cli/client/scanner.h"
+
+namespace cairn::client {
+namespace {
+
+namespace fs = std::filesystem;
+using protocol::Entry;
+using protocol::NodeKind;
+
+struct DownloadJob {
+  std::string rel;
+  Entry entry;
+  std::optional<LocalEntry> expected;  // The local entry as planned over (nullopt: absent).
+  // Filled in by the workers:
+  Manifest manifest;
+  std::string temp_path;
+  int fd = -1;
+  std::atomic<size_t> remaining{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mu;
+  std::string error;
+  bool conflict = false;
+  bool done = false;
+  LocalEntry final_stat;
+};
+
+std::string random_name() {
+  return to_hex(secure_random(8)) + ".part";
+}
+
+mode_t current_umask() {
+  const mode_t m = ::umask(022);
+  ::umask(m);
+  return m;
+}
+
+// Makes the parent folders of `rel` exist under `root`.
+Result<void> make_parents(const std::string& root, const std::string& rel) {
+  const size_t slash = rel.rfind('/');
+  if (slash == std::string::npos) return {};
+  std::error_code ec;
+  fs::create_directories(root + "/" + rel.substr(0, slash), ec);
+  if (ec) return make_error(ErrorCode::kIo, "create folder for " + rel + ": " + ec.message());
+  return {};
+}
+
+// True if the local path still looks the way the plan saw it.
+bool unchanged_since_plan(const std::string& root, const DownloadJob& job) {
+  auto now = stat_entry(root, job.rel);
+  if (!now) return !job.expected.has_value() && now.error().code() == ErrorCode::kNotFound;
+  if (!job.expected) return false;
+  const auto& e = *job.expected;
+  return same_stat(*now, e.size, e.mtime_ns, e.inode, e.mode, e.target, e.kind);
+}
+
+class Downloader {
+ public:
+  Downloader(Session& session, ApiClient& prototype, std::vector<std::unique_ptr<DownloadJob>>& jobs,
+             int threads, SyncReport& report, Progress& progress)
+      : session_(session), jobs_(jobs), report_(report), progress_(progress),
+        umask_(current_umask()) {
+    auto locator = ChunkLocator::open(session.root);
+    if (locator) locator_ = std::move(*locator);
+    for (size_t i = 0; i < jobs_.size(); ++i) tasks_.push_back({i, kFileTask});
+    for (int t = 0; t < threads; ++t) {
+      workers_.emplace_back([this, client = prototype.clone()] { work(*client); });
+    }
+  }
+
+  void wait() {
+    for (auto& w : workers_) w.join();
+  }
+
+ private:
+  static constexpr size_t kFileTask = SIZE_MAX;
+  struct Task {
+    size_t job;
+    size_t chunk;  // kFileTask for "fetch the manifest and plan the chunks".
+  };
+
+  void work(ApiClient& client) {
+    Bytes buffer;
+    while (true) {
+      Task task{};
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !tasks_.empty() || active_ == 0; });
+        if (tasks_.empty()) return;
+        task = tasks_.front();
+        tasks_.pop_front();
+        ++active_;
+      }
+      if (task.chunk == kFileTask) {
+        start_file(client, *jobs_[task.job], task.job);
+      } else {
+        fetch_chunk(client, *jobs_[task.job], task.chunk, buffer);
+      }
+      std::lock_guard lock(mu_);
+      --active_;
+      cv_.notify_all();
+    }
+  }
+
+  void fail(DownloadJob& job, const std::string& message) {
+    std::lock_guard lock(job.error_mu);
+    if (!job.failed.exchange(true)) job.error = message;
+  }
+
+  void start_file(ApiClient& client, DownloadJob& job, size_t index) {
+    auto address = Digest::from_hex(job.entry.manifest);
+    if (!address) return finish_failed(job, "server sent a bad manifest address");
+    auto body = client.manifest(*address);
+    if (!body) return finish_failed(job, body.error().message());
+    auto manifest = Manifest::decode(*body);
+    if (!manifest) return finish_failed(job, manifest.error().message());
+    if (manifest->total_size() != job.entry.size) {
+      return finish_failed(job, "manifest size does not match the listing");
+    }
+    job.manifest = std::move(*manifest);
+    job.temp_path = session_.state->state_dir() + "/tmp/" + random_name();
+    job.fd = ::open(job.temp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (job.fd < 0) return finish_failed(job, std::string("create temp file: ") + std::strerror(errno));
+    if (::ftruncate(job.fd, static_cast<off_t>(job.entry.size)) != 0) {
+      return finish_failed(job, std::string("allocate: ") + std::strerror(errno));
+    }
+    const size_t n = job.manifest.chunks().size();
+    if (n == 0) return finalize(job);
+    job.remaining.store(n);
+    // Chunk tasks go to the front so that files finish before new ones start: that bounds the
+    // number of open temporary files.
+    std::lock_guard lock(mu_);
+    for (size_t c = n; c-- > 0;) tasks_.push_front({index, c});
+    cv_.notify_all();
+  }
+
+  bool reuse_local(const ChunkRef& chunk, Bytes& buffer) {
+    if (!locator_) return false;
+    auto loc = locator_->find(chunk.hash);
+    if (!loc || loc->length != chunk.length) return false;
+    const std::string path = session_.root + "/" + loc->path;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    buffer.resize(chunk.length);
+    const ssize_t n = ::pread(fd, buffer.data(), chunk.length, static_cast<off_t>(loc->offset));
+    ::close(fd);
+    // The local file may have changed since it was recorded: trust only what hashes right.
+    return n == static_cast<ssize_t>(chunk.length) && sha256(buffer) == chunk.hash;
+  }
+
+  void fetch_chunk(ApiClient& client, DownloadJob& job, size_t index, Bytes& buffer) {
+    if (!job.failed.load()) {
+      const ChunkRef& chunk = job.manifest.chunks()[index];
+      uint64_t offset = 0;
+      for (size_t i = 0; i < index; ++i) offset += job.manifest.chunks()[i].length;
+      ByteView bytes;
+      Bytes downloaded;
+      if (reuse_local(chunk, buffer)) {
+        bytes = buffer;
+        reused_.fetch_add(1);
+      } else {
+        auto got = client.chunk(chunk.hash, chunk.length);
+        if (!got) {
+          fail(job, got.error().message());
+        } else {
+          downloaded = std::move(*got);
+          bytes = downloaded;
+          received_.fetch_add(1);
+          received_bytes_.fetch_add(chunk.length);
+        }
+      }
+      if (!job.failed.load()) {
+        size_t written = 0;
+        while (written < bytes.size()) {
+          const ssize_t n = ::pwrite(job.fd, bytes.data() + written, bytes.size() - written,
+                                     static_cast<off_t>(offset + written));
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) {
+            fail(job, std::string("write: ") + std::strerror(errno));
+            break;
+          }
+          written += static_cast<size_t>(n);
+        }
+        progress_.bytes_done.fetch_add(chunk.length, std::memory_order_relaxed);
+      }
+    }
+    if (job.remaining.fetch_sub(1) == 1) {
+      if (job.failed.load()) return finish_failed(job, job.error);
+      finalize(job);
+    }
+  }
+
+  void finish_failed(DownloadJob& job, const std::string& message) {
+    if (job.fd >= 0) ::close(job.fd);
+    job.fd = -1;
+    if (!job.temp_path.empty()) ::unlink(job.temp_path.c_str());
+    std::lock_guard lock(job.error_mu);
+    if (job.error.empty()) job.error = message;
+    job.failed = true;
+    progress_.files_done.fetch_add(1);
+  }
+
+  void finalize(DownloadJob& job) {
+    const mode_t mode = (job.entry.executable ? 0777 : 0666) & ~umask_;
+    ::fchmod(job.fd, mode);
+    if (job.entry.mtime_ns > 0) {
+      struct timespec times[2];
+      times[0].tv_sec = 0;
+      times[0].tv_nsec = UTIME_OMIT;
+      times[1].tv_sec = static_cast<time_t>(job.entry.mtime_ns / 1000000000);
+      times[1].tv_nsec = static_cast<long>(job.entry.mtime_ns % 1000000000);
+      ::futimens(job.fd, times);
+    }
+    ::close(job.fd);
+    job.fd = -1;
+    // Re-stat right before the replace: a local edit made during the pull wins.
+    std::lock_guard lock(rename_mu_);
+    if (!unchanged_since_plan(session_.root, job)) {
+      ::unlink(job.temp_path.c_str());
+      job.conflict = true;
+      job.error = "changed locally during the pull; kept the local version";
+      progress_.files_done.fetch_add(1);
+      return;
+    }
+    auto parents = make_parents(session_.root, job.rel);
+    const std::string dest = session_.root + "/" + job.rel;
+    if (!parents || ::rename(job.temp_path.c_str(), dest.c_str()) != 0) {
+      const std::string why = parents ? std::strerror(errno) : parents.error().message();
+      ::unlink(job.temp_path.c_str());
+      job.failed = true;
+      job.error = "cannot write: " + why;
+      progress_.files_done.fetch_add(1);
+      return;
+    }
+    auto st = stat_entry(session_.root, job.rel);
+    if (st) job.final_stat = *st;
+    job.done = true;
+    progress_.files_done.fetch_add(1);
+  }
+
+ public:
+  uint64_t reused() const { return reused_.load(); }
+  uint64_t received() const { return received_.load(); }
+  uint64_t received_bytes() const { return received_bytes_.load(); }
+
+ private:
+  Session& session_;
+  std::vector<std::unique_ptr<DownloadJob>>& jobs_;
+  SyncReport& report_;
+  Progress& progress_;
+  mode_t umask_;
+  std::unique_ptr<ChunkLocator> locator_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Task> tasks_;
+  int active_ = 0;
+  std::mutex rename_mu_;
+  std::vector<std::thread> workers_;
+  std::atomic<uint64_t> reused_{0};
+  std::atomic<uint64_t> received_{0};
+  std::atomic<uint64_t> received_bytes_{0};
+};
+
+BaseRecord base_for(const std::string& rel, const Entry& e, const LocalEntry& st) {
+  BaseRecord b;
+  b.path = rel;
+  b.kind = e.kind;
+  b.size = st.size;
+  b.mtime_ns = st.mtime_ns;
+  b.inode = st.inode;
+  b.mode = st.mode;
+  b.manifest = e.manifest;
+  b.target = e.symlink_target;
+  b.version = e.version;
+  b.node_id = e.node_id;
+  return b;
+}
+
+std::string trash_folder(const std::string& state_dir) {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
+  return state_dir + "/trash/" + buf;
+}
+
+}  // namespace
+
+Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& printer,
+                        const std::string& command) {
+  const auto started = std::chrono::steady_clock::now();
+  SyncReport report;
+  report.command = command;
+  ApiClient api(session.endpoint);
+
+  // 1. Everything that changed since the cursor, each node once, in its latest state.
+  CAIRN_ASSIGN_OR_RETURN(std::string cursor, session.state->setting("cursor"));
+  std::map<int64_t, Entry> changed;
+  while (true) {
+    CAIRN_ASSIGN_OR_RETURN(auto page, api.changes(cursor, 1000));
+    for (auto& e : page.changes) changed[e.node_id] = std::move(e);
+    cursor = page.cursor;
+    if (!page.has_more) break;
+  }
+
+  CAIRN_ASSIGN_OR_RETURN(const auto base, session.state->load_base());
+  std::map<int64_t, const BaseRecord*> base_by_node;
+  for (const auto& [path, b] : base) {
+    if (b.node_id != 0) base_by_node[b.node_id] = &b;
+  }
+
+  // 2. Plan each change against the base and the local file.
+  std::vector<std::unique_ptr<DownloadJob>> downloads;
+  std::vector<std::pair<std::string, Entry>> symlinks;
+  std::vector<std::pair<std::string, Entry>> folders;
+  std::vector<const BaseRecord*> to_trash;
+  std::vector<BaseRecord> upserts;
+  std::vector<std::string> removals;
+  std::vector<std::pair<std::string, Manifest>> chunk_maps;
+
+  std::optional<protocol::ServerConfig> config;  // Fetched only if a local file must be hashed.
+  for (const auto& [node, e] : changed) {
+    auto rel_opt = session.to_local(e.path);
+    if (!rel_opt || rel_opt->empty()) continue;
+    const std::string rel = *rel_opt;
+
+    // A node that moved or was deleted: its old local path is no longer its home.
+    auto by_node = base_by_node.find(node);
+    if (by_node != base_by_node.end() && (e.deleted || by_node->second->path != rel)) {
+      const BaseRecord& old = *by_node->second;
+      auto local = stat_entry(session.root, old.path);
+      if (!local) {
+        removals.push_back(old.path);
+      } else if (old.kind == NodeKind::kFolder) {
+        to_trash.push_back(&old);  // Removed later only if empty.
+      } else if (same_stat(*local, old.size, old.mtime_ns, old.inode, old.mode, old.target,
+                           old.kind)) {
+        to_trash.push_back(&old);
+      } else {
+        // Edited here, deleted there: the edit wins. Forgetting the base makes the next push
+        // upload it again.
+        removals.push_back(old.path);
+        report.skipped.push_back(old.path + ": deleted on the server but edited here; kept "
+                                            "(push to restore it)");
+      }
+    }
+    if (e.deleted) continue;
+
+    auto b_it = base.find(rel);
+    const BaseRecord* b = b_it == base.end() ? nullptr : &b_it->second;
+    auto local = stat_entry(session.root, rel);
+    const bool exists = local.has_value();
+    if (!exists && local.error().code() != ErrorCode::kNotFound) {
+      report.errors.push_back(rel + ": " + local.error().message());
+      continue;
+    }
+
+    if (e.kind == NodeKind::kFolder) {
+      if (exists && local->kind != NodeKind::kFolder) {
+        report.conflicts.push_back(rel + ": a folder on the server, a file here");
+        continue;
+      }
+      folders.emplace_back(rel, e);
+      continue;
+    }
+    if (b != nullptr && b->version == e.version && b->manifest == e.manifest &&
+        b->target == e.symlink_target && b->kind == e.kind && exists &&
+        same_stat(*local, b->size, b->mtime_ns, b->inode, b->mode, b->target, b->kind)) {
+      continue;  // Already have it.
+    }
+    const bool modified_here =
+        exists && (b == nullptr || !same_stat(*local, b->size, b->mtime_ns, b->inode, b->mode,
+                                              b->target, b->kind));
+    if (modified_here) {
+      // Same content on both sides is no conflict: adopt the server's version as the base.
+      bool same = false;
+      if (local->kind == NodeKind::kFile && e.kind == NodeKind::kFile &&
+          local->size == e.size && ((local->mode & 0100) != 0) == e.executable) {
+        if (!config) {
+          auto fetched = api.config();
+          if (!fetched) return std::move(fetched).error();
+          config = std::move(*fetched);
+        }
+        auto hashed = hash_file(session.root + "/" + rel, config->chunking);
+        same = hashed && hashed->manifest.address().hex() == e.manifest;
+        if (same) chunk_maps.emplace_back(rel, hashed->manifest);
+      }
+      if (local->kind == NodeKind::kSymlink && e.kind == NodeKind::kSymlink) {
+        same = local->target == e.symlink_target;
+      }
+      if (same) {
+        upserts.push_back(base_for(rel, e, *local));
+      } else {
+        report.conflicts.push_back(rel + ": changed here and on the server (version " +
+                                   std::to_string(e.version) + "); kept the local version");
+      }
+      continue;
+    }
+    if (e.kind == NodeKind::kSymlink) {
+      symlinks.emplace_back(rel, e);
+      continue;
+    }
+    auto job = std::make_unique<DownloadJob>();
+    job->rel = rel;
+    job->entry = e;
+    if (exists) job->expected = *local;
+    downloads.push_back(std::move(job));
+  }
+
+  // 3. Folders, then files (in parallel), then symlinks.
+  std::sort(folders.begin(), folders.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [rel, e] : folders) {
+    std::error_code ec;
+    const bool created = fs::create_directories(session.root + "/" + rel, ec);
+    if (ec) {
+      report.errors.push_back(rel + ": " + ec.message());
+      continue;
+    }
+    if (created) ++report.folders_created;
+    auto st = stat_entry(session.root, rel);
+    if (st) upserts.push_back(base_for(rel, e, *st));
+  }
+
+  Progress progress(command, printer);
+  progress.files_total = downloads.size();
+  for (const auto& d : downloads) progress.bytes_total += d->entry.size;
+  progress.start();
+  uint64_t reused = 0;
+  {
+    Downloader downloader(session, api, downloads, std::max(1, options.transfer_threads), report,
+                          progress);
+    downloader.wait();
+    reused = downloader.reused();
+    report.chunks_received = downloader.received();
+    report.bytes_received = downloader.received_bytes();
+  }
+  progress.stop();
+  report.chunks_reused = reused;
+
+  for (const auto& job : downloads) {
+    report.chunks_total += job->manifest.chunks().size();
+    report.bytes_total += job->entry.size;
+    if (job->done) {
+      ++report.files_changed;
+      report.changed.push_back(job->rel);
+      upserts.push_back(base_for(job->rel, job->entry, job->final_stat));
+      chunk_maps.emplace_back(job->rel, job->manifest);
+    } else if (job->conflict) {
+      report.conflicts.push_back(job->rel + ": " + job->error);
+    } else {
+      report.errors.push_back(job->rel + ": " + job->error);
+    }
+  }
+  report.bytes_deduplicated =
+      report.bytes_total > report.bytes_received ? report.bytes_total - report.bytes_received : 0;
+
+  for (const auto& [rel, e] : symlinks) {
+    const std::string temp = session.state->state_dir() + "/tmp/" + random_name();
+    auto parents = make_parents(session.root, rel);
+    if (!parents || ::symlink(e.symlink_target.c_str(), temp.c_str()) != 0 ||
+        ::rename(temp.c_str(), (session.root + "/" + rel).c_str()) != 0) {
+      ::unlink(temp.c_str());
+      report.errors.push_back(rel + ": cannot create symlink: " + std::strerror(errno));
+      continue;
+    }
+    ++report.files_changed;
+    report.changed.push_back(rel);
+    auto st = stat_entry(session.root, rel);
+    if (st) upserts.push_back(base_for(rel, e, *st));
+  }
+
+  // 4. Deletions last, so their chunks could still be reused above. Files go to the trash;
+  // folders are removed only once empty.
+  std::sort(to_trash.begin(), to_trash.end(),
+            [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
+  const std::string trash = trash_folder(session.state->state_dir());
+  for (const BaseRecord* b : to_trash) {
+    const std::string abs = session.root + "/" + b->path;
+    if (b->kind == NodeKind::kFolder) {
+      if (::rmdir(abs.c_str()) == 0 || errno == ENOENT) removals.push_back(b->path);
+      continue;
+    }
+    std::error_code ec;
+    const std::string dest = trash + "/" + b->path;
+    fs::create_directories(fs::path(dest).parent_path(), ec);
+    if (ec || ::rename(abs.c_str(), dest.c_str()) != 0) {
+      report.errors.push_back(b->path + ": cannot move to trash: " + std::strerror(errno));
+      continue;
+    }
+    removals.push_back(b->path);
+    ++report.files_deleted;
+    report.deleted.push_back(b->path);
+  }
+
+  CAIRN_RETURN_IF_ERROR(session.state->update(upserts, removals, chunk_maps));
+  // Errors mean some changes were not applied: keep the old cursor so the next pull retries
+  // them. Conflicts are settled by the user's next push, so the cursor may move past them.
+  if (report.errors.empty()) CAIRN_RETURN_IF_ERROR(session.state->set_setting("cursor", cursor));
+  report.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+  return report;
+}
+
+}  // namespace cairn::client

@@ -1,0 +1,498 @@
+#include "cli/client/push.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "cli/client/file_hasher.h"
+#include "cli/client/progress.h"
+#include "cli/client/scanner.h"
+
+namespace cairn::client {
+namespace {
+
+using protocol::NodeKind;
+
+// A chunk seen while hashing, and where to read it back from for its upload.
+struct ChunkTask {
+  Digest hash;
+  uint32_t length = 0;
+  std::string path;  // Absolute.
+  uint64_t offset = 0;
+};
+
+// Overlaps "which chunks does the server lack?" and the uploads with hashing. Hashing threads
+// submit chunks as they are cut; a checker thread batches them into /v1/chunks/check calls; upload
+// threads re-read each missing chunk from its file (so the pipeline holds no chunk bytes in
+// queues) and PUT it. Each chunk is checked once per push, however many files contain it.
+class UploadPipeline {
+ public:
+  UploadPipeline(const ApiClient& prototype, int uploaders, uint32_t batch, Progress& progress)
+      : batch_(batch), progress_(progress) {
+    threads_.emplace_back([this, client = prototype.clone()] { checker_loop(*client); });
+    for (int i = 0; i < uploaders; ++i) {
+      threads_.emplace_back([this, client = prototype.clone()] { uploader_loop(*client); });
+    }
+  }
+
+  ~UploadPipeline() {
+    if (!threads_.empty()) (void)finish();
+  }
+
+  void submit(ChunkTask task) {
+    std::lock_guard lock(mu_);
+    if (!seen_.insert(task.hash).second) return;
+    check_queue_.push_back(std::move(task));
+    if (check_queue_.size() >= batch_) check_cv_.notify_one();
+  }
+
+  // Waits for every submitted chunk to be checked and, if missing, uploaded.
+  Result<void> finish() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    check_cv_.notify_all();
+    upload_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    if (fatal_) return *fatal_;
+    return {};
+  }
+
+  // Chunks that could not be uploaded because their file changed or vanished.
+  const std::unordered_set<Digest>& failed() const { return failed_; }
+
+ private:
+  struct UploadTask {
+    ChunkTask chunk;
+    std::string url;
+  };
+
+  void fail(Error e) {
+    std::lock_guard lock(mu_);
+    if (!fatal_) fatal_ = std::move(e);
+    closing_ = true;
+    check_queue_.clear();
+    upload_queue_.clear();
+    upload_cv_.notify_all();
+    check_cv_.notify_all();
+  }
+
+  void checker_loop(ApiClient& client) {
+    while (true) {
+      std::vector<ChunkTask> batch;
+      {
+        std::unique_lock lock(mu_);
+        // Wait briefly for a full batch; send what there is when hashing pauses or ends.
+        check_cv_.wait_for(lock, std::chrono::milliseconds(5),
+                           [&] { return closing_ || check_queue_.size() >= batch_; });
+        if (check_queue_.empty()) {
+          if (closing_) break;
+          continue;
+        }
+        while (!check_queue_.empty() && batch.size() < batch_) {
+          batch.push_back(std::move(check_queue_.front()));
+          check_queue_.pop_front();
+        }
+      }
+      protocol::CheckChunksRequest req;
+      for (const auto& c : batch) req.chunks.push_back({c.hash, c.length});
+      auto resp = client.check_chunks(req);
+      if (!resp) return fail(std::move(resp).error().with_context("check chunks"));
+      std::unordered_map<Digest, std::string> urls;
+      for (auto& m : resp->missing) urls.emplace(m.hash, std::move(m.url));
+      std::lock_guard lock(mu_);
+      for (auto& c : batch) {
+        auto it = urls.find(c.hash);
+        if (it == urls.end()) continue;
+        upload_queue_.push_back({std::move(c), std::move(it->second)});
+      }
+      upload_cv_.notify_all();
+    }
+    std::lock_guard lock(mu_);
+    checker_done_ = true;
+    upload_cv_.notify_all();
+  }
+
+  void uploader_loop(ApiClient& client) {
+    Bytes buffer;
+    while (true) {
+      UploadTask task;
+      {
+        std::unique_lock lock(mu_);
+        upload_cv_.wait(lock, [&] { return !upload_queue_.empty() || checker_done_ || fatal_; });
+        if (fatal_) return;
+        if (upload_queue_.empty()) return;  // checker_done_ and nothing left.
+        task = std::move(upload_queue_.front());
+        upload_queue_.pop_front();
+      }
+      buffer.resize(task.chunk.length);
+      if (!read_at(task.chunk.path, task.chunk.offset, buffer)) {
+        std::lock_guard lock(mu_);
+        failed_.insert(task.chunk.hash);
+        continue;
+      }
+      auto put = client.put_chunk(task.url, buffer);
+      if (!put) {
+        // The bytes no longer match the hash: the file changed after it was read. That file
+        // is skipped; everything else goes on.
+        if (put.error().code() == ErrorCode::kCorrupt ||
+            put.error().code() == ErrorCode::kInvalidArgument) {
+          std::lock_guard lock(mu_);
+          failed_.insert(task.chunk.hash);
+          continue;
+        }
+        return fail(std::move(put).error().with_context("upload chunk " +
+                                                        task.chunk.hash.hex().substr(0, 12)));
+      }
+      progress_.chunks_sent.fetch_add(1, std::memory_order_relaxed);
+      progress_.bytes_sent.fetch_add(task.chunk.length, std::memory_order_relaxed);
+    }
+  }
+
+  static bool read_at(const std::string& path, uint64_t offset, Bytes& out) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    size_t got = 0;
+    while (got < out.size()) {
+      const ssize_t n = ::pread(fd, out.data() + got, out.size() - got,
+                                static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    return got == out.size();
+  }
+
+  const uint32_t batch_;
+  Progress& progress_;
+  std::mutex mu_;
+  std::condition_variable check_cv_;
+  std::condition_variable upload_cv_;
+  std::deque<ChunkTask> check_queue_;
+  std::deque<UploadTask> upload_queue_;
+  std::unordered_set<Digest> seen_;
+  std::unordered_set<Digest> failed_;
+  bool closing_ = false;
+  bool checker_done_ = false;
+  std::optional<Error> fatal_;
+  std::vector<std::thread> threads_;
+};
+
+// A file or symlink to stage and commit.
+struct PendingPut {
+  const LocalEntry* entry = nullptr;
+  const BaseRecord* base = nullptr;
+  HashedFile hashed;  // Files only.
+};
+
+BaseRecord base_from(const LocalEntry& e, const PendingPut* put, int64_t version, int64_t node) {
+  BaseRecord b;
+  b.path = e.path;
+  b.kind = e.kind;
+  b.size = e.size;
+  b.mtime_ns = e.mtime_ns;
+  b.inode = e.inode;
+  b.mode = e.mode;
+  b.target = e.target;
+  b.version = version;
+  b.node_id = node;
+  if (put != nullptr && e.kind == NodeKind::kFile) {
+    b.manifest = put->hashed.manifest.address().hex();
+    b.xxh3 = put->hashed.xxh3;
+  }
+  return b;
+}
+
+int default_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 2 : static_cast<int>(n);
+}
+
+}  // namespace
+
+Result<SyncReport> push(Session& session, const PushOptions& options, Printer& printer) {
+  const auto started = std::chrono::steady_clock::now();
+  SyncReport report;
+  report.command = "push";
+  ApiClient api(session.endpoint);
+  CAIRN_ASSIGN_OR_RETURN(const auto config, api.config());
+  CAIRN_RETURN_IF_ERROR(config.chunking.validate());
+
+  CAIRN_ASSIGN_OR_RETURN(auto scan, scan_tree(session.root));
+  CAIRN_ASSIGN_OR_RETURN(const auto base, session.state->load_base());
+  report.skipped = scan.skipped;
+
+  // Classify by stat alone: a file whose size, mtime, inode and mode match its base record is
+  // not opened.
+  std::vector<PendingPut> candidates;
+  std::vector<const LocalEntry*> new_folders;
+  std::set<std::string> local_paths;
+  for (const auto& e : scan.entries) {
+    local_paths.insert(e.path);
+    auto it = base.find(e.path);
+    const BaseRecord* b = it == base.end() ? nullptr : &it->second;
+    if (e.kind != NodeKind::kFolder) ++report.files_scanned;
+    if (b != nullptr && same_stat(e, b->size, b->mtime_ns, b->inode, b->mode, b->target, b->kind)) {
+      continue;
+    }
+    if (e.kind == NodeKind::kFolder) {
+      if (b == nullptr || b->kind != NodeKind::kFolder) new_folders.push_back(&e);
+      continue;
+    }
+    candidates.push_back({&e, b, {}});
+  }
+  // Deleted locally: delete remotely, deepest first, guarded by the version we last saw.
+  std::vector<const BaseRecord*> deletions;
+  for (const auto& [path, b] : base) {
+    if (local_paths.count(path) == 0) deletions.push_back(&b);
+  }
+  std::sort(deletions.begin(), deletions.end(),
+            [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
+
+  // Hash changed files on every core while the pipeline checks and uploads their chunks.
+  Progress progress("push", printer);
+  for (const auto& c : candidates) progress.bytes_total += c.entry->size;
+  progress.files_total = candidates.size();
+  progress.start();
+
+  std::vector<BaseRecord> refreshed;  // Stat changed, bytes did not.
+  std::vector<PendingPut> puts;
+  std::mutex results_mu;
+  {
+    UploadPipeline pipeline(api, std::max(1, options.transfer_threads),
+                            std::min<uint32_t>(config.max_batch, 256), progress);
+    std::atomic<size_t> next{0};
+    const int threads = options.hash_threads > 0 ? options.hash_threads : default_threads();
+    std::vector<std::thread> hashers;
+    for (int t = 0; t < threads; ++t) {
+      hashers.emplace_back([&] {
+        while (true) {
+          const size_t i = next.fetch_add(1);
+          if (i >= candidates.size()) return;
+          PendingPut put = candidates[i];
+          const LocalEntry& e = *put.entry;
+          const std::string abs = session.root + "/" + e.path;
+          if (e.kind == NodeKind::kFile) {
+            // Same size as the base: compare a fast whole-file fingerprint before cutting and
+            // hashing, so a touched or rewritten-but-identical file costs one cheap read.
+            if (put.base != nullptr && put.base->kind == NodeKind::kFile &&
+                put.base->size == e.size && put.base->xxh3 != 0) {
+              auto fp = fingerprint_file(abs);
+              if (fp && *fp == put.base->xxh3) {
+                BaseRecord b = *put.base;
+                b.mtime_ns = e.mtime_ns;
+                b.inode = e.inode;
+                b.mode = e.mode;
+                if ((b.mode & 0111) == (put.base->mode & 0111)) {
+                  std::lock_guard lock(results_mu);
+                  refreshed.push_back(std::move(b));
+                  progress.files_done.fetch_add(1);
+                  progress.bytes_done.fetch_add(e.size);
+                  continue;
+                }
+              }
+            }
+            auto hashed = hash_file(abs, config.chunking, [&](const ChunkRef& c, uint64_t off) {
+              progress.bytes_done.fetch_add(c.length, std::memory_order_relaxed);
+              pipeline.submit({c.hash, c.length, abs, off});
+            });
+            if (!hashed) {
+              std::lock_guard lock(results_mu);
+              report.errors.push_back(e.path + ": " + hashed.error().message());
+              continue;
+            }
+            // A file still being written is not uploaded half-way: if it changed while we read
+            // it, leave it for the next push.
+            auto after = stat_entry(session.root, e.path);
+            if (!after || !same_stat(*after, e.size, e.mtime_ns, e.inode, e.mode, e.target,
+                                     e.kind) ||
+                hashed->size != e.size) {
+              std::lock_guard lock(results_mu);
+              report.skipped.push_back(e.path + ": changed while being read; try again");
+              continue;
+            }
+            put.hashed = std::move(*hashed);
+          }
+          progress.files_done.fetch_add(1);
+          std::lock_guard lock(results_mu);
+          puts.push_back(std::move(put));
+        }
+      });
+    }
+    for (auto& h : hashers) h.join();
+    auto finished = pipeline.finish();
+    progress.stop();
+    if (!finished) return std::move(finished).error();
+    for (const auto& p : puts) {
+      report.chunks_total += p.hashed.manifest.chunks().size();
+      report.bytes_total += p.hashed.size;
+    }
+    // Files with a chunk that could not be uploaded are skipped as a whole.
+    if (!pipeline.failed().empty()) {
+      std::vector<PendingPut> kept;
+      for (auto& p : puts) {
+        bool ok = true;
+        for (const auto& c : p.hashed.manifest.chunks()) {
+          if (pipeline.failed().count(c.hash) != 0) ok = false;
+        }
+        if (ok) {
+          kept.push_back(std::move(p));
+        } else {
+          report.skipped.push_back(p.entry->path + ": changed while being uploaded; try again");
+        }
+      }
+      puts = std::move(kept);
+    }
+  }
+  report.chunks_sent = progress.chunks_sent.load();
+  report.bytes_sent = progress.bytes_sent.load();
+  std::sort(puts.begin(), puts.end(), [](const PendingPut& a, const PendingPut& b) {
+    return a.entry->path < b.entry->path;
+  });
+  report.bytes_deduplicated =
+      report.bytes_total > report.bytes_sent ? report.bytes_total - report.bytes_sent : 0;
+
+  std::vector<BaseRecord> upserts = std::move(refreshed);
+  std::vector<std::string> removals;
+  std::vector<std::pair<std::string, Manifest>> chunk_maps;
+  const std::string device = session.endpoint.device;
+
+  // Folders first (so empty ones exist), then files in batches, then deletions.
+  const size_t batch = std::max<uint32_t>(1, config.max_batch);
+  for (size_t i = 0; i < new_folders.size(); i += batch) {
+    protocol::CommitRequest req;
+    req.device = device;
+    const size_t end = std::min(new_folders.size(), i + batch);
+    for (size_t j = i; j < end; ++j) {
+      req.ops.push_back({protocol::OpKind::kMkdir, "", session.to_remote(new_folders[j]->path),
+                         std::nullopt});
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
+    for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
+      const auto& r = resp.results[j - i];
+      if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
+        if (r.status == protocol::OpStatus::kOk) ++report.folders_created;
+        upserts.push_back(base_from(*new_folders[j], nullptr, 0, r.node_id));
+      } else {
+        report.errors.push_back(new_folders[j]->path + ": " + r.message);
+      }
+    }
+  }
+
+  for (size_t i = 0; i < puts.size(); i += batch) {
+    const size_t end = std::min(puts.size(), i + batch);
+    protocol::InitUploadsRequest init;
+    for (size_t j = i; j < end; ++j) {
+      const auto& p = puts[j];
+      protocol::FileUpload f;
+      f.path = session.to_remote(p.entry->path);
+      f.kind = p.entry->kind;
+      f.executable = (p.entry->mode & 0100) != 0;
+      f.mtime_ns = p.entry->mtime_ns;
+      f.symlink_target = p.entry->target;
+      f.chunks = p.hashed.manifest.chunks();
+      if (p.base != nullptr && p.base->kind != NodeKind::kFolder && p.base->version > 0) {
+        f.base_version = p.base->version;
+      }
+      init.files.push_back(std::move(f));
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto staged, api.init_uploads(init));
+    if (staged.uploads.size() != end - i) {
+      return make_error(ErrorCode::kInternal, "server staged a different number of files");
+    }
+    std::unordered_set<Digest> still_missing;
+    for (const auto& m : staged.missing) still_missing.insert(m.hash);
+    protocol::CommitRequest req;
+    req.device = device;
+    std::vector<size_t> committed;
+    for (size_t j = i; j < end; ++j) {
+      bool complete = true;
+      for (const auto& c : puts[j].hashed.manifest.chunks()) {
+        if (still_missing.count(c.hash) != 0) complete = false;
+      }
+      if (!complete) {
+        report.errors.push_back(puts[j].entry->path + ": some chunks did not reach the server");
+        continue;
+      }
+      req.ops.push_back({protocol::OpKind::kPut, staged.uploads[j - i].upload_id, "",
+                         std::nullopt});
+      committed.push_back(j);
+    }
+    if (req.ops.empty()) continue;
+    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
+    for (size_t k = 0; k < committed.size() && k < resp.results.size(); ++k) {
+      const auto& p = puts[committed[k]];
+      const auto& r = resp.results[k];
+      switch (r.status) {
+        case protocol::OpStatus::kOk:
+        case protocol::OpStatus::kUnchanged:
+          if (r.status == protocol::OpStatus::kOk) {
+            ++report.files_changed;
+            report.changed.push_back(p.entry->path);
+          }
+          upserts.push_back(base_from(*p.entry, &p, r.version, r.node_id));
+          if (p.entry->kind == NodeKind::kFile) {
+            chunk_maps.emplace_back(p.entry->path, p.hashed.manifest);
+          }
+          break;
+        case protocol::OpStatus::kConflict:
+          report.conflicts.push_back(p.entry->path + ": " + r.message +
+                                     "; pull first, then push again");
+          break;
+        case protocol::OpStatus::kError:
+          report.errors.push_back(p.entry->path + ": " + r.message);
+          break;
+      }
+    }
+  }
+
+  for (size_t i = 0; i < deletions.size(); i += batch) {
+    const size_t end = std::min(deletions.size(), i + batch);
+    protocol::CommitRequest req;
+    req.device = device;
+    for (size_t j = i; j < end; ++j) {
+      const BaseRecord& b = *deletions[j];
+      std::optional<int64_t> guard;
+      if (b.kind != NodeKind::kFolder && b.version > 0) guard = b.version;
+      req.ops.push_back({protocol::OpKind::kDelete, "", session.to_remote(b.path), guard});
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
+    for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
+      const auto& r = resp.results[j - i];
+      const BaseRecord& b = *deletions[j];
+      if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
+        removals.push_back(b.path);
+        if (r.status == protocol::OpStatus::kOk && b.kind != NodeKind::kFolder) {
+          ++report.files_deleted;
+          report.deleted.push_back(b.path);
+        }
+      } else if (r.status == protocol::OpStatus::kConflict) {
+        report.conflicts.push_back(b.path + ": deleted here but changed on the server; pull "
+                                            "to get the new version back");
+      } else {
+        report.errors.push_back(b.path + ": " + r.message);
+      }
+    }
+  }
+
+  CAIRN_RETURN_IF_ERROR(session.state->update(upserts, removals, chunk_maps));
+  report.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+  return report;
+}
+
+}  // namespace cairn::client

@@ -1,0 +1,153 @@
+#include "cli/client/scanner.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "cli/client/local_state.h"
+#include "common/remote_path.h"
+
+namespace cairn::client {
+namespace {
+
+using protocol::NodeKind;
+
+int64_t mtime_of(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+Result<void> scan_dir(int dir_fd, const std::string& prefix, ScanResult& out) {
+  DIR* dir = ::fdopendir(dir_fd);
+  if (dir == nullptr) {
+    ::close(dir_fd);
+    return make_error(ErrorCode::kIo, "open folder " + prefix + ": " + std::strerror(errno));
+  }
+  std::vector<std::pair<std::string, LocalEntry>> folders;
+  while (true) {
+    errno = 0;
+    const dirent* de = ::readdir(dir);
+    if (de == nullptr) break;
+    const std::string name = de->d_name;
+    if (name == "." || name == "..") continue;
+    if (prefix.empty() && name == kStateDir) continue;
+    const std::string rel = prefix.empty() ? name : prefix + "/" + name;
+
+    // Names the server would refuse (bad UTF-8, control characters, too long) or would
+    // normalise to another spelling cannot round-trip: report them instead of syncing.
+    auto normalized = normalize_remote_name(name);
+    if (!normalized) {
+      out.skipped.push_back(rel + ": " + normalized.error().message());
+      continue;
+    }
+    if (*normalized != name) {
+      out.skipped.push_back(rel + ": name is not in Unicode NFC form");
+      continue;
+    }
+
+    struct stat st {};
+    if (::fstatat(::dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // Deleted while we looked.
+      out.skipped.push_back(rel + ": " + std::strerror(errno));
+      continue;
+    }
+    LocalEntry e;
+    e.path = rel;
+    e.mtime_ns = mtime_of(st);
+    e.inode = static_cast<uint64_t>(st.st_ino);
+    e.mode = static_cast<uint32_t>(st.st_mode & 07777);
+    if (S_ISREG(st.st_mode)) {
+      e.kind = NodeKind::kFile;
+      e.size = static_cast<uint64_t>(st.st_size);
+    } else if (S_ISDIR(st.st_mode)) {
+      e.kind = NodeKind::kFolder;
+      e.mtime_ns = 0;  // A folder's mtime changes with its contents: not a signal here.
+      folders.emplace_back(name, e);
+      continue;
+    } else if (S_ISLNK(st.st_mode)) {
+      e.kind = NodeKind::kSymlink;
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      const ssize_t n = ::readlinkat(::dirfd(dir), de->d_name, target.data(), target.size());
+      if (n < 0) {
+        out.skipped.push_back(rel + ": readlink: " + std::strerror(errno));
+        continue;
+      }
+      target.resize(static_cast<size_t>(n));
+      e.target = std::move(target);
+      e.size = e.target.size();
+    } else {
+      out.skipped.push_back(rel + ": not a regular file, folder or symlink");
+      continue;
+    }
+    out.entries.push_back(std::move(e));
+  }
+  const int read_errno = errno;
+  for (auto& [name, entry] : folders) {
+    out.entries.push_back(entry);
+    const int child = ::openat(::dirfd(dir), name.c_str(),
+                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (child < 0) {
+      out.skipped.push_back(entry.path + ": " + std::strerror(errno));
+      continue;
+    }
+    CAIRN_RETURN_IF_ERROR(scan_dir(child, entry.path, out));
+  }
+  ::closedir(dir);
+  if (read_errno != 0) {
+    return make_error(ErrorCode::kIo, "read folder " + prefix + ": " + std::strerror(read_errno));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<ScanResult> scan_tree(const std::string& root) {
+  ScanResult out;
+  const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return make_error(ErrorCode::kIo, "open " + root + ": " + std::strerror(errno));
+  CAIRN_RETURN_IF_ERROR(scan_dir(fd, "", out));
+  std::sort(out.entries.begin(), out.entries.end(),
+            [](const LocalEntry& a, const LocalEntry& b) { return a.path < b.path; });
+  return out;
+}
+
+Result<LocalEntry> stat_entry(const std::string& root, const std::string& rel) {
+  const std::string full = root + "/" + rel;
+  struct stat st {};
+  if (::lstat(full.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return make_error(ErrorCode::kNotFound, rel);
+    return make_error(ErrorCode::kIo, "stat " + rel + ": " + std::strerror(errno));
+  }
+  LocalEntry e;
+  e.path = rel;
+  e.mtime_ns = mtime_of(st);
+  e.inode = static_cast<uint64_t>(st.st_ino);
+  e.mode = static_cast<uint32_t>(st.st_mode & 07777);
+  if (S_ISDIR(st.st_mode)) {
+    e.kind = NodeKind::kFolder;
+    e.mtime_ns = 0;
+  } else if (S_ISLNK(st.st_mode)) {
+    e.kind = NodeKind::kSymlink;
+    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    const ssize_t n = ::readlink(full.c_str(), target.data(), target.size());
+    if (n >= 0) target.resize(static_cast<size_t>(n));
+    e.target = target;
+    e.size = e.target.size();
+  } else {
+    e.kind = NodeKind::kFile;
+    e.size = static_cast<uint64_t>(st.st_size);
+  }
+  return e;
+}
+
+bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t inode,
+               uint32_t mode, const std::string& target, NodeKind kind) {
+  return a.kind == kind && a.size == size && a.mtime_ns == mtime_ns && a.inode == inode &&
+         a.mode == mode && a.target == target;
+}
+
+}  // namespace cairn::client

@@ -1,0 +1,40 @@
+#pragma once
+
+// Walks a working copy with lstat only (no file is opened), so that a scan of an unchanged tree
+// costs one stat per entry. Symlinks are reported as links and never followed.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/protocol/protocol.h"
+
+namespace cairn::client {
+
+struct LocalEntry {
+  std::string path;  // Relative, '/'-separated.
+  protocol::NodeKind kind = protocol::NodeKind::kFile;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t inode = 0;
+  uint32_t mode = 0;
+  std::string target;  // Symlinks.
+};
+
+struct ScanResult {
+  std::vector<LocalEntry> entries;  // Sorted by path; parents before children.
+  std::vector<std::string> skipped; // "path: reason", for entries Cairn cannot sync.
+};
+
+// Scans everything under `root` except the .cairn folder.
+Result<ScanResult> scan_tree(const std::string& root);
+
+// lstat of one path as a LocalEntry; kNotFound if absent.
+Result<LocalEntry> stat_entry(const std::string& root, const std::string& rel);
+
+// True if `a` and `b` describe the same unchanged entry (size, mtime, inode, mode, target).
+bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t inode,
+               uint32_t mode, const std::string& target, protocol::NodeKind kind);
+
+}  // namespace cairn::client

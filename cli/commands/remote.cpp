@@ -1,0 +1,125 @@
+// login and ls: commands that talk to the server, with or without a working copy.
+
+#include <filesystem>
+
+#include "cli/client/config.h"
+#include "cli/client/printer.h"
+#include "cli/client/session.h"
+#include "cli/commands/commands.h"
+#include "cli/commands/exit_codes.h"
+#include "common/remote_path.h"
+
+namespace cairn::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using client::OutputMode;
+using client::Printer;
+
+OutputMode mode_of(const CommandContext& ctx) {
+  return ctx.json ? OutputMode::kJson : ctx.quiet ? OutputMode::kQuiet : OutputMode::kHuman;
+}
+
+void add_output_flags(CLI::App* cmd, CommandContext& ctx) {
+  cmd->add_flag("--json", ctx.json, "Print one JSON object instead of text");
+  cmd->add_flag("-q,--quiet", ctx.quiet, "Print errors only");
+}
+
+int run_login(CommandContext& ctx, const std::string& url, std::string token) {
+  Printer printer(mode_of(ctx));
+  auto parsed = client::parse_remote_url(url);
+  if (!parsed) {
+    printer.error("login", parsed.error());
+    return exit_code_for(parsed.error());
+  }
+  if (token.empty()) token = client::env("CAIRN_TOKEN").value_or("");
+  if (token.empty()) {
+    Error e(ErrorCode::kInvalidArgument, "give the token with --token T (or CAIRN_TOKEN)");
+    printer.error("login", e);
+    return exit_code_for(e);
+  }
+  client::ApiClient api({parsed->server, token, client::device_name()});
+  auto who = api.whoami();
+  if (!who) {
+    printer.error("login", who.error());
+    return exit_code_for(who.error());
+  }
+  if (auto saved = client::save_user_config({parsed->server, token}); !saved) {
+    printer.error("login", saved.error());
+    return exit_code_for(saved.error());
+  }
+  printer.kv({{"server", parsed->server},
+              {"user", who->user},
+              {"config", client::user_config_path()}});
+  return kExitOk;
+}
+
+// PATH inside a working copy is relative to the current folder; outside one (or when it starts
+// with '/' and is not a local path inside the working copy) it is a remote path.
+Result<std::pair<client::ServerEndpoint, std::string>> resolve_path(const CommandContext& ctx,
+                                                                   const std::string& path) {
+  const fs::path cwd = fs::absolute(ctx.directory).lexically_normal();
+  auto session = client::open_session(cwd.string());
+  if (session) {
+    fs::path local = fs::path(path).is_absolute() ? fs::path(path) : cwd / path;
+    local = local.lexically_normal();
+    const auto rel = local.lexically_relative(session->root);
+    const std::string rel_text = rel.generic_string();
+    if (!rel.empty() && rel_text.rfind("..", 0) != 0) {
+      std::string r = rel_text == "." ? "" : rel_text;
+      while (!r.empty() && r.back() == '/') r.pop_back();
+      CAIRN_ASSIGN_OR_RETURN(std::string remote, normalize_remote_path(session->to_remote(r)));
+      return std::make_pair(session->endpoint, remote);
+    }
+    if (path.empty() || path[0] != '/') {
+      return make_error(ErrorCode::kInvalidArgument, path + " is outside the working copy");
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::string remote, normalize_remote_path(path));
+    return std::make_pair(session->endpoint, remote);
+  }
+  if (session.error().code() != ErrorCode::kNotFound) return std::move(session).error();
+  CAIRN_ASSIGN_OR_RETURN(auto endpoint, client::resolve_endpoint(""));
+  CAIRN_ASSIGN_OR_RETURN(std::string remote, normalize_remote_path(path.empty() ? "/" : path));
+  return std::make_pair(endpoint, remote);
+}
+
+int run_ls(CommandContext& ctx, const std::string& path) {
+  Printer printer(mode_of(ctx));
+  auto where = resolve_path(ctx, path);
+  if (!where) {
+    printer.error("ls", where.error());
+    return exit_code_for(where.error());
+  }
+  client::ApiClient api(where->first);
+  auto listing = api.list(where->second);
+  if (!listing) {
+    printer.error("ls", listing.error());
+    return exit_code_for(listing.error());
+  }
+  printer.listing(*listing);
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_remote_commands(CLI::App& app, CommandContext& ctx) {
+  auto* login = app.add_subcommand(
+      "login", "Check a token against a server and remember both (file mode 0600)");
+  static std::string login_url;
+  static std::string login_token;
+  login->add_option("URL", login_url, "Server URL, e.g. http://127.0.0.1:8080")->required();
+  login->add_option("--token", login_token, "Token from `cairnd user add` (or CAIRN_TOKEN)");
+  add_output_flags(login, ctx);
+  login->callback([&ctx] { ctx.exit_code = run_login(ctx, login_url, login_token); });
+
+  auto* ls = app.add_subcommand("ls", "List a remote folder (or show one file)");
+  static std::string ls_path;
+  ls->add_option("PATH", ls_path,
+                 "Path in the working copy, or a remote path like /docs outside one");
+  add_output_flags(ls, ctx);
+  ls->callback([&ctx] {
+    ctx.exit_code = run_ls(ctx, ls_path.empty() ? std::string(".") : ls_path);
+  });
+}
+
+}  // namespace cairn::cli

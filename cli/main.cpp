@@ -1,0 +1,33 @@
+// cairn: the Cairn command-line client.
+
+#include <CLI/CLI.hpp>
+
+#include "cli/client/api_client.h"
+#include "cli/commands/commands.h"
+#include "cli/commands/exit_codes.h"
+
+int main(int argc, char** argv) {
+  cairn::client::global_http_init();
+  CLI::App app{
+      "cairn - file storage and sync for people who live in a terminal.\n\n"
+      "  cairn login http://127.0.0.1:8080 --token T\n"
+      "  cairn clone http://127.0.0.1:8080/docs docs && cd docs\n"
+      "  cairn status; cairn push; cairn pull\n\n"
+      "Environment: CAIRN_SERVER and CAIRN_TOKEN override stored settings; CAIRN_DEVICE names\n"
+      "this machine; CAIRN_CONFIG moves the config file.\n"
+      "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 conflicts, 4 server unreachable,\n"
+      "5 not authorised, 6 not found, 7 data failed verification."};
+  app.set_version_flag("--version", "0.1.0");
+  app.require_subcommand(1);
+  cairn::cli::CommandContext ctx;
+  app.add_option("-C", ctx.directory, "Run as if started in this folder");
+  cairn::cli::add_working_copy_commands(app, ctx);
+  cairn::cli::add_remote_commands(app, ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : cairn::cli::kExitUsage;
+  }
+  return ctx.exit_code;
+}
