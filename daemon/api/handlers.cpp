@@ -132,8 +132,11 @@ void register_routes(Router& router, Services& services) {
     return r;
   });
 
-  router.add("GET", "/v1/config", [&services](const HttpRequest&, const std::string&) {
-    return HttpResponse::json(200, protocol::encode_json(services.server_config()));
+  // Authenticated like everything under /v1, so that a client's first call proves its token.
+  router.add("GET", "/v1/config", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext&) {
+      return HttpResponse::json(200, protocol::encode_json(services.server_config()));
+    });
   });
 
   router.add("GET", "/v1/whoami", [&services](const HttpRequest& req, const std::string&) {

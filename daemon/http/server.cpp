@@ -79,6 +79,9 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec == bhttp::error::header_limit) {
         return send(error_response(431, "too_large", "request header too large"));
       }
+      if (ec == bhttp::error::body_limit) {
+        return send(error_response(413, "too_large", "request body too large"));
+      }
       return send(error_response(400, "invalid_argument", "malformed HTTP request: " +
                                                               ec.message()));
     }

@@ -1,0 +1,218 @@
+"""End-to-end: bad input, crashes and unreachable servers change nothing and say so clearly."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+import unittest
+
+from harness import (CAIRN, CairnTestCase, http, run, sha256, wait_for, write_random)
+
+
+class ChunkUploadTest(CairnTestCase):
+
+    def check(self, data):
+        body = json.dumps({"chunks": [{"hash": sha256(data), "len": len(data)}]}).encode()
+        status, resp = http("POST", self.daemon.url + "/v1/chunks/check", body, self.token)
+        self.assertEqual(status, 200, resp)
+        missing = json.loads(resp)["missing"]
+        self.assertEqual(len(missing), 1)
+        return missing[0]["url"]
+
+    def test_mismatched_body_is_rejected_and_nothing_is_stored(self):
+        data = os.urandom(100000)
+        url = self.daemon.url + self.check(data)
+        tampered = bytearray(data)
+        tampered[500] ^= 1
+        status, resp = http("PUT", url, bytes(tampered),
+                            headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 422, resp)
+        self.assertEqual(json.loads(resp)["error"]["code"], "corrupt")
+        self.assertEqual(self.daemon.stored_chunk_files(), 0)
+        self.assertEqual(os.listdir(os.path.join(self.daemon.data_dir, "blobs", "tmp")), [])
+        with self.daemon.db() as db:
+            self.assertEqual(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0], 0)
+        # Shorter than signed: rejected too.
+        status, _ = http("PUT", url, data[:-1],
+                         headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 400)
+        self.assertEqual(self.daemon.stored_chunk_files(), 0)
+        # The right bytes are then accepted, and the server now counts the chunk as present.
+        status, _ = http("PUT", url, data, headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 201)
+        self.assertEqual(self.daemon.stored_chunk_files(), 1)
+        body = json.dumps({"chunks": [{"hash": sha256(data), "len": len(data)}]}).encode()
+        _, resp = http("POST", self.daemon.url + "/v1/chunks/check", body, self.token)
+        self.assertEqual(json.loads(resp)["missing"], [])
+
+    def test_forged_or_unsigned_upload_urls_are_refused(self):
+        data = os.urandom(5000)
+        url = self.daemon.url + self.check(data)
+        forged = url[:-4] + ("0000" if not url.endswith("0000") else "1111")
+        for bad in (forged, url.replace("&n=5000", "&n=4999"), url.split("?")[0],
+                    url.replace("?u=1", "?u=2")):
+            status, resp = http("PUT", bad, data,
+                                headers={"Content-Type": "application/octet-stream"})
+            self.assertIn(status, (400, 403), (bad, resp))
+        self.assertEqual(self.daemon.stored_chunk_files(), 0)
+
+    def test_chunks_of_other_users_are_not_readable_by_hash(self):
+        data = os.urandom(3000)
+        http("PUT", self.daemon.url + self.check(data), data,
+             headers={"Content-Type": "application/octet-stream"})
+        status, body = http("GET", self.daemon.url + "/v1/chunks/" + sha256(data),
+                            token=self.token)
+        self.assertEqual((status, body), (200, data))
+        self.daemon.stop()
+        bob = self.daemon.add_user("bob")
+        self.daemon.start()
+        status, _ = http("GET", self.daemon.url + "/v1/chunks/" + sha256(data), token=bob)
+        self.assertEqual(status, 404)
+        # And bob is asked to upload it himself: the check does not reveal alice's copy.
+        body = json.dumps({"chunks": [{"hash": sha256(data), "len": len(data)}]}).encode()
+        _, resp = http("POST", self.daemon.url + "/v1/chunks/check", body, bob)
+        self.assertEqual(len(json.loads(resp)["missing"]), 1)
+
+
+class RestartTest(CairnTestCase):
+
+    def test_kill_during_push_then_resume_sends_only_missing_chunks(self):
+        src = self.path("src")
+        write_random(os.path.join(src, "large.bin"), 192 << 20, seed=9)
+        self.cairn("init", src, "--remote", self.daemon.url + "/r", check=True)
+
+        push = subprocess.Popen([CAIRN, "-C", src, "push", "--json", "--transfers", "1"],
+                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        wait_for(lambda: self.daemon.stored_chunk_files() >= 20, timeout=60,
+                 what="20 chunks to arrive")
+        self.daemon.kill()
+        out, err = push.communicate(timeout=120)
+        self.assertEqual(push.returncode, 4, out + err)  # Server unreachable.
+
+        with self.daemon.db() as db:
+            indexed = db.execute("SELECT COUNT(*) FROM user_chunks").fetchone()[0]
+            versions = db.execute("SELECT COUNT(*) FROM versions").fetchone()[0]
+        self.assertEqual(versions, 0)  # Nothing half-committed became visible.
+        self.daemon.start()
+        env = dict(self.env, CAIRN_SERVER=self.daemon.url)
+        resumed = self.cairn_json("-C", src, "push", env=env)
+        self.assertEqual(resumed["files_changed"], 1)
+        self.assertGreater(indexed, 0)
+        self.assertLess(indexed, resumed["chunks_total"])
+        self.assertEqual(resumed["chunks_sent"], resumed["chunks_total"] - indexed)
+
+        clone = self.path("clone")
+        self.cairn_json("clone", self.daemon.url + "/r", clone, env=env)
+        with open(os.path.join(src, "large.bin"), "rb") as a, \
+                open(os.path.join(clone, "large.bin"), "rb") as b:
+            self.assertEqual(sha256(a.read()), sha256(b.read()))
+
+    def test_upload_session_survives_restart(self):
+        data = os.urandom(7000)
+        body = json.dumps({"files": [{"path": "/kept.bin", "kind": "file",
+                                      "chunks": [{"hash": sha256(data), "len": len(data)}]}]})
+        status, resp = http("POST", self.daemon.url + "/v1/uploads", body.encode(), self.token)
+        self.assertEqual(status, 200, resp)
+        staged = json.loads(resp)
+        upload_id = staged["uploads"][0]["upload_id"]
+        put_url = staged["missing"][0]["url"]
+        commit = json.dumps({"ops": [{"op": "put", "upload_id": upload_id}]}).encode()
+        # Before the chunk arrives the commit refuses, and nothing becomes visible.
+        _, resp = http("POST", self.daemon.url + "/v1/commit", commit, self.token)
+        self.assertEqual(json.loads(resp)["results"][0]["status"], "error")
+        self.assertEqual(self.daemon.stop(), 0)  # Graceful stop on SIGTERM.
+        self.daemon.start()
+        status, _ = http("PUT", self.daemon.url + put_url, data,
+                         headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 201)
+        _, resp = http("POST", self.daemon.url + "/v1/commit", commit, self.token)
+        result = json.loads(resp)["results"][0]
+        self.assertEqual((result["status"], result["version"]), ("ok", 1))
+        status, resp = http("GET", self.daemon.url + "/v1/list?path=/", token=self.token)
+        self.assertEqual([e["path"] for e in json.loads(resp)["entries"]], ["/kept.bin"])
+
+
+class BadInputTest(CairnTestCase):
+
+    def test_malformed_requests_get_json_errors_and_the_daemon_survives(self):
+        url = self.daemon.url
+        cases = [
+            ("POST", "/v1/uploads", b"not json", 400),
+            ("POST", "/v1/uploads", b'{"files": [{"path": "/a/../b", "kind": "file", '
+                                    b'"chunks": []}]}', 400),
+            ("POST", "/v1/uploads", b'{"files": [{"path": "/x\\u0000y", "kind": "file", '
+                                    b'"chunks": []}]}', 400),
+            ("POST", "/v1/commit", b'{"ops": [{"op": "explode"}]}', 400),
+            ("GET", "/v1/manifests/zz", None, 400),
+            ("GET", "/v1/chunks/" + "0" * 64, None, 404),
+            ("GET", "/v1/list?path=/nope", None, 404),
+            ("GET", "/v1/nothing", None, 404),
+            ("DELETE", "/v1/uploads", None, 405),
+        ]
+        for method, path, body, expected in cases:
+            status, resp = http(method, url + path, body, self.token)
+            self.assertEqual(status, expected, (method, path, resp[:200]))
+            self.assertIn("error", json.loads(resp), path)
+        status, _ = http("GET", url + "/v1/whoami", token="cairn_" + "0" * 64)
+        self.assertEqual(status, 401)
+        status, _ = http("GET", url + "/v1/whoami")
+        self.assertEqual(status, 401)
+        status, _ = http("GET", url + "/v1/whoami", headers={"X-Big": "y" * 20000})
+        self.assertEqual(status, 431)
+        host, port = url[len("http://"):].split(":")
+        # A body over the limit is refused from its Content-Length, before it is read.
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"POST /v1/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                      self.token.encode() + b"\r\nContent-Length: 41943040\r\n\r\n")
+            reply = s.recv(1000)
+            self.assertIn(b" 413 ", reply.split(b"\r\n")[0])
+        # Raw garbage on a socket.
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(b"\x00\xffGARBAGE \r\n\r\n")
+            reply = s.recv(1000)
+            self.assertIn(b"400", reply.split(b"\r\n")[0])
+        status, body = http("GET", url + "/healthz")
+        self.assertEqual((status, body), (200, b"ok\n"))
+
+    def test_client_exit_codes_and_messages(self):
+        wc = self.path("wc")
+        os.makedirs(wc)
+        self.cairn("init", wc, "--remote", self.daemon.url + "/p", check=True)
+
+        bad_token = dict(self.env, CAIRN_TOKEN="cairn_" + "1" * 64)
+        r = run([CAIRN, "-C", wc, "push"], env=bad_token)
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertIn("token", r.stderr)
+
+        no_token = dict(self.env)
+        no_token.pop("CAIRN_TOKEN")
+        r = run([CAIRN, "-C", wc, "push"], env=no_token)
+        self.assertEqual(r.returncode, 5, r.stderr)
+
+        r = run([CAIRN, "ls", "/a/../b"], env=dict(self.env, CAIRN_SERVER=self.daemon.url))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("'..'", r.stderr)
+
+        r = run([CAIRN, "-C", self.tmp, "push"], env=self.env)
+        self.assertEqual(r.returncode, 6, r.stderr)
+        self.assertIn("not inside a cairn working copy", r.stderr)
+
+        r = run([CAIRN, "clone", self.daemon.url + "/missing", self.path("c")], env=self.env)
+        self.assertEqual(r.returncode, 6, r.stderr)
+
+        r = run([CAIRN, "init", self.path("x"), "--remote", "ftp://nope"], env=self.env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+
+        self.daemon.stop()
+        started = time.monotonic()
+        r = run([CAIRN, "-C", wc, "push", "--json"], env=self.env)
+        self.assertEqual(r.returncode, 4, r.stdout)
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "unavailable")
+        self.assertIn("cannot reach", json.loads(r.stdout)["error"]["message"])
+        self.assertLess(time.monotonic() - started, 30)
+
+
+if __name__ == "__main__":
+    unittest.main()

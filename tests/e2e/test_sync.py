@@ -1,0 +1,125 @@
+"""End-to-end: push a tree, clone it, change it, pull it back, through the real binaries."""
+
+import os
+import unittest
+
+from harness import CairnTestCase, tree_snapshot, make_tree
+
+
+class PushCloneTest(CairnTestCase):
+
+    def test_tree_round_trip_dedup_and_small_edits(self):
+        src = self.path("src")
+        make_tree(src)
+        self.cairn("init", src, "--remote", self.daemon.url + "/project", check=True)
+
+        first = self.cairn_json("-C", src, "push")
+        self.assertGreaterEqual(first["files_changed"], 1000)
+        self.assertGreater(first["chunks_sent"], 60)
+        self.assertEqual(first["errors"], [])
+        for key in ("files_scanned", "files_changed", "chunks_total", "chunks_sent",
+                    "bytes_sent", "bytes_deduplicated", "elapsed_ms"):
+            self.assertIn(key, first)
+
+        # Clone elsewhere: the trees are identical, empty folders, modes and links included.
+        clone = self.path("clone")
+        pulled = self.cairn_json("clone", self.daemon.url + "/project", clone)
+        self.assertEqual(pulled["errors"], [])
+        self.assertEqual(tree_snapshot(src), tree_snapshot(clone))
+        self.assertTrue(os.path.islink(os.path.join(clone, "dangling")))
+        self.assertTrue(os.access(os.path.join(clone, "tools", "run.sh"), os.X_OK))
+        self.assertTrue(os.path.isdir(os.path.join(clone, "empty folder", "nested empty")))
+
+        # A second push of an unchanged tree sends nothing.
+        second = self.cairn_json("-C", src, "push")
+        self.assertEqual(second["chunks_sent"], 0)
+        self.assertEqual(second["files_changed"], 0)
+
+        # One byte changed in the middle of the 64 MiB file: at most 2 chunks cross the wire.
+        big = os.path.join(src, "big", "big.bin")
+        with open(big, "r+b") as f:
+            f.seek(32 << 20)
+            byte = f.read(1)
+            f.seek(32 << 20)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        third = self.cairn_json("-C", src, "push")
+        self.assertEqual(third["files_changed"], 1)
+        self.assertGreaterEqual(third["chunks_sent"], 1)
+        self.assertLessEqual(third["chunks_sent"], 2)
+        self.assertGreater(third["bytes_deduplicated"], 60 << 20)
+
+        # The clone picks the edit up with pull, reusing its local chunks for the rest.
+        pulled = self.cairn_json("-C", clone, "pull")
+        self.assertEqual(pulled["files_changed"], 1)
+        self.assertLessEqual(pulled["chunks_received"], 2)
+        self.assertGreater(pulled["chunks_reused"], 50)
+        self.assertEqual(tree_snapshot(src), tree_snapshot(clone))
+
+        # A change pushed from the clone (edit, new file, delete) arrives in the first copy.
+        with open(os.path.join(clone, "dir3", "sub3", "file 3.txt"), "ab") as f:
+            f.write(b"edited in the clone\n")
+        with open(os.path.join(clone, "new from clone.txt"), "w") as f:
+            f.write("new\n")
+        os.remove(os.path.join(clone, "empty.txt"))
+        os.remove(os.path.join(clone, "tools", "link-to-empty"))
+        pushed = self.cairn_json("-C", clone, "push")
+        self.assertEqual(pushed["files_changed"], 2)
+        self.assertEqual(pushed["files_deleted"], 2)
+        back = self.cairn_json("-C", src, "pull")
+        self.assertEqual(back["files_changed"], 2)
+        self.assertEqual(back["files_deleted"], 2)
+        self.assertEqual(tree_snapshot(src), tree_snapshot(clone))
+        # Deleted files are kept in the working copy's trash, not destroyed.
+        trash = os.path.join(src, ".cairn", "trash")
+        trashed = [f for _, _, files in os.walk(trash) for f in files]
+        self.assertIn("empty.txt", trashed)
+
+        status = self.cairn_json("-C", src, "status")
+        self.assertTrue(status["in_sync"], status)
+
+    def test_local_edit_is_never_overwritten_by_pull(self):
+        a, b = self.path("a"), self.path("b")
+        os.makedirs(a)
+        with open(os.path.join(a, "notes.txt"), "w") as f:
+            f.write("v1\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/shared", check=True)
+        self.cairn_json("-C", a, "push")
+        self.cairn_json("clone", self.daemon.url + "/shared", b)
+
+        with open(os.path.join(a, "notes.txt"), "w") as f:
+            f.write("edited in a\n")
+        self.cairn_json("-C", a, "push")
+        with open(os.path.join(b, "notes.txt"), "w") as f:
+            f.write("edited in b\n")
+
+        pulled = self.cairn_json("-C", b, "pull", expect_exit=3)
+        self.assertEqual(len(pulled["conflicts"]), 1)
+        with open(os.path.join(b, "notes.txt")) as f:
+            self.assertEqual(f.read(), "edited in b\n")
+        pushed = self.cairn_json("-C", b, "push", expect_exit=3)
+        self.assertEqual(len(pushed["conflicts"]), 1)
+        # The server still has a's version; b's bytes are still on b's disk.
+        with open(os.path.join(b, "notes.txt")) as f:
+            self.assertEqual(f.read(), "edited in b\n")
+
+    def test_same_edit_on_both_sides_is_no_conflict(self):
+        a, b = self.path("a"), self.path("b")
+        os.makedirs(a)
+        with open(os.path.join(a, "f.txt"), "w") as f:
+            f.write("one\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/x", check=True)
+        self.cairn_json("-C", a, "push")
+        self.cairn_json("clone", self.daemon.url + "/x", b)
+        for root in (a, b):
+            with open(os.path.join(root, "f.txt"), "w") as f:
+                f.write("same edit\n")
+        self.cairn_json("-C", a, "push")
+        pulled = self.cairn_json("-C", b, "pull")
+        self.assertEqual(pulled["conflicts"], [])
+        pushed = self.cairn_json("-C", b, "push")
+        self.assertEqual(pushed["conflicts"], [])
+        self.assertEqual(pushed["chunks_sent"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
