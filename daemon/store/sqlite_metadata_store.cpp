@@ -239,7 +239,8 @@ class Tx {
     bool created = false;
     std::string walked;
     for (const auto& seg : split_remote_path(path)) {
-      walked += "/" + seg;
+      walked += '/';
+      walked += seg;
       CAIRN_ASSIGN_OR_RETURN(auto child, live_child(a.namespace_id, current, seg));
       if (child) {
         if (child->kind != NodeKind::kFolder) {
@@ -303,7 +304,8 @@ class Tx {
       CAIRN_ASSIGN_OR_RETURN(const bool row, q->step());
       if (!row) break;
       if (q->is_null(1)) continue;  // The namespace root has no name.
-      path += "/" + q->get_text(0);
+      path += '/';
+      path += q->get_text(0);
     }
     return path.empty() ? std::string("/") : path;
   }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fails if a layer includes what it must not see (STYLE.md, "Layering"):
+#   common/            no boost/, curl/, sqlite3.h, pqxx/ (and no JSON outside common/protocol/)
+#   everything         no boost/ outside daemon/http/
+#   daemon/service/, daemon/store/, daemon/api/   no curl/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail=0
+check() {  # check DESCRIPTION PATTERN PATHS... [-- EXCLUDE_PATH]
+  local what=$1 pattern=$2
+  shift 2
+  local hits
+  hits=$(grep -rnE "$pattern" "$@" --include='*.h' --include='*.cpp' 2>/dev/null || true)
+  if [ -n "$hits" ]; then
+    echo "layering: $what" >&2
+    echo "$hits" >&2
+    fail=1
+  fi
+}
+
+check "common/ must not include network, database or Boost headers" \
+  '#include\s*[<"](boost/|curl/|sqlite3\.h|pqxx/)' common
+check "the JSON library stays in common/protocol/ and the CLI printer" \
+  '#include\s*[<"]nlohmann/' common/*.h common/*.cpp daemon lib
+check "Boost stays in daemon/http/" \
+  '#include\s*[<"]boost/' common lib cli daemon/api daemon/service daemon/store daemon/main.cpp
+check "daemon services, stores and handlers do not speak HTTP clients" \
+  '#include\s*[<"]curl/' daemon
+
+if [ "$fail" -ne 0 ]; then
+  exit 1
+fi
+echo "layering: ok"
