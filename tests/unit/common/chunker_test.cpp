@@ -29,7 +29,7 @@ std::vector<ChunkRef> chunk_all(const ChunkerParams& params, const Bytes& data,
   size_t pos = 0;
   StreamChunker chunker(params, [&](std::span<std::byte> buf) -> Result<size_t> {
     const size_t n = std::min({buf.size(), data.size() - pos, read_size});
-    std::memcpy(buf.data(), data.data() + pos, n);
+    if (n > 0) std::memcpy(buf.data(), data.data() + pos, n);
     pos += n;
     return n;
   });
