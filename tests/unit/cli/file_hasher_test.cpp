@@ -1,0 +1,44 @@
+#include "cli/client/file_hasher.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "tests/unit/daemon/test_dir.h"
+
+namespace cairn::client {
+namespace {
+
+TEST(FileHasherTest, ManifestMatchesTheBytesAndFingerprintAgrees) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/f.bin";
+  std::mt19937_64 rng(3);
+  std::string data(3 << 20, '\0');
+  for (auto& c : data) c = static_cast<char>(rng());
+  std::ofstream(path, std::ios::binary) << data;
+
+  const ChunkerParams params{.min_size = 16384, .avg_size = 65536, .max_size = 262144};
+  std::vector<uint64_t> offsets;
+  auto hashed = hash_file(path, params, [&](const ChunkRef&, uint64_t off) {
+    offsets.push_back(off);
+  });
+  ASSERT_TRUE(hashed.has_value());
+  EXPECT_EQ(hashed->size, data.size());
+  EXPECT_EQ(hashed->manifest.total_size(), data.size());
+  EXPECT_GT(hashed->manifest.chunks().size(), 20u);
+  ASSERT_EQ(offsets.size(), hashed->manifest.chunks().size());
+  uint64_t off = 0;
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    const auto& c = hashed->manifest.chunks()[i];
+    EXPECT_EQ(offsets[i], off);
+    EXPECT_EQ(c.hash, sha256(as_bytes(std::string_view(data).substr(off, c.length))));
+    off += c.length;
+  }
+  EXPECT_EQ(hashed->xxh3, xxh3_64(as_bytes(data)));
+  EXPECT_EQ(*fingerprint_file(path), hashed->xxh3);
+  EXPECT_EQ(hash_file(dir.path() + "/missing", params).error().code(), ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace cairn::client

@@ -1,0 +1,69 @@
+#include "cli/client/local_state.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/unit/daemon/test_dir.h"
+
+namespace cairn::client {
+namespace {
+
+TEST(LocalStateTest, CreateOpenFindAndUpdate) {
+  testing::TempDir dir;
+  const std::string root = dir.path() + "/wc";
+  auto state = LocalState::create(root, "http://h:1", "/docs");
+  ASSERT_TRUE(state.has_value()) << state.error().message();
+  EXPECT_EQ(LocalState::create(root, "http://h:1", "/docs").error().code(),
+            ErrorCode::kAlreadyExists);
+  std::filesystem::create_directories(root + "/deep/er");
+  EXPECT_EQ(*LocalState::find_root(root + "/deep/er"), root);
+  EXPECT_EQ(LocalState::find_root(dir.path()).error().code(), ErrorCode::kNotFound);
+
+  EXPECT_EQ(*(*state)->setting("remote_root"), "/docs");
+  EXPECT_EQ(*(*state)->setting("cursor", "none"), "none");
+  ASSERT_TRUE((*state)->set_setting("cursor", "c1.1.5"));
+
+  BaseRecord b;
+  b.path = "deep/er/file.txt";
+  b.size = 42;
+  b.mtime_ns = 123456789012345;
+  b.inode = 77;
+  b.mode = 0755;
+  b.manifest = std::string(64, 'a');
+  b.xxh3 = 0xFFFFFFFFFFFFFFFFull;  // Full 64 bits survive SQLite's signed integers.
+  b.version = 3;
+  b.node_id = 9;
+  Manifest m;
+  m.add({sha256(as_bytes("c1")), 2});
+  m.add({sha256(as_bytes("c2")), 3});
+  ASSERT_TRUE((*state)->update({b}, {}, {{b.path, m}}));
+
+  auto reopened = LocalState::open(root);
+  ASSERT_TRUE(reopened.has_value());
+  EXPECT_EQ(*(*reopened)->setting("cursor"), "c1.1.5");
+  auto base = (*reopened)->load_base();
+  ASSERT_TRUE(base.has_value());
+  ASSERT_EQ(base->size(), 1u);
+  const BaseRecord& got = base->begin()->second;
+  EXPECT_EQ(got.size, 42u);
+  EXPECT_EQ(got.mtime_ns, 123456789012345);
+  EXPECT_EQ(got.xxh3, 0xFFFFFFFFFFFFFFFFull);
+  EXPECT_EQ(got.mode, 0755u);
+  EXPECT_EQ(got.version, 3);
+
+  auto locator = ChunkLocator::open(root);
+  ASSERT_TRUE(locator.has_value());
+  auto second = (*locator)->find(sha256(as_bytes("c2")));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->path, b.path);
+  EXPECT_EQ(second->offset, 2u);
+  EXPECT_EQ(second->length, 3u);
+
+  ASSERT_TRUE((*reopened)->update({}, {b.path}, {}));
+  EXPECT_TRUE((*reopened)->load_base()->empty());
+  EXPECT_FALSE((*locator)->find(sha256(as_bytes("c2"))).has_value());
+}
+
+}  // namespace
+}  // namespace cairn::client

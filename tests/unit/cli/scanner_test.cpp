@@ -1,0 +1,58 @@
+#include "cli/client/scanner.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/unit/daemon/test_dir.h"
+
+namespace cairn::client {
+namespace {
+
+namespace fs = std::filesystem;
+using protocol::NodeKind;
+
+TEST(ScannerTest, ReportsFilesFoldersLinksAndSkipsWhatCannotSync) {
+  testing::TempDir dir;
+  const std::string root = dir.path();
+  fs::create_directories(root + "/a/b");
+  fs::create_directories(root + "/empty");
+  fs::create_directories(root + "/.cairn/tmp");
+  std::ofstream(root + "/a/b/file.txt") << "hello";
+  std::ofstream(root + "/.cairn/state.db") << "x";
+  std::ofstream(root + "/caf\xC3\xA9.txt") << "nfc";
+  std::ofstream(root + "/cafe\xCC\x81.txt") << "nfd";   // Not NFC: would change name remotely.
+  std::ofstream(root + "/bad\x01name") << "ctl";
+  ::symlink("a/b/file.txt", (root + "/link").c_str());
+  ::mkfifo((root + "/pipe").c_str(), 0644);
+
+  auto scan = scan_tree(root);
+  ASSERT_TRUE(scan.has_value()) << scan.error().message();
+  std::vector<std::string> paths;
+  for (const auto& e : scan->entries) paths.push_back(e.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"a", "a/b", "a/b/file.txt", "caf\xC3\xA9.txt",
+                                             "empty", "link"}));
+  EXPECT_EQ(scan->skipped.size(), 3u);  // NFD name, control character, fifo.
+  const auto& file = scan->entries[2];
+  EXPECT_EQ(file.kind, NodeKind::kFile);
+  EXPECT_EQ(file.size, 5u);
+  EXPECT_NE(file.inode, 0u);
+  const auto& link = scan->entries.back();
+  EXPECT_EQ(link.kind, NodeKind::kSymlink);
+  EXPECT_EQ(link.target, "a/b/file.txt");
+
+  auto st = stat_entry(root, "a/b/file.txt");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(same_stat(*st, file.size, file.mtime_ns, file.inode, file.mode, "", file.kind));
+  std::ofstream(root + "/a/b/file.txt", std::ios::app) << "!";
+  auto changed = stat_entry(root, "a/b/file.txt");
+  EXPECT_FALSE(same_stat(*changed, file.size, file.mtime_ns, file.inode, file.mode, "",
+                         file.kind));
+  EXPECT_EQ(stat_entry(root, "nope").error().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace cairn::client

@@ -1,0 +1,319 @@
+// Conformance suite for MetadataStore: every backend runs these tests through Services (so the
+// rules live in one place) and directly. A new backend adds one INSTANTIATE line at the bottom.
+
+#include "daemon/store/metadata_store.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <set>
+
+#include "daemon/service/services.h"
+#include "daemon/store/local_blob_store.h"
+#include "daemon/store/sqlite_metadata_store.h"
+#include "tests/unit/daemon/test_dir.h"
+
+namespace cairn::store {
+namespace {
+
+using protocol::CommitOp;
+using protocol::OpKind;
+using protocol::OpStatus;
+
+class ManualClock final : public service::Clock {
+ public:
+  int64_t now_seconds() const override { return now; }
+  int64_t now = 1'800'000'000;
+};
+
+using StoreFactory = std::function<std::unique_ptr<MetadataStore>(const std::string& dir)>;
+
+std::unique_ptr<MetadataStore> make_sqlite(const std::string& dir) {
+  auto s = SqliteMetadataStore::open(dir + "/metadata.db", true);
+  CAIRN_CHECK(s.has_value());
+  return std::move(*s);
+}
+
+class MetadataStoreTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    metadata_ = GetParam()(dir_.path());
+    blobs_ = std::move(*LocalBlobStore::open(dir_.path() + "/blobs"));
+    services_ = std::make_unique<service::Services>(*metadata_, *blobs_, service::ServiceConfig{},
+                                                    Bytes(32, std::byte{7}), clock_);
+    auto made = services_->add_user("alice");
+    ASSERT_TRUE(made.has_value()) << made.error().message();
+    ctx_ = {made->first, "laptop", clock_.now};
+  }
+
+  // Uploads `text` as one chunk for the context's user.
+  ChunkRef upload_chunk(const std::string& text, const service::RequestContext& ctx) {
+    const ChunkRef ref{sha256(as_bytes(text)), static_cast<uint32_t>(text.size())};
+    auto check = services_->check_chunks(ctx, {{ref}});
+    EXPECT_TRUE(check.has_value());
+    for (const auto& m : check->missing) {
+      const std::string query = m.url.substr(m.url.find('?') + 1);
+      std::map<std::string, std::string> q;
+      size_t pos = 0;
+      while (pos < query.size()) {
+        size_t amp = query.find('&', pos);
+        if (amp == std::string::npos) amp = query.size();
+        const std::string pair = query.substr(pos, amp - pos);
+        q[pair.substr(0, pair.find('='))] = pair.substr(pair.find('=') + 1);
+        pos = amp + 1;
+      }
+      auto grant = services_->authorize_chunk_put(m.hash.hex(), q);
+      EXPECT_TRUE(grant.has_value()) << grant.error().message();
+      auto writer = services_->begin_chunk_put(*grant);
+      EXPECT_TRUE((*writer)->write(as_bytes(text)));
+      EXPECT_TRUE(services_->finish_chunk_put(*grant, **writer));
+    }
+    return ref;
+  }
+
+  // Stages and commits one file; returns the commit result.
+  protocol::CommitResult put_file(const std::string& path, const std::string& text,
+                                  std::optional<int64_t> base,
+                                  const service::RequestContext* as = nullptr) {
+    const auto& ctx = as != nullptr ? *as : ctx_;
+    protocol::FileUpload f;
+    f.path = path;
+    if (!text.empty()) f.chunks = {upload_chunk(text, ctx)};
+    f.base_version = base;
+    auto staged = services_->init_uploads(ctx, {{f}});
+    EXPECT_TRUE(staged.has_value()) << staged.error().message();
+    EXPECT_TRUE(staged->missing.empty());
+    auto committed = services_->commit(
+        ctx, {"laptop", {{OpKind::kPut, staged->uploads[0].upload_id, "", std::nullopt}}});
+    EXPECT_TRUE(committed.has_value());
+    return committed->results.at(0);
+  }
+
+  protocol::CommitResult op(OpKind kind, const std::string& path,
+                            std::optional<int64_t> base = std::nullopt) {
+    auto r = services_->commit(ctx_, {"laptop", {{kind, "", path, base}}});
+    EXPECT_TRUE(r.has_value());
+    return r->results.at(0);
+  }
+
+  std::vector<std::string> names(const std::string& folder) {
+    auto l = services_->list(ctx_, folder);
+    EXPECT_TRUE(l.has_value()) << folder;
+    std::vector<std::string> out;
+    if (l) {
+      for (const auto& e : l->entries) out.push_back(e.path);
+    }
+    return out;
+  }
+
+  testing::TempDir dir_;
+  ManualClock clock_;
+  std::unique_ptr<MetadataStore> metadata_;
+  std::unique_ptr<LocalBlobStore> blobs_;
+  std::unique_ptr<service::Services> services_;
+  service::RequestContext ctx_;
+};
+
+TEST_P(MetadataStoreTest, UsersAndTokens) {
+  auto dup = services_->add_user("alice");
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_EQ(dup.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_FALSE(services_->add_user("bad/name").has_value());
+  EXPECT_FALSE(services_->add_user("").has_value());
+
+  auto token = services_->create_token("alice", "ci");
+  ASSERT_TRUE(token.has_value());
+  auto who = services_->authenticate("Bearer " + *token);
+  ASSERT_TRUE(who.has_value());
+  EXPECT_EQ(who->name, "alice");
+  std::string altered = *token;
+  altered.back() = altered.back() == '0' ? '1' : '0';
+  for (const std::string& bad : std::vector<std::string>{"", "Bearer ", "Basic abc",
+                                                          "Bearer cairn_nope",
+                                                          "Bearer " + altered}) {
+    auto r = services_->authenticate(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code(), ErrorCode::kUnauthenticated);
+  }
+  EXPECT_EQ(services_->create_token("nobody", "").error().code(), ErrorCode::kNotFound);
+}
+
+TEST_P(MetadataStoreTest, VersionsUnchangedAndConflicts) {
+  auto v1 = put_file("/docs/a.txt", "one", std::nullopt);
+  EXPECT_EQ(v1.status, OpStatus::kOk);
+  EXPECT_EQ(v1.version, 1);
+  // Same bytes again: no new version, no conflict, whatever the base.
+  auto same = put_file("/docs/a.txt", "one", std::nullopt);
+  EXPECT_EQ(same.status, OpStatus::kUnchanged);
+  EXPECT_EQ(same.version, 1);
+  auto v2 = put_file("/docs/a.txt", "two", 1);
+  EXPECT_EQ(v2.status, OpStatus::kOk);
+  EXPECT_EQ(v2.version, 2);
+  EXPECT_EQ(v2.node_id, v1.node_id);  // Identity survives edits.
+  // An edit based on version 1 after version 2 exists: conflict, nothing changes.
+  auto stale = put_file("/docs/a.txt", "three", 1);
+  EXPECT_EQ(stale.status, OpStatus::kConflict);
+  EXPECT_EQ(stale.version, 2);
+  auto listing = services_->list(ctx_, "/docs/a.txt");
+  ASSERT_TRUE(listing.has_value());
+  EXPECT_EQ(listing->entries.at(0).version, 2);
+  EXPECT_EQ(listing->entries.at(0).size, 3u);
+  // A new path with a stale base (deleted meanwhile) is created: the edit wins.
+  EXPECT_EQ(put_file("/docs/new.txt", "x", 5).status, OpStatus::kOk);
+}
+
+TEST_P(MetadataStoreTest, FoldersPathsAndDeletes) {
+  EXPECT_EQ(put_file("/a/b/c/deep.txt", "deep", std::nullopt).status, OpStatus::kOk);
+  EXPECT_EQ(names("/"), std::vector<std::string>{"/a"});
+  EXPECT_EQ(names("/a/b"), std::vector<std::string>{"/a/b/c"});
+  EXPECT_EQ(op(OpKind::kMkdir, "/a/b").status, OpStatus::kUnchanged);
+  EXPECT_EQ(op(OpKind::kMkdir, "/empty/nested").status, OpStatus::kOk);
+  EXPECT_EQ(names("/empty"), std::vector<std::string>{"/empty/nested"});
+
+  // A file in the way of a folder, and a folder in the way of a file.
+  auto in_way = put_file("/a/b/c/deep.txt/x", "x", std::nullopt);
+  EXPECT_EQ(in_way.status, OpStatus::kError);
+  EXPECT_EQ(in_way.error_code, "already_exists");
+  EXPECT_EQ(put_file("/a/b", "x", std::nullopt).status, OpStatus::kError);
+
+  // Delete guarded by the base version: a stale delete loses to the edit.
+  EXPECT_EQ(put_file("/a/b/c/deep.txt", "deeper", 1).version, 2);
+  EXPECT_EQ(op(OpKind::kDelete, "/a/b/c/deep.txt", 1).status, OpStatus::kConflict);
+  EXPECT_EQ(op(OpKind::kDelete, "/a/b/c/deep.txt", 2).status, OpStatus::kOk);
+  EXPECT_EQ(op(OpKind::kDelete, "/a/b/c/deep.txt", 2).status, OpStatus::kUnchanged);
+  EXPECT_TRUE(names("/a/b/c").empty());
+
+  // Deleting a folder deletes everything under it; re-creating revives the same node.
+  const auto before = put_file("/a/b/c/again.txt", "again", std::nullopt);
+  EXPECT_EQ(op(OpKind::kDelete, "/a").status, OpStatus::kOk);
+  EXPECT_EQ(names("/"), std::vector<std::string>{"/empty"});
+  EXPECT_EQ(services_->list(ctx_, "/a").error().code(), ErrorCode::kNotFound);
+  const auto after = put_file("/a/b/c/again.txt", "again 2", std::nullopt);
+  EXPECT_EQ(after.node_id, before.node_id);
+  EXPECT_EQ(after.version, 2);
+  EXPECT_EQ(op(OpKind::kDelete, "/").status, OpStatus::kError);
+}
+
+TEST_P(MetadataStoreTest, CommitRequiresEveryChunk) {
+  protocol::FileUpload f;
+  f.path = "/missing.bin";
+  f.chunks = {{sha256(as_bytes("never uploaded")), 14}};
+  auto staged = services_->init_uploads(ctx_, {{f}});
+  ASSERT_TRUE(staged.has_value());
+  ASSERT_EQ(staged->missing.size(), 1u);
+  auto r = services_->commit(
+      ctx_, {"laptop", {{OpKind::kPut, staged->uploads[0].upload_id, "", std::nullopt}}});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->results[0].status, OpStatus::kError);
+  EXPECT_TRUE(names("/").empty());
+  // Unknown or foreign upload ids are per-op errors too, and do not disturb other ops.
+  auto mixed = services_->commit(ctx_, {"laptop",
+                                        {{OpKind::kPut, "nope", "", std::nullopt},
+                                         {OpKind::kMkdir, "", "/ok", std::nullopt}}});
+  ASSERT_TRUE(mixed.has_value());
+  EXPECT_EQ(mixed->results[0].status, OpStatus::kError);
+  EXPECT_EQ(mixed->results[1].status, OpStatus::kOk);
+  EXPECT_EQ(names("/"), std::vector<std::string>{"/ok"});
+}
+
+TEST_P(MetadataStoreTest, ChunkKnowledgeIsPerUser) {
+  const ChunkRef ref = upload_chunk("alice's bytes", ctx_);
+  auto bob = services_->add_user("bob");
+  ASSERT_TRUE(bob.has_value());
+  service::RequestContext bob_ctx{bob->first, "phone", clock_.now};
+  auto for_alice = services_->check_chunks(ctx_, {{ref}});
+  auto for_bob = services_->check_chunks(bob_ctx, {{ref}});
+  EXPECT_TRUE(for_alice->missing.empty());
+  EXPECT_EQ(for_bob->missing.size(), 1u);
+  EXPECT_TRUE(services_->chunk_read(ctx_, ref.hash.hex()).has_value());
+  EXPECT_EQ(services_->chunk_read(bob_ctx, ref.hash.hex()).error().code(), ErrorCode::kNotFound);
+
+  // Manifests too: bob cannot read alice's file's manifest.
+  auto put = put_file("/secret.txt", "alice's bytes", std::nullopt);
+  auto listing = services_->list(ctx_, "/secret.txt");
+  const std::string manifest = listing->entries.at(0).manifest;
+  EXPECT_TRUE(services_->manifest(ctx_, manifest).has_value());
+  EXPECT_EQ(services_->manifest(bob_ctx, manifest).error().code(), ErrorCode::kNotFound);
+  // And bob's namespace is his own.
+  EXPECT_TRUE(services_->list(bob_ctx, "/")->entries.empty());
+  (void)put;
+}
+
+TEST_P(MetadataStoreTest, ChangeFeedPagesEachNodeOnceInItsLatestState) {
+  for (int i = 0; i < 7; ++i) put_file("/f" + std::to_string(i), "v" + std::to_string(i), {});
+  put_file("/f0", "edited", 1);
+  auto all = services_->changes(ctx_, "", 1000);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->changes.size(), 7u);
+  EXPECT_FALSE(all->has_more);
+  EXPECT_EQ(all->changes.back().path, "/f0");  // Ordered by latest change.
+  EXPECT_EQ(all->changes.back().version, 2);
+
+  // Paging with a small limit visits every node exactly once.
+  std::set<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  while (true) {
+    auto page = services_->changes(ctx_, cursor, 3);
+    ASSERT_TRUE(page.has_value());
+    for (const auto& e : page->changes) EXPECT_TRUE(seen.insert(e.path).second) << e.path;
+    cursor = page->cursor;
+    ++pages;
+    if (!page->has_more) break;
+  }
+  EXPECT_EQ(seen.size(), 7u);
+  EXPECT_EQ(pages, 3);
+
+  // From the latest cursor: nothing, then only what changed, deletions included.
+  EXPECT_TRUE(services_->changes(ctx_, all->cursor, 100)->changes.empty());
+  op(OpKind::kDelete, "/f3");
+  auto delta = services_->changes(ctx_, all->cursor, 100);
+  ASSERT_EQ(delta->changes.size(), 1u);
+  EXPECT_EQ(delta->changes[0].path, "/f3");
+  EXPECT_TRUE(delta->changes[0].deleted);
+
+  // Unknown or future cursors reset to a full listing instead of failing.
+  for (const std::string bad : {"garbage", "c1.999.3", "c1.1.999999"}) {
+    auto reset = services_->changes(ctx_, bad, 100);
+    ASSERT_TRUE(reset.has_value()) << bad;
+    EXPECT_TRUE(reset->reset) << bad;
+    EXPECT_EQ(reset->changes.size(), 7u) << bad;
+  }
+}
+
+TEST_P(MetadataStoreTest, UploadSessionsExpire) {
+  protocol::FileUpload f;
+  f.path = "/later.txt";
+  f.chunks = {upload_chunk("later", ctx_)};
+  auto staged = services_->init_uploads(ctx_, {{f}});
+  ASSERT_TRUE(staged.has_value());
+  clock_.now += 25 * 3600;
+  EXPECT_EQ(*services_->collect_expired_uploads(), 1);
+  service::RequestContext later = ctx_;
+  later.now = clock_.now;
+  auto r = services_->commit(
+      later, {"laptop", {{OpKind::kPut, staged->uploads[0].upload_id, "", std::nullopt}}});
+  EXPECT_EQ(r->results[0].status, OpStatus::kError);
+  EXPECT_EQ(r->results[0].error_code, "not_found");
+}
+
+TEST_P(MetadataStoreTest, RejectsBadPathsAndBatches) {
+  for (const std::string& bad :
+       std::vector<std::string>{"/a/../b", "/a//b", std::string("/a\0b", 4), "/"}) {
+    protocol::FileUpload f;
+    f.path = bad;
+    auto r = services_->init_uploads(ctx_, {{f}});
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  }
+  protocol::InitUploadsRequest many;
+  many.files.resize(1001);
+  for (size_t i = 0; i < many.files.size(); ++i) many.files[i].path = "/f" + std::to_string(i);
+  EXPECT_EQ(services_->init_uploads(ctx_, many).error().code(), ErrorCode::kTooLarge);
+  EXPECT_TRUE(names("/").empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, MetadataStoreTest, ::testing::Values(&make_sqlite));
+
+}  // namespace
+}  // namespace cairn::store

@@ -1,0 +1,97 @@
+#include "daemon/service/services.h"
+
+#include <gtest/gtest.h>
+
+#include "daemon/store/local_blob_store.h"
+#include "daemon/store/sqlite_metadata_store.h"
+#include "tests/unit/daemon/test_dir.h"
+
+namespace cairn::service {
+namespace {
+
+class ManualClock final : public Clock {
+ public:
+  int64_t now_seconds() const override { return now; }
+  int64_t now = 1'800'000'000;
+};
+
+std::map<std::string, std::string> query_of(const std::string& url) {
+  std::map<std::string, std::string> q;
+  std::string rest = url.substr(url.find('?') + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string pair = rest.substr(0, amp);
+    q[pair.substr(0, pair.find('='))] = pair.substr(pair.find('=') + 1);
+    rest = amp == std::string::npos ? "" : rest.substr(amp + 1);
+  }
+  return q;
+}
+
+class SignedUrlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    metadata_ = std::move(*store::SqliteMetadataStore::open(dir_.path() + "/m.db", true));
+    blobs_ = std::move(*store::LocalBlobStore::open(dir_.path() + "/blobs"));
+    services_ = std::make_unique<Services>(*metadata_, *blobs_, ServiceConfig{},
+                                           Bytes(32, std::byte{1}), clock_);
+    auto user = services_->add_user("alice");
+    ctx_ = {user->first, "d", clock_.now};
+  }
+
+  testing::TempDir dir_;
+  ManualClock clock_;
+  std::unique_ptr<store::SqliteMetadataStore> metadata_;
+  std::unique_ptr<store::LocalBlobStore> blobs_;
+  std::unique_ptr<Services> services_;
+  RequestContext ctx_;
+};
+
+TEST_F(SignedUrlTest, OnlyTheSignedUrlAuthorisesAnUploadUntilItExpires) {
+  const ChunkRef ref{sha256(as_bytes("data")), 4};
+  auto check = services_->check_chunks(ctx_, {{ref}});
+  ASSERT_EQ(check->missing.size(), 1u);
+  const auto q = query_of(check->missing[0].url);
+  const std::string hex = ref.hash.hex();
+  auto grant = services_->authorize_chunk_put(hex, q);
+  ASSERT_TRUE(grant.has_value()) << grant.error().message();
+  EXPECT_EQ(grant->size, 4u);
+  EXPECT_EQ(grant->user_id, ctx_.user.user_id);
+
+  for (const char* field : {"u", "n", "e", "s"}) {
+    auto tampered = q;
+    tampered[field] = field == std::string("s") ? std::string(64, '0') : "12345";
+    auto r = services_->authorize_chunk_put(hex, tampered);
+    ASSERT_FALSE(r.has_value()) << field;
+    EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied) << field;
+    auto missing = q;
+    missing.erase(field);
+    EXPECT_FALSE(services_->authorize_chunk_put(hex, missing).has_value()) << field;
+  }
+  // Signed for another hash.
+  EXPECT_FALSE(services_->authorize_chunk_put(sha256(as_bytes("other")).hex(), q).has_value());
+  EXPECT_EQ(services_->authorize_chunk_put("xyz", q).error().code(),
+            ErrorCode::kInvalidArgument);
+  clock_.now += 3601;
+  auto expired = services_->authorize_chunk_put(hex, q);
+  ASSERT_FALSE(expired.has_value());
+  EXPECT_NE(expired.error().message().find("expired"), std::string::npos);
+}
+
+TEST_F(SignedUrlTest, AKeyFromAnotherServerDoesNotVerify) {
+  const ChunkRef ref{sha256(as_bytes("data")), 4};
+  auto check = services_->check_chunks(ctx_, {{ref}});
+  Services other(*metadata_, *blobs_, ServiceConfig{}, Bytes(32, std::byte{2}), clock_);
+  EXPECT_FALSE(other.authorize_chunk_put(ref.hash.hex(), query_of(check->missing[0].url)));
+}
+
+TEST_F(SignedUrlTest, TokensAreRandomAndStoredOnlyAsHashes) {
+  const std::string a = Services::new_token();
+  const std::string b = Services::new_token();
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.size(), 6u + 64u);
+  EXPECT_EQ(a.rfind("cairn_", 0), 0u);
+  EXPECT_EQ(Services::hash_token(a), sha256(as_bytes(a)));
+}
+
+}  // namespace
+}  // namespace cairn::service
