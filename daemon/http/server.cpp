@@ -31,6 +31,7 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr size_t kPieceBytes = 256 * 1024;
+constexpr size_t kReadBufferBytes = 64 * 1024;
 
 struct Shared {
   const api::Router& router;
@@ -50,6 +51,10 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)), shared_(shared), piece_(kPieceBytes) {}
 
   void start() {
+    // Beast sizes each socket read from the buffer's spare capacity (at least 512 bytes, at most
+    // 64 KiB). Left to grow on demand the buffer stays around 1 KiB after a request head, and a
+    // chunk body then arrives in ~1 KiB reads: measured 55 MB/s and 3.5 s of CPU per 256 MiB.
+    buffer_.reserve(kReadBufferBytes);
     asio::dispatch(stream_.get_executor(),
                    beast::bind_front_handler(&Session::read_header, shared_from_this()));
   }
