@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define CAIRN_CHECK(cond)                                                           \
-  do {                                                                              \
-    if (!(cond)) [[unlikely]] {                                                     \
+#define CAIRN_CHECK(cond)                                                                 \
+  do {                                                                                    \
+    if (!(cond)) [[unlikely]] {                                                           \
       std::fprintf(stderr, "%s:%d: CAIRN_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
+      std::abort();                                                                       \
+    }                                                                                     \
   } while (false)
 
 #ifdef NDEBUG

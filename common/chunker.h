@@ -37,7 +37,8 @@ size_t find_chunk_boundary(const ChunkerParams& params, ByteView data);
 // Not thread-safe; one instance per stream.
 class StreamChunker {
  public:
-  // Fills `buf` with the next bytes of the stream; returns how many (0 only at the end), or an error.
+  // Fills `buf` with the next bytes of the stream; returns how many (0 only at the end), or an
+  // error.
   using ReadFn = std::function<Result<size_t>(std::span<std::byte> buf)>;
 
   struct Chunk {

@@ -68,9 +68,9 @@ inline Unexpected make_error(ErrorCode code, std::string message) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}         // NOLINT: implicit
   Result(Unexpected u) : state_(std::in_place_index<1>, std::move(u.error)) {}  // NOLINT
-  Result(Error e) : state_(std::in_place_index<1>, std::move(e)) {}  // NOLINT
+  Result(Error e) : state_(std::in_place_index<1>, std::move(e)) {}             // NOLINT
 
   bool has_value() const { return state_.index() == 0; }
   explicit operator bool() const { return has_value(); }
@@ -111,7 +111,7 @@ class [[nodiscard]] Result<void> {
  public:
   Result() = default;
   Result(Unexpected u) : error_(std::move(u.error)), ok_(false) {}  // NOLINT: implicit
-  Result(Error e) : error_(std::move(e)), ok_(false) {}  // NOLINT: implicit
+  Result(Error e) : error_(std::move(e)), ok_(false) {}             // NOLINT: implicit
 
   bool has_value() const { return ok_; }
   explicit operator bool() const { return ok_; }
@@ -134,9 +134,9 @@ class [[nodiscard]] Result<void> {
 }  // namespace cairn
 
 // Evaluates a Result<void> expression and returns its error from the enclosing function.
-#define CAIRN_RETURN_IF_ERROR(expr)                     \
-  do {                                                  \
-    auto cairn_status_ = (expr);                        \
+#define CAIRN_RETURN_IF_ERROR(expr)                              \
+  do {                                                           \
+    auto cairn_status_ = (expr);                                 \
     if (!cairn_status_) return std::move(cairn_status_).error(); \
   } while (false)
 

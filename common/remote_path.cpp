@@ -12,11 +12,10 @@ Result<std::string> to_nfc(std::string_view s) {
   utf8proc_uint8_t* out = nullptr;
   // STABLE keeps unassigned code points out of the result so that the normal form cannot change
   // when a later Unicode version assigns them; REJECTNA refuses them outright.
-  const auto options = static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE |
-                                                      UTF8PROC_REJECTNA);
-  const utf8proc_ssize_t n =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                   static_cast<utf8proc_ssize_t>(s.size()), &out, options);
+  const auto options =
+      static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_REJECTNA);
+  const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                                          static_cast<utf8proc_ssize_t>(s.size()), &out, options);
   if (n < 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       std::string("path is not valid UTF-8: ") + utf8proc_errmsg(n));

@@ -1,7 +1,6 @@
 // cairnd: the Cairn server and its admin commands.
 
 #include <CLI/CLI.hpp>
-
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
@@ -72,7 +71,8 @@ Result<std::unique_ptr<Daemon>> open_daemon(const std::string& data, bool create
                       data + " is not a cairnd data folder (run: cairnd init --data " + data + ")");
   }
   auto d = std::make_unique<Daemon>();
-  CAIRN_ASSIGN_OR_RETURN(d->metadata, store::SqliteMetadataStore::open(metadata_path(data), create));
+  CAIRN_ASSIGN_OR_RETURN(d->metadata,
+                         store::SqliteMetadataStore::open(metadata_path(data), create));
   CAIRN_ASSIGN_OR_RETURN(d->blobs, store::open_blob_store(blobs_path(data)));
 
   // The server owns the chunking parameters: they are fixed at init and handed to every client,
@@ -134,8 +134,8 @@ int cmd_serve(const std::string& data, const std::string& listen, int workers) {
   if (auto listening = server.listen(); !listening) return fail(listening.error());
 
   const bool v6 = options.host.find(':') != std::string::npos;
-  std::printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", options.host.c_str(),
-              v6 ? "]" : "", static_cast<unsigned>(server.port()));
+  std::printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", options.host.c_str(), v6 ? "]" : "",
+              static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   std::fprintf(stderr, "cairnd %s: serving %s (metadata: sqlite, blobs: local disk)\n", kVersion,
                data.c_str());
@@ -147,12 +147,13 @@ int cmd_serve(const std::string& data, const std::string& listen, int workers) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"cairnd - the Cairn file storage and sync server.\n\n"
-               "Quick start:\n"
-               "  cairnd init --data /srv/cairn\n"
-               "  cairnd user add alice --data /srv/cairn     # prints alice's token\n"
-               "  cairnd serve --data /srv/cairn --listen 127.0.0.1:8080\n\n"
-               "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 already exists or conflict."};
+  CLI::App app{
+      "cairnd - the Cairn file storage and sync server.\n\n"
+      "Quick start:\n"
+      "  cairnd init --data /srv/cairn\n"
+      "  cairnd user add alice --data /srv/cairn     # prints alice's token\n"
+      "  cairnd serve --data /srv/cairn --listen 127.0.0.1:8080\n\n"
+      "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 already exists or conflict."};
   app.require_subcommand(1);
   app.set_version_flag("--version", kVersion);
 
@@ -168,8 +169,7 @@ int main(int argc, char** argv) {
   ChunkerParams chunking;
   init->add_option("--chunk-min", chunking.min_size, "Minimum chunk size in bytes")
       ->capture_default_str();
-  init->add_option("--chunk-avg", chunking.avg_size,
-                   "Average chunk size in bytes (a power of two)")
+  init->add_option("--chunk-avg", chunking.avg_size, "Average chunk size in bytes (a power of two)")
       ->capture_default_str();
   init->add_option("--chunk-max", chunking.max_size, "Maximum chunk size in bytes")
       ->capture_default_str();

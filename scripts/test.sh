@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, builds Cairn with AddressSanitizer and
-# UndefinedBehaviorSanitizer, checks layering, and runs every test (unit and end-to-end) with
+# UndefinedBehaviorSanitizer, checks layering and formatting, and runs every test (unit and end-to-end) with
 # ctest. Exits non-zero if anything fails. CI runs exactly this (.ci/run).
 #
 #   scripts/test.sh              # everything
@@ -21,7 +21,8 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCAIRN_SANITIZE=address,undefined -DCAIRN_WERROR=ON >/dev/null
 echo "== build"
 ninja -C "$BUILD_DIR"
-echo "== layering"
+echo "== layering and format"
 bash scripts/check-layering.sh
+bash scripts/check-format.sh
 echo "== tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"

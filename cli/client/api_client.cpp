@@ -24,11 +24,11 @@ Error http_error(long status, const std::string& body, const std::string& what) 
     code = error_code_from_name(parsed->code);
     message = parsed->message;
   } else {
-    code = status == 401   ? ErrorCode::kUnauthenticated
-           : status == 403 ? ErrorCode::kPermissionDenied
-           : status == 404 ? ErrorCode::kNotFound
-           : status == 409 ? ErrorCode::kConflict
-           : status == 413 ? ErrorCode::kTooLarge
+    code = status == 401                    ? ErrorCode::kUnauthenticated
+           : status == 403                  ? ErrorCode::kPermissionDenied
+           : status == 404                  ? ErrorCode::kNotFound
+           : status == 409                  ? ErrorCode::kConflict
+           : status == 413                  ? ErrorCode::kTooLarge
            : status == 429 || status >= 500 ? ErrorCode::kUnavailable
                                             : ErrorCode::kInvalidArgument;
     message = "HTTP " + std::to_string(status);
@@ -62,8 +62,8 @@ std::unique_ptr<ApiClient> ApiClient::clone() const {
 }
 
 Result<ApiClient::Response> ApiClient::request_once(const char* method, const std::string& url,
-                                                    std::string_view body,
-                                                    const char* content_type, bool auth) {
+                                                    std::string_view body, const char* content_type,
+                                                    bool auth) {
   auto* curl = static_cast<CURL*>(curl_);
   // reset() keeps the connection cache, so the keep-alive connection survives.
   curl_easy_reset(curl);
@@ -126,18 +126,17 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
 Result<ApiClient::Response> ApiClient::request(const char* method, const std::string& path_or_url,
                                                std::string_view body, const char* content_type,
                                                bool auth, Retry retry) {
-  const std::string url = path_or_url.rfind("http://", 0) == 0 ||
-                                  path_or_url.rfind("https://", 0) == 0
-                              ? path_or_url
-                              : endpoint_.base_url + path_or_url;
+  const std::string url =
+      path_or_url.rfind("http://", 0) == 0 || path_or_url.rfind("https://", 0) == 0
+          ? path_or_url
+          : endpoint_.base_url + path_or_url;
   // Exponential backoff with full jitter on transient failures: 0-100 ms, 0-200 ms, ... so that
   // many clients retrying at once spread out instead of returning in lock step.
   constexpr int kAttempts = 5;
   thread_local std::mt19937_64 rng(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
     auto r = request_once(method, url, body, content_type, auth);
-    const bool transient =
-        (!r && r.error().retryable()) || (r && transient_status(r->status));
+    const bool transient = (!r && r.error().retryable()) || (r && transient_status(r->status));
     if (!transient || retry == Retry::kNo || attempt == kAttempts) return r;
     const auto cap_ms = static_cast<uint64_t>(100) << (attempt - 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
@@ -145,8 +144,8 @@ Result<ApiClient::Response> ApiClient::request(const char* method, const std::st
 }
 
 template <typename T>
-Result<T> ApiClient::json_call(const char* method, const std::string& path,
-                               const std::string& body, Retry retry) {
+Result<T> ApiClient::json_call(const char* method, const std::string& path, const std::string& body,
+                               Retry retry) {
   const char* type = body.empty() ? nullptr : "application/json";
   CAIRN_ASSIGN_OR_RETURN(auto r, request(method, path, body, type, true, retry));
   const std::string what = std::string(method) + " " + path.substr(0, path.find('?'));
@@ -173,8 +172,8 @@ Result<protocol::CheckChunksResponse> ApiClient::check_chunks(
 Result<protocol::InitUploadsResponse> ApiClient::init_uploads(
     const protocol::InitUploadsRequest& req) {
   // Retrying may leave an unused session behind; it expires on its own.
-  return json_call<protocol::InitUploadsResponse>("POST", "/v1/uploads",
-                                                  protocol::encode_json(req), Retry::kYes);
+  return json_call<protocol::InitUploadsResponse>("POST", "/v1/uploads", protocol::encode_json(req),
+                                                  Retry::kYes);
 }
 
 Result<protocol::CommitResponse> ApiClient::commit(const protocol::CommitRequest& req) {

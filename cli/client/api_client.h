@@ -59,10 +59,9 @@ class ApiClient {
   };
   enum class Retry { kNo, kYes };
   Result<Response> request(const char* method, const std::string& path_or_url,
-                           std::string_view body, const char* content_type, bool auth,
-                           Retry retry);
-  Result<Response> request_once(const char* method, const std::string& url,
-                                std::string_view body, const char* content_type, bool auth);
+                           std::string_view body, const char* content_type, bool auth, Retry retry);
+  Result<Response> request_once(const char* method, const std::string& url, std::string_view body,
+                                const char* content_type, bool auth);
   template <typename T>
   Result<T> json_call(const char* method, const std::string& path, const std::string& body,
                       Retry retry);

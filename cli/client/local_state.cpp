@@ -56,8 +56,8 @@ Result<std::unique_ptr<LocalState>> LocalState::create(const std::string& root,
   // The state is a cache of what was synced, rebuilt by a pull: synchronous=NORMAL is enough.
   CAIRN_ASSIGN_OR_RETURN(auto db, sqlite::Database::open(db_path(root), true, false));
   CAIRN_RETURN_IF_ERROR(db->exec(kSchema));
-  std::unique_ptr<LocalState> state(new LocalState(fs::absolute(root).lexically_normal().string(),
-                                                   std::move(db)));
+  std::unique_ptr<LocalState> state(
+      new LocalState(fs::absolute(root).lexically_normal().string(), std::move(db)));
   CAIRN_RETURN_IF_ERROR(state->set_setting("server", server));
   CAIRN_RETURN_IF_ERROR(state->set_setting("remote_root", remote_root));
   return state;
@@ -182,8 +182,7 @@ Result<std::unique_ptr<ChunkLocator>> ChunkLocator::open(const std::string& root
 std::optional<ChunkLocation> ChunkLocator::find(const Digest& hash) {
   std::lock_guard lock(mu_);
   sqlite::ScopedReset reset(*db_);
-  auto q = db_->query("SELECT path, offset, length FROM local_chunks WHERE hash=?1",
-                      hash.bytes());
+  auto q = db_->query("SELECT path, offset, length FROM local_chunks WHERE hash=?1", hash.bytes());
   if (!q) return std::nullopt;
   auto row = (*q)->step();
   if (!row || !*row) return std::nullopt;

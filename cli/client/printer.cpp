@@ -89,8 +89,9 @@ void Printer::clear_progress() {
 void Printer::error(const std::string& command, const Error& error) {
   clear_progress();
   if (mode_ == OutputMode::kJson) {
-    print_json({{"command", command},
-                {"error", {{"code", error_code_name(error.code())}, {"message", error.message()}}}});
+    print_json(
+        {{"command", command},
+         {"error", {{"code", error_code_name(error.code())}, {"message", error.message()}}}});
     return;
   }
   std::fprintf(stderr, "cairn %s: %s\n", command.c_str(), error.message().c_str());
@@ -137,8 +138,9 @@ void Printer::sync_report(const SyncReport& r) {
                   static_cast<unsigned long long>(r.files_changed),
                   static_cast<unsigned long long>(r.files_deleted),
                   static_cast<unsigned long long>(r.chunks_sent),
-                  static_cast<unsigned long long>(r.chunks_total), human_bytes(r.bytes_sent).c_str(),
-                  human_bytes(r.bytes_deduplicated).c_str(), secs);
+                  static_cast<unsigned long long>(r.chunks_total),
+                  human_bytes(r.bytes_sent).c_str(), human_bytes(r.bytes_deduplicated).c_str(),
+                  secs);
   } else {
     std::snprintf(summary, sizeof(summary),
                   "%s: %llu files written, %llu deleted; %llu chunks downloaded (%s), %llu reused "
@@ -198,9 +200,12 @@ void Printer::listing(const protocol::ListResponse& l) {
   if (mode_ == OutputMode::kJson) {
     json entries = json::array();
     for (const auto& e : l.entries) {
-      json je{{"path", e.path},       {"kind", protocol::node_kind_name(e.kind)},
-              {"size", e.size},       {"version", e.version},
-              {"executable", e.executable}, {"modified_at", e.modified_at}};
+      json je{{"path", e.path},
+              {"kind", protocol::node_kind_name(e.kind)},
+              {"size", e.size},
+              {"version", e.version},
+              {"executable", e.executable},
+              {"modified_at", e.modified_at}};
       if (e.kind == protocol::NodeKind::kSymlink) je["target"] = e.symlink_target;
       entries.push_back(std::move(je));
     }

@@ -24,8 +24,8 @@ class Printer {
   OutputMode mode() const { return mode_; }
   bool progress_enabled() const { return progress_; }
 
-  void line(const std::string& text);   // Human mode only, stdout.
-  void warn(const std::string& text);   // Human mode only, stderr.
+  void line(const std::string& text);  // Human mode only, stdout.
+  void warn(const std::string& text);  // Human mode only, stderr.
   void progress(const std::string& text);
   void clear_progress();
 

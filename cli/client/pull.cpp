@@ -44,9 +44,7 @@ struct DownloadJob {
   LocalEntry final_stat;
 };
 
-std::string random_name() {
-  return to_hex(secure_random(8)) + ".part";
-}
+std::string random_name() { return to_hex(secure_random(8)) + ".part"; }
 
 mode_t current_umask() {
   const mode_t m = ::umask(022);
@@ -75,9 +73,13 @@ bool unchanged_since_plan(const std::string& root, const DownloadJob& job) {
 
 class Downloader {
  public:
-  Downloader(Session& session, ApiClient& prototype, std::vector<std::unique_ptr<DownloadJob>>& jobs,
-             int threads, SyncReport& report, Progress& progress)
-      : session_(session), jobs_(jobs), report_(report), progress_(progress),
+  Downloader(Session& session, ApiClient& prototype,
+             std::vector<std::unique_ptr<DownloadJob>>& jobs, int threads, SyncReport& report,
+             Progress& progress)
+      : session_(session),
+        jobs_(jobs),
+        report_(report),
+        progress_(progress),
         umask_(current_umask()) {
     auto locator = ChunkLocator::open(session.root);
     if (locator) locator_ = std::move(*locator);
@@ -139,7 +141,8 @@ class Downloader {
     job.manifest = std::move(*manifest);
     job.temp_path = session_.state->state_dir() + "/tmp/" + random_name();
     job.fd = ::open(job.temp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (job.fd < 0) return finish_failed(job, std::string("create temp file: ") + std::strerror(errno));
+    if (job.fd < 0)
+      return finish_failed(job, std::string("create temp file: ") + std::strerror(errno));
     if (::ftruncate(job.fd, static_cast<off_t>(job.entry.size)) != 0) {
       return finish_failed(job, std::string("allocate: ") + std::strerror(errno));
     }
@@ -360,8 +363,9 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
         // Edited here, deleted there: the edit wins. Forgetting the base makes the next push
         // upload it again.
         removals.push_back(old.path);
-        report.skipped.push_back(old.path + ": deleted on the server but edited here; kept "
-                                            "(push to restore it)");
+        report.skipped.push_back(old.path +
+                                 ": deleted on the server but edited here; kept "
+                                 "(push to restore it)");
       }
     }
     if (e.deleted) continue;
@@ -389,13 +393,13 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
       continue;  // Already have it.
     }
     const bool modified_here =
-        exists && (b == nullptr || !same_stat(*local, b->size, b->mtime_ns, b->inode, b->mode,
-                                              b->target, b->kind));
+        exists && (b == nullptr ||
+                   !same_stat(*local, b->size, b->mtime_ns, b->inode, b->mode, b->target, b->kind));
     if (modified_here) {
       // Same content on both sides is no conflict: adopt the server's version as the base.
       bool same = false;
-      if (local->kind == NodeKind::kFile && e.kind == NodeKind::kFile &&
-          local->size == e.size && ((local->mode & 0100) != 0) == e.executable) {
+      if (local->kind == NodeKind::kFile && e.kind == NodeKind::kFile && local->size == e.size &&
+          ((local->mode & 0100) != 0) == e.executable) {
         if (!config) {
           auto fetched = api.config();
           if (!fetched) return std::move(fetched).error();

@@ -166,8 +166,8 @@ class UploadPipeline {
     if (fd < 0) return false;
     size_t got = 0;
     while (got < out.size()) {
-      const ssize_t n = ::pread(fd, out.data() + got, out.size() - got,
-                                static_cast<off_t>(offset + got));
+      const ssize_t n =
+          ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       got += static_cast<size_t>(n);
@@ -317,8 +317,8 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
             // A file still being written is not uploaded half-way: if it changed while we read
             // it, leave it for the next push.
             auto after = stat_entry(session.root, e.path);
-            if (!after || !same_stat(*after, e.size, e.mtime_ns, e.inode, e.mode, e.target,
-                                     e.kind) ||
+            if (!after ||
+                !same_stat(*after, e.size, e.mtime_ns, e.inode, e.mode, e.target, e.kind) ||
                 hashed->size != e.size) {
               std::lock_guard lock(results_mu);
               report.skipped.push_back(e.path + ": changed while being read; try again");
@@ -359,9 +359,8 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   }
   report.chunks_sent = progress.chunks_sent.load();
   report.bytes_sent = progress.bytes_sent.load();
-  std::sort(puts.begin(), puts.end(), [](const PendingPut& a, const PendingPut& b) {
-    return a.entry->path < b.entry->path;
-  });
+  std::sort(puts.begin(), puts.end(),
+            [](const PendingPut& a, const PendingPut& b) { return a.entry->path < b.entry->path; });
   report.bytes_deduplicated =
       report.bytes_total > report.bytes_sent ? report.bytes_total - report.bytes_sent : 0;
 
@@ -377,8 +376,8 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     req.device = device;
     const size_t end = std::min(new_folders.size(), i + batch);
     for (size_t j = i; j < end; ++j) {
-      req.ops.push_back({protocol::OpKind::kMkdir, "", session.to_remote(new_folders[j]->path),
-                         std::nullopt});
+      req.ops.push_back(
+          {protocol::OpKind::kMkdir, "", session.to_remote(new_folders[j]->path), std::nullopt});
     }
     CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
     for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
@@ -427,8 +426,8 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
         report.errors.push_back(puts[j].entry->path + ": some chunks did not reach the server");
         continue;
       }
-      req.ops.push_back({protocol::OpKind::kPut, staged.uploads[j - i].upload_id, "",
-                         std::nullopt});
+      req.ops.push_back(
+          {protocol::OpKind::kPut, staged.uploads[j - i].upload_id, "", std::nullopt});
       committed.push_back(j);
     }
     if (req.ops.empty()) continue;
@@ -480,8 +479,9 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
           report.deleted.push_back(b.path);
         }
       } else if (r.status == protocol::OpStatus::kConflict) {
-        report.conflicts.push_back(b.path + ": deleted here but changed on the server; pull "
-                                            "to get the new version back");
+        report.conflicts.push_back(b.path +
+                                   ": deleted here but changed on the server; pull "
+                                   "to get the new version back");
       } else {
         report.errors.push_back(b.path + ": " + r.message);
       }

@@ -11,10 +11,10 @@ namespace cairn::client {
 struct SyncReport {
   std::string command;  // "push", "pull", "clone"
   uint64_t files_scanned = 0;
-  uint64_t files_changed = 0;   // Uploaded (push) or written locally (pull).
+  uint64_t files_changed = 0;  // Uploaded (push) or written locally (pull).
   uint64_t files_deleted = 0;
   uint64_t folders_created = 0;
-  uint64_t chunks_total = 0;    // Chunks in the changed files.
+  uint64_t chunks_total = 0;  // Chunks in the changed files.
   uint64_t chunks_sent = 0;
   uint64_t chunks_received = 0;
   uint64_t chunks_reused = 0;   // Pull: copied from local files instead of downloaded.
@@ -23,7 +23,7 @@ struct SyncReport {
   uint64_t bytes_received = 0;  // Chunk bytes downloaded.
   uint64_t bytes_deduplicated = 0;
   int64_t elapsed_ms = 0;
-  std::vector<std::string> changed;    // Paths uploaded or written.
+  std::vector<std::string> changed;  // Paths uploaded or written.
   std::vector<std::string> deleted;
   std::vector<std::string> conflicts;  // "path: why"
   std::vector<std::string> errors;     // "path: why"

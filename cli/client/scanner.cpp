@@ -88,8 +88,8 @@ Result<void> scan_dir(int dir_fd, const std::string& prefix, ScanResult& out) {
   const int read_errno = errno;
   for (auto& [name, entry] : folders) {
     out.entries.push_back(entry);
-    const int child = ::openat(::dirfd(dir), name.c_str(),
-                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const int child =
+        ::openat(::dirfd(dir), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (child < 0) {
       out.skipped.push_back(entry.path + ": " + std::strerror(errno));
       continue;
@@ -144,8 +144,8 @@ Result<LocalEntry> stat_entry(const std::string& root, const std::string& rel) {
   return e;
 }
 
-bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t inode,
-               uint32_t mode, const std::string& target, NodeKind kind) {
+bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t inode, uint32_t mode,
+               const std::string& target, NodeKind kind) {
   return a.kind == kind && a.size == size && a.mtime_ns == mtime_ns && a.inode == inode &&
          a.mode == mode && a.target == target;
 }

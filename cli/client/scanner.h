@@ -23,8 +23,8 @@ struct LocalEntry {
 };
 
 struct ScanResult {
-  std::vector<LocalEntry> entries;  // Sorted by path; parents before children.
-  std::vector<std::string> skipped; // "path: reason", for entries Cairn cannot sync.
+  std::vector<LocalEntry> entries;   // Sorted by path; parents before children.
+  std::vector<std::string> skipped;  // "path: reason", for entries Cairn cannot sync.
 };
 
 // Scans everything under `root` except the .cairn folder.
@@ -34,7 +34,7 @@ Result<ScanResult> scan_tree(const std::string& root);
 Result<LocalEntry> stat_entry(const std::string& root, const std::string& rel);
 
 // True if `a` and `b` describe the same unchanged entry (size, mtime, inode, mode, target).
-bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t inode,
-               uint32_t mode, const std::string& target, protocol::NodeKind kind);
+bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t inode, uint32_t mode,
+               const std::string& target, protocol::NodeKind kind);
 
 }  // namespace cairn::client

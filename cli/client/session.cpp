@@ -16,7 +16,8 @@ std::optional<std::string> Session::to_local(const std::string& remote) const {
     return remote.substr(1);
   }
   if (remote == remote_root) return std::string();
-  if (remote.size() > remote_root.size() && remote.compare(0, remote_root.size(), remote_root) == 0 &&
+  if (remote.size() > remote_root.size() &&
+      remote.compare(0, remote_root.size(), remote_root) == 0 &&
       remote[remote_root.size()] == '/') {
     return remote.substr(remote_root.size() + 1);
   }
@@ -26,17 +27,17 @@ std::optional<std::string> Session::to_local(const std::string& remote) const {
 Result<ServerEndpoint> resolve_endpoint(const std::string& working_copy_server) {
   CAIRN_ASSIGN_OR_RETURN(auto user, load_user_config());
   ServerEndpoint e;
-  e.base_url = env("CAIRN_SERVER").value_or(
-      !working_copy_server.empty() ? working_copy_server : user.server);
+  e.base_url = env("CAIRN_SERVER")
+                   .value_or(!working_copy_server.empty() ? working_copy_server : user.server);
   if (e.base_url.empty()) {
     return make_error(ErrorCode::kInvalidArgument,
                       "no server known: set CAIRN_SERVER or run `cairn login URL --token T`");
   }
   e.token = env("CAIRN_TOKEN").value_or(user.token);
   if (e.token.empty()) {
-    return make_error(ErrorCode::kUnauthenticated,
-                      "no token: set CAIRN_TOKEN or run `cairn login " + e.base_url +
-                          " --token T`");
+    return make_error(
+        ErrorCode::kUnauthenticated,
+        "no token: set CAIRN_TOKEN or run `cairn login " + e.base_url + " --token T`");
   }
   e.device = device_name();
   return e;

@@ -3,7 +3,6 @@
 // The `cairn` subcommands: each declares its CLI11 flags and calls the client library.
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 
 namespace cairn::cli {

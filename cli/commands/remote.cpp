@@ -48,16 +48,15 @@ int run_login(CommandContext& ctx, const std::string& url, std::string token) {
     printer.error("login", saved.error());
     return exit_code_for(saved.error());
   }
-  printer.kv({{"server", parsed->server},
-              {"user", who->user},
-              {"config", client::user_config_path()}});
+  printer.kv(
+      {{"server", parsed->server}, {"user", who->user}, {"config", client::user_config_path()}});
   return kExitOk;
 }
 
 // PATH inside a working copy is relative to the current folder; outside one (or when it starts
 // with '/' and is not a local path inside the working copy) it is a remote path.
 Result<std::pair<client::ServerEndpoint, std::string>> resolve_path(const CommandContext& ctx,
-                                                                   const std::string& path) {
+                                                                    const std::string& path) {
   const fs::path cwd = fs::absolute(ctx.directory).lexically_normal();
   auto session = client::open_session(cwd.string());
   if (session) {
@@ -117,9 +116,8 @@ void add_remote_commands(CLI::App& app, CommandContext& ctx) {
   ls->add_option("PATH", ls_path,
                  "Path in the working copy, or a remote path like /docs outside one");
   add_output_flags(ls, ctx);
-  ls->callback([&ctx] {
-    ctx.exit_code = run_ls(ctx, ls_path.empty() ? std::string(".") : ls_path);
-  });
+  ls->callback(
+      [&ctx] { ctx.exit_code = run_ls(ctx, ls_path.empty() ? std::string(".") : ls_path); });
 }
 
 }  // namespace cairn::cli

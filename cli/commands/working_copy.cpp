@@ -189,8 +189,8 @@ void add_working_copy_commands(CLI::App& app, CommandContext& ctx) {
     });
   });
 
-  auto* pull = app.add_subcommand(
-      "pull", "Download remote changes; local edits are never overwritten");
+  auto* pull =
+      app.add_subcommand("pull", "Download remote changes; local edits are never overwritten");
   static client::PullOptions pull_options;
   pull->add_option("--transfers", pull_options.transfer_threads, "Parallel chunk downloads")
       ->check(CLI::Range(1, 64))

@@ -84,9 +84,14 @@ NodeKind kind_from(const json& j) {
 }
 
 json entry_json(const Entry& e) {
-  json j{{"node_id", e.node_id},   {"path", e.path},         {"kind", node_kind_name(e.kind)},
-         {"version", e.version},   {"size", e.size},         {"executable", e.executable},
-         {"mtime_ns", e.mtime_ns}, {"modified_at", e.modified_at}};
+  json j{{"node_id", e.node_id},
+         {"path", e.path},
+         {"kind", node_kind_name(e.kind)},
+         {"version", e.version},
+         {"size", e.size},
+         {"executable", e.executable},
+         {"mtime_ns", e.mtime_ns},
+         {"modified_at", e.modified_at}};
   if (e.deleted) j["deleted"] = true;
   if (!e.manifest.empty()) j["manifest"] = e.manifest;
   if (e.kind == NodeKind::kSymlink) j["target"] = e.symlink_target;
@@ -369,7 +374,7 @@ Result<T> decode_json(std::string_view text) {
   }
 }
 
-#define CAIRN_PROTOCOL_TYPE(T)                     \
+#define CAIRN_PROTOCOL_TYPE(T)                   \
   template std::string encode_json<T>(const T&); \
   template Result<T> decode_json<T>(std::string_view);
 

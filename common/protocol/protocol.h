@@ -27,8 +27,8 @@ std::optional<NodeKind> node_kind_from_name(std::string_view name);
 struct ServerConfig {
   int protocol_version = kProtocolVersion;
   ChunkerParams chunking;
-  uint32_t max_batch = 1000;             // Files or chunks in one request.
-  uint64_t max_json_body_bytes = 0;      // Largest JSON request body the daemon accepts.
+  uint32_t max_batch = 1000;         // Files or chunks in one request.
+  uint64_t max_json_body_bytes = 0;  // Largest JSON request body the daemon accepts.
   std::string server_version;
 };
 
@@ -59,9 +59,9 @@ struct FileUpload {
   NodeKind kind = NodeKind::kFile;
   bool executable = false;
   int64_t mtime_ns = 0;
-  std::string symlink_target;          // Symlinks only.
-  std::vector<ChunkRef> chunks;        // Files only; empty for an empty file.
-  std::optional<int64_t> base_version; // The head the client last saw; nullopt for a new path.
+  std::string symlink_target;           // Symlinks only.
+  std::vector<ChunkRef> chunks;         // Files only; empty for an empty file.
+  std::optional<int64_t> base_version;  // The head the client last saw; nullopt for a new path.
 };
 
 // POST /v1/uploads: stage files. Sessions persist until committed or expired.
@@ -96,8 +96,8 @@ struct CommitResult {
   OpStatus status = OpStatus::kOk;
   std::string path;
   int64_t node_id = 0;
-  int64_t version = 0;       // The new head (kOk) or the current head (kConflict, kUnchanged).
-  std::string error_code;    // kError / kConflict: an error_code_name.
+  int64_t version = 0;     // The new head (kOk) or the current head (kConflict, kUnchanged).
+  std::string error_code;  // kError / kConflict: an error_code_name.
   std::string message;
 };
 struct CommitResponse {
@@ -130,7 +130,7 @@ struct ChangesResponse {
   std::vector<Entry> changes;  // Current state of every node changed after the cursor.
   std::string cursor;          // Pass back to continue.
   bool has_more = false;
-  bool reset = false;          // The cursor was unknown: this is a full listing.
+  bool reset = false;  // The cursor was unknown: this is a full listing.
 };
 
 // Every error response: {"error":{"code":"not_found","message":"..."}}.

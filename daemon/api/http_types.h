@@ -19,14 +19,14 @@
 namespace cairn::api {
 
 struct HttpRequest {
-  std::string method;                         // "GET", "PUT", ...
-  std::string target;                         // As sent: path and query.
-  std::string path;                           // Target before '?', not decoded.
-  std::map<std::string, std::string> query;   // Decoded query parameters.
+  std::string method;                        // "GET", "PUT", ...
+  std::string target;                        // As sent: path and query.
+  std::string path;                          // Target before '?', not decoded.
+  std::map<std::string, std::string> query;  // Decoded query parameters.
   std::string authorization;
-  std::string device;                         // X-Cairn-Device, for version metadata.
+  std::string device;  // X-Cairn-Device, for version metadata.
   std::optional<uint64_t> content_length;
-  std::string body;                           // Empty for streaming routes.
+  std::string body;  // Empty for streaming routes.
 };
 
 struct HttpResponse {

@@ -1,5 +1,7 @@
 #include "daemon/http/server.h"
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -9,9 +11,6 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -41,8 +40,8 @@ struct Shared {
 };
 
 api::HttpResponse error_response(int status, const char* code, std::string message) {
-  return api::HttpResponse::json(status,
-                                 protocol::encode_json(protocol::ErrorBody{code, std::move(message)}));
+  return api::HttpResponse::json(
+      status, protocol::encode_json(protocol::ErrorBody{code, std::move(message)}));
 }
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -87,8 +86,8 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec == bhttp::error::body_limit) {
         return send(error_response(413, "too_large", "request body too large"));
       }
-      return send(error_response(400, "invalid_argument", "malformed HTTP request: " +
-                                                              ec.message()));
+      return send(
+          error_response(400, "invalid_argument", "malformed HTTP request: " + ec.message()));
     }
     begin_request();
     const auto& head = header_parser_->get();
@@ -102,8 +101,8 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.device = std::string(head["X-Cairn-Device"]);
     if (auto len = header_parser_->content_length()) request_.content_length = *len;
     keep_alive_ = head.keep_alive();
-    const bool has_body = header_parser_->chunked() ||
-                          (request_.content_length && *request_.content_length > 0);
+    const bool has_body =
+        header_parser_->chunked() || (request_.content_length && *request_.content_length > 0);
 
     const auto match = shared_.router.match(request_.method, request_.path);
     if (match.handler == nullptr && match.sink == nullptr) {
@@ -187,9 +186,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!body_parser_->is_done()) return read_piece();
     body_parser_.reset();
-    run_in_pool([sink = std::shared_ptr<api::BodySink>(std::move(sink_))]() {
-      return sink->finish();
-    });
+    run_in_pool(
+        [sink = std::shared_ptr<api::BodySink>(std::move(sink_))]() { return sink->finish(); });
   }
 
   void on_body_error(beast::error_code ec) {
@@ -210,10 +208,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void run_in_pool(F work) {
     asio::post(shared_.pool, [self = shared_from_this(), work = std::move(work)]() mutable {
       api::HttpResponse response = work();
-      asio::post(self->stream_.get_executor(),
-                 [self, response = std::move(response)]() mutable {
-                   self->send(std::move(response));
-                 });
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->send(std::move(response));
+      });
     });
   }
 
@@ -244,10 +241,9 @@ class Session : public std::enable_shared_from_this<Session> {
     msg->keep_alive(keep_alive_);
     msg->prepare_payload();
     stream_.expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
-    bhttp::async_write(stream_, *msg,
-                       [self = shared_from_this(), msg](beast::error_code ec, size_t) {
-                         self->on_written(ec);
-                       });
+    bhttp::async_write(
+        stream_, *msg,
+        [self = shared_from_this(), msg](beast::error_code ec, size_t) { self->on_written(ec); });
   }
 
   void on_written(beast::error_code ec) {

@@ -19,7 +19,7 @@ namespace cairn::http {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;                 // 0 picks a free port.
+  uint16_t port = 0;  // 0 picks a free port.
   int io_threads = 2;
   int worker_threads = 8;
   uint32_t max_header_bytes = 16 * 1024;

@@ -1,7 +1,7 @@
 #include "daemon/service/services.h"
 
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <unordered_set>
 
 #include "common/manifest.h"
@@ -23,8 +23,9 @@ std::optional<int64_t> parse_int(std::string_view s) {
 
 Result<Digest> parse_digest(std::string_view hex) {
   auto d = Digest::from_hex(hex);
-  if (!d) return make_error(ErrorCode::kInvalidArgument, "not a SHA-256 hex digest: " +
-                                                             std::string(hex.substr(0, 80)));
+  if (!d)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "not a SHA-256 hex digest: " + std::string(hex.substr(0, 80)));
   return *d;
 }
 
@@ -69,9 +70,7 @@ protocol::ServerConfig Services::server_config() const {
   return c;
 }
 
-std::string Services::new_token() {
-  return std::string(kTokenPrefix) + to_hex(secure_random(32));
-}
+std::string Services::new_token() { return std::string(kTokenPrefix) + to_hex(secure_random(32)); }
 
 Digest Services::hash_token(std::string_view token) { return sha256(as_bytes(token)); }
 
@@ -100,8 +99,7 @@ Result<std::pair<store::User, std::string>> Services::add_user(const std::string
   return std::make_pair(std::move(user), std::move(token));
 }
 
-Result<std::string> Services::create_token(const std::string& user_name,
-                                           const std::string& label) {
+Result<std::string> Services::create_token(const std::string& user_name, const std::string& label) {
   CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));
   std::string token = new_token();
   CAIRN_RETURN_IF_ERROR(metadata_.add_token(user.user_id, hash_token(token), label, now()));
@@ -149,8 +147,8 @@ Result<std::vector<protocol::ChunkUpload>> Services::missing_chunks(int64_t user
 Result<protocol::CheckChunksResponse> Services::check_chunks(
     const RequestContext& ctx, const protocol::CheckChunksRequest& req) {
   if (req.chunks.size() > config_.max_batch) {
-    return make_error(ErrorCode::kTooLarge, "at most " + std::to_string(config_.max_batch) +
-                                                " chunks per request");
+    return make_error(ErrorCode::kTooLarge,
+                      "at most " + std::to_string(config_.max_batch) + " chunks per request");
   }
   for (const auto& c : req.chunks) {
     if (c.length > config_.chunking.max_size) {
@@ -179,8 +177,8 @@ Result<ChunkPutGrant> Services::authorize_chunk_put(
     return make_error(ErrorCode::kPermissionDenied,
                       "chunk upload URL is not signed (get one from POST /v1/uploads)");
   }
-  const Digest expected = chunk_signature(*user_id, digest.hex(), static_cast<uint64_t>(*size),
-                                          *expires);
+  const Digest expected =
+      chunk_signature(*user_id, digest.hex(), static_cast<uint64_t>(*size), *expires);
   auto given = from_hex(sig_it->second);
   if (!given || !constant_time_equal(*given, expected.bytes())) {
     return make_error(ErrorCode::kPermissionDenied, "chunk upload URL signature does not match");

@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 
 Error errno_error(std::string_view what, int err) {
   const ErrorCode code = (err == ENOSPC || err == EDQUOT) ? ErrorCode::kIo
-                         : err == ENOENT                 ? ErrorCode::kNotFound
-                                                         : ErrorCode::kIo;
+                         : err == ENOENT                  ? ErrorCode::kNotFound
+                                                          : ErrorCode::kIo;
   std::string message(what);
   message += ": ";
   message += std::strerror(err);
@@ -87,8 +87,8 @@ class LocalBlobWriter final : public BlobWriter {
     }
     const Digest actual = hasher_.finish();
     if (actual != digest_) {
-      return make_error(ErrorCode::kCorrupt, "chunk body hashes to " + actual.hex() +
-                                                 ", not " + digest_.hex());
+      return make_error(ErrorCode::kCorrupt,
+                        "chunk body hashes to " + actual.hex() + ", not " + digest_.hex());
     }
     // fsync before rename: otherwise a crash can leave a renamed file with missing data.
     if (::fsync(fd_) != 0) return errno_error("fsync chunk", errno);
@@ -147,8 +147,7 @@ std::string LocalBlobStore::path_for(const Digest& digest) const {
   return root_ + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
 }
 
-Result<std::unique_ptr<BlobWriter>> LocalBlobStore::begin_put(const Digest& digest,
-                                                               uint64_t size) {
+Result<std::unique_ptr<BlobWriter>> LocalBlobStore::begin_put(const Digest& digest, uint64_t size) {
   std::string temp_path = root_ + "/tmp/" + temp_name();
   const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return errno_error("create temporary chunk file", errno);

@@ -160,9 +160,8 @@ class Tx {
   explicit Tx(sqlite::Database& db) : db_(db) {}
 
   Result<int64_t> root_of(int64_t ns) {
-    CAIRN_ASSIGN_OR_RETURN(auto* q,
-                           db_.query("SELECT root_node_id FROM namespaces WHERE namespace_id=?1",
-                                     ns));
+    CAIRN_ASSIGN_OR_RETURN(
+        auto* q, db_.query("SELECT root_node_id FROM namespaces WHERE namespace_id=?1", ns));
     CAIRN_ASSIGN_OR_RETURN(const bool row, q->step());
     if (!row) return make_error(ErrorCode::kNotFound, "namespace " + std::to_string(ns));
     return q->get_int(0);
@@ -175,8 +174,8 @@ class Tx {
                            ns, parent, name));
     CAIRN_ASSIGN_OR_RETURN(const bool row, q->step());
     if (!row) return std::optional<NodeRow>();
-    return std::optional<NodeRow>(NodeRow{q->get_int(0), kind_from_code(q->get_int(1)),
-                                          q->get_int(2)});
+    return std::optional<NodeRow>(
+        NodeRow{q->get_int(0), kind_from_code(q->get_int(1)), q->get_int(2)});
   }
 
   // Resolves a canonical path to a live node; nullopt if any segment is missing.
@@ -194,10 +193,10 @@ class Tx {
 
   // Appends a journal entry for `node` at the namespace's next sequence number.
   Result<void> journal(int64_t ns, int64_t node, const char* op, int64_t now) {
-    CAIRN_ASSIGN_OR_RETURN(
-        auto* bump, db_.query("UPDATE namespaces SET last_seq = last_seq + 1 WHERE "
-                              "namespace_id=?1 RETURNING last_seq",
-                              ns));
+    CAIRN_ASSIGN_OR_RETURN(auto* bump,
+                           db_.query("UPDATE namespaces SET last_seq = last_seq + 1 WHERE "
+                                     "namespace_id=?1 RETURNING last_seq",
+                                     ns));
     CAIRN_ASSIGN_OR_RETURN(const bool row, bump->step());
     if (!row) return make_error(ErrorCode::kNotFound, "namespace " + std::to_string(ns));
     const int64_t seq = bump->get_int(0);
@@ -349,8 +348,7 @@ class Tx {
 
   Result<CommitResult> put(const Actor& a, const std::string& upload_id);
   Result<CommitResult> mkdir(const Actor& a, const std::string& path);
-  Result<CommitResult> remove(const Actor& a, const std::string& path,
-                              std::optional<int64_t> base);
+  Result<CommitResult> remove(const Actor& a, const std::string& path, std::optional<int64_t> base);
 
  private:
   sqlite::Database& db_;
@@ -439,8 +437,8 @@ Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
     next_seq = existing->head_seq + 1;
   } else {
     CAIRN_ASSIGN_OR_RETURN(node, revive_or_create(a, parent.first, name, u.kind));
-    CAIRN_ASSIGN_OR_RETURN(auto* hq, db_.query("SELECT head_seq FROM nodes WHERE node_id=?1",
-                                               node));
+    CAIRN_ASSIGN_OR_RETURN(auto* hq,
+                           db_.query("SELECT head_seq FROM nodes WHERE node_id=?1", node));
     CAIRN_ASSIGN_OR_RETURN(const bool row, hq->step());
     next_seq = row ? hq->get_int(0) + 1 : 1;
     CAIRN_RETURN_IF_ERROR(hq->run());
@@ -455,8 +453,7 @@ Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
         db_.query("INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, "
                   "executable, mtime_ns, symlink_target, author_id, device, base_seq, "
                   "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                  a.namespace_id, node, next_seq, manifest_bytes, u.size, u.executable,
-                  u.mtime_ns,
+                  a.namespace_id, node, next_seq, manifest_bytes, u.size, u.executable, u.mtime_ns,
                   u.kind == NodeKind::kSymlink ? std::optional<std::string>(u.symlink_target)
                                                : std::nullopt,
                   a.user_id, a.device, u.base_version, a.now));
@@ -544,9 +541,9 @@ Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::open(const std
     const int64_t current = row && !q->is_null(0) ? q->get_int(0) : 0;
     CAIRN_RETURN_IF_ERROR(q->run());
     if (current > static_cast<int64_t>(kMigrations.size())) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "the metadata database is from a newer cairnd (schema " +
-                            std::to_string(current) + ")");
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "the metadata database is from a newer cairnd (schema " + std::to_string(current) + ")");
     }
     for (auto v = static_cast<size_t>(current); v < kMigrations.size(); ++v) {
       CAIRN_RETURN_IF_ERROR(db->exec(kMigrations[v]));
@@ -681,8 +678,8 @@ Result<User> SqliteMetadataStore::authenticate(const Digest& token_hash, int64_t
   return users.front();
 }
 
-Result<std::vector<bool>> SqliteMetadataStore::user_has_chunks(
-    int64_t user_id, const std::vector<Digest>& digests) {
+Result<std::vector<bool>> SqliteMetadataStore::user_has_chunks(int64_t user_id,
+                                                               const std::vector<Digest>& digests) {
   std::lock_guard lock(mu_);
   sqlite::ScopedReset reset(*db_);
   std::vector<bool> out;
@@ -698,8 +695,8 @@ Result<std::vector<bool>> SqliteMetadataStore::user_has_chunks(
   return out;
 }
 
-Result<void> SqliteMetadataStore::record_chunk(int64_t user_id, const Digest& digest,
-                                               uint64_t size, int64_t now) {
+Result<void> SqliteMetadataStore::record_chunk(int64_t user_id, const Digest& digest, uint64_t size,
+                                               int64_t now) {
   std::lock_guard lock(mu_);
   sqlite::ScopedReset reset(*db_);
   return sqlite::in_transaction(*db_, [&]() -> Result<void> {
@@ -728,8 +725,7 @@ Result<void> SqliteMetadataStore::save_uploads(const std::vector<StagedUpload>& 
                                                    "manifest_hash, body, size, chunk_count) "
                                                    "VALUES (?1, ?2, ?3, ?4)",
                                                    *manifest_hash, ByteView(u.manifest), u.size,
-                                                   static_cast<int64_t>(
-                                                       decoded->chunks().size())));
+                                                   static_cast<int64_t>(decoded->chunks().size())));
         CAIRN_RETURN_IF_ERROR(m->run());
       }
       CAIRN_ASSIGN_OR_RETURN(

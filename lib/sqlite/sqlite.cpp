@@ -6,10 +6,10 @@ namespace cairn::sqlite {
 namespace {
 
 Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
-  const ErrorCode code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? ErrorCode::kUnavailable
-                         : (rc == SQLITE_FULL || rc == SQLITE_IOERR) ? ErrorCode::kIo
+  const ErrorCode code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)      ? ErrorCode::kUnavailable
+                         : (rc == SQLITE_FULL || rc == SQLITE_IOERR)     ? ErrorCode::kIo
                          : (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                                                                          : ErrorCode::kInternal;
+                                                                         : ErrorCode::kInternal;
   std::string message(what);
   message += ": ";
   message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);

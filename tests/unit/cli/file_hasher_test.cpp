@@ -20,9 +20,8 @@ TEST(FileHasherTest, ManifestMatchesTheBytesAndFingerprintAgrees) {
 
   const ChunkerParams params{.min_size = 16384, .avg_size = 65536, .max_size = 262144};
   std::vector<uint64_t> offsets;
-  auto hashed = hash_file(path, params, [&](const ChunkRef&, uint64_t off) {
-    offsets.push_back(off);
-  });
+  auto hashed =
+      hash_file(path, params, [&](const ChunkRef&, uint64_t off) { offsets.push_back(off); });
   ASSERT_TRUE(hashed.has_value());
   EXPECT_EQ(hashed->size, data.size());
   EXPECT_EQ(hashed->manifest.total_size(), data.size());

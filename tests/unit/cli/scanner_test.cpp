@@ -24,7 +24,7 @@ TEST(ScannerTest, ReportsFilesFoldersLinksAndSkipsWhatCannotSync) {
   std::ofstream(root + "/a/b/file.txt") << "hello";
   std::ofstream(root + "/.cairn/state.db") << "x";
   std::ofstream(root + "/caf\xC3\xA9.txt") << "nfc";
-  std::ofstream(root + "/cafe\xCC\x81.txt") << "nfd";   // Not NFC: would change name remotely.
+  std::ofstream(root + "/cafe\xCC\x81.txt") << "nfd";  // Not NFC: would change name remotely.
   std::ofstream(root + "/bad\x01name") << "ctl";
   ::symlink("a/b/file.txt", (root + "/link").c_str());
   ::mkfifo((root + "/pipe").c_str(), 0644);
@@ -33,8 +33,8 @@ TEST(ScannerTest, ReportsFilesFoldersLinksAndSkipsWhatCannotSync) {
   ASSERT_TRUE(scan.has_value()) << scan.error().message();
   std::vector<std::string> paths;
   for (const auto& e : scan->entries) paths.push_back(e.path);
-  EXPECT_EQ(paths, (std::vector<std::string>{"a", "a/b", "a/b/file.txt", "caf\xC3\xA9.txt",
-                                             "empty", "link"}));
+  EXPECT_EQ(paths, (std::vector<std::string>{"a", "a/b", "a/b/file.txt", "caf\xC3\xA9.txt", "empty",
+                                             "link"}));
   EXPECT_EQ(scan->skipped.size(), 3u);  // NFD name, control character, fifo.
   const auto& file = scan->entries[2];
   EXPECT_EQ(file.kind, NodeKind::kFile);
@@ -49,8 +49,7 @@ TEST(ScannerTest, ReportsFilesFoldersLinksAndSkipsWhatCannotSync) {
   EXPECT_TRUE(same_stat(*st, file.size, file.mtime_ns, file.inode, file.mode, "", file.kind));
   std::ofstream(root + "/a/b/file.txt", std::ios::app) << "!";
   auto changed = stat_entry(root, "a/b/file.txt");
-  EXPECT_FALSE(same_stat(*changed, file.size, file.mtime_ns, file.inode, file.mode, "",
-                         file.kind));
+  EXPECT_FALSE(same_stat(*changed, file.size, file.mtime_ns, file.inode, file.mode, "", file.kind));
   EXPECT_EQ(stat_entry(root, "nope").error().code(), ErrorCode::kNotFound);
 }
 

@@ -62,13 +62,13 @@ TEST(ManifestTest, RejectsMalformedInput) {
   trailing.push_back(std::byte{0});
   expect_corrupt(trailing, "trailing");
   // Count claims more entries than the bytes can hold.
-  Bytes huge_count = {std::byte{'C'}, std::byte{'R'}, std::byte{'N'}, std::byte{'M'},
-                      std::byte{1},   std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
-                      std::byte{0x7F}};
+  Bytes huge_count = {std::byte{'C'},  std::byte{'R'},  std::byte{'N'},
+                      std::byte{'M'},  std::byte{1},    std::byte{0xFF},
+                      std::byte{0xFF}, std::byte{0xFF}, std::byte{0x7F}};
   expect_corrupt(huge_count, "count");
   // Non-minimal varint for count 0: 0x80 0x00.
-  expect_corrupt(Bytes{std::byte{'C'}, std::byte{'R'}, std::byte{'N'}, std::byte{'M'},
-                       std::byte{1}, std::byte{0x80}, std::byte{0x00}},
+  expect_corrupt(Bytes{std::byte{'C'}, std::byte{'R'}, std::byte{'N'}, std::byte{'M'}, std::byte{1},
+                       std::byte{0x80}, std::byte{0x00}},
                  "non-minimal");
   // Zero-length chunk.
   Manifest zero;

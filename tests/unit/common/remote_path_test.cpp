@@ -42,8 +42,8 @@ TEST(RemotePathTest, RejectsBadPaths) {
   rejected(std::string_view("/a\0b", 4));
   rejected("/a\nb");
   rejected("/a\x7f");
-  rejected("/\xff\xfe");        // Not UTF-8.
-  rejected("/\xC0\xAF");        // Overlong encoding of '/'.
+  rejected("/\xff\xfe");  // Not UTF-8.
+  rejected("/\xC0\xAF");  // Overlong encoding of '/'.
   rejected("/" + std::string(256, 'n'));
   rejected("/" + std::string(4096, 'a'));
 }

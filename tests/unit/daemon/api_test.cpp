@@ -41,9 +41,8 @@ TEST(RouterTest, ExactPrefixAndMethodMatching) {
   router.add("GET", "/v1/list", [](const HttpRequest&, const std::string&) {
     return HttpResponse::json(200, "list");
   });
-  router.add("GET", "/v1/chunks/*", [](const HttpRequest&, const std::string& p) {
-    return HttpResponse::json(200, p);
-  });
+  router.add("GET", "/v1/chunks/*",
+             [](const HttpRequest&, const std::string& p) { return HttpResponse::json(200, p); });
   auto m = router.match("GET", "/v1/chunks/abc");
   ASSERT_NE(m.handler, nullptr);
   EXPECT_EQ(m.param, "abc");

@@ -128,9 +128,8 @@ TEST_P(MetadataStoreTest, UsersAndTokens) {
   EXPECT_EQ(who->name, "alice");
   std::string altered = *token;
   altered.back() = altered.back() == '0' ? '1' : '0';
-  for (const std::string& bad : std::vector<std::string>{"", "Bearer ", "Basic abc",
-                                                          "Bearer cairn_nope",
-                                                          "Bearer " + altered}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "Bearer ", "Basic abc", "Bearer cairn_nope", "Bearer " + altered}) {
     auto r = services_->authenticate(bad);
     ASSERT_FALSE(r.has_value()) << bad;
     EXPECT_EQ(r.error().code(), ErrorCode::kUnauthenticated);

@@ -69,8 +69,7 @@ TEST_F(SignedUrlTest, OnlyTheSignedUrlAuthorisesAnUploadUntilItExpires) {
   }
   // Signed for another hash.
   EXPECT_FALSE(services_->authorize_chunk_put(sha256(as_bytes("other")).hex(), q).has_value());
-  EXPECT_EQ(services_->authorize_chunk_put("xyz", q).error().code(),
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(services_->authorize_chunk_put("xyz", q).error().code(), ErrorCode::kInvalidArgument);
   clock_.now += 3601;
   auto expired = services_->authorize_chunk_put(hex, q);
   ASSERT_FALSE(expired.has_value());

@@ -1,0 +1,63 @@
+# bash completion for cairn and cairnd. Source it, or install to
+# /usr/share/bash-completion/completions/cairn (and a copy or link named cairnd).
+
+_cairn() {
+  local cur prev words cword
+  _init_completion || return
+  local commands="login init clone status push pull ls"
+  local i sub=""
+  for ((i = 1; i < cword; i++)); do
+    case "${words[i]}" in
+      -C) ((i++)) ;;
+      -*) ;;
+      *) sub="${words[i]}"; break ;;
+    esac
+  done
+  if [[ "$prev" == "-C" ]]; then
+    _filedir -d
+    return
+  fi
+  if [[ -z "$sub" ]]; then
+    COMPREPLY=($(compgen -W "$commands -C --help --version" -- "$cur"))
+    return
+  fi
+  local common="--json -q --quiet --help"
+  case "$sub" in
+    login) COMPREPLY=($(compgen -W "--token $common" -- "$cur")) ;;
+    init) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--remote $common" -- "$cur")) || _filedir -d ;;
+    clone) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir -d ;;
+    status) COMPREPLY=($(compgen -W "--offline $common" -- "$cur")) ;;
+    push) COMPREPLY=($(compgen -W "--transfers --hash-threads $common" -- "$cur")) ;;
+    pull) COMPREPLY=($(compgen -W "--transfers $common" -- "$cur")) ;;
+    ls) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
+  esac
+}
+complete -F _cairn cairn
+
+_cairnd() {
+  local cur prev words cword
+  _init_completion || return
+  if [[ "$prev" == "--data" ]]; then
+    _filedir -d
+    return
+  fi
+  case "${words[1]}" in
+    user)
+      if ((cword == 2)); then
+        COMPREPLY=($(compgen -W "add list" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "--data --help" -- "$cur"))
+      fi ;;
+    token)
+      if ((cword == 2)); then
+        COMPREPLY=($(compgen -W "create" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "--label --data --help" -- "$cur"))
+      fi ;;
+    init) COMPREPLY=($(compgen -W "--data --chunk-min --chunk-avg --chunk-max --help" -- "$cur")) ;;
+    serve) COMPREPLY=($(compgen -W "--data --listen --workers --help" -- "$cur")) ;;
+    gc) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -W "init serve user token gc --help --version" -- "$cur")) ;;
+  esac
+}
+complete -F _cairnd cairnd
