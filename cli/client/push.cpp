@@ -272,10 +272,11 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   std::vector<PendingPut> puts;
   std::mutex results_mu;
   {
+    const int threads = options.hash_threads > 0 ? options.hash_threads : default_threads();
+    HashPool hash_pool(threads);
     UploadPipeline pipeline(api, std::max(1, options.transfer_threads),
                             std::min<uint32_t>(config.max_batch, 256), progress);
     std::atomic<size_t> next{0};
-    const int threads = options.hash_threads > 0 ? options.hash_threads : default_threads();
     std::vector<std::thread> hashers;
     for (int t = 0; t < threads; ++t) {
       hashers.emplace_back([&] {
@@ -305,10 +306,13 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
                 }
               }
             }
-            auto hashed = hash_file(abs, config.chunking, [&](const ChunkRef& c, uint64_t off) {
-              progress.bytes_done.fetch_add(c.length, std::memory_order_relaxed);
-              pipeline.submit({c.hash, c.length, abs, off});
-            });
+            auto hashed = hash_file(
+                abs, config.chunking,
+                [&](const ChunkRef& c, uint64_t off) {
+                  progress.bytes_done.fetch_add(c.length, std::memory_order_relaxed);
+                  pipeline.submit({c.hash, c.length, abs, off});
+                },
+                &hash_pool);
             if (!hashed) {
               std::lock_guard lock(results_mu);
               report.errors.push_back(e.path + ": " + hashed.error().message());

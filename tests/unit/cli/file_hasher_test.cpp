@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <mutex>
 #include <random>
+#include <set>
 
 #include "tests/unit/daemon/test_dir.h"
 
@@ -37,6 +39,40 @@ TEST(FileHasherTest, ManifestMatchesTheBytesAndFingerprintAgrees) {
   EXPECT_EQ(hashed->xxh3, xxh3_64(as_bytes(data)));
   EXPECT_EQ(*fingerprint_file(path), hashed->xxh3);
   EXPECT_EQ(hash_file(dir.path() + "/missing", params).error().code(), ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace cairn::client
+
+namespace cairn::client {
+namespace {
+
+TEST(FileHasherTest, ParallelHashingGivesTheSameManifest) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/big.bin";
+  std::mt19937_64 rng(11);
+  std::string data(kParallelHashMinBytes + (3 << 20), '\0');
+  for (auto& c : data) c = static_cast<char>(rng());
+  std::ofstream(path, std::ios::binary) << data;
+  const ChunkerParams params{.min_size = 16384, .avg_size = 65536, .max_size = 262144};
+
+  auto sequential = hash_file(path, params);
+  HashPool pool(3);
+  std::mutex mu;
+  std::set<uint64_t> offsets;
+  auto parallel = hash_file(
+      path, params,
+      [&](const ChunkRef&, uint64_t off) {
+        std::lock_guard lock(mu);
+        offsets.insert(off);
+      },
+      &pool);
+  ASSERT_TRUE(sequential.has_value());
+  ASSERT_TRUE(parallel.has_value());
+  EXPECT_EQ(parallel->manifest, sequential->manifest);
+  EXPECT_EQ(parallel->xxh3, sequential->xxh3);
+  EXPECT_EQ(parallel->size, data.size());
+  EXPECT_EQ(offsets.size(), sequential->manifest.chunks().size());
 }
 
 }  // namespace
