@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "cli/client/file_hasher.h"
 #include "cli/client/progress.h"
@@ -31,10 +32,9 @@ struct DownloadJob {
   std::string rel;
   Entry entry;
   std::optional<LocalEntry> expected;  // The local entry as planned over (nullopt: absent).
-  // Filled in by the workers:
+  // Filled in by the downloader:
   Manifest manifest;
   std::string temp_path;
-  int fd = -1;
   std::atomic<size_t> remaining{0};
   std::atomic<bool> failed{false};
   std::mutex error_mu;
@@ -71,89 +71,96 @@ bool unchanged_since_plan(const std::string& root, const DownloadJob& job) {
   return same_stat(*now, e.size, e.mtime_ns, e.inode, e.mode, e.target, e.kind);
 }
 
+// Runs `work(i)` for i in [0, n) on `threads` threads, each with its own API client.
+template <typename F>
+void parallel_for(size_t n, int threads, const ApiClient& prototype, F&& work) {
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, client = prototype.clone()] {
+      while (true) {
+        const size_t i = next.fetch_add(1);
+        if (i >= n) return;
+        work(*client, i);
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+}
+
+// Downloads files in three phases so that each distinct chunk crosses the wire at most once per
+// pull: (1) fetch every manifest and create the temporary files, (2) group chunk slots by hash,
+// (3) fetch each distinct chunk once, or copy it from a local file that already has it, and
+// write it into every slot that needs it. A file is renamed into place when its last slot is
+// written. Temporary files are opened per write, so thousands of files sharing one chunk never
+// exhaust file descriptors.
 class Downloader {
  public:
-  Downloader(Session& session, ApiClient& prototype,
-             std::vector<std::unique_ptr<DownloadJob>>& jobs, int threads, SyncReport& report,
-             Progress& progress)
-      : session_(session),
-        jobs_(jobs),
-        report_(report),
-        progress_(progress),
-        umask_(current_umask()) {
+  Downloader(Session& session, std::vector<std::unique_ptr<DownloadJob>>& jobs, Progress& progress)
+      : session_(session), jobs_(jobs), progress_(progress), umask_(current_umask()) {
     auto locator = ChunkLocator::open(session.root);
     if (locator) locator_ = std::move(*locator);
-    for (size_t i = 0; i < jobs_.size(); ++i) tasks_.push_back({i, kFileTask});
-    for (int t = 0; t < threads; ++t) {
-      workers_.emplace_back([this, client = prototype.clone()] { work(*client); });
-    }
   }
 
-  void wait() {
-    for (auto& w : workers_) w.join();
+  void run(const ApiClient& prototype, int threads) {
+    parallel_for(jobs_.size(), threads, prototype,
+                 [&](ApiClient& client, size_t i) { prepare(client, *jobs_[i]); });
+
+    // Distinct chunks in first-use order, with every (job, offset) that needs each.
+    std::unordered_map<Digest, size_t> index;
+    for (auto& job : jobs_) {
+      if (job->failed.load() || job->done) continue;
+      uint64_t offset = 0;
+      for (const auto& c : job->manifest.chunks()) {
+        auto [it, inserted] = index.emplace(c.hash, slots_.size());
+        if (inserted) slots_.push_back({c, {}});
+        slots_[it->second].targets.push_back({job.get(), offset});
+        offset += c.length;
+      }
+    }
+    parallel_for(slots_.size(), threads, prototype,
+                 [&](ApiClient& client, size_t i) { fetch(client, slots_[i]); });
   }
+
+  uint64_t reused() const { return reused_.load(); }
+  uint64_t received() const { return received_.load(); }
+  uint64_t received_bytes() const { return received_bytes_.load(); }
 
  private:
-  static constexpr size_t kFileTask = SIZE_MAX;
-  struct Task {
-    size_t job;
-    size_t chunk;  // kFileTask for "fetch the manifest and plan the chunks".
+  struct Target {
+    DownloadJob* job;
+    uint64_t offset;
   };
-
-  void work(ApiClient& client) {
-    Bytes buffer;
-    while (true) {
-      Task task{};
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return !tasks_.empty() || active_ == 0; });
-        if (tasks_.empty()) return;
-        task = tasks_.front();
-        tasks_.pop_front();
-        ++active_;
-      }
-      if (task.chunk == kFileTask) {
-        start_file(client, *jobs_[task.job], task.job);
-      } else {
-        fetch_chunk(client, *jobs_[task.job], task.chunk, buffer);
-      }
-      std::lock_guard lock(mu_);
-      --active_;
-      cv_.notify_all();
-    }
-  }
+  struct Slot {
+    ChunkRef chunk;
+    std::vector<Target> targets;
+  };
 
   void fail(DownloadJob& job, const std::string& message) {
     std::lock_guard lock(job.error_mu);
-    if (!job.failed.exchange(true)) job.error = message;
+    if (job.error.empty()) job.error = message;
+    job.failed = true;
   }
 
-  void start_file(ApiClient& client, DownloadJob& job, size_t index) {
+  void prepare(ApiClient& client, DownloadJob& job) {
     auto address = Digest::from_hex(job.entry.manifest);
-    if (!address) return finish_failed(job, "server sent a bad manifest address");
+    if (!address) return abandon(job, "server sent a bad manifest address");
     auto body = client.manifest(*address);
-    if (!body) return finish_failed(job, body.error().message());
+    if (!body) return abandon(job, body.error().message());
     auto manifest = Manifest::decode(*body);
-    if (!manifest) return finish_failed(job, manifest.error().message());
+    if (!manifest) return abandon(job, manifest.error().message());
     if (manifest->total_size() != job.entry.size) {
-      return finish_failed(job, "manifest size does not match the listing");
+      return abandon(job, "manifest size does not match the listing");
     }
     job.manifest = std::move(*manifest);
     job.temp_path = session_.state->state_dir() + "/tmp/" + random_name();
-    job.fd = ::open(job.temp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (job.fd < 0)
-      return finish_failed(job, std::string("create temp file: ") + std::strerror(errno));
-    if (::ftruncate(job.fd, static_cast<off_t>(job.entry.size)) != 0) {
-      return finish_failed(job, std::string("allocate: ") + std::strerror(errno));
-    }
-    const size_t n = job.manifest.chunks().size();
-    if (n == 0) return finalize(job);
-    job.remaining.store(n);
-    // Chunk tasks go to the front so that files finish before new ones start: that bounds the
-    // number of open temporary files.
-    std::lock_guard lock(mu_);
-    for (size_t c = n; c-- > 0;) tasks_.push_front({index, c});
-    cv_.notify_all();
+    const int fd = ::open(job.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return abandon(job, std::string("create temp file: ") + std::strerror(errno));
+    const bool sized = ::ftruncate(fd, static_cast<off_t>(job.entry.size)) == 0;
+    ::close(fd);
+    if (!sized) return abandon(job, std::string("allocate: ") + std::strerror(errno));
+    job.remaining.store(job.manifest.chunks().size());
+    if (job.manifest.chunks().empty()) finalize(job);
   }
 
   bool reuse_local(const ChunkRef& chunk, Bytes& buffer) {
@@ -170,78 +177,83 @@ class Downloader {
     return n == static_cast<ssize_t>(chunk.length) && sha256(buffer) == chunk.hash;
   }
 
-  void fetch_chunk(ApiClient& client, DownloadJob& job, size_t index, Bytes& buffer) {
-    if (!job.failed.load()) {
-      const ChunkRef& chunk = job.manifest.chunks()[index];
-      uint64_t offset = 0;
-      for (size_t i = 0; i < index; ++i) offset += job.manifest.chunks()[i].length;
-      ByteView bytes;
-      Bytes downloaded;
-      if (reuse_local(chunk, buffer)) {
-        bytes = buffer;
-        reused_.fetch_add(1);
+  void fetch(ApiClient& client, Slot& slot) {
+    Bytes bytes;
+    std::string error;
+    if (reuse_local(slot.chunk, bytes)) {
+      reused_.fetch_add(1);
+    } else {
+      auto got = client.chunk(slot.chunk.hash, slot.chunk.length);
+      if (got) {
+        bytes = std::move(*got);
+        received_.fetch_add(1);
+        received_bytes_.fetch_add(slot.chunk.length);
       } else {
-        auto got = client.chunk(chunk.hash, chunk.length);
-        if (!got) {
-          fail(job, got.error().message());
-        } else {
-          downloaded = std::move(*got);
-          bytes = downloaded;
-          received_.fetch_add(1);
-          received_bytes_.fetch_add(chunk.length);
-        }
-      }
-      if (!job.failed.load()) {
-        size_t written = 0;
-        while (written < bytes.size()) {
-          const ssize_t n = ::pwrite(job.fd, bytes.data() + written, bytes.size() - written,
-                                     static_cast<off_t>(offset + written));
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) {
-            fail(job, std::string("write: ") + std::strerror(errno));
-            break;
-          }
-          written += static_cast<size_t>(n);
-        }
-        progress_.bytes_done.fetch_add(chunk.length, std::memory_order_relaxed);
+        error = got.error().message();
       }
     }
-    if (job.remaining.fetch_sub(1) == 1) {
-      if (job.failed.load()) return finish_failed(job, job.error);
-      finalize(job);
+    for (const Target& t : slot.targets) {
+      if (error.empty() && !t.job->failed.load()) {
+        if (auto w = write_at(t.job->temp_path, t.offset, bytes); !w) {
+          fail(*t.job, w.error().message());
+        }
+      } else if (!error.empty()) {
+        fail(*t.job, error);
+      }
+      progress_.bytes_done.fetch_add(slot.chunk.length, std::memory_order_relaxed);
+      if (t.job->remaining.fetch_sub(1) == 1) {
+        if (t.job->failed.load()) {
+          abandon(*t.job, t.job->error);
+        } else {
+          finalize(*t.job);
+        }
+      }
     }
   }
 
-  void finish_failed(DownloadJob& job, const std::string& message) {
-    if (job.fd >= 0) ::close(job.fd);
-    job.fd = -1;
+  static Result<void> write_at(const std::string& path, uint64_t offset, ByteView bytes) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(ErrorCode::kIo, std::string("open: ") + std::strerror(errno));
+    size_t written = 0;
+    while (written < bytes.size()) {
+      const ssize_t n = ::pwrite(fd, bytes.data() + written, bytes.size() - written,
+                                 static_cast<off_t>(offset + written));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int err = errno;
+        ::close(fd);
+        return make_error(ErrorCode::kIo, std::string("write: ") + std::strerror(err));
+      }
+      written += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    return {};
+  }
+
+  void abandon(DownloadJob& job, const std::string& message) {
     if (!job.temp_path.empty()) ::unlink(job.temp_path.c_str());
-    std::lock_guard lock(job.error_mu);
-    if (job.error.empty()) job.error = message;
-    job.failed = true;
+    fail(job, message);
     progress_.files_done.fetch_add(1);
   }
 
   void finalize(DownloadJob& job) {
     const mode_t mode = (job.entry.executable ? 0777 : 0666) & ~umask_;
-    ::fchmod(job.fd, mode);
+    ::chmod(job.temp_path.c_str(), mode);
     if (job.entry.mtime_ns > 0) {
       struct timespec times[2];
       times[0].tv_sec = 0;
       times[0].tv_nsec = UTIME_OMIT;
       times[1].tv_sec = static_cast<time_t>(job.entry.mtime_ns / 1000000000);
       times[1].tv_nsec = static_cast<long>(job.entry.mtime_ns % 1000000000);
-      ::futimens(job.fd, times);
+      ::utimensat(AT_FDCWD, job.temp_path.c_str(), times, 0);
     }
-    ::close(job.fd);
-    job.fd = -1;
+    progress_.files_done.fetch_add(1);
     // Re-stat right before the replace: a local edit made during the pull wins.
     std::lock_guard lock(rename_mu_);
     if (!unchanged_since_plan(session_.root, job)) {
       ::unlink(job.temp_path.c_str());
       job.conflict = true;
       job.error = "changed locally during the pull; kept the local version";
-      progress_.files_done.fetch_add(1);
       return;
     }
     auto parents = make_parents(session_.root, job.rel);
@@ -249,35 +261,21 @@ class Downloader {
     if (!parents || ::rename(job.temp_path.c_str(), dest.c_str()) != 0) {
       const std::string why = parents ? std::strerror(errno) : parents.error().message();
       ::unlink(job.temp_path.c_str());
-      job.failed = true;
-      job.error = "cannot write: " + why;
-      progress_.files_done.fetch_add(1);
+      fail(job, "cannot write: " + why);
       return;
     }
     auto st = stat_entry(session_.root, job.rel);
     if (st) job.final_stat = *st;
     job.done = true;
-    progress_.files_done.fetch_add(1);
   }
 
- public:
-  uint64_t reused() const { return reused_.load(); }
-  uint64_t received() const { return received_.load(); }
-  uint64_t received_bytes() const { return received_bytes_.load(); }
-
- private:
   Session& session_;
   std::vector<std::unique_ptr<DownloadJob>>& jobs_;
-  SyncReport& report_;
   Progress& progress_;
   mode_t umask_;
   std::unique_ptr<ChunkLocator> locator_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> tasks_;
-  int active_ = 0;
+  std::vector<Slot> slots_;
   std::mutex rename_mu_;
-  std::vector<std::thread> workers_;
   std::atomic<uint64_t> reused_{0};
   std::atomic<uint64_t> received_{0};
   std::atomic<uint64_t> received_bytes_{0};
@@ -452,9 +450,8 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   progress.start();
   uint64_t reused = 0;
   {
-    Downloader downloader(session, api, downloads, std::max(1, options.transfer_threads), report,
-                          progress);
-    downloader.wait();
+    Downloader downloader(session, downloads, progress);
+    downloader.run(api, std::max(1, options.transfer_threads));
     reused = downloader.reused();
     report.chunks_received = downloader.received();
     report.bytes_received = downloader.received_bytes();

@@ -68,7 +68,8 @@ int run_init(CommandContext& ctx, const std::string& dir, const std::string& rem
   return kExitOk;
 }
 
-int run_clone(CommandContext& ctx, const std::string& remote, const std::string& dir) {
+int run_clone(CommandContext& ctx, const std::string& remote, const std::string& dir,
+              const client::PullOptions& options) {
   Printer printer(mode_of(ctx));
   auto url = client::parse_remote_url(remote);
   if (!url) {
@@ -104,7 +105,7 @@ int run_clone(CommandContext& ctx, const std::string& remote, const std::string&
     printer.error("clone", session.error());
     return exit_code_for(session.error());
   }
-  auto report = client::pull(*session, {}, printer, "clone");
+  auto report = client::pull(*session, options, printer, "clone");
   if (!report) {
     printer.error("clone", report.error());
     return exit_code_for(report.error());
@@ -145,8 +146,12 @@ void add_working_copy_commands(CLI::App& app, CommandContext& ctx) {
   clone->add_option("URL", clone_url, "Server URL and remote folder, e.g. http://host:8080/docs")
       ->required();
   clone->add_option("DIR", clone_dir, "Local folder (default: the remote folder's name)");
+  static client::PullOptions clone_options;
+  clone->add_option("--transfers", clone_options.transfer_threads, "Parallel chunk downloads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   add_output_flags(clone, ctx);
-  clone->callback([&ctx] { ctx.exit_code = run_clone(ctx, clone_url, clone_dir); });
+  clone->callback([&ctx] { ctx.exit_code = run_clone(ctx, clone_url, clone_dir, clone_options); });
 
   auto* status = app.add_subcommand(
       "status", "Show local changes not yet pushed and remote changes not yet pulled");

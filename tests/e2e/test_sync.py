@@ -1,9 +1,10 @@
 """End-to-end: push a tree, clone it, change it, pull it back, through the real binaries."""
 
 import os
+import shutil
 import unittest
 
-from harness import CairnTestCase, tree_snapshot, make_tree
+from harness import CairnTestCase, make_tree, tree_snapshot, write_random
 
 
 class PushCloneTest(CairnTestCase):
@@ -76,6 +77,22 @@ class PushCloneTest(CairnTestCase):
 
         status = self.cairn_json("-C", src, "status")
         self.assertTrue(status["in_sync"], status)
+
+    def test_duplicate_content_crosses_the_wire_once_each_way(self):
+        src = self.path("dups")
+        write_random(os.path.join(src, "a.bin"), 6 << 20, seed=4)
+        os.makedirs(os.path.join(src, "copies"))
+        for name in ("b.bin", "copies/c.bin"):
+            shutil.copy(os.path.join(src, "a.bin"), os.path.join(src, name))
+        self.cairn("init", src, "--remote", self.daemon.url + "/dups", check=True)
+        pushed = self.cairn_json("-C", src, "push")
+        self.assertEqual(pushed["files_changed"], 3)
+        self.assertEqual(pushed["chunks_total"], 3 * pushed["chunks_sent"])
+        self.assertEqual(pushed["bytes_sent"], 6 << 20)
+        cloned = self.cairn_json("clone", self.daemon.url + "/dups", self.path("dups-clone"))
+        self.assertEqual(cloned["chunks_received"], pushed["chunks_sent"])
+        self.assertEqual(cloned["bytes_received"], 6 << 20)
+        self.assertEqual(tree_snapshot(src), tree_snapshot(self.path("dups-clone")))
 
     def test_local_edit_is_never_overwritten_by_pull(self):
         a, b = self.path("a"), self.path("b")
