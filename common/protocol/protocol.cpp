@@ -351,6 +351,10 @@ std::string_view op_status_name(OpStatus status) {
   return "error";
 }
 
+std::string json_quote(std::string_view text) {
+  return json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 template <typename T>
 std::string encode_json(const T& value) {
   // Replace invalid UTF-8 rather than throw: a bad name must not take a response down.

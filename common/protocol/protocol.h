@@ -150,4 +150,7 @@ Result<T> decode_json(std::string_view text);
 
 std::string_view op_status_name(OpStatus status);
 
+// `text` as a JSON string literal, quotes included; invalid UTF-8 is replaced, never thrown.
+std::string json_quote(std::string_view text);
+
 }  // namespace cairn::protocol

@@ -240,6 +240,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const auto& [name, value] : res.headers) msg->set(name, value);
     msg->keep_alive(keep_alive_);
     msg->prepare_payload();
+    log_request(static_cast<int>(msg->result_int()), msg->payload_size().value_or(0));
     stream_.expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
     bhttp::async_write(
         stream_, *msg,
@@ -256,7 +257,27 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!counted_) {
       counted_ = true;
       shared_.in_flight.fetch_add(1);
+      started_ = std::chrono::steady_clock::now();
     }
+  }
+
+  void log_request(int status, uint64_t bytes_out) {
+    if (!shared_.options.access_log) return;
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - started_)
+                            .count();
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    // json_quote escapes the path, which may hold any bytes a client sent.
+    const std::string line = "{\"ts_ms\":" + std::to_string(now) +
+                             ",\"method\":" + protocol::json_quote(request_.method.substr(0, 16)) +
+                             ",\"path\":" + protocol::json_quote(request_.path.substr(0, 512)) +
+                             ",\"status\":" + std::to_string(status) +
+                             ",\"in\":" + std::to_string(request_.content_length.value_or(0)) +
+                             ",\"out\":" + std::to_string(bytes_out) +
+                             ",\"us\":" + std::to_string(micros) + "}\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
   }
   void end_request() {
     if (counted_) {
@@ -285,6 +306,7 @@ class Session : public std::enable_shared_from_this<Session> {
   api::HttpRequest request_;
   bool keep_alive_ = true;
   bool counted_ = false;
+  std::chrono::steady_clock::time_point started_;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import socket
 import subprocess
 import time
@@ -73,6 +74,73 @@ class ChunkUploadTest(CairnTestCase):
         body = json.dumps({"chunks": [{"hash": sha256(data), "len": len(data)}]}).encode()
         _, resp = http("POST", self.daemon.url + "/v1/chunks/check", body, bob)
         self.assertEqual(len(json.loads(resp)["missing"]), 1)
+
+
+    def test_logs_never_contain_tokens_or_signatures(self):
+        data = os.urandom(1000)
+        url = self.check(data)
+        http("PUT", self.daemon.url + url, data,
+             headers={"Content-Type": "application/octet-stream"})
+        http("GET", self.daemon.url + "/v1/whoami", token=self.token)
+        self.daemon.stop()
+        with open(self.daemon.stderr_path) as f:
+            log = f.read()
+        self.assertIn('"path":"/v1/whoami"', log)
+        self.assertIn('"status":201', log)
+        signature = url.split("&s=")[1]
+        self.assertNotIn(self.token, log)
+        self.assertNotIn(self.token[6:30], log)
+        self.assertNotIn(signature, log)
+        self.daemon.start()
+
+
+class FuzzTest(CairnTestCase):
+
+    def test_mutated_requests_never_crash_the_daemon(self):
+        rng = random.Random(int(os.environ.get("CAIRN_FUZZ_SEED", "1234")))
+        chunk = {"hash": "ab" * 32, "len": 10}
+        seeds = [
+            ("/v1/uploads", {"files": [{"path": "/a/b.txt", "kind": "file", "chunks": [chunk],
+                                        "base_version": 1, "executable": True}]}),
+            ("/v1/uploads", {"files": [{"path": "/l", "kind": "symlink", "target": "x"}]}),
+            ("/v1/commit", {"device": "d", "ops": [{"op": "put", "upload_id": "u"},
+                                                   {"op": "mkdir", "path": "/m"},
+                                                   {"op": "delete", "path": "/m",
+                                                    "base_version": 3}]}),
+            ("/v1/chunks/check", {"chunks": [chunk]}),
+        ]
+        weird = [None, True, -1, 2 ** 70, 1.5, "", "\u0000", "../..", [], {}, "x" * 5000,
+                 "/a\u202e", "\ud800", 0]
+
+        def mutate(value):
+            if isinstance(value, dict) and value and rng.random() < 0.7:
+                key = rng.choice(list(value))
+                copy = dict(value)
+                if rng.random() < 0.2:
+                    del copy[key]
+                else:
+                    copy[key] = mutate(copy[key])
+                return copy
+            if isinstance(value, list) and value and rng.random() < 0.7:
+                copy = list(value)
+                i = rng.randrange(len(copy))
+                copy[i] = mutate(copy[i])
+                return copy * rng.choice([1, 1, 2])
+            return rng.choice(weird)
+
+        for i in range(600):
+            path, body = rng.choice(seeds)
+            text = json.dumps(mutate(body))
+            if rng.random() < 0.1:
+                cut = rng.randrange(len(text))
+                text = text[:cut] + rng.choice(["", "\x00", "}", "\xff"]) + text[cut + 1:]
+            status, resp = http("POST", self.daemon.url + path, text.encode("utf-8", "replace"),
+                                self.token)
+            self.assertLess(status, 500, (i, path, text[:300], resp[:300]))
+            if status != 200:
+                self.assertIn("error", json.loads(resp), (i, text[:300]))
+        status, body = http("GET", self.daemon.url + "/healthz")
+        self.assertEqual((status, body), (200, b"ok\n"))
 
 
 class RestartTest(CairnTestCase):

@@ -76,3 +76,15 @@ TEST(ProtocolTest, EncodesInvalidUtf8WithoutThrowing) {
 
 }  // namespace
 }  // namespace cairn::protocol
+
+namespace cairn::protocol {
+namespace {
+
+TEST(ProtocolTest, JsonQuoteEscapes) {
+  EXPECT_EQ(json_quote("plain"), "\"plain\"");
+  EXPECT_EQ(json_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+  EXPECT_EQ(json_quote("bad \xff"), "\"bad \xEF\xBF\xBD\"");
+}
+
+}  // namespace
+}  // namespace cairn::protocol
