@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "0.1.0");
   app.require_subcommand(1);
   cairn::cli::CommandContext ctx;
-  app.add_option("-C", ctx.directory, "Run as if started in this folder");
+  app.add_option("-C", ctx.directory, "Run as if started in this folder")->type_name("DIR");
   cairn::cli::add_working_copy_commands(app, ctx);
   cairn::cli::add_remote_commands(app, ctx);
   try {
