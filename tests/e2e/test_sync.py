@@ -1,5 +1,6 @@
 """End-to-end: push a tree, clone it, change it, pull it back, through the real binaries."""
 
+import json
 import os
 import shutil
 import unittest
@@ -93,6 +94,27 @@ class PushCloneTest(CairnTestCase):
         self.assertEqual(cloned["chunks_received"], pushed["chunks_sent"])
         self.assertEqual(cloned["bytes_received"], 6 << 20)
         self.assertEqual(tree_snapshot(src), tree_snapshot(self.path("dups-clone")))
+
+    def test_login_stores_the_token_privately_and_commands_use_it(self):
+        env = dict(self.env)
+        env.pop("CAIRN_TOKEN")
+        bad = self.cairn("login", self.daemon.url, "--token", "cairn_" + "2" * 64, env=env)
+        self.assertEqual(bad.returncode, 5, bad.stderr)
+        self.assertFalse(os.path.exists(env["CAIRN_CONFIG"]))
+        good = self.cairn("login", self.daemon.url, "--token", self.token, env=env)
+        self.assertEqual(good.returncode, 0, good.stderr)
+        self.assertIn("alice", good.stdout)
+        self.assertNotIn(self.token, good.stdout + good.stderr)
+        self.assertEqual(os.stat(env["CAIRN_CONFIG"]).st_mode & 0o777, 0o600)
+        # Without CAIRN_TOKEN or a working copy, ls finds server and token in the config.
+        os.makedirs(self.path("w"))
+        with open(self.path("w", "f.txt"), "w") as f:
+            f.write("x")
+        self.assertEqual(self.cairn("init", self.path("w"), "--remote",
+                                    self.daemon.url + "/w", env=env).returncode, 0)
+        self.assertEqual(self.cairn("-C", self.path("w"), "push", env=env).returncode, 0)
+        listing = json.loads(self.cairn("ls", "/w", "--json", env=env).stdout)
+        self.assertEqual([e["path"] for e in listing["entries"]], ["/w/f.txt"])
 
     def test_local_edit_is_never_overwritten_by_pull(self):
         a, b = self.path("a"), self.path("b")
