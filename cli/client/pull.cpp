@@ -296,6 +296,31 @@ BaseRecord base_for(const std::string& rel, const Entry& e, const LocalEntry& st
   return b;
 }
 
+// Moves files to the trash and removes folders once empty, deepest first.
+void move_to_trash(Session& session, const std::string& trash,
+                   std::vector<const BaseRecord*> records, std::vector<std::string>& removals,
+                   SyncReport& report) {
+  std::sort(records.begin(), records.end(),
+            [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
+  for (const BaseRecord* b : records) {
+    const std::string abs = session.root + "/" + b->path;
+    if (b->kind == NodeKind::kFolder) {
+      if (::rmdir(abs.c_str()) == 0 || errno == ENOENT) removals.push_back(b->path);
+      continue;
+    }
+    std::error_code ec;
+    const std::string dest = trash + "/" + b->path;
+    fs::create_directories(fs::path(dest).parent_path(), ec);
+    if (ec || ::rename(abs.c_str(), dest.c_str()) != 0) {
+      report.errors.push_back(b->path + ": cannot move to trash: " + std::strerror(errno));
+      continue;
+    }
+    removals.push_back(b->path);
+    ++report.files_deleted;
+    report.deleted.push_back(b->path);
+  }
+}
+
 std::string trash_folder(const std::string& state_dir) {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -340,10 +365,13 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   std::vector<std::pair<std::string, Manifest>> chunk_maps;
 
   std::optional<protocol::ServerConfig> config;  // Fetched only if a local file must be hashed.
+  // Pass 1: nodes that left their old local path (deleted, or moved).
+  std::vector<std::pair<std::string, const Entry*>> live;
   for (const auto& [node, e] : changed) {
     auto rel_opt = session.to_local(e.path);
     if (!rel_opt || rel_opt->empty()) continue;
     const std::string rel = *rel_opt;
+    if (!e.deleted) live.emplace_back(rel, &e);
 
     // A node that moved or was deleted: its old local path is no longer its home.
     auto by_node = base_by_node.find(node);
@@ -366,8 +394,29 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
                                  "(push to restore it)");
       }
     }
-    if (e.deleted) continue;
+  }
 
+  // Files deleted on the server go to the trash after the downloads, so that their chunks can
+  // still be reused. But if a new node takes over a vacated path (a file that became a folder or
+  // the reverse), the old one has to make room first.
+  const std::string trash = trash_folder(session.state->state_dir());
+  auto overlaps = [](const std::string& a, const std::string& b) {
+    return a == b ||
+           (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/') ||
+           (b.size() > a.size() && b.compare(0, a.size(), a) == 0 && b[a.size()] == '/');
+  };
+  bool make_room = false;
+  for (const auto& [rel, e] : live) {
+    for (const BaseRecord* old : to_trash) make_room = make_room || overlaps(rel, old->path);
+  }
+  if (make_room) {
+    move_to_trash(session, trash, to_trash, removals, report);
+    to_trash.clear();
+  }
+
+  // Pass 2: the current state of every live node.
+  for (const auto& [rel, entry] : live) {
+    const Entry& e = *entry;
     auto b_it = base.find(rel);
     const BaseRecord* b = b_it == base.end() ? nullptr : &b_it->second;
     auto local = stat_entry(session.root, rel);
@@ -491,28 +540,8 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     if (st) upserts.push_back(base_for(rel, e, *st));
   }
 
-  // 4. Deletions last, so their chunks could still be reused above. Files go to the trash;
-  // folders are removed only once empty.
-  std::sort(to_trash.begin(), to_trash.end(),
-            [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
-  const std::string trash = trash_folder(session.state->state_dir());
-  for (const BaseRecord* b : to_trash) {
-    const std::string abs = session.root + "/" + b->path;
-    if (b->kind == NodeKind::kFolder) {
-      if (::rmdir(abs.c_str()) == 0 || errno == ENOENT) removals.push_back(b->path);
-      continue;
-    }
-    std::error_code ec;
-    const std::string dest = trash + "/" + b->path;
-    fs::create_directories(fs::path(dest).parent_path(), ec);
-    if (ec || ::rename(abs.c_str(), dest.c_str()) != 0) {
-      report.errors.push_back(b->path + ": cannot move to trash: " + std::strerror(errno));
-      continue;
-    }
-    removals.push_back(b->path);
-    ++report.files_deleted;
-    report.deleted.push_back(b->path);
-  }
+  // 4. Deletions last, so their chunks could still be reused above.
+  move_to_trash(session, trash, to_trash, removals, report);
 
   CAIRN_RETURN_IF_ERROR(session.state->update(upserts, removals, chunk_maps));
   // Errors mean some changes were not applied: keep the old cursor so the next pull retries

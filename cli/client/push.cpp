@@ -239,6 +239,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   // not opened.
   std::vector<PendingPut> candidates;
   std::vector<const LocalEntry*> new_folders;
+  std::vector<const BaseRecord*> replaced;
   std::set<std::string> local_paths;
   for (const auto& e : scan.entries) {
     local_paths.insert(e.path);
@@ -247,6 +248,12 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     if (e.kind != NodeKind::kFolder) ++report.files_scanned;
     if (b != nullptr && same_stat(e, b->size, b->mtime_ns, b->inode, b->mode, b->target, b->kind)) {
       continue;
+    }
+    // A path that turned from file to folder or back: its old node must go before the new
+    // one can take the name.
+    if (b != nullptr && b->kind != e.kind &&
+        (b->kind == NodeKind::kFolder || e.kind == NodeKind::kFolder)) {
+      replaced.push_back(b);
     }
     if (e.kind == NodeKind::kFolder) {
       if (b == nullptr || b->kind != NodeKind::kFolder) new_folders.push_back(&e);
@@ -373,8 +380,27 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   std::vector<std::pair<std::string, Manifest>> chunk_maps;
   const std::string device = session.endpoint.device;
 
-  // Folders first (so empty ones exist), then files in batches, then deletions.
+  // Replaced kinds first, then folders (so empty ones exist), then files in batches, then the
+  // remaining deletions.
   const size_t batch = std::max<uint32_t>(1, config.max_batch);
+  if (!replaced.empty()) {
+    protocol::CommitRequest req;
+    req.device = device;
+    for (const BaseRecord* b : replaced) {
+      std::optional<int64_t> guard;
+      if (b->kind != NodeKind::kFolder && b->version > 0) guard = b->version;
+      req.ops.push_back({protocol::OpKind::kDelete, "", session.to_remote(b->path), guard});
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
+    for (size_t j = 0; j < replaced.size() && j < resp.results.size(); ++j) {
+      const auto& r = resp.results[j];
+      if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
+        removals.push_back(replaced[j]->path);
+      } else {
+        report.conflicts.push_back(replaced[j]->path + ": " + r.message);
+      }
+    }
+  }
   for (size_t i = 0; i < new_folders.size(); i += batch) {
     protocol::CommitRequest req;
     req.device = device;

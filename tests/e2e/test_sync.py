@@ -116,6 +116,33 @@ class PushCloneTest(CairnTestCase):
         listing = json.loads(self.cairn("ls", "/w", "--json", env=env).stdout)
         self.assertEqual([e["path"] for e in listing["entries"]], ["/w/f.txt"])
 
+    def test_a_path_can_change_between_file_and_folder(self):
+        a, b = self.path("a"), self.path("b")
+        os.makedirs(os.path.join(a, "thing"))
+        with open(os.path.join(a, "thing", "inside.txt"), "w") as f:
+            f.write("in a folder\n")
+        with open(os.path.join(a, "other"), "w") as f:
+            f.write("a file\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/k", check=True)
+        self.cairn_json("-C", a, "push")
+        self.cairn_json("clone", self.daemon.url + "/k", b)
+
+        shutil.rmtree(os.path.join(a, "thing"))
+        with open(os.path.join(a, "thing"), "w") as f:
+            f.write("now a file\n")
+        os.remove(os.path.join(a, "other"))
+        os.makedirs(os.path.join(a, "other"))
+        with open(os.path.join(a, "other", "x.txt"), "w") as f:
+            f.write("now in a folder\n")
+        pushed = self.cairn_json("-C", a, "push")
+        self.assertEqual(pushed["errors"], [])
+        pulled = self.cairn_json("-C", b, "pull")
+        self.assertEqual(pulled["errors"], [])
+        self.assertEqual(pulled["conflicts"], [])
+        self.assertEqual(tree_snapshot(a), tree_snapshot(b))
+        self.assertTrue(self.cairn_json("-C", a, "status")["in_sync"])
+        self.assertTrue(self.cairn_json("-C", b, "status")["in_sync"])
+
     def test_local_edit_is_never_overwritten_by_pull(self):
         a, b = self.path("a"), self.path("b")
         os.makedirs(a)
