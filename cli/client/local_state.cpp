@@ -1,7 +1,12 @@
 #include "cli/client/local_state.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "lib/sqlite/sqlite.h"
@@ -42,7 +47,29 @@ std::string db_path(const std::string& root) { return root + "/" + kStateDir + "
 LocalState::LocalState(std::string root, std::unique_ptr<sqlite::Database> db)
     : root_(std::move(root)), db_(std::move(db)) {}
 
-LocalState::~LocalState() = default;
+LocalState::~LocalState() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // Closing releases the flock.
+}
+
+Result<void> LocalState::lock_for_writing() {
+  if (lock_fd_ >= 0) return {};
+  const std::string path = state_dir() + "/lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error(ErrorCode::kIo, "open " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return make_error(ErrorCode::kUnavailable,
+                      "another cairn command is using " + root_ + "; try again when it ends");
+  }
+  lock_fd_ = fd;
+  // Only a writer holding the lock creates files in tmp/, so whatever is there now was left by
+  // an interrupted command.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(state_dir() + "/tmp", ec)) {
+    fs::remove(entry.path(), ec);
+  }
+  return {};
+}
 
 Result<std::unique_ptr<LocalState>> LocalState::create(const std::string& root,
                                                        const std::string& server,

@@ -61,6 +61,11 @@ class LocalState {
   ~LocalState();
 
   const std::string& root() const { return root_; }
+
+  // Takes the working copy's exclusive lock (.cairn/lock) for the life of this object, so that
+  // two commands never write the same working copy at once, then removes partial downloads an
+  // interrupted command left in .cairn/tmp. kUnavailable if another command holds the lock.
+  Result<void> lock_for_writing();
   std::string state_dir() const { return root_ + "/" + kStateDir; }
 
   Result<std::string> setting(const std::string& key, const std::string& fallback = "");
@@ -76,6 +81,7 @@ class LocalState {
   LocalState(std::string root, std::unique_ptr<sqlite::Database> db);
   std::string root_;
   std::unique_ptr<sqlite::Database> db_;
+  int lock_fd_ = -1;
 };
 
 // Finds local copies of chunks, for pull to reuse instead of downloading. Thread-safe.

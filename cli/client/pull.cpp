@@ -337,6 +337,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   const auto started = std::chrono::steady_clock::now();
   SyncReport report;
   report.command = command;
+  CAIRN_RETURN_IF_ERROR(session.state->lock_for_writing());
   ApiClient api(session.endpoint);
 
   // 1. Everything that changed since the cursor, each node once, in its latest state.

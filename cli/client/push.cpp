@@ -227,6 +227,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   const auto started = std::chrono::steady_clock::now();
   SyncReport report;
   report.command = "push";
+  CAIRN_RETURN_IF_ERROR(session.state->lock_for_writing());
   ApiClient api(session.endpoint);
   CAIRN_ASSIGN_OR_RETURN(const auto config, api.config());
   CAIRN_RETURN_IF_ERROR(config.chunking.validate());

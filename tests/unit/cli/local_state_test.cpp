@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "tests/unit/daemon/test_dir.h"
 
@@ -63,6 +64,30 @@ TEST(LocalStateTest, CreateOpenFindAndUpdate) {
   ASSERT_TRUE((*reopened)->update({}, {b.path}, {}));
   EXPECT_TRUE((*reopened)->load_base()->empty());
   EXPECT_FALSE((*locator)->find(sha256(as_bytes("c2"))).has_value());
+}
+
+}  // namespace
+}  // namespace cairn::client
+
+namespace cairn::client {
+namespace {
+
+TEST(LocalStateTest, WritersExcludeEachOtherAndClearPartialDownloads) {
+  testing::TempDir dir;
+  const std::string root = dir.path() + "/wc";
+  auto first = LocalState::create(root, "http://h:1", "/");
+  ASSERT_TRUE(first.has_value());
+  const std::string leftover = root + "/.cairn/tmp/abandoned.part";
+  std::ofstream(leftover) << "half a file";
+  ASSERT_TRUE((*first)->lock_for_writing());
+  EXPECT_FALSE(std::filesystem::exists(leftover));
+  auto second = LocalState::open(root);
+  ASSERT_TRUE(second.has_value());
+  auto blocked = (*second)->lock_for_writing();
+  ASSERT_FALSE(blocked.has_value());
+  EXPECT_EQ(blocked.error().code(), ErrorCode::kUnavailable);
+  first->reset();  // Releases the lock.
+  EXPECT_TRUE((*second)->lock_for_writing());
 }
 
 }  // namespace
