@@ -77,7 +77,8 @@ std::string amz_date(int64_t unix_seconds) {
 
 std::string canonical_request(const Request& request, std::string* signed_headers) {
   Headers query;
-  for (const auto& [k, v] : request.query) query.emplace_back(uri_encode(k, false), uri_encode(v, false));
+  for (const auto& [k, v] : request.query)
+    query.emplace_back(uri_encode(k, false), uri_encode(v, false));
   std::sort(query.begin(), query.end());
   std::string canonical_query;
   for (const auto& [k, v] : query) {
@@ -138,8 +139,8 @@ std::string presign_query(const Request& request, const Credentials& credentials
   (void)canonical_request(signed_request, &names);  // Only for the signed header names.
   auto& q = signed_request.query;
   q.emplace_back("X-Amz-Algorithm", std::string(kAlgorithm));
-  q.emplace_back("X-Amz-Credential", credentials.access_key_id + "/" +
-                                         credential_scope(timestamp.substr(0, 8), scope));
+  q.emplace_back("X-Amz-Credential",
+                 credentials.access_key_id + "/" + credential_scope(timestamp.substr(0, 8), scope));
   q.emplace_back("X-Amz-Date", timestamp);
   q.emplace_back("X-Amz-Expires", std::to_string(expires_seconds));
   q.emplace_back("X-Amz-SignedHeaders", names);

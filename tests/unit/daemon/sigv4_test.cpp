@@ -35,16 +35,19 @@ TEST(SigV4Test, AwsTestSuiteGetVanilla) {
 // Amazon S3 API reference, "Example: GET Object" (header signing with a Range header).
 TEST(SigV4Test, AwsS3GetObjectExample) {
   const std::string empty_hash = sha256(as_bytes("")).hex();
-  Request r{"GET", "examplebucket.s3.amazonaws.com", "/test.txt", {}, {{"Range", "bytes=0-9"}},
-            empty_hash};
+  Request r{"GET", "examplebucket.s3.amazonaws.com", "/test.txt",
+            {},    {{"Range", "bytes=0-9"}},         empty_hash};
   const Credentials creds{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""};
   Request with_dates = r;
   with_dates.headers.emplace_back("x-amz-content-sha256", empty_hash);
   with_dates.headers.emplace_back("x-amz-date", "20130524T000000Z");
   EXPECT_EQ(canonical_request(with_dates, nullptr),
             "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
-            "x-amz-content-sha256:" + empty_hash + "\nx-amz-date:20130524T000000Z\n\n"
-            "host;range;x-amz-content-sha256;x-amz-date\n" + empty_hash);
+            "x-amz-content-sha256:" +
+                empty_hash +
+                "\nx-amz-date:20130524T000000Z\n\n"
+                "host;range;x-amz-content-sha256;x-amz-date\n" +
+                empty_hash);
   const Headers added = sign_headers(r, creds, Scope{}, kMay24_2013);
   EXPECT_EQ(added.back().second,
             "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
@@ -70,8 +73,12 @@ TEST(SigV4Test, AwsS3PresignedGetExample) {
 TEST(SigV4Test, BotocorePresignedPutWithChecksumAndSessionToken) {
   const std::string key =
       "/cairn-bucket/chunks/2c/f2/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
-  Request r{"PUT", "127.0.0.1:9000", key, {},
-            {{"x-amz-checksum-sha256", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="}}, ""};
+  Request r{"PUT",
+            "127.0.0.1:9000",
+            key,
+            {},
+            {{"x-amz-checksum-sha256", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="}},
+            ""};
   const Credentials creds{"testing", "testing", "session-token-1"};
   EXPECT_EQ(presign_query(r, creds, Scope{}, kJan2_2026_030405, 900),
             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=testing%2F20260102%2Fus-east-1%2F"
