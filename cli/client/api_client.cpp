@@ -217,14 +217,79 @@ Result<Bytes> ApiClient::manifest(const Digest& address) {
 }
 
 Result<Bytes> ApiClient::chunk(const Digest& hash, uint32_t expected_length) {
-  const std::string path = "/v1/chunks/" + hash.hex();
-  CAIRN_ASSIGN_OR_RETURN(auto r, request("GET", path, "", nullptr, true, Retry::kYes));
-  if (r.status != 200) return http_error(r.status, r.body, "GET chunk " + hash.hex());
-  const ByteView bytes = as_bytes(r.body);
-  if (bytes.size() != expected_length || sha256(bytes) != hash) {
-    return make_error(ErrorCode::kCorrupt, "chunk " + hash.hex() + " failed verification");
+  Bytes out;
+  CAIRN_RETURN_IF_ERROR(chunk_into(hash, expected_length, out));
+  return out;
+}
+
+namespace {
+
+// Appends a response body to a Bytes buffer; refuses to grow past the expected length (plus
+// room for an error document), so a misbehaving server cannot make us allocate without bound.
+struct BoundedSink {
+  Bytes* out;
+  size_t limit;
+};
+
+size_t on_bounded_body(char* data, size_t size, size_t count, void* user) {
+  auto* sink = static_cast<BoundedSink*>(user);
+  const size_t n = size * count;
+  if (sink->out->size() + n > sink->limit) return 0;  // Aborts the transfer.
+  const auto* bytes = reinterpret_cast<const std::byte*>(data);
+  sink->out->insert(sink->out->end(), bytes, bytes + n);
+  return n;
+}
+
+}  // namespace
+
+Result<void> ApiClient::chunk_into(const Digest& hash, uint32_t expected_length, Bytes& out) {
+  const std::string url = endpoint_.base_url + "/v1/chunks/" + hash.hex();
+  constexpr size_t kErrorRoom = 64 * 1024;
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  for (int attempt = 1;; ++attempt) {
+    out.clear();
+    out.reserve(expected_length);
+    BoundedSink sink{&out, size_t{expected_length} + kErrorRoom};
+    auto* curl = static_cast<CURL*>(curl_);
+    curl_easy_reset(curl);
+    char error_buffer[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "cairn/0.1.0");
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_bounded_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+    const std::string auth = "Authorization: Bearer " + endpoint_.token;
+    struct curl_slist* headers = curl_slist_append(nullptr, auth.c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    const CURLcode rc = curl_easy_perform(curl);
+    curl_slist_free_all(headers);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    const bool transient = rc != CURLE_OK || transient_status(status);
+    if (transient && attempt < 5) {
+      const auto cap_ms = static_cast<uint64_t>(100) << (attempt - 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
+      continue;
+    }
+    if (rc != CURLE_OK) {
+      const std::string detail = error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc);
+      return make_error(ErrorCode::kUnavailable,
+                        "GET chunk " + hash.hex() + " from " + endpoint_.base_url + ": " + detail);
+    }
+    bytes_received_ += out.size();
+    if (status != 200) {
+      return http_error(status, std::string(as_string_view(out)), "GET chunk " + hash.hex());
+    }
+    if (out.size() != expected_length || sha256(out) != hash) {
+      return make_error(ErrorCode::kCorrupt, "chunk " + hash.hex() + " failed verification");
+    }
+    return {};
   }
-  return Bytes(bytes.begin(), bytes.end());
 }
 
 Result<void> ApiClient::put_chunk(const std::string& url, ByteView bytes) {

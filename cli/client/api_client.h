@@ -45,6 +45,8 @@ class ApiClient {
   Result<Bytes> manifest(const Digest& address);
   // A chunk's bytes, verified against its hash (kCorrupt otherwise).
   Result<Bytes> chunk(const Digest& hash, uint32_t expected_length);
+  // The same into `out`, reusing its capacity: no allocation per chunk in a long download.
+  Result<void> chunk_into(const Digest& hash, uint32_t expected_length, Bytes& out);
   // PUTs chunk bytes to an upload URL from the server (relative URLs resolve against it).
   Result<void> put_chunk(const std::string& url, ByteView bytes);
 

@@ -178,14 +178,14 @@ class Downloader {
   }
 
   void fetch(ApiClient& client, Slot& slot) {
-    Bytes bytes;
+    // One buffer per worker thread, reused for every chunk it fetches.
+    thread_local Bytes bytes;
     std::string error;
     if (reuse_local(slot.chunk, bytes)) {
       reused_.fetch_add(1);
     } else {
-      auto got = client.chunk(slot.chunk.hash, slot.chunk.length);
+      auto got = client.chunk_into(slot.chunk.hash, slot.chunk.length, bytes);
       if (got) {
-        bytes = std::move(*got);
         received_.fetch_add(1);
         received_bytes_.fetch_add(slot.chunk.length);
       } else {

@@ -33,7 +33,8 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  std::string file_path;  // When set, the body is this file's contents (file_size bytes).
+  std::string file_path;  // When set, the body is file_size bytes of this file from file_offset.
+  uint64_t file_offset = 0;
   uint64_t file_size = 0;
   std::vector<std::pair<std::string, std::string>> headers;
 

@@ -1,5 +1,8 @@
 #include "daemon/http/server.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -11,6 +14,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -37,6 +41,86 @@ struct Shared {
   ServerOptions options;
   asio::thread_pool& pool;
   std::atomic<int> in_flight{0};
+};
+
+// A response body that streams [offset, offset + size) of an open file in 256 KiB reads. Beast's
+// own file_body reads 4 KiB at a time (a fixed buffer in 1.74), which made serving a 1 MiB chunk
+// cost hundreds of read/send pairs. The offset serves byte ranges of pack files too.
+struct FileSliceBody {
+  class value_type {
+   public:
+    value_type() = default;
+    value_type(int fd, uint64_t offset, uint64_t size) : fd_(fd), offset_(offset), size_(size) {}
+    value_type(value_type&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)), offset_(other.offset_), size_(other.size_) {}
+    value_type& operator=(value_type&& other) noexcept {
+      if (this != &other) {
+        reset();
+        fd_ = std::exchange(other.fd_, -1);
+        offset_ = other.offset_;
+        size_ = other.size_;
+      }
+      return *this;
+    }
+    value_type(const value_type&) = delete;
+    value_type& operator=(const value_type&) = delete;
+    ~value_type() { reset(); }
+
+    int fd() const { return fd_; }
+    uint64_t offset() const { return offset_; }
+    uint64_t size() const { return size_; }
+
+   private:
+    void reset() {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = -1;
+    }
+    int fd_ = -1;
+    uint64_t offset_ = 0;
+    uint64_t size_ = 0;
+  };
+
+  static std::uint64_t size(const value_type& body) { return body.size(); }
+
+  class writer {
+   public:
+    using const_buffers_type = asio::const_buffer;
+
+    template <bool isRequest, class Fields>
+    writer(bhttp::header<isRequest, Fields>& /*header*/, const value_type& body)
+        : body_(body), buffer_(kSliceReadBytes) {}
+
+    void init(beast::error_code& ec) { ec = {}; }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      const uint64_t remaining = body_.size() - sent_;
+      if (remaining == 0) {
+        ec = {};
+        return boost::none;
+      }
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, buffer_.size()));
+      ssize_t n = 0;
+      do {
+        n = ::pread(body_.fd(), buffer_.data(), want, static_cast<off_t>(body_.offset() + sent_));
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) {
+        // A file that shrank under us must not be sent short with a success status; ending the
+        // connection tells the client the body is incomplete.
+        ec = n == 0 ? bhttp::error::partial_message
+                    : beast::error_code(errno, boost::system::generic_category());
+        return boost::none;
+      }
+      sent_ += static_cast<uint64_t>(n);
+      ec = {};
+      return {{const_buffers_type(buffer_.data(), static_cast<size_t>(n)), sent_ < body_.size()}};
+    }
+
+   private:
+    static constexpr size_t kSliceReadBytes = 256 * 1024;
+    const value_type& body_;
+    uint64_t sent_ = 0;
+    std::vector<char> buffer_;
+  };
 };
 
 api::HttpResponse error_response(int status, const char* code, std::string message) {
@@ -216,12 +300,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void send(api::HttpResponse res) {
     if (!res.file_path.empty()) {
-      bhttp::file_body::value_type file;
-      beast::error_code ec;
-      file.open(res.file_path.c_str(), beast::file_mode::scan, ec);
-      if (!ec) {
-        auto msg = std::make_shared<bhttp::response<bhttp::file_body>>(
-            std::piecewise_construct, std::make_tuple(std::move(file)),
+      const int fd = ::open(res.file_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        auto msg = std::make_shared<bhttp::response<FileSliceBody>>(
+            std::piecewise_construct,
+            std::make_tuple(FileSliceBody::value_type(fd, res.file_offset, res.file_size)),
             std::make_tuple(bhttp::status::ok, 11));
         return write(std::move(msg), res);
       }
