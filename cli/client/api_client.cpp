@@ -39,6 +39,21 @@ Error http_error(long status, const std::string& body, const std::string& what) 
   return Error(code, what + ": " + message);
 }
 
+// Resets the handle for a new request (reset keeps the connection cache, so the keep-alive
+// connection survives) and sets what every request of ours shares.
+void start_transfer(CURL* curl, const std::string& url, char* error_buffer) {
+  curl_easy_reset(curl);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  // A transfer that moves nothing for 60 s is dead; a slow one is fine.
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "cairn/0.1.0");
+}
+
 bool transient_status(long status) {
   return status == 429 || status == 502 || status == 503 || status == 504;
 }
@@ -65,21 +80,11 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
                                                     std::string_view body, const char* content_type,
                                                     bool auth) {
   auto* curl = static_cast<CURL*>(curl_);
-  // reset() keeps the connection cache, so the keep-alive connection survives.
-  curl_easy_reset(curl);
   Response response;
   char error_buffer[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-  // A transfer that moves nothing for 60 s is dead; a slow one is fine.
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
-  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  start_transfer(curl, url, error_buffer);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "cairn/0.1.0");
 
   struct curl_slist* headers = nullptr;
   std::string auth_header;
@@ -251,16 +256,8 @@ Result<void> ApiClient::chunk_into(const Digest& hash, uint32_t expected_length,
     out.reserve(expected_length);
     BoundedSink sink{&out, size_t{expected_length} + kErrorRoom};
     auto* curl = static_cast<CURL*>(curl_);
-    curl_easy_reset(curl);
     char error_buffer[CURL_ERROR_SIZE] = {0};
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "cairn/0.1.0");
+    start_transfer(curl, url, error_buffer);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_bounded_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
     const std::string auth = "Authorization: Bearer " + endpoint_.token;

@@ -68,7 +68,7 @@ bool unchanged_since_plan(const std::string& root, const DownloadJob& job) {
   if (!now) return !job.expected.has_value() && now.error().code() == ErrorCode::kNotFound;
   if (!job.expected) return false;
   const auto& e = *job.expected;
-  return same_stat(*now, e.size, e.mtime_ns, e.inode, e.mode, e.target, e.kind);
+  return same_stat(*now, e);
 }
 
 // Runs `work(i)` for i in [0, n) on `threads` threads, each with its own API client.
@@ -282,17 +282,11 @@ class Downloader {
 };
 
 BaseRecord base_for(const std::string& rel, const Entry& e, const LocalEntry& st) {
-  BaseRecord b;
+  BaseRecord b = base_from_stat(st, e.version, e.node_id);
   b.path = rel;
   b.kind = e.kind;
-  b.size = st.size;
-  b.mtime_ns = st.mtime_ns;
-  b.inode = st.inode;
-  b.mode = st.mode;
   b.manifest = e.manifest;
   b.target = e.symlink_target;
-  b.version = e.version;
-  b.node_id = e.node_id;
   return b;
 }
 
@@ -383,8 +377,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
         removals.push_back(old.path);
       } else if (old.kind == NodeKind::kFolder) {
         to_trash.push_back(&old);  // Removed later only if empty.
-      } else if (same_stat(*local, old.size, old.mtime_ns, old.inode, old.mode, old.target,
-                           old.kind)) {
+      } else if (same_stat(*local, old)) {
         to_trash.push_back(&old);
       } else {
         // Edited here, deleted there: the edit wins. Forgetting the base makes the next push
@@ -436,13 +429,10 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
       continue;
     }
     if (b != nullptr && b->version == e.version && b->manifest == e.manifest &&
-        b->target == e.symlink_target && b->kind == e.kind && exists &&
-        same_stat(*local, b->size, b->mtime_ns, b->inode, b->mode, b->target, b->kind)) {
+        b->target == e.symlink_target && b->kind == e.kind && exists && same_stat(*local, *b)) {
       continue;  // Already have it.
     }
-    const bool modified_here =
-        exists && (b == nullptr ||
-                   !same_stat(*local, b->size, b->mtime_ns, b->inode, b->mode, b->target, b->kind));
+    const bool modified_here = exists && (b == nullptr || !same_stat(*local, *b));
     if (modified_here) {
       // Same content on both sides is no conflict: adopt the server's version as the base.
       bool same = false;

@@ -199,16 +199,7 @@ struct PendingPut {
 };
 
 BaseRecord base_from(const LocalEntry& e, const PendingPut* put, int64_t version, int64_t node) {
-  BaseRecord b;
-  b.path = e.path;
-  b.kind = e.kind;
-  b.size = e.size;
-  b.mtime_ns = e.mtime_ns;
-  b.inode = e.inode;
-  b.mode = e.mode;
-  b.target = e.target;
-  b.version = version;
-  b.node_id = node;
+  BaseRecord b = base_from_stat(e, version, node);
   if (put != nullptr && e.kind == NodeKind::kFile) {
     b.manifest = put->hashed.manifest.address().hex();
     b.xxh3 = put->hashed.xxh3;
@@ -247,7 +238,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     auto it = base.find(e.path);
     const BaseRecord* b = it == base.end() ? nullptr : &it->second;
     if (e.kind != NodeKind::kFolder) ++report.files_scanned;
-    if (b != nullptr && same_stat(e, b->size, b->mtime_ns, b->inode, b->mode, b->target, b->kind)) {
+    if (b != nullptr && same_stat(e, *b)) {
       continue;
     }
     // A path that turned from file to folder or back: its old node must go before the new
@@ -329,9 +320,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
             // A file still being written is not uploaded half-way: if it changed while we read
             // it, leave it for the next push.
             auto after = stat_entry(session.root, e.path);
-            if (!after ||
-                !same_stat(*after, e.size, e.mtime_ns, e.inode, e.mode, e.target, e.kind) ||
-                hashed->size != e.size) {
+            if (!after || !same_stat(*after, e) || hashed->size != e.size) {
               std::lock_guard lock(results_mu);
               report.skipped.push_back(e.path + ": changed while being read; try again");
               continue;

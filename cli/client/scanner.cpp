@@ -21,6 +21,35 @@ int64_t mtime_of(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
+// What lstat saw at `name` (relative to `dir_fd`) as a LocalEntry; reads a symlink's target.
+// kInvalidArgument for FIFOs, sockets and devices, which Cairn does not sync.
+Result<LocalEntry> entry_from_stat(int dir_fd, const char* name, const std::string& rel,
+                                   const struct stat& st) {
+  LocalEntry e;
+  e.path = rel;
+  e.mtime_ns = mtime_of(st);
+  e.inode = static_cast<uint64_t>(st.st_ino);
+  e.mode = static_cast<uint32_t>(st.st_mode & 07777);
+  if (S_ISREG(st.st_mode)) {
+    e.kind = NodeKind::kFile;
+    e.size = static_cast<uint64_t>(st.st_size);
+  } else if (S_ISDIR(st.st_mode)) {
+    e.kind = NodeKind::kFolder;
+    e.mtime_ns = 0;  // A folder's mtime changes with its contents: not a signal here.
+  } else if (S_ISLNK(st.st_mode)) {
+    e.kind = NodeKind::kSymlink;
+    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    const ssize_t n = ::readlinkat(dir_fd, name, target.data(), target.size());
+    if (n < 0) return make_error(ErrorCode::kIo, std::string("readlink: ") + std::strerror(errno));
+    target.resize(static_cast<size_t>(n));
+    e.target = std::move(target);
+    e.size = e.target.size();
+  } else {
+    return make_error(ErrorCode::kInvalidArgument, "not a regular file, folder or symlink");
+  }
+  return e;
+}
+
 Result<void> scan_dir(int dir_fd, const std::string& prefix, ScanResult& out) {
   DIR* dir = ::fdopendir(dir_fd);
   if (dir == nullptr) {
@@ -55,34 +84,16 @@ Result<void> scan_dir(int dir_fd, const std::string& prefix, ScanResult& out) {
       out.skipped.push_back(rel + ": " + std::strerror(errno));
       continue;
     }
-    LocalEntry e;
-    e.path = rel;
-    e.mtime_ns = mtime_of(st);
-    e.inode = static_cast<uint64_t>(st.st_ino);
-    e.mode = static_cast<uint32_t>(st.st_mode & 07777);
-    if (S_ISREG(st.st_mode)) {
-      e.kind = NodeKind::kFile;
-      e.size = static_cast<uint64_t>(st.st_size);
-    } else if (S_ISDIR(st.st_mode)) {
-      e.kind = NodeKind::kFolder;
-      e.mtime_ns = 0;  // A folder's mtime changes with its contents: not a signal here.
-      folders.emplace_back(name, e);
-      continue;
-    } else if (S_ISLNK(st.st_mode)) {
-      e.kind = NodeKind::kSymlink;
-      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-      const ssize_t n = ::readlinkat(::dirfd(dir), de->d_name, target.data(), target.size());
-      if (n < 0) {
-        out.skipped.push_back(rel + ": readlink: " + std::strerror(errno));
-        continue;
-      }
-      target.resize(static_cast<size_t>(n));
-      e.target = std::move(target);
-      e.size = e.target.size();
-    } else {
-      out.skipped.push_back(rel + ": not a regular file, folder or symlink");
+    auto entry = entry_from_stat(::dirfd(dir), de->d_name, rel, st);
+    if (!entry) {
+      out.skipped.push_back(rel + ": " + entry.error().message());
       continue;
     }
+    if (entry->kind == NodeKind::kFolder) {
+      folders.emplace_back(name, std::move(*entry));
+      continue;
+    }
+    LocalEntry e = std::move(*entry);
     out.entries.push_back(std::move(e));
   }
   const int read_errno = errno;
@@ -122,32 +133,35 @@ Result<LocalEntry> stat_entry(const std::string& root, const std::string& rel) {
     if (errno == ENOENT || errno == ENOTDIR) return make_error(ErrorCode::kNotFound, rel);
     return make_error(ErrorCode::kIo, "stat " + rel + ": " + std::strerror(errno));
   }
-  LocalEntry e;
-  e.path = rel;
-  e.mtime_ns = mtime_of(st);
-  e.inode = static_cast<uint64_t>(st.st_ino);
-  e.mode = static_cast<uint32_t>(st.st_mode & 07777);
-  if (S_ISDIR(st.st_mode)) {
-    e.kind = NodeKind::kFolder;
-    e.mtime_ns = 0;
-  } else if (S_ISLNK(st.st_mode)) {
-    e.kind = NodeKind::kSymlink;
-    std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-    const ssize_t n = ::readlink(full.c_str(), target.data(), target.size());
-    if (n >= 0) target.resize(static_cast<size_t>(n));
-    e.target = target;
-    e.size = e.target.size();
-  } else {
-    e.kind = NodeKind::kFile;
-    e.size = static_cast<uint64_t>(st.st_size);
-  }
-  return e;
+  return entry_from_stat(AT_FDCWD, full.c_str(), rel, st);
 }
 
 bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t inode, uint32_t mode,
                const std::string& target, NodeKind kind) {
   return a.kind == kind && a.size == size && a.mtime_ns == mtime_ns && a.inode == inode &&
          a.mode == mode && a.target == target;
+}
+
+bool same_stat(const LocalEntry& a, const LocalEntry& b) {
+  return same_stat(a, b.size, b.mtime_ns, b.inode, b.mode, b.target, b.kind);
+}
+
+bool same_stat(const LocalEntry& a, const BaseRecord& b) {
+  return same_stat(a, b.size, b.mtime_ns, b.inode, b.mode, b.target, b.kind);
+}
+
+BaseRecord base_from_stat(const LocalEntry& st, int64_t version, int64_t node_id) {
+  BaseRecord b;
+  b.path = st.path;
+  b.kind = st.kind;
+  b.size = st.size;
+  b.mtime_ns = st.mtime_ns;
+  b.inode = st.inode;
+  b.mode = st.mode;
+  b.target = st.target;
+  b.version = version;
+  b.node_id = node_id;
+  return b;
 }
 
 }  // namespace cairn::client

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/client/local_state.h"
 #include "common/error.h"
 #include "common/protocol/protocol.h"
 
@@ -36,5 +37,11 @@ Result<LocalEntry> stat_entry(const std::string& root, const std::string& rel);
 // True if `a` and `b` describe the same unchanged entry (size, mtime, inode, mode, target).
 bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t inode, uint32_t mode,
                const std::string& target, protocol::NodeKind kind);
+// The same comparison against another entry, or against what a base record remembers.
+bool same_stat(const LocalEntry& a, const LocalEntry& b);
+bool same_stat(const LocalEntry& a, const BaseRecord& b);
+
+// A base record for `st` as synced at server `version` of node `node_id` (no manifest yet).
+BaseRecord base_from_stat(const LocalEntry& st, int64_t version, int64_t node_id);
 
 }  // namespace cairn::client

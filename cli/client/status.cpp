@@ -27,7 +27,7 @@ Result<StatusReport> status(Session& session, bool check_remote) {
       continue;
     }
     const BaseRecord& b = it->second;
-    if (same_stat(e, b.size, b.mtime_ns, b.inode, b.mode, b.target, b.kind)) continue;
+    if (same_stat(e, b)) continue;
     if (e.kind == NodeKind::kFolder && b.kind == NodeKind::kFolder) continue;
     if (e.kind == NodeKind::kFile && b.kind == NodeKind::kFile && e.size == b.size &&
         (e.mode & 0111) == (b.mode & 0111) && b.xxh3 != 0) {

@@ -16,15 +16,6 @@ namespace fs = std::filesystem;
 using client::OutputMode;
 using client::Printer;
 
-OutputMode mode_of(const CommandContext& ctx) {
-  return ctx.json ? OutputMode::kJson : ctx.quiet ? OutputMode::kQuiet : OutputMode::kHuman;
-}
-
-void add_output_flags(CLI::App* cmd, CommandContext& ctx) {
-  cmd->add_flag("--json", ctx.json, "Print one JSON object instead of text");
-  cmd->add_flag("-q,--quiet", ctx.quiet, "Print errors only");
-}
-
 int run_login(CommandContext& ctx, const std::string& url, std::string token) {
   Printer printer(mode_of(ctx));
   auto parsed = client::parse_remote_url(url);
