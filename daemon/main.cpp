@@ -14,7 +14,7 @@
 #include "daemon/http/server.h"
 #include "daemon/service/services.h"
 #include "daemon/store/local_blob_store.h"
-#include "daemon/store/sqlite_metadata_store.h"
+#include "daemon/store/sql_metadata_store.h"
 
 namespace {
 
@@ -42,7 +42,7 @@ std::string blobs_path(const std::string& data) { return data + "/blobs"; }
 
 // Everything a command needs from an initialised data folder.
 struct Daemon {
-  std::unique_ptr<store::SqliteMetadataStore> metadata;
+  std::unique_ptr<store::MetadataStore> metadata;
   std::unique_ptr<store::BlobStore> blobs;
   service::SystemClock clock;
   std::unique_ptr<service::Services> services;
@@ -71,8 +71,7 @@ Result<std::unique_ptr<Daemon>> open_daemon(const std::string& data, bool create
                       data + " is not a cairnd data folder (run: cairnd init --data " + data + ")");
   }
   auto d = std::make_unique<Daemon>();
-  CAIRN_ASSIGN_OR_RETURN(d->metadata,
-                         store::SqliteMetadataStore::open(metadata_path(data), create));
+  CAIRN_ASSIGN_OR_RETURN(d->metadata, store::open_metadata_store(metadata_path(data), create));
   CAIRN_ASSIGN_OR_RETURN(d->blobs, store::open_blob_store(blobs_path(data)));
 
   // The server owns the chunking parameters: they are fixed at init and handed to every client,

@@ -89,6 +89,11 @@ class MetadataStore {
   virtual Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size,
                                     int64_t now) = 0;
 
+  // The chunks that the user's live upload sessions `upload_ids` reference and the user does not
+  // hold yet, each once. Unknown or expired sessions contribute nothing.
+  virtual Result<std::vector<Digest>> missing_upload_chunks(
+      int64_t user_id, const std::vector<std::string>& upload_ids, int64_t now) = 0;
+
   // Persists upload sessions (and their manifests) in one transaction.
   virtual Result<void> save_uploads(const std::vector<StagedUpload>& uploads) = 0;
   // Applies operations in one transaction, each atomic on its own: an op that fails or conflicts

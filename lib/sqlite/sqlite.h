@@ -52,6 +52,9 @@ class Statement {
   Result<void> run();
   void reset();
 
+  enum class ColumnType { kNull, kInteger, kFloat, kText, kBlob };
+  int column_count() const;
+  ColumnType column_type(int col) const;
   bool is_null(int col) const;
   int64_t get_int(int col) const;
   std::string get_text(int col) const;
@@ -84,6 +87,10 @@ class Database {
     return stmt;
   }
 
+  // Prepares (cached by SQL text) and resets a statement for the caller to bind. Tracked like
+  // query()'s statements.
+  Result<Statement*> prepare(const std::string& sql);
+
   // Resets every statement handed out by query() since the last call. A statement left on a row
   // keeps its read snapshot open, which in WAL mode hides every later commit from this
   // connection: each operation must end with this (ScopedReset does it).
@@ -95,7 +102,6 @@ class Database {
 
  private:
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  Result<Statement*> prepare(const std::string& sql);
 
   sqlite3* db_;
   std::string path_;

@@ -10,7 +10,8 @@
 
 #include "daemon/service/services.h"
 #include "daemon/store/local_blob_store.h"
-#include "daemon/store/sqlite_metadata_store.h"
+#include "daemon/store/sql_metadata_store.h"
+#include "tests/unit/daemon/backends.h"
 #include "tests/unit/daemon/test_dir.h"
 
 namespace cairn::store {
@@ -26,18 +27,26 @@ class ManualClock final : public service::Clock {
   int64_t now = 1'800'000'000;
 };
 
-using StoreFactory = std::function<std::unique_ptr<MetadataStore>(const std::string& dir)>;
+// A backend: the server it needs ("" for none) and where its store lives.
+struct Backend {
+  std::string name;
+  std::string requires_server;
+};
 
-std::unique_ptr<MetadataStore> make_sqlite(const std::string& dir) {
-  auto s = SqliteMetadataStore::open(dir + "/metadata.db", true);
-  CAIRN_CHECK(s.has_value());
-  return std::move(*s);
-}
+std::string backend_name(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }
 
-class MetadataStoreTest : public ::testing::TestWithParam<StoreFactory> {
+class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    metadata_ = GetParam()(dir_.path());
+    std::string location = dir_.path() + "/metadata.db";
+    if (!GetParam().requires_server.empty()) {
+      CAIRN_REQUIRE_BACKEND(GetParam().requires_server);
+      postgres_.emplace();
+      location = postgres_->url();
+    }
+    auto opened = open_metadata_store(location, true);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message();
+    metadata_ = std::move(*opened);
     blobs_ = std::move(*LocalBlobStore::open(dir_.path() + "/blobs"));
     services_ = std::make_unique<service::Services>(*metadata_, *blobs_, service::ServiceConfig{},
                                                     Bytes(32, std::byte{7}), clock_);
@@ -107,6 +116,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<StoreFactory> {
   }
 
   testing::TempDir dir_;
+  std::optional<testing::ScratchPostgres> postgres_;
   ManualClock clock_;
   std::unique_ptr<MetadataStore> metadata_;
   std::unique_ptr<LocalBlobStore> blobs_;
@@ -312,7 +322,9 @@ TEST_P(MetadataStoreTest, RejectsBadPathsAndBatches) {
   EXPECT_TRUE(names("/").empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, MetadataStoreTest, ::testing::Values(&make_sqlite));
+INSTANTIATE_TEST_SUITE_P(All, MetadataStoreTest,
+                         ::testing::Values(Backend{"Sqlite", ""}, Backend{"Postgres", "postgres"}),
+                         backend_name);
 
 }  // namespace
 }  // namespace cairn::store

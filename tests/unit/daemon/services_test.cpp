@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "daemon/store/local_blob_store.h"
-#include "daemon/store/sqlite_metadata_store.h"
+#include "daemon/store/sql_metadata_store.h"
 #include "tests/unit/daemon/test_dir.h"
 
 namespace cairn::service {
@@ -30,7 +30,7 @@ std::map<std::string, std::string> query_of(const std::string& url) {
 class SignedUrlTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    metadata_ = std::move(*store::SqliteMetadataStore::open(dir_.path() + "/m.db", true));
+    metadata_ = std::move(*store::open_metadata_store(dir_.path() + "/m.db", true));
     blobs_ = std::move(*store::LocalBlobStore::open(dir_.path() + "/blobs"));
     services_ = std::make_unique<Services>(*metadata_, *blobs_, ServiceConfig{},
                                            Bytes(32, std::byte{1}), clock_);
@@ -40,7 +40,7 @@ class SignedUrlTest : public ::testing::Test {
 
   testing::TempDir dir_;
   ManualClock clock_;
-  std::unique_ptr<store::SqliteMetadataStore> metadata_;
+  std::unique_ptr<store::MetadataStore> metadata_;
   std::unique_ptr<store::LocalBlobStore> blobs_;
   std::unique_ptr<Services> services_;
   RequestContext ctx_;
