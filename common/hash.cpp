@@ -103,3 +103,16 @@ void Xxh3::update(ByteView data) {
 uint64_t Xxh3::digest() const { return XXH3_64bits_digest(impl_->state); }
 
 }  // namespace cairn
+
+namespace cairn {
+
+std::string to_base64(ByteView data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(data.data()),
+                                static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+}  // namespace cairn

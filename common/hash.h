@@ -62,6 +62,9 @@ class Sha256 {
 // HMAC-SHA256 of `data` under `key` (OpenSSL's one-shot HMAC).
 Digest hmac_sha256(ByteView key, ByteView data);
 
+// Standard base64 with padding (RFC 4648 section 4).
+std::string to_base64(ByteView data);
+
 // Constant-time equality, for comparing secrets and signatures.
 bool constant_time_equal(ByteView a, ByteView b);
 

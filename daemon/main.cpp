@@ -1,11 +1,18 @@
 // cairnd: the Cairn server and its admin commands.
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/chunker.h"
@@ -14,6 +21,7 @@
 #include "daemon/http/server.h"
 #include "daemon/service/services.h"
 #include "daemon/store/local_blob_store.h"
+#include "daemon/store/sql/postgres_database.h"
 #include "daemon/store/sql_metadata_store.h"
 
 namespace {
@@ -37,11 +45,73 @@ int fail(const Error& e) {
   return kExitError;
 }
 
-std::string metadata_path(const std::string& data) { return data + "/metadata.db"; }
-std::string blobs_path(const std::string& data) { return data + "/blobs"; }
+// Where a data folder's metadata and chunks live. Written by `init` to DATA/cairnd.conf; a folder
+// without one uses the embedded defaults inside it.
+struct Backends {
+  std::string metadata;
+  std::string blobs;
+};
+
+std::string conf_path(const std::string& data) { return data + "/cairnd.conf"; }
+
+Backends default_backends(const std::string& data) {
+  return {data + "/metadata.db", data + "/blobs"};
+}
+
+Result<std::optional<Backends>> read_conf(const std::string& data) {
+  std::ifstream in(conf_path(data));
+  if (!in) return std::optional<Backends>();
+  Backends b = default_backends(data);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty() || line[0] == '#') continue;
+    const size_t eq = line.find(" = ");
+    const std::string key = line.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "" : line.substr(eq + 3);
+    if (key == "metadata") {
+      b.metadata = value;
+    } else if (key == "blobs") {
+      b.blobs = value;
+    } else {
+      return make_error(ErrorCode::kCorrupt, conf_path(data) + ":" + std::to_string(number) +
+                                                 ": expected 'metadata = ...' or 'blobs = ...'");
+    }
+  }
+  return std::optional<Backends>(b);
+}
+
+// Written 0600: a metadata URL may carry a password.
+Result<void> write_conf(const std::string& data, const Backends& b) {
+  const std::string tmp = conf_path(data) + ".tmp";
+  {
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return make_error(ErrorCode::kIo, "create " + tmp + ": " + std::strerror(errno));
+    const std::string text =
+        "# Written by cairnd init. Every daemon sharing these backends serves the same files.\n"
+        "metadata = " +
+        b.metadata + "\nblobs = " + b.blobs + "\n";
+    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                    ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return make_error(ErrorCode::kIo, "write " + tmp + ": " + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), conf_path(data).c_str()) != 0) {
+    return make_error(ErrorCode::kIo, "rename " + tmp + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+// What a metadata location looks like in messages and logs: no password.
+std::string describe_metadata(const std::string& location) {
+  if (location.rfind("postgres", 0) == 0) return store::sql::redact_postgres_url(location);
+  return "sqlite " + location;
+}
 
 // Everything a command needs from an initialised data folder.
 struct Daemon {
+  Backends backends;
   std::unique_ptr<store::MetadataStore> metadata;
   std::unique_ptr<store::BlobStore> blobs;
   service::SystemClock clock;
@@ -58,21 +128,45 @@ Result<uint32_t> setting_u32(store::MetadataStore& m, const char* key, uint32_t 
   return v;
 }
 
-// Opens the data folder. With `create`, makes it (and applies `chunking`) if needed.
-Result<std::unique_ptr<Daemon>> open_daemon(const std::string& data, bool create,
+// Opens the data folder. With `init`, makes it if needed, records `wanted` backends (empty fields
+// mean the embedded defaults) and applies `chunking` to a new store; an existing store keeps its
+// chunking, so a second daemon joins the first.
+Result<std::unique_ptr<Daemon>> open_daemon(const std::string& data, bool init,
+                                            const Backends& wanted = {},
                                             const ChunkerParams& chunking = {}) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (create) {
+  CAIRN_ASSIGN_OR_RETURN(auto conf, read_conf(data));
+  Backends backends = conf ? *conf : default_backends(data);
+  if (init) {
     fs::create_directories(data, ec);
     if (ec) return make_error(ErrorCode::kIo, "create " + data + ": " + ec.message());
-  } else if (!fs::exists(metadata_path(data), ec)) {
+    Backends chosen = default_backends(data);
+    if (!wanted.metadata.empty()) chosen.metadata = wanted.metadata;
+    if (!wanted.blobs.empty()) chosen.blobs = wanted.blobs;
+    if (conf && (conf->metadata != chosen.metadata || conf->blobs != chosen.blobs)) {
+      return make_error(ErrorCode::kAlreadyExists, data + " is already set up for metadata " +
+                                                       describe_metadata(conf->metadata) +
+                                                       " and blobs " + conf->blobs + " (see " +
+                                                       conf_path(data) + ")");
+    }
+    backends = chosen;
+  } else if (!conf && !fs::exists(backends.metadata, ec)) {
     return make_error(ErrorCode::kNotFound,
                       data + " is not a cairnd data folder (run: cairnd init --data " + data + ")");
   }
   auto d = std::make_unique<Daemon>();
-  CAIRN_ASSIGN_OR_RETURN(d->metadata, store::open_metadata_store(metadata_path(data), create));
-  CAIRN_ASSIGN_OR_RETURN(d->blobs, store::open_blob_store(blobs_path(data)));
+  d->backends = backends;
+  auto metadata = store::open_metadata_store(backends.metadata, init);
+  if (!metadata) {
+    return std::move(metadata).error().with_context("metadata " +
+                                                    describe_metadata(backends.metadata));
+  }
+  d->metadata = std::move(*metadata);
+  auto blobs = store::open_blob_store(backends.blobs);
+  if (!blobs) return std::move(blobs).error().with_context("blobs " + backends.blobs);
+  d->blobs = std::move(*blobs);
+  if (init && !conf) CAIRN_RETURN_IF_ERROR(write_conf(data, backends));
 
   // The server owns the chunking parameters: they are fixed at init and handed to every client,
   // so that all clients cut the same file at the same places.
@@ -136,8 +230,8 @@ int cmd_serve(const std::string& data, const std::string& listen, int workers) {
   std::printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", options.host.c_str(), v6 ? "]" : "",
               static_cast<unsigned>(server.port()));
   std::fflush(stdout);
-  std::fprintf(stderr, "cairnd %s: serving %s (metadata: sqlite, blobs: local disk)\n", kVersion,
-               data.c_str());
+  std::fprintf(stderr, "cairnd %s: serving %s (metadata: %s; blobs: %s)\n", kVersion, data.c_str(),
+               describe_metadata((*d)->backends.metadata).c_str(), (*d)->blobs->describe().c_str());
   server.run();
   std::fprintf(stderr, "cairnd: stopped\n");
   return kExitOk;
@@ -163,8 +257,21 @@ int main(int argc, char** argv) {
         ->capture_default_str();
   };
 
-  auto* init = app.add_subcommand("init", "Create a data folder (SQLite metadata, local chunks)");
+  auto* init = app.add_subcommand(
+      "init",
+      "Set up a data folder. Defaults: SQLite metadata and chunks on local disk inside it. With "
+      "--metadata and --blobs pointing at a PostgreSQL database and an S3 bucket that are already "
+      "set up, joins them: that is how a second daemon is added.");
   add_data(init);
+  Backends wanted;
+  init->add_option("--metadata", wanted.metadata,
+                   "postgresql://USER[:PASSWORD]@HOST:PORT/DB, or a SQLite file (default: "
+                   "DATA/metadata.db). Unset parts come from the PG* environment variables and "
+                   "~/.pgpass (or passfile=... in the URL), as for psql");
+  init->add_option("--blobs", wanted.blobs,
+                   "s3://BUCKET?endpoint=URL&region=R[&style=path|virtual][&prefix=P], or a "
+                   "folder (default: DATA/blobs). S3 credentials come from AWS_ACCESS_KEY_ID, "
+                   "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or ~/.aws/credentials");
   ChunkerParams chunking;
   init->add_option("--chunk-min", chunking.min_size, "Minimum chunk size in bytes")
       ->capture_default_str();
@@ -205,15 +312,20 @@ int main(int argc, char** argv) {
   auto* gc = app.add_subcommand("gc", "Delete expired upload sessions");
   add_data(gc);
 
+  auto* migrate = app.add_subcommand(
+      "migrate", "Apply pending metadata schema migrations (serve also applies them at start)");
+  add_data(migrate);
+
   CLI11_PARSE(app, argc, argv);
 
   if (init->parsed()) {
     if (auto valid = chunking.validate(); !valid) return fail(valid.error());
-    auto d = open_daemon(data, true, chunking);
+    auto d = open_daemon(data, true, wanted, chunking);
     if (!d) return fail(d.error());
     const auto& c = (*d)->services->config().chunking;
-    std::printf("initialised %s (chunks min %u / avg %u / max %u bytes)\n", data.c_str(),
-                c.min_size, c.avg_size, c.max_size);
+    std::printf("initialised %s (metadata: %s; blobs: %s; chunks min %u / avg %u / max %u bytes)\n",
+                data.c_str(), describe_metadata((*d)->backends.metadata).c_str(),
+                (*d)->blobs->describe().c_str(), c.min_size, c.avg_size, c.max_size);
     return kExitOk;
   }
   if (serve->parsed()) return cmd_serve(data, listen, workers);
@@ -240,6 +352,11 @@ int main(int argc, char** argv) {
     auto t = services.create_token(user_name, token_label);
     if (!t) return fail(t.error());
     std::printf("%s\n", t->c_str());
+    return kExitOk;
+  }
+  if (migrate->parsed()) {
+    std::printf("metadata schema is at version %d (%s)\n", store::metadata_schema_version(),
+                describe_metadata((*d)->backends.metadata).c_str());
     return kExitOk;
   }
   if (gc->parsed()) {

@@ -32,6 +32,17 @@ Error http_error(long status, const std::string& body, const std::string& what) 
            : status == 429 || status >= 500 ? ErrorCode::kUnavailable
                                             : ErrorCode::kInvalidArgument;
     message = "HTTP " + std::to_string(status);
+    // An object store answers in XML: keep its error code, which says what went wrong.
+    const size_t open = body.find("<Code>");
+    const size_t close = body.find("</Code>");
+    if (open != std::string::npos && close != std::string::npos && close > open) {
+      const std::string s3_code = body.substr(open + 6, std::min<size_t>(close - open - 6, 64));
+      message += " " + s3_code;
+      if (s3_code == "BadDigest" || s3_code == "InvalidDigest" ||
+          s3_code == "XAmzContentSHA256Mismatch") {
+        code = ErrorCode::kCorrupt;
+      }
+    }
   }
   if (status == 429 || status == 502 || status == 503 || status == 504) {
     code = ErrorCode::kUnavailable;
@@ -78,7 +89,7 @@ std::unique_ptr<ApiClient> ApiClient::clone() const {
 
 Result<ApiClient::Response> ApiClient::request_once(const char* method, const std::string& url,
                                                     std::string_view body, const char* content_type,
-                                                    bool auth) {
+                                                    bool auth, const HeaderList& extra) {
   auto* curl = static_cast<CURL*>(curl_);
   Response response;
   char error_buffer[CURL_ERROR_SIZE] = {0};
@@ -93,9 +104,15 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
     headers = curl_slist_append(headers, auth_header.c_str());
   }
   std::string device_header;
-  if (!endpoint_.device.empty()) {
+  if (auth && !endpoint_.device.empty()) {
     device_header = "X-Cairn-Device: " + endpoint_.device;
     headers = curl_slist_append(headers, device_header.c_str());
+  }
+  std::vector<std::string> extra_lines;
+  extra_lines.reserve(extra.size());
+  for (const auto& [name, value] : extra) {
+    extra_lines.push_back(name + ": " + value);
+    headers = curl_slist_append(headers, extra_lines.back().c_str());
   }
   // No "Expect: 100-continue" round trip before bodies: our bodies are small or pre-authorised.
   headers = curl_slist_append(headers, "Expect:");
@@ -119,8 +136,11 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
   curl_slist_free_all(headers);
   if (rc != CURLE_OK) {
     const std::string detail = error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc);
+    const bool ours = url.rfind(endpoint_.base_url, 0) == 0;
     return make_error(ErrorCode::kUnavailable,
-                      "cannot reach " + endpoint_.base_url + " (" + detail + ")");
+                      "cannot reach " +
+                          (ours ? endpoint_.base_url : std::string("the blob store")) + " (" +
+                          detail + ")");
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   bytes_sent_ += body.size();
@@ -130,7 +150,7 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
 
 Result<ApiClient::Response> ApiClient::request(const char* method, const std::string& path_or_url,
                                                std::string_view body, const char* content_type,
-                                               bool auth, Retry retry) {
+                                               bool auth, Retry retry, const HeaderList& extra) {
   const std::string url =
       path_or_url.rfind("http://", 0) == 0 || path_or_url.rfind("https://", 0) == 0
           ? path_or_url
@@ -140,7 +160,7 @@ Result<ApiClient::Response> ApiClient::request(const char* method, const std::st
   constexpr int kAttempts = 5;
   thread_local std::mt19937_64 rng(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
-    auto r = request_once(method, url, body, content_type, auth);
+    auto r = request_once(method, url, body, content_type, auth, extra);
     const bool transient = (!r && r.error().retryable()) || (r && transient_status(r->status));
     if (!transient || retry == Retry::kNo || attempt == kAttempts) return r;
     const auto cap_ms = static_cast<uint64_t>(100) << (attempt - 1);
@@ -248,7 +268,11 @@ size_t on_bounded_body(char* data, size_t size, size_t count, void* user) {
 }  // namespace
 
 Result<void> ApiClient::chunk_into(const Digest& hash, uint32_t expected_length, Bytes& out) {
-  const std::string url = endpoint_.base_url + "/v1/chunks/" + hash.hex();
+  // The daemon streams the chunk itself or redirects to a pre-signed URL of its blob store; the
+  // redirect is followed here, without the bearer token.
+  std::string url = endpoint_.base_url + "/v1/chunks/" + hash.hex();
+  bool with_auth = true;
+  int redirects = 0;
   constexpr size_t kErrorRoom = 64 * 1024;
   thread_local std::mt19937_64 rng(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
@@ -261,12 +285,23 @@ Result<void> ApiClient::chunk_into(const Digest& hash, uint32_t expected_length,
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_bounded_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
     const std::string auth = "Authorization: Bearer " + endpoint_.token;
-    struct curl_slist* headers = curl_slist_append(nullptr, auth.c_str());
+    struct curl_slist* headers = with_auth ? curl_slist_append(nullptr, auth.c_str()) : nullptr;
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     const CURLcode rc = curl_easy_perform(curl);
     curl_slist_free_all(headers);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (rc == CURLE_OK && (status == 307 || status == 302) && redirects == 0) {
+      char* location = nullptr;
+      curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &location);
+      if (location != nullptr) {
+        url = location;
+        with_auth = false;
+        ++redirects;
+        --attempt;  // Following the redirect is not a retry.
+        continue;
+      }
+    }
     const bool transient = rc != CURLE_OK || transient_status(status);
     if (transient && attempt < 5) {
       const auto cap_ms = static_cast<uint64_t>(100) << (attempt - 1);
@@ -289,11 +324,19 @@ Result<void> ApiClient::chunk_into(const Digest& hash, uint32_t expected_length,
   }
 }
 
-Result<void> ApiClient::put_chunk(const std::string& url, ByteView bytes) {
-  CAIRN_ASSIGN_OR_RETURN(auto r, request("PUT", url, as_string_view(bytes),
-                                         "application/octet-stream", false, Retry::kYes));
+Result<void> ApiClient::put_chunk(const protocol::ChunkUpload& grant, ByteView bytes) {
+  // Signed URLs carry their own authorisation: the bearer token never goes with them.
+  CAIRN_ASSIGN_OR_RETURN(
+      auto r, request("PUT", grant.url, as_string_view(bytes), "application/octet-stream", false,
+                      Retry::kYes, grant.headers));
   if (r.status < 200 || r.status >= 300) return http_error(r.status, r.body, "PUT chunk");
   return {};
+}
+
+Result<protocol::CheckChunksResponse> ApiClient::confirm_chunks(
+    const protocol::CheckChunksRequest& req) {
+  return json_call<protocol::CheckChunksResponse>("POST", "/v1/chunks/confirm",
+                                                  protocol::encode_json(req), Retry::kYes);
 }
 
 }  // namespace cairn::client

@@ -47,8 +47,11 @@ class ApiClient {
   Result<Bytes> chunk(const Digest& hash, uint32_t expected_length);
   // The same into `out`, reusing its capacity: no allocation per chunk in a long download.
   Result<void> chunk_into(const Digest& hash, uint32_t expected_length, Bytes& out);
-  // PUTs chunk bytes to an upload URL from the server (relative URLs resolve against it).
-  Result<void> put_chunk(const std::string& url, ByteView bytes);
+  // PUTs chunk bytes as a grant from the server says: to the daemon (relative URL) or straight to
+  // its blob store (absolute URL, with the grant's signed headers).
+  Result<void> put_chunk(const protocol::ChunkUpload& grant, ByteView bytes);
+  // Reports chunks put straight to the blob store; returns those the server could not find.
+  Result<protocol::CheckChunksResponse> confirm_chunks(const protocol::CheckChunksRequest& req);
 
   // Bytes moved on the wire by this client so far (bodies only).
   uint64_t bytes_sent() const { return bytes_sent_; }
@@ -60,10 +63,12 @@ class ApiClient {
     std::string body;
   };
   enum class Retry { kNo, kYes };
+  using HeaderList = std::vector<std::pair<std::string, std::string>>;
   Result<Response> request(const char* method, const std::string& path_or_url,
-                           std::string_view body, const char* content_type, bool auth, Retry retry);
+                           std::string_view body, const char* content_type, bool auth, Retry retry,
+                           const HeaderList& extra = {});
   Result<Response> request_once(const char* method, const std::string& url, std::string_view body,
-                                const char* content_type, bool auth);
+                                const char* content_type, bool auth, const HeaderList& extra);
   template <typename T>
   Result<T> json_call(const char* method, const std::string& path, const std::string& body,
                       Retry retry);

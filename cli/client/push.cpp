@@ -76,8 +76,12 @@ class UploadPipeline {
  private:
   struct UploadTask {
     ChunkTask chunk;
-    std::string url;
+    protocol::ChunkUpload grant;
   };
+
+  // Chunks put straight into the blob store are reported to the server in batches of this many,
+  // so that an interrupted push loses at most one batch of that knowledge.
+  static constexpr size_t kConfirmBatch = 64;
 
   void fail(Error e) {
     std::lock_guard lock(mu_);
@@ -110,8 +114,8 @@ class UploadPipeline {
       for (const auto& c : batch) req.chunks.push_back({c.hash, c.length});
       auto resp = client.check_chunks(req);
       if (!resp) return fail(std::move(resp).error().with_context("check chunks"));
-      std::unordered_map<Digest, std::string> urls;
-      for (auto& m : resp->missing) urls.emplace(m.hash, std::move(m.url));
+      std::unordered_map<Digest, protocol::ChunkUpload> urls;
+      for (auto& m : resp->missing) urls.emplace(m.hash, std::move(m));
       std::lock_guard lock(mu_);
       for (auto& c : batch) {
         auto it = urls.find(c.hash);
@@ -125,15 +129,40 @@ class UploadPipeline {
     upload_cv_.notify_all();
   }
 
+  // Tells the server about chunks this uploader put straight into the blob store.
+  bool confirm(ApiClient& client, std::vector<ChunkRef>& done) {
+    if (done.empty()) return true;
+    protocol::CheckChunksRequest req;
+    req.chunks = std::move(done);
+    done.clear();
+    auto resp = client.confirm_chunks(req);
+    if (!resp) {
+      fail(std::move(resp).error().with_context("confirm uploaded chunks"));
+      return false;
+    }
+    if (!resp->missing.empty()) {
+      fail(Error(ErrorCode::kUnavailable, "the blob store does not have chunk " +
+                                              resp->missing[0].hash.hex().substr(0, 12) +
+                                              " right after it was uploaded"));
+      return false;
+    }
+    return true;
+  }
+
   void uploader_loop(ApiClient& client) {
     Bytes buffer;
+    std::vector<ChunkRef> to_confirm;
     while (true) {
       UploadTask task;
       {
         std::unique_lock lock(mu_);
         upload_cv_.wait(lock, [&] { return !upload_queue_.empty() || checker_done_ || fatal_; });
         if (fatal_) return;
-        if (upload_queue_.empty()) return;  // checker_done_ and nothing left.
+        if (upload_queue_.empty()) {
+          lock.unlock();
+          confirm(client, to_confirm);
+          return;  // checker_done_ and nothing left.
+        }
         task = std::move(upload_queue_.front());
         upload_queue_.pop_front();
       }
@@ -143,7 +172,7 @@ class UploadPipeline {
         failed_.insert(task.chunk.hash);
         continue;
       }
-      auto put = client.put_chunk(task.url, buffer);
+      auto put = client.put_chunk(task.grant, buffer);
       if (!put) {
         // The bytes no longer match the hash: the file changed after it was read. That file
         // is skipped; everything else goes on.
@@ -158,6 +187,10 @@ class UploadPipeline {
       }
       progress_.chunks_sent.fetch_add(1, std::memory_order_relaxed);
       progress_.bytes_sent.fetch_add(task.chunk.length, std::memory_order_relaxed);
+      if (task.grant.url.rfind("/", 0) != 0) {
+        to_confirm.push_back({task.chunk.hash, task.chunk.length});
+        if (to_confirm.size() >= kConfirmBatch && !confirm(client, to_confirm)) return;
+      }
     }
   }
 

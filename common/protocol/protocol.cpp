@@ -67,13 +67,29 @@ std::vector<ChunkRef> chunk_list_from(const json& j) {
 
 json uploads_json(const std::vector<ChunkUpload>& v) {
   json a = json::array();
-  for (const auto& m : v) a.push_back({{"hash", m.hash.hex()}, {"url", m.url}});
+  for (const auto& m : v) {
+    json one{{"hash", m.hash.hex()}, {"url", m.url}};
+    if (!m.headers.empty()) {
+      json h = json::object();
+      for (const auto& [k, val] : m.headers) h[k] = val;
+      one["headers"] = std::move(h);
+    }
+    a.push_back(std::move(one));
+  }
   return a;
 }
 
 std::vector<ChunkUpload> uploads_from(const json& j) {
   std::vector<ChunkUpload> out;
-  for (const auto& m : j) out.push_back({digest_from(m, "hash"), m.at("url").get<std::string>()});
+  for (const auto& m : j) {
+    ChunkUpload u{digest_from(m, "hash"), m.at("url").get<std::string>(), {}};
+    if (m.contains("headers")) {
+      for (const auto& [k, val] : m.at("headers").items()) {
+        u.headers.emplace_back(k, val.get<std::string>());
+      }
+    }
+    out.push_back(std::move(u));
+  }
   return out;
 }
 

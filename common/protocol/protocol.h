@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/chunker.h"
@@ -40,9 +41,13 @@ struct WhoAmI {
 
 // A chunk the daemon does not have for this user, with the URL to PUT its bytes to. The URL
 // carries its own short-lived signature: no bearer token is sent with it.
+// Where to PUT a missing chunk. A relative URL is the daemon's own (signed, no bearer token); an
+// absolute one is the blob store's (pre-signed): send `headers` with it exactly as given, then
+// report the upload with POST /v1/chunks/confirm.
 struct ChunkUpload {
   Digest hash;
   std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // POST /v1/chunks/check: which of these chunks must the caller upload?

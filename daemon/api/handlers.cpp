@@ -154,6 +154,14 @@ void register_routes(Router& router, Services& services) {
     });
   });
 
+  router.add("POST", "/v1/chunks/confirm", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::CheckChunksRequest>(req);
+      if (!body) return fail(body.error());
+      return ok_json(services.confirm_chunks(ctx, *body));
+    });
+  });
+
   // Chunk bytes: authorised by the URL's signature, not a bearer token, exactly like an S3
   // pre-signed URL, so the client has one upload path for both backends.
   router.add_streaming(
@@ -176,6 +184,12 @@ void register_routes(Router& router, Services& services) {
       if (!info) return fail(info.error());
       metrics().chunks_served.fetch_add(1, std::memory_order_relaxed);
       HttpResponse r;
+      if (!info->redirect_url.empty()) {
+        // The bytes come from the blob store; the client verifies them as always.
+        r.status = 307;
+        r.headers.emplace_back("Location", info->redirect_url);
+        return r;
+      }
       r.content_type = "application/octet-stream";
       r.file_path = info->file_path;
       r.file_size = info->size;

@@ -83,6 +83,11 @@ class Services {
   Result<std::unique_ptr<store::BlobWriter>> begin_chunk_put(const ChunkPutGrant& grant);
   // Verifies and stores the chunk, then records it for the uploading user.
   Result<void> finish_chunk_put(const ChunkPutGrant& grant, store::BlobWriter& writer);
+  // Confirms chunks the client uploaded straight to the blob store: each one the store now holds
+  // with the right size is recorded for the user. Returns, with fresh upload grants, the chunks
+  // that are still missing.
+  Result<protocol::CheckChunksResponse> confirm_chunks(const RequestContext& ctx,
+                                                       const protocol::CheckChunksRequest& req);
   // Where to stream a chunk from. kNotFound unless this user holds it (absent and "someone
   // else's" look the same).
   Result<store::BlobReadInfo> chunk_read(const RequestContext& ctx, std::string_view hex);
@@ -106,6 +111,11 @@ class Services {
                          int64_t expires) const;
   Result<std::vector<protocol::ChunkUpload>> missing_chunks(int64_t user_id,
                                                             std::vector<ChunkRef> chunks);
+  protocol::ChunkUpload upload_grant(int64_t user_id, const ChunkRef& chunk) const;
+  // Records every chunk in `chunks` that the blob store holds with the right size; returns
+  // those it does not.
+  Result<std::vector<ChunkRef>> adopt_stored_chunks(int64_t user_id,
+                                                    const std::vector<ChunkRef>& chunks);
 
   store::MetadataStore& metadata_;
   store::BlobStore& blobs_;

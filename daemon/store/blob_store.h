@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/error.h"
@@ -29,6 +32,14 @@ class BlobWriter {
 struct BlobReadInfo {
   std::string file_path;
   uint64_t size = 0;
+  std::string redirect_url;  // Set instead of file_path by stores that clients read directly.
+};
+
+// A request a client sends to the store itself, bypassing the daemon: a pre-signed URL and the
+// headers that were signed with it, to send exactly as given.
+struct DirectRequest {
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 class BlobStore {
@@ -48,10 +59,28 @@ class BlobStore {
   // here: every reader verifies what it receives against the digest.
   virtual Result<BlobReadInfo> read_info(const Digest& digest) = 0;
 
-  virtual Result<bool> contains(const Digest& digest) = 0;
+  // The stored size of a chunk, or nullopt if it is absent.
+  virtual Result<std::optional<uint64_t>> stat(const Digest& digest) = 0;
+
+  Result<bool> contains(const Digest& digest);
+
+  // For stores that clients write to directly (S3): a pre-signed upload of exactly these bytes,
+  // valid for `ttl_seconds`; the store itself rejects a body that does not hash to `digest`.
+  // nullopt for stores that take uploads through the daemon.
+  virtual std::optional<DirectRequest> direct_upload(const Digest& digest, uint64_t size,
+                                                     int64_t ttl_seconds) {
+    (void)digest;
+    (void)size;
+    (void)ttl_seconds;
+    return std::nullopt;
+  }
+
+  // A short description for logs, never with a secret: "local disk /srv/cairn/blobs".
+  virtual std::string describe() const = 0;
 };
 
-// Opens a blob store from a URL: "file:///abs/dir" or a plain directory path.
+// Opens a blob store from a URL: "s3://BUCKET?endpoint=...&region=..." (see s3/s3_client.h),
+// "file:///abs/dir" or a plain directory path.
 Result<std::unique_ptr<BlobStore>> open_blob_store(const std::string& url);
 
 }  // namespace cairn::store

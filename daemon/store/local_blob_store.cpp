@@ -123,12 +123,6 @@ class LocalBlobWriter final : public BlobWriter {
 
 }  // namespace
 
-Result<void> BlobStore::put(const Digest& digest, ByteView bytes) {
-  CAIRN_ASSIGN_OR_RETURN(auto writer, begin_put(digest, bytes.size()));
-  CAIRN_RETURN_IF_ERROR(writer->write(bytes));
-  return writer->commit();
-}
-
 Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::open(const std::string& root) {
   std::error_code ec;
   fs::create_directories(root + "/chunks", ec);
@@ -195,21 +189,13 @@ Result<BlobReadInfo> LocalBlobStore::read_info(const Digest& digest) {
   return info;
 }
 
-Result<bool> LocalBlobStore::contains(const Digest& digest) {
+Result<std::optional<uint64_t>> LocalBlobStore::stat(const Digest& digest) {
   struct stat st {};
-  if (::stat(path_for(digest).c_str(), &st) == 0) return true;
-  if (errno == ENOENT) return false;
-  return errno_error("stat chunk", errno);
-}
-
-Result<std::unique_ptr<BlobStore>> open_blob_store(const std::string& url) {
-  std::string path = url;
-  if (path.rfind("file://", 0) == 0) path = path.substr(7);
-  if (path.find("://") != std::string::npos) {
-    return make_error(ErrorCode::kInvalidArgument, "unsupported blob store URL: " + url);
+  if (::stat(path_for(digest).c_str(), &st) == 0) {
+    return std::optional<uint64_t>(static_cast<uint64_t>(st.st_size));
   }
-  CAIRN_ASSIGN_OR_RETURN(auto store, LocalBlobStore::open(path));
-  return std::unique_ptr<BlobStore>(std::move(store));
+  if (errno == ENOENT) return std::optional<uint64_t>();
+  return errno_error("stat chunk", errno);
 }
 
 }  // namespace cairn::store

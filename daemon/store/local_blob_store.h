@@ -17,7 +17,8 @@ class LocalBlobStore final : public BlobStore {
   Result<std::unique_ptr<BlobWriter>> begin_put(const Digest& digest, uint64_t size) override;
   Result<Bytes> get(const Digest& digest) override;
   Result<BlobReadInfo> read_info(const Digest& digest) override;
-  Result<bool> contains(const Digest& digest) override;
+  Result<std::optional<uint64_t>> stat(const Digest& digest) override;
+  std::string describe() const override { return "local disk " + root_; }
 
   std::string path_for(const Digest& digest) const;
   const std::string& root() const { return root_; }

@@ -91,7 +91,7 @@ class MetadataStore {
 
   // The chunks that the user's live upload sessions `upload_ids` reference and the user does not
   // hold yet, each once. Unknown or expired sessions contribute nothing.
-  virtual Result<std::vector<Digest>> missing_upload_chunks(
+  virtual Result<std::vector<ChunkRef>> missing_upload_chunks(
       int64_t user_id, const std::vector<std::string>& upload_ids, int64_t now) = 0;
 
   // Persists upload sessions (and their manifests) in one transaction.

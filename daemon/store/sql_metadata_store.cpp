@@ -773,12 +773,12 @@ class SqlMetadataStore final : public MetadataStore {
     });
   }
 
-  Result<std::vector<Digest>> missing_upload_chunks(int64_t user_id,
-                                                    const std::vector<std::string>& upload_ids,
-                                                    int64_t now) override {
-    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<Digest>> {
+  Result<std::vector<ChunkRef>> missing_upload_chunks(int64_t user_id,
+                                                      const std::vector<std::string>& upload_ids,
+                                                      int64_t now) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<ChunkRef>> {
       Tx tx(s);
-      std::vector<Digest> out;
+      std::vector<ChunkRef> out;
       std::set<Digest> seen;
       for (const auto& id : upload_ids) {
         CAIRN_ASSIGN_OR_RETURN(
@@ -792,7 +792,7 @@ class SqlMetadataStore final : public MetadataStore {
         for (const auto& c : manifest->chunks()) {
           if (!seen.insert(c.hash).second) continue;
           CAIRN_ASSIGN_OR_RETURN(const bool has, tx.user_has_chunk(user_id, c.hash));
-          if (!has) out.push_back(c.hash);
+          if (!has) out.push_back(c);
         }
       }
       return out;

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "daemon/store/blob_store.h"
+#include "daemon/store/s3/s3_client.h"
+
+namespace cairn::store {
+
+// Chunks as objects "<prefix>chunks/<sha256 hex>" in an S3-compatible bucket. Clients move chunk
+// bytes to and from the bucket themselves through pre-signed URLs; every upload URL signs the
+// x-amz-checksum-sha256 header, so the store refuses a body that does not hash to the chunk's
+// name. The daemon's own writes (tools, tests) are verified before they are sent. Safe from any
+// thread.
+class S3BlobStore final : public BlobStore {
+ public:
+  // Opens the bucket named by an s3:// URL with credentials from the environment, and checks
+  // that it is reachable.
+  static Result<std::unique_ptr<S3BlobStore>> open(const std::string& url);
+  S3BlobStore(s3::Location location, s3::Credentials credentials);
+
+  Result<std::unique_ptr<BlobWriter>> begin_put(const Digest& digest, uint64_t size) override;
+  Result<Bytes> get(const Digest& digest) override;
+  Result<BlobReadInfo> read_info(const Digest& digest) override;
+  Result<std::optional<uint64_t>> stat(const Digest& digest) override;
+  std::optional<DirectRequest> direct_upload(const Digest& digest, uint64_t size,
+                                             int64_t ttl_seconds) override;
+  std::string describe() const override;
+
+  // Removes a chunk (for tests and a future gc). Absent is not an error.
+  Result<void> remove(const Digest& digest);
+  // Where a chunk lives in the bucket.
+  static std::string key_for(const Digest& digest) { return "chunks/" + digest.hex(); }
+  s3::Client& client() { return client_; }
+
+  // Sends verified bytes; used by the writer.
+  Result<void> upload(const Digest& digest, ByteView bytes);
+
+ private:
+  s3::Client client_;
+};
+
+// Creates the bucket if it does not exist (for tests and first-time set-up).
+Result<void> create_bucket(s3::Client& client);
+
+}  // namespace cairn::store
