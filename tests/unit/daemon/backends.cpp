@@ -8,6 +8,7 @@
 
 #include "common/bytes.h"
 #include "common/hash.h"
+#include "daemon/store/s3/s3_blob_store.h"
 
 namespace cairn::testing {
 namespace {
@@ -61,6 +62,49 @@ ScratchPostgres::~ScratchPostgres() {
   } catch (const std::exception&) {
     // The server is gone already; its folder is thrown away with it.
   }
+}
+
+namespace {
+
+// The test server's URL with another bucket.
+std::string with_bucket(const std::string& url, const std::string& bucket) {
+  const size_t q = url.find('?');
+  return "s3://" + bucket + (q == std::string::npos ? std::string() : url.substr(q));
+}
+
+std::unique_ptr<store::s3::Client> client_for(const std::string& url) {
+  auto location = store::s3::parse_location(url);
+  auto credentials = store::s3::load_credentials();
+  if (!location || !credentials) throw std::runtime_error("bad CAIRN_TEST_S3_URL or credentials");
+  return std::make_unique<store::s3::Client>(*location, *credentials);
+}
+
+}  // namespace
+
+ScratchBucket::ScratchBucket() {
+  url_ = with_bucket(env("CAIRN_TEST_S3_URL"), "cairn-t-" + to_hex(secure_random(6)));
+  auto client = client_for(url_);
+  if (auto made = store::create_bucket(*client); !made) {
+    throw std::runtime_error("create test bucket: " + made.error().message());
+  }
+}
+
+ScratchBucket::~ScratchBucket() {
+  // Best effort: the test server is thrown away at the end of the run anyway.
+  auto client = client_for(url_);
+  auto listed = client->send("GET", "", {{"list-type", "2"}}, {}, {});
+  if (listed) {
+    const std::string& body = listed->body;
+    for (size_t pos = body.find("<Key>"); pos != std::string::npos;
+         pos = body.find("<Key>", pos + 1)) {
+      const size_t end = body.find("</Key>", pos);
+      const std::string key = body.substr(pos + 5, end - pos - 5);
+      // Keys come back with the location's prefix; send() adds it again, so strip it.
+      const std::string bare = key.substr(client->location().prefix.size());
+      (void)client->send("DELETE", bare, {}, {}, {});
+    }
+  }
+  (void)client->send("DELETE", "", {}, {}, {});
 }
 
 }  // namespace cairn::testing

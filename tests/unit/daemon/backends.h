@@ -32,7 +32,8 @@ class ScratchPostgres {
   std::string url_;
 };
 
-// A new, empty bucket on the test S3 server, as a --blobs URL; emptied and removed at the end.
+// A new, empty bucket on the test S3 server, as a --blobs URL; emptied and removed at the end
+// (best effort).
 class ScratchBucket {
  public:
   ScratchBucket();
