@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, builds Cairn with AddressSanitizer and
-# UndefinedBehaviorSanitizer, checks layering and formatting, and runs every test (unit and end-to-end) with
-# ctest. Exits non-zero if anything fails. CI runs exactly this (.ci/run).
+# UndefinedBehaviorSanitizer, checks layering and formatting, starts a throwaway PostgreSQL and a
+# throwaway S3 server on 127.0.0.1, and runs every test (unit and end-to-end, on SQLite + local
+# disk and on PostgreSQL + S3) with ctest. Stops both servers however the run ends. Exits
+# non-zero if anything fails. CI runs exactly this (.ci/run).
 #
 #   scripts/test.sh              # everything
 #   scripts/test.sh -L unit      # extra arguments go to ctest
@@ -24,5 +26,18 @@ ninja -C "$BUILD_DIR"
 echo "== layering and format"
 bash scripts/check-layering.sh
 bash scripts/check-format.sh
+echo "== test servers (PostgreSQL, S3)"
+cleanup() {
+  bash scripts/stop-s3.sh || true
+  bash scripts/stop-postgres.sh || true
+}
+trap cleanup EXIT
+eval "$(bash scripts/start-postgres.sh)"
+eval "$(bash scripts/start-s3.sh)"
+# The servers are up: a test that cannot reach one fails instead of skipping.
+export CAIRN_TEST_REQUIRE=postgres,s3
+echo "   postgres: $CAIRN_TEST_POSTGRES_URL"
+echo "   s3:       $CAIRN_TEST_S3_URL"
+
 echo "== tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"

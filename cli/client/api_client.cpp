@@ -314,6 +314,12 @@ Result<void> ApiClient::chunk_into(const Digest& hash, uint32_t expected_length,
                         "GET chunk " + hash.hex() + " from " + endpoint_.base_url + ": " + detail);
     }
     bytes_received_ += out.size();
+    if (status == 404 && !with_auth) {
+      // The daemon vouched for the chunk and the blob store does not have it: the store lost
+      // data. That is an integrity failure, not a missing file.
+      return make_error(ErrorCode::kCorrupt,
+                        "chunk " + hash.hex() + " is missing from the server's blob store");
+    }
     if (status != 200) {
       return http_error(status, std::string(as_string_view(out)), "GET chunk " + hash.hex());
     }

@@ -39,6 +39,7 @@ struct DownloadJob {
   std::atomic<bool> failed{false};
   std::mutex error_mu;
   std::string error;
+  bool corrupt = false;  // The error is data that failed verification.
   bool conflict = false;
   bool done = false;
   LocalEntry final_stat;
@@ -136,9 +137,12 @@ class Downloader {
     std::vector<Target> targets;
   };
 
-  void fail(DownloadJob& job, const std::string& message) {
+  void fail(DownloadJob& job, const std::string& message, bool corrupt = false) {
     std::lock_guard lock(job.error_mu);
-    if (job.error.empty()) job.error = message;
+    if (job.error.empty()) {
+      job.error = message;
+      job.corrupt = corrupt;
+    }
     job.failed = true;
   }
 
@@ -181,6 +185,7 @@ class Downloader {
     // One buffer per worker thread, reused for every chunk it fetches.
     thread_local Bytes bytes;
     std::string error;
+    bool corrupt = false;
     if (reuse_local(slot.chunk, bytes)) {
       reused_.fetch_add(1);
     } else {
@@ -190,6 +195,7 @@ class Downloader {
         received_bytes_.fetch_add(slot.chunk.length);
       } else {
         error = got.error().message();
+        corrupt = got.error().code() == ErrorCode::kCorrupt;
       }
     }
     for (const Target& t : slot.targets) {
@@ -198,7 +204,7 @@ class Downloader {
           fail(*t.job, w.error().message());
         }
       } else if (!error.empty()) {
-        fail(*t.job, error);
+        fail(*t.job, error, corrupt);
       }
       progress_.bytes_done.fetch_add(slot.chunk.length, std::memory_order_relaxed);
       if (t.job->remaining.fetch_sub(1) == 1) {
@@ -511,6 +517,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
       report.conflicts.push_back(job->rel + ": " + job->error);
     } else {
       report.errors.push_back(job->rel + ": " + job->error);
+      if (job->corrupt) report.corrupt = true;
     }
   }
   report.bytes_deduplicated =

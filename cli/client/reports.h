@@ -28,6 +28,7 @@ struct SyncReport {
   std::vector<std::string> conflicts;  // "path: why"
   std::vector<std::string> errors;     // "path: why"
   std::vector<std::string> skipped;    // "path: why"
+  bool corrupt = false;                // Some error is data that failed verification.
 };
 
 struct PathChange {

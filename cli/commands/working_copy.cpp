@@ -20,6 +20,7 @@ using client::OutputMode;
 using client::Printer;
 
 int report_exit(const client::SyncReport& r) {
+  if (r.corrupt) return kExitCorrupt;
   if (!r.errors.empty()) return kExitError;
   if (!r.conflicts.empty()) return kExitConflict;
   return kExitOk;

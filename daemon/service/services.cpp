@@ -144,7 +144,8 @@ Result<std::vector<protocol::ChunkUpload>> Services::missing_chunks(int64_t user
 
 protocol::ChunkUpload Services::upload_grant(int64_t user_id, const ChunkRef& chunk) const {
   // Straight to the blob store when it takes direct uploads; through the daemon otherwise.
-  if (auto direct = blobs_.direct_upload(chunk.hash, chunk.length, config_.chunk_url_ttl_seconds)) {
+  if (auto direct =
+          blobs_.direct_upload(user_id, chunk.hash, chunk.length, config_.chunk_url_ttl_seconds)) {
     return {chunk.hash, std::move(direct->url), std::move(direct->headers)};
   }
   return {chunk.hash, sign_chunk_url(user_id, chunk.hash, chunk.length), {}};
@@ -154,9 +155,12 @@ Result<std::vector<ChunkRef>> Services::adopt_stored_chunks(int64_t user_id,
                                                             const std::vector<ChunkRef>& chunks) {
   std::vector<ChunkRef> absent;
   for (const auto& c : chunks) {
-    CAIRN_ASSIGN_OR_RETURN(auto size, blobs_.stat(c.hash));
-    if (!size || *size != c.length) {
-      absent.push_back(c);
+    CAIRN_ASSIGN_OR_RETURN(const bool adopted,
+                           blobs_.adopt_direct_upload(user_id, c.hash, c.length));
+    if (!adopted) {
+      // Another push of this user may have adopted the same upload a moment ago.
+      CAIRN_ASSIGN_OR_RETURN(const bool held, metadata_.user_can_read_chunk(user_id, c.hash));
+      if (!held) absent.push_back(c);
       continue;
     }
     CAIRN_RETURN_IF_ERROR(metadata_.record_chunk(user_id, c.hash, c.length, now()));

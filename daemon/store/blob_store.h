@@ -64,15 +64,28 @@ class BlobStore {
 
   Result<bool> contains(const Digest& digest);
 
-  // For stores that clients write to directly (S3): a pre-signed upload of exactly these bytes,
-  // valid for `ttl_seconds`; the store itself rejects a body that does not hash to `digest`.
-  // nullopt for stores that take uploads through the daemon.
-  virtual std::optional<DirectRequest> direct_upload(const Digest& digest, uint64_t size,
-                                                     int64_t ttl_seconds) {
+  // For stores that clients write to directly (S3): a pre-signed upload of exactly these bytes
+  // by this user, valid for `ttl_seconds`; the store itself rejects a body that does not hash to
+  // `digest`. The upload lands in a place only this grant can write to, so that adopting it
+  // later proves this user had the bytes. nullopt for stores that take uploads through the
+  // daemon.
+  virtual std::optional<DirectRequest> direct_upload(int64_t user_id, const Digest& digest,
+                                                     uint64_t size, int64_t ttl_seconds) {
+    (void)user_id;
     (void)digest;
     (void)size;
     (void)ttl_seconds;
     return std::nullopt;
+  }
+
+  // Makes a finished direct upload of `user_id` part of the store. True if that user's upload
+  // of this chunk (with this size) was there and the chunk is now stored; false if there was
+  // none, which for a store without direct uploads is always the case.
+  virtual Result<bool> adopt_direct_upload(int64_t user_id, const Digest& digest, uint64_t size) {
+    (void)user_id;
+    (void)digest;
+    (void)size;
+    return false;
   }
 
   // A short description for logs, never with a secret: "local disk /srv/cairn/blobs".

@@ -2,6 +2,12 @@
 
 Every test gets its own temporary folder with its own daemon data folder, working copies and
 client config, so tests can run in parallel under ctest.
+
+CAIRN_E2E_BACKEND picks the daemon's backends: "sqlite+local" (the default) or "postgres+s3",
+which gives every test a fresh database on the PostgreSQL server of scripts/start-postgres.sh and
+a fresh bucket on the S3 server of scripts/start-s3.sh. Without those servers such a test skips
+with a message naming the scripts, unless CI=true or CAIRN_TEST_REQUIRE names the backend: then
+it fails, so that no backend goes untested by accident.
 """
 
 import hashlib
@@ -16,6 +22,7 @@ import tempfile
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 
 BIN_DIR = os.environ.get("CAIRN_BIN_DIR") or os.path.join(
@@ -35,17 +42,103 @@ def wait_for(predicate, timeout=20.0, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+BACKEND = os.environ.get("CAIRN_E2E_BACKEND", "sqlite+local")
+
+
+def require_servers(*names):
+    """Skips (or, in CI, fails) unless the named test servers ("postgres", "s3") are running."""
+    missing = []
+    if "postgres" in names and not os.environ.get("CAIRN_TEST_POSTGRES_URL"):
+        missing.append('eval "$(scripts/start-postgres.sh)"')
+    if "s3" in names and not os.environ.get("CAIRN_TEST_S3_URL"):
+        missing.append('eval "$(scripts/start-s3.sh)"')
+    if not missing:
+        return
+    message = "test servers not running; start them with: " + " && ".join(missing)
+    required = os.environ.get("CAIRN_TEST_REQUIRE", "").split(",")
+    if os.environ.get("CI") == "true" or any(n in required for n in names):
+        raise AssertionError(message)
+    raise unittest.SkipTest(message)
+
+
+class S3Bucket:
+    """A fresh bucket on the S3 test server, managed through boto3 (which moto brings along)."""
+
+    def __init__(self):
+        import boto3
+        url = os.environ["CAIRN_TEST_S3_URL"]
+        query = urllib.parse.parse_qs(url.split("?", 1)[1])
+        self.endpoint = query["endpoint"][0].rstrip("/")
+        self.name = "cairn-e2e-" + os.urandom(5).hex()
+        self.blobs_url = f"s3://{self.name}?" + url.split("?", 1)[1]
+        self.client = boto3.client("s3", endpoint_url=self.endpoint,
+                                   region_name=query.get("region", ["us-east-1"])[0])
+        self.client.create_bucket(Bucket=self.name)
+
+    def keys(self, prefix=""):
+        keys = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name,
+                                                                          Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
+
+    def delete(self, key):
+        self.client.delete_object(Bucket=self.name, Key=key)
+
+
+class Postgres:
+    """A fresh database on the PostgreSQL test server."""
+
+    def __init__(self):
+        self.admin_url = os.environ["CAIRN_TEST_POSTGRES_URL"]
+        self.name = "cairn_e2e_" + os.urandom(5).hex()
+        run(["psql", self.admin_url, "-v", "ON_ERROR_STOP=1", "-qc",
+             f"CREATE DATABASE {self.name}"], check=True)
+        base, _, _ = self.admin_url.rpartition("/")
+        self.url = f"{base}/{self.name}"
+
+    def scalar(self, query):
+        out = run(["psql", self.url, "-v", "ON_ERROR_STOP=1", "-Atc", query], check=True).stdout
+        return int(out.strip())
+
+
+class Backends:
+    """Where a daemon keeps metadata and chunks; two daemons given one Backends share them."""
+
+    def __init__(self, kind=None):
+        self.kind = kind or BACKEND
+        self.postgres = None
+        self.bucket = None
+        if self.kind == "postgres+s3":
+            require_servers("postgres", "s3")
+            self.postgres = Postgres()
+            self.bucket = S3Bucket()
+            # What cairnd is told; a test may point these through a proxy.
+            self.metadata_url = self.postgres.url
+            self.blobs_url = self.bucket.blobs_url
+        elif self.kind != "sqlite+local":
+            raise AssertionError(f"unknown CAIRN_E2E_BACKEND {self.kind!r}")
+
+    def init_flags(self):
+        if self.postgres is None:
+            return []
+        return ["--metadata", self.metadata_url, "--blobs", self.blobs_url]
+
+
 class Daemon:
     """A cairnd process serving a data folder on a free port of 127.0.0.1."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, backends=None):
         self.data_dir = data_dir
+        self.backends = backends or Backends()
         self.proc = None
         self.url = None
-        self.stderr_path = os.path.join(os.path.dirname(data_dir), "cairnd.stderr")
+        self.stderr_path = os.path.join(os.path.dirname(data_dir),
+                                        os.path.basename(data_dir) + ".cairnd.stderr")
 
     def init(self, *extra):
-        run([CAIRND, "init", "--data", self.data_dir, *extra], check=True)
+        run([CAIRND, "init", "--data", self.data_dir, *self.backends.init_flags(), *extra],
+            check=True)
 
     def add_user(self, name):
         out = run([CAIRND, "user", "add", name, "--data", self.data_dir], check=True).stdout
@@ -78,12 +171,27 @@ class Daemon:
     def kill(self):
         return self.stop(signal.SIGKILL)
 
-    def db(self):
-        return sqlite3.connect(os.path.join(self.data_dir, "metadata.db"))
+    def sql(self, query):
+        """The single integer `query` returns from the daemon's metadata database."""
+        if self.backends.postgres is not None:
+            return self.backends.postgres.scalar(query)
+        with sqlite3.connect(os.path.join(self.data_dir, "metadata.db")) as db:
+            return db.execute(query).fetchone()[0]
 
     def stored_chunk_files(self):
+        """Chunk objects that reached the blob store: stored, or uploaded and not adopted yet."""
+        if self.backends.bucket is not None:
+            return len(self.backends.bucket.keys())
         root = os.path.join(self.data_dir, "blobs", "chunks")
         return sum(len(files) for _, _, files in os.walk(root))
+
+    def delete_chunk(self, hex_digest):
+        """Removes a stored chunk behind the daemon's back."""
+        if self.backends.bucket is not None:
+            self.backends.bucket.delete("chunks/" + hex_digest)
+        else:
+            os.remove(os.path.join(self.data_dir, "blobs", "chunks", hex_digest[:2],
+                                   hex_digest[2:4], hex_digest))
 
 
 def run(args, env=None, check=False, input=None, timeout=600):
@@ -184,6 +292,8 @@ class CairnTestCase(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="cairn-e2e-")
+        if os.environ.get("CAIRN_KEEP_TMP") is None:
+            self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.daemon = Daemon(os.path.join(self.tmp, "data"))
         self.daemon.init()
         self.token = self.daemon.add_user("alice")
@@ -195,11 +305,7 @@ class CairnTestCase(unittest.TestCase):
         self.env.pop("CAIRN_SERVER", None)
 
     def tearDown(self):
-        try:
-            self.daemon.stop()
-        finally:
-            if os.environ.get("CAIRN_KEEP_TMP") is None:
-                shutil.rmtree(self.tmp, ignore_errors=True)
+        self.daemon.stop()
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
@@ -212,3 +318,85 @@ class CairnTestCase(unittest.TestCase):
         self.assertEqual(result.returncode, expect_exit,
                          f"cairn {args}: exit {result.returncode}\n{result.stdout}\n{result.stderr}")
         return json.loads(result.stdout)
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:port to a target; down() drops every connection and refuses new ones,
+    up() listens again on the same port. A fault-injecting wrapper around a real server."""
+
+    def __init__(self, target_host, target_port):
+        import threading
+        self.target = (target_host, target_port)
+        self.lock = threading.Lock()
+        self.conns = []
+        self.listener = None
+        self.port = 0
+        self.up()
+
+    def up(self):
+        import socket
+        import threading
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self):
+        import socket
+        with self.lock:
+            listener, self.listener = self.listener, None
+            conns, self.conns = self.conns, []
+        if listener is not None:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def _accept(self, listener):
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                if self.listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        import socket
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass

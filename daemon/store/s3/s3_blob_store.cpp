@@ -106,11 +106,39 @@ Result<std::optional<uint64_t>> S3BlobStore::stat(const Digest& digest) {
   return std::optional<uint64_t>(size);
 }
 
-std::optional<DirectRequest> S3BlobStore::direct_upload(const Digest& digest, uint64_t size,
-                                                        int64_t ttl_seconds) {
+std::optional<DirectRequest> S3BlobStore::direct_upload(int64_t user_id, const Digest& digest,
+                                                        uint64_t size, int64_t ttl_seconds) {
   (void)size;  // The checksum pins the body, and with it the size.
-  auto signed_put = client_.presign("PUT", key_for(digest), checksum_header(digest), ttl_seconds);
+  auto signed_put = client_.presign("PUT", staging_key_for(user_id, digest),
+                                    checksum_header(digest), ttl_seconds);
   return DirectRequest{std::move(signed_put.url), std::move(signed_put.headers)};
+}
+
+Result<bool> S3BlobStore::adopt_direct_upload(int64_t user_id, const Digest& digest,
+                                              uint64_t size) {
+  const std::string staging = staging_key_for(user_id, digest);
+  CAIRN_ASSIGN_OR_RETURN(auto head, client_.send("HEAD", staging, {}, {}, {}));
+  if (head.status == 404) return false;
+  if (head.status != 200) return s3::s3_error("S3 HEAD upload " + digest.hex(), head);
+  if (head.header("content-length") != std::to_string(size)) {
+    (void)client_.send("DELETE", staging, {}, {}, {});
+    return false;
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto stored, stat(digest));
+  if (!stored) {
+    // A copy inside the store; the checksum travels with the object.
+    const std::string source = "/" + client_.location().bucket + "/" + client_.full_key(staging);
+    CAIRN_ASSIGN_OR_RETURN(auto copy,
+                           client_.send("PUT", key_for(digest), {},
+                                        {{"x-amz-copy-source", s3::uri_encode(source, true)}}, {}));
+    // A copy can fail after its 200 status line: the error is then in the body.
+    if (copy.status != 200 || copy.body.find("<Error>") != std::string::npos) {
+      return s3::s3_error("S3 copy upload " + digest.hex() + " into chunks/", copy);
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto removed, client_.send("DELETE", staging, {}, {}, {}));
+  (void)removed;  // Left over, it is only garbage: the chunk is stored either way.
+  return true;
 }
 
 Result<void> S3BlobStore::remove(const Digest& digest) {

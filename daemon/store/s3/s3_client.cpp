@@ -327,7 +327,9 @@ Result<Response> Client::send(const std::string& method, const std::string& key,
     const bool retry = (!r && r.error().retryable()) || (r && transient(*r));
     if (!retry || attempt >= max_attempts_) {
       if (!r) {
-        return std::move(r).error().with_context("after " + std::to_string(attempt) + " attempts");
+        const Error& e = r.error();
+        return Error(e.code(),
+                     e.message() + " (gave up after " + std::to_string(attempt) + " attempts)");
       }
       return r;
     }

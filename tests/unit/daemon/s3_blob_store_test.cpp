@@ -116,7 +116,8 @@ TEST(S3ClientTest, UnreachableStoreIsRetriedThenUnavailableWithoutSecrets) {
   auto r = client.send("HEAD", "chunks/x", {}, {}, {});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
-  EXPECT_NE(r.error().message().find("after 3 attempts"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("gave up after 3 attempts"), std::string::npos)
+      << r.error().message();
   EXPECT_EQ(r.error().message().find("VERYSECRETKEY"), std::string::npos);
   EXPECT_EQ(r.error().message().find("SESSIONTOKEN"), std::string::npos);
 }
@@ -165,7 +166,7 @@ class S3BlobStoreTest : public ::testing::Test {
 TEST_F(S3BlobStoreTest, DirectUploadPinsTheChecksumAndReadsRedirect) {
   const std::string text = "bytes that go straight to the bucket";
   const Digest d = sha256(as_bytes(text));
-  auto grant = store_->direct_upload(d, text.size(), 600);
+  auto grant = store_->direct_upload(/*user_id=*/7, d, text.size(), 600);
   ASSERT_TRUE(grant.has_value());
   // The checksum header is signed into the URL: a store that checks it refuses other bytes.
   EXPECT_NE(grant->url.find("X-Amz-SignedHeaders=host%3Bx-amz-checksum-sha256"), std::string::npos)
@@ -177,7 +178,15 @@ TEST_F(S3BlobStoreTest, DirectUploadPinsTheChecksumAndReadsRedirect) {
 
   EXPECT_FALSE(*store_->contains(d));
   EXPECT_EQ(send_direct("PUT", *grant, text), 200);
+  // Not a chunk until adopted, and only the uploading user's upload can be adopted.
+  EXPECT_FALSE(*store_->contains(d));
+  EXPECT_FALSE(*store_->adopt_direct_upload(/*user_id=*/8, d, text.size()));
+  EXPECT_FALSE(*store_->adopt_direct_upload(7, d, text.size() + 1));  // Wrong size: dropped.
+  EXPECT_EQ(send_direct("PUT", *grant, text), 200);
+  EXPECT_TRUE(*store_->adopt_direct_upload(7, d, text.size()));
   EXPECT_EQ(**store_->stat(d), text.size());
+  // Adopted uploads are gone from incoming/: adopting again finds nothing.
+  EXPECT_FALSE(*store_->adopt_direct_upload(7, d, text.size()));
   auto info = store_->read_info(d);
   ASSERT_TRUE(info.has_value());
   ASSERT_FALSE(info->redirect_url.empty());
