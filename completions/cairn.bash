@@ -54,10 +54,10 @@ _cairnd() {
       else
         COMPREPLY=($(compgen -W "--label --data --help" -- "$cur"))
       fi ;;
-    init) COMPREPLY=($(compgen -W "--data --chunk-min --chunk-avg --chunk-max --help" -- "$cur")) ;;
+    init) COMPREPLY=($(compgen -W "--data --metadata --blobs --chunk-min --chunk-avg --chunk-max --help" -- "$cur")) ;;
     serve) COMPREPLY=($(compgen -W "--data --listen --workers --help" -- "$cur")) ;;
-    gc) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
-    *) COMPREPLY=($(compgen -W "init serve user token gc --help --version" -- "$cur")) ;;
+    gc|migrate) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -W "init serve user token gc migrate --help --version" -- "$cur")) ;;
   esac
 }
 complete -F _cairnd cairnd

@@ -19,13 +19,16 @@ complete -c cairn -n '__fish_seen_subcommand_from status' -l offline -d 'Do not 
 complete -c cairn -n '__fish_seen_subcommand_from push pull' -l transfers -r -d 'Parallel transfers'
 complete -c cairn -n '__fish_seen_subcommand_from push' -l hash-threads -r -d 'Hashing threads'
 
-set -l cairnd_cmds init serve user token gc
+set -l cairnd_cmds init serve user token gc migrate
 complete -c cairnd -f
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a init -d 'Create a data folder'
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a serve -d 'Serve the HTTP API'
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a user -d 'Manage users'
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a token -d 'Manage tokens'
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a gc -d 'Delete expired upload sessions'
+complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a migrate -d 'Apply pending schema migrations'
+complete -c cairnd -n '__fish_seen_subcommand_from init' -l metadata -r -d 'postgresql:// URL or SQLite file'
+complete -c cairnd -n '__fish_seen_subcommand_from init' -l blobs -r -d 's3:// URL or folder'
 complete -c cairnd -n '__fish_seen_subcommand_from user' -a 'add list'
 complete -c cairnd -n '__fish_seen_subcommand_from token' -a create
 complete -c cairnd -n "__fish_seen_subcommand_from $cairnd_cmds" -l data -r -a '(__fish_complete_directories)' -d 'Data folder'

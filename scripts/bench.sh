@@ -7,14 +7,43 @@
 # plus Google Benchmark microbenchmarks of the chunker and hashes.
 #
 #   scripts/bench.sh                 # data under $CAIRN_BENCH_DIR (default /tmp/cairn-bench)
+#   scripts/bench.sh --backend postgres+s3   # PostgreSQL metadata, S3 (moto) blobs
 #   CAIRN_BENCH_FILES=5000 scripts/bench.sh
+#
+# With --backend postgres+s3 the throwaway PostgreSQL and S3 servers are started (unless
+# CAIRN_TEST_POSTGRES_URL / CAIRN_TEST_S3_URL already point at running ones) and stopped after.
+# moto_server is a Python test server: S3 figures measure Cairn plus moto, not Cairn plus AWS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BACKEND=sqlite+local
+ARGS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --backend) BACKEND=$2; shift 2 ;;
+    --backend=*) BACKEND=${1#--backend=}; shift ;;
+    *) ARGS+=("$1"); shift ;;
+  esac
+done
 bash "$ROOT/scripts/install-deps.sh"
 cmake -S "$ROOT" -B "$ROOT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAIRN_SANITIZE= >/dev/null
 ninja -C "$ROOT/build" cairn cairnd cairn_micro_bench >/dev/null
 echo "== microbenchmarks (one core)"
 "$ROOT/build/bin/cairn_micro_bench" --benchmark_min_time=0.3 2>/dev/null |
   grep -E '^(BM_|Benchmark|-)' || true
+if [ "$BACKEND" = "postgres+s3" ]; then
+  cleanup() {
+    [ -n "${STARTED_S3:-}" ] && bash "$ROOT/scripts/stop-s3.sh" || true
+    [ -n "${STARTED_PG:-}" ] && bash "$ROOT/scripts/stop-postgres.sh" || true
+  }
+  trap cleanup EXIT
+  if [ -z "${CAIRN_TEST_POSTGRES_URL:-}" ]; then
+    eval "$(bash "$ROOT/scripts/start-postgres.sh")"
+    STARTED_PG=1
+  fi
+  if [ -z "${CAIRN_TEST_S3_URL:-}" ]; then
+    eval "$(bash "$ROOT/scripts/start-s3.sh")"
+    STARTED_S3=1
+  fi
+fi
 echo "== end to end"
-exec python3 "$ROOT/tests/bench/bench.py" --bin "$ROOT/build/bin" "$@"
+python3 "$ROOT/tests/bench/bench.py" --bin "$ROOT/build/bin" --backend "$BACKEND" ${ARGS[@]+"${ARGS[@]}"}

@@ -31,12 +31,33 @@ def run_measured(args, env=None, cwd=None):
     return elapsed, usage.ru_maxrss / 1024.0, out.decode()
 
 
+def backend_flags(backend):
+    """cairnd init flags for a fresh store of `backend` ("sqlite+local" or "postgres+s3")."""
+    if backend == "sqlite+local":
+        return []
+    if backend != "postgres+s3":
+        sys.exit(f"unknown backend {backend!r}")
+    import boto3
+    import urllib.parse
+    pg = os.environ["CAIRN_TEST_POSTGRES_URL"]
+    name = "cairn_bench_" + os.urandom(4).hex()
+    subprocess.run(["psql", pg, "-qc", f"CREATE DATABASE {name}"], check=True)
+    s3 = os.environ["CAIRN_TEST_S3_URL"]
+    query = s3.split("?", 1)[1]
+    endpoint = urllib.parse.parse_qs(query)["endpoint"][0]
+    bucket = "cairn-bench-" + os.urandom(4).hex()
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return ["--metadata", pg.rpartition("/")[0] + "/" + name, "--blobs", f"s3://{bucket}?{query}"]
+
+
 class Daemon:
+    backend = "sqlite+local"
+
     def __init__(self, bin_dir, data):
         self.bin_dir = bin_dir
         self.data = data
-        subprocess.run([f"{bin_dir}/cairnd", "init", "--data", data], check=True,
-                       capture_output=True)
+        subprocess.run([f"{bin_dir}/cairnd", "init", "--data", data,
+                        *backend_flags(Daemon.backend)], check=True, capture_output=True)
         out = subprocess.run([f"{bin_dir}/cairnd", "user", "add", "bench", "--data", data],
                              check=True, capture_output=True, text=True).stdout
         self.token = out.strip().splitlines()[-1]
@@ -97,7 +118,11 @@ def main():
     parser.add_argument("--big-mib", type=int, default=int(os.environ.get("CAIRN_BENCH_MIB", 1024)))
     parser.add_argument("--files", type=int,
                         default=int(os.environ.get("CAIRN_BENCH_FILES", 20000)))
+    parser.add_argument("--backend", default="sqlite+local",
+                        help="sqlite+local (default) or postgres+s3 (needs the test servers)")
     args = parser.parse_args()
+    Daemon.backend = args.backend
+    print(f"backend: {args.backend}")
     cairn = f"{args.bin}/cairn"
 
     shutil.rmtree(args.dir, ignore_errors=True)

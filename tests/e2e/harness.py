@@ -128,17 +128,18 @@ class Backends:
 class Daemon:
     """A cairnd process serving a data folder on a free port of 127.0.0.1."""
 
-    def __init__(self, data_dir, backends=None):
+    def __init__(self, data_dir, backends=None, env=None):
         self.data_dir = data_dir
         self.backends = backends or Backends()
+        self.env = env  # The daemon's environment; None inherits ours.
         self.proc = None
         self.url = None
         self.stderr_path = os.path.join(os.path.dirname(data_dir),
                                         os.path.basename(data_dir) + ".cairnd.stderr")
 
     def init(self, *extra):
-        run([CAIRND, "init", "--data", self.data_dir, *self.backends.init_flags(), *extra],
-            check=True)
+        return run([CAIRND, "init", "--data", self.data_dir, *self.backends.init_flags(), *extra],
+                   env=self.env, check=True)
 
     def add_user(self, name):
         out = run([CAIRND, "user", "add", name, "--data", self.data_dir], check=True).stdout
@@ -147,7 +148,7 @@ class Daemon:
     def start(self):
         self.stderr_file = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
-            [CAIRND, "serve", "--data", self.data_dir, "--listen", "127.0.0.1:0"],
+            [CAIRND, "serve", "--data", self.data_dir, "--listen", "127.0.0.1:0"], env=self.env,
             stdout=subprocess.PIPE, stderr=self.stderr_file, text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):

@@ -113,6 +113,39 @@ class DirectUploadTest(CairnTestCase):
             self.assertEqual(a.read(), b.read())
 
 
+    def test_secrets_never_reach_output_logs_or_errors(self):
+        pg_password = "pgpw-" + os.urandom(6).hex()
+        s3_secret = "s3sk-" + os.urandom(6).hex()
+        backends = copy.copy(self.daemon.backends)
+        pg = urllib.parse.urlparse(backends.postgres.url)
+        # The test server trusts local connections, so any password is accepted.
+        backends.metadata_url = pg._replace(
+            netloc=f"{pg.username}:{pg_password}@{pg.hostname}:{pg.port}").geturl()
+        env = dict(os.environ, AWS_SECRET_ACCESS_KEY=s3_secret)
+        daemon = Daemon(self.path("secret-data"), backends=backends, env=env)
+        out = daemon.init()
+        daemon.start()
+        try:
+            src = self.path("src")
+            write_random(os.path.join(src, "f.bin"), 2 << 20, seed=3)
+            self.cairn("init", src, "--remote", daemon.url + "/s", check=True)
+            pushed = self.cairn("-C", src, "push", "--json")
+            self.assertEqual(pushed.returncode, 0, pushed.stderr)
+            status, resp = http("POST", daemon.url + "/v1/chunks/confirm",
+                                chunk_body(os.urandom(100)), self.token)
+            self.assertEqual(status, 200, resp)
+        finally:
+            daemon.stop()
+        conf = os.path.join(daemon.data_dir, "cairnd.conf")
+        self.assertEqual(os.stat(conf).st_mode & 0o777, 0o600)
+        with open(daemon.stderr_path) as f:
+            log = f.read()
+        self.assertIn("postgresql://postgres:***@", log)  # The start line says where, redacted.
+        for text in (out.stdout, out.stderr, log, pushed.stdout, pushed.stderr, resp.decode()):
+            self.assertNotIn(pg_password, text)
+            self.assertNotIn(s3_secret, text)
+
+
 class TwoDaemonsTest(CairnTestCase):
 
     def setUp(self):

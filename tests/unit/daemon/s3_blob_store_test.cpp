@@ -10,8 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "tests/unit/daemon/backends.h"
 #include "tests/unit/daemon/test_dir.h"
@@ -120,6 +123,81 @@ TEST(S3ClientTest, UnreachableStoreIsRetriedThenUnavailableWithoutSecrets) {
       << r.error().message();
   EXPECT_EQ(r.error().message().find("VERYSECRETKEY"), std::string::npos);
   EXPECT_EQ(r.error().message().find("SESSIONTOKEN"), std::string::npos);
+}
+
+// A server on 127.0.0.1 that answers each connection with the next canned response, then closes:
+// a fault-injecting stand-in for an overloaded store in front of nothing.
+class CannedServer {
+ public:
+  explicit CannedServer(std::vector<std::string> responses) : responses_(std::move(responses)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    ::listen(fd_, 8);
+    thread_ = std::thread([this] {
+      for (const auto& response : responses_) {
+        const int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[8192];
+        (void)::recv(c, buf, sizeof(buf), 0);  // One small request (HEAD).
+        (void)::send(c, response.data(), response.size(), MSG_NOSIGNAL);
+        ::close(c);
+        ++served_;
+      }
+    });
+  }
+  ~CannedServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int served() const { return served_.load(); }
+
+ private:
+  std::vector<std::string> responses_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> served_{0};
+  std::thread thread_;
+};
+
+TEST(S3ClientTest, RetriesServerErrorsAndSlowDownThenSucceeds) {
+  const std::string slow_down =
+      "HTTP/1.1 503 Slow Down\r\nContent-Length: 64\r\nConnection: close\r\n\r\n"
+      "<Error><Code>SlowDown</Code><Message>Reduce rate</Message></Error>";
+  const std::string error500 =
+      "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  const std::string ok =
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nx-amz-meta-a: b\r\nConnection: close\r\n\r\n";
+  CannedServer server({slow_down, error500, ok});
+  auto loc =
+      s3::parse_location("s3://b?endpoint=http://127.0.0.1:" + std::to_string(server.port()));
+  ASSERT_TRUE(loc.has_value());
+  s3::Client client(*loc, {"AKID", "SECRET", ""}, /*max_attempts=*/4);
+  auto r = client.send("HEAD", "chunks/x", {}, {}, {});
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server.served(), 3);
+}
+
+TEST(S3ClientTest, LastServerErrorIsReturnedAfterTheLastAttempt) {
+  const std::string busy =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  CannedServer server({busy, busy, busy});
+  auto loc =
+      s3::parse_location("s3://b?endpoint=http://127.0.0.1:" + std::to_string(server.port()));
+  s3::Client client(*loc, {"AKID", "SECRET", ""}, /*max_attempts=*/2);
+  auto r = client.send("HEAD", "chunks/x", {}, {}, {});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 503);  // The caller turns it into an error (s3_error: kUnavailable).
+  EXPECT_EQ(server.served(), 2);
+  EXPECT_EQ(s3::s3_error("HEAD", *r).code(), ErrorCode::kUnavailable);
 }
 
 size_t collect(char* data, size_t size, size_t n, void* out) {
