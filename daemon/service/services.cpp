@@ -1,7 +1,9 @@
 #include "daemon/service/services.h"
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
+#include <thread>
 #include <unordered_set>
 
 #include "common/manifest.h"
@@ -153,17 +155,33 @@ protocol::ChunkUpload Services::upload_grant(int64_t user_id, const ChunkRef& ch
 
 Result<std::vector<ChunkRef>> Services::adopt_stored_chunks(int64_t user_id,
                                                             const std::vector<ChunkRef>& chunks) {
-  std::vector<ChunkRef> absent;
-  for (const auto& c : chunks) {
-    CAIRN_ASSIGN_OR_RETURN(const bool adopted,
-                           blobs_.adopt_direct_upload(user_id, c.hash, c.length));
-    if (!adopted) {
-      // Another push of this user may have adopted the same upload a moment ago.
-      CAIRN_ASSIGN_OR_RETURN(const bool held, metadata_.user_can_read_chunk(user_id, c.hash));
-      if (!held) absent.push_back(c);
-      continue;
+  // Each adoption is a few round trips to the blob store; a batch runs them side by side.
+  constexpr size_t kParallel = 8;
+  std::vector<std::optional<Result<bool>>> outcomes(chunks.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < chunks.size(); i = next.fetch_add(1)) {
+      const ChunkRef& c = chunks[i];
+      Result<bool> adopted = blobs_.adopt_direct_upload(user_id, c.hash, c.length);
+      if (adopted && *adopted) {
+        auto recorded = metadata_.record_chunk(user_id, c.hash, c.length, now());
+        if (!recorded) adopted = std::move(recorded).error();
+      } else if (adopted) {
+        // Another push of this user may have adopted the same upload a moment ago.
+        adopted = metadata_.user_can_read_chunk(user_id, c.hash);
+      }
+      outcomes[i] = std::move(adopted);
     }
-    CAIRN_RETURN_IF_ERROR(metadata_.record_chunk(user_id, c.hash, c.length, now()));
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < std::min(kParallel, chunks.size()); ++t) helpers.emplace_back(work);
+  work();
+  for (auto& h : helpers) h.join();
+
+  std::vector<ChunkRef> absent;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (!*outcomes[i]) return outcomes[i]->error();
+    if (!**outcomes[i]) absent.push_back(chunks[i]);
   }
   return absent;
 }

@@ -124,17 +124,15 @@ Result<bool> S3BlobStore::adopt_direct_upload(int64_t user_id, const Digest& dig
     (void)client_.send("DELETE", staging, {}, {}, {});
     return false;
   }
-  CAIRN_ASSIGN_OR_RETURN(auto stored, stat(digest));
-  if (!stored) {
-    // A copy inside the store; the checksum travels with the object.
-    const std::string source = "/" + client_.location().bucket + "/" + client_.full_key(staging);
-    CAIRN_ASSIGN_OR_RETURN(auto copy,
-                           client_.send("PUT", key_for(digest), {},
-                                        {{"x-amz-copy-source", s3::uri_encode(source, true)}}, {}));
-    // A copy can fail after its 200 status line: the error is then in the body.
-    if (copy.status != 200 || copy.body.find("<Error>") != std::string::npos) {
-      return s3::s3_error("S3 copy upload " + digest.hex() + " into chunks/", copy);
-    }
+  // A copy inside the store; the checksum travels with the object. Copying over a chunk that is
+  // already there (another user's) is harmless and costs what a HEAD to find out would.
+  const std::string source = "/" + client_.location().bucket + "/" + client_.full_key(staging);
+  CAIRN_ASSIGN_OR_RETURN(auto copy,
+                         client_.send("PUT", key_for(digest), {},
+                                      {{"x-amz-copy-source", s3::uri_encode(source, true)}}, {}));
+  // A copy can fail after its 200 status line: the error is then in the body.
+  if (copy.status != 200 || copy.body.find("<Error>") != std::string::npos) {
+    return s3::s3_error("S3 copy upload " + digest.hex() + " into chunks/", copy);
   }
   CAIRN_ASSIGN_OR_RETURN(auto removed, client_.send("DELETE", staging, {}, {}, {}));
   (void)removed;  // Left over, it is only garbage: the chunk is stored either way.
