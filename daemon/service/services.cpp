@@ -159,8 +159,9 @@ Result<std::vector<ChunkRef>> Services::adopt_stored_chunks(int64_t user_id,
   constexpr size_t kParallel = 8;
   std::vector<std::optional<Result<bool>>> outcomes(chunks.size());
   std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};  // One failure (a store that is down) ends the whole batch.
   auto work = [&] {
-    for (size_t i = next.fetch_add(1); i < chunks.size(); i = next.fetch_add(1)) {
+    for (size_t i = next.fetch_add(1); i < chunks.size() && !failed.load(); i = next.fetch_add(1)) {
       const ChunkRef& c = chunks[i];
       Result<bool> adopted = blobs_.adopt_direct_upload(user_id, c.hash, c.length);
       if (adopted && *adopted) {
@@ -170,6 +171,7 @@ Result<std::vector<ChunkRef>> Services::adopt_stored_chunks(int64_t user_id,
         // Another push of this user may have adopted the same upload a moment ago.
         adopted = metadata_.user_can_read_chunk(user_id, c.hash);
       }
+      if (!adopted) failed = true;
       outcomes[i] = std::move(adopted);
     }
   };
@@ -179,8 +181,10 @@ Result<std::vector<ChunkRef>> Services::adopt_stored_chunks(int64_t user_id,
   for (auto& h : helpers) h.join();
 
   std::vector<ChunkRef> absent;
+  for (const auto& o : outcomes) {
+    if (o && !*o) return o->error();
+  }
   for (size_t i = 0; i < chunks.size(); ++i) {
-    if (!*outcomes[i]) return outcomes[i]->error();
     if (!**outcomes[i]) absent.push_back(chunks[i]);
   }
   return absent;

@@ -162,11 +162,17 @@ class PgDatabase final : public Database {
   Result<void> transact(TxMode mode, const std::function<Result<void>(Session&)>& body) override {
     std::mt19937_64 rng(std::random_device{}());
     Error last(ErrorCode::kUnavailable, "no attempt made");
+    // A server that is down for longer than a few reconnects is reported (503: the client
+    // retries the request) rather than waited out here; aborts for serialisability get the
+    // whole budget, since they resolve as soon as the competing transaction ends.
+    constexpr int kMaxUnreachable = 3;
+    int unreachable = 0;
     for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
       if (attempt > 0) backoff(attempt, rng);
       auto conn = acquire();
       if (!conn) {
         last = std::move(conn).error();
+        if (++unreachable >= kMaxUnreachable) break;
         continue;
       }
       Failure failure = Failure::kNone;
@@ -176,6 +182,7 @@ class PgDatabase final : public Database {
       release(failure == Failure::kBroken ? nullptr : std::move(*conn));
       if (failure == Failure::kNone) return result;
       last = std::move(result).error();
+      if (failure == Failure::kBroken && ++unreachable >= kMaxUnreachable) break;
     }
     return last;
   }
