@@ -190,20 +190,25 @@ Result<std::vector<ChunkRef>> Services::adopt_stored_chunks(int64_t user_id,
   return absent;
 }
 
-Result<protocol::CheckChunksResponse> Services::confirm_chunks(
-    const RequestContext& ctx, const protocol::CheckChunksRequest& req) {
-  if (req.chunks.size() > config_.max_batch) {
+Result<void> Services::check_chunk_list(const std::vector<ChunkRef>& chunks) const {
+  if (chunks.size() > config_.max_batch) {
     return make_error(ErrorCode::kTooLarge,
                       "at most " + std::to_string(config_.max_batch) + " chunks per request");
   }
-  std::vector<Digest> digests;
-  for (const auto& c : req.chunks) {
+  for (const auto& c : chunks) {
     if (c.length > config_.chunking.max_size) {
       return make_error(ErrorCode::kInvalidArgument,
                         "chunk " + c.hash.hex() + " is longer than the server's max chunk size");
     }
-    digests.push_back(c.hash);
   }
+  return {};
+}
+
+Result<protocol::CheckChunksResponse> Services::confirm_chunks(
+    const RequestContext& ctx, const protocol::CheckChunksRequest& req) {
+  CAIRN_RETURN_IF_ERROR(check_chunk_list(req.chunks));
+  std::vector<Digest> digests;
+  for (const auto& c : req.chunks) digests.push_back(c.hash);
   CAIRN_ASSIGN_OR_RETURN(auto held, metadata_.user_has_chunks(ctx.user.user_id, digests));
   std::vector<ChunkRef> unknown;
   for (size_t i = 0; i < req.chunks.size(); ++i) {
@@ -217,16 +222,7 @@ Result<protocol::CheckChunksResponse> Services::confirm_chunks(
 
 Result<protocol::CheckChunksResponse> Services::check_chunks(
     const RequestContext& ctx, const protocol::CheckChunksRequest& req) {
-  if (req.chunks.size() > config_.max_batch) {
-    return make_error(ErrorCode::kTooLarge,
-                      "at most " + std::to_string(config_.max_batch) + " chunks per request");
-  }
-  for (const auto& c : req.chunks) {
-    if (c.length > config_.chunking.max_size) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "chunk " + c.hash.hex() + " is longer than the server's max chunk size");
-    }
-  }
+  CAIRN_RETURN_IF_ERROR(check_chunk_list(req.chunks));
   protocol::CheckChunksResponse out;
   CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user.user_id, req.chunks));
   return out;

@@ -112,6 +112,8 @@ class Services {
   Result<std::vector<protocol::ChunkUpload>> missing_chunks(int64_t user_id,
                                                             std::vector<ChunkRef> chunks);
   protocol::ChunkUpload upload_grant(int64_t user_id, const ChunkRef& chunk) const;
+  // kTooLarge for more than max_batch chunks, kInvalidArgument for a chunk over max_size.
+  Result<void> check_chunk_list(const std::vector<ChunkRef>& chunks) const;
   // Adopts the user's finished direct uploads of `chunks` into the blob store and records them
   // for the user; returns the chunks the user has not uploaded.
   Result<std::vector<ChunkRef>> adopt_stored_chunks(int64_t user_id,

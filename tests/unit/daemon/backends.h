@@ -6,10 +6,23 @@
 // CAIRN_TEST_REQUIRE lists the backend ("postgres,s3"): then it fails, so that no backend goes
 // untested by accident.
 
+#include <gtest/gtest.h>
+
 #include <optional>
 #include <string>
 
 namespace cairn::testing {
+
+// One parameter of a conformance suite: the backend's name in test names, and the test server
+// it needs ("postgres", "s3", or "" for an embedded one).
+struct Backend {
+  std::string name;
+  std::string requires_server;
+};
+
+inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param.name;
+}
 
 // Why a backend cannot be used, or nullopt if it can. `name` is "postgres" or "s3".
 std::optional<std::string> backend_missing(const std::string& name);

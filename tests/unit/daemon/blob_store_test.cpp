@@ -15,12 +15,8 @@
 namespace cairn::store {
 namespace {
 
-struct Backend {
-  std::string name;
-  std::string requires_server;
-};
-
-std::string backend_name(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }
+using testing::Backend;
+using testing::backend_name;
 
 class BlobStoreTest : public ::testing::TestWithParam<Backend> {
  protected:

@@ -29,13 +29,8 @@ class ManualClock final : public service::Clock {
   int64_t now = 1'800'000'000;
 };
 
-// A backend: the server it needs ("" for none) and where its store lives.
-struct Backend {
-  std::string name;
-  std::string requires_server;
-};
-
-std::string backend_name(const ::testing::TestParamInfo<Backend>& info) { return info.param.name; }
+using testing::Backend;
+using testing::backend_name;
 
 class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
