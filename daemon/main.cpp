@@ -105,7 +105,7 @@ Result<void> write_conf(const std::string& data, const Backends& b) {
 
 // What a metadata location looks like in messages and logs: no password.
 std::string describe_metadata(const std::string& location) {
-  if (location.rfind("postgres", 0) == 0) return store::sql::redact_postgres_url(location);
+  if (store::sql::is_postgres_url(location)) return store::sql::redact_postgres_url(location);
   return "sqlite " + location;
 }
 

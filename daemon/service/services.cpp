@@ -361,12 +361,13 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
                      ctx.device.empty() ? std::string("unknown") : ctx.device, ctx.now};
   if (!req.device.empty()) actor.device = req.device.substr(0, 128);
   // Chunks uploaded straight to the blob store and not confirmed yet: a HEAD each, before any
-  // version that needs them can become visible. (Clients that confirm leave nothing here.)
+  // version that needs them can become visible. (Clients that confirm leave nothing here, and a
+  // store that takes uploads through the daemon has recorded every chunk already.)
   std::vector<std::string> put_ids;
   for (const auto& op : ops) {
     if (op.kind == protocol::OpKind::kPut) put_ids.push_back(op.upload_id);
   }
-  if (!put_ids.empty()) {
+  if (!put_ids.empty() && blobs_.takes_direct_uploads()) {
     CAIRN_ASSIGN_OR_RETURN(auto unconfirmed,
                            metadata_.missing_upload_chunks(actor.user_id, put_ids, ctx.now));
     CAIRN_RETURN_IF_ERROR(adopt_stored_chunks(actor.user_id, unconfirmed));

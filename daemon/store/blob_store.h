@@ -69,6 +69,10 @@ class BlobStore {
   // `digest`. The upload lands in a place only this grant can write to, so that adopting it
   // later proves this user had the bytes. nullopt for stores that take uploads through the
   // daemon.
+  // Whether clients upload to this store directly (then direct_upload gives grants and uploads
+  // must be adopted); false for stores that take uploads through the daemon.
+  virtual bool takes_direct_uploads() const { return false; }
+
   virtual std::optional<DirectRequest> direct_upload(int64_t user_id, const Digest& digest,
                                                      uint64_t size, int64_t ttl_seconds) {
     (void)user_id;

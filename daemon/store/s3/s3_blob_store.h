@@ -27,6 +27,7 @@ class S3BlobStore final : public BlobStore {
   Result<Bytes> get(const Digest& digest) override;
   Result<BlobReadInfo> read_info(const Digest& digest) override;
   Result<std::optional<uint64_t>> stat(const Digest& digest) override;
+  bool takes_direct_uploads() const override { return true; }
   std::optional<DirectRequest> direct_upload(int64_t user_id, const Digest& digest, uint64_t size,
                                              int64_t ttl_seconds) override;
   Result<bool> adopt_direct_upload(int64_t user_id, const Digest& digest, uint64_t size) override;
