@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/chunker.h"
+#include "common/varint.h"
 
 namespace cairn {
 
@@ -29,43 +30,6 @@ constexpr std::array<std::byte, 4> kMagic = {std::byte{'C'}, std::byte{'R'}, std
                                              std::byte{'M'}};
 constexpr size_t kEntryMinSize = Digest::kSize + 1;
 
-// Appends raw bytes. resize + memcpy rather than vector::insert: g++ 12 reports a false
-// -Wstringop-overflow for insert of a span at -O2.
-void put_raw(Bytes& out, ByteView bytes) {
-  const size_t at = out.size();
-  out.resize(at + bytes.size());
-  std::memcpy(out.data() + at, bytes.data(), bytes.size());
-}
-
-void put_uvarint(Bytes& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<std::byte>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<std::byte>(v));
-}
-
-// Reads a shortest-form uvarint of at most 64 bits at `pos`, advancing it.
-Result<uint64_t> get_uvarint(ByteView in, size_t& pos) {
-  uint64_t value = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    if (pos >= in.size()) return make_error(ErrorCode::kCorrupt, "manifest truncated in a number");
-    const auto byte = static_cast<uint8_t>(in[pos++]);
-    const uint64_t group = byte & 0x7F;
-    if (shift == 63 && group > 1) {
-      return make_error(ErrorCode::kCorrupt, "manifest number overflows 64 bits");
-    }
-    value |= group << shift;
-    if ((byte & 0x80) == 0) {
-      if (byte == 0 && shift != 0) {
-        return make_error(ErrorCode::kCorrupt, "manifest number not in shortest form");
-      }
-      return value;
-    }
-  }
-  return make_error(ErrorCode::kCorrupt, "manifest number longer than 10 bytes");
-}
-
 }  // namespace
 
 uint64_t Manifest::total_size() const {
@@ -77,12 +41,12 @@ uint64_t Manifest::total_size() const {
 Bytes Manifest::encode() const {
   Bytes out;
   out.reserve(kMagic.size() + 1 + 10 + chunks_.size() * (Digest::kSize + 4));
-  put_raw(out, kMagic);
+  varint::put_raw(out, kMagic);
   out.push_back(static_cast<std::byte>(kVersion));
-  put_uvarint(out, chunks_.size());
+  varint::put(out, chunks_.size());
   for (const auto& c : chunks_) {
-    put_raw(out, c.hash.bytes());
-    put_uvarint(out, c.length);
+    varint::put_raw(out, c.hash.bytes());
+    varint::put(out, c.length);
   }
   return out;
 }
@@ -99,7 +63,7 @@ Result<Manifest> Manifest::decode(ByteView in) {
                       "unsupported manifest version " + std::to_string(version));
   }
   size_t pos = kMagic.size() + 1;
-  CAIRN_ASSIGN_OR_RETURN(const uint64_t count, get_uvarint(in, pos));
+  CAIRN_ASSIGN_OR_RETURN(const uint64_t count, varint::get_or_corrupt(in, pos, "manifest"));
   // Bound the allocation by what the input can hold before trusting the count.
   if (count > (in.size() - pos) / kEntryMinSize) {
     return make_error(ErrorCode::kCorrupt, "manifest chunk count exceeds its length");
@@ -114,7 +78,7 @@ Result<Manifest> Manifest::decode(ByteView in) {
     ChunkRef ref;
     ref.hash = *Digest::from_bytes(in.subspan(pos, Digest::kSize));
     pos += Digest::kSize;
-    CAIRN_ASSIGN_OR_RETURN(const uint64_t length, get_uvarint(in, pos));
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t length, varint::get_or_corrupt(in, pos, "manifest"));
     if (length == 0 || length > ChunkerParams::kMaxSupportedSize) {
       return make_error(ErrorCode::kCorrupt,
                         "manifest chunk length out of range: " + std::to_string(length));

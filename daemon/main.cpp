@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -179,6 +180,14 @@ Result<std::unique_ptr<Daemon>> open_daemon(const std::string& data, bool init,
   CAIRN_ASSIGN_OR_RETURN(config.chunking.max_size,
                          setting_u32(*d->metadata, "chunk_max_size", chunking.max_size));
   CAIRN_RETURN_IF_ERROR(config.chunking.validate());
+  // Chunks shorter than the minimum chunk size (whole small files and the tails of large ones)
+  // travel in packs; larger chunks gain little from packing and stay objects of their own.
+  CAIRN_ASSIGN_OR_RETURN(config.packs.chunk_limit,
+                         setting_u32(*d->metadata, "pack_chunk_limit", config.chunking.min_size));
+  CAIRN_ASSIGN_OR_RETURN(const uint32_t pack_target,
+                         setting_u32(*d->metadata, "pack_target_size", 16 * 1024 * 1024));
+  config.packs.target_size = pack_target;
+  config.packs.max_size = std::max<uint64_t>(64 * 1024 * 1024, 2 * uint64_t{pack_target});
   CAIRN_ASSIGN_OR_RETURN(std::string key_hex, d->metadata->get_or_init_setting(
                                                   "url_signing_key", to_hex(secure_random(32))));
   auto key = from_hex(key_hex);

@@ -339,6 +339,88 @@ Result<void> ApiClient::put_chunk(const protocol::ChunkUpload& grant, ByteView b
   return {};
 }
 
+Result<protocol::ChunkUpload> ApiClient::pack_upload(const protocol::PackUploadRequest& req) {
+  return json_call<protocol::ChunkUpload>("POST", "/v1/packs", protocol::encode_json(req),
+                                          Retry::kYes);
+}
+
+Result<std::optional<protocol::PackStored>> ApiClient::put_pack(const protocol::ChunkUpload& grant,
+                                                                ByteView bytes) {
+  CAIRN_ASSIGN_OR_RETURN(
+      auto r, request("PUT", grant.url, as_string_view(bytes), "application/octet-stream", false,
+                      Retry::kYes, grant.headers));
+  if (r.status < 200 || r.status >= 300) {
+    return http_error(r.status, r.body, "PUT pack " + grant.hash.hex().substr(0, 12));
+  }
+  if (grant.url.rfind("/", 0) != 0) return std::optional<protocol::PackStored>();
+  auto stored = protocol::decode_json<protocol::PackStored>(r.body);
+  if (!stored) return std::move(stored).error().with_context("PUT pack: bad response");
+  return std::optional<protocol::PackStored>(*stored);
+}
+
+Result<protocol::PackStored> ApiClient::confirm_pack(const protocol::ConfirmPackRequest& req) {
+  return json_call<protocol::PackStored>("POST", "/v1/packs/confirm", protocol::encode_json(req),
+                                         Retry::kYes);
+}
+
+Result<protocol::LocateResponse> ApiClient::locate(const protocol::CheckChunksRequest& req) {
+  return json_call<protocol::LocateResponse>("POST", "/v1/chunks/locate",
+                                             protocol::encode_json(req), Retry::kYes);
+}
+
+Result<void> ApiClient::read_into(const protocol::ChunkRead& read, Bytes& out) {
+  // The daemon's own URLs (relative) go with the bearer token; the blob store's pre-signed ones
+  // go without it, with the headers that were signed into them.
+  const bool ours = read.url.rfind("/", 0) == 0;
+  const std::string url = ours ? endpoint_.base_url + read.url : read.url;
+  const std::string what =
+      "GET " + (ours ? read.url.substr(0, read.url.find('?')) : "from blob store");
+  constexpr size_t kErrorRoom = 64 * 1024;
+  std::vector<std::string> lines;
+  if (ours) lines.push_back("Authorization: Bearer " + endpoint_.token);
+  for (const auto& [name, value] : read.headers) lines.push_back(name + ": " + value);
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  for (int attempt = 1;; ++attempt) {
+    out.clear();
+    out.reserve(read.length);
+    BoundedSink sink{&out, read.length + kErrorRoom};
+    auto* curl = static_cast<CURL*>(curl_);
+    char error_buffer[CURL_ERROR_SIZE] = {0};
+    start_transfer(curl, url, error_buffer);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_bounded_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+    struct curl_slist* headers = nullptr;
+    for (const auto& line : lines) headers = curl_slist_append(headers, line.c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    const CURLcode rc = curl_easy_perform(curl);
+    curl_slist_free_all(headers);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    const bool transient = rc != CURLE_OK || transient_status(status);
+    if (transient && attempt < 5) {
+      const auto cap_ms = static_cast<uint64_t>(100) << (attempt - 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
+      continue;
+    }
+    if (rc != CURLE_OK) {
+      const std::string detail = error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc);
+      return make_error(ErrorCode::kUnavailable, what + ": " + detail);
+    }
+    bytes_received_ += out.size();
+    if (status == 404 && !ours) {
+      return make_error(ErrorCode::kCorrupt, "stored data is missing from the server's blob store");
+    }
+    if (status != 200 && status != 206) {
+      return http_error(status, std::string(as_string_view(out)), what);
+    }
+    if (out.size() != read.length) {
+      return make_error(ErrorCode::kCorrupt, what + " returned " + std::to_string(out.size()) +
+                                                 " bytes, not " + std::to_string(read.length));
+    }
+    return {};
+  }
+}
+
 Result<protocol::CheckChunksResponse> ApiClient::confirm_chunks(
     const protocol::CheckChunksRequest& req) {
   return json_call<protocol::CheckChunksResponse>("POST", "/v1/chunks/confirm",

@@ -5,6 +5,7 @@
 // per worker (see clone()).
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/bytes.h"
@@ -52,6 +53,20 @@ class ApiClient {
   Result<void> put_chunk(const protocol::ChunkUpload& grant, ByteView bytes);
   // Reports chunks put straight to the blob store; returns those the server could not find.
   Result<protocol::CheckChunksResponse> confirm_chunks(const protocol::CheckChunksRequest& req);
+
+  // Where to PUT a pack (common/pack.h) the client has built.
+  Result<protocol::ChunkUpload> pack_upload(const protocol::PackUploadRequest& req);
+  // PUTs a pack as the grant says. To the daemon, the answer says how many chunks it recorded
+  // (nullopt from a blob store, which then needs confirm_pack).
+  Result<std::optional<protocol::PackStored>> put_pack(const protocol::ChunkUpload& grant,
+                                                       ByteView bytes);
+  Result<protocol::PackStored> confirm_pack(const protocol::ConfirmPackRequest& req);
+  // How to read these chunks; chunks the server does not give out are left out.
+  Result<protocol::LocateResponse> locate(const protocol::CheckChunksRequest& req);
+  // Performs one read from locate() into `out`: exactly read.length bytes, unverified (the
+  // caller decodes and verifies each part). A blob store answering 404 is kCorrupt: the daemon
+  // vouched for those bytes.
+  Result<void> read_into(const protocol::ChunkRead& read, Bytes& out);
 
   // Bytes moved on the wire by this client so far (bodies only).
   uint64_t bytes_sent() const { return bytes_sent_; }

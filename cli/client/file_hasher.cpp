@@ -69,7 +69,7 @@ class ParallelChunkHasher {
     buffer.assign(bytes.begin(), bytes.end());
     pool_.submit([this, index, offset, buffer = std::move(buffer)]() mutable {
       const ChunkRef ref{sha256(buffer), static_cast<uint32_t>(buffer.size())};
-      if (on_chunk_) on_chunk_(ref, offset);
+      if (on_chunk_) on_chunk_(ref, offset, buffer);
       std::lock_guard lock(mu_);
       refs_[index] = ref;
       free_.push_back(std::move(buffer));
@@ -173,7 +173,7 @@ Result<HashedFile> hash_file(const std::string& path, const ChunkerParams& param
     sha.update(next->data);
     const ChunkRef ref{sha.finish(), static_cast<uint32_t>(next->data.size())};
     out.manifest.add(ref);
-    if (on_chunk) on_chunk(ref, next->offset);
+    if (on_chunk) on_chunk(ref, next->offset, next->data);
     out.size += ref.length;
   }
   out.xxh3 = fingerprint.digest();

@@ -48,9 +48,10 @@ struct HashedFile {
   uint64_t size = 0;
 };
 
-// Called for each chunk as soon as it is hashed: from the calling thread, or (with a pool) from a
-// pool thread, in any order. Must be thread-safe when a pool is given.
-using ChunkCallback = std::function<void(const ChunkRef& chunk, uint64_t offset)>;
+// Called for each chunk as soon as it is hashed, with its bytes (valid during the call only):
+// from the calling thread, or (with a pool) from a pool thread, in any order. Must be thread-safe
+// when a pool is given.
+using ChunkCallback = std::function<void(const ChunkRef& chunk, uint64_t offset, ByteView bytes)>;
 
 // With `pool` and a file of at least kParallelHashMinBytes, chunks are copied (bounded to a few
 // in flight per pool thread) and hashed in parallel; the manifest is the same either way.

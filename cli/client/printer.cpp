@@ -111,6 +111,8 @@ void Printer::sync_report(const SyncReport& r) {
                 {"chunks_reused", r.chunks_reused},
                 {"bytes_total", r.bytes_total},
                 {"bytes_sent", r.bytes_sent},
+                {"bytes_uploaded", r.bytes_uploaded},
+                {"packs_sent", r.packs_sent},
                 {"bytes_received", r.bytes_received},
                 {"bytes_deduplicated", r.bytes_deduplicated},
                 {"elapsed_ms", r.elapsed_ms},
@@ -133,14 +135,14 @@ void Printer::sync_report(const SyncReport& r) {
   if (up) {
     std::snprintf(summary, sizeof(summary),
                   "push: %llu files scanned, %llu changed, %llu deleted; %llu of %llu chunks sent "
-                  "(%s sent, %s deduplicated) in %.2f s",
+                  "(%s, %s on the wire, %s deduplicated) in %.2f s",
                   static_cast<unsigned long long>(r.files_scanned),
                   static_cast<unsigned long long>(r.files_changed),
                   static_cast<unsigned long long>(r.files_deleted),
                   static_cast<unsigned long long>(r.chunks_sent),
                   static_cast<unsigned long long>(r.chunks_total),
-                  human_bytes(r.bytes_sent).c_str(), human_bytes(r.bytes_deduplicated).c_str(),
-                  secs);
+                  human_bytes(r.bytes_sent).c_str(), human_bytes(r.bytes_uploaded).c_str(),
+                  human_bytes(r.bytes_deduplicated).c_str(), secs);
   } else {
     std::snprintf(summary, sizeof(summary),
                   "%s: %llu files written, %llu deleted; %llu chunks downloaded (%s), %llu reused "

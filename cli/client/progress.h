@@ -27,7 +27,9 @@ class Progress {
   std::atomic<uint64_t> files_done{0};
   std::atomic<uint64_t> bytes_done{0};
   std::atomic<uint64_t> chunks_sent{0};
-  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> bytes_sent{0};     // Chunk bytes uploaded, before compression.
+  std::atomic<uint64_t> bytes_on_wire{0};  // Object bytes uploaded: packs compressed.
+  std::atomic<uint64_t> packs_sent{0};
 
  private:
   std::string line() const;

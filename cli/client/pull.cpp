@@ -16,10 +16,12 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "cli/client/file_hasher.h"
 #include "cli/client/progress.h"
 #include "cli/client/scanner.h"
+#include "common/pack.h"
 
 namespace cairn::client {
 namespace {
@@ -44,6 +46,9 @@ struct DownloadJob {
   bool done = false;
   LocalEntry final_stat;
 };
+
+// Chunks located per request; the server's max_batch is at least this.
+constexpr uint32_t kLocateBatch = 1000;
 
 std::string random_name() { return to_hex(secure_random(8)) + ".part"; }
 
@@ -89,12 +94,13 @@ void parallel_for(size_t n, int threads, const ApiClient& prototype, F&& work) {
   for (auto& t : pool) t.join();
 }
 
-// Downloads files in three phases so that each distinct chunk crosses the wire at most once per
-// pull: (1) fetch every manifest and create the temporary files, (2) group chunk slots by hash,
-// (3) fetch each distinct chunk once, or copy it from a local file that already has it, and
-// write it into every slot that needs it. A file is renamed into place when its last slot is
-// written. Temporary files are opened per write, so thousands of files sharing one chunk never
-// exhaust file descriptors.
+// Downloads files in phases so that each distinct chunk crosses the wire at most once per pull:
+// (1) fetch every manifest and create the temporary files, (2) group chunk slots by hash,
+// (3) copy each chunk a local file already has, (4) ask the server where the rest are, which
+// answers with reads that return many neighbouring chunks of a pack at once, and (5) perform those
+// reads in parallel, decoding and verifying every chunk and writing it into every slot that
+// needs it. A file is renamed into place when its last slot is written. Temporary files are
+// opened per write, so thousands of files sharing one chunk never exhaust file descriptors.
 class Downloader {
  public:
   Downloader(Session& session, std::vector<std::unique_ptr<DownloadJob>>& jobs, Progress& progress)
@@ -103,24 +109,62 @@ class Downloader {
     if (locator) locator_ = std::move(*locator);
   }
 
-  void run(const ApiClient& prototype, int threads) {
-    parallel_for(jobs_.size(), threads, prototype,
+  void run(ApiClient& api, int threads, uint32_t max_batch) {
+    parallel_for(jobs_.size(), threads, api,
                  [&](ApiClient& client, size_t i) { prepare(client, *jobs_[i]); });
 
     // Distinct chunks in first-use order, with every (job, offset) that needs each.
-    std::unordered_map<Digest, size_t> index;
     for (auto& job : jobs_) {
       if (job->failed.load() || job->done) continue;
       uint64_t offset = 0;
       for (const auto& c : job->manifest.chunks()) {
-        auto [it, inserted] = index.emplace(c.hash, slots_.size());
+        auto [it, inserted] = index_.emplace(c.hash, slots_.size());
         if (inserted) slots_.push_back({c, {}});
         slots_[it->second].targets.push_back({job.get(), offset});
         offset += c.length;
       }
     }
-    parallel_for(slots_.size(), threads, prototype,
-                 [&](ApiClient& client, size_t i) { fetch(client, slots_[i]); });
+
+    // Chunks some local file already holds cost no network.
+    std::mutex remote_mu;
+    std::vector<size_t> remote;
+    parallel_for(slots_.size(), threads, api, [&](ApiClient&, size_t i) {
+      thread_local Bytes bytes;
+      if (reuse_local(slots_[i].chunk, bytes)) {
+        reused_.fetch_add(1);
+        deliver(slots_[i], bytes, "", false);
+        return;
+      }
+      std::lock_guard lock(remote_mu);
+      remote.push_back(i);
+    });
+    std::sort(remote.begin(), remote.end());  // First-use order: neighbours stay together.
+
+    std::vector<protocol::ChunkRead> reads;
+    const size_t batch = std::max<uint32_t>(1, max_batch);
+    for (size_t begin = 0; begin < remote.size(); begin += batch) {
+      const size_t end = std::min(remote.size(), begin + batch);
+      protocol::CheckChunksRequest req;
+      for (size_t i = begin; i < end; ++i) req.chunks.push_back(slots_[remote[i]].chunk);
+      auto located = api.locate(req);
+      std::unordered_set<Digest> found;
+      if (located) {
+        for (auto& read : located->reads) {
+          for (const auto& part : read.parts) found.insert(part.hash);
+          reads.push_back(std::move(read));
+        }
+      }
+      for (size_t i = begin; i < end; ++i) {
+        Slot& slot = slots_[remote[i]];
+        if (found.count(slot.chunk.hash) != 0) continue;
+        deliver(slot, {},
+                located ? "chunk " + slot.chunk.hash.hex() + " is not available on the server"
+                        : located.error().message(),
+                false);
+      }
+    }
+    parallel_for(reads.size(), threads, api,
+                 [&](ApiClient& client, size_t i) { fetch(client, reads[i]); });
   }
 
   uint64_t reused() const { return reused_.load(); }
@@ -133,8 +177,14 @@ class Downloader {
     uint64_t offset;
   };
   struct Slot {
+    Slot(ChunkRef c, std::vector<Target> t) : chunk(c), targets(std::move(t)) {}
+    Slot(Slot&& other) noexcept
+        : chunk(other.chunk),
+          targets(std::move(other.targets)),
+          delivered(other.delivered.load()) {}
     ChunkRef chunk;
     std::vector<Target> targets;
+    std::atomic<bool> delivered{false};
   };
 
   void fail(DownloadJob& job, const std::string& message, bool corrupt = false) {
@@ -181,23 +231,42 @@ class Downloader {
     return n == static_cast<ssize_t>(chunk.length) && sha256(buffer) == chunk.hash;
   }
 
-  void fetch(ApiClient& client, Slot& slot) {
-    // One buffer per worker thread, reused for every chunk it fetches.
-    thread_local Bytes bytes;
-    std::string error;
-    bool corrupt = false;
-    if (reuse_local(slot.chunk, bytes)) {
-      reused_.fetch_add(1);
-    } else {
-      auto got = client.chunk_into(slot.chunk.hash, slot.chunk.length, bytes);
-      if (got) {
-        received_.fetch_add(1);
-        received_bytes_.fetch_add(slot.chunk.length);
-      } else {
-        error = got.error().message();
-        corrupt = got.error().code() == ErrorCode::kCorrupt;
+  // Performs one read and hands each chunk in it, decoded and verified, to its slot.
+  void fetch(ApiClient& client, const protocol::ChunkRead& read) {
+    // Buffers per worker thread, reused for every read it performs.
+    thread_local Bytes stored;
+    thread_local Bytes chunk;
+    auto got = client.read_into(read, stored);
+    for (const auto& part : read.parts) {
+      auto it = index_.find(part.hash);
+      if (it == index_.end()) continue;  // Not asked for: ignore.
+      Slot& slot = slots_[it->second];
+      if (slot.delivered.exchange(true)) continue;  // Listed twice: the first one counts.
+      if (!got) {
+        deliver(slot, {}, got.error().message(), got.error().code() == ErrorCode::kCorrupt);
+        continue;
       }
+      const std::string name = "chunk " + part.hash.hex();
+      if (part.offset > stored.size() || part.stored_length > stored.size() - part.offset) {
+        deliver(slot, {}, name + " lies outside what the server sent", true);
+        continue;
+      }
+      auto decoded =
+          decode_chunk(part.codec, ByteView(stored).subspan(part.offset, part.stored_length),
+                       part.length, chunk);
+      if (!decoded || chunk.size() != slot.chunk.length || sha256(chunk) != slot.chunk.hash) {
+        deliver(slot, {}, name + " failed verification", true);
+        continue;
+      }
+      received_.fetch_add(1);
+      received_bytes_.fetch_add(slot.chunk.length);
+      deliver(slot, chunk, "", false);
     }
+  }
+
+  // Writes a chunk's bytes into every slot that needs it, or fails them all with `error`.
+  void deliver(Slot& slot, ByteView bytes, const std::string& error, bool corrupt) {
+    slot.delivered = true;
     for (const Target& t : slot.targets) {
       if (error.empty() && !t.job->failed.load()) {
         if (auto w = write_at(t.job->temp_path, t.offset, bytes); !w) {
@@ -281,6 +350,7 @@ class Downloader {
   mode_t umask_;
   std::unique_ptr<ChunkLocator> locator_;
   std::vector<Slot> slots_;
+  std::unordered_map<Digest, size_t> index_;
   std::mutex rename_mu_;
   std::atomic<uint64_t> reused_{0};
   std::atomic<uint64_t> received_{0};
@@ -497,7 +567,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   uint64_t reused = 0;
   {
     Downloader downloader(session, downloads, progress);
-    downloader.run(api, std::max(1, options.transfer_threads));
+    downloader.run(api, std::max(1, options.transfer_threads), kLocateBatch);
     reused = downloader.reused();
     report.chunks_received = downloader.received();
     report.bytes_received = downloader.received_bytes();

@@ -17,6 +17,7 @@
 #include "cli/client/file_hasher.h"
 #include "cli/client/progress.h"
 #include "cli/client/scanner.h"
+#include "common/pack.h"
 
 namespace cairn::client {
 namespace {
@@ -29,16 +30,21 @@ struct ChunkTask {
   uint32_t length = 0;
   std::string path;  // Absolute.
   uint64_t offset = 0;
+  Bytes data;  // Chunks that travel in packs: their bytes, kept from hashing (they are small).
 };
 
 // Overlaps "which chunks does the server lack?" and the uploads with hashing. Hashing threads
 // submit chunks as they are cut; a checker thread batches them into /v1/chunks/check calls; upload
-// threads re-read each missing chunk from its file (so the pipeline holds no chunk bytes in
-// queues) and PUT it. Each chunk is checked once per push, however many files contain it.
+// threads PUT each missing chunk. Large chunks are re-read from their file by the uploader (so
+// queues hold no large buffers); small ones keep the bytes they were hashed from and each
+// uploader bundles them into a pack (compressed where that pays) that it sends with one PUT once
+// it reaches the server's target size. The bytes held for packing are bounded: hashing waits
+// while too many are queued. Each chunk is checked once per push, however many files contain it.
 class UploadPipeline {
  public:
-  UploadPipeline(const ApiClient& prototype, int uploaders, uint32_t batch, Progress& progress)
-      : batch_(batch), progress_(progress) {
+  UploadPipeline(const ApiClient& prototype, int uploaders, uint32_t batch,
+                 std::optional<protocol::PackConfig> packs, Progress& progress)
+      : batch_(batch), packs_(packs), progress_(progress) {
     threads_.emplace_back([this, client = prototype.clone()] { checker_loop(*client); });
     for (int i = 0; i < uploaders; ++i) {
       threads_.emplace_back([this, client = prototype.clone()] { uploader_loop(*client); });
@@ -49,9 +55,20 @@ class UploadPipeline {
     if (!threads_.empty()) (void)finish();
   }
 
-  void submit(ChunkTask task) {
-    std::lock_guard lock(mu_);
+  // Whether a chunk of this length travels in a pack.
+  bool packable(uint32_t length) const { return packs_ && length < packs_->chunk_limit; }
+
+  // `bytes` are the chunk's, valid during the call; kept only for chunks that travel in packs.
+  void submit(ChunkTask task, ByteView bytes) {
+    std::unique_lock lock(mu_);
     if (!seen_.insert(task.hash).second) return;
+    if (packable(task.length)) {
+      // Back-pressure: the hashers wait while the uploaders catch up.
+      held_cv_.wait(lock, [&] { return held_bytes_ < kMaxHeldBytes || closing_; });
+      if (closing_) return;
+      task.data.assign(bytes.begin(), bytes.end());
+      held_bytes_ += task.length;
+    }
     check_queue_.push_back(std::move(task));
     if (check_queue_.size() >= batch_) check_cv_.notify_one();
   }
@@ -82,6 +99,13 @@ class UploadPipeline {
   // Chunks put straight into the blob store are reported to the server in batches of this many,
   // so that an interrupted push loses at most one batch of that knowledge.
   static constexpr size_t kConfirmBatch = 64;
+  // The most chunk bytes held in queues for packing.
+  static constexpr uint64_t kMaxHeldBytes = 32 * 1024 * 1024;
+
+  void release(uint64_t bytes) {
+    held_bytes_ -= bytes;
+    held_cv_.notify_all();
+  }
 
   void fail(Error e) {
     std::lock_guard lock(mu_);
@@ -89,8 +113,10 @@ class UploadPipeline {
     closing_ = true;
     check_queue_.clear();
     upload_queue_.clear();
+    held_bytes_ = 0;
     upload_cv_.notify_all();
     check_cv_.notify_all();
+    held_cv_.notify_all();
   }
 
   void checker_loop(ApiClient& client) {
@@ -119,7 +145,10 @@ class UploadPipeline {
       std::lock_guard lock(mu_);
       for (auto& c : batch) {
         auto it = urls.find(c.hash);
-        if (it == urls.end()) continue;
+        if (it == urls.end()) {
+          if (!c.data.empty()) release(c.length);  // The server has it: nothing to send.
+          continue;
+        }
         upload_queue_.push_back({std::move(c), std::move(it->second)});
       }
       upload_cv_.notify_all();
@@ -149,9 +178,31 @@ class UploadPipeline {
     return true;
   }
 
+  // Sends a finished pack: one grant, one PUT, and, for a pack put straight into the blob store,
+  // one confirmation.
+  bool send_pack(ApiClient& client, PackBuilder& builder) {
+    if (builder.empty()) return true;
+    const PackBuilder::Built pack = builder.finish();
+    const std::string what = "upload pack " + pack.digest.hex().substr(0, 12);
+    auto grant = client.pack_upload({pack.digest, pack.bytes.size()});
+    if (!grant) return fail(std::move(grant).error().with_context(what)), false;
+    auto stored = client.put_pack(*grant, pack.bytes);
+    if (!stored) return fail(std::move(stored).error().with_context(what)), false;
+    if (!stored->has_value()) {
+      auto confirmed = client.confirm_pack({pack.digest, pack.bytes.size(), pack.entries});
+      if (!confirmed) return fail(std::move(confirmed).error().with_context(what)), false;
+    }
+    progress_.chunks_sent.fetch_add(pack.entries.size(), std::memory_order_relaxed);
+    progress_.bytes_sent.fetch_add(pack.raw_bytes, std::memory_order_relaxed);
+    progress_.packs_sent.fetch_add(1, std::memory_order_relaxed);
+    progress_.bytes_on_wire.fetch_add(pack.bytes.size(), std::memory_order_relaxed);
+    return true;
+  }
+
   void uploader_loop(ApiClient& client) {
     Bytes buffer;
     std::vector<ChunkRef> to_confirm;
+    PackBuilder pack;
     while (true) {
       UploadTask task;
       {
@@ -160,11 +211,22 @@ class UploadPipeline {
         if (fatal_) return;
         if (upload_queue_.empty()) {
           lock.unlock();
-          confirm(client, to_confirm);
+          if (send_pack(client, pack)) confirm(client, to_confirm);
           return;  // checker_done_ and nothing left.
         }
         task = std::move(upload_queue_.front());
         upload_queue_.pop_front();
+      }
+      if (!task.chunk.data.empty()) {
+        pack.add(task.chunk.hash, task.chunk.data);
+        {
+          std::lock_guard lock(mu_);
+          release(task.chunk.length);
+        }
+        if (pack.size() >= packs_->target_size || pack.chunk_count() >= packs_->max_chunks) {
+          if (!send_pack(client, pack)) return;
+        }
+        continue;
       }
       buffer.resize(task.chunk.length);
       if (!read_at(task.chunk.path, task.chunk.offset, buffer)) {
@@ -187,6 +249,7 @@ class UploadPipeline {
       }
       progress_.chunks_sent.fetch_add(1, std::memory_order_relaxed);
       progress_.bytes_sent.fetch_add(task.chunk.length, std::memory_order_relaxed);
+      progress_.bytes_on_wire.fetch_add(task.chunk.length, std::memory_order_relaxed);
       if (task.grant.url.rfind("/", 0) != 0) {
         to_confirm.push_back({task.chunk.hash, task.chunk.length});
         if (to_confirm.size() >= kConfirmBatch && !confirm(client, to_confirm)) return;
@@ -210,10 +273,13 @@ class UploadPipeline {
   }
 
   const uint32_t batch_;
+  const std::optional<protocol::PackConfig> packs_;
   Progress& progress_;
   std::mutex mu_;
   std::condition_variable check_cv_;
   std::condition_variable upload_cv_;
+  std::condition_variable held_cv_;
+  uint64_t held_bytes_ = 0;
   std::deque<ChunkTask> check_queue_;
   std::deque<UploadTask> upload_queue_;
   std::unordered_set<Digest> seen_;
@@ -307,7 +373,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     const int threads = options.hash_threads > 0 ? options.hash_threads : default_threads();
     HashPool hash_pool(threads);
     UploadPipeline pipeline(api, std::max(1, options.transfer_threads),
-                            std::min<uint32_t>(config.max_batch, 256), progress);
+                            std::min<uint32_t>(config.max_batch, 256), config.packs, progress);
     std::atomic<size_t> next{0};
     std::vector<std::thread> hashers;
     for (int t = 0; t < threads; ++t) {
@@ -340,9 +406,9 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
             }
             auto hashed = hash_file(
                 abs, config.chunking,
-                [&](const ChunkRef& c, uint64_t off) {
+                [&](const ChunkRef& c, uint64_t off, ByteView bytes) {
                   progress.bytes_done.fetch_add(c.length, std::memory_order_relaxed);
-                  pipeline.submit({c.hash, c.length, abs, off});
+                  pipeline.submit({c.hash, c.length, abs, off, {}}, bytes);
                 },
                 &hash_pool);
             if (!hashed) {
@@ -393,6 +459,8 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   }
   report.chunks_sent = progress.chunks_sent.load();
   report.bytes_sent = progress.bytes_sent.load();
+  report.bytes_uploaded = progress.bytes_on_wire.load();
+  report.packs_sent = progress.packs_sent.load();
   std::sort(puts.begin(), puts.end(),
             [](const PendingPut& a, const PendingPut& b) { return a.entry->path < b.entry->path; });
   report.bytes_deduplicated =

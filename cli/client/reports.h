@@ -19,7 +19,9 @@ struct SyncReport {
   uint64_t chunks_received = 0;
   uint64_t chunks_reused = 0;   // Pull: copied from local files instead of downloaded.
   uint64_t bytes_total = 0;     // Bytes in the changed files.
-  uint64_t bytes_sent = 0;      // Chunk bytes uploaded.
+  uint64_t bytes_sent = 0;      // Chunk bytes uploaded (before compression).
+  uint64_t bytes_uploaded = 0;  // Bytes of objects uploaded: chunks, and packs compressed.
+  uint64_t packs_sent = 0;
   uint64_t bytes_received = 0;  // Chunk bytes downloaded.
   uint64_t bytes_deduplicated = 0;
   int64_t elapsed_ms = 0;

@@ -65,15 +65,24 @@ std::vector<ChunkRef> chunk_list_from(const json& j) {
   return out;
 }
 
+json headers_json(const std::vector<std::pair<std::string, std::string>>& headers) {
+  json h = json::object();
+  for (const auto& [k, val] : headers) h[k] = val;
+  return h;
+}
+
+std::vector<std::pair<std::string, std::string>> headers_from(const json& j) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!j.is_object()) fail("headers must be an object");
+  for (const auto& [k, val] : j.items()) out.emplace_back(k, val.get<std::string>());
+  return out;
+}
+
 json uploads_json(const std::vector<ChunkUpload>& v) {
   json a = json::array();
   for (const auto& m : v) {
     json one{{"hash", m.hash.hex()}, {"url", m.url}};
-    if (!m.headers.empty()) {
-      json h = json::object();
-      for (const auto& [k, val] : m.headers) h[k] = val;
-      one["headers"] = std::move(h);
-    }
+    if (!m.headers.empty()) one["headers"] = headers_json(m.headers);
     a.push_back(std::move(one));
   }
   return a;
@@ -83,12 +92,44 @@ std::vector<ChunkUpload> uploads_from(const json& j) {
   std::vector<ChunkUpload> out;
   for (const auto& m : j) {
     ChunkUpload u{digest_from(m, "hash"), m.at("url").get<std::string>(), {}};
-    if (m.contains("headers")) {
-      for (const auto& [k, val] : m.at("headers").items()) {
-        u.headers.emplace_back(k, val.get<std::string>());
-      }
-    }
+    if (m.contains("headers")) u.headers = headers_from(m.at("headers"));
     out.push_back(std::move(u));
+  }
+  return out;
+}
+
+json pack_entries_json(const std::vector<PackEntry>& entries) {
+  json a = json::array();
+  for (const auto& e : entries) {
+    a.push_back({{"hash", e.hash.hex()},
+                 {"len", e.length},
+                 {"stored", e.stored_length},
+                 {"codec", codec_name(e.codec)},
+                 {"offset", e.offset}});
+  }
+  return a;
+}
+
+std::vector<PackEntry> pack_entries_from(const json& j) {
+  if (!j.is_array()) fail("entries must be an array");
+  std::vector<PackEntry> out;
+  out.reserve(j.size());
+  for (const auto& one : j) {
+    PackEntry e;
+    e.hash = digest_from(one, "hash");
+    const auto len = one.at("len").get<uint64_t>();
+    const auto stored = one.at("stored").get<uint64_t>();
+    if (len == 0 || len > ChunkerParams::kMaxSupportedSize) fail("chunk len out of range");
+    if (stored == 0 || stored > 2 * uint64_t{ChunkerParams::kMaxSupportedSize}) {
+      fail("chunk stored length out of range");
+    }
+    e.length = static_cast<uint32_t>(len);
+    e.stored_length = static_cast<uint32_t>(stored);
+    auto codec = codec_from_name(one.at("codec").get<std::string>());
+    if (!codec) fail("codec must be raw or zstd");
+    e.codec = *codec;
+    e.offset = one.at("offset").get<uint64_t>();
+    out.push_back(e);
   }
   return out;
 }
@@ -133,14 +174,21 @@ Entry entry_from(const json& j) {
 // --- to_json_value / from_json_value per type ---------------------------------------------
 
 json to_json_value(const ServerConfig& c) {
-  return {{"protocol_version", c.protocol_version},
-          {"chunking",
-           {{"min_size", c.chunking.min_size},
-            {"avg_size", c.chunking.avg_size},
-            {"max_size", c.chunking.max_size}}},
-          {"max_batch", c.max_batch},
-          {"max_json_body_bytes", c.max_json_body_bytes},
-          {"server_version", c.server_version}};
+  json j{{"protocol_version", c.protocol_version},
+         {"chunking",
+          {{"min_size", c.chunking.min_size},
+           {"avg_size", c.chunking.avg_size},
+           {"max_size", c.chunking.max_size}}},
+         {"max_batch", c.max_batch},
+         {"max_json_body_bytes", c.max_json_body_bytes},
+         {"server_version", c.server_version}};
+  if (c.packs) {
+    j["packs"] = {{"chunk_limit", c.packs->chunk_limit},
+                  {"target_size", c.packs->target_size},
+                  {"max_size", c.packs->max_size},
+                  {"max_chunks", c.packs->max_chunks}};
+  }
+  return j;
 }
 void from_json_value(const json& j, ServerConfig& c) {
   c.protocol_version = j.at("protocol_version").get<int>();
@@ -151,6 +199,59 @@ void from_json_value(const json& j, ServerConfig& c) {
   c.max_batch = j.at("max_batch").get<uint32_t>();
   c.max_json_body_bytes = j.at("max_json_body_bytes").get<uint64_t>();
   c.server_version = get_or<std::string>(j, "server_version", "");
+  if (auto it = j.find("packs"); it != j.end() && it->is_object()) {
+    PackConfig p;
+    p.chunk_limit = it->at("chunk_limit").get<uint32_t>();
+    p.target_size = it->at("target_size").get<uint64_t>();
+    p.max_size = it->at("max_size").get<uint64_t>();
+    p.max_chunks = it->at("max_chunks").get<uint32_t>();
+    c.packs = p;
+  }
+}
+
+json to_json_value(const ChunkUpload& u) { return uploads_json({u}).at(0); }
+void from_json_value(const json& j, ChunkUpload& u) { u = uploads_from(json::array({j})).at(0); }
+
+json to_json_value(const PackUploadRequest& r) {
+  return {{"pack", r.pack.hex()}, {"size", r.size}};
+}
+void from_json_value(const json& j, PackUploadRequest& r) {
+  r.pack = digest_from(j, "pack");
+  r.size = j.at("size").get<uint64_t>();
+}
+
+json to_json_value(const ConfirmPackRequest& r) {
+  return {{"pack", r.pack.hex()}, {"size", r.size}, {"entries", pack_entries_json(r.entries)}};
+}
+void from_json_value(const json& j, ConfirmPackRequest& r) {
+  r.pack = digest_from(j, "pack");
+  r.size = j.at("size").get<uint64_t>();
+  r.entries = pack_entries_from(j.at("entries"));
+}
+
+json to_json_value(const PackStored& r) { return {{"stored", true}, {"chunks", r.chunks}}; }
+void from_json_value(const json& j, PackStored& r) { r.chunks = j.at("chunks").get<uint32_t>(); }
+
+json to_json_value(const LocateResponse& r) {
+  json reads = json::array();
+  for (const auto& read : r.reads) {
+    json one{{"url", read.url}, {"length", read.length}, {"parts", pack_entries_json(read.parts)}};
+    if (!read.headers.empty()) one["headers"] = headers_json(read.headers);
+    reads.push_back(std::move(one));
+  }
+  return {{"reads", std::move(reads)}};
+}
+void from_json_value(const json& j, LocateResponse& r) {
+  const auto& reads = j.at("reads");
+  if (!reads.is_array()) fail("reads must be an array");
+  for (const auto& one : reads) {
+    ChunkRead read;
+    read.url = one.at("url").get<std::string>();
+    read.length = one.at("length").get<uint64_t>();
+    read.parts = pack_entries_from(one.at("parts"));
+    if (one.contains("headers")) read.headers = headers_from(one.at("headers"));
+    r.reads.push_back(std::move(read));
+  }
 }
 
 json to_json_value(const WhoAmI& w) { return {{"user", w.user}, {"user_id", w.user_id}}; }
@@ -402,6 +503,11 @@ CAIRN_PROTOCOL_TYPE(ServerConfig)
 CAIRN_PROTOCOL_TYPE(WhoAmI)
 CAIRN_PROTOCOL_TYPE(CheckChunksRequest)
 CAIRN_PROTOCOL_TYPE(CheckChunksResponse)
+CAIRN_PROTOCOL_TYPE(ChunkUpload)
+CAIRN_PROTOCOL_TYPE(PackUploadRequest)
+CAIRN_PROTOCOL_TYPE(ConfirmPackRequest)
+CAIRN_PROTOCOL_TYPE(PackStored)
+CAIRN_PROTOCOL_TYPE(LocateResponse)
 CAIRN_PROTOCOL_TYPE(InitUploadsRequest)
 CAIRN_PROTOCOL_TYPE(InitUploadsResponse)
 CAIRN_PROTOCOL_TYPE(CommitRequest)

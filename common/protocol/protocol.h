@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/manifest.h"
+#include "common/pack.h"
 
 namespace cairn::protocol {
 
@@ -24,6 +25,14 @@ enum class NodeKind { kFile, kFolder, kSymlink };
 std::string_view node_kind_name(NodeKind kind);
 std::optional<NodeKind> node_kind_from_name(std::string_view name);
 
+// How a server takes packs (common/pack.h).
+struct PackConfig {
+  uint32_t chunk_limit = 0;                 // Chunks shorter than this travel in packs.
+  uint64_t target_size = 16 * 1024 * 1024;  // A client closes a pack once it is this large.
+  uint64_t max_size = 64 * 1024 * 1024;     // The largest pack the server accepts.
+  uint32_t max_chunks = PackLimits::kMaxPackEntries;
+};
+
 // GET /v1/config: what a client must know before it cuts files.
 struct ServerConfig {
   int protocol_version = kProtocolVersion;
@@ -31,6 +40,7 @@ struct ServerConfig {
   uint32_t max_batch = 1000;         // Files or chunks in one request.
   uint64_t max_json_body_bytes = 0;  // Largest JSON request body the daemon accepts.
   std::string server_version;
+  std::optional<PackConfig> packs;  // Absent: every chunk is uploaded on its own.
 };
 
 // GET /v1/whoami
@@ -56,6 +66,42 @@ struct CheckChunksRequest {
 };
 struct CheckChunksResponse {
   std::vector<ChunkUpload> missing;
+};
+
+// POST /v1/packs: where to PUT a pack the client has built. Answered with a ChunkUpload whose
+// hash is the pack's.
+struct PackUploadRequest {
+  Digest pack;  // SHA-256 of the pack's bytes.
+  uint64_t size = 0;
+};
+
+// POST /v1/packs/confirm: a pack put straight into the blob store, with its entries (offsets
+// from the start of the pack).
+struct ConfirmPackRequest {
+  Digest pack;
+  uint64_t size = 0;
+  std::vector<PackEntry> entries;
+};
+
+// The answer to a pack PUT to the daemon and to /v1/packs/confirm.
+struct PackStored {
+  uint32_t chunks = 0;  // Chunks now recorded for the uploader.
+};
+
+// One GET that returns the stored bytes of one or more chunks, back to back. `parts` carry
+// offsets from the start of the response body; a part's bytes decode with its codec to its
+// length and must hash to its address.
+struct ChunkRead {
+  std::string url;  // Relative: the daemon's own; absolute: the blob store's (pre-signed).
+  std::vector<std::pair<std::string, std::string>> headers;  // Send exactly as given.
+  uint64_t length = 0;                                       // Bytes the GET returns.
+  std::vector<PackEntry> parts;
+};
+
+// POST /v1/chunks/locate (body: CheckChunksRequest): how to read these chunks. Chunks the caller
+// may not read, or that do not exist, are left out, and both look the same.
+struct LocateResponse {
+  std::vector<ChunkRead> reads;
 };
 
 // One file, folder or symlink to stage for a commit.

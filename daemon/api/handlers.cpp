@@ -20,6 +20,9 @@ struct Metrics {
   std::atomic<uint64_t> chunk_bytes_received{0};
   std::atomic<uint64_t> chunks_rejected{0};
   std::atomic<uint64_t> chunks_served{0};
+  std::atomic<uint64_t> packs_received{0};
+  std::atomic<uint64_t> packs_rejected{0};
+  std::atomic<uint64_t> pack_reads{0};
   std::atomic<uint64_t> commits{0};
 };
 
@@ -87,6 +90,38 @@ class ChunkSink final : public BodySink {
   std::unique_ptr<store::BlobWriter> writer_;
 };
 
+// Streams a pack upload into the blob store, verifying every chunk as it arrives; finish()
+// stores and records the pack only if all of them hash right.
+class PackSink final : public BodySink {
+ public:
+  explicit PackSink(std::unique_ptr<service::PackReceiver> receiver)
+      : receiver_(std::move(receiver)) {}
+
+  Result<void> write(ByteView bytes) override {
+    auto written = receiver_->write(bytes);
+    if (!written && written.error().code() == ErrorCode::kCorrupt) {
+      metrics().packs_rejected.fetch_add(1, std::memory_order_relaxed);
+    }
+    return written;
+  }
+
+  HttpResponse finish() override {
+    auto stored = receiver_->finish();
+    if (!stored) {
+      if (stored.error().code() == ErrorCode::kCorrupt) {
+        metrics().packs_rejected.fetch_add(1, std::memory_order_relaxed);
+      }
+      return fail(stored.error());
+    }
+    metrics().packs_received.fetch_add(1, std::memory_order_relaxed);
+    metrics().chunks_received.fetch_add(stored->chunks, std::memory_order_relaxed);
+    return HttpResponse::json(201, protocol::encode_json(*stored));
+  }
+
+ private:
+  std::unique_ptr<service::PackReceiver> receiver_;
+};
+
 std::string metrics_text() {
   const auto& m = metrics();
   std::string out;
@@ -111,6 +146,10 @@ std::string metrics_text() {
   line("cairnd_chunks_rejected_total", "Chunk uploads whose bytes did not match their hash.",
        m.chunks_rejected.load());
   line("cairnd_chunks_served_total", "Chunks sent to clients.", m.chunks_served.load());
+  line("cairnd_packs_received_total", "Packs verified and stored.", m.packs_received.load());
+  line("cairnd_packs_rejected_total", "Pack uploads with a chunk that did not match its hash.",
+       m.packs_rejected.load());
+  line("cairnd_pack_reads_total", "Ranges of packs sent to clients.", m.pack_reads.load());
   line("cairnd_commits_total", "Commit requests applied.", m.commits.load());
   return out;
 }
@@ -180,21 +219,79 @@ void register_routes(Router& router, Services& services) {
 
   router.add("GET", "/v1/chunks/*", [&services](const HttpRequest& req, const std::string& hex) {
     return authed(services, req, [&](const RequestContext& ctx) {
-      auto info = services.chunk_read(ctx, hex);
-      if (!info) return fail(info.error());
+      auto chunk = services.chunk_read(ctx, hex);
+      if (!chunk) return fail(chunk.error());
       metrics().chunks_served.fetch_add(1, std::memory_order_relaxed);
       HttpResponse r;
-      if (!info->redirect_url.empty()) {
-        // The bytes come from the blob store; the client verifies them as always.
-        r.status = 307;
-        r.headers.emplace_back("Location", info->redirect_url);
+      r.content_type = "application/octet-stream";
+      if (chunk->bytes) {
+        r.body.assign(reinterpret_cast<const char*>(chunk->bytes->data()), chunk->bytes->size());
         return r;
       }
-      r.content_type = "application/octet-stream";
-      r.file_path = info->file_path;
-      r.file_size = info->size;
+      const auto& info = chunk->object;
+      if (!info.redirect_url.empty()) {
+        // The bytes come from the blob store; the client verifies them as always.
+        r.status = 307;
+        r.headers.emplace_back("Location", info.redirect_url);
+        return r;
+      }
+      r.file_path = info.file_path;
+      r.file_offset = info.offset;
+      r.file_size = info.size;
       return r;
     });
+  });
+
+  router.add("POST", "/v1/chunks/locate", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::CheckChunksRequest>(req);
+      if (!body) return fail(body.error());
+      return ok_json(services.locate_chunks(ctx, *body));
+    });
+  });
+
+  router.add("POST", "/v1/packs", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::PackUploadRequest>(req);
+      if (!body) return fail(body.error());
+      return ok_json(services.pack_upload(ctx, *body));
+    });
+  });
+
+  router.add("POST", "/v1/packs/confirm", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::ConfirmPackRequest>(req);
+      if (!body) return fail(body.error());
+      return ok_json(services.confirm_pack(ctx, *body));
+    });
+  });
+
+  // Pack bytes, both ways: authorised by the URL's signature, like chunk uploads.
+  router.add_streaming(
+      "PUT", "/v1/packs/*",
+      [&services](const HttpRequest& req,
+                  const std::string& hex) -> Result<std::unique_ptr<BodySink>> {
+        CAIRN_ASSIGN_OR_RETURN(auto grant, services.authorize_pack_put(hex, req.query));
+        if (!req.content_length || *req.content_length != grant.size) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "Content-Length must equal the pack size the URL was signed for (" +
+                                std::to_string(grant.size) + ")");
+        }
+        CAIRN_ASSIGN_OR_RETURN(auto receiver, services.begin_pack_put(grant));
+        return std::unique_ptr<BodySink>(new PackSink(std::move(receiver)));
+      });
+
+  router.add("GET", "/v1/packs/*", [&services](const HttpRequest& req, const std::string& hex) {
+    metrics().requests.fetch_add(1, std::memory_order_relaxed);
+    auto info = services.pack_range_read(hex, req.query);
+    if (!info) return fail(info.error());
+    metrics().pack_reads.fetch_add(1, std::memory_order_relaxed);
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    r.file_path = info->file_path;
+    r.file_offset = info->offset;
+    r.file_size = info->size;
+    return r;
   });
 
   router.add("POST", "/v1/uploads", [&services](const HttpRequest& req, const std::string&) {

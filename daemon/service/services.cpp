@@ -8,28 +8,13 @@
 
 #include "common/manifest.h"
 #include "common/remote_path.h"
+#include "daemon/service/parse.h"
 
 namespace cairn::service {
 namespace {
 
 constexpr std::string_view kTokenPrefix = "cairn_";
 constexpr std::string_view kCursorPrefix = "c1.";
-
-std::optional<int64_t> parse_int(std::string_view s) {
-  int64_t v = 0;
-  const auto* end = s.data() + s.size();
-  auto [p, ec] = std::from_chars(s.data(), end, v);
-  if (ec != std::errc() || p != end) return std::nullopt;
-  return v;
-}
-
-Result<Digest> parse_digest(std::string_view hex) {
-  auto d = Digest::from_hex(hex);
-  if (!d)
-    return make_error(ErrorCode::kInvalidArgument,
-                      "not a SHA-256 hex digest: " + std::string(hex.substr(0, 80)));
-  return *d;
-}
 
 std::string encode_cursor(int64_t ns, int64_t seq) {
   return std::string(kCursorPrefix) + std::to_string(ns) + "." + std::to_string(seq);
@@ -69,6 +54,7 @@ protocol::ServerConfig Services::server_config() const {
   c.max_batch = config_.max_batch;
   c.max_json_body_bytes = config_.max_json_body_bytes;
   c.server_version = config_.version;
+  if (config_.packs.chunk_limit > 0) c.packs = config_.packs;
   return c;
 }
 
@@ -110,11 +96,19 @@ Result<std::string> Services::create_token(const std::string& user_name, const s
 
 // --- chunks ----------------------------------------------------------------------------------
 
+Digest Services::url_signature(std::initializer_list<std::string_view> fields) const {
+  std::string payload;
+  for (std::string_view f : fields) {
+    if (!payload.empty()) payload += '\n';
+    payload += f;
+  }
+  return hmac_sha256(signing_key_, as_bytes(payload));
+}
+
 Digest Services::chunk_signature(int64_t user_id, const std::string& hex, uint64_t size,
                                  int64_t expires) const {
-  const std::string payload = "PUT\n" + hex + "\n" + std::to_string(user_id) + "\n" +
-                              std::to_string(size) + "\n" + std::to_string(expires);
-  return hmac_sha256(signing_key_, as_bytes(payload));
+  return url_signature(
+      {"PUT", hex, std::to_string(user_id), std::to_string(size), std::to_string(expires)});
 }
 
 std::string Services::sign_chunk_url(int64_t user_id, const Digest& digest, uint64_t size) const {
@@ -268,14 +262,6 @@ Result<void> Services::finish_chunk_put(const ChunkPutGrant& grant, store::BlobW
   // unindexed blob (collected later), never an index entry without bytes.
   CAIRN_RETURN_IF_ERROR(writer.commit());
   return metadata_.record_chunk(grant.user_id, grant.digest, grant.size, now());
-}
-
-Result<store::BlobReadInfo> Services::chunk_read(const RequestContext& ctx, std::string_view hex) {
-  CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
-  CAIRN_ASSIGN_OR_RETURN(const bool readable,
-                         metadata_.user_can_read_chunk(ctx.user.user_id, digest));
-  if (!readable) return make_error(ErrorCode::kNotFound, "chunk " + digest.hex());
-  return blobs_.read_info(digest);
 }
 
 // --- files -----------------------------------------------------------------------------------

@@ -5,13 +5,16 @@
 // Result into a response. Every method is safe to call from any thread.
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/chunker.h"
 #include "common/error.h"
+#include "common/pack.h"
 #include "common/protocol/protocol.h"
 #include "daemon/store/blob_store.h"
 #include "daemon/store/metadata_store.h"
@@ -38,6 +41,7 @@ struct RequestContext {
 
 struct ServiceConfig {
   ChunkerParams chunking;
+  protocol::PackConfig packs;  // chunk_limit 0: clients are not asked to pack.
   int64_t upload_ttl_seconds = 24 * 3600;
   int64_t chunk_url_ttl_seconds = 3600;
   uint32_t max_batch = 1000;
@@ -45,11 +49,37 @@ struct ServiceConfig {
   std::string version;
 };
 
-// A chunk upload authorised by a signed URL.
+// A chunk or pack upload authorised by a signed URL.
 struct ChunkPutGrant {
   int64_t user_id = 0;
   Digest digest;
   uint64_t size = 0;
+};
+
+// What GET /v1/chunks/{hash} sends: a stored object to stream or redirect to, or (for a chunk
+// inside a pack) its bytes, decoded and verified.
+struct ChunkBody {
+  store::BlobReadInfo object;
+  std::optional<Bytes> bytes;
+};
+
+class Services;
+
+// A pack arriving through the daemon, verified chunk by chunk as its bytes stream in: nothing is
+// recorded unless every chunk hashes to its address. Owned by one connection.
+class PackReceiver {
+ public:
+  PackReceiver(Services& services, ChunkPutGrant grant, std::unique_ptr<store::BlobWriter> writer,
+               const PackLimits& limits);
+  Result<void> write(ByteView bytes);
+  // Verifies, makes the pack durable and records its chunks for the uploader.
+  Result<protocol::PackStored> finish();
+
+ private:
+  Services& services_;
+  ChunkPutGrant grant_;
+  std::unique_ptr<store::BlobWriter> writer_;
+  PackVerifier verifier_;
 };
 
 class Services {
@@ -88,9 +118,28 @@ class Services {
   // that are still missing.
   Result<protocol::CheckChunksResponse> confirm_chunks(const RequestContext& ctx,
                                                        const protocol::CheckChunksRequest& req);
-  // Where to stream a chunk from. kNotFound unless this user holds it (absent and "someone
-  // else's" look the same).
-  Result<store::BlobReadInfo> chunk_read(const RequestContext& ctx, std::string_view hex);
+  // Where to stream a chunk from, or its bytes. kNotFound unless this user holds it (absent and
+  // "someone else's" look the same).
+  Result<ChunkBody> chunk_read(const RequestContext& ctx, std::string_view hex);
+  // How to read each of these chunks, neighbours in one pack merged into one read. Chunks the
+  // user does not hold are left out.
+  Result<protocol::LocateResponse> locate_chunks(const RequestContext& ctx,
+                                                 const protocol::CheckChunksRequest& req);
+
+  // --- packs ---
+  // Where to PUT a pack the client has built: the daemon's own signed URL, or the blob store's.
+  Result<protocol::ChunkUpload> pack_upload(const RequestContext& ctx,
+                                            const protocol::PackUploadRequest& req);
+  Result<ChunkPutGrant> authorize_pack_put(std::string_view hex,
+                                           const std::map<std::string, std::string>& query) const;
+  Result<std::unique_ptr<PackReceiver>> begin_pack_put(const ChunkPutGrant& grant);
+  // Records a pack the client put straight into the blob store, for this user only (the daemon
+  // never saw its bytes; every reader verifies them).
+  Result<protocol::PackStored> confirm_pack(const RequestContext& ctx,
+                                            const protocol::ConfirmPackRequest& req);
+  // The range of a pack a signed read URL grants. kPermissionDenied if forged or expired.
+  Result<store::BlobReadInfo> pack_range_read(std::string_view hex,
+                                              const std::map<std::string, std::string>& query);
 
   // --- files ---
   Result<protocol::InitUploadsResponse> init_uploads(const RequestContext& ctx,
@@ -118,6 +167,10 @@ class Services {
   // for the user; returns the chunks the user has not uploaded.
   Result<std::vector<ChunkRef>> adopt_stored_chunks(int64_t user_id,
                                                     const std::vector<ChunkRef>& chunks);
+  // HMAC-SHA256 under the signing key of the fields joined by newlines.
+  Digest url_signature(std::initializer_list<std::string_view> fields) const;
+  PackLimits pack_limits() const;
+  friend class PackReceiver;
 
   store::MetadataStore& metadata_;
   store::BlobStore& blobs_;

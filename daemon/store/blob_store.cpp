@@ -5,14 +5,18 @@
 
 namespace cairn::store {
 
-Result<void> BlobStore::put(const Digest& digest, ByteView bytes) {
-  CAIRN_ASSIGN_OR_RETURN(auto writer, begin_put(digest, bytes.size()));
+std::string ObjectId::describe() const {
+  return (kind == ObjectKind::kPack ? "pack " : "chunk ") + digest.hex();
+}
+
+Result<void> BlobStore::put(const ObjectId& id, ByteView bytes) {
+  CAIRN_ASSIGN_OR_RETURN(auto writer, begin_put(id, bytes.size()));
   CAIRN_RETURN_IF_ERROR(writer->write(bytes));
   return writer->commit();
 }
 
-Result<bool> BlobStore::contains(const Digest& digest) {
-  CAIRN_ASSIGN_OR_RETURN(auto size, stat(digest));
+Result<bool> BlobStore::contains(const ObjectId& id) {
+  CAIRN_ASSIGN_OR_RETURN(auto size, stat(id));
   return size.has_value();
 }
 

@@ -51,9 +51,9 @@ std::string temp_name() {
 
 class LocalBlobWriter final : public BlobWriter {
  public:
-  LocalBlobWriter(const LocalBlobStore& store, Digest digest, uint64_t size, std::string temp_path,
+  LocalBlobWriter(const LocalBlobStore& store, ObjectId id, uint64_t size, std::string temp_path,
                   int fd)
-      : store_(store), digest_(digest), size_(size), temp_path_(std::move(temp_path)), fd_(fd) {}
+      : store_(store), id_(id), size_(size), temp_path_(std::move(temp_path)), fd_(fd) {}
 
   ~LocalBlobWriter() override {
     if (fd_ >= 0) ::close(fd_);
@@ -62,7 +62,9 @@ class LocalBlobWriter final : public BlobWriter {
 
   Result<void> write(ByteView bytes) override {
     if (written_ + bytes.size() > size_) {
-      return make_error(ErrorCode::kTooLarge, "chunk body longer than its declared size");
+      return make_error(ErrorCode::kTooLarge,
+                        (id_.kind == ObjectKind::kPack ? "pack" : "chunk") +
+                            std::string(" body longer than its declared size"));
     }
     hasher_.update(bytes);
     const auto* p = bytes.data();
@@ -71,7 +73,7 @@ class LocalBlobWriter final : public BlobWriter {
       const ssize_t n = ::write(fd_, p, left);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return errno_error("write chunk", errno);
+        return errno_error("write " + id_.describe(), errno);
       }
       p += n;
       left -= static_cast<size_t>(n);
@@ -81,30 +83,37 @@ class LocalBlobWriter final : public BlobWriter {
   }
 
   Result<void> commit() override {
+    const Digest& digest = id_.digest;
     if (written_ != size_) {
-      return make_error(ErrorCode::kCorrupt, "chunk body is " + std::to_string(written_) +
-                                                 " bytes, expected " + std::to_string(size_));
+      return make_error(ErrorCode::kCorrupt, id_.describe() + " body is " +
+                                                 std::to_string(written_) + " bytes, expected " +
+                                                 std::to_string(size_));
     }
     const Digest actual = hasher_.finish();
-    if (actual != digest_) {
+    if (actual != digest) {
       return make_error(ErrorCode::kCorrupt,
-                        "chunk body hashes to " + actual.hex() + ", not " + digest_.hex());
+                        "body hashes to " + actual.hex() + ", not " + id_.describe());
     }
     // fsync before rename: otherwise a crash can leave a renamed file with missing data.
-    if (::fsync(fd_) != 0) return errno_error("fsync chunk", errno);
+    if (::fsync(fd_) != 0) return errno_error("fsync " + id_.describe(), errno);
     ::close(fd_);
     fd_ = -1;
 
-    const std::string final_path = store_.path_for(digest_);
+    // Create the fan-out folders below the kind's folder, each made durable in its parent.
+    const std::string final_path = store_.path_for(id_);
     const std::string leaf_dir = final_path.substr(0, final_path.rfind('/'));
-    const std::string mid_dir = leaf_dir.substr(0, leaf_dir.rfind('/'));
-    CAIRN_RETURN_IF_ERROR(ensure_dir(mid_dir, store_.root() + "/chunks"));
-    CAIRN_RETURN_IF_ERROR(ensure_dir(leaf_dir, mid_dir));
-    // Rename into place so readers never see half a chunk, then fsync the directory: without it
-    // a crash can lose the rename even though the data reached the disk. Renaming over an
+    std::string dir = store_.root() + (id_.kind == ObjectKind::kPack ? "/packs" : "/chunks");
+    while (dir.size() < leaf_dir.size()) {
+      const std::string parent = dir;
+      const size_t next = leaf_dir.find('/', dir.size() + 1);
+      dir = leaf_dir.substr(0, next);
+      CAIRN_RETURN_IF_ERROR(ensure_dir(dir, parent));
+    }
+    // Rename into place so readers never see half an object, then fsync the directory: without
+    // it a crash can lose the rename even though the data reached the disk. Renaming over an
     // existing copy is harmless: both hold the same verified bytes.
     if (::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
-      return errno_error("rename chunk into place", errno);
+      return errno_error("rename " + id_.describe() + " into place", errno);
     }
     committed_ = true;
     return fsync_dir(leaf_dir);
@@ -112,7 +121,7 @@ class LocalBlobWriter final : public BlobWriter {
 
  private:
   const LocalBlobStore& store_;
-  Digest digest_;
+  ObjectId id_;
   uint64_t size_;
   std::string temp_path_;
   int fd_;
@@ -125,10 +134,10 @@ class LocalBlobWriter final : public BlobWriter {
 
 Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::open(const std::string& root) {
   std::error_code ec;
-  fs::create_directories(root + "/chunks", ec);
-  if (ec) return make_error(ErrorCode::kIo, "create " + root + "/chunks: " + ec.message());
-  fs::create_directories(root + "/tmp", ec);
-  if (ec) return make_error(ErrorCode::kIo, "create " + root + "/tmp: " + ec.message());
+  for (const char* sub : {"/chunks", "/packs", "/tmp"}) {
+    fs::create_directories(root + sub, ec);
+    if (ec) return make_error(ErrorCode::kIo, "create " + root + sub + ": " + ec.message());
+  }
   // Temporary files belong to writers that died with a previous process.
   for (const auto& entry : fs::directory_iterator(root + "/tmp", ec)) {
     fs::remove(entry.path(), ec);
@@ -136,66 +145,106 @@ Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::open(const std::string& 
   return std::unique_ptr<LocalBlobStore>(new LocalBlobStore(root));
 }
 
-std::string LocalBlobStore::path_for(const Digest& digest) const {
-  const std::string hex = digest.hex();
+std::string LocalBlobStore::path_for(const ObjectId& id) const {
+  const std::string hex = id.digest.hex();
+  if (id.kind == ObjectKind::kPack) return root_ + "/packs/" + hex.substr(0, 2) + "/" + hex;
   return root_ + "/chunks/" + hex.substr(0, 2) + "/" + hex.substr(2, 2) + "/" + hex;
 }
 
-Result<std::unique_ptr<BlobWriter>> LocalBlobStore::begin_put(const Digest& digest, uint64_t size) {
+Result<std::unique_ptr<BlobWriter>> LocalBlobStore::begin_put(const ObjectId& id, uint64_t size) {
   std::string temp_path = root_ + "/tmp/" + temp_name();
   const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return errno_error("create temporary chunk file", errno);
+  if (fd < 0) return errno_error("create temporary file", errno);
   return std::unique_ptr<BlobWriter>(
-      new LocalBlobWriter(*this, digest, size, std::move(temp_path), fd));
+      new LocalBlobWriter(*this, id, size, std::move(temp_path), fd));
 }
 
-Result<Bytes> LocalBlobStore::get(const Digest& digest) {
-  const std::string path = path_for(digest);
+namespace {
+
+// Reads `out.size()` bytes at `offset` of the object's file.
+Result<void> read_exactly(const std::string& path, const ObjectId& id, uint64_t offset, Bytes& out,
+                          bool whole_file) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return make_error(ErrorCode::kNotFound, "chunk " + digest.hex());
-    return errno_error("open chunk " + digest.hex(), errno);
+    if (errno == ENOENT) return make_error(ErrorCode::kNotFound, id.describe());
+    return errno_error("open " + id.describe(), errno);
   }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return errno_error("stat chunk", err);
+  if (whole_file) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return errno_error("stat " + id.describe(), err);
+    }
+    out.resize(static_cast<size_t>(st.st_size));
   }
-  Bytes out(static_cast<size_t>(st.st_size));
   size_t got = 0;
   while (got < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    const ssize_t n =
+        ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<size_t>(n);
   }
   ::close(fd);
-  if (got != out.size() || sha256(out) != digest) {
-    return make_error(ErrorCode::kCorrupt, "stored chunk " + digest.hex() + " is damaged");
+  if (got != out.size()) {
+    return make_error(ErrorCode::kCorrupt, "stored " + id.describe() + " is shorter than expected");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Bytes> LocalBlobStore::get(const ObjectId& id) {
+  Bytes out;
+  CAIRN_RETURN_IF_ERROR(read_exactly(path_for(id), id, 0, out, /*whole_file=*/true));
+  if (sha256(out) != id.digest) {
+    return make_error(ErrorCode::kCorrupt, "stored " + id.describe() + " is damaged");
   }
   return out;
 }
 
-Result<BlobReadInfo> LocalBlobStore::read_info(const Digest& digest) {
+Result<Bytes> LocalBlobStore::get_range(const ObjectId& id, ByteRange range) {
+  Bytes out(static_cast<size_t>(range.length));
+  CAIRN_RETURN_IF_ERROR(read_exactly(path_for(id), id, range.offset, out, /*whole_file=*/false));
+  return out;
+}
+
+Result<BlobReadInfo> LocalBlobStore::read_info(const ObjectId& id,
+                                               const std::optional<ByteRange>& range) {
   BlobReadInfo info;
-  info.file_path = path_for(digest);
+  info.file_path = path_for(id);
   struct stat st {};
   if (::stat(info.file_path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return make_error(ErrorCode::kNotFound, "chunk " + digest.hex());
-    return errno_error("stat chunk", errno);
+    if (errno == ENOENT) return make_error(ErrorCode::kNotFound, id.describe());
+    return errno_error("stat " + id.describe(), errno);
   }
   info.size = static_cast<uint64_t>(st.st_size);
+  if (range) {
+    if (range->offset > info.size || range->length > info.size - range->offset) {
+      return make_error(ErrorCode::kCorrupt,
+                        "stored " + id.describe() + " is shorter than the range asked for");
+    }
+    info.offset = range->offset;
+    info.size = range->length;
+  }
   return info;
 }
 
-Result<std::optional<uint64_t>> LocalBlobStore::stat(const Digest& digest) {
+Result<std::optional<uint64_t>> LocalBlobStore::stat(const ObjectId& id) {
   struct stat st {};
-  if (::stat(path_for(digest).c_str(), &st) == 0) {
+  if (::stat(path_for(id).c_str(), &st) == 0) {
     return std::optional<uint64_t>(static_cast<uint64_t>(st.st_size));
   }
   if (errno == ENOENT) return std::optional<uint64_t>();
-  return errno_error("stat chunk", errno);
+  return errno_error("stat " + id.describe(), errno);
+}
+
+Result<void> LocalBlobStore::remove(const ObjectId& id) {
+  if (::unlink(path_for(id).c_str()) != 0 && errno != ENOENT) {
+    return errno_error("delete " + id.describe(), errno);
+  }
+  return {};
 }
 
 }  // namespace cairn::store

@@ -6,21 +6,27 @@
 
 namespace cairn::store {
 
-// Chunks as files under ROOT/chunks/ab/cd/<sha256 hex>. Writes go to ROOT/tmp first, are fsynced,
-// renamed into place, and the directory is fsynced, so a crash leaves either the whole chunk or
-// nothing. Safe from any thread.
+// Objects as files: chunks under ROOT/chunks/ab/cd/<sha256 hex>, packs under
+// ROOT/packs/ab/<sha256 hex>. Writes go to ROOT/tmp first, are fsynced, renamed into place, and
+// the directory is fsynced, so a crash leaves either the whole object or nothing. Safe from any
+// thread.
 class LocalBlobStore final : public BlobStore {
  public:
-  // Creates ROOT/chunks and ROOT/tmp if needed and removes temporary files a crash left behind.
+  // Creates ROOT/chunks, ROOT/packs and ROOT/tmp if needed and removes temporary files a crash
+  // left behind.
   static Result<std::unique_ptr<LocalBlobStore>> open(const std::string& root);
 
-  Result<std::unique_ptr<BlobWriter>> begin_put(const Digest& digest, uint64_t size) override;
-  Result<Bytes> get(const Digest& digest) override;
-  Result<BlobReadInfo> read_info(const Digest& digest) override;
-  Result<std::optional<uint64_t>> stat(const Digest& digest) override;
+  using BlobStore::read_info;
+  Result<std::unique_ptr<BlobWriter>> begin_put(const ObjectId& id, uint64_t size) override;
+  Result<Bytes> get(const ObjectId& id) override;
+  Result<Bytes> get_range(const ObjectId& id, ByteRange range) override;
+  Result<BlobReadInfo> read_info(const ObjectId& id,
+                                 const std::optional<ByteRange>& range) override;
+  Result<std::optional<uint64_t>> stat(const ObjectId& id) override;
+  Result<void> remove(const ObjectId& id) override;
   std::string describe() const override { return "local disk " + root_; }
 
-  std::string path_for(const Digest& digest) const;
+  std::string path_for(const ObjectId& id) const;
   const std::string& root() const { return root_; }
 
  private:

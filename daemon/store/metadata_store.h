@@ -13,6 +13,7 @@
 #include "common/bytes.h"
 #include "common/error.h"
 #include "common/hash.h"
+#include "common/pack.h"
 #include "common/protocol/protocol.h"
 
 namespace cairn::store {
@@ -53,6 +54,16 @@ struct StagedUpload {
   int64_t expires_at = 0;
 };
 
+// Where a user can read a chunk: a standalone chunk object, or a range of a pack.
+struct ChunkLocation {
+  Digest hash;
+  uint32_t length = 0;
+  std::optional<Digest> pack;  // nullopt: the chunk is an object of its own.
+  uint64_t offset = 0;         // Packs only, from the start of the pack.
+  uint32_t stored_length = 0;  // Packs only.
+  Codec codec = Codec::kRaw;
+};
+
 struct ChangesPage {
   std::vector<protocol::Entry> entries;
   int64_t last_seq = 0;  // Resume after this sequence number.
@@ -88,6 +99,18 @@ class MetadataStore {
   // Records that a verified, durable chunk exists and that this user holds it. Idempotent.
   virtual Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size,
                                     int64_t now) = 0;
+
+  // Records a stored pack and its chunks, all of which this user then holds, in one
+  // transaction. `verified`: the daemon hashed every chunk in it, and any user who holds one of
+  // them may read it from there; otherwise only this user may. Idempotent.
+  virtual Result<void> record_pack(int64_t user_id, const Digest& pack, uint64_t size,
+                                   bool verified, const std::vector<PackEntry>& entries,
+                                   int64_t now) = 0;
+  // Where this user can read each of `digests` from. Chunks the user does not hold are left
+  // out; so are chunks with no location (which should not happen). When a chunk is in several
+  // packs, the pack holding most of `digests` is chosen, so that neighbours read together.
+  virtual Result<std::vector<ChunkLocation>> locate_chunks(int64_t user_id,
+                                                           const std::vector<Digest>& digests) = 0;
 
   // The chunks that the user's live upload sessions `upload_ids` reference and the user does not
   // hold yet, each once. Unknown or expired sessions contribute nothing.

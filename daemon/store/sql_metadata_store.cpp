@@ -3,6 +3,7 @@
 #include <array>
 #include <set>
 #include <span>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "common/manifest.h"
@@ -28,7 +29,7 @@ using sql::TxMode;
 // and in PostgreSQL's keys leading with the namespace, so that the schema can be distributed by
 // it. Every table that belongs to someone carries its namespace or user id, and every query on
 // it filters by that id. manifests and chunks are content-addressed and shared by everyone.
-constexpr std::array<const char*, 1> kSqliteMigrations = {
+constexpr std::array<const char*, 2> kSqliteMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -136,9 +137,32 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_expiry ON uploads(expires_at);
 CREATE INDEX uploads_manifest ON uploads(manifest_hash, user_id);
 )sql",
+    // 2: packs. A chunk may live in several packs; pack_chunks.reader_id is 0 when the daemon
+    // verified the pack (anyone holding the chunk may read it there), else the only user who may.
+    R"sql(
+CREATE TABLE packs (
+  pack_hash BLOB PRIMARY KEY,
+  size INTEGER NOT NULL,
+  chunk_count INTEGER NOT NULL,
+  uploader_id INTEGER NOT NULL,
+  verified INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE pack_chunks (
+  hash BLOB NOT NULL,
+  pack_hash BLOB NOT NULL,
+  pack_offset INTEGER NOT NULL,
+  stored_size INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  codec INTEGER NOT NULL,
+  reader_id INTEGER NOT NULL,
+  PRIMARY KEY (hash, pack_hash)
+) WITHOUT ROWID;
+CREATE INDEX pack_chunks_pack ON pack_chunks(pack_hash);
+)sql",
 };
 
-constexpr std::array<const char*, 1> kPostgresMigrations = {
+constexpr std::array<const char*, 2> kPostgresMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -245,6 +269,27 @@ CREATE TABLE uploads (
 );
 CREATE INDEX uploads_expiry ON uploads(expires_at);
 CREATE INDEX uploads_manifest ON uploads(manifest_hash, user_id);
+)sql",
+    R"sql(
+CREATE TABLE packs (
+  pack_hash BYTEA PRIMARY KEY,
+  size BIGINT NOT NULL,
+  chunk_count BIGINT NOT NULL,
+  uploader_id BIGINT NOT NULL,
+  verified BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE pack_chunks (
+  hash BYTEA NOT NULL,
+  pack_hash BYTEA NOT NULL,
+  pack_offset BIGINT NOT NULL,
+  stored_size BIGINT NOT NULL,
+  size BIGINT NOT NULL,
+  codec BIGINT NOT NULL,
+  reader_id BIGINT NOT NULL,
+  PRIMARY KEY (hash, pack_hash)
+);
+CREATE INDEX pack_chunks_pack ON pack_chunks(pack_hash);
 )sql",
 };
 
@@ -797,6 +842,127 @@ class SqlMetadataStore final : public MetadataStore {
                   user_id, digest.bytes()));
       return {};
     });
+  }
+
+  Result<void> record_pack(int64_t user_id, const Digest& pack, uint64_t size, bool verified,
+                           const std::vector<PackEntry>& entries, int64_t now) override {
+    return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto inserted,
+          s.query("INSERT INTO packs(pack_hash, size, chunk_count, uploader_id, verified, "
+                  "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                  pack.bytes(), size, static_cast<int64_t>(entries.size()), user_id, verified,
+                  now));
+      const int64_t reader = verified ? 0 : user_id;
+      // Multi-row inserts: a pack of small files holds thousands of chunks, and on PostgreSQL
+      // each statement is a round trip.
+      constexpr size_t kPerStatement = 200;
+      for (size_t begin = 0; begin < entries.size(); begin += kPerStatement) {
+        const size_t end = std::min(entries.size(), begin + kPerStatement);
+        std::string located =
+            "INSERT INTO pack_chunks(hash, pack_hash, pack_offset, stored_size, size, codec, "
+            "reader_id) VALUES ";
+        std::string held = "INSERT INTO user_chunks(user_id, hash) VALUES ";
+        std::vector<sql::Value> located_args{sql::to_value(pack.bytes()), sql::to_value(reader)};
+        std::vector<sql::Value> held_args{sql::to_value(user_id)};
+        for (size_t i = begin; i < end; ++i) {
+          const PackEntry& e = entries[i];
+          const size_t n = located_args.size();
+          located += (i == begin ? "" : ", ") + ("(?" + std::to_string(n + 1)) + ", ?1, ?" +
+                     std::to_string(n + 2) + ", ?" + std::to_string(n + 3) + ", ?" +
+                     std::to_string(n + 4) + ", ?" + std::to_string(n + 5) + ", ?2)";
+          located_args.push_back(sql::to_value(e.hash.bytes()));
+          located_args.push_back(sql::to_value(static_cast<int64_t>(e.offset)));
+          located_args.push_back(sql::to_value(static_cast<int64_t>(e.stored_length)));
+          located_args.push_back(sql::to_value(static_cast<int64_t>(e.length)));
+          located_args.push_back(sql::to_value(static_cast<int64_t>(e.codec)));
+          held += (i == begin ? "(?1, ?" : ", (?1, ?") + std::to_string(held_args.size() + 1) + ")";
+          held_args.push_back(sql::to_value(e.hash.bytes()));
+        }
+        CAIRN_RETURN_IF_ERROR(s.run(located + " ON CONFLICT DO NOTHING", located_args));
+        CAIRN_RETURN_IF_ERROR(s.run(held + " ON CONFLICT DO NOTHING", held_args));
+      }
+      (void)inserted;
+      return {};
+    });
+  }
+
+  Result<std::vector<ChunkLocation>> locate_chunks(int64_t user_id,
+                                                   const std::vector<Digest>& digests) override {
+    return sql::transact(
+        *db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<ChunkLocation>> {
+          // Every candidate location of every chunk the user holds.
+          std::unordered_map<Digest, std::vector<ChunkLocation>> candidates;
+          std::unordered_map<Digest, size_t> pack_votes;
+          constexpr size_t kPerQuery = 500;
+          for (size_t begin = 0; begin < digests.size(); begin += kPerQuery) {
+            const size_t end = std::min(digests.size(), begin + kPerQuery);
+            std::string in;
+            std::vector<sql::Value> params{sql::to_value(user_id)};
+            for (size_t i = begin; i < end; ++i) {
+              in += (i == begin ? "?" : ", ?") + std::to_string(params.size() + 1);
+              params.push_back(sql::to_value(digests[i].bytes()));
+            }
+            CAIRN_ASSIGN_OR_RETURN(
+                auto r, s.run("SELECT u.hash, c.size, p.pack_hash, p.pack_offset, p.stored_size, "
+                              "p.size, p.codec FROM user_chunks u "
+                              "LEFT JOIN chunks c ON c.hash = u.hash "
+                              "LEFT JOIN pack_chunks p ON p.hash = u.hash AND "
+                              "(p.reader_id = 0 OR p.reader_id = ?1) "
+                              "WHERE u.user_id = ?1 AND u.hash IN (" +
+                                  in + ")",
+                              params));
+            for (size_t i = 0; i < r.size(); ++i) {
+              auto hash = Digest::from_bytes(r[i].get_blob(0));
+              if (!hash) continue;
+              auto& list = candidates[*hash];
+              if (!r[i].is_null(1)) {
+                ChunkLocation whole;
+                whole.hash = *hash;
+                whole.length = static_cast<uint32_t>(r[i].get_int(1));
+                if (list.empty() || list.front().pack) list.insert(list.begin(), whole);
+              }
+              if (!r[i].is_null(2)) {
+                ChunkLocation packed;
+                packed.hash = *hash;
+                packed.pack = Digest::from_bytes(r[i].get_blob(2));
+                if (!packed.pack) continue;
+                packed.offset = static_cast<uint64_t>(r[i].get_int(3));
+                packed.stored_length = static_cast<uint32_t>(r[i].get_int(4));
+                packed.length = static_cast<uint32_t>(r[i].get_int(5));
+                packed.codec = r[i].get_int(6) == 1 ? Codec::kZstd : Codec::kRaw;
+                bool duplicate = false;
+                for (const auto& c : list) duplicate |= c.pack == packed.pack;
+                if (duplicate) continue;
+                ++pack_votes[*packed.pack];
+                list.push_back(packed);
+              }
+            }
+          }
+          std::vector<ChunkLocation> out;
+          out.reserve(candidates.size());
+          std::unordered_set<Digest> emitted;
+          for (const auto& d : digests) {
+            auto it = candidates.find(d);
+            if (it == candidates.end() || it->second.empty() || !emitted.insert(d).second) {
+              continue;
+            }
+            // A standalone object first; else the pack most of the others are in.
+            const ChunkLocation* best = nullptr;
+            for (const auto& c : it->second) {
+              if (!c.pack) {
+                best = &c;
+                break;
+              }
+              if (best == nullptr || pack_votes[*c.pack] > pack_votes[*best->pack] ||
+                  (pack_votes[*c.pack] == pack_votes[*best->pack] && *c.pack < *best->pack)) {
+                best = &c;
+              }
+            }
+            out.push_back(*best);
+          }
+          return out;
+        });
   }
 
   Result<std::vector<ChunkRef>> missing_upload_chunks(int64_t user_id,

@@ -1,0 +1,379 @@
+#include "common/pack.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <array>
+#include <string>
+#include <unordered_set>
+
+#include "common/varint.h"
+
+namespace cairn {
+namespace {
+
+constexpr std::array<std::byte, 4> kMagic = {std::byte{'C'}, std::byte{'R'}, std::byte{'N'},
+                                             std::byte{'P'}};
+constexpr uint8_t kVersion = 1;
+// hash + codec + two one-byte numbers: the least an entry can take.
+constexpr size_t kEntryMinSize = Digest::kSize + 3;
+
+std::string short_hex(const Digest& d) { return d.hex().substr(0, 12); }
+
+Error corrupt(std::string message) { return Error(ErrorCode::kCorrupt, std::move(message)); }
+
+// Parses the header at the start of `in`. The entries (offsets filled in) and the header's length,
+// nullopt when `in` ends inside the header, or kCorrupt.
+Result<std::optional<size_t>> parse_header(ByteView in, const PackLimits& limits,
+                                           std::vector<PackEntry>& entries) {
+  const size_t fixed = kMagic.size() + 1;
+  if (in.size() < fixed) {
+    if (!std::equal(in.begin(), in.end(), kMagic.begin(),
+                    kMagic.begin() + static_cast<long>(std::min(in.size(), kMagic.size())))) {
+      return corrupt("not a pack (bad magic)");
+    }
+    return std::optional<size_t>();
+  }
+  if (!std::equal(kMagic.begin(), kMagic.end(), in.begin())) {
+    return corrupt("not a pack (bad magic)");
+  }
+  const auto version = static_cast<uint8_t>(in[kMagic.size()]);
+  if (version != kVersion) return corrupt("unsupported pack version " + std::to_string(version));
+
+  size_t pos = fixed;
+  uint64_t count = 0;
+  auto status = varint::get(in, pos, count);
+  if (status == varint::Status::kTruncated) return std::optional<size_t>();
+  if (status == varint::Status::kMalformed) return corrupt("pack header has a malformed number");
+  if (count == 0) return corrupt("pack holds no chunks");
+  if (count > limits.max_entries) {
+    return corrupt("pack holds " + std::to_string(count) + " chunks, more than the limit of " +
+                   std::to_string(limits.max_entries));
+  }
+
+  entries.clear();
+  entries.reserve(static_cast<size_t>(count));
+  std::unordered_set<Digest> seen;
+  uint64_t data_bytes = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (in.size() - pos < Digest::kSize + 1) return std::optional<size_t>();
+    PackEntry e;
+    e.hash = *Digest::from_bytes(in.subspan(pos, Digest::kSize));
+    pos += Digest::kSize;
+    const auto codec = static_cast<uint8_t>(in[pos++]);
+    if (codec > static_cast<uint8_t>(Codec::kZstd)) {
+      return corrupt("pack chunk " + short_hex(e.hash) + " has unknown codec " +
+                     std::to_string(codec));
+    }
+    e.codec = static_cast<Codec>(codec);
+    uint64_t length = 0;
+    uint64_t stored = 0;
+    for (uint64_t* field : {&length, &stored}) {
+      status = varint::get(in, pos, *field);
+      if (status == varint::Status::kTruncated) return std::optional<size_t>();
+      if (status == varint::Status::kMalformed) {
+        return corrupt("pack header has a malformed number");
+      }
+    }
+    if (length == 0 || length > limits.max_chunk_size) {
+      return corrupt("pack chunk " + short_hex(e.hash) + " has length " + std::to_string(length) +
+                     ", outside 1.." + std::to_string(limits.max_chunk_size));
+    }
+    if (stored == 0 || (e.codec == Codec::kRaw && stored != length) ||
+        stored > ZSTD_compressBound(length)) {
+      return corrupt("pack chunk " + short_hex(e.hash) + " has an impossible stored length");
+    }
+    if (!seen.insert(e.hash).second) {
+      return corrupt("pack lists chunk " + short_hex(e.hash) + " twice");
+    }
+    e.length = static_cast<uint32_t>(length);
+    e.stored_length = static_cast<uint32_t>(stored);
+    e.offset = data_bytes;  // Relative for now.
+    data_bytes += stored;
+    if (data_bytes > limits.max_pack_size) {
+      return corrupt("pack is larger than the limit of " + std::to_string(limits.max_pack_size) +
+                     " bytes");
+    }
+    entries.push_back(e);
+  }
+  for (auto& e : entries) e.offset += pos;
+  if (pos + data_bytes > limits.max_pack_size) {
+    return corrupt("pack is larger than the limit of " + std::to_string(limits.max_pack_size) +
+                   " bytes");
+  }
+  return std::optional<size_t>(pos);
+}
+
+}  // namespace
+
+std::string_view codec_name(Codec codec) {
+  switch (codec) {
+    case Codec::kRaw:
+      return "raw";
+    case Codec::kZstd:
+      return "zstd";
+  }
+  return "unknown";
+}
+
+std::optional<Codec> codec_from_name(std::string_view name) {
+  if (name == "raw") return Codec::kRaw;
+  if (name == "zstd") return Codec::kZstd;
+  return std::nullopt;
+}
+
+// --- Compressor ---
+
+struct Compressor::Impl {
+  ZSTD_CCtx* ctx = ZSTD_createCCtx();
+  int level;
+  explicit Impl(int l) : level(l) { CAIRN_CHECK(ctx != nullptr); }
+  ~Impl() { ZSTD_freeCCtx(ctx); }
+};
+
+Compressor::Compressor(int level) : impl_(std::make_unique<Impl>(level)) {}
+Compressor::~Compressor() = default;
+
+Codec Compressor::compress(ByteView raw, Bytes& out) {
+  // Too small for a frame header to leave any saving.
+  if (raw.size() < 64) return Codec::kRaw;
+  // Worth keeping only if it saves at least 1/32: below that, decompressing on every read costs
+  // more than the bytes saved.
+  const size_t worth = raw.size() - raw.size() / 32;
+  Bytes buffer(ZSTD_compressBound(raw.size()));
+  const size_t n = ZSTD_compressCCtx(impl_->ctx, buffer.data(), buffer.size(), raw.data(),
+                                     raw.size(), impl_->level);
+  if (ZSTD_isError(n) || n >= worth) return Codec::kRaw;
+  buffer.resize(n);
+  out = std::move(buffer);
+  return Codec::kZstd;
+}
+
+Result<void> decode_chunk(Codec codec, ByteView stored, uint32_t length, Bytes& out) {
+  switch (codec) {
+    case Codec::kRaw:
+      if (stored.size() != length) {
+        return corrupt("stored chunk is " + std::to_string(stored.size()) + " bytes, expected " +
+                       std::to_string(length));
+      }
+      out.assign(stored.begin(), stored.end());
+      return {};
+    case Codec::kZstd: {
+      const unsigned long long declared = ZSTD_getFrameContentSize(stored.data(), stored.size());
+      if (declared != length) return corrupt("compressed chunk declares the wrong length");
+      if (ZSTD_findFrameCompressedSize(stored.data(), stored.size()) != stored.size()) {
+        return corrupt("compressed chunk is not exactly one frame");
+      }
+      out.resize(length);
+      thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(),
+                                                                          ZSTD_freeDCtx);
+      const size_t n =
+          ZSTD_decompressDCtx(ctx.get(), out.data(), out.size(), stored.data(), stored.size());
+      if (ZSTD_isError(n) || n != length) {
+        return corrupt(std::string("compressed chunk does not decode: ") +
+                       (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length"));
+      }
+      return {};
+    }
+  }
+  return corrupt("unknown codec");
+}
+
+// --- PackBuilder ---
+
+PackBuilder::PackBuilder(int level) : compressor_(level) {}
+
+void PackBuilder::add(const Digest& hash, ByteView raw) {
+  for (const auto& e : entries_) {
+    if (e.hash == hash) return;
+  }
+  PackEntry e;
+  e.hash = hash;
+  e.length = static_cast<uint32_t>(raw.size());
+  e.offset = data_.size();
+  e.codec = compressor_.compress(raw, scratch_);
+  const ByteView stored = e.codec == Codec::kZstd ? ByteView(scratch_) : raw;
+  e.stored_length = static_cast<uint32_t>(stored.size());
+  varint::put_raw(data_, stored);
+  raw_bytes_ += raw.size();
+  entries_.push_back(e);
+}
+
+uint64_t PackBuilder::size() const {
+  // Each entry's header takes the hash, the codec and two numbers of at most 5 bytes.
+  return kMagic.size() + 1 + 3 + entries_.size() * (Digest::kSize + 1 + 10) + data_.size();
+}
+
+PackBuilder::Built PackBuilder::finish() {
+  Built built;
+  Bytes& out = built.bytes;
+  out.reserve(size());
+  varint::put_raw(out, kMagic);
+  out.push_back(static_cast<std::byte>(kVersion));
+  varint::put(out, entries_.size());
+  for (const auto& e : entries_) {
+    varint::put_raw(out, e.hash.bytes());
+    out.push_back(static_cast<std::byte>(e.codec));
+    varint::put(out, e.length);
+    varint::put(out, e.stored_length);
+  }
+  const uint64_t header = out.size();
+  varint::put_raw(out, data_);
+  built.digest = sha256(out);
+  built.entries = std::move(entries_);
+  for (auto& e : built.entries) e.offset += header;
+  built.raw_bytes = raw_bytes_;
+  entries_.clear();
+  data_.clear();
+  raw_bytes_ = 0;
+  return built;
+}
+
+// --- PackVerifier ---
+
+struct PackVerifier::Impl {
+  PackLimits limits;
+  std::optional<Error> error;
+  Bytes header;             // Bytes before the header could be parsed.
+  size_t next_attempt = 0;  // Parse the header once it has this many bytes.
+  bool have_header = false;
+  std::vector<PackEntry> entries;
+  size_t current = 0;       // Index of the entry being received.
+  uint64_t received = 0;    // Bytes of the current entry received.
+  uint64_t produced = 0;    // Uncompressed bytes of the current entry so far.
+  bool frame_done = false;  // The current entry's zstd frame has ended.
+  Sha256 hasher;
+  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx{ZSTD_createDCtx(), ZSTD_freeDCtx};
+  Bytes window = Bytes(ZSTD_DStreamOutSize());
+
+  Result<void> try_header();
+
+  Result<void> fail(std::string message) {
+    error = corrupt(std::move(message));
+    return *error;
+  }
+
+  std::string name(const PackEntry& e) const {
+    return "pack chunk " + std::to_string(current + 1) + " of " + std::to_string(entries.size()) +
+           " (" + short_hex(e.hash) + ")";
+  }
+
+  // Consumes bytes of the current entry.
+  Result<void> consume(ByteView bytes) {
+    const PackEntry& e = entries[current];
+    if (e.codec == Codec::kRaw) {
+      hasher.update(bytes);
+      produced += bytes.size();
+      return {};
+    }
+    if (frame_done) return fail(name(e) + " has bytes after its compressed frame");
+    ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
+    const bool last = received == e.stored_length;
+    while (true) {
+      ZSTD_outBuffer out{window.data(), window.size(), 0};
+      const size_t rc = ZSTD_decompressStream(dctx.get(), &out, &in);
+      if (ZSTD_isError(rc)) {
+        return fail(name(e) + " does not decompress: " + ZSTD_getErrorName(rc));
+      }
+      produced += out.pos;
+      if (produced > e.length) return fail(name(e) + " decompresses to more than its length");
+      hasher.update(ByteView(window.data(), out.pos));
+      if (rc == 0) {
+        if (in.pos < in.size) return fail(name(e) + " has bytes after its compressed frame");
+        frame_done = true;
+      }
+      if (in.pos == in.size && out.pos < out.size) {
+        // All input taken and the output not full: nothing more until more input. At the
+        // entry's end the frame must be complete.
+        if (last && rc != 0) return fail(name(e) + " ends inside its compressed frame");
+        return {};
+      }
+    }
+  }
+
+  Result<void> finish_entry() {
+    const PackEntry& e = entries[current];
+    if (produced != e.length) {
+      return fail(name(e) + " decodes to " + std::to_string(produced) + " bytes, not " +
+                  std::to_string(e.length));
+    }
+    const Digest actual = hasher.finish();
+    if (actual != e.hash) return fail(name(e) + " hashes to " + short_hex(actual));
+    ZSTD_DCtx_reset(dctx.get(), ZSTD_reset_session_only);
+    frame_done = false;
+    ++current;
+    received = 0;
+    produced = 0;
+    return {};
+  }
+
+  Result<void> feed_data(ByteView bytes) {
+    while (!bytes.empty()) {
+      if (current == entries.size()) {
+        return fail("pack has bytes after its last chunk");
+      }
+      const PackEntry& e = entries[current];
+      const size_t take =
+          static_cast<size_t>(std::min<uint64_t>(bytes.size(), e.stored_length - received));
+      received += take;
+      CAIRN_RETURN_IF_ERROR(consume(bytes.first(take)));
+      bytes = bytes.subspan(take);
+      if (received == e.stored_length) CAIRN_RETURN_IF_ERROR(finish_entry());
+    }
+    return {};
+  }
+};
+
+PackVerifier::PackVerifier(const PackLimits& limits) : impl_(std::make_unique<Impl>()) {
+  impl_->limits = limits;
+}
+PackVerifier::~PackVerifier() = default;
+
+Result<void> PackVerifier::update(ByteView bytes) {
+  Impl& s = *impl_;
+  if (s.error) return *s.error;
+  if (s.have_header) return s.feed_data(bytes);
+  varint::put_raw(s.header, bytes);
+  // Parse again only once the buffer has grown by a quarter: a header sent a byte at a time must
+  // not cost quadratic time. finish() makes the last attempt.
+  if (s.header.size() < s.next_attempt) return {};
+  return s.try_header();
+}
+
+Result<void> PackVerifier::Impl::try_header() {
+  auto parsed = parse_header(header, limits, entries);
+  if (!parsed) {
+    error = parsed.error();
+    return *error;
+  }
+  if (!parsed->has_value()) {
+    next_attempt = header.size() + std::max<size_t>(64, header.size() / 4);
+    return {};
+  }
+  have_header = true;
+  const size_t header_len = **parsed;
+  Bytes rest(header.begin() + static_cast<long>(header_len), header.end());
+  header = Bytes();
+  return feed_data(rest);
+}
+
+Result<std::vector<PackEntry>> PackVerifier::finish() {
+  Impl& s = *impl_;
+  if (s.error) return *s.error;
+  if (!s.have_header) CAIRN_RETURN_IF_ERROR(s.try_header());
+  if (!s.have_header) return corrupt("pack ends inside its header");
+  if (s.current != s.entries.size()) {
+    return corrupt("pack ends inside chunk " + std::to_string(s.current + 1) + " of " +
+                   std::to_string(s.entries.size()));
+  }
+  return s.entries;
+}
+
+Result<std::vector<PackEntry>> decode_pack_header(ByteView pack, const PackLimits& limits) {
+  std::vector<PackEntry> entries;
+  CAIRN_ASSIGN_OR_RETURN(auto parsed, parse_header(pack, limits, entries));
+  if (!parsed) return corrupt("pack ends inside its header");
+  return entries;
+}
+
+}  // namespace cairn

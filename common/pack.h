@@ -1,0 +1,140 @@
+#pragma once
+
+// Packs: many small chunks in one stored object, each compressed with zstd when that pays.
+//
+// One file (or one S3 object) per 4 KiB chunk would make a tree of small files slow to store and
+// costly to list, and every chunk PUT would pay a round trip and an fsync. A client bundles small
+// chunks into a pack of about 16 MiB and uploads it with one request. The header comes first, so
+// that a receiver can verify every chunk while the bytes stream in, before it records any.
+//
+// Pack encoding v1 (docs/formats.md):
+//   magic        4 bytes   "CRNP"
+//   version      1 byte    0x01
+//   count        uvarint   number of chunks, 1 .. kMaxPackEntries
+//   count times:
+//     hash       32 bytes  SHA-256 of the chunk's uncompressed bytes (its address)
+//     codec      1 byte    0 raw, 1 zstd (one frame, content size in its header)
+//     length     uvarint   uncompressed length, 1 .. 64 MiB
+//     stored     uvarint   length in the pack; equals length for raw
+//   then the stored bytes of each chunk in header order, nothing after the last.
+// A pack's name is the SHA-256 of its whole encoding.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/error.h"
+#include "common/hash.h"
+
+namespace cairn {
+
+// How a chunk's bytes are kept.
+enum class Codec : uint8_t { kRaw = 0, kZstd = 1 };
+
+std::string_view codec_name(Codec codec);
+std::optional<Codec> codec_from_name(std::string_view name);
+
+// Compresses chunks with zstd, keeping the result only when it saves at least 1/32 of the bytes.
+// Incompressible data costs little: zstd gives up on it at over 1.5 GB/s. One thread at a time.
+class Compressor {
+ public:
+  static constexpr int kDefaultLevel = 3;
+
+  explicit Compressor(int level = kDefaultLevel);
+  ~Compressor();
+  Compressor(const Compressor&) = delete;
+  Compressor& operator=(const Compressor&) = delete;
+
+  // kZstd with the compressed bytes in `out`, or kRaw (and `out` untouched) when it does not pay.
+  Codec compress(ByteView raw, Bytes& out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Restores a chunk's bytes from their stored form into `out` (resized to `length`). kCorrupt if
+// the stored bytes are not exactly one valid frame of exactly `length` bytes. The caller verifies
+// the hash, as every reader does.
+Result<void> decode_chunk(Codec codec, ByteView stored, uint32_t length, Bytes& out);
+
+// One chunk of a pack. `offset` counts from the start of the pack.
+struct PackEntry {
+  Digest hash;
+  Codec codec = Codec::kRaw;
+  uint32_t length = 0;
+  uint32_t stored_length = 0;
+  uint64_t offset = 0;
+
+  bool operator==(const PackEntry&) const = default;
+};
+
+// Bounds a receiver enforces before trusting anything in a pack.
+struct PackLimits {
+  static constexpr uint32_t kMaxPackEntries = 65536;
+
+  uint32_t max_chunk_size = 64 * 1024 * 1024;
+  uint64_t max_pack_size = 64 * 1024 * 1024;
+  uint32_t max_entries = kMaxPackEntries;
+};
+
+// Builds a pack in memory. One thread at a time.
+class PackBuilder {
+ public:
+  struct Built {
+    Bytes bytes;
+    Digest digest;  // SHA-256 of `bytes`: the pack's name.
+    std::vector<PackEntry> entries;
+    uint64_t raw_bytes = 0;  // Sum of the chunks' uncompressed lengths.
+  };
+
+  explicit PackBuilder(int level = Compressor::kDefaultLevel);
+
+  // Adds a chunk whose uncompressed bytes are `raw` (which hash to `hash`); compresses it when
+  // that pays. A hash already in the pack is ignored.
+  void add(const Digest& hash, ByteView raw);
+
+  bool empty() const { return entries_.empty(); }
+  size_t chunk_count() const { return entries_.size(); }
+  // The size of the pack if it were finished now.
+  uint64_t size() const;
+
+  // Encodes the pack and starts a new, empty one.
+  Built finish();
+
+ private:
+  Compressor compressor_;
+  std::vector<PackEntry> entries_;  // Offsets relative to the start of data_.
+  Bytes data_;
+  Bytes scratch_;
+  uint64_t raw_bytes_ = 0;
+};
+
+// Verifies a pack as its bytes arrive, holding at most the header and a small window: every
+// chunk must decode to exactly its length and hash to its address. Feed it every byte, in order.
+class PackVerifier {
+ public:
+  explicit PackVerifier(const PackLimits& limits);
+  ~PackVerifier();
+  PackVerifier(const PackVerifier&) = delete;
+  PackVerifier& operator=(const PackVerifier&) = delete;
+
+  // kCorrupt (naming the chunk) as soon as something is wrong; further calls repeat that error.
+  Result<void> update(ByteView bytes);
+  // The pack's entries once every byte has arrived and checked out. kCorrupt if the pack is
+  // incomplete or has bytes after its last chunk.
+  Result<std::vector<PackEntry>> finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Decodes the header at the start of `pack` (which may hold just the header or the whole pack):
+// the entries with their offsets. kCorrupt if it is malformed or exceeds `limits`.
+Result<std::vector<PackEntry>> decode_pack_header(ByteView pack, const PackLimits& limits);
+
+}  // namespace cairn

@@ -1,0 +1,303 @@
+// Packs and chunk reads: the services behind POST /v1/packs, PUT and GET /v1/packs/{hash},
+// POST /v1/packs/confirm, POST /v1/chunks/locate and GET /v1/chunks/{hash}.
+
+#include <algorithm>
+#include <map>
+#include <unordered_set>
+
+#include "daemon/service/parse.h"
+#include "daemon/service/services.h"
+
+namespace cairn::service {
+namespace {
+
+// The most one merged read returns: a whole pack at the default target size.
+constexpr uint64_t kMaxReadBytes = 16 * 1024 * 1024;
+
+std::string short_hex(const Digest& d) { return d.hex().substr(0, 12); }
+
+// The signed-URL fields of `query`: each must be present and a number.
+struct SignedFields {
+  std::map<std::string, int64_t> values;
+  std::string signature;
+};
+
+std::optional<SignedFields> signed_fields(const std::map<std::string, std::string>& query,
+                                          std::initializer_list<const char*> names) {
+  SignedFields out;
+  for (const char* name : names) {
+    auto it = query.find(name);
+    if (it == query.end()) return std::nullopt;
+    auto v = parse_int(it->second);
+    if (!v || *v < 0) return std::nullopt;
+    out.values[name] = *v;
+  }
+  auto sig = query.find("s");
+  if (sig == query.end()) return std::nullopt;
+  out.signature = sig->second;
+  return out;
+}
+
+}  // namespace
+
+// --- PackReceiver ----------------------------------------------------------------------------
+
+PackReceiver::PackReceiver(Services& services, ChunkPutGrant grant,
+                           std::unique_ptr<store::BlobWriter> writer, const PackLimits& limits)
+    : services_(services), grant_(grant), writer_(std::move(writer)), verifier_(limits) {}
+
+Result<void> PackReceiver::write(ByteView bytes) {
+  // Verify first: a pack that is already known to be bad need not reach the disk.
+  CAIRN_RETURN_IF_ERROR(verifier_.update(bytes));
+  return writer_->write(bytes);
+}
+
+Result<protocol::PackStored> PackReceiver::finish() {
+  CAIRN_ASSIGN_OR_RETURN(auto entries, verifier_.finish());
+  // The pack is durable before the index says its chunks exist: a crash between the two leaves
+  // an unindexed pack (collected later), never an index entry without bytes.
+  CAIRN_RETURN_IF_ERROR(writer_->commit());
+  CAIRN_RETURN_IF_ERROR(services_.metadata_.record_pack(
+      grant_.user_id, grant_.digest, grant_.size, /*verified=*/true, entries, services_.now()));
+  return protocol::PackStored{static_cast<uint32_t>(entries.size())};
+}
+
+// --- Services: packs -------------------------------------------------------------------------
+
+PackLimits Services::pack_limits() const {
+  PackLimits limits;
+  limits.max_chunk_size = config_.chunking.max_size;
+  limits.max_pack_size = config_.packs.max_size;
+  limits.max_entries = config_.packs.max_chunks;
+  return limits;
+}
+
+Result<protocol::ChunkUpload> Services::pack_upload(const RequestContext& ctx,
+                                                    const protocol::PackUploadRequest& req) {
+  if (req.size == 0 || req.size > config_.packs.max_size) {
+    return make_error(ErrorCode::kTooLarge,
+                      "a pack must be 1 to " + std::to_string(config_.packs.max_size) + " bytes");
+  }
+  const int64_t user = ctx.user.user_id;
+  if (auto direct = blobs_.direct_upload(user, store::ObjectId::pack(req.pack), req.size,
+                                         config_.chunk_url_ttl_seconds)) {
+    return protocol::ChunkUpload{req.pack, std::move(direct->url), std::move(direct->headers)};
+  }
+  const int64_t expires = now() + config_.chunk_url_ttl_seconds;
+  const std::string hex = req.pack.hex();
+  const Digest sig = url_signature(
+      {"PUT pack", hex, std::to_string(user), std::to_string(req.size), std::to_string(expires)});
+  return protocol::ChunkUpload{req.pack,
+                               "/v1/packs/" + hex + "?u=" + std::to_string(user) +
+                                   "&n=" + std::to_string(req.size) +
+                                   "&e=" + std::to_string(expires) + "&s=" + sig.hex(),
+                               {}};
+}
+
+Result<ChunkPutGrant> Services::authorize_pack_put(
+    std::string_view hex, const std::map<std::string, std::string>& query) const {
+  CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
+  auto f = signed_fields(query, {"u", "n", "e"});
+  if (!f) {
+    return make_error(ErrorCode::kPermissionDenied,
+                      "pack upload URL is not signed (get one from POST /v1/packs)");
+  }
+  const int64_t user = f->values["u"];
+  const int64_t size = f->values["n"];
+  const int64_t expires = f->values["e"];
+  const Digest expected = url_signature({"PUT pack", digest.hex(), std::to_string(user),
+                                         std::to_string(size), std::to_string(expires)});
+  auto given = from_hex(f->signature);
+  if (!given || !constant_time_equal(*given, expected.bytes())) {
+    return make_error(ErrorCode::kPermissionDenied, "pack upload URL signature does not match");
+  }
+  if (expires < now()) {
+    return make_error(ErrorCode::kPermissionDenied, "pack upload URL has expired");
+  }
+  if (size <= 0 || static_cast<uint64_t>(size) > config_.packs.max_size) {
+    return make_error(ErrorCode::kTooLarge, "pack larger than the server's max pack size");
+  }
+  return ChunkPutGrant{user, digest, static_cast<uint64_t>(size)};
+}
+
+Result<std::unique_ptr<PackReceiver>> Services::begin_pack_put(const ChunkPutGrant& grant) {
+  CAIRN_ASSIGN_OR_RETURN(auto writer,
+                         blobs_.begin_put(store::ObjectId::pack(grant.digest), grant.size));
+  return std::make_unique<PackReceiver>(*this, grant, std::move(writer), pack_limits());
+}
+
+Result<protocol::PackStored> Services::confirm_pack(const RequestContext& ctx,
+                                                    const protocol::ConfirmPackRequest& req) {
+  if (!blobs_.takes_direct_uploads()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "this server takes packs through the URL POST /v1/packs gives, not by "
+                      "confirmation");
+  }
+  const PackLimits limits = pack_limits();
+  if (req.size == 0 || req.size > limits.max_pack_size) {
+    return make_error(ErrorCode::kTooLarge,
+                      "a pack must be 1 to " + std::to_string(limits.max_pack_size) + " bytes");
+  }
+  if (req.entries.empty() || req.entries.size() > limits.max_entries) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a pack lists 1 to " + std::to_string(limits.max_entries) + " chunks");
+  }
+  // The daemon never sees these bytes, so the entries only have to be possible: in order, inside
+  // the pack, each chunk once. A client that lies about them can only hurt itself, because the
+  // locations serve this user alone and every reader verifies every chunk.
+  std::unordered_set<Digest> seen;
+  uint64_t end_of_previous = 0;
+  for (const auto& e : req.entries) {
+    const std::string name = "pack entry " + short_hex(e.hash);
+    if (e.length == 0 || e.length > limits.max_chunk_size || e.stored_length == 0 ||
+        (e.codec == Codec::kRaw && e.stored_length != e.length)) {
+      return make_error(ErrorCode::kInvalidArgument, name + " has impossible lengths");
+    }
+    if (e.offset < end_of_previous || e.offset > req.size ||
+        e.stored_length > req.size - e.offset) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        name + " overlaps another or lies outside the pack");
+    }
+    if (!seen.insert(e.hash).second) {
+      return make_error(ErrorCode::kInvalidArgument, name + " is listed twice");
+    }
+    end_of_previous = e.offset + e.stored_length;
+  }
+  const store::ObjectId id = store::ObjectId::pack(req.pack);
+  CAIRN_ASSIGN_OR_RETURN(const bool adopted,
+                         blobs_.adopt_direct_upload(ctx.user.user_id, id, req.size));
+  if (!adopted) {
+    return make_error(ErrorCode::kNotFound, "pack " + req.pack.hex() +
+                                                " was not uploaded, or not with size " +
+                                                std::to_string(req.size));
+  }
+  CAIRN_RETURN_IF_ERROR(metadata_.record_pack(ctx.user.user_id, req.pack, req.size,
+                                              /*verified=*/false, req.entries, ctx.now));
+  return protocol::PackStored{static_cast<uint32_t>(req.entries.size())};
+}
+
+Result<store::BlobReadInfo> Services::pack_range_read(
+    std::string_view hex, const std::map<std::string, std::string>& query) {
+  CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
+  auto f = signed_fields(query, {"o", "n", "e"});
+  if (!f) {
+    return make_error(ErrorCode::kPermissionDenied,
+                      "pack read URL is not signed (get one from POST /v1/chunks/locate)");
+  }
+  const int64_t offset = f->values["o"];
+  const int64_t length = f->values["n"];
+  const int64_t expires = f->values["e"];
+  const Digest expected = url_signature({"GET pack", digest.hex(), std::to_string(offset),
+                                         std::to_string(length), std::to_string(expires)});
+  auto given = from_hex(f->signature);
+  if (!given || !constant_time_equal(*given, expected.bytes())) {
+    return make_error(ErrorCode::kPermissionDenied, "pack read URL signature does not match");
+  }
+  if (expires < now()) return make_error(ErrorCode::kPermissionDenied, "pack read URL has expired");
+  return blobs_.read_info(
+      store::ObjectId::pack(digest),
+      store::ByteRange{static_cast<uint64_t>(offset), static_cast<uint64_t>(length)});
+}
+
+// --- Services: reads -------------------------------------------------------------------------
+
+Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& ctx,
+                                                         const protocol::CheckChunksRequest& req) {
+  CAIRN_RETURN_IF_ERROR(check_chunk_list(req.chunks));
+  std::vector<Digest> digests;
+  digests.reserve(req.chunks.size());
+  for (const auto& c : req.chunks) digests.push_back(c.hash);
+  CAIRN_ASSIGN_OR_RETURN(auto locations, metadata_.locate_chunks(ctx.user.user_id, digests));
+
+  protocol::LocateResponse out;
+  const bool direct = blobs_.takes_direct_uploads();
+  const int64_t expires = now() + config_.chunk_url_ttl_seconds;
+  // A read of a whole object or of a range of one: a pre-signed URL of the blob store, or the
+  // daemon's own URL.
+  auto add_read = [&](const store::ObjectId& id, store::ByteRange range,
+                      std::vector<PackEntry> parts) -> Result<void> {
+    protocol::ChunkRead read;
+    read.length = range.length;
+    read.parts = std::move(parts);
+    if (direct) {
+      std::optional<store::ByteRange> r;
+      if (id.kind == store::ObjectKind::kPack) r = range;
+      CAIRN_ASSIGN_OR_RETURN(auto info, blobs_.read_info(id, r));
+      read.url = std::move(info.redirect_url);
+      read.headers = std::move(info.headers);
+    } else if (id.kind == store::ObjectKind::kChunk) {
+      read.url = "/v1/chunks/" + id.digest.hex();  // With the bearer token, as always.
+    } else {
+      const std::string hex = id.digest.hex();
+      const Digest sig = url_signature({"GET pack", hex, std::to_string(range.offset),
+                                        std::to_string(range.length), std::to_string(expires)});
+      read.url = "/v1/packs/" + hex + "?o=" + std::to_string(range.offset) +
+                 "&n=" + std::to_string(range.length) + "&e=" + std::to_string(expires) +
+                 "&s=" + sig.hex();
+    }
+    out.reads.push_back(std::move(read));
+    return {};
+  };
+
+  // Chunks of their own first, then each pack's chunks in pack order, merged where they sit
+  // back to back (a gap would hand out bytes of chunks the user did not ask for).
+  std::map<Digest, std::vector<const store::ChunkLocation*>> by_pack;
+  for (const auto& loc : locations) {
+    if (loc.pack) {
+      by_pack[*loc.pack].push_back(&loc);
+      continue;
+    }
+    PackEntry part{loc.hash, Codec::kRaw, loc.length, loc.length, 0};
+    CAIRN_RETURN_IF_ERROR(add_read(loc.hash, {0, loc.length}, {part}));
+  }
+  for (auto& [pack, locs] : by_pack) {
+    std::sort(locs.begin(), locs.end(),
+              [](const auto* a, const auto* b) { return a->offset < b->offset; });
+    size_t i = 0;
+    while (i < locs.size()) {
+      const uint64_t start = locs[i]->offset;
+      uint64_t end = start;
+      std::vector<PackEntry> parts;
+      while (i < locs.size() && locs[i]->offset == end &&
+             (parts.empty() || end - start + locs[i]->stored_length <= kMaxReadBytes)) {
+        const auto& l = *locs[i];
+        parts.push_back({l.hash, l.codec, l.length, l.stored_length, l.offset - start});
+        end += l.stored_length;
+        ++i;
+      }
+      if (parts.empty()) {  // Overlapping entries cannot happen; skip defensively.
+        ++i;
+        continue;
+      }
+      CAIRN_RETURN_IF_ERROR(
+          add_read(store::ObjectId::pack(pack), {start, end - start}, std::move(parts)));
+    }
+  }
+  return out;
+}
+
+Result<ChunkBody> Services::chunk_read(const RequestContext& ctx, std::string_view hex) {
+  CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
+  CAIRN_ASSIGN_OR_RETURN(auto locations, metadata_.locate_chunks(ctx.user.user_id, {digest}));
+  if (locations.empty()) return make_error(ErrorCode::kNotFound, "chunk " + digest.hex());
+  const store::ChunkLocation& loc = locations.front();
+  ChunkBody body;
+  if (!loc.pack) {
+    CAIRN_ASSIGN_OR_RETURN(body.object, blobs_.read_info(digest));
+    return body;
+  }
+  // Inside a pack: the daemon reads the range, decodes and verifies it, so that this endpoint
+  // always answers with the chunk's own bytes.
+  CAIRN_ASSIGN_OR_RETURN(auto stored, blobs_.get_range(store::ObjectId::pack(*loc.pack),
+                                                       {loc.offset, loc.stored_length}));
+  Bytes raw;
+  auto decoded = decode_chunk(loc.codec, stored, loc.length, raw);
+  if (!decoded || sha256(raw) != digest) {
+    return make_error(ErrorCode::kCorrupt,
+                      "chunk " + digest.hex() + " in pack " + loc.pack->hex() + " is damaged");
+  }
+  body.bytes = std::move(raw);
+  return body;
+}
+
+}  // namespace cairn::service

@@ -1,0 +1,199 @@
+#include "common/pack.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+namespace cairn {
+namespace {
+
+Bytes random_bytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Bytes out(n);
+  for (auto& b : out) b = static_cast<std::byte>(rng());
+  return out;
+}
+
+Bytes text_bytes(size_t n, uint64_t seed) {
+  static const std::string kWords[] = {"cairn ", "chunk ", "pack ", "stone ", "trail ", "\n"};
+  std::mt19937_64 rng(seed);
+  std::string s;
+  while (s.size() < n) s += kWords[rng() % 6];
+  s.resize(n);
+  const ByteView v = as_bytes(s);
+  return Bytes(v.begin(), v.end());
+}
+
+struct Sample {
+  std::vector<Bytes> chunks;
+  PackBuilder::Built pack;
+};
+
+// A pack of compressible and incompressible chunks of assorted sizes.
+Sample sample_pack() {
+  Sample s;
+  s.chunks = {text_bytes(100000, 1), random_bytes(5000, 2), text_bytes(10, 3), random_bytes(1, 4),
+              text_bytes(300000, 5)};
+  PackBuilder builder;
+  for (const auto& c : s.chunks) builder.add(sha256(c), c);
+  EXPECT_EQ(builder.chunk_count(), s.chunks.size());
+  const uint64_t estimate = builder.size();
+  s.pack = builder.finish();
+  EXPECT_LE(s.pack.bytes.size(), estimate);
+  EXPECT_TRUE(builder.empty());
+  return s;
+}
+
+Result<std::vector<PackEntry>> verify_in_pieces(ByteView pack, size_t piece,
+                                                PackLimits limits = {}) {
+  PackVerifier v(limits);
+  for (size_t at = 0; at < pack.size(); at += piece) {
+    CAIRN_RETURN_IF_ERROR(v.update(pack.subspan(at, std::min(piece, pack.size() - at))));
+  }
+  return v.finish();
+}
+
+TEST(PackTest, CompressesWhenItPaysAndOnlyThen) {
+  const auto s = sample_pack();
+  ASSERT_EQ(s.pack.entries.size(), 5u);
+  EXPECT_EQ(s.pack.entries[0].codec, Codec::kZstd);
+  EXPECT_LT(s.pack.entries[0].stored_length, 100000u / 4);
+  EXPECT_EQ(s.pack.entries[1].codec, Codec::kRaw);  // Random bytes do not compress.
+  EXPECT_EQ(s.pack.entries[1].stored_length, 5000u);
+  EXPECT_EQ(s.pack.entries[2].codec, Codec::kRaw);  // Too small to gain anything.
+  EXPECT_EQ(s.pack.entries[3].codec, Codec::kRaw);
+  EXPECT_EQ(s.pack.raw_bytes, 100000u + 5000u + 10u + 1u + 300000u);
+  EXPECT_LT(s.pack.bytes.size(), 5000u + 300000u / 4 + 100000u / 4);
+  EXPECT_EQ(s.pack.digest, sha256(s.pack.bytes));
+}
+
+TEST(PackTest, EveryChunkDecodesFromItsLocation) {
+  const auto s = sample_pack();
+  for (size_t i = 0; i < s.chunks.size(); ++i) {
+    const PackEntry& e = s.pack.entries[i];
+    EXPECT_EQ(e.hash, sha256(s.chunks[i]));
+    EXPECT_EQ(e.length, s.chunks[i].size());
+    Bytes out;
+    auto r = decode_chunk(e.codec, ByteView(s.pack.bytes).subspan(e.offset, e.stored_length),
+                          e.length, out);
+    ASSERT_TRUE(r.has_value()) << r.error().message();
+    EXPECT_EQ(out, s.chunks[i]);
+  }
+}
+
+TEST(PackTest, HeaderDecodesToTheBuilderEntries) {
+  const auto s = sample_pack();
+  auto entries = decode_pack_header(s.pack.bytes, {});
+  ASSERT_TRUE(entries.has_value()) << entries.error().message();
+  EXPECT_EQ(*entries, s.pack.entries);
+  // The header alone is enough.
+  auto header_only = decode_pack_header(
+      ByteView(s.pack.bytes).first(static_cast<size_t>(s.pack.entries[0].offset)), {});
+  ASSERT_TRUE(header_only.has_value());
+  EXPECT_EQ(*header_only, s.pack.entries);
+}
+
+TEST(PackTest, VerifierAcceptsAGoodPackInAnyPieceSize) {
+  const auto s = sample_pack();
+  for (size_t piece : {size_t{1}, size_t{7}, size_t{4096}, size_t{65536}, s.pack.bytes.size()}) {
+    auto entries = verify_in_pieces(s.pack.bytes, piece);
+    ASSERT_TRUE(entries.has_value()) << "piece " << piece << ": " << entries.error().message();
+    EXPECT_EQ(*entries, s.pack.entries);
+  }
+}
+
+TEST(PackTest, VerifierNamesTheChunkWithAFlippedByte) {
+  const auto s = sample_pack();
+  // One byte inside each chunk's stored bytes in turn: raw and compressed alike are caught.
+  for (size_t i = 0; i < s.pack.entries.size(); ++i) {
+    const PackEntry& e = s.pack.entries[i];
+    Bytes damaged = s.pack.bytes;
+    damaged[e.offset + e.stored_length / 2] ^= std::byte{0x01};
+    auto r = verify_in_pieces(damaged, 4096);
+    ASSERT_FALSE(r.has_value()) << "chunk " << i;
+    EXPECT_EQ(r.error().code(), ErrorCode::kCorrupt);
+    EXPECT_NE(r.error().message().find(e.hash.hex().substr(0, 12)), std::string::npos)
+        << r.error().message();
+  }
+}
+
+TEST(PackTest, VerifierRefusesTruncatedAndExtendedPacks) {
+  const auto s = sample_pack();
+  for (size_t cut : {size_t{3}, size_t{20}, s.pack.bytes.size() - 1}) {
+    auto r = verify_in_pieces(ByteView(s.pack.bytes).first(cut), 1000);
+    ASSERT_FALSE(r.has_value()) << cut;
+    EXPECT_EQ(r.error().code(), ErrorCode::kCorrupt);
+  }
+  Bytes longer = s.pack.bytes;
+  longer.push_back(std::byte{0});
+  auto r = verify_in_pieces(longer, 1000);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("after its last chunk"), std::string::npos);
+}
+
+TEST(PackTest, VerifierEnforcesLimitsFromTheHeader) {
+  const auto s = sample_pack();
+  PackLimits small;
+  small.max_chunk_size = 200000;  // The 300,000-byte chunk is over it.
+  auto r = verify_in_pieces(s.pack.bytes, 65536, small);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("outside 1..200000"), std::string::npos);
+
+  PackLimits few;
+  few.max_entries = 4;
+  r = verify_in_pieces(s.pack.bytes, 65536, few);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("more than the limit"), std::string::npos);
+
+  PackLimits tiny;
+  tiny.max_pack_size = 1000;
+  r = verify_in_pieces(s.pack.bytes, 65536, tiny);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("larger than the limit"), std::string::npos);
+}
+
+TEST(PackTest, MalformedHeadersAreCorrupt) {
+  const Bytes good = sample_pack().pack.bytes;
+  std::vector<Bytes> cases(4, good);
+  cases[0][0] = std::byte{'X'};                // Bad magic.
+  cases[1][4] = std::byte{9};                  // Unknown version.
+  cases[2].resize(6);                          // Count...
+  cases[2][5] = std::byte{0};                  // ...of zero chunks.
+  cases[3][6 + Digest::kSize] = std::byte{7};  // Unknown codec.
+  for (const Bytes& b : cases) {
+    auto r = verify_in_pieces(b, 3);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kCorrupt);
+    EXPECT_FALSE(decode_pack_header(b, {}).has_value());
+  }
+}
+
+TEST(PackTest, DuplicateChunksAreStoredOnce) {
+  const Bytes a = text_bytes(1000, 9);
+  PackBuilder builder;
+  builder.add(sha256(a), a);
+  builder.add(sha256(a), a);
+  EXPECT_EQ(builder.finish().entries.size(), 1u);
+}
+
+TEST(PackTest, DecodeChunkRefusesWrongLengthsAndGarbage) {
+  Compressor c;
+  const Bytes raw = text_bytes(50000, 11);
+  Bytes z;
+  ASSERT_EQ(c.compress(raw, z), Codec::kZstd);
+  Bytes out;
+  EXPECT_TRUE(decode_chunk(Codec::kZstd, z, 50000, out).has_value());
+  EXPECT_EQ(out, raw);
+  EXPECT_FALSE(decode_chunk(Codec::kZstd, z, 49999, out).has_value());
+  Bytes extended = z;
+  extended.push_back(std::byte{0});
+  EXPECT_FALSE(decode_chunk(Codec::kZstd, extended, 50000, out).has_value());
+  EXPECT_FALSE(decode_chunk(Codec::kZstd, ByteView(z).first(z.size() - 1), 50000, out).has_value());
+  EXPECT_FALSE(decode_chunk(Codec::kRaw, raw, 49999, out).has_value());
+  EXPECT_EQ(codec_from_name(codec_name(Codec::kZstd)), Codec::kZstd);
+  EXPECT_EQ(codec_from_name("lz4"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace cairn
