@@ -195,6 +195,36 @@ class Daemon:
                                    hex_digest[2:4], hex_digest))
 
 
+    def blob_literal(self, hex_digest):
+        """A SHA-256 as a literal of the metadata database's binary type, for sql()."""
+        if self.backends.postgres is not None:
+            return f"decode('{hex_digest}', 'hex')"
+        return f"X'{hex_digest}'"
+
+    def stored_packs(self):
+        """The hex names of the packs in the blob store."""
+        if self.backends.bucket is not None:
+            return [k.rsplit("/", 1)[1] for k in self.backends.bucket.keys("packs/")]
+        root = os.path.join(self.data_dir, "blobs", "packs")
+        return [f for _, _, files in os.walk(root) for f in files]
+
+    def flip_pack_byte(self, hex_digest, offset):
+        """Damages one byte of a stored pack behind the daemon's back."""
+        if self.backends.bucket is not None:
+            client, bucket = self.backends.bucket.client, self.backends.bucket.name
+            body = bytearray(client.get_object(Bucket=bucket, Key="packs/" + hex_digest)["Body"]
+                             .read())
+            body[offset] ^= 0x40
+            client.put_object(Bucket=bucket, Key="packs/" + hex_digest, Body=bytes(body))
+            return
+        path = os.path.join(self.data_dir, "blobs", "packs", hex_digest[:2], hex_digest)
+        with open(path, "r+b") as f:
+            f.seek(offset)
+            byte = f.read(1)
+            f.seek(offset)
+            f.write(bytes([byte[0] ^ 0x40]))
+
+
 def run(args, env=None, check=False, input=None, timeout=600):
     result = subprocess.run(args, env=env, capture_output=True, text=True, input=input,
                             timeout=timeout)

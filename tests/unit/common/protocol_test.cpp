@@ -88,3 +88,52 @@ TEST(ProtocolTest, JsonQuoteEscapes) {
 
 }  // namespace
 }  // namespace cairn::protocol
+
+namespace cairn::protocol {
+namespace {
+
+TEST(ProtocolTest, PackTypesRoundTrip) {
+  const PackEntry e{sha256(as_bytes("x")), Codec::kZstd, 1000, 321, 77};
+  ConfirmPackRequest confirm{sha256(as_bytes("pack")), 4096, {e}};
+  auto back = decode_json<ConfirmPackRequest>(encode_json(confirm));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->pack, confirm.pack);
+  EXPECT_EQ(back->size, 4096u);
+  ASSERT_EQ(back->entries.size(), 1u);
+  EXPECT_EQ(back->entries[0], e);
+
+  LocateResponse located;
+  located.reads.push_back({"http://s3/b/packs/x?sig", {{"range", "bytes=77-397"}}, 321, {e}});
+  auto reads = decode_json<LocateResponse>(encode_json(located));
+  ASSERT_TRUE(reads.has_value()) << reads.error().message();
+  ASSERT_EQ(reads->reads.size(), 1u);
+  EXPECT_EQ(reads->reads[0].url, "http://s3/b/packs/x?sig");
+  EXPECT_EQ(reads->reads[0].headers, located.reads[0].headers);
+  EXPECT_EQ(reads->reads[0].parts[0], e);
+
+  ServerConfig config;
+  config.packs = PackConfig{262144, 16 << 20, 64 << 20, 65536};
+  auto c = decode_json<ServerConfig>(encode_json(config));
+  ASSERT_TRUE(c.has_value() && c->packs.has_value());
+  EXPECT_EQ(c->packs->chunk_limit, 262144u);
+  EXPECT_FALSE(decode_json<ServerConfig>(encode_json(ServerConfig{}))->packs.has_value());
+}
+
+TEST(ProtocolTest, PackEntriesAreChecked) {
+  const std::string hash = sha256(as_bytes("x")).hex();
+  const std::string bad[] = {
+      R"({"pack":")" + hash + R"(","size":1,"entries":[{"hash":")" + hash +
+          R"(","len":0,"stored":1,"codec":"raw","offset":0}]})",
+      R"({"pack":")" + hash + R"(","size":1,"entries":[{"hash":")" + hash +
+          R"(","len":5,"stored":5,"codec":"lz4","offset":0}]})",
+      R"({"pack":")" + hash + R"(","size":1,"entries":{}})",
+  };
+  for (const auto& text : bad) {
+    auto r = decode_json<ConfirmPackRequest>(text);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  }
+}
+
+}  // namespace
+}  // namespace cairn::protocol

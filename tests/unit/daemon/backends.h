@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <ostream>
 #include <string>
 
 namespace cairn::testing {
@@ -19,6 +20,9 @@ struct Backend {
   std::string name;
   std::string requires_server;
 };
+
+// Names the parameter in gtest's messages.
+inline void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
 inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param.name;

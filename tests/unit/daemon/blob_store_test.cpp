@@ -104,6 +104,32 @@ TEST_P(BlobStoreTest, ConcurrentWritersOfOneChunkAgree) {
   EXPECT_EQ(sha256(*got), d);
 }
 
+TEST_P(BlobStoreTest, PacksAreObjectsOfTheirOwnKindWithRanges) {
+  const std::string text = "0123456789abcdefghij";
+  const Digest d = sha256(as_bytes(text));
+  const ObjectId pack = ObjectId::pack(d);
+  ASSERT_TRUE(store_->put(pack, as_bytes(text)));
+  // The same digest as a chunk is another object.
+  EXPECT_FALSE(*store_->contains(d));
+  EXPECT_TRUE(*store_->contains(pack));
+  EXPECT_EQ(as_string_view(*store_->get(pack)), text);
+  auto range = store_->get_range(pack, {10, 6});
+  ASSERT_TRUE(range.has_value()) << range.error().message();
+  EXPECT_EQ(as_string_view(*range), "abcdef");
+  auto past_end = store_->get_range(pack, {15, 10});
+  ASSERT_FALSE(past_end.has_value());
+  EXPECT_EQ(past_end.error().code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(store_->get_range(ObjectId::pack(sha256(as_bytes("absent"))), {0, 1}).error().code(),
+            ErrorCode::kNotFound);
+  auto info = store_->read_info(pack, ByteRange{10, 6});
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->offset, 10u);
+  EXPECT_EQ(info->size, 6u);
+  ASSERT_TRUE(store_->remove(pack));
+  ASSERT_TRUE(store_->remove(pack));  // Absent is fine.
+  EXPECT_FALSE(*store_->contains(pack));
+}
+
 INSTANTIATE_TEST_SUITE_P(All, BlobStoreTest,
                          ::testing::Values(Backend{"Local", ""}, Backend{"S3", "s3"}),
                          backend_name);

@@ -365,6 +365,49 @@ TEST_P(MetadataStoreTest, ReopeningJoinsTheExistingStore) {
   EXPECT_EQ(*metadata_->get_or_init_setting("k", "second"), "first");
 }
 
+TEST_P(MetadataStoreTest, PackLocationsServeTheirReadersAndPreferNeighbours) {
+  const int64_t alice = ctx_.user.user_id;
+  auto bob = services_->add_user("bob");
+  ASSERT_TRUE(bob.has_value());
+  const int64_t bob_id = bob->first.user_id;
+  auto entry = [](const std::string& text, uint64_t offset) {
+    return PackEntry{sha256(as_bytes(text)), Codec::kRaw, static_cast<uint32_t>(text.size()),
+                     static_cast<uint32_t>(text.size()), offset};
+  };
+  const PackEntry a = entry("a", 10);
+  const PackEntry b = entry("bb", 11);
+  const PackEntry c = entry("ccc", 13);
+  const Digest p1 = sha256(as_bytes("pack one"));
+  const Digest p2 = sha256(as_bytes("pack two"));
+  const Digest p3 = sha256(as_bytes("pack three"));
+  // Alice's verified pack holds a and b; Bob's unverified one holds a and c; a third pack of
+  // Alice's (unverified) holds c alone.
+  ASSERT_TRUE(metadata_->record_pack(alice, p1, 100, true, {a, b}, clock_.now));
+  ASSERT_TRUE(metadata_->record_pack(alice, p1, 100, true, {a, b}, clock_.now));  // Idempotent.
+  ASSERT_TRUE(metadata_->record_pack(bob_id, p2, 100, false, {a, c}, clock_.now));
+  ASSERT_TRUE(metadata_->record_pack(alice, p3, 100, false, {c}, clock_.now));
+
+  auto held = metadata_->user_has_chunks(alice, {a.hash, b.hash, c.hash});
+  EXPECT_EQ(*held, (std::vector<bool>{true, true, true}));
+  auto mine = metadata_->locate_chunks(alice, {a.hash, b.hash, c.hash, sha256(as_bytes("x"))});
+  ASSERT_TRUE(mine.has_value()) << mine.error().message();
+  ASSERT_EQ(mine->size(), 3u);
+  EXPECT_EQ((*mine)[0].pack, p1);
+  EXPECT_EQ((*mine)[0].offset, 10u);
+  EXPECT_EQ((*mine)[1].pack, p1);
+  EXPECT_EQ((*mine)[1].stored_length, 2u);
+  EXPECT_EQ((*mine)[2].pack, p3);  // Never Bob's unverified p2.
+
+  // Bob reads a from his own pack, or Alice's verified one: both are fine; c only from his own.
+  // He does not hold b at all.
+  auto his = metadata_->locate_chunks(bob_id, {a.hash, b.hash, c.hash});
+  ASSERT_TRUE(his.has_value());
+  ASSERT_EQ(his->size(), 2u);
+  EXPECT_EQ((*his)[0].hash, a.hash);
+  EXPECT_EQ((*his)[0].pack, p2);  // The pack holding most of what he asked for.
+  EXPECT_EQ((*his)[1].pack, p2);
+}
+
 INSTANTIATE_TEST_SUITE_P(All, MetadataStoreTest,
                          ::testing::Values(Backend{"Sqlite", ""}, Backend{"Postgres", "postgres"}),
                          backend_name);

@@ -1,0 +1,437 @@
+// Packs through the services, on every blob backend: upload (through the daemon on local disk,
+// straight to the bucket and confirmed on S3), locate, read back and verify; and what a bad or
+// damaged pack does.
+
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "common/pack.h"
+#include "daemon/service/services.h"
+#include "daemon/store/s3/s3_blob_store.h"
+#include "daemon/store/sql_metadata_store.h"
+#include "tests/unit/daemon/backends.h"
+#include "tests/unit/daemon/test_dir.h"
+
+namespace cairn::service {
+namespace {
+
+using testing::Backend;
+using testing::backend_name;
+
+class ManualClock final : public Clock {
+ public:
+  int64_t now_seconds() const override { return now; }
+  int64_t now = 1'800'000'000;
+};
+
+std::map<std::string, std::string> query_of(const std::string& url) {
+  std::map<std::string, std::string> q;
+  std::string rest = url.substr(url.find('?') + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string pair = rest.substr(0, amp);
+    q[pair.substr(0, pair.find('='))] = pair.substr(pair.find('=') + 1);
+    rest = amp == std::string::npos ? "" : rest.substr(amp + 1);
+  }
+  return q;
+}
+
+std::string hex_of_url(const std::string& url, const std::string& prefix) {
+  const size_t at = url.find(prefix) + prefix.size();
+  return url.substr(at, 64);
+}
+
+// One HTTP request to a pre-signed URL, as a client would send it.
+struct HttpResult {
+  long status = 0;
+  std::string body;
+};
+
+size_t append_body(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+HttpResult http(const std::string& method, const std::string& url,
+                const std::vector<std::pair<std::string, std::string>>& headers, ByteView body) {
+  HttpResult out;
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &append_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
+  // A body without a Content-Type would be sent as a form, which moto tries to parse.
+  struct curl_slist* list = curl_slist_append(nullptr, "Expect:");
+  list = curl_slist_append(list, "Content-Type: application/octet-stream");
+  std::vector<std::string> lines;
+  lines.reserve(headers.size());
+  for (const auto& [k, v] : headers) {
+    lines.push_back(k + ": " + v);
+    list = curl_slist_append(list, lines.back().c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  if (method == "PUT") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  if (curl_easy_perform(curl) == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
+  }
+  curl_slist_free_all(list);
+  curl_easy_cleanup(curl);
+  return out;
+}
+
+Bytes text_bytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s;
+  while (s.size() < n) s += "line " + std::to_string(rng() % 1000) + " of the sample\n";
+  s.resize(n);
+  const ByteView v = as_bytes(s);
+  return Bytes(v.begin(), v.end());
+}
+
+Bytes random_bytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Bytes out(n);
+  for (auto& b : out) b = static_cast<std::byte>(rng());
+  return out;
+}
+
+class PackServiceTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    std::string url = dir_.path() + "/blobs";
+    if (!GetParam().requires_server.empty()) {
+      CAIRN_REQUIRE_BACKEND(GetParam().requires_server);
+      bucket_.emplace();
+      url = bucket_->url();
+    }
+    auto blobs = store::open_blob_store(url);
+    ASSERT_TRUE(blobs.has_value()) << blobs.error().message();
+    blobs_ = std::move(*blobs);
+    metadata_ = std::move(*store::open_metadata_store(dir_.path() + "/m.db", true));
+    ServiceConfig config;
+    config.packs.chunk_limit = 1 << 20;
+    services_ =
+        std::make_unique<Services>(*metadata_, *blobs_, config, Bytes(32, std::byte{1}), clock_);
+    alice_ = context("alice");
+    bob_ = context("bob");
+  }
+
+  RequestContext context(const std::string& name) {
+    auto user = services_->add_user(name);
+    return {user->first, "d", clock_.now};
+  }
+
+  bool direct() const { return !GetParam().requires_server.empty(); }
+
+  // Uploads a built pack the way a client does; returns the chunks recorded, or the error.
+  Result<uint32_t> upload(const RequestContext& ctx, const PackBuilder::Built& pack) {
+    CAIRN_ASSIGN_OR_RETURN(auto grant,
+                           services_->pack_upload(ctx, {pack.digest, pack.bytes.size()}));
+    if (grant.url.rfind("/v1/packs/", 0) == 0) {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto put_grant,
+          services_->authorize_pack_put(hex_of_url(grant.url, "/v1/packs/"), query_of(grant.url)));
+      CAIRN_ASSIGN_OR_RETURN(auto receiver, services_->begin_pack_put(put_grant));
+      // In pieces, as a socket delivers them.
+      const ByteView bytes = pack.bytes;
+      for (size_t at = 0; at < bytes.size(); at += 7000) {
+        CAIRN_RETURN_IF_ERROR(
+            receiver->write(bytes.subspan(at, std::min<size_t>(7000, bytes.size() - at))));
+      }
+      CAIRN_ASSIGN_OR_RETURN(auto stored, receiver->finish());
+      return stored.chunks;
+    }
+    auto put = http("PUT", grant.url, grant.headers, pack.bytes);
+    if (put.status != 200) {
+      return make_error(ErrorCode::kUnavailable,
+                        "PUT to the bucket: " + std::to_string(put.status));
+    }
+    CAIRN_ASSIGN_OR_RETURN(
+        auto stored, services_->confirm_pack(ctx, {pack.digest, pack.bytes.size(), pack.entries}));
+    return stored.chunks;
+  }
+
+  // Performs a read from locate_chunks as a client does.
+  Result<Bytes> perform(const protocol::ChunkRead& read) {
+    if (read.url.rfind("/v1/packs/", 0) == 0) {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto info,
+          services_->pack_range_read(hex_of_url(read.url, "/v1/packs/"), query_of(read.url)));
+      Bytes out(info.size);
+      std::ifstream in(info.file_path, std::ios::binary);
+      in.seekg(static_cast<std::streamoff>(info.offset));
+      in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size()));
+      return out;
+    }
+    auto got = http("GET", read.url, read.headers, {});
+    if (got.status != 200 && got.status != 206) {
+      return make_error(ErrorCode::kUnavailable, "GET: " + std::to_string(got.status));
+    }
+    const ByteView v = as_bytes(got.body);
+    return Bytes(v.begin(), v.end());
+  }
+
+  // Locates and reads every chunk; returns them by hash, verified.
+  std::map<Digest, Bytes> read_back(const RequestContext& ctx, const std::vector<Bytes>& chunks,
+                                    size_t* reads = nullptr) {
+    protocol::CheckChunksRequest req;
+    for (const auto& c : chunks) req.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
+    auto located = services_->locate_chunks(ctx, req);
+    EXPECT_TRUE(located.has_value()) << located.error().message();
+    std::map<Digest, Bytes> out;
+    if (!located) return out;
+    if (reads != nullptr) *reads = located->reads.size();
+    for (const auto& read : located->reads) {
+      auto bytes = perform(read);
+      EXPECT_TRUE(bytes.has_value()) << bytes.error().message();
+      if (!bytes) continue;
+      EXPECT_EQ(bytes->size(), read.length);
+      for (const auto& part : read.parts) {
+        Bytes raw;
+        auto decoded =
+            decode_chunk(part.codec, ByteView(*bytes).subspan(part.offset, part.stored_length),
+                         part.length, raw);
+        // A damaged chunk may fail to decode or to verify; either way it is not returned.
+        if (decoded && sha256(raw) == part.hash) out[part.hash] = std::move(raw);
+      }
+    }
+    return out;
+  }
+
+  testing::TempDir dir_;
+  ManualClock clock_;
+  std::optional<testing::ScratchBucket> bucket_;
+  std::unique_ptr<store::BlobStore> blobs_;
+  std::unique_ptr<store::MetadataStore> metadata_;
+  std::unique_ptr<Services> services_;
+  RequestContext alice_;
+  RequestContext bob_;
+};
+
+std::vector<Bytes> sample_chunks() {
+  return {text_bytes(200000, 1), random_bytes(30000, 2), text_bytes(500, 3), random_bytes(7, 4)};
+}
+
+PackBuilder::Built build(const std::vector<Bytes>& chunks) {
+  PackBuilder builder;
+  for (const auto& c : chunks) builder.add(sha256(c), c);
+  return builder.finish();
+}
+
+TEST_P(PackServiceTest, APackRoundTripsInOneRead) {
+  const auto chunks = sample_chunks();
+  const auto pack = build(chunks);
+  auto recorded = upload(alice_, pack);
+  ASSERT_TRUE(recorded.has_value()) << recorded.error().message();
+  EXPECT_EQ(*recorded, chunks.size());
+
+  // Alice now holds every chunk: nothing left to upload.
+  protocol::CheckChunksRequest check;
+  for (const auto& c : chunks) check.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
+  EXPECT_TRUE(services_->check_chunks(alice_, check)->missing.empty());
+
+  size_t reads = 0;
+  auto back = read_back(alice_, chunks, &reads);
+  EXPECT_EQ(reads, 1u);  // Back to back in one pack: one read.
+  ASSERT_EQ(back.size(), chunks.size());
+  for (const auto& c : chunks) EXPECT_EQ(back[sha256(c)], c);
+
+  // The single-chunk endpoint decodes a packed chunk too.
+  auto one = services_->chunk_read(alice_, sha256(chunks[0]).hex());
+  ASSERT_TRUE(one.has_value()) << one.error().message();
+  ASSERT_TRUE(one->bytes.has_value());
+  EXPECT_EQ(*one->bytes, chunks[0]);
+}
+
+TEST_P(PackServiceTest, OnlyTheChunksAskedForAreGivenOut) {
+  const auto chunks = sample_chunks();
+  ASSERT_TRUE(upload(alice_, build(chunks)));
+  // Asking for the first and third chunk: two reads, never one spanning the second.
+  auto back = read_back(alice_, {chunks[0], chunks[2]});
+  EXPECT_EQ(back.size(), 2u);
+  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}};
+  auto located = services_->locate_chunks(alice_, req);
+  ASSERT_TRUE(located.has_value());
+  ASSERT_EQ(located->reads.size(), 2u);
+  for (const auto& read : located->reads) EXPECT_EQ(read.parts.size(), 1u);
+}
+
+TEST_P(PackServiceTest, AStrangerLearnsNothingAndReadsNothing) {
+  const auto chunks = sample_chunks();
+  ASSERT_TRUE(upload(alice_, build(chunks)));
+  protocol::CheckChunksRequest req;
+  for (const auto& c : chunks) req.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
+  EXPECT_EQ(services_->check_chunks(bob_, req)->missing.size(), chunks.size());
+  EXPECT_TRUE(services_->locate_chunks(bob_, req)->reads.empty());
+  EXPECT_EQ(services_->chunk_read(bob_, sha256(chunks[0]).hex()).error().code(),
+            ErrorCode::kNotFound);
+}
+
+TEST_P(PackServiceTest, EachUploaderReadsItsOwnCopyWhenTheDaemonCouldNotVerify) {
+  const auto chunks = sample_chunks();
+  ASSERT_TRUE(upload(alice_, build(chunks)));
+  // Bob uploads the same chunks plus one more, in a pack of his own.
+  auto bobs = chunks;
+  bobs.push_back(text_bytes(999, 9));
+  const auto bob_pack = build(bobs);
+  ASSERT_TRUE(upload(bob_, bob_pack));
+  EXPECT_EQ(read_back(bob_, bobs).size(), bobs.size());
+  EXPECT_EQ(read_back(alice_, chunks).size(), chunks.size());
+  if (direct()) {
+    // Unverified packs serve their uploader only: Alice is never sent to Bob's pack.
+    protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}}};
+    auto located = services_->locate_chunks(alice_, req);
+    ASSERT_EQ(located->reads.size(), 1u);
+    EXPECT_EQ(located->reads[0].url.find(bob_pack.digest.hex()), std::string::npos);
+  }
+}
+
+TEST_P(PackServiceTest, ADamagedPackIsCaughtOnReadAndNamed) {
+  const auto chunks = sample_chunks();
+  const auto pack = build(chunks);
+  ASSERT_TRUE(upload(alice_, pack));
+  // Flip one byte inside the first chunk's stored bytes, behind the daemon's back.
+  Bytes damaged = pack.bytes;
+  damaged[pack.entries[0].offset + 10] ^= std::byte{0x40};
+  const auto id = store::ObjectId::pack(pack.digest);
+  if (direct()) {
+    auto& s3 = static_cast<store::S3BlobStore&>(*blobs_);
+    auto r = s3.client().send("PUT", store::S3BlobStore::key_for(id), {}, {}, damaged);
+    ASSERT_TRUE(r.has_value());
+  } else {
+    std::ofstream(
+        dir_.path() + "/blobs/packs/" + pack.digest.hex().substr(0, 2) + "/" + pack.digest.hex(),
+        std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(damaged.data()),
+               static_cast<std::streamsize>(damaged.size()));
+  }
+  auto read = services_->chunk_read(alice_, sha256(chunks[0]).hex());
+  ASSERT_FALSE(read.has_value());
+  EXPECT_EQ(read.error().code(), ErrorCode::kCorrupt);
+  EXPECT_NE(read.error().message().find(sha256(chunks[0]).hex()), std::string::npos);
+  EXPECT_NE(read.error().message().find(pack.digest.hex()), std::string::npos);
+  // The other chunks in it still read fine.
+  auto other = services_->chunk_read(alice_, sha256(chunks[1]).hex());
+  ASSERT_TRUE(other.has_value()) << other.error().message();
+  EXPECT_EQ(*other->bytes, chunks[1]);
+  // A client reading the damaged range finds the chunk that fails.
+  auto back = read_back(alice_, chunks);
+  EXPECT_EQ(back.count(sha256(chunks[0])), 0u);
+  EXPECT_EQ(back.size(), chunks.size() - 1);
+}
+
+TEST_P(PackServiceTest, PackGrantsAreBounded) {
+  auto too_big = services_->pack_upload(alice_, {sha256(as_bytes("x")), 65 * 1024 * 1024});
+  ASSERT_FALSE(too_big.has_value());
+  EXPECT_EQ(too_big.error().code(), ErrorCode::kTooLarge);
+  EXPECT_FALSE(services_->pack_upload(alice_, {sha256(as_bytes("x")), 0}).has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, PackServiceTest,
+                         ::testing::Values(Backend{"Local", ""}, Backend{"S3", "s3"}),
+                         backend_name);
+
+// --- local disk: the daemon verifies every chunk -----------------------------------------------
+
+using LocalPackTest = PackServiceTest;
+
+TEST_P(LocalPackTest, APackWithOneWrongChunkIsRefusedWhole) {
+  const auto chunks = sample_chunks();
+  PackBuilder builder;
+  builder.add(sha256(chunks[0]), chunks[0]);
+  const Digest lie = sha256(as_bytes("not these bytes"));
+  builder.add(lie, chunks[1]);  // Listed under a hash its bytes do not have.
+  builder.add(sha256(chunks[2]), chunks[2]);
+  const auto pack = builder.finish();
+  auto r = upload(alice_, pack);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kCorrupt);
+  EXPECT_NE(r.error().message().find(lie.hex().substr(0, 12)), std::string::npos)
+      << r.error().message();
+  // Nothing was recorded, not even the good chunks, and no pack file was kept.
+  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}};
+  EXPECT_EQ(services_->check_chunks(alice_, req)->missing.size(), 2u);
+  EXPECT_FALSE(*blobs_->contains(store::ObjectId::pack(pack.digest)));
+}
+
+TEST_P(LocalPackTest, AForgedOrStaleReadUrlIsRefused) {
+  const auto chunks = sample_chunks();
+  ASSERT_TRUE(upload(alice_, build(chunks)));
+  protocol::CheckChunksRequest req{{{sha256(chunks[2]), 500}}};
+  auto located = services_->locate_chunks(alice_, req);
+  ASSERT_EQ(located->reads.size(), 1u);
+  const std::string url = located->reads[0].url;
+  const std::string hex = hex_of_url(url, "/v1/packs/");
+  const auto q = query_of(url);
+  EXPECT_TRUE(services_->pack_range_read(hex, q).has_value());
+  for (const char* field : {"o", "n", "e", "s"}) {
+    auto tampered = q;
+    tampered[field] = field == std::string("s") ? std::string(64, '0') : "0";
+    auto r = services_->pack_range_read(hex, tampered);
+    ASSERT_FALSE(r.has_value()) << field;
+    EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied) << field;
+  }
+  clock_.now += 3601;
+  EXPECT_EQ(services_->pack_range_read(hex, q).error().code(), ErrorCode::kPermissionDenied);
+}
+
+TEST_P(LocalPackTest, ConfirmationIsOnlyForStoresClientsWriteTo) {
+  const auto pack = build(sample_chunks());
+  auto r = services_->confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Local, LocalPackTest, ::testing::Values(Backend{"Local", ""}),
+                         backend_name);
+
+// --- S3: the daemon never sees the bytes --------------------------------------------------------
+
+using DirectPackTest = PackServiceTest;
+
+TEST_P(DirectPackTest, ConfirmChecksTheUploadAndTheEntries) {
+  const auto pack = build(sample_chunks());
+  // Not uploaded yet.
+  auto early = services_->confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
+  ASSERT_FALSE(early.has_value());
+  EXPECT_EQ(early.error().code(), ErrorCode::kNotFound);
+
+  auto grant = services_->pack_upload(alice_, {pack.digest, pack.bytes.size()});
+  ASSERT_TRUE(grant.has_value());
+  EXPECT_NE(grant->url.find("incoming/"), std::string::npos);
+  bool signs_checksum = false;
+  for (const auto& [k, v] : grant->headers) signs_checksum |= k == "x-amz-checksum-sha256";
+  EXPECT_TRUE(signs_checksum);
+  ASSERT_EQ(http("PUT", grant->url, grant->headers, pack.bytes).status, 200);
+
+  // Entries that cannot be: outside the pack, overlapping, listed twice.
+  auto outside = pack.entries;
+  outside.back().offset = pack.bytes.size();
+  auto overlapping = pack.entries;
+  overlapping[1].offset = overlapping[0].offset;
+  auto twice = pack.entries;
+  twice[1] = twice[0];
+  for (const auto* entries : {&outside, &overlapping, &twice}) {
+    auto r = services_->confirm_pack(alice_, {pack.digest, pack.bytes.size(), *entries});
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << r.error().message();
+  }
+  // Bob cannot confirm Alice's upload as his.
+  EXPECT_EQ(
+      services_->confirm_pack(bob_, {pack.digest, pack.bytes.size(), pack.entries}).error().code(),
+      ErrorCode::kNotFound);
+  auto ok = services_->confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  EXPECT_EQ(ok->chunks, pack.entries.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(S3, DirectPackTest, ::testing::Values(Backend{"S3", "s3"}), backend_name);
+
+}  // namespace
+}  // namespace cairn::service
