@@ -15,6 +15,7 @@ namespace {
 constexpr std::array<std::byte, 4> kMagic = {std::byte{'C'}, std::byte{'R'}, std::byte{'N'},
                                              std::byte{'P'}};
 constexpr uint8_t kVersion = 1;
+constexpr size_t kNonceSize = 16;
 // hash + codec + two one-byte numbers: the least an entry can take.
 constexpr size_t kEntryMinSize = Digest::kSize + 3;
 
@@ -26,11 +27,15 @@ Error corrupt(std::string message) { return Error(ErrorCode::kCorrupt, std::move
 // nullopt when `in` ends inside the header, or kCorrupt.
 Result<std::optional<size_t>> parse_header(ByteView in, const PackLimits& limits,
                                            std::vector<PackEntry>& entries) {
-  const size_t fixed = kMagic.size() + 1;
+  const size_t fixed = kMagic.size() + 1 + kNonceSize;
   if (in.size() < fixed) {
-    if (!std::equal(in.begin(), in.end(), kMagic.begin(),
-                    kMagic.begin() + static_cast<long>(std::min(in.size(), kMagic.size())))) {
+    const size_t magic = std::min(in.size(), kMagic.size());
+    if (!std::equal(in.begin(), in.begin() + static_cast<long>(magic), kMagic.begin())) {
       return corrupt("not a pack (bad magic)");
+    }
+    if (in.size() > kMagic.size() && static_cast<uint8_t>(in[kMagic.size()]) != kVersion) {
+      return corrupt("unsupported pack version " +
+                     std::to_string(static_cast<uint8_t>(in[kMagic.size()])));
     }
     return std::optional<size_t>();
   }
@@ -201,7 +206,8 @@ void PackBuilder::add(const Digest& hash, ByteView raw) {
 
 uint64_t PackBuilder::size() const {
   // Each entry's header takes the hash, the codec and two numbers of at most 5 bytes.
-  return kMagic.size() + 1 + 3 + entries_.size() * (Digest::kSize + 1 + 10) + data_.size();
+  return kMagic.size() + 1 + kNonceSize + 3 + entries_.size() * (Digest::kSize + 1 + 10) +
+         data_.size();
 }
 
 PackBuilder::Built PackBuilder::finish() {
@@ -210,6 +216,7 @@ PackBuilder::Built PackBuilder::finish() {
   out.reserve(size());
   varint::put_raw(out, kMagic);
   out.push_back(static_cast<std::byte>(kVersion));
+  varint::put_raw(out, secure_random(kNonceSize));
   varint::put(out, entries_.size());
   for (const auto& e : entries_) {
     varint::put_raw(out, e.hash.bytes());

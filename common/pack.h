@@ -10,6 +10,8 @@
 // Pack encoding v1 (docs/formats.md):
 //   magic        4 bytes   "CRNP"
 //   version      1 byte    0x01
+//   nonce        16 bytes  random: no two packs share a name, so that deleting one can never
+//                          remove another upload's bytes
 //   count        uvarint   number of chunks, 1 .. kMaxPackEntries
 //   count times:
 //     hash       32 bytes  SHA-256 of the chunk's uncompressed bytes (its address)

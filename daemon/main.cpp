@@ -215,6 +215,24 @@ Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen)
   return std::make_pair(host, port);
 }
 
+// "90", "90s", "15m", "25h", "2d" -> seconds.
+Result<int64_t> parse_duration(const std::string& text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, value);
+  const std::string_view unit(p, static_cast<size_t>(end - p));
+  int64_t scale = 0;
+  if (unit.empty() || unit == "s") scale = 1;
+  if (unit == "m") scale = 60;
+  if (unit == "h") scale = 3600;
+  if (unit == "d") scale = 86400;
+  if (ec != std::errc() || p == text.data() || value < 0 || scale == 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "not a duration: " + text + " (use e.g. 90m, 25h, 2d or seconds)");
+  }
+  return value * scale;
+}
+
 int cmd_serve(const std::string& data, const std::string& listen, int workers) {
   auto where = parse_listen(listen);
   if (!where) return fail(where.error());
@@ -231,7 +249,8 @@ int cmd_serve(const std::string& data, const std::string& listen, int workers) {
   options.port = where->second;
   options.worker_threads = workers;
   options.max_json_body_bytes = (*d)->services->config().max_json_body_bytes;
-  options.max_stream_body_bytes = (*d)->services->config().chunking.max_size;
+  options.max_stream_body_bytes = std::max<uint64_t>((*d)->services->config().chunking.max_size,
+                                                     (*d)->services->config().packs.max_size);
   http::Server server(router, options);
   if (auto listening = server.listen(); !listening) return fail(listening.error());
 
@@ -318,8 +337,18 @@ int main(int argc, char** argv) {
   token_create->add_option("--label", token_label, "A note to remember the token by");
   add_data(token_create);
 
-  auto* gc = app.add_subcommand("gc", "Delete expired upload sessions");
+  auto* gc = app.add_subcommand(
+      "gc",
+      "Delete what nothing references: expired upload sessions, chunks no version or upload "
+      "session needs, and packs left empty; rewrite packs that are mostly dead. Safe while "
+      "serve runs; run one at a time.");
   add_data(gc);
+  std::string grace = "25h";
+  gc->add_option("--grace", grace,
+                 "Keep anything stored or retired more recently than this (e.g. 90m, 25h, 2d, or "
+                 "seconds); it may belong to a push in progress or a download under way. Keep it "
+                 "above the 24 h an upload session lives")
+      ->capture_default_str();
 
   auto* migrate = app.add_subcommand(
       "migrate", "Apply pending metadata schema migrations (serve also applies them at start)");
@@ -369,10 +398,22 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (gc->parsed()) {
-    auto n = services.collect_expired_uploads();
-    if (!n) return fail(n.error());
-    std::printf("removed %lld expired upload sessions\n", static_cast<long long>(*n));
-    return kExitOk;
+    auto seconds = parse_duration(grace);
+    if (!seconds) return fail(seconds.error());
+    service::GcOptions options;
+    options.grace_seconds = *seconds;
+    auto r = services.collect_garbage(options);
+    if (!r) return fail(r.error());
+    for (const auto& problem : r->problems)
+      std::fprintf(stderr, "cairnd gc: %s\n", problem.c_str());
+    std::printf(
+        "removed %lld expired upload sessions and %lld unreferenced chunks (%lld chunk objects); "
+        "rewrote %lld packs (%lld live chunks moved); deleted %lld packs (%llu bytes)\n",
+        static_cast<long long>(r->uploads_expired), static_cast<long long>(r->chunks_deleted),
+        static_cast<long long>(r->chunk_objects_deleted),
+        static_cast<long long>(r->packs_rewritten), static_cast<long long>(r->chunks_moved),
+        static_cast<long long>(r->packs_deleted), static_cast<unsigned long long>(r->bytes_freed));
+    return r->problems.empty() ? kExitOk : kExitError;
   }
   return kExitUsage;
 }

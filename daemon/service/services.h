@@ -63,6 +63,28 @@ struct ChunkBody {
   std::optional<Bytes> bytes;
 };
 
+// cairnd gc: what to collect.
+struct GcOptions {
+  // Nothing younger than this is collected: chunks and packs stored since (they may belong to a
+  // push that has not committed yet; an upload session lives 24 h), and packs retired since
+  // (a client may still be reading a range it was sent). Default 25 h.
+  int64_t grace_seconds = 25 * 3600;
+  // A pack whose live chunks take less than this share of it is rewritten without the dead ones.
+  double rewrite_below = 0.5;
+};
+
+// What a gc run did.
+struct GcReport {
+  int64_t uploads_expired = 0;
+  int64_t chunks_deleted = 0;  // Chunks no version or upload session references.
+  int64_t chunk_objects_deleted = 0;
+  int64_t packs_rewritten = 0;
+  int64_t chunks_moved = 0;  // Live chunks copied out of rewritten packs.
+  int64_t packs_deleted = 0;
+  uint64_t bytes_freed = 0;           // Of deleted pack objects.
+  std::vector<std::string> problems;  // Damaged chunks dropped while rewriting, and the like.
+};
+
 class Services;
 
 // A pack arriving through the daemon, verified chunk by chunk as its bytes stream in: nothing is
@@ -153,6 +175,10 @@ class Services {
 
   // Deletes expired upload sessions; returns how many.
   Result<int64_t> collect_expired_uploads();
+  // Deletes expired upload sessions, chunks nothing references, and packs that hold nothing;
+  // rewrites packs that are mostly dead. Safe while clients push and pull (see GcOptions). Run
+  // one at a time.
+  Result<GcReport> collect_garbage(const GcOptions& options);
 
  private:
   std::string sign_chunk_url(int64_t user_id, const Digest& digest, uint64_t size) const;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -138,9 +139,14 @@ Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::open(const std::string& 
     fs::create_directories(root + sub, ec);
     if (ec) return make_error(ErrorCode::kIo, "create " + root + sub + ": " + ec.message());
   }
-  // Temporary files belong to writers that died with a previous process.
+  // Temporary files an hour old belong to writers that died with a previous process. Younger
+  // ones may be another process's uploads in flight: an admin command (cairnd gc) opens the
+  // store while serve runs.
+  const auto stale = fs::file_time_type::clock::now() - std::chrono::hours(1);
   for (const auto& entry : fs::directory_iterator(root + "/tmp", ec)) {
-    fs::remove(entry.path(), ec);
+    std::error_code age_ec;
+    const auto written = fs::last_write_time(entry.path(), age_ec);
+    if (!age_ec && written < stale) fs::remove(entry.path(), ec);
   }
   return std::unique_ptr<LocalBlobStore>(new LocalBlobStore(root));
 }

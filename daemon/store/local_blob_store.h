@@ -13,7 +13,7 @@ namespace cairn::store {
 class LocalBlobStore final : public BlobStore {
  public:
   // Creates ROOT/chunks, ROOT/packs and ROOT/tmp if needed and removes temporary files a crash
-  // left behind.
+  // left behind (those an hour old: younger ones may be another process's).
   static Result<std::unique_ptr<LocalBlobStore>> open(const std::string& root);
 
   using BlobStore::read_info;

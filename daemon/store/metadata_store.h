@@ -64,6 +64,23 @@ struct ChunkLocation {
   Codec codec = Codec::kRaw;
 };
 
+// A pack as garbage collection sees it.
+struct PackUsage {
+  Digest pack;
+  uint64_t size = 0;
+  uint64_t live_bytes = 0;  // Stored bytes of the chunks it still holds.
+  int64_t live_chunks = 0;
+  int64_t created_at = 0;
+  std::optional<int64_t> retired_at;  // Set once it holds nothing and waits to be deleted.
+};
+
+// What one sweep removed from the index.
+struct GcSwept {
+  int64_t chunks = 0;              // Chunks forgotten.
+  std::vector<Digest> standalone;  // Of those, chunk objects of their own: delete them.
+  int64_t packs_retired = 0;       // Packs left holding nothing.
+};
+
 struct ChangesPage {
   std::vector<protocol::Entry> entries;
   int64_t last_seq = 0;  // Resume after this sequence number.
@@ -111,6 +128,28 @@ class MetadataStore {
   // packs, the pack holding most of `digests` is chosen, so that neighbours read together.
   virtual Result<std::vector<ChunkLocation>> locate_chunks(int64_t user_id,
                                                            const std::vector<Digest>& digests) = 0;
+
+  // --- garbage collection (cairnd gc) ---
+  // From one consistent snapshot: the stored chunks that no version and no upload session
+  // references and that have no copy (standalone, or in a pack) created at or after `cutoff`.
+  virtual Result<std::vector<Digest>> gc_candidates(int64_t cutoff) = 0;
+  // Forgets those of `candidates` that, checked again inside this transaction, are still
+  // referenced by nothing (versions created since `recent_since` and every upload session) and
+  // still have no copy newer than `cutoff`: their locations and every user's claim to them.
+  // Packs left with no chunk are retired at `now`.
+  virtual Result<GcSwept> gc_sweep(const std::vector<Digest>& candidates, int64_t recent_since,
+                                   int64_t cutoff, int64_t now) = 0;
+  virtual Result<std::vector<PackUsage>> gc_pack_usage() = 0;
+  // The chunks a pack still holds, in pack order.
+  virtual Result<std::vector<ChunkLocation>> gc_pack_chunks(const Digest& pack) = 0;
+  // Moves the chunks of `old_pack` that it still holds and `entries` lists into `new_pack`, a
+  // pack the daemon wrote and verified, and retires `old_pack`, in one transaction. Returns how
+  // many moved.
+  virtual Result<int64_t> gc_replace_pack(const Digest& old_pack, const Digest& new_pack,
+                                          uint64_t new_size, const std::vector<PackEntry>& entries,
+                                          int64_t now) = 0;
+  // Forgets a retired pack once its object is deleted.
+  virtual Result<void> gc_forget_pack(const Digest& pack) = 0;
 
   // The chunks that the user's live upload sessions `upload_ids` reference and the user does not
   // hold yet, each once. Unknown or expired sessions contribute nothing.

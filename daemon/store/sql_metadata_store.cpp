@@ -139,6 +139,7 @@ CREATE INDEX uploads_manifest ON uploads(manifest_hash, user_id);
 )sql",
     // 2: packs. A chunk may live in several packs; pack_chunks.reader_id is 0 when the daemon
     // verified the pack (anyone holding the chunk may read it there), else the only user who may.
+    // A retired pack has no chunks left and waits for gc to delete its object.
     R"sql(
 CREATE TABLE packs (
   pack_hash BLOB PRIMARY KEY,
@@ -146,7 +147,8 @@ CREATE TABLE packs (
   chunk_count INTEGER NOT NULL,
   uploader_id INTEGER NOT NULL,
   verified INTEGER NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER
 );
 CREATE TABLE pack_chunks (
   hash BLOB NOT NULL,
@@ -277,7 +279,8 @@ CREATE TABLE packs (
   chunk_count BIGINT NOT NULL,
   uploader_id BIGINT NOT NULL,
   verified BIGINT NOT NULL,
-  created_at BIGINT NOT NULL
+  created_at BIGINT NOT NULL,
+  retired_at BIGINT
 );
 CREATE TABLE pack_chunks (
   hash BYTEA NOT NULL,
@@ -353,6 +356,87 @@ User user_from_row(const sql::Row& r) {
 constexpr const char* kUserColumns = "user_id, name, home_namespace_id, disabled, created_at";
 
 // The statements one transaction needs, over its session.
+// Runs `run(in_list, params)` for `digests` in batches of 500: `in_list` is "?k, ?k+1, ..." for
+// the batch's digests, numbered after the `fixed` parameters that lead `params`. One query per
+// batch, not one per digest: on PostgreSQL each query is a round trip.
+template <typename F>
+Result<void> in_batches(const std::vector<Digest>& digests, const std::vector<sql::Value>& fixed,
+                        F&& run) {
+  constexpr size_t kPerQuery = 500;
+  for (size_t begin = 0; begin < digests.size(); begin += kPerQuery) {
+    const size_t end = std::min(digests.size(), begin + kPerQuery);
+    std::string in;
+    std::vector<sql::Value> params = fixed;
+    for (size_t i = begin; i < end; ++i) {
+      in += (i == begin ? "?" : ", ?") + std::to_string(params.size() + 1);
+      params.push_back(sql::to_value(digests[i].bytes()));
+    }
+    CAIRN_RETURN_IF_ERROR(run(in, params));
+  }
+  return {};
+}
+
+void collect_digests(const Rows& r, size_t column, std::unordered_set<Digest>& out) {
+  for (size_t i = 0; i < r.size(); ++i) {
+    if (auto d = Digest::from_bytes(r[i].get_blob(column))) out.insert(*d);
+  }
+}
+
+// Inserts the locations of a pack's chunks, readable by `reader` (0: anyone who holds them).
+Result<void> insert_pack_chunks(Session& s, const Digest& pack, int64_t reader,
+                                const std::vector<PackEntry>& entries) {
+  // Multi-row inserts: a pack of small files holds thousands of chunks.
+  constexpr size_t kPerStatement = 200;
+  for (size_t begin = 0; begin < entries.size(); begin += kPerStatement) {
+    const size_t end = std::min(entries.size(), begin + kPerStatement);
+    std::string sql =
+        "INSERT INTO pack_chunks(hash, pack_hash, pack_offset, stored_size, size, codec, "
+        "reader_id) VALUES ";
+    std::vector<sql::Value> args{sql::to_value(pack.bytes()), sql::to_value(reader)};
+    for (size_t i = begin; i < end; ++i) {
+      const PackEntry& e = entries[i];
+      const size_t n = args.size();
+      sql += (i == begin ? "" : ", ") + ("(?" + std::to_string(n + 1)) + ", ?1, ?" +
+             std::to_string(n + 2) + ", ?" + std::to_string(n + 3) + ", ?" + std::to_string(n + 4) +
+             ", ?" + std::to_string(n + 5) + ", ?2)";
+      args.push_back(sql::to_value(e.hash.bytes()));
+      args.push_back(sql::to_value(static_cast<int64_t>(e.offset)));
+      args.push_back(sql::to_value(static_cast<int64_t>(e.stored_length)));
+      args.push_back(sql::to_value(static_cast<int64_t>(e.length)));
+      args.push_back(sql::to_value(static_cast<int64_t>(e.codec)));
+    }
+    CAIRN_RETURN_IF_ERROR(s.run(sql + " ON CONFLICT DO NOTHING", args));
+  }
+  return {};
+}
+
+// Every chunk that the manifests selected by `manifest_query` (one column: manifest_hash, with
+// `args`) list.
+Result<void> chunks_of_manifests(Session& s, const std::string& manifest_query,
+                                 const std::vector<sql::Value>& args,
+                                 std::unordered_set<Digest>& out) {
+  CAIRN_ASSIGN_OR_RETURN(
+      auto r,
+      s.run("SELECT body FROM manifests WHERE manifest_hash IN (" + manifest_query + ")", args));
+  for (size_t i = 0; i < r.size(); ++i) {
+    auto m = Manifest::decode(r[i].get_blob(0));
+    if (!m) return std::move(m).error().with_context("gc: a stored manifest");
+    for (const auto& c : m->chunks()) out.insert(c.hash);
+  }
+  return {};
+}
+
+ChunkLocation location_from_row(const sql::Row& row, const Digest& hash, const Digest& pack) {
+  ChunkLocation loc;
+  loc.hash = hash;
+  loc.pack = pack;
+  loc.offset = static_cast<uint64_t>(row.get_int(1));
+  loc.stored_length = static_cast<uint32_t>(row.get_int(2));
+  loc.length = static_cast<uint32_t>(row.get_int(3));
+  loc.codec = row.get_int(4) == 1 ? Codec::kZstd : Codec::kRaw;
+  return loc;
+}
+
 class Tx {
  public:
   explicit Tx(Session& s) : s_(s) {}
@@ -833,8 +917,8 @@ class SqlMetadataStore final : public MetadataStore {
                             int64_t now) override {
     return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
       CAIRN_RETURN_IF_ERROR(
-          s.query("INSERT INTO chunks(hash, size, created_at) VALUES "
-                  "(?1, ?2, ?3) ON CONFLICT DO NOTHING",
+          s.query("INSERT INTO chunks(hash, size, created_at) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT (hash) DO UPDATE SET created_at = excluded.created_at",
                   digest.bytes(), size, now));
       CAIRN_RETURN_IF_ERROR(
           s.query("INSERT INTO user_chunks(user_id, hash) VALUES "
@@ -847,43 +931,29 @@ class SqlMetadataStore final : public MetadataStore {
   Result<void> record_pack(int64_t user_id, const Digest& pack, uint64_t size, bool verified,
                            const std::vector<PackEntry>& entries, int64_t now) override {
     return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
-      CAIRN_ASSIGN_OR_RETURN(
-          auto inserted,
-          s.query("INSERT INTO packs(pack_hash, size, chunk_count, uploader_id, verified, "
-                  "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                  pack.bytes(), size, static_cast<int64_t>(entries.size()), user_id, verified,
-                  now));
+      CAIRN_RETURN_IF_ERROR(s.query(
+          "INSERT INTO packs(pack_hash, size, chunk_count, uploader_id, verified, "
+          "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+          pack.bytes(), size, static_cast<int64_t>(entries.size()), user_id, verified, now));
       const int64_t reader = verified ? 0 : user_id;
-      // Multi-row inserts: a pack of small files holds thousands of chunks, and on PostgreSQL
-      // each statement is a round trip.
-      constexpr size_t kPerStatement = 200;
-      for (size_t begin = 0; begin < entries.size(); begin += kPerStatement) {
-        const size_t end = std::min(entries.size(), begin + kPerStatement);
-        std::string located =
-            "INSERT INTO pack_chunks(hash, pack_hash, pack_offset, stored_size, size, codec, "
-            "reader_id) VALUES ";
-        std::string held = "INSERT INTO user_chunks(user_id, hash) VALUES ";
-        std::vector<sql::Value> located_args{sql::to_value(pack.bytes()), sql::to_value(reader)};
-        std::vector<sql::Value> held_args{sql::to_value(user_id)};
-        for (size_t i = begin; i < end; ++i) {
-          const PackEntry& e = entries[i];
-          const size_t n = located_args.size();
-          located += (i == begin ? "" : ", ") + ("(?" + std::to_string(n + 1)) + ", ?1, ?" +
-                     std::to_string(n + 2) + ", ?" + std::to_string(n + 3) + ", ?" +
-                     std::to_string(n + 4) + ", ?" + std::to_string(n + 5) + ", ?2)";
-          located_args.push_back(sql::to_value(e.hash.bytes()));
-          located_args.push_back(sql::to_value(static_cast<int64_t>(e.offset)));
-          located_args.push_back(sql::to_value(static_cast<int64_t>(e.stored_length)));
-          located_args.push_back(sql::to_value(static_cast<int64_t>(e.length)));
-          located_args.push_back(sql::to_value(static_cast<int64_t>(e.codec)));
-          held += (i == begin ? "(?1, ?" : ", (?1, ?") + std::to_string(held_args.size() + 1) + ")";
-          held_args.push_back(sql::to_value(e.hash.bytes()));
-        }
-        CAIRN_RETURN_IF_ERROR(s.run(located + " ON CONFLICT DO NOTHING", located_args));
-        CAIRN_RETURN_IF_ERROR(s.run(held + " ON CONFLICT DO NOTHING", held_args));
-      }
-      (void)inserted;
-      return {};
+      CAIRN_RETURN_IF_ERROR(insert_pack_chunks(s, pack, reader, entries));
+      // The uploader holds every chunk of its pack.
+      std::vector<Digest> digests;
+      digests.reserve(entries.size());
+      for (const auto& e : entries) digests.push_back(e.hash);
+      return in_batches(
+          digests, {sql::to_value(user_id)},
+          [&](const std::string&, const std::vector<sql::Value>& args) -> Result<void> {
+            std::string values;
+            for (size_t i = 1; i < args.size(); ++i) {
+              values += (i == 1 ? "(?1, ?" : ", (?1, ?") + std::to_string(i + 1) + ")";
+            }
+            auto held = s.run("INSERT INTO user_chunks(user_id, hash) VALUES " + values +
+                                  " ON CONFLICT DO NOTHING",
+                              args);
+            if (!held) return std::move(held).error();
+            return {};
+          });
     });
   }
 
@@ -963,6 +1033,168 @@ class SqlMetadataStore final : public MetadataStore {
           }
           return out;
         });
+  }
+
+  Result<std::vector<Digest>> gc_candidates(int64_t cutoff) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<Digest>> {
+      std::unordered_set<Digest> keep;
+      CAIRN_RETURN_IF_ERROR(chunks_of_manifests(
+          s,
+          "SELECT manifest_hash FROM versions WHERE manifest_hash IS NOT NULL UNION "
+          "SELECT manifest_hash FROM uploads WHERE manifest_hash IS NOT NULL",
+          {}, keep));
+      // A copy stored since the cutoff may belong to a push that has not staged its files yet.
+      CAIRN_ASSIGN_OR_RETURN(auto young,
+                             s.query("SELECT hash FROM chunks WHERE created_at >= ?1 UNION "
+                                     "SELECT pc.hash FROM pack_chunks pc JOIN packs p ON "
+                                     "p.pack_hash = pc.pack_hash WHERE p.created_at >= ?1",
+                                     cutoff));
+      collect_digests(young, 0, keep);
+      CAIRN_ASSIGN_OR_RETURN(auto stored,
+                             s.query("SELECT hash FROM chunks UNION SELECT hash FROM pack_chunks"));
+      std::vector<Digest> out;
+      for (size_t i = 0; i < stored.size(); ++i) {
+        auto d = Digest::from_bytes(stored[i].get_blob(0));
+        if (d && keep.count(*d) == 0) out.push_back(*d);
+      }
+      return out;
+    });
+  }
+
+  Result<GcSwept> gc_sweep(const std::vector<Digest>& candidates, int64_t recent_since,
+                           int64_t cutoff, int64_t now) override {
+    return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<GcSwept> {
+      GcSwept out;
+      // What commits and uploads made since the candidates were chosen still protects them.
+      std::unordered_set<Digest> keep;
+      CAIRN_RETURN_IF_ERROR(chunks_of_manifests(
+          s,
+          "SELECT manifest_hash FROM versions WHERE manifest_hash IS NOT NULL AND created_at >= "
+          "?1 UNION SELECT manifest_hash FROM uploads WHERE manifest_hash IS NOT NULL",
+          {sql::to_value(recent_since)}, keep));
+      auto checked = in_batches(
+          candidates, {sql::to_value(cutoff)},
+          [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+            CAIRN_ASSIGN_OR_RETURN(
+                auto young,
+                s.run("SELECT hash FROM chunks WHERE created_at >= ?1 AND hash IN (" + in +
+                          ") UNION SELECT pc.hash FROM pack_chunks pc JOIN packs p ON "
+                          "p.pack_hash = pc.pack_hash WHERE p.created_at >= ?1 AND pc.hash IN (" +
+                          in + ")",
+                      args));
+            collect_digests(young, 0, keep);
+            return {};
+          });
+      if (!checked) return std::move(checked).error();
+      std::vector<Digest> doomed;
+      for (const auto& d : candidates) {
+        if (keep.count(d) == 0) doomed.push_back(d);
+      }
+      auto deleted = in_batches(
+          doomed, {},
+          [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+            CAIRN_RETURN_IF_ERROR(
+                s.run("DELETE FROM user_chunks WHERE hash IN (" + in + ")", args));
+            CAIRN_ASSIGN_OR_RETURN(
+                auto whole,
+                s.run("DELETE FROM chunks WHERE hash IN (" + in + ") RETURNING hash", args));
+            for (size_t i = 0; i < whole.size(); ++i) {
+              if (auto d = Digest::from_bytes(whole[i].get_blob(0))) out.standalone.push_back(*d);
+            }
+            CAIRN_RETURN_IF_ERROR(
+                s.run("DELETE FROM pack_chunks WHERE hash IN (" + in + ")", args));
+            return {};
+          });
+      if (!deleted) return std::move(deleted).error();
+      out.chunks = static_cast<int64_t>(doomed.size());
+      CAIRN_ASSIGN_OR_RETURN(
+          auto retired,
+          s.query("UPDATE packs SET retired_at = ?1 WHERE retired_at IS NULL AND NOT EXISTS "
+                  "(SELECT 1 FROM pack_chunks pc WHERE pc.pack_hash = packs.pack_hash)",
+                  now));
+      out.packs_retired = retired.affected;
+      return out;
+    });
+  }
+
+  Result<std::vector<PackUsage>> gc_pack_usage() override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<PackUsage>> {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("SELECT p.pack_hash, p.size, p.created_at, p.retired_at, "
+                          "COALESCE(SUM(pc.stored_size), 0), COUNT(pc.hash) FROM packs p "
+                          "LEFT JOIN pack_chunks pc ON pc.pack_hash = p.pack_hash "
+                          "GROUP BY p.pack_hash, p.size, p.created_at, p.retired_at"));
+      std::vector<PackUsage> out;
+      for (size_t i = 0; i < r.size(); ++i) {
+        auto d = Digest::from_bytes(r[i].get_blob(0));
+        if (!d) continue;
+        PackUsage u;
+        u.pack = *d;
+        u.size = static_cast<uint64_t>(r[i].get_int(1));
+        u.created_at = r[i].get_int(2);
+        u.retired_at = r[i].get_optional_int(3);
+        u.live_bytes = static_cast<uint64_t>(r[i].get_int(4));
+        u.live_chunks = r[i].get_int(5);
+        out.push_back(u);
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<ChunkLocation>> gc_pack_chunks(const Digest& pack) override {
+    return sql::transact(
+        *db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<ChunkLocation>> {
+          CAIRN_ASSIGN_OR_RETURN(auto r,
+                                 s.query("SELECT hash, pack_offset, stored_size, size, codec FROM "
+                                         "pack_chunks WHERE pack_hash = ?1 ORDER BY pack_offset",
+                                         pack.bytes()));
+          std::vector<ChunkLocation> out;
+          for (size_t i = 0; i < r.size(); ++i) {
+            auto d = Digest::from_bytes(r[i].get_blob(0));
+            if (d && (out.empty() || out.back().hash != *d)) {
+              out.push_back(location_from_row(r[i], *d, pack));
+            }
+          }
+          return out;
+        });
+  }
+
+  Result<int64_t> gc_replace_pack(const Digest& old_pack, const Digest& new_pack, uint64_t new_size,
+                                  const std::vector<PackEntry>& entries, int64_t now) override {
+    return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<int64_t> {
+      // Only chunks the old pack still holds move: a sweep may have forgotten some meanwhile.
+      CAIRN_ASSIGN_OR_RETURN(
+          auto still,
+          s.query("SELECT hash FROM pack_chunks WHERE pack_hash = ?1", old_pack.bytes()));
+      std::unordered_set<Digest> held;
+      collect_digests(still, 0, held);
+      std::vector<PackEntry> moving;
+      for (const auto& e : entries) {
+        if (held.count(e.hash) != 0) moving.push_back(e);
+      }
+      CAIRN_RETURN_IF_ERROR(
+          s.query("INSERT INTO packs(pack_hash, size, chunk_count, uploader_id, verified, "
+                  "created_at, retired_at) VALUES (?1, ?2, ?3, 0, 1, ?4, ?5) "
+                  "ON CONFLICT DO NOTHING",
+                  new_pack.bytes(), new_size, static_cast<int64_t>(moving.size()), now,
+                  moving.empty() ? std::optional<int64_t>(now) : std::optional<int64_t>()));
+      CAIRN_RETURN_IF_ERROR(insert_pack_chunks(s, new_pack, 0, moving));
+      CAIRN_RETURN_IF_ERROR(
+          s.query("DELETE FROM pack_chunks WHERE pack_hash = ?1", old_pack.bytes()));
+      CAIRN_RETURN_IF_ERROR(
+          s.query("UPDATE packs SET retired_at = ?2 WHERE pack_hash = ?1", old_pack.bytes(), now));
+      return static_cast<int64_t>(moving.size());
+    });
+  }
+
+  Result<void> gc_forget_pack(const Digest& pack) override {
+    return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
+      CAIRN_RETURN_IF_ERROR(s.query(
+          "DELETE FROM packs WHERE pack_hash = ?1 AND retired_at IS NOT NULL AND NOT EXISTS "
+          "(SELECT 1 FROM pack_chunks pc WHERE pc.pack_hash = ?1)",
+          pack.bytes()));
+      return {};
+    });
   }
 
   Result<std::vector<ChunkRef>> missing_upload_chunks(int64_t user_id,

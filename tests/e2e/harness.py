@@ -195,6 +195,19 @@ class Daemon:
                                    hex_digest[2:4], hex_digest))
 
 
+    def execute(self, statement):
+        """Runs a statement that returns nothing on the daemon's metadata database."""
+        if self.backends.postgres is not None:
+            run(["psql", self.backends.postgres.url, "-v", "ON_ERROR_STOP=1", "-qc", statement],
+                check=True)
+            return
+        with sqlite3.connect(os.path.join(self.data_dir, "metadata.db")) as db:
+            db.execute(statement)
+
+    def gc(self, *args):
+        """Runs cairnd gc on this daemon's data folder, while it serves."""
+        return run([CAIRND, "gc", "--data", self.data_dir, *args], env=self.env)
+
     def blob_literal(self, hex_digest):
         """A SHA-256 as a literal of the metadata database's binary type, for sql()."""
         if self.backends.postgres is not None:

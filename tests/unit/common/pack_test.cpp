@@ -156,17 +156,28 @@ TEST(PackTest, VerifierEnforcesLimitsFromTheHeader) {
 TEST(PackTest, MalformedHeadersAreCorrupt) {
   const Bytes good = sample_pack().pack.bytes;
   std::vector<Bytes> cases(4, good);
-  cases[0][0] = std::byte{'X'};                // Bad magic.
-  cases[1][4] = std::byte{9};                  // Unknown version.
-  cases[2].resize(6);                          // Count...
-  cases[2][5] = std::byte{0};                  // ...of zero chunks.
-  cases[3][6 + Digest::kSize] = std::byte{7};  // Unknown codec.
+  cases[0][0] = std::byte{'X'};                 // Bad magic.
+  cases[1][4] = std::byte{9};                   // Unknown version.
+  cases[2].resize(22);                          // Count...
+  cases[2][21] = std::byte{0};                  // ...of zero chunks.
+  cases[3][22 + Digest::kSize] = std::byte{7};  // Unknown codec.
   for (const Bytes& b : cases) {
     auto r = verify_in_pieces(b, 3);
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code(), ErrorCode::kCorrupt);
     EXPECT_FALSE(decode_pack_header(b, {}).has_value());
   }
+}
+
+TEST(PackTest, TwoPacksOfTheSameChunksHaveDifferentNames) {
+  const Bytes a = text_bytes(1000, 9);
+  PackBuilder builder;
+  builder.add(sha256(a), a);
+  const auto first = builder.finish();
+  builder.add(sha256(a), a);
+  const auto second = builder.finish();
+  EXPECT_NE(first.digest, second.digest);
+  EXPECT_EQ(first.entries, second.entries);
 }
 
 TEST(PackTest, DuplicateChunksAreStoredOnce) {

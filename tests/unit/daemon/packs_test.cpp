@@ -333,6 +333,95 @@ TEST_P(PackServiceTest, PackGrantsAreBounded) {
   EXPECT_FALSE(services_->pack_upload(alice_, {sha256(as_bytes("x")), 0}).has_value());
 }
 
+// Stages and commits one file made of `chunks`, which the user must hold already.
+void commit_file(Services& services, const RequestContext& ctx, const std::string& path,
+                 const std::vector<Bytes>& chunks) {
+  protocol::FileUpload f;
+  f.path = path;
+  for (const auto& c : chunks) f.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
+  auto staged = services.init_uploads(ctx, {{f}});
+  ASSERT_TRUE(staged.has_value()) << staged.error().message();
+  ASSERT_TRUE(staged->missing.empty());
+  auto done = services.commit(
+      ctx, {"d", {{protocol::OpKind::kPut, staged->uploads[0].upload_id, "", std::nullopt}}});
+  ASSERT_TRUE(done.has_value());
+  ASSERT_EQ(done->results[0].status, protocol::OpStatus::kOk) << done->results[0].message;
+}
+
+TEST_P(PackServiceTest, GcDeletesOnlyWhatNothingReferencesAndRewritesMostlyDeadPacks) {
+  // One pack: two chunks a file will use, and garbage three times their size that nothing will.
+  const std::vector<Bytes> kept = {random_bytes(20000, 11), text_bytes(5000, 12)};
+  std::vector<Bytes> garbage;
+  for (int i = 0; i < 6; ++i) garbage.push_back(random_bytes(12000, 20 + i));
+  std::vector<Bytes> all = kept;
+  all.insert(all.end(), garbage.begin(), garbage.end());
+  const auto pack = build(all);
+  ASSERT_TRUE(upload(alice_, pack));
+  commit_file(*services_, alice_, "/kept.bin", kept);
+  // A pending push: a chunk uploaded and staged but not committed yet.
+  const std::vector<Bytes> pending = {text_bytes(3000, 30)};
+  ASSERT_TRUE(upload(alice_, build(pending)));
+  protocol::FileUpload staged_file;
+  staged_file.path = "/pending.txt";
+  staged_file.chunks = {{sha256(pending[0]), 3000}};
+  ASSERT_TRUE(services_->init_uploads(alice_, {{staged_file}}));
+
+  GcOptions options;
+  options.grace_seconds = 3600;
+  // Everything is younger than the grace period: nothing goes.
+  auto first = services_->collect_garbage(options);
+  ASSERT_TRUE(first.has_value()) << first.error().message();
+  EXPECT_EQ(first->chunks_deleted, 0);
+  EXPECT_EQ(first->packs_rewritten, 0);
+
+  clock_.now += 7200;
+  auto second = services_->collect_garbage(options);
+  ASSERT_TRUE(second.has_value()) << second.error().message();
+  EXPECT_EQ(second->chunks_deleted, static_cast<int64_t>(garbage.size()));
+  EXPECT_EQ(second->packs_rewritten, 1);  // Two live chunks of eight, a fifth of the bytes.
+  EXPECT_EQ(second->chunks_moved, 2);
+  EXPECT_EQ(second->packs_deleted, 0);  // The old pack is retired, not deleted yet.
+  EXPECT_TRUE(second->problems.empty());
+  EXPECT_TRUE(*blobs_->contains(store::ObjectId::pack(pack.digest)));
+
+  // The file's chunks read back from the new pack; the garbage is forgotten, claims included.
+  auto ctx = alice_;
+  ctx.now = clock_.now;
+  auto back = read_back(ctx, kept);
+  ASSERT_EQ(back.size(), kept.size());
+  for (const auto& c : kept) EXPECT_EQ(back[sha256(c)], c);
+  protocol::CheckChunksRequest check;
+  for (const auto& g : garbage) check.chunks.push_back({sha256(g), 12000});
+  EXPECT_EQ(services_->check_chunks(ctx, check)->missing.size(), garbage.size());
+  // The staged upload still protects its chunk.
+  EXPECT_EQ(read_back(ctx, pending).size(), 1u);
+
+  clock_.now += 7200;
+  auto third = services_->collect_garbage(options);
+  ASSERT_TRUE(third.has_value()) << third.error().message();
+  EXPECT_EQ(third->packs_deleted, 1);
+  EXPECT_EQ(third->bytes_freed, pack.bytes.size());
+  EXPECT_FALSE(*blobs_->contains(store::ObjectId::pack(pack.digest)));
+  ctx.now = clock_.now;
+  EXPECT_EQ(read_back(ctx, kept).size(), kept.size());
+}
+
+TEST_P(PackServiceTest, GcDeletesUnreferencedChunkObjects) {
+  const std::string text(300000, 'z');
+  const Digest d = sha256(as_bytes(text));
+  ASSERT_TRUE(blobs_->put(d, as_bytes(text)));
+  ASSERT_TRUE(metadata_->record_chunk(alice_.user.user_id, d, text.size(), clock_.now));
+  GcOptions options;
+  options.grace_seconds = 60;
+  clock_.now += 61;
+  auto r = services_->collect_garbage(options);
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->chunks_deleted, 1);
+  EXPECT_EQ(r->chunk_objects_deleted, 1);
+  EXPECT_FALSE(*blobs_->contains(d));
+  EXPECT_FALSE(metadata_->user_has_chunks(alice_.user.user_id, {d})->at(0));
+}
+
 INSTANTIATE_TEST_SUITE_P(All, PackServiceTest,
                          ::testing::Values(Backend{"Local", ""}, Backend{"S3", "s3"}),
                          backend_name);

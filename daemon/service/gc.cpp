@@ -1,0 +1,94 @@
+// Garbage collection: cairnd gc.
+//
+// A chunk is garbage when no version and no upload session references it and every stored copy
+// of it is older than the grace period. Candidates come from one read snapshot; a write
+// transaction then checks each one again against what was committed or staged meanwhile and
+// forgets it (its locations and every user's claim to it) in one step, so a commit either sees
+// the chunk held and its bytes still there, or does not see it held and is refused. Bytes go
+// after the index: a crash in between leaves unreferenced bytes, never an index entry without
+// bytes. Packs are never edited: one left holding nothing is retired and deleted after the grace
+// period; one mostly dead is copied into a new pack of its live chunks (verified on the way) and
+// then retired the same way. Pack names carry a random nonce, so deleting a retired pack can
+// never remove a newer upload.
+
+#include <cstdio>
+
+#include "common/pack.h"
+#include "daemon/service/services.h"
+
+namespace cairn::service {
+namespace {
+
+// Versions committed during the run are checked again; this much slack covers clocks of
+// several daemons that disagree a little.
+constexpr int64_t kClockSlackSeconds = 300;
+
+}  // namespace
+
+Result<GcReport> Services::collect_garbage(const GcOptions& options) {
+  GcReport report;
+  const int64_t started = now();
+  const int64_t cutoff = started - options.grace_seconds;
+  CAIRN_ASSIGN_OR_RETURN(report.uploads_expired, metadata_.expire_uploads(started));
+
+  CAIRN_ASSIGN_OR_RETURN(auto candidates, metadata_.gc_candidates(cutoff));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto swept, metadata_.gc_sweep(candidates, started - kClockSlackSeconds, cutoff, now()));
+  report.chunks_deleted = swept.chunks;
+  for (const auto& d : swept.standalone) {
+    CAIRN_RETURN_IF_ERROR(blobs_.remove(d));
+    ++report.chunk_objects_deleted;
+  }
+
+  CAIRN_ASSIGN_OR_RETURN(auto packs, metadata_.gc_pack_usage());
+  for (const auto& p : packs) {
+    const store::ObjectId id = store::ObjectId::pack(p.pack);
+    if (p.retired_at) {
+      if (*p.retired_at > cutoff) continue;  // A reader may still hold a URL into it.
+      CAIRN_RETURN_IF_ERROR(blobs_.remove(id));
+      CAIRN_RETURN_IF_ERROR(metadata_.gc_forget_pack(p.pack));
+      ++report.packs_deleted;
+      report.bytes_freed += p.size;
+      continue;
+    }
+    const bool mostly_dead =
+        static_cast<double>(p.live_bytes) < options.rewrite_below * static_cast<double>(p.size);
+    if (p.live_chunks == 0 || !mostly_dead || p.created_at >= cutoff) continue;
+
+    // Copy the live chunks into a new pack, checking each on the way: a chunk that no longer
+    // hashes right is reported and left behind rather than copied.
+    CAIRN_ASSIGN_OR_RETURN(auto live, metadata_.gc_pack_chunks(p.pack));
+    auto bytes = blobs_.get_range(id, {0, p.size});
+    if (!bytes) {
+      report.problems.push_back("pack " + p.pack.hex() + ": " + bytes.error().message());
+      continue;
+    }
+    PackBuilder builder;
+    Bytes raw;
+    for (const auto& loc : live) {
+      const bool inside =
+          loc.offset <= bytes->size() && loc.stored_length <= bytes->size() - loc.offset;
+      auto decoded =
+          inside ? decode_chunk(loc.codec, ByteView(*bytes).subspan(loc.offset, loc.stored_length),
+                                loc.length, raw)
+                 : Result<void>(make_error(ErrorCode::kCorrupt, "outside the pack"));
+      if (!decoded || sha256(raw) != loc.hash) {
+        report.problems.push_back("chunk " + loc.hash.hex() + " in pack " + p.pack.hex() +
+                                  " is damaged; not copied");
+        continue;
+      }
+      builder.add(loc.hash, raw);
+    }
+    if (builder.empty()) continue;  // Nothing sound to keep: the sweep will retire it later.
+    const PackBuilder::Built fresh = builder.finish();
+    CAIRN_RETURN_IF_ERROR(blobs_.put(store::ObjectId::pack(fresh.digest), fresh.bytes));
+    CAIRN_ASSIGN_OR_RETURN(
+        const int64_t moved,
+        metadata_.gc_replace_pack(p.pack, fresh.digest, fresh.bytes.size(), fresh.entries, now()));
+    report.chunks_moved += moved;
+    ++report.packs_rewritten;
+  }
+  return report;
+}
+
+}  // namespace cairn::service
