@@ -85,9 +85,15 @@ size_t find_chunk_boundary(const ChunkerParams& params, ByteView data) {
   return n;
 }
 
-StreamChunker::StreamChunker(const ChunkerParams& params, ReadFn read)
-    : params_(params), read_(std::move(read)), buffer_(2 * size_t{params.max_size}) {
+StreamChunker::StreamChunker(const ChunkerParams& params, ReadFn read,
+                             std::optional<uint64_t> size_hint)
+    : params_(params), read_(std::move(read)) {
   CAIRN_CHECK(params_.validate().has_value());
+  // A small file gets a buffer its size (plus one byte, so the read that finds its end needs no
+  // room): allocating and clearing 2 x max_size for each of 50,000 small files would cost more
+  // than hashing them. The buffer grows if the stream turns out longer.
+  const size_t full = 2 * size_t{params_.max_size};
+  buffer_.resize(size_hint && *size_hint < full ? static_cast<size_t>(*size_hint) + 1 : full);
 }
 
 Result<void> StreamChunker::refill() {
@@ -99,7 +105,12 @@ Result<void> StreamChunker::refill() {
     end_ -= begin_;
     begin_ = 0;
   }
-  while (end_ < buffer_.size()) {
+  while (true) {
+    if (end_ == buffer_.size()) {
+      const size_t full = 2 * size_t{params_.max_size};
+      if (buffer_.size() >= full) break;
+      buffer_.resize(full);  // Longer than the hint said.
+    }
     auto got = read_(std::span<std::byte>(buffer_.data() + end_, buffer_.size() - end_));
     if (!got) return std::move(got).error();
     if (*got == 0) {

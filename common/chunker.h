@@ -33,7 +33,7 @@ struct ChunkerParams {
 // Precondition: params.validate() succeeded.
 size_t find_chunk_boundary(const ChunkerParams& params, ByteView data);
 
-// Cuts a stream into chunks with bounded memory (a buffer of 2 * max_size).
+// Cuts a stream into chunks with bounded memory (a buffer of at most 2 * max_size).
 // Not thread-safe; one instance per stream.
 class StreamChunker {
  public:
@@ -46,7 +46,10 @@ class StreamChunker {
     ByteView data;  // Valid until the next call to next().
   };
 
-  StreamChunker(const ChunkerParams& params, ReadFn read);
+  // `size_hint`: the stream's expected length, if known; the buffer starts that small. The
+  // chunks are the same whatever the hint.
+  StreamChunker(const ChunkerParams& params, ReadFn read,
+                std::optional<uint64_t> size_hint = std::nullopt);
 
   // The next chunk, nullopt at the end of the stream, or the reader's error.
   Result<std::optional<Chunk>> next();

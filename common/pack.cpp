@@ -211,27 +211,30 @@ uint64_t PackBuilder::size() const {
 }
 
 PackBuilder::Built PackBuilder::finish() {
+  Bytes header;
+  varint::put_raw(header, kMagic);
+  header.push_back(static_cast<std::byte>(kVersion));
+  varint::put_raw(header, secure_random(kNonceSize));
+  varint::put(header, entries_.size());
+  for (const auto& e : entries_) {
+    varint::put_raw(header, e.hash.bytes());
+    header.push_back(static_cast<std::byte>(e.codec));
+    varint::put(header, e.length);
+    varint::put(header, e.stored_length);
+  }
+  // The data moves into the pack and the header goes in front of it: no second copy of 16 MiB
+  // per pack alive at once.
   Built built;
   Bytes& out = built.bytes;
-  out.reserve(size());
-  varint::put_raw(out, kMagic);
-  out.push_back(static_cast<std::byte>(kVersion));
-  varint::put_raw(out, secure_random(kNonceSize));
-  varint::put(out, entries_.size());
-  for (const auto& e : entries_) {
-    varint::put_raw(out, e.hash.bytes());
-    out.push_back(static_cast<std::byte>(e.codec));
-    varint::put(out, e.length);
-    varint::put(out, e.stored_length);
-  }
-  const uint64_t header = out.size();
-  varint::put_raw(out, data_);
+  out = std::move(data_);
+  out.insert(out.begin(), header.begin(), header.end());
+  const uint64_t header_size = header.size();
   built.digest = sha256(out);
   built.entries = std::move(entries_);
-  for (auto& e : built.entries) e.offset += header;
+  for (auto& e : built.entries) e.offset += header_size;
   built.raw_bytes = raw_bytes_;
   entries_.clear();
-  data_.clear();
+  data_ = Bytes();
   raw_bytes_ = 0;
   return built;
 }

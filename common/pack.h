@@ -43,7 +43,7 @@ std::optional<Codec> codec_from_name(std::string_view name);
 // Incompressible data costs little: zstd gives up on it at over 1.5 GB/s. One thread at a time.
 class Compressor {
  public:
-  static constexpr int kDefaultLevel = 3;
+  static constexpr int kDefaultLevel = 1;
 
   explicit Compressor(int level = kDefaultLevel);
   ~Compressor();

@@ -241,6 +241,22 @@ Result<Bytes> ApiClient::manifest(const Digest& address) {
   return bytes;
 }
 
+Result<std::unordered_map<Digest, Bytes>> ApiClient::manifests(
+    const std::vector<Digest>& addresses) {
+  protocol::ManifestsRequest req{addresses};
+  CAIRN_ASSIGN_OR_RETURN(
+      auto resp, json_call<protocol::ManifestsResponse>("POST", "/v1/manifests",
+                                                        protocol::encode_json(req), Retry::kYes));
+  std::unordered_map<Digest, Bytes> out;
+  for (auto& [address, body] : resp.manifests) {
+    if (sha256(body) != address) {
+      return make_error(ErrorCode::kCorrupt, "manifest " + address.hex() + " failed verification");
+    }
+    out.emplace(address, std::move(body));
+  }
+  return out;
+}
+
 Result<Bytes> ApiClient::chunk(const Digest& hash, uint32_t expected_length) {
   Bytes out;
   CAIRN_RETURN_IF_ERROR(chunk_into(hash, expected_length, out));

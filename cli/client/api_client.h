@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/error.h"
@@ -44,6 +46,9 @@ class ApiClient {
   Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit);
   // The encoded manifest, verified against its address.
   Result<Bytes> manifest(const Digest& address);
+  // Many encoded manifests at once, each verified against its address; those the server does
+  // not give out are absent from the map.
+  Result<std::unordered_map<Digest, Bytes>> manifests(const std::vector<Digest>& addresses);
   // A chunk's bytes, verified against its hash (kCorrupt otherwise).
   Result<Bytes> chunk(const Digest& hash, uint32_t expected_length);
   // The same into `out`, reusing its capacity: no allocation per chunk in a long download.

@@ -142,14 +142,18 @@ Result<HashedFile> hash_file(const std::string& path, const ChunkerParams& param
   Fd fd(raw_fd);
   HashedFile out;
   struct stat st {};
-  const bool parallel = pool != nullptr && ::fstat(fd.get(), &st) == 0 &&
-                        static_cast<uint64_t>(st.st_size) >= kParallelHashMinBytes;
+  const bool sized = ::fstat(fd.get(), &st) == 0;
+  const bool parallel =
+      pool != nullptr && sized && static_cast<uint64_t>(st.st_size) >= kParallelHashMinBytes;
   Xxh3 fingerprint;
-  StreamChunker chunker(params, [&](std::span<std::byte> buf) -> Result<size_t> {
-    CAIRN_ASSIGN_OR_RETURN(const size_t n, read_some(fd.get(), buf, path));
-    fingerprint.update(buf.first(n));
-    return n;
-  });
+  StreamChunker chunker(
+      params,
+      [&](std::span<std::byte> buf) -> Result<size_t> {
+        CAIRN_ASSIGN_OR_RETURN(const size_t n, read_some(fd.get(), buf, path));
+        fingerprint.update(buf.first(n));
+        return n;
+      },
+      sized ? std::optional<uint64_t>(static_cast<uint64_t>(st.st_size)) : std::nullopt);
   if (parallel) {
     ParallelChunkHasher hasher(*pool, on_chunk);
     while (true) {

@@ -110,8 +110,32 @@ class Downloader {
   }
 
   void run(ApiClient& api, int threads, uint32_t max_batch) {
-    parallel_for(jobs_.size(), threads, api,
-                 [&](ApiClient& client, size_t i) { prepare(client, *jobs_[i]); });
+    // Every manifest once, many per request.
+    std::vector<Digest> addresses;
+    {
+      std::unordered_set<Digest> seen;
+      for (const auto& job : jobs_) {
+        auto address = Digest::from_hex(job->entry.manifest);
+        if (address && seen.insert(*address).second) addresses.push_back(*address);
+      }
+    }
+    const size_t batch = std::max<uint32_t>(1, max_batch);
+    std::vector<Result<std::unordered_map<Digest, Bytes>>> fetched(
+        (addresses.size() + batch - 1) / batch, std::unordered_map<Digest, Bytes>());
+    parallel_for(fetched.size(), threads, api, [&](ApiClient& client, size_t i) {
+      const auto first = addresses.begin() + static_cast<long>(i * batch);
+      const auto last =
+          addresses.begin() + static_cast<long>(std::min(addresses.size(), (i + 1) * batch));
+      fetched[i] = client.manifests(std::vector<Digest>(first, last));
+    });
+    for (auto& f : fetched) {
+      if (!f) {
+        manifest_error_ = f.error().message();
+        continue;
+      }
+      for (auto& [address, body] : *f) manifests_.emplace(address, std::move(body));
+    }
+    parallel_for(jobs_.size(), threads, api, [&](ApiClient&, size_t i) { prepare(*jobs_[i]); });
 
     // Distinct chunks in first-use order, with every (job, offset) that needs each.
     for (auto& job : jobs_) {
@@ -141,7 +165,6 @@ class Downloader {
     std::sort(remote.begin(), remote.end());  // First-use order: neighbours stay together.
 
     std::vector<protocol::ChunkRead> reads;
-    const size_t batch = std::max<uint32_t>(1, max_batch);
     for (size_t begin = 0; begin < remote.size(); begin += batch) {
       const size_t end = std::min(remote.size(), begin + batch);
       protocol::CheckChunksRequest req;
@@ -196,12 +219,16 @@ class Downloader {
     job.failed = true;
   }
 
-  void prepare(ApiClient& client, DownloadJob& job) {
+  void prepare(DownloadJob& job) {
     auto address = Digest::from_hex(job.entry.manifest);
     if (!address) return abandon(job, "server sent a bad manifest address");
-    auto body = client.manifest(*address);
-    if (!body) return abandon(job, body.error().message());
-    auto manifest = Manifest::decode(*body);
+    auto body = manifests_.find(*address);
+    if (body == manifests_.end()) {
+      return abandon(job, manifest_error_.empty()
+                              ? "manifest " + address->hex() + " is not available on the server"
+                              : manifest_error_);
+    }
+    auto manifest = Manifest::decode(body->second);
     if (!manifest) return abandon(job, manifest.error().message());
     if (manifest->total_size() != job.entry.size) {
       return abandon(job, "manifest size does not match the listing");
@@ -351,6 +378,8 @@ class Downloader {
   std::unique_ptr<ChunkLocator> locator_;
   std::vector<Slot> slots_;
   std::unordered_map<Digest, size_t> index_;
+  std::unordered_map<Digest, Bytes> manifests_;  // Filled before the parallel phases read it.
+  std::string manifest_error_;
   std::mutex rename_mu_;
   std::atomic<uint64_t> reused_{0};
   std::atomic<uint64_t> received_{0};

@@ -232,6 +232,38 @@ void from_json_value(const json& j, ConfirmPackRequest& r) {
 json to_json_value(const PackStored& r) { return {{"stored", true}, {"chunks", r.chunks}}; }
 void from_json_value(const json& j, PackStored& r) { r.chunks = j.at("chunks").get<uint32_t>(); }
 
+json to_json_value(const ManifestsRequest& r) {
+  json a = json::array();
+  for (const auto& d : r.manifests) a.push_back(d.hex());
+  return {{"manifests", std::move(a)}};
+}
+void from_json_value(const json& j, ManifestsRequest& r) {
+  const auto& list = j.at("manifests");
+  if (!list.is_array()) fail("manifests must be an array");
+  for (const auto& v : list) {
+    if (!v.is_string()) fail("manifests must be hex strings");
+    auto d = Digest::from_hex(v.get<std::string>());
+    if (!d) fail("manifests must be 64-character hex SHA-256 strings");
+    r.manifests.push_back(*d);
+  }
+}
+
+json to_json_value(const ManifestsResponse& r) {
+  json a = json::array();
+  for (const auto& [d, body] : r.manifests)
+    a.push_back({{"hash", d.hex()}, {"body", to_hex(body)}});
+  return {{"manifests", std::move(a)}};
+}
+void from_json_value(const json& j, ManifestsResponse& r) {
+  const auto& list = j.at("manifests");
+  if (!list.is_array()) fail("manifests must be an array");
+  for (const auto& one : list) {
+    auto body = from_hex(one.at("body").get<std::string>());
+    if (!body) fail("manifest body must be hex");
+    r.manifests.emplace_back(digest_from(one, "hash"), std::move(*body));
+  }
+}
+
 json to_json_value(const LocateResponse& r) {
   json reads = json::array();
   for (const auto& read : r.reads) {
@@ -508,6 +540,8 @@ CAIRN_PROTOCOL_TYPE(PackUploadRequest)
 CAIRN_PROTOCOL_TYPE(ConfirmPackRequest)
 CAIRN_PROTOCOL_TYPE(PackStored)
 CAIRN_PROTOCOL_TYPE(LocateResponse)
+CAIRN_PROTOCOL_TYPE(ManifestsRequest)
+CAIRN_PROTOCOL_TYPE(ManifestsResponse)
 CAIRN_PROTOCOL_TYPE(InitUploadsRequest)
 CAIRN_PROTOCOL_TYPE(InitUploadsResponse)
 CAIRN_PROTOCOL_TYPE(CommitRequest)

@@ -104,6 +104,15 @@ struct LocateResponse {
   std::vector<ChunkRead> reads;
 };
 
+// POST /v1/manifests: many manifests in one round trip, for downloads of many files.
+struct ManifestsRequest {
+  std::vector<Digest> manifests;
+};
+// The encoded manifests the caller may read, each once (hex in JSON); others are left out.
+struct ManifestsResponse {
+  std::vector<std::pair<Digest, Bytes>> manifests;
+};
+
 // One file, folder or symlink to stage for a commit.
 struct FileUpload {
   std::string path;

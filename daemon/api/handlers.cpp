@@ -322,6 +322,14 @@ void register_routes(Router& router, Services& services) {
     });
   });
 
+  router.add("POST", "/v1/manifests", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::ManifestsRequest>(req);
+      if (!body) return fail(body.error());
+      return ok_json(services.manifests(ctx, *body));
+    });
+  });
+
   router.add("GET", "/v1/list", [&services](const HttpRequest& req, const std::string&) {
     return authed(services, req, [&](const RequestContext& ctx) {
       return ok_json(services.list(ctx, query_or(req, "path", "/")));

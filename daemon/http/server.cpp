@@ -200,6 +200,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const bool expects_continue =
         beast::iequals(head[bhttp::field::expect], "100-continue") && has_body;
+    // A declared length over this route's limit is refused before any of the body is read.
+    const uint64_t route_limit = match.sink != nullptr ? shared_.options.max_stream_body_bytes
+                                                       : shared_.options.max_json_body_bytes;
+    if (request_.content_length && *request_.content_length > route_limit) {
+      keep_alive_ = false;
+      return send(error_response(413, "too_large", "request body too large"));
+    }
 
     if (match.sink != nullptr) {
       auto sink = (*match.sink)(request_, match.param);

@@ -368,6 +368,26 @@ Result<Bytes> Services::manifest(const RequestContext& ctx, std::string_view hex
   return metadata_.get_manifest(ctx.user.user_id, digest);
 }
 
+Result<protocol::ManifestsResponse> Services::manifests(const RequestContext& ctx,
+                                                        const protocol::ManifestsRequest& req) {
+  if (req.manifests.size() > config_.max_batch) {
+    return make_error(ErrorCode::kTooLarge,
+                      "at most " + std::to_string(config_.max_batch) + " manifests per request");
+  }
+  protocol::ManifestsResponse out;
+  std::unordered_set<Digest> seen;
+  for (const auto& d : req.manifests) {
+    if (!seen.insert(d).second) continue;
+    auto body = metadata_.get_manifest(ctx.user.user_id, d);
+    if (body) {
+      out.manifests.emplace_back(d, std::move(*body));
+    } else if (body.error().code() != ErrorCode::kNotFound) {
+      return std::move(body).error();
+    }
+  }
+  return out;
+}
+
 Result<protocol::ListResponse> Services::list(const RequestContext& ctx, std::string_view path) {
   CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
   return metadata_.list(ctx.user.home_namespace_id, canonical);

@@ -169,6 +169,9 @@ class Services {
   Result<protocol::CommitResponse> commit(const RequestContext& ctx,
                                           const protocol::CommitRequest& req);
   Result<Bytes> manifest(const RequestContext& ctx, std::string_view hex);
+  // Up to max_batch manifests; those the user may not read are left out.
+  Result<protocol::ManifestsResponse> manifests(const RequestContext& ctx,
+                                                const protocol::ManifestsRequest& req);
   Result<protocol::ListResponse> list(const RequestContext& ctx, std::string_view path);
   Result<protocol::ChangesResponse> changes(const RequestContext& ctx, std::string_view cursor,
                                             int limit);

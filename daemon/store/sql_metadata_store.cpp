@@ -511,26 +511,38 @@ class Tx {
   // Makes every folder of `path` exist (like mkdir -p); returns the last one's node id and
   // whether anything was created.
   Result<std::pair<int64_t, bool>> ensure_folder(const Actor& a, const std::string& path) {
+    // A batch of files usually shares its folders: resolve each once per transaction.
+    if (auto hit = folders_.find(path); hit != folders_.end()) {
+      return std::make_pair(hit->second, false);
+    }
     CAIRN_ASSIGN_OR_RETURN(int64_t current, root_of(a.namespace_id));
     bool created = false;
     std::string walked;
     for (const auto& seg : split_remote_path(path)) {
       walked += '/';
       walked += seg;
+      if (auto hit = folders_.find(walked); hit != folders_.end()) {
+        current = hit->second;
+        continue;
+      }
       CAIRN_ASSIGN_OR_RETURN(auto child, live_child(a.namespace_id, current, seg));
       if (child) {
         if (child->kind != NodeKind::kFolder) {
           return make_error(ErrorCode::kAlreadyExists, "a file is in the way at " + walked);
         }
         current = child->node_id;
-        continue;
+      } else {
+        CAIRN_ASSIGN_OR_RETURN(current, revive_or_create(a, current, seg, NodeKind::kFolder));
+        CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, current, "mkdir", a.now));
+        created = true;
       }
-      CAIRN_ASSIGN_OR_RETURN(current, revive_or_create(a, current, seg, NodeKind::kFolder));
-      CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, current, "mkdir", a.now));
-      created = true;
+      folders_.emplace(walked, current);
     }
     return std::make_pair(current, created);
   }
+
+  // Forgets resolved folders: after an op is rolled back or deletes nodes.
+  void forget_folders() { folders_.clear(); }
 
   // Brings back the most recently deleted node of this name and kind, so that a path deleted and
   // created again keeps one history; otherwise creates a new node.
@@ -641,6 +653,7 @@ class Tx {
 
  private:
   Session& s_;
+  std::unordered_map<std::string, int64_t> folders_;  // Live folders by path, this transaction.
 };
 
 Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
@@ -1275,6 +1288,7 @@ class SqlMetadataStore final : public MetadataStore {
             }
             const bool keep = r.has_value() && r->status != OpStatus::kConflict;
             if (!keep) CAIRN_RETURN_IF_ERROR(s.exec("ROLLBACK TO SAVEPOINT op"));
+            if (!keep || op.kind == OpKind::kDelete) tx.forget_folders();
             CAIRN_RETURN_IF_ERROR(s.exec("RELEASE SAVEPOINT op"));
             if (r) {
               results.push_back(std::move(r).value());

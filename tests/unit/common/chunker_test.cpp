@@ -25,14 +25,18 @@ Bytes random_bytes(size_t n, uint64_t seed) {
 
 // Chunks `data` through the streaming interface, reading `read_size` bytes at a time.
 std::vector<ChunkRef> chunk_all(const ChunkerParams& params, const Bytes& data,
-                                size_t read_size = 1 << 20) {
+                                size_t read_size = 1 << 20,
+                                std::optional<uint64_t> size_hint = std::nullopt) {
   size_t pos = 0;
-  StreamChunker chunker(params, [&](std::span<std::byte> buf) -> Result<size_t> {
-    const size_t n = std::min({buf.size(), data.size() - pos, read_size});
-    if (n > 0) std::memcpy(buf.data(), data.data() + pos, n);
-    pos += n;
-    return n;
-  });
+  StreamChunker chunker(
+      params,
+      [&](std::span<std::byte> buf) -> Result<size_t> {
+        const size_t n = std::min({buf.size(), data.size() - pos, read_size});
+        if (n > 0) std::memcpy(buf.data(), data.data() + pos, n);
+        pos += n;
+        return n;
+      },
+      size_hint);
   std::vector<ChunkRef> out;
   uint64_t expected_offset = 0;
   while (true) {
@@ -48,6 +52,18 @@ std::vector<ChunkRef> chunk_all(const ChunkerParams& params, const Bytes& data,
 }
 
 constexpr ChunkerParams kSmall{.min_size = 2048, .avg_size = 8192, .max_size = 32768};
+
+TEST(ChunkerTest, TheSizeHintNeverChangesTheChunks) {
+  const Bytes data = random_bytes(200000, 5);
+  const auto expected = chunk_all(kSmall, data);
+  ASSERT_GT(expected.size(), 5u);
+  // Right, too small (the stream grew), too large, and zero.
+  for (uint64_t hint : {uint64_t{200000}, uint64_t{1000}, uint64_t{1} << 30, uint64_t{0}}) {
+    EXPECT_EQ(chunk_all(kSmall, data, 777, hint), expected) << hint;
+  }
+  const Bytes tiny = random_bytes(500, 6);
+  EXPECT_EQ(chunk_all(kSmall, tiny, 1 << 20, 500).size(), 1u);
+}
 
 TEST(ChunkerTest, ParamsValidation) {
   EXPECT_TRUE(ChunkerParams{}.validate().has_value());
