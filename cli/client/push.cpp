@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -42,9 +43,13 @@ struct ChunkTask {
 // while too many are queued. Each chunk is checked once per push, however many files contain it.
 class UploadPipeline {
  public:
+  // Called, from pipeline threads and never under its lock, with chunks that are now on the
+  // server (ok) or that could not be uploaded (not ok). Every submitted chunk is settled once.
+  using SettledFn = std::function<void(const std::vector<Digest>& chunks, bool ok)>;
+
   UploadPipeline(const ApiClient& prototype, int uploaders, uint32_t batch,
-                 std::optional<protocol::PackConfig> packs, Progress& progress)
-      : batch_(batch), packs_(packs), progress_(progress) {
+                 std::optional<protocol::PackConfig> packs, Progress& progress, SettledFn settled)
+      : batch_(batch), packs_(packs), progress_(progress), settled_(std::move(settled)) {
     threads_.emplace_back([this, client = prototype.clone()] { checker_loop(*client); });
     for (int i = 0; i < uploaders; ++i) {
       threads_.emplace_back([this, client = prototype.clone()] { uploader_loop(*client); });
@@ -142,16 +147,21 @@ class UploadPipeline {
       if (!resp) return fail(std::move(resp).error().with_context("check chunks"));
       std::unordered_map<Digest, protocol::ChunkUpload> urls;
       for (auto& m : resp->missing) urls.emplace(m.hash, std::move(m));
-      std::lock_guard lock(mu_);
-      for (auto& c : batch) {
-        auto it = urls.find(c.hash);
-        if (it == urls.end()) {
-          if (!c.data.empty()) release(c.length);  // The server has it: nothing to send.
-          continue;
+      std::vector<Digest> present;
+      {
+        std::lock_guard lock(mu_);
+        for (auto& c : batch) {
+          auto it = urls.find(c.hash);
+          if (it == urls.end()) {
+            if (!c.data.empty()) release(c.length);  // The server has it: nothing to send.
+            present.push_back(c.hash);
+            continue;
+          }
+          upload_queue_.push_back({std::move(c), std::move(it->second)});
         }
-        upload_queue_.push_back({std::move(c), std::move(it->second)});
+        upload_cv_.notify_all();
       }
-      upload_cv_.notify_all();
+      if (!present.empty()) settled_(present, true);
     }
     std::lock_guard lock(mu_);
     checker_done_ = true;
@@ -164,6 +174,8 @@ class UploadPipeline {
     protocol::CheckChunksRequest req;
     req.chunks = std::move(done);
     done.clear();
+    std::vector<Digest> digests;
+    for (const auto& c : req.chunks) digests.push_back(c.hash);
     auto resp = client.confirm_chunks(req);
     if (!resp) {
       fail(std::move(resp).error().with_context("confirm uploaded chunks"));
@@ -175,6 +187,7 @@ class UploadPipeline {
                                               " right after it was uploaded"));
       return false;
     }
+    settled_(digests, true);
     return true;
   }
 
@@ -196,6 +209,10 @@ class UploadPipeline {
     progress_.bytes_sent.fetch_add(pack.raw_bytes, std::memory_order_relaxed);
     progress_.packs_sent.fetch_add(1, std::memory_order_relaxed);
     progress_.bytes_on_wire.fetch_add(pack.bytes.size(), std::memory_order_relaxed);
+    std::vector<Digest> digests;
+    digests.reserve(pack.entries.size());
+    for (const auto& e : pack.entries) digests.push_back(e.hash);
+    settled_(digests, true);
     return true;
   }
 
@@ -230,8 +247,11 @@ class UploadPipeline {
       }
       buffer.resize(task.chunk.length);
       if (!read_at(task.chunk.path, task.chunk.offset, buffer)) {
-        std::lock_guard lock(mu_);
-        failed_.insert(task.chunk.hash);
+        {
+          std::lock_guard lock(mu_);
+          failed_.insert(task.chunk.hash);
+        }
+        settled_({task.chunk.hash}, false);
         continue;
       }
       auto put = client.put_chunk(task.grant, buffer);
@@ -240,8 +260,11 @@ class UploadPipeline {
         // is skipped; everything else goes on.
         if (put.error().code() == ErrorCode::kCorrupt ||
             put.error().code() == ErrorCode::kInvalidArgument) {
-          std::lock_guard lock(mu_);
-          failed_.insert(task.chunk.hash);
+          {
+            std::lock_guard lock(mu_);
+            failed_.insert(task.chunk.hash);
+          }
+          settled_({task.chunk.hash}, false);
           continue;
         }
         return fail(std::move(put).error().with_context("upload chunk " +
@@ -253,6 +276,8 @@ class UploadPipeline {
       if (task.grant.url.rfind("/", 0) != 0) {
         to_confirm.push_back({task.chunk.hash, task.chunk.length});
         if (to_confirm.size() >= kConfirmBatch && !confirm(client, to_confirm)) return;
+      } else {
+        settled_({task.chunk.hash}, true);
       }
     }
   }
@@ -275,6 +300,7 @@ class UploadPipeline {
   const uint32_t batch_;
   const std::optional<protocol::PackConfig> packs_;
   Progress& progress_;
+  const SettledFn settled_;
   std::mutex mu_;
   std::condition_variable check_cv_;
   std::condition_variable upload_cv_;
@@ -305,6 +331,213 @@ BaseRecord base_from(const LocalEntry& e, const PendingPut* put, int64_t version
   }
   return b;
 }
+
+// What committing files produced; merged into the report at the end.
+struct CommitOutcome {
+  std::vector<BaseRecord> upserts;
+  std::vector<std::pair<std::string, Manifest>> chunk_maps;
+  std::vector<std::string> changed;
+  std::vector<std::string> conflicts;
+  std::vector<std::string> errors;
+  std::vector<std::string> skipped;
+  uint64_t files_changed = 0;
+};
+
+// Stages and commits files while the rest of the push is still hashing and uploading: a file
+// becomes ready once every chunk of it is on the server, and ready files are committed in
+// batches (of max_batch, or whatever is ready when nothing new has come for a moment) on this
+// object's own thread and connection.
+class Committer {
+ public:
+  Committer(Session& session, const ApiClient& prototype, uint32_t batch)
+      : session_(session), api_(prototype.clone()), batch_(std::max<uint32_t>(1, batch)) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Committer() {
+    if (thread_.joinable()) (void)finish();
+  }
+
+  // A hashed file, or a symlink (no chunks).
+  void add(PendingPut put) {
+    std::lock_guard lock(mu_);
+    const size_t index = waiting_.size();
+    size_t outstanding = 0;
+    bool failed = false;
+    for (const auto& c : put.hashed.manifest.chunks()) {
+      if (failed_.count(c.hash) != 0) failed = true;
+      if (done_.count(c.hash) != 0) continue;
+      waiters_[c.hash].push_back(index);
+      ++outstanding;
+    }
+    waiting_.push_back({std::move(put), outstanding, failed, false});
+    if (outstanding == 0) make_ready(index);
+  }
+
+  // Chunks the pipeline settled.
+  void settled(const std::vector<Digest>& chunks, bool ok) {
+    std::lock_guard lock(mu_);
+    for (const auto& d : chunks) {
+      (ok ? done_ : failed_).insert(d);
+      auto it = waiters_.find(d);
+      if (it == waiters_.end()) continue;
+      for (size_t index : it->second) {
+        Waiting& w = waiting_[index];
+        if (!ok) w.failed = true;
+        if (--w.outstanding == 0) make_ready(index);
+      }
+      waiters_.erase(it);
+    }
+  }
+
+  // Once the pipeline has finished: commits whatever is still ready, stops the thread, and
+  // reports files that could not be committed.
+  Result<CommitOutcome> finish() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (fatal_) return *fatal_;
+    for (const auto& w : waiting_) {
+      if (w.queued) continue;
+      out_.errors.push_back(w.put.entry->path + ": some chunks did not reach the server");
+    }
+    return std::move(out_);
+  }
+
+ private:
+  struct Waiting {
+    PendingPut put;
+    size_t outstanding = 0;
+    bool failed = false;  // A chunk of it could not be uploaded.
+    bool queued = false;
+  };
+
+  void make_ready(size_t index) {
+    Waiting& w = waiting_[index];
+    w.queued = true;
+    if (w.failed) {
+      out_.skipped.push_back(w.put.entry->path + ": changed while being uploaded; try again");
+      return;
+    }
+    ready_.push_back(std::move(w.put));
+    if (ready_.size() >= batch_) cv_.notify_one();
+  }
+
+  void loop() {
+    // A partial batch goes once nothing has become ready for this long.
+    constexpr auto kLinger = std::chrono::milliseconds(100);
+    while (true) {
+      std::vector<PendingPut> batch;
+      {
+        std::unique_lock lock(mu_);
+        const size_t before = ready_.size();
+        cv_.wait_for(lock, kLinger, [&] { return closing_ || ready_.size() >= batch_; });
+        if (ready_.empty()) {
+          if (closing_) return;
+          continue;
+        }
+        const bool quiet = ready_.size() == before;
+        if (ready_.size() < batch_ && !closing_ && !quiet) continue;
+        while (!ready_.empty() && batch.size() < batch_) {
+          batch.push_back(std::move(ready_.front()));
+          ready_.pop_front();
+        }
+      }
+      auto committed = commit(batch);
+      if (!committed) {
+        std::lock_guard lock(mu_);
+        fatal_ = std::move(committed).error();
+        return;
+      }
+    }
+  }
+
+  // Stages one batch and commits those of its files whose chunks all arrived.
+  Result<void> commit(std::vector<PendingPut>& puts) {
+    std::sort(puts.begin(), puts.end(), [](const PendingPut& a, const PendingPut& b) {
+      return a.entry->path < b.entry->path;
+    });
+    protocol::InitUploadsRequest init;
+    for (const auto& p : puts) {
+      protocol::FileUpload f;
+      f.path = session_.to_remote(p.entry->path);
+      f.kind = p.entry->kind;
+      f.executable = (p.entry->mode & 0100) != 0;
+      f.mtime_ns = p.entry->mtime_ns;
+      f.symlink_target = p.entry->target;
+      f.chunks = p.hashed.manifest.chunks();
+      if (p.base != nullptr && p.base->kind != NodeKind::kFolder && p.base->version > 0) {
+        f.base_version = p.base->version;
+      }
+      init.files.push_back(std::move(f));
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto staged, api_->init_uploads(init));
+    if (staged.uploads.size() != puts.size()) {
+      return make_error(ErrorCode::kInternal, "server staged a different number of files");
+    }
+    std::unordered_set<Digest> still_missing;
+    for (const auto& m : staged.missing) still_missing.insert(m.hash);
+    protocol::CommitRequest req;
+    req.device = session_.endpoint.device;
+    std::vector<size_t> committed;
+    for (size_t j = 0; j < puts.size(); ++j) {
+      bool complete = true;
+      for (const auto& c : puts[j].hashed.manifest.chunks()) {
+        if (still_missing.count(c.hash) != 0) complete = false;
+      }
+      if (!complete) {
+        out_.errors.push_back(puts[j].entry->path + ": some chunks did not reach the server");
+        continue;
+      }
+      req.ops.push_back({protocol::OpKind::kPut, staged.uploads[j].upload_id, "", std::nullopt});
+      committed.push_back(j);
+    }
+    if (req.ops.empty()) return {};
+    CAIRN_ASSIGN_OR_RETURN(auto resp, api_->commit(req));
+    for (size_t k = 0; k < committed.size() && k < resp.results.size(); ++k) {
+      const auto& p = puts[committed[k]];
+      const auto& r = resp.results[k];
+      switch (r.status) {
+        case protocol::OpStatus::kOk:
+        case protocol::OpStatus::kUnchanged:
+          if (r.status == protocol::OpStatus::kOk) {
+            ++out_.files_changed;
+            out_.changed.push_back(p.entry->path);
+          }
+          out_.upserts.push_back(base_from(*p.entry, &p, r.version, r.node_id));
+          if (p.entry->kind == NodeKind::kFile) {
+            out_.chunk_maps.emplace_back(p.entry->path, p.hashed.manifest);
+          }
+          break;
+        case protocol::OpStatus::kConflict:
+          out_.conflicts.push_back(p.entry->path + ": " + r.message +
+                                   "; pull first, then push again");
+          break;
+        case protocol::OpStatus::kError:
+          out_.errors.push_back(p.entry->path + ": " + r.message);
+          break;
+      }
+    }
+    return {};
+  }
+
+  Session& session_;
+  std::unique_ptr<ApiClient> api_;
+  const uint32_t batch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_set<Digest> done_;
+  std::unordered_set<Digest> failed_;
+  std::deque<Waiting> waiting_;  // Stable addresses by index.
+  std::unordered_map<Digest, std::vector<size_t>> waiters_;
+  std::deque<PendingPut> ready_;
+  bool closing_ = false;
+  std::optional<Error> fatal_;
+  CommitOutcome out_;  // Written by the committer thread, and under mu_ by make_ready.
+  std::thread thread_;
+};
 
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
@@ -360,6 +593,51 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   std::sort(deletions.begin(), deletions.end(),
             [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
 
+  std::vector<BaseRecord> upserts;
+  std::vector<std::string> removals;
+  const std::string device = session.endpoint.device;
+
+  // Replaced kinds first (their old nodes must go before new ones take the names), then new
+  // folders (so that empty ones exist), then files as their chunks arrive, then deletions.
+  const size_t batch = std::max<uint32_t>(1, config.max_batch);
+  if (!replaced.empty()) {
+    protocol::CommitRequest req;
+    req.device = device;
+    for (const BaseRecord* b : replaced) {
+      std::optional<int64_t> guard;
+      if (b->kind != NodeKind::kFolder && b->version > 0) guard = b->version;
+      req.ops.push_back({protocol::OpKind::kDelete, "", session.to_remote(b->path), guard});
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
+    for (size_t j = 0; j < replaced.size() && j < resp.results.size(); ++j) {
+      const auto& r = resp.results[j];
+      if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
+        removals.push_back(replaced[j]->path);
+      } else {
+        report.conflicts.push_back(replaced[j]->path + ": " + r.message);
+      }
+    }
+  }
+  for (size_t i = 0; i < new_folders.size(); i += batch) {
+    protocol::CommitRequest req;
+    req.device = device;
+    const size_t end = std::min(new_folders.size(), i + batch);
+    for (size_t j = i; j < end; ++j) {
+      req.ops.push_back(
+          {protocol::OpKind::kMkdir, "", session.to_remote(new_folders[j]->path), std::nullopt});
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
+    for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
+      const auto& r = resp.results[j - i];
+      if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
+        if (r.status == protocol::OpStatus::kOk) ++report.folders_created;
+        upserts.push_back(base_from(*new_folders[j], nullptr, 0, r.node_id));
+      } else {
+        report.errors.push_back(new_folders[j]->path + ": " + r.message);
+      }
+    }
+  }
+
   // Hash changed files on every core while the pipeline checks and uploads their chunks.
   Progress progress("push", printer);
   for (const auto& c : candidates) progress.bytes_total += c.entry->size;
@@ -367,13 +645,18 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   progress.start();
 
   std::vector<BaseRecord> refreshed;  // Stat changed, bytes did not.
-  std::vector<PendingPut> puts;
   std::mutex results_mu;
+  CommitOutcome outcome;
   {
+    // Files are committed as soon as their chunks are on the server, while others still hash
+    // and upload.
+    Committer committer(session, api, config.max_batch);
     const int threads = options.hash_threads > 0 ? options.hash_threads : default_threads();
     HashPool hash_pool(threads);
-    UploadPipeline pipeline(api, std::max(1, options.transfer_threads),
-                            std::min<uint32_t>(config.max_batch, 256), config.packs, progress);
+    UploadPipeline pipeline(
+        api, std::max(1, options.transfer_threads), std::min<uint32_t>(config.max_batch, 256),
+        config.packs, progress,
+        [&](const std::vector<Digest>& chunks, bool ok) { committer.settled(chunks, ok); });
     std::atomic<size_t> next{0};
     std::vector<std::thread> hashers;
     for (int t = 0; t < threads; ++t) {
@@ -427,157 +710,41 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
             put.hashed = std::move(*hashed);
           }
           progress.files_done.fetch_add(1);
-          std::lock_guard lock(results_mu);
-          puts.push_back(std::move(put));
+          {
+            std::lock_guard lock(results_mu);
+            report.chunks_total += put.hashed.manifest.chunks().size();
+            report.bytes_total += put.hashed.size;
+          }
+          committer.add(std::move(put));
         }
       });
     }
     for (auto& h : hashers) h.join();
     auto finished = pipeline.finish();
     progress.stop();
+    auto committed = committer.finish();
     if (!finished) return std::move(finished).error();
-    for (const auto& p : puts) {
-      report.chunks_total += p.hashed.manifest.chunks().size();
-      report.bytes_total += p.hashed.size;
-    }
-    // Files with a chunk that could not be uploaded are skipped as a whole.
-    if (!pipeline.failed().empty()) {
-      std::vector<PendingPut> kept;
-      for (auto& p : puts) {
-        bool ok = true;
-        for (const auto& c : p.hashed.manifest.chunks()) {
-          if (pipeline.failed().count(c.hash) != 0) ok = false;
-        }
-        if (ok) {
-          kept.push_back(std::move(p));
-        } else {
-          report.skipped.push_back(p.entry->path + ": changed while being uploaded; try again");
-        }
-      }
-      puts = std::move(kept);
-    }
+    if (!committed) return std::move(committed).error();
+    outcome = std::move(*committed);
   }
   report.chunks_sent = progress.chunks_sent.load();
   report.bytes_sent = progress.bytes_sent.load();
   report.bytes_uploaded = progress.bytes_on_wire.load();
   report.packs_sent = progress.packs_sent.load();
-  std::sort(puts.begin(), puts.end(),
-            [](const PendingPut& a, const PendingPut& b) { return a.entry->path < b.entry->path; });
   report.bytes_deduplicated =
       report.bytes_total > report.bytes_sent ? report.bytes_total - report.bytes_sent : 0;
-
-  std::vector<BaseRecord> upserts = std::move(refreshed);
-  std::vector<std::string> removals;
-  std::vector<std::pair<std::string, Manifest>> chunk_maps;
-  const std::string device = session.endpoint.device;
-
-  // Replaced kinds first, then folders (so empty ones exist), then files in batches, then the
-  // remaining deletions.
-  const size_t batch = std::max<uint32_t>(1, config.max_batch);
-  if (!replaced.empty()) {
-    protocol::CommitRequest req;
-    req.device = device;
-    for (const BaseRecord* b : replaced) {
-      std::optional<int64_t> guard;
-      if (b->kind != NodeKind::kFolder && b->version > 0) guard = b->version;
-      req.ops.push_back({protocol::OpKind::kDelete, "", session.to_remote(b->path), guard});
-    }
-    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
-    for (size_t j = 0; j < replaced.size() && j < resp.results.size(); ++j) {
-      const auto& r = resp.results[j];
-      if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
-        removals.push_back(replaced[j]->path);
-      } else {
-        report.conflicts.push_back(replaced[j]->path + ": " + r.message);
-      }
-    }
-  }
-  for (size_t i = 0; i < new_folders.size(); i += batch) {
-    protocol::CommitRequest req;
-    req.device = device;
-    const size_t end = std::min(new_folders.size(), i + batch);
-    for (size_t j = i; j < end; ++j) {
-      req.ops.push_back(
-          {protocol::OpKind::kMkdir, "", session.to_remote(new_folders[j]->path), std::nullopt});
-    }
-    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
-    for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
-      const auto& r = resp.results[j - i];
-      if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
-        if (r.status == protocol::OpStatus::kOk) ++report.folders_created;
-        upserts.push_back(base_from(*new_folders[j], nullptr, 0, r.node_id));
-      } else {
-        report.errors.push_back(new_folders[j]->path + ": " + r.message);
-      }
-    }
-  }
-
-  for (size_t i = 0; i < puts.size(); i += batch) {
-    const size_t end = std::min(puts.size(), i + batch);
-    protocol::InitUploadsRequest init;
-    for (size_t j = i; j < end; ++j) {
-      const auto& p = puts[j];
-      protocol::FileUpload f;
-      f.path = session.to_remote(p.entry->path);
-      f.kind = p.entry->kind;
-      f.executable = (p.entry->mode & 0100) != 0;
-      f.mtime_ns = p.entry->mtime_ns;
-      f.symlink_target = p.entry->target;
-      f.chunks = p.hashed.manifest.chunks();
-      if (p.base != nullptr && p.base->kind != NodeKind::kFolder && p.base->version > 0) {
-        f.base_version = p.base->version;
-      }
-      init.files.push_back(std::move(f));
-    }
-    CAIRN_ASSIGN_OR_RETURN(auto staged, api.init_uploads(init));
-    if (staged.uploads.size() != end - i) {
-      return make_error(ErrorCode::kInternal, "server staged a different number of files");
-    }
-    std::unordered_set<Digest> still_missing;
-    for (const auto& m : staged.missing) still_missing.insert(m.hash);
-    protocol::CommitRequest req;
-    req.device = device;
-    std::vector<size_t> committed;
-    for (size_t j = i; j < end; ++j) {
-      bool complete = true;
-      for (const auto& c : puts[j].hashed.manifest.chunks()) {
-        if (still_missing.count(c.hash) != 0) complete = false;
-      }
-      if (!complete) {
-        report.errors.push_back(puts[j].entry->path + ": some chunks did not reach the server");
-        continue;
-      }
-      req.ops.push_back(
-          {protocol::OpKind::kPut, staged.uploads[j - i].upload_id, "", std::nullopt});
-      committed.push_back(j);
-    }
-    if (req.ops.empty()) continue;
-    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
-    for (size_t k = 0; k < committed.size() && k < resp.results.size(); ++k) {
-      const auto& p = puts[committed[k]];
-      const auto& r = resp.results[k];
-      switch (r.status) {
-        case protocol::OpStatus::kOk:
-        case protocol::OpStatus::kUnchanged:
-          if (r.status == protocol::OpStatus::kOk) {
-            ++report.files_changed;
-            report.changed.push_back(p.entry->path);
-          }
-          upserts.push_back(base_from(*p.entry, &p, r.version, r.node_id));
-          if (p.entry->kind == NodeKind::kFile) {
-            chunk_maps.emplace_back(p.entry->path, p.hashed.manifest);
-          }
-          break;
-        case protocol::OpStatus::kConflict:
-          report.conflicts.push_back(p.entry->path + ": " + r.message +
-                                     "; pull first, then push again");
-          break;
-        case protocol::OpStatus::kError:
-          report.errors.push_back(p.entry->path + ": " + r.message);
-          break;
-      }
-    }
-  }
+  for (auto& u : outcome.upserts) upserts.push_back(std::move(u));
+  std::vector<std::pair<std::string, Manifest>> chunk_maps = std::move(outcome.chunk_maps);
+  report.files_changed += outcome.files_changed;
+  auto append = [](std::vector<std::string>& to, std::vector<std::string>& from) {
+    std::sort(from.begin(), from.end());
+    to.insert(to.end(), from.begin(), from.end());
+  };
+  append(report.changed, outcome.changed);
+  append(report.conflicts, outcome.conflicts);
+  append(report.errors, outcome.errors);
+  append(report.skipped, outcome.skipped);
+  for (auto& r : refreshed) upserts.push_back(std::move(r));
 
   for (size_t i = 0; i < deletions.size(); i += batch) {
     const size_t end = std::min(deletions.size(), i + batch);
