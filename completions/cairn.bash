@@ -56,7 +56,8 @@ _cairnd() {
       fi ;;
     init) COMPREPLY=($(compgen -W "--data --metadata --blobs --chunk-min --chunk-avg --chunk-max --help" -- "$cur")) ;;
     serve) COMPREPLY=($(compgen -W "--data --listen --workers --help" -- "$cur")) ;;
-    gc|migrate) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
+    gc) COMPREPLY=($(compgen -W "--data --grace --help" -- "$cur")) ;;
+    migrate) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -W "init serve user token gc migrate --help --version" -- "$cur")) ;;
   esac
 }

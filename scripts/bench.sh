@@ -9,6 +9,9 @@
 #   scripts/bench.sh                 # data under $CAIRN_BENCH_DIR (default /tmp/cairn-bench)
 #   scripts/bench.sh --backend postgres+s3   # PostgreSQL metadata, S3 (moto) blobs
 #   CAIRN_BENCH_FILES=5000 scripts/bench.sh
+#   scripts/bench.sh --peers         # Cairn against restic, borg, rclone and rsync (issue 4):
+#                                    # installs them from Debian, ~8 minutes, ~20 GB of disk
+#   scripts/bench.sh --peers --files 5000 --big-mib 256   # a smaller run of the same
 #
 # With --backend postgres+s3 the throwaway PostgreSQL and S3 servers are started (unless
 # CAIRN_TEST_POSTGRES_URL / CAIRN_TEST_S3_URL already point at running ones) and stopped after.
@@ -16,17 +19,36 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BACKEND=sqlite+local
+PEERS=
 ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend) BACKEND=$2; shift 2 ;;
     --backend=*) BACKEND=${1#--backend=}; shift ;;
+    --peers) PEERS=1; shift ;;
     *) ARGS+=("$1"); shift ;;
   esac
 done
 bash "$ROOT/scripts/install-deps.sh"
 cmake -S "$ROOT" -B "$ROOT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAIRN_SANITIZE= >/dev/null
 ninja -C "$ROOT/build" cairn cairnd cairn_micro_bench >/dev/null
+if [ -n "$PEERS" ]; then
+  missing=()
+  for pkg in restic borgbackup rclone rsync; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' ||
+      missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
+  fi
+  echo "== Cairn against restic $(restic version | cut -d' ' -f2), borg $(borg --version |
+    cut -d' ' -f2), rclone $(rclone version | head -1 | cut -d' ' -f2), rsync $(rsync --version |
+    head -1 | awk '{print $3}')"
+  exec python3 "$ROOT/tests/bench/peers.py" --bin "$ROOT/build/bin" ${ARGS[@]+"${ARGS[@]}"}
+fi
 echo "== microbenchmarks (one core)"
 "$ROOT/build/bin/cairn_micro_bench" --benchmark_min_time=0.3 2>/dev/null |
   grep -E '^(BM_|Benchmark|-)' || true

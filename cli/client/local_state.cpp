@@ -66,7 +66,11 @@ Result<void> LocalState::lock_for_writing() {
   // an interrupted command.
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(state_dir() + "/tmp", ec)) {
-    fs::remove(entry.path(), ec);
+    if (entry.is_directory(ec)) {
+      for (const auto& inner : fs::directory_iterator(entry.path(), ec)) fs::remove(inner, ec);
+    } else {
+      fs::remove(entry.path(), ec);
+    }
   }
   return {};
 }

@@ -92,9 +92,6 @@ class UploadPipeline {
     return {};
   }
 
-  // Chunks that could not be uploaded because their file changed or vanished.
-  const std::unordered_set<Digest>& failed() const { return failed_; }
-
  private:
   struct UploadTask {
     ChunkTask chunk;
@@ -198,12 +195,21 @@ class UploadPipeline {
     const PackBuilder::Built pack = builder.finish();
     const std::string what = "upload pack " + pack.digest.hex().substr(0, 12);
     auto grant = client.pack_upload({pack.digest, pack.bytes.size()});
-    if (!grant) return fail(std::move(grant).error().with_context(what)), false;
+    if (!grant) {
+      fail(std::move(grant).error().with_context(what));
+      return false;
+    }
     auto stored = client.put_pack(*grant, pack.bytes);
-    if (!stored) return fail(std::move(stored).error().with_context(what)), false;
+    if (!stored) {
+      fail(std::move(stored).error().with_context(what));
+      return false;
+    }
     if (!stored->has_value()) {
       auto confirmed = client.confirm_pack({pack.digest, pack.bytes.size(), pack.entries});
-      if (!confirmed) return fail(std::move(confirmed).error().with_context(what)), false;
+      if (!confirmed) {
+        fail(std::move(confirmed).error().with_context(what));
+        return false;
+      }
     }
     progress_.chunks_sent.fetch_add(pack.entries.size(), std::memory_order_relaxed);
     progress_.bytes_sent.fetch_add(pack.raw_bytes, std::memory_order_relaxed);
@@ -247,11 +253,7 @@ class UploadPipeline {
       }
       buffer.resize(task.chunk.length);
       if (!read_at(task.chunk.path, task.chunk.offset, buffer)) {
-        {
-          std::lock_guard lock(mu_);
-          failed_.insert(task.chunk.hash);
-        }
-        settled_({task.chunk.hash}, false);
+        settled_({task.chunk.hash}, false);  // The file changed or vanished.
         continue;
       }
       auto put = client.put_chunk(task.grant, buffer);
@@ -260,10 +262,6 @@ class UploadPipeline {
         // is skipped; everything else goes on.
         if (put.error().code() == ErrorCode::kCorrupt ||
             put.error().code() == ErrorCode::kInvalidArgument) {
-          {
-            std::lock_guard lock(mu_);
-            failed_.insert(task.chunk.hash);
-          }
           settled_({task.chunk.hash}, false);
           continue;
         }
@@ -309,7 +307,6 @@ class UploadPipeline {
   std::deque<ChunkTask> check_queue_;
   std::deque<UploadTask> upload_queue_;
   std::unordered_set<Digest> seen_;
-  std::unordered_set<Digest> failed_;
   bool closing_ = false;
   bool checker_done_ = false;
   std::optional<Error> fatal_;
