@@ -18,8 +18,12 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-echo "== configure ($BUILD_DIR: RelWithDebInfo, address+undefined sanitizers)"
+# -O1 -g1 (line tables: sanitizer reports still name file and line) rather than RelWithDebInfo's
+# -O2 -g: the cold build of the sanitized tree is most of a CI run, and these flags make it about
+# twice as fast (http/server.cpp alone: 219 s at -O2 -g, 90 s at -O1 -g1, on this 2-core VM).
+echo "== configure ($BUILD_DIR: -O1 -g1, address+undefined sanitizers)"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
   -DCAIRN_SANITIZE=address,undefined -DCAIRN_WERROR=ON >/dev/null
 echo "== build"
 ninja -C "$BUILD_DIR"
