@@ -69,7 +69,11 @@ class ChunkSink final : public BodySink {
             std::unique_ptr<store::BlobWriter> writer)
       : services_(services), grant_(grant), writer_(std::move(writer)) {}
 
-  Result<void> write(ByteView bytes) override { return writer_->write(bytes); }
+  Result<void> write(ByteView bytes) override {
+    auto written = writer_->write(bytes);
+    if (!written) discard();
+    return written;
+  }
 
   HttpResponse finish() override {
     auto done = services_.finish_chunk_put(grant_, *writer_);
@@ -77,6 +81,7 @@ class ChunkSink final : public BodySink {
       if (done.error().code() == ErrorCode::kCorrupt) {
         metrics().chunks_rejected.fetch_add(1, std::memory_order_relaxed);
       }
+      discard();
       return fail(done.error());
     }
     metrics().chunks_received.fetch_add(1, std::memory_order_relaxed);
@@ -85,6 +90,21 @@ class ChunkSink final : public BodySink {
   }
 
  private:
+  // Drops the temporary file now, before the error goes out, not when the connection lets go
+  // of this sink. Later writes go nowhere.
+  void discard() { writer_ = std::make_unique<NullWriter>(); }
+
+  // Stands in for a discarded writer: the server stops at the first error, but never crashes.
+  class NullWriter final : public store::BlobWriter {
+   public:
+    Result<void> write(ByteView) override {
+      return make_error(ErrorCode::kInvalidArgument, "upload already refused");
+    }
+    Result<void> commit() override {
+      return make_error(ErrorCode::kInvalidArgument, "upload already refused");
+    }
+  };
+
   Services& services_;
   service::ChunkPutGrant grant_;
   std::unique_ptr<store::BlobWriter> writer_;
@@ -98,19 +118,25 @@ class PackSink final : public BodySink {
       : receiver_(std::move(receiver)) {}
 
   Result<void> write(ByteView bytes) override {
+    if (!receiver_) return make_error(ErrorCode::kInvalidArgument, "upload already refused");
     auto written = receiver_->write(bytes);
-    if (!written && written.error().code() == ErrorCode::kCorrupt) {
-      metrics().packs_rejected.fetch_add(1, std::memory_order_relaxed);
+    if (!written) {
+      if (written.error().code() == ErrorCode::kCorrupt) {
+        metrics().packs_rejected.fetch_add(1, std::memory_order_relaxed);
+      }
+      receiver_.reset();  // Its temporary file goes now, before the error is sent.
     }
     return written;
   }
 
   HttpResponse finish() override {
+    if (!receiver_) return fail(Error(ErrorCode::kInvalidArgument, "upload already refused"));
     auto stored = receiver_->finish();
     if (!stored) {
       if (stored.error().code() == ErrorCode::kCorrupt) {
         metrics().packs_rejected.fetch_add(1, std::memory_order_relaxed);
       }
+      receiver_.reset();
       return fail(stored.error());
     }
     metrics().packs_received.fetch_add(1, std::memory_order_relaxed);
