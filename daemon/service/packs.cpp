@@ -16,28 +16,6 @@ constexpr uint64_t kMaxReadBytes = 16 * 1024 * 1024;
 
 std::string short_hex(const Digest& d) { return d.hex().substr(0, 12); }
 
-// The signed-URL fields of `query`: each must be present and a number.
-struct SignedFields {
-  std::map<std::string, int64_t> values;
-  std::string signature;
-};
-
-std::optional<SignedFields> signed_fields(const std::map<std::string, std::string>& query,
-                                          std::initializer_list<const char*> names) {
-  SignedFields out;
-  for (const char* name : names) {
-    auto it = query.find(name);
-    if (it == query.end()) return std::nullopt;
-    auto v = parse_int(it->second);
-    if (!v || *v < 0) return std::nullopt;
-    out.values[name] = *v;
-  }
-  auto sig = query.find("s");
-  if (sig == query.end()) return std::nullopt;
-  out.signature = sig->second;
-  return out;
-}
-
 }  // namespace
 
 // --- PackReceiver ----------------------------------------------------------------------------
@@ -64,6 +42,65 @@ Result<protocol::PackStored> PackReceiver::finish() {
 
 // --- Services: packs -------------------------------------------------------------------------
 
+std::string Services::sign_pack_url(
+    std::string_view purpose, const std::string& hex,
+    const std::vector<std::pair<std::string, int64_t>>& fields) const {
+  const std::string expires = std::to_string(now() + config_.chunk_url_ttl_seconds);
+  std::vector<std::string> values;
+  std::string url = "/v1/packs/" + hex + "?";
+  for (const auto& [name, value] : fields) {
+    values.push_back(std::to_string(value));
+    url += name + "=" + values.back() + "&";
+  }
+  return url + "e=" + expires + "&s=" + pack_signature(purpose, hex, values, expires).hex();
+}
+
+Digest Services::pack_signature(std::string_view purpose, const std::string& hex,
+                                const std::vector<std::string>& values,
+                                const std::string& expires) const {
+  std::string payload = std::string(purpose) + "\n" + hex;
+  for (const auto& v : values) payload += "\n" + v;
+  return url_signature({payload, expires});
+}
+
+Result<std::vector<int64_t>> Services::verify_pack_url(
+    std::string_view purpose, const std::string& hex,
+    const std::map<std::string, std::string>& query, const std::vector<std::string>& names,
+    std::string_view what, std::string_view where_from) const {
+  auto field = [&](const std::string& name) -> std::optional<int64_t> {
+    auto it = query.find(name);
+    if (it == query.end()) return std::nullopt;
+    auto v = parse_int(it->second);
+    if (!v || *v < 0) return std::nullopt;
+    return v;
+  };
+  std::vector<int64_t> numbers;
+  std::vector<std::string> values;
+  for (const auto& name : names) {
+    auto v = field(name);
+    if (!v) break;
+    numbers.push_back(*v);
+    values.push_back(std::to_string(*v));
+  }
+  const auto expires = field("e");
+  const auto sig = query.find("s");
+  if (numbers.size() != names.size() || !expires || sig == query.end()) {
+    return make_error(
+        ErrorCode::kPermissionDenied,
+        std::string(what) + " URL is not signed (get one from " + std::string(where_from) + ")");
+  }
+  const Digest expected = pack_signature(purpose, hex, values, std::to_string(*expires));
+  auto given = from_hex(sig->second);
+  if (!given || !constant_time_equal(*given, expected.bytes())) {
+    return make_error(ErrorCode::kPermissionDenied,
+                      std::string(what) + " URL signature does not match");
+  }
+  if (*expires < now()) {
+    return make_error(ErrorCode::kPermissionDenied, std::string(what) + " URL has expired");
+  }
+  return numbers;
+}
+
 PackLimits Services::pack_limits() const {
   PackLimits limits;
   limits.max_chunk_size = config_.chunking.max_size;
@@ -83,37 +120,19 @@ Result<protocol::ChunkUpload> Services::pack_upload(const RequestContext& ctx,
                                          config_.chunk_url_ttl_seconds)) {
     return protocol::ChunkUpload{req.pack, std::move(direct->url), std::move(direct->headers)};
   }
-  const int64_t expires = now() + config_.chunk_url_ttl_seconds;
-  const std::string hex = req.pack.hex();
-  const Digest sig = url_signature(
-      {"PUT pack", hex, std::to_string(user), std::to_string(req.size), std::to_string(expires)});
   return protocol::ChunkUpload{req.pack,
-                               "/v1/packs/" + hex + "?u=" + std::to_string(user) +
-                                   "&n=" + std::to_string(req.size) +
-                                   "&e=" + std::to_string(expires) + "&s=" + sig.hex(),
+                               sign_pack_url("PUT pack", req.pack.hex(),
+                                             {{"u", user}, {"n", static_cast<int64_t>(req.size)}}),
                                {}};
 }
 
 Result<ChunkPutGrant> Services::authorize_pack_put(
     std::string_view hex, const std::map<std::string, std::string>& query) const {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
-  auto f = signed_fields(query, {"u", "n", "e"});
-  if (!f) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      "pack upload URL is not signed (get one from POST /v1/packs)");
-  }
-  const int64_t user = f->values["u"];
-  const int64_t size = f->values["n"];
-  const int64_t expires = f->values["e"];
-  const Digest expected = url_signature({"PUT pack", digest.hex(), std::to_string(user),
-                                         std::to_string(size), std::to_string(expires)});
-  auto given = from_hex(f->signature);
-  if (!given || !constant_time_equal(*given, expected.bytes())) {
-    return make_error(ErrorCode::kPermissionDenied, "pack upload URL signature does not match");
-  }
-  if (expires < now()) {
-    return make_error(ErrorCode::kPermissionDenied, "pack upload URL has expired");
-  }
+  CAIRN_ASSIGN_OR_RETURN(auto f, verify_pack_url("PUT pack", digest.hex(), query, {"u", "n"},
+                                                 "pack upload", "POST /v1/packs"));
+  const int64_t user = f[0];
+  const int64_t size = f[1];
   if (size <= 0 || static_cast<uint64_t>(size) > config_.packs.max_size) {
     return make_error(ErrorCode::kTooLarge, "pack larger than the server's max pack size");
   }
@@ -179,21 +198,10 @@ Result<protocol::PackStored> Services::confirm_pack(const RequestContext& ctx,
 Result<store::BlobReadInfo> Services::pack_range_read(
     std::string_view hex, const std::map<std::string, std::string>& query) {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
-  auto f = signed_fields(query, {"o", "n", "e"});
-  if (!f) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      "pack read URL is not signed (get one from POST /v1/chunks/locate)");
-  }
-  const int64_t offset = f->values["o"];
-  const int64_t length = f->values["n"];
-  const int64_t expires = f->values["e"];
-  const Digest expected = url_signature({"GET pack", digest.hex(), std::to_string(offset),
-                                         std::to_string(length), std::to_string(expires)});
-  auto given = from_hex(f->signature);
-  if (!given || !constant_time_equal(*given, expected.bytes())) {
-    return make_error(ErrorCode::kPermissionDenied, "pack read URL signature does not match");
-  }
-  if (expires < now()) return make_error(ErrorCode::kPermissionDenied, "pack read URL has expired");
+  CAIRN_ASSIGN_OR_RETURN(auto f, verify_pack_url("GET pack", digest.hex(), query, {"o", "n"},
+                                                 "pack read", "POST /v1/chunks/locate"));
+  const int64_t offset = f[0];
+  const int64_t length = f[1];
   return blobs_.read_info(
       store::ObjectId::pack(digest),
       store::ByteRange{static_cast<uint64_t>(offset), static_cast<uint64_t>(length)});
@@ -211,7 +219,6 @@ Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& c
 
   protocol::LocateResponse out;
   const bool direct = blobs_.takes_direct_uploads();
-  const int64_t expires = now() + config_.chunk_url_ttl_seconds;
   // A read of a whole object or of a range of one: a pre-signed URL of the blob store, or the
   // daemon's own URL.
   auto add_read = [&](const store::ObjectId& id, store::ByteRange range,
@@ -228,12 +235,9 @@ Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& c
     } else if (id.kind == store::ObjectKind::kChunk) {
       read.url = "/v1/chunks/" + id.digest.hex();  // With the bearer token, as always.
     } else {
-      const std::string hex = id.digest.hex();
-      const Digest sig = url_signature({"GET pack", hex, std::to_string(range.offset),
-                                        std::to_string(range.length), std::to_string(expires)});
-      read.url = "/v1/packs/" + hex + "?o=" + std::to_string(range.offset) +
-                 "&n=" + std::to_string(range.length) + "&e=" + std::to_string(expires) +
-                 "&s=" + sig.hex();
+      read.url = sign_pack_url(
+          "GET pack", id.digest.hex(),
+          {{"o", static_cast<int64_t>(range.offset)}, {"n", static_cast<int64_t>(range.length)}});
     }
     out.reads.push_back(std::move(read));
     return {};

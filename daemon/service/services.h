@@ -199,6 +199,19 @@ class Services {
   // HMAC-SHA256 under the signing key of the fields joined by newlines.
   Digest url_signature(std::initializer_list<std::string_view> fields) const;
   PackLimits pack_limits() const;
+  // The daemon's own signed URL for a pack: "/v1/packs/HEX?NAME=VALUE&...&e=EXPIRY&s=SIG", the
+  // signature covering `purpose`, the pack, the values in order and the expiry.
+  std::string sign_pack_url(std::string_view purpose, const std::string& hex,
+                            const std::vector<std::pair<std::string, int64_t>>& fields) const;
+  Digest pack_signature(std::string_view purpose, const std::string& hex,
+                        const std::vector<std::string>& values, const std::string& expires) const;
+  // The values of `names` in such a URL once its signature and expiry check out;
+  // kPermissionDenied otherwise. `what` names the URL in messages, `where_from` its source.
+  Result<std::vector<int64_t>> verify_pack_url(std::string_view purpose, const std::string& hex,
+                                               const std::map<std::string, std::string>& query,
+                                               const std::vector<std::string>& names,
+                                               std::string_view what,
+                                               std::string_view where_from) const;
   friend class PackReceiver;
 
   store::MetadataStore& metadata_;

@@ -16,8 +16,9 @@ import time
 MiB = 1 << 20
 
 
-def run_measured(args, env=None, cwd=None):
-    """Runs a command; returns (seconds, peak RSS in MiB, stdout)."""
+def measure(args, env=None, cwd=None):
+    """Runs a command to completion; {"wall", "cpu" (user + system), "rss" (peak MiB), "out"}.
+    Exits with the command's output if it fails."""
     start = time.monotonic()
     proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -27,8 +28,15 @@ def run_measured(args, env=None, cwd=None):
     elapsed = time.monotonic() - start
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        sys.exit(f"{args} failed ({code}):\n{out.decode()}\n{err.decode()}")
-    return elapsed, usage.ru_maxrss / 1024.0, out.decode()
+        sys.exit(f"{args} failed ({code}):\n{out.decode()[-2000:]}\n{err.decode()[-2000:]}")
+    return {"wall": elapsed, "cpu": usage.ru_utime + usage.ru_stime,
+            "rss": usage.ru_maxrss / 1024.0, "out": out.decode()}
+
+
+def run_measured(args, env=None, cwd=None):
+    """Runs a command; returns (seconds, peak RSS in MiB, stdout)."""
+    r = measure(args, env=env, cwd=cwd)
+    return r["wall"], r["rss"], r["out"]
 
 
 def backend_flags(backend):

@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+from bench import measure
+
 MiB = 1 << 20
 GiB = 1 << 30
 PASSWORD = "cairn-bench"
@@ -73,22 +75,6 @@ def run(args, env=None, cwd=None):
         sys.exit(f"{args} failed ({result.returncode}):\n{result.stdout.decode()[-2000:]}\n"
                  f"{result.stderr.decode()[-2000:]}")
     return time.monotonic() - start, result.stdout.decode()
-
-
-def measured(args, env=None, cwd=None):
-    """Like run(), with the child's CPU time and peak RSS from wait4."""
-    start = time.monotonic()
-    proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"{args} failed ({code}):\n{out.decode()[-2000:]}\n{err.decode()[-2000:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-            "rss": usage.ru_maxrss / 1024.0, "out": out.decode()}
 
 
 # --- corpora -------------------------------------------------------------------------------------
@@ -192,22 +178,22 @@ class Rsync(Tool):
     name = "rsync"
 
     def backup(self, corpus, src):
-        return measured(["rsync", "-a", "--delete", "--exclude=/.cairn", src + "/",
+        return measure(["rsync", "-a", "--delete", "--exclude=/.cairn", src + "/",
                          self.store(corpus) + "/"])
 
     def restore(self, corpus, dst):
-        return measured(["rsync", "-a", self.store(corpus) + "/", dst + "/"])
+        return measure(["rsync", "-a", self.store(corpus) + "/", dst + "/"])
 
 
 class Rclone(Tool):
     name = "rclone"
 
     def backup(self, corpus, src):
-        return measured(["rclone", "copy", "--exclude", "/.cairn/**", "--transfers", "4",
+        return measure(["rclone", "copy", "--exclude", "/.cairn/**", "--transfers", "4",
                          src, self.store(corpus)])
 
     def restore(self, corpus, dst):
-        return measured(["rclone", "copy", "--transfers", "4", self.store(corpus), dst])
+        return measure(["rclone", "copy", "--transfers", "4", self.store(corpus), dst])
 
 
 class Restic(Tool):
@@ -222,11 +208,11 @@ class Restic(Tool):
         repo = self.store(corpus)
         if not os.path.exists(repo):
             run(["restic", "-r", repo, "init", "--repository-version", "2"], env=self.env)
-        return measured(["restic", "-r", repo, "backup", "--quiet", "--exclude", ".cairn",
+        return measure(["restic", "-r", repo, "backup", "--quiet", "--exclude", ".cairn",
                          "--host", "bench", "."], env=self.env, cwd=src)
 
     def restore(self, corpus, dst):
-        return measured(["restic", "-r", self.store(corpus), "restore", "latest", "--target",
+        return measure(["restic", "-r", self.store(corpus), "restore", "latest", "--target",
                          dst], env=self.env)
 
 
@@ -245,12 +231,12 @@ class Borg(Tool):
         if not os.path.exists(repo):
             run(["borg", "init", "--encryption", "none", repo], env=self.env)
         self.count += 1
-        return measured(["borg", "create", "--exclude", "./.cairn", f"{repo}::a{self.count}",
+        return measure(["borg", "create", "--exclude", "./.cairn", f"{repo}::a{self.count}",
                          "."], env=self.env, cwd=src)
 
     def restore(self, corpus, dst):
         os.makedirs(dst, exist_ok=True)
-        return measured(["borg", "extract", f"{self.store(corpus)}::a{self.count}"],
+        return measure(["borg", "extract", f"{self.store(corpus)}::a{self.count}"],
                         env=self.env, cwd=dst)
 
 
@@ -289,7 +275,7 @@ class Cairn(Tool):
         proc, _, env = self.daemon(corpus)
         reset_hwm(proc.pid)
         cpu0 = proc_cpu(proc.pid)
-        r = measured(args, env=env)
+        r = measure(args, env=env)
         r["cpu"] += proc_cpu(proc.pid) - cpu0
         r["daemon_rss"] = proc_hwm_mib(proc.pid)
         return r

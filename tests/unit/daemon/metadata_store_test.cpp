@@ -14,6 +14,7 @@
 #include "daemon/store/local_blob_store.h"
 #include "daemon/store/sql_metadata_store.h"
 #include "tests/unit/daemon/backends.h"
+#include "tests/unit/daemon/service_test_support.h"
 #include "tests/unit/daemon/test_dir.h"
 
 namespace cairn::store {
@@ -23,11 +24,7 @@ using protocol::CommitOp;
 using protocol::OpKind;
 using protocol::OpStatus;
 
-class ManualClock final : public service::Clock {
- public:
-  int64_t now_seconds() const override { return now; }
-  int64_t now = 1'800'000'000;
-};
+using testing::ManualClock;
 
 using testing::Backend;
 using testing::backend_name;
@@ -58,16 +55,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
     auto check = services_->check_chunks(ctx, {{ref}});
     EXPECT_TRUE(check.has_value());
     for (const auto& m : check->missing) {
-      const std::string query = m.url.substr(m.url.find('?') + 1);
-      std::map<std::string, std::string> q;
-      size_t pos = 0;
-      while (pos < query.size()) {
-        size_t amp = query.find('&', pos);
-        if (amp == std::string::npos) amp = query.size();
-        const std::string pair = query.substr(pos, amp - pos);
-        q[pair.substr(0, pair.find('='))] = pair.substr(pair.find('=') + 1);
-        pos = amp + 1;
-      }
+      const auto q = testing::query_of(m.url);
       auto grant = services_->authorize_chunk_put(m.hash.hex(), q);
       EXPECT_TRUE(grant.has_value()) << grant.error().message();
       auto writer = services_->begin_chunk_put(*grant);

@@ -13,6 +13,7 @@
 #include "daemon/store/s3/s3_blob_store.h"
 #include "daemon/store/sql_metadata_store.h"
 #include "tests/unit/daemon/backends.h"
+#include "tests/unit/daemon/service_test_support.h"
 #include "tests/unit/daemon/test_dir.h"
 
 namespace cairn::service {
@@ -21,23 +22,8 @@ namespace {
 using testing::Backend;
 using testing::backend_name;
 
-class ManualClock final : public Clock {
- public:
-  int64_t now_seconds() const override { return now; }
-  int64_t now = 1'800'000'000;
-};
-
-std::map<std::string, std::string> query_of(const std::string& url) {
-  std::map<std::string, std::string> q;
-  std::string rest = url.substr(url.find('?') + 1);
-  while (!rest.empty()) {
-    const size_t amp = rest.find('&');
-    const std::string pair = rest.substr(0, amp);
-    q[pair.substr(0, pair.find('='))] = pair.substr(pair.find('=') + 1);
-    rest = amp == std::string::npos ? "" : rest.substr(amp + 1);
-  }
-  return q;
-}
+using testing::ManualClock;
+using testing::query_of;
 
 std::string hex_of_url(const std::string& url, const std::string& prefix) {
   const size_t at = url.find(prefix) + prefix.size();
