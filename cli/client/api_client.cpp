@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -72,6 +73,12 @@ bool transient_status(long status) {
 }  // namespace
 
 void global_http_init() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+void pause_before_retry(int attempt) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  const auto cap_ms = uint64_t{100} << std::clamp(attempt - 1, 0, 6);
+  std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
+}
 
 ApiClient::ApiClient(ServerEndpoint endpoint)
     : endpoint_(std::move(endpoint)), curl_(curl_easy_init()) {
@@ -155,16 +162,12 @@ Result<ApiClient::Response> ApiClient::request(const char* method, const std::st
       path_or_url.rfind("http://", 0) == 0 || path_or_url.rfind("https://", 0) == 0
           ? path_or_url
           : endpoint_.base_url + path_or_url;
-  // Exponential backoff with full jitter on transient failures: 0-100 ms, 0-200 ms, ... so that
-  // many clients retrying at once spread out instead of returning in lock step.
   constexpr int kAttempts = 5;
-  thread_local std::mt19937_64 rng(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
     auto r = request_once(method, url, body, content_type, auth, extra);
     const bool transient = (!r && r.error().retryable()) || (r && transient_status(r->status));
     if (!transient || retry == Retry::kNo || attempt == kAttempts) return r;
-    const auto cap_ms = static_cast<uint64_t>(100) << (attempt - 1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
+    pause_before_retry(attempt);
   }
 }
 
@@ -202,9 +205,14 @@ Result<protocol::InitUploadsResponse> ApiClient::init_uploads(
 }
 
 Result<protocol::CommitResponse> ApiClient::commit(const protocol::CommitRequest& req) {
-  // Not retried blindly: the caller re-plans from the server's state instead.
+  // Folder creations and guarded deletions give the same answer when repeated, so a commit of
+  // only those is retried like any idempotent call. A put consumes its upload session, so a
+  // repeat of one that did land would fail: the caller stages again instead (see push.cpp).
+  const bool idempotent = std::none_of(req.ops.begin(), req.ops.end(), [](const auto& op) {
+    return op.kind == protocol::OpKind::kPut;
+  });
   return json_call<protocol::CommitResponse>("POST", "/v1/commit", protocol::encode_json(req),
-                                             Retry::kNo);
+                                             idempotent ? Retry::kYes : Retry::kNo);
 }
 
 namespace {
@@ -283,67 +291,78 @@ size_t on_bounded_body(char* data, size_t size, size_t count, void* user) {
 
 }  // namespace
 
-Result<void> ApiClient::chunk_into(const Digest& hash, uint32_t expected_length, Bytes& out) {
-  // The daemon streams the chunk itself or redirects to a pre-signed URL of its blob store; the
-  // redirect is followed here, without the bearer token.
-  std::string url = endpoint_.base_url + "/v1/chunks/" + hash.hex();
-  bool with_auth = true;
-  int redirects = 0;
-  constexpr size_t kErrorRoom = 64 * 1024;
-  thread_local std::mt19937_64 rng(std::random_device{}());
+Result<ApiClient::Fetched> ApiClient::get_into(std::string url, std::vector<std::string> lines,
+                                               size_t limit, bool follow_redirect,
+                                               const std::string& what, Bytes& out) {
+  Fetched fetched;
   for (int attempt = 1;; ++attempt) {
     out.clear();
-    out.reserve(expected_length);
-    BoundedSink sink{&out, size_t{expected_length} + kErrorRoom};
+    BoundedSink sink{&out, limit};
     auto* curl = static_cast<CURL*>(curl_);
     char error_buffer[CURL_ERROR_SIZE] = {0};
     start_transfer(curl, url, error_buffer);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_bounded_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-    const std::string auth = "Authorization: Bearer " + endpoint_.token;
-    struct curl_slist* headers = with_auth ? curl_slist_append(nullptr, auth.c_str()) : nullptr;
+    struct curl_slist* headers = nullptr;
+    for (const auto& line : lines) headers = curl_slist_append(headers, line.c_str());
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     const CURLcode rc = curl_easy_perform(curl);
     curl_slist_free_all(headers);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (rc == CURLE_OK && (status == 307 || status == 302) && redirects == 0) {
+    if (rc == CURLE_OK && (status == 307 || status == 302) && follow_redirect &&
+        !fetched.redirected) {
       char* location = nullptr;
       curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &location);
       if (location != nullptr) {
+        // A pre-signed URL carries its own authorisation: the bearer token stays here.
         url = location;
-        with_auth = false;
-        ++redirects;
+        lines.erase(
+            std::remove_if(lines.begin(), lines.end(),
+                           [](const std::string& l) { return l.rfind("Authorization:", 0) == 0; }),
+            lines.end());
+        fetched.redirected = true;
         --attempt;  // Following the redirect is not a retry.
         continue;
       }
     }
-    const bool transient = rc != CURLE_OK || transient_status(status);
-    if (transient && attempt < 5) {
-      const auto cap_ms = static_cast<uint64_t>(100) << (attempt - 1);
-      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
+    if ((rc != CURLE_OK || transient_status(status)) && attempt < 5) {
+      pause_before_retry(attempt);
       continue;
     }
     if (rc != CURLE_OK) {
       const std::string detail = error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc);
-      return make_error(ErrorCode::kUnavailable,
-                        "GET chunk " + hash.hex() + " from " + endpoint_.base_url + ": " + detail);
+      return make_error(ErrorCode::kUnavailable, what + ": " + detail);
     }
     bytes_received_ += out.size();
-    if (status == 404 && !with_auth) {
-      // The daemon vouched for the chunk and the blob store does not have it: the store lost
-      // data. That is an integrity failure, not a missing file.
-      return make_error(ErrorCode::kCorrupt,
-                        "chunk " + hash.hex() + " is missing from the server's blob store");
-    }
-    if (status != 200) {
-      return http_error(status, std::string(as_string_view(out)), "GET chunk " + hash.hex());
-    }
-    if (out.size() != expected_length || sha256(out) != hash) {
-      return make_error(ErrorCode::kCorrupt, "chunk " + hash.hex() + " failed verification");
-    }
-    return {};
+    fetched.status = status;
+    return fetched;
   }
+}
+
+Result<void> ApiClient::chunk_into(const Digest& hash, uint32_t expected_length, Bytes& out) {
+  // The daemon streams the chunk itself or redirects to a pre-signed URL of its blob store.
+  constexpr size_t kErrorRoom = 64 * 1024;
+  out.reserve(expected_length);
+  CAIRN_ASSIGN_OR_RETURN(
+      const Fetched got,
+      get_into(endpoint_.base_url + "/v1/chunks/" + hash.hex(),
+               {"Authorization: Bearer " + endpoint_.token}, size_t{expected_length} + kErrorRoom,
+               /*follow_redirect=*/true, "GET chunk " + hash.hex() + " from " + endpoint_.base_url,
+               out));
+  if (got.status == 404 && got.redirected) {
+    // The daemon vouched for the chunk and the blob store does not have it: the store lost
+    // data. That is an integrity failure, not a missing file.
+    return make_error(ErrorCode::kCorrupt,
+                      "chunk " + hash.hex() + " is missing from the server's blob store");
+  }
+  if (got.status != 200) {
+    return http_error(got.status, std::string(as_string_view(out)), "GET chunk " + hash.hex());
+  }
+  if (out.size() != expected_length || sha256(out) != hash) {
+    return make_error(ErrorCode::kCorrupt, "chunk " + hash.hex() + " failed verification");
+  }
+  return {};
 }
 
 Result<void> ApiClient::put_chunk(const protocol::ChunkUpload& grant, ByteView bytes) {
@@ -388,53 +407,27 @@ Result<void> ApiClient::read_into(const protocol::ChunkRead& read, Bytes& out) {
   // The daemon's own URLs (relative) go with the bearer token; the blob store's pre-signed ones
   // go without it, with the headers that were signed into them.
   const bool ours = read.url.rfind("/", 0) == 0;
-  const std::string url = ours ? endpoint_.base_url + read.url : read.url;
   const std::string what =
       "GET " + (ours ? read.url.substr(0, read.url.find('?')) : "from blob store");
   constexpr size_t kErrorRoom = 64 * 1024;
   std::vector<std::string> lines;
   if (ours) lines.push_back("Authorization: Bearer " + endpoint_.token);
   for (const auto& [name, value] : read.headers) lines.push_back(name + ": " + value);
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  for (int attempt = 1;; ++attempt) {
-    out.clear();
-    out.reserve(read.length);
-    BoundedSink sink{&out, read.length + kErrorRoom};
-    auto* curl = static_cast<CURL*>(curl_);
-    char error_buffer[CURL_ERROR_SIZE] = {0};
-    start_transfer(curl, url, error_buffer);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_bounded_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-    struct curl_slist* headers = nullptr;
-    for (const auto& line : lines) headers = curl_slist_append(headers, line.c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    const CURLcode rc = curl_easy_perform(curl);
-    curl_slist_free_all(headers);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    const bool transient = rc != CURLE_OK || transient_status(status);
-    if (transient && attempt < 5) {
-      const auto cap_ms = static_cast<uint64_t>(100) << (attempt - 1);
-      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
-      continue;
-    }
-    if (rc != CURLE_OK) {
-      const std::string detail = error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc);
-      return make_error(ErrorCode::kUnavailable, what + ": " + detail);
-    }
-    bytes_received_ += out.size();
-    if (status == 404 && !ours) {
-      return make_error(ErrorCode::kCorrupt, "stored data is missing from the server's blob store");
-    }
-    if (status != 200 && status != 206) {
-      return http_error(status, std::string(as_string_view(out)), what);
-    }
-    if (out.size() != read.length) {
-      return make_error(ErrorCode::kCorrupt, what + " returned " + std::to_string(out.size()) +
-                                                 " bytes, not " + std::to_string(read.length));
-    }
-    return {};
+  out.reserve(read.length);
+  CAIRN_ASSIGN_OR_RETURN(const Fetched got,
+                         get_into(ours ? endpoint_.base_url + read.url : read.url, std::move(lines),
+                                  read.length + kErrorRoom, /*follow_redirect=*/false, what, out));
+  if (got.status == 404 && !ours) {
+    return make_error(ErrorCode::kCorrupt, "stored data is missing from the server's blob store");
   }
+  if (got.status != 200 && got.status != 206) {
+    return http_error(got.status, std::string(as_string_view(out)), what);
+  }
+  if (out.size() != read.length) {
+    return make_error(ErrorCode::kCorrupt, what + " returned " + std::to_string(out.size()) +
+                                               " bytes, not " + std::to_string(read.length));
+  }
+  return {};
 }
 
 Result<protocol::CheckChunksResponse> ApiClient::confirm_chunks(

@@ -26,6 +26,11 @@ struct ServerEndpoint {
 // Process-wide libcurl set-up. Call once from main() before any thread starts.
 void global_http_init();
 
+// Sleeps before retry number `attempt` (1, 2, ...) of something that failed for a passing
+// reason: exponential backoff with full jitter (0-100 ms, 0-200 ms, ... up to 0-6.4 s), so
+// that many clients retrying at once spread out instead of returning in lock step.
+void pause_before_retry(int attempt);
+
 class ApiClient {
  public:
   explicit ApiClient(ServerEndpoint endpoint);
@@ -89,6 +94,14 @@ class ApiClient {
                            const HeaderList& extra = {});
   Result<Response> request_once(const char* method, const std::string& url, std::string_view body,
                                 const char* content_type, bool auth, const HeaderList& extra);
+  struct Fetched {
+    long status = 0;
+    bool redirected = false;
+  };
+  // GETs `url` with these header lines into `out` (at most `limit` bytes), retrying transient
+  // failures. With `follow_redirect`, one 302/307 is followed without the Authorization line.
+  Result<Fetched> get_into(std::string url, std::vector<std::string> lines, size_t limit,
+                           bool follow_redirect, const std::string& what, Bytes& out);
   template <typename T>
   Result<T> json_call(const char* method, const std::string& path, const std::string& body,
                       Retry retry);

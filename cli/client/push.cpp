@@ -451,11 +451,41 @@ class Committer {
     }
   }
 
-  // Stages one batch and commits those of its files whose chunks all arrived.
+  // Stages one batch and commits those of its files whose chunks all arrived. A batch that
+  // fails for a passing reason (a busy server, a dropped connection, a database conflict the
+  // daemon could not resolve in time) is staged and committed again: a put whose first commit
+  // did land then comes back unchanged, not twice.
   Result<void> commit(std::vector<PendingPut>& puts) {
     std::sort(puts.begin(), puts.end(), [](const PendingPut& a, const PendingPut& b) {
       return a.entry->path < b.entry->path;
     });
+    constexpr int kAttempts = 6;
+    for (int attempt = 1;; ++attempt) {
+      auto batch = commit_once(puts);
+      if (batch) {
+        merge(std::move(*batch));
+        return {};
+      }
+      if (!batch.error().retryable() || attempt == kAttempts) return std::move(batch).error();
+      pause_before_retry(attempt);
+    }
+  }
+
+  void merge(CommitOutcome&& batch) {
+    auto append = [](auto& to, auto& from) {
+      to.insert(to.end(), std::make_move_iterator(from.begin()),
+                std::make_move_iterator(from.end()));
+    };
+    append(out_.upserts, batch.upserts);
+    append(out_.chunk_maps, batch.chunk_maps);
+    append(out_.changed, batch.changed);
+    append(out_.conflicts, batch.conflicts);
+    append(out_.errors, batch.errors);
+    out_.files_changed += batch.files_changed;
+  }
+
+  Result<CommitOutcome> commit_once(const std::vector<PendingPut>& puts) {
+    CommitOutcome out;
     protocol::InitUploadsRequest init;
     for (const auto& p : puts) {
       protocol::FileUpload f;
@@ -485,13 +515,13 @@ class Committer {
         if (still_missing.count(c.hash) != 0) complete = false;
       }
       if (!complete) {
-        out_.errors.push_back(puts[j].entry->path + ": some chunks did not reach the server");
+        out.errors.push_back(puts[j].entry->path + ": some chunks did not reach the server");
         continue;
       }
       req.ops.push_back({protocol::OpKind::kPut, staged.uploads[j].upload_id, "", std::nullopt});
       committed.push_back(j);
     }
-    if (req.ops.empty()) return {};
+    if (req.ops.empty()) return out;
     CAIRN_ASSIGN_OR_RETURN(auto resp, api_->commit(req));
     for (size_t k = 0; k < committed.size() && k < resp.results.size(); ++k) {
       const auto& p = puts[committed[k]];
@@ -500,24 +530,24 @@ class Committer {
         case protocol::OpStatus::kOk:
         case protocol::OpStatus::kUnchanged:
           if (r.status == protocol::OpStatus::kOk) {
-            ++out_.files_changed;
-            out_.changed.push_back(p.entry->path);
+            ++out.files_changed;
+            out.changed.push_back(p.entry->path);
           }
-          out_.upserts.push_back(base_from(*p.entry, &p, r.version, r.node_id));
+          out.upserts.push_back(base_from(*p.entry, &p, r.version, r.node_id));
           if (p.entry->kind == NodeKind::kFile) {
-            out_.chunk_maps.emplace_back(p.entry->path, p.hashed.manifest);
+            out.chunk_maps.emplace_back(p.entry->path, p.hashed.manifest);
           }
           break;
         case protocol::OpStatus::kConflict:
-          out_.conflicts.push_back(p.entry->path + ": " + r.message +
-                                   "; pull first, then push again");
+          out.conflicts.push_back(p.entry->path + ": " + r.message +
+                                  "; pull first, then push again");
           break;
         case protocol::OpStatus::kError:
-          out_.errors.push_back(p.entry->path + ": " + r.message);
+          out.errors.push_back(p.entry->path + ": " + r.message);
           break;
       }
     }
-    return {};
+    return out;
   }
 
   Session& session_;

@@ -32,8 +32,8 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(report.uploads_expired, metadata_.expire_uploads(started));
 
   CAIRN_ASSIGN_OR_RETURN(auto candidates, metadata_.gc_candidates(cutoff));
-  CAIRN_ASSIGN_OR_RETURN(
-      auto swept, metadata_.gc_sweep(candidates, started - kClockSlackSeconds, cutoff, now()));
+  CAIRN_ASSIGN_OR_RETURN(auto swept,
+                         metadata_.gc_sweep(candidates, started - kClockSlackSeconds, cutoff));
   report.chunks_deleted = swept.chunks;
   for (const auto& d : swept.standalone) {
     CAIRN_RETURN_IF_ERROR(blobs_.remove(d));
@@ -53,7 +53,13 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
     }
     const bool mostly_dead =
         static_cast<double>(p.live_bytes) < options.rewrite_below * static_cast<double>(p.size);
-    if (p.live_chunks == 0 || !mostly_dead || p.created_at >= cutoff) continue;
+    if (p.live_chunks == 0) {
+      // Emptied by this sweep or an earlier one. Retired, not deleted: a reader may still hold
+      // a URL into it, so the object goes once the grace has passed.
+      CAIRN_RETURN_IF_ERROR(metadata_.gc_retire_pack(p.pack, now()));
+      continue;
+    }
+    if (!mostly_dead || p.created_at >= cutoff) continue;
 
     // Copy the live chunks into a new pack, checking each on the way: a chunk that no longer
     // hashes right is reported and left behind rather than copied.
@@ -79,7 +85,7 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
       }
       builder.add(loc.hash, raw);
     }
-    if (builder.empty()) continue;  // Nothing sound to keep: the sweep will retire it later.
+    if (builder.empty()) continue;  // Nothing sound to copy: the problems say which.
     const PackBuilder::Built fresh = builder.finish();
     CAIRN_RETURN_IF_ERROR(blobs_.put(store::ObjectId::pack(fresh.digest), fresh.bytes));
     CAIRN_ASSIGN_OR_RETURN(

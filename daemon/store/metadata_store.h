@@ -78,7 +78,6 @@ struct PackUsage {
 struct GcSwept {
   int64_t chunks = 0;              // Chunks forgotten.
   std::vector<Digest> standalone;  // Of those, chunk objects of their own: delete them.
-  int64_t packs_retired = 0;       // Packs left holding nothing.
 };
 
 struct ChangesPage {
@@ -136,9 +135,12 @@ class MetadataStore {
   // Forgets those of `candidates` that, checked again inside this transaction, are still
   // referenced by nothing (versions created since `recent_since` and every upload session) and
   // still have no copy newer than `cutoff`: their locations and every user's claim to them.
-  // Packs left with no chunk are retired at `now`.
+  // With no candidates it returns at once, without a write transaction (which, on PostgreSQL,
+  // would read every upload session and so conflict with every commit running beside it).
   virtual Result<GcSwept> gc_sweep(const std::vector<Digest>& candidates, int64_t recent_since,
-                                   int64_t cutoff, int64_t now) = 0;
+                                   int64_t cutoff) = 0;
+  // Retires `pack` at `now` if it holds no chunk any more. Returns whether it did.
+  virtual Result<bool> gc_retire_pack(const Digest& pack, int64_t now) = 0;
   virtual Result<std::vector<PackUsage>> gc_pack_usage() = 0;
   // The chunks a pack still holds, in pack order.
   virtual Result<std::vector<ChunkLocation>> gc_pack_chunks(const Digest& pack) = 0;

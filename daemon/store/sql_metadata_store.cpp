@@ -1075,7 +1075,8 @@ class SqlMetadataStore final : public MetadataStore {
   }
 
   Result<GcSwept> gc_sweep(const std::vector<Digest>& candidates, int64_t recent_since,
-                           int64_t cutoff, int64_t now) override {
+                           int64_t cutoff) override {
+    if (candidates.empty()) return GcSwept{};
     return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<GcSwept> {
       GcSwept out;
       // What commits and uploads made since the candidates were chosen still protects them.
@@ -1120,12 +1121,6 @@ class SqlMetadataStore final : public MetadataStore {
           });
       if (!deleted) return std::move(deleted).error();
       out.chunks = static_cast<int64_t>(doomed.size());
-      CAIRN_ASSIGN_OR_RETURN(
-          auto retired,
-          s.query("UPDATE packs SET retired_at = ?1 WHERE retired_at IS NULL AND NOT EXISTS "
-                  "(SELECT 1 FROM pack_chunks pc WHERE pc.pack_hash = packs.pack_hash)",
-                  now));
-      out.packs_retired = retired.affected;
       return out;
     });
   }
@@ -1197,6 +1192,17 @@ class SqlMetadataStore final : public MetadataStore {
       CAIRN_RETURN_IF_ERROR(
           s.query("UPDATE packs SET retired_at = ?2 WHERE pack_hash = ?1", old_pack.bytes(), now));
       return static_cast<int64_t>(moving.size());
+    });
+  }
+
+  Result<bool> gc_retire_pack(const Digest& pack, int64_t now) override {
+    return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<bool> {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto retired,
+          s.query("UPDATE packs SET retired_at = ?2 WHERE pack_hash = ?1 AND retired_at IS NULL "
+                  "AND NOT EXISTS (SELECT 1 FROM pack_chunks pc WHERE pc.pack_hash = ?1)",
+                  pack.bytes(), now));
+      return retired.affected > 0;
     });
   }
 

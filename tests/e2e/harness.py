@@ -444,3 +444,82 @@ class TcpProxy:
             dst.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+
+
+class HttpFaultProxy:
+    """An HTTP proxy in front of a real daemon that answers chosen requests with 503, either
+    before passing them on ("refuse") or after the daemon has acted on them ("lose": the answer
+    is lost on the way back). Everything else passes through unchanged."""
+
+    def __init__(self, target_url):
+        import http.server
+        import threading
+        self.target = urllib.parse.urlsplit(target_url).netloc
+        self.lock = threading.Lock()
+        self.faults = []  # [method, path prefix, mode, times left]
+        self.injected = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_one(self):
+                proxy._handle(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_one
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def fail(self, method, prefix, mode, times):
+        assert mode in ("refuse", "lose")
+        with self.lock:
+            self.faults.append([method, prefix, mode, times])
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _fault_for(self, method, path):
+        with self.lock:
+            for fault in self.faults:
+                if fault[0] == method and path.startswith(fault[1]) and fault[3] > 0:
+                    fault[3] -= 1
+                    self.injected += 1
+                    return fault[2]
+        return None
+
+    def _handle(self, handler):
+        import http.client
+        assert "chunked" not in handler.headers.get("Transfer-Encoding", ""), "chunked request"
+        length = int(handler.headers.get("Content-Length", "0"))
+        body = handler.rfile.read(length) if length else None
+        mode = self._fault_for(handler.command, handler.path)
+        if mode != "refuse":
+            upstream = http.client.HTTPConnection(self.target, timeout=120)
+            headers = {k: v for k, v in handler.headers.items()
+                       if k.lower() not in ("host", "connection", "keep-alive")}
+            upstream.request(handler.command, handler.path, body=body, headers=headers)
+            response = upstream.getresponse()
+            status, reason, data = response.status, response.reason, response.read()
+            answer_headers = [(k, v) for k, v in response.getheaders()
+                              if k.lower() not in ("connection", "transfer-encoding",
+                                                   "content-length", "keep-alive")]
+            upstream.close()
+        if mode is not None:
+            status, reason, answer_headers = 503, "Service Unavailable", [
+                ("Content-Type", "application/json")]
+            data = json.dumps({"error": {"code": "unavailable",
+                                         "message": f"injected fault ({mode})"}}).encode()
+        handler.send_response(status, reason)
+        for k, v in answer_headers:
+            handler.send_header(k, v)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(data)

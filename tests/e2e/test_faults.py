@@ -8,7 +8,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (CAIRN, CairnTestCase, http, run, sha256, wait_for, write_random)
+from harness import (CAIRN, CairnTestCase, HttpFaultProxy, http, run, sha256, tree_snapshot,
+                     wait_for, write_random)
 
 
 class ChunkUploadTest(CairnTestCase):
@@ -285,3 +286,61 @@ class BadInputTest(CairnTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LostAnswerTest(CairnTestCase):
+    """Commits whose answers never arrive: a push retries them and still commits each file once."""
+
+    def setUp(self):
+        super().setUp()
+        self.proxy = HttpFaultProxy(self.daemon.url)
+        self.addCleanup(self.proxy.close)
+
+    def test_push_survives_refused_and_lost_commit_answers(self):
+        src = self.path("src")
+        rng = random.Random(3)
+        for i in range(30):
+            os.makedirs(os.path.join(src, f"d{i % 3}"), exist_ok=True)
+            with open(os.path.join(src, f"d{i % 3}", f"f{i}.bin"), "wb") as f:
+                f.write(rng.randbytes(rng.randint(10, 50000)))
+        self.cairn("init", src, "--remote", self.proxy.url + "/w", check=True)
+        # The daemon commits the first two attempts, but their answers are lost; the third is
+        # refused before it arrives. Every one of them looks the same to the client: a 503.
+        self.proxy.fail("POST", "/v1/commit", "lose", 2)
+        self.proxy.fail("POST", "/v1/commit", "refuse", 1)
+        first = self.cairn_json("-C", src, "push")
+        self.assertEqual(self.proxy.injected, 3)
+        self.assertEqual(first["errors"], [])
+        self.assertEqual(self.daemon.sql("SELECT COUNT(*) FROM versions"), 30)  # Once each.
+
+        again = self.cairn_json("-C", src, "push")  # Nothing left to do: the state is right.
+        self.assertEqual((again["files_changed"], again["chunks_sent"]), (0, 0))
+        clone = self.path("clone")
+        self.cairn_json("clone", self.daemon.url + "/w", clone)
+        self.assertEqual(tree_snapshot(clone), tree_snapshot(src))
+
+        # Deletions whose answer is lost: retried, and the files are gone once.
+        for i in range(3):
+            os.remove(os.path.join(src, "d0", f"f{i * 3}.bin"))
+        self.proxy.fail("POST", "/v1/commit", "lose", 1)
+        removed = self.cairn_json("-C", src, "push")
+        self.assertEqual(self.proxy.injected, 4)
+        self.assertEqual(removed["errors"], [])
+        self.assertEqual(removed.get("conflicts", []), [])
+        status, resp = http("GET", self.daemon.url + "/v1/list?path=/w/d0", token=self.token)
+        self.assertEqual(status, 200, resp)
+        self.assertEqual(sorted(e["path"] for e in json.loads(resp)["entries"]),
+                         sorted(f"/w/d0/f{i}.bin" for i in range(9, 30, 3)))
+
+    def test_push_gives_up_on_a_server_that_stays_unavailable(self):
+        src = self.path("src")
+        write_random(os.path.join(src, "a.bin"), 5000, seed=4)
+        self.cairn("init", src, "--remote", self.proxy.url + "/w", check=True)
+        self.proxy.fail("POST", "/v1/commit", "refuse", 1000)
+        result = self.cairn("-C", src, "push", "--json")
+        self.assertEqual(result.returncode, 4, result.stdout + result.stderr)  # Unavailable.
+        self.assertIn("injected fault", result.stdout + result.stderr)
+        self.assertEqual(self.daemon.sql("SELECT COUNT(*) FROM versions"), 0)
+        # Once the server answers again, the same push goes through.
+        self.proxy.faults.clear()
+        self.assertEqual(self.cairn_json("-C", src, "push")["files_changed"], 1)
