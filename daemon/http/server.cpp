@@ -339,8 +339,28 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_written(beast::error_code ec) {
     end_request();
-    if (ec || !keep_alive_) return close();
+    if (ec) return close();
+    if (!keep_alive_) return linger_close();
     read_header();
+  }
+
+  // Closes a connection that may still hold unread input (a refused body, bytes after a
+  // malformed head): closing at once would answer that input with a reset, and the peer's
+  // kernel may then discard the error response before the client reads it. So the write side
+  // is shut first and the input drained, until the peer closes or for at most two seconds.
+  void linger_close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(2));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(piece_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->close();
+                              self->drain();
+                            });
   }
 
   void begin_request() {

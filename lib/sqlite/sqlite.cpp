@@ -120,6 +120,10 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, bool c
   // WAL lets readers proceed during a write. synchronous=FULL syncs the WAL at every commit, so a
   // commit that returned survives power loss; NORMAL only survives a process crash.
   CAIRN_RETURN_IF_ERROR(db->exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"));
+  // Statement journals (which let one statement or savepoint of a transaction roll back alone)
+  // stay in memory. In temporary files they were written through the kernel: a 50,000-file push
+  // made the daemon write 7.0 GB for 1.0 GB of data; with this, 1.7 GB.
+  CAIRN_RETURN_IF_ERROR(db->exec("PRAGMA temp_store=MEMORY"));
   CAIRN_RETURN_IF_ERROR(
       db->exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   return db;

@@ -284,9 +284,6 @@ class BadInputTest(CairnTestCase):
         self.assertLess(time.monotonic() - started, 30)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class LostAnswerTest(CairnTestCase):
     """Commits whose answers never arrive: a push retries them and still commits each file once."""
@@ -344,3 +341,7 @@ class LostAnswerTest(CairnTestCase):
         # Once the server answers again, the same push goes through.
         self.proxy.faults.clear()
         self.assertEqual(self.cairn_json("-C", src, "push")["files_changed"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

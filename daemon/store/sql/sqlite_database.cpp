@@ -1,6 +1,8 @@
 #include "daemon/store/sql/sqlite_database.h"
 
+#include <condition_variable>
 #include <mutex>
+#include <vector>
 
 #include "lib/sqlite/sqlite.h"
 
@@ -62,39 +64,90 @@ class SqliteSession final : public Session {
 
 class SqliteDatabase final : public Database {
  public:
-  explicit SqliteDatabase(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
+  SqliteDatabase(std::unique_ptr<sqlite::Database> writer, std::string path)
+      : path_(std::move(path)), writer_(std::move(writer)) {}
 
   Dialect dialect() const override { return Dialect::kSqlite; }
 
   Result<void> transact(TxMode mode, const std::function<Result<void>(Session&)>& body) override {
-    std::lock_guard lock(mu_);
-    // A deferred BEGIN gives a read snapshot; IMMEDIATE takes the write lock before reading, so
-    // that what a write transaction checks cannot change before it acts.
-    CAIRN_RETURN_IF_ERROR(db_->exec(mode == TxMode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN"));
-    SqliteSession session(*db_);
+    if (mode == TxMode::kWrite) {
+      std::lock_guard lock(write_mu_);
+      // IMMEDIATE takes the write lock before reading, so that what a write transaction checks
+      // cannot change before it acts.
+      return run(*writer_, "BEGIN IMMEDIATE", body);
+    }
+    // A read runs on a connection of its own: in WAL mode it reads a snapshot while a write
+    // (and its fsync) proceeds, instead of queueing behind it.
+    CAIRN_ASSIGN_OR_RETURN(auto reader, acquire_reader());
+    auto result = run(*reader, "BEGIN", body);
+    release_reader(std::move(reader));
+    return result;
+  }
+
+ private:
+  static constexpr size_t kMaxReaders = 4;
+
+  static Result<void> run(sqlite::Database& db, const char* begin,
+                          const std::function<Result<void>(Session&)>& body) {
+    CAIRN_RETURN_IF_ERROR(db.exec(begin));
+    SqliteSession session(db);
     auto result = body(session);
-    db_->reset_all();
+    db.reset_all();
     if (!result) {
-      (void)db_->exec("ROLLBACK");
+      (void)db.exec("ROLLBACK");
       return result;
     }
-    if (auto committed = db_->exec("COMMIT"); !committed) {
-      (void)db_->exec("ROLLBACK");
+    if (auto committed = db.exec("COMMIT"); !committed) {
+      (void)db.exec("ROLLBACK");
       return committed;
     }
     return {};
   }
 
- private:
-  std::mutex mu_;
-  std::unique_ptr<sqlite::Database> db_;
+  Result<std::unique_ptr<sqlite::Database>> acquire_reader() {
+    {
+      std::unique_lock lock(read_mu_);
+      read_cv_.wait(lock, [&] { return !idle_.empty() || open_readers_ < kMaxReaders; });
+      if (!idle_.empty()) {
+        auto db = std::move(idle_.back());
+        idle_.pop_back();
+        return db;
+      }
+      ++open_readers_;
+    }
+    auto db = sqlite::Database::open(path_, /*create=*/false, /*synchronous_full=*/true);
+    if (!db) {
+      {
+        std::lock_guard lock(read_mu_);
+        --open_readers_;
+      }
+      read_cv_.notify_one();
+    }
+    return db;
+  }
+
+  void release_reader(std::unique_ptr<sqlite::Database> db) {
+    {
+      std::lock_guard lock(read_mu_);
+      idle_.push_back(std::move(db));
+    }
+    read_cv_.notify_one();
+  }
+
+  const std::string path_;
+  std::mutex write_mu_;
+  std::unique_ptr<sqlite::Database> writer_;
+  std::mutex read_mu_;
+  std::condition_variable read_cv_;
+  std::vector<std::unique_ptr<sqlite::Database>> idle_;
+  size_t open_readers_ = 0;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Database>> open_sqlite(const std::string& path, bool create) {
   CAIRN_ASSIGN_OR_RETURN(auto db, sqlite::Database::open(path, create, /*synchronous_full=*/true));
-  return std::unique_ptr<Database>(new SqliteDatabase(std::move(db)));
+  return std::unique_ptr<Database>(new SqliteDatabase(std::move(db), path));
 }
 
 }  // namespace cairn::store::sql

@@ -8,9 +8,9 @@
 namespace cairn::store::sql {
 
 // sql::Database on one SQLite file in WAL mode with synchronous=FULL: a commit that returned is
-// on disk. One connection behind a mutex: SQLite admits one writer at a time anyway, and the
-// daemon's transactions are short. Write transactions take the write lock up front (BEGIN
-// IMMEDIATE), so they never need to be retried.
+// on disk. Writes go through one connection behind a mutex (SQLite admits one writer at a time
+// anyway) and take the write lock up front (BEGIN IMMEDIATE), so they never need to be retried.
+// Reads use a small pool of connections of their own and so never wait for a write.
 Result<std::unique_ptr<Database>> open_sqlite(const std::string& path, bool create);
 
 }  // namespace cairn::store::sql

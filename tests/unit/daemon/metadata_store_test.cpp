@@ -7,11 +7,13 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <set>
 #include <thread>
 
 #include "daemon/service/services.h"
 #include "daemon/store/local_blob_store.h"
+#include "daemon/store/sql/sqlite_database.h"
 #include "daemon/store/sql_metadata_store.h"
 #include "tests/unit/daemon/backends.h"
 #include "tests/unit/daemon/service_test_support.h"
@@ -394,6 +396,49 @@ TEST_P(MetadataStoreTest, PackLocationsServeTheirReadersAndPreferNeighbours) {
   EXPECT_EQ((*his)[0].hash, a.hash);
   EXPECT_EQ((*his)[0].pack, p2);  // The pack holding most of what he asked for.
   EXPECT_EQ((*his)[1].pack, p2);
+}
+
+// The embedded engine: a read runs on a connection of its own and sees the last committed
+// state while a write transaction is open, instead of waiting for it to end.
+TEST(SqliteDatabaseTest, ReadsDoNotWaitForAnOpenWrite) {
+  testing::TempDir dir;
+  auto db = sql::open_sqlite(dir.path() + "/db.sqlite", /*create=*/true);
+  ASSERT_TRUE(db.has_value()) << db.error().message();
+  ASSERT_TRUE((*db)->transact(sql::TxMode::kWrite, [](sql::Session& s) {
+    return s.exec("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1)");
+  }));
+
+  std::promise<void> inside;
+  std::promise<void> release;
+  std::thread writer([&] {
+    auto written = (*db)->transact(sql::TxMode::kWrite, [&](sql::Session& s) -> Result<void> {
+      CAIRN_RETURN_IF_ERROR(s.exec("INSERT INTO t VALUES (2)"));
+      inside.set_value();
+      release.get_future().wait();
+      return {};
+    });
+    EXPECT_TRUE(written.has_value());
+  });
+  inside.get_future().wait();
+  auto read = std::async(std::launch::async, [&] {
+    return sql::transact(**db, sql::TxMode::kRead, [](sql::Session& s) -> Result<int64_t> {
+      CAIRN_ASSIGN_OR_RETURN(auto r, s.query("SELECT COUNT(*) FROM t"));
+      return r[0].get_int(0);
+    });
+  });
+  const bool answered = read.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  release.set_value();
+  writer.join();
+  ASSERT_TRUE(answered) << "the read waited for the write transaction";
+  auto count = read.get();
+  ASSERT_TRUE(count.has_value()) << count.error().message();
+  EXPECT_EQ(*count, 1);  // The snapshot before the open write.
+  auto after = sql::transact(**db, sql::TxMode::kRead, [](sql::Session& s) -> Result<int64_t> {
+    CAIRN_ASSIGN_OR_RETURN(auto r, s.query("SELECT COUNT(*) FROM t"));
+    return r[0].get_int(0);
+  });
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(*after, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, MetadataStoreTest,
