@@ -66,6 +66,15 @@ void start_transfer(CURL* curl, const std::string& url, char* error_buffer) {
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "cairn/0.1.0");
 }
 
+// Sleeps before retry number `attempt` (1, 2, ...) of something that failed for a passing
+// reason: exponential backoff with full jitter (0-100 ms, 0-200 ms, ...), so that many clients
+// retrying at once spread out instead of returning in lock step.
+void pause_before_retry(int attempt) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  const auto cap_ms = uint64_t{100} << std::clamp(attempt - 1, 0, 6);
+  std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
+}
+
 bool transient_status(long status) {
   return status == 429 || status == 502 || status == 503 || status == 504;
 }
@@ -73,12 +82,6 @@ bool transient_status(long status) {
 }  // namespace
 
 void global_http_init() { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-void pause_before_retry(int attempt) {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  const auto cap_ms = uint64_t{100} << std::clamp(attempt - 1, 0, 6);
-  std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
-}
 
 ApiClient::ApiClient(ServerEndpoint endpoint)
     : endpoint_(std::move(endpoint)), curl_(curl_easy_init()) {
@@ -205,11 +208,12 @@ Result<protocol::InitUploadsResponse> ApiClient::init_uploads(
 }
 
 Result<protocol::CommitResponse> ApiClient::commit(const protocol::CommitRequest& req) {
-  // Folder creations and guarded deletions give the same answer when repeated, so a commit of
-  // only those is retried like any idempotent call. A put consumes its upload session, so a
-  // repeat of one that did land would fail: the caller stages again instead (see push.cpp).
+  // A put that carries its file, a folder creation and a guarded deletion each give the same
+  // answer when repeated (a put that landed comes back unchanged), so such a commit is retried
+  // like any idempotent call. A put of an upload session consumes the session: a repeat of one
+  // that did land would fail, so that is not retried blindly.
   const bool idempotent = std::none_of(req.ops.begin(), req.ops.end(), [](const auto& op) {
-    return op.kind == protocol::OpKind::kPut;
+    return op.kind == protocol::OpKind::kPut && !op.file;
   });
   return json_call<protocol::CommitResponse>("POST", "/v1/commit", protocol::encode_json(req),
                                              idempotent ? Retry::kYes : Retry::kNo);

@@ -26,11 +26,6 @@ struct ServerEndpoint {
 // Process-wide libcurl set-up. Call once from main() before any thread starts.
 void global_http_init();
 
-// Sleeps before retry number `attempt` (1, 2, ...) of something that failed for a passing
-// reason: exponential backoff with full jitter (0-100 ms, 0-200 ms, ... up to 0-6.4 s), so
-// that many clients retrying at once spread out instead of returning in lock step.
-void pause_before_retry(int attempt);
-
 class ApiClient {
  public:
   explicit ApiClient(ServerEndpoint endpoint);

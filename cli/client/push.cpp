@@ -102,7 +102,7 @@ class UploadPipeline {
   // so that an interrupted push loses at most one batch of that knowledge.
   static constexpr size_t kConfirmBatch = 64;
   // The most chunk bytes held in queues for packing.
-  static constexpr uint64_t kMaxHeldBytes = 32 * 1024 * 1024;
+  static constexpr uint64_t kMaxHeldBytes = 16 * 1024 * 1024;
 
   void release(uint64_t bytes) {
     held_bytes_ -= bytes;
@@ -451,42 +451,15 @@ class Committer {
     }
   }
 
-  // Stages one batch and commits those of its files whose chunks all arrived. A batch that
-  // fails for a passing reason (a busy server, a dropped connection, a database conflict the
-  // daemon could not resolve in time) is staged and committed again: a put whose first commit
-  // did land then comes back unchanged, not twice.
+  // Commits one batch of files whose chunks are all on the server, in one request that carries
+  // the files themselves (no upload sessions). The request is retried after a passing failure:
+  // a file whose first commit did land then comes back unchanged, not twice.
   Result<void> commit(std::vector<PendingPut>& puts) {
     std::sort(puts.begin(), puts.end(), [](const PendingPut& a, const PendingPut& b) {
       return a.entry->path < b.entry->path;
     });
-    constexpr int kAttempts = 6;
-    for (int attempt = 1;; ++attempt) {
-      auto batch = commit_once(puts);
-      if (batch) {
-        merge(std::move(*batch));
-        return {};
-      }
-      if (!batch.error().retryable() || attempt == kAttempts) return std::move(batch).error();
-      pause_before_retry(attempt);
-    }
-  }
-
-  void merge(CommitOutcome&& batch) {
-    auto append = [](auto& to, auto& from) {
-      to.insert(to.end(), std::make_move_iterator(from.begin()),
-                std::make_move_iterator(from.end()));
-    };
-    append(out_.upserts, batch.upserts);
-    append(out_.chunk_maps, batch.chunk_maps);
-    append(out_.changed, batch.changed);
-    append(out_.conflicts, batch.conflicts);
-    append(out_.errors, batch.errors);
-    out_.files_changed += batch.files_changed;
-  }
-
-  Result<CommitOutcome> commit_once(const std::vector<PendingPut>& puts) {
-    CommitOutcome out;
-    protocol::InitUploadsRequest init;
+    protocol::CommitRequest req;
+    req.device = session_.endpoint.device;
     for (const auto& p : puts) {
       protocol::FileUpload f;
       f.path = session_.to_remote(p.entry->path);
@@ -498,56 +471,35 @@ class Committer {
       if (p.base != nullptr && p.base->kind != NodeKind::kFolder && p.base->version > 0) {
         f.base_version = p.base->version;
       }
-      init.files.push_back(std::move(f));
+      req.ops.push_back(protocol::CommitOp::put_file(std::move(f)));
     }
-    CAIRN_ASSIGN_OR_RETURN(auto staged, api_->init_uploads(init));
-    if (staged.uploads.size() != puts.size()) {
-      return make_error(ErrorCode::kInternal, "server staged a different number of files");
-    }
-    std::unordered_set<Digest> still_missing;
-    for (const auto& m : staged.missing) still_missing.insert(m.hash);
-    protocol::CommitRequest req;
-    req.device = session_.endpoint.device;
-    std::vector<size_t> committed;
-    for (size_t j = 0; j < puts.size(); ++j) {
-      bool complete = true;
-      for (const auto& c : puts[j].hashed.manifest.chunks()) {
-        if (still_missing.count(c.hash) != 0) complete = false;
-      }
-      if (!complete) {
-        out.errors.push_back(puts[j].entry->path + ": some chunks did not reach the server");
-        continue;
-      }
-      req.ops.push_back({protocol::OpKind::kPut, staged.uploads[j].upload_id, "", std::nullopt});
-      committed.push_back(j);
-    }
-    if (req.ops.empty()) return out;
+    if (req.ops.empty()) return {};
     CAIRN_ASSIGN_OR_RETURN(auto resp, api_->commit(req));
-    for (size_t k = 0; k < committed.size() && k < resp.results.size(); ++k) {
-      const auto& p = puts[committed[k]];
+    for (size_t k = 0; k < puts.size() && k < resp.results.size(); ++k) {
+      const auto& p = puts[k];
       const auto& r = resp.results[k];
       switch (r.status) {
         case protocol::OpStatus::kOk:
         case protocol::OpStatus::kUnchanged:
           if (r.status == protocol::OpStatus::kOk) {
-            ++out.files_changed;
-            out.changed.push_back(p.entry->path);
+            ++out_.files_changed;
+            out_.changed.push_back(p.entry->path);
           }
-          out.upserts.push_back(base_from(*p.entry, &p, r.version, r.node_id));
+          out_.upserts.push_back(base_from(*p.entry, &p, r.version, r.node_id));
           if (p.entry->kind == NodeKind::kFile) {
-            out.chunk_maps.emplace_back(p.entry->path, p.hashed.manifest);
+            out_.chunk_maps.emplace_back(p.entry->path, p.hashed.manifest);
           }
           break;
         case protocol::OpStatus::kConflict:
-          out.conflicts.push_back(p.entry->path + ": " + r.message +
-                                  "; pull first, then push again");
+          out_.conflicts.push_back(p.entry->path + ": " + r.message +
+                                   "; pull first, then push again");
           break;
         case protocol::OpStatus::kError:
-          out.errors.push_back(p.entry->path + ": " + r.message);
+          out_.errors.push_back(p.entry->path + ": " + r.message);
           break;
       }
     }
-    return out;
+    return {};
   }
 
   Session& session_;
@@ -633,7 +585,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     for (const BaseRecord* b : replaced) {
       std::optional<int64_t> guard;
       if (b->kind != NodeKind::kFolder && b->version > 0) guard = b->version;
-      req.ops.push_back({protocol::OpKind::kDelete, "", session.to_remote(b->path), guard});
+      req.ops.push_back(protocol::CommitOp::remove(session.to_remote(b->path), guard));
     }
     CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
     for (size_t j = 0; j < replaced.size() && j < resp.results.size(); ++j) {
@@ -650,8 +602,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     req.device = device;
     const size_t end = std::min(new_folders.size(), i + batch);
     for (size_t j = i; j < end; ++j) {
-      req.ops.push_back(
-          {protocol::OpKind::kMkdir, "", session.to_remote(new_folders[j]->path), std::nullopt});
+      req.ops.push_back(protocol::CommitOp::mkdir(session.to_remote(new_folders[j]->path)));
     }
     CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
     for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
@@ -781,7 +732,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
       const BaseRecord& b = *deletions[j];
       std::optional<int64_t> guard;
       if (b.kind != NodeKind::kFolder && b.version > 0) guard = b.version;
-      req.ops.push_back({protocol::OpKind::kDelete, "", session.to_remote(b.path), guard});
+      req.ops.push_back(protocol::CommitOp::remove(session.to_remote(b.path), guard));
     }
     CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
     for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {

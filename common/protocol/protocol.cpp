@@ -302,35 +302,44 @@ void from_json_value(const json& j, CheckChunksResponse& r) {
   r.missing = uploads_from(j.at("missing"));
 }
 
+namespace {
+
+json file_upload_json(const FileUpload& f) {
+  json jf{{"path", f.path}, {"kind", node_kind_name(f.kind)}};
+  if (f.kind == NodeKind::kFile) {
+    jf["chunks"] = chunk_list_json(f.chunks);
+    jf["executable"] = f.executable;
+  }
+  if (f.kind == NodeKind::kSymlink) jf["target"] = f.symlink_target;
+  jf["mtime_ns"] = f.mtime_ns;
+  put_optional(jf, "base_version", f.base_version);
+  return jf;
+}
+
+FileUpload file_upload_from(const json& jf) {
+  if (!jf.is_object()) fail("a file must be an object");
+  FileUpload f;
+  f.path = jf.at("path").get<std::string>();
+  f.kind = kind_from(jf);
+  if (f.kind == NodeKind::kFile) f.chunks = chunk_list_from(jf.at("chunks"));
+  f.executable = get_or<bool>(jf, "executable", false);
+  f.mtime_ns = get_or<int64_t>(jf, "mtime_ns", 0);
+  if (f.kind == NodeKind::kSymlink) f.symlink_target = jf.at("target").get<std::string>();
+  f.base_version = get_optional_int(jf, "base_version");
+  return f;
+}
+
+}  // namespace
+
 json to_json_value(const InitUploadsRequest& r) {
   json files = json::array();
-  for (const auto& f : r.files) {
-    json jf{{"path", f.path}, {"kind", node_kind_name(f.kind)}};
-    if (f.kind == NodeKind::kFile) {
-      jf["chunks"] = chunk_list_json(f.chunks);
-      jf["executable"] = f.executable;
-    }
-    if (f.kind == NodeKind::kSymlink) jf["target"] = f.symlink_target;
-    jf["mtime_ns"] = f.mtime_ns;
-    put_optional(jf, "base_version", f.base_version);
-    files.push_back(std::move(jf));
-  }
+  for (const auto& f : r.files) files.push_back(file_upload_json(f));
   return {{"files", std::move(files)}};
 }
 void from_json_value(const json& j, InitUploadsRequest& r) {
   const auto& files = j.at("files");
   if (!files.is_array()) fail("files must be an array");
-  for (const auto& jf : files) {
-    FileUpload f;
-    f.path = jf.at("path").get<std::string>();
-    f.kind = kind_from(jf);
-    if (f.kind == NodeKind::kFile) f.chunks = chunk_list_from(jf.at("chunks"));
-    f.executable = get_or<bool>(jf, "executable", false);
-    f.mtime_ns = get_or<int64_t>(jf, "mtime_ns", 0);
-    if (f.kind == NodeKind::kSymlink) f.symlink_target = jf.at("target").get<std::string>();
-    f.base_version = get_optional_int(jf, "base_version");
-    r.files.push_back(std::move(f));
-  }
+  for (const auto& jf : files) r.files.push_back(file_upload_from(jf));
 }
 
 json to_json_value(const InitUploadsResponse& r) {
@@ -356,7 +365,11 @@ json to_json_value(const CommitRequest& r) {
   for (const auto& op : r.ops) {
     switch (op.kind) {
       case OpKind::kPut:
-        ops.push_back({{"op", "put"}, {"upload_id", op.upload_id}});
+        if (op.file) {
+          ops.push_back({{"op", "put"}, {"file", file_upload_json(*op.file)}});
+        } else {
+          ops.push_back({{"op", "put"}, {"upload_id", op.upload_id}});
+        }
         break;
       case OpKind::kMkdir:
         ops.push_back({{"op", "mkdir"}, {"path", op.path}});
@@ -380,7 +393,12 @@ void from_json_value(const json& j, CommitRequest& r) {
     const auto name = jo.at("op").get<std::string>();
     if (name == "put") {
       op.kind = OpKind::kPut;
-      op.upload_id = jo.at("upload_id").get<std::string>();
+      if (jo.contains("file")) {
+        if (jo.contains("upload_id")) fail("a put names an upload_id or a file, not both");
+        op.file = file_upload_from(jo.at("file"));
+      } else {
+        op.upload_id = jo.at("upload_id").get<std::string>();
+      }
     } else if (name == "mkdir") {
       op.kind = OpKind::kMkdir;
       op.path = jo.at("path").get<std::string>();

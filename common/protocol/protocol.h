@@ -143,9 +143,25 @@ struct InitUploadsResponse {
 enum class OpKind { kPut, kMkdir, kDelete };
 struct CommitOp {
   OpKind kind = OpKind::kPut;
-  std::string upload_id;                // kPut
+  std::string upload_id;                // kPut of a staged upload session
   std::string path;                     // kMkdir, kDelete
   std::optional<int64_t> base_version;  // kDelete: refuse if the head moved past it
+  // kPut without a session: the file (or symlink) itself, whose chunks the caller already holds
+  // on the server; one request and one transaction. A chunk it does not hold fails the op.
+  std::optional<FileUpload> file;
+
+  static CommitOp put_upload(std::string upload_id) {
+    return {OpKind::kPut, std::move(upload_id), "", std::nullopt, std::nullopt};
+  }
+  static CommitOp put_file(FileUpload file) {
+    return {OpKind::kPut, "", "", std::nullopt, std::move(file)};
+  }
+  static CommitOp mkdir(std::string path) {
+    return {OpKind::kMkdir, "", std::move(path), std::nullopt, std::nullopt};
+  }
+  static CommitOp remove(std::string path, std::optional<int64_t> base_version) {
+    return {OpKind::kDelete, "", std::move(path), base_version, std::nullopt};
+  }
 };
 struct CommitRequest {
   std::string device;

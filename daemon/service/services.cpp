@@ -119,8 +119,8 @@ std::string Services::sign_chunk_url(int64_t user_id, const Digest& digest, uint
          "&s=" + chunk_signature(user_id, hex, size, expires).hex();
 }
 
-Result<std::vector<protocol::ChunkUpload>> Services::missing_chunks(int64_t user_id,
-                                                                    std::vector<ChunkRef> chunks) {
+Result<std::vector<ChunkRef>> Services::unheld_chunks(int64_t user_id,
+                                                      std::vector<ChunkRef> chunks) {
   // Once each, in first-seen order.
   std::unordered_set<Digest> seen;
   std::vector<ChunkRef> unique;
@@ -131,10 +131,19 @@ Result<std::vector<protocol::ChunkUpload>> Services::missing_chunks(int64_t user
   digests.reserve(unique.size());
   for (const auto& c : unique) digests.push_back(c.hash);
   CAIRN_ASSIGN_OR_RETURN(auto present, metadata_.user_has_chunks(user_id, digests));
-  std::vector<protocol::ChunkUpload> out;
+  std::vector<ChunkRef> out;
   for (size_t i = 0; i < unique.size(); ++i) {
-    if (!present[i]) out.push_back(upload_grant(user_id, unique[i]));
+    if (!present[i]) out.push_back(unique[i]);
   }
+  return out;
+}
+
+Result<std::vector<protocol::ChunkUpload>> Services::missing_chunks(int64_t user_id,
+                                                                    std::vector<ChunkRef> chunks) {
+  CAIRN_ASSIGN_OR_RETURN(auto unheld, unheld_chunks(user_id, std::move(chunks)));
+  std::vector<protocol::ChunkUpload> out;
+  out.reserve(unheld.size());
+  for (const auto& c : unheld) out.push_back(upload_grant(user_id, c));
   return out;
 }
 
@@ -266,6 +275,50 @@ Result<void> Services::finish_chunk_put(const ChunkPutGrant& grant, store::BlobW
 
 // --- files -----------------------------------------------------------------------------------
 
+Result<store::StagedUpload> Services::stage_file(const RequestContext& ctx,
+                                                 const protocol::FileUpload& f) const {
+  store::StagedUpload u;
+  auto path = normalize_remote_path(f.path);
+  if (!path) return std::move(path).error().with_context("upload " + f.path.substr(0, 200));
+  if (*path == "/") return make_error(ErrorCode::kInvalidArgument, "cannot upload to /");
+  u.path = std::move(*path);
+  u.user_id = ctx.user.user_id;
+  u.namespace_id = ctx.user.home_namespace_id;
+  u.kind = f.kind;
+  u.mtime_ns = f.mtime_ns;
+  u.base_version = f.base_version;
+  u.created_at = ctx.now;
+  switch (f.kind) {
+    case protocol::NodeKind::kFolder:
+      return make_error(ErrorCode::kInvalidArgument,
+                        "folders are created with a mkdir op in POST /v1/commit");
+    case protocol::NodeKind::kSymlink:
+      if (f.symlink_target.empty() || f.symlink_target.size() > kMaxPathBytes ||
+          f.symlink_target.find('\0') != std::string::npos) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "symlink target must be 1-4096 bytes without NUL: " + u.path);
+      }
+      u.symlink_target = f.symlink_target;
+      u.size = f.symlink_target.size();
+      break;
+    case protocol::NodeKind::kFile: {
+      for (const auto& c : f.chunks) {
+        if (c.length > config_.chunking.max_size) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "chunk longer than the server's max chunk size in " + u.path);
+        }
+      }
+      Manifest manifest(f.chunks);
+      u.executable = f.executable;
+      u.size = manifest.total_size();
+      u.manifest = manifest.encode();
+      u.manifest_hash = sha256(u.manifest);
+      break;
+    }
+  }
+  return u;
+}
+
 Result<protocol::InitUploadsResponse> Services::init_uploads(
     const RequestContext& ctx, const protocol::InitUploadsRequest& req) {
   if (req.files.empty()) return make_error(ErrorCode::kInvalidArgument, "no files to upload");
@@ -278,48 +331,10 @@ Result<protocol::InitUploadsResponse> Services::init_uploads(
   protocol::InitUploadsResponse out;
   out.expires_at = ctx.now + config_.upload_ttl_seconds;
   for (const auto& f : req.files) {
-    store::StagedUpload u;
-    auto path = normalize_remote_path(f.path);
-    if (!path) return std::move(path).error().with_context("upload " + f.path.substr(0, 200));
-    if (*path == "/") return make_error(ErrorCode::kInvalidArgument, "cannot upload to /");
-    u.path = std::move(*path);
+    CAIRN_ASSIGN_OR_RETURN(store::StagedUpload u, stage_file(ctx, f));
     u.upload_id = to_hex(secure_random(16));
-    u.user_id = ctx.user.user_id;
-    u.namespace_id = ctx.user.home_namespace_id;
-    u.kind = f.kind;
-    u.mtime_ns = f.mtime_ns;
-    u.base_version = f.base_version;
-    u.created_at = ctx.now;
     u.expires_at = out.expires_at;
-    switch (f.kind) {
-      case protocol::NodeKind::kFolder:
-        return make_error(ErrorCode::kInvalidArgument,
-                          "folders are created with a mkdir op in POST /v1/commit");
-      case protocol::NodeKind::kSymlink:
-        if (f.symlink_target.empty() || f.symlink_target.size() > kMaxPathBytes ||
-            f.symlink_target.find('\0') != std::string::npos) {
-          return make_error(ErrorCode::kInvalidArgument,
-                            "symlink target must be 1-4096 bytes without NUL: " + u.path);
-        }
-        u.symlink_target = f.symlink_target;
-        u.size = f.symlink_target.size();
-        break;
-      case protocol::NodeKind::kFile: {
-        for (const auto& c : f.chunks) {
-          if (c.length > config_.chunking.max_size) {
-            return make_error(ErrorCode::kInvalidArgument,
-                              "chunk longer than the server's max chunk size in " + u.path);
-          }
-        }
-        Manifest manifest(f.chunks);
-        u.executable = f.executable;
-        u.size = manifest.total_size();
-        u.manifest = manifest.encode();
-        u.manifest_hash = sha256(u.manifest);
-        all_chunks.insert(all_chunks.end(), f.chunks.begin(), f.chunks.end());
-        break;
-      }
-    }
+    all_chunks.insert(all_chunks.end(), f.chunks.begin(), f.chunks.end());
     out.uploads.push_back(
         {u.upload_id, u.path, u.manifest_hash ? u.manifest_hash->hex() : std::string()});
     staged.push_back(std::move(u));
@@ -337,8 +352,16 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
                       "at most " + std::to_string(config_.max_batch) + " operations per request");
   }
   std::vector<protocol::CommitOp> ops = req.ops;
-  for (auto& op : ops) {
-    if (op.kind == protocol::OpKind::kPut) continue;
+  std::vector<std::optional<store::StagedUpload>> files(ops.size());
+  std::vector<ChunkRef> carried;  // The chunks of the files that came with the request.
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto& op = ops[i];
+    if (op.kind == protocol::OpKind::kPut) {
+      if (!op.file) continue;
+      CAIRN_ASSIGN_OR_RETURN(files[i], stage_file(ctx, *op.file));
+      carried.insert(carried.end(), op.file->chunks.begin(), op.file->chunks.end());
+      continue;
+    }
     auto path = normalize_remote_path(op.path);
     if (!path) return std::move(path).error().with_context("commit " + op.path.substr(0, 200));
     op.path = std::move(*path);
@@ -351,15 +374,19 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
   // store that takes uploads through the daemon has recorded every chunk already.)
   std::vector<std::string> put_ids;
   for (const auto& op : ops) {
-    if (op.kind == protocol::OpKind::kPut) put_ids.push_back(op.upload_id);
+    if (op.kind == protocol::OpKind::kPut && !op.file) put_ids.push_back(op.upload_id);
   }
   if (!put_ids.empty() && blobs_.takes_direct_uploads()) {
     CAIRN_ASSIGN_OR_RETURN(auto unconfirmed,
                            metadata_.missing_upload_chunks(actor.user_id, put_ids, ctx.now));
     CAIRN_RETURN_IF_ERROR(adopt_stored_chunks(actor.user_id, unconfirmed));
   }
+  if (!carried.empty() && blobs_.takes_direct_uploads()) {
+    CAIRN_ASSIGN_OR_RETURN(auto unconfirmed, unheld_chunks(actor.user_id, std::move(carried)));
+    CAIRN_RETURN_IF_ERROR(adopt_stored_chunks(actor.user_id, unconfirmed));
+  }
   protocol::CommitResponse out;
-  CAIRN_ASSIGN_OR_RETURN(out.results, metadata_.commit(actor, ops));
+  CAIRN_ASSIGN_OR_RETURN(out.results, metadata_.commit(actor, ops, files));
   return out;
 }
 

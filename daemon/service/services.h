@@ -187,6 +187,11 @@ class Services {
   std::string sign_chunk_url(int64_t user_id, const Digest& digest, uint64_t size) const;
   Digest chunk_signature(int64_t user_id, const std::string& hex, uint64_t size,
                          int64_t expires) const;
+  // The distinct chunks of `chunks` this user does not hold, in first-seen order.
+  Result<std::vector<ChunkRef>> unheld_chunks(int64_t user_id, std::vector<ChunkRef> chunks);
+  // A file's validated stage: canonical path, manifest, size. No upload id or expiry.
+  Result<store::StagedUpload> stage_file(const RequestContext& ctx,
+                                         const protocol::FileUpload& f) const;
   Result<std::vector<protocol::ChunkUpload>> missing_chunks(int64_t user_id,
                                                             std::vector<ChunkRef> chunks);
   protocol::ChunkUpload upload_grant(int64_t user_id, const ChunkRef& chunk) const;

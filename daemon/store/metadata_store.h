@@ -161,9 +161,12 @@ class MetadataStore {
   // Persists upload sessions (and their manifests) in one transaction.
   virtual Result<void> save_uploads(const std::vector<StagedUpload>& uploads) = 0;
   // Applies operations in one transaction, each atomic on its own: an op that fails or conflicts
-  // changes nothing and does not stop the others. One result per op, in order.
+  // changes nothing and does not stop the others. One result per op, in order. `files` is empty
+  // or holds one entry per op: for a put that carries its file, the file staged (without an
+  // upload id), whose manifest the commit stores.
   virtual Result<std::vector<protocol::CommitResult>> commit(
-      const Actor& actor, const std::vector<protocol::CommitOp>& ops) = 0;
+      const Actor& actor, const std::vector<protocol::CommitOp>& ops,
+      const std::vector<std::optional<StagedUpload>>& files) = 0;
   // Deletes expired upload sessions; returns how many.
   virtual Result<int64_t> expire_uploads(int64_t now) = 0;
 

@@ -647,7 +647,13 @@ class Tx {
     return out;
   }
 
+  // Commits a staged upload session, and ends it.
   Result<CommitResult> put(const Actor& a, const std::string& upload_id);
+  // Commits a file that came with the commit: its manifest is stored here.
+  Result<CommitResult> put_file(const Actor& a, const StagedUpload& u);
+  // Both: `given` is the file's manifest when the caller has it decoded already.
+  Result<CommitResult> put_staged(const Actor& a, const StagedUpload& u,
+                                  const std::optional<Manifest>& given);
   Result<CommitResult> mkdir(const Actor& a, const std::string& path);
   Result<CommitResult> remove(const Actor& a, const std::string& path, std::optional<int64_t> base);
 
@@ -676,17 +682,39 @@ Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
   if (expires_at < a.now) {
     return make_error(ErrorCode::kNotFound, "upload session " + upload_id + " has expired");
   }
+  CAIRN_ASSIGN_OR_RETURN(auto result, put_staged(a, u, std::nullopt));
+  CAIRN_RETURN_IF_ERROR(
+      s_.query("DELETE FROM uploads WHERE upload_id=?1 AND user_id=?2", upload_id, a.user_id));
+  return result;
+}
 
+Result<CommitResult> Tx::put_file(const Actor& a, const StagedUpload& u) {
+  std::optional<Manifest> manifest;
+  if (u.kind == NodeKind::kFile) {
+    CAIRN_ASSIGN_OR_RETURN(manifest, Manifest::decode(u.manifest));
+    CAIRN_RETURN_IF_ERROR(
+        s_.query("INSERT INTO manifests(manifest_hash, body, size, chunk_count) VALUES (?1, ?2, "
+                 "?3, ?4) ON CONFLICT DO NOTHING",
+                 u.manifest_hash->bytes(), ByteView(u.manifest), u.size,
+                 static_cast<int64_t>(manifest->chunks().size())));
+  }
+  return put_staged(a, u, manifest);
+}
+
+Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
+                                    const std::optional<Manifest>& given) {
   CommitResult result;
   result.path = u.path;
 
   // Pending -> complete only when every chunk is present and held by this user.
   if (u.kind == NodeKind::kFile) {
-    CAIRN_ASSIGN_OR_RETURN(auto m, s_.query("SELECT body FROM manifests WHERE manifest_hash=?1",
-                                            u.manifest_hash->bytes()));
-    if (m.empty()) return make_error(ErrorCode::kInternal, "upload manifest missing");
-    auto manifest = Manifest::decode(m[0].get_blob(0));
-    if (!manifest) return std::move(manifest).error();
+    std::optional<Manifest> manifest = given;
+    if (!manifest) {
+      CAIRN_ASSIGN_OR_RETURN(auto m, s_.query("SELECT body FROM manifests WHERE manifest_hash=?1",
+                                              u.manifest_hash->bytes()));
+      if (m.empty()) return make_error(ErrorCode::kInternal, "upload manifest missing");
+      CAIRN_ASSIGN_OR_RETURN(manifest, Manifest::decode(m[0].get_blob(0)));
+    }
     CAIRN_ASSIGN_OR_RETURN(auto held, held_chunks(a.user_id, digests_of(*manifest)));
     for (const auto& chunk : manifest->chunks()) {
       if (held.count(chunk.hash) == 0) {
@@ -757,8 +785,6 @@ Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
     result.status = OpStatus::kOk;
     result.version = next_seq;
   }
-  CAIRN_RETURN_IF_ERROR(
-      s_.query("DELETE FROM uploads WHERE upload_id=?1 AND user_id=?2", upload_id, a.user_id));
   return result;
 }
 
@@ -1269,8 +1295,9 @@ class SqlMetadataStore final : public MetadataStore {
     });
   }
 
-  Result<std::vector<CommitResult>> commit(const Actor& actor,
-                                           const std::vector<CommitOp>& ops) override {
+  Result<std::vector<CommitResult>> commit(
+      const Actor& actor, const std::vector<CommitOp>& ops,
+      const std::vector<std::optional<StagedUpload>>& files) override {
     // One transaction (one fsync) for the whole batch; a savepoint per op makes each op atomic
     // on its own, so one bad op does not undo its neighbours.
     return sql::transact(
@@ -1278,12 +1305,17 @@ class SqlMetadataStore final : public MetadataStore {
           Tx tx(s);
           std::vector<CommitResult> results;
           results.reserve(ops.size());
-          for (const auto& op : ops) {
+          for (size_t i = 0; i < ops.size(); ++i) {
+            const CommitOp& op = ops[i];
             CAIRN_RETURN_IF_ERROR(s.exec("SAVEPOINT op"));
             Result<CommitResult> r = make_error(ErrorCode::kInternal, "unreachable");
             switch (op.kind) {
               case OpKind::kPut:
-                r = tx.put(actor, op.upload_id);
+                if (i < files.size() && files[i]) {
+                  r = tx.put_file(actor, *files[i]);
+                } else {
+                  r = tx.put(actor, op.upload_id);
+                }
                 break;
               case OpKind::kMkdir:
                 r = tx.mkdir(actor, op.path);

@@ -35,15 +35,47 @@ TEST(ProtocolTest, InitUploadsRoundTrip) {
 TEST(ProtocolTest, CommitRoundTrip) {
   CommitRequest req;
   req.device = "laptop";
-  req.ops.push_back({OpKind::kPut, "u1", "", std::nullopt});
-  req.ops.push_back({OpKind::kMkdir, "", "/empty", std::nullopt});
-  req.ops.push_back({OpKind::kDelete, "", "/gone", 7});
+  req.ops.push_back(CommitOp::put_upload("u1"));
+  req.ops.push_back(CommitOp::mkdir("/empty"));
+  req.ops.push_back(CommitOp::remove("/gone", 7));
   auto back = decode_json<CommitRequest>(encode_json(req));
   ASSERT_TRUE(back.has_value()) << back.error().message();
   ASSERT_EQ(back->ops.size(), 3u);
   EXPECT_EQ(back->ops[0].upload_id, "u1");
   EXPECT_EQ(back->ops[1].kind, OpKind::kMkdir);
   EXPECT_EQ(back->ops[2].base_version, 7);
+  EXPECT_FALSE(back->ops[0].file.has_value());
+}
+
+TEST(ProtocolTest, CommitCarriesAFileWithoutAnUploadSession) {
+  FileUpload f;
+  f.path = "/src/a.txt";
+  f.executable = true;
+  f.mtime_ns = 42;
+  f.base_version = 2;
+  f.chunks = {{sha256(as_bytes("x")), 1}};
+  CommitRequest req;
+  req.ops.push_back(CommitOp::put_file(f));
+  auto back = decode_json<CommitRequest>(encode_json(req));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  ASSERT_EQ(back->ops.size(), 1u);
+  ASSERT_TRUE(back->ops[0].file.has_value());
+  EXPECT_EQ(back->ops[0].kind, OpKind::kPut);
+  EXPECT_EQ(back->ops[0].upload_id, "");
+  EXPECT_EQ(back->ops[0].file->path, "/src/a.txt");
+  EXPECT_EQ(back->ops[0].file->chunks, f.chunks);
+  EXPECT_TRUE(back->ops[0].file->executable);
+  EXPECT_EQ(back->ops[0].file->base_version, 2);
+
+  // One or the other: a put naming both, or a file that is not an object, is refused.
+  for (
+      const char* text :
+      {R"({"ops": [{"op": "put", "upload_id": "u", "file": {"path": "/a", "kind": "file", "chunks": []}}]})",
+       R"({"ops": [{"op": "put", "file": 7}]})", R"({"ops": [{"op": "put"}]})"}) {
+    auto r = decode_json<CommitRequest>(text);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << text;
+  }
 }
 
 TEST(ProtocolTest, RejectsMalformedRequests) {

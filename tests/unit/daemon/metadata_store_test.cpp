@@ -79,15 +79,15 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
     auto staged = services_->init_uploads(ctx, {{f}});
     EXPECT_TRUE(staged.has_value()) << staged.error().message();
     EXPECT_TRUE(staged->missing.empty());
-    auto committed = services_->commit(
-        ctx, {"laptop", {{OpKind::kPut, staged->uploads[0].upload_id, "", std::nullopt}}});
+    auto committed =
+        services_->commit(ctx, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
     EXPECT_TRUE(committed.has_value());
     return committed->results.at(0);
   }
 
   protocol::CommitResult op(OpKind kind, const std::string& path,
                             std::optional<int64_t> base = std::nullopt) {
-    auto r = services_->commit(ctx_, {"laptop", {{kind, "", path, base}}});
+    auto r = services_->commit(ctx_, {"laptop", {CommitOp{kind, "", path, base, std::nullopt}}});
     EXPECT_TRUE(r.has_value());
     return r->results.at(0);
   }
@@ -197,19 +197,59 @@ TEST_P(MetadataStoreTest, CommitRequiresEveryChunk) {
   auto staged = services_->init_uploads(ctx_, {{f}});
   ASSERT_TRUE(staged.has_value());
   ASSERT_EQ(staged->missing.size(), 1u);
-  auto r = services_->commit(
-      ctx_, {"laptop", {{OpKind::kPut, staged->uploads[0].upload_id, "", std::nullopt}}});
+  auto r =
+      services_->commit(ctx_, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->results[0].status, OpStatus::kError);
   EXPECT_TRUE(names("/").empty());
   // Unknown or foreign upload ids are per-op errors too, and do not disturb other ops.
-  auto mixed = services_->commit(ctx_, {"laptop",
-                                        {{OpKind::kPut, "nope", "", std::nullopt},
-                                         {OpKind::kMkdir, "", "/ok", std::nullopt}}});
+  auto mixed =
+      services_->commit(ctx_, {"laptop", {CommitOp::put_upload("nope"), CommitOp::mkdir("/ok")}});
   ASSERT_TRUE(mixed.has_value());
   EXPECT_EQ(mixed->results[0].status, OpStatus::kError);
   EXPECT_EQ(mixed->results[1].status, OpStatus::kOk);
   EXPECT_EQ(names("/"), std::vector<std::string>{"/ok"});
+}
+
+TEST_P(MetadataStoreTest, APutCarryingItsFileCommitsWithoutASession) {
+  const ChunkRef held = upload_chunk("held bytes", ctx_);
+  const ChunkRef absent{sha256(as_bytes("never uploaded")), 14};
+  auto file = [](const std::string& path, std::vector<ChunkRef> chunks) {
+    protocol::FileUpload f;
+    f.path = path;
+    f.chunks = std::move(chunks);
+    return CommitOp::put_file(f);
+  };
+  auto r = services_->commit(
+      ctx_,
+      {"laptop", {file("/dir/a.txt", {held}), file("/b.txt", {held, absent}), file("/empty", {})}});
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->results[0].status, OpStatus::kOk);
+  EXPECT_EQ(r->results[0].version, 1);
+  EXPECT_EQ(r->results[1].status, OpStatus::kError);  // A chunk it does not hold.
+  EXPECT_NE(r->results[1].message.find(absent.hash.hex()), std::string::npos);
+  EXPECT_EQ(r->results[2].status, OpStatus::kOk);
+  EXPECT_EQ(names("/"), (std::vector<std::string>{"/dir", "/empty"}));
+
+  // The manifest was stored with the version: the file reads back.
+  auto listed = services_->list(ctx_, "/dir/a.txt");
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->entries.size(), 1u);
+  auto manifest = services_->manifest(ctx_, listed->entries[0].manifest);
+  ASSERT_TRUE(manifest.has_value()) << manifest.error().message();
+  EXPECT_EQ(Manifest::decode(*manifest)->chunks(), std::vector<ChunkRef>{held});
+
+  // Sent again (an answer lost on the way): unchanged, not a second version.
+  auto again = services_->commit(ctx_, {"laptop", {file("/dir/a.txt", {held})}});
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->results[0].status, OpStatus::kUnchanged);
+  EXPECT_EQ(again->results[0].version, 1);
+
+  // Bad paths are refused like staged ones, before anything is applied.
+  auto bad = services_->commit(ctx_, {"laptop", {file("/ok.txt", {held}), file("/x/../y", {})}});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(names("/"), (std::vector<std::string>{"/dir", "/empty"}));
 }
 
 TEST_P(MetadataStoreTest, ChunkKnowledgeIsPerUser) {
@@ -287,8 +327,8 @@ TEST_P(MetadataStoreTest, UploadSessionsExpire) {
   EXPECT_EQ(*services_->collect_expired_uploads(), 1);
   service::RequestContext later = ctx_;
   later.now = clock_.now;
-  auto r = services_->commit(
-      later, {"laptop", {{OpKind::kPut, staged->uploads[0].upload_id, "", std::nullopt}}});
+  auto r =
+      services_->commit(later, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
   EXPECT_EQ(r->results[0].status, OpStatus::kError);
   EXPECT_EQ(r->results[0].error_code, "not_found");
 }
@@ -323,7 +363,7 @@ TEST_P(MetadataStoreTest, ConcurrentCommitsAllLand) {
       for (int i = 0; i < kEach; ++i) {
         Actor a{ctx_.user.user_id, ctx_.user.home_namespace_id, "thread", clock_.now};
         const std::string path = "/shared/t" + std::to_string(t) + "_" + std::to_string(i);
-        auto r = metadata_->commit(a, {{OpKind::kMkdir, "", path, std::nullopt}});
+        auto r = metadata_->commit(a, {CommitOp::mkdir(path)}, {});
         if (r && r->at(0).status == OpStatus::kOk) {
           ++ok;
         } else {

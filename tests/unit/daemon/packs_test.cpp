@@ -328,8 +328,8 @@ void commit_file(Services& services, const RequestContext& ctx, const std::strin
   auto staged = services.init_uploads(ctx, {{f}});
   ASSERT_TRUE(staged.has_value()) << staged.error().message();
   ASSERT_TRUE(staged->missing.empty());
-  auto done = services.commit(
-      ctx, {"d", {{protocol::OpKind::kPut, staged->uploads[0].upload_id, "", std::nullopt}}});
+  auto done =
+      services.commit(ctx, {"d", {protocol::CommitOp::put_upload(staged->uploads[0].upload_id)}});
   ASSERT_TRUE(done.has_value());
   ASSERT_EQ(done->results[0].status, protocol::OpStatus::kOk) << done->results[0].message;
 }
