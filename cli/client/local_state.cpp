@@ -210,6 +210,17 @@ Result<std::unique_ptr<ChunkLocator>> ChunkLocator::open(const std::string& root
   return std::unique_ptr<ChunkLocator>(new ChunkLocator(std::move(db)));
 }
 
+bool ChunkLocator::empty() {
+  std::lock_guard lock(mu_);
+  sqlite::ScopedReset reset(*db_);
+  auto q = db_->query("SELECT 1 FROM local_chunks LIMIT 1");
+  if (!q) return false;
+  auto row = (*q)->step();
+  const bool any = row && *row;
+  (*q)->reset();
+  return !any;
+}
+
 std::optional<ChunkLocation> ChunkLocator::find(const Digest& hash) {
   std::lock_guard lock(mu_);
   sqlite::ScopedReset reset(*db_);

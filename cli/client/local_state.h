@@ -90,6 +90,8 @@ class ChunkLocator {
   static Result<std::unique_ptr<ChunkLocator>> open(const std::string& root);
   ~ChunkLocator();
   std::optional<ChunkLocation> find(const Digest& hash);
+  // True when no local file's chunks are recorded (a fresh clone): lookups would find nothing.
+  bool empty();
 
  private:
   explicit ChunkLocator(std::unique_ptr<sqlite::Database> db);

@@ -44,6 +44,9 @@ struct DownloadJob {
   bool corrupt = false;  // The error is data that failed verification.
   bool conflict = false;
   bool done = false;
+  // A file of one chunk (or none) is written whole when its chunk arrives: one open with its
+  // final mode and times, instead of creating, sizing and reopening it.
+  bool whole = false;
   LocalEntry final_stat;
 };
 
@@ -58,9 +61,13 @@ constexpr int kTempShards = 16;
 
 // A fresh temporary path for a download into the working copy whose state lives in `state_dir`.
 std::string temp_path(const std::string& state_dir) {
-  const Bytes r = secure_random(8);
-  const int shard = static_cast<int>(r[0]) % kTempShards;
-  return state_dir + "/tmp/" + std::to_string(shard) + "/" + to_hex(r) + ".part";
+  // Unique within this process by the counter and across processes by the random prefix (and
+  // O_EXCL at creation checks it): no call into the CSPRNG, which costs two system calls, per file.
+  static const std::string prefix = to_hex(secure_random(8));
+  static std::atomic<uint64_t> counter{0};
+  const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
+  return state_dir + "/tmp/" + std::to_string(n % kTempShards) + "/" + prefix + "-" +
+         std::to_string(n) + ".part";
 }
 
 Result<void> make_temp_shards(const std::string& state_dir) {
@@ -127,7 +134,7 @@ class Downloader {
   Downloader(Session& session, std::vector<std::unique_ptr<DownloadJob>>& jobs, Progress& progress)
       : session_(session), jobs_(jobs), progress_(progress), umask_(current_umask()) {
     auto locator = ChunkLocator::open(session.root);
-    if (locator) locator_ = std::move(*locator);
+    if (locator && !(*locator)->empty()) locator_ = std::move(*locator);
   }
 
   void run(ApiClient& api, int threads, uint32_t max_batch) {
@@ -256,13 +263,19 @@ class Downloader {
     }
     job.manifest = std::move(*manifest);
     job.temp_path = temp_path(session_.state->state_dir());
-    const int fd = ::open(job.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return abandon(job, std::string("create temp file: ") + std::strerror(errno));
-    const bool sized = ::ftruncate(fd, static_cast<off_t>(job.entry.size)) == 0;
-    ::close(fd);
-    if (!sized) return abandon(job, std::string("allocate: ") + std::strerror(errno));
+    job.whole = job.manifest.chunks().size() <= 1;
+    if (!job.whole) {
+      const int fd = ::open(job.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0) return abandon(job, std::string("create temp file: ") + std::strerror(errno));
+      const bool sized = ::ftruncate(fd, static_cast<off_t>(job.entry.size)) == 0;
+      ::close(fd);
+      if (!sized) return abandon(job, std::string("allocate: ") + std::strerror(errno));
+    }
     job.remaining.store(job.manifest.chunks().size());
-    if (job.manifest.chunks().empty()) finalize(job);
+    if (job.manifest.chunks().empty()) {
+      if (auto w = write_whole(job, {}); !w) return abandon(job, w.error().message());
+      finalize(job);
+    }
   }
 
   bool reuse_local(const ChunkRef& chunk, Bytes& buffer) {
@@ -317,7 +330,9 @@ class Downloader {
     slot.delivered = true;
     for (const Target& t : slot.targets) {
       if (error.empty() && !t.job->failed.load()) {
-        if (auto w = write_at(t.job->temp_path, t.offset, bytes); !w) {
+        if (auto w = t.job->whole ? write_whole(*t.job, bytes)
+                                  : write_at(t.job->temp_path, t.offset, bytes);
+            !w) {
           fail(*t.job, w.error().message());
         }
       } else if (!error.empty()) {
@@ -337,6 +352,23 @@ class Downloader {
   static Result<void> write_at(const std::string& path, uint64_t offset, ByteView bytes) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return make_error(ErrorCode::kIo, std::string("open: ") + std::strerror(errno));
+    return write_and_close(fd, offset, bytes, nullptr);
+  }
+
+  // Creates the job's temporary file with its final mode, writes all of it and sets its times.
+  Result<void> write_whole(const DownloadJob& job, ByteView bytes) const {
+    const int fd =
+        ::open(job.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file_mode(job));
+    if (fd < 0) {
+      return make_error(ErrorCode::kIo, std::string("create temp file: ") + std::strerror(errno));
+    }
+    struct timespec times[2];
+    return write_and_close(fd, 0, bytes, file_times(job, times) ? times : nullptr);
+  }
+
+  // Writes `bytes` at `offset`, then sets the modification time if `times` is given, then closes.
+  static Result<void> write_and_close(int fd, uint64_t offset, ByteView bytes,
+                                      const struct timespec* times) {
     size_t written = 0;
     while (written < bytes.size()) {
       const ssize_t n = ::pwrite(fd, bytes.data() + written, bytes.size() - written,
@@ -349,8 +381,27 @@ class Downloader {
       }
       written += static_cast<size_t>(n);
     }
+    if (times != nullptr && ::futimens(fd, times) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return make_error(ErrorCode::kIo, std::string("set times: ") + std::strerror(err));
+    }
     ::close(fd);
     return {};
+  }
+
+  mode_t file_mode(const DownloadJob& job) const {
+    return (job.entry.executable ? 0777 : 0666) & ~umask_;
+  }
+
+  // The access time left alone, the modification time the server recorded; false if none.
+  static bool file_times(const DownloadJob& job, struct timespec (&times)[2]) {
+    if (job.entry.mtime_ns <= 0) return false;
+    times[0].tv_sec = 0;
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_sec = static_cast<time_t>(job.entry.mtime_ns / 1000000000);
+    times[1].tv_nsec = static_cast<long>(job.entry.mtime_ns % 1000000000);
+    return true;
   }
 
   void abandon(DownloadJob& job, const std::string& message) {
@@ -360,15 +411,10 @@ class Downloader {
   }
 
   void finalize(DownloadJob& job) {
-    const mode_t mode = (job.entry.executable ? 0777 : 0666) & ~umask_;
-    ::chmod(job.temp_path.c_str(), mode);
-    if (job.entry.mtime_ns > 0) {
+    if (!job.whole) {
+      ::chmod(job.temp_path.c_str(), file_mode(job));
       struct timespec times[2];
-      times[0].tv_sec = 0;
-      times[0].tv_nsec = UTIME_OMIT;
-      times[1].tv_sec = static_cast<time_t>(job.entry.mtime_ns / 1000000000);
-      times[1].tv_nsec = static_cast<long>(job.entry.mtime_ns % 1000000000);
-      ::utimensat(AT_FDCWD, job.temp_path.c_str(), times, 0);
+      if (file_times(job, times)) ::utimensat(AT_FDCWD, job.temp_path.c_str(), times, 0);
     }
     progress_.files_done.fetch_add(1);
     // Re-stat right before the replace: a local edit made during the pull wins.
@@ -379,9 +425,16 @@ class Downloader {
       job.error = "changed locally during the pull; kept the local version";
       return;
     }
-    auto parents = make_parents(session_.root, job.rel);
+    auto parents = make_parents_once(job.rel);
     const std::string dest = session_.root + "/" + job.rel;
-    if (!parents || ::rename(job.temp_path.c_str(), dest.c_str()) != 0) {
+    bool renamed = parents && ::rename(job.temp_path.c_str(), dest.c_str()) == 0;
+    if (parents && !renamed && errno == ENOENT) {
+      // A folder this pull made was removed meanwhile: make it again, once.
+      made_folders_.clear();
+      parents = make_parents_once(job.rel);
+      renamed = parents && ::rename(job.temp_path.c_str(), dest.c_str()) == 0;
+    }
+    if (!renamed) {
       const std::string why = parents ? std::strerror(errno) : parents.error().message();
       ::unlink(job.temp_path.c_str());
       fail(job, "cannot write: " + why);
@@ -390,6 +443,17 @@ class Downloader {
     auto st = stat_entry(session_.root, job.rel);
     if (st) job.final_stat = *st;
     job.done = true;
+  }
+
+  // make_parents, skipping folders this pull made or found already. Under rename_mu_.
+  Result<void> make_parents_once(const std::string& rel) {
+    const size_t slash = rel.rfind('/');
+    if (slash == std::string::npos) return {};
+    std::string folder = rel.substr(0, slash);
+    if (made_folders_.count(folder) != 0) return {};
+    CAIRN_RETURN_IF_ERROR(make_parents(session_.root, rel));
+    made_folders_.insert(std::move(folder));
+    return {};
   }
 
   Session& session_;
@@ -402,6 +466,7 @@ class Downloader {
   std::unordered_map<Digest, Bytes> manifests_;  // Filled before the parallel phases read it.
   std::string manifest_error_;
   std::mutex rename_mu_;
+  std::unordered_set<std::string> made_folders_;  // Under rename_mu_.
   std::atomic<uint64_t> reused_{0};
   std::atomic<uint64_t> received_{0};
   std::atomic<uint64_t> received_bytes_{0};

@@ -31,6 +31,16 @@ class PushCloneTest(CairnTestCase):
         self.assertTrue(os.path.islink(os.path.join(clone, "dangling")))
         self.assertTrue(os.access(os.path.join(clone, "tools", "run.sh"), os.X_OK))
         self.assertTrue(os.path.isdir(os.path.join(clone, "empty folder", "nested empty")))
+        # Modification times come back to the nanosecond: files of one chunk (written whole),
+        # of many chunks (written in slots) and empty ones alike.
+        for dirpath, dirnames, filenames in os.walk(src):
+            dirnames[:] = [d for d in dirnames if d != ".cairn"]
+            for f in filenames:
+                a = os.path.join(dirpath, f)
+                if os.path.islink(a):
+                    continue
+                b = os.path.join(clone, os.path.relpath(a, src))
+                self.assertEqual(os.stat(a).st_mtime_ns, os.stat(b).st_mtime_ns, b)
 
         # A second push of an unchanged tree sends nothing.
         second = self.cairn_json("-C", src, "push")
