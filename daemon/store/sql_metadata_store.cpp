@@ -29,7 +29,7 @@ using sql::TxMode;
 // and in PostgreSQL's keys leading with the namespace, so that the schema can be distributed by
 // it. Every table that belongs to someone carries its namespace or user id, and every query on
 // it filters by that id. manifests and chunks are content-addressed and shared by everyone.
-constexpr std::array<const char*, 2> kSqliteMigrations = {
+constexpr std::array<const char*, 3> kSqliteMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -162,9 +162,56 @@ CREATE TABLE pack_chunks (
 ) WITHOUT ROWID;
 CREATE INDEX pack_chunks_pack ON pack_chunks(pack_hash);
 )sql",
+    // 3: closure, versions and journal keep their rows in their primary key's b-tree (WITHOUT
+    // ROWID) instead of in a rowid table beside a key index: one b-tree fewer to write per row,
+    // and about 5 MiB less for a 50,000-file tree. Rebuilt by copying.
+    R"sql(
+CREATE TABLE closure_v3 (
+  namespace_id INTEGER NOT NULL,
+  ancestor INTEGER NOT NULL,
+  descendant INTEGER NOT NULL,
+  depth INTEGER NOT NULL,
+  PRIMARY KEY (ancestor, descendant)
+) WITHOUT ROWID;
+INSERT INTO closure_v3 SELECT namespace_id, ancestor, descendant, depth FROM closure;
+DROP TABLE closure;
+ALTER TABLE closure_v3 RENAME TO closure;
+CREATE INDEX closure_descendant ON closure(descendant, depth);
+CREATE TABLE versions_v3 (
+  namespace_id INTEGER NOT NULL,
+  node_id INTEGER NOT NULL REFERENCES nodes(node_id),
+  seq INTEGER NOT NULL,
+  manifest_hash BLOB,
+  size INTEGER NOT NULL,
+  executable INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  symlink_target TEXT,
+  author_id INTEGER NOT NULL,
+  device TEXT NOT NULL,
+  base_seq INTEGER,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (node_id, seq)
+) WITHOUT ROWID;
+INSERT INTO versions_v3 SELECT namespace_id, node_id, seq, manifest_hash, size, executable,
+  mtime_ns, symlink_target, author_id, device, base_seq, created_at FROM versions;
+DROP TABLE versions;
+ALTER TABLE versions_v3 RENAME TO versions;
+CREATE INDEX versions_manifest ON versions(manifest_hash, namespace_id);
+CREATE TABLE journal_v3 (
+  namespace_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  node_id INTEGER NOT NULL,
+  op TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (namespace_id, seq)
+) WITHOUT ROWID;
+INSERT INTO journal_v3 SELECT namespace_id, seq, node_id, op, created_at FROM journal;
+DROP TABLE journal;
+ALTER TABLE journal_v3 RENAME TO journal;
+)sql",
 };
 
-constexpr std::array<const char*, 2> kPostgresMigrations = {
+constexpr std::array<const char*, 3> kPostgresMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -293,6 +340,10 @@ CREATE TABLE pack_chunks (
   PRIMARY KEY (hash, pack_hash)
 );
 CREATE INDEX pack_chunks_pack ON pack_chunks(pack_hash);
+)sql",
+    // 3: SQLite's tables moved to WITHOUT ROWID; PostgreSQL tables have no rowid to drop.
+    R"sql(
+SELECT 1;
 )sql",
 };
 
@@ -846,7 +897,7 @@ class SqlMetadataStore final : public MetadataStore {
  public:
   explicit SqlMetadataStore(std::unique_ptr<sql::Database> db) : db_(std::move(db)) {}
 
-  Result<void> migrate(const std::string& where);
+  Result<void> migrate(const std::string& where, int up_to);
 
   Result<std::string> get_or_init_setting(const std::string& key,
                                           const std::string& initial) override {
@@ -1442,11 +1493,13 @@ class SqlMetadataStore final : public MetadataStore {
   std::unique_ptr<sql::Database> db_;
 };
 
-Result<void> SqlMetadataStore::migrate(const std::string& where) {
+Result<void> SqlMetadataStore::migrate(const std::string& where, int up_to) {
   const bool pg = db_->dialect() == sql::Dialect::kPostgres;
-  const std::span<const char* const> migrations =
-      pg ? std::span<const char* const>(kPostgresMigrations)
-         : std::span<const char* const>(kSqliteMigrations);
+  std::span<const char* const> migrations = pg ? std::span<const char* const>(kPostgresMigrations)
+                                               : std::span<const char* const>(kSqliteMigrations);
+  if (up_to > 0 && static_cast<size_t>(up_to) < migrations.size()) {
+    migrations = migrations.first(static_cast<size_t>(up_to));
+  }
   auto migrated = db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
     if (pg) {
       // Daemons starting together on one database take turns; the second finds the work done.
@@ -1476,8 +1529,8 @@ Result<void> SqlMetadataStore::migrate(const std::string& where) {
 
 int metadata_schema_version() { return static_cast<int>(kSqliteMigrations.size()); }
 
-Result<std::unique_ptr<MetadataStore>> open_metadata_store(const std::string& location,
-                                                           bool create) {
+Result<std::unique_ptr<MetadataStore>> open_metadata_store(const std::string& location, bool create,
+                                                           int up_to) {
   std::unique_ptr<sql::Database> db;
   std::string where = location;
   if (sql::is_postgres_url(location)) {
@@ -1487,7 +1540,7 @@ Result<std::unique_ptr<MetadataStore>> open_metadata_store(const std::string& lo
     CAIRN_ASSIGN_OR_RETURN(db, sql::open_sqlite(location, create));
   }
   auto store = std::make_unique<SqlMetadataStore>(std::move(db));
-  CAIRN_RETURN_IF_ERROR(store->migrate(where));
+  CAIRN_RETURN_IF_ERROR(store->migrate(where, up_to));
   return std::unique_ptr<MetadataStore>(std::move(store));
 }
 
