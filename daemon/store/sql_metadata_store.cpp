@@ -545,17 +545,20 @@ class Tx {
                                               "RETURNING node_id",
                                               ns, parent, name, kind_code(kind), now));
     const int64_t node = ins[0].get_int(0);
-    CAIRN_RETURN_IF_ERROR(
-        s_.query("INSERT INTO closure(namespace_id, ancestor, "
-                 "descendant, depth) VALUES (?1, ?2, ?2, 0)",
-                 ns, node));
-    if (parent) {
-      CAIRN_ASSIGN_OR_RETURN(
-          auto up, s_.query("INSERT INTO closure(namespace_id, ancestor, descendant, depth) "
-                            "SELECT namespace_id, ancestor, CAST(?3 AS BIGINT), depth + 1 FROM "
-                            "closure WHERE namespace_id=?1 AND descendant=?2",
-                            ns, *parent, node));
+    if (!parent) {
+      CAIRN_RETURN_IF_ERROR(
+          s_.query("INSERT INTO closure(namespace_id, ancestor, "
+                   "descendant, depth) VALUES (?1, ?2, ?2, 0)",
+                   ns, node));
+      return node;
     }
+    // Itself at depth 0, and every ancestor of the parent one level further: one statement.
+    CAIRN_RETURN_IF_ERROR(s_.query(
+        "INSERT INTO closure(namespace_id, ancestor, descendant, depth) SELECT CAST(?1 AS "
+        "BIGINT), CAST(?3 AS BIGINT), CAST(?3 AS BIGINT), 0 UNION ALL SELECT namespace_id, "
+        "ancestor, CAST(?3 AS BIGINT), depth + 1 FROM closure WHERE namespace_id=?1 AND "
+        "descendant=?2",
+        ns, *parent, node));
     return node;
   }
 
@@ -597,13 +600,15 @@ class Tx {
 
   // Brings back the most recently deleted node of this name and kind, so that a path deleted and
   // created again keeps one history; otherwise creates a new node.
+  // `head_seq`, if given, receives the node's head version (0 for a new node).
   Result<int64_t> revive_or_create(const Actor& a, int64_t parent, const std::string& name,
-                                   NodeKind kind) {
+                                   NodeKind kind, int64_t* head_seq = nullptr) {
     CAIRN_ASSIGN_OR_RETURN(
-        auto r, s_.query("SELECT node_id FROM nodes WHERE namespace_id=?1 AND parent_id=?2 AND "
-                         "name=?3 AND kind=?4 AND deleted_at IS NOT NULL ORDER BY deleted_at "
-                         "DESC, node_id DESC LIMIT 1",
+        auto r, s_.query("SELECT node_id, head_seq FROM nodes WHERE namespace_id=?1 AND "
+                         "parent_id=?2 AND name=?3 AND kind=?4 AND deleted_at IS NOT NULL ORDER "
+                         "BY deleted_at DESC, node_id DESC LIMIT 1",
                          a.namespace_id, parent, name, kind_code(kind)));
+    if (head_seq != nullptr) *head_seq = r.empty() ? 0 : r[0].get_int(1);
     if (!r.empty()) {
       const int64_t node = r[0].get_int(0);
       CAIRN_RETURN_IF_ERROR(
@@ -808,11 +813,9 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
     }
     next_seq = existing->head_seq + 1;
   } else {
-    CAIRN_ASSIGN_OR_RETURN(node, revive_or_create(a, parent.first, name, u.kind));
-    CAIRN_ASSIGN_OR_RETURN(auto h, s_.query("SELECT head_seq FROM nodes WHERE namespace_id=?1 "
-                                            "AND node_id=?2",
-                                            a.namespace_id, node));
-    next_seq = h.empty() ? 1 : h[0].get_int(0) + 1;
+    int64_t head_seq = 0;
+    CAIRN_ASSIGN_OR_RETURN(node, revive_or_create(a, parent.first, name, u.kind, &head_seq));
+    next_seq = head_seq + 1;
     result.node_id = node;
   }
 
