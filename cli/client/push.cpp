@@ -437,7 +437,15 @@ class Committer {
         }
         const bool quiet = ready_.size() == before;
         if (ready_.size() < batch_ && !closing_ && !quiet) continue;
-        while (!ready_.empty() && batch.size() < batch_) {
+        // A commit carries every chunk reference of its files: big files make a batch smaller,
+        // so that the request stays far below the server's JSON limit (32 MiB; a reference is
+        // about 90 bytes of JSON).
+        constexpr size_t kMaxChunksPerCommit = 100000;
+        size_t chunks = 0;
+        while (!ready_.empty() && batch.size() < batch_ &&
+               (batch.empty() ||
+                chunks + ready_.front().hashed.manifest.chunks().size() <= kMaxChunksPerCommit)) {
+          chunks += ready_.front().hashed.manifest.chunks().size();
           batch.push_back(std::move(ready_.front()));
           ready_.pop_front();
         }
