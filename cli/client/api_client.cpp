@@ -200,13 +200,6 @@ Result<protocol::CheckChunksResponse> ApiClient::check_chunks(
                                                   protocol::encode_json(req), Retry::kYes);
 }
 
-Result<protocol::InitUploadsResponse> ApiClient::init_uploads(
-    const protocol::InitUploadsRequest& req) {
-  // Retrying may leave an unused session behind; it expires on its own.
-  return json_call<protocol::InitUploadsResponse>("POST", "/v1/uploads", protocol::encode_json(req),
-                                                  Retry::kYes);
-}
-
 Result<protocol::CommitResponse> ApiClient::commit(const protocol::CommitRequest& req) {
   // A put that carries its file, a folder creation and a guarded deletion each give the same
   // answer when repeated (a put that landed comes back unchanged), so such a commit is retried

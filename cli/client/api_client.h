@@ -40,7 +40,6 @@ class ApiClient {
   Result<protocol::ServerConfig> config();
   Result<protocol::WhoAmI> whoami();
   Result<protocol::CheckChunksResponse> check_chunks(const protocol::CheckChunksRequest& req);
-  Result<protocol::InitUploadsResponse> init_uploads(const protocol::InitUploadsRequest& req);
   Result<protocol::CommitResponse> commit(const protocol::CommitRequest& req);
   Result<protocol::ListResponse> list(const std::string& remote_path);
   Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit);
