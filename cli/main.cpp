@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   app.add_option("-C", ctx.directory, "Run as if started in this folder")->type_name("DIR");
   cairn::cli::add_working_copy_commands(app, ctx);
   cairn::cli::add_remote_commands(app, ctx);
+  cairn::cli::add_tree_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

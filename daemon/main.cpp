@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -233,6 +234,43 @@ Result<int64_t> parse_duration(const std::string& text) {
   return value * scale;
 }
 
+// "15G", "500M", "1.5T", "4096", "unlimited" -> bytes (binary units: K = 1024); nullopt for
+// unlimited.
+Result<std::optional<uint64_t>> parse_size(const std::string& text) {
+  if (text == "unlimited" || text == "none") return std::optional<uint64_t>();
+  const char* end = text.data() + text.size();
+  double value = 0;
+  auto [p, ec] = std::from_chars(text.data(), end, value);
+  std::string unit(p, static_cast<size_t>(end - p));
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();
+  if (unit.size() > 1 && unit.back() == 'I') unit.pop_back();
+  double scale = 0;
+  if (unit.empty() || unit == "B") scale = 1;
+  if (unit == "K") scale = 1024.0;
+  if (unit == "M") scale = 1024.0 * 1024;
+  if (unit == "G") scale = 1024.0 * 1024 * 1024;
+  if (unit == "T") scale = 1024.0 * 1024 * 1024 * 1024;
+  if (ec != std::errc() || p == text.data() || value < 0 || scale == 0 || value * scale > 9.0e18) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "not a size: " + text + " (use e.g. 500M, 15G, 2T, bytes, or unlimited)");
+  }
+  return std::optional<uint64_t>(static_cast<uint64_t>(value * scale));
+}
+
+std::string format_size(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
 int cmd_serve(const std::string& data, const std::string& listen, int workers) {
   auto where = parse_listen(listen);
   if (!where) return fail(where.error());
@@ -327,6 +365,16 @@ int main(int argc, char** argv) {
   add_data(user_add);
   auto* user_list = user->add_subcommand("list", "List users");
   add_data(user_list);
+  auto* user_quota = user->add_subcommand(
+      "quota",
+      "Show or set a user's quota: the logical bytes of current files plus the trash (history "
+      "is free). A commit that would pass it fails and changes nothing");
+  user_quota->add_option("NAME", user_name, "User name")->required();
+  std::string quota_size;
+  user_quota->add_option("SIZE", quota_size,
+                         "New limit: 500M, 15G, 2T (binary units), bytes, or unlimited; "
+                         "without it, show the current one");
+  add_data(user_quota);
 
   auto* token = app.add_subcommand("token", "Manage tokens");
   token->require_subcommand(1);
@@ -349,6 +397,17 @@ int main(int argc, char** argv) {
                  "seconds); it may belong to a push in progress or a download under way. Keep it "
                  "above the 24 h an upload session lives")
       ->capture_default_str();
+
+  auto* retention = app.add_subcommand(
+      "retention",
+      "Show or set how long gc keeps old versions and the trash. Default: everything, for "
+      "ever. With DAYS set, `cairnd gc` forgets versions superseded more than DAYS days ago and "
+      "empties the trash of what was deleted before then; current versions are never touched");
+  std::string retention_value;
+  retention->add_option("DAYS", retention_value,
+                        "Days to keep (0 or more), or 'all' to keep "
+                        "everything; without it, show the setting");
+  add_data(retention);
 
   auto* migrate = app.add_subcommand(
       "migrate", "Apply pending metadata schema migrations (serve also applies them at start)");
@@ -386,6 +445,45 @@ int main(int argc, char** argv) {
     }
     return kExitOk;
   }
+  if (user_quota->parsed()) {
+    if (!quota_size.empty()) {
+      auto limit = parse_size(quota_size);
+      if (!limit) return fail(limit.error());
+      if (auto set = services.set_quota(user_name, *limit); !set) return fail(set.error());
+    }
+    auto found = (*d)->metadata->find_user(user_name);
+    if (!found) return fail(found.error());
+    auto q = (*d)->metadata->quota(found->user_id);
+    if (!q) return fail(q.error());
+    std::printf("%s: %s used of %s\n", user_name.c_str(), format_size(q->used).c_str(),
+                q->limit ? format_size(*q->limit).c_str() : "unlimited");
+    return kExitOk;
+  }
+  if (retention->parsed()) {
+    if (!retention_value.empty()) {
+      std::optional<int64_t> days;
+      if (retention_value != "all") {
+        int64_t n = -1;
+        const char* end = retention_value.data() + retention_value.size();
+        auto [p, ec] = std::from_chars(retention_value.data(), end, n);
+        if (ec != std::errc() || p != end || n < 0) {
+          return fail(
+              Error(ErrorCode::kInvalidArgument,
+                    "DAYS is a number of days (0 or more) or 'all', not " + retention_value));
+        }
+        days = n;
+      }
+      if (auto set = services.set_retention_days(days); !set) return fail(set.error());
+    }
+    auto days = services.retention_days();
+    if (!days) return fail(days.error());
+    if (*days) {
+      std::printf("gc keeps %lld days of history and trash\n", static_cast<long long>(**days));
+    } else {
+      std::printf("gc keeps all history and trash\n");
+    }
+    return kExitOk;
+  }
   if (token_create->parsed()) {
     auto t = services.create_token(user_name, token_label);
     if (!t) return fail(t.error());
@@ -406,6 +504,13 @@ int main(int argc, char** argv) {
     if (!r) return fail(r.error());
     for (const auto& problem : r->problems)
       std::fprintf(stderr, "cairnd gc: %s\n", problem.c_str());
+    if (r->versions_expired != 0 || r->trash_purged != 0) {
+      std::printf(
+          "retention: forgot %lld old versions; emptied %lld items from the trash (%llu "
+          "bytes)\n",
+          static_cast<long long>(r->versions_expired), static_cast<long long>(r->trash_purged),
+          static_cast<unsigned long long>(r->trash_bytes));
+    }
     std::printf(
         "removed %lld expired upload sessions and %lld unreferenced chunks (%lld chunk objects); "
         "rewrote %lld packs (%lld live chunks moved); deleted %lld packs (%llu bytes)\n",

@@ -234,6 +234,26 @@ Result<protocol::ChangesResponse> ApiClient::changes(const std::string& cursor, 
       Retry::kYes);
 }
 
+Result<protocol::HistoryResponse> ApiClient::history(const std::string& remote_path,
+                                                     int64_t node_id) {
+  const std::string query =
+      node_id != 0 ? "node_id=" + std::to_string(node_id) : "path=" + escape(remote_path);
+  return json_call<protocol::HistoryResponse>("GET", "/v1/history?" + query, "", Retry::kYes);
+}
+
+Result<protocol::TrashResponse> ApiClient::trash() {
+  return json_call<protocol::TrashResponse>("GET", "/v1/trash", "", Retry::kYes);
+}
+
+Result<protocol::EmptyTrashResponse> ApiClient::empty_trash() {
+  // Idempotent: a repeat after a lost answer finds the trash empty.
+  return json_call<protocol::EmptyTrashResponse>("POST", "/v1/trash/empty", "{}", Retry::kYes);
+}
+
+Result<protocol::QuotaResponse> ApiClient::quota() {
+  return json_call<protocol::QuotaResponse>("GET", "/v1/quota", "", Retry::kYes);
+}
+
 Result<Bytes> ApiClient::manifest(const Digest& address) {
   const std::string path = "/v1/manifests/" + address.hex();
   CAIRN_ASSIGN_OR_RETURN(auto r, request("GET", path, "", nullptr, true, Retry::kYes));

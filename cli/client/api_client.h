@@ -43,6 +43,11 @@ class ApiClient {
   Result<protocol::CommitResponse> commit(const protocol::CommitRequest& req);
   Result<protocol::ListResponse> list(const std::string& remote_path);
   Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit);
+  // The versions of the live file at `remote_path`, or (node_id != 0) of any file, deleted too.
+  Result<protocol::HistoryResponse> history(const std::string& remote_path, int64_t node_id = 0);
+  Result<protocol::TrashResponse> trash();
+  Result<protocol::EmptyTrashResponse> empty_trash();
+  Result<protocol::QuotaResponse> quota();
   // The encoded manifest, verified against its address.
   Result<Bytes> manifest(const Digest& address);
   // Many encoded manifests at once, each verified against its address; those the server does

@@ -118,6 +118,7 @@ void Printer::sync_report(const SyncReport& r) {
                 {"elapsed_ms", r.elapsed_ms},
                 {"changed", string_list(r.changed)},
                 {"deleted", string_list(r.deleted)},
+                {"moved", string_list(r.moved)},
                 {"conflicts", string_list(r.conflicts)},
                 {"errors", string_list(r.errors)},
                 {"skipped", string_list(r.skipped)}});
@@ -155,6 +156,7 @@ void Printer::sync_report(const SyncReport& r) {
                   human_bytes(r.bytes_deduplicated).c_str(), secs);
   }
   line(summary);
+  for (const auto& m : r.moved) line("moved " + m);
   for (const auto& c : r.conflicts) std::fprintf(stderr, "conflict: %s\n", c.c_str());
   for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
 }
@@ -174,6 +176,7 @@ void Printer::status_report(const StatusReport& r) {
            {"local", changes(r.local)},
            {"remote", changes(r.remote)},
            {"skipped", string_list(r.skipped)},
+           {"conflicts", string_list(r.conflicts)},
            {"in_sync", r.local.empty() && r.remote.empty() && r.remote_error.empty()}};
     if (!r.remote_error.empty()) j["remote_error"] = r.remote_error;
     print_json(j);
@@ -194,6 +197,10 @@ void Printer::status_report(const StatusReport& r) {
   } else {
     line("remote changes (cairn pull):");
     for (const auto& c : r.remote) line("  " + c.change + ": " + c.path);
+  }
+  if (!r.conflicts.empty()) {
+    line("conflicted copies (keep what you want, then cairn rm the copy):");
+    for (const auto& c : r.conflicts) line("  " + c);
   }
   for (const auto& s : r.skipped) warn("skipped " + s);
 }
@@ -239,5 +246,20 @@ void Printer::kv(const std::vector<std::pair<std::string, std::string>>& fields)
   }
   for (const auto& [k, v] : fields) line(k + ": " + v);
 }
+
+void Printer::document(const std::string& command, const std::string& json_object,
+                       const std::vector<std::string>& lines) {
+  clear_progress();
+  if (mode_ == OutputMode::kJson) {
+    json j = json::parse(json_object, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) j = json::object();
+    j["command"] = command;
+    print_json(j);
+    return;
+  }
+  for (const auto& l : lines) line(l);
+}
+
+std::string human_time(int64_t unix_seconds) { return format_time(unix_seconds); }
 
 }  // namespace cairn::client

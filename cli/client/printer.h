@@ -36,6 +36,10 @@ class Printer {
   void status_report(const StatusReport& report);
   void listing(const protocol::ListResponse& listing);
   void kv(const std::vector<std::pair<std::string, std::string>>& fields);
+  // A command's result: in JSON mode the object `json_object` (a JSON text) with "command" added;
+  // in human mode `lines`.
+  void document(const std::string& command, const std::string& json_object,
+                const std::vector<std::string>& lines);
 
  private:
   OutputMode mode_;
@@ -46,5 +50,7 @@ class Printer {
 
 // "1.5 MiB"
 std::string human_bytes(uint64_t bytes);
+// "2026-11-26 08:15" in local time; "-" for 0.
+std::string human_time(int64_t unix_seconds);
 
 }  // namespace cairn::client

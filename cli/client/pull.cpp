@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include "cli/client/file_hasher.h"
 #include "cli/client/progress.h"
 #include "cli/client/scanner.h"
+#include "common/conflict_name.h"
 #include "common/pack.h"
 
 namespace cairn::client {
@@ -515,6 +517,85 @@ std::string trash_folder(const std::string& state_dir) {
   return state_dir + "/trash/" + buf;
 }
 
+bool under(const std::string& path, const std::string& prefix) {
+  return path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+         path[prefix.size()] == '/';
+}
+
+size_t depth_of(const std::string& rel) {
+  return static_cast<size_t>(std::count(rel.begin(), rel.end(), '/'));
+}
+
+// Renames local paths for nodes the server moved, shallowest target first, and rewrites their
+// base records (and those of everything under a moved folder). A move that cannot be done here
+// (the old path is gone, the new one is taken) is left to the plan: the node is then fetched at
+// its new path like a new file, and what is in the way is handled as a conflict.
+void apply_moves(Session& session, const std::map<int64_t, Entry>& changed,
+                 std::map<std::string, BaseRecord>& base, std::vector<BaseRecord>& upserts,
+                 std::vector<std::string>& removals, SyncReport& report) {
+  std::map<int64_t, std::string> path_of;
+  for (const auto& [path, b] : base) {
+    if (b.node_id != 0) path_of[b.node_id] = path;
+  }
+  std::vector<std::pair<std::string, int64_t>> moves;
+  for (const auto& [node, e] : changed) {
+    if (e.deleted) continue;
+    auto rel = session.to_local(e.path);
+    auto known = path_of.find(node);
+    if (!rel || rel->empty() || known == path_of.end() || known->second == *rel) continue;
+    moves.emplace_back(*rel, node);
+  }
+  std::sort(moves.begin(), moves.end(), [](const auto& a, const auto& b) {
+    return std::make_pair(depth_of(a.first), a.first) < std::make_pair(depth_of(b.first), b.first);
+  });
+  for (const auto& [to, node] : moves) {
+    const std::string from = path_of[node];
+    if (from == to || under(to, from)) continue;
+    const std::string abs_from = session.root + "/" + from;
+    const std::string abs_to = session.root + "/" + to;
+    struct stat st {};
+    if (::lstat(abs_from.c_str(), &st) != 0 || ::lstat(abs_to.c_str(), &st) == 0) continue;
+    if (!make_parents(session.root, to) || ::rename(abs_from.c_str(), abs_to.c_str()) != 0) {
+      continue;
+    }
+    std::vector<std::pair<std::string, BaseRecord>> moved;
+    for (auto it = base.lower_bound(from);
+         it != base.end() && (it->first == from || under(it->first, from));) {
+      BaseRecord b = std::move(it->second);
+      b.path = to + it->first.substr(from.size());
+      removals.push_back(it->first);
+      moved.emplace_back(b.path, std::move(b));
+      it = base.erase(it);
+    }
+    for (auto& [path, b] : moved) {
+      if (b.node_id != 0) path_of[b.node_id] = path;
+      upserts.push_back(b);
+      base[path] = std::move(b);
+    }
+    report.moved.push_back(from + " -> " + to);
+  }
+}
+
+// Renames the local `rel` to a free conflicted-copy name beside it; returns that name.
+Result<std::string> set_aside(Session& session, const std::string& rel, const LocalEntry& local,
+                              const std::map<std::string, BaseRecord>& base) {
+  const size_t slash = rel.rfind('/');
+  const std::string folder = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
+  const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  for (int n = 1; n <= 100; ++n) {
+    const std::string copy =
+        folder + conflicted_copy_name(name, session.endpoint.device, local.mtime_ns, n);
+    const std::string abs = session.root + "/" + copy;
+    struct stat st {};
+    if (::lstat(abs.c_str(), &st) == 0 || base.count(copy) != 0) continue;
+    if (::rename((session.root + "/" + rel).c_str(), abs.c_str()) != 0) {
+      return make_error(ErrorCode::kIo, std::string("cannot rename: ") + std::strerror(errno));
+    }
+    return copy;
+  }
+  return make_error(ErrorCode::kAlreadyExists, "too many conflicted copies");
+}
+
 }  // namespace
 
 Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& printer,
@@ -536,19 +617,25 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     if (!page.has_more) break;
   }
 
-  CAIRN_ASSIGN_OR_RETURN(const auto base, session.state->load_base());
+  CAIRN_ASSIGN_OR_RETURN(auto base, session.state->load_base());
+  std::vector<BaseRecord> upserts;
+  std::vector<std::string> removals;
+
+  // 2. Moves on the server become moves here, before anything else: a folder takes its whole
+  // subtree along, and a file keeps its bytes (edited here or not), so nothing is downloaded
+  // again and no local edit is left behind.
+  apply_moves(session, changed, base, upserts, removals, report);
+
   std::map<int64_t, const BaseRecord*> base_by_node;
   for (const auto& [path, b] : base) {
     if (b.node_id != 0) base_by_node[b.node_id] = &b;
   }
 
-  // 2. Plan each change against the base and the local file.
+  // 3. Plan each change against the base and the local file.
   std::vector<std::unique_ptr<DownloadJob>> downloads;
   std::vector<std::pair<std::string, Entry>> symlinks;
   std::vector<std::pair<std::string, Entry>> folders;
   std::vector<const BaseRecord*> to_trash;
-  std::vector<BaseRecord> upserts;
-  std::vector<std::string> removals;
   std::vector<std::pair<std::string, Manifest>> chunk_maps;
 
   std::optional<protocol::ServerConfig> config;  // Fetched only if a local file must be hashed.
@@ -644,11 +731,20 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
       }
       if (same) {
         upserts.push_back(base_for(rel, e, *local));
-      } else {
-        report.conflicts.push_back(rel + ": changed here and on the server (version " +
-                                   std::to_string(e.version) + "); kept the local version");
+        continue;
       }
-      continue;
+      // Both sides changed it: keep both. The local version steps aside under a conflicted-copy
+      // name (this device, its modification time: the name the server gives it if it is pushed
+      // first), and the server's version takes the path. The copy is pushed like any new file.
+      auto copy = set_aside(session, rel, *local, base);
+      if (!copy) {
+        report.conflicts.push_back(rel + ": changed here and on the server (version " +
+                                   std::to_string(e.version) + "); kept the local version (" +
+                                   copy.error().message() + ")");
+        continue;
+      }
+      report.conflicts.push_back(rel + ": changed here and on the server; yours is now " + *copy);
+      if (b != nullptr) removals.push_back(rel);
     }
     if (e.kind == NodeKind::kSymlink) {
       symlinks.emplace_back(rel, e);
@@ -657,11 +753,11 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     auto job = std::make_unique<DownloadJob>();
     job->rel = rel;
     job->entry = e;
-    if (exists) job->expected = *local;
+    if (exists && !modified_here) job->expected = *local;
     downloads.push_back(std::move(job));
   }
 
-  // 3. Folders, then files (in parallel), then symlinks.
+  // 4. Folders, then files (in parallel), then symlinks.
   std::sort(folders.begin(), folders.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [rel, e] : folders) {
@@ -724,7 +820,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     if (st) upserts.push_back(base_for(rel, e, *st));
   }
 
-  // 4. Deletions last, so their chunks could still be reused above.
+  // 5. Deletions last, so their chunks could still be reused above.
   move_to_trash(session, trash, to_trash, removals, report);
 
   CAIRN_RETURN_IF_ERROR(session.state->update(upserts, removals, chunk_maps));

@@ -1,6 +1,7 @@
 #include "cli/client/push.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -332,6 +333,7 @@ BaseRecord base_from(const LocalEntry& e, const PendingPut* put, int64_t version
 // What committing files produced; merged into the report at the end.
 struct CommitOutcome {
   std::vector<BaseRecord> upserts;
+  std::vector<std::string> removals;
   std::vector<std::pair<std::string, Manifest>> chunk_maps;
   std::vector<std::string> changed;
   std::vector<std::string> conflicts;
@@ -478,6 +480,7 @@ class Committer {
       f.chunks = p.hashed.manifest.chunks();
       if (p.base != nullptr && p.base->kind != NodeKind::kFolder && p.base->version > 0) {
         f.base_version = p.base->version;
+        f.node_id = p.base->node_id;
       }
       req.ops.push_back(protocol::CommitOp::put_file(std::move(f)));
     }
@@ -502,12 +505,44 @@ class Committer {
           out_.conflicts.push_back(p.entry->path + ": " + r.message +
                                    "; pull first, then push again");
           break;
+        case protocol::OpStatus::kCopied:
+          keep_as_copy(p, r);
+          break;
         case protocol::OpStatus::kError:
           out_.errors.push_back(p.entry->path + ": " + r.message);
           break;
       }
     }
     return {};
+  }
+
+  // The server's head had moved: it kept this edit as a conflicted copy beside the head. The
+  // local file takes the copy's name too (unless it changed meanwhile), so that both trees
+  // converge, and its old path forgets its base so that the next pull brings the head.
+  void keep_as_copy(const PendingPut& p, const protocol::CommitResult& r) {
+    auto local = session_.to_local(r.copy);
+    const std::string from = session_.root + "/" + p.entry->path;
+    std::string note =
+        p.entry->path + ": changed here and on the server; your version was saved as " + r.copy;
+    if (local && !local->empty()) {
+      const std::string to = session_.root + "/" + *local;
+      auto now = stat_entry(session_.root, p.entry->path);
+      struct stat taken {};
+      if (now && same_stat(*now, *p.entry) && ::lstat(to.c_str(), &taken) != 0 &&
+          ::rename(from.c_str(), to.c_str()) == 0) {
+        BaseRecord b = base_from(*p.entry, &p, r.version, r.node_id);
+        b.path = *local;
+        out_.upserts.push_back(std::move(b));
+        out_.removals.push_back(p.entry->path);
+        if (p.entry->kind == NodeKind::kFile)
+          out_.chunk_maps.emplace_back(*local, p.hashed.manifest);
+        note = p.entry->path + ": changed here and on the server; yours is now " + *local +
+               " (pull brings the server's version)";
+      }
+    }
+    ++out_.files_changed;
+    out_.changed.push_back(local ? *local : r.copy);
+    out_.conflicts.push_back(std::move(note));
   }
 
   Session& session_;
@@ -526,6 +561,128 @@ class Committer {
   std::thread thread_;
 };
 
+// A rename or move made in the working copy, to repeat on the server.
+struct LocalMove {
+  std::string from;
+  std::string to;
+  int64_t node_id = 0;
+  bool folder = false;
+};
+
+bool under(const std::string& path, const std::string& prefix) {
+  return path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+         path[prefix.size()] == '/';
+}
+
+// Moves the base records at `from` and under it to `to`.
+void rebase(std::map<std::string, BaseRecord>& base, const std::string& from,
+            const std::string& to) {
+  std::vector<BaseRecord> moved;
+  for (auto it = base.lower_bound(from);
+       it != base.end() && (it->first == from || under(it->first, from));) {
+    BaseRecord b = std::move(it->second);
+    b.path = to + it->first.substr(from.size());
+    moved.push_back(std::move(b));
+    it = base.erase(it);
+  }
+  for (auto& b : moved) base[b.path] = std::move(b);
+}
+
+// Finds synced paths that now live elsewhere: the base path is gone and a path the base does not
+// know holds the same inode, kind, size and modification time (a rename), or the same bytes
+// (same size and whole-file fingerprint: a copy and a delete, or a rename that touched it).
+// An inode alone is not enough: a file deleted and another created may share one. A folder
+// matches by inode when a file of it is found inside the new folder under the same inode (or it
+// held no files). Folders first, one at a time, shallowest first, since a folder's move carries
+// its subtree; then files. `base` is rewritten as the moves say.
+std::vector<LocalMove> find_local_moves(const std::string& root, const ScanResult& scan,
+                                        std::map<std::string, BaseRecord>& base) {
+  std::vector<LocalMove> moves;
+  std::unordered_map<std::string, const LocalEntry*> here;
+  for (const auto& e : scan.entries) here.emplace(e.path, &e);
+  auto fresh_by_inode = [&] {
+    std::unordered_map<uint64_t, const LocalEntry*> by_inode;
+    std::unordered_set<uint64_t> shared;  // Hard links: ambiguous, never matched.
+    for (const auto& e : scan.entries) {
+      if (base.count(e.path) != 0) continue;
+      if (!by_inode.emplace(e.inode, &e).second) shared.insert(e.inode);
+    }
+    for (uint64_t i : shared) by_inode.erase(i);
+    return by_inode;
+  };
+  // Folders.
+  for (bool again = true; again;) {
+    again = false;
+    auto by_inode = fresh_by_inode();
+    for (const auto& [path, b] : base) {
+      if (b.kind != NodeKind::kFolder || b.node_id == 0 || here.count(path) != 0) continue;
+      auto match = by_inode.find(b.inode);
+      if (match == by_inode.end() || match->second->kind != NodeKind::kFolder ||
+          under(match->second->path, path)) {
+        continue;
+      }
+      bool files = false;
+      bool witness = false;
+      for (auto it = base.upper_bound(path); it != base.end() && under(it->first, path); ++it) {
+        if (it->second.kind == NodeKind::kFolder) continue;
+        files = true;
+        auto moved = here.find(match->second->path + it->first.substr(path.size()));
+        if (moved != here.end() && moved->second->inode == it->second.inode) {
+          witness = true;
+          break;
+        }
+      }
+      if (files && !witness) continue;
+      moves.push_back({path, match->second->path, b.node_id, true});
+      rebase(base, path, match->second->path);
+      again = true;
+      break;
+    }
+  }
+  // Files and symlinks.
+  auto by_inode = fresh_by_inode();
+  std::unordered_set<std::string> taken;
+  std::vector<std::pair<std::string, std::string>> found;
+  std::vector<const BaseRecord*> unmatched;
+  for (const auto& [path, b] : base) {
+    if (b.kind == NodeKind::kFolder || b.node_id == 0 || here.count(path) != 0) continue;
+    auto match = by_inode.find(b.inode);
+    if (match != by_inode.end() && match->second->kind == b.kind && match->second->size == b.size &&
+        match->second->mtime_ns == b.mtime_ns && match->second->target == b.target &&
+        taken.insert(match->second->path).second) {
+      found.emplace_back(path, match->second->path);
+    } else if (b.kind == NodeKind::kFile && b.xxh3 != 0) {
+      unmatched.push_back(&b);
+    }
+  }
+  // By content: the new file of the same size and fingerprint (read only for size matches).
+  std::unordered_map<uint64_t, std::vector<const LocalEntry*>> fresh_by_size;
+  for (const auto& e : scan.entries) {
+    if (e.kind == NodeKind::kFile && base.count(e.path) == 0 && taken.count(e.path) == 0) {
+      fresh_by_size[e.size].push_back(&e);
+    }
+  }
+  for (const BaseRecord* b : unmatched) {
+    auto same_size = fresh_by_size.find(b->size);
+    if (same_size == fresh_by_size.end()) continue;
+    for (const LocalEntry* e : same_size->second) {
+      if (taken.count(e->path) != 0) continue;
+      auto fp = fingerprint_file(root + "/" + e->path);
+      if (fp && *fp == b->xxh3) {
+        taken.insert(e->path);
+        found.emplace_back(b->path, e->path);
+        break;
+      }
+    }
+  }
+  for (const auto& [from, to] : found) {
+    const int64_t node = base.at(from).node_id;
+    moves.push_back({from, to, node, false});
+    rebase(base, from, to);
+  }
+  return moves;
+}
+
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 2 : static_cast<int>(n);
@@ -543,8 +700,71 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   CAIRN_RETURN_IF_ERROR(config.chunking.validate());
 
   CAIRN_ASSIGN_OR_RETURN(auto scan, scan_tree(session.root));
-  CAIRN_ASSIGN_OR_RETURN(const auto base, session.state->load_base());
+  CAIRN_ASSIGN_OR_RETURN(const auto synced, session.state->load_base());
   report.skipped = scan.skipped;
+  std::vector<BaseRecord> upserts;
+  std::vector<std::string> removals;
+  const std::string device = session.endpoint.device;
+  const size_t batch = std::max<uint32_t>(1, config.max_batch);
+
+  // Renames and moves made here: planned on a copy of the base, so that the mass-delete guard
+  // below counts what would really be deleted.
+  auto planned = synced;
+  const std::vector<LocalMove> moves = find_local_moves(session.root, scan, planned);
+  {
+    std::set<std::string> here;
+    for (const auto& e : scan.entries) here.insert(e.path);
+    uint64_t files = 0;
+    uint64_t doomed = 0;
+    for (const auto& [path, b] : planned) {
+      if (b.kind == NodeKind::kFolder) continue;
+      ++files;
+      if (here.count(path) == 0) ++doomed;
+    }
+    if (!options.allow_mass_delete &&
+        (doomed > kMassDeleteLimit || (doomed > 1 && doomed * 2 > files))) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "this push would delete " + std::to_string(doomed) + " of " +
+                            std::to_string(files) +
+                            " synced files on the server; nothing was sent. If that is what you "
+                            "want, push again with --allow-mass-delete (deleted files stay in "
+                            "the server's trash)");
+    }
+  }
+
+  // The moves go first, in order (a move inside a moved folder names its new path). One that
+  // the server refuses is undone here: its old path then counts as deleted and its new one as
+  // new, as if the move had not been seen, and nothing is lost either way.
+  std::map<std::string, BaseRecord> base = synced;
+  for (size_t i = 0; i < moves.size(); i += batch) {
+    protocol::CommitRequest req;
+    req.device = device;
+    const size_t end = std::min(moves.size(), i + batch);
+    for (size_t j = i; j < end; ++j) {
+      req.ops.push_back(protocol::CommitOp::move(session.to_remote(moves[j].from),
+                                                 session.to_remote(moves[j].to), moves[j].node_id));
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
+    for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
+      const auto& r = resp.results[j - i];
+      const LocalMove& m = moves[j];
+      if (r.status != protocol::OpStatus::kOk && r.status != protocol::OpStatus::kUnchanged) {
+        report.skipped.push_back(m.from + " -> " + m.to + ": not moved on the server (" +
+                                 r.message + "); sent as a delete and a new file instead");
+        continue;
+      }
+      for (auto it = base.lower_bound(m.from);
+           it != base.end() && (it->first == m.from || under(it->first, m.from)); ++it) {
+        removals.push_back(it->first);
+      }
+      rebase(base, m.from, m.to);
+      for (auto it = base.lower_bound(m.to);
+           it != base.end() && (it->first == m.to || under(it->first, m.to)); ++it) {
+        upserts.push_back(it->second);
+      }
+      report.moved.push_back(m.from + " -> " + m.to);
+    }
+  }
 
   // Classify by stat alone: a file whose size, mtime, inode and mode match its base record is
   // not opened.
@@ -580,13 +800,8 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   std::sort(deletions.begin(), deletions.end(),
             [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
 
-  std::vector<BaseRecord> upserts;
-  std::vector<std::string> removals;
-  const std::string device = session.endpoint.device;
-
   // Replaced kinds first (their old nodes must go before new ones take the names), then new
   // folders (so that empty ones exist), then files as their chunks arrive, then deletions.
-  const size_t batch = std::max<uint32_t>(1, config.max_batch);
   if (!replaced.empty()) {
     protocol::CommitRequest req;
     req.device = device;
@@ -720,6 +935,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   report.bytes_deduplicated =
       report.bytes_total > report.bytes_sent ? report.bytes_total - report.bytes_sent : 0;
   for (auto& u : outcome.upserts) upserts.push_back(std::move(u));
+  for (auto& r : outcome.removals) removals.push_back(std::move(r));
   std::vector<std::pair<std::string, Manifest>> chunk_maps = std::move(outcome.chunk_maps);
   report.files_changed += outcome.files_changed;
   auto append = [](std::vector<std::string>& to, std::vector<std::string>& from) {

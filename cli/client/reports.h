@@ -27,6 +27,7 @@ struct SyncReport {
   int64_t elapsed_ms = 0;
   std::vector<std::string> changed;  // Paths uploaded or written.
   std::vector<std::string> deleted;
+  std::vector<std::string> moved;      // "from -> to": renames and moves, applied as such
   std::vector<std::string> conflicts;  // "path: why"
   std::vector<std::string> errors;     // "path: why"
   std::vector<std::string> skipped;    // "path: why"
@@ -46,6 +47,7 @@ struct StatusReport {
   std::vector<PathChange> remote;  // Not yet pulled.
   std::string remote_error;        // Why remote changes are unknown, if they are.
   std::vector<std::string> skipped;
+  std::vector<std::string> conflicts;  // Conflicted copies in the working copy.
 };
 
 }  // namespace cairn::client

@@ -4,6 +4,7 @@
 
 #include "cli/client/file_hasher.h"
 #include "cli/client/scanner.h"
+#include "common/conflict_name.h"
 
 namespace cairn::client {
 
@@ -21,6 +22,10 @@ Result<StatusReport> status(Session& session, bool check_remote) {
   std::set<std::string> seen;
   for (const auto& e : scan.entries) {
     seen.insert(e.path);
+    const size_t slash = e.path.rfind('/');
+    if (is_conflicted_copy(slash == std::string::npos ? e.path : e.path.substr(slash + 1))) {
+      report.conflicts.push_back(e.path);
+    }
     auto it = base.find(e.path);
     if (it == base.end()) {
       report.local.push_back({e.path + (e.kind == NodeKind::kFolder ? "/" : ""), "added"});

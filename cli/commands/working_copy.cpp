@@ -173,6 +173,9 @@ void add_working_copy_commands(CLI::App& app, CommandContext& ctx) {
                    "Threads that chunk and hash files (0: one per core)")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
+  push->add_flag("--allow-mass-delete", push_options.allow_mass_delete,
+                 "Push even if it deletes more than half of the synced files (and more than "
+                 "one) or more than 1,000; without it such a push is refused and sends nothing");
   add_output_flags(push, ctx);
   push->callback([&ctx] {
     ctx.exit_code = with_session(ctx, "push", [](client::Session& s, Printer& printer) {

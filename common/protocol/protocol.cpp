@@ -313,6 +313,7 @@ json file_upload_json(const FileUpload& f) {
   if (f.kind == NodeKind::kSymlink) jf["target"] = f.symlink_target;
   jf["mtime_ns"] = f.mtime_ns;
   put_optional(jf, "base_version", f.base_version);
+  if (f.node_id != 0) jf["node_id"] = f.node_id;
   return jf;
 }
 
@@ -326,6 +327,7 @@ FileUpload file_upload_from(const json& jf) {
   f.mtime_ns = get_or<int64_t>(jf, "mtime_ns", 0);
   if (f.kind == NodeKind::kSymlink) f.symlink_target = jf.at("target").get<std::string>();
   f.base_version = get_optional_int(jf, "base_version");
+  f.node_id = get_or<int64_t>(jf, "node_id", 0);
   return f;
 }
 
@@ -380,6 +382,21 @@ json to_json_value(const CommitRequest& r) {
         ops.push_back(std::move(d));
         break;
       }
+      case OpKind::kMove: {
+        json m{{"op", "move"}, {"path", op.path}, {"to", op.to}};
+        if (op.node_id != 0) m["node_id"] = op.node_id;
+        ops.push_back(std::move(m));
+        break;
+      }
+      case OpKind::kRestore:
+        ops.push_back({{"op", "restore"}, {"path", op.path}, {"version", op.version}});
+        break;
+      case OpKind::kUndelete: {
+        json u{{"op", "undelete"}, {"node_id", op.node_id}};
+        if (!op.to.empty()) u["to"] = op.to;
+        ops.push_back(std::move(u));
+        break;
+      }
     }
   }
   return {{"device", r.device}, {"ops", std::move(ops)}};
@@ -406,8 +423,22 @@ void from_json_value(const json& j, CommitRequest& r) {
       op.kind = OpKind::kDelete;
       op.path = jo.at("path").get<std::string>();
       op.base_version = get_optional_int(jo, "base_version");
+    } else if (name == "move") {
+      op.kind = OpKind::kMove;
+      op.path = jo.at("path").get<std::string>();
+      op.to = jo.at("to").get<std::string>();
+      op.node_id = get_or<int64_t>(jo, "node_id", 0);
+    } else if (name == "restore") {
+      op.kind = OpKind::kRestore;
+      op.path = jo.at("path").get<std::string>();
+      op.version = jo.at("version").get<int64_t>();
+      if (op.version < 1) fail("version must be 1 or more");
+    } else if (name == "undelete") {
+      op.kind = OpKind::kUndelete;
+      op.node_id = jo.at("node_id").get<int64_t>();
+      op.to = get_or<std::string>(jo, "to", "");
     } else {
-      fail("unknown op '" + name + "' (expected put, mkdir or delete)");
+      fail("unknown op '" + name + "' (expected put, mkdir, delete, move, restore or undelete)");
     }
     r.ops.push_back(std::move(op));
   }
@@ -420,6 +451,7 @@ json to_json_value(const CommitResponse& r) {
             {"path", res.path},
             {"node_id", res.node_id},
             {"version", res.version}};
+    if (!res.copy.empty()) jr["copy"] = res.copy;
     if (!res.error_code.empty()) jr["error"] = {{"code", res.error_code}, {"message", res.message}};
     results.push_back(std::move(jr));
   }
@@ -435,18 +467,98 @@ void from_json_value(const json& j, CommitResponse& r) {
       res.status = OpStatus::kUnchanged;
     } else if (status == "conflict") {
       res.status = OpStatus::kConflict;
+    } else if (status == "copied") {
+      res.status = OpStatus::kCopied;
     } else {
       res.status = OpStatus::kError;
     }
     res.path = get_or<std::string>(jr, "path", "");
     res.node_id = get_or<int64_t>(jr, "node_id", 0);
     res.version = get_or<int64_t>(jr, "version", 0);
+    res.copy = get_or<std::string>(jr, "copy", "");
     if (auto it = jr.find("error"); it != jr.end()) {
       res.error_code = get_or<std::string>(*it, "code", "");
       res.message = get_or<std::string>(*it, "message", "");
     }
     r.results.push_back(std::move(res));
   }
+}
+
+json to_json_value(const HistoryResponse& r) {
+  json versions = json::array();
+  for (const auto& v : r.versions) {
+    json jv{{"version", v.version},       {"kind", node_kind_name(v.kind)}, {"size", v.size},
+            {"executable", v.executable}, {"mtime_ns", v.mtime_ns},         {"author", v.author},
+            {"device", v.device},         {"created_at", v.created_at}};
+    if (!v.manifest.empty()) jv["manifest"] = v.manifest;
+    if (v.kind == NodeKind::kSymlink) jv["target"] = v.symlink_target;
+    versions.push_back(std::move(jv));
+  }
+  json out{{"node_id", r.node_id}, {"path", r.path}, {"versions", std::move(versions)}};
+  if (r.deleted) out["deleted"] = true;
+  return out;
+}
+void from_json_value(const json& j, HistoryResponse& r) {
+  r.node_id = j.at("node_id").get<int64_t>();
+  r.path = j.at("path").get<std::string>();
+  r.deleted = get_or<bool>(j, "deleted", false);
+  for (const auto& jv : j.at("versions")) {
+    VersionInfo v;
+    v.version = jv.at("version").get<int64_t>();
+    v.kind = kind_from(jv);
+    v.size = get_or<uint64_t>(jv, "size", 0);
+    v.executable = get_or<bool>(jv, "executable", false);
+    v.mtime_ns = get_or<int64_t>(jv, "mtime_ns", 0);
+    v.manifest = get_or<std::string>(jv, "manifest", "");
+    v.symlink_target = get_or<std::string>(jv, "target", "");
+    v.author = get_or<std::string>(jv, "author", "");
+    v.device = get_or<std::string>(jv, "device", "");
+    v.created_at = get_or<int64_t>(jv, "created_at", 0);
+    r.versions.push_back(std::move(v));
+  }
+}
+
+json to_json_value(const TrashResponse& r) {
+  json entries = json::array();
+  for (const auto& e : r.entries) {
+    entries.push_back({{"node_id", e.node_id},
+                       {"path", e.path},
+                       {"kind", node_kind_name(e.kind)},
+                       {"deleted_at", e.deleted_at},
+                       {"version", e.version},
+                       {"size", e.size},
+                       {"files", e.files}});
+  }
+  return {{"entries", std::move(entries)}};
+}
+void from_json_value(const json& j, TrashResponse& r) {
+  for (const auto& je : j.at("entries")) {
+    TrashEntry e;
+    e.node_id = je.at("node_id").get<int64_t>();
+    e.path = je.at("path").get<std::string>();
+    e.kind = kind_from(je);
+    e.deleted_at = get_or<int64_t>(je, "deleted_at", 0);
+    e.version = get_or<int64_t>(je, "version", 0);
+    e.size = get_or<uint64_t>(je, "size", 0);
+    e.files = get_or<uint64_t>(je, "files", 0);
+    r.entries.push_back(std::move(e));
+  }
+}
+
+json to_json_value(const EmptyTrashResponse& r) { return {{"nodes", r.nodes}, {"bytes", r.bytes}}; }
+void from_json_value(const json& j, EmptyTrashResponse& r) {
+  r.nodes = j.at("nodes").get<uint64_t>();
+  r.bytes = j.at("bytes").get<uint64_t>();
+}
+
+json to_json_value(const QuotaResponse& r) {
+  json out{{"used", r.used}, {"limit", nullptr}};
+  if (r.limit) out["limit"] = *r.limit;
+  return out;
+}
+void from_json_value(const json& j, QuotaResponse& r) {
+  r.used = j.at("used").get<uint64_t>();
+  if (auto it = j.find("limit"); it != j.end() && !it->is_null()) r.limit = it->get<uint64_t>();
 }
 
 json to_json_value(const ListResponse& r) {
@@ -514,6 +626,8 @@ std::string_view op_status_name(OpStatus status) {
       return "conflict";
     case OpStatus::kError:
       return "error";
+    case OpStatus::kCopied:
+      return "copied";
   }
   return "error";
 }
@@ -566,6 +680,10 @@ CAIRN_PROTOCOL_TYPE(CommitRequest)
 CAIRN_PROTOCOL_TYPE(CommitResponse)
 CAIRN_PROTOCOL_TYPE(ListResponse)
 CAIRN_PROTOCOL_TYPE(ChangesResponse)
+CAIRN_PROTOCOL_TYPE(HistoryResponse)
+CAIRN_PROTOCOL_TYPE(TrashResponse)
+CAIRN_PROTOCOL_TYPE(EmptyTrashResponse)
+CAIRN_PROTOCOL_TYPE(QuotaResponse)
 CAIRN_PROTOCOL_TYPE(ErrorBody)
 
 #undef CAIRN_PROTOCOL_TYPE

@@ -122,6 +122,9 @@ struct FileUpload {
   std::string symlink_target;           // Symlinks only.
   std::vector<ChunkRef> chunks;         // Files only; empty for an empty file.
   std::optional<int64_t> base_version;  // The head the client last saw; nullopt for a new path.
+  // The node the client last saw at this path (0: none). If it has moved since, the version
+  // follows it to its new path: an edit of a file renamed elsewhere lands in the renamed file.
+  int64_t node_id = 0;
 };
 
 // POST /v1/uploads: stage files. Sessions persist until committed or expired.
@@ -140,41 +143,81 @@ struct InitUploadsResponse {
 };
 
 // POST /v1/commit: apply operations, each atomically and independently of the others.
-enum class OpKind { kPut, kMkdir, kDelete };
+enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete };
 struct CommitOp {
   OpKind kind = OpKind::kPut;
   std::string upload_id;                // kPut of a staged upload session
-  std::string path;                     // kMkdir, kDelete
+  std::string path;                     // kMkdir, kDelete, kMove (from), kRestore
   std::optional<int64_t> base_version;  // kDelete: refuse if the head moved past it
   // kPut without a session: the file (or symlink) itself, whose chunks the caller already holds
   // on the server; one request and one transaction. A chunk it does not hold fails the op.
   std::optional<FileUpload> file;
+  std::string to;       // kMove: the new path; kUndelete: where to (empty: its old place)
+  int64_t node_id = 0;  // kUndelete: the node in the trash; kMove: if set, `path` must be it
+  int64_t version = 0;  // kRestore: the version whose content becomes the new head
 
   static CommitOp put_upload(std::string upload_id) {
-    return {OpKind::kPut, std::move(upload_id), "", std::nullopt, std::nullopt};
+    CommitOp op;
+    op.upload_id = std::move(upload_id);
+    return op;
   }
   static CommitOp put_file(FileUpload file) {
-    return {OpKind::kPut, "", "", std::nullopt, std::move(file)};
+    CommitOp op;
+    op.file = std::move(file);
+    return op;
   }
   static CommitOp mkdir(std::string path) {
-    return {OpKind::kMkdir, "", std::move(path), std::nullopt, std::nullopt};
+    CommitOp op;
+    op.kind = OpKind::kMkdir;
+    op.path = std::move(path);
+    return op;
   }
   static CommitOp remove(std::string path, std::optional<int64_t> base_version) {
-    return {OpKind::kDelete, "", std::move(path), base_version, std::nullopt};
+    CommitOp op;
+    op.kind = OpKind::kDelete;
+    op.path = std::move(path);
+    op.base_version = base_version;
+    return op;
+  }
+  static CommitOp move(std::string from, std::string to, int64_t node_id = 0) {
+    CommitOp op;
+    op.kind = OpKind::kMove;
+    op.path = std::move(from);
+    op.to = std::move(to);
+    op.node_id = node_id;
+    return op;
+  }
+  static CommitOp restore(std::string path, int64_t version) {
+    CommitOp op;
+    op.kind = OpKind::kRestore;
+    op.path = std::move(path);
+    op.version = version;
+    return op;
+  }
+  static CommitOp undelete(int64_t node_id, std::string to = "") {
+    CommitOp op;
+    op.kind = OpKind::kUndelete;
+    op.node_id = node_id;
+    op.to = std::move(to);
+    return op;
   }
 };
 struct CommitRequest {
   std::string device;
   std::vector<CommitOp> ops;
 };
-enum class OpStatus { kOk, kUnchanged, kConflict, kError };
+// kCopied: the head had moved past the put's base version, so the file was committed beside it
+// as a conflicted copy (`copy`); both contents are kept.
+enum class OpStatus { kOk, kUnchanged, kConflict, kError, kCopied };
 struct CommitResult {
   OpStatus status = OpStatus::kOk;
   std::string path;
   int64_t node_id = 0;
-  int64_t version = 0;     // The new head (kOk) or the current head (kConflict, kUnchanged).
+  int64_t version = 0;     // The new head (kOk, kCopied) or the current head (kConflict,
+                           // kUnchanged).
   std::string error_code;  // kError / kConflict: an error_code_name.
   std::string message;
+  std::string copy;  // kCopied: the conflicted copy's path (node_id and version are its own).
 };
 struct CommitResponse {
   std::vector<CommitResult> results;  // In request order.
@@ -207,6 +250,57 @@ struct ChangesResponse {
   std::string cursor;          // Pass back to continue.
   bool has_more = false;
   bool reset = false;  // The cursor was unknown: this is a full listing.
+};
+
+// One version of a file, as GET /v1/history shows it.
+struct VersionInfo {
+  int64_t version = 0;
+  NodeKind kind = NodeKind::kFile;
+  uint64_t size = 0;
+  bool executable = false;
+  int64_t mtime_ns = 0;
+  std::string manifest;        // Hex; files only.
+  std::string symlink_target;  // Symlinks only.
+  std::string author;          // User name.
+  std::string device;
+  int64_t created_at = 0;  // Unix seconds.
+};
+
+// GET /v1/history?path=P (a live file) or ?node_id=N (any node, deleted ones too).
+struct HistoryResponse {
+  int64_t node_id = 0;
+  std::string path;
+  bool deleted = false;
+  std::vector<VersionInfo> versions;  // Newest first.
+};
+
+// What a delete put in the trash: a node deleted whose parent is alive (a deleted folder stands
+// for everything that was deleted with it).
+struct TrashEntry {
+  int64_t node_id = 0;
+  std::string path;  // Where it was.
+  NodeKind kind = NodeKind::kFile;
+  int64_t deleted_at = 0;
+  int64_t version = 0;  // Files: the head when it was deleted.
+  uint64_t size = 0;    // Files: the head's size; folders: of every file deleted with it.
+  uint64_t files = 0;   // Files deleted with it (1 for a file).
+};
+
+// GET /v1/trash
+struct TrashResponse {
+  std::vector<TrashEntry> entries;  // Most recently deleted first.
+};
+
+// POST /v1/trash/empty: deletes everything in the trash for good (its versions too).
+struct EmptyTrashResponse {
+  uint64_t nodes = 0;  // Files, folders and symlinks removed.
+  uint64_t bytes = 0;  // Logical bytes no longer counted against the quota.
+};
+
+// GET /v1/quota: logical bytes of current files plus the trash; history is free.
+struct QuotaResponse {
+  uint64_t used = 0;
+  std::optional<uint64_t> limit;  // nullopt: unlimited.
 };
 
 // Every error response: {"error":{"code":"not_found","message":"..."}}.

@@ -373,6 +373,33 @@ void register_routes(Router& router, Services& services) {
       return ok_json(services.changes(ctx, query_or(req, "cursor", ""), limit));
     });
   });
+
+  router.add("GET", "/v1/history", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      int64_t node_id = 0;
+      const std::string text = query_or(req, "node_id", "0");
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), node_id);
+      if (ec != std::errc() || p != text.data() + text.size() || node_id < 0) {
+        return fail(Error(ErrorCode::kInvalidArgument, "node_id must be a number"));
+      }
+      return ok_json(services.history(ctx, query_or(req, "path", ""), node_id));
+    });
+  });
+
+  router.add("GET", "/v1/trash", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req,
+                  [&](const RequestContext& ctx) { return ok_json(services.trash(ctx)); });
+  });
+
+  router.add("POST", "/v1/trash/empty", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req,
+                  [&](const RequestContext& ctx) { return ok_json(services.empty_trash(ctx)); });
+  });
+
+  router.add("GET", "/v1/quota", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req,
+                  [&](const RequestContext& ctx) { return ok_json(services.quota(ctx)); });
+  });
 }
 
 }  // namespace cairn::api

@@ -1,5 +1,9 @@
 // Garbage collection: cairnd gc.
 //
+// With a retention period set (cairnd retention DAYS), a run first forgets versions that were
+// superseded longer ago than that and empties the trash of what was deleted before it; heads are
+// never touched. Then:
+//
 // A chunk is garbage when no version and no upload session references it and every stored copy
 // of it is older than the grace period. Candidates come from one read snapshot; a write
 // transaction then checks each one again against what was committed or staged meanwhile and
@@ -30,6 +34,16 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
   const int64_t started = now();
   const int64_t cutoff = started - options.grace_seconds;
   CAIRN_ASSIGN_OR_RETURN(report.uploads_expired, metadata_.expire_uploads(started));
+
+  // Retention first, so that what it lets go is collected by this same run.
+  CAIRN_ASSIGN_OR_RETURN(const auto keep_days, retention_days());
+  if (keep_days) {
+    CAIRN_ASSIGN_OR_RETURN(auto retained,
+                           metadata_.apply_retention(started - *keep_days * 86400, started));
+    report.versions_expired = retained.versions;
+    report.trash_purged = retained.nodes;
+    report.trash_bytes = retained.bytes;
+  }
 
   CAIRN_ASSIGN_OR_RETURN(auto candidates, metadata_.gc_candidates(cutoff));
   CAIRN_ASSIGN_OR_RETURN(auto swept,

@@ -287,6 +287,7 @@ Result<store::StagedUpload> Services::stage_file(const RequestContext& ctx,
   u.kind = f.kind;
   u.mtime_ns = f.mtime_ns;
   u.base_version = f.base_version;
+  u.node_id = f.node_id;
   u.created_at = ctx.now;
   switch (f.kind) {
     case protocol::NodeKind::kFolder:
@@ -362,9 +363,17 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
       carried.insert(carried.end(), op.file->chunks.begin(), op.file->chunks.end());
       continue;
     }
-    auto path = normalize_remote_path(op.path);
-    if (!path) return std::move(path).error().with_context("commit " + op.path.substr(0, 200));
-    op.path = std::move(*path);
+    if (op.kind != protocol::OpKind::kUndelete) {
+      auto path = normalize_remote_path(op.path);
+      if (!path) return std::move(path).error().with_context("commit " + op.path.substr(0, 200));
+      op.path = std::move(*path);
+    }
+    if (op.kind == protocol::OpKind::kMove ||
+        (op.kind == protocol::OpKind::kUndelete && !op.to.empty())) {
+      auto to = normalize_remote_path(op.to);
+      if (!to) return std::move(to).error().with_context("commit to " + op.to.substr(0, 200));
+      op.to = std::move(*to);
+    }
   }
   store::Actor actor{ctx.user.user_id, ctx.user.home_namespace_id,
                      ctx.device.empty() ? std::string("unknown") : ctx.device, ctx.now};
@@ -418,6 +427,51 @@ Result<protocol::ManifestsResponse> Services::manifests(const RequestContext& ct
 Result<protocol::ListResponse> Services::list(const RequestContext& ctx, std::string_view path) {
   CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
   return metadata_.list(ctx.user.home_namespace_id, canonical);
+}
+
+Result<protocol::HistoryResponse> Services::history(const RequestContext& ctx,
+                                                    std::string_view path, int64_t node_id) {
+  std::string canonical;
+  if (node_id == 0) {
+    if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "history needs a path");
+    CAIRN_ASSIGN_OR_RETURN(canonical, normalize_remote_path(path));
+  }
+  return metadata_.history(ctx.user.home_namespace_id, canonical, node_id);
+}
+
+Result<protocol::TrashResponse> Services::trash(const RequestContext& ctx) {
+  return metadata_.trash(ctx.user.home_namespace_id);
+}
+
+Result<protocol::EmptyTrashResponse> Services::empty_trash(const RequestContext& ctx) {
+  return metadata_.empty_trash(ctx.user.home_namespace_id, std::nullopt, ctx.now);
+}
+
+Result<protocol::QuotaResponse> Services::quota(const RequestContext& ctx) {
+  return metadata_.quota(ctx.user.user_id);
+}
+
+Result<void> Services::set_quota(const std::string& user_name, std::optional<uint64_t> limit) {
+  CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));
+  return metadata_.set_quota(user.user_id, limit);
+}
+
+Result<std::optional<int64_t>> Services::retention_days() {
+  CAIRN_ASSIGN_OR_RETURN(auto value, metadata_.setting("retention_days"));
+  if (!value) return std::optional<int64_t>();
+  int64_t days = 0;
+  auto [p, ec] = std::from_chars(value->data(), value->data() + value->size(), days);
+  if (ec != std::errc() || p != value->data() + value->size() || days < 0) {
+    return make_error(ErrorCode::kCorrupt, "setting retention_days is not a number: " + *value);
+  }
+  return std::optional<int64_t>(days);
+}
+
+Result<void> Services::set_retention_days(std::optional<int64_t> days) {
+  if (days && *days < 0) return make_error(ErrorCode::kInvalidArgument, "days must be 0 or more");
+  return metadata_.set_setting(
+      "retention_days",
+      days ? std::optional<std::string>(std::to_string(*days)) : std::optional<std::string>());
 }
 
 Result<protocol::ChangesResponse> Services::changes(const RequestContext& ctx,

@@ -83,6 +83,10 @@ struct GcReport {
   int64_t packs_deleted = 0;
   uint64_t bytes_freed = 0;           // Of deleted pack objects.
   std::vector<std::string> problems;  // Damaged chunks dropped while rewriting, and the like.
+  // Retention (when set): old versions forgotten, trash purged, logical bytes refunded.
+  int64_t versions_expired = 0;
+  int64_t trash_purged = 0;
+  uint64_t trash_bytes = 0;
 };
 
 class Services;
@@ -175,6 +179,19 @@ class Services {
   Result<protocol::ListResponse> list(const RequestContext& ctx, std::string_view path);
   Result<protocol::ChangesResponse> changes(const RequestContext& ctx, std::string_view cursor,
                                             int limit);
+
+  // --- history, trash, quota ---
+  // `path` (a live file) or, when node_id != 0, any file of the user's, deleted ones too.
+  Result<protocol::HistoryResponse> history(const RequestContext& ctx, std::string_view path,
+                                            int64_t node_id);
+  Result<protocol::TrashResponse> trash(const RequestContext& ctx);
+  Result<protocol::EmptyTrashResponse> empty_trash(const RequestContext& ctx);
+  Result<protocol::QuotaResponse> quota(const RequestContext& ctx);
+  // cairnd user quota NAME SIZE (nullopt: unlimited).
+  Result<void> set_quota(const std::string& user_name, std::optional<uint64_t> limit);
+  // cairnd retention: how many days of history and trash gc keeps (nullopt: everything).
+  Result<std::optional<int64_t>> retention_days();
+  Result<void> set_retention_days(std::optional<int64_t> days);
 
   // Deletes expired upload sessions; returns how many.
   Result<int64_t> collect_expired_uploads();

@@ -50,6 +50,7 @@ struct StagedUpload {
   Bytes manifest;                       // Files only: the encoded manifest.
   uint64_t size = 0;
   std::optional<int64_t> base_version;
+  int64_t node_id = 0;  // Inline puts: the node the client saw at `path` (follows its moves).
   int64_t created_at = 0;
   int64_t expires_at = 0;
 };
@@ -80,6 +81,13 @@ struct GcSwept {
   std::vector<Digest> standalone;  // Of those, chunk objects of their own: delete them.
 };
 
+// What retention (cairnd gc with a retention period) removed.
+struct RetentionReport {
+  int64_t versions = 0;  // Old versions forgotten.
+  int64_t nodes = 0;     // Nodes purged from the trash.
+  uint64_t bytes = 0;    // Logical bytes of those, refunded to quotas.
+};
+
 struct ChangesPage {
   std::vector<protocol::Entry> entries;
   int64_t last_seq = 0;  // Resume after this sequence number.
@@ -95,6 +103,12 @@ class MetadataStore {
   // racing to initialise the same key both get the one value that won.
   virtual Result<std::string> get_or_init_setting(const std::string& key,
                                                   const std::string& initial) = 0;
+
+  // A setting's value, or nullopt if it is not set.
+  virtual Result<std::optional<std::string>> setting(const std::string& key) = 0;
+  // Sets a setting; nullopt removes it.
+  virtual Result<void> set_setting(const std::string& key,
+                                   const std::optional<std::string>& value) = 0;
 
   // Creates a user with a home namespace. kAlreadyExists if the name is taken.
   virtual Result<User> create_user(const std::string& name, int64_t now) = 0;
@@ -178,6 +192,24 @@ class MetadataStore {
   virtual Result<protocol::ListResponse> list(int64_t namespace_id, const std::string& path) = 0;
   // The current state of every node changed after `after_seq`, oldest change first.
   virtual Result<ChangesPage> changes(int64_t namespace_id, int64_t after_seq, int limit) = 0;
+
+  // --- history, trash, quota ---
+  // The versions of a file, newest first: of the live file at `path`, or (node_id != 0) of any
+  // node of the namespace, deleted ones too. kNotFound, or kInvalidArgument for a folder.
+  virtual Result<protocol::HistoryResponse> history(int64_t namespace_id, const std::string& path,
+                                                    int64_t node_id) = 0;
+  virtual Result<protocol::TrashResponse> trash(int64_t namespace_id) = 0;
+  // Deletes for good every deleted node of the namespace (deleted before `deleted_before`, if
+  // given) and its versions, and refunds the owner's quota; one transaction.
+  virtual Result<protocol::EmptyTrashResponse> empty_trash(int64_t namespace_id,
+                                                           std::optional<int64_t> deleted_before,
+                                                           int64_t now) = 0;
+  virtual Result<protocol::QuotaResponse> quota(int64_t user_id) = 0;
+  // nullopt: unlimited.
+  virtual Result<void> set_quota(int64_t user_id, std::optional<uint64_t> limit) = 0;
+  // In every namespace: forgets versions superseded before `cutoff` (heads stay) and empties the
+  // trash of what was deleted before it.
+  virtual Result<RetentionReport> apply_retention(int64_t cutoff, int64_t now) = 0;
 };
 
 }  // namespace cairn::store

@@ -1,11 +1,13 @@
 #include "daemon/store/sql_metadata_store.h"
 
 #include <array>
+#include <limits>
 #include <set>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/conflict_name.h"
 #include "common/manifest.h"
 #include "common/remote_path.h"
 #include "daemon/store/sql/postgres_database.h"
@@ -29,7 +31,7 @@ using sql::TxMode;
 // and in PostgreSQL's keys leading with the namespace, so that the schema can be distributed by
 // it. Every table that belongs to someone carries its namespace or user id, and every query on
 // it filters by that id. manifests and chunks are content-addressed and shared by everyone.
-constexpr std::array<const char*, 3> kSqliteMigrations = {
+constexpr std::array<const char*, 4> kSqliteMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -209,9 +211,31 @@ INSERT INTO journal_v3 SELECT namespace_id, seq, node_id, op, created_at FROM jo
 DROP TABLE journal;
 ALTER TABLE journal_v3 RENAME TO journal;
 )sql",
+    // 4: the trash and quotas. trash_id groups the nodes one delete removed (the id of the node
+    // the delete named), so that restoring it brings back exactly those; purged_at marks nodes
+    // emptied from the trash (their versions are gone; the row stays for the change feed).
+    // quotas.used_bytes is the logical size of every file's head that is not purged: current
+    // files plus the trash; history is free.
+    R"sql(
+ALTER TABLE nodes ADD COLUMN trash_id INTEGER;
+ALTER TABLE nodes ADD COLUMN purged_at INTEGER;
+UPDATE nodes SET trash_id = (SELECT c.ancestor FROM closure c JOIN nodes a ON a.node_id =
+  c.ancestor WHERE c.descendant = nodes.node_id AND a.deleted_at = nodes.deleted_at ORDER BY
+  c.depth DESC LIMIT 1) WHERE deleted_at IS NOT NULL;
+CREATE INDEX nodes_trash ON nodes(namespace_id, trash_id) WHERE deleted_at IS NOT NULL;
+CREATE TABLE quotas (
+  user_id INTEGER PRIMARY KEY,
+  limit_bytes INTEGER,
+  used_bytes INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO quotas(user_id, used_bytes) SELECT u.user_id, COALESCE((SELECT SUM(v.size) FROM
+  nodes n JOIN namespaces ns ON ns.namespace_id = n.namespace_id JOIN versions v ON
+  v.namespace_id = n.namespace_id AND v.node_id = n.node_id AND v.seq = n.head_seq WHERE
+  ns.owner_id = u.user_id AND n.kind = 0), 0) FROM users u;
+)sql",
 };
 
-constexpr std::array<const char*, 3> kPostgresMigrations = {
+constexpr std::array<const char*, 4> kPostgresMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -345,6 +369,23 @@ CREATE INDEX pack_chunks_pack ON pack_chunks(pack_hash);
     R"sql(
 SELECT 1;
 )sql",
+    R"sql(
+ALTER TABLE nodes ADD COLUMN trash_id BIGINT;
+ALTER TABLE nodes ADD COLUMN purged_at BIGINT;
+UPDATE nodes SET trash_id = (SELECT c.ancestor FROM closure c JOIN nodes a ON a.node_id =
+  c.ancestor WHERE c.namespace_id = nodes.namespace_id AND c.descendant = nodes.node_id AND
+  a.deleted_at = nodes.deleted_at ORDER BY c.depth DESC LIMIT 1) WHERE deleted_at IS NOT NULL;
+CREATE INDEX nodes_trash ON nodes(namespace_id, trash_id) WHERE deleted_at IS NOT NULL;
+CREATE TABLE quotas (
+  user_id BIGINT PRIMARY KEY,
+  limit_bytes BIGINT,
+  used_bytes BIGINT NOT NULL DEFAULT 0
+);
+INSERT INTO quotas(user_id, used_bytes) SELECT u.user_id, COALESCE((SELECT SUM(v.size) FROM
+  nodes n JOIN namespaces ns ON ns.namespace_id = n.namespace_id JOIN versions v ON
+  v.namespace_id = n.namespace_id AND v.node_id = n.node_id AND v.seq = n.head_seq WHERE
+  ns.owner_id = u.user_id AND n.kind = 0), 0) FROM users u;
+)sql",
 };
 
 static_assert(kSqliteMigrations.size() == kPostgresMigrations.size());
@@ -370,6 +411,7 @@ struct NodeRow {
 struct VersionRow {
   int64_t seq = 0;
   std::optional<Digest> manifest;
+  int64_t size = 0;
   bool executable = false;
   std::string symlink_target;
 };
@@ -595,8 +637,101 @@ class Tx {
     return std::make_pair(current, created);
   }
 
-  // Forgets resolved folders: after an op is rolled back or deletes nodes.
+  // Forgets resolved folders: after an op is rolled back, deletes or moves nodes.
   void forget_folders() { folders_.clear(); }
+
+  // Charges `delta` logical bytes (negative: refunds) to the quota of the namespace's owner, with
+  // one conditional update: kQuotaExceeded, and nothing charged, if it would pass the limit.
+  // Inside the transaction that acts, so two racing commits cannot both squeeze under it.
+  Result<void> charge(int64_t ns, int64_t delta) {
+    if (delta == 0) return {};
+    CAIRN_ASSIGN_OR_RETURN(const int64_t owner, owner_of(ns));
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s_.query("UPDATE quotas SET used_bytes = used_bytes + CAST(?2 AS BIGINT) WHERE "
+                           "user_id=?1 AND (CAST(?2 AS BIGINT) <= 0 OR limit_bytes IS NULL OR "
+                           "used_bytes + CAST(?2 AS BIGINT) <= limit_bytes)",
+                           owner, delta));
+      if (r.affected > 0) return {};
+      CAIRN_ASSIGN_OR_RETURN(
+          auto q, s_.query("SELECT used_bytes, limit_bytes FROM quotas WHERE user_id=?1", owner));
+      if (q.empty()) {
+        // A user's row is made by the first charge (or by cairnd user quota): unlimited.
+        CAIRN_RETURN_IF_ERROR(
+            s_.query("INSERT INTO quotas(user_id, used_bytes) VALUES (?1, 0) ON CONFLICT DO "
+                     "NOTHING",
+                     owner));
+        continue;
+      }
+      const int64_t used = q[0].get_int(0);
+      const int64_t limit = q[0].get_optional_int(1).value_or(0);
+      return make_error(ErrorCode::kQuotaExceeded,
+                        "over quota: this needs " + std::to_string(delta) + " bytes and " +
+                            std::to_string(std::max<int64_t>(limit - used, 0)) + " of " +
+                            std::to_string(limit) + " are left (" + std::to_string(used) +
+                            " used by current files and the trash)");
+    }
+    return make_error(ErrorCode::kInternal,
+                      "quota row for user " + std::to_string(owner) + " could not be made");
+  }
+
+  Result<int64_t> owner_of(int64_t ns) {
+    if (auto hit = owners_.find(ns); hit != owners_.end()) return hit->second;
+    CAIRN_ASSIGN_OR_RETURN(auto r,
+                           s_.query("SELECT owner_id FROM namespaces WHERE namespace_id=?1", ns));
+    if (r.empty()) return make_error(ErrorCode::kNotFound, "namespace " + std::to_string(ns));
+    owners_.emplace(ns, r[0].get_int(0));
+    return r[0].get_int(0);
+  }
+
+  // Gives `node` (and so its whole subtree) a new parent and name. The subtree's closure rows to
+  // its old ancestors go and rows to the new ones come: two statements, whatever its size.
+  Result<void> reparent(int64_t ns, int64_t node, int64_t old_parent, int64_t parent,
+                        const std::string& name) {
+    CAIRN_RETURN_IF_ERROR(
+        s_.query("UPDATE nodes SET parent_id=?3, name=?4 WHERE namespace_id=?1 AND node_id=?2", ns,
+                 node, parent, name));
+    if (parent == old_parent) return {};
+    CAIRN_RETURN_IF_ERROR(
+        s_.query("DELETE FROM closure WHERE namespace_id=?1 AND descendant IN (SELECT descendant "
+                 "FROM closure WHERE namespace_id=?1 AND ancestor=?2) AND ancestor IN (SELECT "
+                 "ancestor FROM closure WHERE namespace_id=?1 AND descendant=?2 AND depth > 0)",
+                 ns, node));
+    CAIRN_RETURN_IF_ERROR(
+        s_.query("INSERT INTO closure(namespace_id, ancestor, descendant, depth) SELECT "
+                 "p.namespace_id, p.ancestor, c.descendant, p.depth + c.depth + 1 FROM closure p "
+                 "JOIN closure c ON c.namespace_id = p.namespace_id AND c.ancestor = ?2 WHERE "
+                 "p.namespace_id = ?1 AND p.descendant = ?3",
+                 ns, node, parent));
+    return {};
+  }
+
+  // A node's parent and whether it is live; nullopt if the namespace has no such node.
+  struct NodeInfo {
+    int64_t parent = 0;
+    std::string name;
+    NodeKind kind = NodeKind::kFile;
+    int64_t head_seq = 0;
+    bool deleted = false;
+    bool purged = false;
+    int64_t trash_id = 0;
+  };
+  Result<std::optional<NodeInfo>> node_info(int64_t ns, int64_t node) {
+    CAIRN_ASSIGN_OR_RETURN(
+        auto r, s_.query("SELECT parent_id, name, kind, head_seq, deleted_at, purged_at, trash_id "
+                         "FROM nodes WHERE namespace_id=?1 AND node_id=?2",
+                         ns, node));
+    if (r.empty()) return std::optional<NodeInfo>();
+    NodeInfo i;
+    i.parent = r[0].get_optional_int(0).value_or(0);
+    i.name = r[0].get_text(1);
+    i.kind = kind_from_code(r[0].get_int(2));
+    i.head_seq = r[0].get_int(3);
+    i.deleted = !r[0].is_null(4);
+    i.purged = !r[0].is_null(5);
+    i.trash_id = r[0].get_optional_int(6).value_or(node);
+    return std::optional<NodeInfo>(i);
+  }
 
   // Brings back the most recently deleted node of this name and kind, so that a path deleted and
   // created again keeps one history; otherwise creates a new node.
@@ -605,14 +740,14 @@ class Tx {
                                    NodeKind kind, int64_t* head_seq = nullptr) {
     CAIRN_ASSIGN_OR_RETURN(
         auto r, s_.query("SELECT node_id, head_seq FROM nodes WHERE namespace_id=?1 AND "
-                         "parent_id=?2 AND name=?3 AND kind=?4 AND deleted_at IS NOT NULL ORDER "
-                         "BY deleted_at DESC, node_id DESC LIMIT 1",
+                         "parent_id=?2 AND name=?3 AND kind=?4 AND deleted_at IS NOT NULL AND "
+                         "purged_at IS NULL ORDER BY deleted_at DESC, node_id DESC LIMIT 1",
                          a.namespace_id, parent, name, kind_code(kind)));
     if (head_seq != nullptr) *head_seq = r.empty() ? 0 : r[0].get_int(1);
     if (!r.empty()) {
       const int64_t node = r[0].get_int(0);
       CAIRN_RETURN_IF_ERROR(
-          s_.query("UPDATE nodes SET deleted_at=NULL WHERE "
+          s_.query("UPDATE nodes SET deleted_at=NULL, trash_id=NULL WHERE "
                    "namespace_id=?1 AND node_id=?2",
                    a.namespace_id, node));
       return node;
@@ -622,8 +757,8 @@ class Tx {
 
   Result<std::optional<VersionRow>> version(int64_t ns, int64_t node, int64_t seq) {
     CAIRN_ASSIGN_OR_RETURN(
-        auto r, s_.query("SELECT seq, manifest_hash, executable, symlink_target FROM versions "
-                         "WHERE namespace_id=?1 AND node_id=?2 AND seq=?3",
+        auto r, s_.query("SELECT seq, manifest_hash, executable, symlink_target, size FROM "
+                         "versions WHERE namespace_id=?1 AND node_id=?2 AND seq=?3",
                          ns, node, seq));
     if (r.empty()) return std::optional<VersionRow>();
     VersionRow v;
@@ -631,6 +766,7 @@ class Tx {
     if (!r[0].is_null(1)) v.manifest = Digest::from_bytes(r[0].get_blob(1));
     v.executable = r[0].get_int(2) != 0;
     v.symlink_target = r[0].get_text(3);
+    v.size = r[0].get_int(4);
     return std::optional<VersionRow>(v);
   }
 
@@ -712,11 +848,27 @@ class Tx {
                                   const std::optional<Manifest>& given);
   Result<CommitResult> mkdir(const Actor& a, const std::string& path);
   Result<CommitResult> remove(const Actor& a, const std::string& path, std::optional<int64_t> base);
+  Result<CommitResult> move(const Actor& a, const std::string& from, const std::string& to,
+                            int64_t expect_node);
+  Result<CommitResult> restore(const Actor& a, const std::string& path, int64_t version);
+  Result<CommitResult> undelete(const Actor& a, int64_t node, const std::string& to);
 
  private:
+  // The put of `u` found the head moved past its base: commits it beside the head as a
+  // conflicted copy, or finds the copy an earlier try of this same commit made.
+  Result<CommitResult> put_conflicted_copy(const Actor& a, const StagedUpload& u, int64_t parent,
+                                           const std::string& name,
+                                           const std::optional<Manifest>& manifest);
+
   Session& s_;
   std::unordered_map<std::string, int64_t> folders_;  // Live folders by path, this transaction.
+  std::unordered_map<int64_t, int64_t> owners_;       // Namespace owners, this transaction.
 };
+
+bool same_content(const VersionRow& head, const StagedUpload& u) {
+  return head.manifest == u.manifest_hash && head.executable == u.executable &&
+         head.symlink_target == u.symlink_target;
+}
 
 Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
   CAIRN_ASSIGN_OR_RETURN(
@@ -763,8 +915,8 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
   result.path = u.path;
 
   // Pending -> complete only when every chunk is present and held by this user.
+  std::optional<Manifest> manifest = given;
   if (u.kind == NodeKind::kFile) {
-    std::optional<Manifest> manifest = given;
     if (!manifest) {
       CAIRN_ASSIGN_OR_RETURN(auto m, s_.query("SELECT body FROM manifests WHERE manifest_hash=?1",
                                               u.manifest_hash->bytes()));
@@ -781,12 +933,27 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
   }
 
   if (u.path == "/") return make_error(ErrorCode::kInvalidArgument, "cannot replace the root");
+  if (u.node_id != 0) {
+    // The client's node was moved on the server since it last looked: its edit follows it.
+    CAIRN_ASSIGN_OR_RETURN(auto info, node_info(a.namespace_id, u.node_id));
+    auto folder = folders_.find(remote_parent(u.path));
+    const bool in_place = info && folder != folders_.end() && folder->second == info->parent &&
+                          info->name == remote_basename(u.path);
+    if (info && !in_place && !info->deleted && info->kind == u.kind) {
+      CAIRN_ASSIGN_OR_RETURN(const std::string now_at, node_path(a.namespace_id, u.node_id));
+      StagedUpload followed = u;
+      followed.node_id = 0;
+      followed.path = now_at;
+      if (now_at != u.path) return put_staged(a, followed, manifest);
+    }
+  }
   CAIRN_ASSIGN_OR_RETURN(auto parent, ensure_folder(a, remote_parent(u.path)));
   const std::string name(remote_basename(u.path));
   CAIRN_ASSIGN_OR_RETURN(auto existing, live_child(a.namespace_id, parent.first, name));
 
   int64_t node = 0;
   int64_t next_seq = 1;
+  int64_t old_size = 0;  // Of the head this version replaces: the quota charges the difference.
   if (existing) {
     if (existing->kind == NodeKind::kFolder) {
       return make_error(ErrorCode::kAlreadyExists, "a folder exists at " + u.path);
@@ -794,32 +961,32 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
     node = existing->node_id;
     result.node_id = node;
     CAIRN_ASSIGN_OR_RETURN(auto head, version(a.namespace_id, node, existing->head_seq));
-    const bool same = head && head->manifest == u.manifest_hash &&
-                      head->executable == u.executable &&
-                      head->symlink_target == u.symlink_target && existing->kind == u.kind;
+    const bool same = head && same_content(*head, u) && existing->kind == u.kind;
     if (same) {
       // The same bytes are already the head: nothing to record, and no conflict even if both
       // sides made the same edit.
       result.status = OpStatus::kUnchanged;
       result.version = existing->head_seq;
     } else if (u.base_version != existing->head_seq) {
-      result.status = OpStatus::kConflict;
-      result.version = existing->head_seq;
-      result.error_code = std::string(error_code_name(ErrorCode::kConflict));
-      result.message = "the file changed on the server (now version " +
-                       std::to_string(existing->head_seq) + ", you edited version " +
-                       (u.base_version ? std::to_string(*u.base_version) : "none") + ")";
-      return result;
+      // Someone else's edit came first. Both survive: this one beside it.
+      return put_conflicted_copy(a, u, parent.first, name, manifest);
     }
     next_seq = existing->head_seq + 1;
+    old_size = head ? head->size : 0;
   } else {
     int64_t head_seq = 0;
     CAIRN_ASSIGN_OR_RETURN(node, revive_or_create(a, parent.first, name, u.kind, &head_seq));
     next_seq = head_seq + 1;
     result.node_id = node;
+    if (head_seq > 0) {
+      // A node back from the trash, where its head was still charged.
+      CAIRN_ASSIGN_OR_RETURN(auto head, version(a.namespace_id, node, head_seq));
+      old_size = head ? head->size : 0;
+    }
   }
 
   if (result.status != OpStatus::kUnchanged) {
+    CAIRN_RETURN_IF_ERROR(charge(a.namespace_id, static_cast<int64_t>(u.size) - old_size));
     std::optional<ByteView> manifest_bytes;
     if (u.manifest_hash) manifest_bytes = u.manifest_hash->bytes();
     CAIRN_ASSIGN_OR_RETURN(
@@ -880,13 +1047,185 @@ Result<CommitResult> Tx::remove(const Actor& a, const std::string& path,
   for (size_t i = 0; i < doomed.size(); ++i) {
     const int64_t id = doomed[i].get_int(0);
     CAIRN_RETURN_IF_ERROR(
-        s_.query("UPDATE nodes SET deleted_at=?1 WHERE "
+        s_.query("UPDATE nodes SET deleted_at=?1, trash_id=?4 WHERE "
                  "namespace_id=?2 AND node_id=?3",
-                 a.now, a.namespace_id, id));
+                 a.now, a.namespace_id, id, node->node_id));
     CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, id, "delete", a.now));
   }
   result.status = OpStatus::kOk;
   result.version = node->head_seq;
+  return result;
+}
+
+Result<CommitResult> Tx::put_conflicted_copy(const Actor& a, const StagedUpload& u, int64_t parent,
+                                             const std::string& name,
+                                             const std::optional<Manifest>& manifest) {
+  // Named after the device and the time of the edit that lost, so that a retry of this commit,
+  // and the client that names the same conflict itself, arrive at the same name.
+  const int64_t when = u.mtime_ns != 0 ? u.mtime_ns : a.now * 1'000'000'000;
+  const std::string folder = remote_parent(u.path);
+  constexpr int kMaxCopies = 100;
+  for (int n = 1; n <= kMaxCopies; ++n) {
+    const std::string copy_name = conflicted_copy_name(name, a.device, when, n);
+    CAIRN_ASSIGN_OR_RETURN(auto taken, live_child(a.namespace_id, parent, copy_name));
+    CommitResult result;
+    result.status = OpStatus::kCopied;
+    result.path = u.path;
+    result.copy = join_remote_path(folder, copy_name);
+    if (taken) {
+      CAIRN_ASSIGN_OR_RETURN(auto head, version(a.namespace_id, taken->node_id, taken->head_seq));
+      if (taken->kind == u.kind && head && same_content(*head, u)) {
+        result.node_id = taken->node_id;
+        result.version = taken->head_seq;
+        return result;
+      }
+      continue;
+    }
+    StagedUpload copy = u;
+    copy.path = result.copy;
+    copy.base_version = std::nullopt;
+    CAIRN_ASSIGN_OR_RETURN(auto put, put_staged(a, copy, manifest));
+    result.node_id = put.node_id;
+    result.version = put.version;
+    return result;
+  }
+  return make_error(ErrorCode::kAlreadyExists,
+                    "more than " + std::to_string(kMaxCopies) + " conflicted copies of " + u.path);
+}
+
+Result<CommitResult> Tx::move(const Actor& a, const std::string& from, const std::string& to,
+                              int64_t expect_node) {
+  CommitResult result;
+  result.path = to;
+  if (from == "/" || to == "/") {
+    return make_error(ErrorCode::kInvalidArgument, "cannot move the root folder");
+  }
+  std::string from_path = from;
+  CAIRN_ASSIGN_OR_RETURN(auto node, resolve(a.namespace_id, from));
+  if (expect_node != 0 && (!node || node->node_id != expect_node)) {
+    // Moves go by identity: the node the client moved, wherever it is now.
+    CAIRN_ASSIGN_OR_RETURN(auto info, node_info(a.namespace_id, expect_node));
+    if (!info || info->deleted || info->parent == 0) {
+      return make_error(ErrorCode::kNotFound, from + " was deleted on the server");
+    }
+    node = NodeRow{expect_node, info->kind, info->head_seq};
+    CAIRN_ASSIGN_OR_RETURN(from_path, node_path(a.namespace_id, expect_node));
+  }
+  if (!node) return make_error(ErrorCode::kNotFound, "no such file or folder: " + from);
+  result.node_id = node->node_id;
+  result.version = node->head_seq;
+  if (to == from_path) {
+    result.status = OpStatus::kUnchanged;
+    return result;
+  }
+  if (to.size() > from_path.size() && to.compare(0, from_path.size(), from_path) == 0 &&
+      to[from_path.size()] == '/') {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot move " + from_path + " into itself (" + to + ")");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto parent, ensure_folder(a, remote_parent(to)));
+  const std::string name(remote_basename(to));
+  CAIRN_ASSIGN_OR_RETURN(auto clash, live_child(a.namespace_id, parent.first, name));
+  if (clash && clash->node_id != node->node_id) {
+    return make_error(ErrorCode::kAlreadyExists,
+                      to + " already exists; move or delete it first, or choose another name");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto info, node_info(a.namespace_id, node->node_id));
+  if (!info) return make_error(ErrorCode::kInternal, "node vanished: " + from_path);
+  CAIRN_RETURN_IF_ERROR(reparent(a.namespace_id, node->node_id, info->parent, parent.first, name));
+  CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, node->node_id, "move", a.now));
+  result.status = OpStatus::kOk;
+  return result;
+}
+
+Result<CommitResult> Tx::restore(const Actor& a, const std::string& path, int64_t wanted) {
+  CommitResult result;
+  result.path = path;
+  CAIRN_ASSIGN_OR_RETURN(auto node, resolve(a.namespace_id, path));
+  if (!node) {
+    return make_error(ErrorCode::kNotFound,
+                      "no such file: " + path + " (a deleted file is restored from the trash)");
+  }
+  result.node_id = node->node_id;
+  if (node->kind == NodeKind::kFolder) {
+    return make_error(ErrorCode::kInvalidArgument, path + " is a folder: versions are per file");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto old, version(a.namespace_id, node->node_id, wanted));
+  if (!old) {
+    return make_error(ErrorCode::kNotFound,
+                      "no version " + std::to_string(wanted) + " of " + path + " (see history)");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto head, version(a.namespace_id, node->node_id, node->head_seq));
+  result.version = node->head_seq;
+  if (head && head->manifest == old->manifest && head->executable == old->executable &&
+      head->symlink_target == old->symlink_target) {
+    result.status = OpStatus::kUnchanged;
+    return result;
+  }
+  // A new version pointing at the old content: no bytes are copied.
+  const int64_t next = node->head_seq + 1;
+  CAIRN_RETURN_IF_ERROR(charge(a.namespace_id, old->size - (head ? head->size : 0)));
+  CAIRN_RETURN_IF_ERROR(s_.query(
+      "INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, executable, "
+      "mtime_ns, symlink_target, author_id, device, base_seq, created_at) SELECT "
+      "namespace_id, node_id, ?4, manifest_hash, size, executable, mtime_ns, "
+      "symlink_target, ?5, ?6, ?7, ?8 FROM versions WHERE namespace_id=?1 AND "
+      "node_id=?2 AND seq=?3",
+      a.namespace_id, node->node_id, wanted, next, a.user_id, a.device, node->head_seq, a.now));
+  const NodeKind kind = old->manifest ? NodeKind::kFile : NodeKind::kSymlink;
+  CAIRN_RETURN_IF_ERROR(
+      s_.query("UPDATE nodes SET head_seq=?1, kind=?2 WHERE namespace_id=?3 AND node_id=?4", next,
+               kind_code(kind), a.namespace_id, node->node_id));
+  CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, node->node_id, "restore", a.now));
+  result.status = OpStatus::kOk;
+  result.version = next;
+  return result;
+}
+
+Result<CommitResult> Tx::undelete(const Actor& a, int64_t node, const std::string& to) {
+  CommitResult result;
+  result.node_id = node;
+  CAIRN_ASSIGN_OR_RETURN(auto info, node_info(a.namespace_id, node));
+  if (!info || info->purged || info->parent == 0) {
+    return make_error(ErrorCode::kNotFound, "nothing in the trash with id " + std::to_string(node));
+  }
+  CAIRN_ASSIGN_OR_RETURN(const std::string old_path, node_path(a.namespace_id, node));
+  result.path = to.empty() ? old_path : to;
+  result.version = info->head_seq;
+  if (!info->deleted) {
+    if (!to.empty() && to != old_path) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        old_path + " is not in the trash (use move to move it)");
+    }
+    result.status = OpStatus::kUnchanged;
+    return result;
+  }
+  // Its place: the old one, its folders brought back (or made) as needed, or a new one.
+  CAIRN_ASSIGN_OR_RETURN(auto parent, ensure_folder(a, remote_parent(result.path)));
+  const std::string name(remote_basename(result.path));
+  CAIRN_ASSIGN_OR_RETURN(auto clash, live_child(a.namespace_id, parent.first, name));
+  if (clash) {
+    return make_error(ErrorCode::kAlreadyExists,
+                      result.path + " exists now; restore to another place");
+  }
+  CAIRN_RETURN_IF_ERROR(reparent(a.namespace_id, node, info->parent, parent.first, name));
+  // It, and what was deleted with it.
+  CAIRN_ASSIGN_OR_RETURN(
+      auto back,
+      s_.query("SELECT c.descendant FROM closure c JOIN nodes n ON n.node_id = c.descendant "
+               "WHERE c.namespace_id=?1 AND n.namespace_id=?1 AND c.ancestor=?2 AND n.deleted_at "
+               "IS NOT NULL AND n.purged_at IS NULL AND (c.depth = 0 OR n.trash_id = ?3) ORDER "
+               "BY c.depth",
+               a.namespace_id, node, info->trash_id));
+  for (size_t i = 0; i < back.size(); ++i) {
+    const int64_t id = back[i].get_int(0);
+    CAIRN_RETURN_IF_ERROR(
+        s_.query("UPDATE nodes SET deleted_at=NULL, trash_id=NULL WHERE namespace_id=?1 AND "
+                 "node_id=?2",
+                 a.namespace_id, id));
+    CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, id, "restore", a.now));
+  }
+  result.status = OpStatus::kOk;
   return result;
 }
 
@@ -1377,10 +1716,21 @@ class SqlMetadataStore final : public MetadataStore {
               case OpKind::kDelete:
                 r = tx.remove(actor, op.path, op.base_version);
                 break;
+              case OpKind::kMove:
+                r = tx.move(actor, op.path, op.to, op.node_id);
+                break;
+              case OpKind::kRestore:
+                r = tx.restore(actor, op.path, op.version);
+                break;
+              case OpKind::kUndelete:
+                r = tx.undelete(actor, op.node_id, op.to);
+                break;
             }
             const bool keep = r.has_value() && r->status != OpStatus::kConflict;
             if (!keep) CAIRN_RETURN_IF_ERROR(s.exec("ROLLBACK TO SAVEPOINT op"));
-            if (!keep || op.kind == OpKind::kDelete) tx.forget_folders();
+            if (!keep || op.kind == OpKind::kDelete || op.kind == OpKind::kMove) {
+              tx.forget_folders();
+            }
             CAIRN_RETURN_IF_ERROR(s.exec("RELEASE SAVEPOINT op"));
             if (r) {
               results.push_back(std::move(r).value());
@@ -1390,7 +1740,9 @@ class SqlMetadataStore final : public MetadataStore {
             if (aborts_batch(e)) return e;
             CommitResult failed;
             failed.status = OpStatus::kError;
-            failed.path = op.path;
+            failed.path = op.kind == OpKind::kMove ? op.to : op.path;
+            if (i < files.size() && files[i]) failed.path = files[i]->path;
+            failed.node_id = op.node_id;
             failed.error_code = std::string(error_code_name(e.code()));
             failed.message = e.message();
             results.push_back(std::move(failed));
@@ -1492,7 +1844,240 @@ class SqlMetadataStore final : public MetadataStore {
     });
   }
 
+  Result<std::optional<std::string>> setting(const std::string& key) override {
+    return sql::transact(
+        *db_, TxMode::kRead, [&](Session& s) -> Result<std::optional<std::string>> {
+          CAIRN_ASSIGN_OR_RETURN(auto r, s.query("SELECT value FROM settings WHERE key=?1", key));
+          if (r.empty()) return std::optional<std::string>();
+          return std::optional<std::string>(r[0].get_text(0));
+        });
+  }
+
+  Result<void> set_setting(const std::string& key,
+                           const std::optional<std::string>& value) override {
+    return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
+      if (!value) {
+        CAIRN_RETURN_IF_ERROR(s.query("DELETE FROM settings WHERE key=?1", key));
+        return {};
+      }
+      CAIRN_RETURN_IF_ERROR(
+          s.query("INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE "
+                  "SET value = excluded.value",
+                  key, *value));
+      return {};
+    });
+  }
+
+  Result<protocol::HistoryResponse> history(int64_t namespace_id, const std::string& path,
+                                            int64_t node_id) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<protocol::HistoryResponse> {
+      Tx tx(s);
+      protocol::HistoryResponse out;
+      if (node_id != 0) {
+        CAIRN_ASSIGN_OR_RETURN(auto info, tx.node_info(namespace_id, node_id));
+        if (!info || info->purged || info->parent == 0) {
+          return make_error(ErrorCode::kNotFound, "no file with id " + std::to_string(node_id));
+        }
+        out.node_id = node_id;
+        out.deleted = info->deleted;
+        if (info->kind == NodeKind::kFolder) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "node " + std::to_string(node_id) + " is a folder");
+        }
+        CAIRN_ASSIGN_OR_RETURN(out.path, tx.node_path(namespace_id, node_id));
+      } else {
+        CAIRN_ASSIGN_OR_RETURN(auto node, tx.resolve(namespace_id, path));
+        if (!node) return make_error(ErrorCode::kNotFound, "no such file: " + path);
+        if (node->kind == NodeKind::kFolder) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            path + " is a folder: versions are kept per file");
+        }
+        out.node_id = node->node_id;
+        out.path = path;
+      }
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("SELECT v.seq, v.manifest_hash, v.size, v.executable, v.mtime_ns, "
+                          "v.symlink_target, u.name, v.device, v.created_at FROM versions v "
+                          "LEFT JOIN users u ON u.user_id = v.author_id WHERE "
+                          "v.namespace_id=?1 AND v.node_id=?2 ORDER BY v.seq DESC",
+                          namespace_id, out.node_id));
+      for (size_t i = 0; i < r.size(); ++i) {
+        protocol::VersionInfo v;
+        v.version = r[i].get_int(0);
+        v.kind = r[i].is_null(1) ? NodeKind::kSymlink : NodeKind::kFile;
+        if (!r[i].is_null(1)) v.manifest = to_hex(r[i].get_blob(1));
+        v.size = static_cast<uint64_t>(r[i].get_int(2));
+        v.executable = r[i].get_int(3) != 0;
+        v.mtime_ns = r[i].get_int(4);
+        v.symlink_target = r[i].get_text(5);
+        v.author = r[i].get_text(6);
+        v.device = r[i].get_text(7);
+        v.created_at = r[i].get_int(8);
+        out.versions.push_back(std::move(v));
+      }
+      return out;
+    });
+  }
+
+  Result<protocol::TrashResponse> trash(int64_t namespace_id) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<protocol::TrashResponse> {
+      Tx tx(s);
+      protocol::TrashResponse out;
+      // What a delete named: deleted nodes whose parent is alive.
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("SELECT n.node_id, n.kind, n.deleted_at, n.head_seq, "
+                          "COALESCE(n.trash_id, n.node_id), COALESCE(v.size, 0) FROM nodes n "
+                          "JOIN nodes p ON p.node_id = n.parent_id LEFT JOIN versions v ON "
+                          "v.namespace_id = n.namespace_id AND v.node_id = n.node_id AND v.seq = "
+                          "n.head_seq WHERE n.namespace_id=?1 AND n.deleted_at IS NOT NULL AND "
+                          "n.purged_at IS NULL AND p.deleted_at IS NULL ORDER BY n.deleted_at "
+                          "DESC, n.node_id DESC",
+                          namespace_id));
+      for (size_t i = 0; i < r.size(); ++i) {
+        protocol::TrashEntry e;
+        e.node_id = r[i].get_int(0);
+        e.kind = kind_from_code(r[i].get_int(1));
+        e.deleted_at = r[i].get_int(2);
+        e.version = r[i].get_int(3);
+        CAIRN_ASSIGN_OR_RETURN(e.path, tx.node_path(namespace_id, e.node_id));
+        if (e.kind == NodeKind::kFolder) {
+          CAIRN_ASSIGN_OR_RETURN(
+              auto sum, s.query("SELECT COUNT(*), COALESCE(SUM(v.size), 0) FROM closure c JOIN "
+                                "nodes n ON n.node_id = c.descendant LEFT JOIN versions v ON "
+                                "v.namespace_id = n.namespace_id AND v.node_id = n.node_id AND "
+                                "v.seq = n.head_seq WHERE c.namespace_id=?1 AND c.ancestor=?2 "
+                                "AND n.namespace_id=?1 AND n.kind = 0 AND n.deleted_at IS NOT "
+                                "NULL AND n.purged_at IS NULL AND n.trash_id = ?3",
+                                namespace_id, e.node_id, r[i].get_int(4)));
+          e.files = static_cast<uint64_t>(sum[0].get_int(0));
+          e.size = static_cast<uint64_t>(sum[0].get_int(1));
+        } else {
+          e.files = 1;
+          e.size = static_cast<uint64_t>(r[i].get_int(5));
+        }
+        out.entries.push_back(std::move(e));
+      }
+      return out;
+    });
+  }
+
+  Result<protocol::EmptyTrashResponse> empty_trash(int64_t namespace_id,
+                                                   std::optional<int64_t> deleted_before,
+                                                   int64_t now) override {
+    return sql::transact(*db_, TxMode::kWrite,
+                         [&](Session& s) -> Result<protocol::EmptyTrashResponse> {
+                           return purge_trash(s, namespace_id, deleted_before, now);
+                         });
+  }
+
+  Result<protocol::QuotaResponse> quota(int64_t user_id) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<protocol::QuotaResponse> {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("SELECT used_bytes, limit_bytes FROM quotas WHERE user_id=?1", user_id));
+      protocol::QuotaResponse out;
+      if (r.empty()) return out;
+      out.used = static_cast<uint64_t>(std::max<int64_t>(r[0].get_int(0), 0));
+      if (auto limit = r[0].get_optional_int(1)) out.limit = static_cast<uint64_t>(*limit);
+      return out;
+    });
+  }
+
+  Result<void> set_quota(int64_t user_id, std::optional<uint64_t> limit) override {
+    return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
+      std::optional<int64_t> value;
+      if (limit) value = static_cast<int64_t>(*limit);
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("UPDATE quotas SET limit_bytes=?2 WHERE user_id=?1", user_id, value));
+      if (r.affected == 0) {
+        CAIRN_RETURN_IF_ERROR(s.query(
+            "INSERT INTO quotas(user_id, limit_bytes, used_bytes) VALUES (?1, ?2, 0) ON CONFLICT "
+            "(user_id) DO UPDATE SET limit_bytes = excluded.limit_bytes",
+            user_id, value));
+      }
+      return {};
+    });
+  }
+
+  Result<RetentionReport> apply_retention(int64_t cutoff, int64_t now) override {
+    RetentionReport out;
+    // Namespace by namespace, each in its own transaction, so a big install never holds the
+    // writer for long.
+    CAIRN_ASSIGN_OR_RETURN(
+        auto namespaces,
+        sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<int64_t>> {
+          CAIRN_ASSIGN_OR_RETURN(auto r, s.query("SELECT namespace_id FROM namespaces"));
+          std::vector<int64_t> ids;
+          for (size_t i = 0; i < r.size(); ++i) ids.push_back(r[i].get_int(0));
+          return ids;
+        }));
+    for (const int64_t ns : namespaces) {
+      auto done = sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<void> {
+        // A version is history once a newer one exists; it is kept until that newer one is
+        // older than the cutoff. Heads are never touched.
+        CAIRN_ASSIGN_OR_RETURN(
+            auto gone, s.query("DELETE FROM versions WHERE namespace_id=?1 AND EXISTS (SELECT 1 "
+                               "FROM versions w WHERE w.namespace_id = versions.namespace_id AND "
+                               "w.node_id = versions.node_id AND w.seq > versions.seq AND "
+                               "w.created_at < ?2)",
+                               ns, cutoff));
+        out.versions += gone.affected;
+        CAIRN_ASSIGN_OR_RETURN(auto purged, purge_trash(s, ns, cutoff, now));
+        out.nodes += static_cast<int64_t>(purged.nodes);
+        out.bytes += purged.bytes;
+        return {};
+      });
+      if (!done) return std::move(done).error();
+    }
+    return out;
+  }
+
  private:
+  // Deletes for good the deleted nodes of a namespace (deleted before `before`, if given): their
+  // versions go (their chunks become garbage for gc), the nodes stay marked purged so that the
+  // change feed still knows them, and their heads are refunded to the owner's quota.
+  static Result<protocol::EmptyTrashResponse> purge_trash(Session& s, int64_t ns,
+                                                          std::optional<int64_t> before,
+                                                          int64_t now) {
+    protocol::EmptyTrashResponse out;
+    CAIRN_ASSIGN_OR_RETURN(
+        auto r, s.query("SELECT n.node_id, n.kind, COALESCE(v.size, 0) FROM nodes n LEFT JOIN "
+                        "versions v ON v.namespace_id = n.namespace_id AND v.node_id = n.node_id "
+                        "AND v.seq = n.head_seq WHERE n.namespace_id=?1 AND n.deleted_at IS NOT "
+                        "NULL AND n.purged_at IS NULL AND n.deleted_at < ?2",
+                        ns, before.value_or(std::numeric_limits<int64_t>::max())));
+    if (r.empty()) return out;
+    std::vector<int64_t> ids;
+    int64_t bytes = 0;
+    for (size_t i = 0; i < r.size(); ++i) {
+      ids.push_back(r[i].get_int(0));
+      if (kind_from_code(r[i].get_int(1)) == NodeKind::kFile) bytes += r[i].get_int(2);
+    }
+    constexpr size_t kPerStatement = 500;
+    for (size_t begin = 0; begin < ids.size(); begin += kPerStatement) {
+      const size_t end = std::min(ids.size(), begin + kPerStatement);
+      // "?3, ?4, ..." after the statement's two leading parameters.
+      std::string in;
+      std::vector<sql::Value> ids_args;
+      for (size_t i = begin; i < end; ++i) {
+        in += (i == begin ? "?" : ", ?") + std::to_string(ids_args.size() + 3);
+        ids_args.push_back(sql::to_value(ids[i]));
+      }
+      std::vector<sql::Value> args{sql::to_value(ns), sql::to_value(now)};
+      args.insert(args.end(), ids_args.begin(), ids_args.end());
+      CAIRN_RETURN_IF_ERROR(s.run(
+          "UPDATE nodes SET purged_at=?2 WHERE namespace_id=?1 AND node_id IN (" + in + ")", args));
+      args[1] = sql::to_value(int64_t{0});
+      CAIRN_RETURN_IF_ERROR(s.run(
+          "DELETE FROM versions WHERE namespace_id=?1 AND seq > ?2 AND node_id IN (" + in + ")",
+          args));
+    }
+    Tx tx(s);
+    CAIRN_RETURN_IF_ERROR(tx.charge(ns, -bytes));
+    out.nodes = ids.size();
+    out.bytes = static_cast<uint64_t>(bytes);
+    return out;
+  }
+
   std::unique_ptr<sql::Database> db_;
 };
 

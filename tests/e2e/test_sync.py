@@ -168,15 +168,19 @@ class PushCloneTest(CairnTestCase):
         with open(os.path.join(b, "notes.txt"), "w") as f:
             f.write("edited in b\n")
 
+        # Both edits survive: b's steps aside as a conflicted copy, a's takes the path.
         pulled = self.cairn_json("-C", b, "pull", expect_exit=3)
         self.assertEqual(len(pulled["conflicts"]), 1)
         with open(os.path.join(b, "notes.txt")) as f:
+            self.assertEqual(f.read(), "edited in a\n")
+        copies = [n for n in os.listdir(b) if "(conflicted copy from e2e " in n]
+        self.assertEqual(len(copies), 1, os.listdir(b))
+        with open(os.path.join(b, copies[0])) as f:
             self.assertEqual(f.read(), "edited in b\n")
-        pushed = self.cairn_json("-C", b, "push", expect_exit=3)
-        self.assertEqual(len(pushed["conflicts"]), 1)
-        # The server still has a's version; b's bytes are still on b's disk.
-        with open(os.path.join(b, "notes.txt")) as f:
-            self.assertEqual(f.read(), "edited in b\n")
+        pushed = self.cairn_json("-C", b, "push")
+        self.assertEqual(pushed["changed"], copies)
+        self.cairn_json("-C", a, "pull")
+        self.assertEqual(tree_snapshot(a), tree_snapshot(b))
 
     def test_same_edit_on_both_sides_is_no_conflict(self):
         a, b = self.path("a"), self.path("b")

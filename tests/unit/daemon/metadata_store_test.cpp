@@ -11,105 +11,19 @@
 #include <set>
 #include <thread>
 
+#include "common/manifest.h"
 #include "daemon/service/services.h"
 #include "daemon/store/local_blob_store.h"
+#include "daemon/store/sql/postgres_database.h"
 #include "daemon/store/sql/sqlite_database.h"
 #include "daemon/store/sql_metadata_store.h"
 #include "tests/unit/daemon/backends.h"
+#include "tests/unit/daemon/metadata_store_fixture.h"
 #include "tests/unit/daemon/service_test_support.h"
 #include "tests/unit/daemon/test_dir.h"
 
 namespace cairn::store {
 namespace {
-
-using protocol::CommitOp;
-using protocol::OpKind;
-using protocol::OpStatus;
-
-using testing::ManualClock;
-
-using testing::Backend;
-using testing::backend_name;
-
-class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
- protected:
-  void SetUp() override {
-    std::string location = dir_.path() + "/metadata.db";
-    if (!GetParam().requires_server.empty()) {
-      CAIRN_REQUIRE_BACKEND(GetParam().requires_server);
-      postgres_.emplace();
-      location = postgres_->url();
-    }
-    auto opened = open_metadata_store(location, true);
-    ASSERT_TRUE(opened.has_value()) << opened.error().message();
-    metadata_ = std::move(*opened);
-    blobs_ = std::move(*LocalBlobStore::open(dir_.path() + "/blobs"));
-    services_ = std::make_unique<service::Services>(*metadata_, *blobs_, service::ServiceConfig{},
-                                                    Bytes(32, std::byte{7}), clock_);
-    auto made = services_->add_user("alice");
-    ASSERT_TRUE(made.has_value()) << made.error().message();
-    ctx_ = {made->first, "laptop", clock_.now};
-  }
-
-  // Uploads `text` as one chunk for the context's user.
-  ChunkRef upload_chunk(const std::string& text, const service::RequestContext& ctx) {
-    const ChunkRef ref{sha256(as_bytes(text)), static_cast<uint32_t>(text.size())};
-    auto check = services_->check_chunks(ctx, {{ref}});
-    EXPECT_TRUE(check.has_value());
-    for (const auto& m : check->missing) {
-      const auto q = testing::query_of(m.url);
-      auto grant = services_->authorize_chunk_put(m.hash.hex(), q);
-      EXPECT_TRUE(grant.has_value()) << grant.error().message();
-      auto writer = services_->begin_chunk_put(*grant);
-      EXPECT_TRUE((*writer)->write(as_bytes(text)));
-      EXPECT_TRUE(services_->finish_chunk_put(*grant, **writer));
-    }
-    return ref;
-  }
-
-  // Stages and commits one file; returns the commit result.
-  protocol::CommitResult put_file(const std::string& path, const std::string& text,
-                                  std::optional<int64_t> base,
-                                  const service::RequestContext* as = nullptr) {
-    const auto& ctx = as != nullptr ? *as : ctx_;
-    protocol::FileUpload f;
-    f.path = path;
-    if (!text.empty()) f.chunks = {upload_chunk(text, ctx)};
-    f.base_version = base;
-    auto staged = services_->init_uploads(ctx, {{f}});
-    EXPECT_TRUE(staged.has_value()) << staged.error().message();
-    EXPECT_TRUE(staged->missing.empty());
-    auto committed =
-        services_->commit(ctx, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
-    EXPECT_TRUE(committed.has_value());
-    return committed->results.at(0);
-  }
-
-  protocol::CommitResult op(OpKind kind, const std::string& path,
-                            std::optional<int64_t> base = std::nullopt) {
-    auto r = services_->commit(ctx_, {"laptop", {CommitOp{kind, "", path, base, std::nullopt}}});
-    EXPECT_TRUE(r.has_value());
-    return r->results.at(0);
-  }
-
-  std::vector<std::string> names(const std::string& folder) {
-    auto l = services_->list(ctx_, folder);
-    EXPECT_TRUE(l.has_value()) << folder;
-    std::vector<std::string> out;
-    if (l) {
-      for (const auto& e : l->entries) out.push_back(e.path);
-    }
-    return out;
-  }
-
-  testing::TempDir dir_;
-  std::optional<testing::ScratchPostgres> postgres_;
-  ManualClock clock_;
-  std::unique_ptr<MetadataStore> metadata_;
-  std::unique_ptr<LocalBlobStore> blobs_;
-  std::unique_ptr<service::Services> services_;
-  service::RequestContext ctx_;
-};
 
 TEST_P(MetadataStoreTest, UsersAndTokens) {
   auto dup = services_->add_user("alice");
@@ -146,10 +60,10 @@ TEST_P(MetadataStoreTest, VersionsUnchangedAndConflicts) {
   EXPECT_EQ(v2.status, OpStatus::kOk);
   EXPECT_EQ(v2.version, 2);
   EXPECT_EQ(v2.node_id, v1.node_id);  // Identity survives edits.
-  // An edit based on version 1 after version 2 exists: conflict, nothing changes.
+  // An edit based on version 1 after version 2 exists: kept beside it as a conflicted copy.
   auto stale = put_file("/docs/a.txt", "three", 1);
-  EXPECT_EQ(stale.status, OpStatus::kConflict);
-  EXPECT_EQ(stale.version, 2);
+  EXPECT_EQ(stale.status, OpStatus::kCopied);
+  EXPECT_EQ(stale.copy, "/docs/a (conflicted copy from laptop 2027-01-15 080000).txt");
   auto listing = services_->list(ctx_, "/docs/a.txt");
   ASSERT_TRUE(listing.has_value());
   EXPECT_EQ(listing->entries.at(0).version, 2);
@@ -396,43 +310,118 @@ TEST_P(MetadataStoreTest, ReopeningJoinsTheExistingStore) {
 }
 
 // A store written at schema 2 (before closure, versions and journal became WITHOUT ROWID on
-// SQLite) opens at the latest schema with everything in it intact and usable.
+// SQLite, and before the trash and quotas) opens at the latest schema with everything in it
+// intact and usable. The old store is written with SQL of its own time: today's code writes
+// today's schema.
 TEST_P(MetadataStoreTest, UpgradesFromSchemaTwoKeepEverything) {
   std::optional<testing::ScratchPostgres> scratch;
   std::string location = dir_.path() + "/upgrade.db";
   if (postgres_) location = scratch.emplace().url();
-  auto use = [&](int up_to) {
+  {
+    auto opened = open_metadata_store(location, true, 2);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message();
+  }
+  {
+    std::unique_ptr<sql::Database> raw;
+    if (postgres_) {
+      sql::PostgresOptions options;
+      options.url = location;
+      options.pool_size = 1;
+      raw = std::move(*sql::open_postgres(options));
+    } else {
+      raw = std::move(*sql::open_sqlite(location, false));
+    }
+    const Manifest one({{sha256(as_bytes("one")), 3}});
+    const Manifest two({{sha256(as_bytes("two")), 3}});
+    auto written = raw->transact(sql::TxMode::kWrite, [&](sql::Session& q) -> Result<void> {
+      const int64_t t = 1'700'000'000;
+      CAIRN_RETURN_IF_ERROR(
+          q.query("INSERT INTO users(user_id, name, home_namespace_id, created_at) VALUES (1000, "
+                  "'carol', 1000, ?1)",
+                  t));
+      CAIRN_RETURN_IF_ERROR(q.query(
+          "INSERT INTO namespaces(namespace_id, owner_id, root_node_id, last_seq, created_at) "
+          "VALUES (1000, 1000, 1000, 5, ?1)",
+          t));
+      // Root 1000, /a 1001, /a/b 1002, /a/b/f.txt 1003, /a/empty 1004.
+      const int64_t nodes[][4] = {
+          {1001, 1000, 1, 0}, {1002, 1001, 1, 0}, {1003, 1002, 0, 2}, {1004, 1001, 1, 0}};
+      const char* names[] = {"a", "b", "f.txt", "empty"};
+      CAIRN_RETURN_IF_ERROR(
+          q.query("INSERT INTO nodes(node_id, namespace_id, parent_id, name, kind, head_seq, "
+                  "created_at) VALUES (1000, 1000, NULL, '', 1, 0, ?1)",
+                  t));
+      for (size_t i = 0; i < 4; ++i) {
+        CAIRN_RETURN_IF_ERROR(
+            q.query("INSERT INTO nodes(node_id, namespace_id, parent_id, name, kind, head_seq, "
+                    "created_at) VALUES (?1, 1000, ?2, ?3, ?4, ?5, ?6)",
+                    nodes[i][0], nodes[i][1], std::string(names[i]), nodes[i][2], nodes[i][3], t));
+      }
+      const int64_t closure[][3] = {
+          {1000, 1000, 0}, {1001, 1001, 0}, {1000, 1001, 1}, {1002, 1002, 0}, {1001, 1002, 1},
+          {1000, 1002, 2}, {1003, 1003, 0}, {1002, 1003, 1}, {1001, 1003, 2}, {1000, 1003, 3},
+          {1004, 1004, 0}, {1001, 1004, 1}, {1000, 1004, 2}};
+      for (const auto& c : closure) {
+        CAIRN_RETURN_IF_ERROR(
+            q.query("INSERT INTO closure(namespace_id, ancestor, descendant, depth) VALUES "
+                    "(1000, ?1, ?2, ?3)",
+                    c[0], c[1], c[2]));
+      }
+      for (const Manifest* m : {&one, &two}) {
+        CAIRN_RETURN_IF_ERROR(
+            q.query("INSERT INTO manifests(manifest_hash, body, size, chunk_count) VALUES (?1, "
+                    "?2, 3, 1)",
+                    m->address().bytes(), ByteView(m->encode())));
+      }
+      for (int64_t seq = 1; seq <= 2; ++seq) {
+        const Manifest& m = seq == 1 ? one : two;
+        CAIRN_RETURN_IF_ERROR(q.query(
+            "INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, executable, "
+            "mtime_ns, author_id, device, created_at) VALUES (1000, 1003, ?1, ?2, 3, 0, 0, 1000, "
+            "'laptop', ?3)",
+            seq, m.address().bytes(), t));
+      }
+      const int64_t journal[][2] = {{1, 1001}, {2, 1002}, {3, 1003}, {4, 1003}, {5, 1004}};
+      for (const auto& j : journal) {
+        CAIRN_RETURN_IF_ERROR(
+            q.query("INSERT INTO journal(namespace_id, seq, node_id, op, created_at) VALUES "
+                    "(1000, ?1, ?2, 'put', ?3)",
+                    j[0], j[1], t));
+      }
+      return {};
+    });
+    ASSERT_TRUE(written.has_value()) << written.error().message();
+  }
+  auto use = [&]() {
     services_.reset();
-    auto opened = open_metadata_store(location, true, up_to);
+    auto opened = open_metadata_store(location, true);
     ASSERT_TRUE(opened.has_value()) << opened.error().message();
     metadata_ = std::move(*opened);
     services_ = std::make_unique<service::Services>(*metadata_, *blobs_, service::ServiceConfig{},
                                                     Bytes(32, std::byte{7}), clock_);
   };
-  use(2);
-  auto made = services_->add_user("carol");
-  ASSERT_TRUE(made.has_value()) << made.error().message();
-  ctx_ = {made->first, "laptop", clock_.now};
-  ASSERT_EQ(put_file("/a/b/f.txt", "one", std::nullopt).status, OpStatus::kOk);
-  ASSERT_EQ(put_file("/a/b/f.txt", "two", 1).status, OpStatus::kOk);
-  ASSERT_EQ(op(OpKind::kMkdir, "/a/empty").status, OpStatus::kOk);
-  auto before = services_->changes(ctx_, "", 100);
-  ASSERT_TRUE(before.has_value());
+  use();
+  auto carol = metadata_->find_user("carol");
+  ASSERT_TRUE(carol.has_value()) << carol.error().message();
+  ctx_ = {*carol, "laptop", clock_.now};
+  // What the old schema held, as the old code listed it.
+  const std::vector<std::string> before_paths{"/a", "/a/b", "/a/b/f.txt", "/a/empty"};
 
-  use(0);
   auto listed = services_->list(ctx_, "/a/b/f.txt");
   ASSERT_TRUE(listed.has_value()) << listed.error().message();
   ASSERT_EQ(listed->entries.size(), 1u);
   EXPECT_EQ(listed->entries[0].version, 2);
   EXPECT_EQ(names("/a"), (std::vector<std::string>{"/a/b", "/a/empty"}));
+  // Schema 4 counted what the user stores against the quota: the head of f.txt.
+  EXPECT_EQ(services_->quota(ctx_)->used, 3u);
   // The change feed (journal) resumes where it was, with the same paths (closure).
   auto after = services_->changes(ctx_, "", 100);
   ASSERT_TRUE(after.has_value());
-  ASSERT_EQ(after->changes.size(), before->changes.size());
+  ASSERT_EQ(after->changes.size(), before_paths.size());
   for (size_t i = 0; i < after->changes.size(); ++i) {
-    EXPECT_EQ(after->changes[i].path, before->changes[i].path);
+    EXPECT_EQ(after->changes[i].path, before_paths[i]);
   }
-  auto resumed = services_->changes(ctx_, before->cursor, 100);
+  auto resumed = services_->changes(ctx_, after->cursor, 100);
   ASSERT_TRUE(resumed.has_value());
   EXPECT_TRUE(resumed->changes.empty());
   // New writes land on the rebuilt tables: a third version, a file in a new folder, a delete.
@@ -440,6 +429,15 @@ TEST_P(MetadataStoreTest, UpgradesFromSchemaTwoKeepEverything) {
   EXPECT_EQ(put_file("/a/c/g.txt", "g", std::nullopt).status, OpStatus::kOk);
   EXPECT_EQ(op(OpKind::kDelete, "/a/b").status, OpStatus::kOk);
   EXPECT_EQ(names("/a"), (std::vector<std::string>{"/a/c", "/a/empty"}));
+  // What was deleted is in the trash, and comes back.
+  auto bin = services_->trash(ctx_);
+  ASSERT_TRUE(bin.has_value());
+  ASSERT_EQ(bin->entries.size(), 1u);
+  EXPECT_EQ(bin->entries[0].path, "/a/b");
+  auto back = services_->commit(ctx_, {"laptop", {CommitOp::undelete(bin->entries[0].node_id)}});
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->results.at(0).status, OpStatus::kOk);
+  EXPECT_EQ(services_->list(ctx_, "/a/b/f.txt")->entries.at(0).version, 3);
 }
 
 TEST_P(MetadataStoreTest, PackLocationsServeTheirReadersAndPreferNeighbours) {

@@ -1,0 +1,382 @@
+// Moves, history, restore, the trash, conflicted copies and quotas, on every metadata backend.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "common/conflict_name.h"
+#include "tests/unit/daemon/metadata_store_fixture.h"
+
+namespace cairn::store {
+namespace {
+
+class TreeTest : public MetadataStoreTest {
+ protected:
+  // One commit of `ops`; every result.
+  std::vector<protocol::CommitResult> commit(std::vector<CommitOp> ops,
+                                             const service::RequestContext* as = nullptr) {
+    auto r = services_->commit(as != nullptr ? *as : ctx_, {"laptop", std::move(ops)});
+    EXPECT_TRUE(r.has_value()) << r.error().message();
+    return r ? r->results : std::vector<protocol::CommitResult>{};
+  }
+  protocol::CommitResult one(CommitOp op) { return commit({std::move(op)}).at(0); }
+
+  void advance(int64_t seconds) {
+    clock_.now += seconds;
+    ctx_.now = clock_.now;
+  }
+
+  protocol::FileUpload file(const std::string& path, const ChunkRef& chunk,
+                            std::optional<int64_t> base = std::nullopt) {
+    protocol::FileUpload f;
+    f.path = path;
+    f.chunks = {chunk};
+    f.base_version = base;
+    return f;
+  }
+
+  uint64_t used() {
+    auto q = services_->quota(ctx_);
+    EXPECT_TRUE(q.has_value());
+    return q ? q->used : 0;
+  }
+
+  protocol::TrashResponse trash() {
+    auto t = services_->trash(ctx_);
+    EXPECT_TRUE(t.has_value()) << t.error().message();
+    return t ? *t : protocol::TrashResponse{};
+  }
+};
+
+TEST_P(TreeTest, MovingAFolderOfAThousandFilesIsOneMetadataStep) {
+  const ChunkRef chunk = upload_chunk("shared bytes", ctx_);
+  std::vector<CommitOp> puts;
+  for (int i = 0; i < 1000; ++i) {
+    puts.push_back(CommitOp::put_file(file("/proj/src/f" + std::to_string(i), chunk)));
+  }
+  for (const auto& r : commit(std::move(puts))) ASSERT_EQ(r.status, OpStatus::kOk) << r.message;
+  auto before = services_->list(ctx_, "/proj/src");
+  ASSERT_TRUE(before.has_value());
+  auto cursor = services_->changes(ctx_, "", 5000);
+  ASSERT_TRUE(cursor.has_value());
+  const uint64_t used_before = used();
+
+  auto moved = one(CommitOp::move("/proj", "/archive/2026/proj"));
+  ASSERT_EQ(moved.status, OpStatus::kOk) << moved.message;
+
+  // The listing under the new path, with the same nodes and contents; the old path is gone.
+  auto after = services_->list(ctx_, "/archive/2026/proj/src");
+  ASSERT_TRUE(after.has_value()) << after.error().message();
+  ASSERT_EQ(after->entries.size(), 1000u);
+  for (size_t i = 0; i < after->entries.size(); ++i) {
+    EXPECT_EQ(after->entries[i].node_id, before->entries[i].node_id);
+    EXPECT_EQ(after->entries[i].manifest, before->entries[i].manifest);
+    EXPECT_EQ(after->entries[i].path,
+              "/archive/2026/proj/src/" + before->entries[i].path.substr(10));
+  }
+  EXPECT_EQ(services_->list(ctx_, "/proj").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(used(), used_before);  // Metadata only: nothing charged, no bytes touched.
+
+  // In the journal: the two new folders and the moved one, no file (clients move a subtree by
+  // prefix). A file's path comes from the rewritten closure rows.
+  auto delta = services_->changes(ctx_, cursor->cursor, 5000);
+  ASSERT_TRUE(delta.has_value());
+  ASSERT_EQ(delta->changes.size(), 3u);
+  EXPECT_EQ(delta->changes[0].path, "/archive");
+  EXPECT_EQ(delta->changes[1].path, "/archive/2026");
+  EXPECT_EQ(delta->changes[2].path, "/archive/2026/proj");
+  auto h = services_->history(ctx_, "", before->entries[7].node_id);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->path, "/archive/2026/proj/src/f104");  // By name: f0, f1, f10, f100, ...
+
+  // "Everything under X" follows the move: deleting the new folder takes all 1000 files.
+  EXPECT_EQ(one(CommitOp::remove("/archive/2026/proj", std::nullopt)).status, OpStatus::kOk);
+  auto t = trash();
+  ASSERT_EQ(t.entries.size(), 1u);
+  EXPECT_EQ(t.entries[0].path, "/archive/2026/proj");
+  EXPECT_EQ(t.entries[0].files, 1000u);
+}
+
+TEST_P(TreeTest, MovesThatCannotBeAreRefusedAndChangeNothing) {
+  const ChunkRef chunk = upload_chunk("x", ctx_);
+  commit(
+      {CommitOp::put_file(file("/a/b/c.txt", chunk)), CommitOp::put_file(file("/d.txt", chunk))});
+  auto into_itself = one(CommitOp::move("/a", "/a/b/a"));
+  EXPECT_EQ(into_itself.status, OpStatus::kError);
+  EXPECT_EQ(into_itself.error_code, "invalid_argument");
+  EXPECT_NE(into_itself.message.find("into itself"), std::string::npos);
+  auto clash = one(CommitOp::move("/d.txt", "/a/b/c.txt"));
+  EXPECT_EQ(clash.status, OpStatus::kError);
+  EXPECT_EQ(clash.error_code, "already_exists");
+  EXPECT_EQ(one(CommitOp::move("/nope", "/x")).error_code, "not_found");
+  EXPECT_EQ(one(CommitOp::move("/", "/x")).error_code, "invalid_argument");
+  // Moves go by identity: a node that no longer exists is not found, whatever is at the path.
+  EXPECT_EQ(one(CommitOp::move("/d.txt", "/e.txt", 999999)).error_code, "not_found");
+  EXPECT_EQ(names("/"), (std::vector<std::string>{"/a", "/d.txt"}));
+  EXPECT_EQ(names("/a/b"), (std::vector<std::string>{"/a/b/c.txt"}));
+  // A move to where it is changes nothing.
+  EXPECT_EQ(one(CommitOp::move("/d.txt", "/d.txt")).status, OpStatus::kUnchanged);
+}
+
+TEST_P(TreeTest, RenamesKeepIdentityAndHistoryIncludingCaseOnly) {
+  auto v1 = put_file("/Notes.TXT", "one", std::nullopt);
+  ASSERT_EQ(put_file("/Notes.TXT", "two", 1).version, 2);
+  auto renamed = one(CommitOp::move("/Notes.TXT", "/notes.txt", v1.node_id));
+  ASSERT_EQ(renamed.status, OpStatus::kOk) << renamed.message;
+  EXPECT_EQ(renamed.node_id, v1.node_id);
+  EXPECT_EQ(names("/"), std::vector<std::string>{"/notes.txt"});
+  auto moved = one(CommitOp::move("/notes.txt", "/docs/notes.txt"));
+  ASSERT_EQ(moved.status, OpStatus::kOk);
+  auto h = services_->history(ctx_, "/docs/notes.txt", 0);
+  ASSERT_TRUE(h.has_value()) << h.error().message();
+  EXPECT_EQ(h->node_id, v1.node_id);
+  ASSERT_EQ(h->versions.size(), 2u);
+  // An edit after the move continues the same history.
+  EXPECT_EQ(put_file("/docs/notes.txt", "three", 2).version, 3);
+  // A client that still knows it by its old path moves it by its id.
+  auto by_id = one(CommitOp::move("/Notes.TXT", "/final.txt", v1.node_id));
+  ASSERT_EQ(by_id.status, OpStatus::kOk) << by_id.message;
+  EXPECT_EQ(names("/"), (std::vector<std::string>{"/docs", "/final.txt"}));
+  // And an edit made against its old path lands where it is now.
+  protocol::FileUpload edit;
+  edit.path = "/Notes.TXT";
+  edit.chunks = {upload_chunk("four", ctx_)};
+  edit.base_version = 3;
+  edit.node_id = v1.node_id;
+  auto followed = one(CommitOp::put_file(edit));
+  EXPECT_EQ(followed.status, OpStatus::kOk) << followed.message;
+  EXPECT_EQ(followed.path, "/final.txt");
+  EXPECT_EQ(followed.version, 4);
+  EXPECT_EQ(names("/"), (std::vector<std::string>{"/docs", "/final.txt"}));
+}
+
+TEST_P(TreeTest, HistoryAndRestoreRoundTrip) {
+  auto v1 = put_file("/r.txt", "first", std::nullopt);
+  advance(60);
+  put_file("/r.txt", "second!", 1);
+  advance(60);
+  put_file("/r.txt", "3", 2);
+  auto h = services_->history(ctx_, "/r.txt", 0);
+  ASSERT_TRUE(h.has_value());
+  ASSERT_EQ(h->versions.size(), 3u);
+  EXPECT_EQ(h->versions[0].version, 3);  // Newest first.
+  EXPECT_EQ(h->versions[2].version, 1);
+  EXPECT_EQ(h->versions[2].size, 5u);
+  EXPECT_EQ(h->versions[2].author, "alice");
+  EXPECT_EQ(h->versions[2].device, "laptop");
+  EXPECT_EQ(h->versions[1].created_at, h->versions[2].created_at + 60);
+  const std::string first_manifest = h->versions[2].manifest;
+  EXPECT_EQ(used(), 1u);
+
+  auto restored = one(CommitOp::restore("/r.txt", 1));
+  ASSERT_EQ(restored.status, OpStatus::kOk) << restored.message;
+  EXPECT_EQ(restored.version, 4);
+  auto listed = services_->list(ctx_, "/r.txt");
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_EQ(listed->entries[0].manifest, first_manifest);  // The old manifest; no bytes copied.
+  EXPECT_EQ(listed->entries[0].version, 4);
+  EXPECT_EQ(used(), 5u);
+  EXPECT_EQ(services_->history(ctx_, "/r.txt", 0)->versions.size(), 4u);
+  // Restoring the head's content again changes nothing; missing versions and folders refuse.
+  EXPECT_EQ(one(CommitOp::restore("/r.txt", 1)).status, OpStatus::kUnchanged);
+  EXPECT_EQ(one(CommitOp::restore("/r.txt", 9)).error_code, "not_found");
+  EXPECT_EQ(one(CommitOp::restore("/gone.txt", 1)).error_code, "not_found");
+  EXPECT_EQ(one(CommitOp::mkdir("/f")).status, OpStatus::kOk);
+  EXPECT_EQ(one(CommitOp::restore("/f", 1)).error_code, "invalid_argument");
+  EXPECT_EQ(services_->history(ctx_, "/f", 0).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(v1.version, 1);
+}
+
+TEST_P(TreeTest, TrashRestoresAFolderWithNestedContent) {
+  put_file("/t/a/x.txt", "x", std::nullopt);
+  put_file("/t/a/b/y.txt", "yy", std::nullopt);
+  put_file("/t/z.txt", "zzz", std::nullopt);
+  ASSERT_EQ(one(CommitOp::remove("/t/a/x.txt", 1)).status, OpStatus::kOk);
+  ASSERT_EQ(one(CommitOp::remove("/t", std::nullopt)).status, OpStatus::kOk);
+  EXPECT_EQ(services_->list(ctx_, "/t").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(used(), 6u);  // The trash counts.
+
+  // One entry for the folder (x.txt was deleted on its own and sits inside it).
+  auto t = trash();
+  ASSERT_EQ(t.entries.size(), 1u);
+  EXPECT_EQ(t.entries[0].path, "/t");
+  EXPECT_EQ(t.entries[0].kind, protocol::NodeKind::kFolder);
+  EXPECT_EQ(t.entries[0].files, 2u);
+  EXPECT_EQ(t.entries[0].size, 5u);
+
+  auto back = one(CommitOp::undelete(t.entries[0].node_id));
+  ASSERT_EQ(back.status, OpStatus::kOk) << back.message;
+  EXPECT_EQ(back.path, "/t");
+  EXPECT_EQ(names("/t"), (std::vector<std::string>{"/t/a", "/t/z.txt"}));
+  EXPECT_EQ(names("/t/a"), std::vector<std::string>{"/t/a/b"});
+  EXPECT_EQ(names("/t/a/b"), std::vector<std::string>{"/t/a/b/y.txt"});
+  // What was deleted before the folder stays in the trash, now an entry of its own.
+  t = trash();
+  ASSERT_EQ(t.entries.size(), 1u);
+  EXPECT_EQ(t.entries[0].path, "/t/a/x.txt");
+  // Restored to a new place.
+  auto elsewhere = one(CommitOp::undelete(t.entries[0].node_id, "/restored/x.txt"));
+  ASSERT_EQ(elsewhere.status, OpStatus::kOk) << elsewhere.message;
+  EXPECT_EQ(names("/restored"), std::vector<std::string>{"/restored/x.txt"});
+  EXPECT_TRUE(trash().entries.empty());
+  EXPECT_EQ(services_->history(ctx_, "/restored/x.txt", 0)->versions.size(), 1u);
+
+  // The old place taken: refused, nothing changes; a new place works.
+  auto old = put_file("/q.txt", "old", std::nullopt);
+  ASSERT_EQ(one(CommitOp::remove("/q.txt", 1)).status, OpStatus::kOk);
+  ASSERT_EQ(one(CommitOp::mkdir("/q.txt")).status, OpStatus::kOk);
+  EXPECT_EQ(one(CommitOp::undelete(old.node_id)).error_code, "already_exists");
+  EXPECT_EQ(one(CommitOp::undelete(old.node_id, "/q-old.txt")).status, OpStatus::kOk);
+  EXPECT_EQ(one(CommitOp::undelete(424242)).error_code, "not_found");
+}
+
+TEST_P(TreeTest, EmptyingTheTrashIsForGoodAndRefundsTheQuota) {
+  auto a = put_file("/e/a.txt", "aaaa", std::nullopt);
+  put_file("/keep.txt", "kk", std::nullopt);
+  ASSERT_EQ(one(CommitOp::remove("/e", std::nullopt)).status, OpStatus::kOk);
+  EXPECT_EQ(used(), 6u);
+  auto emptied = services_->empty_trash(ctx_);
+  ASSERT_TRUE(emptied.has_value()) << emptied.error().message();
+  EXPECT_EQ(emptied->nodes, 2u);  // The folder and its file.
+  EXPECT_EQ(emptied->bytes, 4u);
+  EXPECT_EQ(used(), 2u);
+  EXPECT_TRUE(trash().entries.empty());
+  EXPECT_EQ(services_->history(ctx_, "", a.node_id).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(one(CommitOp::undelete(a.node_id)).error_code, "not_found");
+  // The same path again is a new node with a history of its own.
+  auto again = put_file("/e/a.txt", "new", std::nullopt);
+  EXPECT_NE(again.node_id, a.node_id);
+  EXPECT_EQ(again.version, 1);
+}
+
+TEST_P(TreeTest, AStaleEditBecomesAConflictedCopyOnceAndNeverNests) {
+  put_file("/docs/plan.md", "v1", std::nullopt);
+  put_file("/docs/plan.md", "theirs", 1);
+  ctx_.device = "laptop";
+  auto copied = put_file("/docs/plan.md", "mine", 1);
+  ASSERT_EQ(copied.status, OpStatus::kCopied) << copied.message;
+  const std::string copy = "/docs/plan (conflicted copy from laptop 2027-01-15 080000).md";
+  EXPECT_EQ(copied.copy, copy);
+  EXPECT_EQ(copied.version, 1);
+  // Both contents survive, each at its own path.
+  EXPECT_EQ(names("/docs"), (std::vector<std::string>{copy, "/docs/plan.md"}));
+  EXPECT_EQ(services_->list(ctx_, "/docs/plan.md")->entries[0].size, 6u);
+  EXPECT_EQ(services_->list(ctx_, copy)->entries[0].size, 4u);
+  // The same commit again (a retry, or the other device naming the same conflict) finds it.
+  auto again = put_file("/docs/plan.md", "mine", 1);
+  EXPECT_EQ(again.status, OpStatus::kCopied);
+  EXPECT_EQ(again.copy, copy);
+  EXPECT_EQ(again.node_id, copied.node_id);
+  // Another stale edit at the same moment takes the next number.
+  auto other = put_file("/docs/plan.md", "mine, other", 1);
+  EXPECT_EQ(other.copy, "/docs/plan (conflicted copy 2 from laptop 2027-01-15 080000).md");
+  // A conflict on the copy itself does not nest.
+  put_file(copy, "edited copy", 1);
+  auto on_copy = put_file(copy, "stale copy edit", 0);
+  EXPECT_EQ(on_copy.status, OpStatus::kCopied);
+  EXPECT_EQ(on_copy.copy, "/docs/plan (conflicted copy 3 from laptop 2027-01-15 080000).md");
+  EXPECT_EQ(used(), 6u + 11u + 11u + 15u);
+}
+
+TEST_P(TreeTest, QuotaRefusesACommitThatWouldPassItAndChangesNothing) {
+  ASSERT_TRUE(services_->set_quota("alice", 10));
+  EXPECT_EQ(services_->quota(ctx_)->limit, std::optional<uint64_t>(10));
+  EXPECT_EQ(put_file("/a", "123456", std::nullopt).status, OpStatus::kOk);
+  auto over = put_file("/b", "123456", std::nullopt);
+  EXPECT_EQ(over.status, OpStatus::kError);
+  EXPECT_EQ(over.error_code, "quota_exceeded");
+  EXPECT_NE(over.message.find("4 of 10 are left"), std::string::npos) << over.message;
+  EXPECT_EQ(names("/"), std::vector<std::string>{"/a"});
+  EXPECT_EQ(used(), 6u);
+  // Shrinking is always allowed; an edit is charged the difference.
+  EXPECT_EQ(put_file("/a", "12", 1).status, OpStatus::kOk);
+  EXPECT_EQ(used(), 2u);
+  EXPECT_EQ(put_file("/b", "12345678", std::nullopt).status, OpStatus::kOk);
+  EXPECT_EQ(used(), 10u);
+  // Deleting keeps the bytes charged (the trash counts) until the trash is emptied.
+  EXPECT_EQ(one(CommitOp::remove("/b", 1)).status, OpStatus::kOk);
+  EXPECT_EQ(put_file("/c", "1", std::nullopt).error_code, "quota_exceeded");
+  ASSERT_TRUE(services_->empty_trash(ctx_));
+  EXPECT_EQ(used(), 2u);
+  EXPECT_EQ(put_file("/c", "1", std::nullopt).status, OpStatus::kOk);
+  ASSERT_TRUE(services_->set_quota("alice", std::nullopt));
+  EXPECT_FALSE(services_->quota(ctx_)->limit.has_value());
+  EXPECT_EQ(services_->set_quota("nobody", 5).error().code(), ErrorCode::kNotFound);
+}
+
+// Two clients commit at once and together would pass the quota: exactly one wins, every time,
+// and usage is exactly what was committed.
+TEST_P(TreeTest, QuotaHoldsUnderConcurrentCommits) {
+  ASSERT_TRUE(services_->set_quota("alice", 1000));
+  const ChunkRef big = upload_chunk(std::string(600, 'q'), ctx_);
+  const ChunkRef other = upload_chunk(std::string(600, 'r'), ctx_);
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> won{0};
+    std::atomic<int> refused{0};
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 2; ++c) {
+      clients.emplace_back([&, c] {
+        auto r = services_->commit(
+            ctx_,
+            {"device" + std::to_string(c),
+             {CommitOp::put_file(file("/race" + std::to_string(round) + "/c" + std::to_string(c),
+                                      c == 0 ? big : other))}});
+        if (!r) return;
+        if (r->results.at(0).status == OpStatus::kOk) ++won;
+        if (r->results.at(0).error_code == "quota_exceeded") ++refused;
+      });
+    }
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(won.load(), 1) << "round " << round;
+    EXPECT_EQ(refused.load(), 1) << "round " << round;
+    EXPECT_EQ(used(), 600u) << "round " << round;
+    EXPECT_EQ(names("/race" + std::to_string(round)).size(), 1u);
+    ASSERT_EQ(one(CommitOp::remove("/race" + std::to_string(round), std::nullopt)).status,
+              OpStatus::kOk);
+    ASSERT_TRUE(services_->empty_trash(ctx_));
+    ASSERT_EQ(used(), 0u);
+  }
+}
+
+TEST_P(TreeTest, RetentionForgetsOldHistoryAndTrashButNeverAHead) {
+  const int64_t day = 86400;
+  put_file("/kept.txt", "v1", std::nullopt);
+  advance(day);
+  put_file("/kept.txt", "v2", 1);
+  put_file("/binned.txt", "bin", std::nullopt);
+  ASSERT_EQ(one(CommitOp::remove("/binned.txt", 1)).status, OpStatus::kOk);
+  advance(39 * day);
+  put_file("/kept.txt", "v3", 2);
+  advance(day);  // Day 41.
+
+  // Without a setting, gc keeps everything.
+  auto kept = services_->collect_garbage({});
+  ASSERT_TRUE(kept.has_value()) << kept.error().message();
+  EXPECT_EQ(kept->versions_expired, 0);
+  ASSERT_TRUE(services_->set_retention_days(30));
+  EXPECT_EQ(*services_->retention_days(), std::optional<int64_t>(30));
+  auto gc = services_->collect_garbage({});
+  ASSERT_TRUE(gc.has_value()) << gc.error().message();
+  // v1 was superseded on day 1 (gone); v2 on day 40 (kept); v3 is the head.
+  EXPECT_EQ(gc->versions_expired, 1);
+  EXPECT_EQ(gc->trash_purged, 1);
+  EXPECT_EQ(gc->trash_bytes, 3u);
+  auto h = services_->history(ctx_, "/kept.txt", 0);
+  ASSERT_TRUE(h.has_value());
+  ASSERT_EQ(h->versions.size(), 2u);
+  EXPECT_EQ(h->versions[0].version, 3);
+  EXPECT_EQ(h->versions[1].version, 2);
+  EXPECT_TRUE(trash().entries.empty());
+  EXPECT_EQ(used(), 2u);
+  EXPECT_EQ(services_->set_retention_days(-1).error().code(), ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(services_->set_retention_days(std::nullopt));
+  EXPECT_FALSE(services_->retention_days()->has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, TreeTest,
+                         ::testing::Values(Backend{"Sqlite", ""}, Backend{"Postgres", "postgres"}),
+                         backend_name);
+
+}  // namespace
+}  // namespace cairn::store
