@@ -4,7 +4,7 @@
 _cairn() {
   local cur prev words cword
   _init_completion || return
-  local commands="login init clone status push pull ls"
+  local commands="login init clone status push pull ls mkdir mv rm history restore trash conflicts quota"
   local i sub=""
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in
@@ -27,9 +27,20 @@ _cairn() {
     init) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--remote $common" -- "$cur")) || _filedir -d ;;
     clone) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir -d ;;
     status) COMPREPLY=($(compgen -W "--offline $common" -- "$cur")) ;;
-    push) COMPREPLY=($(compgen -W "--transfers --hash-threads $common" -- "$cur")) ;;
+    push) COMPREPLY=($(compgen -W "--transfers --hash-threads --allow-mass-delete $common" -- "$cur")) ;;
     pull) COMPREPLY=($(compgen -W "--transfers $common" -- "$cur")) ;;
-    ls) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
+    ls|mkdir|mv|history) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
+    rm) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "-r --recursive $common" -- "$cur")) || _filedir ;;
+    restore) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--version --to $common" -- "$cur")) || _filedir ;;
+    trash)
+      if [[ "$cur" == -* ]]; then
+        COMPREPLY=($(compgen -W "--to --yes $common" -- "$cur"))
+      elif ((cword == i + 1)); then
+        COMPREPLY=($(compgen -W "ls restore empty" -- "$cur"))
+      else
+        _filedir
+      fi ;;
+    conflicts|quota) COMPREPLY=($(compgen -W "$common" -- "$cur")) ;;
   esac
 }
 complete -F _cairn cairn
@@ -44,7 +55,7 @@ _cairnd() {
   case "${words[1]}" in
     user)
       if ((cword == 2)); then
-        COMPREPLY=($(compgen -W "add list" -- "$cur"))
+        COMPREPLY=($(compgen -W "add list quota" -- "$cur"))
       else
         COMPREPLY=($(compgen -W "--data --help" -- "$cur"))
       fi ;;
@@ -57,8 +68,8 @@ _cairnd() {
     init) COMPREPLY=($(compgen -W "--data --metadata --blobs --chunk-min --chunk-avg --chunk-max --help" -- "$cur")) ;;
     serve) COMPREPLY=($(compgen -W "--data --listen --workers --help" -- "$cur")) ;;
     gc) COMPREPLY=($(compgen -W "--data --grace --help" -- "$cur")) ;;
-    migrate) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
-    *) COMPREPLY=($(compgen -W "init serve user token gc migrate --help --version" -- "$cur")) ;;
+    migrate|retention) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -W "init serve user token gc retention migrate --help --version" -- "$cur")) ;;
   esac
 }
 complete -F _cairnd cairnd
