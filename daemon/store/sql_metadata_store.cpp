@@ -607,9 +607,29 @@ class Tx {
   // Makes every folder of `path` exist (like mkdir -p); returns the last one's node id and
   // whether anything was created.
   Result<std::pair<int64_t, bool>> ensure_folder(const Actor& a, const std::string& path) {
+    CAIRN_ASSIGN_OR_RETURN(auto found, walk_folders(a, path, true));
+    return *found;
+  }
+
+  // The live folder at `path`, if there is one; creates nothing (a file in the way: nullopt).
+  Result<std::optional<int64_t>> find_folder(const Actor& a, const std::string& path) {
+    auto found = walk_folders(a, path, false);
+    if (!found) {
+      if (found.error().code() == ErrorCode::kAlreadyExists) return std::optional<int64_t>();
+      return std::move(found).error();
+    }
+    if (!*found) return std::optional<int64_t>();
+    return std::optional<int64_t>((*found)->first);
+  }
+
+  // ensure_folder, or (create false) find_folder: nullopt at the first missing segment.
+  Result<std::optional<std::pair<int64_t, bool>>> walk_folders(const Actor& a,
+                                                               const std::string& path,
+                                                               bool create) {
+    using Found = std::optional<std::pair<int64_t, bool>>;
     // A batch of files usually shares its folders: resolve each once per transaction.
     if (auto hit = folders_.find(path); hit != folders_.end()) {
-      return std::make_pair(hit->second, false);
+      return Found(std::make_pair(hit->second, false));
     }
     CAIRN_ASSIGN_OR_RETURN(int64_t current, root_of(a.namespace_id));
     bool created = false;
@@ -627,6 +647,8 @@ class Tx {
           return make_error(ErrorCode::kAlreadyExists, "a file is in the way at " + walked);
         }
         current = child->node_id;
+      } else if (!create) {
+        return Found();
       } else {
         CAIRN_ASSIGN_OR_RETURN(current, revive_or_create(a, current, seg, NodeKind::kFolder));
         CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, current, "mkdir", a.now));
@@ -634,7 +656,7 @@ class Tx {
       }
       folders_.emplace(walked, current);
     }
-    return std::make_pair(current, created);
+    return Found(std::make_pair(current, created));
   }
 
   // Forgets resolved folders: after an op is rolled back, deletes or moves nodes.
@@ -865,6 +887,9 @@ class Tx {
   std::unordered_map<int64_t, int64_t> owners_;       // Namespace owners, this transaction.
 };
 
+// What a version counts against the quota: a file's size; symlinks and folders are free.
+int64_t charged(const std::optional<VersionRow>& v) { return v && v->manifest ? v->size : 0; }
+
 bool same_content(const VersionRow& head, const StagedUpload& u) {
   return head.manifest == u.manifest_hash && head.executable == u.executable &&
          head.symlink_target == u.symlink_target;
@@ -933,23 +958,26 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
   }
 
   if (u.path == "/") return make_error(ErrorCode::kInvalidArgument, "cannot replace the root");
-  if (u.node_id != 0) {
+  const std::string name(remote_basename(u.path));
+  std::optional<NodeRow> existing;
+  CAIRN_ASSIGN_OR_RETURN(auto folder, find_folder(a, remote_parent(u.path)));
+  if (folder) {
+    CAIRN_ASSIGN_OR_RETURN(existing, live_child(a.namespace_id, *folder, name));
+  }
+  if (u.node_id != 0 && (!existing || existing->node_id != u.node_id)) {
     // The client's node was moved on the server since it last looked: its edit follows it.
     CAIRN_ASSIGN_OR_RETURN(auto info, node_info(a.namespace_id, u.node_id));
-    auto folder = folders_.find(remote_parent(u.path));
-    const bool in_place = info && folder != folders_.end() && folder->second == info->parent &&
-                          info->name == remote_basename(u.path);
-    if (info && !in_place && !info->deleted && info->kind == u.kind) {
+    if (info && !info->deleted && !info->purged && info->kind == u.kind) {
       CAIRN_ASSIGN_OR_RETURN(const std::string now_at, node_path(a.namespace_id, u.node_id));
-      StagedUpload followed = u;
-      followed.node_id = 0;
-      followed.path = now_at;
-      if (now_at != u.path) return put_staged(a, followed, manifest);
+      if (now_at != u.path) {
+        StagedUpload followed = u;
+        followed.node_id = 0;
+        followed.path = now_at;
+        return put_staged(a, followed, manifest);
+      }
     }
   }
   CAIRN_ASSIGN_OR_RETURN(auto parent, ensure_folder(a, remote_parent(u.path)));
-  const std::string name(remote_basename(u.path));
-  CAIRN_ASSIGN_OR_RETURN(auto existing, live_child(a.namespace_id, parent.first, name));
 
   int64_t node = 0;
   int64_t next_seq = 1;
@@ -972,7 +1000,7 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
       return put_conflicted_copy(a, u, parent.first, name, manifest);
     }
     next_seq = existing->head_seq + 1;
-    old_size = head ? head->size : 0;
+    old_size = charged(head);
   } else {
     int64_t head_seq = 0;
     CAIRN_ASSIGN_OR_RETURN(node, revive_or_create(a, parent.first, name, u.kind, &head_seq));
@@ -981,12 +1009,13 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
     if (head_seq > 0) {
       // A node back from the trash, where its head was still charged.
       CAIRN_ASSIGN_OR_RETURN(auto head, version(a.namespace_id, node, head_seq));
-      old_size = head ? head->size : 0;
+      old_size = charged(head);
     }
   }
 
   if (result.status != OpStatus::kUnchanged) {
-    CAIRN_RETURN_IF_ERROR(charge(a.namespace_id, static_cast<int64_t>(u.size) - old_size));
+    const int64_t new_size = u.kind == NodeKind::kFile ? static_cast<int64_t>(u.size) : 0;
+    CAIRN_RETURN_IF_ERROR(charge(a.namespace_id, new_size - old_size));
     std::optional<ByteView> manifest_bytes;
     if (u.manifest_hash) manifest_bytes = u.manifest_hash->bytes();
     CAIRN_ASSIGN_OR_RETURN(
@@ -1164,7 +1193,7 @@ Result<CommitResult> Tx::restore(const Actor& a, const std::string& path, int64_
   }
   // A new version pointing at the old content: no bytes are copied.
   const int64_t next = node->head_seq + 1;
-  CAIRN_RETURN_IF_ERROR(charge(a.namespace_id, old->size - (head ? head->size : 0)));
+  CAIRN_RETURN_IF_ERROR(charge(a.namespace_id, charged(old) - charged(head)));
   CAIRN_RETURN_IF_ERROR(s_.query(
       "INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, executable, "
       "mtime_ns, symlink_target, author_id, device, base_seq, created_at) SELECT "

@@ -78,6 +78,82 @@ TEST(ProtocolTest, CommitCarriesAFileWithoutAnUploadSession) {
   }
 }
 
+TEST(ProtocolTest, TreeOpsAndTheirAnswersRoundTrip) {
+  FileUpload f;
+  f.path = "/a.txt";
+  f.node_id = 12;
+  f.base_version = 1;
+  CommitRequest req;
+  req.ops.push_back(CommitOp::move("/a", "/b/c", 5));
+  req.ops.push_back(CommitOp::restore("/r.txt", 3));
+  req.ops.push_back(CommitOp::undelete(9, "/elsewhere"));
+  req.ops.push_back(CommitOp::undelete(10));
+  req.ops.push_back(CommitOp::put_file(f));
+  auto back = decode_json<CommitRequest>(encode_json(req));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  ASSERT_EQ(back->ops.size(), 5u);
+  EXPECT_EQ(back->ops[0].kind, OpKind::kMove);
+  EXPECT_EQ(back->ops[0].path, "/a");
+  EXPECT_EQ(back->ops[0].to, "/b/c");
+  EXPECT_EQ(back->ops[0].node_id, 5);
+  EXPECT_EQ(back->ops[1].kind, OpKind::kRestore);
+  EXPECT_EQ(back->ops[1].version, 3);
+  EXPECT_EQ(back->ops[2].kind, OpKind::kUndelete);
+  EXPECT_EQ(back->ops[2].node_id, 9);
+  EXPECT_EQ(back->ops[2].to, "/elsewhere");
+  EXPECT_EQ(back->ops[3].to, "");
+  EXPECT_EQ(back->ops[4].file->node_id, 12);
+  for (const char* text : {R"({"ops": [{"op": "move", "path": "/a"}]})",
+                           R"({"ops": [{"op": "restore", "path": "/a", "version": 0}]})",
+                           R"({"ops": [{"op": "undelete"}]})", R"({"ops": [{"op": "rename"}]})"}) {
+    auto r = decode_json<CommitRequest>(text);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << text;
+  }
+
+  CommitResponse resp;
+  CommitResult copied;
+  copied.status = OpStatus::kCopied;
+  copied.path = "/a.txt";
+  copied.copy = "/a (conflicted copy from x 2026-11-26 081503).txt";
+  copied.node_id = 4;
+  copied.version = 1;
+  resp.results.push_back(copied);
+  auto answer = decode_json<CommitResponse>(encode_json(resp));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->results[0].status, OpStatus::kCopied);
+  EXPECT_EQ(answer->results[0].copy, copied.copy);
+
+  QuotaResponse unlimited;
+  unlimited.used = 5;
+  EXPECT_EQ(encode_json(unlimited), R"({"limit":null,"used":5})");
+  auto q = decode_json<QuotaResponse>(R"({"used": 7, "limit": 100})");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->limit, std::optional<uint64_t>(100));
+
+  TrashResponse bin;
+  bin.entries.push_back({9, "/old", NodeKind::kFolder, 1795680903, 0, 5000, 12});
+  auto trash = decode_json<TrashResponse>(encode_json(bin));
+  ASSERT_TRUE(trash.has_value());
+  EXPECT_EQ(trash->entries.at(0).files, 12u);
+  EXPECT_EQ(trash->entries.at(0).kind, NodeKind::kFolder);
+
+  HistoryResponse h;
+  h.node_id = 3;
+  h.path = "/a.txt";
+  VersionInfo v;
+  v.version = 2;
+  v.size = 10;
+  v.manifest = std::string(64, 'a');
+  v.author = "alice";
+  v.device = "laptop";
+  h.versions.push_back(v);
+  auto history = decode_json<HistoryResponse>(encode_json(h));
+  ASSERT_TRUE(history.has_value());
+  EXPECT_EQ(history->versions.at(0).author, "alice");
+  EXPECT_EQ(history->versions.at(0).manifest, v.manifest);
+}
+
 TEST(ProtocolTest, RejectsMalformedRequests) {
   const char* bad[] = {
       "",
