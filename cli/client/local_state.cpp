@@ -202,6 +202,18 @@ Result<void> LocalState::update(const std::vector<BaseRecord>& upserts,
   });
 }
 
+std::vector<std::string> subtree_paths(const std::map<std::string, BaseRecord>& base,
+                                       const std::string& path) {
+  std::vector<std::string> out;
+  if (base.count(path) != 0) out.push_back(path);
+  const std::string prefix = path + "/";
+  for (auto it = base.lower_bound(prefix);
+       it != base.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    out.push_back(it->first);
+  }
+  return out;
+}
+
 ChunkLocator::ChunkLocator(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
 ChunkLocator::~ChunkLocator() = default;
 

@@ -42,6 +42,11 @@ struct BaseRecord {
   int64_t node_id = 0;
 };
 
+// The paths of `base` at `path` and under it ("path/..."), in order. Not a plain range from
+// base.lower_bound(path): the map sorts "a b" and "a.txt" between "a" and "a/x".
+std::vector<std::string> subtree_paths(const std::map<std::string, BaseRecord>& base,
+                                       const std::string& path);
+
 // A place in the working copy where a chunk's bytes were last seen.
 struct ChunkLocation {
   std::string path;

@@ -559,13 +559,13 @@ void apply_moves(Session& session, const std::map<int64_t, Entry>& changed,
       continue;
     }
     std::vector<std::pair<std::string, BaseRecord>> moved;
-    for (auto it = base.lower_bound(from);
-         it != base.end() && (it->first == from || under(it->first, from));) {
+    for (const auto& old : subtree_paths(base, from)) {
+      auto it = base.find(old);
       BaseRecord b = std::move(it->second);
-      b.path = to + it->first.substr(from.size());
-      removals.push_back(it->first);
+      b.path = to + old.substr(from.size());
+      removals.push_back(old);
       moved.emplace_back(b.path, std::move(b));
-      it = base.erase(it);
+      base.erase(it);
     }
     for (auto& [path, b] : moved) {
       if (b.node_id != 0) path_of[b.node_id] = path;

@@ -578,12 +578,12 @@ bool under(const std::string& path, const std::string& prefix) {
 void rebase(std::map<std::string, BaseRecord>& base, const std::string& from,
             const std::string& to) {
   std::vector<BaseRecord> moved;
-  for (auto it = base.lower_bound(from);
-       it != base.end() && (it->first == from || under(it->first, from));) {
+  for (const auto& old : subtree_paths(base, from)) {
+    auto it = base.find(old);
     BaseRecord b = std::move(it->second);
-    b.path = to + it->first.substr(from.size());
+    b.path = to + old.substr(from.size());
     moved.push_back(std::move(b));
-    it = base.erase(it);
+    base.erase(it);
   }
   for (auto& b : moved) base[b.path] = std::move(b);
 }
@@ -623,11 +623,12 @@ std::vector<LocalMove> find_local_moves(const std::string& root, const ScanResul
       }
       bool files = false;
       bool witness = false;
-      for (auto it = base.upper_bound(path); it != base.end() && under(it->first, path); ++it) {
-        if (it->second.kind == NodeKind::kFolder) continue;
+      for (const auto& inside : subtree_paths(base, path)) {
+        const BaseRecord& child = base.at(inside);
+        if (inside == path || child.kind == NodeKind::kFolder) continue;
         files = true;
-        auto moved = here.find(match->second->path + it->first.substr(path.size()));
-        if (moved != here.end() && moved->second->inode == it->second.inode) {
+        auto moved = here.find(match->second->path + inside.substr(path.size()));
+        if (moved != here.end() && moved->second->inode == child.inode) {
           witness = true;
           break;
         }
@@ -753,15 +754,9 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
                                  r.message + "); sent as a delete and a new file instead");
         continue;
       }
-      for (auto it = base.lower_bound(m.from);
-           it != base.end() && (it->first == m.from || under(it->first, m.from)); ++it) {
-        removals.push_back(it->first);
-      }
+      for (const auto& old : subtree_paths(base, m.from)) removals.push_back(old);
       rebase(base, m.from, m.to);
-      for (auto it = base.lower_bound(m.to);
-           it != base.end() && (it->first == m.to || under(it->first, m.to)); ++it) {
-        upserts.push_back(it->second);
-      }
+      for (const auto& now : subtree_paths(base, m.to)) upserts.push_back(base.at(now));
       report.moved.push_back(m.from + " -> " + m.to);
     }
   }

@@ -61,6 +61,8 @@ class TreeTest(CairnTestCase):
 
     def test_moving_a_folder_of_a_thousand_files_moves_no_bytes(self):
         files = {f"proj/src/f{i:04}.txt": f"file {i}\n" * 3 for i in range(1000)}
+        # Neighbours that sort between "proj" and "proj/...": they stay where they are.
+        files.update({"proj b/x.txt": "x\n", "proj.txt": "p\n", "proj-old/y.txt": "y\n"})
         a, b = self.two_copies(files)
         moved = self.a("mv", "proj", "archive/proj2")
         self.assertEqual(moved["to"], "/w/archive/proj2")
@@ -77,6 +79,7 @@ class TreeTest(CairnTestCase):
         self.assertEqual(pulled["files_changed"], 0)
         self.assertEqual(pulled["chunks_received"], 0)
         self.assertEqual(tree_snapshot(a), tree_snapshot(b))
+        self.assertTrue(self.b("status")["in_sync"])
 
         # A plain `mv` in the working copy is found by inode and pushed as a move.
         os.rename(os.path.join(b, "archive"), os.path.join(b, "old"))

@@ -66,6 +66,18 @@ TEST(LocalStateTest, CreateOpenFindAndUpdate) {
   EXPECT_FALSE((*locator)->find(sha256(as_bytes("c2"))).has_value());
 }
 
+// A folder's subtree, whatever sorts between the folder and its children.
+TEST(LocalStateTest, SubtreePathsSkipNeighboursThatSortInBetween) {
+  std::map<std::string, BaseRecord> base;
+  for (const char* p : {"a", "a b", "a b/c", "a-z", "a.txt", "a/x", "a/y/z", "ab", "b"}) {
+    base[p].path = p;
+  }
+  EXPECT_EQ(subtree_paths(base, "a"), (std::vector<std::string>{"a", "a/x", "a/y/z"}));
+  EXPECT_EQ(subtree_paths(base, "a b"), (std::vector<std::string>{"a b", "a b/c"}));
+  EXPECT_EQ(subtree_paths(base, "a/y"), std::vector<std::string>{"a/y/z"});
+  EXPECT_TRUE(subtree_paths(base, "c").empty());
+}
+
 }  // namespace
 }  // namespace cairn::client
 
