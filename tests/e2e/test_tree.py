@@ -1,10 +1,12 @@
 """End-to-end: folders, moves, history, restore, the trash, conflicted copies, quota and the
 mass-delete guard, through the real binaries, with two working copies as two devices."""
 
+import json
 import os
 import re
+import subprocess
 
-from harness import CAIRND, CairnTestCase, run, tree_snapshot
+from harness import CAIRN, CAIRND, CairnTestCase, run, tree_snapshot
 
 COPY = re.compile(r" \(conflicted copy (\d+ )?from (\S+) \d{4}-\d\d-\d\d \d{6}\)")
 
@@ -266,3 +268,37 @@ class TreeTest(CairnTestCase):
         self.assertIn("600 B used of 1.0 KiB", shown)
         self.assertEqual(run([CAIRND, "user", "quota", "alice", "lots", "--data",
                               self.daemon.data_dir]).returncode, 2)
+
+    def test_quota_race_between_two_clients(self):
+        """Two clients push at once and together pass the quota: exactly one wins, every time,
+        and usage is exactly what was committed."""
+        run([CAIRND, "user", "quota", "alice", "1000", "--data", self.daemon.data_dir],
+            check=True)
+        sides = [self.path("c1"), self.path("c2")]
+        for side in sides:
+            os.makedirs(side)
+            self.cairn("init", side, "--remote", self.daemon.url + "/race", check=True)
+        for round_ in range(20):
+            names = []
+            for n, side in enumerate(sides):
+                name = f"r{round_}-{n}.bin"
+                with open(os.path.join(side, name), "wb") as f:
+                    f.write(os.urandom(600))
+                names.append(name)
+            procs = [subprocess.Popen([CAIRN, "-C", side, "push", "--json"], env=self.env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for side in sides]
+            outs = [(p.wait(timeout=120), p.stdout.read()) for p in procs]
+            for p in procs:
+                p.stdout.close()
+                p.stderr.close()
+            codes = sorted(code for code, _ in outs)
+            self.assertEqual(codes, [0, 1], f"round {round_}: {outs}")
+            loser = [json.loads(out) for code, out in outs if code == 1][0]
+            self.assertIn("over quota", loser["errors"][0])
+            self.assertEqual(self.cairn_json("-C", sides[0], "quota")["used"], 600, f"round {round_}")
+            winner = [n for n, (code, _) in enumerate(outs) if code == 0][0]
+            self.cairn("-C", sides[winner], "rm", names[winner], check=True)
+            os.remove(os.path.join(sides[1 - winner], names[1 - winner]))
+            self.cairn("-C", sides[0], "trash", "empty", "--yes", check=True)
+            self.assertEqual(self.cairn_json("-C", sides[0], "quota")["used"], 0)
