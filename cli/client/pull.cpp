@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -576,6 +577,33 @@ void apply_moves(Session& session, const std::map<int64_t, Entry>& changed,
   }
 }
 
+// A folder moved into this working copy's folder from outside it arrives as one entry (its
+// own): adds what it holds, listed from the server, to `changed`.
+Result<void> list_moved_in(ApiClient& api, const Session& session,
+                           const std::map<std::string, BaseRecord>& base,
+                           std::map<int64_t, Entry>& changed) {
+  std::set<int64_t> known;
+  for (const auto& [path, b] : base) known.insert(b.node_id);
+  std::vector<std::string> folders;
+  for (const auto& [node, e] : changed) {
+    auto rel = session.to_local(e.path);
+    if (e.change == "move" && e.kind == NodeKind::kFolder && !e.deleted && rel && !rel->empty() &&
+        known.count(node) == 0) {
+      folders.push_back(e.path);
+    }
+  }
+  while (!folders.empty()) {
+    const std::string folder = std::move(folders.back());
+    folders.pop_back();
+    CAIRN_ASSIGN_OR_RETURN(auto listing, api.list(folder));
+    for (auto& e : listing.entries) {
+      if (e.kind == NodeKind::kFolder) folders.push_back(e.path);
+      changed.try_emplace(e.node_id, std::move(e));
+    }
+  }
+  return {};
+}
+
 // Renames the local `rel` to a free conflicted-copy name beside it; returns that name.
 Result<std::string> set_aside(Session& session, const std::string& rel, const LocalEntry& local,
                               const std::map<std::string, BaseRecord>& base) {
@@ -620,6 +648,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   CAIRN_ASSIGN_OR_RETURN(auto base, session.state->load_base());
   std::vector<BaseRecord> upserts;
   std::vector<std::string> removals;
+  CAIRN_RETURN_IF_ERROR(list_moved_in(api, session, base, changed));
 
   // 2. Moves on the server become moves here, before anything else: a folder takes its whole
   // subtree along, and a file keeps its bytes (edited here or not), so nothing is downloaded
@@ -641,31 +670,43 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   std::optional<protocol::ServerConfig> config;  // Fetched only if a local file must be hashed.
   // Pass 1: nodes that left their old local path (deleted, or moved).
   std::vector<std::pair<std::string, const Entry*>> live;
+  // A base path whose node is no longer there: to the trash if unchanged here.
+  auto leave = [&](const BaseRecord& old) {
+    auto local = stat_entry(session.root, old.path);
+    if (!local) {
+      removals.push_back(old.path);
+    } else if (old.kind == NodeKind::kFolder) {
+      to_trash.push_back(&old);  // Removed later only if empty.
+    } else if (same_stat(*local, old)) {
+      to_trash.push_back(&old);
+    } else {
+      // Edited here, deleted there: the edit wins. Forgetting the base makes the next push
+      // upload it again.
+      removals.push_back(old.path);
+      report.skipped.push_back(old.path +
+                               ": deleted on the server but edited here; kept "
+                               "(push to restore it)");
+    }
+  };
   for (const auto& [node, e] : changed) {
     auto rel_opt = session.to_local(e.path);
-    if (!rel_opt || rel_opt->empty()) continue;
+    auto by_node = base_by_node.find(node);
+    if (!rel_opt) {
+      // Moved out of this working copy's folder: gone from here, with all it held.
+      if (by_node != base_by_node.end() && !e.deleted) {
+        for (const auto& inside : subtree_paths(base, by_node->second->path)) {
+          leave(base.at(inside));
+        }
+      }
+      continue;
+    }
+    if (rel_opt->empty()) continue;
     const std::string rel = *rel_opt;
     if (!e.deleted) live.emplace_back(rel, &e);
 
     // A node that moved or was deleted: its old local path is no longer its home.
-    auto by_node = base_by_node.find(node);
     if (by_node != base_by_node.end() && (e.deleted || by_node->second->path != rel)) {
-      const BaseRecord& old = *by_node->second;
-      auto local = stat_entry(session.root, old.path);
-      if (!local) {
-        removals.push_back(old.path);
-      } else if (old.kind == NodeKind::kFolder) {
-        to_trash.push_back(&old);  // Removed later only if empty.
-      } else if (same_stat(*local, old)) {
-        to_trash.push_back(&old);
-      } else {
-        // Edited here, deleted there: the edit wins. Forgetting the base makes the next push
-        // upload it again.
-        removals.push_back(old.path);
-        report.skipped.push_back(old.path +
-                                 ": deleted on the server but edited here; kept "
-                                 "(push to restore it)");
-      }
+      leave(*by_node->second);
     }
   }
 

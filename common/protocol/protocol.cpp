@@ -150,6 +150,7 @@ json entry_json(const Entry& e) {
          {"mtime_ns", e.mtime_ns},
          {"modified_at", e.modified_at}};
   if (e.deleted) j["deleted"] = true;
+  if (!e.change.empty()) j["change"] = e.change;
   if (!e.manifest.empty()) j["manifest"] = e.manifest;
   if (e.kind == NodeKind::kSymlink) j["target"] = e.symlink_target;
   return j;
@@ -168,6 +169,7 @@ Entry entry_from(const json& j) {
   e.modified_at = get_or<int64_t>(j, "modified_at", 0);
   e.manifest = get_or<std::string>(j, "manifest", "");
   e.symlink_target = get_or<std::string>(j, "target", "");
+  e.change = get_or<std::string>(j, "change", "");
   return e;
 }
 

@@ -236,6 +236,8 @@ struct Entry {
   std::string manifest;        // Hex address; files only.
   std::string symlink_target;  // Symlinks only.
   int64_t modified_at = 0;     // Unix seconds of the head version.
+  // Change feed only: its latest change, "put", "mkdir", "delete", "move" or "restore".
+  std::string change;
 };
 
 // GET /v1/list?path=P

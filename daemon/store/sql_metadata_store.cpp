@@ -1844,9 +1844,11 @@ class SqlMetadataStore final : public MetadataStore {
       Tx tx(s);
       ChangesPage out;
       // Each node once, at the position of its latest change, in its current state.
+      // With the kind of that latest change: a client needs to know a folder was moved there.
       CAIRN_ASSIGN_OR_RETURN(
-          auto r, s.query("SELECT node_id, MAX(seq) AS s FROM journal WHERE namespace_id=?1 AND "
-                          "seq > ?2 GROUP BY node_id ORDER BY s LIMIT ?3",
+          auto r, s.query("SELECT j.node_id, j.seq, j.op FROM journal j WHERE j.namespace_id=?1 "
+                          "AND j.seq IN (SELECT MAX(seq) FROM journal WHERE namespace_id=?1 AND "
+                          "seq > ?2 GROUP BY node_id) ORDER BY j.seq LIMIT ?3",
                           namespace_id, after_seq, limit + 1));
       size_t n = r.size();
       if (n > static_cast<size_t>(limit)) {
@@ -1855,6 +1857,7 @@ class SqlMetadataStore final : public MetadataStore {
       }
       for (size_t i = 0; i < n; ++i) {
         CAIRN_ASSIGN_OR_RETURN(auto e, tx.entry(namespace_id, r[i].get_int(0), nullptr));
+        e.change = r[i].get_text(2);
         out.entries.push_back(std::move(e));
         out.last_seq = r[i].get_int(1);
       }

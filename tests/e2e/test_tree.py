@@ -98,6 +98,21 @@ class TreeTest(CairnTestCase):
         history = self.a("history", "old/one.txt")
         self.assertEqual(len(history["versions"]), 1)
 
+    def test_moves_into_and_out_of_a_working_copy_folder(self):
+        a, _ = self.two_copies({"inside/old/o.txt": "o\n", "inside/keep.txt": "k\n",
+                                "outside/box/deep/d.txt": "d\n", "outside/box/b.txt": "b\n"})
+        inner = self.path("inner")
+        self.cairn_json("clone", self.daemon.url + "/w/inside", inner)
+        self.remote("mv", "/w/outside/box", "/w/inside/box")   # moved in: one journal entry
+        self.remote("mv", "/w/inside/old", "/w/outside/old")   # moved out
+        pulled = self.cairn_json("-C", inner, "pull")
+        self.assertEqual(read(os.path.join(inner, "box/deep/d.txt")), "d\n")
+        self.assertEqual(read(os.path.join(inner, "box/b.txt")), "b\n")
+        self.assertFalse(os.path.exists(os.path.join(inner, "old")), pulled)
+        self.assertTrue(self.cairn_json("-C", inner, "status")["in_sync"])
+        self.a("pull")
+        self.assertEqual(tree_snapshot(inner), tree_snapshot(os.path.join(a, "inside")))
+
     def test_offline_edits_on_two_devices_keep_both_everywhere(self):
         a, b = self.two_copies({"notes/plan.md": "v1\n"})
         write(os.path.join(a, "notes/plan.md"), "edited on a\n")
