@@ -574,9 +574,9 @@ bool under(const std::string& path, const std::string& prefix) {
          path[prefix.size()] == '/';
 }
 
-// Moves the base records at `from` and under it to `to`.
-void rebase(std::map<std::string, BaseRecord>& base, const std::string& from,
-            const std::string& to) {
+// Moves the base records at `from` and under it to `to`. By value: callers pass keys of `base`,
+// which this erases.
+void rebase(std::map<std::string, BaseRecord>& base, const std::string from, const std::string to) {
   std::vector<BaseRecord> moved;
   for (const auto& old : subtree_paths(base, from)) {
     auto it = base.find(old);
