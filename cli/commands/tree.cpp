@@ -178,11 +178,11 @@ Result<void> record_parents(Session& s, ApiClient& api, const std::string& rel) 
 }
 
 // Brings the working copy up to date after a server-side restore.
-std::string pull_after(Session& s, Printer& printer) {
+// Returns what the caller should add to its message if that did not fully work.
+std::string pull_after(Session& s) {
   Printer quiet(client::OutputMode::kQuiet);
   auto pulled = client::pull(s, {}, quiet);
   if (!pulled) return "; pull failed: " + pulled.error().message() + " (run cairn pull)";
-  (void)printer;
   if (!pulled->errors.empty()) return "; pull: " + pulled->errors.front();
   return "";
 }
@@ -507,17 +507,19 @@ int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
   } else {
     what = t->remote + " already has that content";
   }
+  std::string trouble;
   if (place->session) {
     place->session->state.reset();  // pull() takes the lock itself.
     auto again = client::open_session(place->session->root);
-    if (again) what += pull_after(*again, printer);
+    trouble = again ? pull_after(*again) : "; " + again.error().message() + " (run cairn pull)";
+    what += trouble;
   }
   printer.document(command,
                    "{\"path\":" + protocol::json_quote(t->remote) +
                        ",\"version\":" + std::to_string(r->version) +
                        ",\"changed\":" + (r->status == OpStatus::kOk ? "true" : "false") + "}",
                    {what});
-  return kExitOk;
+  return trouble.empty() ? kExitOk : kExitError;  // The server side is done either way.
 }
 
 int run_trash(CommandContext& ctx, const std::string& action, const std::string& path,
@@ -584,16 +586,18 @@ int run_trash(CommandContext& ctx, const std::string& action, const std::string&
   if (!r) return fail(printer, command, r.error());
   std::string what = "restored " + t->remote +
                      (to_remote.empty() || to_remote == t->remote ? "" : " to " + to_remote);
+  std::string trouble;
   if (place->session) {
-    place->session->state.reset();
+    place->session->state.reset();  // pull() takes the lock itself.
     auto again = client::open_session(place->session->root);
-    if (again) what += pull_after(*again, printer);
+    trouble = again ? pull_after(*again) : "; " + again.error().message() + " (run cairn pull)";
+    what += trouble;
   }
   printer.document(command,
                    "{\"path\":" + protocol::json_quote(t->remote) +
                        ",\"to\":" + protocol::json_quote(r->path) + "}",
                    {what});
-  return kExitOk;
+  return trouble.empty() ? kExitOk : kExitError;
 }
 
 int run_conflicts(CommandContext& ctx) {
