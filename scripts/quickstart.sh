@@ -97,6 +97,27 @@ show "$BIN/cairn" -C "$SAMPLE" status
 show "$BIN/cairn" -C "$SAMPLE" push
 show "$BIN/cairn" -C "$DEMO/desktop" pull
 
+step "Moving a folder, editing on both sides, and going back in history"
+export CAIRN_DEVICE=laptop
+show "$BIN/cairn" -C "$SAMPLE" mv photos pictures
+CAIRN_DEVICE=desktop show "$BIN/cairn" -C "$DEMO/desktop" pull
+echo "laptop's line" >>"$SAMPLE/README.md"
+echo "desktop's line" >>"$DEMO/desktop/README.md"
+show "$BIN/cairn" -C "$SAMPLE" push
+# Both edits survive: the desktop's is kept beside the laptop's as a conflicted copy (exit 3).
+CAIRN_DEVICE=desktop show "$BIN/cairn" -C "$DEMO/desktop" push || true
+show "$BIN/cairn" -C "$SAMPLE" pull
+show "$BIN/cairn" -C "$SAMPLE" conflicts
+show "$BIN/cairn" -C "$SAMPLE" history README.md
+show "$BIN/cairn" -C "$SAMPLE" restore README.md --version 1
+CAIRN_DEVICE=desktop show "$BIN/cairn" -C "$DEMO/desktop" pull
+if diff -r --no-dereference --exclude=.cairn "$SAMPLE" "$DEMO/desktop" >/dev/null; then
+  echo "the two working copies are identical again"
+else
+  echo "the working copies differ!" >&2
+  exit 1
+fi
+
 cat <<EOM
 
 $(printf '\033[1m')Done.$(printf '\033[0m') cairnd keeps running on $URL. To go on by hand:
