@@ -220,6 +220,16 @@ class BadInputTest(CairnTestCase):
             ("GET", "/v1/list?path=/nope", None, 404),
             ("GET", "/v1/nothing", None, 404),
             ("DELETE", "/v1/uploads", None, 405),
+            ("POST", "/v1/commit", b'{"ops": [{"op": "move", "path": "/a"}]}', 400),
+            ("POST", "/v1/commit", b'{"ops": [{"op": "move", "path": "/a", "to": "/../b"}]}',
+             400),
+            ("POST", "/v1/commit", b'{"ops": [{"op": "restore", "path": "/a", "version": 0}]}',
+             400),
+            ("POST", "/v1/commit", b'{"ops": [{"op": "undelete", "node_id": "x"}]}', 400),
+            ("GET", "/v1/history?node_id=abc", None, 400),
+            ("GET", "/v1/history", None, 400),
+            ("GET", "/v1/history?path=/nope", None, 404),
+            ("GET", "/v1/trash/empty", None, 405),
         ]
         for method, path, body, expected in cases:
             status, resp = http(method, url + path, body, self.token)
