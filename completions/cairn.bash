@@ -55,15 +55,15 @@ _cairnd() {
   case "${words[1]}" in
     user)
       if ((cword == 2)); then
-        COMPREPLY=($(compgen -W "add list quota" -- "$cur"))
+        COMPREPLY=($(compgen -W "add list quota disable enable" -- "$cur"))
       else
         COMPREPLY=($(compgen -W "--data --help" -- "$cur"))
       fi ;;
     token)
       if ((cword == 2)); then
-        COMPREPLY=($(compgen -W "create" -- "$cur"))
+        COMPREPLY=($(compgen -W "create list revoke" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "--label --data --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "--label --expires --data --help" -- "$cur"))
       fi ;;
     init) COMPREPLY=($(compgen -W "--data --metadata --blobs --chunk-min --chunk-avg --chunk-max --help" -- "$cur")) ;;
     serve) COMPREPLY=($(compgen -W "--data --listen --workers --help" -- "$cur")) ;;

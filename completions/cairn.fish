@@ -45,8 +45,9 @@ complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a migrate 
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a retention -d 'How long gc keeps history and trash'
 complete -c cairnd -n '__fish_seen_subcommand_from init' -l metadata -r -d 'postgresql:// URL or SQLite file'
 complete -c cairnd -n '__fish_seen_subcommand_from init' -l blobs -r -d 's3:// URL or folder'
-complete -c cairnd -n '__fish_seen_subcommand_from user' -a 'add list quota'
-complete -c cairnd -n '__fish_seen_subcommand_from token' -a create
+complete -c cairnd -n '__fish_seen_subcommand_from user' -a 'add list quota disable enable'
+complete -c cairnd -n '__fish_seen_subcommand_from token' -a 'create list revoke'
+complete -c cairnd -n '__fish_seen_subcommand_from token' -l expires -r -d 'Refuse the token after this long'
 complete -c cairnd -n "__fish_seen_subcommand_from $cairnd_cmds" -l data -r -a '(__fish_complete_directories)' -d 'Data folder'
 complete -c cairnd -n '__fish_seen_subcommand_from gc' -l grace -r -d 'Keep anything newer than this (25h)'
 complete -c cairnd -n '__fish_seen_subcommand_from serve' -l listen -r -d 'HOST:PORT'

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -365,6 +366,13 @@ int main(int argc, char** argv) {
   add_data(user_add);
   auto* user_list = user->add_subcommand("list", "List users");
   add_data(user_list);
+  auto* user_disable = user->add_subcommand(
+      "disable", "Disable a user: every token of theirs is refused from the next request on");
+  user_disable->add_option("NAME", user_name, "User name")->required();
+  add_data(user_disable);
+  auto* user_enable = user->add_subcommand("enable", "Enable a disabled user again");
+  user_enable->add_option("NAME", user_name, "User name")->required();
+  add_data(user_enable);
   auto* user_quota = user->add_subcommand(
       "quota",
       "Show or set a user's quota: the logical bytes of current files plus the trash (history "
@@ -383,7 +391,20 @@ int main(int argc, char** argv) {
   std::string token_label = "";
   token_create->add_option("NAME", user_name, "User name")->required();
   token_create->add_option("--label", token_label, "A note to remember the token by");
+  std::string token_expires;
+  token_create->add_option("--expires", token_expires,
+                           "Refuse the token after this long (e.g. 90m, 12h, 30d); default never");
   add_data(token_create);
+  auto* token_list = token->add_subcommand(
+      "list", "List a user's tokens: id, label, created, expires, revoked (never the token)");
+  token_list->add_option("NAME", user_name, "User name")->required();
+  add_data(token_list);
+  auto* token_revoke = token->add_subcommand(
+      "revoke", "Revoke a token by its id (see token list): refused from the next request on");
+  int64_t token_id = 0;
+  token_revoke->add_option("NAME", user_name, "User name")->required();
+  token_revoke->add_option("ID", token_id, "Token id from `cairnd token list`")->required();
+  add_data(token_revoke);
 
   auto* gc = app.add_subcommand(
       "gc",
@@ -484,8 +505,47 @@ int main(int argc, char** argv) {
     }
     return kExitOk;
   }
+  if (user_disable->parsed() || user_enable->parsed()) {
+    const bool off = user_disable->parsed();
+    if (auto set = services.set_user_disabled(user_name, off); !set) return fail(set.error());
+    std::printf("%s %s\n", off ? "disabled" : "enabled", user_name.c_str());
+    return kExitOk;
+  }
+  if (token_list->parsed()) {
+    auto tokens = services.list_tokens(user_name);
+    if (!tokens) return fail(tokens.error());
+    auto when = [](const std::optional<int64_t>& t) {
+      if (!t) return std::string("-");
+      const std::time_t seconds = *t;
+      std::tm tm{};
+      ::gmtime_r(&seconds, &tm);
+      char buf[32];
+      std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+      return std::string(buf);
+    };
+    std::printf("%-6s %-20s %-21s %-21s %s\n", "id", "label", "created", "expires", "revoked");
+    for (const auto& t : *tokens) {
+      std::printf("%-6lld %-20s %-21s %-21s %s\n", static_cast<long long>(t.token_id),
+                  t.label.c_str(), when(t.created_at).c_str(), when(t.expires_at).c_str(),
+                  when(t.revoked_at).c_str());
+    }
+    return kExitOk;
+  }
+  if (token_revoke->parsed()) {
+    if (auto revoked = services.revoke_token(user_name, token_id); !revoked) {
+      return fail(revoked.error());
+    }
+    std::printf("revoked token %lld of %s\n", static_cast<long long>(token_id), user_name.c_str());
+    return kExitOk;
+  }
   if (token_create->parsed()) {
-    auto t = services.create_token(user_name, token_label);
+    std::optional<int64_t> ttl;
+    if (!token_expires.empty()) {
+      auto seconds = parse_duration(token_expires);
+      if (!seconds) return fail(seconds.error());
+      ttl = *seconds;
+    }
+    auto t = services.create_token(user_name, token_label, ttl);
     if (!t) return fail(t.error());
     std::printf("%s\n", t->c_str());
     return kExitOk;

@@ -87,11 +87,33 @@ Result<std::pair<store::User, std::string>> Services::add_user(const std::string
   return std::make_pair(std::move(user), std::move(token));
 }
 
-Result<std::string> Services::create_token(const std::string& user_name, const std::string& label) {
+Result<std::string> Services::create_token(const std::string& user_name, const std::string& label,
+                                           std::optional<int64_t> ttl_seconds) {
   CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));
+  if (ttl_seconds && *ttl_seconds <= 0) {
+    return make_error(ErrorCode::kInvalidArgument, "a token's lifetime must be positive");
+  }
+  std::optional<int64_t> expires;
+  if (ttl_seconds) expires = now() + *ttl_seconds;
   std::string token = new_token();
-  CAIRN_RETURN_IF_ERROR(metadata_.add_token(user.user_id, hash_token(token), label, now()));
+  CAIRN_RETURN_IF_ERROR(
+      metadata_.add_token(user.user_id, hash_token(token), label, now(), expires));
   return token;
+}
+
+Result<std::vector<store::TokenInfo>> Services::list_tokens(const std::string& user_name) {
+  CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));
+  return metadata_.list_tokens(user.user_id);
+}
+
+Result<void> Services::revoke_token(const std::string& user_name, int64_t token_id) {
+  CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));
+  return metadata_.revoke_token(user.user_id, token_id, now());
+}
+
+Result<void> Services::set_user_disabled(const std::string& user_name, bool disabled) {
+  CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));
+  return metadata_.set_user_disabled(user.user_id, disabled);
 }
 
 // --- chunks ----------------------------------------------------------------------------------

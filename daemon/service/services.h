@@ -128,7 +128,12 @@ class Services {
   Result<store::User> authenticate(std::string_view authorization_header) const;
   // Creates a user and a first token; returns the token, which is shown once and never stored.
   Result<std::pair<store::User, std::string>> add_user(const std::string& name);
-  Result<std::string> create_token(const std::string& user_name, const std::string& label);
+  // Another token for a user, valid for `ttl_seconds` if given; returns it (shown once).
+  Result<std::string> create_token(const std::string& user_name, const std::string& label,
+                                   std::optional<int64_t> ttl_seconds = std::nullopt);
+  Result<std::vector<store::TokenInfo>> list_tokens(const std::string& user_name);
+  Result<void> revoke_token(const std::string& user_name, int64_t token_id);
+  Result<void> set_user_disabled(const std::string& user_name, bool disabled);
 
   // --- chunks ---
   Result<protocol::CheckChunksResponse> check_chunks(const RequestContext& ctx,

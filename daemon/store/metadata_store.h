@@ -28,6 +28,15 @@ struct User {
   int64_t created_at = 0;
 };
 
+// A token as admins see it: never the token itself (only its hash is stored).
+struct TokenInfo {
+  int64_t token_id = 0;
+  std::string label;
+  int64_t created_at = 0;
+  std::optional<int64_t> expires_at;
+  std::optional<int64_t> revoked_at;
+};
+
 // Who is acting, where, and when (Unix seconds).
 struct Actor {
   int64_t user_id = 0;
@@ -115,9 +124,16 @@ class MetadataStore {
   virtual Result<std::vector<User>> list_users() = 0;
   // kNotFound if there is no such user.
   virtual Result<User> find_user(const std::string& name) = 0;
-  // Stores a token by its hash only.
-  virtual Result<void> add_token(int64_t user_id, const Digest& token_hash,
-                                 const std::string& label, int64_t now) = 0;
+  // Stores a token by its hash only; returns its id. `expires_at`: Unix seconds, or none.
+  virtual Result<int64_t> add_token(int64_t user_id, const Digest& token_hash,
+                                    const std::string& label, int64_t now,
+                                    std::optional<int64_t> expires_at = std::nullopt) = 0;
+  virtual Result<std::vector<TokenInfo>> list_tokens(int64_t user_id) = 0;
+  // Revokes one of the user's tokens: every later request with it is refused. kNotFound if the
+  // user has no such token; revoking twice keeps the first time.
+  virtual Result<void> revoke_token(int64_t user_id, int64_t token_id, int64_t now) = 0;
+  // Disables or enables a user: a disabled user's tokens are refused on the next request.
+  virtual Result<void> set_user_disabled(int64_t user_id, bool disabled) = 0;
   // The user a token hash belongs to. kUnauthenticated for an unknown, revoked or expired token
   // or a disabled user; the message does not say which.
   virtual Result<User> authenticate(const Digest& token_hash, int64_t now) = 0;

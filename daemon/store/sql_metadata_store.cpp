@@ -1337,13 +1337,56 @@ class SqlMetadataStore final : public MetadataStore {
     });
   }
 
-  Result<void> add_token(int64_t user_id, const Digest& token_hash, const std::string& label,
-                         int64_t now) override {
+  Result<int64_t> add_token(int64_t user_id, const Digest& token_hash, const std::string& label,
+                            int64_t now, std::optional<int64_t> expires_at) override {
+    return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<int64_t> {
+      CAIRN_ASSIGN_OR_RETURN(auto r,
+                             s.query("INSERT INTO tokens(user_id, token_hash, label, created_at, "
+                                     "expires_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING token_id",
+                                     user_id, token_hash.bytes(), label, now, expires_at));
+      return r[0].get_int(0);
+    });
+  }
+
+  Result<std::vector<TokenInfo>> list_tokens(int64_t user_id) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<TokenInfo>> {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("SELECT token_id, label, created_at, expires_at, revoked_at FROM "
+                          "tokens WHERE user_id=?1 ORDER BY token_id",
+                          user_id));
+      std::vector<TokenInfo> out;
+      for (size_t i = 0; i < r.size(); ++i) {
+        TokenInfo t;
+        t.token_id = r[i].get_int(0);
+        t.label = r[i].get_text(1);
+        t.created_at = r[i].get_int(2);
+        t.expires_at = r[i].get_optional_int(3);
+        t.revoked_at = r[i].get_optional_int(4);
+        out.push_back(std::move(t));
+      }
+      return out;
+    });
+  }
+
+  Result<void> revoke_token(int64_t user_id, int64_t token_id, int64_t now) override {
     return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
-      CAIRN_RETURN_IF_ERROR(
-          s.query("INSERT INTO tokens(user_id, token_hash, label, created_at) "
-                  "VALUES (?1, ?2, ?3, ?4)",
-                  user_id, token_hash.bytes(), label, now));
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE "
+                          "user_id=?1 AND token_id=?2",
+                          user_id, token_id, now));
+      if (r.affected == 0) {
+        return make_error(ErrorCode::kNotFound,
+                          "this user has no token with id " + std::to_string(token_id));
+      }
+      return {};
+    });
+  }
+
+  Result<void> set_user_disabled(int64_t user_id, bool disabled) override {
+    return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("UPDATE users SET disabled=?2 WHERE user_id=?1", user_id, disabled));
+      if (r.affected == 0) return make_error(ErrorCode::kNotFound, "no such user");
       return {};
     });
   }

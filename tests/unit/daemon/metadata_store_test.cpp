@@ -48,6 +48,50 @@ TEST_P(MetadataStoreTest, UsersAndTokens) {
   EXPECT_EQ(services_->create_token("nobody", "").error().code(), ErrorCode::kNotFound);
 }
 
+// Expired and revoked tokens and disabled users are refused from the next request on, with the
+// same answer as an unknown token.
+TEST_P(MetadataStoreTest, TokensExpireAndAreRevokedAndUsersDisabled) {
+  auto brief = services_->create_token("alice", "brief", 3600);
+  ASSERT_TRUE(brief.has_value());
+  auto lasting = services_->create_token("alice", "lasting");
+  ASSERT_TRUE(lasting.has_value());
+  EXPECT_TRUE(services_->authenticate("Bearer " + *brief).has_value());
+  clock_.now += 3601;
+  EXPECT_EQ(services_->authenticate("Bearer " + *brief).error().code(),
+            ErrorCode::kUnauthenticated);
+  EXPECT_TRUE(services_->authenticate("Bearer " + *lasting).has_value());
+  EXPECT_EQ(services_->create_token("alice", "x", 0).error().code(), ErrorCode::kInvalidArgument);
+
+  auto tokens = services_->list_tokens("alice");
+  ASSERT_TRUE(tokens.has_value());
+  ASSERT_EQ(tokens->size(), 3u);  // initial, brief, lasting
+  EXPECT_EQ(tokens->at(1).label, "brief");
+  EXPECT_EQ(tokens->at(1).expires_at, std::optional<int64_t>(clock_.now - 1));
+  const int64_t lasting_id = tokens->at(2).token_id;
+  ASSERT_TRUE(services_->revoke_token("alice", lasting_id));
+  EXPECT_EQ(services_->authenticate("Bearer " + *lasting).error().code(),
+            ErrorCode::kUnauthenticated);
+  const auto revoked_at = services_->list_tokens("alice")->at(2).revoked_at;
+  EXPECT_EQ(revoked_at, std::optional<int64_t>(clock_.now));
+  clock_.now += 10;
+  ASSERT_TRUE(services_->revoke_token("alice", lasting_id));  // Twice: the first time stays.
+  EXPECT_EQ(services_->list_tokens("alice")->at(2).revoked_at, revoked_at);
+  EXPECT_EQ(services_->revoke_token("alice", 999999).error().code(), ErrorCode::kNotFound);
+  // Another user's token id is not this user's to revoke.
+  auto bob = services_->add_user("bob");
+  ASSERT_TRUE(bob.has_value());
+  const int64_t bobs = services_->list_tokens("bob")->at(0).token_id;
+  EXPECT_EQ(services_->revoke_token("alice", bobs).error().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(services_->authenticate("Bearer " + bob->second).has_value());
+
+  ASSERT_TRUE(services_->set_user_disabled("bob", true));
+  EXPECT_EQ(services_->authenticate("Bearer " + bob->second).error().code(),
+            ErrorCode::kUnauthenticated);
+  ASSERT_TRUE(services_->set_user_disabled("bob", false));
+  EXPECT_TRUE(services_->authenticate("Bearer " + bob->second).has_value());
+  EXPECT_EQ(services_->set_user_disabled("nobody", true).error().code(), ErrorCode::kNotFound);
+}
+
 TEST_P(MetadataStoreTest, VersionsUnchangedAndConflicts) {
   auto v1 = put_file("/docs/a.txt", "one", std::nullopt);
   EXPECT_EQ(v1.status, OpStatus::kOk);
