@@ -1,5 +1,7 @@
 #include "common/bytes.h"
 
+#include <cstdio>
+
 namespace cairn {
 namespace {
 
@@ -33,6 +35,23 @@ std::optional<Bytes> from_hex(std::string_view hex) {
     out[i] = static_cast<std::byte>((hi << 4) | lo);
   }
   return out;
+}
+
+std::string human_bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int unit = 0;
+  while (v >= 1024 && unit < 4) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (unit == 0) {
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s", v, units[unit]);
+  }
+  return buf;
 }
 
 }  // namespace cairn

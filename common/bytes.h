@@ -27,4 +27,7 @@ std::string to_hex(ByteView data);
 // Decodes hex (either case); nullopt on odd length or a non-hex character.
 std::optional<Bytes> from_hex(std::string_view hex);
 
+// "512 B", "1.5 MiB": binary units, one decimal above bytes.
+std::string human_bytes(uint64_t bytes);
+
 }  // namespace cairn

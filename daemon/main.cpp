@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "common/bytes.h"
 #include "common/chunker.h"
 #include "daemon/api/handlers.h"
 #include "daemon/api/router.h"
@@ -259,19 +260,6 @@ Result<std::optional<uint64_t>> parse_size(const std::string& text) {
   return std::optional<uint64_t>(static_cast<uint64_t>(value * scale));
 }
 
-std::string format_size(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 int cmd_serve(const std::string& data, const std::string& listen, int workers) {
   auto where = parse_listen(listen);
   if (!where) return fail(where.error());
@@ -476,8 +464,8 @@ int main(int argc, char** argv) {
     if (!found) return fail(found.error());
     auto q = (*d)->metadata->quota(found->user_id);
     if (!q) return fail(q.error());
-    std::printf("%s: %s used of %s\n", user_name.c_str(), format_size(q->used).c_str(),
-                q->limit ? format_size(*q->limit).c_str() : "unlimited");
+    std::printf("%s: %s used of %s\n", user_name.c_str(), human_bytes(q->used).c_str(),
+                q->limit ? human_bytes(*q->limit).c_str() : "unlimited");
     return kExitOk;
   }
   if (retention->parsed()) {

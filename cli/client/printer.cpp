@@ -34,23 +34,6 @@ std::string format_time(int64_t seconds) {
 
 }  // namespace
 
-std::string human_bytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int unit = 0;
-  while (v >= 1024 && unit < 4) {
-    v /= 1024;
-    ++unit;
-  }
-  char buf[32];
-  if (unit == 0) {
-    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(bytes));
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.1f %s", v, units[unit]);
-  }
-  return buf;
-}
-
 Printer::Printer(OutputMode mode)
     : mode_(mode), progress_(mode == OutputMode::kHuman && ::isatty(STDERR_FILENO) == 1) {}
 

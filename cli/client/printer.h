@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/client/reports.h"
+#include "common/bytes.h"
 #include "common/error.h"
 #include "common/protocol/protocol.h"
 
@@ -48,8 +49,7 @@ class Printer {
   std::mutex mu_;
 };
 
-// "1.5 MiB"
-std::string human_bytes(uint64_t bytes);
+using cairn::human_bytes;  // common/bytes.h
 // "2026-11-26 08:15" in local time; "-" for 0.
 std::string human_time(int64_t unix_seconds);
 

@@ -187,6 +187,21 @@ std::string pull_after(Session& s) {
   return "";
 }
 
+// Takes the working copy's lock when the command runs in one.
+Result<void> lock_here(Place& place) {
+  if (!place.session) return {};
+  return place.session->state->lock_for_writing();
+}
+
+// After a server-side change in a working copy, pulls it; returns what to add to the message
+// ("" when the pull worked). Releases this command's lock first: pull() takes it itself.
+std::string follow_server(Place& place) {
+  if (!place.session) return "";
+  place.session->state.reset();
+  auto again = client::open_session(place.session->root);
+  return again ? pull_after(*again) : "; " + again.error().message() + " (run cairn pull)";
+}
+
 int run_mkdir(CommandContext& ctx, const std::string& path) {
   Printer printer(mode_of(ctx));
   auto place = open_place(ctx);
@@ -477,11 +492,7 @@ int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
     return kExitOk;
   }
 
-  if (place->session) {
-    if (auto locked = place->session->state->lock_for_writing(); !locked) {
-      return fail(printer, command, locked.error());
-    }
-  }
+  if (auto locked = lock_here(*place); !locked) return fail(printer, command, locked.error());
   Result<protocol::CommitResult> r = make_error(ErrorCode::kInternal, "unreachable");
   std::string what;
   if (version > 0) {
@@ -507,13 +518,8 @@ int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
   } else {
     what = t->remote + " already has that content";
   }
-  std::string trouble;
-  if (place->session) {
-    place->session->state.reset();  // pull() takes the lock itself.
-    auto again = client::open_session(place->session->root);
-    trouble = again ? pull_after(*again) : "; " + again.error().message() + " (run cairn pull)";
-    what += trouble;
-  }
+  const std::string trouble = follow_server(*place);
+  what += trouble;
   printer.document(command,
                    "{\"path\":" + protocol::json_quote(t->remote) +
                        ",\"version\":" + std::to_string(r->version) +
@@ -575,24 +581,15 @@ int run_trash(CommandContext& ctx, const std::string& action, const std::string&
     if (!dest) return fail(printer, command, dest.error());
     to_remote = dest->remote;
   }
-  if (place->session) {
-    if (auto locked = place->session->state->lock_for_writing(); !locked) {
-      return fail(printer, command, locked.error());
-    }
-  }
+  if (auto locked = lock_here(*place); !locked) return fail(printer, command, locked.error());
   auto binned = in_trash(api, t->remote);
   if (!binned) return fail(printer, command, binned.error());
   auto r = expect_done(commit_one(api, CommitOp::undelete(binned->node_id, to_remote)));
   if (!r) return fail(printer, command, r.error());
   std::string what = "restored " + t->remote +
                      (to_remote.empty() || to_remote == t->remote ? "" : " to " + to_remote);
-  std::string trouble;
-  if (place->session) {
-    place->session->state.reset();  // pull() takes the lock itself.
-    auto again = client::open_session(place->session->root);
-    trouble = again ? pull_after(*again) : "; " + again.error().message() + " (run cairn pull)";
-    what += trouble;
-  }
+  const std::string trouble = follow_server(*place);
+  what += trouble;
   printer.document(command,
                    "{\"path\":" + protocol::json_quote(t->remote) +
                        ",\"to\":" + protocol::json_quote(r->path) + "}",
