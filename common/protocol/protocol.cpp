@@ -151,6 +151,7 @@ json entry_json(const Entry& e) {
          {"modified_at", e.modified_at}};
   if (e.deleted) j["deleted"] = true;
   if (!e.change.empty()) j["change"] = e.change;
+  if (!e.share_role.empty()) j["share"] = {{"role", e.share_role}, {"owner", e.shared_by}};
   if (!e.manifest.empty()) j["manifest"] = e.manifest;
   if (e.kind == NodeKind::kSymlink) j["target"] = e.symlink_target;
   return j;
@@ -170,6 +171,10 @@ Entry entry_from(const json& j) {
   e.manifest = get_or<std::string>(j, "manifest", "");
   e.symlink_target = get_or<std::string>(j, "target", "");
   e.change = get_or<std::string>(j, "change", "");
+  if (auto share = j.find("share"); share != j.end() && share->is_object()) {
+    e.share_role = share->at("role").get<std::string>();
+    e.shared_by = share->at("owner").get<std::string>();
+  }
   return e;
 }
 
@@ -234,20 +239,27 @@ void from_json_value(const json& j, ConfirmPackRequest& r) {
 json to_json_value(const PackStored& r) { return {{"stored", true}, {"chunks", r.chunks}}; }
 void from_json_value(const json& j, PackStored& r) { r.chunks = j.at("chunks").get<uint32_t>(); }
 
-json to_json_value(const ManifestsRequest& r) {
+json digests_json(const std::vector<Digest>& digests) {
   json a = json::array();
-  for (const auto& d : r.manifests) a.push_back(d.hex());
-  return {{"manifests", std::move(a)}};
+  for (const auto& d : digests) a.push_back(d.hex());
+  return a;
 }
-void from_json_value(const json& j, ManifestsRequest& r) {
-  const auto& list = j.at("manifests");
-  if (!list.is_array()) fail("manifests must be an array");
+
+std::vector<Digest> digests_from(const json& list, const char* what) {
+  if (!list.is_array()) fail(std::string(what) + " must be an array");
+  std::vector<Digest> out;
   for (const auto& v : list) {
-    if (!v.is_string()) fail("manifests must be hex strings");
+    if (!v.is_string()) fail(std::string(what) + " must be hex strings");
     auto d = Digest::from_hex(v.get<std::string>());
-    if (!d) fail("manifests must be 64-character hex SHA-256 strings");
-    r.manifests.push_back(*d);
+    if (!d) fail(std::string(what) + " must be 64-character hex SHA-256 strings");
+    out.push_back(*d);
   }
+  return out;
+}
+
+json to_json_value(const ManifestsRequest& r) { return {{"manifests", digests_json(r.manifests)}}; }
+void from_json_value(const json& j, ManifestsRequest& r) {
+  r.manifests = digests_from(j.at("manifests"), "manifests");
 }
 
 json to_json_value(const ManifestsResponse& r) {
@@ -294,9 +306,14 @@ void from_json_value(const json& j, WhoAmI& w) {
   w.user_id = j.at("user_id").get<int64_t>();
 }
 
-json to_json_value(const CheckChunksRequest& r) { return {{"chunks", chunk_list_json(r.chunks)}}; }
+json to_json_value(const CheckChunksRequest& r) {
+  json j{{"chunks", chunk_list_json(r.chunks)}};
+  if (!r.manifests.empty()) j["manifests"] = digests_json(r.manifests);
+  return j;
+}
 void from_json_value(const json& j, CheckChunksRequest& r) {
   r.chunks = chunk_list_from(j.at("chunks"));
+  if (auto m = j.find("manifests"); m != j.end()) r.manifests = digests_from(*m, "manifests");
 }
 
 json to_json_value(const CheckChunksResponse& r) { return {{"missing", uploads_json(r.missing)}}; }
@@ -553,6 +570,43 @@ void from_json_value(const json& j, EmptyTrashResponse& r) {
   r.bytes = j.at("bytes").get<uint64_t>();
 }
 
+json to_json_value(const ShareRequest& r) {
+  return {{"path", r.path}, {"user", r.user}, {"role", r.role}};
+}
+void from_json_value(const json& j, ShareRequest& r) {
+  r.path = j.at("path").get<std::string>();
+  r.user = j.at("user").get<std::string>();
+  r.role = get_or<std::string>(j, "role", "viewer");
+}
+
+json to_json_value(const ShareInfo& r) {
+  return {{"share_id", r.share_id}, {"path", r.path}, {"owner", r.owner},
+          {"user", r.user},         {"role", r.role}, {"created_at", r.created_at}};
+}
+void from_json_value(const json& j, ShareInfo& r) {
+  r.share_id = j.at("share_id").get<int64_t>();
+  r.path = j.at("path").get<std::string>();
+  r.owner = j.at("owner").get<std::string>();
+  r.user = j.at("user").get<std::string>();
+  r.role = j.at("role").get<std::string>();
+  r.created_at = get_or<int64_t>(j, "created_at", 0);
+}
+
+json to_json_value(const SharesResponse& r) {
+  json a = json::array();
+  for (const auto& one : r.shares) a.push_back(to_json_value(one));
+  return {{"shares", std::move(a)}};
+}
+void from_json_value(const json& j, SharesResponse& r) {
+  const auto& list = j.at("shares");
+  if (!list.is_array()) fail("shares must be an array");
+  for (const auto& one : list) {
+    ShareInfo info;
+    from_json_value(one, info);
+    r.shares.push_back(std::move(info));
+  }
+}
+
 json to_json_value(const QuotaResponse& r) {
   json out{{"used", r.used}, {"limit", nullptr}};
   if (r.limit) out["limit"] = *r.limit;
@@ -686,6 +740,9 @@ CAIRN_PROTOCOL_TYPE(HistoryResponse)
 CAIRN_PROTOCOL_TYPE(TrashResponse)
 CAIRN_PROTOCOL_TYPE(EmptyTrashResponse)
 CAIRN_PROTOCOL_TYPE(QuotaResponse)
+CAIRN_PROTOCOL_TYPE(ShareRequest)
+CAIRN_PROTOCOL_TYPE(ShareInfo)
+CAIRN_PROTOCOL_TYPE(SharesResponse)
 CAIRN_PROTOCOL_TYPE(ErrorBody)
 
 #undef CAIRN_PROTOCOL_TYPE

@@ -63,6 +63,9 @@ struct ChunkUpload {
 // POST /v1/chunks/check: which of these chunks must the caller upload?
 struct CheckChunksRequest {
   std::vector<ChunkRef> chunks;
+  // Locate only: the manifests these chunks are read for. A chunk of a manifest the caller may
+  // read (a file of a folder shared with them) is located even though they never uploaded it.
+  std::vector<Digest> manifests;
 };
 struct CheckChunksResponse {
   std::vector<ChunkUpload> missing;
@@ -236,8 +239,12 @@ struct Entry {
   std::string manifest;        // Hex address; files only.
   std::string symlink_target;  // Symlinks only.
   int64_t modified_at = 0;     // Unix seconds of the head version.
-  // Change feed only: its latest change, "put", "mkdir", "delete", "move" or "restore".
+  // Change feed only: its latest change, "put", "mkdir", "delete", "move", "restore" or "share".
   std::string change;
+  // A folder someone else shares with the user, where it appears in their tree: their role
+  // ("viewer" or "editor") and the owner's name. Empty otherwise.
+  std::string share_role;
+  std::string shared_by;
 };
 
 // GET /v1/list?path=P
@@ -303,6 +310,26 @@ struct EmptyTrashResponse {
 struct QuotaResponse {
   uint64_t used = 0;
   std::optional<uint64_t> limit;  // nullopt: unlimited.
+};
+
+// POST /v1/shares {path, user, role}: shares a folder, or changes a share's role.
+// DELETE /v1/shares?path=P&user=U: the owner takes it back; without user, a grantee leaves.
+struct ShareRequest {
+  std::string path;
+  std::string user;
+  std::string role;  // "viewer" or "editor".
+};
+struct ShareInfo {
+  int64_t share_id = 0;
+  std::string path;  // The owner's folder, or (shared with the caller) where the caller sees it.
+  std::string owner;
+  std::string user;  // The grantee.
+  std::string role;
+  int64_t created_at = 0;
+};
+// GET /v1/shares[?path=P]: shares the caller owns and those shared with them.
+struct SharesResponse {
+  std::vector<ShareInfo> shares;
 };
 
 // Every error response: {"error":{"code":"not_found","message":"..."}}.

@@ -245,7 +245,7 @@ void register_routes(Router& router, Services& services) {
 
   router.add("GET", "/v1/chunks/*", [&services](const HttpRequest& req, const std::string& hex) {
     return authed(services, req, [&](const RequestContext& ctx) {
-      auto chunk = services.chunk_read(ctx, hex);
+      auto chunk = services.chunk_read(ctx, hex, req.query);
       if (!chunk) return fail(chunk.error());
       metrics().chunks_served.fetch_add(1, std::memory_order_relaxed);
       HttpResponse r;
@@ -394,6 +394,28 @@ void register_routes(Router& router, Services& services) {
   router.add("POST", "/v1/trash/empty", [&services](const HttpRequest& req, const std::string&) {
     return authed(services, req,
                   [&](const RequestContext& ctx) { return ok_json(services.empty_trash(ctx)); });
+  });
+
+  router.add("POST", "/v1/shares", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::ShareRequest>(req);
+      if (!body) return fail(body.error());
+      return ok_json(services.share(ctx, *body));
+    });
+  });
+
+  router.add("DELETE", "/v1/shares", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      auto done = services.unshare(ctx, query_or(req, "path", ""), query_or(req, "user", ""));
+      if (!done) return fail(done.error());
+      return HttpResponse::json(200, "{}");
+    });
+  });
+
+  router.add("GET", "/v1/shares", [&services](const HttpRequest& req, const std::string&) {
+    return authed(services, req, [&](const RequestContext& ctx) {
+      return ok_json(services.shares(ctx, query_or(req, "path", "")));
+    });
   });
 
   router.add("GET", "/v1/quota", [&services](const HttpRequest& req, const std::string&) {

@@ -42,12 +42,12 @@ Result<protocol::PackStored> PackReceiver::finish() {
 
 // --- Services: packs -------------------------------------------------------------------------
 
-std::string Services::sign_pack_url(
-    std::string_view purpose, const std::string& hex,
-    const std::vector<std::pair<std::string, int64_t>>& fields) const {
+std::string Services::sign_pack_url(std::string_view purpose, const std::string& hex,
+                                    const std::vector<std::pair<std::string, int64_t>>& fields,
+                                    std::string_view where) const {
   const std::string expires = std::to_string(now() + config_.chunk_url_ttl_seconds);
   std::vector<std::string> values;
-  std::string url = "/v1/packs/" + hex + "?";
+  std::string url = std::string(where) + hex + "?";
   for (const auto& [name, value] : fields) {
     values.push_back(std::to_string(value));
     url += name + "=" + values.back() + "&";
@@ -111,6 +111,7 @@ PackLimits Services::pack_limits() const {
 
 Result<protocol::ChunkUpload> Services::pack_upload(const RequestContext& ctx,
                                                     const protocol::PackUploadRequest& req) {
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
   if (req.size == 0 || req.size > config_.packs.max_size) {
     return make_error(ErrorCode::kTooLarge,
                       "a pack must be 1 to " + std::to_string(config_.packs.max_size) + " bytes");
@@ -147,6 +148,7 @@ Result<std::unique_ptr<PackReceiver>> Services::begin_pack_put(const ChunkPutGra
 
 Result<protocol::PackStored> Services::confirm_pack(const RequestContext& ctx,
                                                     const protocol::ConfirmPackRequest& req) {
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
   if (!blobs_.takes_direct_uploads()) {
     return make_error(ErrorCode::kInvalidArgument,
                       "this server takes packs through the URL POST /v1/packs gives, not by "
@@ -215,7 +217,12 @@ Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& c
   std::vector<Digest> digests;
   digests.reserve(req.chunks.size());
   for (const auto& c : req.chunks) digests.push_back(c.hash);
-  CAIRN_ASSIGN_OR_RETURN(auto locations, metadata_.locate_chunks(ctx.user.user_id, digests));
+  if (req.manifests.size() > config_.max_batch) {
+    return make_error(ErrorCode::kTooLarge,
+                      "at most " + std::to_string(config_.max_batch) + " manifests per request");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto locations,
+                         metadata_.locate_chunks(ctx.user.user_id, digests, req.manifests));
 
   protocol::LocateResponse out;
   const bool direct = blobs_.takes_direct_uploads();
@@ -233,7 +240,10 @@ Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& c
       read.url = std::move(info.redirect_url);
       read.headers = std::move(info.headers);
     } else if (id.kind == store::ObjectKind::kChunk) {
-      read.url = "/v1/chunks/" + id.digest.hex();  // With the bearer token, as always.
+      // With the bearer token, as always, and signed for this user: a chunk of a file shared
+      // with them is readable without their holding it.
+      read.url =
+          sign_pack_url("GET chunk", id.digest.hex(), {{"u", ctx.user.user_id}}, "/v1/chunks/");
     } else {
       read.url = sign_pack_url(
           "GET pack", id.digest.hex(),
@@ -280,8 +290,20 @@ Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& c
   return out;
 }
 
-Result<ChunkBody> Services::chunk_read(const RequestContext& ctx, std::string_view hex) {
+Result<ChunkBody> Services::chunk_read(const RequestContext& ctx, std::string_view hex,
+                                       const std::map<std::string, std::string>& query) {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
+  if (query.count("s") != 0) {
+    // A read that POST /v1/chunks/locate signed for this user.
+    CAIRN_ASSIGN_OR_RETURN(auto f, verify_pack_url("GET chunk", digest.hex(), query, {"u"},
+                                                   "chunk read", "POST /v1/chunks/locate"));
+    if (f[0] != ctx.user.user_id) {
+      return make_error(ErrorCode::kPermissionDenied, "this chunk read URL is someone else's");
+    }
+    ChunkBody body;
+    CAIRN_ASSIGN_OR_RETURN(body.object, blobs_.read_info(digest));
+    return body;
+  }
   CAIRN_ASSIGN_OR_RETURN(auto locations, metadata_.locate_chunks(ctx.user.user_id, {digest}));
   if (locations.empty()) return make_error(ErrorCode::kNotFound, "chunk " + digest.hex());
   const store::ChunkLocation& loc = locations.front();

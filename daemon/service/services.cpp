@@ -14,25 +14,76 @@ namespace cairn::service {
 namespace {
 
 constexpr std::string_view kTokenPrefix = "cairn_";
-constexpr std::string_view kCursorPrefix = "c1.";
+// A cursor lists the position in each feed of the user's view: "c2." then "FEED:SEQ" pairs
+// joined by '.', FEED 0 for the home namespace and a share id for each shared folder.
+constexpr std::string_view kCursorPrefix = "c2.";
 
-std::string encode_cursor(int64_t ns, int64_t seq) {
-  return std::string(kCursorPrefix) + std::to_string(ns) + "." + std::to_string(seq);
+std::string encode_cursor(const store::FeedCursor& cursor) {
+  std::string out(kCursorPrefix);
+  bool first = true;
+  for (const auto& [feed, seq] : cursor) {
+    if (!first) out += '.';
+    first = false;
+    out += std::to_string(feed) + ":" + std::to_string(seq);
+  }
+  return out;
 }
 
-// nullopt for anything that is not a cursor of this namespace: the caller resets.
-std::optional<int64_t> decode_cursor(std::string_view cursor, int64_t ns) {
+// nullopt for anything that is not such a cursor (an old "c1." one too): the caller resets.
+std::optional<store::FeedCursor> decode_cursor(std::string_view cursor) {
   if (cursor.substr(0, kCursorPrefix.size()) != kCursorPrefix) return std::nullopt;
   cursor.remove_prefix(kCursorPrefix.size());
-  const size_t dot = cursor.find('.');
-  if (dot == std::string_view::npos) return std::nullopt;
-  auto cursor_ns = parse_int(cursor.substr(0, dot));
-  auto seq = parse_int(cursor.substr(dot + 1));
-  if (!cursor_ns || !seq || *cursor_ns != ns || *seq < 0) return std::nullopt;
-  return seq;
+  store::FeedCursor out;
+  while (!cursor.empty()) {
+    const size_t dot = cursor.find('.');
+    const std::string_view part = cursor.substr(0, dot);
+    const size_t colon = part.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    auto feed = parse_int(part.substr(0, colon));
+    auto seq = parse_int(part.substr(colon + 1));
+    if (!feed || !seq || *feed < 0 || *seq < 0 || out.size() > 10000) return std::nullopt;
+    out[*feed] = *seq;
+    if (dot == std::string_view::npos) break;
+    cursor.remove_prefix(dot + 1);
+  }
+  return out;
+}
+
+bool path_within(std::string_view path, std::string_view scope) {
+  if (scope.empty() || scope == "/" || path == scope) return true;
+  return path.size() > scope.size() && path.substr(0, scope.size()) == scope &&
+         path[scope.size()] == '/';
 }
 
 }  // namespace
+
+store::Actor RequestContext::actor() const {
+  store::Actor a;
+  a.user_id = user.user_id;
+  a.namespace_id = user.home_namespace_id;
+  a.device = device.empty() ? std::string("unknown") : device;
+  a.now = now;
+  a.token_hash = user.token_hash;
+  return a;
+}
+
+Result<void> Services::in_scope(const RequestContext& ctx, std::string_view path) {
+  const std::string& scope = ctx.user.scope.path;
+  if (path_within(path, scope)) return {};
+  return make_error(ErrorCode::kPermissionDenied, "this token is limited to " + scope + "; " +
+                                                      std::string(path) + " is outside it");
+}
+
+Result<void> Services::may_write(const RequestContext& ctx,
+                                 std::initializer_list<std::string_view> paths) {
+  if (ctx.user.scope.read_only) {
+    return make_error(ErrorCode::kPermissionDenied,
+                      "this token is read-only: it can list, download and sync down, not change "
+                      "anything (cairnd token create makes one that can)");
+  }
+  for (const auto p : paths) CAIRN_RETURN_IF_ERROR(in_scope(ctx, p));
+  return {};
+}
 
 int64_t SystemClock::now_seconds() const {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -72,7 +123,10 @@ Result<store::User> Services::authenticate(std::string_view header) const {
   if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix || token.size() > 256) {
     return make_error(ErrorCode::kUnauthenticated, "invalid, revoked or expired token");
   }
-  return metadata_.authenticate(hash_token(token), now());
+  const Digest hash = hash_token(token);
+  CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.authenticate(hash, now()));
+  user.token_hash = hash;
+  return user;
 }
 
 Result<std::pair<store::User, std::string>> Services::add_user(const std::string& name) {
@@ -88,16 +142,21 @@ Result<std::pair<store::User, std::string>> Services::add_user(const std::string
 }
 
 Result<std::string> Services::create_token(const std::string& user_name, const std::string& label,
-                                           std::optional<int64_t> ttl_seconds) {
+                                           std::optional<int64_t> ttl_seconds,
+                                           const store::TokenScope& scope) {
   CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));
   if (ttl_seconds && *ttl_seconds <= 0) {
     return make_error(ErrorCode::kInvalidArgument, "a token's lifetime must be positive");
   }
   std::optional<int64_t> expires;
   if (ttl_seconds) expires = now() + *ttl_seconds;
+  store::TokenScope clean = scope;
+  if (!clean.path.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(clean.path, normalize_remote_path(clean.path));
+  }
   std::string token = new_token();
   CAIRN_RETURN_IF_ERROR(
-      metadata_.add_token(user.user_id, hash_token(token), label, now(), expires));
+      metadata_.add_token(user.user_id, hash_token(token), label, now(), expires, clean));
   return token;
 }
 
@@ -231,6 +290,7 @@ Result<void> Services::check_chunk_list(const std::vector<ChunkRef>& chunks) con
 
 Result<protocol::CheckChunksResponse> Services::confirm_chunks(
     const RequestContext& ctx, const protocol::CheckChunksRequest& req) {
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
   CAIRN_RETURN_IF_ERROR(check_chunk_list(req.chunks));
   std::vector<Digest> digests;
   for (const auto& c : req.chunks) digests.push_back(c.hash);
@@ -247,6 +307,7 @@ Result<protocol::CheckChunksResponse> Services::confirm_chunks(
 
 Result<protocol::CheckChunksResponse> Services::check_chunks(
     const RequestContext& ctx, const protocol::CheckChunksRequest& req) {
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
   CAIRN_RETURN_IF_ERROR(check_chunk_list(req.chunks));
   protocol::CheckChunksResponse out;
   CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user.user_id, req.chunks));
@@ -349,12 +410,14 @@ Result<protocol::InitUploadsResponse> Services::init_uploads(
     return make_error(ErrorCode::kTooLarge,
                       "at most " + std::to_string(config_.max_batch) + " files per request");
   }
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
   std::vector<store::StagedUpload> staged;
   std::vector<ChunkRef> all_chunks;
   protocol::InitUploadsResponse out;
   out.expires_at = ctx.now + config_.upload_ttl_seconds;
   for (const auto& f : req.files) {
     CAIRN_ASSIGN_OR_RETURN(store::StagedUpload u, stage_file(ctx, f));
+    CAIRN_RETURN_IF_ERROR(in_scope(ctx, u.path));
     u.upload_id = to_hex(secure_random(16));
     u.expires_at = out.expires_at;
     all_chunks.insert(all_chunks.end(), f.chunks.begin(), f.chunks.end());
@@ -397,8 +460,17 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
       op.to = std::move(*to);
     }
   }
-  store::Actor actor{ctx.user.user_id, ctx.user.home_namespace_id,
-                     ctx.device.empty() ? std::string("unknown") : ctx.device, ctx.now};
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const auto& op = ops[i];
+    if (op.kind == protocol::OpKind::kUndelete) {
+      CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.to.empty() ? std::string("/") : op.to));
+      continue;
+    }
+    CAIRN_RETURN_IF_ERROR(in_scope(ctx, files[i] ? files[i]->path : op.path));
+    if (!op.to.empty()) CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.to));
+  }
+  store::Actor actor = ctx.actor();
   if (!req.device.empty()) actor.device = req.device.substr(0, 128);
   // Chunks uploaded straight to the blob store and not confirmed yet: a HEAD each, before any
   // version that needs them can become visible. (Clients that confirm leave nothing here, and a
@@ -448,7 +520,8 @@ Result<protocol::ManifestsResponse> Services::manifests(const RequestContext& ct
 
 Result<protocol::ListResponse> Services::list(const RequestContext& ctx, std::string_view path) {
   CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
-  return metadata_.list(ctx.user.home_namespace_id, canonical);
+  CAIRN_RETURN_IF_ERROR(in_scope(ctx, canonical));
+  return metadata_.list(ctx.actor(), canonical);
 }
 
 Result<protocol::HistoryResponse> Services::history(const RequestContext& ctx,
@@ -458,15 +531,65 @@ Result<protocol::HistoryResponse> Services::history(const RequestContext& ctx,
     if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "history needs a path");
     CAIRN_ASSIGN_OR_RETURN(canonical, normalize_remote_path(path));
   }
-  return metadata_.history(ctx.user.home_namespace_id, canonical, node_id);
+  if (node_id == 0) CAIRN_RETURN_IF_ERROR(in_scope(ctx, canonical));
+  CAIRN_ASSIGN_OR_RETURN(auto out, metadata_.history(ctx.actor(), canonical, node_id));
+  if (!path_within(out.path, ctx.user.scope.path)) {
+    return make_error(ErrorCode::kNotFound, "no file with id " + std::to_string(node_id));
+  }
+  return out;
 }
 
 Result<protocol::TrashResponse> Services::trash(const RequestContext& ctx) {
-  return metadata_.trash(ctx.user.home_namespace_id);
+  CAIRN_ASSIGN_OR_RETURN(auto out, metadata_.trash(ctx.user.home_namespace_id));
+  std::erase_if(out.entries,
+                [&](const auto& e) { return !path_within(e.path, ctx.user.scope.path); });
+  return out;
 }
 
 Result<protocol::EmptyTrashResponse> Services::empty_trash(const RequestContext& ctx) {
+  CAIRN_RETURN_IF_ERROR(may_write(ctx, {"/"}));
   return metadata_.empty_trash(ctx.user.home_namespace_id, std::nullopt, ctx.now);
+}
+
+Result<protocol::ShareInfo> Services::share(const RequestContext& ctx,
+                                            const protocol::ShareRequest& req) {
+  CAIRN_ASSIGN_OR_RETURN(std::string path, normalize_remote_path(req.path));
+  CAIRN_RETURN_IF_ERROR(may_write(ctx, {path}));
+  auto role = store::role_from_name(req.role);
+  if (!role) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "role must be viewer or editor, not '" + req.role.substr(0, 40) + "'");
+  }
+  if (req.user.empty() || req.user.size() > 64) {
+    return make_error(ErrorCode::kInvalidArgument, "share needs a user name");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto info, metadata_.share(ctx.actor(), path, req.user, *role));
+  return protocol::ShareInfo{
+      info.share_id,  info.path, info.owner, info.grantee, std::string(store::role_name(info.role)),
+      info.created_at};
+}
+
+Result<void> Services::unshare(const RequestContext& ctx, std::string_view path,
+                               std::string_view user) {
+  CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
+  CAIRN_RETURN_IF_ERROR(may_write(ctx, {canonical}));
+  return metadata_.unshare(ctx.actor(), canonical, std::string(user.substr(0, 64)));
+}
+
+Result<protocol::SharesResponse> Services::shares(const RequestContext& ctx,
+                                                  std::string_view path) {
+  std::string canonical;
+  if (!path.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(canonical, normalize_remote_path(path));
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto all, metadata_.shares(ctx.actor(), canonical));
+  protocol::SharesResponse out;
+  for (const auto& info : all) {
+    if (!path_within(info.path, ctx.user.scope.path)) continue;
+    out.shares.push_back({info.share_id, info.path, info.owner, info.grantee,
+                          std::string(store::role_name(info.role)), info.created_at});
+  }
+  return out;
 }
 
 Result<protocol::QuotaResponse> Services::quota(const RequestContext& ctx) {
@@ -498,28 +621,24 @@ Result<void> Services::set_retention_days(std::optional<int64_t> days) {
 
 Result<protocol::ChangesResponse> Services::changes(const RequestContext& ctx,
                                                     std::string_view cursor, int limit) {
-  const int64_t ns = ctx.user.home_namespace_id;
   limit = std::clamp(limit, 1, 5000);
   protocol::ChangesResponse out;
-  int64_t after = 0;
+  store::FeedCursor after;
   if (!cursor.empty()) {
-    auto seq = decode_cursor(cursor, ns);
-    if (seq) {
-      after = *seq;
+    auto decoded = decode_cursor(cursor);
+    if (decoded) {
+      after = std::move(*decoded);
     } else {
-      out.reset = true;
+      out.reset = true;  // Never implies deletes: the client lists again and keeps what it has.
     }
   }
-  CAIRN_ASSIGN_OR_RETURN(auto page, metadata_.changes(ns, after, limit));
-  if (page.head_seq < after) {
-    // A cursor from the future (another server, a restored database): start over. A reset
-    // never implies deletes: the client re-lists and keeps what it has.
-    out.reset = true;
-    CAIRN_ASSIGN_OR_RETURN(page, metadata_.changes(ns, 0, limit));
-  }
+  CAIRN_ASSIGN_OR_RETURN(auto page, metadata_.changes(ctx.actor(), after, limit));
+  out.reset = out.reset || page.reset;
   out.changes = std::move(page.entries);
+  std::erase_if(out.changes,
+                [&](const auto& e) { return !path_within(e.path, ctx.user.scope.path); });
   out.has_more = page.has_more;
-  out.cursor = encode_cursor(ns, page.last_seq);
+  out.cursor = encode_cursor(page.cursor);
   return out;
 }
 

@@ -37,6 +37,10 @@ struct RequestContext {
   store::User user;
   std::string device;
   int64_t now = 0;
+
+  // Who acts, for the store: from the user's home namespace, with the token to check again
+  // inside the transaction.
+  store::Actor actor() const;
 };
 
 struct ServiceConfig {
@@ -128,9 +132,11 @@ class Services {
   Result<store::User> authenticate(std::string_view authorization_header) const;
   // Creates a user and a first token; returns the token, which is shown once and never stored.
   Result<std::pair<store::User, std::string>> add_user(const std::string& name);
-  // Another token for a user, valid for `ttl_seconds` if given; returns it (shown once).
+  // Another token for a user, valid for `ttl_seconds` if given, limited to `scope`; returns it
+  // (shown once).
   Result<std::string> create_token(const std::string& user_name, const std::string& label,
-                                   std::optional<int64_t> ttl_seconds = std::nullopt);
+                                   std::optional<int64_t> ttl_seconds = std::nullopt,
+                                   const store::TokenScope& scope = {});
   Result<std::vector<store::TokenInfo>> list_tokens(const std::string& user_name);
   Result<void> revoke_token(const std::string& user_name, int64_t token_id);
   Result<void> set_user_disabled(const std::string& user_name, bool disabled);
@@ -150,8 +156,9 @@ class Services {
   Result<protocol::CheckChunksResponse> confirm_chunks(const RequestContext& ctx,
                                                        const protocol::CheckChunksRequest& req);
   // Where to stream a chunk from, or its bytes. kNotFound unless this user holds it (absent and
-  // "someone else's" look the same).
-  Result<ChunkBody> chunk_read(const RequestContext& ctx, std::string_view hex);
+  // "someone else's" look the same) or `query` is a read URL signed for them by locate_chunks.
+  Result<ChunkBody> chunk_read(const RequestContext& ctx, std::string_view hex,
+                               const std::map<std::string, std::string>& query = {});
   // How to read each of these chunks, neighbours in one pack merged into one read. Chunks the
   // user does not hold are left out.
   Result<protocol::LocateResponse> locate_chunks(const RequestContext& ctx,
@@ -184,6 +191,12 @@ class Services {
   Result<protocol::ListResponse> list(const RequestContext& ctx, std::string_view path);
   Result<protocol::ChangesResponse> changes(const RequestContext& ctx, std::string_view cursor,
                                             int limit);
+
+  // --- sharing ---
+  Result<protocol::ShareInfo> share(const RequestContext& ctx, const protocol::ShareRequest& req);
+  // `user` empty: the caller leaves a folder shared with them.
+  Result<void> unshare(const RequestContext& ctx, std::string_view path, std::string_view user);
+  Result<protocol::SharesResponse> shares(const RequestContext& ctx, std::string_view path);
 
   // --- history, trash, quota ---
   // `path` (a live file) or, when node_id != 0, any file of the user's, deleted ones too.
@@ -223,13 +236,20 @@ class Services {
   // for the user; returns the chunks the user has not uploaded.
   Result<std::vector<ChunkRef>> adopt_stored_chunks(int64_t user_id,
                                                     const std::vector<ChunkRef>& chunks);
+  // kPermissionDenied unless the caller's token may change things (at `paths`, if given).
+  static Result<void> may_write(const RequestContext& ctx,
+                                std::initializer_list<std::string_view> paths = {});
+  // kPermissionDenied unless `path` is inside the scope of the caller's token.
+  static Result<void> in_scope(const RequestContext& ctx, std::string_view path);
   // HMAC-SHA256 under the signing key of the fields joined by newlines.
   Digest url_signature(std::initializer_list<std::string_view> fields) const;
   PackLimits pack_limits() const;
   // The daemon's own signed URL for a pack: "/v1/packs/HEX?NAME=VALUE&...&e=EXPIRY&s=SIG", the
-  // signature covering `purpose`, the pack, the values in order and the expiry.
+  // signature covering `purpose`, the pack, the values in order and the expiry. `where`: the
+  // path before HEX (a chunk's is /v1/chunks/).
   std::string sign_pack_url(std::string_view purpose, const std::string& hex,
-                            const std::vector<std::pair<std::string, int64_t>>& fields) const;
+                            const std::vector<std::pair<std::string, int64_t>>& fields,
+                            std::string_view where = "/v1/packs/") const;
   Digest pack_signature(std::string_view purpose, const std::string& hex,
                         const std::vector<std::string>& values, const std::string& expires) const;
   // The values of `names` in such a URL once its signature and expiry check out;

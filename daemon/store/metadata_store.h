@@ -6,6 +6,7 @@
 // to call from any thread.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,29 +21,61 @@ namespace cairn::store {
 
 using protocol::NodeKind;
 
+// What a token may do beyond its user's rights: everything, or less.
+struct TokenScope {
+  bool read_only = false;
+  std::string path;  // Empty: everywhere; else only this path and what is under it.
+};
+
 struct User {
   int64_t user_id = 0;
   std::string name;
   int64_t home_namespace_id = 0;
   bool disabled = false;
   int64_t created_at = 0;
+  // From authenticate(): the token presented (its hash) and its scope.
+  std::optional<Digest> token_hash;
+  TokenScope scope;
 };
 
 // A token as admins see it: never the token itself (only its hash is stored).
 struct TokenInfo {
   int64_t token_id = 0;
   std::string label;
+  TokenScope scope;
   int64_t created_at = 0;
   std::optional<int64_t> expires_at;
   std::optional<int64_t> revoked_at;
 };
 
-// Who is acting, where, and when (Unix seconds).
+// Who is acting, where, and when (Unix seconds). `namespace_id` is the user's home namespace; the
+// store finds the namespace of each path itself (a path may lead into a folder shared with the
+// user). `token_hash`, when set, is checked again inside the transaction that acts, so that a
+// token revoked (or a user disabled) while a request was on its way changes nothing.
 struct Actor {
   int64_t user_id = 0;
   int64_t namespace_id = 0;
   std::string device;
   int64_t now = 0;
+  std::optional<Digest> token_hash;
+  // Set by the store for an op in a folder shared with the user: the shared folder, which every
+  // node the op touches must be under.
+  int64_t scope_root = 0;
+};
+
+enum class Role { kViewer, kEditor };
+std::string_view role_name(Role role);
+// nullopt for anything but "viewer" and "editor".
+std::optional<Role> role_from_name(std::string_view name);
+
+// A folder shared with a user, as the owner or the grantee lists it.
+struct ShareInfo {
+  int64_t share_id = 0;
+  std::string path;  // In the caller's view: the owner's folder, or the grantee's mount.
+  std::string owner;
+  std::string grantee;
+  Role role = Role::kViewer;
+  int64_t created_at = 0;
 };
 
 // A file, folder or symlink staged by POST /v1/uploads and waiting for its commit.
@@ -97,11 +130,15 @@ struct RetentionReport {
   uint64_t bytes = 0;    // Logical bytes of those, refunded to quotas.
 };
 
+// A user's place in the change feeds of their view: 0 for their home namespace, else a share
+// id, each with the sequence number of its namespace to resume after.
+using FeedCursor = std::map<int64_t, int64_t>;
+
 struct ChangesPage {
   std::vector<protocol::Entry> entries;
-  int64_t last_seq = 0;  // Resume after this sequence number.
-  int64_t head_seq = 0;  // The namespace's latest sequence number.
+  FeedCursor cursor;  // Resume from here: every feed of the view, shares added since included.
   bool has_more = false;
+  bool reset = false;  // A feed's position was ahead of its namespace: it started over.
 };
 
 class MetadataStore {
@@ -127,7 +164,8 @@ class MetadataStore {
   // Stores a token by its hash only; returns its id. `expires_at`: Unix seconds, or none.
   virtual Result<int64_t> add_token(int64_t user_id, const Digest& token_hash,
                                     const std::string& label, int64_t now,
-                                    std::optional<int64_t> expires_at = std::nullopt) = 0;
+                                    std::optional<int64_t> expires_at = std::nullopt,
+                                    const TokenScope& scope = {}) = 0;
   virtual Result<std::vector<TokenInfo>> list_tokens(int64_t user_id) = 0;
   // Revokes one of the user's tokens: every later request with it is refused. kNotFound if the
   // user has no such token; revoking twice keeps the first time.
@@ -155,8 +193,11 @@ class MetadataStore {
   // Where this user can read each of `digests` from. Chunks the user does not hold are left
   // out; so are chunks with no location (which should not happen). When a chunk is in several
   // packs, the pack holding most of `digests` is chosen, so that neighbours read together.
-  virtual Result<std::vector<ChunkLocation>> locate_chunks(int64_t user_id,
-                                                           const std::vector<Digest>& digests) = 0;
+  // `manifests`: manifests the user reads; chunks of those the user may read (get_manifest) are
+  // located too, held or not (a file in a folder shared with them was uploaded by someone else).
+  virtual Result<std::vector<ChunkLocation>> locate_chunks(
+      int64_t user_id, const std::vector<Digest>& digests,
+      const std::vector<Digest>& manifests = {}) = 0;
 
   // --- garbage collection (cairnd gc) ---
   // From one consistent snapshot: the stored chunks that no version and no upload session
@@ -200,19 +241,38 @@ class MetadataStore {
   // Deletes expired upload sessions; returns how many.
   virtual Result<int64_t> expire_uploads(int64_t now) = 0;
 
-  // An encoded manifest this user may read. kNotFound otherwise.
+  // An encoded manifest this user may read: one a version of theirs or of a folder shared with
+  // them, or one of their upload sessions, references. kNotFound otherwise.
   virtual Result<Bytes> get_manifest(int64_t user_id, const Digest& digest) = 0;
   // Whether this user may read a chunk (it holds it). False for chunks only others hold.
   virtual Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) = 0;
-  // A folder's live children, or the single entry when `path` names a file. kNotFound if absent.
-  virtual Result<protocol::ListResponse> list(int64_t namespace_id, const std::string& path) = 0;
-  // The current state of every node changed after `after_seq`, oldest change first.
-  virtual Result<ChangesPage> changes(int64_t namespace_id, int64_t after_seq, int limit) = 0;
+  // A folder's live children, or the single entry when `path` names a file, in the actor's view
+  // (a path may lead into a folder shared with them). kNotFound if absent.
+  virtual Result<protocol::ListResponse> list(const Actor& actor, const std::string& path) = 0;
+  // The current state of every node of the actor's view changed after `after`, each feed's
+  // changes oldest first: the home namespace's, then each shared folder's. One snapshot.
+  virtual Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) = 0;
+
+  // --- sharing ---
+  // Shares the folder at `path` of the actor's home namespace with `grantee`, or changes the
+  // role of an existing share. A new grantee sees it at /Shared/NAME (NAME (2) if that is
+  // taken). kInvalidArgument for a file, the root or a folder inside a share; kNotFound for
+  // an unknown user or path.
+  virtual Result<ShareInfo> share(const Actor& actor, const std::string& path,
+                                  const std::string& grantee, Role role) = 0;
+  // The owner takes the share of `path` from `grantee`; or (grantee empty) a grantee leaves the
+  // folder shared with them at `path`. The grantee's mount goes with it. kNotFound if no such
+  // share.
+  virtual Result<void> unshare(const Actor& actor, const std::string& path,
+                               const std::string& grantee) = 0;
+  // The shares the actor owns and those shared with them; only those at or under `path` if not
+  // empty.
+  virtual Result<std::vector<ShareInfo>> shares(const Actor& actor, const std::string& path) = 0;
 
   // --- history, trash, quota ---
   // The versions of a file, newest first: of the live file at `path`, or (node_id != 0) of any
   // node of the namespace, deleted ones too. kNotFound, or kInvalidArgument for a folder.
-  virtual Result<protocol::HistoryResponse> history(int64_t namespace_id, const std::string& path,
+  virtual Result<protocol::HistoryResponse> history(const Actor& actor, const std::string& path,
                                                     int64_t node_id) = 0;
   virtual Result<protocol::TrashResponse> trash(int64_t namespace_id) = 0;
   // Deletes for good every deleted node of the namespace (deleted before `deleted_before`, if

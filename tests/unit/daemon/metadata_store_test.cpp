@@ -215,8 +215,8 @@ TEST_P(MetadataStoreTest, ChunkKnowledgeIsPerUser) {
   auto bob = services_->add_user("bob");
   ASSERT_TRUE(bob.has_value());
   service::RequestContext bob_ctx{bob->first, "phone", clock_.now};
-  auto for_alice = services_->check_chunks(ctx_, {{ref}});
-  auto for_bob = services_->check_chunks(bob_ctx, {{ref}});
+  auto for_alice = services_->check_chunks(ctx_, {{ref}, {}});
+  auto for_bob = services_->check_chunks(bob_ctx, {{ref}, {}});
   EXPECT_TRUE(for_alice->missing.empty());
   EXPECT_EQ(for_bob->missing.size(), 1u);
   EXPECT_TRUE(services_->chunk_read(ctx_, ref.hash.hex()).has_value());
@@ -319,7 +319,8 @@ TEST_P(MetadataStoreTest, ConcurrentCommitsAllLand) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
-        Actor a{ctx_.user.user_id, ctx_.user.home_namespace_id, "thread", clock_.now};
+        Actor a = ctx_.actor();
+        a.device = "thread";
         const std::string path = "/shared/t" + std::to_string(t) + "_" + std::to_string(i);
         auto r = metadata_->commit(a, {CommitOp::mkdir(path)}, {});
         if (r && r->at(0).status == OpStatus::kOk) {
@@ -334,11 +335,11 @@ TEST_P(MetadataStoreTest, ConcurrentCommitsAllLand) {
   EXPECT_EQ(ok.load(), kThreads * kEach);
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(names("/shared").size(), static_cast<size_t>(kThreads * kEach));
-  auto page = metadata_->changes(ctx_.user.home_namespace_id, 0, 1000);
+  auto page = metadata_->changes(ctx_.actor(), {}, 1000);
   ASSERT_TRUE(page.has_value());
   // One entry per folder plus /shared; one journal entry per creation.
   EXPECT_EQ(page->entries.size(), static_cast<size_t>(kThreads * kEach + 1));
-  EXPECT_EQ(page->head_seq, kThreads * kEach + 1);
+  EXPECT_EQ(page->cursor.at(0), kThreads * kEach + 1);
 }
 
 // Opening a store that is already set up joins it: nothing is migrated twice, nothing is lost.

@@ -241,7 +241,7 @@ TEST_P(PackServiceTest, OnlyTheChunksAskedForAreGivenOut) {
   // Asking for the first and third chunk: two reads, never one spanning the second.
   auto back = read_back(alice_, {chunks[0], chunks[2]});
   EXPECT_EQ(back.size(), 2u);
-  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}};
+  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}, {}};
   auto located = services_->locate_chunks(alice_, req);
   ASSERT_TRUE(located.has_value());
   ASSERT_EQ(located->reads.size(), 2u);
@@ -271,7 +271,7 @@ TEST_P(PackServiceTest, EachUploaderReadsItsOwnCopyWhenTheDaemonCouldNotVerify) 
   EXPECT_EQ(read_back(alice_, chunks).size(), chunks.size());
   if (direct()) {
     // Unverified packs serve their uploader only: Alice is never sent to Bob's pack.
-    protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}}};
+    protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}}, {}};
     auto located = services_->locate_chunks(alice_, req);
     ASSERT_EQ(located->reads.size(), 1u);
     EXPECT_EQ(located->reads[0].url.find(bob_pack.digest.hex()), std::string::npos);
@@ -430,7 +430,7 @@ TEST_P(LocalPackTest, APackWithOneWrongChunkIsRefusedWhole) {
   EXPECT_NE(r.error().message().find(lie.hex().substr(0, 12)), std::string::npos)
       << r.error().message();
   // Nothing was recorded, not even the good chunks, and no pack file was kept.
-  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}};
+  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}, {}};
   EXPECT_EQ(services_->check_chunks(alice_, req)->missing.size(), 2u);
   EXPECT_FALSE(*blobs_->contains(store::ObjectId::pack(pack.digest)));
 }
@@ -438,7 +438,7 @@ TEST_P(LocalPackTest, APackWithOneWrongChunkIsRefusedWhole) {
 TEST_P(LocalPackTest, AForgedOrStaleReadUrlIsRefused) {
   const auto chunks = sample_chunks();
   ASSERT_TRUE(upload(alice_, build(chunks)));
-  protocol::CheckChunksRequest req{{{sha256(chunks[2]), 500}}};
+  protocol::CheckChunksRequest req{{{sha256(chunks[2]), 500}}, {}};
   auto located = services_->locate_chunks(alice_, req);
   ASSERT_EQ(located->reads.size(), 1u);
   const std::string url = located->reads[0].url;

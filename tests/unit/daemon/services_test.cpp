@@ -34,7 +34,7 @@ class SignedUrlTest : public ::testing::Test {
 
 TEST_F(SignedUrlTest, OnlyTheSignedUrlAuthorisesAnUploadUntilItExpires) {
   const ChunkRef ref{sha256(as_bytes("data")), 4};
-  auto check = services_->check_chunks(ctx_, {{ref}});
+  auto check = services_->check_chunks(ctx_, {{ref}, {}});
   ASSERT_EQ(check->missing.size(), 1u);
   const auto q = query_of(check->missing[0].url);
   const std::string hex = ref.hash.hex();
@@ -64,7 +64,7 @@ TEST_F(SignedUrlTest, OnlyTheSignedUrlAuthorisesAnUploadUntilItExpires) {
 
 TEST_F(SignedUrlTest, AKeyFromAnotherServerDoesNotVerify) {
   const ChunkRef ref{sha256(as_bytes("data")), 4};
-  auto check = services_->check_chunks(ctx_, {{ref}});
+  auto check = services_->check_chunks(ctx_, {{ref}, {}});
   Services other(*metadata_, *blobs_, ServiceConfig{}, Bytes(32, std::byte{2}), clock_);
   EXPECT_FALSE(other.authorize_chunk_put(ref.hash.hex(), query_of(check->missing[0].url)));
 }
