@@ -254,6 +254,25 @@ Result<protocol::QuotaResponse> ApiClient::quota() {
   return json_call<protocol::QuotaResponse>("GET", "/v1/quota", "", Retry::kYes);
 }
 
+Result<protocol::ShareInfo> ApiClient::share(const protocol::ShareRequest& req) {
+  // Idempotent: sharing again with the same role changes nothing.
+  return json_call<protocol::ShareInfo>("POST", "/v1/shares", protocol::encode_json(req),
+                                        Retry::kYes);
+}
+
+Result<void> ApiClient::unshare(const std::string& remote_path, const std::string& user) {
+  std::string path = "/v1/shares?path=" + escape(remote_path);
+  if (!user.empty()) path += "&user=" + escape(user);
+  CAIRN_ASSIGN_OR_RETURN(auto r, request("DELETE", path, "", nullptr, true, Retry::kNo));
+  if (r.status < 200 || r.status >= 300) return http_error(r.status, r.body, "DELETE /v1/shares");
+  return {};
+}
+
+Result<protocol::SharesResponse> ApiClient::shares(const std::string& remote_path) {
+  const std::string query = remote_path.empty() ? "" : "?path=" + escape(remote_path);
+  return json_call<protocol::SharesResponse>("GET", "/v1/shares" + query, "", Retry::kYes);
+}
+
 Result<Bytes> ApiClient::manifest(const Digest& address) {
   const std::string path = "/v1/manifests/" + address.hex();
   CAIRN_ASSIGN_OR_RETURN(auto r, request("GET", path, "", nullptr, true, Retry::kYes));

@@ -48,6 +48,10 @@ class ApiClient {
   Result<protocol::TrashResponse> trash();
   Result<protocol::EmptyTrashResponse> empty_trash();
   Result<protocol::QuotaResponse> quota();
+  Result<protocol::ShareInfo> share(const protocol::ShareRequest& req);
+  // `user` empty: leave a folder shared with us.
+  Result<void> unshare(const std::string& remote_path, const std::string& user);
+  Result<protocol::SharesResponse> shares(const std::string& remote_path);
   // The encoded manifest, verified against its address.
   Result<Bytes> manifest(const Digest& address);
   // Many encoded manifests at once, each verified against its address; those the server does

@@ -83,6 +83,7 @@ Result<FetchedFile> fetch_file(ApiClient& api, const std::string& manifest_hex, 
     req.chunks.assign(
         distinct.begin() + static_cast<long>(begin),
         distinct.begin() + static_cast<long>(std::min(distinct.size(), begin + kBatch)));
+    if (auto m = Digest::from_hex(manifest_hex)) req.manifests.push_back(*m);
     CAIRN_ASSIGN_OR_RETURN(auto located, api.locate(req));
     size_t delivered = 0;
     for (const auto& read : located.reads) {

@@ -199,6 +199,7 @@ void Printer::listing(const protocol::ListResponse& l) {
               {"executable", e.executable},
               {"modified_at", e.modified_at}};
       if (e.kind == protocol::NodeKind::kSymlink) je["target"] = e.symlink_target;
+      if (!e.share_role.empty()) je["share"] = {{"role", e.share_role}, {"owner", e.shared_by}};
       entries.push_back(std::move(je));
     }
     print_json({{"command", "ls"}, {"path", l.path}, {"entries", std::move(entries)}});
@@ -212,6 +213,7 @@ void Printer::listing(const protocol::ListResponse& l) {
                                                                 : "file";
     if (e.kind == protocol::NodeKind::kFolder) name += "/";
     if (e.kind == protocol::NodeKind::kSymlink) name += " -> " + e.symlink_target;
+    if (!e.share_role.empty()) name += "  (" + e.shared_by + "'s, you are " + e.share_role + ")";
     char buf[128];
     std::snprintf(buf, sizeof(buf), "%s %10s  %-16s v%-4lld ", kind.c_str(),
                   e.kind == protocol::NodeKind::kFolder ? "-" : human_bytes(e.size).c_str(),

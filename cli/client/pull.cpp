@@ -199,7 +199,16 @@ class Downloader {
     for (size_t begin = 0; begin < remote.size(); begin += batch) {
       const size_t end = std::min(remote.size(), begin + batch);
       protocol::CheckChunksRequest req;
-      for (size_t i = begin; i < end; ++i) req.chunks.push_back(slots_[remote[i]].chunk);
+      // With the files' manifests: chunks of a file in a folder shared with us were uploaded by
+      // someone else, and the server gives them out for a manifest we may read.
+      std::unordered_set<Digest> manifests;
+      for (size_t i = begin; i < end; ++i) {
+        req.chunks.push_back(slots_[remote[i]].chunk);
+        for (const auto& target : slots_[remote[i]].targets) {
+          if (auto m = Digest::from_hex(target.job->entry.manifest)) manifests.insert(*m);
+        }
+      }
+      req.manifests.assign(manifests.begin(), manifests.end());
       auto located = api.locate(req);
       std::unordered_set<Digest> found;
       if (located) {
@@ -671,7 +680,9 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   // Pass 1: nodes that left their old local path (deleted, or moved).
   std::vector<std::pair<std::string, const Entry*>> live;
   // A base path whose node is no longer there: to the trash if unchanged here.
+  std::unordered_set<std::string> left;
   auto leave = [&](const BaseRecord& old) {
+    if (!left.insert(old.path).second) return;
     auto local = stat_entry(session.root, old.path);
     if (!local) {
       removals.push_back(old.path);
@@ -691,13 +702,15 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   for (const auto& [node, e] : changed) {
     auto rel_opt = session.to_local(e.path);
     auto by_node = base_by_node.find(node);
-    if (!rel_opt) {
-      // Moved out of this working copy's folder: gone from here, with all it held.
-      if (by_node != base_by_node.end() && !e.deleted) {
-        for (const auto& inside : subtree_paths(base, by_node->second->path)) {
-          leave(base.at(inside));
-        }
+    // A folder that left (moved out of this working copy's folder, or deleted where its files
+    // have no changes of their own: a shared folder one left) takes all it held.
+    auto leave_subtree = [&] {
+      for (const auto& inside : subtree_paths(base, by_node->second->path)) {
+        leave(base.at(inside));
       }
+    };
+    if (!rel_opt) {
+      if (by_node != base_by_node.end()) leave_subtree();
       continue;
     }
     if (rel_opt->empty()) continue;
@@ -705,7 +718,9 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     if (!e.deleted) live.emplace_back(rel, &e);
 
     // A node that moved or was deleted: its old local path is no longer its home.
-    if (by_node != base_by_node.end() && (e.deleted || by_node->second->path != rel)) {
+    if (by_node != base_by_node.end() && e.deleted && by_node->second->kind == NodeKind::kFolder) {
+      leave_subtree();
+    } else if (by_node != base_by_node.end() && (e.deleted || by_node->second->path != rel)) {
       leave(*by_node->second);
     }
   }

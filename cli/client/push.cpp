@@ -684,6 +684,26 @@ std::vector<LocalMove> find_local_moves(const std::string& root, const ScanResul
   return moves;
 }
 
+// The folders of this working copy that are shared with us as a viewer (relative paths; "" for
+// the whole working copy), each with what to tell the user.
+Result<std::vector<std::pair<std::string, std::string>>> viewer_folders(ApiClient& api,
+                                                                        const Session& session) {
+  std::vector<std::pair<std::string, std::string>> out;
+  CAIRN_ASSIGN_OR_RETURN(auto shares, api.shares(""));
+  if (shares.shares.empty()) return out;
+  CAIRN_ASSIGN_OR_RETURN(auto me, api.whoami());
+  for (const auto& s : shares.shares) {
+    if (s.owner == me.user || s.role != "viewer") continue;
+    const std::string why = s.owner + " shares " + s.path + " with you as a viewer";
+    if (s.path == session.remote_root || under(session.remote_root, s.path)) {
+      out.emplace_back("", why);
+    } else if (auto rel = session.to_local(s.path)) {
+      out.emplace_back(*rel, why);
+    }
+  }
+  return out;
+}
+
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 2 : static_cast<int>(n);
@@ -708,10 +728,25 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   const std::string device = session.endpoint.device;
   const size_t batch = std::max<uint32_t>(1, config.max_batch);
 
+  // Folders shared with us as a viewer: what changed in them stays here, reported, never sent.
+  CAIRN_ASSIGN_OR_RETURN(const auto read_only, viewer_folders(api, session));
+  auto refused_at = [&](const std::string& rel) -> const std::string* {
+    for (const auto& [folder, why] : read_only) {
+      if (folder.empty() || rel == folder || under(rel, folder)) return &why;
+    }
+    return nullptr;
+  };
+  auto keep_here = [&](const std::string& rel, const std::string& why) {
+    report.skipped.push_back(rel + ": not pushed: " + why + "; the change stays here");
+  };
+
   // Renames and moves made here: planned on a copy of the base, so that the mass-delete guard
   // below counts what would really be deleted.
   auto planned = synced;
-  const std::vector<LocalMove> moves = find_local_moves(session.root, scan, planned);
+  std::vector<LocalMove> moves = find_local_moves(session.root, scan, planned);
+  std::erase_if(moves, [&](const LocalMove& m) {
+    return refused_at(m.from) != nullptr || refused_at(m.to) != nullptr;
+  });
   {
     std::set<std::string> here;
     for (const auto& e : scan.entries) here.insert(e.path);
@@ -775,6 +810,10 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     if (b != nullptr && same_stat(e, *b)) {
       continue;
     }
+    if (const std::string* why = refused_at(e.path)) {
+      if (e.kind != NodeKind::kFolder || b == nullptr) keep_here(e.path, *why);
+      continue;
+    }
     // A path that turned from file to folder or back: its old node must go before the new
     // one can take the name.
     if (b != nullptr && b->kind != e.kind &&
@@ -790,7 +829,12 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   // Deleted locally: delete remotely, deepest first, guarded by the version we last saw.
   std::vector<const BaseRecord*> deletions;
   for (const auto& [path, b] : base) {
-    if (local_paths.count(path) == 0) deletions.push_back(&b);
+    if (local_paths.count(path) != 0) continue;
+    if (const std::string* why = refused_at(path)) {
+      keep_here(path + " (deleted here)", *why);
+      continue;
+    }
+    deletions.push_back(&b);
   }
   std::sort(deletions.begin(), deletions.end(),
             [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });

@@ -33,5 +33,6 @@ inline void add_output_flags(CLI::App* cmd, CommandContext& ctx) {
 void add_working_copy_commands(CLI::App& app, CommandContext& ctx);
 void add_remote_commands(CLI::App& app, CommandContext& ctx);
 void add_tree_commands(CLI::App& app, CommandContext& ctx);
+void add_share_commands(CLI::App& app, CommandContext& ctx);
 
 }  // namespace cairn::cli

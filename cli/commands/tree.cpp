@@ -20,6 +20,7 @@
 #include "cli/client/session.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
+#include "cli/commands/place.h"
 #include "common/conflict_name.h"
 #include "common/protocol/protocol.h"
 #include "common/remote_path.h"
@@ -35,70 +36,6 @@ using client::Session;
 using protocol::CommitOp;
 using protocol::NodeKind;
 using protocol::OpStatus;
-
-// Where a command runs: in a working copy (session set) or against the server alone.
-struct Place {
-  std::optional<Session> session;
-  client::ServerEndpoint endpoint;
-};
-
-Result<Place> open_place(const CommandContext& ctx) {
-  Place place;
-  const fs::path cwd = fs::absolute(ctx.directory).lexically_normal();
-  auto session = client::open_session(cwd.string());
-  if (session) {
-    place.endpoint = session->endpoint;
-    place.session = std::move(*session);
-    return place;
-  }
-  if (session.error().code() != ErrorCode::kNotFound) return std::move(session).error();
-  CAIRN_ASSIGN_OR_RETURN(place.endpoint, client::resolve_endpoint(""));
-  return place;
-}
-
-// A PATH argument: its remote path, and inside a working copy its path relative to the root.
-struct Target {
-  std::string remote;
-  std::optional<std::string> rel;
-};
-
-Result<Target> resolve(const CommandContext& ctx, const Place& place, const std::string& path) {
-  Target t;
-  if (place.session) {
-    const fs::path cwd = fs::absolute(ctx.directory).lexically_normal();
-    fs::path local = fs::path(path).is_absolute() ? fs::path(path) : cwd / path;
-    local = local.lexically_normal();
-    const auto rel = local.lexically_relative(place.session->root);
-    const std::string rel_text = rel.generic_string();
-    if (!rel.empty() && rel_text.rfind("..", 0) != 0) {
-      std::string r = rel_text == "." ? "" : rel_text;
-      while (!r.empty() && r.back() == '/') r.pop_back();
-      if (r == client::kStateDir || r.rfind(std::string(client::kStateDir) + "/", 0) == 0) {
-        return make_error(ErrorCode::kInvalidArgument, path + " is inside .cairn");
-      }
-      CAIRN_ASSIGN_OR_RETURN(t.remote, normalize_remote_path(place.session->to_remote(r)));
-      t.rel = r;
-      return t;
-    }
-    return make_error(ErrorCode::kInvalidArgument,
-                      path + " is outside the working copy " + place.session->root);
-  }
-  CAIRN_ASSIGN_OR_RETURN(t.remote, normalize_remote_path(path.empty() ? "/" : path));
-  return t;
-}
-
-bool local_exists(const std::string& abs, struct stat* st = nullptr) {
-  struct stat s {};
-  const bool ok = ::lstat(abs.c_str(), &s) == 0;
-  if (st != nullptr) *st = s;
-  return ok;
-}
-
-bool under(const std::string& path, const std::string& prefix) {
-  return prefix.empty() ||
-         (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-          path[prefix.size()] == '/');
-}
 
 // One op; its result, or the transport error.
 Result<protocol::CommitResult> commit_one(ApiClient& api, CommitOp op) {
@@ -117,11 +54,6 @@ Result<protocol::CommitResult> expect_done(Result<protocol::CommitResult> r) {
   const ErrorCode code =
       r->status == OpStatus::kConflict ? ErrorCode::kConflict : error_code_from_name(r->error_code);
   return make_error(code, r->message.empty() ? "refused by the server" : r->message);
-}
-
-int fail(Printer& printer, const std::string& command, const Error& e) {
-  printer.error(command, e);
-  return exit_code_for(e);
 }
 
 // Rewrites the base records at `from` and under it to `to`.

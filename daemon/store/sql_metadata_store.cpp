@@ -712,10 +712,12 @@ class Tx {
     }
     CAIRN_ASSIGN_OR_RETURN(auto p, place(a, path));
     CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
-    bool is_mount = false;
-    for (const auto& m : *all) is_mount = is_mount || m.view_path == path;
-    if (p.mount != nullptr || is_mount) {
-      const std::string owner = p.mount != nullptr ? p.mount->owner : "its owner";
+    const Mount* mount = p.mount;
+    for (const auto& m : *all) {
+      if (m.view_path == path) mount = &m;
+    }
+    if (mount != nullptr) {
+      const std::string& owner = mount->owner;
       return make_error(ErrorCode::kPermissionDenied, path + " is in a folder " + owner +
                                                           " shares with you; only " + owner +
                                                           " can " + what + " it");

@@ -1,0 +1,69 @@
+#include "cli/commands/place.h"
+
+#include <filesystem>
+
+#include "cli/commands/exit_codes.h"
+#include "common/remote_path.h"
+
+namespace cairn::cli {
+
+namespace fs = std::filesystem;
+
+Result<Place> open_place(const CommandContext& ctx) {
+  Place place;
+  const fs::path cwd = fs::absolute(ctx.directory).lexically_normal();
+  auto session = client::open_session(cwd.string());
+  if (session) {
+    place.endpoint = session->endpoint;
+    place.session = std::move(*session);
+    return place;
+  }
+  if (session.error().code() != ErrorCode::kNotFound) return std::move(session).error();
+  CAIRN_ASSIGN_OR_RETURN(place.endpoint, client::resolve_endpoint(""));
+  return place;
+}
+
+Result<Target> resolve(const CommandContext& ctx, const Place& place, const std::string& path) {
+  Target t;
+  if (place.session) {
+    const fs::path cwd = fs::absolute(ctx.directory).lexically_normal();
+    fs::path local = fs::path(path).is_absolute() ? fs::path(path) : cwd / path;
+    local = local.lexically_normal();
+    const auto rel = local.lexically_relative(place.session->root);
+    const std::string rel_text = rel.generic_string();
+    if (!rel.empty() && rel_text.rfind("..", 0) != 0) {
+      std::string r = rel_text == "." ? "" : rel_text;
+      while (!r.empty() && r.back() == '/') r.pop_back();
+      if (r == client::kStateDir || r.rfind(std::string(client::kStateDir) + "/", 0) == 0) {
+        return make_error(ErrorCode::kInvalidArgument, path + " is inside .cairn");
+      }
+      CAIRN_ASSIGN_OR_RETURN(t.remote, normalize_remote_path(place.session->to_remote(r)));
+      t.rel = r;
+      return t;
+    }
+    return make_error(ErrorCode::kInvalidArgument,
+                      path + " is outside the working copy " + place.session->root);
+  }
+  CAIRN_ASSIGN_OR_RETURN(t.remote, normalize_remote_path(path.empty() ? "/" : path));
+  return t;
+}
+
+bool local_exists(const std::string& abs, struct stat* st) {
+  struct stat s {};
+  const bool ok = ::lstat(abs.c_str(), &s) == 0;
+  if (st != nullptr) *st = s;
+  return ok;
+}
+
+bool under(const std::string& path, const std::string& prefix) {
+  return prefix.empty() ||
+         (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+          path[prefix.size()] == '/');
+}
+
+int fail(client::Printer& printer, const std::string& command, const Error& e) {
+  printer.error(command, e);
+  return exit_code_for(e);
+}
+
+}  // namespace cairn::cli

@@ -1,0 +1,45 @@
+#pragma once
+
+// What the commands that act on paths share: where they run (a working copy, or the server
+// alone), what a PATH argument names, and how they fail.
+
+#include <sys/stat.h>
+
+#include <optional>
+#include <string>
+
+#include "cli/client/printer.h"
+#include "cli/client/session.h"
+#include "cli/commands/commands.h"
+#include "common/error.h"
+
+namespace cairn::cli {
+
+// Where a command runs: in a working copy (session set) or against the server alone.
+struct Place {
+  std::optional<client::Session> session;
+  client::ServerEndpoint endpoint;
+};
+
+Result<Place> open_place(const CommandContext& ctx);
+
+// A PATH argument: its remote path, and inside a working copy its path relative to the root.
+struct Target {
+  std::string remote;
+  std::optional<std::string> rel;
+};
+
+// Inside a working copy PATH is local (relative to -C or the current folder) and must be inside
+// it; outside one it is a remote path.
+Result<Target> resolve(const CommandContext& ctx, const Place& place, const std::string& path);
+
+// lstat: whether `abs` exists, and its status.
+bool local_exists(const std::string& abs, struct stat* st = nullptr);
+
+// Whether `path` is strictly below `prefix` (any path, for an empty prefix).
+bool under(const std::string& path, const std::string& prefix);
+
+// Prints the error and returns its exit code.
+int fail(client::Printer& printer, const std::string& command, const Error& e);
+
+}  // namespace cairn::cli
