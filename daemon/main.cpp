@@ -382,6 +382,13 @@ int main(int argc, char** argv) {
   std::string token_expires;
   token_create->add_option("--expires", token_expires,
                            "Refuse the token after this long (e.g. 90m, 12h, 30d); default never");
+  bool token_read_only = false;
+  token_create->add_flag("--read-only", token_read_only,
+                         "The token can list, download and sync down, but change nothing");
+  std::string token_path;
+  token_create->add_option("--path", token_path,
+                           "The token reaches only this remote folder and what is under it "
+                           "(e.g. /ci for a build job)");
   add_data(token_create);
   auto* token_list = token->add_subcommand(
       "list", "List a user's tokens: id, label, created, expires, revoked (never the token)");
@@ -511,11 +518,14 @@ int main(int argc, char** argv) {
       std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
       return std::string(buf);
     };
-    std::printf("%-6s %-20s %-21s %-21s %s\n", "id", "label", "created", "expires", "revoked");
+    std::printf("%-6s %-20s %-21s %-21s %-21s %s\n", "id", "label", "created", "expires", "revoked",
+                "scope");
     for (const auto& t : *tokens) {
-      std::printf("%-6lld %-20s %-21s %-21s %s\n", static_cast<long long>(t.token_id),
+      std::string scope = t.scope.read_only ? "read-only" : "";
+      if (!t.scope.path.empty()) scope += (scope.empty() ? "" : " ") + t.scope.path;
+      std::printf("%-6lld %-20s %-21s %-21s %-21s %s\n", static_cast<long long>(t.token_id),
                   t.label.c_str(), when(t.created_at).c_str(), when(t.expires_at).c_str(),
-                  when(t.revoked_at).c_str());
+                  when(t.revoked_at).c_str(), scope.empty() ? "-" : scope.c_str());
     }
     return kExitOk;
   }
@@ -533,7 +543,7 @@ int main(int argc, char** argv) {
       if (!seconds) return fail(seconds.error());
       ttl = *seconds;
     }
-    auto t = services.create_token(user_name, token_label, ttl);
+    auto t = services.create_token(user_name, token_label, ttl, {token_read_only, token_path});
     if (!t) return fail(t.error());
     std::printf("%s\n", t->c_str());
     return kExitOk;

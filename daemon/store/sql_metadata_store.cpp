@@ -2305,10 +2305,14 @@ class SqlMetadataStore final : public MetadataStore {
           if (mount == nullptr) {
             CAIRN_RETURN_IF_ERROR(tx.mark_mount(actor, e));
           } else if (mount->root_path.empty() || !is_under(e.path, mount->root_path)) {
-            // Moved out of the shared folder, or the folder was deleted: gone, as far as the
-            // grantee can tell. Its name stays; where it went is none of their business.
+            // Moved out of the shared folder: gone, as far as the grantee can tell. Where it
+            // went, and under what name, is the owner's business: the entry names the shared
+            // folder, and the grantee knows the node by its id.
+            e = Entry{};
+            e.node_id = r[i].get_int(0);
             e.deleted = true;
-            e.path = join_remote_path(mount->view_path, remote_basename(e.path));
+            e.change = "moved_out";
+            e.path = mount->view_path;
           } else {
             e.path = Tx::to_view(Place{ns, e.path, mount}, e.path);
           }

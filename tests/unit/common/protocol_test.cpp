@@ -154,6 +154,54 @@ TEST(ProtocolTest, TreeOpsAndTheirAnswersRoundTrip) {
   EXPECT_EQ(history->versions.at(0).manifest, v.manifest);
 }
 
+TEST(ProtocolTest, SharesAndTheirMarksRoundTrip) {
+  ShareRequest req{"/proj", "bob", "editor"};
+  auto r = decode_json<ShareRequest>(encode_json(req));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->user, "bob");
+  EXPECT_EQ(r->role, "editor");
+  EXPECT_EQ(decode_json<ShareRequest>(R"({"path":"/p","user":"bob"})")->role, "viewer");
+
+  SharesResponse all;
+  all.shares.push_back({4, "/proj", "alice", "bob", "viewer", 1795680903});
+  auto back = decode_json<SharesResponse>(encode_json(all));
+  ASSERT_TRUE(back.has_value());
+  ASSERT_EQ(back->shares.size(), 1u);
+  EXPECT_EQ(back->shares[0].share_id, 4);
+  EXPECT_EQ(back->shares[0].owner, "alice");
+  EXPECT_EQ(back->shares[0].created_at, 1795680903);
+
+  // A mount in a listing carries the role and the owner; other entries carry nothing.
+  ListResponse l;
+  l.path = "/Shared";
+  Entry mount;
+  mount.node_id = 8;
+  mount.path = "/Shared/proj";
+  mount.kind = NodeKind::kFolder;
+  mount.share_role = "viewer";
+  mount.shared_by = "alice";
+  l.entries.push_back(mount);
+  Entry plain = mount;
+  plain.share_role.clear();
+  plain.shared_by.clear();
+  l.entries.push_back(plain);
+  const std::string text = encode_json(l);
+  EXPECT_NE(text.find(R"("share":{"owner":"alice","role":"viewer"})"), std::string::npos) << text;
+  auto listed = decode_json<ListResponse>(text);
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_EQ(listed->entries[0].shared_by, "alice");
+  EXPECT_TRUE(listed->entries[1].share_role.empty());
+
+  // Locate may name the manifests its chunks are read for; check never needs them.
+  const Digest m = sha256(as_bytes(std::string("manifest")));
+  CheckChunksRequest locate{{{sha256(as_bytes(std::string("c"))), 1}}, {m}};
+  auto located = decode_json<CheckChunksRequest>(encode_json(locate));
+  ASSERT_TRUE(located.has_value());
+  EXPECT_EQ(located->manifests, std::vector<Digest>{m});
+  EXPECT_EQ(encode_json(CheckChunksRequest{{}, {}}), R"({"chunks":[]})");
+  EXPECT_FALSE(decode_json<CheckChunksRequest>(R"({"chunks":[],"manifests":["zz"]})"));
+}
+
 TEST(ProtocolTest, RejectsMalformedRequests) {
   const char* bad[] = {
       "",

@@ -1,0 +1,318 @@
+"""End-to-end: folders shared between users (viewer and editor roles), token scopes, and a table
+of every endpoint against every kind of caller, through the real binaries and plain HTTP."""
+
+import json
+import os
+import time
+import urllib.parse
+
+from harness import CAIRND, CairnTestCase, http, run, sha256, tree_snapshot
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+class SharingTest(CairnTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.bob_token = self.daemon.add_user("bob")
+        self.env_bob = dict(self.env, CAIRN_TOKEN=self.bob_token, CAIRN_DEVICE="bobs-laptop",
+                            CAIRN_CONFIG=self.path("bob-config"))
+
+    def alice(self, *args, expect_exit=0):
+        return self.cairn_json(*args, expect_exit=expect_exit,
+                               env=dict(self.env, CAIRN_SERVER=self.daemon.url))
+
+    def bob(self, *args, expect_exit=0):
+        return self.cairn_json(*args, expect_exit=expect_exit,
+                               env=dict(self.env_bob, CAIRN_SERVER=self.daemon.url))
+
+    def test_viewer_then_editor_then_gone(self):
+        a, b = self.path("a"), self.path("b")
+        write(os.path.join(a, "notes.txt"), "alice's notes\n")
+        write(os.path.join(a, "src", "main.c"), "int main() { return 0; }\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/proj", check=True)
+        self.cairn_json("-C", a, "push")
+
+        shared = self.alice("share", "/proj", "bob", "--role", "viewer")
+        self.assertEqual((shared["user"], shared["role"]), ("bob", "viewer"))
+        listed = self.bob("ls", "/Shared")
+        self.assertEqual(listed["entries"][0]["path"], "/Shared/proj")
+        self.assertEqual(listed["entries"][0]["share"], {"role": "viewer", "owner": "alice"})
+        mine = self.bob("shares")["shares"]
+        self.assertEqual([(s["path"], s["owner"], s["role"]) for s in mine],
+                         [("/Shared/proj", "alice", "viewer")])
+
+        # Bob's working copy of his whole tree holds alice's folder, byte for byte.
+        self.cairn_json("clone", self.daemon.url + "/", b, env=self.env_bob)
+        self.assertEqual(tree_snapshot(os.path.join(b, "Shared", "proj")), tree_snapshot(a))
+
+        # Alice's edit reaches him through an ordinary pull.
+        write(os.path.join(a, "notes.txt"), "alice's notes, second draft\n")
+        self.cairn_json("-C", a, "push")
+        self.cairn_json("-C", b, "pull", env=self.env_bob)
+        self.assertEqual(read(os.path.join(b, "Shared", "proj", "notes.txt")),
+                         "alice's notes, second draft\n")
+
+        # As a viewer his edits stay with him: reported, listed by status, never sent.
+        write(os.path.join(b, "Shared", "proj", "notes.txt"), "bob was here\n")
+        write(os.path.join(b, "Shared", "proj", "bob.txt"), "new from bob\n")
+        write(os.path.join(b, "todo.txt"), "bob's own file\n")
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        kept = "\n".join(pushed["skipped"])
+        self.assertIn("Shared/proj/notes.txt: not pushed: alice shares /Shared/proj with you as "
+                      "a viewer", kept)
+        self.assertIn("Shared/proj/bob.txt", kept)
+        status = self.cairn_json("-C", b, "status", env=self.env_bob)
+        self.assertIn("Shared/proj/notes.txt", json.dumps(status))
+        self.assertEqual(read(os.path.join(b, "Shared", "proj", "notes.txt")), "bob was here\n")
+        self.assertEqual(self.bob("ls", "/todo.txt")["entries"][0]["path"], "/todo.txt")
+        pulled = self.cairn_json("-C", a, "pull")
+        self.assertEqual(pulled["files_changed"], 0)
+        self.assertEqual(read(os.path.join(a, "notes.txt")), "alice's notes, second draft\n")
+
+        # Over HTTP a viewer's write is a 403 that names the role.
+        status_code, body = http("POST", self.daemon.url + "/v1/commit",
+                                 json.dumps({"ops": [{"op": "mkdir",
+                                                      "path": "/Shared/proj/x"}]}).encode(),
+                                 token=self.bob_token)
+        self.assertEqual(status_code, 403, body)
+        self.assertIn("viewer", json.loads(body)["error"]["message"])
+
+        # Made an editor, his next push goes through and alice pulls it.
+        self.alice("share", "/proj", "bob", "--role", "editor")
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.assertEqual([s for s in pushed["skipped"] if "not pushed" in s], [])
+        self.cairn_json("-C", a, "pull")
+        self.assertEqual(read(os.path.join(a, "bob.txt")), "new from bob\n")
+        self.assertEqual(read(os.path.join(a, "notes.txt")), "bob was here\n")
+        history = self.alice("history", "/proj/notes.txt")
+        self.assertEqual([v["author"] for v in history["versions"]], ["bob", "alice", "alice"])
+
+        # He moves the folder within his tree: the share follows, alice sees no change.
+        self.cairn_json("-C", b, "mv", "Shared/proj", "work/proj", env=self.env_bob)
+        write(os.path.join(b, "work", "proj", "later.txt"), "after the move\n")
+        self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.cairn_json("-C", a, "pull")
+        self.assertEqual(read(os.path.join(a, "later.txt")), "after the move\n")
+        self.assertEqual(self.alice("ls", "/proj/later.txt")["entries"][0]["path"],
+                         "/proj/later.txt")
+
+        # Taken away: his next pull puts the folder's files into .cairn/trash, nothing is lost.
+        self.alice("unshare", "/proj", "bob")
+        self.cairn_json("-C", b, "pull", env=self.env_bob)
+        self.assertFalse(os.path.exists(os.path.join(b, "work", "proj", "notes.txt")))
+        trash = os.path.join(b, ".cairn", "trash")
+        found = [os.path.join(d, f) for d, _, fs in os.walk(trash) for f in fs]
+        self.assertTrue(any(p.endswith("work/proj/later.txt") for p in found), found)
+        self.assertEqual(self.bob("shares")["shares"], [])
+        self.bob("ls", "/work/proj", expect_exit=6)
+
+    def test_dedup_does_not_tell_one_user_what_another_stored(self):
+        a = self.path("a")
+        secret = os.urandom(300_000)
+        os.makedirs(a)
+        with open(os.path.join(a, "secret.bin"), "wb") as f:
+            f.write(secret)
+        self.cairn("init", a, "--remote", self.daemon.url + "/", check=True)
+        self.cairn_json("-C", a, "push")
+        known = sha256(secret)  # One chunk: the file is smaller than the minimum chunk size.
+        never = sha256(os.urandom(300_000))
+
+        def check(digest):
+            body = json.dumps({"chunks": [{"hash": digest, "len": 300_000}]}).encode()
+            code, answer = http("POST", self.daemon.url + "/v1/chunks/check", body,
+                                token=self.bob_token)
+            self.assertEqual(code, 200, answer)
+            missing = json.loads(answer)["missing"]
+            return [m["hash"] for m in missing]
+
+        self.assertEqual(check(known), [known])  # Asked to upload it, as if nobody had it.
+        self.assertEqual(check(never), [never])
+        for digest in (known, never):
+            code, _ = http("GET", self.daemon.url + "/v1/chunks/" + digest, token=self.bob_token)
+            self.assertEqual(code, 404)
+        code, _ = http("GET", self.daemon.url + "/v1/chunks/" + known, token=self.token)
+        self.assertEqual(code, 200)
+
+        # Bob pushes the same bytes: all of them travel, the daemon keeps one copy.
+        b = self.path("b")
+        os.makedirs(b)
+        with open(os.path.join(b, "same.bin"), "wb") as f:
+            f.write(secret)
+        self.cairn("init", b, "--remote", self.daemon.url + "/", check=True, env=self.env_bob)
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.assertEqual(pushed["chunks_sent"], 1)
+        self.assertEqual(pushed["bytes_deduplicated"], 0)
+
+
+class AuthorizationTableTest(CairnTestCase):
+    """Every endpoint against every kind of caller: the status each gets, and that a refused
+    request leaves alice's files exactly as they were."""
+
+    def admin(self, *args):
+        return run([CAIRND, *args, "--data", self.daemon.data_dir], check=True)
+
+    def token_for(self, user, *flags):
+        return self.admin("token", "create", user, *flags).stdout.strip().splitlines()[-1]
+
+    def setUp(self):
+        super().setUp()
+        a = self.path("a")
+        write(os.path.join(a, "proj", "a.txt"), "shared file\n")
+        write(os.path.join(a, "other", "b.txt"), "other file\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/", check=True)
+        self.cairn_json("-C", a, "push")
+        listed = self.cairn_json("ls", "/proj/a.txt",
+                                 env=dict(self.env, CAIRN_SERVER=self.daemon.url))
+        self.manifest = listed["entries"][0]["manifest"] if "manifest" in listed["entries"][0] \
+            else None
+        for user in ("bob", "carol", "dave", "erin"):
+            self.daemon.add_user(user)
+        env = dict(self.env, CAIRN_SERVER=self.daemon.url)
+        self.cairn_json("share", "/proj", "bob", "--role", "editor", env=env)
+        self.cairn_json("share", "/proj", "carol", "--role", "viewer", env=env)
+        self.cairn_json("share", "/proj", "erin", "--role", "editor", env=env)
+
+        revoked = self.token_for("alice", "--label", "to-revoke")
+        rows = self.admin("token", "list", "alice").stdout.splitlines()
+        revoked_id = [r for r in rows if " to-revoke " in r][0].split()[0]
+        self.admin("token", "revoke", "alice", revoked_id)
+        expired = self.token_for("alice", "--expires", "1s")
+        erin = self.token_for("erin")
+        self.admin("user", "disable", "erin")
+        self.callers = {
+            "owner": (self.token, "/proj"),
+            "editor": (self.token_for("bob"), "/Shared/proj"),
+            "viewer": (self.token_for("carol"), "/Shared/proj"),
+            "stranger": (self.token_for("dave"), "/proj"),
+            "revoked": (revoked, "/proj"),
+            "expired": (expired, "/proj"),
+            "out of scope": (self.token_for("alice", "--path", "/other"), "/proj"),
+            "read-only": (self.token_for("alice", "--read-only"), "/proj"),
+            "disabled": (erin, "/Shared/proj"),
+        }
+        time.sleep(1.1)  # The expiring token expires.
+
+    def state(self):
+        """Alice's tree as the server has it, with versions."""
+        code, body = http("GET", self.daemon.url + "/v1/changes?limit=5000", token=self.token)
+        self.assertEqual(code, 200, body)
+        return sorted((e["path"], e["version"], e.get("deleted", False))
+                      for e in json.loads(body)["changes"])
+
+    def test_every_endpoint_against_every_caller(self):
+        def q(p):
+            return urllib.parse.quote(p)
+
+        # (name, method, path template, body template or None, writes?)
+        endpoints = [
+            ("list", "GET", "/v1/list?path={P}", None, False),
+            ("list file", "GET", "/v1/list?path={P}/a.txt", None, False),
+            ("history", "GET", "/v1/history?path={P}/a.txt", None, False),
+            ("changes", "GET", "/v1/changes", None, False),
+            ("shares", "GET", "/v1/shares", None, False),
+            ("trash", "GET", "/v1/trash", None, False),
+            ("quota", "GET", "/v1/quota", None, False),
+            ("whoami", "GET", "/v1/whoami", None, False),
+            ("mkdir", "POST", "/v1/commit", {"ops": [{"op": "mkdir", "path": "{P}/new"}]}, True),
+            ("delete", "POST", "/v1/commit",
+             {"ops": [{"op": "delete", "path": "{P}/a.txt"}]}, True),
+            ("move", "POST", "/v1/commit",
+             {"ops": [{"op": "move", "path": "{P}/a.txt", "to": "{P}/moved.txt"}]}, True),
+            ("restore", "POST", "/v1/commit",
+             {"ops": [{"op": "restore", "path": "{P}/a.txt", "version": 1}]}, True),
+            ("upload", "POST", "/v1/uploads",
+             {"files": [{"path": "{P}/up.txt", "kind": "file", "size": 0, "chunks": [],
+                         "mtime_ns": 0}]}, True),
+            ("chunk check", "POST", "/v1/chunks/check",
+             {"chunks": [{"hash": "ab" * 32, "len": 5}]}, True),
+            ("share", "POST", "/v1/shares", {"path": "{P}", "user": "erin", "role": "viewer"},
+             True),
+            ("empty trash", "POST", "/v1/trash/empty", {}, True),
+        ]
+        # Expected statuses; a 200 for the stranger is in their own, empty tree.
+        expect = {
+            "owner": {"list": 200, "list file": 200, "history": 200, "mkdir": 200,
+                      "delete": 200, "move": 200, "restore": 200, "upload": 200,
+                      "chunk check": 200, "share": 200, "empty trash": 200},
+            "editor": {"list": 200, "list file": 200, "history": 200, "mkdir": 200,
+                       "delete": 200, "move": 200, "restore": 200, "upload": 200,
+                       "chunk check": 200, "share": 403, "empty trash": 200},
+            "viewer": {"list": 200, "list file": 200, "history": 200, "mkdir": 403,
+                       "delete": 403, "move": 403, "restore": 403, "upload": 200,
+                       "chunk check": 200, "share": 403, "empty trash": 200},
+            "stranger": {"list": 404, "list file": 404, "history": 404, "mkdir": 200,
+                         "delete": 200, "move": 200, "restore": 200, "upload": 200,
+                         "chunk check": 200, "share": 200, "empty trash": 200},
+            "out of scope": {"list": 403, "list file": 403, "history": 403, "mkdir": 403,
+                             "delete": 403, "move": 403, "restore": 403, "upload": 403,
+                             "chunk check": 200, "share": 403, "empty trash": 403},
+            "read-only": {"list": 200, "list file": 200, "history": 200, "mkdir": 403,
+                          "delete": 403, "move": 403, "restore": 403, "upload": 403,
+                          "chunk check": 403, "share": 403, "empty trash": 403},
+        }
+        for who in ("revoked", "expired", "disabled"):
+            expect[who] = {name: 401 for name, *_ in endpoints}
+        # Ops the table sends that fail per op (200 with an error result): a move or restore of
+        # something that is not there, in the stranger's empty tree.
+        per_op_errors = {("stranger", "move"), ("stranger", "restore")}
+
+        failures = []
+        for who, (token, base) in self.callers.items():
+            for name, method, path, body, writes in endpoints:
+                want = expect[who].get(name, 200)
+                if want == 200 and who in ("owner", "editor") and writes:
+                    continue  # Allowed changes run last, below: they would change the state.
+                before = self.state()
+                url = self.daemon.url + path.replace("{P}", q(base))
+                data = None
+                if body is not None:
+                    data = json.dumps(body).replace("{P}", base).encode()
+                code, answer = http(method, url, data, token=token)
+                if code != want:
+                    failures.append(f"{who} {name}: {code}, expected {want}: {answer[:200]}")
+                if code != 200 or writes:
+                    after = self.state()
+                    changed_by_right = who in ("owner", "editor") and code == 200
+                    if after != before and not changed_by_right:
+                        failures.append(f"{who} {name}: refused, but alice's files changed")
+                if code == 200 and (who, name) in per_op_errors:
+                    result = json.loads(answer)["results"][0]
+                    if result["status"] != "error":
+                        failures.append(f"{who} {name}: {result}")
+                if code >= 400:
+                    error = json.loads(answer).get("error", {})
+                    if not error.get("message"):
+                        failures.append(f"{who} {name}: no error message: {answer[:200]}")
+                    if who == "viewer" and code == 403 and "viewer" not in error["message"] \
+                            and name != "share":
+                        failures.append(f"{who} {name}: message does not name the role: "
+                                        f"{error['message']}")
+        # The allowed writes, in an order that keeps each one meaningful.
+        for who in ("editor", "owner"):
+            token, base = self.callers[who]
+            for name in ("mkdir", "move"):
+                _, method, path, body, _ = [e for e in endpoints if e[0] == name][0]
+                data = json.dumps(body).replace("{P}", base).encode()
+                code, answer = http(method, self.daemon.url + path, data, token=token)
+                result = json.loads(answer)["results"][0] if code == 200 else {}
+                if code != 200 or result.get("status") not in ("ok", "unchanged"):
+                    failures.append(f"{who} {name}: {code} {answer[:200]}")
+            moved = [p for p, _, deleted in self.state() if p == "/proj/moved.txt" and not deleted]
+            if not moved:
+                failures.append(f"{who}: the move did not land in alice's tree")
+            # Put it back for the next caller.
+            http("POST", self.daemon.url + "/v1/commit",
+                 json.dumps({"ops": [{"op": "move", "path": "/proj/moved.txt",
+                                      "to": "/proj/a.txt"}]}).encode(), token=self.token)
+        self.assertEqual(failures, [], "\n".join(failures))

@@ -1,0 +1,413 @@
+// Shares (viewer and editor roles, mounts, the change feed of a shared folder), token scopes and
+// the in-transaction token check, on every metadata backend.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "common/manifest.h"
+#include "tests/unit/daemon/metadata_store_fixture.h"
+
+namespace cairn::store {
+namespace {
+
+class ShareTest : public MetadataStoreTest {
+ protected:
+  void SetUp() override {
+    MetadataStoreTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    auto made = services_->add_user("bob");
+    ASSERT_TRUE(made.has_value());
+    bob_token_ = made->second;
+    bob_ = signed_in(bob_token_);
+    auto carol = services_->add_user("carol");
+    ASSERT_TRUE(carol.has_value());
+    carol_ = signed_in(carol->second);
+  }
+
+  // A context as a request with `token` gets it: with the token's hash and scope.
+  service::RequestContext signed_in(const std::string& token) {
+    auto user = services_->authenticate("Bearer " + token);
+    EXPECT_TRUE(user.has_value()) << user.error().message();
+    return {user ? *user : User{}, "device", clock_.now};
+  }
+
+  Result<protocol::CommitResponse> commit(const service::RequestContext& ctx,
+                                          std::vector<CommitOp> ops) {
+    return services_->commit(ctx, {"device", std::move(ops)});
+  }
+
+  protocol::FileUpload file(const std::string& path, const ChunkRef& chunk,
+                            std::optional<int64_t> base = std::nullopt) {
+    protocol::FileUpload f;
+    f.path = path;
+    f.chunks = {chunk};
+    f.base_version = base;
+    return f;
+  }
+
+  std::vector<std::string> names_as(const service::RequestContext& ctx, const std::string& path) {
+    auto l = services_->list(ctx, path);
+    EXPECT_TRUE(l.has_value()) << path << ": " << l.error().message();
+    std::vector<std::string> out;
+    if (l) {
+      for (const auto& e : l->entries) out.push_back(e.path);
+    }
+    return out;
+  }
+
+  // Everything of alice's a refused request must leave alone: her tree, its versions and her
+  // feed's position.
+  std::string alice_state() {
+    std::string out;
+    auto feed = services_->changes(ctx_, "", 5000);
+    EXPECT_TRUE(feed.has_value());
+    for (const auto& e : feed->changes) {
+      out += e.path + " v" + std::to_string(e.version) + (e.deleted ? " deleted" : "") + "\n";
+    }
+    return out + feed->cursor;
+  }
+
+  void share(const std::string& path, const std::string& user, const std::string& role) {
+    auto s = services_->share(ctx_, {path, user, role});
+    ASSERT_TRUE(s.has_value()) << s.error().message();
+  }
+
+  std::string bob_token_;
+  service::RequestContext bob_;
+  service::RequestContext carol_;
+};
+
+TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
+  const ChunkRef chunk = upload_chunk("project notes", ctx_);
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/notes.txt", chunk)),
+                            CommitOp::put_file(file("/private/diary.txt", chunk))}));
+  share("/proj", "bob", "viewer");
+
+  // Bob finds it under /Shared, marked with his role and its owner.
+  auto root = services_->list(bob_, "/Shared");
+  ASSERT_TRUE(root.has_value());
+  ASSERT_EQ(root->entries.size(), 1u);
+  EXPECT_EQ(root->entries[0].path, "/Shared/proj");
+  EXPECT_EQ(root->entries[0].share_role, "viewer");
+  EXPECT_EQ(root->entries[0].shared_by, "alice");
+  EXPECT_EQ(names_as(bob_, "/Shared/proj"), std::vector<std::string>{"/Shared/proj/notes.txt"});
+
+  // He reads the manifest and, for it, the chunk he never uploaded.
+  auto listed = services_->list(bob_, "/Shared/proj/notes.txt");
+  const std::string manifest = listed->entries.at(0).manifest;
+  EXPECT_TRUE(services_->manifest(bob_, manifest).has_value());
+  auto digest = Digest::from_hex(manifest);
+  auto without = services_->locate_chunks(bob_, {{chunk}, {}});
+  ASSERT_TRUE(without.has_value());
+  EXPECT_TRUE(without->reads.empty());  // Asked for by hash alone: nothing.
+  auto with = services_->locate_chunks(bob_, {{chunk}, {*digest}});
+  ASSERT_TRUE(with.has_value());
+  ASSERT_EQ(with->reads.size(), 1u);
+  auto read = services_->chunk_read(bob_, chunk.hash.hex(), testing::query_of(with->reads[0].url));
+  EXPECT_TRUE(read.has_value()) << read.error().message();
+  // The signed read is his alone.
+  EXPECT_EQ(services_->chunk_read(carol_, chunk.hash.hex(), testing::query_of(with->reads[0].url))
+                .error()
+                .code(),
+            ErrorCode::kPermissionDenied);
+  // A stranger gets nothing for the same manifest.
+  auto stranger = services_->locate_chunks(carol_, {{chunk}, {*digest}});
+  EXPECT_TRUE(stranger->reads.empty());
+
+  // Every write is refused with 403 naming the role, and changes nothing.
+  const std::string before = alice_state();
+  const ChunkRef his = upload_chunk("bob's edit", bob_);
+  std::vector<CommitOp> writes = {
+      CommitOp::put_file(file("/Shared/proj/notes.txt", his, 1)),
+      CommitOp::put_file(file("/Shared/proj/new.txt", his)),
+      CommitOp::mkdir("/Shared/proj/sub"),
+      CommitOp::remove("/Shared/proj/notes.txt", std::nullopt),
+      CommitOp::move("/Shared/proj/notes.txt", "/Shared/proj/renamed.txt"),
+      CommitOp::restore("/Shared/proj/notes.txt", 1),
+  };
+  for (auto& w : writes) {
+    auto r = commit(bob_, {w});
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied);
+    EXPECT_NE(r.error().message().find("viewer"), std::string::npos) << r.error().message();
+  }
+  // A batch with one refused op is refused whole: his own file is not written either.
+  auto mixed = commit(bob_, {CommitOp::put_file(file("/mine.txt", his)),
+                             CommitOp::put_file(file("/Shared/proj/x.txt", his))});
+  EXPECT_EQ(mixed.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_TRUE(services_->list(bob_, "/mine.txt").error().code() == ErrorCode::kNotFound);
+  EXPECT_EQ(services_->share(bob_, {"/Shared/proj", "carol", "viewer"}).error().code(),
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(alice_state(), before);
+
+  // His own files are his to change.
+  EXPECT_TRUE(commit(bob_, {CommitOp::put_file(file("/mine.txt", his))}));
+  // Never alice's private folder, by path or by id.
+  EXPECT_EQ(services_->list(bob_, "/private").error().code(), ErrorCode::kNotFound);
+}
+
+TEST_P(ShareTest, EditorsAndTheOwnerSeeEachOthersChangesAndRolesApplyOnTheNextRequest) {
+  const ChunkRef chunk = upload_chunk("v1", ctx_);
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/a.txt", chunk))}));
+  share("/proj", "bob", "editor");
+
+  auto first = services_->changes(bob_, "", 1000);
+  ASSERT_TRUE(first.has_value());
+  std::set<std::string> seen;
+  for (const auto& e : first->changes) seen.insert(e.path);
+  EXPECT_EQ(seen, (std::set<std::string>{"/Shared", "/Shared/proj", "/Shared/proj/a.txt"}));
+
+  // Bob edits and adds; alice sees it in her own feed, under her own path.
+  const ChunkRef his = upload_chunk("v2 by bob", bob_);
+  auto edited = commit(bob_, {CommitOp::put_file(file("/Shared/proj/a.txt", his, 1)),
+                              CommitOp::put_file(file("/Shared/proj/b.txt", his))});
+  ASSERT_TRUE(edited.has_value()) << edited.error().message();
+  EXPECT_EQ(edited->results[0].status, OpStatus::kOk);
+  EXPECT_EQ(edited->results[0].path, "/Shared/proj/a.txt");
+  EXPECT_EQ(names("/proj"), (std::vector<std::string>{"/proj/a.txt", "/proj/b.txt"}));
+  auto history = services_->history(ctx_, "/proj/a.txt", 0);
+  ASSERT_TRUE(history.has_value());
+  EXPECT_EQ(history->versions.at(0).author, "bob");
+  // The quota is the owner's: bob's own usage did not move.
+  EXPECT_EQ(services_->quota(bob_)->used, 0u);
+  EXPECT_EQ(services_->quota(ctx_)->used, 2 * his.length);
+
+  // Alice's next edit reaches bob's feed from his cursor.
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/a.txt", chunk, 2))}));
+  auto next = services_->changes(bob_, first->cursor, 1000);
+  ASSERT_TRUE(next.has_value());
+  std::set<std::string> changed;
+  for (const auto& e : next->changes) changed.insert(e.path);
+  EXPECT_TRUE(changed.count("/Shared/proj/a.txt") != 0);
+
+  // Downgraded to viewer: his next write is refused.
+  share("/proj", "bob", "viewer");
+  auto refused = commit(bob_, {CommitOp::put_file(file("/Shared/proj/c.txt", his))});
+  EXPECT_EQ(refused.error().code(), ErrorCode::kPermissionDenied);
+  // His feed shows the mount again, with the new role.
+  auto after = services_->changes(bob_, next->cursor, 1000);
+  bool remarked = false;
+  for (const auto& e : after->changes) {
+    remarked |= e.path == "/Shared/proj" && e.share_role == "viewer";
+  }
+  EXPECT_TRUE(remarked);
+
+  // Taken away: the mount goes (deleted in his feed), and his requests find nothing.
+  ASSERT_TRUE(services_->unshare(ctx_, "/proj", "bob"));
+  auto gone = services_->changes(bob_, after->cursor, 1000);
+  bool mount_deleted = false;
+  for (const auto& e : gone->changes) mount_deleted |= e.path == "/Shared/proj" && e.deleted;
+  EXPECT_TRUE(mount_deleted);
+  EXPECT_EQ(services_->list(bob_, "/Shared/proj").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->unshare(ctx_, "/proj", "bob").error().code(), ErrorCode::kNotFound);
+}
+
+TEST_P(ShareTest, TheFeedOfASharedFolderNeverShowsWhatLiesOutsideIt) {
+  const ChunkRef chunk = upload_chunk("x", ctx_);
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/keep.txt", chunk)),
+                            CommitOp::put_file(file("/proj/leaving.txt", chunk)),
+                            CommitOp::put_file(file("/secret/plans.txt", chunk))}));
+  share("/proj", "bob", "viewer");
+  auto first = services_->changes(bob_, "", 1000);
+  ASSERT_TRUE(first.has_value());
+
+  // Alice moves a file out into her private folder, and edits it there.
+  ASSERT_TRUE(commit(ctx_, {CommitOp::move("/proj/leaving.txt", "/secret/left.txt")}));
+  ASSERT_TRUE(
+      commit(ctx_, {CommitOp::put_file(file("/secret/left.txt", upload_chunk("y", ctx_), 1))}));
+  auto next = services_->changes(bob_, first->cursor, 1000);
+  ASSERT_TRUE(next.has_value());
+  ASSERT_EQ(next->changes.size(), 1u);
+  const auto& e = next->changes[0];
+  // Gone, as far as bob can tell; where it went (and its new name) stays alice's.
+  EXPECT_TRUE(e.deleted);
+  EXPECT_EQ(e.change, "moved_out");
+  EXPECT_EQ(e.path, "/Shared/proj");
+  for (const auto& c : next->changes) EXPECT_EQ(c.path.find("secret"), std::string::npos);
+
+  // Renaming the shared folder itself changes nothing for bob.
+  ASSERT_TRUE(commit(ctx_, {CommitOp::move("/proj", "/projects/p1")}));
+  EXPECT_EQ(names_as(bob_, "/Shared/proj"), std::vector<std::string>{"/Shared/proj/keep.txt"});
+  auto shares = services_->shares(ctx_, "");
+  ASSERT_EQ(shares->shares.size(), 1u);
+  EXPECT_EQ(shares->shares[0].path, "/projects/p1");
+
+  // A cursor of an old daemon (or from elsewhere) starts the feed over, and never deletes.
+  auto reset = services_->changes(bob_, "c1.7.3", 1000);
+  ASSERT_TRUE(reset.has_value());
+  EXPECT_TRUE(reset->reset);
+}
+
+TEST_P(ShareTest, MountsStayInTheirPlaceAndNothingCrossesThem) {
+  const ChunkRef chunk = upload_chunk("x", ctx_);
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/a.txt", chunk)),
+                            CommitOp::put_file(file("/secret/s.txt", chunk))}));
+  share("/proj", "bob", "editor");
+  auto secret = services_->list(ctx_, "/secret/s.txt");
+  const int64_t secret_id = secret->entries.at(0).node_id;
+
+  // Bob may move his mount, not delete it (leaving is unshare), nor what holds it.
+  auto moved = commit(bob_, {CommitOp::move("/Shared/proj", "/work/proj")});
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->results[0].status, OpStatus::kOk);
+  EXPECT_EQ(names_as(bob_, "/work/proj"), std::vector<std::string>{"/work/proj/a.txt"});
+  auto del = commit(bob_, {CommitOp::remove("/work", std::nullopt)});
+  EXPECT_EQ(del->results[0].status, OpStatus::kError);
+  EXPECT_NE(del->results[0].message.find("unshare"), std::string::npos);
+
+  // Nothing moves between the shared folder and his own files.
+  ASSERT_TRUE(commit(bob_, {CommitOp::put_file(file("/mine.txt", upload_chunk("m", bob_)))}));
+  auto out = commit(bob_, {CommitOp::move("/work/proj/a.txt", "/a.txt")});
+  EXPECT_EQ(out->results[0].status, OpStatus::kError);
+  auto in = commit(bob_, {CommitOp::move("/mine.txt", "/work/proj/mine.txt")});
+  EXPECT_EQ(in->results[0].status, OpStatus::kError);
+
+  // Alice's private file cannot be pulled in by its id, nor edited by following it.
+  auto by_id =
+      commit(bob_, {CommitOp::move("/work/proj/s.txt", "/work/proj/stolen.txt", secret_id)});
+  EXPECT_EQ(by_id->results[0].status, OpStatus::kError);
+  protocol::FileUpload follow = file("/work/proj/s.txt", upload_chunk("evil", bob_));
+  follow.node_id = secret_id;
+  auto followed = commit(bob_, {CommitOp::put_file(follow)});
+  ASSERT_TRUE(followed.has_value());
+  EXPECT_EQ(followed->results[0].path, "/work/proj/s.txt");  // A new file in the share.
+  auto untouched = services_->history(ctx_, "/secret/s.txt", 0);
+  EXPECT_EQ(untouched->versions.size(), 1u);
+  EXPECT_EQ(services_->history(bob_, "", secret_id).error().code(), ErrorCode::kNotFound);
+
+  // Only the owner shares, only folders, never the whole tree or with oneself.
+  EXPECT_EQ(services_->share(ctx_, {"/proj/a.txt", "carol", "viewer"}).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(services_->share(ctx_, {"/", "carol", "viewer"}).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(services_->share(ctx_, {"/proj", "alice", "viewer"}).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(services_->share(ctx_, {"/proj", "nobody", "viewer"}).error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(services_->share(ctx_, {"/proj", "carol", "owner"}).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(services_->share(bob_, {"/work/proj", "carol", "viewer"}).error().code(),
+            ErrorCode::kPermissionDenied);
+
+  // A second folder of the same name lands beside the first.
+  ASSERT_TRUE(commit(ctx_, {CommitOp::mkdir("/other/proj")}));
+  share("/other/proj", "bob", "viewer");
+  EXPECT_EQ(names_as(bob_, "/Shared"), std::vector<std::string>{"/Shared/proj"});
+  share("/other/proj", "carol", "viewer");
+  share("/proj", "carol", "viewer");
+  EXPECT_EQ(names_as(carol_, "/Shared"),
+            (std::vector<std::string>{"/Shared/proj", "/Shared/proj (2)"}));
+
+  // Bob leaves; the folder stays alice's.
+  ASSERT_TRUE(services_->unshare(bob_, "/work/proj", ""));
+  EXPECT_EQ(services_->list(bob_, "/work/proj").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(names("/proj"), (std::vector<std::string>{"/proj/a.txt", "/proj/s.txt"}));
+}
+
+TEST_P(ShareTest, ARevokedTokenOrDisabledUserChangesNothingEvenMidRequest) {
+  const ChunkRef his = upload_chunk("in flight", bob_);
+  auto staged = services_->init_uploads(bob_, {{file("/upload.bin", his)}});
+  ASSERT_TRUE(staged.has_value());
+  // Revoked after the request was authenticated, before its commit ran.
+  const int64_t id = services_->list_tokens("bob")->at(0).token_id;
+  ASSERT_TRUE(services_->revoke_token("bob", id));
+  auto late = commit(bob_, {CommitOp::put_upload(staged->uploads[0].upload_id)});
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().code(), ErrorCode::kUnauthenticated);
+  auto fresh = services_->create_token("bob", "again");
+  auto again = signed_in(*fresh);
+  EXPECT_EQ(services_->list(again, "/upload.bin").error().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(commit(again, {CommitOp::put_upload(staged->uploads[0].upload_id)}));
+  EXPECT_TRUE(services_->list(again, "/upload.bin").has_value());
+
+  ASSERT_TRUE(services_->set_user_disabled("bob", true));
+  auto disabled = commit(again, {CommitOp::mkdir("/later")});
+  EXPECT_EQ(disabled.error().code(), ErrorCode::kUnauthenticated);
+  EXPECT_EQ(services_->share(again, {"/x", "carol", "viewer"}).error().code(),
+            ErrorCode::kUnauthenticated);
+}
+
+TEST_P(ShareTest, ScopedTokensStayInsideTheirScope) {
+  const ChunkRef chunk = upload_chunk("artifact", ctx_);
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/ci/build.log", chunk)),
+                            CommitOp::put_file(file("/home.txt", chunk))}));
+  auto ro = services_->create_token("alice", "read", std::nullopt, {true, ""});
+  auto ci = services_->create_token("alice", "ci", std::nullopt, {false, "/ci"});
+  ASSERT_TRUE(ro && ci);
+  const auto reader = signed_in(*ro);
+  const auto builder = signed_in(*ci);
+  const std::string before = alice_state();
+
+  // Read-only: reads work, every write and upload is refused.
+  EXPECT_TRUE(services_->list(reader, "/").has_value());
+  EXPECT_TRUE(services_->changes(reader, "", 100).has_value());
+  EXPECT_EQ(commit(reader, {CommitOp::mkdir("/x")}).error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->check_chunks(reader, {{chunk}, {}}).error().code(),
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->init_uploads(reader, {{file("/y", chunk)}}).error().code(),
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->empty_trash(reader).error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->share(reader, {"/ci", "bob", "viewer"}).error().code(),
+            ErrorCode::kPermissionDenied);
+
+  // Path-scoped: inside /ci everything, outside nothing, and the feed shows only /ci.
+  EXPECT_TRUE(commit(builder, {CommitOp::put_file(file("/ci/next.log", chunk))}));
+  EXPECT_EQ(commit(builder, {CommitOp::put_file(file("/home.txt", chunk, 1))}).error().code(),
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(commit(builder, {CommitOp::move("/ci/build.log", "/stolen.log")}).error().code(),
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->list(builder, "/").error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->history(builder, "/home.txt", 0).error().code(),
+            ErrorCode::kPermissionDenied);
+  auto feed = services_->changes(builder, "", 1000);
+  ASSERT_TRUE(feed.has_value());
+  for (const auto& e : feed->changes) {
+    EXPECT_TRUE(e.path == "/ci" || e.path.rfind("/ci/", 0) == 0) << e.path;
+  }
+  EXPECT_EQ(alice_state().find("/home.txt v2"), std::string::npos);
+  (void)before;
+  auto listed = services_->list_tokens("alice");
+  ASSERT_TRUE(listed.has_value());
+  bool found = false;
+  for (const auto& t : *listed) found |= t.label == "ci" && t.scope.path == "/ci";
+  EXPECT_TRUE(found);
+}
+
+TEST_P(ShareTest, DedupTellsAUserNothingAboutOthersChunks) {
+  // Alice holds a chunk; bob uploads the same bytes. Every answer he gets is the one for a
+  // chunk nobody stored, and he cannot fetch hers by hash.
+  const ChunkRef hers = upload_chunk("the same bytes", ctx_);
+  const std::string never_text = "nobody's bytes";  // As long as hers: the same URL shape.
+  const ChunkRef never{sha256(as_bytes(never_text)), static_cast<uint32_t>(never_text.size())};
+  auto a = services_->check_chunks(bob_, {{hers}, {}});
+  auto b = services_->check_chunks(bob_, {{never}, {}});
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->missing.size(), 1u);
+  ASSERT_EQ(b->missing.size(), 1u);
+  // The same shape: an upload URL each, no hint which is stored.
+  auto shape = [](std::string url, const Digest& d) {
+    url.replace(url.find(d.hex()), d.hex().size(), "H");
+    return url.substr(0, url.find("&s="));
+  };
+  EXPECT_EQ(shape(a->missing[0].url, hers.hash), shape(b->missing[0].url, never.hash));
+  auto fetch_hers = services_->chunk_read(bob_, hers.hash.hex());
+  auto fetch_never = services_->chunk_read(bob_, never.hash.hex());
+  EXPECT_EQ(fetch_hers.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(fetch_never.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(fetch_hers.error().message().size(), fetch_never.error().message().size());
+  EXPECT_TRUE(services_->locate_chunks(bob_, {{hers}, {}})->reads.empty());
+
+  // He uploads it; the daemon verifies his bytes and keeps one copy; now he holds it.
+  upload_chunk("the same bytes", bob_);
+  EXPECT_TRUE(services_->check_chunks(bob_, {{hers}, {}})->missing.empty());
+  EXPECT_TRUE(services_->chunk_read(bob_, hers.hash.hex()).has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ShareTest,
+                         ::testing::Values(Backend{"Sqlite", ""}, Backend{"Postgres", "postgres"}),
+                         backend_name);
+
+}  // namespace
+}  // namespace cairn::store
