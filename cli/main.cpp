@@ -1,8 +1,10 @@
 // cairn: the Cairn command-line client.
 
 #include <malloc.h>
+#include <stdlib.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 
 #include "cli/client/api_client.h"
 #include "cli/commands/commands.h"
@@ -20,13 +22,24 @@ int main(int argc, char** argv) {
       "  cairn clone http://127.0.0.1:8080/docs docs && cd docs\n"
       "  cairn status; cairn push; cairn pull\n\n"
       "Environment: CAIRN_SERVER and CAIRN_TOKEN override stored settings; CAIRN_DEVICE names\n"
-      "this machine; CAIRN_CONFIG moves the config file.\n"
+      "this machine; CAIRN_CONFIG moves the config file; CAIRN_CA_CERT trusts a private CA.\n"
       "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 conflicts, 4 server unreachable,\n"
       "5 not authorised, 6 not found, 7 data failed verification."};
   app.set_version_flag("--version", "0.1.0");
   app.require_subcommand(1);
   cairn::cli::CommandContext ctx;
   app.add_option("-C", ctx.directory, "Run as if started in this folder")->type_name("DIR");
+  // Before or after the subcommand; read by every connection to the server.
+  app.fallthrough();
+  app.add_option("--ca-cert",
+                 "Trust the server's certificate if this CA (PEM) signed it; "
+                 "for a private CA (same as CAIRN_CA_CERT)")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile)
+      ->each([](const std::string& file) {
+        const std::string absolute = std::filesystem::absolute(file).string();
+        ::setenv("CAIRN_CA_CERT", absolute.c_str(), 1);
+      });
   cairn::cli::add_working_copy_commands(app, ctx);
   cairn::cli::add_remote_commands(app, ctx);
   cairn::cli::add_tree_commands(app, ctx);

@@ -21,6 +21,7 @@
 #include "common/bytes.h"
 #include "common/chunker.h"
 #include "daemon/api/handlers.h"
+#include "daemon/api/rate_limit.h"
 #include "daemon/api/router.h"
 #include "daemon/http/server.h"
 #include "daemon/service/services.h"
@@ -260,9 +261,34 @@ Result<std::optional<uint64_t>> parse_size(const std::string& text) {
   return std::optional<uint64_t>(static_cast<uint64_t>(value * scale));
 }
 
-int cmd_serve(const std::string& data, const std::string& listen, int workers) {
-  auto where = parse_listen(listen);
+// cairnd serve's flags.
+struct ServeFlags {
+  std::string listen = "127.0.0.1:8080";
+  int workers = 8;
+  std::string tls_cert;
+  std::string tls_key;
+  bool allow_plain_http = false;
+  std::string rate_limit = "100/s,1000";
+};
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+int cmd_serve(const std::string& data, const ServeFlags& flags) {
+  auto where = parse_listen(flags.listen);
   if (!where) return fail(where.error());
+  const bool tls = !flags.tls_cert.empty() || !flags.tls_key.empty();
+  if (!tls && !is_loopback(where->first) && !flags.allow_plain_http) {
+    // Tokens travel in every request: in clear text they belong on this machine only.
+    return fail(Error(ErrorCode::kInvalidArgument,
+                      "refusing plain HTTP on " + where->first +
+                          ": tokens would cross the network in clear text. Serve HTTPS with "
+                          "--tls-cert FILE --tls-key FILE, or (behind a TLS proxy) pass "
+                          "--allow-plain-http"));
+  }
+  auto limits = api::parse_rate_limit(flags.rate_limit);
+  if (!limits) return fail(limits.error());
   auto d = open_daemon(data, false);
   if (!d) return fail(d.error());
   if (auto expired = (*d)->services->collect_expired_uploads(); !expired) {
@@ -270,11 +296,14 @@ int cmd_serve(const std::string& data, const std::string& listen, int workers) {
   }
 
   api::Router router;
-  api::register_routes(router, *(*d)->services);
+  api::RateLimiter limiter(*limits);
+  api::register_routes(router, *(*d)->services, &limiter);
   http::ServerOptions options;
   options.host = where->first;
   options.port = where->second;
-  options.worker_threads = workers;
+  options.worker_threads = flags.workers;
+  options.tls_cert_file = flags.tls_cert;
+  options.tls_key_file = flags.tls_key;
   options.max_json_body_bytes = (*d)->services->config().max_json_body_bytes;
   options.max_stream_body_bytes = std::max<uint64_t>((*d)->services->config().chunking.max_size,
                                                      (*d)->services->config().packs.max_size);
@@ -282,8 +311,8 @@ int cmd_serve(const std::string& data, const std::string& listen, int workers) {
   if (auto listening = server.listen(); !listening) return fail(listening.error());
 
   const bool v6 = options.host.find(':') != std::string::npos;
-  std::printf("listening on http://%s%s%s:%u\n", v6 ? "[" : "", options.host.c_str(), v6 ? "]" : "",
-              static_cast<unsigned>(server.port()));
+  std::printf("listening on %s://%s%s%s:%u\n", tls ? "https" : "http", v6 ? "[" : "",
+              options.host.c_str(), v6 ? "]" : "", static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   std::fprintf(stderr, "cairnd %s: serving %s (metadata: %s; blobs: %s)\n", kVersion, data.c_str(),
                describe_metadata((*d)->backends.metadata).c_str(), (*d)->blobs->describe().c_str());
@@ -337,12 +366,27 @@ int main(int argc, char** argv) {
 
   auto* serve = app.add_subcommand("serve", "Serve the HTTP API until SIGINT or SIGTERM");
   add_data(serve);
-  std::string listen = "127.0.0.1:8080";
-  serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free one)")
+  ServeFlags serve_flags;
+  serve
+      ->add_option("--listen", serve_flags.listen,
+                   "HOST:PORT to listen on (port 0 picks a free one). Plain HTTP only on "
+                   "loopback unless --tls-cert/--tls-key or --allow-plain-http")
       ->capture_default_str();
-  int workers = 8;
-  serve->add_option("--workers", workers, "Threads that run request handlers")
+  serve->add_option("--workers", serve_flags.workers, "Threads that run request handlers")
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  serve
+      ->add_option("--tls-cert", serve_flags.tls_cert,
+                   "Serve HTTPS with this certificate (PEM; the chain, server first)")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--tls-key", serve_flags.tls_key, "The certificate's private key (PEM)")
+      ->check(CLI::ExistingFile);
+  serve->add_flag("--allow-plain-http", serve_flags.allow_plain_http,
+                  "Serve plain HTTP on a non-loopback address (only behind a TLS proxy)");
+  serve
+      ->add_option("--rate-limit", serve_flags.rate_limit,
+                   "Requests each token may make: RATE/s[,BURST] (a token bucket; over it the "
+                   "answer is 429 with Retry-After), or off")
       ->capture_default_str();
 
   auto* user = app.add_subcommand("user", "Manage users");
@@ -441,7 +485,7 @@ int main(int argc, char** argv) {
                 (*d)->blobs->describe().c_str(), c.min_size, c.avg_size, c.max_size);
     return kExitOk;
   }
-  if (serve->parsed()) return cmd_serve(data, listen, workers);
+  if (serve->parsed()) return cmd_serve(data, serve_flags);
 
   auto d = open_daemon(data, false);
   if (!d) return fail(d.error());

@@ -3,7 +3,9 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -53,9 +55,15 @@ Error http_error(long status, const std::string& body, const std::string& what) 
 
 // Resets the handle for a new request (reset keeps the connection cache, so the keep-alive
 // connection survives) and sets what every request of ours shares.
-void start_transfer(CURL* curl, const std::string& url, char* error_buffer) {
+// `ca_cert`: the CA to trust for this URL ("" for the system's).
+void start_transfer(CURL* curl, const std::string& url, char* error_buffer,
+                    const std::string& ca_cert) {
   curl_easy_reset(curl);
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  // Certificates are always verified (libcurl's default, stated here so that it stays so).
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca_cert.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_cert.c_str());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
@@ -68,15 +76,29 @@ void start_transfer(CURL* curl, const std::string& url, char* error_buffer) {
 
 // Sleeps before retry number `attempt` (1, 2, ...) of something that failed for a passing
 // reason: exponential backoff with full jitter (0-100 ms, 0-200 ms, ...), so that many clients
-// retrying at once spread out instead of returning in lock step.
-void pause_before_retry(int attempt) {
+// retrying at once spread out instead of returning in lock step. A server that said when to come
+// back (Retry-After, in seconds) is given at least that, plus up to a second of jitter.
+void pause_before_retry(int attempt, int64_t retry_after = 0) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   const auto cap_ms = uint64_t{100} << std::clamp(attempt - 1, 0, 6);
-  std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (cap_ms + 1)));
+  uint64_t ms = rng() % (cap_ms + 1);
+  if (retry_after > 0)
+    ms = static_cast<uint64_t>(std::min<int64_t>(retry_after, 60)) * 1000 + rng() % 1001;
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
 bool transient_status(long status) {
   return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+// The Retry-After of the response just received, in seconds (0 if none or not a number).
+int64_t retry_after_of(CURL* curl) {
+  struct curl_header* h = nullptr;
+  if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h) return 0;
+  int64_t seconds = 0;
+  const std::string_view v(h->value);
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
+  return ec == std::errc() && seconds > 0 ? seconds : 0;
 }
 
 }  // namespace
@@ -86,12 +108,20 @@ void global_http_init() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 ApiClient::ApiClient(ServerEndpoint endpoint)
     : endpoint_(std::move(endpoint)), curl_(curl_easy_init()) {
   CAIRN_CHECK(curl_ != nullptr);
+  if (endpoint_.ca_cert.empty()) {
+    if (const char* ca = std::getenv("CAIRN_CA_CERT"); ca != nullptr) endpoint_.ca_cert = ca;
+  }
   while (!endpoint_.base_url.empty() && endpoint_.base_url.back() == '/') {
     endpoint_.base_url.pop_back();
   }
 }
 
 ApiClient::~ApiClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+const std::string& ApiClient::ca_for(const std::string& url) const {
+  static const std::string kSystem;
+  return url.rfind(endpoint_.base_url, 0) == 0 ? endpoint_.ca_cert : kSystem;
+}
 
 std::unique_ptr<ApiClient> ApiClient::clone() const {
   return std::make_unique<ApiClient>(endpoint_);
@@ -103,7 +133,7 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
   auto* curl = static_cast<CURL*>(curl_);
   Response response;
   char error_buffer[CURL_ERROR_SIZE] = {0};
-  start_transfer(curl, url, error_buffer);
+  start_transfer(curl, url, error_buffer, ca_for(url));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
 
@@ -153,6 +183,7 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
                           detail + ")");
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  if (transient_status(response.status)) response.retry_after = retry_after_of(curl);
   bytes_sent_ += body.size();
   bytes_received_ += response.body.size();
   return response;
@@ -166,11 +197,17 @@ Result<ApiClient::Response> ApiClient::request(const char* method, const std::st
           ? path_or_url
           : endpoint_.base_url + path_or_url;
   constexpr int kAttempts = 5;
+  constexpr int kRateLimitedAttempts = 10;
   for (int attempt = 1;; ++attempt) {
     auto r = request_once(method, url, body, content_type, auth, extra);
+    // A 429 was refused before anything was done: any request may be sent again after it.
+    if (r && r->status == 429 && attempt < kRateLimitedAttempts) {
+      pause_before_retry(attempt, r->retry_after);
+      continue;
+    }
     const bool transient = (!r && r.error().retryable()) || (r && transient_status(r->status));
-    if (!transient || retry == Retry::kNo || attempt == kAttempts) return r;
-    pause_before_retry(attempt);
+    if (!transient || retry == Retry::kNo || attempt >= kAttempts) return r;
+    pause_before_retry(attempt, r ? r->retry_after : 0);
   }
 }
 
@@ -336,7 +373,7 @@ Result<ApiClient::Fetched> ApiClient::get_into(std::string url, std::vector<std:
     BoundedSink sink{&out, limit};
     auto* curl = static_cast<CURL*>(curl_);
     char error_buffer[CURL_ERROR_SIZE] = {0};
-    start_transfer(curl, url, error_buffer);
+    start_transfer(curl, url, error_buffer, ca_for(url));
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_bounded_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
     struct curl_slist* headers = nullptr;
@@ -362,8 +399,9 @@ Result<ApiClient::Fetched> ApiClient::get_into(std::string url, std::vector<std:
         continue;
       }
     }
-    if ((rc != CURLE_OK || transient_status(status)) && attempt < 5) {
-      pause_before_retry(attempt);
+    const bool limited = rc == CURLE_OK && status == 429;
+    if ((rc != CURLE_OK || transient_status(status)) && attempt < (limited ? 10 : 5)) {
+      pause_before_retry(attempt, rc == CURLE_OK ? retry_after_of(curl) : 0);
       continue;
     }
     if (rc != CURLE_OK) {

@@ -21,6 +21,9 @@ struct ServerEndpoint {
   std::string base_url;  // "http://host:port", no trailing slash.
   std::string token;     // Bearer token; may be empty for unauthenticated calls.
   std::string device;    // Sent as X-Cairn-Device.
+  // A CA certificate (PEM) to trust for this server instead of the system's, for a private
+  // CA; empty: CAIRN_CA_CERT, else the system's. Never used for the blob store's URLs.
+  std::string ca_cert;
 };
 
 // Process-wide libcurl set-up. Call once from main() before any thread starts.
@@ -89,9 +92,12 @@ class ApiClient {
   struct Response {
     long status = 0;
     std::string body;
+    int64_t retry_after = 0;  // Seconds, from a 429 or 503's Retry-After.
   };
   enum class Retry { kNo, kYes };
   using HeaderList = std::vector<std::pair<std::string, std::string>>;
+  // The CA file to trust for `url`: ours for the server's URLs, the system's for others.
+  const std::string& ca_for(const std::string& url) const;
   Result<Response> request(const char* method, const std::string& path_or_url,
                            std::string_view body, const char* content_type, bool auth, Retry retry,
                            const HeaderList& extra = {});

@@ -29,7 +29,7 @@ int run_login(CommandContext& ctx, const std::string& url, std::string token) {
     printer.error("login", e);
     return exit_code_for(e);
   }
-  client::ApiClient api({parsed->server, token, client::device_name()});
+  client::ApiClient api({parsed->server, token, client::device_name(), ""});
   auto who = api.whoami();
   if (!who) {
     printer.error("login", who.error());

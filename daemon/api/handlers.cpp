@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "common/protocol/protocol.h"
+#include "daemon/api/rate_limit.h"
 #include "daemon/service/services.h"
 
 namespace cairn::api {
@@ -24,6 +25,7 @@ struct Metrics {
   std::atomic<uint64_t> packs_rejected{0};
   std::atomic<uint64_t> pack_reads{0};
   std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> rate_limited{0};
 };
 
 Metrics& metrics() {
@@ -44,10 +46,21 @@ HttpResponse ok_json(const Result<T>& r) {
 
 // Authenticates and runs `body` with the request's context.
 template <typename F>
-HttpResponse authed(Services& services, const HttpRequest& req, F&& body) {
+HttpResponse authed(Services& services, RateLimiter* limiter, const HttpRequest& req, F&& body) {
   metrics().requests.fetch_add(1, std::memory_order_relaxed);
   auto user = services.authenticate(req.authorization);
   if (!user) return fail(user.error());
+  if (limiter != nullptr && user->token_hash) {
+    if (const int64_t wait = limiter->take(*user->token_hash); wait > 0) {
+      metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
+      HttpResponse r = HttpResponse::json(
+          429, protocol::encode_json(protocol::ErrorBody{
+                   "rate_limited",
+                   "too many requests with this token; retry in " + std::to_string(wait) + " s"}));
+      r.headers.emplace_back("Retry-After", std::to_string(wait));
+      return r;
+    }
+  }
   RequestContext ctx{std::move(*user), req.device.substr(0, 128), services.now()};
   return body(ctx);
 }
@@ -177,12 +190,14 @@ std::string metrics_text() {
        m.packs_rejected.load());
   line("cairnd_pack_reads_total", "Ranges of packs sent to clients.", m.pack_reads.load());
   line("cairnd_commits_total", "Commit requests applied.", m.commits.load());
+  line("cairnd_rate_limited_total", "Requests refused with 429: over their token's rate.",
+       m.rate_limited.load());
   return out;
 }
 
 }  // namespace
 
-void register_routes(Router& router, Services& services) {
+void register_routes(Router& router, Services& services, RateLimiter* limiter) {
   router.add("GET", "/healthz", [](const HttpRequest&, const std::string&) {
     HttpResponse r;
     r.content_type = "text/plain";
@@ -198,41 +213,43 @@ void register_routes(Router& router, Services& services) {
   });
 
   // Authenticated like everything under /v1, so that a client's first call proves its token.
-  router.add("GET", "/v1/config", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext&) {
+  router.add("GET", "/v1/config", [&services, limiter](const HttpRequest& req, const std::string&) {
+    return authed(services, limiter, req, [&](const RequestContext&) {
       return HttpResponse::json(200, protocol::encode_json(services.server_config()));
     });
   });
 
-  router.add("GET", "/v1/whoami", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
+  router.add("GET", "/v1/whoami", [&services, limiter](const HttpRequest& req, const std::string&) {
+    return authed(services, limiter, req, [&](const RequestContext& ctx) {
       return HttpResponse::json(
           200, protocol::encode_json(protocol::WhoAmI{ctx.user.name, ctx.user.user_id}));
     });
   });
 
-  router.add("POST", "/v1/chunks/check", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto body = decode<protocol::CheckChunksRequest>(req);
-      if (!body) return fail(body.error());
-      return ok_json(services.check_chunks(ctx, *body));
-    });
-  });
+  router.add("POST", "/v1/chunks/check",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto body = decode<protocol::CheckChunksRequest>(req);
+                 if (!body) return fail(body.error());
+                 return ok_json(services.check_chunks(ctx, *body));
+               });
+             });
 
-  router.add("POST", "/v1/chunks/confirm", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto body = decode<protocol::CheckChunksRequest>(req);
-      if (!body) return fail(body.error());
-      return ok_json(services.confirm_chunks(ctx, *body));
-    });
-  });
+  router.add("POST", "/v1/chunks/confirm",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto body = decode<protocol::CheckChunksRequest>(req);
+                 if (!body) return fail(body.error());
+                 return ok_json(services.confirm_chunks(ctx, *body));
+               });
+             });
 
   // Chunk bytes: authorised by the URL's signature, not a bearer token, exactly like an S3
   // pre-signed URL, so the client has one upload path for both backends.
   router.add_streaming(
       "PUT", "/v1/chunks/*",
-      [&services](const HttpRequest& req,
-                  const std::string& hex) -> Result<std::unique_ptr<BodySink>> {
+      [&services, limiter](const HttpRequest& req,
+                           const std::string& hex) -> Result<std::unique_ptr<BodySink>> {
         CAIRN_ASSIGN_OR_RETURN(auto grant, services.authorize_chunk_put(hex, req.query));
         if (!req.content_length || *req.content_length != grant.size) {
           return make_error(ErrorCode::kInvalidArgument,
@@ -243,60 +260,64 @@ void register_routes(Router& router, Services& services) {
         return std::unique_ptr<BodySink>(new ChunkSink(services, grant, std::move(writer)));
       });
 
-  router.add("GET", "/v1/chunks/*", [&services](const HttpRequest& req, const std::string& hex) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto chunk = services.chunk_read(ctx, hex, req.query);
-      if (!chunk) return fail(chunk.error());
-      metrics().chunks_served.fetch_add(1, std::memory_order_relaxed);
-      HttpResponse r;
-      r.content_type = "application/octet-stream";
-      if (chunk->bytes) {
-        r.body.assign(reinterpret_cast<const char*>(chunk->bytes->data()), chunk->bytes->size());
-        return r;
-      }
-      const auto& info = chunk->object;
-      if (!info.redirect_url.empty()) {
-        // The bytes come from the blob store; the client verifies them as always.
-        r.status = 307;
-        r.headers.emplace_back("Location", info.redirect_url);
-        return r;
-      }
-      r.file_path = info.file_path;
-      r.file_offset = info.offset;
-      r.file_size = info.size;
-      return r;
-    });
-  });
+  router.add("GET", "/v1/chunks/*",
+             [&services, limiter](const HttpRequest& req, const std::string& hex) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto chunk = services.chunk_read(ctx, hex, req.query);
+                 if (!chunk) return fail(chunk.error());
+                 metrics().chunks_served.fetch_add(1, std::memory_order_relaxed);
+                 HttpResponse r;
+                 r.content_type = "application/octet-stream";
+                 if (chunk->bytes) {
+                   r.body.assign(reinterpret_cast<const char*>(chunk->bytes->data()),
+                                 chunk->bytes->size());
+                   return r;
+                 }
+                 const auto& info = chunk->object;
+                 if (!info.redirect_url.empty()) {
+                   // The bytes come from the blob store; the client verifies them as always.
+                   r.status = 307;
+                   r.headers.emplace_back("Location", info.redirect_url);
+                   return r;
+                 }
+                 r.file_path = info.file_path;
+                 r.file_offset = info.offset;
+                 r.file_size = info.size;
+                 return r;
+               });
+             });
 
-  router.add("POST", "/v1/chunks/locate", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto body = decode<protocol::CheckChunksRequest>(req);
-      if (!body) return fail(body.error());
-      return ok_json(services.locate_chunks(ctx, *body));
-    });
-  });
+  router.add("POST", "/v1/chunks/locate",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto body = decode<protocol::CheckChunksRequest>(req);
+                 if (!body) return fail(body.error());
+                 return ok_json(services.locate_chunks(ctx, *body));
+               });
+             });
 
-  router.add("POST", "/v1/packs", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
+  router.add("POST", "/v1/packs", [&services, limiter](const HttpRequest& req, const std::string&) {
+    return authed(services, limiter, req, [&](const RequestContext& ctx) {
       auto body = decode<protocol::PackUploadRequest>(req);
       if (!body) return fail(body.error());
       return ok_json(services.pack_upload(ctx, *body));
     });
   });
 
-  router.add("POST", "/v1/packs/confirm", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto body = decode<protocol::ConfirmPackRequest>(req);
-      if (!body) return fail(body.error());
-      return ok_json(services.confirm_pack(ctx, *body));
-    });
-  });
+  router.add("POST", "/v1/packs/confirm",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto body = decode<protocol::ConfirmPackRequest>(req);
+                 if (!body) return fail(body.error());
+                 return ok_json(services.confirm_pack(ctx, *body));
+               });
+             });
 
   // Pack bytes, both ways: authorised by the URL's signature, like chunk uploads.
   router.add_streaming(
       "PUT", "/v1/packs/*",
-      [&services](const HttpRequest& req,
-                  const std::string& hex) -> Result<std::unique_ptr<BodySink>> {
+      [&services, limiter](const HttpRequest& req,
+                           const std::string& hex) -> Result<std::unique_ptr<BodySink>> {
         CAIRN_ASSIGN_OR_RETURN(auto grant, services.authorize_pack_put(hex, req.query));
         if (!req.content_length || *req.content_length != grant.size) {
           return make_error(ErrorCode::kInvalidArgument,
@@ -307,119 +328,130 @@ void register_routes(Router& router, Services& services) {
         return std::unique_ptr<BodySink>(new PackSink(std::move(receiver)));
       });
 
-  router.add("GET", "/v1/packs/*", [&services](const HttpRequest& req, const std::string& hex) {
-    metrics().requests.fetch_add(1, std::memory_order_relaxed);
-    auto info = services.pack_range_read(hex, req.query);
-    if (!info) return fail(info.error());
-    metrics().pack_reads.fetch_add(1, std::memory_order_relaxed);
-    HttpResponse r;
-    r.content_type = "application/octet-stream";
-    r.file_path = info->file_path;
-    r.file_offset = info->offset;
-    r.file_size = info->size;
-    return r;
-  });
+  router.add("GET", "/v1/packs/*",
+             [&services, limiter](const HttpRequest& req, const std::string& hex) {
+               metrics().requests.fetch_add(1, std::memory_order_relaxed);
+               auto info = services.pack_range_read(hex, req.query);
+               if (!info) return fail(info.error());
+               metrics().pack_reads.fetch_add(1, std::memory_order_relaxed);
+               HttpResponse r;
+               r.content_type = "application/octet-stream";
+               r.file_path = info->file_path;
+               r.file_offset = info->offset;
+               r.file_size = info->size;
+               return r;
+             });
 
-  router.add("POST", "/v1/uploads", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto body = decode<protocol::InitUploadsRequest>(req);
-      if (!body) return fail(body.error());
-      return ok_json(services.init_uploads(ctx, *body));
-    });
-  });
+  router.add("POST", "/v1/uploads",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto body = decode<protocol::InitUploadsRequest>(req);
+                 if (!body) return fail(body.error());
+                 return ok_json(services.init_uploads(ctx, *body));
+               });
+             });
 
-  router.add("POST", "/v1/commit", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto body = decode<protocol::CommitRequest>(req);
-      if (!body) return fail(body.error());
-      metrics().commits.fetch_add(1, std::memory_order_relaxed);
-      return ok_json(services.commit(ctx, *body));
-    });
-  });
+  router.add("POST", "/v1/commit",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto body = decode<protocol::CommitRequest>(req);
+                 if (!body) return fail(body.error());
+                 metrics().commits.fetch_add(1, std::memory_order_relaxed);
+                 return ok_json(services.commit(ctx, *body));
+               });
+             });
 
-  router.add("GET", "/v1/manifests/*", [&services](const HttpRequest& req, const std::string& hex) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto body = services.manifest(ctx, hex);
-      if (!body) return fail(body.error());
-      HttpResponse r;
-      r.content_type = "application/octet-stream";
-      r.body.assign(reinterpret_cast<const char*>(body->data()), body->size());
-      return r;
-    });
-  });
+  router.add("GET", "/v1/manifests/*",
+             [&services, limiter](const HttpRequest& req, const std::string& hex) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto body = services.manifest(ctx, hex);
+                 if (!body) return fail(body.error());
+                 HttpResponse r;
+                 r.content_type = "application/octet-stream";
+                 r.body.assign(reinterpret_cast<const char*>(body->data()), body->size());
+                 return r;
+               });
+             });
 
-  router.add("POST", "/v1/manifests", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto body = decode<protocol::ManifestsRequest>(req);
-      if (!body) return fail(body.error());
-      return ok_json(services.manifests(ctx, *body));
-    });
-  });
+  router.add("POST", "/v1/manifests",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto body = decode<protocol::ManifestsRequest>(req);
+                 if (!body) return fail(body.error());
+                 return ok_json(services.manifests(ctx, *body));
+               });
+             });
 
-  router.add("GET", "/v1/list", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
+  router.add("GET", "/v1/list", [&services, limiter](const HttpRequest& req, const std::string&) {
+    return authed(services, limiter, req, [&](const RequestContext& ctx) {
       return ok_json(services.list(ctx, query_or(req, "path", "/")));
     });
   });
 
-  router.add("GET", "/v1/changes", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      int limit = 1000;
-      const std::string text = query_or(req, "limit", "1000");
-      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
-      if (ec != std::errc() || p != text.data() + text.size()) {
-        return fail(Error(ErrorCode::kInvalidArgument, "limit must be a number"));
-      }
-      return ok_json(services.changes(ctx, query_or(req, "cursor", ""), limit));
-    });
-  });
+  router.add("GET", "/v1/changes",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 int limit = 1000;
+                 const std::string text = query_or(req, "limit", "1000");
+                 auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+                 if (ec != std::errc() || p != text.data() + text.size()) {
+                   return fail(Error(ErrorCode::kInvalidArgument, "limit must be a number"));
+                 }
+                 return ok_json(services.changes(ctx, query_or(req, "cursor", ""), limit));
+               });
+             });
 
-  router.add("GET", "/v1/history", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      int64_t node_id = 0;
-      const std::string text = query_or(req, "node_id", "0");
-      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), node_id);
-      if (ec != std::errc() || p != text.data() + text.size() || node_id < 0) {
-        return fail(Error(ErrorCode::kInvalidArgument, "node_id must be a number"));
-      }
-      return ok_json(services.history(ctx, query_or(req, "path", ""), node_id));
-    });
-  });
+  router.add("GET", "/v1/history",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 int64_t node_id = 0;
+                 const std::string text = query_or(req, "node_id", "0");
+                 auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), node_id);
+                 if (ec != std::errc() || p != text.data() + text.size() || node_id < 0) {
+                   return fail(Error(ErrorCode::kInvalidArgument, "node_id must be a number"));
+                 }
+                 return ok_json(services.history(ctx, query_or(req, "path", ""), node_id));
+               });
+             });
 
-  router.add("GET", "/v1/trash", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req,
+  router.add("GET", "/v1/trash", [&services, limiter](const HttpRequest& req, const std::string&) {
+    return authed(services, limiter, req,
                   [&](const RequestContext& ctx) { return ok_json(services.trash(ctx)); });
   });
 
-  router.add("POST", "/v1/trash/empty", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req,
-                  [&](const RequestContext& ctx) { return ok_json(services.empty_trash(ctx)); });
-  });
+  router.add("POST", "/v1/trash/empty",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 return ok_json(services.empty_trash(ctx));
+               });
+             });
 
-  router.add("POST", "/v1/shares", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto body = decode<protocol::ShareRequest>(req);
-      if (!body) return fail(body.error());
-      return ok_json(services.share(ctx, *body));
-    });
-  });
+  router.add("POST", "/v1/shares",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 auto body = decode<protocol::ShareRequest>(req);
+                 if (!body) return fail(body.error());
+                 return ok_json(services.share(ctx, *body));
+               });
+             });
 
-  router.add("DELETE", "/v1/shares", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
-      auto done = services.unshare(ctx, query_or(req, "path", ""), query_or(req, "user", ""));
-      if (!done) return fail(done.error());
-      return HttpResponse::json(200, "{}");
-    });
-  });
+  router.add(
+      "DELETE", "/v1/shares", [&services, limiter](const HttpRequest& req, const std::string&) {
+        return authed(services, limiter, req, [&](const RequestContext& ctx) {
+          auto done = services.unshare(ctx, query_or(req, "path", ""), query_or(req, "user", ""));
+          if (!done) return fail(done.error());
+          return HttpResponse::json(200, "{}");
+        });
+      });
 
-  router.add("GET", "/v1/shares", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req, [&](const RequestContext& ctx) {
+  router.add("GET", "/v1/shares", [&services, limiter](const HttpRequest& req, const std::string&) {
+    return authed(services, limiter, req, [&](const RequestContext& ctx) {
       return ok_json(services.shares(ctx, query_or(req, "path", "")));
     });
   });
 
-  router.add("GET", "/v1/quota", [&services](const HttpRequest& req, const std::string&) {
-    return authed(services, req,
+  router.add("GET", "/v1/quota", [&services, limiter](const HttpRequest& req, const std::string&) {
+    return authed(services, limiter, req,
                   [&](const RequestContext& ctx) { return ok_json(services.quota(ctx)); });
   });
 }

@@ -8,9 +8,11 @@ class Services;
 
 namespace cairn::api {
 
+class RateLimiter;
+
 // Registers every /v1 route, /healthz and /metrics on `router`. Handlers parse and authenticate,
-// call one service method, and turn its Result into a response. `services` must outlive the
-// router.
-void register_routes(Router& router, service::Services& services);
+// call one service method, and turn its Result into a response. `services` (and `limiter`, which
+// meters each token's authenticated requests when given) must outlive the router.
+void register_routes(Router& router, service::Services& services, RateLimiter* limiter = nullptr);
 
 }  // namespace cairn::api

@@ -9,11 +9,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -32,6 +34,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+namespace ssl = asio::ssl;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr size_t kPieceBytes = 256 * 1024;
 constexpr size_t kReadBufferBytes = 64 * 1024;
@@ -128,21 +132,39 @@ api::HttpResponse error_response(int status, const char* code, std::string messa
       status, protocol::encode_json(protocol::ErrorBody{code, std::move(message)}));
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection: plain TCP (beast::tcp_stream) or TLS over it (TlsStream).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(tcp::socket socket, Shared& shared)
       : stream_(std::move(socket)), shared_(shared), piece_(kPieceBytes) {}
+  Session(tcp::socket socket, ssl::context& tls, Shared& shared)
+      : stream_(std::move(socket), tls), shared_(shared), piece_(kPieceBytes) {}
 
   void start() {
     // Beast sizes each socket read from the buffer's spare capacity (at least 512 bytes, at most
     // 64 KiB). Left to grow on demand the buffer stays around 1 KiB after a request head, and a
     // chunk body then arrives in ~1 KiB reads: measured 55 MB/s and 3.5 s of CPU per 256 MiB.
     buffer_.reserve(kReadBufferBytes);
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::read_header, shared_from_this()));
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+        self->lowest().expires_after(std::chrono::seconds(30));
+        self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return self->close();  // Not TLS, or no trust.
+          self->read_header();
+        });
+      });
+    } else {
+      asio::dispatch(stream_.get_executor(),
+                     beast::bind_front_handler(&Session::read_header, this->shared_from_this()));
+    }
   }
 
  private:
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
   void read_header() {
     header_parser_.emplace();
     header_parser_->header_limit(shared_.options.max_header_bytes);
@@ -150,7 +172,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // limit depends on the route and is set once the route is known.
     header_parser_->body_limit(
         std::max(shared_.options.max_json_body_bytes, shared_.options.max_stream_body_bytes));
-    stream_.expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
+    lowest().expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
     bhttp::async_read_header(stream_, buffer_, *header_parser_,
                              beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
@@ -331,7 +353,7 @@ class Session : public std::enable_shared_from_this<Session> {
     msg->keep_alive(keep_alive_);
     msg->prepare_payload();
     log_request(static_cast<int>(msg->result_int()), msg->payload_size().value_or(0));
-    stream_.expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
+    lowest().expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
     bhttp::async_write(
         stream_, *msg,
         [self = shared_from_this(), msg](beast::error_code ec, size_t) { self->on_written(ec); });
@@ -350,17 +372,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // is shut first and the input drained, until the peer closes or for at most two seconds.
   void linger_close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(2));
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().expires_after(std::chrono::seconds(2));
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(asio::buffer(piece_),
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              if (ec) return self->close();
-                              self->drain();
-                            });
+    lowest().async_read_some(asio::buffer(piece_),
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->close();
+                               self->drain();
+                             });
   }
 
   void begin_request() {
@@ -399,11 +421,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     end_request();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().close();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   Shared& shared_;
   beast::flat_buffer buffer_;
   std::vector<char> piece_;
@@ -436,7 +458,11 @@ struct Server::Impl {
       if (!ec) {
         beast::error_code ignored;
         s.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<Session>(std::move(s), shared)->start();
+        if (tls) {
+          std::make_shared<Session<TlsStream>>(std::move(s), *tls, shared)->start();
+        } else {
+          std::make_shared<Session<beast::tcp_stream>>(std::move(s), shared)->start();
+        }
       }
       accept();
     });
@@ -462,6 +488,7 @@ struct Server::Impl {
   }
 
   ServerOptions options;
+  std::optional<ssl::context> tls;  // Set when serving HTTPS.
   asio::io_context ioc;
   asio::thread_pool pool;
   Shared shared;
@@ -482,6 +509,31 @@ Server::~Server() {
 
 Result<void> Server::listen() {
   beast::error_code ec;
+  if (!impl_->options.tls_cert_file.empty() || !impl_->options.tls_key_file.empty()) {
+    if (impl_->options.tls_cert_file.empty() || impl_->options.tls_key_file.empty()) {
+      return make_error(ErrorCode::kInvalidArgument, "TLS needs both a certificate and a key");
+    }
+    // TLS 1.2 and later only.
+    auto& tls = impl_->tls.emplace(ssl::context::tls_server);
+    tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                    ssl::context::single_dh_use);
+    tls.use_certificate_chain_file(impl_->options.tls_cert_file, ec);
+    if (ec) {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "cannot use the certificate " + impl_->options.tls_cert_file + ": " + ec.message());
+    }
+    tls.use_private_key_file(impl_->options.tls_key_file, ssl::context::pem, ec);
+    if (ec) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "cannot use the key " + impl_->options.tls_key_file + ": " + ec.message());
+    }
+    if (SSL_CTX_check_private_key(tls.native_handle()) != 1) {
+      return make_error(ErrorCode::kInvalidArgument, "the key " + impl_->options.tls_key_file +
+                                                         " does not match the certificate");
+    }
+  }
   const auto address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) {
     return make_error(ErrorCode::kInvalidArgument,

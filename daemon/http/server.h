@@ -26,6 +26,9 @@ struct ServerOptions {
   uint64_t max_json_body_bytes = 32 * 1024 * 1024;
   uint64_t max_stream_body_bytes = 64 * 1024 * 1024;
   int idle_timeout_seconds = 120;
+  // HTTPS with this certificate chain and key (PEM files); plain HTTP when both are empty.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // One JSON line per request on stderr: time, method, path (never the query string, which can
   // carry a signature), status, body bytes in and out, duration. Never a token.
   bool access_log = true;
