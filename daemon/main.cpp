@@ -20,6 +20,7 @@
 
 #include "common/bytes.h"
 #include "common/chunker.h"
+#include "common/duration.h"
 #include "daemon/api/handlers.h"
 #include "daemon/api/rate_limit.h"
 #include "daemon/api/router.h"
@@ -217,24 +218,6 @@ Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& listen)
     return make_error(ErrorCode::kInvalidArgument, "bad port in --listen: " + port_text);
   }
   return std::make_pair(host, port);
-}
-
-// "90", "90s", "15m", "25h", "2d" -> seconds.
-Result<int64_t> parse_duration(const std::string& text) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [p, ec] = std::from_chars(text.data(), end, value);
-  const std::string_view unit(p, static_cast<size_t>(end - p));
-  int64_t scale = 0;
-  if (unit.empty() || unit == "s") scale = 1;
-  if (unit == "m") scale = 60;
-  if (unit == "h") scale = 3600;
-  if (unit == "d") scale = 86400;
-  if (ec != std::errc() || p == text.data() || value < 0 || scale == 0) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "not a duration: " + text + " (use e.g. 90m, 25h, 2d or seconds)");
-  }
-  return value * scale;
 }
 
 // "15G", "500M", "1.5T", "4096", "unlimited" -> bytes (binary units: K = 1024); nullopt for

@@ -310,6 +310,23 @@ Result<protocol::SharesResponse> ApiClient::shares(const std::string& remote_pat
   return json_call<protocol::SharesResponse>("GET", "/v1/shares" + query, "", Retry::kYes);
 }
 
+Result<protocol::LinkInfo> ApiClient::create_link(const protocol::LinkRequest& req) {
+  // Not retried: a repeat would make a second link.
+  return json_call<protocol::LinkInfo>("POST", "/v1/links", protocol::encode_json(req), Retry::kNo);
+}
+
+Result<protocol::LinksResponse> ApiClient::links() {
+  return json_call<protocol::LinksResponse>("GET", "/v1/links", "", Retry::kYes);
+}
+
+Result<void> ApiClient::revoke_link(int64_t id, const std::string& token) {
+  const std::string path =
+      id != 0 ? "/v1/links?id=" + std::to_string(id) : "/v1/links?token=" + escape(token);
+  CAIRN_ASSIGN_OR_RETURN(auto r, request("DELETE", path, "", nullptr, true, Retry::kYes));
+  if (r.status < 200 || r.status >= 300) return http_error(r.status, r.body, "DELETE /v1/links");
+  return {};
+}
+
 Result<Bytes> ApiClient::manifest(const Digest& address) {
   const std::string path = "/v1/manifests/" + address.hex();
   CAIRN_ASSIGN_OR_RETURN(auto r, request("GET", path, "", nullptr, true, Retry::kYes));

@@ -55,6 +55,10 @@ class ApiClient {
   // `user` empty: leave a folder shared with us.
   Result<void> unshare(const std::string& remote_path, const std::string& user);
   Result<protocol::SharesResponse> shares(const std::string& remote_path);
+  Result<protocol::LinkInfo> create_link(const protocol::LinkRequest& req);
+  Result<protocol::LinksResponse> links();
+  // By id, or (id 0) by the token at the end of its URL.
+  Result<void> revoke_link(int64_t id, const std::string& token);
   // The encoded manifest, verified against its address.
   Result<Bytes> manifest(const Digest& address);
   // Many encoded manifests at once, each verified against its address; those the server does

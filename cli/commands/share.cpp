@@ -1,6 +1,8 @@
-// share, unshare, shares: folders shared between users. Inside a working copy a PATH is local;
-// outside one it is a remote path (/a/b).
+// share, unshare, shares: folders shared between users; link: URLs that download without a token.
+// Inside a working copy a PATH is local; outside one it is a remote path (/a/b).
 
+#include <charconv>
+#include <ctime>
 #include <string>
 
 #include "cli/client/api_client.h"
@@ -8,6 +10,7 @@
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
 #include "cli/commands/place.h"
+#include "common/duration.h"
 #include "common/protocol/protocol.h"
 
 namespace cairn::cli {
@@ -84,6 +87,78 @@ int run_shares(CommandContext& ctx, const std::string& path) {
   return kExitOk;
 }
 
+std::string when(int64_t t) {
+  const std::time_t seconds = t;
+  std::tm tm{};
+  ::localtime_r(&seconds, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+int run_link(CommandContext& ctx, const std::string& path, const std::string& expires, bool list,
+             const std::string& revoke) {
+  Printer printer(mode_of(ctx));
+  auto place = open_place(ctx);
+  if (!place) return fail(printer, "link", place.error());
+  ApiClient api(place->endpoint);
+  if (!revoke.empty()) {
+    // An id from `cairn link --list`, or the URL itself.
+    int64_t id = 0;
+    std::string token;
+    const size_t at = revoke.rfind("/l/");
+    if (at != std::string::npos) {
+      token = revoke.substr(at + 3);
+    } else {
+      auto [p, ec] = std::from_chars(revoke.data(), revoke.data() + revoke.size(), id);
+      if (ec != std::errc() || p != revoke.data() + revoke.size() || id <= 0) {
+        return fail(printer, "link",
+                    Error(ErrorCode::kInvalidArgument,
+                          "--revoke takes a link's id (cairn link --list) or its URL"));
+      }
+    }
+    if (auto done = api.revoke_link(id, token); !done) return fail(printer, "link", done.error());
+    printer.document("link", "{\"revoked\":true}", {"revoked; the URL now answers 404"});
+    return kExitOk;
+  }
+  if (list) {
+    auto all = api.links();
+    if (!all) return fail(printer, "link", all.error());
+    std::vector<std::string> lines;
+    for (const auto& l : all->links) {
+      std::string state = l.revoked      ? "revoked"
+                          : l.expires_at ? "expires " + when(*l.expires_at)
+                                         : "no expiry";
+      lines.push_back(std::to_string(l.link_id) + "  " + (l.path.empty() ? "(gone)" : l.path) +
+                      "  " + state);
+    }
+    if (lines.empty()) lines.push_back("no links");
+    printer.document("link", protocol::encode_json(*all), lines);
+    return kExitOk;
+  }
+  if (path.empty()) {
+    return fail(printer, "link",
+                Error(ErrorCode::kInvalidArgument, "link needs a PATH (or --list, --revoke)"));
+  }
+  auto t = resolve(ctx, *place, path);
+  if (!t) return fail(printer, "link", t.error());
+  protocol::LinkRequest req{t->remote, std::nullopt};
+  if (!expires.empty()) {
+    auto seconds = parse_duration(expires);
+    if (!seconds) return fail(printer, "link", seconds.error());
+    req.expires_in = *seconds;
+  }
+  auto made = api.create_link(req);
+  if (!made) return fail(printer, "link", made.error());
+  made->url = place->endpoint.base_url + made->url;
+  std::string note = made->expires_at ? "until " + when(*made->expires_at) : "until revoked";
+  printer.document("link", protocol::encode_json(*made),
+                   {made->url, "anyone with this URL can download " + made->path + " (" + note +
+                                   "; a folder comes as a tar); cairn link --revoke " +
+                                   std::to_string(made->link_id) + " ends it"});
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_share_commands(CLI::App& app, CommandContext& ctx) {
@@ -120,6 +195,22 @@ void add_share_commands(CLI::App& app, CommandContext& ctx) {
   shares->add_option("PATH", shares_path, path_help);
   add_output_flags(shares, ctx);
   shares->callback([&ctx] { ctx.exit_code = run_shares(ctx, shares_path); });
+
+  auto* link = app.add_subcommand(
+      "link",
+      "Print a URL that downloads PATH without a token (plain curl works; a folder comes as a "
+      "tar stream). --list shows your links, --revoke ID|URL ends one (it then answers 404)");
+  static std::string link_path;
+  static std::string link_expires;
+  static bool link_list = false;
+  static std::string link_revoke;
+  link->add_option("PATH", link_path, path_help);
+  link->add_option("--expires", link_expires, "Stop working after this long (e.g. 7d, 12h)");
+  link->add_flag("--list", link_list, "List your links");
+  link->add_option("--revoke", link_revoke, "End a link: its id from --list, or its URL");
+  add_output_flags(link, ctx);
+  link->callback(
+      [&ctx] { ctx.exit_code = run_link(ctx, link_path, link_expires, link_list, link_revoke); });
 }
 
 }  // namespace cairn::cli

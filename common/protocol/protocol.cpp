@@ -607,6 +607,49 @@ void from_json_value(const json& j, SharesResponse& r) {
   }
 }
 
+json to_json_value(const LinkRequest& r) {
+  json j{{"path", r.path}};
+  put_optional(j, "expires_in", r.expires_in);
+  return j;
+}
+void from_json_value(const json& j, LinkRequest& r) {
+  r.path = j.at("path").get<std::string>();
+  r.expires_in = get_optional_int(j, "expires_in");
+}
+
+json to_json_value(const LinkInfo& r) {
+  json j{{"link_id", r.link_id},
+         {"path", r.path},
+         {"created_at", r.created_at},
+         {"revoked", r.revoked}};
+  if (!r.url.empty()) j["url"] = r.url;
+  put_optional(j, "expires_at", r.expires_at);
+  return j;
+}
+void from_json_value(const json& j, LinkInfo& r) {
+  r.link_id = j.at("link_id").get<int64_t>();
+  r.path = j.at("path").get<std::string>();
+  r.url = get_or<std::string>(j, "url", "");
+  r.created_at = get_or<int64_t>(j, "created_at", 0);
+  r.expires_at = get_optional_int(j, "expires_at");
+  r.revoked = get_or<bool>(j, "revoked", false);
+}
+
+json to_json_value(const LinksResponse& r) {
+  json a = json::array();
+  for (const auto& one : r.links) a.push_back(to_json_value(one));
+  return {{"links", std::move(a)}};
+}
+void from_json_value(const json& j, LinksResponse& r) {
+  const auto& list = j.at("links");
+  if (!list.is_array()) fail("links must be an array");
+  for (const auto& one : list) {
+    LinkInfo info;
+    from_json_value(one, info);
+    r.links.push_back(std::move(info));
+  }
+}
+
 json to_json_value(const QuotaResponse& r) {
   json out{{"used", r.used}, {"limit", nullptr}};
   if (r.limit) out["limit"] = *r.limit;
@@ -743,6 +786,9 @@ CAIRN_PROTOCOL_TYPE(QuotaResponse)
 CAIRN_PROTOCOL_TYPE(ShareRequest)
 CAIRN_PROTOCOL_TYPE(ShareInfo)
 CAIRN_PROTOCOL_TYPE(SharesResponse)
+CAIRN_PROTOCOL_TYPE(LinkRequest)
+CAIRN_PROTOCOL_TYPE(LinkInfo)
+CAIRN_PROTOCOL_TYPE(LinksResponse)
 CAIRN_PROTOCOL_TYPE(ErrorBody)
 
 #undef CAIRN_PROTOCOL_TYPE

@@ -332,6 +332,25 @@ struct SharesResponse {
   std::vector<ShareInfo> shares;
 };
 
+// POST /v1/links {path, expires_in}: a URL anyone may download PATH from without a token (a
+// folder as a tar stream) until it expires or is revoked (DELETE /v1/links?id=N or ?token=T).
+struct LinkRequest {
+  std::string path;
+  std::optional<int64_t> expires_in;  // Seconds; none: until revoked.
+};
+struct LinkInfo {
+  int64_t link_id = 0;
+  std::string path;  // Empty when the file or folder is gone.
+  std::string url;   // "/l/TOKEN", relative to the server; only when just created.
+  int64_t created_at = 0;
+  std::optional<int64_t> expires_at;
+  bool revoked = false;
+};
+// GET /v1/links: the caller's links.
+struct LinksResponse {
+  std::vector<LinkInfo> links;
+};
+
 // Every error response: {"error":{"code":"not_found","message":"..."}}.
 struct ErrorBody {
   std::string code;

@@ -450,6 +450,56 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter) {
     });
   });
 
+  router.add("POST", "/v1/links", [&services, limiter](const HttpRequest& req, const std::string&) {
+    return authed(services, limiter, req, [&](const RequestContext& ctx) {
+      auto body = decode<protocol::LinkRequest>(req);
+      if (!body) return fail(body.error());
+      return ok_json(services.create_link(ctx, *body));
+    });
+  });
+
+  router.add("GET", "/v1/links", [&services, limiter](const HttpRequest& req, const std::string&) {
+    return authed(services, limiter, req,
+                  [&](const RequestContext& ctx) { return ok_json(services.links(ctx)); });
+  });
+
+  router.add("DELETE", "/v1/links",
+             [&services, limiter](const HttpRequest& req, const std::string&) {
+               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+                 int64_t id = 0;
+                 const std::string text = query_or(req, "id", "0");
+                 auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+                 if (ec != std::errc() || p != text.data() + text.size() || id < 0) {
+                   return fail(Error(ErrorCode::kInvalidArgument, "id must be a number"));
+                 }
+                 auto done = services.revoke_link(ctx, id, query_or(req, "token", ""));
+                 if (!done) return fail(done.error());
+                 return HttpResponse::json(200, "{}");
+               });
+             });
+
+  // A link: no token, the URL is the authority. Nothing but "not found" for a dead one.
+  router.add("GET", "/l/*", [&services](const HttpRequest&, const std::string& token) {
+    metrics().requests.fetch_add(1, std::memory_order_relaxed);
+    auto stream = services.open_link(token);
+    if (!stream) return fail(stream.error());
+    HttpResponse r;
+    r.content_type = (*stream)->is_tar() ? "application/x-tar" : "application/octet-stream";
+    std::string name = (*stream)->filename();
+    for (auto& c : name) {
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
+    }
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + "\"");
+    r.source_size = (*stream)->size();
+    struct Source final : BodySource {
+      explicit Source(std::unique_ptr<service::LinkStream> s) : stream(std::move(s)) {}
+      Result<ByteView> next() override { return stream->next(); }
+      std::unique_ptr<service::LinkStream> stream;
+    };
+    r.source = std::make_shared<Source>(std::move(*stream));
+    return r;
+  });
+
   router.add("GET", "/v1/quota", [&services, limiter](const HttpRequest& req, const std::string&) {
     return authed(services, limiter, req,
                   [&](const RequestContext& ctx) { return ok_json(services.quota(ctx)); });

@@ -29,6 +29,15 @@ struct HttpRequest {
   std::string body;  // Empty for streaming routes.
 };
 
+// Produces a response body piece by piece, on the connection's thread as it is sent.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // The next piece, valid until the next call; empty at the end. An error ends the connection
+  // early, so that the client sees fewer bytes than Content-Length announced.
+  virtual Result<ByteView> next() = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
@@ -36,6 +45,8 @@ struct HttpResponse {
   std::string file_path;  // When set, the body is file_size bytes of this file from file_offset.
   uint64_t file_offset = 0;
   uint64_t file_size = 0;
+  std::shared_ptr<BodySource> source;  // When set, the body is source_size bytes from it.
+  uint64_t source_size = 0;
   std::vector<std::pair<std::string, std::string>> headers;
 
   static HttpResponse json(int status, std::string body);

@@ -127,6 +127,46 @@ struct FileSliceBody {
   };
 };
 
+// A response body pulled from an api::BodySource, whose size is announced up front.
+struct SourceBody {
+  struct value_type {
+    std::shared_ptr<api::BodySource> source;
+    uint64_t size = 0;
+  };
+
+  static std::uint64_t size(const value_type& body) { return body.size; }
+
+  class writer {
+   public:
+    using const_buffers_type = asio::const_buffer;
+
+    template <bool isRequest, class Fields>
+    writer(bhttp::header<isRequest, Fields>& /*header*/, const value_type& body) : body_(body) {}
+
+    void init(beast::error_code& ec) { ec = {}; }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      if (sent_ >= body_.size) {
+        ec = {};
+        return boost::none;
+      }
+      auto piece = body_.source->next();
+      if (!piece || piece->empty() || piece->size() > body_.size - sent_) {
+        // Short, long or failed: the client must not take what it got for the whole.
+        ec = bhttp::error::partial_message;
+        return boost::none;
+      }
+      sent_ += piece->size();
+      ec = {};
+      return {{const_buffers_type(piece->data(), piece->size()), sent_ < body_.size}};
+    }
+
+   private:
+    const value_type& body_;
+    uint64_t sent_ = 0;
+  };
+};
+
 api::HttpResponse error_response(int status, const char* code, std::string message) {
   return api::HttpResponse::json(
       status, protocol::encode_json(protocol::ErrorBody{code, std::move(message)}));
@@ -328,6 +368,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void send(api::HttpResponse res) {
+    if (res.source) {
+      auto msg = std::make_shared<bhttp::response<SourceBody>>(
+          std::piecewise_construct,
+          std::make_tuple(SourceBody::value_type{res.source, res.source_size}),
+          std::make_tuple(static_cast<bhttp::status>(res.status), 11));
+      return write(std::move(msg), res);
+    }
     if (!res.file_path.empty()) {
       const int fd = ::open(res.file_path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd >= 0) {
@@ -401,14 +448,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
+    // A link's path is its secret: it is logged without its token.
+    std::string path = request_.path.substr(0, 512);
+    if (path.rfind("/l/", 0) == 0) path = "/l/-";
     // json_quote escapes the path, which may hold any bytes a client sent.
-    const std::string line = "{\"ts_ms\":" + std::to_string(now) +
-                             ",\"method\":" + protocol::json_quote(request_.method.substr(0, 16)) +
-                             ",\"path\":" + protocol::json_quote(request_.path.substr(0, 512)) +
-                             ",\"status\":" + std::to_string(status) +
-                             ",\"in\":" + std::to_string(request_.content_length.value_or(0)) +
-                             ",\"out\":" + std::to_string(bytes_out) +
-                             ",\"us\":" + std::to_string(micros) + "}\n";
+    const std::string line =
+        "{\"ts_ms\":" + std::to_string(now) +
+        ",\"method\":" + protocol::json_quote(request_.method.substr(0, 16)) +
+        ",\"path\":" + protocol::json_quote(path) + ",\"status\":" + std::to_string(status) +
+        ",\"in\":" + std::to_string(request_.content_length.value_or(0)) +
+        ",\"out\":" + std::to_string(bytes_out) + ",\"us\":" + std::to_string(micros) + "}\n";
     std::fwrite(line.data(), 1, line.size(), stderr);
   }
   void end_request() {

@@ -95,6 +95,18 @@ struct GcReport {
 
 class Services;
 
+// What a link serves, produced piece by piece as it is sent.
+class LinkStream {
+ public:
+  virtual ~LinkStream() = default;
+  virtual uint64_t size() const = 0;  // Exactly what next() will produce in all.
+  virtual std::string filename() const = 0;
+  virtual bool is_tar() const = 0;
+  // The next piece, valid until the next call; empty at the end. An error ends the stream early
+  // (the receiver sees fewer bytes than announced).
+  virtual Result<ByteView> next() = 0;
+};
+
 // A pack arriving through the daemon, verified chunk by chunk as its bytes stream in: nothing is
 // recorded unless every chunk hashes to its address. Owned by one connection.
 class PackReceiver {
@@ -197,6 +209,17 @@ class Services {
   // `user` empty: the caller leaves a folder shared with them.
   Result<void> unshare(const RequestContext& ctx, std::string_view path, std::string_view user);
   Result<protocol::SharesResponse> shares(const RequestContext& ctx, std::string_view path);
+
+  // --- links ---
+  // A link to `req.path` (expiring if asked); its URL (relative: "/l/TOKEN") is in the answer
+  // and nowhere else: only the token's hash is stored.
+  Result<protocol::LinkInfo> create_link(const RequestContext& ctx,
+                                         const protocol::LinkRequest& req);
+  Result<protocol::LinksResponse> links(const RequestContext& ctx);
+  // By id, or (id 0) by the token of its URL.
+  Result<void> revoke_link(const RequestContext& ctx, int64_t link_id, std::string_view token = {});
+  // GET /l/TOKEN, for anyone holding the URL. kNotFound for anything but a live link.
+  Result<std::unique_ptr<LinkStream>> open_link(std::string_view token);
 
   // --- history, trash, quota ---
   // `path` (a live file) or, when node_id != 0, any file of the user's, deleted ones too.

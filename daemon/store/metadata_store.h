@@ -130,6 +130,32 @@ struct RetentionReport {
   uint64_t bytes = 0;    // Logical bytes of those, refunded to quotas.
 };
 
+// A download link, as its creator lists it.
+struct LinkInfo {
+  int64_t link_id = 0;
+  std::string path;  // In the creator's view; empty if the file or folder is gone.
+  int64_t created_at = 0;
+  std::optional<int64_t> expires_at;
+  std::optional<int64_t> revoked_at;
+};
+
+// What a link serves: one file, or a folder with everything in it, as of one snapshot.
+struct LinkedEntry {
+  std::string path;  // Relative to the linked folder ("" for the linked file itself).
+  NodeKind kind = NodeKind::kFile;
+  uint64_t size = 0;
+  bool executable = false;
+  int64_t mtime_ns = 0;
+  std::optional<Digest> manifest;  // Files.
+  std::string symlink_target;      // Symlinks.
+};
+struct LinkTarget {
+  int64_t reader_id = 0;  // The namespace's owner: whose rights read its chunks.
+  std::string name;       // The linked node's name.
+  NodeKind kind = NodeKind::kFile;
+  std::vector<LinkedEntry> entries;  // Parents before children, by path.
+};
+
 // A user's place in the change feeds of their view: 0 for their home namespace, else a share
 // id, each with the sequence number of its namespace to resume after.
 using FeedCursor = std::map<int64_t, int64_t>;
@@ -268,6 +294,21 @@ class MetadataStore {
   // The shares the actor owns and those shared with them; only those at or under `path` if not
   // empty.
   virtual Result<std::vector<ShareInfo>> shares(const Actor& actor, const std::string& path) = 0;
+
+  // --- links ---
+  // A link to the file or folder at `path` of the actor's view, stored by its token's hash.
+  // kPermissionDenied for a viewer (a link shares), kNotFound for no such path.
+  virtual Result<LinkInfo> create_link(const Actor& actor, const std::string& path,
+                                       const Digest& token_hash,
+                                       std::optional<int64_t> expires_at) = 0;
+  virtual Result<std::vector<LinkInfo>> links(const Actor& actor) = 0;
+  // Revokes one of the actor's links, by id or (id 0) by its token's hash; kNotFound if it is
+  // not theirs. Revoking twice keeps the first time.
+  virtual Result<void> revoke_link(const Actor& actor, int64_t link_id,
+                                   const std::optional<Digest>& token_hash = std::nullopt) = 0;
+  // What the link with this token serves. kNotFound for an unknown, revoked or expired link, a
+  // deleted node, or a creator who was disabled: all look alike.
+  virtual Result<LinkTarget> open_link(const Digest& token_hash, int64_t now) = 0;
 
   // --- history, trash, quota ---
   // The versions of a file, newest first: of the live file at `path`, or (node_id != 0) of any

@@ -1,12 +1,16 @@
 """End-to-end: folders shared between users (viewer and editor roles), token scopes, and a table
 of every endpoint against every kind of caller, through the real binaries and plain HTTP."""
 
+import io
 import json
 import os
+import tarfile
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
-from harness import CAIRND, CairnTestCase, http, run, sha256, tree_snapshot
+from harness import CAIRND, CairnTestCase, http, make_tree, run, sha256, tree_snapshot
 
 
 def write(path, text):
@@ -316,3 +320,72 @@ class AuthorizationTableTest(CairnTestCase):
                  json.dumps({"ops": [{"op": "move", "path": "/proj/moved.txt",
                                       "to": "/proj/a.txt"}]}).encode(), token=self.token)
         self.assertEqual(failures, [], "\n".join(failures))
+
+
+class LinkTest(CairnTestCase):
+
+    def remote(self, *args, expect_exit=0):
+        return self.cairn_json(*args, expect_exit=expect_exit,
+                               env=dict(self.env, CAIRN_SERVER=self.daemon.url))
+
+    def fetch(self, url):
+        """A plain GET, no token: (status, headers, body)."""
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def test_files_and_folders_download_without_a_token_until_revoked_or_expired(self):
+        src = self.path("src")
+        docs = os.path.join(src, "docs")
+        make_tree(docs, files=40, big_size=6 << 20, seed=3)
+        deep = os.path.join(docs, "a" * 60, "b" * 60, "c" * 60)
+        write(os.path.join(deep, "long-named-file-" + "x" * 80 + ".txt"), "deep\n")
+        os.symlink("../README", os.path.join(docs, "link"))
+        write(os.path.join(docs, "README"), "read me\n")
+        os.chmod(os.path.join(docs, "README"), 0o755)
+        self.cairn("init", src, "--remote", self.daemon.url + "/", check=True)
+        self.cairn_json("-C", src, "push")
+
+        # A file: its bytes, named.
+        made = self.remote("link", "/docs/README")
+        self.assertTrue(made["url"].startswith(self.daemon.url + "/l/"), made)
+        status, headers, body = self.fetch(made["url"])
+        self.assertEqual(status, 200)
+        self.assertEqual(body, b"read me\n")
+        self.assertIn('filename="README"', headers["Content-Disposition"])
+
+        # A folder: a tar stream any tar reads, equal to the tree (long names, a symlink, modes).
+        folder = self.remote("link", "/docs")
+        status, headers, body = self.fetch(folder["url"])
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "application/x-tar")
+        self.assertEqual(int(headers["Content-Length"]), len(body))
+        out = self.path("out")
+        with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+            tar.extractall(out, filter="tar")
+        self.assertEqual(tree_snapshot(os.path.join(out, "docs")), tree_snapshot(docs))
+        self.assertTrue(os.access(os.path.join(out, "docs", "README"), os.X_OK))
+
+        # Revoked, expired, unknown and deleted all answer the same 404.
+        short = self.remote("link", "/docs/README", "--expires", "1s")
+        doomed = self.remote("link", "/docs/sub-doomed.txt", expect_exit=6)
+        self.assertIn("no such", json.dumps(doomed))
+        self.remote("link", "--revoke", folder["url"])
+        time.sleep(2.1)
+        answers = {self.fetch(url)[0:3:2] for url in (
+            folder["url"], short["url"], self.daemon.url + "/l/" + "ab" * 32,
+            self.daemon.url + "/l/nonsense")}
+        self.assertEqual(len(answers), 1, answers)
+        self.assertEqual(next(iter(answers))[0], 404)
+        # The file link still works; then its file is deleted and it is gone too.
+        self.assertEqual(self.fetch(made["url"])[0], 200)
+        self.remote("rm", "/docs/README")
+        self.assertEqual(self.fetch(made["url"])[0], 404)
+        listed = {l["link_id"]: l for l in self.remote("link", "--list")["links"]}
+        self.assertTrue(listed[folder["link_id"]]["revoked"])
+        self.assertEqual(listed[made["link_id"]]["path"], "")
+        # The daemon's log never holds a link's token.
+        with open(self.daemon.stderr_path) as f:
+            self.assertNotIn(folder["url"].rsplit("/", 1)[1], f.read())

@@ -1,0 +1,215 @@
+// Links: URLs that download one file, or a folder as a tar stream, without a token.
+
+#include <algorithm>
+
+#include "common/manifest.h"
+#include "common/pack.h"
+#include "common/remote_path.h"
+#include "daemon/service/parse.h"
+#include "daemon/service/services.h"
+#include "daemon/service/tar.h"
+
+namespace cairn::service {
+namespace {
+
+constexpr std::string_view kLinkPrefix = "/l/";
+constexpr size_t kLocateBatch = 256;  // Chunks located per metadata query while streaming.
+
+}  // namespace
+
+// Streams a link's content from a snapshot of what it pointed at when it was opened: a file's
+// bytes, or a tar of the folder. Every chunk is verified against its hash before it is sent.
+class LinkStreamImpl final : public LinkStream {
+ public:
+  LinkStreamImpl(store::MetadataStore& metadata, store::BlobStore& blobs, store::LinkTarget target)
+      : metadata_(metadata), blobs_(blobs), target_(std::move(target)) {
+    tar_ = target_.kind == protocol::NodeKind::kFolder;
+    if (!tar_) {
+      size_ = target_.entries.at(0).size;
+      return;
+    }
+    for (const auto& e : target_.entries) {
+      size_ += tar_header(member(e)).size();
+      if (e.kind == protocol::NodeKind::kFile) size_ += e.size + tar_padding(e.size);
+    }
+    size_ += kTarTrailerBytes;
+  }
+
+  uint64_t size() const override { return size_; }
+  std::string filename() const override { return target_.name + (tar_ ? ".tar" : ""); }
+  bool is_tar() const override { return tar_; }
+
+  Result<ByteView> next() override {
+    while (true) {
+      if (pending_ < piece_.size()) {
+        ByteView out(piece_.data() + pending_, piece_.size() - pending_);
+        pending_ = piece_.size();
+        sent_ += out.size();
+        return out;
+      }
+      piece_.clear();
+      pending_ = 0;
+      if (chunk_ < chunks_.size()) {
+        CAIRN_RETURN_IF_ERROR(read_chunk());
+        continue;
+      }
+      if (in_file_) {
+        // The file's last chunk went out: pad it to a block (tar).
+        in_file_ = false;
+        if (tar_) piece_.assign(tar_padding(file_size_), std::byte{0});
+        if (!piece_.empty()) continue;
+      }
+      if (entry_ >= target_.entries.size()) {
+        if (tar_ && !trailer_sent_) {
+          trailer_sent_ = true;
+          piece_.assign(kTarTrailerBytes, std::byte{0});
+          continue;
+        }
+        if (sent_ != size_) {
+          return make_error(ErrorCode::kCorrupt, "link content changed size while being sent");
+        }
+        return ByteView();
+      }
+      const store::LinkedEntry& e = target_.entries[entry_++];
+      if (tar_) piece_ = tar_header(member(e));
+      if (e.kind == protocol::NodeKind::kFile) CAIRN_RETURN_IF_ERROR(open_file(e));
+    }
+  }
+
+ private:
+  TarMember member(const store::LinkedEntry& e) const {
+    TarMember m;
+    m.path = e.path.empty() ? target_.name : target_.name + "/" + e.path;
+    m.kind = e.kind;
+    m.size = e.size;
+    m.executable = e.executable;
+    m.mtime_seconds = e.mtime_ns / 1'000'000'000;
+    m.link_target = e.symlink_target;
+    return m;
+  }
+
+  Result<void> open_file(const store::LinkedEntry& e) {
+    chunks_.clear();
+    chunk_ = 0;
+    in_file_ = true;
+    file_size_ = e.size;
+    if (!e.manifest) return make_error(ErrorCode::kCorrupt, "a file without a manifest");
+    manifest_ = *e.manifest;
+    CAIRN_ASSIGN_OR_RETURN(auto body, metadata_.get_manifest(target_.reader_id, manifest_));
+    CAIRN_ASSIGN_OR_RETURN(auto m, Manifest::decode(body));
+    chunks_ = m.chunks();
+    located_.clear();
+    return {};
+  }
+
+  Result<void> read_chunk() {
+    if (located_.empty() || located_until_ <= chunk_) {
+      // Where the next batch of chunks lives, in one query.
+      std::vector<Digest> digests;
+      const size_t end = std::min(chunks_.size(), chunk_ + kLocateBatch);
+      for (size_t i = chunk_; i < end; ++i) digests.push_back(chunks_[i].hash);
+      CAIRN_ASSIGN_OR_RETURN(auto found,
+                             metadata_.locate_chunks(target_.reader_id, digests, {manifest_}));
+      located_.clear();
+      for (auto& loc : found) located_.emplace(loc.hash, std::move(loc));
+      located_until_ = end;
+    }
+    const ChunkRef& c = chunks_[chunk_++];
+    auto where = located_.find(c.hash);
+    if (where == located_.end()) {
+      return make_error(ErrorCode::kCorrupt, "chunk " + c.hash.hex() + " is missing");
+    }
+    const store::ChunkLocation& loc = where->second;
+    if (!loc.pack) {
+      CAIRN_ASSIGN_OR_RETURN(piece_, blobs_.get(c.hash));
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(auto stored, blobs_.get_range(store::ObjectId::pack(*loc.pack),
+                                                           {loc.offset, loc.stored_length}));
+      CAIRN_RETURN_IF_ERROR(decode_chunk(loc.codec, stored, loc.length, piece_));
+    }
+    if (piece_.size() != c.length || sha256(piece_) != c.hash) {
+      return make_error(ErrorCode::kCorrupt, "chunk " + c.hash.hex() + " is damaged");
+    }
+    return {};
+  }
+
+  store::MetadataStore& metadata_;
+  store::BlobStore& blobs_;
+  store::LinkTarget target_;
+  bool tar_ = false;
+  uint64_t size_ = 0;
+  uint64_t sent_ = 0;
+  size_t entry_ = 0;
+  bool trailer_sent_ = false;
+  // The file being sent.
+  bool in_file_ = false;
+  uint64_t file_size_ = 0;
+  Digest manifest_;
+  std::vector<ChunkRef> chunks_;
+  size_t chunk_ = 0;
+  std::unordered_map<Digest, store::ChunkLocation> located_;
+  size_t located_until_ = 0;
+  // What next() hands out: piece_[pending_, end).
+  Bytes piece_;
+  size_t pending_ = 0;
+};
+
+Result<protocol::LinkInfo> Services::create_link(const RequestContext& ctx,
+                                                 const protocol::LinkRequest& req) {
+  CAIRN_ASSIGN_OR_RETURN(std::string path, normalize_remote_path(req.path));
+  CAIRN_RETURN_IF_ERROR(may_write(ctx, {path}));
+  std::optional<int64_t> expires;
+  if (req.expires_in) {
+    if (*req.expires_in <= 0) {
+      return make_error(ErrorCode::kInvalidArgument, "a link's lifetime must be positive");
+    }
+    expires = ctx.now + *req.expires_in;
+  }
+  const std::string token = to_hex(secure_random(32));
+  CAIRN_ASSIGN_OR_RETURN(auto info,
+                         metadata_.create_link(ctx.actor(), path, hash_token(token), expires));
+  protocol::LinkInfo out;
+  out.link_id = info.link_id;
+  out.path = info.path;
+  out.url = std::string(kLinkPrefix) + token;
+  out.created_at = info.created_at;
+  out.expires_at = info.expires_at;
+  return out;
+}
+
+Result<protocol::LinksResponse> Services::links(const RequestContext& ctx) {
+  CAIRN_ASSIGN_OR_RETURN(auto all, metadata_.links(ctx.actor()));
+  protocol::LinksResponse out;
+  for (const auto& l : all) {
+    protocol::LinkInfo info;
+    info.link_id = l.link_id;
+    info.path = l.path;
+    info.created_at = l.created_at;
+    info.expires_at = l.expires_at;
+    info.revoked = l.revoked_at.has_value();
+    out.links.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<void> Services::revoke_link(const RequestContext& ctx, int64_t link_id,
+                                   std::string_view token) {
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
+  if (link_id == 0) {
+    if (token.size() != 64 || !Digest::from_hex(token)) {
+      return make_error(ErrorCode::kNotFound, "no such link");
+    }
+    return metadata_.revoke_link(ctx.actor(), 0, hash_token(token));
+  }
+  return metadata_.revoke_link(ctx.actor(), link_id);
+}
+
+Result<std::unique_ptr<LinkStream>> Services::open_link(std::string_view token) {
+  if (token.size() != 64 || !Digest::from_hex(token)) {
+    return make_error(ErrorCode::kNotFound, "no such link (it may have expired or been revoked)");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto target, metadata_.open_link(hash_token(token), now()));
+  return std::unique_ptr<LinkStream>(new LinkStreamImpl(metadata_, blobs_, std::move(target)));
+}
+
+}  // namespace cairn::service
