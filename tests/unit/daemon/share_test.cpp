@@ -405,6 +405,82 @@ TEST_P(ShareTest, DedupTellsAUserNothingAboutOthersChunks) {
   EXPECT_TRUE(services_->chunk_read(bob_, hers.hash.hex()).has_value());
 }
 
+TEST_P(ShareTest, ARoleTakenAwayBetweenUploadAndCommitLetsNothingThrough) {
+  ASSERT_TRUE(commit(ctx_, {CommitOp::mkdir("/proj")}));
+  share("/proj", "bob", "editor");
+  const ChunkRef his = upload_chunk("bob's upload", bob_);
+  auto staged = services_->init_uploads(bob_, {{file("/Shared/proj/up.bin", his)}});
+  ASSERT_TRUE(staged.has_value()) << staged.error().message();
+  share("/proj", "bob", "viewer");  // Downgraded while his upload was in flight.
+  auto late = commit(bob_, {CommitOp::put_upload(staged->uploads[0].upload_id)});
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_TRUE(names("/proj").empty());
+  share("/proj", "bob", "editor");  // The session is still his: now it lands.
+  auto now = commit(bob_, {CommitOp::put_upload(staged->uploads[0].upload_id)});
+  ASSERT_TRUE(now.has_value()) << now.error().message();
+  EXPECT_EQ(names("/proj"), std::vector<std::string>{"/proj/up.bin"});
+  // Taken away entirely: the path is his own again, and nothing reaches alice.
+  ASSERT_TRUE(services_->unshare(ctx_, "/proj", "bob"));
+  auto again = services_->init_uploads(bob_, {{file("/Shared/proj/second.bin", his)}});
+  ASSERT_TRUE(again.has_value());
+  ASSERT_TRUE(commit(bob_, {CommitOp::put_upload(again->uploads[0].upload_id)}));
+  EXPECT_EQ(names("/proj"), std::vector<std::string>{"/proj/up.bin"});
+}
+
+TEST_P(ShareTest, LinksServeWhatTheyNameUntilTheyEnd) {
+  const std::string text = "linked bytes";
+  const ChunkRef chunk = upload_chunk(text, ctx_);
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/a.txt", chunk))}));
+  share("/proj", "bob", "viewer");
+  share("/proj", "carol", "editor");
+
+  auto made = services_->create_link(ctx_, {"/proj/a.txt", 60});
+  ASSERT_TRUE(made.has_value()) << made.error().message();
+  const std::string token = made->url.substr(3);
+  auto read_all = [&](const std::string& t) -> Result<std::string> {
+    CAIRN_ASSIGN_OR_RETURN(auto stream, services_->open_link(t));
+    std::string out;
+    while (true) {
+      CAIRN_ASSIGN_OR_RETURN(auto piece, stream->next());
+      if (piece.empty()) break;
+      out += std::string(as_string_view(piece));
+    }
+    EXPECT_EQ(out.size(), stream->size());
+    return out;
+  };
+  EXPECT_EQ(*read_all(token), text);
+
+  // A viewer makes no links; an editor does, to the shared folder; a read-only token none.
+  EXPECT_EQ(services_->create_link(bob_, {"/Shared/proj/a.txt", std::nullopt}).error().code(),
+            ErrorCode::kPermissionDenied);
+  auto by_editor = services_->create_link(carol_, {"/Shared/proj", std::nullopt});
+  ASSERT_TRUE(by_editor.has_value()) << by_editor.error().message();
+  auto tar = read_all(by_editor->url.substr(3));
+  ASSERT_TRUE(tar.has_value());
+  EXPECT_EQ(tar->size() % 512, 0u);
+  EXPECT_NE(tar->find("proj/a.txt"), std::string::npos);
+  EXPECT_NE(tar->find(text), std::string::npos);
+  EXPECT_EQ(services_->links(carol_)->links.at(0).path, "/Shared/proj");
+  auto ro = services_->create_token("alice", "ro", std::nullopt, {true, ""});
+  EXPECT_EQ(services_->create_link(signed_in(*ro), {"/proj", std::nullopt}).error().code(),
+            ErrorCode::kPermissionDenied);
+
+  // Expired by the clock, revoked by its URL's token, or its creator disabled: all not found.
+  clock_.now += 61;
+  EXPECT_EQ(services_->open_link(token).error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(services_->revoke_link(carol_, 0, by_editor->url.substr(3)));
+  EXPECT_EQ(services_->open_link(by_editor->url.substr(3)).error().code(), ErrorCode::kNotFound);
+  auto lasting = services_->create_link(carol_, {"/Shared/proj/a.txt", std::nullopt});
+  ASSERT_TRUE(lasting.has_value());
+  EXPECT_TRUE(read_all(lasting->url.substr(3)).has_value());
+  ASSERT_TRUE(services_->set_user_disabled("carol", true));
+  EXPECT_EQ(services_->open_link(lasting->url.substr(3)).error().code(), ErrorCode::kNotFound);
+  // Someone else's link is not theirs to revoke.
+  EXPECT_EQ(services_->revoke_link(bob_, lasting->link_id).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->open_link("not-a-token").error().code(), ErrorCode::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(All, ShareTest,
                          ::testing::Values(Backend{"Sqlite", ""}, Backend{"Postgres", "postgres"}),
                          backend_name);
