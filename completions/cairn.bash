@@ -4,7 +4,7 @@
 _cairn() {
   local cur prev words cword
   _init_completion || return
-  local commands="login init clone status push pull ls mkdir mv rm history restore trash conflicts quota"
+  local commands="login init clone status push pull ls mkdir mv rm history restore trash conflicts quota share unshare shares link"
   local i sub=""
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in
@@ -17,8 +17,12 @@ _cairn() {
     _filedir -d
     return
   fi
+  if [[ "$prev" == "--ca-cert" ]]; then
+    _filedir
+    return
+  fi
   if [[ -z "$sub" ]]; then
-    COMPREPLY=($(compgen -W "$commands -C --help --version" -- "$cur"))
+    COMPREPLY=($(compgen -W "$commands -C --ca-cert --help --version" -- "$cur"))
     return
   fi
   local common="--json -q --quiet --help"
@@ -41,6 +45,9 @@ _cairn() {
         _filedir
       fi ;;
     conflicts|quota) COMPREPLY=($(compgen -W "$common" -- "$cur")) ;;
+    share) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--role $common" -- "$cur")) || _filedir -d ;;
+    unshare|shares) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir -d ;;
+    link) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--expires --list --revoke $common" -- "$cur")) || _filedir ;;
   esac
 }
 complete -F _cairn cairn
@@ -63,10 +70,10 @@ _cairnd() {
       if ((cword == 2)); then
         COMPREPLY=($(compgen -W "create list revoke" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "--label --expires --data --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "--label --expires --read-only --path --data --help" -- "$cur"))
       fi ;;
     init) COMPREPLY=($(compgen -W "--data --metadata --blobs --chunk-min --chunk-avg --chunk-max --help" -- "$cur")) ;;
-    serve) COMPREPLY=($(compgen -W "--data --listen --workers --help" -- "$cur")) ;;
+    serve) COMPREPLY=($(compgen -W "--data --listen --workers --tls-cert --tls-key --allow-plain-http --rate-limit --help" -- "$cur")) ;;
     gc) COMPREPLY=($(compgen -W "--data --grace --help" -- "$cur")) ;;
     migrate|retention) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -W "init serve user token gc retention migrate --help --version" -- "$cur")) ;;

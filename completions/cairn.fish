@@ -1,6 +1,6 @@
 # fish completion for cairn and cairnd. Install to ~/.config/fish/completions/.
 
-set -l cairn_cmds login init clone status push pull ls mkdir mv rm history restore trash conflicts quota
+set -l cairn_cmds login init clone status push pull ls mkdir mv rm history restore trash conflicts quota share unshare shares link
 complete -c cairn -f
 complete -c cairn -s C -r -a '(__fish_complete_directories)' -d 'Run as if started in DIR'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a login -d 'Remember a server and token'
@@ -18,6 +18,16 @@ complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a restore -d
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a trash -d 'List, restore or empty the trash'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a conflicts -d 'List conflicted copies'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a quota -d 'Show quota use'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a share -d 'Share a folder with a user'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a unshare -d 'Stop sharing, or leave a shared folder'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a shares -d 'List shared folders'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a link -d 'Make, list or revoke a download URL'
+complete -c cairn -l ca-cert -r -F -d 'Trust this CA for the server'
+complete -c cairn -n '__fish_seen_subcommand_from share unshare shares link' -F
+complete -c cairn -n '__fish_seen_subcommand_from share' -l role -r -a 'viewer editor' -d 'Role'
+complete -c cairn -n '__fish_seen_subcommand_from link' -l expires -r -d 'Stop working after this long'
+complete -c cairn -n '__fish_seen_subcommand_from link' -l list -d 'List your links'
+complete -c cairn -n '__fish_seen_subcommand_from link' -l revoke -r -d 'End a link (id or URL)'
 complete -c cairn -n '__fish_seen_subcommand_from ls mkdir mv rm history restore' -F
 complete -c cairn -n '__fish_seen_subcommand_from rm' -s r -l recursive -d 'Delete a folder and its content'
 complete -c cairn -n '__fish_seen_subcommand_from restore' -l version -r -d 'Version number'
@@ -48,6 +58,12 @@ complete -c cairnd -n '__fish_seen_subcommand_from init' -l blobs -r -d 's3:// U
 complete -c cairnd -n '__fish_seen_subcommand_from user' -a 'add list quota disable enable'
 complete -c cairnd -n '__fish_seen_subcommand_from token' -a 'create list revoke'
 complete -c cairnd -n '__fish_seen_subcommand_from token' -l expires -r -d 'Refuse the token after this long'
+complete -c cairnd -n '__fish_seen_subcommand_from token' -l read-only -d 'The token changes nothing'
+complete -c cairnd -n '__fish_seen_subcommand_from token' -l path -r -d 'The token reaches only this folder'
+complete -c cairnd -n '__fish_seen_subcommand_from serve' -l tls-cert -r -F -d 'Certificate chain (PEM)'
+complete -c cairnd -n '__fish_seen_subcommand_from serve' -l tls-key -r -F -d 'Private key (PEM)'
+complete -c cairnd -n '__fish_seen_subcommand_from serve' -l allow-plain-http -d 'Plain HTTP off loopback'
+complete -c cairnd -n '__fish_seen_subcommand_from serve' -l rate-limit -r -d 'RATE/s,BURST or off'
 complete -c cairnd -n "__fish_seen_subcommand_from $cairnd_cmds" -l data -r -a '(__fish_complete_directories)' -d 'Data folder'
 complete -c cairnd -n '__fish_seen_subcommand_from gc' -l grace -r -d 'Keep anything newer than this (25h)'
 complete -c cairnd -n '__fish_seen_subcommand_from serve' -l listen -r -d 'HOST:PORT'
