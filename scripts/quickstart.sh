@@ -118,6 +118,24 @@ else
   exit 1
 fi
 
+step "Sharing: bob gets the sources as a viewer, and a link for anyone"
+BOB_TOKEN=$("$BIN/cairnd" user add bob --data "$DEMO/data" | tail -1)
+show "$BIN/cairn" -C "$SAMPLE" share src bob --role viewer
+export BOB="$DEMO/bob"
+CAIRN_TOKEN=$BOB_TOKEN CAIRN_DEVICE=bobs-laptop show "$BIN/cairn" clone "$URL/" "$BOB"
+if diff -r --no-dereference --exclude=.cairn "$SAMPLE/src" "$BOB/Shared/src" >/dev/null; then
+  echo "bob has the demo user's src at Shared/src"
+else
+  echo "bob's copy of src differs!" >&2
+  exit 1
+fi
+# A viewer's edit stays on bob's machine, reported, never sent.
+echo "bob's idea" >>"$BOB/Shared/src/hello.sh"
+CAIRN_TOKEN=$BOB_TOKEN show "$BIN/cairn" -C "$BOB" push
+LINK=$("$BIN/cairn" -C "$SAMPLE" link src/hello.sh --expires 1d --json | sed -n 's/.*"url": "\(.*\)".*/\1/p')
+echo "\$ curl $LINK"
+curl -fsS "$LINK"
+
 cat <<EOM
 
 $(printf '\033[1m')Done.$(printf '\033[0m') cairnd keeps running on $URL. To go on by hand:
