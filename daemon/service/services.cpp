@@ -425,6 +425,9 @@ Result<protocol::InitUploadsResponse> Services::init_uploads(
         {u.upload_id, u.path, u.manifest_hash ? u.manifest_hash->hex() : std::string()});
     staged.push_back(std::move(u));
   }
+  std::vector<std::string> paths;
+  for (const auto& u : staged) paths.push_back(u.path);
+  CAIRN_RETURN_IF_ERROR(metadata_.check_write(ctx.actor(), paths));
   CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user.user_id, std::move(all_chunks)));
   CAIRN_RETURN_IF_ERROR(metadata_.save_uploads(staged));
   return out;

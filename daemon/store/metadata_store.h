@@ -280,6 +280,10 @@ class MetadataStore {
   virtual Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) = 0;
 
   // --- sharing ---
+  // kPermissionDenied (naming the role) if any of `paths` of the actor's view lies in a folder
+  // shared with them that they may not change. For early refusals (an upload session); the
+  // commit checks again inside its own transaction.
+  virtual Result<void> check_write(const Actor& actor, const std::vector<std::string>& paths) = 0;
   // Shares the folder at `path` of the actor's home namespace with `grantee`, or changes the
   // role of an existing share. A new grantee sees it at /Shared/NAME (NAME (2) if that is
   // taken). kInvalidArgument for a file, the root or a folder inside a share; kNotFound for

@@ -2360,6 +2360,17 @@ class SqlMetadataStore final : public MetadataStore {
     });
   }
 
+  Result<void> check_write(const Actor& actor, const std::vector<std::string>& paths) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<void> {
+      Tx tx(s);
+      for (const auto& path : paths) {
+        CAIRN_ASSIGN_OR_RETURN(auto p, tx.place(actor, path));
+        CAIRN_RETURN_IF_ERROR(Tx::writer(actor, p, path));
+      }
+      return {};
+    });
+  }
+
   Result<ShareInfo> share(const Actor& actor, const std::string& path, const std::string& grantee,
                           Role role) override {
     return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<ShareInfo> {

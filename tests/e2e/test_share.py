@@ -253,7 +253,7 @@ class AuthorizationTableTest(CairnTestCase):
                        "delete": 200, "move": 200, "restore": 200, "upload": 200,
                        "chunk check": 200, "share": 403, "empty trash": 200},
             "viewer": {"list": 200, "list file": 200, "history": 200, "mkdir": 403,
-                       "delete": 403, "move": 403, "restore": 403, "upload": 200,
+                       "delete": 403, "move": 403, "restore": 403, "upload": 403,
                        "chunk check": 200, "share": 403, "empty trash": 200},
             "stranger": {"list": 404, "list file": 404, "history": 404, "mkdir": 200,
                          "delete": 200, "move": 200, "restore": 200, "upload": 200,

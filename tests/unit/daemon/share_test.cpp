@@ -133,6 +133,9 @@ TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
     EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied);
     EXPECT_NE(r.error().message().find("viewer"), std::string::npos) << r.error().message();
   }
+  // An upload session into the folder is refused up front too.
+  auto staged = services_->init_uploads(bob_, {{file("/Shared/proj/up.txt", his)}});
+  EXPECT_EQ(staged.error().code(), ErrorCode::kPermissionDenied);
   // A batch with one refused op is refused whole: his own file is not written either.
   auto mixed = commit(bob_, {CommitOp::put_file(file("/mine.txt", his)),
                              CommitOp::put_file(file("/Shared/proj/x.txt", his))});
