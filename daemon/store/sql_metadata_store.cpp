@@ -741,9 +741,10 @@ class Tx {
     }
     if (mount != nullptr) {
       const std::string& owner = mount->owner;
-      return make_error(ErrorCode::kPermissionDenied, path + " is in a folder " + owner +
-                                                          " shares with you; only " + owner +
-                                                          " can " + what + " it");
+      return make_error(ErrorCode::kPermissionDenied,
+                        path + " is in a folder " + owner + " shares with you (you are " +
+                            (mount->role == Role::kEditor ? "an editor" : "a viewer") + "); only " +
+                            owner + " can " + what + " it");
     }
     CAIRN_ASSIGN_OR_RETURN(auto node, resolve(a.namespace_id, path));
     if (!node) return make_error(ErrorCode::kNotFound, "no such folder: " + path);

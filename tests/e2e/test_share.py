@@ -176,10 +176,9 @@ class AuthorizationTableTest(CairnTestCase):
         write(os.path.join(a, "other", "b.txt"), "other file\n")
         self.cairn("init", a, "--remote", self.daemon.url + "/", check=True)
         self.cairn_json("-C", a, "push")
-        listed = self.cairn_json("ls", "/proj/a.txt",
-                                 env=dict(self.env, CAIRN_SERVER=self.daemon.url))
-        self.manifest = listed["entries"][0]["manifest"] if "manifest" in listed["entries"][0] \
-            else None
+        code, body = http("GET", self.daemon.url + "/v1/list?path=/proj/a.txt", token=self.token)
+        self.manifest = json.loads(body)["entries"][0]["manifest"]
+        self.chunk = sha256(b"shared file\n")  # One chunk: the file is that small.
         for user in ("bob", "carol", "dave", "erin"):
             self.daemon.add_user(user)
         env = dict(self.env, CAIRN_SERVER=self.daemon.url)
@@ -243,27 +242,38 @@ class AuthorizationTableTest(CairnTestCase):
             ("share", "POST", "/v1/shares", {"path": "{P}", "user": "erin", "role": "viewer"},
              True),
             ("empty trash", "POST", "/v1/trash/empty", {}, True),
+            ("locate", "POST", "/v1/chunks/locate",
+             {"chunks": [{"hash": self.chunk, "len": 13}], "manifests": [self.manifest]}, False),
+            ("manifest", "GET", "/v1/manifests/" + self.manifest, None, False),
+            ("link", "POST", "/v1/links", {"path": "{P}/a.txt"}, True),
+            ("unshare", "DELETE", "/v1/shares?path={P}&user=carol", None, True),
         ]
         # Expected statuses; a 200 for the stranger is in their own, empty tree.
         expect = {
             "owner": {"list": 200, "list file": 200, "history": 200, "mkdir": 200,
                       "delete": 200, "move": 200, "restore": 200, "upload": 200,
-                      "chunk check": 200, "share": 200, "empty trash": 200},
+                      "chunk check": 200, "share": 200, "empty trash": 200, "locate": 200,
+                      "manifest": 200, "link": 200, "unshare": 200},
             "editor": {"list": 200, "list file": 200, "history": 200, "mkdir": 200,
                        "delete": 200, "move": 200, "restore": 200, "upload": 200,
-                       "chunk check": 200, "share": 403, "empty trash": 200},
+                       "chunk check": 200, "share": 403, "empty trash": 200, "locate": 200,
+                       "manifest": 200, "link": 200, "unshare": 403},
             "viewer": {"list": 200, "list file": 200, "history": 200, "mkdir": 403,
                        "delete": 403, "move": 403, "restore": 403, "upload": 403,
-                       "chunk check": 200, "share": 403, "empty trash": 200},
+                       "chunk check": 200, "share": 403, "empty trash": 200, "locate": 200,
+                       "manifest": 200, "link": 403, "unshare": 403},
             "stranger": {"list": 404, "list file": 404, "history": 404, "mkdir": 200,
                          "delete": 200, "move": 200, "restore": 200, "upload": 200,
-                         "chunk check": 200, "share": 200, "empty trash": 200},
+                         "chunk check": 200, "share": 200, "empty trash": 200,
+                         "locate": 200, "manifest": 404, "link": 404, "unshare": 404},
             "out of scope": {"list": 403, "list file": 403, "history": 403, "mkdir": 403,
                              "delete": 403, "move": 403, "restore": 403, "upload": 403,
-                             "chunk check": 200, "share": 403, "empty trash": 403},
+                             "chunk check": 200, "share": 403, "empty trash": 403,
+                             "locate": 200, "manifest": 200, "link": 403, "unshare": 403},
             "read-only": {"list": 200, "list file": 200, "history": 200, "mkdir": 403,
                           "delete": 403, "move": 403, "restore": 403, "upload": 403,
-                          "chunk check": 403, "share": 403, "empty trash": 403},
+                          "chunk check": 403, "share": 403, "empty trash": 403,
+                          "locate": 200, "manifest": 200, "link": 403, "unshare": 403},
         }
         for who in ("revoked", "expired", "disabled"):
             expect[who] = {name: 401 for name, *_ in endpoints}
@@ -290,6 +300,12 @@ class AuthorizationTableTest(CairnTestCase):
                     changed_by_right = who in ("owner", "editor") and code == 200
                     if after != before and not changed_by_right:
                         failures.append(f"{who} {name}: refused, but alice's files changed")
+                if name == "locate" and code == 200:
+                    # Readers of the folder get the chunk; nobody else learns it exists.
+                    reads = json.loads(answer)["reads"]
+                    if bool(reads) != (who in ("owner", "editor", "viewer", "out of scope",
+                                                "read-only")):
+                        failures.append(f"{who} locate: {len(reads)} reads")
                 if code == 200 and (who, name) in per_op_errors:
                     result = json.loads(answer)["results"][0]
                     if result["status"] != "error":
