@@ -29,8 +29,19 @@ std::string encode_cursor(const store::FeedCursor& cursor) {
   return out;
 }
 
-// nullopt for anything that is not such a cursor (an old "c1." one too): the caller resets.
-std::optional<store::FeedCursor> decode_cursor(std::string_view cursor) {
+// nullopt for anything that is not such a cursor: the caller resets. A cursor of schema 4
+// ("c1.NS.SEQ", the home namespace's alone) still counts for the home namespace `home`.
+std::optional<store::FeedCursor> decode_cursor(std::string_view cursor, int64_t home) {
+  constexpr std::string_view kOldPrefix = "c1.";
+  if (cursor.substr(0, kOldPrefix.size()) == kOldPrefix) {
+    cursor.remove_prefix(kOldPrefix.size());
+    const size_t dot = cursor.find('.');
+    if (dot == std::string_view::npos) return std::nullopt;
+    auto ns = parse_int(cursor.substr(0, dot));
+    auto seq = parse_int(cursor.substr(dot + 1));
+    if (!ns || !seq || *ns != home || *seq < 0) return std::nullopt;
+    return store::FeedCursor{{0, *seq}};
+  }
   if (cursor.substr(0, kCursorPrefix.size()) != kCursorPrefix) return std::nullopt;
   cursor.remove_prefix(kCursorPrefix.size());
   store::FeedCursor out;
@@ -628,7 +639,7 @@ Result<protocol::ChangesResponse> Services::changes(const RequestContext& ctx,
   protocol::ChangesResponse out;
   store::FeedCursor after;
   if (!cursor.empty()) {
-    auto decoded = decode_cursor(cursor);
+    auto decoded = decode_cursor(cursor, ctx.user.home_namespace_id);
     if (decoded) {
       after = std::move(*decoded);
     } else {

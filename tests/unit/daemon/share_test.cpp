@@ -237,10 +237,21 @@ TEST_P(ShareTest, TheFeedOfASharedFolderNeverShowsWhatLiesOutsideIt) {
   ASSERT_EQ(shares->shares.size(), 1u);
   EXPECT_EQ(shares->shares[0].path, "/projects/p1");
 
-  // A cursor of an old daemon (or from elsewhere) starts the feed over, and never deletes.
-  auto reset = services_->changes(bob_, "c1.7.3", 1000);
+  // A cursor from elsewhere starts the feed over, and never deletes.
+  auto reset = services_->changes(bob_, "c1.77.3", 1000);
   ASSERT_TRUE(reset.has_value());
   EXPECT_TRUE(reset->reset);
+  EXPECT_TRUE(services_->changes(bob_, "c2.0:x", 1000)->reset);
+  // One of schema 4 (the home namespace's position alone) carries on where it was.
+  auto from_start = services_->changes(ctx_, "", 1000);
+  ASSERT_TRUE(from_start.has_value());
+  const std::string head = from_start->cursor.substr(std::string("c2.0:").size());
+  const std::string old_cursor = "c1." + std::to_string(ctx_.user.home_namespace_id) + "." + head;
+  auto carried = services_->changes(ctx_, old_cursor, 1000);
+  ASSERT_TRUE(carried.has_value());
+  EXPECT_FALSE(carried->reset);
+  EXPECT_TRUE(carried->changes.empty());
+  EXPECT_EQ(carried->cursor, from_start->cursor);
 }
 
 TEST_P(ShareTest, MountsStayInTheirPlaceAndNothingCrossesThem) {
