@@ -251,7 +251,7 @@ struct ServeFlags {
   std::string tls_cert;
   std::string tls_key;
   bool allow_plain_http = false;
-  std::string rate_limit = "100/s,1000";
+  std::string rate_limit = "200/s,2000";
 };
 
 bool is_loopback(const std::string& host) {

@@ -262,7 +262,10 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter) {
 
   router.add("GET", "/v1/chunks/*",
              [&services, limiter](const HttpRequest& req, const std::string& hex) {
-               return authed(services, limiter, req, [&](const RequestContext& ctx) {
+               // A read that a (metered) locate signed is not metered again: a download of
+               // large files is one locate and then a read per chunk.
+               RateLimiter* meter = req.query.count("s") != 0 ? nullptr : limiter;
+               return authed(services, meter, req, [&](const RequestContext& ctx) {
                  auto chunk = services.chunk_read(ctx, hex, req.query);
                  if (!chunk) return fail(chunk.error());
                  metrics().chunks_served.fetch_add(1, std::memory_order_relaxed);
