@@ -1,0 +1,498 @@
+#pragma once
+
+// A connection of cairnd's HTTP server, over plain TCP or TLS: the one template both are made
+// from. Internal to daemon/http/. Each stream type is instantiated in its own translation unit
+// (session_plain.cpp, session_tls.cpp), so that the two heavy instantiations build in parallel.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <vector>
+
+#include "common/protocol/protocol.h"
+#include "daemon/api/http_types.h"
+#include "daemon/api/router.h"
+#include "daemon/http/server.h"
+
+namespace cairn::http::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+namespace ssl = asio::ssl;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+constexpr size_t kPieceBytes = 256 * 1024;
+constexpr size_t kReadBufferBytes = 64 * 1024;
+
+struct Shared {
+  const api::Router& router;
+  ServerOptions options;
+  asio::thread_pool& pool;
+  std::atomic<int> in_flight{0};
+};
+
+// A response body that streams [offset, offset + size) of an open file in 256 KiB reads. Beast's
+// own file_body reads 4 KiB at a time (a fixed buffer in 1.74), which made serving a 1 MiB chunk
+// cost hundreds of read/send pairs. The offset serves byte ranges of pack files too.
+struct FileSliceBody {
+  class value_type {
+   public:
+    value_type() = default;
+    value_type(int fd, uint64_t offset, uint64_t size) : fd_(fd), offset_(offset), size_(size) {}
+    value_type(value_type&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)), offset_(other.offset_), size_(other.size_) {}
+    value_type& operator=(value_type&& other) noexcept {
+      if (this != &other) {
+        reset();
+        fd_ = std::exchange(other.fd_, -1);
+        offset_ = other.offset_;
+        size_ = other.size_;
+      }
+      return *this;
+    }
+    value_type(const value_type&) = delete;
+    value_type& operator=(const value_type&) = delete;
+    ~value_type() { reset(); }
+
+    int fd() const { return fd_; }
+    uint64_t offset() const { return offset_; }
+    uint64_t size() const { return size_; }
+
+   private:
+    void reset() {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = -1;
+    }
+    int fd_ = -1;
+    uint64_t offset_ = 0;
+    uint64_t size_ = 0;
+  };
+
+  static std::uint64_t size(const value_type& body) { return body.size(); }
+
+  class writer {
+   public:
+    using const_buffers_type = asio::const_buffer;
+
+    template <bool isRequest, class Fields>
+    writer(bhttp::header<isRequest, Fields>& /*header*/, const value_type& body)
+        : body_(body), buffer_(kSliceReadBytes) {}
+
+    void init(beast::error_code& ec) { ec = {}; }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      const uint64_t remaining = body_.size() - sent_;
+      if (remaining == 0) {
+        ec = {};
+        return boost::none;
+      }
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, buffer_.size()));
+      ssize_t n = 0;
+      do {
+        n = ::pread(body_.fd(), buffer_.data(), want, static_cast<off_t>(body_.offset() + sent_));
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) {
+        // A file that shrank under us must not be sent short with a success status; ending the
+        // connection tells the client the body is incomplete.
+        ec = n == 0 ? bhttp::error::partial_message
+                    : beast::error_code(errno, boost::system::generic_category());
+        return boost::none;
+      }
+      sent_ += static_cast<uint64_t>(n);
+      ec = {};
+      return {{const_buffers_type(buffer_.data(), static_cast<size_t>(n)), sent_ < body_.size()}};
+    }
+
+   private:
+    static constexpr size_t kSliceReadBytes = 256 * 1024;
+    const value_type& body_;
+    uint64_t sent_ = 0;
+    std::vector<char> buffer_;
+  };
+};
+
+// A response body pulled from an api::BodySource, whose size is announced up front.
+struct SourceBody {
+  struct value_type {
+    std::shared_ptr<api::BodySource> source;
+    uint64_t size = 0;
+  };
+
+  static std::uint64_t size(const value_type& body) { return body.size; }
+
+  class writer {
+   public:
+    using const_buffers_type = asio::const_buffer;
+
+    template <bool isRequest, class Fields>
+    writer(bhttp::header<isRequest, Fields>& /*header*/, const value_type& body) : body_(body) {}
+
+    void init(beast::error_code& ec) { ec = {}; }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      if (sent_ >= body_.size) {
+        ec = {};
+        return boost::none;
+      }
+      auto piece = body_.source->next();
+      if (!piece || piece->empty() || piece->size() > body_.size - sent_) {
+        // Short, long or failed: the client must not take what it got for the whole.
+        ec = bhttp::error::partial_message;
+        return boost::none;
+      }
+      sent_ += piece->size();
+      ec = {};
+      return {{const_buffers_type(piece->data(), piece->size()), sent_ < body_.size}};
+    }
+
+   private:
+    const value_type& body_;
+    uint64_t sent_ = 0;
+  };
+};
+
+inline api::HttpResponse error_response(int status, const char* code, std::string message) {
+  return api::HttpResponse::json(
+      status, protocol::encode_json(protocol::ErrorBody{code, std::move(message)}));
+}
+
+// One connection: plain TCP (beast::tcp_stream) or TLS over it (TlsStream).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(tcp::socket socket, Shared& shared)
+      : stream_(std::move(socket)), shared_(shared), piece_(kPieceBytes) {}
+  Session(tcp::socket socket, ssl::context& tls, Shared& shared)
+      : stream_(std::move(socket), tls), shared_(shared), piece_(kPieceBytes) {}
+
+  void start() {
+    // Beast sizes each socket read from the buffer's spare capacity (at least 512 bytes, at most
+    // 64 KiB). Left to grow on demand the buffer stays around 1 KiB after a request head, and a
+    // chunk body then arrives in ~1 KiB reads: measured 55 MB/s and 3.5 s of CPU per 256 MiB.
+    buffer_.reserve(kReadBufferBytes);
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+        self->lowest().expires_after(std::chrono::seconds(30));
+        self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return self->close();  // Not TLS, or no trust.
+          self->read_header();
+        });
+      });
+    } else {
+      asio::dispatch(stream_.get_executor(),
+                     beast::bind_front_handler(&Session::read_header, this->shared_from_this()));
+    }
+  }
+
+ private:
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  void read_header() {
+    header_parser_.emplace();
+    header_parser_->header_limit(shared_.options.max_header_bytes);
+    // The parser checks Content-Length against its body limit while reading the head; the real
+    // limit depends on the route and is set once the route is known.
+    header_parser_->body_limit(
+        std::max(shared_.options.max_json_body_bytes, shared_.options.max_stream_body_bytes));
+    lowest().expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
+    bhttp::async_read_header(stream_, buffer_, *header_parser_,
+                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, size_t /*bytes*/) {
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+        ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset) {
+      return close();
+    }
+    if (ec) {
+      keep_alive_ = false;
+      begin_request();
+      if (ec == bhttp::error::header_limit) {
+        return send(error_response(431, "too_large", "request header too large"));
+      }
+      if (ec == bhttp::error::body_limit) {
+        return send(error_response(413, "too_large", "request body too large"));
+      }
+      return send(
+          error_response(400, "invalid_argument", "malformed HTTP request: " + ec.message()));
+    }
+    begin_request();
+    const auto& head = header_parser_->get();
+    request_ = api::HttpRequest{};
+    request_.method = std::string(head.method_string());
+    request_.target = std::string(head.target());
+    const size_t q = request_.target.find('?');
+    request_.path = request_.target.substr(0, q);
+    if (q != std::string::npos) request_.query = api::parse_query(request_.target.substr(q + 1));
+    request_.authorization = std::string(head[bhttp::field::authorization]);
+    request_.device = std::string(head["X-Cairn-Device"]);
+    if (auto len = header_parser_->content_length()) request_.content_length = *len;
+    keep_alive_ = head.keep_alive();
+    const bool has_body =
+        header_parser_->chunked() || (request_.content_length && *request_.content_length > 0);
+
+    const auto match = shared_.router.match(request_.method, request_.path);
+    if (match.handler == nullptr && match.sink == nullptr) {
+      // The body, if any, is left unread: the connection cannot be reused.
+      if (has_body) keep_alive_ = false;
+      if (match.path_known) {
+        return send(error_response(405, "invalid_argument",
+                                   request_.method + " is not allowed on " + request_.path));
+      }
+      return send(error_response(404, "not_found", "no such endpoint: " + request_.path));
+    }
+    const bool expects_continue =
+        beast::iequals(head[bhttp::field::expect], "100-continue") && has_body;
+    // A declared length over this route's limit is refused before any of the body is read.
+    const uint64_t route_limit = match.sink != nullptr ? shared_.options.max_stream_body_bytes
+                                                       : shared_.options.max_json_body_bytes;
+    if (request_.content_length && *request_.content_length > route_limit) {
+      keep_alive_ = false;
+      return send(error_response(413, "too_large", "request body too large"));
+    }
+
+    if (match.sink != nullptr) {
+      auto sink = (*match.sink)(request_, match.param);
+      if (!sink) {
+        if (has_body) keep_alive_ = false;
+        return send(api::HttpResponse::error(sink.error()));
+      }
+      sink_ = std::move(*sink);
+      body_parser_.emplace(std::move(*header_parser_));
+      body_parser_->body_limit(shared_.options.max_stream_body_bytes);
+      if (expects_continue) return send_continue(&Session::read_piece);
+      return read_piece();
+    }
+
+    handler_ = match.handler;
+    param_ = match.param;
+    string_parser_.emplace(std::move(*header_parser_));
+    string_parser_->body_limit(shared_.options.max_json_body_bytes);
+    if (expects_continue) return send_continue(&Session::read_body);
+    read_body();
+  }
+
+  void send_continue(void (Session::*next)()) {
+    auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+    bhttp::async_write(stream_, *cont,
+                       [self = shared_from_this(), cont, next](beast::error_code ec, size_t) {
+                         if (ec) return self->close();
+                         ((*self).*next)();
+                       });
+  }
+
+  void read_body() {
+    bhttp::async_read(stream_, buffer_, *string_parser_,
+                      beast::bind_front_handler(&Session::on_body, shared_from_this()));
+  }
+
+  void on_body(beast::error_code ec, size_t /*bytes*/) {
+    if (ec) return on_body_error(ec);
+    request_.body = std::move(string_parser_->get().body());
+    string_parser_.reset();
+    const api::Router::Handler* handler = handler_;
+    run_in_pool([self = shared_from_this(), handler]() {
+      return (*handler)(self->request_, self->param_);
+    });
+  }
+
+  void read_piece() {
+    auto& body = body_parser_->get().body();
+    body.data = piece_.data();
+    body.size = piece_.size();
+    bhttp::async_read(stream_, buffer_, *body_parser_,
+                      beast::bind_front_handler(&Session::on_piece, shared_from_this()));
+  }
+
+  void on_piece(beast::error_code ec, size_t /*bytes*/) {
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) return on_body_error(ec);
+    const size_t got = piece_.size() - body_parser_->get().body().size;
+    if (got > 0) {
+      // A plain write() into the page cache: microseconds, fine on an I/O thread. The fsync
+      // happens in finish(), on the worker pool.
+      auto written = sink_->write(ByteView(reinterpret_cast<const std::byte*>(piece_.data()), got));
+      if (!written) {
+        keep_alive_ = false;
+        sink_.reset();
+        return send(api::HttpResponse::error(written.error()));
+      }
+    }
+    if (!body_parser_->is_done()) return read_piece();
+    body_parser_.reset();
+    run_in_pool(
+        [sink = std::shared_ptr<api::BodySink>(std::move(sink_))]() { return sink->finish(); });
+  }
+
+  void on_body_error(beast::error_code ec) {
+    sink_.reset();
+    keep_alive_ = false;
+    if (ec == bhttp::error::body_limit) {
+      return send(error_response(413, "too_large", "request body too large"));
+    }
+    if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream ||
+        ec == bhttp::error::partial_message || ec == asio::error::eof ||
+        ec == asio::error::connection_reset) {
+      return close();
+    }
+    send(error_response(400, "invalid_argument", "malformed request body: " + ec.message()));
+  }
+
+  template <typename F>
+  void run_in_pool(F work) {
+    asio::post(shared_.pool, [self = shared_from_this(), work = std::move(work)]() mutable {
+      api::HttpResponse response = work();
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->send(std::move(response));
+      });
+    });
+  }
+
+  void send(api::HttpResponse res) {
+    if (res.source) {
+      auto msg = std::make_shared<bhttp::response<SourceBody>>(
+          std::piecewise_construct,
+          std::make_tuple(SourceBody::value_type{res.source, res.source_size}),
+          std::make_tuple(static_cast<bhttp::status>(res.status), 11));
+      return write(std::move(msg), res);
+    }
+    if (!res.file_path.empty()) {
+      const int fd = ::open(res.file_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        auto msg = std::make_shared<bhttp::response<FileSliceBody>>(
+            std::piecewise_construct,
+            std::make_tuple(FileSliceBody::value_type(fd, res.file_offset, res.file_size)),
+            std::make_tuple(bhttp::status::ok, 11));
+        return write(std::move(msg), res);
+      }
+      res = error_response(404, "not_found", "chunk vanished while being read");
+    }
+    auto msg = std::make_shared<bhttp::response<bhttp::string_body>>(
+        static_cast<bhttp::status>(res.status), 11);
+    msg->body() = std::move(res.body);
+    write(std::move(msg), res);
+  }
+
+  template <typename Message>
+  void write(std::shared_ptr<Message> msg, const api::HttpResponse& res) {
+    msg->set(bhttp::field::server, "cairnd");
+    msg->set(bhttp::field::content_type, res.content_type);
+    for (const auto& [name, value] : res.headers) msg->set(name, value);
+    msg->keep_alive(keep_alive_);
+    msg->prepare_payload();
+    log_request(static_cast<int>(msg->result_int()), msg->payload_size().value_or(0));
+    lowest().expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
+    bhttp::async_write(
+        stream_, *msg,
+        [self = shared_from_this(), msg](beast::error_code ec, size_t) { self->on_written(ec); });
+  }
+
+  void on_written(beast::error_code ec) {
+    end_request();
+    if (ec) return close();
+    if (!keep_alive_) return linger_close();
+    read_header();
+  }
+
+  // Closes a connection that may still hold unread input (a refused body, bytes after a
+  // malformed head): closing at once would answer that input with a reset, and the peer's
+  // kernel may then discard the error response before the client reads it. So the write side
+  // is shut first and the input drained, until the peer closes or for at most two seconds.
+  void linger_close() {
+    beast::error_code ignored;
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().expires_after(std::chrono::seconds(2));
+    drain();
+  }
+
+  void drain() {
+    lowest().async_read_some(asio::buffer(piece_),
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->close();
+                               self->drain();
+                             });
+  }
+
+  void begin_request() {
+    if (!counted_) {
+      counted_ = true;
+      shared_.in_flight.fetch_add(1);
+      started_ = std::chrono::steady_clock::now();
+    }
+  }
+
+  void log_request(int status, uint64_t bytes_out) {
+    if (!shared_.options.access_log) return;
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - started_)
+                            .count();
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    // A link's path is its secret: it is logged without its token.
+    std::string path = request_.path.substr(0, 512);
+    if (path.rfind("/l/", 0) == 0) path = "/l/-";
+    // json_quote escapes the path, which may hold any bytes a client sent.
+    const std::string line =
+        "{\"ts_ms\":" + std::to_string(now) +
+        ",\"method\":" + protocol::json_quote(request_.method.substr(0, 16)) +
+        ",\"path\":" + protocol::json_quote(path) + ",\"status\":" + std::to_string(status) +
+        ",\"in\":" + std::to_string(request_.content_length.value_or(0)) +
+        ",\"out\":" + std::to_string(bytes_out) + ",\"us\":" + std::to_string(micros) + "}\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+  void end_request() {
+    if (counted_) {
+      counted_ = false;
+      shared_.in_flight.fetch_sub(1);
+    }
+  }
+
+  void close() {
+    end_request();
+    beast::error_code ignored;
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().close();
+  }
+
+  Stream stream_;
+  Shared& shared_;
+  beast::flat_buffer buffer_;
+  std::vector<char> piece_;
+  std::optional<bhttp::request_parser<bhttp::empty_body>> header_parser_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> string_parser_;
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser_;
+  std::unique_ptr<api::BodySink> sink_;
+  const api::Router::Handler* handler_ = nullptr;
+  std::string param_;
+  api::HttpRequest request_;
+  bool keep_alive_ = true;
+  bool counted_ = false;
+  std::chrono::steady_clock::time_point started_;
+};
+
+// Start serving one accepted connection.
+void start_plain_session(boost::asio::ip::tcp::socket socket, Shared& shared);
+void start_tls_session(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls,
+                       Shared& shared);
+
+}  // namespace cairn::http::detail
