@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
                  "Trust the server's certificate if this CA (PEM) signed it; "
                  "for a private CA (same as CAIRN_CA_CERT)")
       ->type_name("FILE")
-      ->check(CLI::ExistingFile)
+      ->check(CLI::Validator(CLI::ExistingFile).description(""))
       ->each([](const std::string& file) {
         const std::string absolute = std::filesystem::absolute(file).string();
         ::setenv("CAIRN_CA_CERT", absolute.c_str(), 1);

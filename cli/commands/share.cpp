@@ -204,7 +204,8 @@ void add_share_commands(CLI::App& app, CommandContext& ctx) {
   static std::string link_expires;
   static bool link_list = false;
   static std::string link_revoke;
-  link->add_option("PATH", link_path, path_help);
+  link->add_option("PATH", link_path,
+                   "File or folder in the working copy, or a remote path like /docs outside one");
   link->add_option("--expires", link_expires, "Stop working after this long (e.g. 7d, 12h)");
   link->add_flag("--list", link_list, "List your links");
   link->add_option("--revoke", link_revoke, "End a link: its id from --list, or its URL");
