@@ -262,6 +262,18 @@ def http(method, url, body=None, token=None, headers=None):
         return e.code, e.read()
 
 
+def write(path, text):
+    """Writes text to path, making its folders."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
 

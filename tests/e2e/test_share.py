@@ -10,18 +10,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import CAIRND, CairnTestCase, http, make_tree, run, sha256, tree_snapshot
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
+from harness import (CAIRND, CairnTestCase, http, make_tree, read, run, sha256, tree_snapshot,
+                     write)
 
 
 class SharingTest(CairnTestCase):

@@ -6,20 +6,9 @@ import os
 import re
 import subprocess
 
-from harness import CAIRN, CAIRND, CairnTestCase, run, tree_snapshot
+from harness import CAIRN, CAIRND, CairnTestCase, read, run, tree_snapshot, write
 
 COPY = re.compile(r" \(conflicted copy (\d+ )?from (\S+) \d{4}-\d\d-\d\d \d{6}\)")
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
 
 
 class TreeTest(CairnTestCase):

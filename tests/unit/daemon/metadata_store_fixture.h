@@ -63,6 +63,16 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
     return ref;
   }
 
+  // A file of one chunk, to stage or to carry in a commit.
+  static protocol::FileUpload file(const std::string& path, const ChunkRef& chunk,
+                                   std::optional<int64_t> base = std::nullopt) {
+    protocol::FileUpload f;
+    f.path = path;
+    f.chunks = {chunk};
+    f.base_version = base;
+    return f;
+  }
+
   // Stages and commits one file; returns the commit result.
   protocol::CommitResult put_file(const std::string& path, const std::string& text,
                                   std::optional<int64_t> base,

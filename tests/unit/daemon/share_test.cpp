@@ -38,15 +38,6 @@ class ShareTest : public MetadataStoreTest {
     return services_->commit(ctx, {"device", std::move(ops)});
   }
 
-  protocol::FileUpload file(const std::string& path, const ChunkRef& chunk,
-                            std::optional<int64_t> base = std::nullopt) {
-    protocol::FileUpload f;
-    f.path = path;
-    f.chunks = {chunk};
-    f.base_version = base;
-    return f;
-  }
-
   std::vector<std::string> names_as(const service::RequestContext& ctx, const std::string& path) {
     auto l = services_->list(ctx, path);
     EXPECT_TRUE(l.has_value()) << path << ": " << l.error().message();

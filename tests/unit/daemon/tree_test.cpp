@@ -27,15 +27,6 @@ class TreeTest : public MetadataStoreTest {
     ctx_.now = clock_.now;
   }
 
-  protocol::FileUpload file(const std::string& path, const ChunkRef& chunk,
-                            std::optional<int64_t> base = std::nullopt) {
-    protocol::FileUpload f;
-    f.path = path;
-    f.chunks = {chunk};
-    f.base_version = base;
-    return f;
-  }
-
   uint64_t used() {
     auto q = services_->quota(ctx_);
     EXPECT_TRUE(q.has_value());
