@@ -18,9 +18,9 @@ complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a restore -d
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a trash -d 'List, restore or empty the trash'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a conflicts -d 'List conflicted copies'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a quota -d 'Show quota use'
-complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a share -d 'Share a folder with a user'
-complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a unshare -d 'Stop sharing, or leave a shared folder'
-complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a shares -d 'List shared folders'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a share -d 'Share a folder or file with a user'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a unshare -d 'Stop sharing, or leave a share'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a shares -d 'List shares'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a link -d 'Make, list or revoke a download URL'
 complete -c cairn -l ca-cert -r -F -d 'Trust this CA for the server'
 complete -c cairn -n '__fish_seen_subcommand_from share unshare shares link' -F

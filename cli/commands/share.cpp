@@ -1,5 +1,5 @@
-// share, unshare, shares: folders shared between users; link: URLs that download without a token.
-// Inside a working copy a PATH is local; outside one it is a remote path (/a/b).
+// share, unshare, shares: folders and files shared between users; link: URLs that download without
+// a token. Inside a working copy a PATH is local; outside one it is a remote path (/a/b).
 
 #include <charconv>
 #include <ctime>
@@ -162,12 +162,14 @@ int run_link(CommandContext& ctx, const std::string& path, const std::string& ex
 }  // namespace
 
 void add_share_commands(CLI::App& app, CommandContext& ctx) {
-  const char* path_help = "Folder in the working copy, or a remote path like /docs outside one";
+  const char* path_help =
+      "Folder or file in the working copy, or a remote path like /docs outside one";
 
   auto* share = app.add_subcommand(
       "share",
-      "Share a folder with another user, or change their role. A viewer can list, download and "
-      "sync it; an editor can also change it. It appears in their files under /Shared");
+      "Share a folder or a single file with another user, or change their role. A viewer can "
+      "list, download and sync it; an editor can also change it. It appears in their files "
+      "under /Shared, where they may move it");
   static std::string share_path;
   static std::string share_user;
   static std::string share_role = "viewer";
@@ -180,7 +182,7 @@ void add_share_commands(CLI::App& app, CommandContext& ctx) {
 
   auto* unshare = app.add_subcommand(
       "unshare",
-      "Stop sharing a folder with USER; or, without USER, leave a folder someone shares with "
+      "Stop sharing a folder or file with USER; or, without USER, leave one someone shares with "
       "you (it leaves your files; its owner keeps it)");
   static std::string unshare_path;
   static std::string unshare_user;
@@ -190,7 +192,8 @@ void add_share_commands(CLI::App& app, CommandContext& ctx) {
   unshare->callback([&ctx] { ctx.exit_code = run_unshare(ctx, unshare_path, unshare_user); });
 
   auto* shares = app.add_subcommand(
-      "shares", "List the folders you share and those shared with you (at or under PATH)");
+      "shares",
+      "List the folders and files you share and those shared with you (at or under PATH)");
   static std::string shares_path;
   shares->add_option("PATH", shares_path, path_help);
   add_output_flags(shares, ctx);

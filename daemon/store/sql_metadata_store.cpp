@@ -603,13 +603,20 @@ ChunkLocation location_from_row(const sql::Row& row, const Digest& hash, const D
   return loc;
 }
 
-// A folder shared with the acting user, as their view shows it.
+// A folder or file shared with the acting user, as their view shows it.
+//
+// A shared folder's mount is a folder of the grantee's whose contents live in the owner's
+// namespace: below it, ids and versions are the owner's. A shared file's mount is a file of the
+// grantee's that stands for the owner's file: at its path, contents and versions are the owner's,
+// but the id the grantee sees is the mount's, so that their moves of it and its going away
+// (unshare) reach their working copies as changes of one node they know.
 struct Mount {
   int64_t share_id = 0;
   int64_t ns = 0;          // The owner's namespace.
-  int64_t root = 0;        // The shared folder, in the owner's namespace.
+  int64_t root = 0;        // The shared folder or file, in the owner's namespace.
   int64_t mount_ns = 0;    // The grantee's home namespace...
-  int64_t mount_node = 0;  // ... and the folder there that shows the shared one.
+  int64_t mount_node = 0;  // ... and the node there that shows the shared one.
+  bool file = false;       // A single file (or symlink) is shared, not a folder.
   Role role = Role::kViewer;
   std::string owner;      // The owner's user name.
   std::string view_path;  // Where the grantee sees it; empty if that folder is gone.
@@ -622,6 +629,15 @@ struct Place {
   std::string path;              // In that namespace.
   const Mount* mount = nullptr;  // Set when the path is inside a folder shared with the user.
 };
+
+// "NAME (N)", or for a file "STEM (N).EXT": the Nth name tried for something that lands where
+// NAME is taken.
+std::string numbered_name(const std::string& name, int n, bool file) {
+  const size_t dot = file ? name.rfind('.') : std::string::npos;
+  const std::string mark = " (" + std::to_string(n) + ")";
+  if (dot == std::string::npos || dot == 0) return name + mark;
+  return name.substr(0, dot) + mark + name.substr(dot);
+}
 
 bool is_under(const std::string& path, const std::string& folder) {
   if (folder == "/") return path.size() > 1;
@@ -655,13 +671,14 @@ class Tx {
   Result<const std::vector<Mount>*> mounts(int64_t user_id) {
     if (mounts_) return &*mounts_;
     CAIRN_ASSIGN_OR_RETURN(
-        auto r, s_.query("SELECT s.share_id, s.namespace_id, s.root_node_id, "
-                         "s.mount_namespace_id, s.mount_node_id, s.role, u.name, m.deleted_at, "
-                         "n.deleted_at FROM shares s JOIN namespaces ns ON ns.namespace_id = "
-                         "s.namespace_id JOIN users u ON u.user_id = ns.owner_id JOIN nodes m ON "
-                         "m.node_id = s.mount_node_id JOIN nodes n ON n.node_id = s.root_node_id "
-                         "WHERE s.grantee_id=?1 ORDER BY s.share_id",
-                         user_id));
+        auto r,
+        s_.query("SELECT s.share_id, s.namespace_id, s.root_node_id, "
+                 "s.mount_namespace_id, s.mount_node_id, s.role, u.name, m.deleted_at, "
+                 "n.deleted_at, n.kind FROM shares s JOIN namespaces ns ON ns.namespace_id = "
+                 "s.namespace_id JOIN users u ON u.user_id = ns.owner_id JOIN nodes m ON "
+                 "m.node_id = s.mount_node_id JOIN nodes n ON n.node_id = s.root_node_id "
+                 "WHERE s.grantee_id=?1 ORDER BY s.share_id",
+                 user_id));
     std::vector<Mount> found;
     for (size_t i = 0; i < r.size(); ++i) {
       Mount m;
@@ -672,6 +689,7 @@ class Tx {
       m.mount_node = r[i].get_int(4);
       m.role = role_from_name(r[i].get_text(5)).value_or(Role::kViewer);
       m.owner = r[i].get_text(6);
+      m.file = kind_from_code(r[i].get_int(9)) != NodeKind::kFolder;
       if (r[i].is_null(7)) {
         CAIRN_ASSIGN_OR_RETURN(m.view_path, node_path(m.mount_ns, m.mount_node));
       }
@@ -685,12 +703,18 @@ class Tx {
   }
 
   // Where `path` of the acting user's view lives: in their home namespace, or, below a folder
-  // shared with them, in its owner's namespace. The shared folder's own path (the mount) is in
-  // the home namespace: the grantee may move it.
+  // shared with them or at a file shared with them, in its owner's namespace. A shared folder's
+  // own path (the mount) is in the home namespace: the grantee may move it.
   Result<Place> place(const Actor& a, const std::string& path) {
     CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
     for (const auto& m : *all) {
-      if (m.view_path.empty() || !is_under(path, m.view_path)) continue;
+      if (m.view_path.empty()) continue;
+      if (m.file && is_under(path, m.view_path)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          m.view_path + " is a file " + m.owner + " shares with you, not a folder");
+      }
+      const bool inside = m.file ? path == m.view_path : is_under(path, m.view_path);
+      if (!inside) continue;
       if (m.root_path.empty()) {
         return make_error(ErrorCode::kNotFound, m.view_path + " was shared with you by " + m.owner +
                                                     ", who has deleted it (cairn unshare " +
@@ -702,56 +726,66 @@ class Tx {
     return Place{a.namespace_id, path, nullptr};
   }
 
-  // place(), except that a mount's own path leads into the shared folder: where to list it.
-  Result<Place> place_contents(const Actor& a, const std::string& path) {
+  // The mount (of a folder or a file shared with the acting user) at exactly `path`, if any.
+  Result<const Mount*> mount_at(const Actor& a, const std::string& path) {
     CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
     for (const auto& m : *all) {
-      if (m.view_path != path) continue;
-      if (m.root_path.empty()) {
-        return make_error(ErrorCode::kNotFound,
-                          path + " was shared with you by " + m.owner + ", who has deleted it");
-      }
-      return Place{m.ns, m.root_path, &m};
+      if (!m.view_path.empty() && m.view_path == path) return &m;
     }
-    return place(a, path);
+    return nullptr;
   }
 
-  // Marks an entry of the home namespace that is a mount with the user's role and the owner.
+  // place(), except that a mount's own path leads into the shared folder: where to list it.
+  Result<Place> place_contents(const Actor& a, const std::string& path) {
+    CAIRN_ASSIGN_OR_RETURN(const Mount* m, mount_at(a, path));
+    if (m == nullptr) return place(a, path);
+    if (m->root_path.empty()) {
+      return make_error(ErrorCode::kNotFound,
+                        path + " was shared with you by " + m->owner + ", who has deleted it");
+    }
+    return Place{m->ns, m->root_path, m};
+  }
+
+  // Marks an entry of the home namespace that is a mount with the user's role and the owner. A
+  // shared file's mount shows the owner's file as it is now (under the mount's path and id).
   Result<void> mark_mount(const Actor& a, Entry& e) {
     CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
     for (const auto& m : *all) {
       if (m.mount_node != e.node_id) continue;
+      if (m.file) {
+        const std::string path = e.path;
+        const std::string change = e.change;
+        CAIRN_ASSIGN_OR_RETURN(e, entry(m.ns, m.root, &path));
+        e.node_id = m.mount_node;
+        e.change = change;
+      }
       e.share_role = std::string(role_name(m.role));
       e.shared_by = m.owner;
     }
     return {};
   }
 
-  // The folder at `path` of the actor's own namespace, which `what` (share, unshare) acts on.
-  Result<int64_t> owned_folder(const Actor& a, const std::string& path, const std::string& what) {
+  // The folder or file at `path` of the actor's own namespace, which `what` (share, unshare)
+  // acts on.
+  Result<int64_t> owned_node(const Actor& a, const std::string& path, const std::string& what) {
     if (path == "/") {
       return make_error(ErrorCode::kInvalidArgument,
                         "cannot " + what + " your whole tree: " + what + " a folder in it");
     }
     CAIRN_ASSIGN_OR_RETURN(auto p, place(a, path));
-    CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
-    const Mount* mount = p.mount;
-    for (const auto& m : *all) {
-      if (m.view_path == path) mount = &m;
-    }
+    CAIRN_ASSIGN_OR_RETURN(const Mount* mount, mount_at(a, path));
+    if (mount == nullptr) mount = p.mount;
     if (mount != nullptr) {
       const std::string& owner = mount->owner;
       return make_error(ErrorCode::kPermissionDenied,
-                        path + " is in a folder " + owner + " shares with you (you are " +
+                        path + (mount->view_path == path ? " is " : " is in ") +
+                            (mount->file ? "a file " : "a folder ") + owner +
+                            " shares with you (you are " +
                             (mount->role == Role::kEditor ? "an editor" : "a viewer") + "); only " +
                             owner + " can " + what + " it");
     }
     CAIRN_ASSIGN_OR_RETURN(auto node, resolve(a.namespace_id, path));
-    if (!node) return make_error(ErrorCode::kNotFound, "no such folder: " + path);
-    if (node->kind != NodeKind::kFolder) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        path + " is a file: share the folder that holds it");
-    }
+    if (!node) return make_error(ErrorCode::kNotFound, "no such file or folder: " + path);
     return node->node_id;
   }
 
@@ -1204,10 +1238,14 @@ Result<CommitResult> Tx::put_file(const Actor& a, const StagedUpload& u) {
   return put_placed(a, u, manifest);
 }
 
-// Paths of a result in `p`'s namespace, as the acting user sees them.
+// Paths (and, for a shared file, the id) of a result in `p`'s namespace, as the acting user
+// sees them.
 CommitResult in_view(const Place& p, CommitResult r) {
   r.path = Tx::to_view(p, r.path);
   if (!r.copy.empty()) r.copy = Tx::to_view(p, r.copy);
+  if (p.mount != nullptr && p.mount->file && r.node_id == p.mount->root) {
+    r.node_id = p.mount->mount_node;
+  }
   return r;
 }
 
@@ -1219,6 +1257,24 @@ Result<CommitResult> Tx::put_placed(const Actor& a, const StagedUpload& u,
   StagedUpload there = u;
   there.path = p.path;
   there.namespace_id = p.ns;
+  if (p.mount->file) {
+    // The client knows the shared file by the mount's id, which is not a node of the owner's.
+    there.node_id = 0;
+    // An edit of a shared file that lost to someone else's is kept as the grantee's own copy,
+    // beside the mount: the folder that holds the owner's file is not theirs to write in.
+    CAIRN_ASSIGN_OR_RETURN(auto node, resolve(p.ns, p.path));
+    if (node && node->kind != NodeKind::kFolder && u.base_version != node->head_seq) {
+      CAIRN_ASSIGN_OR_RETURN(auto head, version(p.ns, node->node_id, node->head_seq));
+      if (!head || !same_content(*head, u) || node->kind != u.kind) {
+        CAIRN_ASSIGN_OR_RETURN(auto mount, node_info(a.namespace_id, p.mount->mount_node));
+        if (!mount) return make_error(ErrorCode::kInternal, "a mount without its node");
+        StagedUpload mine = u;
+        mine.namespace_id = a.namespace_id;
+        return put_conflicted_copy(a, mine, mount->parent, std::string(remote_basename(u.path)),
+                                   given);
+      }
+    }
+  }
   CAIRN_ASSIGN_OR_RETURN(auto r, put_staged(w, there, given));
   return in_view(p, std::move(r));
 }
@@ -1236,26 +1292,34 @@ Result<CommitResult> Tx::apply(const Actor& a, const CommitOp& op, const StagedU
     }
     case OpKind::kDelete: {
       CAIRN_ASSIGN_OR_RETURN(auto p, place(a, op.path));
-      if (p.mount == nullptr) {
-        // Deleting a mount would leave the share without a place; leaving is its own command.
-        CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
-        for (const auto& m : *all) {
-          if (m.view_path.empty() || (m.view_path != op.path && !is_under(m.view_path, op.path))) {
-            continue;
-          }
-          return make_error(ErrorCode::kInvalidArgument,
-                            (m.view_path == op.path ? op.path : op.path + " holds " + m.view_path) +
-                                ", a folder " + m.owner +
-                                " shares with you: leave it with "
-                                "`cairn unshare " +
-                                m.view_path + "` first");
-        }
+      // Deleting a mount would leave the share without a place; leaving is its own command.
+      CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
+      for (const auto& m : *all) {
+        const bool doomed =
+            m.view_path == op.path || (p.mount == nullptr && is_under(m.view_path, op.path));
+        if (m.view_path.empty() || !doomed) continue;
+        return make_error(ErrorCode::kInvalidArgument,
+                          (m.view_path == op.path ? op.path : op.path + " holds " + m.view_path) +
+                              (m.file ? ", a file " : ", a folder ") + m.owner +
+                              " shares with you: leave it with `cairn unshare " + m.view_path +
+                              "` first");
       }
       CAIRN_ASSIGN_OR_RETURN(auto w, writer(a, p, op.path));
       CAIRN_ASSIGN_OR_RETURN(auto r, remove(w, p.path, op.base_version));
       return in_view(p, std::move(r));
     }
     case OpKind::kMove: {
+      CAIRN_ASSIGN_OR_RETURN(const Mount* shared_file, mount_at(a, op.path));
+      if (shared_file != nullptr && shared_file->file) {
+        // The grantee moves their mount of a shared file, as they may a shared folder's.
+        CAIRN_ASSIGN_OR_RETURN(auto to, place(a, op.to));
+        if (to.mount != nullptr) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "cannot move " + op.path + ", a file shared with you, to " + op.to +
+                                ", which is in or at something else shared with you");
+        }
+        return move(a, op.path, to.path, shared_file->mount_node);
+      }
       CAIRN_ASSIGN_OR_RETURN(auto from, place(a, op.path));
       CAIRN_ASSIGN_OR_RETURN(auto to, place(a, op.to));
       CAIRN_ASSIGN_OR_RETURN(auto w, writer(a, from, op.path));
@@ -2253,6 +2317,11 @@ class SqlMetadataStore final : public MetadataStore {
       out.path = path;
       if (node->kind != NodeKind::kFolder) {
         CAIRN_ASSIGN_OR_RETURN(auto e, tx.entry(p.ns, node->node_id, &path));
+        if (p.mount != nullptr && p.mount->file) {
+          e.node_id = p.mount->mount_node;
+          e.share_role = std::string(role_name(p.mount->role));
+          e.shared_by = p.mount->owner;
+        }
         out.entries.push_back(std::move(e));
         return out;
       }
@@ -2267,7 +2336,10 @@ class SqlMetadataStore final : public MetadataStore {
         Entry e = entry_from_row(r[i], 2);
         e.node_id = r[i].get_int(0);
         e.path = join_remote_path(path, r[i].get_text(1));
-        if (p.mount == nullptr) CAIRN_RETURN_IF_ERROR(tx.mark_mount(actor, e));
+        if (p.mount == nullptr) {
+          CAIRN_RETURN_IF_ERROR(tx.mark_mount(actor, e));
+          if (e.deleted) continue;  // A shared file its owner has deleted.
+        }
         out.entries.push_back(std::move(e));
       }
       return out;
@@ -2307,6 +2379,12 @@ class SqlMetadataStore final : public MetadataStore {
                          "AND j.seq IN (SELECT MAX(seq) FROM journal WHERE namespace_id=?1 AND "
                          "seq > ?2 GROUP BY node_id) ORDER BY j.seq LIMIT ?3",
                          ns, from, room + 1));
+        } else if (mount->file) {
+          // A shared file's feed: the file's own changes.
+          CAIRN_ASSIGN_OR_RETURN(
+              r, s.query("SELECT node_id, seq, op FROM journal WHERE namespace_id=?1 AND "
+                         "node_id=?2 AND seq > ?3 ORDER BY seq DESC LIMIT 1",
+                         ns, mount->root, from));
         } else {
           // What is under the root now, and what was moved out of it (its old parent is).
           CAIRN_ASSIGN_OR_RETURN(
@@ -2328,6 +2406,12 @@ class SqlMetadataStore final : public MetadataStore {
           e.change = r[i].get_text(2);
           if (mount == nullptr) {
             CAIRN_RETURN_IF_ERROR(tx.mark_mount(actor, e));
+          } else if (mount->file) {
+            // Wherever the owner keeps it, the grantee sees it at the mount, by the mount's id.
+            e.node_id = mount->mount_node;
+            e.path = mount->view_path;
+            e.share_role = std::string(role_name(mount->role));
+            e.shared_by = mount->owner;
           } else if (mount->root_path.empty() || !is_under(e.path, mount->root_path)) {
             // Moved out of the shared folder: gone, as far as the grantee can tell. Where it
             // went, and under what name, is the owner's business: the entry names the shared
@@ -2377,7 +2461,7 @@ class SqlMetadataStore final : public MetadataStore {
     return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<ShareInfo> {
       Tx tx(s);
       CAIRN_RETURN_IF_ERROR(tx.still_authorised(actor));
-      CAIRN_ASSIGN_OR_RETURN(auto owned, tx.owned_folder(actor, path, "share"));
+      CAIRN_ASSIGN_OR_RETURN(auto owned, tx.owned_node(actor, path, "share"));
       CAIRN_ASSIGN_OR_RETURN(
           auto g, s.query("SELECT user_id, home_namespace_id FROM users WHERE name=?1", grantee));
       if (g.empty()) return make_error(ErrorCode::kNotFound, "no user named '" + grantee + "'");
@@ -2416,16 +2500,17 @@ class SqlMetadataStore final : public MetadataStore {
         return make_error(folder.error().code(),
                           grantee + "'s /Shared is not a folder: " + folder.error().message());
       }
+      CAIRN_ASSIGN_OR_RETURN(auto shared, tx.node_info(actor.namespace_id, owned));
+      const NodeKind kind = shared ? shared->kind : NodeKind::kFolder;
       const std::string name(remote_basename(path));
       std::string mount_name = name;
       for (int n = 2;; ++n) {
         CAIRN_ASSIGN_OR_RETURN(auto taken, tx.live_child(grantee_ns, folder->first, mount_name));
         if (!taken) break;
-        mount_name = name + " (" + std::to_string(n) + ")";
+        mount_name = numbered_name(name, n, kind != NodeKind::kFolder);
       }
-      CAIRN_ASSIGN_OR_RETURN(
-          const int64_t mount,
-          tx.create_node(grantee_ns, folder->first, mount_name, NodeKind::kFolder, actor.now));
+      CAIRN_ASSIGN_OR_RETURN(const int64_t mount, tx.create_node(grantee_ns, folder->first,
+                                                                 mount_name, kind, actor.now));
       CAIRN_RETURN_IF_ERROR(tx.journal(grantee_ns, mount, "share", actor.now));
       CAIRN_ASSIGN_OR_RETURN(
           auto ins, s.query("INSERT INTO shares(namespace_id, root_node_id, grantee_id, role, "
@@ -2454,15 +2539,15 @@ class SqlMetadataStore final : public MetadataStore {
         if (share_id == 0) {
           return make_error(ErrorCode::kNotFound,
                             path +
-                                " is not a folder shared with you (to stop sharing a folder "
-                                "of yours, name the user too)");
+                                " is not a folder or file shared with you (to stop sharing "
+                                "something of yours, name the user too)");
         }
         CAIRN_ASSIGN_OR_RETURN(
             r, s.query("SELECT share_id, mount_namespace_id, mount_node_id FROM shares WHERE "
                        "share_id=?1",
                        share_id));
       } else {
-        CAIRN_ASSIGN_OR_RETURN(auto owned, tx.owned_folder(actor, path, "unshare"));
+        CAIRN_ASSIGN_OR_RETURN(auto owned, tx.owned_node(actor, path, "unshare"));
         CAIRN_ASSIGN_OR_RETURN(
             r, s.query("SELECT s.share_id, s.mount_namespace_id, s.mount_node_id FROM shares s "
                        "JOIN users u ON u.user_id = s.grantee_id WHERE s.namespace_id=?1 AND "
@@ -2631,7 +2716,8 @@ class SqlMetadataStore final : public MetadataStore {
       out.name = l[0].get_text(3);
       out.kind = kind_from_code(l[0].get_int(4));
       if (out.name.empty()) out.name = "files";  // A namespace's root has no name.
-      // The node and (a folder) everything live under it, parents first.
+      // The node and (a folder) everything live under it, parents first. Mounts are left out:
+      // what others share with the creator is not published by a link to a folder of theirs.
       CAIRN_ASSIGN_OR_RETURN(
           auto r,
           s.query("SELECT n.node_id, n.parent_id, n.name, n.kind, v.size, "
@@ -2639,7 +2725,8 @@ class SqlMetadataStore final : public MetadataStore {
                   "n.created_at FROM closure c JOIN nodes n ON n.node_id = c.descendant LEFT JOIN "
                   "versions v ON v.namespace_id = n.namespace_id AND v.node_id = "
                   "n.node_id AND v.seq = n.head_seq WHERE c.namespace_id=?1 AND "
-                  "c.ancestor=?2 AND n.deleted_at IS NULL ORDER BY c.depth, n.name",
+                  "c.ancestor=?2 AND n.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM shares "
+                  "sh WHERE sh.mount_node_id = n.node_id) ORDER BY c.depth, n.name",
                   ns, root));
       std::unordered_map<int64_t, std::string> paths;
       for (size_t i = 0; i < r.size(); ++i) {
@@ -2696,6 +2783,16 @@ class SqlMetadataStore final : public MetadataStore {
       Tx tx(s);
       protocol::HistoryResponse out;
       int64_t namespace_id = actor.namespace_id;
+      std::string at = path;
+      CAIRN_ASSIGN_OR_RETURN(const auto* shared, tx.mounts(actor.user_id));
+      for (const auto& m : *shared) {
+        // A shared file is known to the grantee by its mount's id: its history is the owner's.
+        if (node_id != 0 && m.file && m.mount_node == node_id && !m.view_path.empty()) {
+          at = m.view_path;
+          node_id = 0;
+        }
+      }
+      int64_t versions_of = node_id;
       if (node_id != 0) {
         // A node of the user's own, or one under a folder shared with them.
         CAIRN_ASSIGN_OR_RETURN(auto info, tx.node_info(namespace_id, node_id));
@@ -2726,23 +2823,24 @@ class SqlMetadataStore final : public MetadataStore {
         CAIRN_ASSIGN_OR_RETURN(out.path, tx.node_path(namespace_id, node_id));
         out.path = Tx::to_view(where, out.path);
       } else {
-        CAIRN_ASSIGN_OR_RETURN(auto p, tx.place(actor, path));
+        CAIRN_ASSIGN_OR_RETURN(auto p, tx.place(actor, at));
         namespace_id = p.ns;
         CAIRN_ASSIGN_OR_RETURN(auto node, tx.resolve(p.ns, p.path));
-        if (!node) return make_error(ErrorCode::kNotFound, "no such file: " + path);
+        if (!node) return make_error(ErrorCode::kNotFound, "no such file: " + at);
         if (node->kind == NodeKind::kFolder) {
           return make_error(ErrorCode::kInvalidArgument,
-                            path + " is a folder: versions are kept per file");
+                            at + " is a folder: versions are kept per file");
         }
-        out.node_id = node->node_id;
-        out.path = path;
+        versions_of = node->node_id;
+        out.node_id = p.mount != nullptr && p.mount->file ? p.mount->mount_node : node->node_id;
+        out.path = at;
       }
       CAIRN_ASSIGN_OR_RETURN(
           auto r, s.query("SELECT v.seq, v.manifest_hash, v.size, v.executable, v.mtime_ns, "
                           "v.symlink_target, u.name, v.device, v.created_at FROM versions v "
                           "LEFT JOIN users u ON u.user_id = v.author_id WHERE "
                           "v.namespace_id=?1 AND v.node_id=?2 ORDER BY v.seq DESC",
-                          namespace_id, out.node_id));
+                          namespace_id, versions_of));
       for (size_t i = 0; i < r.size(); ++i) {
         protocol::VersionInfo v;
         v.version = r[i].get_int(0);

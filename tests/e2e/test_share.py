@@ -111,6 +111,63 @@ class SharingTest(CairnTestCase):
         self.assertEqual(self.bob("shares")["shares"], [])
         self.bob("ls", "/work/proj", expect_exit=6)
 
+    def test_a_single_shared_file(self):
+        a, b = self.path("a"), self.path("b")
+        write(os.path.join(a, "report.txt"), "draft 1\n")
+        write(os.path.join(a, "private.txt"), "alice only\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/docs", check=True)
+        self.cairn_json("-C", a, "push")
+        self.alice("share", "/docs/report.txt", "bob", "--role", "editor")
+        listed = self.bob("ls", "/Shared")["entries"]
+        self.assertEqual([(e["path"], e["kind"], e["share"]["owner"]) for e in listed],
+                         [("/Shared/report.txt", "file", "alice")])
+
+        # Bob's copy of his tree holds the one file, nothing beside it.
+        self.cairn_json("clone", self.daemon.url + "/", b, env=self.env_bob)
+        self.assertEqual(sorted(os.listdir(os.path.join(b, "Shared"))), ["report.txt"])
+        self.assertEqual(read(os.path.join(b, "Shared", "report.txt")), "draft 1\n")
+
+        # Edits go both ways through ordinary pushes and pulls.
+        write(os.path.join(b, "Shared", "report.txt"), "draft 2 by bob\n")
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.assertEqual((pushed["files_changed"], pushed["errors"]), (1, []), pushed)
+        self.cairn_json("-C", a, "pull")
+        self.assertEqual(read(os.path.join(a, "report.txt")), "draft 2 by bob\n")
+        write(os.path.join(a, "report.txt"), "draft 3 by alice\n")
+        self.cairn_json("-C", a, "push")
+        self.cairn_json("-C", b, "pull", env=self.env_bob)
+        self.assertEqual(read(os.path.join(b, "Shared", "report.txt")), "draft 3 by alice\n")
+
+        # He moves it within his tree; she renames hers: neither sees the other's name.
+        self.cairn_json("-C", b, "mv", "Shared/report.txt", "mine/report.txt", env=self.env_bob)
+        self.alice("mv", "/docs/report.txt", "/docs/final.txt")
+        self.cairn_json("-C", a, "pull")
+        pulled = self.cairn_json("-C", b, "pull", env=self.env_bob)
+        self.assertEqual(pulled["files_changed"], 0, pulled)
+        self.assertEqual(read(os.path.join(b, "mine", "report.txt")), "draft 3 by alice\n")
+        self.assertFalse(os.path.exists(os.path.join(b, "Shared", "report.txt")))
+        write(os.path.join(b, "mine", "report.txt"), "draft 4 by bob\n")
+        self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.cairn_json("-C", a, "pull")
+        self.assertEqual(read(os.path.join(a, "final.txt")), "draft 4 by bob\n")
+        self.assertEqual(sorted(os.listdir(a)), [".cairn", "final.txt", "private.txt"])
+
+        # A viewer's edit stays with him.
+        self.alice("share", "/docs/final.txt", "bob", "--role", "viewer")
+        write(os.path.join(b, "mine", "report.txt"), "draft 5, bob's alone\n")
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.assertIn("mine/report.txt: not pushed: alice shares /mine/report.txt with you as a "
+                      "viewer", "\n".join(pushed["skipped"]))
+        self.assertEqual(self.alice("history", "/docs/final.txt")["versions"][0]["author"], "bob")
+        self.assertEqual(len(self.alice("history", "/docs/final.txt")["versions"]), 4)
+
+        # Taken away: his edited copy is kept (forgotten by sync, never deleted).
+        self.alice("unshare", "/docs/final.txt", "bob")
+        self.cairn_json("-C", b, "pull", env=self.env_bob)
+        self.assertEqual(read(os.path.join(b, "mine", "report.txt")), "draft 5, bob's alone\n")
+        self.assertEqual(self.bob("shares")["shares"], [])
+        self.bob("ls", "/mine/report.txt", expect_exit=6)
+
     def test_dedup_does_not_tell_one_user_what_another_stored(self):
         a = self.path("a")
         secret = os.urandom(300_000)

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "common/manifest.h"
@@ -282,9 +283,7 @@ TEST_P(ShareTest, MountsStayInTheirPlaceAndNothingCrossesThem) {
   EXPECT_EQ(untouched->versions.size(), 1u);
   EXPECT_EQ(services_->history(bob_, "", secret_id).error().code(), ErrorCode::kNotFound);
 
-  // Only the owner shares, only folders, never the whole tree or with oneself.
-  EXPECT_EQ(services_->share(ctx_, {"/proj/a.txt", "carol", "viewer"}).error().code(),
-            ErrorCode::kInvalidArgument);
+  // Only the owner shares, never the whole tree, nor with oneself.
   EXPECT_EQ(services_->share(ctx_, {"/", "carol", "viewer"}).error().code(),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(services_->share(ctx_, {"/proj", "alice", "viewer"}).error().code(),
@@ -484,6 +483,132 @@ TEST_P(ShareTest, LinksServeWhatTheyNameUntilTheyEnd) {
   // Someone else's link is not theirs to revoke.
   EXPECT_EQ(services_->revoke_link(bob_, lasting->link_id).error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(services_->open_link("not-a-token").error().code(), ErrorCode::kNotFound);
+}
+
+TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
+  const ChunkRef v1 = upload_chunk("report v1", ctx_);
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/docs/report.txt", v1)),
+                            CommitOp::put_file(file("/docs/secret.txt", v1))}));
+  const int64_t alices_id = services_->list(ctx_, "/docs/report.txt")->entries.at(0).node_id;
+  share("/docs/report.txt", "bob", "viewer");
+
+  // Bob sees a file of his, with alice's contents and versions, marked as hers.
+  auto listed = services_->list(bob_, "/Shared");
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->entries.size(), 1u);
+  const protocol::Entry shown = listed->entries[0];
+  EXPECT_EQ(shown.path, "/Shared/report.txt");
+  EXPECT_EQ(shown.kind, NodeKind::kFile);
+  EXPECT_EQ(shown.version, 1);
+  EXPECT_EQ(shown.size, v1.length);
+  EXPECT_EQ(shown.shared_by, "alice");
+  EXPECT_EQ(shown.share_role, "viewer");
+  EXPECT_NE(shown.node_id, alices_id);  // The mount's id: his moves of it are his.
+  auto alone = services_->list(bob_, "/Shared/report.txt");
+  ASSERT_TRUE(alone.has_value());
+  EXPECT_EQ(alone->entries.at(0).node_id, shown.node_id);
+  EXPECT_EQ(alone->entries.at(0).manifest, shown.manifest);
+  // His feed holds it once, at his path, under the same id; nothing of the folder around it.
+  auto feed = services_->changes(bob_, "", 1000);
+  ASSERT_TRUE(feed.has_value());
+  std::map<std::string, protocol::Entry> seen;
+  for (const auto& e : feed->changes) seen[e.path] = e;
+  ASSERT_EQ(seen.count("/Shared/report.txt"), 1u);
+  EXPECT_EQ(seen["/Shared/report.txt"].node_id, shown.node_id);
+  EXPECT_EQ(seen["/Shared/report.txt"].manifest, shown.manifest);
+  for (const auto& e : feed->changes) EXPECT_EQ(e.path.find("secret"), std::string::npos);
+  // He reads it, chunk included; nothing beside it exists for him.
+  auto digest = Digest::from_hex(shown.manifest);
+  EXPECT_TRUE(services_->manifest(bob_, shown.manifest).has_value());
+  EXPECT_EQ(services_->locate_chunks(bob_, {{v1}, {*digest}})->reads.size(), 1u);
+  EXPECT_EQ(services_->list(bob_, "/Shared/report.txt/x").error().code(),
+            ErrorCode::kInvalidArgument);
+
+  // As a viewer he changes nothing, and cannot delete his mount (leaving is unshare).
+  const std::string before = alice_state();
+  const ChunkRef his = upload_chunk("bob's report", bob_);
+  for (auto& w : {CommitOp::put_file(file("/Shared/report.txt", his, 1)),
+                  CommitOp::restore("/Shared/report.txt", 1)}) {
+    auto r = commit(bob_, {w});
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied);
+    EXPECT_NE(r.error().message().find("viewer"), std::string::npos) << r.error().message();
+  }
+  auto inside = commit(bob_, {CommitOp::put_file(file("/Shared/report.txt/inside.txt", his))});
+  EXPECT_EQ(inside->results.at(0).status, OpStatus::kError);
+  auto del = commit(bob_, {CommitOp::remove("/Shared/report.txt", std::nullopt)});
+  EXPECT_EQ(del->results.at(0).status, OpStatus::kError);
+  EXPECT_NE(del->results.at(0).message.find("unshare"), std::string::npos);
+  EXPECT_EQ(alice_state(), before);
+
+  // As an editor his edit is alice's next version; the answer names his mount.
+  share("/docs/report.txt", "bob", "editor");
+  protocol::FileUpload edit = file("/Shared/report.txt", his, 1);
+  edit.node_id = shown.node_id;
+  auto edited = commit(bob_, {CommitOp::put_file(edit)});
+  ASSERT_TRUE(edited.has_value()) << edited.error().message();
+  EXPECT_EQ(edited->results.at(0).status, OpStatus::kOk);
+  EXPECT_EQ(edited->results.at(0).node_id, shown.node_id);
+  EXPECT_EQ(edited->results.at(0).version, 2);
+  auto history = services_->history(ctx_, "/docs/report.txt", 0);
+  ASSERT_EQ(history->versions.size(), 2u);
+  EXPECT_EQ(history->versions.at(0).author, "bob");
+  auto his_history = services_->history(bob_, "", shown.node_id);
+  ASSERT_TRUE(his_history.has_value()) << his_history.error().message();
+  EXPECT_EQ(his_history->versions.size(), 2u);
+  EXPECT_EQ(his_history->path, "/Shared/report.txt");
+
+  // An edit that lost the race is kept as bob's own copy beside his mount, not in alice's
+  // folder.
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/docs/report.txt", v1, 2))}));
+  const ChunkRef late = upload_chunk("bob's late edit", bob_);
+  auto raced = commit(bob_, {CommitOp::put_file(file("/Shared/report.txt", late, 2))});
+  ASSERT_TRUE(raced.has_value()) << raced.error().message();
+  EXPECT_EQ(raced->results.at(0).status, OpStatus::kCopied);
+  EXPECT_EQ(raced->results.at(0).copy.rfind("/Shared/report (conflicted copy", 0), 0u)
+      << raced->results.at(0).copy;
+  EXPECT_EQ(names("/docs"), (std::vector<std::string>{"/docs/report.txt", "/docs/secret.txt"}));
+  EXPECT_EQ(services_->quota(bob_)->used, late.length);
+
+  // Alice renames it: bob notices nothing. Bob moves his mount: alice notices nothing.
+  auto cursor = services_->changes(bob_, "", 1000)->cursor;
+  ASSERT_TRUE(commit(ctx_, {CommitOp::move("/docs/report.txt", "/archive/final.txt")}));
+  auto moved = commit(bob_, {CommitOp::move("/Shared/report.txt", "/work/report.txt")});
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->results.at(0).status, OpStatus::kOk) << moved->results.at(0).message;
+  auto after = services_->changes(bob_, cursor, 1000);
+  ASSERT_TRUE(after.has_value());
+  for (const auto& e : after->changes) {
+    EXPECT_EQ(e.path.find("final"), std::string::npos) << e.path;
+    if (e.node_id == shown.node_id) {
+      EXPECT_EQ(e.path, "/work/report.txt");
+    }
+  }
+  EXPECT_EQ(names_as(bob_, "/work"), std::vector<std::string>{"/work/report.txt"});
+  EXPECT_EQ(names("/archive"), std::vector<std::string>{"/archive/final.txt"});
+  // A second file of the same name lands beside the first, its number before the extension.
+  ASSERT_TRUE(commit(bob_, {CommitOp::put_file(file("/Shared/report.txt", his))}));
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/other/report.txt", v1))}));
+  share("/other/report.txt", "bob", "viewer");
+  auto in_shared = services_->shares(bob_, "/Shared");
+  ASSERT_EQ(in_shared->shares.size(), 1u);
+  EXPECT_EQ(in_shared->shares[0].path, "/Shared/report (2).txt");
+
+  // Alice deletes it: bob's feed deletes his mount's id. Unshared: the same for the other.
+  cursor = services_->changes(bob_, "", 1000)->cursor;
+  ASSERT_TRUE(commit(ctx_, {CommitOp::remove("/archive/final.txt", std::nullopt)}));
+  auto other = services_->list(bob_, "/Shared/report (2).txt");
+  ASSERT_TRUE(other.has_value());
+  const int64_t other_id = other->entries.at(0).node_id;
+  ASSERT_TRUE(services_->unshare(ctx_, "/other/report.txt", "bob"));
+  auto gone = services_->changes(bob_, cursor, 1000);
+  std::set<int64_t> deleted;
+  for (const auto& e : gone->changes) {
+    if (e.deleted) deleted.insert(e.node_id);
+  }
+  EXPECT_EQ(deleted, (std::set<int64_t>{shown.node_id, other_id}));
+  EXPECT_EQ(services_->list(bob_, "/work/report.txt").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->list(bob_, "/Shared/report (2).txt").error().code(), ErrorCode::kNotFound);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, ShareTest,
