@@ -25,6 +25,7 @@
 #include "daemon/api/rate_limit.h"
 #include "daemon/api/router.h"
 #include "daemon/http/server.h"
+#include "daemon/service/notifier.h"
 #include "daemon/service/services.h"
 #include "daemon/store/local_blob_store.h"
 #include "daemon/store/sql/postgres_database.h"
@@ -278,9 +279,12 @@ int cmd_serve(const std::string& data, const ServeFlags& flags) {
     return fail(expired.error());
   }
 
+  // Declared before the server, so that it outlives every connection subscribed to it.
+  service::Notifier notifier(*(*d)->metadata, (*d)->clock);
+  if (auto started = notifier.start(); !started) return fail(started.error());
   api::Router router;
   api::RateLimiter limiter(*limits);
-  api::register_routes(router, *(*d)->services, &limiter);
+  api::register_routes(router, *(*d)->services, &limiter, &notifier);
   http::ServerOptions options;
   options.host = where->first;
   options.port = where->second;

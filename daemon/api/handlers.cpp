@@ -161,17 +161,20 @@ class PackSink final : public BodySink {
   std::unique_ptr<service::PackReceiver> receiver_;
 };
 
-std::string metrics_text() {
+std::string metrics_text(const service::Notifier* notifier) {
   const auto& m = metrics();
   std::string out;
-  auto line = [&](const char* name, const char* help, uint64_t value) {
+  auto line = [&](const char* name, const char* help, uint64_t value,
+                  const char* type = "counter") {
     out += "# HELP ";
     out += name;
     out += " ";
     out += help;
     out += "\n# TYPE ";
     out += name;
-    out += " counter\n";
+    out += " ";
+    out += type;
+    out += "\n";
     out += name;
     out += " ";
     out += std::to_string(value);
@@ -192,12 +195,19 @@ std::string metrics_text() {
   line("cairnd_commits_total", "Commit requests applied.", m.commits.load());
   line("cairnd_rate_limited_total", "Requests refused with 429: over their token's rate.",
        m.rate_limited.load());
+  if (notifier != nullptr) {
+    line("cairnd_notify_connections", "Open /v1/notify WebSocket connections.",
+         notifier->connections(), "gauge");
+    line("cairnd_notify_events_total", "Change events sent on /v1/notify connections.",
+         notifier->events_sent());
+  }
   return out;
 }
 
 }  // namespace
 
-void register_routes(Router& router, Services& services, RateLimiter* limiter) {
+void register_routes(Router& router, Services& services, RateLimiter* limiter,
+                     service::Notifier* notifier) {
   router.add("GET", "/healthz", [](const HttpRequest&, const std::string&) {
     HttpResponse r;
     r.content_type = "text/plain";
@@ -205,12 +215,27 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter) {
     return r;
   });
 
-  router.add("GET", "/metrics", [](const HttpRequest&, const std::string&) {
+  router.add("GET", "/metrics", [notifier](const HttpRequest&, const std::string&) {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";
-    r.body = metrics_text();
+    r.body = metrics_text(notifier);
     return r;
   });
+
+  // Change notifications: the token is checked here and then twice a second for as long as the
+  // connection stays open (the notifier closes it once the token is no longer valid).
+  if (notifier != nullptr) {
+    router.add_socket(
+        "/v1/notify",
+        [&services, notifier](const HttpRequest& req) -> Result<Router::SocketAttach> {
+          CAIRN_ASSIGN_OR_RETURN(auto user, services.authenticate(req.authorization));
+          metrics().requests.fetch_add(1, std::memory_order_relaxed);
+          return Router::SocketAttach(
+              [notifier, user = std::move(user)](std::weak_ptr<Router::SocketPeer> peer) {
+                return notifier->subscribe(user, std::move(peer));
+              });
+        });
+  }
 
   // Authenticated like everything under /v1, so that a client's first call proves its token.
   router.add("GET", "/v1/config", [&services, limiter](const HttpRequest& req, const std::string&) {

@@ -3,11 +3,15 @@
 namespace cairn::api {
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
-  routes_.push_back({std::move(method), std::move(pattern), std::move(handler), nullptr});
+  routes_.push_back({std::move(method), std::move(pattern), std::move(handler), nullptr, nullptr});
 }
 
 void Router::add_streaming(std::string method, std::string pattern, SinkFactory factory) {
-  routes_.push_back({std::move(method), std::move(pattern), nullptr, std::move(factory)});
+  routes_.push_back({std::move(method), std::move(pattern), nullptr, std::move(factory), nullptr});
+}
+
+void Router::add_socket(std::string pattern, SocketOpen open) {
+  routes_.push_back({"GET", std::move(pattern), nullptr, nullptr, std::move(open)});
 }
 
 Router::Match Router::match(const std::string& method, const std::string& path) const {
@@ -29,6 +33,7 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
     if (route.method != method) continue;
     m.handler = route.handler ? &route.handler : nullptr;
     m.sink = route.sink ? &route.sink : nullptr;
+    m.socket = route.socket ? &route.socket : nullptr;
     m.param = std::move(param);
     return m;
   }

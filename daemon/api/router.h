@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "daemon/api/http_types.h"
+#include "daemon/service/notifier.h"
 
 namespace cairn::api {
 
@@ -22,12 +23,21 @@ class Router {
   using SinkFactory =
       std::function<Result<std::unique_ptr<BodySink>>(const HttpRequest&, const std::string&)>;
 
+  // A WebSocket route (GET with an Upgrade): `open` gets the request first, on the worker pool,
+  // and refuses it (answered as HTTP, no upgrade) or returns how to attach the connection once
+  // upgraded. What attach returns lives as long as the connection.
+  using SocketPeer = service::NotifyPeer;
+  using SocketAttach = std::function<std::shared_ptr<void>(std::weak_ptr<SocketPeer>)>;
+  using SocketOpen = std::function<Result<SocketAttach>(const HttpRequest&)>;
+
   void add(std::string method, std::string pattern, Handler handler);
   void add_streaming(std::string method, std::string pattern, SinkFactory factory);
+  void add_socket(std::string pattern, SocketOpen open);
 
   struct Match {
     const Handler* handler = nullptr;
     const SinkFactory* sink = nullptr;
+    const SocketOpen* socket = nullptr;
     std::string param;
     bool path_known = false;  // The path matched some route, but not for this method.
   };
@@ -39,6 +49,7 @@ class Router {
     std::string pattern;
     Handler handler;
     SinkFactory sink;
+    SocketOpen socket;
   };
   std::vector<Route> routes_;
 };

@@ -17,6 +17,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -172,6 +173,12 @@ inline api::HttpResponse error_response(int status, const char* code, std::strin
       status, protocol::encode_json(protocol::ErrorBody{code, std::move(message)}));
 }
 
+// Upgrade a connection to a WebSocket (daemon/http/socket.cpp): accept `upgrade`, then attach.
+void start_socket(beast::tcp_stream stream, bhttp::request<bhttp::empty_body> upgrade,
+                  api::Router::SocketAttach attach);
+void start_socket(TlsStream stream, bhttp::request<bhttp::empty_body> upgrade,
+                  api::Router::SocketAttach attach);
+
 // One connection: plain TCP (beast::tcp_stream) or TLS over it (TlsStream).
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
@@ -251,6 +258,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         header_parser_->chunked() || (request_.content_length && *request_.content_length > 0);
 
     const auto match = shared_.router.match(request_.method, request_.path);
+    if (match.socket != nullptr) return open_socket(*match.socket, has_body);
     if (match.handler == nullptr && match.sink == nullptr) {
       // The body, if any, is left unread: the connection cannot be reused.
       if (has_body) keep_alive_ = false;
@@ -289,6 +297,27 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     string_parser_->body_limit(shared_.options.max_json_body_bytes);
     if (expects_continue) return send_continue(&Session::read_body);
     read_body();
+  }
+
+  // A WebSocket route: the route checks the request on the pool; then the connection is handed,
+  // with its upgrade request, to a socket session (daemon/http/socket.cpp) and leaves this one.
+  void open_socket(const api::Router::SocketOpen& open, bool has_body) {
+    if (has_body || !beast::websocket::is_upgrade(header_parser_->get())) {
+      keep_alive_ = !has_body;
+      api::HttpResponse refused = error_response(
+          426, "invalid_argument", request_.path + " is a WebSocket: connect with an Upgrade");
+      refused.headers.emplace_back("Upgrade", "websocket");
+      return send(std::move(refused));
+    }
+    asio::post(shared_.pool, [self = shared_from_this(), &open]() {
+      auto attach = open(self->request_);
+      asio::post(self->stream_.get_executor(), [self, attach = std::move(attach)]() mutable {
+        if (!attach) return self->send(api::HttpResponse::error(attach.error()));
+        self->log_request(101, 0);
+        self->end_request();
+        start_socket(std::move(self->stream_), self->header_parser_->release(), std::move(*attach));
+      });
+    });
   }
 
   void send_continue(void (Session::*next)()) {

@@ -6,6 +6,7 @@
 // to call from any thread.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -284,10 +285,10 @@ class MetadataStore {
   // shared with them that they may not change. For early refusals (an upload session); the
   // commit checks again inside its own transaction.
   virtual Result<void> check_write(const Actor& actor, const std::vector<std::string>& paths) = 0;
-  // Shares the folder at `path` of the actor's home namespace with `grantee`, or changes the
-  // role of an existing share. A new grantee sees it at /Shared/NAME (NAME (2) if that is
-  // taken). kInvalidArgument for a file, the root or a folder inside a share; kNotFound for
-  // an unknown user or path.
+  // Shares the folder or file at `path` of the actor's home namespace with `grantee`, or changes
+  // the role of an existing share. A new grantee sees it at /Shared/NAME (NAME (2) if that is
+  // taken). kInvalidArgument for the root or oneself, kPermissionDenied for something inside a
+  // share; kNotFound for an unknown user or path.
   virtual Result<ShareInfo> share(const Actor& actor, const std::string& path,
                                   const std::string& grantee, Role role) = 0;
   // The owner takes the share of `path` from `grantee`; or (grantee empty) a grantee leaves the
@@ -331,6 +332,19 @@ class MetadataStore {
   // In every namespace: forgets versions superseded before `cutoff` (heads stay) and empties the
   // trash of what was deleted before it.
   virtual Result<RetentionReport> apply_retention(int64_t cutoff, int64_t now) = 0;
+
+  // --- notifications ---
+  // Calls `changed(namespace_id)` after each committed change to a namespace's change feed: on
+  // PostgreSQL those any daemon on the database makes (LISTEN/NOTIFY), on SQLite this
+  // process's. `gap()` when some may have been missed. Empty functions stop it.
+  virtual Result<void> watch_changes(std::function<void(int64_t)> changed,
+                                     std::function<void()> gap) = 0;
+  // The users who see namespace `ns`: its owner and everyone something in it is shared with.
+  virtual Result<std::vector<int64_t>> audience(int64_t ns) = 0;
+  // Of `token_hashes`, those not valid at `now`: unknown, revoked, expired, or their user
+  // disabled.
+  virtual Result<std::vector<Digest>> invalid_tokens(const std::vector<Digest>& token_hashes,
+                                                     int64_t now) = 0;
 };
 
 }  // namespace cairn::store

@@ -1,6 +1,7 @@
 #include "daemon/store/sql_metadata_store.h"
 
 #include <array>
+#include <charconv>
 #include <limits>
 #include <set>
 #include <span>
@@ -40,7 +41,7 @@ using sql::TxMode;
 // and in PostgreSQL's keys leading with the namespace, so that the schema can be distributed by
 // it. Every table that belongs to someone carries its namespace or user id, and every query on
 // it filters by that id. manifests and chunks are content-addressed and shared by everyone.
-constexpr std::array<const char*, 5> kSqliteMigrations = {
+constexpr std::array<const char*, 6> kSqliteMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -277,9 +278,13 @@ CREATE TABLE links (
 );
 CREATE INDEX links_creator ON links(created_by);
 )sql",
+    // 6: whether a node is someone's mount (a link's snapshot leaves mounts out), by index.
+    R"sql(
+CREATE INDEX shares_mount ON shares(mount_node_id);
+)sql",
 };
 
-constexpr std::array<const char*, 5> kPostgresMigrations = {
+constexpr std::array<const char*, 6> kPostgresMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -458,6 +463,10 @@ CREATE TABLE links (
   revoked_at BIGINT
 );
 CREATE INDEX links_creator ON links(created_by);
+)sql",
+    // 6: whether a node is someone's mount (a link's snapshot leaves mounts out), by index.
+    R"sql(
+CREATE INDEX shares_mount ON shares(mount_node_id);
 )sql",
 };
 
@@ -863,6 +872,7 @@ class Tx {
                                                  ns));
     if (bumped.empty()) return make_error(ErrorCode::kNotFound, "namespace " + std::to_string(ns));
     const int64_t seq = bumped[0].get_int(0);
+    s_.announce(std::to_string(ns));  // Heard by watch_changes() once this commits.
     CAIRN_RETURN_IF_ERROR(
         s_.query("INSERT INTO journal(namespace_id, seq, node_id, op, created_at, from_parent) "
                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -2935,6 +2945,55 @@ class SqlMetadataStore final : public MetadataStore {
             user_id, value));
       }
       return {};
+    });
+  }
+
+  Result<void> watch_changes(std::function<void(int64_t)> changed,
+                             std::function<void()> gap) override {
+    if (!changed) return db_->listen(nullptr, nullptr);
+    return db_->listen(
+        [changed = std::move(changed)](const std::string& payload) {
+          int64_t ns = 0;
+          const char* end = payload.data() + payload.size();
+          if (std::from_chars(payload.data(), end, ns).ptr == end && ns > 0) changed(ns);
+        },
+        std::move(gap));
+  }
+
+  Result<std::vector<int64_t>> audience(int64_t ns) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<int64_t>> {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("SELECT owner_id FROM namespaces WHERE namespace_id=?1 UNION SELECT "
+                          "grantee_id FROM shares WHERE namespace_id=?1",
+                          ns));
+      std::vector<int64_t> out;
+      out.reserve(r.size());
+      for (size_t i = 0; i < r.size(); ++i) out.push_back(r[i].get_int(0));
+      return out;
+    });
+  }
+
+  Result<std::vector<Digest>> invalid_tokens(const std::vector<Digest>& token_hashes,
+                                             int64_t now) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<Digest>> {
+      std::unordered_set<Digest> valid;
+      CAIRN_RETURN_IF_ERROR(in_batches(
+          token_hashes, {sql::to_value(now)},
+          [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+            CAIRN_ASSIGN_OR_RETURN(
+                auto r, s.run("SELECT t.token_hash FROM tokens t JOIN users u ON u.user_id = "
+                              "t.user_id WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR "
+                              "t.expires_at > ?1) AND u.disabled = 0 AND t.token_hash IN (" +
+                                  in + ")",
+                              args));
+            collect_digests(r, 0, valid);
+            return {};
+          }));
+      std::vector<Digest> out;
+      for (const auto& d : token_hashes) {
+        if (valid.count(d) == 0) out.push_back(d);
+      }
+      return out;
     });
   }
 

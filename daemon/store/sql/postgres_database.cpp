@@ -1,5 +1,6 @@
 #include "daemon/store/sql/postgres_database.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -145,9 +146,44 @@ class PgSession final : public Session {
   Failure failure_ = Failure::kNone;
 };
 
+// The channel committed announcements travel on (Session::announce -> pg_notify).
+constexpr const char* kChannel = "cairn_announce";
+
+// Hands each notification on the channel to the database's listener.
+class Receiver final : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& c, const std::function<void(const std::string&)>& heard)
+      : pqxx::notification_receiver(c, kChannel), heard_(heard) {}
+  void operator()(const std::string& payload, int /*backend_pid*/) override { heard_(payload); }
+
+ private:
+  const std::function<void(const std::string&)>& heard_;
+};
+
 class PgDatabase final : public Database {
  public:
   explicit PgDatabase(PostgresOptions options) : options_(std::move(options)) {}
+  ~PgDatabase() override { stop_listening(); }
+
+  Result<void> listen(std::function<void(const std::string&)> heard,
+                      std::function<void()> gap) override {
+    stop_listening();
+    if (!heard) return {};
+    heard_ = std::move(heard);
+    gap_ = std::move(gap);
+    // The first connection is made here, so that a listener that cannot listen fails at start.
+    std::unique_ptr<pqxx::connection> first;
+    try {
+      first = std::make_unique<pqxx::connection>(options_.url);
+    } catch (const std::exception& e) {
+      return Error(ErrorCode::kUnavailable, "cannot connect to PostgreSQL at " +
+                                                redact_postgres_url(options_.url) + ": " +
+                                                first_line(e.what()));
+    }
+    listening_ = true;
+    listener_ = std::thread([this, c = std::move(first)]() mutable { listen_loop(std::move(c)); });
+    return {};
+  }
 
   Dialect dialect() const override { return Dialect::kPostgres; }
 
@@ -225,8 +261,45 @@ class PgDatabase final : public Database {
       tx.abort();
       return result;
     }
+    // PostgreSQL delivers these when (and only if) the transaction commits.
+    for (const auto& payload : session.announced()) {
+      tx.exec("SELECT pg_notify('" + std::string(kChannel) + "', " + tx.quote(payload) + ")");
+    }
     tx.commit();  // Throws on a serialisation failure detected at commit.
     return {};
+  }
+
+  // The listening thread: waits for notifications on its own connection; when that connection
+  // breaks, reconnects (backing off up to 5 s) and reports a gap, since whatever was announced
+  // meanwhile was not heard.
+  void listen_loop(std::unique_ptr<pqxx::connection> conn) {
+    std::mt19937_64 rng(std::random_device{}());
+    int failures = 0;
+    while (listening_) {
+      try {
+        if (!conn) {
+          conn = std::make_unique<pqxx::connection>(options_.url);
+          if (gap_) gap_();
+        }
+        Receiver receiver(*conn, heard_);
+        failures = 0;
+        while (listening_) conn->await_notification(0, 200'000);
+      } catch (const std::exception&) {
+        conn.reset();
+        const int64_t cap_ms = std::min<int64_t>(5000, int64_t{100} << std::min(failures++, 6));
+        std::uniform_int_distribution<int64_t> jitter(cap_ms / 2, cap_ms);
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(jitter(rng));
+        while (listening_ && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+      }
+    }
+  }
+
+  void stop_listening() {
+    listening_ = false;
+    if (listener_.joinable()) listener_.join();
   }
 
   void backoff(int attempt, std::mt19937_64& rng) {
@@ -278,6 +351,10 @@ class PgDatabase final : public Database {
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
   PostgresOptions options_;
+  std::function<void(const std::string&)> heard_;
+  std::function<void()> gap_;
+  std::atomic<bool> listening_{false};
+  std::thread listener_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -80,6 +81,15 @@ class Session {
   Result<Rows> query(const std::string& sql, const Args&... args) {
     return run(sql, std::vector<Value>{to_value(args)...});
   }
+
+  // Announces `payload` to the database's listener (Database::listen) once this transaction
+  // commits; nothing if it rolls back. The same payload twice in one transaction is announced
+  // once.
+  void announce(std::string payload) { announced_.insert(std::move(payload)); }
+  const std::set<std::string>& announced() const { return announced_; }
+
+ private:
+  std::set<std::string> announced_;
 };
 
 enum class Dialect { kSqlite, kPostgres };
@@ -98,6 +108,15 @@ class Database {
   // the engine aborts the transaction to keep it serialisable (PostgreSQL SQLSTATE 40001, 40P01)
   // the whole body runs again, so it must not act outside the database.
   virtual Result<void> transact(TxMode mode, const std::function<Result<void>(Session&)>& body) = 0;
+
+  // Calls `heard(payload)` for each payload announced by a committed transaction
+  // (Session::announce): on PostgreSQL those of every process on the database, through
+  // LISTEN/NOTIFY on a connection of its own; on SQLite those of this process, right after the
+  // commit, on the committing thread. `gap()` is called when announcements may have been missed
+  // (the listening connection was lost and is back). One listener at a time; empty functions
+  // stop listening (and, once this returns, neither is called again).
+  virtual Result<void> listen(std::function<void(const std::string&)> heard,
+                              std::function<void()> gap) = 0;
 };
 
 // transact() for a body that returns a value.

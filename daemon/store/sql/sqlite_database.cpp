@@ -71,24 +71,43 @@ class SqliteDatabase final : public Database {
 
   Result<void> transact(TxMode mode, const std::function<Result<void>(Session&)>& body) override {
     if (mode == TxMode::kWrite) {
-      std::lock_guard lock(write_mu_);
-      // IMMEDIATE takes the write lock before reading, so that what a write transaction checks
-      // cannot change before it acts.
-      return run(*writer_, "BEGIN IMMEDIATE", body);
+      std::set<std::string> announced;
+      {
+        std::lock_guard lock(write_mu_);
+        // IMMEDIATE takes the write lock before reading, so that what a write transaction checks
+        // cannot change before it acts.
+        CAIRN_RETURN_IF_ERROR(run(*writer_, "BEGIN IMMEDIATE", body, &announced));
+      }
+      if (!announced.empty()) {
+        std::lock_guard lock(listen_mu_);
+        if (heard_) {
+          for (const auto& payload : announced) heard_(payload);
+        }
+      }
+      return {};
     }
     // A read runs on a connection of its own: in WAL mode it reads a snapshot while a write
     // (and its fsync) proceeds, instead of queueing behind it.
     CAIRN_ASSIGN_OR_RETURN(auto reader, acquire_reader());
-    auto result = run(*reader, "BEGIN", body);
+    auto result = run(*reader, "BEGIN", body, nullptr);
     release_reader(std::move(reader));
     return result;
+  }
+
+  Result<void> listen(std::function<void(const std::string&)> heard,
+                      std::function<void()> /*gap*/) override {
+    // In one process nothing is ever missed: no gap.
+    std::lock_guard lock(listen_mu_);
+    heard_ = std::move(heard);
+    return {};
   }
 
  private:
   static constexpr size_t kMaxReaders = 4;
 
   static Result<void> run(sqlite::Database& db, const char* begin,
-                          const std::function<Result<void>(Session&)>& body) {
+                          const std::function<Result<void>(Session&)>& body,
+                          std::set<std::string>* announced) {
     CAIRN_RETURN_IF_ERROR(db.exec(begin));
     SqliteSession session(db);
     auto result = body(session);
@@ -101,6 +120,7 @@ class SqliteDatabase final : public Database {
       (void)db.exec("ROLLBACK");
       return committed;
     }
+    if (announced != nullptr) *announced = session.announced();
     return {};
   }
 
@@ -136,6 +156,8 @@ class SqliteDatabase final : public Database {
 
   const std::string path_;
   std::mutex write_mu_;
+  std::mutex listen_mu_;  // Held while heard_ runs: listen() returns only once it is done.
+  std::function<void(const std::string&)> heard_;
   std::unique_ptr<sqlite::Database> writer_;
   std::mutex read_mu_;
   std::condition_variable read_cv_;
