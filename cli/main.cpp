@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   cairn::cli::add_remote_commands(app, ctx);
   cairn::cli::add_tree_commands(app, ctx);
   cairn::cli::add_share_commands(app, ctx);
+  cairn::cli::add_sync_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

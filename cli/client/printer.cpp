@@ -80,33 +80,78 @@ void Printer::error(const std::string& command, const Error& error) {
   std::fprintf(stderr, "cairn %s: %s\n", command.c_str(), error.message().c_str());
 }
 
+json report_json(const SyncReport& r) {
+  return {{"command", r.command},
+          {"files_scanned", r.files_scanned},
+          {"files_changed", r.files_changed},
+          {"files_deleted", r.files_deleted},
+          {"folders_created", r.folders_created},
+          {"chunks_total", r.chunks_total},
+          {"chunks_sent", r.chunks_sent},
+          {"chunks_received", r.chunks_received},
+          {"chunks_reused", r.chunks_reused},
+          {"bytes_total", r.bytes_total},
+          {"bytes_sent", r.bytes_sent},
+          {"bytes_uploaded", r.bytes_uploaded},
+          {"packs_sent", r.packs_sent},
+          {"bytes_received", r.bytes_received},
+          {"bytes_deduplicated", r.bytes_deduplicated},
+          {"files_deferred", r.files_deferred},
+          {"elapsed_ms", r.elapsed_ms},
+          {"changed", string_list(r.changed)},
+          {"deleted", string_list(r.deleted)},
+          {"moved", string_list(r.moved)},
+          {"conflicts", string_list(r.conflicts)},
+          {"errors", string_list(r.errors)},
+          {"skipped", string_list(r.skipped)}};
+}
+
 void Printer::sync_report(const SyncReport& r) {
   clear_progress();
   if (mode_ == OutputMode::kJson) {
-    print_json({{"command", r.command},
-                {"files_scanned", r.files_scanned},
-                {"files_changed", r.files_changed},
-                {"files_deleted", r.files_deleted},
-                {"folders_created", r.folders_created},
-                {"chunks_total", r.chunks_total},
-                {"chunks_sent", r.chunks_sent},
-                {"chunks_received", r.chunks_received},
-                {"chunks_reused", r.chunks_reused},
-                {"bytes_total", r.bytes_total},
-                {"bytes_sent", r.bytes_sent},
-                {"bytes_uploaded", r.bytes_uploaded},
-                {"packs_sent", r.packs_sent},
-                {"bytes_received", r.bytes_received},
-                {"bytes_deduplicated", r.bytes_deduplicated},
-                {"elapsed_ms", r.elapsed_ms},
-                {"changed", string_list(r.changed)},
-                {"deleted", string_list(r.deleted)},
-                {"moved", string_list(r.moved)},
-                {"conflicts", string_list(r.conflicts)},
-                {"errors", string_list(r.errors)},
-                {"skipped", string_list(r.skipped)}});
+    print_json(report_json(r));
     return;
   }
+  human_report(r);
+}
+
+void Printer::event(const std::string& event, const std::string& message) {
+  clear_progress();
+  if (mode_ == OutputMode::kJson) {
+    const json j{{"event", event}, {"message", message}};
+    std::lock_guard lock(mu_);
+    std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+    std::fflush(stdout);
+    return;
+  }
+  if (mode_ == OutputMode::kQuiet) return;
+  std::lock_guard lock(mu_);
+  std::fprintf(stderr, "%s\n", message.c_str());
+}
+
+void Printer::sync_round(const SyncRound& round, bool one_line) {
+  clear_progress();
+  if (mode_ == OutputMode::kJson) {
+    json j{{"command", "sync"},
+           {"pull", report_json(round.pull)},
+           {"push", report_json(round.push)},
+           {"in_sync", round.in_sync},
+           {"conflicted_copies", string_list(round.conflicted_copies)}};
+    if (one_line) {
+      std::lock_guard lock(mu_);
+      std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+      std::fflush(stdout);
+      return;
+    }
+    print_json(j);
+    return;
+  }
+  human_report(round.pull);
+  human_report(round.push);
+  for (const auto& c : round.conflicted_copies) warn("conflicted copy: " + c);
+}
+
+void Printer::human_report(const SyncReport& r) {
   for (const auto& s : r.skipped) warn("skipped " + s);
   if (mode_ == OutputMode::kQuiet) {
     for (const auto& c : r.conflicts) std::fprintf(stderr, "conflict: %s\n", c.c_str());

@@ -34,6 +34,11 @@ class Printer {
   void error(const std::string& command, const Error& error);
 
   void sync_report(const SyncReport& report);
+  // Something a long-running command wants known (--watch going offline, coming back): a line
+  // on stderr, or in JSON mode one line {"event": EVENT, "message": MESSAGE} on stdout.
+  void event(const std::string& event, const std::string& message);
+  // A sync round: pull then push. `one_line`: JSON on one line (a stream of rounds, --watch).
+  void sync_round(const SyncRound& round, bool one_line = false);
   void status_report(const StatusReport& report);
   void listing(const protocol::ListResponse& listing);
   void kv(const std::vector<std::pair<std::string, std::string>>& fields);
@@ -43,6 +48,8 @@ class Printer {
                 const std::vector<std::string>& lines);
 
  private:
+  void human_report(const SyncReport& report);
+
   OutputMode mode_;
   bool progress_;
   bool progress_shown_ = false;

@@ -764,8 +764,11 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
       continue;
     }
     if (b != nullptr && b->version == e.version && b->manifest == e.manifest &&
-        b->target == e.symlink_target && b->kind == e.kind && exists && same_stat(*local, *b)) {
-      continue;  // Already have it.
+        b->target == e.symlink_target && b->kind == e.kind) {
+      // The server's version is the one we last synced (often our own push, seen again in the
+      // feed): nothing new from there. Whatever changed here since (an edit, a delete) is a
+      // local change for the next push, not a conflict.
+      continue;
     }
     const bool modified_here = exists && (b == nullptr || !same_stat(*local, *b));
     if (modified_here) {

@@ -340,6 +340,7 @@ struct CommitOutcome {
   std::vector<std::string> errors;
   std::vector<std::string> skipped;
   uint64_t files_changed = 0;
+  uint64_t files_deferred = 0;
 };
 
 // Stages and commits files while the rest of the push is still hashing and uploading: a file
@@ -418,6 +419,7 @@ class Committer {
     w.queued = true;
     if (w.failed) {
       out_.skipped.push_back(w.put.entry->path + ": changed while being uploaded; try again");
+      ++out_.files_deferred;
       return;
     }
     ready_.push_back(std::move(w.put));
@@ -798,6 +800,10 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
 
   // Classify by stat alone: a file whose size, mtime, inode and mode match its base record is
   // not opened.
+  const int64_t settled_before = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count() -
+                                 options.settle_ms * int64_t{1'000'000};
   std::vector<PendingPut> candidates;
   std::vector<const LocalEntry*> new_folders;
   std::vector<const BaseRecord*> replaced;
@@ -822,6 +828,13 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     }
     if (e.kind == NodeKind::kFolder) {
       if (b == nullptr || b->kind != NodeKind::kFolder) new_folders.push_back(&e);
+      continue;
+    }
+    if (options.settle_ms > 0 && e.kind == NodeKind::kFile && e.mtime_ns > settled_before) {
+      // Modified a moment ago: perhaps still being written. The next round sends it.
+      ++report.files_deferred;
+      report.skipped.push_back(e.path + ": modified less than " +
+                               std::to_string(options.settle_ms) + " ms ago; sent once it settles");
       continue;
     }
     candidates.push_back({&e, b, {}});
@@ -945,6 +958,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
             if (!after || !same_stat(*after, e) || hashed->size != e.size) {
               std::lock_guard lock(results_mu);
               report.skipped.push_back(e.path + ": changed while being read; try again");
+              ++report.files_deferred;
               continue;
             }
             put.hashed = std::move(*hashed);
@@ -985,6 +999,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   append(report.conflicts, outcome.conflicts);
   append(report.errors, outcome.errors);
   append(report.skipped, outcome.skipped);
+  report.files_deferred += outcome.files_deferred;
   for (auto& r : refreshed) upserts.push_back(std::move(r));
 
   for (size_t i = 0; i < deletions.size(); i += batch) {

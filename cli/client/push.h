@@ -13,6 +13,10 @@ struct PushOptions {
   // than one) or more than kMassDeleteLimit is refused before it changes anything: the guard
   // against pushing from a stale or wrongly restored working copy.
   bool allow_mass_delete = false;
+  // Files modified less than this long ago are left for the next push (counted in
+  // files_deferred): they may still be being written. 0 sends everything (a file that changes
+  // while it is read is left for the next push either way).
+  int64_t settle_ms = 0;
 };
 
 inline constexpr uint64_t kMassDeleteLimit = 1000;

@@ -24,6 +24,7 @@ struct SyncReport {
   uint64_t packs_sent = 0;
   uint64_t bytes_received = 0;  // Chunk bytes downloaded.
   uint64_t bytes_deduplicated = 0;
+  uint64_t files_deferred = 0;  // Push: still changing; left for the next push.
   int64_t elapsed_ms = 0;
   std::vector<std::string> changed;  // Paths uploaded or written.
   std::vector<std::string> deleted;
@@ -32,6 +33,14 @@ struct SyncReport {
   std::vector<std::string> errors;     // "path: why"
   std::vector<std::string> skipped;    // "path: why"
   bool corrupt = false;                // Some error is data that failed verification.
+};
+
+// One reconcile round of `cairn sync`: a pull, then a push.
+struct SyncRound {
+  SyncReport pull;
+  SyncReport push;
+  bool in_sync = false;                        // Nothing was left to do: local and remote agree.
+  std::vector<std::string> conflicted_copies;  // Present in the working copy.
 };
 
 struct PathChange {
