@@ -21,6 +21,7 @@
 #include <unordered_set>
 
 #include "cli/client/file_hasher.h"
+#include "cli/client/ignore.h"
 #include "cli/client/progress.h"
 #include "cli/client/scanner.h"
 #include "common/conflict_name.h"
@@ -655,6 +656,15 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   }
 
   CAIRN_ASSIGN_OR_RETURN(auto base, session.state->load_base());
+  // What a .cairnignore here excludes is not pulled either, nor touched if it is here.
+  {
+    IgnoreRules ignore(session.root);
+    std::erase_if(changed, [&](const auto& item) {
+      auto rel = session.to_local(item.second.path);
+      return rel && !rel->empty() && ignore.ignored(*rel, item.second.kind == NodeKind::kFolder);
+    });
+  }
+  forget_ignored(session.root, base);
   std::vector<BaseRecord> upserts;
   std::vector<std::string> removals;
   CAIRN_RETURN_IF_ERROR(list_moved_in(api, session, base, changed));

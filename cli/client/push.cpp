@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "cli/client/file_hasher.h"
+#include "cli/client/ignore.h"
 #include "cli/client/progress.h"
 #include "cli/client/scanner.h"
 #include "common/pack.h"
@@ -723,7 +724,10 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   CAIRN_RETURN_IF_ERROR(config.chunking.validate());
 
   CAIRN_ASSIGN_OR_RETURN(auto scan, scan_tree(session.root));
-  CAIRN_ASSIGN_OR_RETURN(const auto synced, session.state->load_base());
+  CAIRN_ASSIGN_OR_RETURN(auto synced, session.state->load_base());
+  // A synced path that a .cairnignore now excludes is left as it is on the server: ignoring is
+  // not deleting. Its record stays; this push just does not see it.
+  forget_ignored(session.root, synced);
   report.skipped = scan.skipped;
   std::vector<BaseRecord> upserts;
   std::vector<std::string> removals;

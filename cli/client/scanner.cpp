@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "cli/client/ignore.h"
 #include "cli/client/local_state.h"
 #include "common/remote_path.h"
 
@@ -50,7 +51,7 @@ Result<LocalEntry> entry_from_stat(int dir_fd, const char* name, const std::stri
   return e;
 }
 
-Result<void> scan_dir(int dir_fd, const std::string& prefix, ScanResult& out) {
+Result<void> scan_dir(int dir_fd, const std::string& prefix, IgnoreRules& ignore, ScanResult& out) {
   DIR* dir = ::fdopendir(dir_fd);
   if (dir == nullptr) {
     ::close(dir_fd);
@@ -84,6 +85,10 @@ Result<void> scan_dir(int dir_fd, const std::string& prefix, ScanResult& out) {
       out.skipped.push_back(rel + ": " + std::strerror(errno));
       continue;
     }
+    if (ignore.ignored(rel, S_ISDIR(st.st_mode))) {
+      ++out.ignored;  // .cairnignore: neither synced nor looked into.
+      continue;
+    }
     auto entry = entry_from_stat(::dirfd(dir), de->d_name, rel, st);
     if (!entry) {
       out.skipped.push_back(rel + ": " + entry.error().message());
@@ -105,7 +110,7 @@ Result<void> scan_dir(int dir_fd, const std::string& prefix, ScanResult& out) {
       out.skipped.push_back(entry.path + ": " + std::strerror(errno));
       continue;
     }
-    CAIRN_RETURN_IF_ERROR(scan_dir(child, entry.path, out));
+    CAIRN_RETURN_IF_ERROR(scan_dir(child, entry.path, ignore, out));
   }
   ::closedir(dir);
   if (read_errno != 0) {
@@ -120,7 +125,8 @@ Result<ScanResult> scan_tree(const std::string& root) {
   ScanResult out;
   const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return make_error(ErrorCode::kIo, "open " + root + ": " + std::strerror(errno));
-  CAIRN_RETURN_IF_ERROR(scan_dir(fd, "", out));
+  IgnoreRules ignore(root);
+  CAIRN_RETURN_IF_ERROR(scan_dir(fd, "", ignore, out));
   std::sort(out.entries.begin(), out.entries.end(),
             [](const LocalEntry& a, const LocalEntry& b) { return a.path < b.path; });
   return out;

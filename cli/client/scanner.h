@@ -26,9 +26,10 @@ struct LocalEntry {
 struct ScanResult {
   std::vector<LocalEntry> entries;   // Sorted by path; parents before children.
   std::vector<std::string> skipped;  // "path: reason", for entries Cairn cannot sync.
+  uint64_t ignored = 0;              // Entries a .cairnignore excludes (not descended into).
 };
 
-// Scans everything under `root` except the .cairn folder.
+// Scans everything under `root` except the .cairn folder and what .cairnignore files exclude.
 Result<ScanResult> scan_tree(const std::string& root);
 
 // lstat of one path as a LocalEntry; kNotFound if absent.

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "cli/client/file_hasher.h"
+#include "cli/client/ignore.h"
 #include "cli/client/scanner.h"
 #include "common/conflict_name.h"
 
@@ -16,7 +17,8 @@ Result<StatusReport> status(Session& session, bool check_remote) {
   report.server = session.endpoint.base_url;
   report.remote_root = session.remote_root;
   CAIRN_ASSIGN_OR_RETURN(auto scan, scan_tree(session.root));
-  CAIRN_ASSIGN_OR_RETURN(const auto base, session.state->load_base());
+  CAIRN_ASSIGN_OR_RETURN(auto base, session.state->load_base());
+  forget_ignored(session.root, base);
   report.skipped = scan.skipped;
 
   std::set<std::string> seen;

@@ -11,8 +11,10 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "cli/client/ignore.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
+#include "common/protocol/protocol.h"
 
 namespace cairn::cli {
 namespace {
@@ -117,17 +119,87 @@ int run_sync(CommandContext& ctx, SyncFlags& flags) {
   return kExitError;
 }
 
+int run_check_ignore(CommandContext& ctx, const std::vector<std::string>& paths) {
+  Printer printer(mode_of(ctx));
+  const fs::path here = fs::absolute(fs::path(ctx.directory)).lexically_normal();
+  auto session = client::open_session(here.string());
+  if (!session) {
+    printer.error("check-ignore", session.error());
+    return exit_code_for(session.error());
+  }
+  client::IgnoreRules rules(session->root);
+  std::string json = "{\"paths\":[";
+  std::vector<std::string> lines;
+  bool any = false;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const fs::path abs = (here / paths[i]).lexically_normal();
+    std::string rel = abs.lexically_relative(session->root).generic_string();
+    if (rel == ".") rel.clear();
+    if (rel.empty() || rel.rfind("..", 0) == 0) {
+      printer.error("check-ignore",
+                    Error(ErrorCode::kInvalidArgument,
+                          paths[i] + " is not inside the working copy " + session->root));
+      return kExitUsage;
+    }
+    std::error_code ec;
+    const bool folder = fs::is_directory(abs, ec) || paths[i].ends_with("/");
+    auto m = rules.explain(rel, folder);
+    const bool ignored = m && !m->negated;
+    any = any || ignored;
+    json += std::string(i == 0 ? "" : ",") + "{\"path\":" + protocol::json_quote(rel) +
+            ",\"ignored\":" + (ignored ? "true" : "false");
+    if (m) {
+      json += ",\"source\":" + protocol::json_quote(m->source) +
+              ",\"line\":" + std::to_string(m->line) +
+              ",\"pattern\":" + protocol::json_quote(m->pattern) +
+              ",\"via\":" + protocol::json_quote(m->via);
+      const std::string rule = m->source + ":" + std::to_string(m->line) + ": " + m->pattern;
+      if (!ignored) {
+        lines.push_back(rel + "\tnot ignored: re-included by " + rule);
+      } else if (!m->via.empty()) {
+        lines.push_back(rel + "\tignored: its folder " + m->via + " is, by " + rule);
+      } else {
+        lines.push_back(rel + "\tignored by " + rule);
+      }
+    } else {
+      lines.push_back(rel + "\tnot ignored");
+    }
+    json += "}";
+  }
+  json += "]}";
+  printer.document("check-ignore", json, lines);
+  // As git check-ignore: 0 when something is ignored, 1 when nothing is.
+  return any ? kExitOk : kExitError;
+}
+
 }  // namespace
 
 void add_sync_commands(CLI::App& app, CommandContext& ctx) {
+  auto* check = app.add_subcommand(
+      "check-ignore",
+      "Say whether PATHs are ignored (not synced) and which .cairnignore rule decides it");
+  check->footer(
+      "Exit 0 if any PATH is ignored, 1 if none is.\n\n"
+      ".cairnignore files use gitignore syntax (*.o, build/, /only-here, **/cache, !keep.o); "
+      "any folder may hold one, and its rules apply below that folder. They are synced like "
+      "any file. Ignored paths are neither pushed nor pulled; a synced file that becomes "
+      "ignored stays on the server as it was.");
+  static std::vector<std::string> check_paths;
+  check->add_option("PATH", check_paths, "Paths in the working copy")->required();
+  add_output_flags(check, ctx);
+  check->callback([&ctx] { ctx.exit_code = run_check_ignore(ctx, check_paths); });
+
   auto* sync = app.add_subcommand(
       "sync",
-      "Reconcile the working copy with the server: pull, then push, with the three-way rules "
-      "(both sides changed: a conflicted copy; nothing is lost). Once by default; --wait repeats "
-      "until local and remote agree; --watch keeps them in sync as either side changes.\n\n"
-      "Exit codes (--wait): 0 in sync, 3 conflicted copies present or local changes that "
-      "cannot be sent, 4 server unreachable (until the --timeout), 5 token refused, 1 still "
-      "changing at the timeout or another error.");
+      "Pull, then push: once, until local and remote agree (--wait), or continuously (--watch)");
+  sync->footer(
+      "Both sides changed a file: the local version is kept as a conflicted copy beside it; "
+      "nothing is lost. --watch follows local changes with inotify and remote ones through "
+      "the server's notifications, waits for files still being written, rescans periodically, "
+      "and keeps local edits while the server is unreachable (they go when it is back).\n\n"
+      "Exit codes (--wait): 0 in sync; 3 conflicted copies present, or local changes that "
+      "cannot be sent (a viewer's edits); 4 server unreachable (retried until --timeout); 5 "
+      "token refused; 1 still changing at the timeout, or another error.");
   static SyncFlags flags;
   auto* wait = sync->add_flag("--wait", flags.wait,
                               "Repeat rounds until local and remote agree; retry an "

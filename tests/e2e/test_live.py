@@ -224,3 +224,51 @@ class SyncWaitTest(CairnTestCase):
         listed = self.cairn_json("ls", "/w/later.txt",
                                  env=dict(self.env, CAIRN_SERVER=self.daemon.url))
         self.assertEqual(listed["entries"][0]["size"], len("made while the server was down\n"))
+
+
+class IgnoreTest(CairnTestCase):
+
+    def test_cairnignore(self):
+        a, b, c = self.path("a"), self.path("b"), self.path("c")
+        write(os.path.join(a, ".cairnignore"), "# scratch\n*.tmp\nbuild/\n")
+        write(os.path.join(a, "x.tmp"), "scratch")
+        write(os.path.join(a, "build", "out.bin"), "output")
+        write(os.path.join(a, "src", "a.c"), "int a;")
+        write(os.path.join(a, "kept.txt"), "synced, then ignored")
+        self.cairn("init", a, "--remote", self.daemon.url + "/ign", check=True)
+        pushed = self.cairn_json("-C", a, "push")
+        self.assertEqual(sorted(pushed["changed"]), [".cairnignore", "kept.txt", "src/a.c"])
+
+        # check-ignore names the rule; exit 0 if anything is ignored, 1 if nothing is.
+        why = self.cairn_json("-C", a, "check-ignore", "x.tmp", "build/out.bin", "src/a.c",
+                              expect_exit=0)
+        by_path = {p["path"]: p for p in why["paths"]}
+        self.assertEqual((by_path["x.tmp"]["source"], by_path["x.tmp"]["line"],
+                          by_path["x.tmp"]["pattern"]), (".cairnignore", 2, "*.tmp"))
+        self.assertEqual(by_path["build/out.bin"]["via"], "build")
+        self.assertFalse(by_path["src/a.c"]["ignored"])
+        self.cairn_json("-C", a, "check-ignore", "src/a.c", expect_exit=1)
+
+        # The rules travel with the tree.
+        self.cairn_json("clone", self.daemon.url + "/ign", b)
+        self.assertEqual(sorted(os.listdir(b)), [".cairn", ".cairnignore", "kept.txt", "src"])
+        write(os.path.join(b, "y.tmp"), "b's scratch")
+        self.assertEqual(self.cairn_json("-C", b, "push")["files_changed"], 0)
+
+        # A synced file that becomes ignored stays on the server.
+        write(os.path.join(a, ".cairnignore"), "# scratch\n*.tmp\nbuild/\nkept.txt\n")
+        os.remove(os.path.join(a, "kept.txt"))
+        pushed = self.cairn_json("-C", a, "push")
+        self.assertEqual(pushed["deleted"], [])
+        self.cairn_json("-C", b, "pull")
+        self.assertEqual(read(os.path.join(b, "kept.txt")), "synced, then ignored")
+
+        # Pushed from a working copy without the rules, an ignored path is not pulled here.
+        write(os.path.join(c, "remote.tmp"), "from elsewhere")
+        self.cairn("init", c, "--remote", self.daemon.url + "/ign", check=True)
+        self.cairn_json("-C", c, "push")
+        pulled = self.cairn_json("-C", a, "pull")
+        self.assertNotIn("remote.tmp", pulled["changed"])
+        self.assertFalse(os.path.exists(os.path.join(a, "remote.tmp")))
+        status = self.cairn_json("-C", a, "status")
+        self.assertEqual(status["local"], [], status)
