@@ -4,7 +4,7 @@
 _cairn() {
   local cur prev words cword
   _init_completion || return
-  local commands="login init clone status push pull ls mkdir mv rm history restore trash conflicts quota share unshare shares link"
+  local commands="login init clone status push pull sync check-ignore ls mkdir mv rm history restore trash conflicts quota share unshare shares link"
   local i sub=""
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in
@@ -45,9 +45,11 @@ _cairn() {
         _filedir
       fi ;;
     conflicts|quota) COMPREPLY=($(compgen -W "$common" -- "$cur")) ;;
-    share) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--role $common" -- "$cur")) || _filedir -d ;;
+    share) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--role $common" -- "$cur")) || _filedir ;;
     unshare|shares) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir -d ;;
     link) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--expires --list --revoke $common" -- "$cur")) || _filedir ;;
+    sync) COMPREPLY=($(compgen -W "--wait --timeout --watch --debounce --rescan --transfers --allow-mass-delete $common" -- "$cur")) ;;
+    check-ignore) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
   esac
 }
 complete -F _cairn cairn

@@ -1,6 +1,6 @@
 # fish completion for cairn and cairnd. Install to ~/.config/fish/completions/.
 
-set -l cairn_cmds login init clone status push pull ls mkdir mv rm history restore trash conflicts quota share unshare shares link
+set -l cairn_cmds login init clone status push pull sync check-ignore ls mkdir mv rm history restore trash conflicts quota share unshare shares link
 complete -c cairn -f
 complete -c cairn -s C -r -a '(__fish_complete_directories)' -d 'Run as if started in DIR'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a login -d 'Remember a server and token'
@@ -9,6 +9,8 @@ complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a clone -d '
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a status -d 'Show local and remote changes'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a push -d 'Upload local changes'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a pull -d 'Download remote changes'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a sync -d 'Pull then push: once, --wait or --watch'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a check-ignore -d 'Which .cairnignore rule ignores a path'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a ls -d 'List a remote folder'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a mkdir -d 'Create a folder'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a mv -d 'Rename or move, here and on the server'
@@ -34,7 +36,13 @@ complete -c cairn -n '__fish_seen_subcommand_from restore' -l version -r -d 'Ver
 complete -c cairn -n '__fish_seen_subcommand_from restore trash' -l to -r -d 'Put it here instead'
 complete -c cairn -n '__fish_seen_subcommand_from trash' -a 'ls restore empty'
 complete -c cairn -n '__fish_seen_subcommand_from trash' -l yes -d 'Really empty the trash'
-complete -c cairn -n '__fish_seen_subcommand_from push' -l allow-mass-delete -d 'Push even if it deletes most files'
+complete -c cairn -n '__fish_seen_subcommand_from push sync' -l allow-mass-delete -d 'Push even if it deletes most files'
+complete -c cairn -n '__fish_seen_subcommand_from sync' -l wait -d 'Repeat until local and remote agree'
+complete -c cairn -n '__fish_seen_subcommand_from sync' -l timeout -r -d 'Give up --wait after S seconds'
+complete -c cairn -n '__fish_seen_subcommand_from sync' -l watch -d 'Stay running and sync every change'
+complete -c cairn -n '__fish_seen_subcommand_from sync' -l debounce -r -d 'Quiet ms before a round'
+complete -c cairn -n '__fish_seen_subcommand_from sync' -l rescan -r -d 'Full round every MS'
+complete -c cairn -n '__fish_seen_subcommand_from check-ignore' -F
 complete -c cairn -n "__fish_seen_subcommand_from $cairn_cmds" -l json -d 'Print one JSON object'
 complete -c cairn -n "__fish_seen_subcommand_from $cairn_cmds" -s q -l quiet -d 'Print errors only'
 complete -c cairn -n '__fish_seen_subcommand_from login' -l token -r -d 'Token from cairnd user add'

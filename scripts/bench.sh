@@ -12,6 +12,8 @@
 #   scripts/bench.sh --peers         # Cairn against restic, borg, rclone and rsync (issue 4):
 #                                    # installs them from Debian, ~8 minutes, ~20 GB of disk
 #   scripts/bench.sh --peers --files 5000 --big-mib 256   # a smaller run of the same
+#   scripts/bench.sh --live          # live sync (issue 7): edit propagation A -> B p50/p99 over
+#                                    # 200 edits, memory of 1,000 idle /v1/notify WebSockets
 #
 # With --backend postgres+s3 the throwaway PostgreSQL and S3 servers are started (unless
 # CAIRN_TEST_POSTGRES_URL / CAIRN_TEST_S3_URL already point at running ones) and stopped after.
@@ -20,18 +22,24 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BACKEND=sqlite+local
 PEERS=
+LIVE=
 ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend) BACKEND=$2; shift 2 ;;
     --backend=*) BACKEND=${1#--backend=}; shift ;;
     --peers) PEERS=1; shift ;;
+    --live) LIVE=1; shift ;;
     *) ARGS+=("$1"); shift ;;
   esac
 done
 bash "$ROOT/scripts/install-deps.sh"
 cmake -S "$ROOT" -B "$ROOT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAIRN_SANITIZE= >/dev/null
 ninja -C "$ROOT/build" cairn cairnd cairn_micro_bench >/dev/null
+if [ -n "$LIVE" ]; then
+  echo "== live sync (sqlite+local, 127.0.0.1)"
+  exec python3 "$ROOT/tests/bench/live.py" --bin "$ROOT/build/bin" ${ARGS[@]+"${ARGS[@]}"}
+fi
 if [ -n "$PEERS" ]; then
   missing=()
   for pkg in restic borgbackup rclone rsync; do

@@ -72,8 +72,8 @@ Result<SyncRound> sync_once(Session& session, const SyncOptions& options, Printe
 Result<WaitOutcome> sync_wait(Session& session, SyncOptions options, Printer& printer,
                               std::optional<Clock::time_point> deadline) {
   // A file still being written is not sent half-way: each round leaves files modified within
-  // the last second for the next one.
-  options.push.settle_ms = std::max<int64_t>(options.push.settle_ms, 1000);
+  // the last 200 ms for the next one (and any file that changes while it is read).
+  options.push.settle_ms = std::max<int64_t>(options.push.settle_ms, 200);
   std::mt19937_64 rng(std::random_device{}());
   WaitOutcome out;
   int failures = 0;
@@ -109,9 +109,9 @@ Result<WaitOutcome> sync_wait(Session& session, SyncOptions options, Printer& pr
       return out;  // Neither agreed nor stuck: still changing.
     }
     // After a failure, back off; after a round that found work, go again soon (a deferred
-    // file settles within a second).
+    // file settles within 200 ms).
     auto wait =
-        round ? milliseconds(out.last.push.files_deferred > 0 ? 500 : 0) : backoff(failures++, rng);
+        round ? milliseconds(out.last.push.files_deferred > 0 ? 200 : 0) : backoff(failures++, rng);
     if (deadline)
       wait = std::min(wait, std::chrono::duration_cast<milliseconds>(
                                 std::max(*deadline - Clock::now(), Clock::duration{})));
@@ -125,7 +125,7 @@ Result<WaitOutcome> sync_wait(Session& session, SyncOptions options, Printer& pr
 
 Result<void> sync_watch(Session& session, SyncOptions options, const WatchOptions& watch,
                         Printer& printer, const std::atomic<bool>& stop, int wake_fd) {
-  options.push.settle_ms = std::max<int64_t>(options.push.settle_ms, watch.settle_ms);
+  options.push.settle_ms = std::max<int64_t>(options.push.settle_ms, watch.debounce_ms);
   CAIRN_ASSIGN_OR_RETURN(auto watcher, TreeWatcher::open(session.root));
 
   WakePipe pipe;

@@ -42,10 +42,14 @@ Result<WaitOutcome> sync_wait(Session& session, SyncOptions options, Printer& pr
                               std::optional<std::chrono::steady_clock::time_point> deadline);
 
 struct WatchOptions {
-  int debounce_ms = 300;    // Quiet time after the last local change before a round.
-  int max_delay_ms = 3000;  // ... but no longer than this after the first of a burst.
-  int settle_ms = 1000;     // A file modified more recently than this waits for a later round.
-  int rescan_ms = 60'000;   // A full round this often, whatever was heard.
+  // Quiet time after the last local change before a round: when it has passed, no file of the
+  // tree has changed size or mtime for that long. Short, because it adds to every edit's trip.
+  int debounce_ms = 100;
+  // ... but no longer than this after the first change of a burst (a copy that runs for
+  // minutes). A round forced that way leaves files modified within the debounce time for a later
+  // one: they may still be being written.
+  int max_delay_ms = 3000;
+  int rescan_ms = 60'000;  // A full round this often, whatever was heard.
 };
 
 // Keeps the working copy in sync until `stop` is set (SIGINT, SIGTERM) and a byte arrives on

@@ -129,6 +129,26 @@ class LiveSyncTest(CairnTestCase):
         self.assertIn('"event":"offline"', wb.output())
         self.assertIn('"event":"online"', wb.output())
 
+    def test_a_file_being_written_is_sent_once_complete(self):
+        wa = Watcher(self, self.a, self.env_a)
+        Watcher(self, self.b, self.env_b)
+        time.sleep(1.0)
+        # A writer appends for 4 s, more than the 3 s after which a burst forces a round.
+        path = os.path.join(self.a, "growing.log")
+        with open(path, "w") as f:
+            for i in range(80):
+                f.write(f"line {i}\n")
+                f.flush()
+                time.sleep(0.05)
+        complete = read(path)
+        wait_for(lambda: os.path.exists(os.path.join(self.b, "growing.log")) and
+                 read(os.path.join(self.b, "growing.log")) == complete, 30, "the whole file in B")
+        history = self.cairn_json("history", "/live/growing.log",
+                                  env=dict(self.env, CAIRN_SERVER=self.daemon.url))
+        # Never a half-written version: the only one on the server is the complete file.
+        self.assertEqual([v["size"] for v in history["versions"]], [len(complete)],
+                         wa.output())
+
     def test_offline_edits_merge_on_reconnect(self):
         write(os.path.join(self.a, "shared.txt"), "v1\n")
         write(os.path.join(self.a, "a-only.txt"), "a\n")

@@ -6,7 +6,7 @@ import os
 import socket
 import time
 
-from harness import CAIRND, CairnTestCase, Daemon, http, run, write
+from harness import CAIRND, CairnTestCase, Daemon, http, read, run, wait_for, write
 from wsclient import Closed, HttpRefused, WebSocket
 
 
@@ -134,3 +134,20 @@ class TwoDaemonNotifyTest(CairnTestCase):
         self.cairn("init", folder, "--remote", self.daemon.url + "/w", check=True)
         self.cairn_json("-C", folder, "push")
         self.assertEqual(json.loads(ws.receive(timeout=5)), {"type": "changed"})
+
+    def test_a_watcher_on_one_daemon_gets_a_push_through_the_other(self):
+        from test_live import Watcher
+        a, b = self.path("a"), self.path("b")
+        write(os.path.join(a, "first.txt"), "first")
+        self.cairn("init", a, "--remote", self.daemon.url + "/two", check=True)
+        self.cairn_json("-C", a, "push")
+        env_b = dict(self.env, CAIRN_SERVER=self.other.url)
+        self.cairn_json("clone", self.other.url + "/two", b, env=env_b)
+        watcher = Watcher(self, b, env_b)
+        time.sleep(1.0)
+        write(os.path.join(a, "second.txt"), "pushed through daemon 1")
+        self.cairn_json("-C", a, "push")
+        wait_for(lambda: os.path.exists(os.path.join(b, "second.txt")), 20,
+                 "the push through daemon 1 in B, which watches through daemon 2")
+        self.assertEqual(read(os.path.join(b, "second.txt")), "pushed through daemon 1")
+        self.assertEqual(watcher.stop(), 0, watcher.output())
