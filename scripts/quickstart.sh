@@ -136,6 +136,30 @@ LINK=$("$BIN/cairn" -C "$SAMPLE" link src/hello.sh --expires 1d --json | sed -n 
 echo "\$ curl $LINK"
 curl -fsS "$LINK"
 
+step "Live sync: the desktop watches; a new file on the laptop appears there by itself"
+CAIRN_DEVICE=desktop "$BIN/cairn" -C "$DEMO/desktop" sync --watch -q &
+WATCH_PID=$!
+sleep 1
+echo "\$ cairn -C $DEMO/desktop sync --watch &     # inotify here, notifications from cairnd"
+echo 'build/' >"$SAMPLE/.cairnignore"
+mkdir -p "$SAMPLE/build"
+echo "object code" >"$SAMPLE/build/hello.o"
+echo "written on the laptop at $(date +%T)" >"$SAMPLE/live.txt"
+show "$BIN/cairn" -C "$SAMPLE" sync --wait
+for _ in $(seq 100); do
+  [ -f "$DEMO/desktop/live.txt" ] && break
+  sleep 0.1
+done
+kill -INT "$WATCH_PID" && wait "$WATCH_PID" || true
+if [ "$(cat "$DEMO/desktop/live.txt" 2>/dev/null)" = "$(cat "$SAMPLE/live.txt")" ] &&
+  [ ! -e "$DEMO/desktop/build" ]; then
+  echo "the desktop has live.txt, and not build/ (.cairnignore: $(cat "$SAMPLE/.cairnignore"))"
+else
+  echo "live.txt did not reach the desktop, or build/ did!" >&2
+  exit 1
+fi
+show "$BIN/cairn" -C "$SAMPLE" check-ignore build/hello.o
+
 cat <<EOM
 
 $(printf '\033[1m')Done.$(printf '\033[0m') cairnd keeps running on $URL. To go on by hand:
@@ -145,6 +169,7 @@ $(printf '\033[1m')Done.$(printf '\033[0m') cairnd keeps running on $URL. To go 
   cd $DEMO/laptop
   echo hi > new.txt && cairn status && cairn push
   cd $DEMO/desktop && cairn pull && cairn ls --json
+  cairn sync --watch                   # keep this folder in sync until Ctrl-C
 
 Add a user of your own:   cairnd user add NAME --data $DEMO/data
 Stop the daemon:          scripts/quickstart.sh --stop     (or: kill $(cat "$PIDFILE"))
