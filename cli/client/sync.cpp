@@ -78,17 +78,24 @@ Result<WaitOutcome> sync_wait(Session& session, SyncOptions options, Printer& pr
   WaitOutcome out;
   int failures = 0;
   while (true) {
+    std::optional<Error> failed;
     auto round = sync_once(session, options, printer);
-    if (round) {
-      failures = 0;
+    if (!round) {
+      failed = round.error();
+    } else {
       out.last = std::move(*round);
       auto left = status(session, /*check_remote=*/true);
+      if (left && !left->remote_error.empty()) {
+        // The server went away between the round and the check: as unreachable as a failed
+        // round.
+        left = Error(ErrorCode::kUnavailable, left->remote_error);
+      }
       if (!left) {
-        if (!transient(left.error())) return std::move(left).error();
+        failed = left.error();
       } else {
+        failures = 0;
         out.status = std::move(*left);
-        out.agreed = out.status.local.empty() && out.status.remote.empty() &&
-                     out.status.remote_error.empty();
+        out.agreed = out.status.local.empty() && out.status.remote.empty();
         const bool idle = !did_something(out.last.pull) && !did_something(out.last.push) &&
                           out.last.push.files_deferred == 0;
         out.stuck = !out.agreed && idle;
@@ -100,24 +107,23 @@ Result<WaitOutcome> sync_wait(Session& session, SyncOptions options, Printer& pr
           return out;
         }
       }
-    } else if (!transient(round.error()) || !deadline) {
-      return std::move(round).error();
     }
+    if (failed && (!transient(*failed) || !deadline)) return *failed;
     if (deadline && Clock::now() >= *deadline) {
-      if (!round) return std::move(round).error();
+      if (failed) return *failed;
       out.last.conflicted_copies = out.status.conflicts;
       return out;  // Neither agreed nor stuck: still changing.
     }
     // After a failure, back off; after a round that found work, go again soon (a deferred
     // file settles within 200 ms).
-    auto wait =
-        round ? milliseconds(out.last.push.files_deferred > 0 ? 200 : 0) : backoff(failures++, rng);
-    if (deadline)
+    auto wait = failed ? backoff(failures++, rng)
+                       : milliseconds(out.last.push.files_deferred > 0 ? 200 : 0);
+    if (deadline) {
       wait = std::min(wait, std::chrono::duration_cast<milliseconds>(
                                 std::max(*deadline - Clock::now(), Clock::duration{})));
-    if (!round) {
-      printer.warn(round.error().message() + "; retrying in " +
-                   std::to_string(wait.count() / 1000.0).substr(0, 4) + " s");
+    }
+    if (failed) {
+      printer.warn(failed->message() + "; retrying in " + std::to_string(wait.count()) + " ms");
     }
     std::this_thread::sleep_for(wait);
   }

@@ -83,11 +83,14 @@ class SocketSession final : public api::Router::SocketPeer,
 
   void write_next() {
     writing_ = true;
+    // The frame being written lives outside the queue, which may grow (and move its strings)
+    // or be cleared while the write is in flight.
+    sending_ = std::move(queue_.front());
+    queue_.erase(queue_.begin());
     ws_.text(true);
-    ws_.async_write(asio::buffer(queue_.front()),
+    ws_.async_write(asio::buffer(sending_),
                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                       self->writing_ = false;
-                      if (!self->queue_.empty()) self->queue_.erase(self->queue_.begin());
                       if (ec) return;
                       if (self->closing_) return self->write_close();
                       if (!self->queue_.empty()) self->write_next();
@@ -110,6 +113,7 @@ class SocketSession final : public api::Router::SocketPeer,
   std::shared_ptr<void> handle_;
   beast::flat_buffer buffer_;
   std::vector<std::string> queue_;  // At most kMaxQueued; a deque would cost 600 B idle.
+  std::string sending_;             // The frame async_write is sending.
   std::string close_reason_;
   bool writing_ = false;
   bool closing_ = false;

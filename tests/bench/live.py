@@ -7,7 +7,8 @@
       "watch": A runs `cairn sync --watch` too; from A's write to B's file. Adds A's inotify
               debounce (100 ms) and its round.
   - memory of idle /v1/notify WebSocket connections: cairnd's RSS before and after opening N
-    of them (each authenticated and subscribed), divided by N.
+    of them (each authenticated and subscribed), divided by N; then one push, and the time
+    until every one of them has heard it (read in turn, so an upper bound).
 
   python3 tests/bench/live.py --bin build/bin [--edits 200] [--sockets 1000]
 """
@@ -147,6 +148,22 @@ def main():
         print(f"idle WebSockets: {args.sockets} open ({open_count[0].split()[1]} by /metrics), "
               f"cairnd RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB, "
               f"{per / 1024:.1f} KiB per connection")
+        # Fan-out: one push, and every one of the sockets hears it.
+        fan = os.path.join(root, "fan")
+        os.makedirs(fan)
+        with open(os.path.join(fan, "x.txt"), "w") as f:
+            f.write("fan-out\n")
+        cairn = os.path.join(bin_dir, "cairn")
+        run([cairn, "init", fan, "--remote", url + "/fan"], env)
+        start = time.monotonic()
+        run([cairn, "-C", fan, "push", "-q"], env)
+        pushed = time.monotonic()
+        for ws in sockets:
+            if ws.receive(timeout=30) != '{"type":"changed"}':
+                sys.exit("a socket did not hear the push")
+        heard = time.monotonic()
+        print(f"fan-out: one push ({(pushed - start) * 1000:.0f} ms) heard on all "
+              f"{len(sockets)} sockets {(heard - start) * 1000:.0f} ms after it started")
         for ws in sockets:
             ws.close()
     finally:

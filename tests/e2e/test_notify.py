@@ -135,6 +135,23 @@ class TwoDaemonNotifyTest(CairnTestCase):
         self.cairn_json("-C", folder, "push")
         self.assertEqual(json.loads(ws.receive(timeout=5)), {"type": "changed"})
 
+    def test_a_lost_listening_connection_tells_every_client_to_pull(self):
+        ws = WebSocket(self.other.url + "/v1/notify", self.token)
+        self.addCleanup(ws.close)
+        self.assertEqual(json.loads(ws.receive()), {"type": "ready"})
+        # Both daemons' LISTEN connections are cut; whatever was announced meanwhile is lost,
+        # so each daemon, once it listens again, tells its clients to pull.
+        killed = self.daemon.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                 "WHERE query LIKE 'LISTEN%'")
+        self.assertGreaterEqual(killed, 2)
+        self.assertEqual(json.loads(ws.receive(timeout=10)), {"type": "changed"})
+        # And it hears the next push as before.
+        folder = self.path("after")
+        write(os.path.join(folder, "x.txt"), "after the reconnect")
+        self.cairn("init", folder, "--remote", self.daemon.url + "/after", check=True)
+        self.cairn_json("-C", folder, "push")
+        self.assertEqual(json.loads(ws.receive(timeout=10)), {"type": "changed"})
+
     def test_a_watcher_on_one_daemon_gets_a_push_through_the_other(self):
         from test_live import Watcher
         a, b = self.path("a"), self.path("b")

@@ -6,10 +6,11 @@ import re
 import ssl
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 
-from harness import CAIRND, CairnTestCase, make_tree, run, tree_snapshot
+from harness import CAIRND, CairnTestCase, make_tree, run, tree_snapshot, wait_for, write
 
 
 def openssl(*args, cwd):
@@ -58,6 +59,28 @@ class TlsTest(CairnTestCase):
         self.cairn_json("clone", self.daemon.url + "/t", clone,
                         env=dict(self.env, CAIRN_CA_CERT=ca))
         self.assertEqual(tree_snapshot(clone), tree_snapshot(src))
+
+    def test_live_sync_over_wss(self):
+        from test_live import Watcher
+        ca = os.path.join(self.certs, "ca.pem")
+        env = dict(self.env, CAIRN_CA_CERT=ca)
+        a, b = self.path("a"), self.path("b")
+        write(os.path.join(a, "first.txt"), "first")
+        self.cairn("init", a, "--remote", self.daemon.url + "/live", env=env, check=True)
+        self.cairn_json("-C", a, "push", env=env)
+        self.cairn_json("clone", self.daemon.url + "/live", b, env=env)
+        watcher = Watcher(self, b, env)
+        time.sleep(1.0)
+        write(os.path.join(a, "second.txt"), "over TLS")
+        self.cairn_json("-C", a, "push", env=env)
+        wait_for(lambda: os.path.exists(os.path.join(b, "second.txt")), 20, "second.txt in B")
+        self.assertEqual(watcher.stop(), 0, watcher.output())
+        self.assertNotIn('"event":"offline"', watcher.output())  # The WebSocket held.
+        # A watcher that does not trust the CA cannot connect, and says so.
+        untrusting = Watcher(self, b, dict(self.env))
+        time.sleep(1.5)
+        untrusting.stop()
+        self.assertIn("certificate", untrusting.output())
 
     def test_the_wrong_ca_or_none_is_refused(self):
         env = dict(self.env, CAIRN_SERVER=self.daemon.url)
