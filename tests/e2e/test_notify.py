@@ -10,12 +10,8 @@ from harness import CAIRND, CairnTestCase, Daemon, http, read, run, wait_for, wr
 from wsclient import Closed, HttpRefused, WebSocket
 
 
-class NotifyTest(CairnTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.bob_token = self.daemon.add_user("bob")
-        self.carol_token = self.daemon.add_user("carol")
+class NotifyTestCase(CairnTestCase):
+    """Helpers: a subscribed socket, and a push of one new file."""
 
     def connect(self, token, daemon=None):
         ws = WebSocket((daemon or self.daemon).url + "/v1/notify", token)
@@ -31,9 +27,18 @@ class NotifyTest(CairnTestCase):
         self.cairn_json("-C", folder, "push")
 
     def assert_changed(self, ws, within=5):
+        """Asserts that the next event is "changed"; returns how long it took."""
         started = time.monotonic()
         self.assertEqual(json.loads(ws.receive(timeout=within)), {"type": "changed"})
         return time.monotonic() - started
+
+
+class NotifyTest(NotifyTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.bob_token = self.daemon.add_user("bob")
+        self.carol_token = self.daemon.add_user("carol")
 
     def drain(self, ws, quiet=1.0):
         """How many events arrive until none has for `quiet` seconds."""
@@ -112,7 +117,7 @@ class NotifyTest(CairnTestCase):
         self.assert_silent(other, 1.0)
 
 
-class TwoDaemonNotifyTest(CairnTestCase):
+class TwoDaemonNotifyTest(NotifyTestCase):
     """Several daemons on one PostgreSQL database hear each other's changes (LISTEN/NOTIFY)."""
 
     def setUp(self):
@@ -126,31 +131,21 @@ class TwoDaemonNotifyTest(CairnTestCase):
         super().tearDown()
 
     def test_a_push_through_one_daemon_reaches_a_socket_on_the_other(self):
-        ws = WebSocket(self.other.url + "/v1/notify", self.token)
-        self.addCleanup(ws.close)
-        self.assertEqual(json.loads(ws.receive()), {"type": "ready"})
-        folder = self.path("w")
-        write(os.path.join(folder, "x.txt"), "through daemon 1")
-        self.cairn("init", folder, "--remote", self.daemon.url + "/w", check=True)
-        self.cairn_json("-C", folder, "push")
-        self.assertEqual(json.loads(ws.receive(timeout=5)), {"type": "changed"})
+        ws = self.connect(self.token, self.other)
+        self.push(self.path("w"), "x.txt", "through daemon 1")
+        self.assert_changed(ws)
 
     def test_a_lost_listening_connection_tells_every_client_to_pull(self):
-        ws = WebSocket(self.other.url + "/v1/notify", self.token)
-        self.addCleanup(ws.close)
-        self.assertEqual(json.loads(ws.receive()), {"type": "ready"})
+        ws = self.connect(self.token, self.other)
         # Both daemons' LISTEN connections are cut; whatever was announced meanwhile is lost,
         # so each daemon, once it listens again, tells its clients to pull.
         killed = self.daemon.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                  "WHERE query LIKE 'LISTEN%'")
         self.assertGreaterEqual(killed, 2)
-        self.assertEqual(json.loads(ws.receive(timeout=10)), {"type": "changed"})
+        self.assert_changed(ws, within=10)
         # And it hears the next push as before.
-        folder = self.path("after")
-        write(os.path.join(folder, "x.txt"), "after the reconnect")
-        self.cairn("init", folder, "--remote", self.daemon.url + "/after", check=True)
-        self.cairn_json("-C", folder, "push")
-        self.assertEqual(json.loads(ws.receive(timeout=10)), {"type": "changed"})
+        self.push(self.path("after"), "x.txt", "after the reconnect")
+        self.assert_changed(ws, within=10)
 
     def test_a_watcher_on_one_daemon_gets_a_push_through_the_other(self):
         from test_live import Watcher
