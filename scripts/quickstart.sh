@@ -110,6 +110,9 @@ show "$BIN/cairn" -C "$SAMPLE" pull
 show "$BIN/cairn" -C "$SAMPLE" conflicts
 show "$BIN/cairn" -C "$SAMPLE" history README.md
 show "$BIN/cairn" -C "$SAMPLE" restore README.md --version 1
+# Resolved: the copy goes (to the server's trash, and .cairn/trash on both machines).
+COPY=$(cd "$SAMPLE" && ls | grep -m1 'conflicted copy')
+show "$BIN/cairn" -C "$SAMPLE" rm "$COPY"
 CAIRN_DEVICE=desktop show "$BIN/cairn" -C "$DEMO/desktop" pull
 if diff -r --no-dereference --exclude=.cairn "$SAMPLE" "$DEMO/desktop" >/dev/null; then
   echo "the two working copies are identical again"
