@@ -142,6 +142,7 @@ curl -fsS "$LINK"
 step "Live sync: the desktop watches; a new file on the laptop appears there by itself"
 CAIRN_DEVICE=desktop "$BIN/cairn" -C "$DEMO/desktop" sync --watch -q &
 WATCH_PID=$!
+trap 'kill -INT "$WATCH_PID" 2>/dev/null || true' EXIT  # Never left behind, even on a failure.
 sleep 1
 echo "\$ cairn -C $DEMO/desktop sync --watch &     # inotify here, notifications from cairnd"
 echo 'build/' >"$SAMPLE/.cairnignore"
