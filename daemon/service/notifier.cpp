@@ -138,18 +138,24 @@ void Notifier::deliver(const std::unordered_set<int64_t>& namespaces, bool every
   // Who hears: every connected user after a gap (what they missed is unknown), otherwise the
   // audience of each namespace that advanced. Each user hears once per batch.
   std::unordered_set<int64_t> users;
+  if (everyone) seen_.clear();  // Positions from before a gap say nothing about after it.
   if (!everyone) {
     for (int64_t ns : namespaces) {
-      auto audience = store_.audience(ns);
+      // Since the last batch that looked at this namespace: its owner, and the grantees whose
+      // shared folder or file changed (not everyone something else in it is shared with).
+      auto known = seen_.find(ns);
+      auto audience = store_.audience(ns, known == seen_.end() ? -1 : known->second);
       if (!audience) {
         // Not knowing who to tell, tell everyone: a spurious hint costs a pull, a lost one a
         // stale client.
         std::fprintf(stderr, "cairnd: notify: %s; telling every client\n",
                      audience.error().message().c_str());
         everyone = true;
+        seen_.clear();
         break;
       }
-      users.insert(audience->begin(), audience->end());
+      seen_[ns] = audience->head;
+      users.insert(audience->users.begin(), audience->users.end());
     }
   }
   std::vector<std::shared_ptr<NotifyPeer>> peers;

@@ -6,8 +6,9 @@
 //
 // The store tells the notifier which namespace advanced (after the commit; on PostgreSQL from
 // any daemon on the database). One thread of the notifier's own takes those in batches, finds
-// each namespace's audience (its owner and everyone something in it is shared with, one query
-// per namespace and batch) and sends one small event to each connected client of those users.
+// each namespace's audience (its owner, and the grantees of the shared folders or files in it
+// that changed since the last batch: one query per namespace and batch) and sends one small
+// event to each connected client of those users.
 // The same thread checks the tokens of the connected clients twice a second and closes the
 // connections of those revoked, expired or disabled since they connected.
 
@@ -15,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "common/error.h"
@@ -73,6 +75,9 @@ class Notifier {
   const Clock& clock_;
   const NotifierOptions options_;
   std::shared_ptr<State> state_;
+  // Per namespace, the journal position its audience was last worked out at (the notifier
+  // thread's alone).
+  std::unordered_map<int64_t, int64_t> seen_;
   std::thread thread_;
 };
 

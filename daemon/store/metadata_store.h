@@ -339,8 +339,15 @@ class MetadataStore {
   // process's. `gap()` when some may have been missed. Empty functions stop it.
   virtual Result<void> watch_changes(std::function<void(int64_t)> changed,
                                      std::function<void()> gap) = 0;
-  // The users who see namespace `ns`: its owner and everyone something in it is shared with.
-  virtual Result<std::vector<int64_t>> audience(int64_t ns) = 0;
+  // Who saw namespace `ns` change after its journal position `after` (-1: not known, count
+  // every share as changed): its owner, and each grantee of a folder or file in it that changed
+  // since (something under it was put, moved in or out, deleted...). `head` is the position the
+  // answer is as of: pass it as `after` next time.
+  struct Audience {
+    std::vector<int64_t> users;
+    int64_t head = 0;
+  };
+  virtual Result<Audience> audience(int64_t ns, int64_t after) = 0;
   // Of `token_hashes`, those not valid at `now`: unknown, revoked, expired, or their user
   // disabled.
   virtual Result<std::vector<Digest>> invalid_tokens(const std::vector<Digest>& token_hashes,

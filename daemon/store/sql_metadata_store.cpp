@@ -2960,15 +2960,32 @@ class SqlMetadataStore final : public MetadataStore {
         std::move(gap));
   }
 
-  Result<std::vector<int64_t>> audience(int64_t ns) override {
-    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<int64_t>> {
+  Result<Audience> audience(int64_t ns, int64_t after) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<Audience> {
+      Audience out;
       CAIRN_ASSIGN_OR_RETURN(
-          auto r, s.query("SELECT owner_id FROM namespaces WHERE namespace_id=?1 UNION SELECT "
-                          "grantee_id FROM shares WHERE namespace_id=?1",
-                          ns));
-      std::vector<int64_t> out;
-      out.reserve(r.size());
-      for (size_t i = 0; i < r.size(); ++i) out.push_back(r[i].get_int(0));
+          auto owner,
+          s.query("SELECT owner_id, last_seq FROM namespaces WHERE namespace_id=?1", ns));
+      if (owner.empty()) return out;
+      out.users.push_back(owner[0].get_int(0));
+      out.head = owner[0].get_int(1);
+      if (after >= out.head) return out;
+      // Grantees whose shared folder or file holds (or held: a move's old parent) a node the
+      // journal names after `after`. Without a position, every grantee.
+      Rows r;
+      if (after < 0) {
+        CAIRN_ASSIGN_OR_RETURN(
+            r, s.query("SELECT DISTINCT grantee_id FROM shares WHERE namespace_id=?1", ns));
+      } else {
+        CAIRN_ASSIGN_OR_RETURN(
+            r, s.query("SELECT DISTINCT sh.grantee_id FROM shares sh WHERE sh.namespace_id=?1 "
+                       "AND EXISTS (SELECT 1 FROM journal j JOIN closure c ON c.namespace_id = "
+                       "j.namespace_id AND c.ancestor = sh.root_node_id AND (c.descendant = "
+                       "j.node_id OR c.descendant = j.from_parent) WHERE j.namespace_id=?1 AND "
+                       "j.seq > ?2 AND j.seq <= ?3)",
+                       ns, after, out.head));
+      }
+      for (size_t i = 0; i < r.size(); ++i) out.users.push_back(r[i].get_int(0));
       return out;
     });
   }

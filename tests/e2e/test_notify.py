@@ -83,7 +83,11 @@ class NotifyTest(NotifyTestCase):
         got = self.drain(alice)
         self.assertGreaterEqual(got, 1)
         self.assertLessEqual(got, 5)
-        self.drain(bob, 0.2)
+        self.assertGreaterEqual(self.drain(bob, 0.5), 1)
+        # A change elsewhere in alice's tree is not bob's business: he is not told of it.
+        self.push(self.path("private"), "p.txt", "alice only")
+        self.assert_changed(alice)
+        self.assert_silent(bob, 1.0)
         # Carol's own change reaches carol only.
         carol_files = self.path("carol")
         os.makedirs(carol_files)

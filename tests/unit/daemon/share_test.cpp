@@ -611,6 +611,49 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   EXPECT_EQ(services_->list(bob_, "/Shared/report (2).txt").error().code(), ErrorCode::kNotFound);
 }
 
+TEST_P(ShareTest, NotificationsReachTheGranteesOfWhatChangedOnly) {
+  const ChunkRef chunk = upload_chunk("x", ctx_);
+  ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/a.txt", chunk)),
+                            CommitOp::put_file(file("/docs/report.txt", chunk)),
+                            CommitOp::put_file(file("/private/p.txt", chunk))}));
+  share("/proj", "bob", "viewer");
+  share("/docs/report.txt", "carol", "editor");
+  const int64_t ns = ctx_.user.home_namespace_id;
+  const int64_t alice = ctx_.user.user_id;
+  const int64_t bob = bob_.user.user_id;
+  const int64_t carol = carol_.user.user_id;
+  auto users = [&](const store::MetadataStore::Audience& a) {
+    return std::set<int64_t>(a.users.begin(), a.users.end());
+  };
+
+  // No position known: the owner and every grantee.
+  auto all = metadata_->audience(ns, -1);
+  ASSERT_TRUE(all.has_value()) << all.error().message();
+  EXPECT_EQ(users(*all), (std::set<int64_t>{alice, bob, carol}));
+  int64_t at = all->head;
+  auto next = [&](std::vector<CommitOp> ops) {
+    EXPECT_TRUE(commit(ctx_, std::move(ops)));
+    auto a = metadata_->audience(ns, at);
+    EXPECT_TRUE(a.has_value());
+    at = a->head;
+    return users(*a);
+  };
+  // A private change: the owner alone. Nothing new: the owner alone too.
+  EXPECT_EQ(next({CommitOp::put_file(file("/private/q.txt", chunk))}), std::set<int64_t>{alice});
+  EXPECT_EQ(users(*metadata_->audience(ns, at)), std::set<int64_t>{alice});
+  // Inside the shared folder; the shared file itself; a file moved out of the shared folder
+  // (its old parent is under the share).
+  EXPECT_EQ(next({CommitOp::put_file(file("/proj/b.txt", chunk))}),
+            (std::set<int64_t>{alice, bob}));
+  EXPECT_EQ(next({CommitOp::put_file(file("/docs/report.txt", upload_chunk("y", ctx_), 1))}),
+            (std::set<int64_t>{alice, carol}));
+  EXPECT_EQ(next({CommitOp::move("/proj/b.txt", "/private/b.txt")}),
+            (std::set<int64_t>{alice, bob}));
+  // Bob's own namespace: bob.
+  auto his = metadata_->audience(bob_.user.home_namespace_id, -1);
+  EXPECT_EQ(users(*his), std::set<int64_t>{bob});
+}
+
 INSTANTIATE_TEST_SUITE_P(All, ShareTest,
                          ::testing::Values(Backend{"Sqlite", ""}, Backend{"Postgres", "postgres"}),
                          backend_name);
