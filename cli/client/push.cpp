@@ -735,7 +735,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   const size_t batch = std::max<uint32_t>(1, config.max_batch);
 
   // Folders shared with us as a viewer: what changed in them stays here, reported, never sent.
-  CAIRN_ASSIGN_OR_RETURN(const auto read_only, viewer_folders(api, session));
+  CAIRN_ASSIGN_OR_RETURN(auto read_only, viewer_folders(api, session));
   auto refused_at = [&](const std::string& rel) -> const std::string* {
     for (const auto& [folder, why] : read_only) {
       if (folder.empty() || rel == folder || under(rel, folder)) return &why;
@@ -750,7 +750,14 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   // below counts what would really be deleted.
   auto planned = synced;
   std::vector<LocalMove> moves = find_local_moves(session.root, scan, planned);
+  // A viewer may move the shared folder (or file) itself: the mount is theirs. Nothing inside it
+  // moves, and nothing moves in.
+  auto is_mount = [&](const std::string& rel) {
+    return std::any_of(read_only.begin(), read_only.end(),
+                       [&](const auto& r) { return !r.first.empty() && r.first == rel; });
+  };
   std::erase_if(moves, [&](const LocalMove& m) {
+    if (is_mount(m.from)) return refused_at(m.to) != nullptr;
     return refused_at(m.from) != nullptr || refused_at(m.to) != nullptr;
   });
   {
@@ -797,6 +804,13 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
       }
       for (const auto& old : subtree_paths(base, m.from)) removals.push_back(old);
       rebase(base, m.from, m.to);
+      // A shared folder that moved (itself, or with a folder that holds it) is read-only at
+      // its new place.
+      for (auto& [folder, why] : read_only) {
+        if (!folder.empty() && (folder == m.from || under(folder, m.from))) {
+          folder = m.to + folder.substr(m.from.size());
+        }
+      }
       for (const auto& now : subtree_paths(base, m.to)) upserts.push_back(base.at(now));
       report.moved.push_back(m.from + " -> " + m.to);
     }

@@ -111,6 +111,32 @@ class SharingTest(CairnTestCase):
         self.assertEqual(self.bob("shares")["shares"], [])
         self.bob("ls", "/work/proj", expect_exit=6)
 
+    def test_a_viewer_moves_the_shared_folder_with_plain_mv(self):
+        a, b = self.path("a"), self.path("b")
+        write(os.path.join(a, "notes.txt"), "alice's notes\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/proj", check=True)
+        self.cairn_json("-C", a, "push")
+        self.alice("share", "/proj", "bob", "--role", "viewer")
+        self.cairn_json("clone", self.daemon.url + "/", b, env=self.env_bob)
+        before = self.alice("ls", "/proj")
+
+        os.makedirs(os.path.join(b, "mine"))
+        os.rename(os.path.join(b, "Shared", "proj"), os.path.join(b, "mine", "proj"))
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.assertEqual(pushed["moved"], ["Shared/proj -> mine/proj"], pushed)
+        self.assertEqual((pushed["files_changed"], pushed["errors"]), (0, []), pushed)
+        self.assertEqual([s["path"] for s in self.bob("shares")["shares"]], ["/mine/proj"])
+        self.assertEqual(self.alice("ls", "/proj"), before)
+        # Still read-only at its new place: an edit there stays with bob.
+        write(os.path.join(b, "mine", "proj", "notes.txt"), "bob's edit\n")
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.assertIn("mine/proj/notes.txt: not pushed", "\n".join(pushed["skipped"]))
+        self.assertEqual(pushed["errors"], [])
+        # And a later pull leaves it where bob put it.
+        self.cairn_json("-C", b, "pull", env=self.env_bob)
+        self.assertFalse(os.path.exists(os.path.join(b, "Shared", "proj")))
+        self.assertEqual(read(os.path.join(b, "mine", "proj", "notes.txt")), "bob's edit\n")
+
     def test_a_single_shared_file(self):
         a, b = self.path("a"), self.path("b")
         write(os.path.join(a, "report.txt"), "draft 1\n")
