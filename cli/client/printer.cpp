@@ -22,6 +22,12 @@ void print_json(const json& j) {
   std::fflush(stdout);
 }
 
+// One object on one line: a stream of them (sync --watch) stays one object per line.
+void print_json_line(const json& j) {
+  std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+  std::fflush(stdout);
+}
+
 std::string format_time(int64_t seconds) {
   if (seconds <= 0) return "-";
   const std::time_t t = seconds;
@@ -118,10 +124,8 @@ void Printer::sync_report(const SyncReport& r) {
 void Printer::event(const std::string& event, const std::string& message) {
   clear_progress();
   if (mode_ == OutputMode::kJson) {
-    const json j{{"event", event}, {"message", message}};
     std::lock_guard lock(mu_);
-    std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
-    std::fflush(stdout);
+    print_json_line({{"event", event}, {"message", message}});
     return;
   }
   if (mode_ == OutputMode::kQuiet) return;
@@ -139,8 +143,7 @@ void Printer::sync_round(const SyncRound& round, bool one_line) {
            {"conflicted_copies", string_list(round.conflicted_copies)}};
     if (one_line) {
       std::lock_guard lock(mu_);
-      std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
-      std::fflush(stdout);
+      print_json_line(j);
       return;
     }
     print_json(j);

@@ -648,6 +648,14 @@ std::string numbered_name(const std::string& name, int n, bool file) {
   return name.substr(0, dot) + mark + name.substr(dot);
 }
 
+// Marks `e` as the grantee sees `m`: their role and the owner; for a shared file, also the
+// mount's id (the id their working copy knows it by) in place of the owner's.
+void show_as_mount(const Mount& m, Entry& e) {
+  if (m.file) e.node_id = m.mount_node;
+  e.share_role = std::string(role_name(m.role));
+  e.shared_by = m.owner;
+}
+
 bool is_under(const std::string& path, const std::string& folder) {
   if (folder == "/") return path.size() > 1;
   return path.size() > folder.size() && path.compare(0, folder.size(), folder) == 0 &&
@@ -765,11 +773,9 @@ class Tx {
         const std::string path = e.path;
         const std::string change = e.change;
         CAIRN_ASSIGN_OR_RETURN(e, entry(m.ns, m.root, &path));
-        e.node_id = m.mount_node;
         e.change = change;
       }
-      e.share_role = std::string(role_name(m.role));
-      e.shared_by = m.owner;
+      show_as_mount(m, e);
     }
     return {};
   }
@@ -2327,11 +2333,7 @@ class SqlMetadataStore final : public MetadataStore {
       out.path = path;
       if (node->kind != NodeKind::kFolder) {
         CAIRN_ASSIGN_OR_RETURN(auto e, tx.entry(p.ns, node->node_id, &path));
-        if (p.mount != nullptr && p.mount->file) {
-          e.node_id = p.mount->mount_node;
-          e.share_role = std::string(role_name(p.mount->role));
-          e.shared_by = p.mount->owner;
-        }
+        if (p.mount != nullptr && p.mount->file) show_as_mount(*p.mount, e);
         out.entries.push_back(std::move(e));
         return out;
       }
@@ -2418,10 +2420,8 @@ class SqlMetadataStore final : public MetadataStore {
             CAIRN_RETURN_IF_ERROR(tx.mark_mount(actor, e));
           } else if (mount->file) {
             // Wherever the owner keeps it, the grantee sees it at the mount, by the mount's id.
-            e.node_id = mount->mount_node;
             e.path = mount->view_path;
-            e.share_role = std::string(role_name(mount->role));
-            e.shared_by = mount->owner;
+            show_as_mount(*mount, e);
           } else if (mount->root_path.empty() || !is_under(e.path, mount->root_path)) {
             // Moved out of the shared folder: gone, as far as the grantee can tell. Where it
             // went, and under what name, is the owner's business: the entry names the shared
