@@ -130,7 +130,7 @@ int run_link(CommandContext& ctx, const std::string& path, const std::string& ex
                           : l.expires_at ? "expires " + when(*l.expires_at)
                                          : "no expiry";
       lines.push_back(std::to_string(l.link_id) + "  " + (l.path.empty() ? "(gone)" : l.path) +
-                      "  " + state);
+                      "  " + state + (l.created_by.empty() ? "" : "  made by " + l.created_by));
     }
     if (lines.empty()) lines.push_back("no links");
     printer.document("link", protocol::encode_json(*all), lines);

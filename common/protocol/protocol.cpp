@@ -623,6 +623,7 @@ json to_json_value(const LinkInfo& r) {
          {"created_at", r.created_at},
          {"revoked", r.revoked}};
   if (!r.url.empty()) j["url"] = r.url;
+  if (!r.created_by.empty()) j["created_by"] = r.created_by;
   put_optional(j, "expires_at", r.expires_at);
   return j;
 }
@@ -633,6 +634,7 @@ void from_json_value(const json& j, LinkInfo& r) {
   r.created_at = get_or<int64_t>(j, "created_at", 0);
   r.expires_at = get_optional_int(j, "expires_at");
   r.revoked = get_or<bool>(j, "revoked", false);
+  r.created_by = get_or<std::string>(j, "created_by", "");
 }
 
 json to_json_value(const LinksResponse& r) {

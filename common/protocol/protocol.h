@@ -345,8 +345,9 @@ struct LinkInfo {
   int64_t created_at = 0;
   std::optional<int64_t> expires_at;
   bool revoked = false;
+  std::string created_by;  // The creator's user name (GET /v1/links).
 };
-// GET /v1/links: the caller's links.
+// GET /v1/links: the caller's links, and links others made into the caller's files.
 struct LinksResponse {
   std::vector<LinkInfo> links;
 };

@@ -187,6 +187,7 @@ Result<protocol::LinksResponse> Services::links(const RequestContext& ctx) {
     info.created_at = l.created_at;
     info.expires_at = l.expires_at;
     info.revoked = l.revoked_at.has_value();
+    info.created_by = l.created_by;
     out.links.push_back(std::move(info));
   }
   return out;

@@ -221,8 +221,9 @@ Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& c
     return make_error(ErrorCode::kTooLarge,
                       "at most " + std::to_string(config_.max_batch) + " manifests per request");
   }
-  CAIRN_ASSIGN_OR_RETURN(auto locations,
-                         metadata_.locate_chunks(ctx.user.user_id, digests, req.manifests));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto locations,
+      metadata_.locate_chunks(ctx.user.user_id, digests, req.manifests, ctx.user.scope.path));
 
   protocol::LocateResponse out;
   const bool direct = blobs_.takes_direct_uploads();

@@ -75,6 +75,7 @@ store::Actor RequestContext::actor() const {
   a.device = device.empty() ? std::string("unknown") : device;
   a.now = now;
   a.token_hash = user.token_hash;
+  a.scope_path = user.scope.path == "/" ? std::string() : user.scope.path;
   return a;
 }
 
@@ -478,7 +479,8 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
   for (size_t i = 0; i < ops.size(); ++i) {
     const auto& op = ops[i];
     if (op.kind == protocol::OpKind::kUndelete) {
-      CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.to.empty() ? std::string("/") : op.to));
+      // Where the node was is checked by the store, inside the transaction that acts.
+      if (!op.to.empty()) CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.to));
       continue;
     }
     CAIRN_RETURN_IF_ERROR(in_scope(ctx, files[i] ? files[i]->path : op.path));
@@ -509,7 +511,7 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
 
 Result<Bytes> Services::manifest(const RequestContext& ctx, std::string_view hex) {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
-  return metadata_.get_manifest(ctx.user.user_id, digest);
+  return metadata_.get_manifest(ctx.user.user_id, digest, ctx.user.scope.path);
 }
 
 Result<protocol::ManifestsResponse> Services::manifests(const RequestContext& ctx,
@@ -522,7 +524,7 @@ Result<protocol::ManifestsResponse> Services::manifests(const RequestContext& ct
   std::unordered_set<Digest> seen;
   for (const auto& d : req.manifests) {
     if (!seen.insert(d).second) continue;
-    auto body = metadata_.get_manifest(ctx.user.user_id, d);
+    auto body = metadata_.get_manifest(ctx.user.user_id, d, ctx.user.scope.path);
     if (body) {
       out.manifests.emplace_back(d, std::move(*body));
     } else if (body.error().code() != ErrorCode::kNotFound) {

@@ -62,6 +62,11 @@ struct Actor {
   // Set by the store for an op in a folder shared with the user: the shared folder, which every
   // node the op touches must be under.
   int64_t scope_root = 0;
+  // The token's folder (TokenScope::path): every node a request names, by path or by id, must be
+  // at or under it, checked inside the transaction that acts. A path of the user's view as a
+  // request gives it; the store turns it into a path of `namespace_id` for an op in a folder
+  // shared with the user. Empty: anywhere.
+  std::string scope_path;
 };
 
 enum class Role { kViewer, kEditor };
@@ -131,10 +136,11 @@ struct RetentionReport {
   uint64_t bytes = 0;    // Logical bytes of those, refunded to quotas.
 };
 
-// A download link, as its creator lists it.
+// A download link, as its creator, or the owner of what it points at, lists it.
 struct LinkInfo {
   int64_t link_id = 0;
-  std::string path;  // In the creator's view; empty if the file or folder is gone.
+  std::string path;        // In the caller's view; empty if the file or folder is gone.
+  std::string created_by;  // The creator's user name.
   int64_t created_at = 0;
   std::optional<int64_t> expires_at;
   std::optional<int64_t> revoked_at;
@@ -203,28 +209,39 @@ class MetadataStore {
   // or a disabled user; the message does not say which.
   virtual Result<User> authenticate(const Digest& token_hash, int64_t now) = 0;
 
-  // For each digest, whether the chunk is stored and this user has uploaded or committed it. The
-  // answer never reveals chunks that only other users hold.
+  // For each digest, whether the chunk is stored and this user holds or claims it (see
+  // locate_chunks). The answer never reveals chunks that only other users hold.
   virtual Result<std::vector<bool>> user_has_chunks(int64_t user_id,
                                                     const std::vector<Digest>& digests) = 0;
   // Records that a verified, durable chunk exists and that this user holds it. Idempotent.
   virtual Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size,
                                     int64_t now) = 0;
 
-  // Records a stored pack and its chunks, all of which this user then holds, in one
-  // transaction. `verified`: the daemon hashed every chunk in it, and any user who holds one of
-  // them may read it from there; otherwise only this user may. Idempotent.
+  // Records a stored pack and its chunks in one transaction. `verified`: the daemon hashed every
+  // chunk in it, so this user holds them all and anyone who holds one of them may read it there.
+  // Otherwise this user only claims them (see locate_chunks): they read them from this pack
+  // alone, and nobody else does. Idempotent.
   virtual Result<void> record_pack(int64_t user_id, const Digest& pack, uint64_t size,
                                    bool verified, const std::vector<PackEntry>& entries,
                                    int64_t now) = 0;
   // Where this user can read each of `digests` from. Chunks the user does not hold are left
   // out; so are chunks with no location (which should not happen). When a chunk is in several
   // packs, the pack holding most of `digests` is chosen, so that neighbours read together.
-  // `manifests`: manifests the user reads; chunks of those the user may read (get_manifest) are
-  // located too, held or not (a file in a folder shared with them was uploaded by someone else).
+  //
+  // A user holds a chunk they uploaded and the daemon (or the blob store, by its checksum)
+  // verified: they may read it from any copy. A chunk listed by a pack the daemon never saw (an
+  // S3 pack confirmed by its uploader) is only claimed: the claimant may commit it and read it
+  // from that pack, and from nowhere else.
+  //
+  // `manifests`: the files the chunks are read for. A chunk of a manifest that a committed
+  // version the user may read references (in a namespace of theirs, or under a folder or file
+  // shared with them) is located even if the user does not hold it, from the copies that the
+  // authors of those versions could read: committing proved they held it. Staged manifests
+  // (upload sessions) grant nothing. `scope_path`: the token's folder (a path of the user's view;
+  // empty: anywhere): only versions at or under it grant.
   virtual Result<std::vector<ChunkLocation>> locate_chunks(
       int64_t user_id, const std::vector<Digest>& digests,
-      const std::vector<Digest>& manifests = {}) = 0;
+      const std::vector<Digest>& manifests = {}, const std::string& scope_path = {}) = 0;
 
   // --- garbage collection (cairnd gc) ---
   // From one consistent snapshot: the stored chunks that no version and no upload session
@@ -268,10 +285,13 @@ class MetadataStore {
   // Deletes expired upload sessions; returns how many.
   virtual Result<int64_t> expire_uploads(int64_t now) = 0;
 
-  // An encoded manifest this user may read: one a version of theirs or of a folder shared with
-  // them, or one of their upload sessions, references. kNotFound otherwise.
-  virtual Result<Bytes> get_manifest(int64_t user_id, const Digest& digest) = 0;
-  // Whether this user may read a chunk (it holds it). False for chunks only others hold.
+  // An encoded manifest this user may read: one a version of theirs or of a folder or file shared
+  // with them, or one of their upload sessions, references; with `scope_path` (a path of the
+  // user's view), only such a version or session at or under it. kNotFound otherwise.
+  virtual Result<Bytes> get_manifest(int64_t user_id, const Digest& digest,
+                                     const std::string& scope_path = {}) = 0;
+  // Whether this user holds a chunk (uploaded it, or claims it by a pack of theirs). False for
+  // chunks only others hold.
   virtual Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) = 0;
   // A folder's live children, or the single entry when `path` names a file, in the actor's view
   // (a path may lead into a folder shared with them). kNotFound if absent.
@@ -306,9 +326,13 @@ class MetadataStore {
   virtual Result<LinkInfo> create_link(const Actor& actor, const std::string& path,
                                        const Digest& token_hash,
                                        std::optional<int64_t> expires_at) = 0;
+  // The links the actor made, and the links others made into the actor's files (an editor's,
+  // into a folder the actor shares); with a scoped token, those into its folder alone.
   virtual Result<std::vector<LinkInfo>> links(const Actor& actor) = 0;
-  // Revokes one of the actor's links, by id or (id 0) by its token's hash; kNotFound if it is
-  // not theirs. Revoking twice keeps the first time.
+  // Revokes a link the actor made or one into the actor's files, by id or (id 0) by its token's
+  // hash; kNotFound otherwise (or outside the token's folder). Revoking twice keeps the first
+  // time. Links also end on their own when their creator loses the right to share what they
+  // point at (a share taken away or made read-only).
   virtual Result<void> revoke_link(const Actor& actor, int64_t link_id,
                                    const std::optional<Digest>& token_hash = std::nullopt) = 0;
   // What the link with this token serves. kNotFound for an unknown, revoked or expired link, a

@@ -1,8 +1,10 @@
 #include "daemon/store/sql_metadata_store.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <limits>
+#include <map>
 #include <set>
 #include <span>
 #include <unordered_map>
@@ -41,7 +43,23 @@ using sql::TxMode;
 // and in PostgreSQL's keys leading with the namespace, so that the schema can be distributed by
 // it. Every table that belongs to someone carries its namespace or user id, and every query on
 // it filters by that id. manifests and chunks are content-addressed and shared by everyone.
-constexpr std::array<const char*, 6> kSqliteMigrations = {
+// 7, the same text on both engines:
+// - chunks.doomed_at: set by gc's sweep on a chunk object it is about to delete. The deletion and
+//   a new upload of the same chunk each take the chunk's row in the transaction that removes or
+//   publishes the object, so that they never cross (a re-upload clears it).
+// - user_chunks holds only chunks a user proved they had (uploaded and verified). A chunk listed
+//   by a pack the daemon never saw is only claimed, through pack_chunks.reader_id: such rows are
+//   dropped here, the claim stays.
+// - uploads.node_id: the node a staged file's base version belongs to (a base is a node and a
+//   version of it, never a number alone).
+constexpr const char* kMigration7 = R"sql(
+ALTER TABLE chunks ADD COLUMN doomed_at BIGINT;
+DELETE FROM user_chunks WHERE EXISTS (SELECT 1 FROM pack_chunks p WHERE p.hash = user_chunks.hash
+  AND p.reader_id = user_chunks.user_id);
+ALTER TABLE uploads ADD COLUMN node_id BIGINT NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<const char*, 7> kSqliteMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -282,9 +300,10 @@ CREATE INDEX links_creator ON links(created_by);
     R"sql(
 CREATE INDEX shares_mount ON shares(mount_node_id);
 )sql",
+    kMigration7,
 };
 
-constexpr std::array<const char*, 6> kPostgresMigrations = {
+constexpr std::array<const char*, 7> kPostgresMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -468,6 +487,7 @@ CREATE INDEX links_creator ON links(created_by);
     R"sql(
 CREATE INDEX shares_mount ON shares(mount_node_id);
 )sql",
+    kMigration7,
 };
 
 static_assert(kSqliteMigrations.size() == kPostgresMigrations.size());
@@ -662,6 +682,58 @@ bool is_under(const std::string& path, const std::string& folder) {
          path[folder.size()] == '/';
 }
 
+// Whether `path` is `folder` or under it. Everything is within an empty folder (no limit).
+bool within(const std::string& path, const std::string& folder) {
+  return folder.empty() || path == folder || is_under(path, folder);
+}
+
+// A node and everything under it, in a namespace.
+struct Root {
+  int64_t ns = 0;
+  int64_t node = 0;
+};
+
+// A scope that nothing is within: no canonical path starts with "//".
+constexpr const char* kNowhere = "//";
+
+// Every copy of some chunks that a reader may read, gathered before one is chosen per chunk.
+struct Copies {
+  std::unordered_map<Digest, std::vector<ChunkLocation>> of;
+  std::unordered_map<Digest, size_t> pack_votes;  // Chunks asked for in each pack.
+
+  // The copy to read each of `digests` from, once each, in order: a standalone object first,
+  // else the pack most of the others are in (neighbours then read together).
+  std::vector<ChunkLocation> choose(const std::vector<Digest>& digests) {
+    std::vector<ChunkLocation> out;
+    out.reserve(of.size());
+    std::unordered_set<Digest> emitted;
+    for (const auto& d : digests) {
+      auto it = of.find(d);
+      if (it == of.end() || it->second.empty() || !emitted.insert(d).second) continue;
+      const ChunkLocation* best = nullptr;
+      for (const auto& c : it->second) {
+        if (!c.pack) {
+          best = &c;
+          break;
+        }
+        if (best == nullptr || pack_votes[*c.pack] > pack_votes[*best->pack] ||
+            (pack_votes[*c.pack] == pack_votes[*best->pack] && *c.pack < *best->pack)) {
+          best = &c;
+        }
+      }
+      out.push_back(*best);
+    }
+    return out;
+  }
+};
+
+// "1, 2, 3": ids for an IN list. Numbers only, so nothing of a request reaches the SQL text.
+std::string id_list(const std::vector<int64_t>& ids) {
+  std::string out;
+  for (const int64_t id : ids) out += (out.empty() ? "" : ", ") + std::to_string(id);
+  return out;
+}
+
 class Tx {
  public:
   explicit Tx(Session& s) : s_(s) {}
@@ -825,17 +897,211 @@ class Tx {
     Actor w = a;
     w.namespace_id = p.ns;
     w.scope_root = p.mount != nullptr ? p.mount->root : 0;
+    w.scope_path = scope_at(a.scope_path, p);
     return w;
   }
 
+  // A token's scope (`scope`, a path of the user's view) as a path of `p`'s namespace: empty when
+  // all of it that the user sees is in scope.
+  static std::string scope_at(const std::string& scope, const Place& p) {
+    if (scope.empty() || scope == "/" || p.mount == nullptr) return scope == "/" ? "" : scope;
+    const Mount& m = *p.mount;
+    if (within(m.view_path, scope)) return "";  // The whole shared folder or file is in scope.
+    if (!m.file && is_under(scope, m.view_path) && !m.root_path.empty()) {
+      const std::string rest = scope.substr(m.view_path.size());
+      return m.root_path == "/" ? rest : m.root_path + rest;
+    }
+    return kNowhere;
+  }
+
   // Whether `node` is one the actor may touch: anywhere in a namespace of their own, only below
-  // the shared folder in someone else's.
+  // the shared folder in someone else's, and within the token's scope. Deleted nodes too (their
+  // place is where they were deleted from).
   Result<bool> in_scope(const Actor& a, int64_t node) {
-    if (a.scope_root == 0) return true;
-    CAIRN_ASSIGN_OR_RETURN(auto r, s_.query("SELECT 1 FROM closure WHERE namespace_id=?1 AND "
-                                            "ancestor=?2 AND descendant=?3",
-                                            a.namespace_id, a.scope_root, node));
-    return !r.empty();
+    if (a.scope_root != 0) {
+      CAIRN_ASSIGN_OR_RETURN(auto r, s_.query("SELECT 1 FROM closure WHERE namespace_id=?1 AND "
+                                              "ancestor=?2 AND descendant=?3",
+                                              a.namespace_id, a.scope_root, node));
+      if (r.empty()) return false;
+    }
+    if (a.scope_path.empty() || a.scope_path == "/") return true;
+    CAIRN_ASSIGN_OR_RETURN(const std::string path, node_path(a.namespace_id, node));
+    return within(path, a.scope_path);
+  }
+
+  // Where the node a link points at is in the actor's view: in their own namespace, or under a
+  // folder or file shared with them. Empty if it is deleted or out of their sight.
+  Result<std::string> link_path(const Actor& a, int64_t ns, int64_t node) {
+    CAIRN_ASSIGN_OR_RETURN(auto info, node_info(ns, node));
+    if (!info || info->deleted) return std::string();
+    CAIRN_ASSIGN_OR_RETURN(const std::string at, node_path(ns, node));
+    if (ns == a.namespace_id) return at;
+    CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
+    for (const auto& m : *all) {
+      if (m.ns == ns && !m.view_path.empty() && within(at, m.root_path)) {
+        return to_view(Place{ns, at, &m}, at);
+      }
+    }
+    return std::string();
+  }
+
+  // Revokes the links `user` made into namespace `ns` that no share of theirs as an editor
+  // covers any more: after a share is taken away or made read-only.
+  Result<void> revoke_unshared_links(int64_t user, int64_t ns, int64_t now) {
+    CAIRN_RETURN_IF_ERROR(s_.query(
+        "UPDATE links SET revoked_at = ?3 WHERE created_by = ?1 AND namespace_id = ?2 AND "
+        "revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM shares sh JOIN closure c ON "
+        "c.namespace_id = sh.namespace_id AND c.ancestor = sh.root_node_id WHERE "
+        "sh.namespace_id = ?2 AND sh.grantee_id = ?1 AND sh.role = 'editor' AND c.descendant = "
+        "links.node_id)",
+        user, ns, now));
+    return {};
+  }
+
+  // The nodes a token limited to `scope` (a path of the user's view) reaches, each with
+  // everything under it: what is at that path, and every folder or file shared with the user
+  // whose mount is under it. nullopt: no limit.
+  Result<std::optional<std::vector<Root>>> scope_roots(int64_t user_id, const std::string& scope) {
+    using Roots = std::optional<std::vector<Root>>;
+    if (scope.empty() || scope == "/") return Roots();
+    CAIRN_ASSIGN_OR_RETURN(
+        auto u, s_.query("SELECT home_namespace_id FROM users WHERE user_id=?1", user_id));
+    std::vector<Root> roots;
+    if (u.empty()) return Roots(roots);
+    Actor a;
+    a.user_id = user_id;
+    a.namespace_id = u[0].get_int(0);
+    auto p = place_contents(a, scope);
+    if (p) {
+      CAIRN_ASSIGN_OR_RETURN(auto node, resolve(p->ns, p->path));
+      if (node) roots.push_back({p->ns, node->node_id});
+    } else if (p.error().code() != ErrorCode::kNotFound &&
+               p.error().code() != ErrorCode::kInvalidArgument) {
+      return std::move(p).error();
+    }
+    CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(user_id));
+    for (const auto& m : *all) {
+      if (!m.view_path.empty() && !m.root_path.empty() && is_under(m.view_path, scope)) {
+        roots.push_back({m.ns, m.root});
+      }
+    }
+    return Roots(std::move(roots));
+  }
+
+  // The manifests of `digests` that committed versions the user may read reference (in a
+  // namespace of theirs, or under a folder or file shared with them; within `roots` if given),
+  // each with the authors of those versions: committing proved each author held every chunk.
+  // Manifests the user may not read are absent.
+  Result<std::unordered_map<Digest, std::vector<int64_t>>> manifest_authors(
+      int64_t user_id, const std::vector<Digest>& digests,
+      const std::optional<std::vector<Root>>& roots) {
+    std::unordered_map<Digest, std::vector<int64_t>> out;
+    std::string reach;  // Which versions count, after the IN list of manifests.
+    // Every parameter is used (PostgreSQL cannot type one that is not): the user, or the roots.
+    std::vector<sql::Value> fixed;
+    if (!roots) fixed.push_back(sql::to_value(user_id));
+    if (roots) {
+      if (roots->empty()) return out;
+      std::string any;
+      for (const auto& r : *roots) {
+        const std::string ns = std::to_string(fixed.size() + 1);
+        const std::string node = std::to_string(fixed.size() + 2);
+        any += (any.empty() ? "" : " OR ") + ("(c.namespace_id = ?" + ns) + " AND c.ancestor = ?" +
+               node + ")";
+        fixed.push_back(sql::to_value(r.ns));
+        fixed.push_back(sql::to_value(r.node));
+      }
+      reach =
+          "JOIN closure c ON c.namespace_id = v.namespace_id AND c.descendant = v.node_id "
+          "WHERE (" +
+          any + ") AND v.manifest_hash IN (";
+    }
+    CAIRN_RETURN_IF_ERROR(in_batches(
+        digests, fixed,
+        [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+          const std::string sql =
+              roots ? "SELECT DISTINCT v.manifest_hash, v.author_id FROM versions v " + reach + in +
+                          ")"
+                    // The user's own namespaces (looked up by the index on manifest and
+                    // namespace), then what is under the roots of shares granted to them.
+                    : "SELECT v.manifest_hash, v.author_id FROM versions v WHERE "
+                      "v.manifest_hash IN (" +
+                          in +
+                          ") AND v.namespace_id IN (SELECT namespace_id FROM namespaces WHERE "
+                          "owner_id = ?1) UNION SELECT v.manifest_hash, v.author_id FROM shares sh "
+                          "JOIN closure c ON c.namespace_id = sh.namespace_id AND c.ancestor = "
+                          "sh.root_node_id JOIN versions v ON v.namespace_id = c.namespace_id "
+                          "AND v.node_id = c.descendant WHERE sh.grantee_id = ?1 AND "
+                          "v.manifest_hash IN (" +
+                          in + ")";
+          CAIRN_ASSIGN_OR_RETURN(auto r, s_.run(sql, args));
+          for (size_t i = 0; i < r.size(); ++i) {
+            auto d = Digest::from_bytes(r[i].get_blob(0));
+            if (!d) continue;
+            auto& authors = out[*d];
+            const int64_t author = r[i].get_int(1);
+            if (std::find(authors.begin(), authors.end(), author) == authors.end()) {
+              authors.push_back(author);
+            }
+          }
+          return {};
+        }));
+    return out;
+  }
+
+  // Adds to `out` every copy of `digests` that one of `readers` may read: any copy of a chunk
+  // they hold (its own object, or a pack the daemon verified or they uploaded), and the copy in
+  // a pack of theirs of a chunk they only claim.
+  Result<void> gather_copies(const std::vector<Digest>& digests,
+                             const std::vector<int64_t>& readers, Copies& out) {
+    if (readers.empty()) return {};
+    const std::string who = id_list(readers);
+    return in_batches(
+        digests, {},
+        [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+          CAIRN_ASSIGN_OR_RETURN(
+              auto r,
+              s_.run("SELECT u.hash, c.size, p.pack_hash, p.pack_offset, p.stored_size, p.size, "
+                     "p.codec FROM user_chunks u LEFT JOIN chunks c ON c.hash = u.hash AND "
+                     "c.doomed_at IS NULL LEFT JOIN pack_chunks p ON p.hash = u.hash AND "
+                     "(p.reader_id = 0 OR p.reader_id = u.user_id) WHERE u.user_id IN (" +
+                         who + ") AND u.hash IN (" + in +
+                         ") UNION ALL SELECT p.hash, CAST(NULL AS BIGINT), p.pack_hash, "
+                         "p.pack_offset, p.stored_size, p.size, p.codec FROM pack_chunks p WHERE "
+                         "p.reader_id IN (" +
+                         who + ") AND p.hash IN (" + in + ")",
+                     args));
+          for (size_t i = 0; i < r.size(); ++i) {
+            auto hash = Digest::from_bytes(r[i].get_blob(0));
+            if (!hash) continue;
+            auto& list = out.of[*hash];
+            if (!r[i].is_null(1)) {
+              bool known = false;
+              for (const auto& c : list) known |= !c.pack;
+              if (!known) {
+                ChunkLocation whole;
+                whole.hash = *hash;
+                whole.length = static_cast<uint32_t>(r[i].get_int(1));
+                list.insert(list.begin(), whole);
+              }
+            }
+            if (r[i].is_null(2)) continue;
+            ChunkLocation packed;
+            packed.hash = *hash;
+            packed.pack = Digest::from_bytes(r[i].get_blob(2));
+            if (!packed.pack) continue;
+            packed.offset = static_cast<uint64_t>(r[i].get_int(3));
+            packed.stored_length = static_cast<uint32_t>(r[i].get_int(4));
+            packed.length = static_cast<uint32_t>(r[i].get_int(5));
+            packed.codec = r[i].get_int(6) == 1 ? Codec::kZstd : Codec::kRaw;
+            bool duplicate = false;
+            for (const auto& c : list) duplicate |= c.pack == packed.pack;
+            if (duplicate) continue;
+            ++out.pack_votes[*packed.pack];
+            list.push_back(packed);
+          }
+          return {};
+        });
   }
 
   Result<int64_t> root_of(int64_t ns) {
@@ -1142,26 +1408,24 @@ class Tx {
     return !held.empty();
   }
 
-  // Which of `digests` the user holds: one query per 500 digests, not one per digest (a 1 GiB
-  // file has about a thousand chunks, and on PostgreSQL each query is a round trip).
+  // Which of `digests` the user holds or claims (see MetadataStore::locate_chunks): one query
+  // per 500 digests, not one per digest (a 1 GiB file has about a thousand chunks, and on
+  // PostgreSQL each query is a round trip).
   Result<std::unordered_set<Digest>> held_chunks(int64_t user_id,
                                                  const std::vector<Digest>& digests) {
-    constexpr size_t kPerQuery = 500;
     std::unordered_set<Digest> held;
-    for (size_t begin = 0; begin < digests.size(); begin += kPerQuery) {
-      const size_t end = std::min(digests.size(), begin + kPerQuery);
-      std::string sql = "SELECT hash FROM user_chunks WHERE user_id=?1 AND hash IN (";
-      std::vector<sql::Value> params{sql::to_value(user_id)};
-      for (size_t i = begin; i < end; ++i) {
-        sql += (i == begin ? "?" : ", ?") + std::to_string(params.size() + 1);
-        params.push_back(sql::to_value(digests[i].bytes()));
-      }
-      sql += ")";
-      CAIRN_ASSIGN_OR_RETURN(auto r, s_.run(sql, params));
-      for (size_t i = 0; i < r.size(); ++i) {
-        if (auto d = Digest::from_bytes(r[i].get_blob(0))) held.insert(*d);
-      }
-    }
+    CAIRN_RETURN_IF_ERROR(in_batches(
+        digests, {sql::to_value(user_id)},
+        [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+          CAIRN_ASSIGN_OR_RETURN(
+              auto r, s_.run("SELECT hash FROM user_chunks WHERE user_id=?1 AND hash IN (" + in +
+                                 ") UNION SELECT hash FROM pack_chunks WHERE reader_id=?1 AND "
+                                 "hash IN (" +
+                                 in + ")",
+                             args));
+          collect_digests(r, 0, held);
+          return {};
+        }));
     return held;
   }
 
@@ -1654,7 +1918,9 @@ Result<CommitResult> Tx::undelete(const Actor& a, int64_t node, const std::strin
   CommitResult result;
   result.node_id = node;
   CAIRN_ASSIGN_OR_RETURN(auto info, node_info(a.namespace_id, node));
-  if (!info || info->purged || info->parent == 0) {
+  // A token limited to a folder brings back only what was deleted from it.
+  CAIRN_ASSIGN_OR_RETURN(const bool reachable, in_scope(a, node));
+  if (!info || info->purged || info->parent == 0 || !reachable) {
     return make_error(ErrorCode::kNotFound, "nothing in the trash with id " + std::to_string(node));
   }
   CAIRN_ASSIGN_OR_RETURN(const std::string old_path, node_path(a.namespace_id, node));
@@ -1890,9 +2156,21 @@ class SqlMetadataStore final : public MetadataStore {
           "INSERT INTO packs(pack_hash, size, chunk_count, uploader_id, verified, "
           "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
           pack.bytes(), size, static_cast<int64_t>(entries.size()), user_id, verified, now));
+      CAIRN_ASSIGN_OR_RETURN(
+          auto known, s.query("SELECT retired_at FROM packs WHERE pack_hash=?1", pack.bytes()));
+      if (!known.empty() && !known[0].is_null(0)) {
+        // Its object is being deleted: recording chunks in it now could outlive the bytes.
+        return make_error(ErrorCode::kConflict,
+                          "pack " + pack.hex() +
+                              " was emptied and is being deleted; build a new "
+                              "pack (a fresh nonce gives it another name)");
+      }
       const int64_t reader = verified ? 0 : user_id;
       CAIRN_RETURN_IF_ERROR(insert_pack_chunks(s, pack, reader, entries));
-      // The uploader holds every chunk of its pack.
+      // A pack nobody verified proves nothing: its chunks are this user's claims alone (the
+      // rows just inserted), not chunks they hold.
+      if (!verified) return {};
+      // The uploader holds every chunk of its verified pack.
       std::vector<Digest> digests;
       digests.reserve(entries.size());
       for (const auto& e : entries) digests.push_back(e.hash);
@@ -1912,131 +2190,53 @@ class SqlMetadataStore final : public MetadataStore {
     });
   }
 
-  // A manifest's body if this user may read it: a version in a namespace they own or in a folder
-  // shared with them, or one of their upload sessions, references it.
-  static Result<std::optional<Bytes>> readable_manifest(Session& s, int64_t user_id,
-                                                        const Digest& digest) {
-    CAIRN_ASSIGN_OR_RETURN(
-        auto r,
-        s.query("SELECT body FROM manifests WHERE manifest_hash=?1 AND (EXISTS (SELECT 1 FROM "
-                "versions v JOIN namespaces ns ON ns.namespace_id = v.namespace_id WHERE "
-                "v.manifest_hash=?1 AND ns.owner_id=?2) OR EXISTS (SELECT 1 FROM uploads u "
-                "WHERE u.manifest_hash=?1 AND u.user_id=?2) OR EXISTS (SELECT 1 FROM versions v "
-                "JOIN closure c ON c.namespace_id = v.namespace_id AND c.descendant = v.node_id "
-                "JOIN shares sh ON sh.namespace_id = c.namespace_id AND sh.root_node_id = "
-                "c.ancestor WHERE v.manifest_hash=?1 AND sh.grantee_id=?2))",
-                digest.bytes(), user_id));
-    if (r.empty()) return std::optional<Bytes>();
-    return std::optional<Bytes>(r[0].get_blob(0));
-  }
-
   Result<std::vector<ChunkLocation>> locate_chunks(int64_t user_id,
                                                    const std::vector<Digest>& digests,
-                                                   const std::vector<Digest>& manifests) override {
+                                                   const std::vector<Digest>& manifests,
+                                                   const std::string& scope_path) override {
     return sql::transact(
         *db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<ChunkLocation>> {
-          // Every candidate location of every chunk the user holds, then of the chunks of
-          // `manifests` they may read but do not hold.
-          std::unordered_map<Digest, std::vector<ChunkLocation>> candidates;
-          std::unordered_map<Digest, size_t> pack_votes;
-          constexpr size_t kPerQuery = 500;
-          auto gather = [&](const std::vector<Digest>& which, bool held) -> Result<void> {
-            for (size_t begin = 0; begin < which.size(); begin += kPerQuery) {
-              const size_t end = std::min(which.size(), begin + kPerQuery);
-              std::string in;
-              std::vector<sql::Value> params;
-              if (held) params.push_back(sql::to_value(user_id));
-              for (size_t i = begin; i < end; ++i) {
-                in += (i == begin ? "?" : ", ?") + std::to_string(params.size() + 1);
-                params.push_back(sql::to_value(which[i].bytes()));
-              }
-              // A chunk read for a shared file may come from any copy: the reader verifies it.
-              const std::string sql =
-                  held ? "SELECT u.hash, c.size, p.pack_hash, p.pack_offset, p.stored_size, "
-                         "p.size, p.codec FROM user_chunks u "
-                         "LEFT JOIN chunks c ON c.hash = u.hash "
-                         "LEFT JOIN pack_chunks p ON p.hash = u.hash AND "
-                         "(p.reader_id = 0 OR p.reader_id = ?1) "
-                         "WHERE u.user_id = ?1 AND u.hash IN (" +
-                             in + ")"
-                       : "SELECT x.hash, c.size, p.pack_hash, p.pack_offset, p.stored_size, "
-                         "p.size, p.codec FROM (SELECT hash FROM chunks WHERE hash IN (" +
-                             in + ") UNION SELECT hash FROM pack_chunks WHERE hash IN (" + in +
-                             ")) x "
-                             "LEFT JOIN chunks c ON c.hash = x.hash "
-                             "LEFT JOIN pack_chunks p ON p.hash = x.hash";
-              CAIRN_ASSIGN_OR_RETURN(auto r, s.run(sql, params));
-              for (size_t i = 0; i < r.size(); ++i) {
-                auto hash = Digest::from_bytes(r[i].get_blob(0));
-                if (!hash) continue;
-                auto& list = candidates[*hash];
-                if (!r[i].is_null(1)) {
-                  ChunkLocation whole;
-                  whole.hash = *hash;
-                  whole.length = static_cast<uint32_t>(r[i].get_int(1));
-                  if (list.empty() || list.front().pack) list.insert(list.begin(), whole);
-                }
-                if (!r[i].is_null(2)) {
-                  ChunkLocation packed;
-                  packed.hash = *hash;
-                  packed.pack = Digest::from_bytes(r[i].get_blob(2));
-                  if (!packed.pack) continue;
-                  packed.offset = static_cast<uint64_t>(r[i].get_int(3));
-                  packed.stored_length = static_cast<uint32_t>(r[i].get_int(4));
-                  packed.length = static_cast<uint32_t>(r[i].get_int(5));
-                  packed.codec = r[i].get_int(6) == 1 ? Codec::kZstd : Codec::kRaw;
-                  bool duplicate = false;
-                  for (const auto& c : list) duplicate |= c.pack == packed.pack;
-                  if (duplicate) continue;
-                  ++pack_votes[*packed.pack];
-                  list.push_back(packed);
-                }
-              }
-            }
-            return {};
-          };
-          CAIRN_RETURN_IF_ERROR(gather(digests, true));
-          if (!manifests.empty() && candidates.size() < digests.size()) {
-            std::unordered_set<Digest> wanted;
-            for (const auto& d : digests) {
-              if (candidates.count(d) == 0) wanted.insert(d);
-            }
-            std::vector<Digest> granted;
-            for (const auto& m : manifests) {
-              if (wanted.empty()) break;
-              CAIRN_ASSIGN_OR_RETURN(auto body, readable_manifest(s, user_id, m));
-              if (!body) continue;
-              auto decoded = Manifest::decode(*body);
-              if (!decoded) continue;
-              for (const auto& c : decoded->chunks()) {
-                if (wanted.erase(c.hash) != 0) granted.push_back(c.hash);
-              }
-            }
-            CAIRN_RETURN_IF_ERROR(gather(granted, false));
-          }
-          std::vector<ChunkLocation> out;
-          out.reserve(candidates.size());
-          std::unordered_set<Digest> emitted;
+          Tx tx(s);
+          Copies copies;
+          CAIRN_RETURN_IF_ERROR(tx.gather_copies(digests, {user_id}, copies));
+          std::unordered_set<Digest> wanted;
           for (const auto& d : digests) {
-            auto it = candidates.find(d);
-            if (it == candidates.end() || it->second.empty() || !emitted.insert(d).second) {
-              continue;
-            }
-            // A standalone object first; else the pack most of the others are in.
-            const ChunkLocation* best = nullptr;
-            for (const auto& c : it->second) {
-              if (!c.pack) {
-                best = &c;
-                break;
-              }
-              if (best == nullptr || pack_votes[*c.pack] > pack_votes[*best->pack] ||
-                  (pack_votes[*c.pack] == pack_votes[*best->pack] && *c.pack < *best->pack)) {
-                best = &c;
-              }
-            }
-            out.push_back(*best);
+            if (copies.of.count(d) == 0) wanted.insert(d);
           }
-          return out;
+          if (manifests.empty() || wanted.empty()) return copies.choose(digests);
+          // The rest through the files they are read for: from the copies the authors of those
+          // files could read. Usually one author for all: one query per group of authors.
+          CAIRN_ASSIGN_OR_RETURN(auto roots, tx.scope_roots(user_id, scope_path));
+          CAIRN_ASSIGN_OR_RETURN(auto authors, tx.manifest_authors(user_id, manifests, roots));
+          std::vector<Digest> readable;
+          for (const auto& m : manifests) {
+            if (authors.count(m) != 0) readable.push_back(m);
+          }
+          std::map<std::vector<int64_t>, std::vector<Digest>> by_authors;
+          CAIRN_RETURN_IF_ERROR(in_batches(
+              readable, {},
+              [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+                CAIRN_ASSIGN_OR_RETURN(auto r,
+                                       s.run("SELECT manifest_hash, body FROM manifests WHERE "
+                                             "manifest_hash IN (" +
+                                                 in + ")",
+                                             args));
+                for (size_t i = 0; i < r.size() && !wanted.empty(); ++i) {
+                  auto digest = Digest::from_bytes(r[i].get_blob(0));
+                  auto decoded = Manifest::decode(r[i].get_blob(1));
+                  if (!digest || !decoded) continue;
+                  std::vector<int64_t> who = authors[*digest];
+                  std::sort(who.begin(), who.end());
+                  for (const auto& c : decoded->chunks()) {
+                    if (wanted.erase(c.hash) != 0) by_authors[who].push_back(c.hash);
+                  }
+                }
+                return {};
+              }));
+          for (const auto& [who, granted] : by_authors) {
+            CAIRN_RETURN_IF_ERROR(tx.gather_copies(granted, who, copies));
+          }
+          return copies.choose(digests);
         });
   }
 
@@ -2163,14 +2363,25 @@ class SqlMetadataStore final : public MetadataStore {
                                   const std::vector<PackEntry>& entries, int64_t now) override {
     return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<int64_t> {
       // Only chunks the old pack still holds move: a sweep may have forgotten some meanwhile.
-      CAIRN_ASSIGN_OR_RETURN(
-          auto still,
-          s.query("SELECT hash FROM pack_chunks WHERE pack_hash = ?1", old_pack.bytes()));
+      CAIRN_ASSIGN_OR_RETURN(auto still,
+                             s.query("SELECT hash, reader_id FROM pack_chunks WHERE pack_hash = ?1",
+                                     old_pack.bytes()));
       std::unordered_set<Digest> held;
       collect_digests(still, 0, held);
       std::vector<PackEntry> moving;
+      std::unordered_set<Digest> moved;
       for (const auto& e : entries) {
-        if (held.count(e.hash) != 0) moving.push_back(e);
+        if (held.count(e.hash) != 0 && moved.insert(e.hash).second) moving.push_back(e);
+      }
+      // The daemon verified every chunk it copies: a claim its uploader made (a pack the daemon
+      // never saw) proved true, and the claimant now holds the chunk.
+      for (size_t i = 0; i < still.size(); ++i) {
+        auto d = Digest::from_bytes(still[i].get_blob(0));
+        const int64_t reader = still[i].get_int(1);
+        if (reader == 0 || !d || moved.count(*d) == 0) continue;
+        CAIRN_RETURN_IF_ERROR(
+            s.query("INSERT INTO user_chunks(user_id, hash) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    reader, d->bytes()));
       }
       CAIRN_RETURN_IF_ERROR(
           s.query("INSERT INTO packs(pack_hash, size, chunk_count, uploader_id, verified, "
@@ -2309,11 +2520,29 @@ class SqlMetadataStore final : public MetadataStore {
     });
   }
 
-  Result<Bytes> get_manifest(int64_t user_id, const Digest& digest) override {
+  Result<Bytes> get_manifest(int64_t user_id, const Digest& digest,
+                             const std::string& scope_path) override {
     return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<Bytes> {
-      CAIRN_ASSIGN_OR_RETURN(auto body, readable_manifest(s, user_id, digest));
-      if (!body) return make_error(ErrorCode::kNotFound, "manifest " + digest.hex());
-      return std::move(*body);
+      Tx tx(s);
+      CAIRN_ASSIGN_OR_RETURN(auto roots, tx.scope_roots(user_id, scope_path));
+      CAIRN_ASSIGN_OR_RETURN(auto authors, tx.manifest_authors(user_id, {digest}, roots));
+      bool readable = !authors.empty();
+      if (!readable) {
+        // One of the user's own upload sessions (its paths are of the user's view).
+        CAIRN_ASSIGN_OR_RETURN(
+            auto staged,
+            s.query("SELECT path FROM uploads WHERE manifest_hash=?1 AND user_id=?2 LIMIT 100",
+                    digest.bytes(), user_id));
+        for (size_t i = 0; i < staged.size() && !readable; ++i) {
+          readable = within(staged[i].get_text(0), scope_path == "/" ? "" : scope_path);
+        }
+      }
+      if (readable) {
+        CAIRN_ASSIGN_OR_RETURN(
+            auto r, s.query("SELECT body FROM manifests WHERE manifest_hash=?1", digest.bytes()));
+        if (!r.empty()) return r[0].get_blob(0);
+      }
+      return make_error(ErrorCode::kNotFound, "manifest " + digest.hex());
     });
   }
 
@@ -2499,12 +2728,14 @@ class SqlMetadataStore final : public MetadataStore {
         out.created_at = existing[0].get_int(3);
         CAIRN_RETURN_IF_ERROR(s.query("UPDATE shares SET role=?2 WHERE share_id=?1", out.share_id,
                                       std::string(role_name(role))));
+        // A viewer shares nothing: the links they made as an editor end now.
+        CAIRN_RETURN_IF_ERROR(tx.revoke_unshared_links(grantee_id, actor.namespace_id, actor.now));
         CAIRN_RETURN_IF_ERROR(
             tx.journal(existing[0].get_int(1), existing[0].get_int(2), "share", actor.now));
         return out;
       }
       // The grantee sees it at /Shared/NAME, or NAME (2) ... if that is taken.
-      Actor them{grantee_id, grantee_ns, "", actor.now, std::nullopt, 0};
+      Actor them{grantee_id, grantee_ns, "", actor.now, std::nullopt, 0, ""};
       auto folder = tx.ensure_folder(them, "/Shared");
       if (!folder) {
         return make_error(folder.error().code(),
@@ -2553,15 +2784,15 @@ class SqlMetadataStore final : public MetadataStore {
                                 "something of yours, name the user too)");
         }
         CAIRN_ASSIGN_OR_RETURN(
-            r, s.query("SELECT share_id, mount_namespace_id, mount_node_id FROM shares WHERE "
-                       "share_id=?1",
+            r, s.query("SELECT share_id, mount_namespace_id, mount_node_id, grantee_id, "
+                       "namespace_id FROM shares WHERE share_id=?1",
                        share_id));
       } else {
         CAIRN_ASSIGN_OR_RETURN(auto owned, tx.owned_node(actor, path, "unshare"));
         CAIRN_ASSIGN_OR_RETURN(
-            r, s.query("SELECT s.share_id, s.mount_namespace_id, s.mount_node_id FROM shares s "
-                       "JOIN users u ON u.user_id = s.grantee_id WHERE s.namespace_id=?1 AND "
-                       "s.root_node_id=?2 AND u.name=?3",
+            r, s.query("SELECT s.share_id, s.mount_namespace_id, s.mount_node_id, "
+                       "s.grantee_id, s.namespace_id FROM shares s JOIN users u ON u.user_id = "
+                       "s.grantee_id WHERE s.namespace_id=?1 AND s.root_node_id=?2 AND u.name=?3",
                        actor.namespace_id, owned, grantee));
         if (r.empty()) {
           return make_error(ErrorCode::kNotFound, path + " is not shared with '" + grantee + "'");
@@ -2574,6 +2805,8 @@ class SqlMetadataStore final : public MetadataStore {
                   "node_id=?2",
                   r[0].get_int(1), r[0].get_int(2), actor.now));
       CAIRN_RETURN_IF_ERROR(tx.journal(r[0].get_int(1), r[0].get_int(2), "delete", actor.now));
+      // What they can no longer reach, they can no longer publish.
+      CAIRN_RETURN_IF_ERROR(tx.revoke_unshared_links(r[0].get_int(3), r[0].get_int(4), actor.now));
       return {};
     });
   }
@@ -2653,30 +2886,28 @@ class SqlMetadataStore final : public MetadataStore {
   Result<std::vector<LinkInfo>> links(const Actor& actor) override {
     return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<LinkInfo>> {
       Tx tx(s);
+      // The actor's own links, and every link into a namespace of theirs (an editor's, into a
+      // folder they share): the owner sees and ends each one.
       CAIRN_ASSIGN_OR_RETURN(
           auto r, s.query("SELECT l.link_id, l.namespace_id, l.node_id, l.created_at, "
-                          "l.expires_at, l.revoked_at, n.deleted_at FROM links l JOIN nodes n ON "
-                          "n.node_id = l.node_id WHERE l.created_by=?1 ORDER BY l.link_id",
+                          "l.expires_at, l.revoked_at, u.name FROM links l JOIN users u ON "
+                          "u.user_id = l.created_by WHERE l.created_by=?1 OR l.namespace_id IN "
+                          "(SELECT namespace_id FROM namespaces WHERE owner_id=?1) ORDER BY "
+                          "l.link_id",
                           actor.user_id));
-      CAIRN_ASSIGN_OR_RETURN(const auto* all, tx.mounts(actor.user_id));
       std::vector<LinkInfo> out;
       for (size_t i = 0; i < r.size(); ++i) {
         LinkInfo info;
         info.link_id = r[i].get_int(0);
-        const int64_t ns = r[i].get_int(1);
-        const int64_t node = r[i].get_int(2);
         info.created_at = r[i].get_int(3);
         info.expires_at = r[i].get_optional_int(4);
         info.revoked_at = r[i].get_optional_int(5);
-        if (r[i].is_null(6)) {
-          CAIRN_ASSIGN_OR_RETURN(const std::string at, tx.node_path(ns, node));
-          if (ns == actor.namespace_id) info.path = at;
-          for (const auto& m : *all) {
-            if (m.ns == ns && !m.view_path.empty() && !m.root_path.empty() &&
-                (at == m.root_path || is_under(at, m.root_path))) {
-              info.path = Tx::to_view(Place{ns, at, &m}, at);
-            }
-          }
+        info.created_by = r[i].get_text(6);
+        CAIRN_ASSIGN_OR_RETURN(info.path, tx.link_path(actor, r[i].get_int(1), r[i].get_int(2)));
+        // A token limited to a folder sees the links into it alone.
+        if (!actor.scope_path.empty() &&
+            (info.path.empty() || !within(info.path, actor.scope_path))) {
+          continue;
         }
         out.push_back(std::move(info));
       }
@@ -2687,22 +2918,36 @@ class SqlMetadataStore final : public MetadataStore {
   Result<void> revoke_link(const Actor& actor, int64_t link_id,
                            const std::optional<Digest>& token_hash) override {
     return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<void> {
+      Tx tx(s);
+      CAIRN_RETURN_IF_ERROR(tx.still_authorised(actor));
+      // The creator's, or one into the actor's own files.
+      const std::string mine =
+          " AND (created_by=?2 OR namespace_id IN (SELECT namespace_id FROM namespaces WHERE "
+          "owner_id=?2))";
       Rows r;
       if (token_hash) {
         CAIRN_ASSIGN_OR_RETURN(
-            r, s.query("UPDATE links SET revoked_at = COALESCE(revoked_at, ?3) WHERE "
-                       "token_hash=?1 AND created_by=?2",
-                       token_hash->bytes(), actor.user_id, actor.now));
+            r,
+            s.query("SELECT link_id, namespace_id, node_id FROM links WHERE token_hash=?1" + mine,
+                    token_hash->bytes(), actor.user_id));
       } else {
         CAIRN_ASSIGN_OR_RETURN(
-            r, s.query("UPDATE links SET revoked_at = COALESCE(revoked_at, ?3) WHERE "
-                       "link_id=?1 AND created_by=?2",
-                       link_id, actor.user_id, actor.now));
+            r, s.query("SELECT link_id, namespace_id, node_id FROM links WHERE link_id=?1" + mine,
+                       link_id, actor.user_id));
       }
-      if (r.affected == 0) {
+      bool found = !r.empty();
+      if (found && !actor.scope_path.empty()) {
+        CAIRN_ASSIGN_OR_RETURN(const std::string at,
+                               tx.link_path(actor, r[0].get_int(1), r[0].get_int(2)));
+        found = !at.empty() && within(at, actor.scope_path);
+      }
+      if (!found) {
         return make_error(ErrorCode::kNotFound,
                           "you have no link with id " + std::to_string(link_id));
       }
+      CAIRN_RETURN_IF_ERROR(
+          s.query("UPDATE links SET revoked_at = COALESCE(revoked_at, ?2) WHERE link_id=?1",
+                  r[0].get_int(0), actor.now));
       return {};
     });
   }
@@ -2711,12 +2956,19 @@ class SqlMetadataStore final : public MetadataStore {
     return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<LinkTarget> {
       const Error gone(ErrorCode::kNotFound, "no such link (it may have expired or been revoked)");
       CAIRN_ASSIGN_OR_RETURN(
+          // Its creator must still be allowed to share it: the owner, or an editor of a folder or
+          // file shared with them that holds it (a share taken away or made read-only revokes
+          // their links; this check holds even for a link that escaped that).
           auto l, s.query("SELECT l.namespace_id, l.node_id, ns.owner_id, n.name, n.kind FROM "
                           "links l JOIN users u ON u.user_id = l.created_by JOIN namespaces ns "
                           "ON ns.namespace_id = l.namespace_id JOIN nodes n ON n.node_id = "
                           "l.node_id WHERE l.token_hash=?1 AND l.revoked_at IS NULL AND "
                           "(l.expires_at IS NULL OR l.expires_at > ?2) AND u.disabled = 0 AND "
-                          "n.deleted_at IS NULL",
+                          "n.deleted_at IS NULL AND (ns.owner_id = l.created_by OR EXISTS "
+                          "(SELECT 1 FROM shares sh JOIN closure c ON c.namespace_id = "
+                          "sh.namespace_id AND c.ancestor = sh.root_node_id WHERE "
+                          "sh.namespace_id = l.namespace_id AND c.descendant = l.node_id AND "
+                          "sh.grantee_id = l.created_by AND sh.role = 'editor'))",
                           token_hash.bytes(), now));
       if (l.empty()) return gone;
       LinkTarget out;

@@ -342,7 +342,7 @@ class AuthorizationTableTest(CairnTestCase):
             "out of scope": {"list": 403, "list file": 403, "history": 403, "mkdir": 403,
                              "delete": 403, "move": 403, "restore": 403, "upload": 403,
                              "chunk check": 200, "share": 403, "empty trash": 403,
-                             "locate": 200, "manifest": 200, "link": 403, "unshare": 403},
+                             "locate": 200, "manifest": 404, "link": 403, "unshare": 403},
             "read-only": {"list": 200, "list file": 200, "history": 200, "mkdir": 403,
                           "delete": 403, "move": 403, "restore": 403, "upload": 403,
                           "chunk check": 403, "share": 403, "empty trash": 403,

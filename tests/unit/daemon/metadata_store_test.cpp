@@ -528,6 +528,64 @@ TEST_P(MetadataStoreTest, PackLocationsServeTheirReadersAndPreferNeighbours) {
   EXPECT_EQ((*his)[1].pack, p2);
 }
 
+// A pack the daemon never saw (S3) is a claim: it lets its uploader commit and read the chunks
+// it lists from that pack alone, never from a copy someone else stored, and a file committed
+// with such a chunk grants its readers that pack alone. A claim gc verified becomes a holding.
+TEST_P(MetadataStoreTest, AClaimedChunkReachesOnlyTheClaimantsPack) {
+  const int64_t alice = ctx_.user.user_id;
+  auto bob = services_->add_user("bob");
+  auto carol = services_->add_user("carol");
+  ASSERT_TRUE(bob.has_value() && carol.has_value());
+  const service::RequestContext bob_ctx{bob->first, "bobs", clock_.now};
+  const std::string secret = "alice's secret chunk";
+  const Digest h = sha256(as_bytes(secret));
+  const auto n = static_cast<uint32_t>(secret.size());
+  ASSERT_TRUE(metadata_->record_chunk(alice, h, n, clock_.now));
+  const Digest junk = sha256(as_bytes("bob's junk pack"));
+  ASSERT_TRUE(metadata_->record_pack(bob->first.user_id, junk, 500, false,
+                                     {PackEntry{h, Codec::kRaw, n, n, 0}}, clock_.now));
+
+  EXPECT_EQ(*metadata_->user_has_chunks(bob->first.user_id, {h}), std::vector<bool>{true});
+  auto his = metadata_->locate_chunks(bob->first.user_id, {h});
+  ASSERT_TRUE(his.has_value()) << his.error().message();
+  ASSERT_EQ(his->size(), 1u);
+  EXPECT_EQ((*his)[0].pack, junk);  // Never alice's object.
+  auto hers = metadata_->locate_chunks(alice, {h});
+  ASSERT_EQ(hers->size(), 1u);
+  EXPECT_FALSE((*hers)[0].pack.has_value());
+
+  // Bob commits a file of it and shares it with carol: she reads bob's pack, not alice's object.
+  protocol::FileUpload f;
+  f.path = "/claimed.bin";
+  f.chunks = {ChunkRef{h, n}};
+  auto done = services_->commit(bob_ctx, {"bobs", {CommitOp::put_file(f)}});
+  ASSERT_TRUE(done.has_value()) << done.error().message();
+  ASSERT_EQ(done->results.at(0).status, OpStatus::kOk) << done->results.at(0).message;
+  ASSERT_TRUE(services_->share(bob_ctx, {"/claimed.bin", "carol", "viewer"}));
+  const Digest manifest = sha256(Manifest(f.chunks).encode());
+  auto granted = metadata_->locate_chunks(carol->first.user_id, {h}, {manifest});
+  ASSERT_TRUE(granted.has_value()) << granted.error().message();
+  ASSERT_EQ(granted->size(), 1u);
+  EXPECT_EQ((*granted)[0].pack, junk);
+  // A staged manifest grants nothing: dave, with whom nothing is shared, stages the same list.
+  auto dave = services_->add_user("dave");
+  ASSERT_TRUE(dave.has_value());
+  auto staged = services_->init_uploads({dave->first, "d", clock_.now}, {{f}});
+  ASSERT_TRUE(staged.has_value()) << staged.error().message();
+  EXPECT_EQ(staged->uploads[0].manifest, manifest.hex());
+  EXPECT_TRUE(metadata_->locate_chunks(dave->first.user_id, {h}, {manifest})->empty());
+  EXPECT_FALSE(metadata_->get_manifest(carol->first.user_id, manifest, "/elsewhere").has_value());
+  EXPECT_TRUE(metadata_->get_manifest(carol->first.user_id, manifest, "/Shared").has_value());
+
+  // gc rewrites bob's pack, verifying what it copies: his claim proved true, he holds it now.
+  const Digest fresh = sha256(as_bytes("rewritten"));
+  ASSERT_TRUE(metadata_->gc_replace_pack(junk, fresh, 500, {PackEntry{h, Codec::kRaw, n, n, 0}},
+                                         clock_.now));
+  auto after = metadata_->locate_chunks(bob->first.user_id, {h});
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_FALSE((*after)[0].pack.has_value());  // Any verified copy: the object first.
+}
+
 // The embedded engine: a read runs on a connection of its own and sees the last committed
 // state while a write transaction is open, instead of waiting for it to end.
 TEST(SqliteDatabaseTest, ReadsDoNotWaitForAnOpenWrite) {

@@ -1,0 +1,301 @@
+"""End-to-end: the daemon and the client probed as an attacker would, through the raw API and
+through a server that lies. Each test names the rule it holds; every refused request is also
+checked to have changed nothing."""
+
+import hashlib
+import json
+import os
+import time
+import urllib.parse
+
+from harness import (CAIRND, CairnTestCase, http, read, run, sha256, write)
+
+
+class ApiCase(CairnTestCase):
+    """Raw API calls as several users."""
+
+    def api(self, method, path, body=None, token=None, expect=None):
+        data = json.dumps(body).encode() if body is not None else None
+        code, answer = http(method, self.daemon.url + path, data, token=token or self.token)
+        if expect is not None:
+            self.assertEqual(code, expect, f"{method} {path}: {answer[:400]!r}")
+        try:
+            return code, json.loads(answer) if answer else None
+        except ValueError:
+            return code, answer
+
+    def admin(self, *args):
+        return run([CAIRND, *args, "--data", self.daemon.data_dir], check=True)
+
+    def token_for(self, user, *flags):
+        return self.admin("token", "create", user, *flags).stdout.strip().splitlines()[-1]
+
+    def fetch_read(self, read_, token):
+        """The bytes one read of POST /v1/chunks/locate returns (a daemon URL or the store's)."""
+        url = read_["url"]
+        headers = dict(read_.get("headers") or {})
+        if url.startswith("/"):
+            return http("GET", self.daemon.url + url, token=token, headers=headers)
+        return http("GET", url, headers=headers)
+
+    def push_files(self, files, remote="/"):
+        """Alice pushes {relative path: bytes} from a fresh working copy."""
+        a = self.path("alice-wc-" + os.urandom(3).hex())
+        for rel, data in files.items():
+            full = os.path.join(a, rel)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "wb") as f:
+                f.write(data)
+        self.cairn("init", a, "--remote", self.daemon.url + remote, check=True)
+        self.cairn_json("-C", a, "push")
+        return a
+
+    def entry(self, path, token=None):
+        code, body = self.api("GET", "/v1/list?path=" + urllib.parse.quote(path), token=token)
+        self.assertEqual(code, 200, body)
+        return body["entries"][0]
+
+    def alice_state(self):
+        """Alice's tree as the server has it: (path, node, version, deleted), sorted."""
+        code, body = self.api("GET", "/v1/changes?limit=5000")
+        self.assertEqual(code, 200, body)
+        return sorted((e["path"], e["node_id"], e["version"], e.get("deleted", False))
+                      for e in body["changes"])
+
+
+class ChunkReadTest(ApiCase):
+    """A chunk is read only by someone who holds it, or through a committed version they may
+    read: a staged manifest grants nothing, and naming a hash tells nothing."""
+
+    def setUp(self):
+        super().setUp()
+        self.bob_token = self.daemon.add_user("bob")
+        self.secret = os.urandom(300_000)  # One chunk, above the pack limit: an object of its own.
+        self.small = os.urandom(5_000)     # One chunk, sent in a pack.
+        self.push_files({"secret.bin": self.secret, "small.bin": self.small})
+        self.chunks = [(sha256(self.secret), len(self.secret)), (sha256(self.small), len(self.small))]
+
+    def assert_bob_gets_nothing(self, manifests):
+        for h, n in self.chunks:
+            code, body = self.api("POST", "/v1/chunks/locate",
+                                  {"chunks": [{"hash": h, "len": n}], "manifests": manifests},
+                                  token=self.bob_token)
+            self.assertEqual(code, 200, body)
+            self.assertEqual(body["reads"], [], f"bob was told where {h} is")
+            code, _ = http("GET", self.daemon.url + "/v1/chunks/" + h, token=self.bob_token)
+            self.assertEqual(code, 404)
+
+    def test_a_staged_manifest_grants_no_reads(self):
+        for h, n in self.chunks:
+            code, staged = self.api("POST", "/v1/uploads", {"files": [
+                {"path": "/p-" + h[:8], "kind": "file", "chunks": [{"hash": h, "len": n}]}]},
+                token=self.bob_token, expect=200)
+            manifest = staged["uploads"][0]["manifest"]
+            # His own staged manifest he may read back; it grants him nothing.
+            self.api("GET", "/v1/manifests/" + manifest, token=self.bob_token, expect=200)
+            self.assert_bob_gets_nothing([manifest])
+            # Committing it fails: he does not hold the chunk.
+            code, done = self.api("POST", "/v1/commit", {"ops": [
+                {"op": "put", "upload_id": staged["uploads"][0]["upload_id"]}]},
+                token=self.bob_token, expect=200)
+            self.assertEqual(done["results"][0]["status"], "error", done)
+
+    def test_alices_manifest_grants_bob_nothing(self):
+        manifest = self.entry("/secret.bin")["manifest"]
+        self.assert_bob_gets_nothing([manifest])
+        code, _ = http("GET", self.daemon.url + "/v1/manifests/" + manifest, token=self.bob_token)
+        self.assertEqual(code, 404)
+
+    def test_the_owner_still_reads_everything(self):
+        for h, n in self.chunks:
+            code, body = self.api("POST", "/v1/chunks/locate", {"chunks": [{"hash": h, "len": n}]},
+                                  expect=200)
+            self.assertEqual(len(body["reads"]), 1, body)
+            code, data = self.fetch_read(body["reads"][0], self.token)
+            self.assertIn(code, (200, 206))  # A range of a pack in S3 is a 206.
+            self.assertIn(h, [p["hash"] for p in body["reads"][0]["parts"]])
+
+
+class FakePackClaimTest(ApiCase):
+    """With chunks in S3 the daemon never sees a pack's bytes: what a client says a pack holds is
+    a claim. A claim lets the claimant read that pack and commit what it names; it never reaches
+    a copy someone else stored."""
+
+    def test_a_pack_that_claims_alices_chunk_reaches_only_itself(self):
+        secret = os.urandom(300_000)
+        h = sha256(secret)
+        self.push_files({"secret.bin": secret})
+        bob = self.daemon.add_user("bob")
+        carol = self.daemon.add_user("carol")
+
+        # Bob uploads junk and says it holds alice's chunk.
+        junk = os.urandom(300_100)
+        code, grant = self.api("POST", "/v1/packs", {"pack": sha256(junk), "size": len(junk)},
+                               token=bob, expect=200)
+        headers = dict(grant.get("headers") or {}, **{"Content-Type": "application/octet-stream"})
+        code, _ = http("PUT", grant["url"], junk, headers=headers)
+        self.assertEqual(code, 200)
+        self.api("POST", "/v1/packs/confirm", {
+            "pack": sha256(junk), "size": len(junk),
+            "entries": [{"hash": h, "len": len(secret), "stored": len(secret), "codec": "raw",
+                         "offset": 0}]}, token=bob, expect=200)
+
+        def reads_for(token, manifests=()):
+            code, body = self.api("POST", "/v1/chunks/locate",
+                                  {"chunks": [{"hash": h, "len": len(secret)}],
+                                   "manifests": list(manifests)}, token=token, expect=200)
+            got = []
+            for r in body["reads"]:
+                code, data = self.fetch_read(r, token)
+                got.append(data)
+            return got
+
+        # Bob reads his own pack (junk); never alice's object.
+        for data in reads_for(bob):
+            self.assertFalse(secret in data, "alice's bytes reached someone else")
+        code, data = http("GET", self.daemon.url + "/v1/chunks/" + h, token=bob)
+        self.assertFalse(data == secret, "alice's bytes reached bob")
+        self.assertIn(code, (404, 422))
+
+        # What he commits and shares with carol reads from his pack alone.
+        code, done = self.api("POST", "/v1/commit", {"ops": [{"op": "put", "file": {
+            "path": "/claimed.bin", "kind": "file", "chunks": [{"hash": h, "len": len(secret)}]}}]},
+            token=bob, expect=200)
+        self.assertEqual(done["results"][0]["status"], "ok", done)
+        self.api("POST", "/v1/shares", {"path": "/claimed.bin", "user": "carol",
+                                        "role": "viewer"}, token=bob, expect=200)
+        manifest = self.entry("/Shared/claimed.bin", token=carol)["manifest"]
+        reads = reads_for(carol, [manifest])
+        for data in reads:
+            self.assertFalse(secret in data, "alice's bytes reached someone else")
+
+
+class ScopeEscapeTest(ApiCase):
+    """A path-scoped token reaches nothing outside its folder, whatever node id it names."""
+
+    def setUp(self):
+        super().setUp()
+        self.push_files({"secret/a.txt": b"secret a\n", "secret/gone.txt": b"to be deleted\n",
+                         "ci/build.txt": b"build output\n"})
+        self.outside = self.entry("/secret/a.txt")
+        self.gone = self.entry("/secret/gone.txt")
+        self.api("POST", "/v1/commit", {"ops": [{"op": "delete", "path": "/secret/gone.txt"}]},
+                 expect=200)
+        self.ci = self.token_for("alice", "--path", "/ci")
+        self.before = self.alice_state()
+
+    def commit_as_ci(self, op):
+        code, body = self.api("POST", "/v1/commit", {"ops": [op]}, token=self.ci)
+        if code == 200:
+            return body["results"][0]
+        return {"status": "refused", "code": code, "body": body}
+
+    def test_a_move_by_node_id_cannot_pull_a_file_in(self):
+        result = self.commit_as_ci({"op": "move", "path": "/ci/x", "to": "/ci/stolen",
+                                    "node_id": self.outside["node_id"]})
+        self.assertNotIn(result["status"], ("ok", "unchanged"), result)
+        self.assertEqual(self.alice_state(), self.before)
+
+    def test_an_undelete_by_node_id_cannot_bring_a_file_in(self):
+        for to in ("/ci/back", ""):
+            op = {"op": "undelete", "node_id": self.gone["node_id"]}
+            if to:
+                op["to"] = to
+            result = self.commit_as_ci(op)
+            self.assertNotIn(result["status"], ("ok", "unchanged"), result)
+        self.assertEqual(self.alice_state(), self.before)
+        code, trash = self.api("GET", "/v1/trash", expect=200)
+        self.assertIn("/secret/gone.txt", [e["path"] for e in trash["entries"]])
+        # Inside its folder the same token restores what it deleted.
+        build = self.entry("/ci/build.txt")
+        self.commit_as_ci({"op": "delete", "path": "/ci/build.txt"})
+        result = self.commit_as_ci({"op": "undelete", "node_id": build["node_id"]})
+        self.assertEqual(result["status"], "ok", result)
+
+    def test_a_put_with_an_outside_node_id_writes_a_new_file(self):
+        result = self.commit_as_ci({"op": "put", "file": {
+            "path": "/ci/q", "kind": "file", "node_id": self.outside["node_id"],
+            "base_version": self.outside["version"],
+            "chunks": [{"hash": sha256(b"build output\n"), "len": 13}]}})
+        self.assertEqual(result["status"], "ok", result)
+        self.assertEqual(result["path"], "/ci/q")
+        self.assertNotEqual(result["node_id"], self.outside["node_id"])
+        code, history = self.api("GET", "/v1/history?path=/secret/a.txt", expect=200)
+        self.assertEqual(len(history["versions"]), 1)
+
+    def test_links_and_manifests_outside_are_out_of_reach(self):
+        code, made = self.api("POST", "/v1/links", {"path": "/secret/a.txt"}, expect=200)
+        code, inside = self.api("POST", "/v1/links", {"path": "/ci/build.txt"}, expect=200)
+        code, listed = self.api("GET", "/v1/links", token=self.ci, expect=200)
+        self.assertEqual([l["link_id"] for l in listed["links"]], [inside["link_id"]])
+        code, _ = self.api("DELETE", f"/v1/links?id={made['link_id']}", token=self.ci)
+        self.assertEqual(code, 404)
+        status, _ = http("GET", self.daemon.url + made["url"])
+        self.assertEqual(status, 200)  # Still alive.
+        self.api("DELETE", f"/v1/links?id={inside['link_id']}", token=self.ci, expect=200)
+
+        code, _ = self.api("GET", "/v1/manifests/" + self.outside["manifest"], token=self.ci)
+        self.assertEqual(code, 404)
+        code, body = self.api("POST", "/v1/manifests",
+                              {"manifests": [self.outside["manifest"]]}, token=self.ci)
+        if code == 200:
+            self.assertEqual(body["manifests"], [])
+        mine = self.entry("/ci/build.txt")["manifest"]
+        self.api("GET", "/v1/manifests/" + mine, token=self.ci, expect=200)
+        code, _ = self.api("GET", f"/v1/history?node_id={self.outside['node_id']}", token=self.ci)
+        self.assertEqual(code, 404)
+
+
+class LinkAccessTest(ApiCase):
+    """A link lives no longer than its creator's right to share what it points at, and the owner
+    of the files sees and ends every link into them."""
+
+    def fetch(self, url):
+        return http("GET", self.daemon.url + url)[0]
+
+    def test_an_editors_links_end_with_the_share(self):
+        self.push_files({"team/plan.txt": b"the plan\n"})
+        carol = self.daemon.add_user("carol")
+        self.api("POST", "/v1/shares", {"path": "/team", "user": "carol", "role": "editor"},
+                 expect=200)
+        code, folder = self.api("POST", "/v1/links", {"path": "/Shared/team"}, token=carol,
+                                expect=200)
+        code, file_ = self.api("POST", "/v1/links", {"path": "/Shared/team/plan.txt"},
+                               token=carol, expect=200)
+        self.assertEqual(self.fetch(folder["url"]), 200)
+        self.assertEqual(self.fetch(file_["url"]), 200)
+
+        # Alice sees them, with who made them, and can end one.
+        code, listed = self.api("GET", "/v1/links", expect=200)
+        by_id = {l["link_id"]: l for l in listed["links"]}
+        self.assertEqual(by_id[folder["link_id"]]["path"], "/team")
+        self.assertEqual(by_id[folder["link_id"]]["created_by"], "carol")
+        self.api("DELETE", f"/v1/links?id={file_['link_id']}", expect=200)
+        self.assertEqual(self.fetch(file_["url"]), 404)
+
+        # Demoted to viewer: her link stops, and being made editor again does not revive it.
+        self.api("POST", "/v1/shares", {"path": "/team", "user": "carol", "role": "viewer"},
+                 expect=200)
+        self.assertEqual(self.fetch(folder["url"]), 404)
+        self.api("POST", "/v1/shares", {"path": "/team", "user": "carol", "role": "editor"},
+                 expect=200)
+        self.assertEqual(self.fetch(folder["url"]), 404)
+
+        # A new link, then the share is taken away: it stops too.
+        code, again = self.api("POST", "/v1/links", {"path": "/Shared/team"}, token=carol,
+                               expect=200)
+        self.assertEqual(self.fetch(again["url"]), 200)
+        self.api("DELETE", "/v1/shares?path=/team&user=carol", expect=200)
+        self.assertEqual(self.fetch(again["url"]), 404)
+        code, listed = self.api("GET", "/v1/links", token=carol, expect=200)
+        self.assertTrue(all(l["revoked"] for l in listed["links"]), listed)
+
+    def test_a_stranger_cannot_revoke_or_list_someone_elses_links(self):
+        self.push_files({"docs/a.txt": b"a\n"})
+        dave = self.daemon.add_user("dave")
+        code, made = self.api("POST", "/v1/links", {"path": "/docs"}, expect=200)
+        code, _ = self.api("DELETE", f"/v1/links?id={made['link_id']}", token=dave)
+        self.assertEqual(code, 404)
+        code, listed = self.api("GET", "/v1/links", token=dave, expect=200)
+        self.assertEqual(listed["links"], [])
+        self.assertEqual(self.fetch(made["url"]), 200)
