@@ -113,6 +113,9 @@ class ChunkSink final : public BodySink {
     Result<void> write(ByteView) override {
       return make_error(ErrorCode::kInvalidArgument, "upload already refused");
     }
+    Result<void> seal() override {
+      return make_error(ErrorCode::kInvalidArgument, "upload already refused");
+    }
     Result<void> commit() override {
       return make_error(ErrorCode::kInvalidArgument, "upload already refused");
     }

@@ -7,13 +7,16 @@
 // A chunk is garbage when no version and no upload session references it and every stored copy
 // of it is older than the grace period. Candidates come from one read snapshot; a write
 // transaction then checks each one again against what was committed or staged meanwhile and
-// forgets it (its locations and every user's claim to it) in one step, so a commit either sees
-// the chunk held and its bytes still there, or does not see it held and is refused. Bytes go
-// after the index: a crash in between leaves unreferenced bytes, never an index entry without
-// bytes. Packs are never edited: one left holding nothing is retired and deleted after the grace
-// period; one mostly dead is copied into a new pack of its live chunks (verified on the way) and
-// then retired the same way. Pack names carry a random nonce, so deleting a retired pack can
-// never remove a newer upload.
+// forgets it (its places in packs and every user's claim to it) in one step, so a commit either
+// sees the chunk held and its bytes still there, or does not see it held and is refused. A chunk
+// object of its own is doomed by that step and removed afterwards, each inside a transaction
+// that takes the chunk's row and finds it still doomed; an upload of the same chunk takes the
+// row too before it puts the object in place, so a re-upload racing the removal either comes
+// after it (and puts the object back) or keeps it (the chunk is live again). A crash in between
+// leaves a doomed row, which the next run removes. Packs are never edited: one left holding nothing
+// is retired and deleted after the grace period; one mostly dead is copied into a new pack of its
+// live chunks (verified on the way) and then retired the same way. Pack names carry a random nonce,
+// so deleting a retired pack can never remove a newer upload.
 
 #include <cstdio>
 
@@ -49,10 +52,11 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(auto swept,
                          metadata_.gc_sweep(candidates, started - kClockSlackSeconds, cutoff));
   report.chunks_deleted = swept.chunks;
-  for (const auto& d : swept.standalone) {
-    CAIRN_RETURN_IF_ERROR(blobs_.remove(d));
-    ++report.chunk_objects_deleted;
-  }
+  // Each object goes inside a transaction that takes its chunk's row and finds it still
+  // doomed: a re-upload of the same chunk since the sweep keeps it (record_chunk).
+  CAIRN_ASSIGN_OR_RETURN(report.chunk_objects_deleted,
+                         metadata_.gc_delete_chunks(
+                             swept.standalone, [&](const Digest& d) { return blobs_.remove(d); }));
 
   CAIRN_ASSIGN_OR_RETURN(auto packs, metadata_.gc_pack_usage());
   for (const auto& p : packs) {

@@ -194,6 +194,8 @@ Result<protocol::PackStored> Services::confirm_pack(const RequestContext& ctx,
   }
   CAIRN_RETURN_IF_ERROR(metadata_.record_pack(ctx.user.user_id, req.pack, req.size,
                                               /*verified=*/false, req.entries, ctx.now));
+  // Recorded: the upload has done its work. Left over, it would only be garbage.
+  (void)blobs_.discard_direct_upload(ctx.user.user_id, id);
   return protocol::PackStored{static_cast<uint32_t>(req.entries.size())};
 }
 

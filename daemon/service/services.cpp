@@ -259,13 +259,26 @@ Result<std::vector<ChunkRef>> Services::adopt_stored_chunks(int64_t user_id,
   auto work = [&] {
     for (size_t i = next.fetch_add(1); i < chunks.size() && !failed.load(); i = next.fetch_add(1)) {
       const ChunkRef& c = chunks[i];
-      Result<bool> adopted = blobs_.adopt_direct_upload(user_id, c.hash, c.length);
-      if (adopted && *adopted) {
-        auto recorded = metadata_.record_chunk(user_id, c.hash, c.length, now());
-        if (!recorded) adopted = std::move(recorded).error();
-      } else if (adopted) {
+      // The copy into place happens inside the transaction that records the chunk, after its
+      // row is taken: gc's deletion of the same chunk takes that row too (record_chunk).
+      bool absent = false;
+      auto recorded =
+          metadata_.record_chunk(user_id, c.hash, c.length, now(), [&]() -> Result<void> {
+            CAIRN_ASSIGN_OR_RETURN(const bool there,
+                                   blobs_.adopt_direct_upload(user_id, c.hash, c.length));
+            absent = !there;
+            if (absent) return make_error(ErrorCode::kNotFound, "no upload of " + c.hash.hex());
+            return {};
+          });
+      Result<bool> adopted = true;
+      if (recorded) {
+        // Recorded: the upload has done its work. Left over, it would only be garbage.
+        (void)blobs_.discard_direct_upload(user_id, c.hash);
+      } else if (absent) {
         // Another push of this user may have adopted the same upload a moment ago.
         adopted = metadata_.user_can_read_chunk(user_id, c.hash);
+      } else {
+        adopted = std::move(recorded).error();
       }
       if (!adopted) failed = true;
       outcomes[i] = std::move(adopted);
@@ -362,10 +375,13 @@ Result<std::unique_ptr<store::BlobWriter>> Services::begin_chunk_put(const Chunk
 }
 
 Result<void> Services::finish_chunk_put(const ChunkPutGrant& grant, store::BlobWriter& writer) {
-  // The blob is durable before the index says it exists: a crash between the two leaves an
-  // unindexed blob (collected later), never an index entry without bytes.
-  CAIRN_RETURN_IF_ERROR(writer.commit());
-  return metadata_.record_chunk(grant.user_id, grant.digest, grant.size, now());
+  // Verified and durable first, then published inside the transaction that records it, once
+  // the chunk's row is taken: a gc deleting the same chunk takes that row too, so the two never
+  // cross (see MetadataStore::record_chunk). A crash after publishing and before the commit
+  // leaves an unindexed object (collected later), never an index entry without bytes.
+  CAIRN_RETURN_IF_ERROR(writer.seal());
+  return metadata_.record_chunk(grant.user_id, grant.digest, grant.size, now(),
+                                [&] { return writer.commit(); });
 }
 
 // --- files -----------------------------------------------------------------------------------

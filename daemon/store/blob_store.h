@@ -47,8 +47,13 @@ class BlobWriter {
   virtual ~BlobWriter() = default;
   // Appends bytes. kTooLarge once more than the declared size arrives; kIo on a full disk.
   virtual Result<void> write(ByteView bytes) = 0;
-  // Verifies size and SHA-256, then makes the object durable and visible. kCorrupt on a mismatch
-  // (nothing is stored). Idempotent for an object that is already stored.
+  // Verifies size and SHA-256 and makes the bytes durable, not yet visible. kCorrupt on a
+  // mismatch (nothing is stored). Idempotent.
+  virtual Result<void> seal() = 0;
+  // Seals if needed, then makes the object durable and visible under its digest. Repeatable:
+  // every call publishes the object again, even if it was removed since the last one (a
+  // metadata transaction that publishes it may be retried). Harmless for an object that is
+  // already stored.
   virtual Result<void> commit() = 0;
 };
 
@@ -121,12 +126,20 @@ class BlobStore {
 
   // Makes a finished direct upload of `user_id` part of the store. True if that user's upload
   // of this object (with this size) was there and the object is now stored; false if there was
-  // none, which for a store without direct uploads is always the case.
+  // none, which for a store without direct uploads is always the case. The upload stays, so
+  // that adopting it again (a retried metadata transaction) stores it again: discard it once
+  // the adoption is recorded.
   virtual Result<bool> adopt_direct_upload(int64_t user_id, const ObjectId& id, uint64_t size) {
     (void)user_id;
     (void)id;
     (void)size;
     return false;
+  }
+  // Deletes `user_id`'s direct upload of `id`, adopted or not. Absent is not an error.
+  virtual Result<void> discard_direct_upload(int64_t user_id, const ObjectId& id) {
+    (void)user_id;
+    (void)id;
+    return {};
   }
 
   // A short description for logs, never with a secret: "local disk /srv/cairn/blobs".

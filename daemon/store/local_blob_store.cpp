@@ -58,10 +58,11 @@ class LocalBlobWriter final : public BlobWriter {
 
   ~LocalBlobWriter() override {
     if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_path_.c_str());
+    ::unlink(temp_path_.c_str());  // Committed or not: a commit publishes a link of its own.
   }
 
   Result<void> write(ByteView bytes) override {
+    if (sealed_) return make_error(ErrorCode::kInternal, "write after seal: " + id_.describe());
     if (written_ + bytes.size() > size_) {
       return make_error(ErrorCode::kTooLarge,
                         (id_.kind == ObjectKind::kPack ? "pack" : "chunk") +
@@ -83,7 +84,8 @@ class LocalBlobWriter final : public BlobWriter {
     return {};
   }
 
-  Result<void> commit() override {
+  Result<void> seal() override {
+    if (sealed_) return {};
     const Digest& digest = id_.digest;
     if (written_ != size_) {
       return make_error(ErrorCode::kCorrupt, id_.describe() + " body is " +
@@ -95,11 +97,16 @@ class LocalBlobWriter final : public BlobWriter {
       return make_error(ErrorCode::kCorrupt,
                         "body hashes to " + actual.hex() + ", not " + id_.describe());
     }
-    // fsync before rename: otherwise a crash can leave a renamed file with missing data.
+    // fsync before the rename: otherwise a crash can leave a renamed file with missing data.
     if (::fsync(fd_) != 0) return errno_error("fsync " + id_.describe(), errno);
     ::close(fd_);
     fd_ = -1;
+    sealed_ = true;
+    return {};
+  }
 
+  Result<void> commit() override {
+    CAIRN_RETURN_IF_ERROR(seal());
     // Create the fan-out folders below the kind's folder, each made durable in its parent.
     const std::string final_path = store_.path_for(id_);
     const std::string leaf_dir = final_path.substr(0, final_path.rfind('/'));
@@ -110,13 +117,22 @@ class LocalBlobWriter final : public BlobWriter {
       dir = leaf_dir.substr(0, next);
       CAIRN_RETURN_IF_ERROR(ensure_dir(dir, parent));
     }
-    // Rename into place so readers never see half an object, then fsync the directory: without
-    // it a crash can lose the rename even though the data reached the disk. Renaming over an
-    // existing copy is harmless: both hold the same verified bytes.
-    if (::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
-      return errno_error("rename " + id_.describe() + " into place", errno);
+    // A fresh hard link of the sealed file is renamed into place, so that the sealed file stays
+    // for another commit: a metadata transaction that publishes the object and is retried
+    // publishes it again, even if gc removed the first copy in between. Rename, so readers never
+    // see half an object; then fsync the directory: without it a crash can lose the rename even
+    // though the data reached the disk. Renaming over an existing copy is harmless (and repairs
+    // a damaged one): both should hold the same verified bytes.
+    const std::string link_path = temp_path_ + ".link";
+    ::unlink(link_path.c_str());
+    if (::link(temp_path_.c_str(), link_path.c_str()) != 0) {
+      return errno_error("link " + id_.describe(), errno);
     }
-    committed_ = true;
+    if (::rename(link_path.c_str(), final_path.c_str()) != 0) {
+      const int err = errno;
+      ::unlink(link_path.c_str());
+      return errno_error("rename " + id_.describe() + " into place", err);
+    }
     return fsync_dir(leaf_dir);
   }
 
@@ -128,7 +144,7 @@ class LocalBlobWriter final : public BlobWriter {
   int fd_;
   uint64_t written_ = 0;
   Sha256 hasher_;
-  bool committed_ = false;
+  bool sealed_ = false;
 };
 
 }  // namespace

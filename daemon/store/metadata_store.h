@@ -126,7 +126,7 @@ struct PackUsage {
 // What one sweep removed from the index.
 struct GcSwept {
   int64_t chunks = 0;              // Chunks forgotten.
-  std::vector<Digest> standalone;  // Of those, chunk objects of their own: delete them.
+  std::vector<Digest> standalone;  // Of those, objects of their own: doomed (gc_delete_chunks).
 };
 
 // What retention (cairnd gc with a retention period) removed.
@@ -214,8 +214,17 @@ class MetadataStore {
   virtual Result<std::vector<bool>> user_has_chunks(int64_t user_id,
                                                     const std::vector<Digest>& digests) = 0;
   // Records that a verified, durable chunk exists and that this user holds it. Idempotent.
+  //
+  // `publish`, if given, makes the chunk's object visible in the blob store; it runs inside the
+  // transaction, once the chunk's row is taken and marked live, and its error rolls everything
+  // back and is returned. gc removes an object only inside a transaction that takes the same row
+  // and finds it still doomed (gc_delete_chunks), so a new upload and a deletion of the same
+  // chunk never cross: either the deletion comes first and the upload publishes afresh, or the
+  // upload wins and the deletion leaves the object alone. `publish` runs again if the
+  // transaction is retried: it must be repeatable.
   virtual Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size,
-                                    int64_t now) = 0;
+                                    int64_t now,
+                                    const std::function<Result<void>()>& publish = {}) = 0;
 
   // Records a stored pack and its chunks in one transaction. `verified`: the daemon hashed every
   // chunk in it, so this user holds them all and anyone who holds one of them may read it there.
@@ -249,11 +258,20 @@ class MetadataStore {
   virtual Result<std::vector<Digest>> gc_candidates(int64_t cutoff) = 0;
   // Forgets those of `candidates` that, checked again inside this transaction, are still
   // referenced by nothing (versions created since `recent_since` and every upload session) and
-  // still have no copy newer than `cutoff`: their locations and every user's claim to them.
-  // With no candidates it returns at once, without a write transaction (which, on PostgreSQL,
-  // would read every upload session and so conflict with every commit running beside it).
+  // still have no copy newer than `cutoff`: their places in packs and every user's claim to
+  // them. Their objects of their own are marked doomed, to be removed by gc_delete_chunks; a
+  // doomed chunk is held by nobody and located for nobody. With no candidates it returns at
+  // once, without a write transaction (which, on PostgreSQL, would read every upload session and
+  // so conflict with every commit running beside it).
   virtual Result<GcSwept> gc_sweep(const std::vector<Digest>& candidates, int64_t recent_since,
                                    int64_t cutoff) = 0;
+  // For each of `doomed` that is still doomed (no upload recorded it since the sweep), calls
+  // `remove` to delete its object and forgets it, in transactions that take each chunk's row
+  // first (see record_chunk). `remove` must treat an absent object as removed; it runs again if
+  // a transaction is retried. Returns how many were removed.
+  virtual Result<int64_t> gc_delete_chunks(
+      const std::vector<Digest>& doomed,
+      const std::function<Result<void>(const Digest&)>& remove) = 0;
   // Retires `pack` at `now` if it holds no chunk any more. Returns whether it did.
   virtual Result<bool> gc_retire_pack(const Digest& pack, int64_t now) = 0;
   virtual Result<std::vector<PackUsage>> gc_pack_usage() = 0;

@@ -2134,13 +2134,17 @@ class SqlMetadataStore final : public MetadataStore {
     });
   }
 
-  Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size,
-                            int64_t now) override {
+  Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size, int64_t now,
+                            const std::function<Result<void>()>& publish) override {
     return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
+      // Takes the row (a doomed one comes back to life) before the object is published: gc's
+      // deletion takes it too, so the two are ordered (see gc_delete_chunks).
       CAIRN_RETURN_IF_ERROR(
           s.query("INSERT INTO chunks(hash, size, created_at) VALUES (?1, ?2, ?3) "
-                  "ON CONFLICT (hash) DO UPDATE SET created_at = excluded.created_at",
+                  "ON CONFLICT (hash) DO UPDATE SET created_at = excluded.created_at, "
+                  "doomed_at = NULL",
                   digest.bytes(), size, now));
+      if (publish) CAIRN_RETURN_IF_ERROR(publish());
       CAIRN_RETURN_IF_ERROR(
           s.query("INSERT INTO user_chunks(user_id, hash) VALUES "
                   "(?1, ?2) ON CONFLICT DO NOTHING",
@@ -2301,9 +2305,14 @@ class SqlMetadataStore final : public MetadataStore {
           [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
             CAIRN_RETURN_IF_ERROR(
                 s.run("DELETE FROM user_chunks WHERE hash IN (" + in + ")", args));
+            // Objects of their own are doomed, not forgotten: gc_delete_chunks removes each one
+            // under its row, unless an upload brought it back meanwhile.
+            std::vector<sql::Value> doom = args;
+            doom.push_back(sql::to_value(cutoff));
             CAIRN_ASSIGN_OR_RETURN(
-                auto whole,
-                s.run("DELETE FROM chunks WHERE hash IN (" + in + ") RETURNING hash", args));
+                auto whole, s.run("UPDATE chunks SET doomed_at = ?" + std::to_string(doom.size()) +
+                                      " WHERE hash IN (" + in + ") RETURNING hash",
+                                  doom));
             for (size_t i = 0; i < whole.size(); ++i) {
               if (auto d = Digest::from_bytes(whole[i].get_blob(0))) out.standalone.push_back(*d);
             }
@@ -2315,6 +2324,48 @@ class SqlMetadataStore final : public MetadataStore {
       out.chunks = static_cast<int64_t>(doomed.size());
       return out;
     });
+  }
+
+  Result<int64_t> gc_delete_chunks(
+      const std::vector<Digest>& doomed,
+      const std::function<Result<void>(const Digest&)>& remove) override {
+    // Small transactions: each holds its rows (on SQLite, the writer) while objects are removed.
+    constexpr size_t kPerTransaction = 64;
+    int64_t removed = 0;
+    for (size_t begin = 0; begin < doomed.size(); begin += kPerTransaction) {
+      const std::vector<Digest> batch(
+          doomed.begin() + static_cast<std::ptrdiff_t>(begin),
+          doomed.begin() +
+              static_cast<std::ptrdiff_t>(std::min(doomed.size(), begin + kPerTransaction)));
+      auto n = sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<int64_t> {
+        int64_t count = 0;
+        auto done = in_batches(
+            batch, {},
+            [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+              // Takes the rows still doomed; an upload since the sweep cleared the others
+              // (see record_chunk), and their objects stay.
+              CAIRN_ASSIGN_OR_RETURN(auto still,
+                                     s.run("UPDATE chunks SET doomed_at = doomed_at WHERE "
+                                           "doomed_at IS NOT NULL AND hash IN (" +
+                                               in + ") RETURNING hash",
+                                           args));
+              for (size_t i = 0; i < still.size(); ++i) {
+                auto d = Digest::from_bytes(still[i].get_blob(0));
+                if (!d) continue;
+                CAIRN_RETURN_IF_ERROR(remove(*d));
+                CAIRN_RETURN_IF_ERROR(s.query(
+                    "DELETE FROM chunks WHERE hash = ?1 AND doomed_at IS NOT NULL", d->bytes()));
+                ++count;
+              }
+              return {};
+            });
+        if (!done) return std::move(done).error();
+        return count;
+      });
+      if (!n) return std::move(n).error();
+      removed += *n;
+    }
+    return removed;
   }
 
   Result<std::vector<PackUsage>> gc_pack_usage() override {

@@ -22,11 +22,18 @@ class S3BlobWriter final : public BlobWriter {
     return {};
   }
 
-  Result<void> commit() override {
+  Result<void> seal() override {
+    if (sealed_) return {};
     if (bytes_.size() != size_ || sha256(bytes_) != id_.digest) {
       return make_error(ErrorCode::kCorrupt, "bytes do not match " + id_.describe());
     }
-    return store_.upload(id_, bytes_);
+    sealed_ = true;
+    return {};
+  }
+
+  Result<void> commit() override {
+    CAIRN_RETURN_IF_ERROR(seal());
+    return store_.upload(id_, bytes_);  // A PUT: as repeatable as commit() must be.
   }
 
  private:
@@ -34,6 +41,7 @@ class S3BlobWriter final : public BlobWriter {
   ObjectId id_;
   uint64_t size_;
   Bytes bytes_;
+  bool sealed_ = false;
 };
 
 s3::Headers checksum_header(const Digest& digest) {
@@ -172,9 +180,15 @@ Result<bool> S3BlobStore::adopt_direct_upload(int64_t user_id, const ObjectId& i
   if (copy.status != 200 || copy.body.find("<Error>") != std::string::npos) {
     return s3::s3_error("S3 copy upload of " + id.describe() + " into place", copy);
   }
-  CAIRN_ASSIGN_OR_RETURN(auto removed, client_.send("DELETE", staging, {}, {}, {}));
-  (void)removed;  // Left over, it is only garbage: the object is stored either way.
   return true;
+}
+
+Result<void> S3BlobStore::discard_direct_upload(int64_t user_id, const ObjectId& id) {
+  CAIRN_ASSIGN_OR_RETURN(auto r, client_.send("DELETE", staging_key_for(user_id, id), {}, {}, {}));
+  if (r.status != 204 && r.status != 200 && r.status != 404) {
+    return s3::s3_error("S3 DELETE upload of " + id.describe(), r);
+  }
+  return {};
 }
 
 Result<void> S3BlobStore::remove(const ObjectId& id) {

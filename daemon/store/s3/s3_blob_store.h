@@ -36,6 +36,7 @@ class S3BlobStore final : public BlobStore {
   std::optional<DirectRequest> direct_upload(int64_t user_id, const ObjectId& id, uint64_t size,
                                              int64_t ttl_seconds) override;
   Result<bool> adopt_direct_upload(int64_t user_id, const ObjectId& id, uint64_t size) override;
+  Result<void> discard_direct_upload(int64_t user_id, const ObjectId& id) override;
   std::string describe() const override;
 
   // Where an object lives in the bucket.

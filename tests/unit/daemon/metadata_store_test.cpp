@@ -586,6 +586,24 @@ TEST_P(MetadataStoreTest, AClaimedChunkReachesOnlyTheClaimantsPack) {
   EXPECT_FALSE((*after)[0].pack.has_value());  // Any verified copy: the object first.
 }
 
+// A pack gc emptied and retired waits for its object to be deleted: the same pack uploaded
+// again (a replay: packs carry a nonce, so honest clients never repeat one) is refused rather
+// than recorded in an object about to go.
+TEST_P(MetadataStoreTest, ARetiredPackIsNotRecordedAgain) {
+  const int64_t alice = ctx_.user.user_id;
+  const PackEntry a{sha256(as_bytes("a")), Codec::kRaw, 1, 1, 0};
+  const Digest old_pack = sha256(as_bytes("old pack"));
+  ASSERT_TRUE(metadata_->record_pack(alice, old_pack, 10, true, {a}, clock_.now));
+  ASSERT_TRUE(
+      metadata_->gc_replace_pack(old_pack, sha256(as_bytes("new pack")), 10, {a}, clock_.now));
+  auto again = metadata_->record_pack(alice, old_pack, 10, true, {a}, clock_.now);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code(), ErrorCode::kConflict);
+  auto chunks = metadata_->gc_pack_chunks(old_pack);
+  ASSERT_TRUE(chunks.has_value());
+  EXPECT_TRUE(chunks->empty());
+}
+
 // The embedded engine: a read runs on a connection of its own and sees the last committed
 // state while a write transaction is open, instead of waiting for it to end.
 TEST(SqliteDatabaseTest, ReadsDoNotWaitForAnOpenWrite) {

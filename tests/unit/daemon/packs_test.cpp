@@ -5,8 +5,12 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <random>
+#include <thread>
 
 #include "common/pack.h"
 #include "daemon/service/services.h"
@@ -87,6 +91,53 @@ Bytes random_bytes(size_t n, uint64_t seed) {
   return out;
 }
 
+// A real blob store with a hook that runs before each removal: the moment between gc's sweep
+// and its deletion of an object, which a re-upload of the same chunk must not cross.
+class HookedBlobStore final : public store::BlobStore {
+ public:
+  explicit HookedBlobStore(std::unique_ptr<store::BlobStore> inner) : inner_(std::move(inner)) {}
+
+  std::function<void(const store::ObjectId&)> before_remove;
+
+  using store::BlobStore::read_info;
+  Result<std::unique_ptr<store::BlobWriter>> begin_put(const store::ObjectId& id,
+                                                       uint64_t size) override {
+    return inner_->begin_put(id, size);
+  }
+  Result<Bytes> get(const store::ObjectId& id) override { return inner_->get(id); }
+  Result<Bytes> get_range(const store::ObjectId& id, store::ByteRange range) override {
+    return inner_->get_range(id, range);
+  }
+  Result<store::BlobReadInfo> read_info(const store::ObjectId& id,
+                                        const std::optional<store::ByteRange>& range) override {
+    return inner_->read_info(id, range);
+  }
+  Result<std::optional<uint64_t>> stat(const store::ObjectId& id) override {
+    return inner_->stat(id);
+  }
+  Result<void> remove(const store::ObjectId& id) override {
+    if (before_remove) before_remove(id);
+    return inner_->remove(id);
+  }
+  bool takes_direct_uploads() const override { return inner_->takes_direct_uploads(); }
+  std::optional<store::DirectRequest> direct_upload(int64_t user_id, const store::ObjectId& id,
+                                                    uint64_t size, int64_t ttl_seconds) override {
+    return inner_->direct_upload(user_id, id, size, ttl_seconds);
+  }
+  Result<bool> adopt_direct_upload(int64_t user_id, const store::ObjectId& id,
+                                   uint64_t size) override {
+    return inner_->adopt_direct_upload(user_id, id, size);
+  }
+  Result<void> discard_direct_upload(int64_t user_id, const store::ObjectId& id) override {
+    return inner_->discard_direct_upload(user_id, id);
+  }
+  std::string describe() const override { return inner_->describe(); }
+  store::BlobStore& inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<store::BlobStore> inner_;
+};
+
 class PackServiceTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
@@ -96,10 +147,19 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
       bucket_.emplace();
       url = bucket_->url();
     }
+    std::string metadata = dir_.path() + "/m.db";
+    if (direct()) {
+      // The two configurations a daemon runs in: SQLite and local disk, PostgreSQL and S3.
+      CAIRN_REQUIRE_BACKEND("postgres");
+      postgres_.emplace();
+      metadata = postgres_->url();
+    }
     auto blobs = store::open_blob_store(url);
     ASSERT_TRUE(blobs.has_value()) << blobs.error().message();
-    blobs_ = std::move(*blobs);
-    metadata_ = std::move(*store::open_metadata_store(dir_.path() + "/m.db", true));
+    blobs_ = std::make_unique<HookedBlobStore>(std::move(*blobs));
+    auto opened = store::open_metadata_store(metadata, true);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message();
+    metadata_ = std::move(*opened);
     ServiceConfig config;
     config.packs.chunk_limit = 1 << 20;
     services_ =
@@ -144,11 +204,19 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
   }
 
   // Performs a read from locate_chunks as a client does.
-  Result<Bytes> perform(const protocol::ChunkRead& read) {
-    if (read.url.rfind("/v1/packs/", 0) == 0) {
-      CAIRN_ASSIGN_OR_RETURN(
-          auto info,
-          services_->pack_range_read(hex_of_url(read.url, "/v1/packs/"), query_of(read.url)));
+  Result<Bytes> perform(const protocol::ChunkRead& read, const RequestContext& ctx) {
+    const bool chunk = read.url.rfind("/v1/chunks/", 0) == 0;
+    if (chunk || read.url.rfind("/v1/packs/", 0) == 0) {
+      store::BlobReadInfo info;
+      if (chunk) {
+        CAIRN_ASSIGN_OR_RETURN(
+            auto body,
+            services_->chunk_read(ctx, hex_of_url(read.url, "/v1/chunks/"), query_of(read.url)));
+        info = body.object;
+      } else {
+        CAIRN_ASSIGN_OR_RETURN(info, services_->pack_range_read(hex_of_url(read.url, "/v1/packs/"),
+                                                                query_of(read.url)));
+      }
       Bytes out(info.size);
       std::ifstream in(info.file_path, std::ios::binary);
       in.seekg(static_cast<std::streamoff>(info.offset));
@@ -174,7 +242,7 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
     if (!located) return out;
     if (reads != nullptr) *reads = located->reads.size();
     for (const auto& read : located->reads) {
-      auto bytes = perform(read);
+      auto bytes = perform(read, ctx);
       EXPECT_TRUE(bytes.has_value()) << bytes.error().message();
       if (!bytes) continue;
       EXPECT_EQ(bytes->size(), read.length);
@@ -190,10 +258,34 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
     return out;
   }
 
+  // Uploads one chunk as a client does: asks which are missing, puts it to the URL it gets (the
+  // daemon's, or the bucket's, then confirmed).
+  Result<void> upload_chunk(const RequestContext& ctx, const Bytes& bytes) {
+    const ChunkRef ref{sha256(bytes), static_cast<uint32_t>(bytes.size())};
+    CAIRN_ASSIGN_OR_RETURN(auto check, services_->check_chunks(ctx, {{ref}, {}}));
+    for (const auto& m : check.missing) {
+      if (m.url.rfind("/v1/chunks/", 0) == 0) {
+        CAIRN_ASSIGN_OR_RETURN(auto grant,
+                               services_->authorize_chunk_put(m.hash.hex(), query_of(m.url)));
+        CAIRN_ASSIGN_OR_RETURN(auto writer, services_->begin_chunk_put(grant));
+        CAIRN_RETURN_IF_ERROR(writer->write(bytes));
+        CAIRN_RETURN_IF_ERROR(services_->finish_chunk_put(grant, *writer));
+        continue;
+      }
+      if (http("PUT", m.url, m.headers, bytes).status != 200) {
+        return make_error(ErrorCode::kUnavailable, "PUT to the bucket failed");
+      }
+      CAIRN_ASSIGN_OR_RETURN(auto left, services_->confirm_chunks(ctx, {{ref}, {}}));
+      if (!left.missing.empty()) return make_error(ErrorCode::kNotFound, "not adopted");
+    }
+    return {};
+  }
+
   testing::TempDir dir_;
   ManualClock clock_;
   std::optional<testing::ScratchBucket> bucket_;
-  std::unique_ptr<store::BlobStore> blobs_;
+  std::optional<testing::ScratchPostgres> postgres_;
+  std::unique_ptr<HookedBlobStore> blobs_;
   std::unique_ptr<store::MetadataStore> metadata_;
   std::unique_ptr<Services> services_;
   RequestContext alice_;
@@ -287,7 +379,7 @@ TEST_P(PackServiceTest, ADamagedPackIsCaughtOnReadAndNamed) {
   damaged[pack.entries[0].offset + 10] ^= std::byte{0x40};
   const auto id = store::ObjectId::pack(pack.digest);
   if (direct()) {
-    auto& s3 = static_cast<store::S3BlobStore&>(*blobs_);
+    auto& s3 = static_cast<store::S3BlobStore&>(blobs_->inner());
     auto r = s3.client().send("PUT", store::S3BlobStore::key_for(id), {}, {}, damaged);
     ASSERT_TRUE(r.has_value());
   } else {
@@ -406,6 +498,55 @@ TEST_P(PackServiceTest, GcDeletesUnreferencedChunkObjects) {
   EXPECT_EQ(r->chunk_objects_deleted, 1);
   EXPECT_FALSE(*blobs_->contains(d));
   EXPECT_FALSE(metadata_->user_has_chunks(alice_.user.user_id, {d})->at(0));
+}
+
+// gc's sweep forgets an unreferenced chunk; before its object goes, a client uploads the same
+// chunk again (check_chunks now says it is missing) and commits a file with it. The object must
+// survive: the removal and the re-upload each take the chunk's row (record_chunk).
+TEST_P(PackServiceTest, AReuploadDuringGcKeepsItsBytes) {
+  std::vector<Bytes> chunks;
+  for (int i = 0; i < 3; ++i) chunks.push_back(random_bytes(300000 + i, 40 + i));
+  for (const auto& c : chunks) ASSERT_TRUE(upload_chunk(alice_, c));
+  clock_.now += 61;
+  auto ctx = alice_;
+  ctx.now = clock_.now;
+
+  // At the first removal, the re-upload runs beside gc; gc waits for it (as long as it can
+  // finish without gc's help) before it removes the object.
+  std::thread uploader;
+  Result<void> reuploaded = make_error(ErrorCode::kInternal, "the re-upload did not run");
+  std::promise<void> finished;
+  auto done = finished.get_future();
+  std::optional<Digest> raced;
+  blobs_->before_remove = [&](const store::ObjectId& id) {
+    if (raced || id.kind != store::ObjectKind::kChunk) return;
+    raced = id.digest;
+    const Bytes& bytes = *std::find_if(chunks.begin(), chunks.end(),
+                                       [&](const Bytes& c) { return sha256(c) == id.digest; });
+    uploader = std::thread([&, bytes] {
+      reuploaded = upload_chunk(ctx, bytes);
+      finished.set_value();
+    });
+    done.wait_for(std::chrono::milliseconds(1500));
+  };
+  GcOptions options;
+  options.grace_seconds = 60;
+  auto r = services_->collect_garbage(options);
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  ASSERT_TRUE(raced.has_value());
+  uploader.join();
+  ASSERT_TRUE(reuploaded.has_value()) << reuploaded.error().message();
+  EXPECT_EQ(r->chunks_deleted, 3);
+
+  // The re-uploaded chunk is held, its bytes are there, and a file of it reads back.
+  const Bytes& kept = *std::find_if(chunks.begin(), chunks.end(),
+                                    [&](const Bytes& c) { return sha256(c) == *raced; });
+  commit_file(*services_, ctx, "/kept.bin", {kept});
+  auto back = read_back(ctx, {kept});
+  ASSERT_EQ(back.size(), 1u) << "the re-uploaded chunk was lost";
+  EXPECT_EQ(back.begin()->second, kept);
+  // gc removed all three objects; the re-upload, held back until then, put its own back.
+  EXPECT_EQ(r->chunk_objects_deleted, 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, PackServiceTest,

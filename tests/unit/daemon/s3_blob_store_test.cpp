@@ -263,7 +263,13 @@ TEST_F(S3BlobStoreTest, DirectUploadPinsTheChecksumAndReadsRedirect) {
   EXPECT_EQ(send_direct("PUT", *grant, text), 200);
   EXPECT_TRUE(*store_->adopt_direct_upload(7, d, text.size()));
   EXPECT_EQ(**store_->stat(d), text.size());
-  // Adopted uploads are gone from incoming/: adopting again finds nothing.
+  // The upload stays until discarded: adopting again (a retried transaction) stores it again,
+  // even if the object was removed in between.
+  ASSERT_TRUE(store_->remove(d));
+  EXPECT_TRUE(*store_->adopt_direct_upload(7, d, text.size()));
+  EXPECT_EQ(**store_->stat(d), text.size());
+  ASSERT_TRUE(store_->discard_direct_upload(7, d));
+  ASSERT_TRUE(store_->discard_direct_upload(7, d));  // Absent: fine.
   EXPECT_FALSE(*store_->adopt_direct_upload(7, d, text.size()));
   auto info = store_->read_info(d);
   ASSERT_TRUE(info.has_value());
