@@ -24,11 +24,28 @@ Result<std::string> to_nfc(std::string_view s) {
   return std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
 }
 
+// ".cairn" in any letter case: a working copy's own state lives in a folder of that name, and a
+// case-insensitive file system would take ".CAIRN" for it.
+bool is_state_folder_name(std::string_view seg) {
+  constexpr std::string_view kReserved = ".cairn";
+  if (seg.size() != kReserved.size()) return false;
+  for (size_t i = 0; i < seg.size(); ++i) {
+    const char c = seg[i] >= 'A' && seg[i] <= 'Z' ? static_cast<char>(seg[i] - 'A' + 'a') : seg[i];
+    if (c != kReserved[i]) return false;
+  }
+  return true;
+}
+
 Result<void> check_segment(std::string_view seg) {
   if (seg.empty()) return make_error(ErrorCode::kInvalidArgument, "path has an empty segment");
   if (seg == "." || seg == "..") {
     return make_error(ErrorCode::kInvalidArgument,
                       "path segment '" + std::string(seg) + "' is not allowed");
+  }
+  if (is_state_folder_name(seg)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the name '" + std::string(seg) +
+                          "' is reserved: a working copy keeps its own state in .cairn");
   }
   if (seg.size() > kMaxNameBytes) {
     return make_error(ErrorCode::kInvalidArgument,

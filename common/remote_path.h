@@ -3,9 +3,14 @@
 // Remote path rules, shared by client and daemon so both accept exactly the same paths.
 //
 // A remote path names a file or folder inside a namespace. Its canonical form is "/" for the root
-// or "/seg/seg/...": UTF-8 in Unicode NFC, no empty segments, no "." or "..", no NUL or other
-// control character (U+0000-U+001F, U+007F), each segment at most 255 bytes, the whole path at most
-// 4096 bytes. A leading "/" is optional on input and a single trailing "/" is dropped.
+// or "/seg/seg/...": UTF-8 in Unicode NFC, no empty segments, no "." or "..", no segment ".cairn"
+// in any letter case (a working copy's state folder), no NUL or other control character
+// (U+0000-U+001F, U+007F), each segment at most 255 bytes, the whole path at most 4096 bytes. A
+// leading "/" is optional on input and a single trailing "/" is dropped.
+//
+// The client holds every path the server sends to the same rules (a path is used only if it is
+// already canonical), so a server that breaks them cannot make it write outside a working copy or
+// into its state.
 
 #include <string>
 #include <string_view>

@@ -22,10 +22,12 @@
 
 #include "cli/client/file_hasher.h"
 #include "cli/client/ignore.h"
+#include "cli/client/local_tree.h"
 #include "cli/client/progress.h"
 #include "cli/client/scanner.h"
 #include "common/conflict_name.h"
 #include "common/pack.h"
+#include "common/remote_path.h"
 
 namespace cairn::client {
 namespace {
@@ -90,16 +92,6 @@ mode_t current_umask() {
   return m;
 }
 
-// Makes the parent folders of `rel` exist under `root`.
-Result<void> make_parents(const std::string& root, const std::string& rel) {
-  const size_t slash = rel.rfind('/');
-  if (slash == std::string::npos) return {};
-  std::error_code ec;
-  fs::create_directories(root + "/" + rel.substr(0, slash), ec);
-  if (ec) return make_error(ErrorCode::kIo, "create folder for " + rel + ": " + ec.message());
-  return {};
-}
-
 // True if the local path still looks the way the plan saw it.
 bool unchanged_since_plan(const std::string& root, const DownloadJob& job) {
   auto now = stat_entry(root, job.rel);
@@ -135,8 +127,10 @@ void parallel_for(size_t n, int threads, const ApiClient& prototype, F&& work) {
 // opened per write, so thousands of files sharing one chunk never exhaust file descriptors.
 class Downloader {
  public:
-  Downloader(Session& session, std::vector<std::unique_ptr<DownloadJob>>& jobs, Progress& progress)
-      : session_(session), jobs_(jobs), progress_(progress), umask_(current_umask()) {
+  // `tree` is used under the downloader's lock while it runs, and by nobody else meanwhile.
+  Downloader(Session& session, LocalTree& tree, std::vector<std::unique_ptr<DownloadJob>>& jobs,
+             Progress& progress)
+      : session_(session), tree_(tree), jobs_(jobs), progress_(progress), umask_(current_umask()) {
     auto locator = ChunkLocator::open(session.root);
     if (locator && !(*locator)->empty()) locator_ = std::move(*locator);
   }
@@ -438,19 +432,10 @@ class Downloader {
       job.error = "changed locally during the pull; kept the local version";
       return;
     }
-    auto parents = make_parents_once(job.rel);
-    const std::string dest = session_.root + "/" + job.rel;
-    bool renamed = parents && ::rename(job.temp_path.c_str(), dest.c_str()) == 0;
-    if (parents && !renamed && errno == ENOENT) {
-      // A folder this pull made was removed meanwhile: make it again, once.
-      made_folders_.clear();
-      parents = make_parents_once(job.rel);
-      renamed = parents && ::rename(job.temp_path.c_str(), dest.c_str()) == 0;
-    }
-    if (!renamed) {
-      const std::string why = parents ? std::strerror(errno) : parents.error().message();
+    // Through the tree, never through a symlink in it; its parents made as needed.
+    if (auto placed = tree_.place(job.temp_path, job.rel); !placed) {
       ::unlink(job.temp_path.c_str());
-      fail(job, "cannot write: " + why);
+      fail(job, "cannot write: " + placed.error().message());
       return;
     }
     auto st = stat_entry(session_.root, job.rel);
@@ -458,18 +443,8 @@ class Downloader {
     job.done = true;
   }
 
-  // make_parents, skipping folders this pull made or found already. Under rename_mu_.
-  Result<void> make_parents_once(const std::string& rel) {
-    const size_t slash = rel.rfind('/');
-    if (slash == std::string::npos) return {};
-    std::string folder = rel.substr(0, slash);
-    if (made_folders_.count(folder) != 0) return {};
-    CAIRN_RETURN_IF_ERROR(make_parents(session_.root, rel));
-    made_folders_.insert(std::move(folder));
-    return {};
-  }
-
   Session& session_;
+  LocalTree& tree_;  // Under rename_mu_.
   std::vector<std::unique_ptr<DownloadJob>>& jobs_;
   Progress& progress_;
   mode_t umask_;
@@ -479,7 +454,6 @@ class Downloader {
   std::unordered_map<Digest, Bytes> manifests_;  // Filled before the parallel phases read it.
   std::string manifest_error_;
   std::mutex rename_mu_;
-  std::unordered_set<std::string> made_folders_;  // Under rename_mu_.
   std::atomic<uint64_t> reused_{0};
   std::atomic<uint64_t> received_{0};
   std::atomic<uint64_t> received_bytes_{0};
@@ -495,22 +469,26 @@ BaseRecord base_for(const std::string& rel, const Entry& e, const LocalEntry& st
 }
 
 // Moves files to the trash and removes folders once empty, deepest first.
-void move_to_trash(Session& session, const std::string& trash,
+void move_to_trash(LocalTree& tree, const std::string& trash,
                    std::vector<const BaseRecord*> records, std::vector<std::string>& removals,
                    SyncReport& report) {
   std::sort(records.begin(), records.end(),
             [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
   for (const BaseRecord* b : records) {
-    const std::string abs = session.root + "/" + b->path;
     if (b->kind == NodeKind::kFolder) {
-      if (::rmdir(abs.c_str()) == 0 || errno == ENOENT) removals.push_back(b->path);
+      auto gone = tree.remove_folder(b->path);
+      if (gone && *gone) removals.push_back(b->path);
       continue;
     }
     std::error_code ec;
     const std::string dest = trash + "/" + b->path;
     fs::create_directories(fs::path(dest).parent_path(), ec);
-    if (ec || ::rename(abs.c_str(), dest.c_str()) != 0) {
-      report.errors.push_back(b->path + ": cannot move to trash: " + std::strerror(errno));
+    if (ec) {
+      report.errors.push_back(b->path + ": cannot move to trash: " + ec.message());
+      continue;
+    }
+    if (auto moved = tree.move_out(b->path, dest); !moved) {
+      report.errors.push_back(b->path + ": cannot move to trash: " + moved.error().message());
       continue;
     }
     removals.push_back(b->path);
@@ -541,7 +519,7 @@ size_t depth_of(const std::string& rel) {
 // base records (and those of everything under a moved folder). A move that cannot be done here
 // (the old path is gone, the new one is taken) is left to the plan: the node is then fetched at
 // its new path like a new file, and what is in the way is handled as a conflict.
-void apply_moves(Session& session, const std::map<int64_t, Entry>& changed,
+void apply_moves(Session& session, LocalTree& tree, const std::map<int64_t, Entry>& changed,
                  std::map<std::string, BaseRecord>& base, std::vector<BaseRecord>& upserts,
                  std::vector<std::string>& removals, SyncReport& report) {
   std::map<int64_t, std::string> path_of;
@@ -562,13 +540,8 @@ void apply_moves(Session& session, const std::map<int64_t, Entry>& changed,
   for (const auto& [to, node] : moves) {
     const std::string from = path_of[node];
     if (from == to || under(to, from)) continue;
-    const std::string abs_from = session.root + "/" + from;
-    const std::string abs_to = session.root + "/" + to;
-    struct stat st {};
-    if (::lstat(abs_from.c_str(), &st) != 0 || ::lstat(abs_to.c_str(), &st) == 0) continue;
-    if (!make_parents(session.root, to) || ::rename(abs_from.c_str(), abs_to.c_str()) != 0) {
-      continue;
-    }
+    // Only if the old path is there and the new one free (the rename refuses to replace).
+    if (!tree.rename(from, to)) continue;
     std::vector<std::pair<std::string, BaseRecord>> moved;
     for (const auto& old : subtree_paths(base, from)) {
       auto it = base.find(old);
@@ -615,7 +588,8 @@ Result<void> list_moved_in(ApiClient& api, const Session& session,
 }
 
 // Renames the local `rel` to a free conflicted-copy name beside it; returns that name.
-Result<std::string> set_aside(Session& session, const std::string& rel, const LocalEntry& local,
+Result<std::string> set_aside(Session& session, LocalTree& tree, const std::string& rel,
+                              const LocalEntry& local,
                               const std::map<std::string, BaseRecord>& base) {
   const size_t slash = rel.rfind('/');
   const std::string folder = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
@@ -626,9 +600,9 @@ Result<std::string> set_aside(Session& session, const std::string& rel, const Lo
     const std::string abs = session.root + "/" + copy;
     struct stat st {};
     if (::lstat(abs.c_str(), &st) == 0 || base.count(copy) != 0) continue;
-    if (::rename((session.root + "/" + rel).c_str(), abs.c_str()) != 0) {
-      return make_error(ErrorCode::kIo, std::string("cannot rename: ") + std::strerror(errno));
-    }
+    auto renamed = tree.rename(rel, copy);
+    if (!renamed && renamed.error().code() == ErrorCode::kAlreadyExists) continue;
+    if (!renamed) return std::move(renamed).error().with_context("cannot rename");
     return copy;
   }
   return make_error(ErrorCode::kAlreadyExists, "too many conflicted copies");
@@ -668,11 +642,25 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   std::vector<BaseRecord> upserts;
   std::vector<std::string> removals;
   CAIRN_RETURN_IF_ERROR(list_moved_in(api, session, base, changed));
+  // Every path from the server must already be canonical (common/remote_path.h): one that is
+  // not (a "..", a ".cairn", from a broken or hostile server) is reported and left alone, and
+  // keeps the cursor where it is.
+  std::erase_if(changed, [&](const auto& item) {
+    auto canonical = normalize_remote_path(item.second.path);
+    if (canonical && *canonical == item.second.path) return false;
+    report.errors.push_back(
+        "the server sent an invalid path '" + item.second.path.substr(0, 200) + "' (" +
+        (canonical ? std::string("not canonical") : canonical.error().message()) + "); ignored");
+    return true;
+  });
+  // Every write below goes through `tree`: never outside the working copy, never through a
+  // symlink in it.
+  LocalTree tree(session.root);
 
   // 2. Moves on the server become moves here, before anything else: a folder takes its whole
   // subtree along, and a file keeps its bytes (edited here or not), so nothing is downloaded
   // again and no local edit is left behind.
-  apply_moves(session, changed, base, upserts, removals, report);
+  apply_moves(session, tree, changed, base, upserts, removals, report);
 
   std::map<int64_t, const BaseRecord*> base_by_node;
   for (const auto& [path, b] : base) {
@@ -749,7 +737,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     for (const BaseRecord* old : to_trash) make_room = make_room || overlaps(rel, old->path);
   }
   if (make_room) {
-    move_to_trash(session, trash, to_trash, removals, report);
+    move_to_trash(tree, trash, to_trash, removals, report);
     to_trash.clear();
   }
 
@@ -758,6 +746,11 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     const Entry& e = *entry;
     auto b_it = base.find(rel);
     const BaseRecord* b = b_it == base.end() ? nullptr : &b_it->second;
+    // A symlink (or a file) where the server has a folder: what is below it is not written.
+    if (auto way = tree.check_parents(rel); !way) {
+      report.errors.push_back(rel + ": " + way.error().message());
+      continue;
+    }
     auto local = stat_entry(session.root, rel);
     const bool exists = local.has_value();
     if (!exists && local.error().code() != ErrorCode::kNotFound) {
@@ -805,7 +798,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
       // Both sides changed it: keep both. The local version steps aside under a conflicted-copy
       // name (this device, its modification time: the name the server gives it if it is pushed
       // first), and the server's version takes the path. The copy is pushed like any new file.
-      auto copy = set_aside(session, rel, *local, base);
+      auto copy = set_aside(session, tree, rel, *local, base);
       if (!copy) {
         report.conflicts.push_back(rel + ": changed here and on the server (version " +
                                    std::to_string(e.version) + "); kept the local version (" +
@@ -830,13 +823,12 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   std::sort(folders.begin(), folders.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [rel, e] : folders) {
-    std::error_code ec;
-    const bool created = fs::create_directories(session.root + "/" + rel, ec);
-    if (ec) {
-      report.errors.push_back(rel + ": " + ec.message());
+    auto created = tree.make_folders(rel);
+    if (!created) {
+      report.errors.push_back(rel + ": " + created.error().message());
       continue;
     }
-    if (created) ++report.folders_created;
+    if (*created) ++report.folders_created;
     auto st = stat_entry(session.root, rel);
     if (st) upserts.push_back(base_for(rel, e, *st));
   }
@@ -847,7 +839,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   progress.start();
   uint64_t reused = 0;
   {
-    Downloader downloader(session, downloads, progress);
+    Downloader downloader(session, tree, downloads, progress);
     downloader.run(api, std::max(1, options.transfer_threads), kLocateBatch);
     reused = downloader.reused();
     report.chunks_received = downloader.received();
@@ -875,12 +867,15 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
       report.bytes_total > report.bytes_received ? report.bytes_total - report.bytes_received : 0;
 
   for (const auto& [rel, e] : symlinks) {
+    // Made in .cairn/tmp, then put in place: its target is only ever text to this client.
     const std::string temp = temp_path(session.state->state_dir());
-    auto parents = make_parents(session.root, rel);
-    if (!parents || ::symlink(e.symlink_target.c_str(), temp.c_str()) != 0 ||
-        ::rename(temp.c_str(), (session.root + "/" + rel).c_str()) != 0) {
-      ::unlink(temp.c_str());
+    if (::symlink(e.symlink_target.c_str(), temp.c_str()) != 0) {
       report.errors.push_back(rel + ": cannot create symlink: " + std::strerror(errno));
+      continue;
+    }
+    if (auto placed = tree.place(temp, rel); !placed) {
+      ::unlink(temp.c_str());
+      report.errors.push_back(rel + ": cannot create symlink: " + placed.error().message());
       continue;
     }
     ++report.files_changed;
@@ -890,7 +885,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   }
 
   // 5. Deletions last, so their chunks could still be reused above.
-  move_to_trash(session, trash, to_trash, removals, report);
+  move_to_trash(tree, trash, to_trash, removals, report);
 
   CAIRN_RETURN_IF_ERROR(session.state->update(upserts, removals, chunk_maps));
   // Errors mean some changes were not applied: keep the old cursor so the next pull retries

@@ -18,6 +18,7 @@
 
 #include "cli/client/file_hasher.h"
 #include "cli/client/ignore.h"
+#include "cli/client/local_tree.h"
 #include "cli/client/progress.h"
 #include "cli/client/scanner.h"
 #include "common/pack.h"
@@ -524,15 +525,13 @@ class Committer {
   // converge, and its old path forgets its base so that the next pull brings the head.
   void keep_as_copy(const PendingPut& p, const protocol::CommitResult& r) {
     auto local = session_.to_local(r.copy);
-    const std::string from = session_.root + "/" + p.entry->path;
     std::string note =
         p.entry->path + ": changed here and on the server; your version was saved as " + r.copy;
     if (local && !local->empty()) {
-      const std::string to = session_.root + "/" + *local;
       auto now = stat_entry(session_.root, p.entry->path);
-      struct stat taken {};
-      if (now && same_stat(*now, *p.entry) && ::lstat(to.c_str(), &taken) != 0 &&
-          ::rename(from.c_str(), to.c_str()) == 0) {
+      LocalTree tree(session_.root);
+      // Never over something already at the copy's name, never through a symlink.
+      if (now && same_stat(*now, *p.entry) && tree.rename(p.entry->path, *local)) {
         BaseRecord b = base_from(*p.entry, &p, r.version, r.node_id);
         b.path = *local;
         out_.upserts.push_back(std::move(b));

@@ -11,6 +11,10 @@ std::string Session::to_remote(const std::string& rel) const {
 }
 
 std::optional<std::string> Session::to_local(const std::string& remote) const {
+  // What the server sends is held to the rules it enforces: only a canonical path (no "..", no
+  // ".cairn", see common/remote_path.h) maps to a place here.
+  auto canonical = normalize_remote_path(remote);
+  if (!canonical || *canonical != remote) return std::nullopt;
   if (remote_root == "/") {
     if (remote == "/") return std::string();
     return remote.substr(1);

@@ -17,7 +17,8 @@ struct Session {
   std::string remote_root;  // Canonical remote folder this working copy mirrors.
   ServerEndpoint endpoint;
 
-  // Maps a working-copy relative path to its remote path, and back (nullopt if outside).
+  // Maps a working-copy relative path to its remote path, and back (nullopt if outside, or if
+  // the remote path is not canonical: never trust one that is not).
   std::string to_remote(const std::string& rel) const;
   std::optional<std::string> to_local(const std::string& remote) const;
 };

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "cli/client/fetch_file.h"
+#include "cli/client/local_tree.h"
 #include "cli/client/printer.h"
 #include "cli/client/pull.h"
 #include "cli/client/scanner.h"
@@ -154,9 +155,10 @@ int run_mkdir(CommandContext& ctx, const std::string& path) {
   if (!r) return fail(printer, "mkdir", r.error());
   if (place->session) {
     Session& s = *place->session;
-    std::error_code ec;
-    fs::create_directories(s.root + "/" + *t->rel, ec);
-    if (ec) return fail(printer, "mkdir", Error(ErrorCode::kIo, path + ": " + ec.message()));
+    client::LocalTree tree(s.root);
+    if (auto made = tree.make_folders(*t->rel); !made) {
+      return fail(printer, "mkdir", std::move(made).error().with_context(path));
+    }
     if (auto st = client::stat_entry(s.root, *t->rel)) {
       if (auto saved = s.state->update({client::base_from_stat(*st, 0, r->node_id)}, {}, {});
           !saved) {
@@ -244,13 +246,12 @@ int run_mv(CommandContext& ctx, const std::string& src, const std::string& dst) 
     note = " (not on the server yet: push to upload it)";
   }
   if (source_here) {
-    std::error_code ec;
-    fs::create_directories(fs::path(to_abs).parent_path(), ec);
-    if (ec || ::rename(from_abs.c_str(), to_abs.c_str()) != 0) {
+    // Checked free above (a case-only rename may find itself there): replacing is allowed.
+    client::LocalTree tree(s.root);
+    if (auto moved = tree.rename(from_rel, to_rel, /*replace=*/true); !moved) {
       return fail(printer, "mv",
-                  Error(ErrorCode::kIo,
-                        "moved on the server, but not here: " + std::string(std::strerror(errno)) +
-                            " (cairn pull applies it)"));
+                  Error(ErrorCode::kIo, "moved on the server, but not here: " +
+                                            moved.error().message() + " (cairn pull applies it)"));
     }
   }
   if (auto moved = move_base(s, from_rel, to_rel); !moved)
@@ -325,10 +326,12 @@ int run_rm(CommandContext& ctx, const std::string& path, bool recursive) {
     const std::string dest = trash_place(s, rel);
     std::error_code ec;
     fs::create_directories(fs::path(dest).parent_path(), ec);
-    if (ec || ::rename(abs.c_str(), dest.c_str()) != 0) {
-      return fail(printer, "rm",
-                  Error(ErrorCode::kIo, "deleted on the server, but not here: " +
-                                            std::string(std::strerror(errno))));
+    client::LocalTree tree(s.root);
+    auto moved = ec ? Result<void>(Error(ErrorCode::kIo, ec.message())) : tree.move_out(rel, dest);
+    if (!moved) {
+      return fail(
+          printer, "rm",
+          Error(ErrorCode::kIo, "deleted on the server, but not here: " + moved.error().message()));
     }
   }
   std::vector<std::string> removals;

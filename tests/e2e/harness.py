@@ -471,6 +471,9 @@ class HttpFaultProxy:
         self.lock = threading.Lock()
         self.faults = []  # [method, path prefix, mode, times left]
         self.injected = 0
+        # rewrite(method, path, body) -> body: edits answers on their way back (a lying server,
+        # or a man in the middle of plain HTTP).
+        self.rewrite = None
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -524,6 +527,8 @@ class HttpFaultProxy:
                               if k.lower() not in ("connection", "transfer-encoding",
                                                    "content-length", "keep-alive")]
             upstream.close()
+            if self.rewrite is not None:
+                data = self.rewrite(handler.command, handler.path, data)
         if mode is not None:
             status, reason, answer_headers = 503, "Service Unavailable", [
                 ("Content-Type", "application/json")]

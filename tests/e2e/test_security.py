@@ -8,7 +8,8 @@ import os
 import time
 import urllib.parse
 
-from harness import (CAIRND, CairnTestCase, http, read, run, sha256, write)
+from harness import (CAIRND, CairnTestCase, HttpFaultProxy, http, read, run, sha256,
+                     tree_snapshot, write)
 
 
 class ApiCase(CairnTestCase):
@@ -299,3 +300,113 @@ class LinkAccessTest(ApiCase):
         code, listed = self.api("GET", "/v1/links", token=dave, expect=200)
         self.assertEqual(listed["links"], [])
         self.assertEqual(self.fetch(made["url"]), 200)
+
+
+class ReservedNameTest(ApiCase):
+    """".cairn" is a working copy's own folder: the server never accepts the name, in any letter
+    case and at any depth, and the client never sends it."""
+
+    def test_the_server_refuses_the_name(self):
+        self.push_files({"docs/a.txt": b"a\n"})
+        before = self.alice_state()
+        chunk = [{"hash": sha256(b"a\n"), "len": 2}]
+        attempts = [
+            ("POST", "/v1/uploads", {"files": [{"path": "/.cairn/state.db", "kind": "file",
+                                                "chunks": chunk}]}),
+            ("POST", "/v1/commit", {"ops": [{"op": "put", "file": {
+                "path": "/docs/.cairn/pwned.txt", "kind": "file", "chunks": chunk}}]}),
+            ("POST", "/v1/commit", {"ops": [{"op": "mkdir", "path": "/docs/.CAIRN"}]}),
+            ("POST", "/v1/commit", {"ops": [{"op": "move", "path": "/docs/a.txt",
+                                             "to": "/.Cairn/a.txt"}]}),
+            ("POST", "/v1/links", {"path": "/.cairn"}),
+        ]
+        for method, path, body in attempts:
+            code, answer = self.api(method, path, body)
+            self.assertEqual(code, 400, f"{path} {body}: {answer}")
+            self.assertIn(".cairn", json.dumps(answer))
+        self.assertEqual(self.alice_state(), before)
+
+    def test_push_leaves_a_nested_state_folder_out(self):
+        a = self.path("a")
+        write(os.path.join(a, "notes.txt"), "notes\n")
+        write(os.path.join(a, "inner", ".cairn", "state.db"), "another working copy's state\n")
+        write(os.path.join(a, "inner", "kept.txt"), "kept\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/", check=True)
+        pushed = self.cairn_json("-C", a, "push")
+        self.assertIn("inner/.cairn", json.dumps(pushed["skipped"]))
+        self.assertEqual(self.entry("/inner/kept.txt")["path"], "/inner/kept.txt")
+        code, _ = self.api("GET", "/v1/list?path=/inner/.cairn")
+        self.assertEqual(code, 400)
+
+
+class LyingServerTest(ApiCase):
+    """Paths from the server are held to the server's own rules, and nothing is ever written
+    through a symlink in the working copy: a broken or hostile server (or a man in the middle of
+    plain HTTP) cannot make the client write outside its working copy or into its state."""
+
+    def setUp(self):
+        super().setUp()
+        self.proxy = HttpFaultProxy(self.daemon.url)
+        self.addCleanup(self.proxy.close)
+        self.outside = self.path("outside")
+        os.makedirs(self.outside)
+
+    def rewrite_paths(self, mapping):
+        """Rewrites paths in change feeds and listings on their way to the client."""
+        def rewrite(method, path, body):
+            if method != "GET" or not (path.startswith("/v1/changes") or
+                                       path.startswith("/v1/list")):
+                return body
+            doc = json.loads(body)
+            for key in ("changes", "entries"):
+                for e in doc.get(key, []):
+                    e["path"] = mapping.get(e["path"], e["path"])
+            return json.dumps(doc).encode()
+        self.proxy.rewrite = rewrite
+
+    def outside_snapshot(self):
+        return sorted(os.path.relpath(os.path.join(d, f), self.tmp)
+                      for d, _, fs in os.walk(self.tmp) for f in fs
+                      if "escape" in f or "pwned" in f)
+
+    def test_dot_dot_and_state_folder_paths_are_refused(self):
+        self.push_files({"docs/a.txt": b"a\n", "docs/b.txt": b"b\n", "docs/c.txt": b"c\n"})
+        self.rewrite_paths({"/docs/a.txt": "/docs/../escape.txt",
+                            "/docs/b.txt": "/docs/.cairn/pwned.txt",
+                            "/docs/c.txt": "/docs/sub/../../../escape2.txt"})
+        wc = self.path("wc")
+        result = self.cairn("clone", self.proxy.url + "/docs", wc, "--json")
+        self.assertNotEqual(result.returncode, 0, result.stdout)
+        self.assertIn("invalid path", result.stdout + result.stderr)
+        self.assertEqual(self.outside_snapshot(), [])
+        self.assertFalse(os.path.exists(os.path.join(wc, ".cairn", "pwned.txt")))
+        self.assertEqual(sorted(os.listdir(wc)), [".cairn"])
+
+    def test_a_synced_symlink_is_never_a_folder_to_write_into(self):
+        a = self.push_files({"dir/inner.txt": b"first\n"})
+        os.symlink("../outside", os.path.join(a, "lnk"))
+        self.cairn_json("-C", a, "push")
+        wc = self.path("wc")
+        self.cairn_json("clone", self.proxy.url + "/", wc)
+        self.assertTrue(os.path.islink(os.path.join(wc, "lnk")))
+        # A new version of dir/inner.txt, which the proxy passes off as lnk/inner.txt.
+        write(os.path.join(a, "dir", "inner.txt"), "second\n")
+        self.cairn_json("-C", a, "push")
+        self.rewrite_paths({"/dir/inner.txt": "/lnk/inner.txt"})
+        result = self.cairn("-C", wc, "pull", "--json")
+        self.assertNotEqual(result.returncode, 0, result.stdout)
+        self.assertIn("symlink", result.stdout)
+        self.assertEqual(os.listdir(self.outside), [])
+
+    def test_a_local_symlink_where_the_server_has_a_folder(self):
+        # No lie needed: device A made a symlink by hand where device B made a folder.
+        a = self.push_files({"readme.txt": b"r\n"})
+        wc = self.path("wc")
+        self.cairn_json("clone", self.daemon.url + "/", wc)
+        os.symlink("../outside", os.path.join(wc, "shared"))
+        write(os.path.join(a, "shared", "f.txt"), "from B\n")
+        self.cairn_json("-C", a, "push")
+        result = self.cairn("-C", wc, "pull", "--json")
+        self.assertNotEqual(result.returncode, 0, result.stdout)
+        self.assertEqual(os.listdir(self.outside), [])
+        self.assertTrue(os.path.islink(os.path.join(wc, "shared")))

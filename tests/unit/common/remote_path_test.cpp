@@ -48,6 +48,18 @@ TEST(RemotePathTest, RejectsBadPaths) {
   rejected("/" + std::string(4096, 'a'));
 }
 
+TEST(RemotePathTest, TheStateFolderNameIsReservedEverywhere) {
+  rejected("/.cairn");
+  rejected(".cairn/state.db");
+  rejected("/docs/.cairn/pwned.txt");
+  rejected("/docs/.CAIRN");  // A case-insensitive file system takes it for .cairn.
+  rejected("/.Cairn/x");
+  EXPECT_FALSE(normalize_remote_name(".cairn").has_value());
+  // Only the exact name: its neighbours are ordinary names.
+  EXPECT_EQ(ok("/.cairnignore"), "/.cairnignore");
+  EXPECT_EQ(ok("/a/.cairn2/.cairn-old/cairn"), "/a/.cairn2/.cairn-old/cairn");
+}
+
 TEST(RemotePathTest, LengthLimitsAreInclusive) {
   EXPECT_EQ(ok("/" + std::string(255, 'n')).size(), 256u);
   std::string long_path;

@@ -1,0 +1,71 @@
+#pragma once
+
+// Writes into a working copy without ever following a symlink inside it.
+//
+// Every path given is relative to the working copy's root and is checked first: it must be one a
+// remote path could map to (no empty, "." or ".." segment, no ".cairn": the state folder is the
+// client's own). It is then walked from the root one folder at a time with
+// openat(O_NOFOLLOW | O_DIRECTORY): a symlink anywhere on the way (synced from the server, or made
+// here by hand) is refused with kConflict naming it, instead of being written through, and
+// nothing outside the working copy is ever created, replaced or moved.
+//
+// The folders opened on the way stay open (a bounded number) until this object renames or
+// removes a folder, or is destroyed. One owner: not safe to share between threads.
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/error.h"
+
+namespace cairn::client {
+
+class LocalTree {
+ public:
+  explicit LocalTree(std::string root);
+  ~LocalTree();
+  LocalTree(const LocalTree&) = delete;
+  LocalTree& operator=(const LocalTree&) = delete;
+
+  // kInvalidArgument unless `rel` is a path inside a working copy this client would write.
+  static Result<void> check(std::string_view rel);
+
+  // kConflict if a folder on the way to `rel` is a symlink or a file here; fine if one is
+  // missing (nothing is made).
+  Result<void> check_parents(const std::string& rel);
+
+  // Makes the folder `rel` and its missing parents (mkdir -p). Returns whether `rel` itself was
+  // made. kAlreadyExists if a file or symlink is where a folder should be.
+  Result<bool> make_folders(const std::string& rel);
+
+  // Renames the file at `from_abs` (a temporary file of the client's, outside the tree's paths)
+  // to `rel`, making `rel`'s parents; replaces a file or symlink there, never a folder.
+  Result<void> place(const std::string& from_abs, const std::string& rel);
+
+  // Renames `from` to `to`, both inside the tree; makes `to`'s parents. With `replace` false,
+  // kAlreadyExists if `to` exists.
+  Result<void> rename(const std::string& from, const std::string& to, bool replace = false);
+
+  // Moves `rel` out of the tree to `to_abs` (the client's trash), whose folder must exist.
+  Result<void> move_out(const std::string& rel, const std::string& to_abs);
+
+  // Removes the empty folder `rel`: true if it is gone (or was not there), false if it is not
+  // empty.
+  Result<bool> remove_folder(const std::string& rel);
+
+ private:
+  // An open descriptor of the folder `rel` ("" for the root), made with its parents if
+  // `create`; kNotFound if missing and not `create`.
+  Result<int> folder(const std::string& rel, bool create);
+  // The folder holding `rel`, and `rel`'s last segment.
+  Result<std::pair<int, std::string>> parent_of(const std::string& rel, bool create);
+  void forget_folders();
+  // Closes every open folder if there are too many; only between operations, never during one.
+  void trim();
+
+  std::string root_;
+  int root_fd_ = -1;
+  std::unordered_map<std::string, int> open_;
+};
+
+}  // namespace cairn::client
