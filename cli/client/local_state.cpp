@@ -202,6 +202,29 @@ Result<void> LocalState::update(const std::vector<BaseRecord>& upserts,
   });
 }
 
+void BaseChanges::put(BaseRecord b) {
+  std::string path = b.path;
+  last_[std::move(path)] = std::move(b);
+}
+
+void BaseChanges::drop(const std::string& path) { last_[path] = std::nullopt; }
+
+std::vector<BaseRecord> BaseChanges::upserts() const {
+  std::vector<BaseRecord> out;
+  for (const auto& [path, b] : last_) {
+    if (b) out.push_back(*b);
+  }
+  return out;
+}
+
+std::vector<std::string> BaseChanges::removals() const {
+  std::vector<std::string> out;
+  for (const auto& [path, b] : last_) {
+    if (!b) out.push_back(path);
+  }
+  return out;
+}
+
 std::vector<std::string> subtree_paths(const std::map<std::string, BaseRecord>& base,
                                        const std::string& path) {
   std::vector<std::string> out;

@@ -54,6 +54,20 @@ struct ChunkLocation {
   uint32_t length = 0;
 };
 
+// Changes to the base records, kept in the order they are made: for each path the last one
+// wins. A command that both records a path and later forgets it (a file moved here, then to the
+// trash) must never leave a record of a file it does not hold.
+class BaseChanges {
+ public:
+  void put(BaseRecord b);
+  void drop(const std::string& path);
+  std::vector<BaseRecord> upserts() const;
+  std::vector<std::string> removals() const;
+
+ private:
+  std::map<std::string, std::optional<BaseRecord>> last_;
+};
+
 class LocalState {
  public:
   // Creates DIR/.cairn/state.db. kAlreadyExists if DIR is already a working copy.
@@ -77,10 +91,14 @@ class LocalState {
   Result<void> set_setting(const std::string& key, const std::string& value);
 
   Result<std::map<std::string, BaseRecord>> load_base();
-  // Applies base changes and chunk locations in one transaction.
+  // Applies base changes and chunk locations in one transaction: removals, then upserts.
   Result<void> update(const std::vector<BaseRecord>& upserts,
                       const std::vector<std::string>& removals,
                       const std::vector<std::pair<std::string, Manifest>>& chunk_maps);
+  Result<void> update(const BaseChanges& changes,
+                      const std::vector<std::pair<std::string, Manifest>>& chunk_maps) {
+    return update(changes.upserts(), changes.removals(), chunk_maps);
+  }
 
  private:
   LocalState(std::string root, std::unique_ptr<sqlite::Database> db);

@@ -459,25 +459,32 @@ class Downloader {
   std::atomic<uint64_t> received_bytes_{0};
 };
 
-BaseRecord base_for(const std::string& rel, const Entry& e, const LocalEntry& st) {
+BaseRecord base_for(const std::string& root, const std::string& rel, const Entry& e,
+                    const LocalEntry& st) {
   BaseRecord b = base_from_stat(st, e.version, e.node_id);
   b.path = rel;
   b.kind = e.kind;
   b.manifest = e.manifest;
   b.target = e.symlink_target;
+  if (b.kind == NodeKind::kFile && b.mtime_ns == 0) {
+    // Racily clean (scanner.h): its content is what later looks compare.
+    if (auto fp = fingerprint_file(root + "/" + rel)) b.xxh3 = *fp;
+  }
   return b;
 }
 
 // Moves files to the trash and removes folders once empty, deepest first.
 void move_to_trash(LocalTree& tree, const std::string& trash,
-                   std::vector<const BaseRecord*> records, std::vector<std::string>& removals,
+                   std::vector<const BaseRecord*> records, BaseChanges& changes,
                    SyncReport& report) {
   std::sort(records.begin(), records.end(),
             [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
   for (const BaseRecord* b : records) {
     if (b->kind == NodeKind::kFolder) {
-      auto gone = tree.remove_folder(b->path);
-      if (gone && *gone) removals.push_back(b->path);
+      // Its node left this path either way. A folder that cannot go (it holds what was edited
+      // or made here) stays as this copy's own, unsynced folder, which the next push sends.
+      (void)tree.remove_folder(b->path);
+      changes.drop(b->path);
       continue;
     }
     std::error_code ec;
@@ -491,7 +498,7 @@ void move_to_trash(LocalTree& tree, const std::string& trash,
       report.errors.push_back(b->path + ": cannot move to trash: " + moved.error().message());
       continue;
     }
-    removals.push_back(b->path);
+    changes.drop(b->path);
     ++report.files_deleted;
     report.deleted.push_back(b->path);
   }
@@ -519,45 +526,97 @@ size_t depth_of(const std::string& rel) {
 // base records (and those of everything under a moved folder). A move that cannot be done here
 // (the old path is gone, the new one is taken) is left to the plan: the node is then fetched at
 // its new path like a new file, and what is in the way is handled as a conflict.
-void apply_moves(Session& session, LocalTree& tree, const std::map<int64_t, Entry>& changed,
-                 std::map<std::string, BaseRecord>& base, std::vector<BaseRecord>& upserts,
-                 std::vector<std::string>& removals, SyncReport& report) {
+//
+// A node whose old local path is gone (deleted here) has its records moved all the same: this
+// copy still knows it, now at its new path, and the next push deletes it there. Returns the
+// remote paths of the folders that could not be moved here (their new path is taken): they are
+// fetched anew, like folders moved in from outside.
+std::vector<std::string> apply_moves(Session& session, LocalTree& tree,
+                                     const std::map<int64_t, Entry>& changed,
+                                     std::map<std::string, BaseRecord>& base, BaseChanges& changes,
+                                     SyncReport& report) {
+  std::vector<std::string> unmoved;
   std::map<int64_t, std::string> path_of;
   for (const auto& [path, b] : base) {
     if (b.node_id != 0) path_of[b.node_id] = path;
   }
-  std::vector<std::pair<std::string, int64_t>> moves;
-  for (const auto& [node, e] : changed) {
-    if (e.deleted) continue;
-    auto rel = session.to_local(e.path);
-    auto known = path_of.find(node);
-    if (!rel || rel->empty() || known == path_of.end() || known->second == *rel) continue;
-    moves.emplace_back(*rel, node);
-  }
-  std::sort(moves.begin(), moves.end(), [](const auto& a, const auto& b) {
-    return std::make_pair(depth_of(a.first), a.first) < std::make_pair(depth_of(b.first), b.first);
-  });
-  for (const auto& [to, node] : moves) {
-    const std::string from = path_of[node];
-    if (from == to || under(to, from)) continue;
-    // Only if the old path is there and the new one free (the rename refuses to replace).
-    if (!tree.rename(from, to)) continue;
-    std::vector<std::pair<std::string, BaseRecord>> moved;
-    for (const auto& old : subtree_paths(base, from)) {
-      auto it = base.find(old);
-      BaseRecord b = std::move(it->second);
-      b.path = to + old.substr(from.size());
-      removals.push_back(old);
-      moved.emplace_back(b.path, std::move(b));
-      base.erase(it);
+  std::set<int64_t> given_up;  // Moves that cannot be made here: not tried again.
+  // In rounds, until every node the feed names is where it says: a folder's move takes all it
+  // holds along, and what the feed places elsewhere is moved again in the next round (a file
+  // that stayed while its old folder moved away, a folder moved out of one that moved).
+  for (int round = 0; round < 8; ++round) {
+    std::vector<std::pair<std::string, int64_t>> moves;
+    for (const auto& [node, e] : changed) {
+      if (e.deleted || given_up.count(node) != 0) continue;
+      auto rel = session.to_local(e.path);
+      auto known = path_of.find(node);
+      if (!rel || rel->empty() || known == path_of.end() || known->second == *rel) continue;
+      moves.emplace_back(*rel, node);
     }
-    for (auto& [path, b] : moved) {
-      if (b.node_id != 0) path_of[b.node_id] = path;
-      upserts.push_back(b);
-      base[path] = std::move(b);
+    if (moves.empty()) break;
+    std::sort(moves.begin(), moves.end(), [](const auto& a, const auto& b) {
+      return std::make_pair(depth_of(a.first), a.first) <
+             std::make_pair(depth_of(b.first), b.first);
+    });
+    for (const auto& [to, node] : moves) {
+      const std::string from = path_of[node];
+      if (from == to) continue;
+      if (under(to, from)) {
+        // Into itself, as things are here: what is inside moves out first, and this one in a
+        // later round.
+        if (round == 7 && base.at(from).kind == NodeKind::kFolder) {
+          unmoved.push_back(changed.at(node).path);
+        }
+        continue;
+      }
+      const bool folder = base.at(from).kind == NodeKind::kFolder;
+      struct stat st {};
+      const bool here = ::lstat((session.root + "/" + from).c_str(), &st) == 0;
+      if (here) {
+        // Only if the new path is free (the rename refuses to replace).
+        if (!tree.rename(from, to)) {
+          given_up.insert(node);
+          if (folder) unmoved.push_back(changed.at(node).path);
+          continue;
+        }
+        report.moved.push_back(from + " -> " + to);
+      } else if (base.count(to) != 0 || !subtree_paths(base, to).empty()) {
+        given_up.insert(node);
+        continue;  // Another node's records are there: the plan sorts it out.
+      }
+      std::vector<std::pair<std::string, BaseRecord>> moved;
+      for (const auto& old : subtree_paths(base, from)) {
+        auto it = base.find(old);
+        BaseRecord b = std::move(it->second);
+        b.path = to + old.substr(from.size());
+        changes.drop(old);
+        moved.emplace_back(b.path, std::move(b));
+        base.erase(it);
+      }
+      for (auto& [path, b] : moved) {
+        if (b.node_id != 0) path_of[b.node_id] = path;
+        changes.put(b);
+        base[path] = std::move(b);
+      }
     }
-    report.moved.push_back(from + " -> " + to);
   }
+  return unmoved;
+}
+
+// Adds what the remote `folders` hold, listed from the server, to `changed`: a folder that
+// arrives as one entry of the feed (moved in), or one whose move could not be made here.
+Result<void> list_into(ApiClient& api, std::vector<std::string> folders,
+                       std::map<int64_t, Entry>& changed) {
+  while (!folders.empty()) {
+    const std::string folder = std::move(folders.back());
+    folders.pop_back();
+    CAIRN_ASSIGN_OR_RETURN(auto listing, api.list(folder));
+    for (auto& e : listing.entries) {
+      if (e.kind == NodeKind::kFolder) folders.push_back(e.path);
+      changed.try_emplace(e.node_id, std::move(e));
+    }
+  }
+  return {};
 }
 
 // A folder moved into this working copy's folder from outside it arrives as one entry (its
@@ -575,22 +634,17 @@ Result<void> list_moved_in(ApiClient& api, const Session& session,
       folders.push_back(e.path);
     }
   }
-  while (!folders.empty()) {
-    const std::string folder = std::move(folders.back());
-    folders.pop_back();
-    CAIRN_ASSIGN_OR_RETURN(auto listing, api.list(folder));
-    for (auto& e : listing.entries) {
-      if (e.kind == NodeKind::kFolder) folders.push_back(e.path);
-      changed.try_emplace(e.node_id, std::move(e));
-    }
-  }
-  return {};
+  return list_into(api, std::move(folders), changed);
 }
 
 // Renames the local `rel` to a free conflicted-copy name beside it; returns that name.
+// A name is free if nothing is there, this copy has no record of it, and nothing of this pull
+// arrives there (`arriving`): another device's conflicted copy may carry the very same name
+// (devices that share a name, edits in the same second), and must not be set aside in turn.
 Result<std::string> set_aside(Session& session, LocalTree& tree, const std::string& rel,
                               const LocalEntry& local,
-                              const std::map<std::string, BaseRecord>& base) {
+                              const std::map<std::string, BaseRecord>& base,
+                              const std::unordered_set<std::string>& arriving) {
   const size_t slash = rel.rfind('/');
   const std::string folder = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
   const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
@@ -599,7 +653,9 @@ Result<std::string> set_aside(Session& session, LocalTree& tree, const std::stri
         folder + conflicted_copy_name(name, session.endpoint.device, local.mtime_ns, n);
     const std::string abs = session.root + "/" + copy;
     struct stat st {};
-    if (::lstat(abs.c_str(), &st) == 0 || base.count(copy) != 0) continue;
+    if (::lstat(abs.c_str(), &st) == 0 || base.count(copy) != 0 || arriving.count(copy) != 0) {
+      continue;
+    }
     auto renamed = tree.rename(rel, copy);
     if (!renamed && renamed.error().code() == ErrorCode::kAlreadyExists) continue;
     if (!renamed) return std::move(renamed).error().with_context("cannot rename");
@@ -639,8 +695,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     });
   }
   forget_ignored(session.root, base);
-  std::vector<BaseRecord> upserts;
-  std::vector<std::string> removals;
+  BaseChanges changes;  // In order: for each path the last change wins.
   CAIRN_RETURN_IF_ERROR(list_moved_in(api, session, base, changed));
   // Every path from the server must already be canonical (common/remote_path.h): one that is
   // not (a "..", a ".cairn", from a broken or hostile server) is reported and left alone, and
@@ -660,7 +715,14 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   // 2. Moves on the server become moves here, before anything else: a folder takes its whole
   // subtree along, and a file keeps its bytes (edited here or not), so nothing is downloaded
   // again and no local edit is left behind.
-  apply_moves(session, tree, changed, base, upserts, removals, report);
+  auto unmoved = apply_moves(session, tree, changed, base, changes, report);
+  // A folder that could not be moved here is fetched at its new path, whole; what is left at
+  // its old path is handled like anything that left it (below).
+  CAIRN_RETURN_IF_ERROR(list_into(api, unmoved, changed));
+  std::erase_if(changed, [&](const auto& item) {
+    auto canonical = normalize_remote_path(item.second.path);
+    return !canonical || *canonical != item.second.path;
+  });
 
   std::map<int64_t, const BaseRecord*> base_by_node;
   for (const auto& [path, b] : base) {
@@ -683,15 +745,15 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     if (!left.insert(old.path).second) return;
     auto local = stat_entry(session.root, old.path);
     if (!local) {
-      removals.push_back(old.path);
+      changes.drop(old.path);
     } else if (old.kind == NodeKind::kFolder) {
       to_trash.push_back(&old);  // Removed later only if empty.
-    } else if (same_stat(*local, old)) {
+    } else if (unchanged_since(session.root, *local, old)) {
       to_trash.push_back(&old);
     } else {
       // Edited here, deleted there: the edit wins. Forgetting the base makes the next push
       // upload it again.
-      removals.push_back(old.path);
+      changes.drop(old.path);
       report.skipped.push_back(old.path +
                                ": deleted on the server but edited here; kept "
                                "(push to restore it)");
@@ -715,8 +777,10 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     const std::string rel = *rel_opt;
     if (!e.deleted) live.emplace_back(rel, &e);
 
-    // A node that moved or was deleted: its old local path is no longer its home.
-    if (by_node != base_by_node.end() && e.deleted && by_node->second->kind == NodeKind::kFolder) {
+    // A node that moved or was deleted: its old local path is no longer its home. A folder
+    // still at its old path could not be moved here: all it held leaves with it.
+    if (by_node != base_by_node.end() && by_node->second->kind == NodeKind::kFolder &&
+        (e.deleted || by_node->second->path != rel)) {
       leave_subtree();
     } else if (by_node != base_by_node.end() && (e.deleted || by_node->second->path != rel)) {
       leave(*by_node->second);
@@ -737,9 +801,12 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     for (const BaseRecord* old : to_trash) make_room = make_room || overlaps(rel, old->path);
   }
   if (make_room) {
-    move_to_trash(tree, trash, to_trash, removals, report);
+    move_to_trash(tree, trash, to_trash, changes, report);
     to_trash.clear();
   }
+
+  std::unordered_set<std::string> arriving;  // Every path a live node of the feed takes.
+  for (const auto& [rel, e] : live) arriving.insert(rel);
 
   // Pass 2: the current state of every live node.
   for (const auto& [rel, entry] : live) {
@@ -763,17 +830,23 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
         report.conflicts.push_back(rel + ": a folder on the server, a file here");
         continue;
       }
+      if (!exists && b != nullptr && b->node_id == e.node_id) {
+        // A folder this copy knows (perhaps moved or renamed there) that was deleted here: the
+        // delete is the next push's to send, for what this copy held in it.
+        continue;
+      }
       folders.emplace_back(rel, e);
       continue;
     }
-    if (b != nullptr && b->version == e.version && b->manifest == e.manifest &&
-        b->target == e.symlink_target && b->kind == e.kind) {
+    if (b != nullptr && b->node_id == e.node_id && b->version == e.version &&
+        b->manifest == e.manifest && b->target == e.symlink_target && b->kind == e.kind) {
       // The server's version is the one we last synced (often our own push, seen again in the
       // feed): nothing new from there. Whatever changed here since (an edit, a delete) is a
       // local change for the next push, not a conflict.
       continue;
     }
-    const bool modified_here = exists && (b == nullptr || !same_stat(*local, *b));
+    const bool modified_here =
+        exists && (b == nullptr || !unchanged_since(session.root, *local, *b));
     if (modified_here) {
       // Same content on both sides is no conflict: adopt the server's version as the base.
       bool same = false;
@@ -792,13 +865,13 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
         same = local->target == e.symlink_target;
       }
       if (same) {
-        upserts.push_back(base_for(rel, e, *local));
+        changes.put(base_for(session.root, rel, e, *local));
         continue;
       }
       // Both sides changed it: keep both. The local version steps aside under a conflicted-copy
       // name (this device, its modification time: the name the server gives it if it is pushed
       // first), and the server's version takes the path. The copy is pushed like any new file.
-      auto copy = set_aside(session, tree, rel, *local, base);
+      auto copy = set_aside(session, tree, rel, *local, base, arriving);
       if (!copy) {
         report.conflicts.push_back(rel + ": changed here and on the server (version " +
                                    std::to_string(e.version) + "); kept the local version (" +
@@ -806,7 +879,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
         continue;
       }
       report.conflicts.push_back(rel + ": changed here and on the server; yours is now " + *copy);
-      if (b != nullptr) removals.push_back(rel);
+      if (b != nullptr) changes.drop(rel);
     }
     if (e.kind == NodeKind::kSymlink) {
       symlinks.emplace_back(rel, e);
@@ -830,7 +903,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     }
     if (*created) ++report.folders_created;
     auto st = stat_entry(session.root, rel);
-    if (st) upserts.push_back(base_for(rel, e, *st));
+    if (st) changes.put(base_for(session.root, rel, e, *st));
   }
 
   Progress progress(command, printer);
@@ -854,7 +927,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     if (job->done) {
       ++report.files_changed;
       report.changed.push_back(job->rel);
-      upserts.push_back(base_for(job->rel, job->entry, job->final_stat));
+      changes.put(base_for(session.root, job->rel, job->entry, job->final_stat));
       chunk_maps.emplace_back(job->rel, job->manifest);
     } else if (job->conflict) {
       report.conflicts.push_back(job->rel + ": " + job->error);
@@ -881,13 +954,13 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     ++report.files_changed;
     report.changed.push_back(rel);
     auto st = stat_entry(session.root, rel);
-    if (st) upserts.push_back(base_for(rel, e, *st));
+    if (st) changes.put(base_for(session.root, rel, e, *st));
   }
 
   // 5. Deletions last, so their chunks could still be reused above.
-  move_to_trash(tree, trash, to_trash, removals, report);
+  move_to_trash(tree, trash, to_trash, changes, report);
 
-  CAIRN_RETURN_IF_ERROR(session.state->update(upserts, removals, chunk_maps));
+  CAIRN_RETURN_IF_ERROR(session.state->update(changes, chunk_maps));
   // Errors mean some changes were not applied: keep the old cursor so the next pull retries
   // them. Conflicts are settled by the user's next push, so the cursor may move past them.
   if (report.errors.empty()) CAIRN_RETURN_IF_ERROR(session.state->set_setting("cursor", cursor));

@@ -528,6 +528,12 @@ class Committer {
     std::string note =
         p.entry->path + ": changed here and on the server; your version was saved as " + r.copy;
     if (local && !local->empty()) {
+      // Beside the file here, under the copy's name: the server's folder may have moved since
+      // this copy last pulled, and a folder made here for the copy would be a second one. The
+      // next pull moves the copy along with its folder.
+      const size_t slash = p.entry->path.rfind('/');
+      const std::string name = local->substr(local->rfind('/') + 1);
+      local = slash == std::string::npos ? name : p.entry->path.substr(0, slash + 1) + name;
       auto now = stat_entry(session_.root, p.entry->path);
       LocalTree tree(session_.root);
       // Never over something already at the copy's name, never through a symlink.
@@ -650,8 +656,17 @@ std::vector<LocalMove> find_local_moves(const std::string& root, const ScanResul
   for (const auto& [path, b] : base) {
     if (b.kind == NodeKind::kFolder || b.node_id == 0 || here.count(path) != 0) continue;
     auto match = by_inode.find(b.inode);
-    if (match != by_inode.end() && match->second->kind == b.kind && match->second->size == b.size &&
-        match->second->mtime_ns == b.mtime_ns && match->second->target == b.target &&
+    // The same inode, kind, size and mtime. A record made while its file was racily clean
+    // (scanner.h) holds no mtime: the same inode then counts if the content is the same.
+    auto same_file = [&](const LocalEntry& e) {
+      if (e.kind != b.kind || e.size != b.size || e.target != b.target) return false;
+      if (e.mtime_ns == b.mtime_ns) return true;
+      if (b.mtime_ns != 0) return false;
+      if (b.kind != NodeKind::kFile || b.xxh3 == 0) return b.kind != NodeKind::kFile;
+      auto fp = fingerprint_file(root + "/" + e.path);
+      return fp && *fp == b.xxh3;
+    };
+    if (match != by_inode.end() && same_file(*match->second) &&
         taken.insert(match->second->path).second) {
       found.emplace_back(path, match->second->path);
     } else if (b.kind == NodeKind::kFile && b.xxh3 != 0) {
@@ -728,8 +743,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   // not deleting. Its record stays; this push just does not see it.
   forget_ignored(session.root, synced);
   report.skipped = scan.skipped;
-  std::vector<BaseRecord> upserts;
-  std::vector<std::string> removals;
+  BaseChanges changes;  // In order: for each path the last change wins.
   const std::string device = session.endpoint.device;
   const size_t batch = std::max<uint32_t>(1, config.max_batch);
 
@@ -801,7 +815,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
                                  r.message + "); sent as a delete and a new file instead");
         continue;
       }
-      for (const auto& old : subtree_paths(base, m.from)) removals.push_back(old);
+      for (const auto& old : subtree_paths(base, m.from)) changes.drop(old);
       rebase(base, m.from, m.to);
       // A shared folder that moved (itself, or with a folder that holds it) is read-only at
       // its new place.
@@ -810,7 +824,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
           folder = m.to + folder.substr(m.from.size());
         }
       }
-      for (const auto& now : subtree_paths(base, m.to)) upserts.push_back(base.at(now));
+      for (const auto& now : subtree_paths(base, m.to)) changes.put(base.at(now));
       report.moved.push_back(m.from + " -> " + m.to);
     }
   }
@@ -869,25 +883,57 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   std::sort(deletions.begin(), deletions.end(),
             [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
 
-  // Replaced kinds first (their old nodes must go before new ones take the names), then new
-  // folders (so that empty ones exist), then files as their chunks arrive, then deletions.
-  if (!replaced.empty()) {
-    protocol::CommitRequest req;
-    req.device = device;
-    for (const BaseRecord* b : replaced) {
-      std::optional<int64_t> guard;
-      if (b->kind != NodeKind::kFolder && b->version > 0) guard = b->version;
-      req.ops.push_back(protocol::CommitOp::remove(session.to_remote(b->path), guard));
-    }
-    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
-    for (size_t j = 0; j < replaced.size() && j < resp.results.size(); ++j) {
-      const auto& r = resp.results[j];
-      if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
-        removals.push_back(replaced[j]->path);
-      } else {
-        report.conflicts.push_back(replaced[j]->path + ": " + r.message);
+  // Deletions on the server, in batches, each named by its node and (a file) the version this
+  // copy last saw: an edit made elsewhere, a node that took the name meanwhile, or a file added
+  // to a deleted folder is kept there (a conflict here; pull brings it back).
+  auto delete_on_server = [&](const std::vector<const BaseRecord*>& doomed) -> Result<void> {
+    for (size_t i = 0; i < doomed.size(); i += batch) {
+      const size_t end = std::min(doomed.size(), i + batch);
+      protocol::CommitRequest req;
+      req.device = device;
+      for (size_t j = i; j < end; ++j) {
+        const BaseRecord& b = *doomed[j];
+        std::optional<int64_t> guard;
+        if (b.kind != NodeKind::kFolder && b.version > 0) guard = b.version;
+        req.ops.push_back(protocol::CommitOp::remove(session.to_remote(b.path), guard, b.node_id));
+      }
+      CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
+      for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
+        const auto& r = resp.results[j - i];
+        const BaseRecord& b = *doomed[j];
+        if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
+          changes.drop(b.path);
+          if (r.status == protocol::OpStatus::kOk && b.kind != NodeKind::kFolder) {
+            ++report.files_deleted;
+            report.deleted.push_back(b.path);
+          }
+        } else if (r.status == protocol::OpStatus::kConflict) {
+          report.conflicts.push_back(b.path + ": deleted here, but not on the server: " +
+                                     r.message + " (pull brings it back)");
+        } else {
+          report.errors.push_back(b.path + ": " + r.message);
+        }
       }
     }
+    return {};
+  };
+
+  // Replaced kinds first (their old nodes must go before new ones take the names), then new
+  // folders (so that empty ones exist), then files as their chunks arrive, then deletions. A
+  // folder that became a file takes what this copy knew inside it along first, so that the
+  // folder itself goes only if nothing else is in it.
+  if (!replaced.empty()) {
+    std::vector<const BaseRecord*> first;
+    for (const BaseRecord* b : replaced) {
+      if (b->kind == NodeKind::kFolder) {
+        for (const BaseRecord* d : deletions) {
+          if (under(d->path, b->path)) first.push_back(d);
+        }
+        std::erase_if(deletions, [&](const BaseRecord* d) { return under(d->path, b->path); });
+      }
+      first.push_back(b);
+    }
+    CAIRN_RETURN_IF_ERROR(delete_on_server(first));
   }
   for (size_t i = 0; i < new_folders.size(); i += batch) {
     protocol::CommitRequest req;
@@ -901,7 +947,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
       const auto& r = resp.results[j - i];
       if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
         if (r.status == protocol::OpStatus::kOk) ++report.folders_created;
-        upserts.push_back(base_from(*new_folders[j], nullptr, 0, r.node_id));
+        changes.put(base_from(*new_folders[j], nullptr, 0, r.node_id));
       } else {
         report.errors.push_back(new_folders[j]->path + ": " + r.message);
       }
@@ -945,7 +991,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
               auto fp = fingerprint_file(abs);
               if (fp && *fp == put.base->xxh3) {
                 BaseRecord b = *put.base;
-                b.mtime_ns = e.mtime_ns;
+                b.mtime_ns = base_from_stat(e, 0, 0).mtime_ns;  // 0 while racily clean.
                 b.inode = e.inode;
                 b.mode = e.mode;
                 if ((b.mode & 0111) == (put.base->mode & 0111)) {
@@ -1004,8 +1050,8 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   report.packs_sent = progress.packs_sent.load();
   report.bytes_deduplicated =
       report.bytes_total > report.bytes_sent ? report.bytes_total - report.bytes_sent : 0;
-  for (auto& u : outcome.upserts) upserts.push_back(std::move(u));
-  for (auto& r : outcome.removals) removals.push_back(std::move(r));
+  for (auto& u : outcome.upserts) changes.put(std::move(u));
+  for (auto& r : outcome.removals) changes.drop(std::move(r));
   std::vector<std::pair<std::string, Manifest>> chunk_maps = std::move(outcome.chunk_maps);
   report.files_changed += outcome.files_changed;
   auto append = [](std::vector<std::string>& to, std::vector<std::string>& from) {
@@ -1017,39 +1063,11 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   append(report.errors, outcome.errors);
   append(report.skipped, outcome.skipped);
   report.files_deferred += outcome.files_deferred;
-  for (auto& r : refreshed) upserts.push_back(std::move(r));
+  for (auto& r : refreshed) changes.put(std::move(r));
 
-  for (size_t i = 0; i < deletions.size(); i += batch) {
-    const size_t end = std::min(deletions.size(), i + batch);
-    protocol::CommitRequest req;
-    req.device = device;
-    for (size_t j = i; j < end; ++j) {
-      const BaseRecord& b = *deletions[j];
-      std::optional<int64_t> guard;
-      if (b.kind != NodeKind::kFolder && b.version > 0) guard = b.version;
-      req.ops.push_back(protocol::CommitOp::remove(session.to_remote(b.path), guard));
-    }
-    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
-    for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
-      const auto& r = resp.results[j - i];
-      const BaseRecord& b = *deletions[j];
-      if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
-        removals.push_back(b.path);
-        if (r.status == protocol::OpStatus::kOk && b.kind != NodeKind::kFolder) {
-          ++report.files_deleted;
-          report.deleted.push_back(b.path);
-        }
-      } else if (r.status == protocol::OpStatus::kConflict) {
-        report.conflicts.push_back(b.path +
-                                   ": deleted here but changed on the server; pull "
-                                   "to get the new version back");
-      } else {
-        report.errors.push_back(b.path + ": " + r.message);
-      }
-    }
-  }
+  CAIRN_RETURN_IF_ERROR(delete_on_server(deletions));
 
-  CAIRN_RETURN_IF_ERROR(session.state->update(upserts, removals, chunk_maps));
+  CAIRN_RETURN_IF_ERROR(session.state->update(changes, chunk_maps));
   report.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();

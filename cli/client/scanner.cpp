@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
+#include "cli/client/file_hasher.h"
 #include "cli/client/ignore.h"
 #include "cli/client/local_state.h"
 #include "common/remote_path.h"
@@ -162,12 +164,28 @@ BaseRecord base_from_stat(const LocalEntry& st, int64_t version, int64_t node_id
   b.kind = st.kind;
   b.size = st.size;
   b.mtime_ns = st.mtime_ns;
+  if (st.kind != NodeKind::kFolder) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    if (st.mtime_ns > now - kRacyWindowNs) b.mtime_ns = 0;  // Racily clean: see the header.
+  }
   b.inode = st.inode;
   b.mode = st.mode;
   b.target = st.target;
   b.version = version;
   b.node_id = node_id;
   return b;
+}
+
+bool unchanged_since(const std::string& root, const LocalEntry& now, const BaseRecord& b) {
+  if (same_stat(now, b)) return true;
+  if (now.kind != NodeKind::kFile || b.kind != NodeKind::kFile || now.size != b.size ||
+      (now.mode & 0111) != (b.mode & 0111) || now.inode != b.inode || b.xxh3 == 0) {
+    return false;
+  }
+  auto fp = fingerprint_file(root + "/" + now.path);
+  return fp && *fp == b.xxh3;
 }
 
 }  // namespace cairn::client

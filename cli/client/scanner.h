@@ -42,7 +42,19 @@ bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t in
 bool same_stat(const LocalEntry& a, const LocalEntry& b);
 bool same_stat(const LocalEntry& a, const BaseRecord& b);
 
-// A base record for `st` as synced at server `version` of node `node_id` (no manifest yet).
+// A stat taken within this much of its file's modification time cannot vouch for the file's
+// content: the file may change again within the file system's timestamp granularity (a jiffy on
+// Linux, a second or two elsewhere) and keep its size and mtime. Such a record is made with
+// mtime 0, so that the next look compares content instead (git's "racily clean" entries).
+inline constexpr int64_t kRacyWindowNs = 2'000'000'000;
+
+// A base record for `st` as synced at server `version` of node `node_id` (no manifest yet);
+// mtime 0 for a file or symlink modified within kRacyWindowNs of now.
 BaseRecord base_from_stat(const LocalEntry& st, int64_t version, int64_t node_id);
+
+// Whether the entry at `now` is still what `b` recorded: by stat, or for a file of the same size
+// and mode whose stat differs (touched, or recorded in the racy window) by its whole-file
+// fingerprint.
+bool unchanged_since(const std::string& root, const LocalEntry& now, const BaseRecord& b);
 
 }  // namespace cairn::client

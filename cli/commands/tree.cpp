@@ -309,9 +309,12 @@ int run_rm(CommandContext& ctx, const std::string& path, bool recursive) {
   const bool folder = here ? S_ISDIR(st.st_mode) : known->second.kind == NodeKind::kFolder;
   if (folder && !recursive) return fail(printer, "rm", folder_needs_r);
   if (known != base->end()) {
+    // A file: that version of that node, or nothing (an edit or a replacement made elsewhere
+    // wins). A folder: everything in it, as asked.
     std::optional<int64_t> guard;
     if (!folder && known->second.version > 0) guard = known->second.version;
-    auto r = expect_done(commit_one(api, CommitOp::remove(t->remote, guard)));
+    const int64_t node = folder ? 0 : known->second.node_id;
+    auto r = expect_done(commit_one(api, CommitOp::remove(t->remote, guard, node)));
     if (!r) {
       if (r.error().code() == ErrorCode::kConflict) {
         return fail(printer, "rm",
@@ -431,7 +434,14 @@ int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
   Result<protocol::CommitResult> r = make_error(ErrorCode::kInternal, "unreachable");
   std::string what;
   if (version > 0) {
-    r = expect_done(commit_one(api, CommitOp::restore(t->remote, version)));
+    // In a working copy, the version is one of the file this copy knows at that path.
+    int64_t node = 0;
+    if (place->session && t->rel) {
+      if (auto base = place->session->state->load_base(); base) {
+        if (auto known = base->find(*t->rel); known != base->end()) node = known->second.node_id;
+      }
+    }
+    r = expect_done(commit_one(api, CommitOp::restore(t->remote, version, node)));
     what = "restored version " + std::to_string(version) + " of " + t->remote;
   } else {
     auto binned = in_trash(api, t->remote);

@@ -398,6 +398,7 @@ json to_json_value(const CommitRequest& r) {
       case OpKind::kDelete: {
         json d{{"op", "delete"}, {"path", op.path}};
         put_optional(d, "base_version", op.base_version);
+        if (op.node_id != 0) d["node_id"] = op.node_id;
         ops.push_back(std::move(d));
         break;
       }
@@ -407,9 +408,12 @@ json to_json_value(const CommitRequest& r) {
         ops.push_back(std::move(m));
         break;
       }
-      case OpKind::kRestore:
-        ops.push_back({{"op", "restore"}, {"path", op.path}, {"version", op.version}});
+      case OpKind::kRestore: {
+        json back{{"op", "restore"}, {"path", op.path}, {"version", op.version}};
+        if (op.node_id != 0) back["node_id"] = op.node_id;
+        ops.push_back(std::move(back));
         break;
+      }
       case OpKind::kUndelete: {
         json u{{"op", "undelete"}, {"node_id", op.node_id}};
         if (!op.to.empty()) u["to"] = op.to;
@@ -442,6 +446,7 @@ void from_json_value(const json& j, CommitRequest& r) {
       op.kind = OpKind::kDelete;
       op.path = jo.at("path").get<std::string>();
       op.base_version = get_optional_int(jo, "base_version");
+      op.node_id = get_or<int64_t>(jo, "node_id", 0);
     } else if (name == "move") {
       op.kind = OpKind::kMove;
       op.path = jo.at("path").get<std::string>();
@@ -452,6 +457,7 @@ void from_json_value(const json& j, CommitRequest& r) {
       op.path = jo.at("path").get<std::string>();
       op.version = jo.at("version").get<int64_t>();
       if (op.version < 1) fail("version must be 1 or more");
+      op.node_id = get_or<int64_t>(jo, "node_id", 0);
     } else if (name == "undelete") {
       op.kind = OpKind::kUndelete;
       op.node_id = jo.at("node_id").get<int64_t>();

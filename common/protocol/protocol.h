@@ -122,9 +122,11 @@ struct FileUpload {
   NodeKind kind = NodeKind::kFile;
   bool executable = false;
   int64_t mtime_ns = 0;
-  std::string symlink_target;           // Symlinks only.
-  std::vector<ChunkRef> chunks;         // Files only; empty for an empty file.
-  std::optional<int64_t> base_version;  // The head the client last saw; nullopt for a new path.
+  std::string symlink_target;    // Symlinks only.
+  std::vector<ChunkRef> chunks;  // Files only; empty for an empty file.
+  // The version the client last saw (nullopt for a new path), of `node_id`: a base is a node and
+  // a version of it, never a number alone, so base_version needs node_id.
+  std::optional<int64_t> base_version;
   // The node the client last saw at this path (0: none). If it has moved since, the version
   // follows it to its new path: an edit of a file renamed elsewhere lands in the renamed file.
   int64_t node_id = 0;
@@ -155,8 +157,13 @@ struct CommitOp {
   // kPut without a session: the file (or symlink) itself, whose chunks the caller already holds
   // on the server; one request and one transaction. A chunk it does not hold fails the op.
   std::optional<FileUpload> file;
-  std::string to;       // kMove: the new path; kUndelete: where to (empty: its old place)
-  int64_t node_id = 0;  // kUndelete: the node in the trash; kMove: if set, `path` must be it
+  std::string to;  // kMove: the new path; kUndelete: where to (empty: its old place)
+  // kUndelete: the node in the trash. kMove, kDelete: if set, the node to move or delete,
+  // wherever it is now (what took its name at `path` is not touched); a delete's base_version
+  // is a version of that node. A delete of a folder that names its node removes it only if it
+  // is empty (the client deletes what it knew inside first), so what others added since stays.
+  // kRestore: if set, the node the client means, which must be the one at `path`.
+  int64_t node_id = 0;
   int64_t version = 0;  // kRestore: the version whose content becomes the new head
 
   static CommitOp put_upload(std::string upload_id) {
@@ -175,11 +182,13 @@ struct CommitOp {
     op.path = std::move(path);
     return op;
   }
-  static CommitOp remove(std::string path, std::optional<int64_t> base_version) {
+  static CommitOp remove(std::string path, std::optional<int64_t> base_version,
+                         int64_t node_id = 0) {
     CommitOp op;
     op.kind = OpKind::kDelete;
     op.path = std::move(path);
     op.base_version = base_version;
+    op.node_id = node_id;
     return op;
   }
   static CommitOp move(std::string from, std::string to, int64_t node_id = 0) {
@@ -190,11 +199,12 @@ struct CommitOp {
     op.node_id = node_id;
     return op;
   }
-  static CommitOp restore(std::string path, int64_t version) {
+  static CommitOp restore(std::string path, int64_t version, int64_t node_id = 0) {
     CommitOp op;
     op.kind = OpKind::kRestore;
     op.path = std::move(path);
     op.version = version;
+    op.node_id = node_id;
     return op;
   }
   static CommitOp undelete(int64_t node_id, std::string to = "") {

@@ -399,6 +399,10 @@ Result<store::StagedUpload> Services::stage_file(const RequestContext& ctx,
   u.mtime_ns = f.mtime_ns;
   u.base_version = f.base_version;
   u.node_id = f.node_id;
+  if (u.base_version && u.node_id == 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "base_version needs node_id (a base is a version of a node): " + u.path);
+  }
   u.created_at = ctx.now;
   switch (f.kind) {
     case protocol::NodeKind::kFolder:

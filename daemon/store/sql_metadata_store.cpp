@@ -1451,10 +1451,13 @@ class Tx {
   Result<CommitResult> put_staged(const Actor& a, const StagedUpload& u,
                                   const std::optional<Manifest>& given);
   Result<CommitResult> mkdir(const Actor& a, const std::string& path);
-  Result<CommitResult> remove(const Actor& a, const std::string& path, std::optional<int64_t> base);
+  // `expect_node`, if set, must be the node at `path` (see protocol::CommitOp::node_id).
+  Result<CommitResult> remove(const Actor& a, const std::string& path, std::optional<int64_t> base,
+                              int64_t expect_node);
   Result<CommitResult> move(const Actor& a, const std::string& from, const std::string& to,
                             int64_t expect_node);
-  Result<CommitResult> restore(const Actor& a, const std::string& path, int64_t version);
+  Result<CommitResult> restore(const Actor& a, const std::string& path, int64_t version,
+                               int64_t expect_node);
   Result<CommitResult> undelete(const Actor& a, int64_t node, const std::string& to);
 
  private:
@@ -1482,7 +1485,7 @@ bool same_content(const VersionRow& head, const StagedUpload& u) {
 Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
   CAIRN_ASSIGN_OR_RETURN(
       auto r, s_.query("SELECT path, kind, executable, mtime_ns, symlink_target, manifest_hash, "
-                       "size, base_seq, expires_at FROM uploads WHERE upload_id=?1 AND "
+                       "size, base_seq, expires_at, node_id FROM uploads WHERE upload_id=?1 AND "
                        "user_id=?2 AND namespace_id=?3",
                        upload_id, a.user_id, a.namespace_id));
   if (r.empty()) return make_error(ErrorCode::kNotFound, "no upload session " + upload_id);
@@ -1496,6 +1499,7 @@ Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
   u.size = static_cast<uint64_t>(r[0].get_int(6));
   u.base_version = r[0].get_optional_int(7);
   const int64_t expires_at = r[0].get_int(8);
+  u.node_id = r[0].get_int(9);
   if (expires_at < a.now) {
     return make_error(ErrorCode::kNotFound, "upload session " + upload_id + " has expired");
   }
@@ -1538,12 +1542,15 @@ Result<CommitResult> Tx::put_placed(const Actor& a, const StagedUpload& u,
   there.path = p.path;
   there.namespace_id = p.ns;
   if (p.mount->file) {
-    // The client knows the shared file by the mount's id, which is not a node of the owner's.
-    there.node_id = 0;
+    // The client knows the shared file by the mount's id, which stands for the owner's file: a
+    // base of the mount is a base of that file; any other node's is none.
+    const bool knows_it = u.node_id == p.mount->mount_node;
+    there.node_id = knows_it ? p.mount->root : 0;
     // An edit of a shared file that lost to someone else's is kept as the grantee's own copy,
     // beside the mount: the folder that holds the owner's file is not theirs to write in.
     CAIRN_ASSIGN_OR_RETURN(auto node, resolve(p.ns, p.path));
-    if (node && node->kind != NodeKind::kFolder && u.base_version != node->head_seq) {
+    if (node && node->kind != NodeKind::kFolder &&
+        (!knows_it || node->node_id != p.mount->root || u.base_version != node->head_seq)) {
       CAIRN_ASSIGN_OR_RETURN(auto head, version(p.ns, node->node_id, node->head_seq));
       if (!head || !same_content(*head, u) || node->kind != u.kind) {
         CAIRN_ASSIGN_OR_RETURN(auto mount, node_info(a.namespace_id, p.mount->mount_node));
@@ -1585,7 +1592,7 @@ Result<CommitResult> Tx::apply(const Actor& a, const CommitOp& op, const StagedU
                               "` first");
       }
       CAIRN_ASSIGN_OR_RETURN(auto w, writer(a, p, op.path));
-      CAIRN_ASSIGN_OR_RETURN(auto r, remove(w, p.path, op.base_version));
+      CAIRN_ASSIGN_OR_RETURN(auto r, remove(w, p.path, op.base_version, op.node_id));
       return in_view(p, std::move(r));
     }
     case OpKind::kMove: {
@@ -1616,7 +1623,10 @@ Result<CommitResult> Tx::apply(const Actor& a, const CommitOp& op, const StagedU
     case OpKind::kRestore: {
       CAIRN_ASSIGN_OR_RETURN(auto p, place(a, op.path));
       CAIRN_ASSIGN_OR_RETURN(auto w, writer(a, p, op.path));
-      CAIRN_ASSIGN_OR_RETURN(auto r, restore(w, p.path, op.version));
+      // A shared file is known to the grantee by its mount's id: it stands for the owner's.
+      int64_t node = op.node_id;
+      if (p.mount != nullptr && p.mount->file && node == p.mount->mount_node) node = p.mount->root;
+      CAIRN_ASSIGN_OR_RETURN(auto r, restore(w, p.path, op.version, node));
       return in_view(p, std::move(r));
     }
     case OpKind::kUndelete: {
@@ -1672,8 +1682,8 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
     if (info && !info->deleted && !info->purged && info->kind == u.kind && reachable) {
       CAIRN_ASSIGN_OR_RETURN(const std::string now_at, node_path(a.namespace_id, u.node_id));
       if (now_at != u.path) {
+        // Still the client's node (its base stays a version of it), now at its new path.
         StagedUpload followed = u;
-        followed.node_id = 0;
         followed.path = now_at;
         return put_staged(a, followed, manifest);
       }
@@ -1697,8 +1707,10 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
       // sides made the same edit.
       result.status = OpStatus::kUnchanged;
       result.version = existing->head_seq;
-    } else if (u.base_version != existing->head_seq) {
-      // Someone else's edit came first. Both survive: this one beside it.
+    } else if (u.base_version != existing->head_seq || u.node_id != existing->node_id) {
+      // Someone else's edit came first. Both survive: this one beside it. A base is a version of
+      // a node: "version 1" of a node that was replaced at this path is not version 1 of the
+      // node there now.
       return put_conflicted_copy(a, u, parent.first, name, manifest);
     }
     next_seq = existing->head_seq + 1;
@@ -1750,23 +1762,48 @@ Result<CommitResult> Tx::mkdir(const Actor& a, const std::string& path) {
 }
 
 Result<CommitResult> Tx::remove(const Actor& a, const std::string& path,
-                                std::optional<int64_t> base) {
+                                std::optional<int64_t> base, int64_t expect_node) {
   CommitResult result;
   result.path = path;
   if (path == "/") return make_error(ErrorCode::kInvalidArgument, "cannot delete the root");
   CAIRN_ASSIGN_OR_RETURN(auto node, resolve(a.namespace_id, path));
+  if (expect_node != 0 && (!node || node->node_id != expect_node)) {
+    // Deletes go by identity, as moves and edits do: the node the client deleted, wherever it
+    // is now (moved or renamed since it last looked). What took its name is not touched.
+    CAIRN_ASSIGN_OR_RETURN(auto info, node_info(a.namespace_id, expect_node));
+    CAIRN_ASSIGN_OR_RETURN(const bool reachable, in_scope(a, expect_node));
+    node.reset();
+    if (info && !info->deleted && !info->purged && info->parent != 0 && reachable) {
+      node = NodeRow{expect_node, info->kind, info->head_seq};
+    }
+  }
   if (!node) {
     result.status = OpStatus::kUnchanged;  // Already gone: deleting is idempotent.
     return result;
   }
   result.node_id = node->node_id;
-  if (node->kind != NodeKind::kFolder && base && *base != node->head_seq) {
-    // An edit the client has not seen beats its delete.
+  auto kept = [&](const std::string& why) {
     result.status = OpStatus::kConflict;
     result.version = node->head_seq;
     result.error_code = std::string(error_code_name(ErrorCode::kConflict));
-    result.message = "the file changed on the server since you last synced it";
+    result.message = why;
     return result;
+  };
+  if (node->kind != NodeKind::kFolder && base && *base != node->head_seq) {
+    // An edit the client has not seen beats its delete.
+    return kept("the file changed on the server since you last synced it");
+  }
+  if (node->kind == NodeKind::kFolder && expect_node != 0) {
+    // The client deletes what it knew inside first: anything left was added by someone else.
+    CAIRN_ASSIGN_OR_RETURN(
+        auto inside, s_.query("SELECT 1 FROM nodes WHERE namespace_id=?1 AND parent_id=?2 AND "
+                              "deleted_at IS NULL LIMIT 1",
+                              a.namespace_id, node->node_id));
+    if (!inside.empty()) {
+      return kept(
+          "the folder holds files you have not seen yet (added on the server since you "
+          "last synced); kept");
+    }
   }
   // Mark the node and everything under it deleted, one journal entry each. Deleted nodes keep
   // their versions: a delete is recoverable.
@@ -1815,6 +1852,7 @@ Result<CommitResult> Tx::put_conflicted_copy(const Actor& a, const StagedUpload&
     StagedUpload copy = u;
     copy.path = result.copy;
     copy.base_version = std::nullopt;
+    copy.node_id = 0;  // A new file: it has no base and follows no node.
     CAIRN_ASSIGN_OR_RETURN(auto put, put_staged(a, copy, manifest));
     result.node_id = put.node_id;
     result.version = put.version;
@@ -1870,13 +1908,21 @@ Result<CommitResult> Tx::move(const Actor& a, const std::string& from, const std
   return result;
 }
 
-Result<CommitResult> Tx::restore(const Actor& a, const std::string& path, int64_t wanted) {
+Result<CommitResult> Tx::restore(const Actor& a, const std::string& path, int64_t wanted,
+                                 int64_t expect_node) {
   CommitResult result;
   result.path = path;
   CAIRN_ASSIGN_OR_RETURN(auto node, resolve(a.namespace_id, path));
   if (!node) {
     return make_error(ErrorCode::kNotFound,
                       "no such file: " + path + " (a deleted file is restored from the trash)");
+  }
+  if (expect_node != 0 && node->node_id != expect_node) {
+    // Its versions are not the ones the client looked at.
+    return make_error(ErrorCode::kConflict,
+                      path +
+                          " is another file now than the one whose history you read; look "
+                          "at its history again");
   }
   result.node_id = node->node_id;
   if (node->kind == NodeKind::kFolder) {
@@ -2513,11 +2559,11 @@ class SqlMetadataStore final : public MetadataStore {
             auto q,
             s.query("INSERT INTO uploads(upload_id, user_id, namespace_id, path, kind, "
                     "executable, mtime_ns, symlink_target, manifest_hash, size, base_seq, "
-                    "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                    "?11, ?12, ?13)",
+                    "created_at, expires_at, node_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                    "?10, ?11, ?12, ?13, ?14)",
                     u.upload_id, u.user_id, u.namespace_id, u.path, kind_code(u.kind), u.executable,
                     u.mtime_ns, u.symlink_target, manifest_hash, u.size, u.base_version,
-                    u.created_at, u.expires_at));
+                    u.created_at, u.expires_at, u.node_id));
       }
       return {};
     });

@@ -1,5 +1,6 @@
 #include "cli/client/scanner.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cli/client/file_hasher.h"
 #include "tests/unit/daemon/test_dir.h"
 
 namespace cairn::client {
@@ -51,6 +53,36 @@ TEST(ScannerTest, ReportsFilesFoldersLinksAndSkipsWhatCannotSync) {
   auto changed = stat_entry(root, "a/b/file.txt");
   EXPECT_FALSE(same_stat(*changed, file.size, file.mtime_ns, file.inode, file.mode, "", file.kind));
   EXPECT_EQ(stat_entry(root, "nope").error().code(), ErrorCode::kNotFound);
+}
+
+// A file changed again within its file system's timestamp granularity keeps size and mtime: a
+// record made in that window holds no mtime, and the file is compared by content.
+TEST(ScannerTest, ARacilyCleanRecordIsCheckedByContent) {
+  testing::TempDir dir;
+  const std::string root = dir.path();
+  std::ofstream(root + "/f.txt") << "first";
+  auto st = stat_entry(root, "f.txt");
+  ASSERT_TRUE(st.has_value());
+  BaseRecord b = base_from_stat(*st, 1, 7);
+  EXPECT_EQ(b.mtime_ns, 0);  // Just written: racy.
+  b.xxh3 = *fingerprint_file(root + "/f.txt");
+  EXPECT_TRUE(unchanged_since(root, *st, b));
+
+  // The same size, the same mtime (as a second write in the same jiffy leaves it).
+  std::ofstream(root + "/f.txt", std::ios::in | std::ios::out) << "FIRST";
+  struct timespec times[2] = {{0, UTIME_OMIT},
+                              {st->mtime_ns / 1'000'000'000, st->mtime_ns % 1'000'000'000}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (root + "/f.txt").c_str(), times, 0), 0);
+  auto again = stat_entry(root, "f.txt");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(same_stat(*again, *st));             // Stat alone cannot tell...
+  EXPECT_FALSE(unchanged_since(root, *again, b));  // ... the content does.
+
+  // A file last modified long ago is recorded with its mtime, and trusted by it.
+  struct timespec old[2] = {{0, UTIME_OMIT}, {1'600'000'000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (root + "/f.txt").c_str(), old, 0), 0);
+  auto settled = stat_entry(root, "f.txt");
+  EXPECT_EQ(base_from_stat(*settled, 1, 7).mtime_ns, settled->mtime_ns);
 }
 
 }  // namespace

@@ -63,25 +63,37 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
     return ref;
   }
 
-  // A file of one chunk, to stage or to carry in a commit.
-  static protocol::FileUpload file(const std::string& path, const ChunkRef& chunk,
-                                   std::optional<int64_t> base = std::nullopt) {
+  // A file of one chunk, to stage or to carry in a commit. A `base` is a version of the node at
+  // `path` in the view of `as` (default: the fixture's user) now.
+  protocol::FileUpload file(const std::string& path, const ChunkRef& chunk,
+                            std::optional<int64_t> base = std::nullopt,
+                            const service::RequestContext* as = nullptr) {
     protocol::FileUpload f;
     f.path = path;
     f.chunks = {chunk};
     f.base_version = base;
+    if (base) {
+      auto there = services_->list(as != nullptr ? *as : ctx_, path);
+      if (there && there->entries.size() == 1) f.node_id = there->entries[0].node_id;
+    }
     return f;
   }
 
-  // Stages and commits one file; returns the commit result.
+  // Stages and commits one file; returns the commit result. A `base` is a version of the node
+  // at `path` now (a client names the node it saw: the test names the one that is there).
   protocol::CommitResult put_file(const std::string& path, const std::string& text,
                                   std::optional<int64_t> base,
-                                  const service::RequestContext* as = nullptr) {
+                                  const service::RequestContext* as = nullptr, int64_t node = 0) {
     const auto& ctx = as != nullptr ? *as : ctx_;
     protocol::FileUpload f;
     f.path = path;
     if (!text.empty()) f.chunks = {upload_chunk(text, ctx)};
     f.base_version = base;
+    f.node_id = node;
+    if (base && node == 0) {
+      auto there = services_->list(ctx, path);
+      if (there && there->entries.size() == 1) f.node_id = there->entries[0].node_id;
+    }
     auto staged = services_->init_uploads(ctx, {{f}});
     EXPECT_TRUE(staged.has_value()) << staged.error().message();
     EXPECT_TRUE(staged->missing.empty());

@@ -113,7 +113,7 @@ TEST_P(MetadataStoreTest, VersionsUnchangedAndConflicts) {
   EXPECT_EQ(listing->entries.at(0).version, 2);
   EXPECT_EQ(listing->entries.at(0).size, 3u);
   // A new path with a stale base (deleted meanwhile) is created: the edit wins.
-  EXPECT_EQ(put_file("/docs/new.txt", "x", 5).status, OpStatus::kOk);
+  EXPECT_EQ(put_file("/docs/new.txt", "x", 5, nullptr, /*node=*/987654).status, OpStatus::kOk);
 }
 
 TEST_P(MetadataStoreTest, FoldersPathsAndDeletes) {

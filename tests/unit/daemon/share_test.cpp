@@ -112,7 +112,7 @@ TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
   const std::string before = alice_state();
   const ChunkRef his = upload_chunk("bob's edit", bob_);
   std::vector<CommitOp> writes = {
-      CommitOp::put_file(file("/Shared/proj/notes.txt", his, 1)),
+      CommitOp::put_file(file("/Shared/proj/notes.txt", his, 1, &bob_)),
       CommitOp::put_file(file("/Shared/proj/new.txt", his)),
       CommitOp::mkdir("/Shared/proj/sub"),
       CommitOp::remove("/Shared/proj/notes.txt", std::nullopt),
@@ -156,7 +156,7 @@ TEST_P(ShareTest, EditorsAndTheOwnerSeeEachOthersChangesAndRolesApplyOnTheNextRe
 
   // Bob edits and adds; alice sees it in her own feed, under her own path.
   const ChunkRef his = upload_chunk("v2 by bob", bob_);
-  auto edited = commit(bob_, {CommitOp::put_file(file("/Shared/proj/a.txt", his, 1)),
+  auto edited = commit(bob_, {CommitOp::put_file(file("/Shared/proj/a.txt", his, 1, &bob_)),
                               CommitOp::put_file(file("/Shared/proj/b.txt", his))});
   ASSERT_TRUE(edited.has_value()) << edited.error().message();
   EXPECT_EQ(edited->results[0].status, OpStatus::kOk);
@@ -527,7 +527,7 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   // As a viewer he changes nothing, and cannot delete his mount (leaving is unshare).
   const std::string before = alice_state();
   const ChunkRef his = upload_chunk("bob's report", bob_);
-  for (auto& w : {CommitOp::put_file(file("/Shared/report.txt", his, 1)),
+  for (auto& w : {CommitOp::put_file(file("/Shared/report.txt", his, 1, &bob_)),
                   CommitOp::restore("/Shared/report.txt", 1)}) {
     auto r = commit(bob_, {w});
     ASSERT_FALSE(r.has_value());
@@ -543,7 +543,7 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
 
   // As an editor his edit is alice's next version; the answer names his mount.
   share("/docs/report.txt", "bob", "editor");
-  protocol::FileUpload edit = file("/Shared/report.txt", his, 1);
+  protocol::FileUpload edit = file("/Shared/report.txt", his, 1, &bob_);
   edit.node_id = shown.node_id;
   auto edited = commit(bob_, {CommitOp::put_file(edit)});
   ASSERT_TRUE(edited.has_value()) << edited.error().message();
@@ -562,7 +562,7 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   // folder.
   ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/docs/report.txt", v1, 2))}));
   const ChunkRef late = upload_chunk("bob's late edit", bob_);
-  auto raced = commit(bob_, {CommitOp::put_file(file("/Shared/report.txt", late, 2))});
+  auto raced = commit(bob_, {CommitOp::put_file(file("/Shared/report.txt", late, 2, &bob_))});
   ASSERT_TRUE(raced.has_value()) << raced.error().message();
   EXPECT_EQ(raced->results.at(0).status, OpStatus::kCopied);
   EXPECT_EQ(raced->results.at(0).copy.rfind("/Shared/report (conflicted copy", 0), 0u)
