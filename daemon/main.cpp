@@ -253,6 +253,8 @@ struct ServeFlags {
   std::string tls_key;
   bool allow_plain_http = false;
   std::string rate_limit = "200/s,2000";
+  int idle_timeout_s = 120;
+  int max_connections = 0;
 };
 
 bool is_loopback(const std::string& host) {
@@ -292,6 +294,8 @@ int cmd_serve(const std::string& data, const ServeFlags& flags) {
   options.tls_cert_file = flags.tls_cert;
   options.tls_key_file = flags.tls_key;
   options.max_json_body_bytes = (*d)->services->config().max_json_body_bytes;
+  options.idle_timeout_seconds = flags.idle_timeout_s;
+  options.max_connections = flags.max_connections;
   options.max_stream_body_bytes = std::max<uint64_t>((*d)->services->config().chunking.max_size,
                                                      (*d)->services->config().packs.max_size);
   http::Server server(router, options);
@@ -374,6 +378,20 @@ int main(int argc, char** argv) {
       ->add_option("--rate-limit", serve_flags.rate_limit,
                    "Requests each token may make: RATE/s[,BURST] (a token bucket; over it the "
                    "answer is 429 with Retry-After), or off")
+      ->capture_default_str();
+  serve
+      ->add_option("--idle-timeout", serve_flags.idle_timeout_s,
+                   "Seconds a connection may stay silent (no byte of a request arriving, none of "
+                   "an answer leaving) before it is closed; a slow upload that keeps moving is "
+                   "never cut off")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  serve
+      ->add_option("--max-connections", serve_flags.max_connections,
+                   "Open HTTP connections at most (0: what the open-files limit leaves room "
+                   "for). At the limit the longest idle keep-alive connection is closed; with "
+                   "none idle a new one gets 503")
+      ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
 
   auto* user = app.add_subcommand("user", "Manage users");

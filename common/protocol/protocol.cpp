@@ -1,5 +1,6 @@
 #include "common/protocol/protocol.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace cairn::protocol {
@@ -749,8 +750,62 @@ std::string encode_json(const T& value) {
   return to_json_value(value).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// Estimates what a document's tree would cost without building it, to refuse one that would
+// cost far more memory than its text: parsed, a value takes 16 bytes, an array slot 16 more, an
+// object member a map node with its key (about 80), a long string its characters. The messages
+// of this protocol cost about six times their text; an array of a million "1,"s costs sixteen.
+class Measure final : public json::json_sax_t {
+ public:
+  explicit Measure(uint64_t budget) : budget_(budget) {}
+  bool null() override { return value(0); }
+  bool boolean(bool) override { return value(0); }
+  bool number_integer(json::number_integer_t) override { return value(0); }
+  bool number_unsigned(json::number_unsigned_t) override { return value(0); }
+  bool number_float(json::number_float_t, const std::string&) override { return value(0); }
+  bool string(std::string& s) override { return value(s.size() > 15 ? s.size() : 0); }
+  bool binary(json::binary_t& b) override { return value(b.size()); }
+  bool start_object(std::size_t) override { return value(0) && deeper(); }
+  bool key(std::string& k) override { return cost(80 + (k.size() > 15 ? k.size() : 0)); }
+  bool end_object() override { return shallower(); }
+  bool start_array(std::size_t) override { return value(0) && deeper(); }
+  bool end_array() override { return shallower(); }
+  bool parse_error(std::size_t, const std::string&, const json::exception&) override {
+    return false;
+  }
+  bool too_big = false;
+
+ private:
+  static constexpr int kMaxDepth = 32;
+  bool value(uint64_t extra) { return cost(32 + extra); }
+  bool cost(uint64_t bytes) {
+    spent_ += bytes;
+    if (spent_ <= budget_) return true;
+    too_big = true;
+    return false;
+  }
+  bool deeper() {
+    if (++depth_ <= kMaxDepth) return true;
+    too_big = true;
+    return false;
+  }
+  bool shallower() {
+    --depth_;
+    return true;
+  }
+  uint64_t budget_;
+  uint64_t spent_ = 0;
+  int depth_ = 0;
+};
+
 template <typename T>
 Result<T> decode_json(std::string_view text) {
+  // At most eight times the text (and 16 MiB for any text): bounded memory for whatever arrives.
+  Measure measure(std::max<uint64_t>(16u << 20, uint64_t{8} * text.size()));
+  if (!json::sax_parse(text, &measure) && measure.too_big) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "JSON too dense or too deep: parsed, it would take more than eight times "
+                      "its size in memory, or nest more than 32 levels");
+  }
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "malformed JSON");
   if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "JSON body must be an object");

@@ -230,15 +230,37 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter,
   if (notifier != nullptr) {
     router.add_socket(
         "/v1/notify",
-        [&services, notifier](const HttpRequest& req) -> Result<Router::SocketAttach> {
+        [&services, notifier, limiter](const HttpRequest& req) -> Result<Router::SocketAttach> {
           CAIRN_ASSIGN_OR_RETURN(auto user, services.authenticate(req.authorization));
           metrics().requests.fetch_add(1, std::memory_order_relaxed);
+          // An upgrade counts against the token's rate like any request, and each user has a
+          // bounded number of sockets open: each holds a descriptor and a little memory.
+          if (limiter != nullptr && user.token_hash && limiter->take(*user.token_hash) > 0) {
+            metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
+            return make_error(ErrorCode::kUnavailable,
+                              "too many requests with this token; retry shortly");
+          }
+          if (!notifier->has_room(user.user_id)) {
+            return make_error(ErrorCode::kUnavailable, "too many notification sockets open for " +
+                                                           user.name + "; close one first");
+          }
           return Router::SocketAttach(
               [notifier, user = std::move(user)](std::weak_ptr<Router::SocketPeer> peer) {
                 return notifier->subscribe(user, std::move(peer));
               });
         });
   }
+
+  // Every request to a handler route that carries a body is a /v1 call made with a token: check
+  // the token before reading the body (then the handler checks it again, with the rate limit).
+  router.set_gate([&services](const HttpRequest& req) -> Result<void> {
+    auto user = services.authenticate(req.authorization);
+    if (!user) {
+      metrics().errors.fetch_add(1, std::memory_order_relaxed);
+      return std::move(user).error();
+    }
+    return {};
+  });
 
   // Authenticated like everything under /v1, so that a client's first call proves its token.
   router.add("GET", "/v1/config", [&services, limiter](const HttpRequest& req, const std::string&) {

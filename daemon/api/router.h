@@ -30,9 +30,17 @@ class Router {
   using SocketAttach = std::function<std::shared_ptr<void>(std::weak_ptr<SocketPeer>)>;
   using SocketOpen = std::function<Result<SocketAttach>(const HttpRequest&)>;
 
+  // Checks a request head before its body is read: the bearer token of a request to a handler
+  // route that carries a body, so that nobody who cannot authenticate makes the daemon read (and
+  // hold) a body. Runs on the worker pool; an error is the answer, and the body is never read.
+  using Gate = std::function<Result<void>(const HttpRequest&)>;
+
   void add(std::string method, std::string pattern, Handler handler);
   void add_streaming(std::string method, std::string pattern, SinkFactory factory);
   void add_socket(std::string pattern, SocketOpen open);
+  void set_gate(Gate gate) { gate_ = std::move(gate); }
+  // Empty when none is set.
+  const Gate& gate() const { return gate_; }
 
   struct Match {
     const Handler* handler = nullptr;
@@ -52,6 +60,7 @@ class Router {
     SocketOpen socket;
   };
   std::vector<Route> routes_;
+  Gate gate_;
 };
 
 }  // namespace cairn::api

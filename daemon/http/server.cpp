@@ -1,5 +1,7 @@
 #include "daemon/http/server.h"
 
+#include <sys/resource.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -7,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -22,25 +25,57 @@ struct Server::Impl {
   Impl(const api::Router& router, ServerOptions opts)
       : options(std::move(opts)),
         pool(static_cast<size_t>(std::max(1, options.worker_threads))),
-        shared{router, options, pool, {}},
+        shared(router, options, pool),
         acceptor(ioc),
         signals(ioc, SIGINT, SIGTERM),
-        drain_timer(ioc) {}
+        drain_timer(ioc),
+        accept_timer(ioc) {}
 
   void accept() {
     acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
       if (!acceptor.is_open()) return;
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory || ec.value() == ENFILE) {
+        // Out of descriptors: the connection waits in the backlog. Make room by closing idle
+        // keep-alive connections, and try again in a moment instead of spinning on the error.
+        shared.evict_idle(8);
+        accept_timer.expires_after(std::chrono::milliseconds(50));
+        accept_timer.async_wait([this](beast::error_code) { accept(); });
+        return;
+      }
       if (!ec) {
-        beast::error_code ignored;
-        s.set_option(tcp::no_delay(true), ignored);
-        if (tls) {
-          start_tls_session(std::move(s), *tls, shared);
+        if (shared.connections.load() >= shared.max_connections && shared.evict_idle(1) == 0) {
+          refuse(std::move(s));
         } else {
-          start_plain_session(std::move(s), shared);
+          beast::error_code ignored;
+          s.set_option(tcp::no_delay(true), ignored);
+          if (tls) {
+            start_tls_session(std::move(s), *tls, shared);
+          } else {
+            start_plain_session(std::move(s), shared);
+          }
         }
       }
       accept();
     });
+  }
+
+  // At the connection limit with none idle: a short answer and the door. (Sent as plain text on
+  // a fresh socket, where it fits the send buffer at once; a TLS client sees the connection end.)
+  void refuse(tcp::socket s) {
+    static constexpr std::string_view kBusy =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Retry-After: 1\r\nConnection: close\r\nContent-Length: 84\r\n\r\n"
+        "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections; try again "
+        "shortly\"}}";
+    beast::error_code ignored;
+    if (!tls) {
+      s.non_blocking(true, ignored);
+      asio::write(s, asio::buffer(kBusy.data(), kBusy.size()), ignored);
+    }
+    s.shutdown(tcp::socket::shutdown_both, ignored);
+    s.close(ignored);
+    refused.fetch_add(1);
   }
 
   void begin_shutdown() {
@@ -70,7 +105,9 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   asio::signal_set signals;
   asio::steady_timer drain_timer;
+  asio::steady_timer accept_timer;
   std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> refused{0};
   std::chrono::steady_clock::time_point drain_deadline;
 };
 
@@ -109,6 +146,14 @@ Result<void> Server::listen() {
                                                          " does not match the certificate");
     }
   }
+  // The connection limit: as asked, or what the descriptor limit leaves room for.
+  int limit = impl_->options.max_connections;
+  struct rlimit files {};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const int room = std::max(8, static_cast<int>(files.rlim_cur) - 64);
+    limit = limit > 0 ? std::min(limit, room) : room;
+  }
+  impl_->shared.max_connections = limit > 0 ? limit : (1 << 20);
   const auto address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) {
     return make_error(ErrorCode::kInvalidArgument,

@@ -25,6 +25,18 @@ struct ServerOptions {
   uint32_t max_header_bytes = 16 * 1024;
   uint64_t max_json_body_bytes = 32 * 1024 * 1024;
   uint64_t max_stream_body_bytes = 64 * 1024 * 1024;
+  // Bytes of JSON bodies read and decoded at once, over every connection: past it a request is
+  // answered 503 with Retry-After before its body is read. A parsed body takes several times
+  // its text (common/protocol rejects the densest), so this bounds the daemon's memory.
+  uint64_t max_json_bytes_in_flight = 64 * 1024 * 1024;
+  // Open HTTP connections at most; 0: as many as the descriptor limit leaves room for (its soft
+  // RLIMIT_NOFILE less 64 for files and the database). At the limit, the connection idle the
+  // longest (a keep-alive one waiting for its next request) is closed to make room; with none
+  // idle, a new connection is answered 503 and closed.
+  int max_connections = 0;
+  // A connection silent this long (no byte of a request arriving, no byte of an answer leaving)
+  // is closed. Per read and write, not per request: a slow upload that keeps moving never
+  // times out.
   int idle_timeout_seconds = 120;
   // HTTPS with this certificate chain and key (PEM files); plain HTTP when both are empty.
   std::string tls_cert_file;

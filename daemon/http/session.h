@@ -21,6 +21,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -41,11 +45,46 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 constexpr size_t kPieceBytes = 256 * 1024;
 constexpr size_t kReadBufferBytes = 64 * 1024;
 
+// What a connection waiting for its next request leaves behind so that the server can close it
+// to make room: alive as long as the connection is idle.
+struct IdleTicket {
+  std::function<void()> close;  // Posts the close to the connection's own executor.
+};
+
 struct Shared {
+  Shared(const api::Router& r, ServerOptions o, asio::thread_pool& p)
+      : router(r), options(std::move(o)), pool(p) {}
+
   const api::Router& router;
   ServerOptions options;
   asio::thread_pool& pool;
   std::atomic<int> in_flight{0};
+  std::atomic<int> connections{0};      // HTTP connections open now.
+  int max_connections = 1 << 20;        // Set by Server::listen().
+  std::atomic<uint64_t> json_bytes{0};  // Of JSON bodies being read or decoded now.
+
+  // Idle keep-alive connections, the longest idle first.
+  std::mutex idle_mu;
+  std::list<std::weak_ptr<IdleTicket>> idle;
+
+  void park(const std::shared_ptr<IdleTicket>& ticket) {
+    std::lock_guard lock(idle_mu);
+    idle.push_back(ticket);
+  }
+  // Closes up to `n` idle connections, the longest idle first; returns how many.
+  int evict_idle(int n) {
+    std::vector<std::shared_ptr<IdleTicket>> doomed;
+    {
+      std::lock_guard lock(idle_mu);
+      while (!idle.empty() && static_cast<int>(doomed.size()) < n) {
+        auto ticket = idle.front().lock();
+        idle.pop_front();
+        if (ticket) doomed.push_back(std::move(ticket));
+      }
+    }
+    for (auto& t : doomed) t->close();
+    return static_cast<int>(doomed.size());
+  }
 };
 
 // A response body that streams [offset, offset + size) of an open file in 256 KiB reads. Beast's
@@ -183,16 +222,19 @@ void start_socket(TlsStream stream, bhttp::request<bhttp::empty_body> upgrade,
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, Shared& shared)
-      : stream_(std::move(socket)), shared_(shared), piece_(kPieceBytes) {}
+  Session(tcp::socket socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {
+    shared_.connections.fetch_add(1);
+  }
   Session(tcp::socket socket, ssl::context& tls, Shared& shared)
-      : stream_(std::move(socket), tls), shared_(shared), piece_(kPieceBytes) {}
+      : stream_(std::move(socket), tls), shared_(shared) {
+    shared_.connections.fetch_add(1);
+  }
+  ~Session() {
+    release_json();
+    shared_.connections.fetch_sub(1);
+  }
 
   void start() {
-    // Beast sizes each socket read from the buffer's spare capacity (at least 512 bytes, at most
-    // 64 KiB). Left to grow on demand the buffer stays around 1 KiB after a request head, and a
-    // chunk body then arrives in ~1 KiB reads: measured 55 MB/s and 3.5 s of CPU per 256 MiB.
-    buffer_.reserve(kReadBufferBytes);
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
         self->lowest().expires_after(std::chrono::seconds(30));
@@ -213,6 +255,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
   void read_header() {
+    // An idle connection holds little: the body buffers go back between requests (a piece of a
+    // stream is 256 KiB, the read buffer up to 64 KiB), and a ticket lets the server close it
+    // to make room for another.
+    piece_ = std::vector<char>();
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
+    idle_ = std::make_shared<IdleTicket>();
+    idle_->close = [weak = std::weak_ptr<Session>(shared_from_this())] {
+      if (auto self = weak.lock()) {
+        asio::post(self->stream_.get_executor(), [self] {
+          if (self->idle_) self->close();
+        });
+      }
+    };
+    shared_.park(idle_);
     header_parser_.emplace();
     header_parser_->header_limit(shared_.options.max_header_bytes);
     // The parser checks Content-Length against its body limit while reading the head; the real
@@ -225,6 +281,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void on_header(beast::error_code ec, size_t /*bytes*/) {
+    idle_.reset();  // Busy now: not to be closed to make room.
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
         ec == beast::error::timeout || ec == asio::error::operation_aborted ||
         ec == asio::error::connection_reset) {
@@ -278,6 +335,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return send(error_response(413, "too_large", "request body too large"));
     }
 
+    // Beast sizes each socket read from the buffer's spare capacity (at least 512 bytes, at most
+    // 64 KiB). Left to grow on demand the buffer stays around 1 KiB after a request head, and a
+    // chunk body then arrives in ~1 KiB reads: measured 55 MB/s and 3.5 s of CPU per 256 MiB.
+    if (has_body) buffer_.reserve(kReadBufferBytes);
+
     if (match.sink != nullptr) {
       auto sink = (*match.sink)(request_, match.param);
       if (!sink) {
@@ -285,6 +347,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         return send(api::HttpResponse::error(sink.error()));
       }
       sink_ = std::move(*sink);
+      piece_.resize(kPieceBytes);
       body_parser_.emplace(std::move(*header_parser_));
       body_parser_->body_limit(shared_.options.max_stream_body_bytes);
       if (expects_continue) return send_continue(&Session::read_piece);
@@ -293,10 +356,55 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
     handler_ = match.handler;
     param_ = match.param;
+    if (!has_body) return start_body(false);
+    // A body is read only for someone who can authenticate, and only while the daemon has room
+    // for it: a parsed JSON body takes several times its text.
+    const auto& gate = shared_.router.gate();
+    if (!gate) return admit_body(expects_continue);
+    asio::post(shared_.pool, [self = shared_from_this(), &gate, expects_continue]() {
+      auto admitted = gate(self->request_);
+      asio::post(self->stream_.get_executor(),
+                 [self, admitted = std::move(admitted), expects_continue]() {
+                   if (!admitted) {
+                     self->keep_alive_ = false;  // The body stays unread.
+                     return self->send(api::HttpResponse::error(admitted.error()));
+                   }
+                   self->admit_body(expects_continue);
+                 });
+    });
+  }
+
+  void admit_body(bool expects_continue) {
+    const uint64_t want = request_.content_length.value_or(shared_.options.max_json_body_bytes);
+    if (!reserve_json(want)) {
+      keep_alive_ = false;
+      api::HttpResponse busy =
+          error_response(503, "unavailable", "the server is busy reading other requests");
+      busy.headers.emplace_back("Retry-After", "1");
+      return send(std::move(busy));
+    }
+    start_body(expects_continue);
+  }
+
+  void start_body(bool expects_continue) {
     string_parser_.emplace(std::move(*header_parser_));
     string_parser_->body_limit(shared_.options.max_json_body_bytes);
     if (expects_continue) return send_continue(&Session::read_body);
     read_body();
+  }
+
+  bool reserve_json(uint64_t bytes) {
+    uint64_t now = shared_.json_bytes.load();
+    do {
+      if (now > 0 && now + bytes > shared_.options.max_json_bytes_in_flight) return false;
+    } while (!shared_.json_bytes.compare_exchange_weak(now, now + bytes));
+    json_reserved_ = bytes;
+    return true;
+  }
+
+  void release_json() {
+    if (json_reserved_ > 0) shared_.json_bytes.fetch_sub(json_reserved_);
+    json_reserved_ = 0;
   }
 
   // A WebSocket route: the route checks the request on the pool; then the connection is handed,
@@ -329,13 +437,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                        });
   }
 
+  // Read by pieces, the idle timer set again before each: a body that keeps arriving, however
+  // slowly, is never cut off; one that stops is.
   void read_body() {
-    bhttp::async_read(stream_, buffer_, *string_parser_,
-                      beast::bind_front_handler(&Session::on_body, shared_from_this()));
+    // Nothing (more) to read: a request without a body is complete with its head.
+    if (string_parser_->is_done()) return on_body({}, 0);
+    lowest().expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
+    bhttp::async_read_some(stream_, buffer_, *string_parser_,
+                           beast::bind_front_handler(&Session::on_body, shared_from_this()));
   }
 
   void on_body(beast::error_code ec, size_t /*bytes*/) {
     if (ec) return on_body_error(ec);
+    if (!string_parser_->is_done()) return read_body();
     request_.body = std::move(string_parser_->get().body());
     string_parser_.reset();
     const api::Router::Handler* handler = handler_;
@@ -348,8 +462,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     auto& body = body_parser_->get().body();
     body.data = piece_.data();
     body.size = piece_.size();
-    bhttp::async_read(stream_, buffer_, *body_parser_,
-                      beast::bind_front_handler(&Session::on_piece, shared_from_this()));
+    if (body_parser_->is_done()) return on_piece({}, 0);  // An empty body: nothing to read.
+    lowest().expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
+    bhttp::async_read_some(stream_, buffer_, *body_parser_,
+                           beast::bind_front_handler(&Session::on_piece, shared_from_this()));
   }
 
   void on_piece(beast::error_code ec, size_t /*bytes*/) {
@@ -374,6 +490,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void on_body_error(beast::error_code ec) {
     sink_.reset();
+    release_json();
     keep_alive_ = false;
     if (ec == bhttp::error::body_limit) {
       return send(error_response(413, "too_large", "request body too large"));
@@ -391,6 +508,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     asio::post(shared_.pool, [self = shared_from_this(), work = std::move(work)]() mutable {
       api::HttpResponse response = work();
       asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->release_json();  // Decoded and answered: the body's memory is gone.
         self->send(std::move(response));
       });
     });
@@ -454,6 +572,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void drain() {
+    if (piece_.empty()) piece_.resize(kPieceBytes);
     lowest().async_read_some(asio::buffer(piece_),
                              [self = shared_from_this()](beast::error_code ec, size_t) {
                                if (ec) return self->close();
@@ -497,6 +616,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void close() {
+    idle_.reset();
     end_request();
     beast::error_code ignored;
     lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -516,6 +636,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   api::HttpRequest request_;
   bool keep_alive_ = true;
   bool counted_ = false;
+  std::shared_ptr<IdleTicket> idle_;  // Set while waiting for the next request.
+  uint64_t json_reserved_ = 0;        // Of Shared::json_bytes, held by this request's body.
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -90,6 +90,12 @@ size_t Notifier::connections() const {
   return state_->subscribers.size();
 }
 
+bool Notifier::has_room(int64_t user_id) const {
+  std::lock_guard lock(state_->mu);
+  auto user = state_->by_user.find(user_id);
+  return user == state_->by_user.end() || user->second.size() < options_.max_per_user;
+}
+
 uint64_t Notifier::events_sent() const {
   std::lock_guard lock(state_->mu);
   return state_->events_sent;

@@ -38,6 +38,7 @@ class NotifyPeer {
 
 struct NotifierOptions {
   int token_check_ms = 500;  // A revoked token's connection is closed within this (plus a query).
+  size_t max_per_user = 32;  // Open sockets per user; a new one past it is refused.
 };
 
 class Notifier {
@@ -58,6 +59,8 @@ class Notifier {
 
   // Connected peers, and events sent since start (for /metrics and tests).
   size_t connections() const;
+  // Whether `user_id` may open another socket (fewer than NotifierOptions::max_per_user open).
+  bool has_room(int64_t user_id) const;
   uint64_t events_sent() const;
 
   // What the store reports; public so that tests can drive the notifier without a store thread.

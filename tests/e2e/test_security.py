@@ -410,3 +410,139 @@ class LyingServerTest(ApiCase):
         self.assertNotEqual(result.returncode, 0, result.stdout)
         self.assertEqual(os.listdir(self.outside), [])
         self.assertTrue(os.path.islink(os.path.join(wc, "shared")))
+
+
+class ResourceTest(ApiCase):
+    """Many connections, slow ones, big bodies and sockets: the daemon stays up and answers, its
+    memory bounded, and nobody who cannot authenticate makes it read (and hold) a body."""
+
+    def spawn(self, *flags, nofile=None):
+        """A second daemon on the same data, its own limits: (process, url)."""
+        import resource
+        import subprocess
+
+        def limit():
+            if nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        self.daemon.stop()
+        proc = subprocess.Popen([CAIRND, "serve", "--data", self.daemon.data_dir, "--listen",
+                                 "127.0.0.1:0", *flags], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, preexec_fn=limit)
+        line = proc.stdout.readline().strip()
+        self.assertTrue(line.startswith("listening on "), line)
+
+        def stop():
+            proc.terminate()
+            proc.wait(timeout=20)
+            proc.stdout.close()
+        self.addCleanup(stop)
+        self.daemon.url = line[len("listening on "):]
+        return proc, self.daemon.url
+
+    @staticmethod
+    def status(pid, key):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    @staticmethod
+    def cpu_seconds(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def connect(self, url):
+        import socket
+        parts = urllib.parse.urlsplit(url)
+        return socket.create_connection((parts.hostname, parts.port), timeout=10)
+
+    def test_many_idle_connections_under_a_low_descriptor_limit(self):
+        proc, url = self.spawn(nofile=100)
+        held = [self.connect(url) for _ in range(130)]
+        self.addCleanup(lambda: [s.close() for s in held])
+        time.sleep(0.5)
+        before = self.cpu_seconds(proc.pid)
+        code, body = http("GET", url + "/healthz")
+        self.assertEqual(code, 200, body)
+        time.sleep(1.0)
+        # No spinning on EMFILE: well under a core for the second that follows.
+        self.assertLess(self.cpu_seconds(proc.pid) - before, 0.5)
+        code, _ = self.api("GET", "/v1/whoami")
+        self.assertEqual(code, 200)
+
+    def test_a_body_is_not_read_for_someone_without_a_token(self):
+        proc, url = self.spawn()
+        rss = self.status(proc.pid, "VmRSS")
+        sockets = []
+        for _ in range(8):
+            s = self.connect(url)
+            s.sendall(b"POST /v1/commit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Authorization: Bearer cairn_" + b"0" * 64 + b"\r\n"
+                      b"Content-Length: 30000000\r\n\r\n")
+            sockets.append(s)
+        for s in sockets:
+            # Answered at once, before the body: 401 with Connection: close.
+            answer = s.recv(4096)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 401"), answer[:200])
+            try:
+                s.sendall(b"x" * (4 << 20))
+            except OSError:
+                pass  # Closed under us: the body was never wanted.
+            s.close()
+        self.assertLess(self.status(proc.pid, "VmHWM") - rss, 40 << 20)
+
+    def test_dense_or_deep_json_is_refused_before_it_costs_memory(self):
+        proc, url = self.spawn()
+        rss = self.status(proc.pid, "VmRSS")
+        dense = b'{"ops":[' + b"1," * (10 << 20) + b'1]}'
+        code, body = http("POST", url + "/v1/commit", dense, token=self.token)
+        self.assertEqual(code, 400, body[:300])
+        self.assertIn(b"dense", body)
+        deep = b'{"ops":' + b"[" * 5000 + b"]" * 5000 + b"}"
+        code, body = http("POST", url + "/v1/commit", deep, token=self.token)
+        self.assertEqual(code, 400, body[:300])
+        self.assertLess(self.status(proc.pid, "VmHWM") - rss, 120 << 20)
+
+    def test_a_slow_upload_that_keeps_moving_is_not_cut_off(self):
+        proc, url = self.spawn("--idle-timeout", "1")
+        data = os.urandom(300_000)
+        code, check = self.api("POST", "/v1/chunks/check",
+                               {"chunks": [{"hash": sha256(data), "len": len(data)}]}, expect=200)
+        grant = check["missing"][0]["url"]
+        s = self.connect(url)
+        s.sendall(f"PUT {grant} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n"
+                  "Content-Type: application/octet-stream\r\n\r\n".encode())
+        # Three seconds in all, three times the idle timeout, never silent for half of it.
+        step = len(data) // 10
+        for i in range(0, len(data), step):
+            s.sendall(data[i:i + step])
+            time.sleep(0.3)
+        answer = s.recv(4096)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 201"), answer[:200])
+        s.close()
+        # A connection that says nothing is closed after the idle timeout.
+        quiet = self.connect(url)
+        quiet.settimeout(5)
+        started = time.monotonic()
+        self.assertEqual(quiet.recv(10), b"")
+        self.assertLess(time.monotonic() - started, 3)
+
+    def test_notification_sockets_are_bounded_per_user(self):
+        from wsclient import HttpRefused, WebSocket
+        url = self.daemon.url + "/v1/notify"
+        opened = []
+        try:
+            for _ in range(32):
+                opened.append(WebSocket(url, token=self.token))
+            with self.assertRaises(HttpRefused) as refused:
+                WebSocket(url, token=self.token)
+            self.assertEqual(refused.exception.status, 503)
+            self.assertIn("too many notification sockets", refused.exception.body)
+            # Another user is not affected.
+            bob = self.daemon.add_user("bob")
+            WebSocket(url, token=bob).close()
+        finally:
+            for w in opened:
+                w.close()
