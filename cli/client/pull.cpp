@@ -558,17 +558,18 @@ std::vector<std::string> apply_moves(Session& session, LocalTree& tree,
       return std::make_pair(depth_of(a.first), a.first) <
              std::make_pair(depth_of(b.first), b.first);
     });
+    size_t applied = 0;
+    std::vector<int64_t> into_itself;
     for (const auto& [to, node] : moves) {
       const std::string from = path_of[node];
       if (from == to) continue;
       if (under(to, from)) {
         // Into itself, as things are here: what is inside moves out first, and this one in a
-        // later round.
-        if (round == 7 && base.at(from).kind == NodeKind::kFolder) {
-          unmoved.push_back(changed.at(node).path);
-        }
+        // later round. (A folder swapped with one it held never gets there: fetched anew.)
+        into_itself.push_back(node);
         continue;
       }
+      ++applied;
       const bool folder = base.at(from).kind == NodeKind::kFolder;
       struct stat st {};
       const bool here = ::lstat((session.root + "/" + from).c_str(), &st) == 0;
@@ -598,6 +599,14 @@ std::vector<std::string> apply_moves(Session& session, LocalTree& tree,
         changes.put(b);
         base[path] = std::move(b);
       }
+    }
+    if (applied == 0 || round == 7) {
+      for (const int64_t node : into_itself) {
+        if (base.at(path_of[node]).kind == NodeKind::kFolder) {
+          unmoved.push_back(changed.at(node).path);
+        }
+      }
+      break;
     }
   }
   return unmoved;
@@ -765,8 +774,23 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     // A folder that left (moved out of this working copy's folder, or deleted where its files
     // have no changes of their own: a shared folder one left) takes all it held.
     auto leave_subtree = [&] {
-      for (const auto& inside : subtree_paths(base, by_node->second->path)) {
-        leave(base.at(inside));
+      const std::string& top = by_node->second->path;
+      // A node the feed names alive is placed by its own entry, and so is all that is inside it
+      // here: such a node may only seem to be inside the folder that left (a folder swapped with
+      // one it held, or another node at the same path).
+      auto placed_elsewhere = [&](std::string p) {
+        while (p != top && under(p, top)) {
+          auto it = base.find(p);
+          if (it != base.end() && it->second.node_id != 0) {
+            auto own = changed.find(it->second.node_id);
+            if (own != changed.end() && !own->second.deleted) return true;
+          }
+          p = p.substr(0, p.rfind('/'));
+        }
+        return false;
+      };
+      for (const auto& inside : subtree_paths(base, top)) {
+        if (!placed_elsewhere(inside)) leave(base.at(inside));
       }
     };
     if (!rel_opt) {
