@@ -1,6 +1,7 @@
 // cairnd: the Cairn server and its admin commands.
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -148,6 +149,11 @@ Result<std::unique_ptr<Daemon>> open_daemon(const std::string& data, bool init,
   if (init) {
     fs::create_directories(data, ec);
     if (ec) return make_error(ErrorCode::kIo, "create " + data + ": " + ec.message());
+    // The data folder holds the URL-signing key (in metadata.db) and every user's bytes: its
+    // owner's alone, even if it existed before (files made later are private by the umask).
+    if (::chmod(data.c_str(), 0700) != 0) {
+      return make_error(ErrorCode::kIo, "make " + data + " private: " + std::strerror(errno));
+    }
     Backends chosen = default_backends(data);
     if (!wanted.metadata.empty()) chosen.metadata = wanted.metadata;
     if (!wanted.blobs.empty()) chosen.blobs = wanted.blobs;
@@ -315,6 +321,8 @@ int cmd_serve(const std::string& data, const ServeFlags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything cairnd creates (metadata, blobs, temporary files) is its owner's alone.
+  ::umask(077);
   CLI::App app{
       "cairnd - the Cairn file storage and sync server.\n\n"
       "Quick start:\n"

@@ -508,7 +508,9 @@ Result<void> ApiClient::read_into(const protocol::ChunkRead& read, Bytes& out) {
   CAIRN_ASSIGN_OR_RETURN(const Fetched got,
                          get_into(ours ? endpoint_.base_url + read.url : read.url, std::move(lines),
                                   read.length + kErrorRoom, /*follow_redirect=*/false, what, out));
-  if (got.status == 404 && !ours) {
+  if (got.status == 404) {
+    // The server located these chunks a moment ago: a read of them that finds nothing is data
+    // lost from the blob store (exit 7), not a file that does not exist.
     return make_error(ErrorCode::kCorrupt, "stored data is missing from the server's blob store");
   }
   if (got.status != 200 && got.status != 206) {

@@ -1,6 +1,11 @@
 // login and ls: commands that talk to the server, with or without a working copy.
 
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
+#include <iostream>
 
 #include "cli/client/config.h"
 #include "cli/client/printer.h"
@@ -16,6 +21,30 @@ namespace fs = std::filesystem;
 using client::OutputMode;
 using client::Printer;
 
+// One line from stdin; at a terminal, asked for with `prompt` on stderr and not echoed.
+Result<std::string> read_secret(const char* prompt) {
+  const bool terminal = ::isatty(STDIN_FILENO) != 0;
+  struct termios saved {};
+  if (terminal) {
+    std::fputs(prompt, stderr);
+    std::fflush(stderr);
+    if (::tcgetattr(STDIN_FILENO, &saved) == 0) {
+      struct termios quiet = saved;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+  }
+  std::string line;
+  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  if (terminal) {
+    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    std::fputs("\n", stderr);
+  }
+  if (!got && line.empty()) return std::string();
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
 int run_login(CommandContext& ctx, const std::string& url, std::string token) {
   Printer printer(mode_of(ctx));
   auto parsed = client::parse_remote_url(url);
@@ -24,8 +53,23 @@ int run_login(CommandContext& ctx, const std::string& url, std::string token) {
     return exit_code_for(parsed.error());
   }
   if (token.empty()) token = client::env("CAIRN_TOKEN").value_or("");
+  if (token.empty() || token == "-") {
+    // Off the command line, where every user of the machine can read it (ps): from stdin, or
+    // typed at a prompt that does not echo.
+    auto read = read_secret("token: ");
+    if (!read) {
+      printer.error("login", read.error());
+      return exit_code_for(read.error());
+    }
+    token = std::move(*read);
+  } else if (!client::env("CAIRN_TOKEN")) {
+    printer.warn(
+        "a token on the command line is visible to other users of this machine (ps); "
+        "prefer `cairn login URL` and paste it at the prompt, or pipe it to --token -");
+  }
   if (token.empty()) {
-    Error e(ErrorCode::kInvalidArgument, "give the token with --token T (or CAIRN_TOKEN)");
+    Error e(ErrorCode::kInvalidArgument,
+            "no token: paste it at the prompt, pipe it to --token -, or set CAIRN_TOKEN");
     printer.error("login", e);
     return exit_code_for(e);
   }
@@ -98,7 +142,10 @@ void add_remote_commands(CLI::App& app, CommandContext& ctx) {
   static std::string login_url;
   static std::string login_token;
   login->add_option("URL", login_url, "Server URL, e.g. http://127.0.0.1:8080")->required();
-  login->add_option("--token", login_token, "Token from `cairnd user add` (or CAIRN_TOKEN)");
+  login->add_option("--token", login_token,
+                    "Token from `cairnd user add`; `-` reads it from stdin. Without it (and "
+                    "without CAIRN_TOKEN) it is read from stdin, at a terminal from a prompt "
+                    "that does not echo: a token on the command line shows in ps");
   add_output_flags(login, ctx);
   login->callback([&ctx] { ctx.exit_code = run_login(ctx, login_url, login_token); });
 

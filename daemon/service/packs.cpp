@@ -35,8 +35,9 @@ Result<protocol::PackStored> PackReceiver::finish() {
   // The pack is durable before the index says its chunks exist: a crash between the two leaves
   // an unindexed pack (collected later), never an index entry without bytes.
   CAIRN_RETURN_IF_ERROR(writer_->commit());
-  CAIRN_RETURN_IF_ERROR(services_.metadata_.record_pack(
-      grant_.user_id, grant_.digest, grant_.size, /*verified=*/true, entries, services_.now()));
+  CAIRN_RETURN_IF_ERROR(services_.metadata_.record_pack(grant_.user_id, grant_.digest, grant_.size,
+                                                        /*verified=*/true, entries, services_.now(),
+                                                        grant_.token_id));
   return protocol::PackStored{static_cast<uint32_t>(entries.size())};
 }
 
@@ -121,23 +122,26 @@ Result<protocol::ChunkUpload> Services::pack_upload(const RequestContext& ctx,
                                          config_.chunk_url_ttl_seconds)) {
     return protocol::ChunkUpload{req.pack, std::move(direct->url), std::move(direct->headers)};
   }
-  return protocol::ChunkUpload{req.pack,
-                               sign_pack_url("PUT pack", req.pack.hex(),
-                                             {{"u", user}, {"n", static_cast<int64_t>(req.size)}}),
-                               {}};
+  // Bound to the caller's token, as a chunk upload URL is (sign_chunk_url).
+  return protocol::ChunkUpload{
+      req.pack,
+      sign_pack_url("PUT pack", req.pack.hex(),
+                    {{"u", user}, {"t", ctx.user.token_id}, {"n", static_cast<int64_t>(req.size)}}),
+      {}};
 }
 
 Result<ChunkPutGrant> Services::authorize_pack_put(
     std::string_view hex, const std::map<std::string, std::string>& query) const {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
-  CAIRN_ASSIGN_OR_RETURN(auto f, verify_pack_url("PUT pack", digest.hex(), query, {"u", "n"},
+  CAIRN_ASSIGN_OR_RETURN(auto f, verify_pack_url("PUT pack", digest.hex(), query, {"u", "t", "n"},
                                                  "pack upload", "POST /v1/packs"));
   const int64_t user = f[0];
-  const int64_t size = f[1];
+  const int64_t token = f[1];
+  const int64_t size = f[2];
   if (size <= 0 || static_cast<uint64_t>(size) > config_.packs.max_size) {
     return make_error(ErrorCode::kTooLarge, "pack larger than the server's max pack size");
   }
-  return ChunkPutGrant{user, digest, static_cast<uint64_t>(size)};
+  return ChunkPutGrant{user, digest, static_cast<uint64_t>(size), token};
 }
 
 Result<std::unique_ptr<PackReceiver>> Services::begin_pack_put(const ChunkPutGrant& grant) {

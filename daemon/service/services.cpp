@@ -198,18 +198,21 @@ Digest Services::url_signature(std::initializer_list<std::string_view> fields) c
   return hmac_sha256(signing_key_, as_bytes(payload));
 }
 
-Digest Services::chunk_signature(int64_t user_id, const std::string& hex, uint64_t size,
-                                 int64_t expires) const {
-  return url_signature(
-      {"PUT", hex, std::to_string(user_id), std::to_string(size), std::to_string(expires)});
+Digest Services::chunk_signature(int64_t user_id, int64_t token_id, const std::string& hex,
+                                 uint64_t size, int64_t expires) const {
+  return url_signature({"PUT", hex, std::to_string(user_id), std::to_string(token_id),
+                        std::to_string(size), std::to_string(expires)});
 }
 
-std::string Services::sign_chunk_url(int64_t user_id, const Digest& digest, uint64_t size) const {
+// The URL names the token it was granted to (`t`): the upload is recorded only while that token
+// is valid, so revoking a token ends its uploads at once, not when their URLs expire.
+std::string Services::sign_chunk_url(int64_t user_id, int64_t token_id, const Digest& digest,
+                                     uint64_t size) const {
   const int64_t expires = now() + config_.chunk_url_ttl_seconds;
   const std::string hex = digest.hex();
-  return "/v1/chunks/" + hex + "?u=" + std::to_string(user_id) + "&n=" + std::to_string(size) +
-         "&e=" + std::to_string(expires) +
-         "&s=" + chunk_signature(user_id, hex, size, expires).hex();
+  return "/v1/chunks/" + hex + "?u=" + std::to_string(user_id) + "&t=" + std::to_string(token_id) +
+         "&n=" + std::to_string(size) + "&e=" + std::to_string(expires) +
+         "&s=" + chunk_signature(user_id, token_id, hex, size, expires).hex();
 }
 
 Result<std::vector<ChunkRef>> Services::unheld_chunks(int64_t user_id,
@@ -231,22 +234,23 @@ Result<std::vector<ChunkRef>> Services::unheld_chunks(int64_t user_id,
   return out;
 }
 
-Result<std::vector<protocol::ChunkUpload>> Services::missing_chunks(int64_t user_id,
+Result<std::vector<protocol::ChunkUpload>> Services::missing_chunks(const store::User& user,
                                                                     std::vector<ChunkRef> chunks) {
-  CAIRN_ASSIGN_OR_RETURN(auto unheld, unheld_chunks(user_id, std::move(chunks)));
+  CAIRN_ASSIGN_OR_RETURN(auto unheld, unheld_chunks(user.user_id, std::move(chunks)));
   std::vector<protocol::ChunkUpload> out;
   out.reserve(unheld.size());
-  for (const auto& c : unheld) out.push_back(upload_grant(user_id, c));
+  for (const auto& c : unheld) out.push_back(upload_grant(user, c));
   return out;
 }
 
-protocol::ChunkUpload Services::upload_grant(int64_t user_id, const ChunkRef& chunk) const {
-  // Straight to the blob store when it takes direct uploads; through the daemon otherwise.
-  if (auto direct =
-          blobs_.direct_upload(user_id, chunk.hash, chunk.length, config_.chunk_url_ttl_seconds)) {
+protocol::ChunkUpload Services::upload_grant(const store::User& user, const ChunkRef& chunk) const {
+  // Straight to the blob store when it takes direct uploads (adopting one there needs the token,
+  // so a revoked token's uploads are never recorded); through the daemon otherwise.
+  if (auto direct = blobs_.direct_upload(user.user_id, chunk.hash, chunk.length,
+                                         config_.chunk_url_ttl_seconds)) {
     return {chunk.hash, std::move(direct->url), std::move(direct->headers)};
   }
-  return {chunk.hash, sign_chunk_url(user_id, chunk.hash, chunk.length), {}};
+  return {chunk.hash, sign_chunk_url(user.user_id, user.token_id, chunk.hash, chunk.length), {}};
 }
 
 Result<std::vector<ChunkRef>> Services::adopt_stored_chunks(int64_t user_id,
@@ -326,7 +330,7 @@ Result<protocol::CheckChunksResponse> Services::confirm_chunks(
   }
   CAIRN_ASSIGN_OR_RETURN(auto absent, adopt_stored_chunks(ctx.user.user_id, unknown));
   protocol::CheckChunksResponse out;
-  for (const auto& c : absent) out.missing.push_back(upload_grant(ctx.user.user_id, c));
+  for (const auto& c : absent) out.missing.push_back(upload_grant(ctx.user, c));
   return out;
 }
 
@@ -335,7 +339,7 @@ Result<protocol::CheckChunksResponse> Services::check_chunks(
   CAIRN_RETURN_IF_ERROR(may_write(ctx));
   CAIRN_RETURN_IF_ERROR(check_chunk_list(req.chunks));
   protocol::CheckChunksResponse out;
-  CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user.user_id, req.chunks));
+  CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user, req.chunks));
   return out;
 }
 
@@ -348,15 +352,16 @@ Result<ChunkPutGrant> Services::authorize_chunk_put(
     return parse_int(it->second);
   };
   const auto user_id = field("u");
+  const auto token_id = field("t");
   const auto size = field("n");
   const auto expires = field("e");
   const auto sig_it = query.find("s");
-  if (!user_id || !size || !expires || sig_it == query.end() || *size <= 0) {
+  if (!user_id || !token_id || !size || !expires || sig_it == query.end() || *size <= 0) {
     return make_error(ErrorCode::kPermissionDenied,
                       "chunk upload URL is not signed (get one from POST /v1/uploads)");
   }
   const Digest expected =
-      chunk_signature(*user_id, digest.hex(), static_cast<uint64_t>(*size), *expires);
+      chunk_signature(*user_id, *token_id, digest.hex(), static_cast<uint64_t>(*size), *expires);
   auto given = from_hex(sig_it->second);
   if (!given || !constant_time_equal(*given, expected.bytes())) {
     return make_error(ErrorCode::kPermissionDenied, "chunk upload URL signature does not match");
@@ -367,7 +372,7 @@ Result<ChunkPutGrant> Services::authorize_chunk_put(
   if (static_cast<uint64_t>(*size) > config_.chunking.max_size) {
     return make_error(ErrorCode::kTooLarge, "chunk larger than the server's max chunk size");
   }
-  return ChunkPutGrant{*user_id, digest, static_cast<uint64_t>(*size)};
+  return ChunkPutGrant{*user_id, digest, static_cast<uint64_t>(*size), *token_id};
 }
 
 Result<std::unique_ptr<store::BlobWriter>> Services::begin_chunk_put(const ChunkPutGrant& grant) {
@@ -380,8 +385,9 @@ Result<void> Services::finish_chunk_put(const ChunkPutGrant& grant, store::BlobW
   // cross (see MetadataStore::record_chunk). A crash after publishing and before the commit
   // leaves an unindexed object (collected later), never an index entry without bytes.
   CAIRN_RETURN_IF_ERROR(writer.seal());
-  return metadata_.record_chunk(grant.user_id, grant.digest, grant.size, now(),
-                                [&] { return writer.commit(); });
+  return metadata_.record_chunk(
+      grant.user_id, grant.digest, grant.size, now(), [&] { return writer.commit(); },
+      grant.token_id);
 }
 
 // --- files -----------------------------------------------------------------------------------
@@ -460,7 +466,7 @@ Result<protocol::InitUploadsResponse> Services::init_uploads(
   std::vector<std::string> paths;
   for (const auto& u : staged) paths.push_back(u.path);
   CAIRN_RETURN_IF_ERROR(metadata_.check_write(ctx.actor(), paths));
-  CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user.user_id, std::move(all_chunks)));
+  CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user, std::move(all_chunks)));
   CAIRN_RETURN_IF_ERROR(metadata_.save_uploads(staged));
   return out;
 }

@@ -53,11 +53,13 @@ struct ServiceConfig {
   std::string version;
 };
 
-// A chunk or pack upload authorised by a signed URL.
+// A chunk or pack upload authorised by a signed URL, granted to one token of a user: the upload
+// is recorded only while that token is still valid.
 struct ChunkPutGrant {
   int64_t user_id = 0;
   Digest digest;
   uint64_t size = 0;
+  int64_t token_id = 0;
 };
 
 // What GET /v1/chunks/{hash} sends: a stored object to stream or redirect to, or (for a chunk
@@ -242,17 +244,18 @@ class Services {
   Result<GcReport> collect_garbage(const GcOptions& options);
 
  private:
-  std::string sign_chunk_url(int64_t user_id, const Digest& digest, uint64_t size) const;
-  Digest chunk_signature(int64_t user_id, const std::string& hex, uint64_t size,
+  std::string sign_chunk_url(int64_t user_id, int64_t token_id, const Digest& digest,
+                             uint64_t size) const;
+  Digest chunk_signature(int64_t user_id, int64_t token_id, const std::string& hex, uint64_t size,
                          int64_t expires) const;
   // The distinct chunks of `chunks` this user does not hold, in first-seen order.
   Result<std::vector<ChunkRef>> unheld_chunks(int64_t user_id, std::vector<ChunkRef> chunks);
   // A file's validated stage: canonical path, manifest, size. No upload id or expiry.
   Result<store::StagedUpload> stage_file(const RequestContext& ctx,
                                          const protocol::FileUpload& f) const;
-  Result<std::vector<protocol::ChunkUpload>> missing_chunks(int64_t user_id,
+  Result<std::vector<protocol::ChunkUpload>> missing_chunks(const store::User& user,
                                                             std::vector<ChunkRef> chunks);
-  protocol::ChunkUpload upload_grant(int64_t user_id, const ChunkRef& chunk) const;
+  protocol::ChunkUpload upload_grant(const store::User& user, const ChunkRef& chunk) const;
   // kTooLarge for more than max_batch chunks, kInvalidArgument for a chunk over max_size.
   Result<void> check_chunk_list(const std::vector<ChunkRef>& chunks) const;
   // Adopts the user's finished direct uploads of `chunks` into the blob store and records them

@@ -34,8 +34,9 @@ struct User {
   int64_t home_namespace_id = 0;
   bool disabled = false;
   int64_t created_at = 0;
-  // From authenticate(): the token presented (its hash) and its scope.
+  // From authenticate(): the token presented (its hash and id) and its scope.
   std::optional<Digest> token_hash;
+  int64_t token_id = 0;
   TokenScope scope;
 };
 
@@ -222,17 +223,21 @@ class MetadataStore {
   // chunk never cross: either the deletion comes first and the upload publishes afresh, or the
   // upload wins and the deletion leaves the object alone. `publish` runs again if the
   // transaction is retried: it must be repeatable.
+  //
+  // `token_id`, if not 0, is the token the upload was granted to: kUnauthenticated (nothing
+  // recorded, nothing published) unless it is still valid, checked in the same transaction.
   virtual Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size,
-                                    int64_t now,
-                                    const std::function<Result<void>()>& publish = {}) = 0;
+                                    int64_t now, const std::function<Result<void>()>& publish = {},
+                                    int64_t token_id = 0) = 0;
 
   // Records a stored pack and its chunks in one transaction. `verified`: the daemon hashed every
   // chunk in it, so this user holds them all and anyone who holds one of them may read it there.
   // Otherwise this user only claims them (see locate_chunks): they read them from this pack
   // alone, and nobody else does. Idempotent.
+  // `token_id`: as record_chunk's.
   virtual Result<void> record_pack(int64_t user_id, const Digest& pack, uint64_t size,
                                    bool verified, const std::vector<PackEntry>& entries,
-                                   int64_t now) = 0;
+                                   int64_t now, int64_t token_id = 0) = 0;
   // Where this user can read each of `digests` from. Chunks the user does not hold are left
   // out; so are chunks with no location (which should not happen). When a chunk is in several
   // packs, the pack holding most of `digests` is chosen, so that neighbours read together.

@@ -2155,7 +2155,8 @@ class SqlMetadataStore final : public MetadataStore {
     return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<User> {
       CAIRN_ASSIGN_OR_RETURN(
           auto r, s.query("SELECT u.user_id, u.name, u.home_namespace_id, u.disabled, "
-                          "u.created_at, t.read_only, t.scope_path FROM tokens t JOIN users u ON "
+                          "u.created_at, t.read_only, t.scope_path, t.token_id FROM tokens t "
+                          "JOIN users u ON "
                           "u.user_id = t.user_id WHERE t.token_hash=?1 AND t.revoked_at IS NULL "
                           "AND (t.expires_at IS NULL OR t.expires_at > ?2) AND u.disabled = 0",
                           token_hash.bytes(), now));
@@ -2165,6 +2166,7 @@ class SqlMetadataStore final : public MetadataStore {
       User user = user_from_row(r[0]);
       user.scope.read_only = r[0].get_int(5) != 0;
       user.scope.path = r[0].get_text(6);
+      user.token_id = r[0].get_int(7);
       return user;
     });
   }
@@ -2181,8 +2183,10 @@ class SqlMetadataStore final : public MetadataStore {
   }
 
   Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size, int64_t now,
-                            const std::function<Result<void>()>& publish) override {
+                            const std::function<Result<void>()>& publish,
+                            int64_t token_id) override {
     return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
+      CAIRN_RETURN_IF_ERROR(token_still_valid(s, user_id, token_id, now));
       // Takes the row (a doomed one comes back to life) before the object is published: gc's
       // deletion takes it too, so the two are ordered (see gc_delete_chunks).
       CAIRN_RETURN_IF_ERROR(
@@ -2200,8 +2204,10 @@ class SqlMetadataStore final : public MetadataStore {
   }
 
   Result<void> record_pack(int64_t user_id, const Digest& pack, uint64_t size, bool verified,
-                           const std::vector<PackEntry>& entries, int64_t now) override {
+                           const std::vector<PackEntry>& entries, int64_t now,
+                           int64_t token_id) override {
     return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
+      CAIRN_RETURN_IF_ERROR(token_still_valid(s, user_id, token_id, now));
       CAIRN_RETURN_IF_ERROR(s.query(
           "INSERT INTO packs(pack_hash, size, chunk_count, uploader_id, verified, "
           "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
@@ -3397,6 +3403,23 @@ class SqlMetadataStore final : public MetadataStore {
   }
 
  private:
+  // kUnauthenticated unless token `token_id` of `user_id` is still valid (0: none to check).
+  static Result<void> token_still_valid(Session& s, int64_t user_id, int64_t token_id,
+                                        int64_t now) {
+    if (token_id == 0) return {};
+    CAIRN_ASSIGN_OR_RETURN(
+        auto r, s.query("SELECT 1 FROM tokens t JOIN users u ON u.user_id = t.user_id WHERE "
+                        "t.token_id=?1 AND t.user_id=?2 AND t.revoked_at IS NULL AND "
+                        "(t.expires_at IS NULL OR t.expires_at > ?3) AND u.disabled = 0",
+                        token_id, user_id, now));
+    if (r.empty()) {
+      return make_error(ErrorCode::kUnauthenticated,
+                        "the token this upload was granted to has been revoked or has expired, "
+                        "or its user disabled; nothing was kept");
+    }
+    return {};
+  }
+
   // Deletes for good the deleted nodes of a namespace (deleted before `before`, if given): their
   // versions go (their chunks become garbage for gc), the nodes stay marked purged so that the
   // change feed still knows them, and their heads are refunded to the owner's quota.

@@ -8,7 +8,7 @@ import os
 import time
 import urllib.parse
 
-from harness import (CAIRND, CairnTestCase, HttpFaultProxy, http, read, run, sha256,
+from harness import (CAIRN, CAIRND, CairnTestCase, HttpFaultProxy, http, read, run, sha256,
                      tree_snapshot, write)
 
 
@@ -546,3 +546,96 @@ class ResourceTest(ApiCase):
         finally:
             for w in opened:
                 w.close()
+
+
+class TrustTest(ApiCase):
+    """The smaller breaks of trust: a private data folder, lost bytes reported as such."""
+
+    def test_the_data_folder_is_its_owners_alone(self):
+        self.push_files({"a.txt": os.urandom(300_000)})
+        data = self.daemon.data_dir
+        self.assertEqual(os.stat(data).st_mode & 0o777, 0o700)
+        for dirpath, dirnames, filenames in os.walk(data):
+            for name in dirnames + filenames:
+                mode = os.lstat(os.path.join(dirpath, name)).st_mode
+                self.assertEqual(mode & 0o077, 0, os.path.join(dirpath, name))
+
+    def test_a_clone_that_meets_a_lost_chunk_says_so_with_exit_7(self):
+        data = os.urandom(300_000)  # One chunk, an object of its own.
+        self.push_files({"victim.bin": data, "fine.txt": b"fine\n"})
+        self.daemon.delete_chunk(sha256(data))
+        clone = self.path("clone")
+        r = self.cairn("clone", self.daemon.url + "/", clone)
+        self.assertEqual(r.returncode, 7, r.stdout + r.stderr)
+        self.assertIn("victim.bin", r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(clone, "victim.bin")))
+        self.assertEqual(read(os.path.join(clone, "fine.txt")), "fine\n")
+
+    def test_login_takes_the_token_from_stdin_not_the_command_line(self):
+        env = dict(self.env)
+        env.pop("CAIRN_TOKEN")
+        for args in ([], ["--token", "-"]):
+            os.path.exists(env["CAIRN_CONFIG"]) and os.remove(env["CAIRN_CONFIG"])
+            r = run([CAIRN, "login", self.daemon.url, *args], env=env, input=self.token + "\n")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("alice", r.stdout)
+            self.assertNotIn("visible to other users", r.stderr)
+            self.assertEqual(os.stat(env["CAIRN_CONFIG"]).st_mode & 0o777, 0o600)
+        r = run([CAIRN, "login", self.daemon.url], env=env, input="cairn_" + "3" * 64 + "\n")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        # Still accepted on the command line, with a warning.
+        r = run([CAIRN, "login", self.daemon.url, "--token", self.token], env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("visible to other users of this machine", r.stderr)
+
+    def test_upload_urls_die_with_their_token(self):
+        doomed = self.token_for("alice", "--label", "doomed")
+        data = os.urandom(300_000)
+        code, check = self.api("POST", "/v1/chunks/check",
+                               {"chunks": [{"hash": sha256(data), "len": len(data)}]},
+                               token=doomed, expect=200)
+        grant = check["missing"][0]["url"]
+        code, pack = self.api("POST", "/v1/packs", {"pack": sha256(b"p" * 100), "size": 100},
+                              token=doomed, expect=200)
+        rows = self.admin("token", "list", "alice").stdout.splitlines()
+        token_id = [r for r in rows if " doomed " in r][0].split()[0]
+        self.admin("token", "revoke", "alice", token_id)
+        octets = {"Content-Type": "application/octet-stream"}
+        if grant.startswith("/"):
+            # The daemon's own URL: refused when the bytes arrive, nothing kept.
+            code, body = http("PUT", self.daemon.url + grant, data, headers=octets)
+            self.assertEqual(code, 401, body)
+            self.assertEqual(self.daemon.stored_chunk_files(), 0)
+            code, body = http("PUT", self.daemon.url + pack["url"], b"p" * 100, headers=octets)
+            self.assertIn(code, (401, 422), body)  # Refused either way; nothing kept.
+        else:
+            # A bucket's pre-signed URL cannot be revoked, but the upload is only garbage there:
+            # adopting it takes the token.
+            headers = dict(check["missing"][0].get("headers") or {}, **octets)
+            self.assertEqual(http("PUT", grant, data, headers=headers)[0], 200)
+            code, _ = self.api("POST", "/v1/chunks/confirm",
+                               {"chunks": [{"hash": sha256(data), "len": len(data)}]},
+                               token=doomed)
+            self.assertEqual(code, 401)
+        code, check = self.api("POST", "/v1/chunks/check",
+                               {"chunks": [{"hash": sha256(data), "len": len(data)}]}, expect=200)
+        self.assertEqual(len(check["missing"]), 1)
+
+    def test_a_pull_makes_its_files_durable_before_putting_them_in_place(self):
+        import shutil
+        self.push_files({"a.txt": b"a\n", "b/c.txt": os.urandom(300_000)})
+        strace = shutil.which("strace")
+        self.assertIsNotNone(strace, "strace is needed (scripts/install-deps.sh installs it)")
+        trace = self.path("trace")
+        clone = self.path("clone")
+        r = run([strace, "-f", "-o", trace, "-e", "trace=syncfs,fsync,fdatasync,rename,renameat,"
+                 "renameat2", CAIRN, "clone", self.daemon.url + "/", clone], env=self.env)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        calls = [line.split(None, 1)[1] for line in open(trace) if "resumed" not in line and
+                 ("sync" in line or "rename" in line)]
+        placed = [i for i, c in enumerate(calls) if c.startswith("rename") and ".part" in c]
+        synced = [i for i, c in enumerate(calls) if "sync" in c.split("(")[0]]
+        self.assertEqual(len(placed), 2, calls)
+        # Made durable before the first is put in place, and again before the state says so.
+        self.assertTrue(synced and synced[0] < placed[0], calls)
+        self.assertTrue(synced[-1] > placed[-1], calls)
