@@ -75,7 +75,7 @@ _cairnd() {
         COMPREPLY=($(compgen -W "--label --expires --read-only --path --data --help" -- "$cur"))
       fi ;;
     init) COMPREPLY=($(compgen -W "--data --metadata --blobs --chunk-min --chunk-avg --chunk-max --help" -- "$cur")) ;;
-    serve) COMPREPLY=($(compgen -W "--data --listen --workers --tls-cert --tls-key --allow-plain-http --rate-limit --help" -- "$cur")) ;;
+    serve) COMPREPLY=($(compgen -W "--data --listen --workers --tls-cert --tls-key --allow-plain-http --rate-limit --idle-timeout --max-connections --help" -- "$cur")) ;;
     gc) COMPREPLY=($(compgen -W "--data --grace --help" -- "$cur")) ;;
     migrate|retention) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -W "init serve user token gc retention migrate --help --version" -- "$cur")) ;;

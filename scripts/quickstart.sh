@@ -60,9 +60,9 @@ fi
 echo "cairnd is listening on $URL (pid $(cat "$PIDFILE"))"
 
 export CAIRN_CONFIG=$DEMO/client-config
-# The token is a secret: pass it without echoing it.
-echo "\$ cairn login $URL --token <the token cairnd user add printed>"
-"$BIN/cairn" login "$URL" --token "$TOKEN"
+# The token is a secret: it goes in on stdin, never on a command line (where ps shows it).
+echo "\$ cairn login $URL    # reads the token cairnd user add printed, without echo"
+printf '%s\n' "$TOKEN" | "$BIN/cairn" login "$URL"
 
 step "Making a sample folder: source files, photos, and the same 32 MiB file twice"
 SAMPLE=$DEMO/laptop
