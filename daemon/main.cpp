@@ -43,6 +43,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitConflict = 3;
+constexpr int kExitDamage = 7;
 
 int fail(const Error& e) {
   std::fprintf(stderr, "cairnd: %s\n", e.message().c_str());
@@ -251,6 +252,81 @@ Result<std::optional<uint64_t>> parse_size(const std::string& text) {
   return std::optional<uint64_t>(static_cast<uint64_t>(value * scale));
 }
 
+// cairnd check: runs the check and reports it, as text or JSON.
+int cmd_check(service::Services& services, const service::CheckOptions& options, bool json,
+              bool progress) {
+  const bool tty = ::isatty(2) != 0;
+  auto show = [&](const service::CheckProgress& p) {
+    std::string line = "check: " + p.phase;
+    if (p.objects_total != 0) {
+      line += ": " + std::to_string(p.objects_done) + " of " + std::to_string(p.objects_total) +
+              " objects, " + human_bytes(p.bytes_read) + " read";
+    }
+    if (tty) {
+      std::fprintf(stderr, "\r%-78s", line.c_str());
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  };
+  auto report = services.check(options, progress ? std::function(show) : nullptr);
+  if (progress && tty) std::fprintf(stderr, "\r%-78s\r", "");
+  if (!report) return fail(report.error());
+  const auto& r = *report;
+
+  protocol::CheckResult out;
+  out.clean = r.clean();
+  out.seconds = r.seconds;
+  out.versions = r.versions;
+  out.manifests = r.manifests;
+  out.chunks = r.chunks;
+  out.objects = r.objects;
+  out.objects_read = r.objects_read;
+  out.bytes_read = r.bytes_read;
+  out.copies_set_aside = r.copies_forgotten;
+  out.problems = r.problems;
+  for (const auto& d : r.damaged) {
+    protocol::CheckDamage damage{d.hash, d.size, d.found_at, d.detail, {}};
+    for (const auto& v : r.needed_by) {
+      if (v.chunk == d.hash) {
+        damage.needed_by.push_back({v.owner, v.path, v.node_id, v.version, v.head, v.deleted});
+      }
+    }
+    out.damaged.push_back(std::move(damage));
+  }
+  if (json) {
+    std::printf("%s\n", protocol::encode_json(out).c_str());
+    return out.clean ? kExitOk : kExitDamage;
+  }
+
+  for (const auto& problem : out.problems) std::printf("problem: %s\n", problem.c_str());
+  for (const auto& d : out.damaged) {
+    std::printf("damaged: chunk %s (%s): %s\n", d.hash.hex().c_str(), human_bytes(d.size).c_str(),
+                d.detail.c_str());
+    if (d.needed_by.empty()) std::printf("  needed by no version\n");
+    for (const auto& n : d.needed_by) {
+      std::printf("  needed by %s:%s version %lld%s%s\n", n.owner.c_str(), n.path.c_str(),
+                  static_cast<long long>(n.version), n.head ? " (current)" : "",
+                  n.deleted ? " (in the trash)" : "");
+    }
+  }
+  std::printf(
+      "checked %lld versions, %lld manifests, %lld chunks; %llu stored objects, %llu read "
+      "(%s) in %.1f s\n",
+      static_cast<long long>(out.versions), static_cast<long long>(out.manifests),
+      static_cast<long long>(out.chunks), static_cast<unsigned long long>(out.objects),
+      static_cast<unsigned long long>(out.objects_read), human_bytes(out.bytes_read).c_str(),
+      out.seconds);
+  if (out.clean) {
+    std::printf("no damage found\n");
+    return kExitOk;
+  }
+  std::printf(
+      "%zu damaged chunks, %zu problems; %lld damaged copies set aside by this run. A push or "
+      "sync from a working copy that holds the files repairs them\n",
+      out.damaged.size(), out.problems.size(), static_cast<long long>(out.copies_set_aside));
+  return kExitDamage;
+}
+
 // cairnd serve's flags.
 struct ServeFlags {
   std::string listen = "127.0.0.1:8080";
@@ -329,7 +405,8 @@ int main(int argc, char** argv) {
       "  cairnd init --data /srv/cairn\n"
       "  cairnd user add alice --data /srv/cairn     # prints alice's token\n"
       "  cairnd serve --data /srv/cairn --listen 127.0.0.1:8080\n\n"
-      "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 already exists or conflict."};
+      "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 already exists or conflict, 7 (check)\n"
+      "damage or inconsistency found."};
   app.require_subcommand(1);
   app.set_version_flag("--version", kVersion);
 
@@ -471,6 +548,37 @@ int main(int argc, char** argv) {
                  "above the 24 h an upload session lives")
       ->capture_default_str();
 
+  auto* check = app.add_subcommand(
+      "check",
+      "Verify the store: the metadata's invariants (every version's manifest stored, every "
+      "chunk it needs located, closure, quotas, journals, packs and their index), that every "
+      "stored object exists with its size, and with --read-data its bytes. Damaged or missing "
+      "copies are set aside (blobs/quarantine/ on local disk) and forgotten, so that the next "
+      "push or sync of a file that holds them repairs them. Prints each damaged chunk and every "
+      "file version that needs it. Safe while serve runs. Exit 0 clean, 7 damage or "
+      "inconsistency found, 1 error");
+  add_data(check);
+  bool check_read_all = false;
+  std::string check_subset;
+  std::string check_rate = "256M";
+  bool check_json = false;
+  bool check_progress = false;
+  auto* read_all = check->add_flag("--read-data", check_read_all,
+                                   "Read and verify every stored object (chunk and pack)");
+  check
+      ->add_option("--read-data-subset", check_subset,
+                   "Read and verify a random N% of stored objects (e.g. 10%); a daily run of "
+                   "10% reads everything about every ten days")
+      ->excludes(read_all);
+  check
+      ->add_option("--max-rate", check_rate,
+                   "Read at most this many bytes per second (e.g. 100M, or unlimited), to leave "
+                   "a serving daemon room")
+      ->capture_default_str();
+  check->add_flag("--json", check_json, "Print the report as JSON on stdout");
+  check->add_flag("--progress", check_progress,
+                  "Print progress on stderr (default when stderr is a terminal)");
+
   auto* retention = app.add_subcommand(
       "retention",
       "Show or set how long gc keeps old versions and the trash. Default: everything, for "
@@ -486,7 +594,13 @@ int main(int argc, char** argv) {
       "migrate", "Apply pending metadata schema migrations (serve also applies them at start)");
   add_data(migrate);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error is exit 2, as documented.
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
 
   if (init->parsed()) {
     if (auto valid = chunking.validate(); !valid) return fail(valid.error());
@@ -609,6 +723,26 @@ int main(int argc, char** argv) {
     std::printf("metadata schema is at version %d (%s)\n", store::metadata_schema_version(),
                 describe_metadata((*d)->backends.metadata).c_str());
     return kExitOk;
+  }
+  if (check->parsed()) {
+    service::CheckOptions options;
+    if (check_read_all) options.read_percent = 100;
+    if (!check_subset.empty()) {
+      std::string n = check_subset;
+      if (!n.empty() && n.back() == '%') n.pop_back();
+      double percent = -1;
+      auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), percent);
+      if (ec != std::errc() || p != n.data() + n.size() || percent <= 0 || percent > 100) {
+        return fail(Error(
+            ErrorCode::kInvalidArgument,
+            "--read-data-subset takes a share above 0 and at most 100%, not " + check_subset));
+      }
+      options.read_percent = percent;
+    }
+    auto rate = parse_size(check_rate);
+    if (!rate) return fail(rate.error());
+    options.max_bytes_per_second = rate->value_or(0);
+    return cmd_check(services, options, check_json, check_progress || ::isatty(2) != 0);
   }
   if (gc->parsed()) {
     auto seconds = parse_duration(grace);

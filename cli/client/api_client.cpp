@@ -291,6 +291,10 @@ Result<protocol::QuotaResponse> ApiClient::quota() {
   return json_call<protocol::QuotaResponse>("GET", "/v1/quota", "", Retry::kYes);
 }
 
+Result<protocol::RepairsResponse> ApiClient::repairs() {
+  return json_call<protocol::RepairsResponse>("GET", "/v1/repairs", "", Retry::kYes);
+}
+
 Result<protocol::ShareInfo> ApiClient::share(const protocol::ShareRequest& req) {
   // Idempotent: sharing again with the same role changes nothing.
   return json_call<protocol::ShareInfo>("POST", "/v1/shares", protocol::encode_json(req),

@@ -51,6 +51,8 @@ class ApiClient {
   Result<protocol::TrashResponse> trash();
   Result<protocol::EmptyTrashResponse> empty_trash();
   Result<protocol::QuotaResponse> quota();
+  // GET /v1/repairs: files of ours whose chunks the server lost.
+  Result<protocol::RepairsResponse> repairs();
   Result<protocol::ShareInfo> share(const protocol::ShareRequest& req);
   // `user` empty: leave a folder shared with us.
   Result<void> unshare(const std::string& remote_path, const std::string& user);

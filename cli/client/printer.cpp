@@ -103,6 +103,7 @@ json report_json(const SyncReport& r) {
           {"bytes_received", r.bytes_received},
           {"bytes_deduplicated", r.bytes_deduplicated},
           {"files_deferred", r.files_deferred},
+          {"chunks_repaired", r.chunks_repaired},
           {"elapsed_ms", r.elapsed_ms},
           {"changed", string_list(r.changed)},
           {"deleted", string_list(r.deleted)},
@@ -187,6 +188,10 @@ void Printer::human_report(const SyncReport& r) {
                   human_bytes(r.bytes_deduplicated).c_str(), secs);
   }
   line(summary);
+  if (r.chunks_repaired != 0) {
+    line("repaired " + std::to_string(r.chunks_repaired) +
+         " chunks the server had lost, from files here");
+  }
   for (const auto& m : r.moved) line("moved " + m);
   for (const auto& c : r.conflicts) std::fprintf(stderr, "conflict: %s\n", c.c_str());
   for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());

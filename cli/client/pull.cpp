@@ -302,11 +302,12 @@ class Downloader {
   }
 
   // Performs one read and hands each chunk in it, decoded and verified, to its slot.
-  void fetch(ApiClient& client, const protocol::ChunkRead& read) {
+  void fetch(ApiClient& client, const protocol::ChunkRead& read, bool again = true) {
     // Buffers per worker thread, reused for every read it performs.
     thread_local Bytes stored;
     thread_local Bytes chunk;
     auto got = client.read_into(read, stored);
+    if (!got && again && read.parts.size() > 1 && relocate(client, read)) return;
     for (const auto& part : read.parts) {
       auto it = index_.find(part.hash);
       if (it == index_.end()) continue;  // Not asked for: ignore.
@@ -332,6 +333,34 @@ class Downloader {
       received_bytes_.fetch_add(slot.chunk.length);
       deliver(slot, chunk, "", false);
     }
+  }
+
+  // After a read of several chunks failed: the server refuses a read that holds a chunk it found
+  // damaged (and sets that chunk aside), so the others are located again and read once more,
+  // without it. False if even locating fails (the read's own error then stands).
+  bool relocate(ApiClient& client, const protocol::ChunkRead& failed) {
+    protocol::CheckChunksRequest req;
+    std::unordered_set<Digest> manifests;
+    std::vector<Slot*> waiting;
+    for (const auto& part : failed.parts) {
+      auto it = index_.find(part.hash);
+      if (it == index_.end() || slots_[it->second].delivered.load()) continue;
+      Slot& slot = slots_[it->second];
+      waiting.push_back(&slot);
+      req.chunks.push_back(slot.chunk);
+      for (const auto& target : slot.targets) {
+        if (auto m = Digest::from_hex(target.job->entry.manifest)) manifests.insert(*m);
+      }
+    }
+    req.manifests.assign(manifests.begin(), manifests.end());
+    auto located = client.locate(req);
+    if (!located) return false;
+    for (const auto& read : located->reads) fetch(client, read, /*again=*/false);
+    for (Slot* slot : waiting) {
+      if (slot->delivered.load()) continue;
+      deliver(*slot, {}, "chunk " + slot->chunk.hash.hex() + " is missing on the server", true);
+    }
+    return true;
   }
 
   // Writes a chunk's bytes into every slot that needs it, or fails them all with `error`.

@@ -20,6 +20,7 @@
 #include "cli/client/ignore.h"
 #include "cli/client/local_tree.h"
 #include "cli/client/progress.h"
+#include "cli/client/repair.h"
 #include "cli/client/scanner.h"
 #include "common/pack.h"
 
@@ -1068,6 +1069,15 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   CAIRN_RETURN_IF_ERROR(delete_on_server(deletions));
 
   CAIRN_RETURN_IF_ERROR(session.state->update(changes, chunk_maps));
+
+  // What the server lost and this working copy still has goes back to it.
+  auto repaired = repair_lost_chunks(session, api, config.chunking);
+  if (repaired) {
+    report.chunks_repaired = repaired->chunks_repaired;
+    append(report.errors, repaired->errors);
+  } else {
+    report.errors.push_back("repair of the server's lost chunks: " + repaired.error().message());
+  }
   report.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();

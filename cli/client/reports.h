@@ -24,7 +24,8 @@ struct SyncReport {
   uint64_t packs_sent = 0;
   uint64_t bytes_received = 0;  // Chunk bytes downloaded.
   uint64_t bytes_deduplicated = 0;
-  uint64_t files_deferred = 0;  // Push: still changing; left for the next push.
+  uint64_t files_deferred = 0;   // Push: still changing; left for the next push.
+  uint64_t chunks_repaired = 0;  // Push: chunks the server lost, sent back from local files.
   int64_t elapsed_ms = 0;
   std::vector<std::string> changed;  // Paths uploaded or written.
   std::vector<std::string> deleted;

@@ -669,6 +669,83 @@ void from_json_value(const json& j, QuotaResponse& r) {
   if (auto it = j.find("limit"); it != j.end() && !it->is_null()) r.limit = it->get<uint64_t>();
 }
 
+json to_json_value(const RepairsResponse& r) {
+  json files = json::array();
+  for (const auto& f : r.files) {
+    files.push_back({{"path", f.path},
+                     {"node_id", f.node_id},
+                     {"version", f.version},
+                     {"chunks", chunk_list_json(f.chunks)}});
+  }
+  return {{"files", std::move(files)}};
+}
+void from_json_value(const json& j, RepairsResponse& r) {
+  for (const auto& one : j.at("files")) {
+    FileRepair f;
+    f.path = one.at("path").get<std::string>();
+    f.node_id = one.at("node_id").get<int64_t>();
+    f.version = one.at("version").get<int64_t>();
+    f.chunks = chunk_list_from(one.at("chunks"));
+    r.files.push_back(std::move(f));
+  }
+}
+
+json to_json_value(const CheckResult& r) {
+  json damaged = json::array();
+  for (const auto& d : r.damaged) {
+    json needs = json::array();
+    for (const auto& n : d.needed_by) {
+      needs.push_back({{"owner", n.owner},
+                       {"path", n.path},
+                       {"node_id", n.node_id},
+                       {"version", n.version},
+                       {"head", n.head},
+                       {"deleted", n.deleted}});
+    }
+    damaged.push_back({{"hash", d.hash.hex()},
+                       {"size", d.size},
+                       {"found_at", d.found_at},
+                       {"detail", d.detail},
+                       {"needed_by", std::move(needs)}});
+  }
+  return {{"clean", r.clean},
+          {"seconds", r.seconds},
+          {"versions", r.versions},
+          {"manifests", r.manifests},
+          {"chunks", r.chunks},
+          {"objects", r.objects},
+          {"objects_read", r.objects_read},
+          {"bytes_read", r.bytes_read},
+          {"copies_set_aside", r.copies_set_aside},
+          {"problems", r.problems},
+          {"damaged", std::move(damaged)}};
+}
+void from_json_value(const json& j, CheckResult& r) {
+  r.clean = j.at("clean").get<bool>();
+  r.seconds = j.at("seconds").get<double>();
+  r.versions = j.at("versions").get<int64_t>();
+  r.manifests = j.at("manifests").get<int64_t>();
+  r.chunks = j.at("chunks").get<int64_t>();
+  r.objects = j.at("objects").get<uint64_t>();
+  r.objects_read = j.at("objects_read").get<uint64_t>();
+  r.bytes_read = j.at("bytes_read").get<uint64_t>();
+  r.copies_set_aside = j.at("copies_set_aside").get<int64_t>();
+  r.problems = j.at("problems").get<std::vector<std::string>>();
+  for (const auto& one : j.at("damaged")) {
+    CheckDamage d;
+    d.hash = digest_from(one, "hash");
+    d.size = one.at("size").get<uint64_t>();
+    d.found_at = one.at("found_at").get<int64_t>();
+    d.detail = one.at("detail").get<std::string>();
+    for (const auto& n : one.at("needed_by")) {
+      d.needed_by.push_back({n.at("owner").get<std::string>(), n.at("path").get<std::string>(),
+                             n.at("node_id").get<int64_t>(), n.at("version").get<int64_t>(),
+                             n.at("head").get<bool>(), n.at("deleted").get<bool>()});
+    }
+    r.damaged.push_back(std::move(d));
+  }
+}
+
 json to_json_value(const ListResponse& r) {
   json entries = json::array();
   for (const auto& e : r.entries) entries.push_back(entry_json(e));
@@ -846,6 +923,8 @@ CAIRN_PROTOCOL_TYPE(HistoryResponse)
 CAIRN_PROTOCOL_TYPE(TrashResponse)
 CAIRN_PROTOCOL_TYPE(EmptyTrashResponse)
 CAIRN_PROTOCOL_TYPE(QuotaResponse)
+CAIRN_PROTOCOL_TYPE(RepairsResponse)
+CAIRN_PROTOCOL_TYPE(CheckResult)
 CAIRN_PROTOCOL_TYPE(ShareRequest)
 CAIRN_PROTOCOL_TYPE(ShareInfo)
 CAIRN_PROTOCOL_TYPE(SharesResponse)

@@ -322,6 +322,49 @@ struct QuotaResponse {
   std::optional<uint64_t> limit;  // nullopt: unlimited.
 };
 
+// GET /v1/repairs: the caller's files whose current versions need chunks the server lost (every
+// stored copy was found damaged or missing). A client that has such a file re-reads it and
+// uploads those chunks (POST /v1/chunks/check answers them as missing).
+struct FileRepair {
+  std::string path;  // In the caller's view.
+  int64_t node_id = 0;
+  int64_t version = 0;
+  std::vector<ChunkRef> chunks;  // The lost ones this version needs.
+};
+struct RepairsResponse {
+  std::vector<FileRepair> files;
+};
+
+// `cairnd check --json`: what a check of the store found (docs/cli.md).
+struct CheckNeed {
+  std::string owner;  // User name.
+  std::string path;   // In the owner's namespace.
+  int64_t node_id = 0;
+  int64_t version = 0;
+  bool head = false;
+  bool deleted = false;
+};
+struct CheckDamage {
+  Digest hash;
+  uint64_t size = 0;
+  int64_t found_at = 0;
+  std::string detail;
+  std::vector<CheckNeed> needed_by;
+};
+struct CheckResult {
+  bool clean = true;
+  double seconds = 0;
+  int64_t versions = 0;
+  int64_t manifests = 0;
+  int64_t chunks = 0;
+  uint64_t objects = 0;
+  uint64_t objects_read = 0;
+  uint64_t bytes_read = 0;
+  int64_t copies_set_aside = 0;
+  std::vector<std::string> problems;
+  std::vector<CheckDamage> damaged;
+};
+
 // POST /v1/shares {path, user, role}: shares a folder, or changes a share's role.
 // DELETE /v1/shares?path=P&user=U: the owner takes it back; without user, a grantee leaves.
 struct ShareRequest {

@@ -75,6 +75,25 @@ std::string query_or(const HttpRequest& req, const char* key, std::string fallba
   return it == req.query.end() ? fallback : it->second;
 }
 
+// A stored object's bytes, verified as they are sent: a chunk that fails ends the response
+// early, so the client never sees a clean 200 with damaged bytes.
+class VerifiedSource final : public BodySource {
+ public:
+  explicit VerifiedSource(std::shared_ptr<service::VerifiedRead> read) : read_(std::move(read)) {}
+  Result<ByteView> next() override { return read_->next(); }
+
+ private:
+  std::shared_ptr<service::VerifiedRead> read_;
+};
+
+HttpResponse streamed(std::shared_ptr<service::VerifiedRead> read) {
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.source_size = read->size();
+  r.source = std::make_shared<VerifiedSource>(std::move(read));
+  return r;
+}
+
 // Streams a chunk upload into the blob store; finish() verifies and records it.
 class ChunkSink final : public BodySink {
  public:
@@ -240,13 +259,15 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter,
             return make_error(ErrorCode::kUnavailable,
                               "too many requests with this token; retry shortly");
           }
-          if (!notifier->has_room(user.user_id)) {
+          auto place = notifier->reserve(user);
+          if (!place) {
             return make_error(ErrorCode::kUnavailable, "too many notification sockets open for " +
                                                            user.name + "; close one first");
           }
           return Router::SocketAttach(
-              [notifier, user = std::move(user)](std::weak_ptr<Router::SocketPeer> peer) {
-                return notifier->subscribe(user, std::move(peer));
+              [notifier, place = std::move(place)](std::weak_ptr<Router::SocketPeer> peer) {
+                notifier->subscribe(place, std::move(peer));
+                return place;
               });
         });
   }
@@ -326,6 +347,7 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter,
                                  chunk->bytes->size());
                    return r;
                  }
+                 if (chunk->stream) return streamed(std::move(chunk->stream));
                  const auto& info = chunk->object;
                  if (!info.redirect_url.empty()) {
                    // The bytes come from the blob store; the client verifies them as always.
@@ -384,14 +406,15 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter,
   router.add("GET", "/v1/packs/*",
              [&services, limiter](const HttpRequest& req, const std::string& hex) {
                metrics().requests.fetch_add(1, std::memory_order_relaxed);
-               auto info = services.pack_range_read(hex, req.query);
-               if (!info) return fail(info.error());
+               auto body = services.pack_range_read(hex, req.query);
+               if (!body) return fail(body.error());
                metrics().pack_reads.fetch_add(1, std::memory_order_relaxed);
+               if (body->stream) return streamed(std::move(body->stream));
                HttpResponse r;
                r.content_type = "application/octet-stream";
-               r.file_path = info->file_path;
-               r.file_offset = info->offset;
-               r.file_size = info->size;
+               r.file_path = body->object.file_path;
+               r.file_offset = body->object.offset;
+               r.file_size = body->object.size;
                return r;
              });
 
@@ -552,6 +575,12 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter,
     r.source = std::make_shared<Source>(std::move(*stream));
     return r;
   });
+
+  router.add(
+      "GET", "/v1/repairs", [&services, limiter](const HttpRequest& req, const std::string&) {
+        return authed(services, limiter, req,
+                      [&](const RequestContext& ctx) { return ok_json(services.repairs(ctx)); });
+      });
 
   router.add("GET", "/v1/quota", [&services, limiter](const HttpRequest& req, const std::string&) {
     return authed(services, limiter, req,

@@ -80,7 +80,7 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
     if (!mostly_dead || p.created_at >= cutoff) continue;
 
     // Copy the live chunks into a new pack, checking each on the way: a chunk that no longer
-    // hashes right is reported and left behind rather than copied.
+    // hashes right is reported, forgotten and left behind rather than copied.
     CAIRN_ASSIGN_OR_RETURN(auto live, metadata_.gc_pack_chunks(p.pack));
     auto bytes = blobs_.get_range(id, {0, p.size});
     if (!bytes) {
@@ -97,8 +97,10 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
                                 loc.length, raw)
                  : Result<void>(make_error(ErrorCode::kCorrupt, "outside the pack"));
       if (!decoded || sha256(raw) != loc.hash) {
+        // Forgotten, so that the next push holding it repairs it (see report_damage).
+        (void)report_damage({loc.hash, loc.length}, p.pack, "found by gc while copying its pack");
         report.problems.push_back("chunk " + loc.hash.hex() + " in pack " + p.pack.hex() +
-                                  " is damaged; not copied");
+                                  " is damaged; not copied, set aside for repair");
         continue;
       }
       builder.add(loc.hash, raw);

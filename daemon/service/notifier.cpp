@@ -68,32 +68,38 @@ void Notifier::stop() {
   thread_.join();
 }
 
-std::shared_ptr<void> Notifier::subscribe(const store::User& user, std::weak_ptr<NotifyPeer> peer) {
+std::shared_ptr<void> Notifier::reserve(const store::User& user) {
   uint64_t id = 0;
   {
     std::lock_guard lock(state_->mu);
+    auto& mine = state_->by_user[user.user_id];
+    if (mine.size() >= options_.max_per_user) return nullptr;
     id = state_->next_id++;
-    state_->subscribers[id] = State::Subscriber{user.user_id, user.token_hash, peer};
-    state_->by_user[user.user_id].insert(id);
+    state_->subscribers[id] = State::Subscriber{user.user_id, user.token_hash, {}};
+    mine.insert(id);
+  }
+  // The handle keeps the state alive, not the notifier: a connection may outlive either.
+  return std::shared_ptr<void>(new uint64_t(id), [state = state_](void* p) {
+    const std::unique_ptr<uint64_t> place(static_cast<uint64_t*>(p));
+    std::lock_guard lock(state->mu);
+    state->remove(*place);
+  });
+}
+
+void Notifier::subscribe(const std::shared_ptr<void>& place, std::weak_ptr<NotifyPeer> peer) {
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->subscribers.find(*static_cast<const uint64_t*>(place.get()));
+    if (it == state_->subscribers.end()) return;
+    it->second.peer = peer;
   }
   // The client may pull now: any change from here on is announced to it.
   if (auto p = peer.lock()) p->send(R"({"type":"ready"})");
-  // The handle keeps the state alive, not the notifier: a connection may outlive either.
-  return std::shared_ptr<void>(nullptr, [state = state_, id](void*) {
-    std::lock_guard lock(state->mu);
-    state->remove(id);
-  });
 }
 
 size_t Notifier::connections() const {
   std::lock_guard lock(state_->mu);
   return state_->subscribers.size();
-}
-
-bool Notifier::has_room(int64_t user_id) const {
-  std::lock_guard lock(state_->mu);
-  auto user = state_->by_user.find(user_id);
-  return user == state_->by_user.end() || user->second.size() < options_.max_per_user;
 }
 
 uint64_t Notifier::events_sent() const {

@@ -53,14 +53,17 @@ class Notifier {
   // Stops the thread and unsubscribes; connected peers stay open but hear nothing more.
   void stop();
 
-  // Registers `peer` for `user` (authenticated, with its token's hash) until the returned handle
-  // is released. The notifier holds the peer weakly: a connection that ends is dropped.
-  std::shared_ptr<void> subscribe(const store::User& user, std::weak_ptr<NotifyPeer> peer);
+  // Takes one of `user`'s places (at most NotifierOptions::max_per_user, counted as the
+  // upgrade is accepted, not once it completes, so that sockets opened back to back cannot
+  // overrun it); nullptr if all are taken. The place is given back when the handle is
+  // released. `user` is authenticated, with its token's hash.
+  std::shared_ptr<void> reserve(const store::User& user);
+  // Fills a place from reserve() with its connected peer, held weakly (a connection that ends
+  // is dropped), and tells it that it is subscribed.
+  void subscribe(const std::shared_ptr<void>& place, std::weak_ptr<NotifyPeer> peer);
 
   // Connected peers, and events sent since start (for /metrics and tests).
   size_t connections() const;
-  // Whether `user_id` may open another socket (fewer than NotifierOptions::max_per_user open).
-  bool has_room(int64_t user_id) const;
   uint64_t events_sent() const;
 
   // What the store reports; public so that tests can drive the notifier without a store thread.

@@ -2,6 +2,7 @@
 // POST /v1/packs/confirm, POST /v1/chunks/locate and GET /v1/chunks/{hash}.
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <unordered_set>
 
@@ -203,16 +204,130 @@ Result<protocol::PackStored> Services::confirm_pack(const RequestContext& ctx,
   return protocol::PackStored{static_cast<uint32_t>(req.entries.size())};
 }
 
-Result<store::BlobReadInfo> Services::pack_range_read(
-    std::string_view hex, const std::map<std::string, std::string>& query) {
+Result<ChunkBody> Services::pack_range_read(std::string_view hex,
+                                            const std::map<std::string, std::string>& query) {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
   CAIRN_ASSIGN_OR_RETURN(auto f, verify_pack_url("GET pack", digest.hex(), query, {"o", "n"},
                                                  "pack read", "POST /v1/chunks/locate"));
-  const int64_t offset = f[0];
-  const int64_t length = f[1];
-  return blobs_.read_info(
-      store::ObjectId::pack(digest),
-      store::ByteRange{static_cast<uint64_t>(offset), static_cast<uint64_t>(length)});
+  const store::ByteRange range{static_cast<uint64_t>(f[0]), static_cast<uint64_t>(f[1])};
+  ChunkBody body;
+  CAIRN_ASSIGN_OR_RETURN(body.object, blobs_.read_info(store::ObjectId::pack(digest), range));
+  if (body.object.file_path.empty()) return body;
+  // The chunks the index still places in the range, to verify on the way. A chunk gc forgot
+  // since the URL was signed passes unchecked: nobody is told it is there any more, and the
+  // client verifies it as always.
+  CAIRN_ASSIGN_OR_RETURN(auto held, metadata_.gc_pack_chunks(digest));
+  std::vector<PackEntry> parts;
+  for (const auto& loc : held) {
+    if (loc.offset < range.offset || loc.offset - range.offset >= range.length) continue;
+    parts.push_back(
+        {loc.hash, loc.codec, loc.length, loc.stored_length, loc.offset - range.offset});
+  }
+  CAIRN_ASSIGN_OR_RETURN(body.stream, verified_read(body.object, std::move(parts), digest));
+  return body;
+}
+
+// --- Services: damage ------------------------------------------------------------------------
+
+Result<std::shared_ptr<VerifiedRead>> Services::verified_read(const store::BlobReadInfo& info,
+                                                              std::vector<PackEntry> parts,
+                                                              const std::optional<Digest>& pack) {
+  // Offsets of the parts are from the range's start; the damage report wants the copy's own.
+  const uint64_t base = info.offset;
+  CAIRN_ASSIGN_OR_RETURN(
+      auto stream,
+      VerifiedRead::open(info.file_path, info.offset, info.size, std::move(parts),
+                         [this, pack, base](const PackEntry& part, const std::string& detail) {
+                           // Rare, and short: the connection's thread pays for it.
+                           (void)report_damage({part.hash, part.length}, pack,
+                                               pack ? "at offset " +
+                                                          std::to_string(base + part.offset) +
+                                                          " of pack " + pack->hex() + ": " + detail
+                                                    : detail);
+                         }));
+  // The first pieces are checked here, on a worker thread: a damaged chunk that fits in them
+  // (most do) is answered with an error rather than a response cut short.
+  auto primed = stream->prime();
+  if (!primed) {
+    if (primed.error().code() != ErrorCode::kCorrupt) return std::move(primed).error();
+    return make_error(ErrorCode::kNotFound,
+                      primed.error().message() +
+                          "; it was set aside, and the next push of a file holding it repairs it");
+  }
+  return std::shared_ptr<VerifiedRead>(std::move(stream));
+}
+
+Result<bool> Services::confirm_damage(const ChunkRef& chunk, const std::optional<Digest>& pack) {
+  if (!pack) {
+    auto bytes = blobs_.get(chunk.hash);
+    if (bytes) return false;
+    if (bytes.error().code() == ErrorCode::kNotFound) return true;
+    if (bytes.error().code() != ErrorCode::kCorrupt) return std::move(bytes).error();
+    CAIRN_RETURN_IF_ERROR(blobs_.quarantine(chunk.hash));
+    return true;
+  }
+  // A pack is never edited: its other chunks stay where they are, and only this one's place in
+  // the index goes (gc later copies the rest into a new pack).
+  CAIRN_ASSIGN_OR_RETURN(auto held, metadata_.gc_pack_chunks(*pack));
+  const store::ChunkLocation* loc = nullptr;
+  for (const auto& l : held) {
+    if (l.hash == chunk.hash) loc = &l;
+  }
+  if (loc == nullptr) return false;  // Not placed there any more: nothing to forget.
+  auto stored = blobs_.get_range(store::ObjectId::pack(*pack), {loc->offset, loc->stored_length});
+  if (!stored) {
+    if (stored.error().code() == ErrorCode::kNotFound ||
+        stored.error().code() == ErrorCode::kCorrupt) {
+      return true;
+    }
+    return std::move(stored).error();
+  }
+  Bytes raw;
+  auto decoded = decode_chunk(loc->codec, *stored, loc->length, raw);
+  return !decoded || sha256(raw) != chunk.hash;
+}
+
+Result<store::MetadataStore::CopyFate> Services::report_damage(const ChunkRef& chunk,
+                                                               const std::optional<Digest>& pack,
+                                                               const std::string& detail) {
+  using Fate = store::MetadataStore::CopyFate;
+  auto fate = metadata_.forget_damaged_copy(chunk, pack, now(), detail,
+                                            [&] { return confirm_damage(chunk, pack); });
+  const std::string what =
+      "chunk " + chunk.hash.hex() + (pack ? " in pack " + pack->hex() : std::string());
+  if (!fate) {
+    std::fprintf(stderr, "cairnd: %s may be damaged (%s), but could not be set aside: %s\n",
+                 what.c_str(), detail.c_str(), fate.error().message().c_str());
+    return fate;
+  }
+  switch (*fate) {
+    case Fate::kSound:
+      break;
+    case Fate::kForgotten:
+      std::fprintf(stderr, "cairnd: %s is damaged (%s): set aside; another copy serves it\n",
+                   what.c_str(), detail.c_str());
+      break;
+    case Fate::kLost:
+      std::fprintf(stderr,
+                   "cairnd: %s is damaged (%s): set aside; no sound copy is left, and the next "
+                   "push of a file holding it repairs it\n",
+                   what.c_str(), detail.c_str());
+      break;
+  }
+  return fate;
+}
+
+Result<protocol::RepairsResponse> Services::repairs(const RequestContext& ctx) {
+  // Chunks lost since the last look are looked up first: one scan of the manifests per newly
+  // lost chunk, and one cheap query otherwise.
+  CAIRN_RETURN_IF_ERROR(metadata_.index_damage());
+  CAIRN_ASSIGN_OR_RETURN(auto files,
+                         metadata_.files_to_repair(ctx.user.user_id, ctx.user.scope.path));
+  protocol::RepairsResponse out;
+  for (auto& f : files) {
+    out.files.push_back({std::move(f.path), f.node_id, f.version, std::move(f.chunks)});
+  }
+  return out;
 }
 
 // --- Services: reads -------------------------------------------------------------------------
@@ -307,18 +422,13 @@ Result<ChunkBody> Services::chunk_read(const RequestContext& ctx, std::string_vi
     if (f[0] != ctx.user.user_id) {
       return make_error(ErrorCode::kPermissionDenied, "this chunk read URL is someone else's");
     }
-    ChunkBody body;
-    CAIRN_ASSIGN_OR_RETURN(body.object, blobs_.read_info(digest));
-    return body;
+    return whole_chunk_read(digest);
   }
   CAIRN_ASSIGN_OR_RETURN(auto locations, metadata_.locate_chunks(ctx.user.user_id, {digest}));
   if (locations.empty()) return make_error(ErrorCode::kNotFound, "chunk " + digest.hex());
   const store::ChunkLocation& loc = locations.front();
   ChunkBody body;
-  if (!loc.pack) {
-    CAIRN_ASSIGN_OR_RETURN(body.object, blobs_.read_info(digest));
-    return body;
-  }
+  if (!loc.pack) return whole_chunk_read(digest);
   // Inside a pack: the daemon reads the range, decodes and verifies it, so that this endpoint
   // always answers with the chunk's own bytes.
   CAIRN_ASSIGN_OR_RETURN(auto stored, blobs_.get_range(store::ObjectId::pack(*loc.pack),
@@ -326,10 +436,26 @@ Result<ChunkBody> Services::chunk_read(const RequestContext& ctx, std::string_vi
   Bytes raw;
   auto decoded = decode_chunk(loc.codec, stored, loc.length, raw);
   if (!decoded || sha256(raw) != digest) {
+    (void)report_damage({digest, loc.length}, loc.pack,
+                        decoded ? "its bytes do not hash to its name"
+                                : "it does not decode: " + decoded.error().message());
     return make_error(ErrorCode::kCorrupt,
-                      "chunk " + digest.hex() + " in pack " + loc.pack->hex() + " is damaged");
+                      "chunk " + digest.hex() + " in pack " + loc.pack->hex() +
+                          " is damaged; it was set aside, and the next push of a file holding it "
+                          "repairs it");
   }
   body.bytes = std::move(raw);
+  return body;
+}
+
+Result<ChunkBody> Services::whole_chunk_read(const Digest& digest) {
+  ChunkBody body;
+  CAIRN_ASSIGN_OR_RETURN(body.object, blobs_.read_info(digest));
+  if (body.object.file_path.empty()) return body;  // A redirect: the client verifies.
+  const auto size = static_cast<uint32_t>(body.object.size);
+  CAIRN_ASSIGN_OR_RETURN(
+      body.stream,
+      verified_read(body.object, {{digest, Codec::kRaw, size, size, 0}}, std::nullopt));
   return body;
 }
 

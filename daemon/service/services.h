@@ -5,6 +5,7 @@
 // Result into a response. Every method is safe to call from any thread.
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "common/error.h"
 #include "common/pack.h"
 #include "common/protocol/protocol.h"
+#include "daemon/service/verified_read.h"
 #include "daemon/store/blob_store.h"
 #include "daemon/store/metadata_store.h"
 
@@ -62,11 +64,47 @@ struct ChunkPutGrant {
   int64_t token_id = 0;
 };
 
-// What GET /v1/chunks/{hash} sends: a stored object to stream or redirect to, or (for a chunk
-// inside a pack) its bytes, decoded and verified.
+// What GET /v1/chunks/{hash} and GET /v1/packs/{hash} send: a local object streamed and verified
+// on the way, a stored object to redirect to, or (for a chunk inside a pack read through the
+// chunk endpoint) its bytes, decoded and verified.
 struct ChunkBody {
   store::BlobReadInfo object;
+  std::shared_ptr<VerifiedRead> stream;
   std::optional<Bytes> bytes;
+};
+
+// cairnd check: what to look at.
+struct CheckOptions {
+  // Share of stored objects (0..100) whose bytes are read and verified: 0 checks the metadata
+  // and that every object exists with its size; 100 reads everything.
+  double read_percent = 0;
+  // Bytes per second read at most, so that a check beside a serving daemon leaves it room.
+  // 0: no limit.
+  uint64_t max_bytes_per_second = 0;
+};
+
+// Where a check is, for progress lines.
+struct CheckProgress {
+  std::string phase;  // "metadata", "objects"
+  uint64_t objects_done = 0;
+  uint64_t objects_total = 0;
+  uint64_t bytes_read = 0;
+};
+
+// What cairnd check found.
+struct CheckReport {
+  std::vector<std::string> problems;  // Metadata that disagrees with itself or with the store.
+  std::vector<store::DamagedChunk> damaged;      // Chunks with no sound copy, found or known.
+  std::vector<store::DamagedVersion> needed_by;  // The versions that need them.
+  int64_t copies_forgotten = 0;  // Damaged or missing copies found by this run (and set aside).
+  int64_t versions = 0;
+  int64_t manifests = 0;
+  int64_t chunks = 0;         // Distinct chunks the versions need.
+  uint64_t objects = 0;       // Stored objects looked at (chunks and packs).
+  uint64_t objects_read = 0;  // Of those, read and verified.
+  uint64_t bytes_read = 0;
+  double seconds = 0;
+  bool clean() const { return problems.empty() && damaged.empty(); }
 };
 
 // cairnd gc: what to collect.
@@ -189,9 +227,26 @@ class Services {
   // never saw its bytes; every reader verifies them).
   Result<protocol::PackStored> confirm_pack(const RequestContext& ctx,
                                             const protocol::ConfirmPackRequest& req);
-  // The range of a pack a signed read URL grants. kPermissionDenied if forged or expired.
-  Result<store::BlobReadInfo> pack_range_read(std::string_view hex,
-                                              const std::map<std::string, std::string>& query);
+  // The range of a pack a signed read URL grants, verified as it streams. kPermissionDenied if
+  // forged or expired.
+  Result<ChunkBody> pack_range_read(std::string_view hex,
+                                    const std::map<std::string, std::string>& query);
+
+  // --- damage ---
+  // A copy of `chunk` (its own object, or its place in `pack`) did not verify or is missing:
+  // looks again and, if so, sets the object aside and forgets the copy, so that the chunk counts
+  // as missing and the next upload of its bytes repairs it. Logged. Safe from any thread.
+  Result<store::MetadataStore::CopyFate> report_damage(const ChunkRef& chunk,
+                                                       const std::optional<Digest>& pack,
+                                                       const std::string& detail);
+  // The files of the caller's view whose current versions need damaged chunks, for clients
+  // that have them to send those bytes back.
+  Result<protocol::RepairsResponse> repairs(const RequestContext& ctx);
+  // cairnd check: the metadata's invariants, every stored object's presence and size, and (for
+  // options.read_percent of them) their bytes. What is damaged is set aside and forgotten as
+  // report_damage does. `progress`, if given, is called now and then.
+  Result<CheckReport> check(const CheckOptions& options,
+                            const std::function<void(const CheckProgress&)>& progress = {});
 
   // --- files ---
   Result<protocol::InitUploadsResponse> init_uploads(const RequestContext& ctx,
@@ -285,6 +340,15 @@ class Services {
                                                const std::vector<std::string>& names,
                                                std::string_view what,
                                                std::string_view where_from) const;
+  // Reads a copy of `chunk` again: true if it is damaged or missing (a damaged object of its
+  // own is then set aside), false if it is sound.
+  Result<bool> confirm_damage(const ChunkRef& chunk, const std::optional<Digest>& pack);
+  // A whole chunk object: streamed and verified, or a redirect to the blob store.
+  Result<ChunkBody> whole_chunk_read(const Digest& digest);
+  // A verified stream of a local object's range: report_damage hears of what fails.
+  Result<std::shared_ptr<VerifiedRead>> verified_read(const store::BlobReadInfo& info,
+                                                      std::vector<PackEntry> parts,
+                                                      const std::optional<Digest>& pack);
   friend class PackReceiver;
 
   store::MetadataStore& metadata_;

@@ -106,6 +106,11 @@ class BlobStore {
   // Deletes an object. Absent is not an error.
   virtual Result<void> remove(const ObjectId& id) = 0;
 
+  // Takes a damaged object out of every reader's sight: kept aside for inspection where the
+  // store can (local disk), deleted where it cannot. An upload of the same digest afterwards
+  // stores it afresh. Absent is not an error.
+  virtual Result<void> quarantine(const ObjectId& id) { return remove(id); }
+
   // Whether clients upload to this store directly (then direct_upload gives grants and uploads
   // must be adopted); false for stores that take uploads through the daemon.
   virtual bool takes_direct_uploads() const { return false; }

@@ -269,4 +269,19 @@ Result<void> LocalBlobStore::remove(const ObjectId& id) {
   return {};
 }
 
+Result<void> LocalBlobStore::quarantine(const ObjectId& id) {
+  const std::string aside = root_ + "/quarantine";
+  CAIRN_RETURN_IF_ERROR(ensure_dir(aside, root_));
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const std::string name = aside + "/" + (id.kind == ObjectKind::kPack ? "pack-" : "chunk-") +
+                           id.digest.hex() + "-" + std::to_string(now);
+  if (::rename(path_for(id).c_str(), name.c_str()) != 0) {
+    if (errno == ENOENT) return {};
+    return errno_error("quarantine " + id.describe(), errno);
+  }
+  return fsync_dir(aside);
+}
+
 }  // namespace cairn::store

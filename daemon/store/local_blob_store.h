@@ -7,9 +7,9 @@
 namespace cairn::store {
 
 // Objects as files: chunks under ROOT/chunks/ab/cd/<sha256 hex>, packs under
-// ROOT/packs/ab/<sha256 hex>. Writes go to ROOT/tmp first, are fsynced, renamed into place, and
-// the directory is fsynced, so a crash leaves either the whole object or nothing. Safe from any
-// thread.
+// ROOT/packs/ab/<sha256 hex>, damaged objects set aside under ROOT/quarantine/. Writes go to
+// ROOT/tmp first, are fsynced, renamed into place, and the directory is fsynced, so a crash leaves
+// either the whole object or nothing. Safe from any thread.
 class LocalBlobStore final : public BlobStore {
  public:
   // Creates ROOT/chunks, ROOT/packs and ROOT/tmp if needed and removes temporary files a crash
@@ -24,6 +24,8 @@ class LocalBlobStore final : public BlobStore {
                                  const std::optional<ByteRange>& range) override;
   Result<std::optional<uint64_t>> stat(const ObjectId& id) override;
   Result<void> remove(const ObjectId& id) override;
+  // Moves the object to ROOT/quarantine/, named by its kind, digest and the time.
+  Result<void> quarantine(const ObjectId& id) override;
   std::string describe() const override { return "local disk " + root_; }
 
   std::string path_for(const ObjectId& id) const;

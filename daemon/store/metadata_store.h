@@ -137,6 +137,44 @@ struct RetentionReport {
   uint64_t bytes = 0;    // Logical bytes of those, refunded to quotas.
 };
 
+// A chunk that has no sound copy left: every copy was found damaged or missing and forgotten
+// (MetadataStore::forget_damaged_copy). Nobody holds it until its bytes are uploaded again.
+struct DamagedChunk {
+  Digest hash;
+  uint64_t size = 0;
+  int64_t found_at = 0;
+  std::string detail;  // How it was found: "its object does not hash to its name", ...
+};
+
+// A version that needs a damaged chunk, as an admin sees it.
+struct DamagedVersion {
+  Digest chunk;
+  std::string owner;  // The namespace owner's user name.
+  std::string path;   // In the owner's namespace.
+  int64_t node_id = 0;
+  int64_t version = 0;
+  bool head = false;     // The file's current version.
+  bool deleted = false;  // In the trash.
+};
+
+// A file of a user's view whose current version needs damaged chunks: a client that has the
+// file can read them back from it.
+struct FileToRepair {
+  std::string path;  // In the user's view.
+  int64_t node_id = 0;
+  int64_t version = 0;
+  std::vector<ChunkRef> chunks;  // The damaged ones it needs.
+};
+
+// What cairnd check finds wrong in the metadata alone.
+struct MetadataCheck {
+  std::vector<std::string> problems;  // Each names what disagrees with what.
+  std::vector<ChunkRef> unlocated;    // Chunks that versions need and no copy of is recorded.
+  int64_t versions = 0;               // How much was looked at.
+  int64_t manifests = 0;
+  int64_t chunks = 0;
+};
+
 // A download link, as its creator, or the owner of what it points at, lists it.
 struct LinkInfo {
   int64_t link_id = 0;
@@ -290,6 +328,42 @@ class MetadataStore {
                                           int64_t now) = 0;
   // Forgets a retired pack once its object is deleted.
   virtual Result<void> gc_forget_pack(const Digest& pack) = 0;
+
+  // --- damage (cairnd check, reads that verify what they serve) ---
+  // Forgets one copy of `chunk` that was found damaged or missing: its object of its own (`pack`
+  // nullopt) or its place in `pack`. If no copy of it is left, it is recorded as damaged (held
+  // by nobody, located for nobody) until an upload of its bytes repairs it. Idempotent.
+  //
+  // `confirm` runs inside the transaction once the copy's row is taken (an upload of the same
+  // chunk takes it too, see record_chunk): it looks at the bytes again and takes a damaged
+  // object out of sight (BlobStore::quarantine). If it answers false, the copy is sound after
+  // all (replaced meanwhile) and nothing changes; so does a copy the index no longer records.
+  enum class CopyFate { kSound, kForgotten, kLost };
+  virtual Result<CopyFate> forget_damaged_copy(const ChunkRef& chunk,
+                                               const std::optional<Digest>& pack, int64_t now,
+                                               const std::string& detail,
+                                               const std::function<Result<bool>()>& confirm) = 0;
+  // Records as damaged those of `chunks` that have no copy recorded at all (found so by
+  // check_metadata). Returns how many it recorded.
+  virtual Result<int64_t> record_lost_chunks(const std::vector<ChunkRef>& chunks, int64_t now,
+                                             const std::string& detail) = 0;
+  virtual Result<std::vector<DamagedChunk>> damaged_chunks() = 0;
+  // Finds which manifests need the damaged chunks not yet looked up (a scan of every manifest,
+  // done once per newly damaged chunk). Returns how many chunks it looked up.
+  virtual Result<int64_t> index_damage() = 0;
+  // Every version that needs a damaged chunk (as far as index_damage has found).
+  virtual Result<std::vector<DamagedVersion>> damaged_versions() = 0;
+  // The live files of the user's view (within `scope_path`, if given) whose current versions
+  // need damaged chunks.
+  virtual Result<std::vector<FileToRepair>> files_to_repair(int64_t user_id,
+                                                            const std::string& scope_path) = 0;
+  // Checks the metadata's own invariants: every version's manifest is stored, every chunk a
+  // version needs has a copy (or is known damaged), the closure matches the tree, quotas match
+  // the files, journals do not run ahead of their namespaces, and pack index rows lie inside
+  // packs that exist. One read snapshot.
+  virtual Result<MetadataCheck> check_metadata() = 0;
+  // The chunks stored as objects of their own (not doomed), with their sizes.
+  virtual Result<std::vector<ChunkRef>> stored_chunks() = 0;
 
   // The chunks that the user's live upload sessions `upload_ids` reference and the user does not
   // hold yet, each once. Unknown or expired sessions contribute nothing.

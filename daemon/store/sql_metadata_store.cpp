@@ -59,7 +59,42 @@ DELETE FROM user_chunks WHERE EXISTS (SELECT 1 FROM pack_chunks p WHERE p.hash =
 ALTER TABLE uploads ADD COLUMN node_id BIGINT NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<const char*, 7> kSqliteMigrations = {
+// 8: damage. damaged_chunks holds the chunks that have no sound copy left: every copy was found
+// damaged (a read that did not hash right) or missing, and was forgotten. Nobody holds such a
+// chunk until an upload of its bytes replaces it (record_chunk, a verified pack), which removes
+// the row. damaged_needs is which manifests need each one, found by a scan of the manifests
+// (indexed set once it ran), so that owners and their clients can be told which files to read
+// the bytes back from.
+constexpr const char* kSqliteMigration8 = R"sql(
+CREATE TABLE damaged_chunks (
+  hash BLOB PRIMARY KEY,
+  size INTEGER NOT NULL,
+  found_at INTEGER NOT NULL,
+  detail TEXT NOT NULL,
+  indexed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE damaged_needs (
+  hash BLOB NOT NULL,
+  manifest_hash BLOB NOT NULL,
+  PRIMARY KEY (hash, manifest_hash)
+);
+)sql";
+constexpr const char* kPostgresMigration8 = R"sql(
+CREATE TABLE damaged_chunks (
+  hash BYTEA PRIMARY KEY,
+  size BIGINT NOT NULL,
+  found_at BIGINT NOT NULL,
+  detail TEXT NOT NULL,
+  indexed BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE damaged_needs (
+  hash BYTEA NOT NULL,
+  manifest_hash BYTEA NOT NULL,
+  PRIMARY KEY (hash, manifest_hash)
+);
+)sql";
+
+constexpr std::array<const char*, 8> kSqliteMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -301,9 +336,10 @@ CREATE INDEX links_creator ON links(created_by);
 CREATE INDEX shares_mount ON shares(mount_node_id);
 )sql",
     kMigration7,
+    kSqliteMigration8,
 };
 
-constexpr std::array<const char*, 7> kPostgresMigrations = {
+constexpr std::array<const char*, 8> kPostgresMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -488,6 +524,7 @@ CREATE INDEX links_creator ON links(created_by);
 CREATE INDEX shares_mount ON shares(mount_node_id);
 )sql",
     kMigration7,
+    kPostgresMigration8,
 };
 
 static_assert(kSqliteMigrations.size() == kPostgresMigrations.size());
@@ -1403,6 +1440,21 @@ class Tx {
     return e;
   }
 
+  // Sound copies of `digests` were stored: they are no longer lost.
+  Result<void> forget_damage(const std::vector<Digest>& digests) {
+    return in_batches(
+        digests, {},
+        [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+          CAIRN_ASSIGN_OR_RETURN(
+              auto gone,
+              s_.run("DELETE FROM damaged_chunks WHERE hash IN (" + in + ") RETURNING hash", args));
+          if (gone.empty()) return {};  // Nearly always: nothing was lost.
+          CAIRN_RETURN_IF_ERROR(
+              s_.run("DELETE FROM damaged_needs WHERE hash IN (" + in + ")", args));
+          return {};
+        });
+  }
+
   Result<bool> user_has_chunk(int64_t user_id, const Digest& d) {
     CAIRN_ASSIGN_OR_RETURN(auto held, held_chunks(user_id, {d}));
     return !held.empty();
@@ -1419,8 +1471,8 @@ class Tx {
         [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
           CAIRN_ASSIGN_OR_RETURN(
               auto r, s_.run("SELECT hash FROM user_chunks WHERE user_id=?1 AND hash IN (" + in +
-                                 ") UNION SELECT hash FROM pack_chunks WHERE reader_id=?1 AND "
-                                 "hash IN (" +
+                                 ") AND hash NOT IN (SELECT hash FROM damaged_chunks) UNION "
+                                 "SELECT hash FROM pack_chunks WHERE reader_id=?1 AND hash IN (" +
                                  in + ")",
                              args));
           collect_digests(r, 0, held);
@@ -2199,7 +2251,8 @@ class SqlMetadataStore final : public MetadataStore {
           s.query("INSERT INTO user_chunks(user_id, hash) VALUES "
                   "(?1, ?2) ON CONFLICT DO NOTHING",
                   user_id, digest.bytes()));
-      return {};
+      // Sound bytes again: a chunk that was lost is repaired.
+      return Tx(s).forget_damage({digest});
     });
   }
 
@@ -2230,6 +2283,7 @@ class SqlMetadataStore final : public MetadataStore {
       std::vector<Digest> digests;
       digests.reserve(entries.size());
       for (const auto& e : entries) digests.push_back(e.hash);
+      CAIRN_RETURN_IF_ERROR(Tx(s).forget_damage(digests));
       return in_batches(
           digests, {sql::to_value(user_id)},
           [&](const std::string&, const std::vector<sql::Value>& args) -> Result<void> {
@@ -2519,6 +2573,338 @@ class SqlMetadataStore final : public MetadataStore {
           "(SELECT 1 FROM pack_chunks pc WHERE pc.pack_hash = ?1)",
           pack.bytes()));
       return {};
+    });
+  }
+
+  // --- damage ---
+
+  Result<CopyFate> forget_damaged_copy(const ChunkRef& chunk, const std::optional<Digest>& pack,
+                                       int64_t now, const std::string& detail,
+                                       const std::function<Result<bool>()>& confirm) override {
+    return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<CopyFate> {
+      // Take the row first (an upload of the same chunk takes it before it publishes), then
+      // look at the bytes again. A copy the index no longer records (gc took it) is nobody's
+      // loss.
+      CAIRN_ASSIGN_OR_RETURN(auto own, s.query("UPDATE chunks SET size = size WHERE hash = ?1 AND "
+                                               "doomed_at IS NULL RETURNING hash",
+                                               chunk.hash.bytes()));
+      if (pack) {
+        CAIRN_ASSIGN_OR_RETURN(auto placed, s.query("SELECT 1 FROM pack_chunks WHERE hash = ?1 AND "
+                                                    "pack_hash = ?2",
+                                                    chunk.hash.bytes(), pack->bytes()));
+        if (placed.empty()) return CopyFate::kSound;
+      } else if (own.empty()) {
+        return CopyFate::kSound;
+      }
+      if (confirm) {
+        CAIRN_ASSIGN_OR_RETURN(const bool damaged, confirm());
+        if (!damaged) return CopyFate::kSound;
+      }
+      if (pack) {
+        CAIRN_RETURN_IF_ERROR(s.query("DELETE FROM pack_chunks WHERE hash = ?1 AND pack_hash = ?2",
+                                      chunk.hash.bytes(), pack->bytes()));
+      } else {
+        CAIRN_RETURN_IF_ERROR(s.query("DELETE FROM chunks WHERE hash = ?1", chunk.hash.bytes()));
+      }
+      CAIRN_ASSIGN_OR_RETURN(
+          auto left, s.query("SELECT 1 FROM chunks WHERE hash = ?1 AND doomed_at IS NULL UNION "
+                             "ALL SELECT 1 FROM pack_chunks WHERE hash = ?1",
+                             chunk.hash.bytes()));
+      if (!left.empty()) return CopyFate::kForgotten;
+      CAIRN_RETURN_IF_ERROR(
+          s.query("INSERT INTO damaged_chunks(hash, size, found_at, detail) VALUES (?1, ?2, ?3, "
+                  "?4) ON CONFLICT DO NOTHING",
+                  chunk.hash.bytes(), static_cast<int64_t>(chunk.length), now, detail));
+      return CopyFate::kLost;
+    });
+  }
+
+  Result<int64_t> record_lost_chunks(const std::vector<ChunkRef>& chunks, int64_t now,
+                                     const std::string& detail) override {
+    return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<int64_t> {
+      int64_t recorded = 0;
+      for (const auto& c : chunks) {
+        CAIRN_ASSIGN_OR_RETURN(
+            auto copy, s.query("SELECT 1 FROM chunks WHERE hash = ?1 AND doomed_at IS NULL UNION "
+                               "ALL SELECT 1 FROM pack_chunks WHERE hash = ?1",
+                               c.hash.bytes()));
+        if (!copy.empty()) continue;  // Stored since the snapshot that missed it.
+        CAIRN_ASSIGN_OR_RETURN(
+            auto r, s.query("INSERT INTO damaged_chunks(hash, size, found_at, detail) VALUES "
+                            "(?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                            c.hash.bytes(), static_cast<int64_t>(c.length), now, detail));
+        recorded += r.affected;
+      }
+      return recorded;
+    });
+  }
+
+  Result<std::vector<DamagedChunk>> damaged_chunks() override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<DamagedChunk>> {
+      CAIRN_ASSIGN_OR_RETURN(auto r, s.query("SELECT hash, size, found_at, detail FROM "
+                                             "damaged_chunks ORDER BY found_at, hash"));
+      std::vector<DamagedChunk> out;
+      for (size_t i = 0; i < r.size(); ++i) {
+        auto d = Digest::from_bytes(r[i].get_blob(0));
+        if (!d) continue;
+        out.push_back(
+            {*d, static_cast<uint64_t>(r[i].get_int(1)), r[i].get_int(2), r[i].get_text(3)});
+      }
+      return out;
+    });
+  }
+
+  Result<int64_t> index_damage() override {
+    // Read every manifest in one snapshot, then record what was found in a short write: a scan
+    // of every manifest must not hold the writer. Manifests never change; one committed in
+    // between that needs a damaged chunk could only be committed by someone who claims it.
+    std::unordered_set<Digest> pending;
+    std::vector<std::pair<Digest, Digest>> needs;  // (chunk, manifest)
+    CAIRN_RETURN_IF_ERROR(sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<void> {
+      pending.clear();
+      needs.clear();
+      CAIRN_ASSIGN_OR_RETURN(auto r, s.query("SELECT hash FROM damaged_chunks WHERE indexed = 0"));
+      collect_digests(r, 0, pending);
+      if (pending.empty()) return {};
+      CAIRN_ASSIGN_OR_RETURN(auto m, s.query("SELECT manifest_hash, body FROM manifests"));
+      for (size_t i = 0; i < m.size(); ++i) {
+        auto digest = Digest::from_bytes(m[i].get_blob(0));
+        auto decoded = Manifest::decode(m[i].get_blob(1));
+        if (!digest || !decoded) continue;  // check_metadata reports unreadable manifests.
+        std::unordered_set<Digest> seen;
+        for (const auto& c : decoded->chunks()) {
+          if (pending.count(c.hash) != 0 && seen.insert(c.hash).second) {
+            needs.emplace_back(c.hash, *digest);
+          }
+        }
+      }
+      return {};
+    }));
+    if (pending.empty()) return 0;
+    return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<int64_t> {
+      // Only for chunks still damaged: one repaired meanwhile needs nothing.
+      CAIRN_ASSIGN_OR_RETURN(auto still, s.query("SELECT hash FROM damaged_chunks"));
+      std::unordered_set<Digest> damaged;
+      collect_digests(still, 0, damaged);
+      for (const auto& [chunk, manifest] : needs) {
+        if (damaged.count(chunk) == 0) continue;
+        CAIRN_RETURN_IF_ERROR(
+            s.query("INSERT INTO damaged_needs(hash, manifest_hash) VALUES (?1, ?2) ON CONFLICT "
+                    "DO NOTHING",
+                    chunk.bytes(), manifest.bytes()));
+      }
+      const std::vector<Digest> done(pending.begin(), pending.end());
+      auto marked = in_batches(
+          done, {},
+          [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+            auto r =
+                s.run("UPDATE damaged_chunks SET indexed = 1 WHERE hash IN (" + in + ")", args);
+            if (!r) return std::move(r).error();
+            return {};
+          });
+      if (!marked) return std::move(marked).error();
+      return static_cast<int64_t>(done.size());
+    });
+  }
+
+  Result<std::vector<DamagedVersion>> damaged_versions() override {
+    return sql::transact(
+        *db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<DamagedVersion>> {
+          Tx tx(s);
+          CAIRN_ASSIGN_OR_RETURN(
+              auto r,
+              s.query("SELECT dn.hash, v.namespace_id, v.node_id, v.seq, n.head_seq, "
+                      "n.deleted_at, u.name FROM damaged_needs dn JOIN versions v ON "
+                      "v.manifest_hash = dn.manifest_hash JOIN nodes n ON n.node_id = v.node_id "
+                      "JOIN namespaces ns ON ns.namespace_id = v.namespace_id JOIN users u ON "
+                      "u.user_id = ns.owner_id ORDER BY u.name, v.node_id, v.seq DESC"));
+          std::vector<DamagedVersion> out;
+          for (size_t i = 0; i < r.size(); ++i) {
+            auto d = Digest::from_bytes(r[i].get_blob(0));
+            if (!d) continue;
+            DamagedVersion v;
+            v.chunk = *d;
+            v.node_id = r[i].get_int(2);
+            v.version = r[i].get_int(3);
+            v.head = r[i].get_int(4) == v.version;
+            v.deleted = !r[i].is_null(5);
+            v.owner = r[i].get_text(6);
+            CAIRN_ASSIGN_OR_RETURN(v.path, tx.node_path(r[i].get_int(1), v.node_id));
+            out.push_back(std::move(v));
+          }
+          return out;
+        });
+  }
+
+  Result<std::vector<FileToRepair>> files_to_repair(int64_t user_id,
+                                                    const std::string& scope_path) override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<FileToRepair>> {
+      Tx tx(s);
+      std::vector<FileToRepair> out;
+      CAIRN_ASSIGN_OR_RETURN(auto any, s.query("SELECT 1 FROM damaged_needs LIMIT 1"));
+      if (any.empty()) return out;  // Nearly always: one cheap query per push.
+      CAIRN_ASSIGN_OR_RETURN(
+          auto u, s.query("SELECT home_namespace_id FROM users WHERE user_id=?1", user_id));
+      if (u.empty()) return out;
+      Actor a;
+      a.user_id = user_id;
+      a.namespace_id = u[0].get_int(0);
+      // The namespaces of the user's view: their own, and those shared with them.
+      std::vector<int64_t> spaces = {a.namespace_id};
+      CAIRN_ASSIGN_OR_RETURN(const auto* all, tx.mounts(user_id));
+      for (const auto& m : *all) spaces.push_back(m.ns);
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("SELECT dn.hash, d.size, v.namespace_id, v.node_id, v.seq FROM "
+                          "damaged_needs dn JOIN damaged_chunks d ON d.hash = dn.hash JOIN "
+                          "versions v ON v.manifest_hash = dn.manifest_hash JOIN nodes n ON "
+                          "n.node_id = v.node_id AND n.head_seq = v.seq WHERE "
+                          "n.deleted_at IS NULL AND v.namespace_id IN (" +
+                          id_list(spaces) + ") ORDER BY v.node_id, dn.hash"));
+      std::map<std::pair<int64_t, int64_t>, size_t> at;  // (namespace, node) -> out index
+      for (size_t i = 0; i < r.size(); ++i) {
+        auto d = Digest::from_bytes(r[i].get_blob(0));
+        if (!d) continue;
+        const int64_t ns = r[i].get_int(2);
+        const int64_t node = r[i].get_int(3);
+        auto it = at.find({ns, node});
+        if (it == at.end()) {
+          CAIRN_ASSIGN_OR_RETURN(std::string path, tx.link_path(a, ns, node));
+          if (path.empty() || !within(path, scope_path)) continue;
+          it = at.emplace(std::make_pair(ns, node), out.size()).first;
+          out.push_back({std::move(path), node, r[i].get_int(4), {}});
+        }
+        out[it->second].chunks.push_back({*d, static_cast<uint32_t>(r[i].get_int(1))});
+      }
+      return out;
+    });
+  }
+
+  Result<MetadataCheck> check_metadata() override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<MetadataCheck> {
+      Tx tx(s);
+      MetadataCheck out;
+      auto problem = [&](std::string text) { out.problems.push_back(std::move(text)); };
+      auto where = [&](int64_t ns, int64_t node) -> std::string {
+        auto path = tx.node_path(ns, node);
+        return "node " + std::to_string(node) + (path ? " (" + *path + ")" : std::string());
+      };
+
+      // Every version's manifest is stored; every chunk it needs has a copy.
+      CAIRN_ASSIGN_OR_RETURN(auto count, s.query("SELECT COUNT(*) FROM versions"));
+      out.versions = count.empty() ? 0 : count[0].get_int(0);
+      CAIRN_ASSIGN_OR_RETURN(
+          auto orphans,
+          s.query("SELECT v.namespace_id, v.node_id, v.seq FROM versions v WHERE "
+                  "v.manifest_hash IS NOT NULL AND NOT EXISTS (SELECT 1 FROM manifests m WHERE "
+                  "m.manifest_hash = v.manifest_hash) ORDER BY v.node_id, v.seq"));
+      for (size_t i = 0; i < orphans.size(); ++i) {
+        problem("version " + std::to_string(orphans[i].get_int(2)) + " of " +
+                where(orphans[i].get_int(0), orphans[i].get_int(1)) +
+                " names a manifest that is not stored");
+      }
+      CAIRN_ASSIGN_OR_RETURN(
+          auto bodies, s.query("SELECT manifest_hash, body FROM manifests WHERE manifest_hash IN "
+                               "(SELECT manifest_hash FROM versions WHERE manifest_hash IS NOT "
+                               "NULL)"));
+      out.manifests = static_cast<int64_t>(bodies.size());
+      std::unordered_map<Digest, uint32_t> needed;
+      for (size_t i = 0; i < bodies.size(); ++i) {
+        auto m = Manifest::decode(bodies[i].get_blob(1));
+        if (!m) {
+          auto d = Digest::from_bytes(bodies[i].get_blob(0));
+          problem("manifest " + (d ? d->hex() : std::string("?")) +
+                  " does not decode: " + m.error().message());
+          continue;
+        }
+        for (const auto& c : m->chunks()) needed.emplace(c.hash, c.length);
+      }
+      out.chunks = static_cast<int64_t>(needed.size());
+      CAIRN_ASSIGN_OR_RETURN(
+          auto located, s.query("SELECT hash FROM chunks WHERE doomed_at IS NULL UNION SELECT "
+                                "hash FROM pack_chunks UNION SELECT hash FROM damaged_chunks"));
+      for (size_t i = 0; i < located.size(); ++i) {
+        if (auto d = Digest::from_bytes(located[i].get_blob(0))) needed.erase(*d);
+      }
+      for (const auto& [hash, length] : needed) out.unlocated.push_back({hash, length});
+      std::sort(out.unlocated.begin(), out.unlocated.end(),
+                [](const ChunkRef& x, const ChunkRef& y) { return x.hash < y.hash; });
+
+      // The closure: every node is its own descendant at depth 0, and its parent's at depth 1.
+      CAIRN_ASSIGN_OR_RETURN(
+          auto unclosed,
+          s.query("SELECT n.namespace_id, n.node_id FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM "
+                  "closure c WHERE c.ancestor = n.node_id AND c.descendant = n.node_id AND "
+                  "c.depth = 0) OR (n.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                  "closure c WHERE c.ancestor = n.parent_id AND c.descendant = n.node_id AND "
+                  "c.depth = 1)) ORDER BY n.node_id"));
+      for (size_t i = 0; i < unclosed.size(); ++i) {
+        problem(where(unclosed[i].get_int(0), unclosed[i].get_int(1)) +
+                ": the closure table does not match its parent");
+      }
+
+      // Quotas: what each user is charged is the size of their files' heads, trash included.
+      CAIRN_ASSIGN_OR_RETURN(
+          auto quotas,
+          s.query("SELECT u.name, q.used_bytes, COALESCE((SELECT SUM(v.size) FROM nodes n JOIN "
+                  "namespaces ns ON ns.namespace_id = n.namespace_id JOIN versions v ON "
+                  "v.node_id = n.node_id AND v.seq = n.head_seq WHERE ns.owner_id = u.user_id "
+                  "AND n.kind = 0 AND n.purged_at IS NULL), 0) FROM users u JOIN quotas q ON "
+                  "q.user_id = u.user_id ORDER BY u.name"));
+      for (size_t i = 0; i < quotas.size(); ++i) {
+        if (quotas[i].get_int(1) != quotas[i].get_int(2)) {
+          problem("user " + quotas[i].get_text(0) + " is charged " +
+                  std::to_string(quotas[i].get_int(1)) + " bytes, but their files hold " +
+                  std::to_string(quotas[i].get_int(2)));
+        }
+      }
+
+      // Journals: no change is numbered past its namespace's last sequence number.
+      CAIRN_ASSIGN_OR_RETURN(
+          auto ahead, s.query("SELECT ns.namespace_id, ns.last_seq, MAX(j.seq) FROM namespaces "
+                              "ns JOIN journal j ON j.namespace_id = ns.namespace_id GROUP BY "
+                              "ns.namespace_id, ns.last_seq HAVING MAX(j.seq) > ns.last_seq"));
+      for (size_t i = 0; i < ahead.size(); ++i) {
+        problem("namespace " + std::to_string(ahead[i].get_int(0)) + " is at change " +
+                std::to_string(ahead[i].get_int(1)) + " but its journal reaches " +
+                std::to_string(ahead[i].get_int(2)));
+      }
+
+      // Packs and their index: every indexed chunk lies inside a live pack that exists.
+      CAIRN_ASSIGN_OR_RETURN(
+          auto astray,
+          s.query("SELECT pc.hash, pc.pack_hash, p.size, p.retired_at, pc.pack_offset, "
+                  "pc.stored_size FROM pack_chunks pc LEFT JOIN packs p ON p.pack_hash = "
+                  "pc.pack_hash WHERE p.pack_hash IS NULL OR p.retired_at IS NOT NULL OR "
+                  "pc.pack_offset < 0 OR pc.pack_offset + pc.stored_size > p.size"));
+      for (size_t i = 0; i < astray.size(); ++i) {
+        auto chunk = Digest::from_bytes(astray[i].get_blob(0));
+        auto pack = Digest::from_bytes(astray[i].get_blob(1));
+        const std::string what =
+            "chunk " + (chunk ? chunk->hex() : "?") + " in pack " + (pack ? pack->hex() : "?");
+        if (astray[i].is_null(2)) {
+          problem(what + ": the pack is not recorded");
+        } else if (!astray[i].is_null(3)) {
+          problem(what + ": the pack is retired");
+        } else {
+          problem(what + ": its place lies outside the pack");
+        }
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<ChunkRef>> stored_chunks() override {
+    return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<ChunkRef>> {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto r, s.query("SELECT hash, size FROM chunks WHERE doomed_at IS NULL ORDER BY hash"));
+      std::vector<ChunkRef> out;
+      out.reserve(r.size());
+      for (size_t i = 0; i < r.size(); ++i) {
+        if (auto d = Digest::from_bytes(r[i].get_blob(0))) {
+          out.push_back({*d, static_cast<uint32_t>(r[i].get_int(1))});
+        }
+      }
+      return out;
     });
   }
 

@@ -180,6 +180,15 @@ class Daemon:
         with sqlite3.connect(os.path.join(self.data_dir, "metadata.db")) as db:
             return db.execute(query).fetchone()[0]
 
+    def sql_hex(self, query):
+        """The single binary value `query` returns from the metadata database, as hex."""
+        if self.backends.postgres is not None:
+            out = run(["psql", self.backends.postgres.url, "-v", "ON_ERROR_STOP=1", "-Atc", query],
+                      check=True).stdout.strip()
+            return out[2:] if out.startswith("\\x") else out
+        with sqlite3.connect(os.path.join(self.data_dir, "metadata.db")) as db:
+            return db.execute(query).fetchone()[0].hex()
+
     def stored_chunk_files(self):
         """Chunk objects that reached the blob store: stored, or uploaded and not adopted yet."""
         if self.backends.bucket is not None:
@@ -221,6 +230,27 @@ class Daemon:
             return [k.rsplit("/", 1)[1] for k in self.backends.bucket.keys("packs/")]
         root = os.path.join(self.data_dir, "blobs", "packs")
         return [f for _, _, files in os.walk(root) for f in files]
+
+    def flip_chunk_byte(self, hex_digest, offset):
+        """Damages one byte of a stored chunk object behind the daemon's back."""
+        if self.backends.bucket is not None:
+            client, bucket = self.backends.bucket.client, self.backends.bucket.name
+            key = "chunks/" + hex_digest
+            body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            body[offset] ^= 0x40
+            client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+            return
+        path = os.path.join(self.data_dir, "blobs", "chunks", hex_digest[:2], hex_digest[2:4],
+                            hex_digest)
+        with open(path, "r+b") as f:
+            f.seek(offset)
+            byte = f.read(1)
+            f.seek(offset)
+            f.write(bytes([byte[0] ^ 0x40]))
+
+    def check(self, *args):
+        """Runs cairnd check on this daemon's data folder, while it serves."""
+        return run([CAIRND, "check", "--data", self.data_dir, *args], env=self.env)
 
     def flip_pack_byte(self, hex_digest, offset):
         """Damages one byte of a stored pack behind the daemon's back."""

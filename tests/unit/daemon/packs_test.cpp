@@ -6,14 +6,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "common/pack.h"
 #include "daemon/service/services.h"
+#include "daemon/store/local_blob_store.h"
 #include "daemon/store/s3/s3_blob_store.h"
 #include "daemon/store/sql_metadata_store.h"
 #include "tests/unit/daemon/backends.h"
@@ -26,6 +29,7 @@ namespace {
 using testing::Backend;
 using testing::backend_name;
 
+using testing::drain;
 using testing::ManualClock;
 using testing::query_of;
 
@@ -119,6 +123,7 @@ class HookedBlobStore final : public store::BlobStore {
     if (before_remove) before_remove(id);
     return inner_->remove(id);
   }
+  Result<void> quarantine(const store::ObjectId& id) override { return inner_->quarantine(id); }
   bool takes_direct_uploads() const override { return inner_->takes_direct_uploads(); }
   std::optional<store::DirectRequest> direct_upload(int64_t user_id, const store::ObjectId& id,
                                                     uint64_t size, int64_t ttl_seconds) override {
@@ -207,21 +212,15 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
   Result<Bytes> perform(const protocol::ChunkRead& read, const RequestContext& ctx) {
     const bool chunk = read.url.rfind("/v1/chunks/", 0) == 0;
     if (chunk || read.url.rfind("/v1/packs/", 0) == 0) {
-      store::BlobReadInfo info;
+      ChunkBody body;
       if (chunk) {
-        CAIRN_ASSIGN_OR_RETURN(
-            auto body,
-            services_->chunk_read(ctx, hex_of_url(read.url, "/v1/chunks/"), query_of(read.url)));
-        info = body.object;
+        CAIRN_ASSIGN_OR_RETURN(body, services_->chunk_read(ctx, hex_of_url(read.url, "/v1/chunks/"),
+                                                           query_of(read.url)));
       } else {
-        CAIRN_ASSIGN_OR_RETURN(info, services_->pack_range_read(hex_of_url(read.url, "/v1/packs/"),
+        CAIRN_ASSIGN_OR_RETURN(body, services_->pack_range_read(hex_of_url(read.url, "/v1/packs/"),
                                                                 query_of(read.url)));
       }
-      Bytes out(info.size);
-      std::ifstream in(info.file_path, std::ios::binary);
-      in.seekg(static_cast<std::streamoff>(info.offset));
-      in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size()));
-      return out;
+      return drain(body);
     }
     auto got = http("GET", read.url, read.headers, {});
     if (got.status != 200 && got.status != 206) {
@@ -602,6 +601,164 @@ TEST_P(LocalPackTest, ConfirmationIsOnlyForStoresClientsWriteTo) {
   auto r = services_->confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+}
+
+// --- damage: a byte flipped on disk is never served as sound, and a re-upload repairs it ------
+
+// Flips one bit of a file, as a failing disk would.
+void flip_byte(const std::string& path, uint64_t offset) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.is_open()) << path;
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x40);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
+}
+
+std::string object_path(HookedBlobStore& blobs, const store::ObjectId& id) {
+  return static_cast<store::LocalBlobStore&>(blobs.inner()).path_for(id);
+}
+
+bool missing_for(Services& services, const RequestContext& ctx, const Bytes& chunk) {
+  protocol::CheckChunksRequest req{{{sha256(chunk), static_cast<uint32_t>(chunk.size())}}, {}};
+  auto r = services.check_chunks(ctx, req);
+  return r.has_value() && r->missing.size() == 1;
+}
+
+TEST_P(LocalPackTest, AChunkObjectThatNoLongerHashesIsNeverServedWholeAndAReuploadRepairsIt) {
+  // Larger than what is checked before the answer starts: the damage is found mid-stream.
+  const Bytes chunk = random_bytes(3 << 20, 9);
+  ASSERT_TRUE(upload_chunk(alice_, chunk));
+  const std::string path = object_path(*blobs_, sha256(chunk));
+  flip_byte(path, chunk.size() - 1);  // The last byte: the stream must fail before it sends it.
+
+  auto body = services_->chunk_read(alice_, sha256(chunk).hex());
+  ASSERT_TRUE(body.has_value()) << body.error().message();
+  ASSERT_TRUE(body->stream);
+  uint64_t sent = 0;
+  Result<ByteView> piece = ByteView();
+  while ((piece = body->stream->next()) && !piece->empty()) sent += piece->size();
+  ASSERT_FALSE(piece.has_value()) << "a damaged chunk was sent whole";
+  EXPECT_EQ(piece.error().code(), ErrorCode::kCorrupt);
+  EXPECT_LT(sent, chunk.size());
+
+  // Set aside and forgotten: nobody holds it, so the next push of those bytes sends them.
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/blobs/quarantine"));
+  EXPECT_TRUE(missing_for(*services_, alice_, chunk));
+  EXPECT_EQ(services_->chunk_read(alice_, sha256(chunk).hex()).error().code(),
+            ErrorCode::kNotFound);
+  auto damaged = metadata_->damaged_chunks();
+  ASSERT_EQ(damaged->size(), 1u);
+  EXPECT_EQ(damaged->front().hash, sha256(chunk));
+
+  // Bob has the same bytes: his upload repairs it for everyone.
+  ASSERT_TRUE(upload_chunk(bob_, chunk));
+  EXPECT_TRUE(metadata_->damaged_chunks()->empty());
+  auto again = services_->chunk_read(alice_, sha256(chunk).hex());
+  ASSERT_TRUE(again.has_value()) << again.error().message();
+  auto bytes = drain(*again);
+  ASSERT_TRUE(bytes.has_value()) << bytes.error().message();
+  EXPECT_EQ(*bytes, chunk);
+  EXPECT_FALSE(missing_for(*services_, alice_, chunk));
+}
+
+TEST_P(LocalPackTest, ASmallDamagedChunkIsAnsweredWithAnErrorBeforeAnyByteIsSent) {
+  const Bytes chunk = random_bytes(300000, 10);
+  ASSERT_TRUE(upload_chunk(alice_, chunk));
+  flip_byte(object_path(*blobs_, sha256(chunk)), 299999);
+  auto body = services_->chunk_read(alice_, sha256(chunk).hex());
+  ASSERT_FALSE(body.has_value());
+  EXPECT_EQ(body.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(body.error().message().find("damaged"), std::string::npos) << body.error().message();
+  EXPECT_TRUE(missing_for(*services_, alice_, chunk));
+}
+
+TEST_P(LocalPackTest, ADamagedChunkInAPackFailsItsReadAndOnlyItIsForgotten) {
+  const auto chunks = sample_chunks();
+  const auto pack = build(chunks);
+  ASSERT_TRUE(upload(alice_, pack));
+  const PackEntry& victim = pack.entries[1];  // Random bytes: stored raw.
+  flip_byte(object_path(*blobs_, store::ObjectId::pack(pack.digest)),
+            victim.offset + victim.stored_length / 2);
+
+  protocol::CheckChunksRequest req;
+  for (const auto& c : chunks) req.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
+  auto located = services_->locate_chunks(alice_, req);
+  ASSERT_EQ(located->reads.size(), 1u);  // One merged read of the whole pack's data.
+  const std::string url = located->reads[0].url;
+  auto body = services_->pack_range_read(hex_of_url(url, "/v1/packs/"), query_of(url));
+  ASSERT_FALSE(body.has_value()) << "a range holding a damaged chunk was sent";
+  EXPECT_EQ(body.error().code(), ErrorCode::kNotFound);
+
+  EXPECT_TRUE(missing_for(*services_, alice_, chunks[1]));
+  for (size_t i : {0, 2, 3}) {
+    EXPECT_FALSE(missing_for(*services_, alice_, chunks[i])) << i;
+  }
+  // The others still read, from the same pack.
+  auto back = read_back(alice_, {chunks[0], chunks[2], chunks[3]});
+  EXPECT_EQ(back.size(), 3u);
+  // A new pack with the lost chunk repairs it.
+  ASSERT_TRUE(upload(alice_, build({chunks[1]})));
+  EXPECT_TRUE(metadata_->damaged_chunks()->empty());
+  EXPECT_EQ(read_back(alice_, {chunks[1]}).size(), 1u);
+}
+
+TEST_P(LocalPackTest, ASoundCopyIsNeverForgotten) {
+  const Bytes chunk = random_bytes(200000, 5);
+  ASSERT_TRUE(upload_chunk(alice_, chunk));
+  // A report of damage is checked against the bytes: these are fine.
+  auto fate = services_->report_damage({sha256(chunk), 200000}, std::nullopt, "a false alarm");
+  ASSERT_TRUE(fate.has_value()) << fate.error().message();
+  EXPECT_EQ(*fate, store::MetadataStore::CopyFate::kSound);
+  EXPECT_FALSE(missing_for(*services_, alice_, chunk));
+  EXPECT_TRUE(std::filesystem::exists(object_path(*blobs_, sha256(chunk))));
+}
+
+TEST_P(LocalPackTest, CheckFindsWhatIsDamagedOrMissingAndIsCleanOnceRepaired) {
+  const auto chunks = sample_chunks();
+  const auto pack = build(chunks);
+  ASSERT_TRUE(upload(alice_, pack));
+  const Bytes big = random_bytes(300000, 11);
+  const Bytes gone = random_bytes(250000, 12);
+  ASSERT_TRUE(upload_chunk(alice_, big));
+  ASSERT_TRUE(upload_chunk(alice_, gone));
+
+  auto clean = services_->check({100, 0});
+  ASSERT_TRUE(clean.has_value()) << clean.error().message();
+  EXPECT_TRUE(clean->clean()) << (clean->problems.empty() ? "" : clean->problems[0]);
+  EXPECT_EQ(clean->objects, 3u);
+  EXPECT_EQ(clean->objects_read, 3u);
+
+  flip_byte(object_path(*blobs_, sha256(big)), 10);
+  std::filesystem::remove(object_path(*blobs_, sha256(gone)));
+  const PackEntry& victim = pack.entries[0];
+  flip_byte(object_path(*blobs_, store::ObjectId::pack(pack.digest)),
+            victim.offset + victim.stored_length / 2);
+
+  // Without reading data, the missing object is found; the damaged bytes are not.
+  auto quick = services_->check({0, 0});
+  ASSERT_TRUE(quick.has_value());
+  ASSERT_EQ(quick->damaged.size(), 1u);
+  EXPECT_EQ(quick->damaged[0].hash, sha256(gone));
+  EXPECT_EQ(quick->objects_read, 0u);
+
+  auto full = services_->check({100, 0});
+  ASSERT_TRUE(full.has_value()) << full.error().message();
+  EXPECT_FALSE(full->clean());
+  std::set<Digest> found;
+  for (const auto& d : full->damaged) found.insert(d.hash);
+  EXPECT_EQ(found, (std::set<Digest>{sha256(big), sha256(gone), sha256(chunks[0])}));
+  EXPECT_EQ(full->copies_forgotten, 2);  // The missing one was found by the first run.
+
+  ASSERT_TRUE(upload_chunk(alice_, big));
+  ASSERT_TRUE(upload_chunk(alice_, gone));
+  ASSERT_TRUE(upload(alice_, build({chunks[0]})));
+  auto after = services_->check({100, 0});
+  ASSERT_TRUE(after.has_value());
+  EXPECT_TRUE(after->clean()) << (after->problems.empty() ? "" : after->problems[0]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Local, LocalPackTest, ::testing::Values(Backend{"Local", ""}),

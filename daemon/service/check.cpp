@@ -1,0 +1,219 @@
+// cairnd check: does the store hold what the metadata says, and does the metadata agree with
+// itself?
+//
+// First the metadata alone, in one read snapshot (MetadataStore::check_metadata): every version's
+// manifest is stored, every chunk a version needs has a copy, the closure matches the tree,
+// quotas match the files, journals do not run ahead, pack index rows lie inside live packs. A
+// chunk that versions need and that has no copy at all is recorded as damaged at once.
+//
+// Then every stored object: each chunk object and each live pack must exist with its size, and a
+// share of them (read_percent) is read whole and verified, chunk by chunk for packs. A copy
+// that fails goes through report_damage, as a failing read during serving does: it is looked
+// at again, set aside and forgotten, so that the chunk counts as missing and the next push of a
+// file holding it repairs it. Objects are checked one at a time, at most max_bytes_per_second,
+// so that a check can run beside a serving daemon.
+//
+// Last, the chunks now known to be damaged, and every version that needs one.
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "common/pack.h"
+#include "daemon/service/services.h"
+
+namespace cairn::service {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Keeps reads under a byte rate by sleeping when they run ahead of it.
+class Throttle {
+ public:
+  explicit Throttle(uint64_t bytes_per_second) : rate_(bytes_per_second) {}
+  void account(uint64_t bytes) {
+    if (rate_ == 0) return;
+    total_ += bytes;
+    const double due = static_cast<double>(total_) / static_cast<double>(rate_);
+    const double spent = std::chrono::duration<double>(SteadyClock::now() - start_).count();
+    if (due > spent) std::this_thread::sleep_for(std::chrono::duration<double>(due - spent));
+  }
+
+ private:
+  uint64_t rate_;
+  uint64_t total_ = 0;
+  SteadyClock::time_point start_ = SteadyClock::now();
+};
+
+}  // namespace
+
+Result<CheckReport> Services::check(const CheckOptions& options,
+                                    const std::function<void(const CheckProgress&)>& progress) {
+  const auto started = SteadyClock::now();
+  CheckReport report;
+  CheckProgress where;
+  auto tell = [&](bool force) {
+    static thread_local auto last = SteadyClock::time_point();
+    if (!progress) return;
+    const auto t = SteadyClock::now();
+    if (!force && t - last < std::chrono::milliseconds(500)) return;
+    last = t;
+    progress(where);
+  };
+
+  where.phase = "metadata";
+  tell(true);
+  CAIRN_ASSIGN_OR_RETURN(auto meta, metadata_.check_metadata());
+  report.problems = std::move(meta.problems);
+  report.versions = meta.versions;
+  report.manifests = meta.manifests;
+  report.chunks = meta.chunks;
+  if (!meta.unlocated.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(const int64_t lost,
+                           metadata_.record_lost_chunks(meta.unlocated, now(),
+                                                        "no copy of it is recorded"));
+    report.copies_forgotten += lost;
+  }
+
+  CAIRN_ASSIGN_OR_RETURN(auto chunks, metadata_.stored_chunks());
+  CAIRN_ASSIGN_OR_RETURN(auto packs, metadata_.gc_pack_usage());
+  std::erase_if(packs, [](const store::PackUsage& p) { return p.retired_at.has_value(); });
+  where.phase = "objects";
+  where.objects_total = chunks.size() + packs.size();
+  tell(true);
+
+  std::mt19937_64 rng(std::random_device{}());
+  std::uniform_real_distribution<double> percent(0.0, 100.0);
+  auto chosen = [&] { return options.read_percent >= 100 || percent(rng) < options.read_percent; };
+  Throttle throttle(options.max_bytes_per_second);
+  auto damaged = [&](const ChunkRef& chunk, const std::optional<Digest>& pack,
+                     const std::string& detail) -> Result<void> {
+    CAIRN_ASSIGN_OR_RETURN(auto fate, report_damage(chunk, pack, detail));
+    if (fate != store::MetadataStore::CopyFate::kSound) ++report.copies_forgotten;
+    return {};
+  };
+  auto read_failed = [&](const std::string& what, const Error& e) {
+    report.problems.push_back(what + " could not be read: " + e.message());
+  };
+
+  for (const auto& c : chunks) {
+    ++where.objects_done;
+    ++report.objects;
+    tell(false);
+    if (chosen()) {
+      auto bytes = blobs_.get(c.hash);
+      ++report.objects_read;
+      if (bytes) {
+        report.bytes_read += bytes->size();
+        where.bytes_read = report.bytes_read;
+        throttle.account(bytes->size());
+        continue;
+      }
+      const ErrorCode code = bytes.error().code();
+      if (code == ErrorCode::kCorrupt || code == ErrorCode::kNotFound) {
+        CAIRN_RETURN_IF_ERROR(damaged(c, std::nullopt,
+                                      code == ErrorCode::kNotFound
+                                          ? "its object is missing"
+                                          : "its object does not hash to its name"));
+      } else {
+        read_failed("chunk " + c.hash.hex(), bytes.error());
+      }
+      continue;
+    }
+    auto size = blobs_.stat(c.hash);
+    if (!size) {
+      read_failed("chunk " + c.hash.hex(), size.error());
+    } else if (!*size) {
+      CAIRN_RETURN_IF_ERROR(damaged(c, std::nullopt, "its object is missing"));
+    } else if (**size != c.length) {
+      CAIRN_RETURN_IF_ERROR(damaged(c, std::nullopt,
+                                    "its object holds " + std::to_string(**size) +
+                                        " bytes, not " + std::to_string(c.length)));
+    }
+  }
+
+  for (const auto& p : packs) {
+    ++where.objects_done;
+    ++report.objects;
+    tell(false);
+    const store::ObjectId id = store::ObjectId::pack(p.pack);
+    CAIRN_ASSIGN_OR_RETURN(auto entries, metadata_.gc_pack_chunks(p.pack));
+    auto each_entry = [&](const std::string& detail) -> Result<void> {
+      for (const auto& e : entries) {
+        CAIRN_RETURN_IF_ERROR(damaged({e.hash, e.length}, p.pack, detail));
+      }
+      return {};
+    };
+    if (!chosen()) {
+      auto size = blobs_.stat(id);
+      if (!size) {
+        read_failed("pack " + p.pack.hex(), size.error());
+      } else if (!*size) {
+        CAIRN_RETURN_IF_ERROR(each_entry("its pack is missing"));
+      } else if (**size != p.size) {
+        // Each chunk is read again before it is forgotten: those whole in what is left stay.
+        CAIRN_RETURN_IF_ERROR(each_entry("its pack holds " + std::to_string(**size) +
+                                         " bytes, not " + std::to_string(p.size)));
+      }
+      continue;
+    }
+    auto bytes = blobs_.get_range(id, {0, p.size});
+    ++report.objects_read;
+    if (!bytes) {
+      const ErrorCode code = bytes.error().code();
+      if (code == ErrorCode::kNotFound || code == ErrorCode::kCorrupt) {
+        CAIRN_RETURN_IF_ERROR(each_entry(code == ErrorCode::kNotFound
+                                             ? "its pack is missing"
+                                             : "its pack is shorter than recorded"));
+      } else {
+        read_failed("pack " + p.pack.hex(), bytes.error());
+      }
+      continue;
+    }
+    report.bytes_read += bytes->size();
+    where.bytes_read = report.bytes_read;
+    // The index must agree with the pack's own header.
+    auto header = decode_pack_header(*bytes, PackLimits{});
+    if (!header) {
+      report.problems.push_back("pack " + p.pack.hex() +
+                                ": its header does not decode: " + header.error().message());
+    }
+    Bytes raw;
+    for (const auto& e : entries) {
+      if (header) {
+        bool listed = false;
+        for (const auto& h : *header) {
+          listed |= h.hash == e.hash && h.offset == e.offset && h.stored_length == e.stored_length &&
+                    h.length == e.length && h.codec == e.codec;
+        }
+        if (!listed) {
+          report.problems.push_back("chunk " + e.hash.hex() + " in pack " + p.pack.hex() +
+                                    ": the index places it where the pack's header does not");
+        }
+      }
+      const bool inside = e.offset <= bytes->size() && e.stored_length <= bytes->size() - e.offset;
+      auto decoded =
+          inside ? decode_chunk(e.codec, ByteView(*bytes).subspan(e.offset, e.stored_length),
+                                e.length, raw)
+                 : Result<void>(make_error(ErrorCode::kCorrupt, "outside the pack"));
+      if (!decoded) {
+        CAIRN_RETURN_IF_ERROR(damaged({e.hash, e.length}, p.pack,
+                                      "it does not decode: " + decoded.error().message()));
+      } else if (sha256(raw) != e.hash) {
+        CAIRN_RETURN_IF_ERROR(
+            damaged({e.hash, e.length}, p.pack, "its bytes in the pack do not hash to its name"));
+      }
+    }
+    throttle.account(bytes->size());
+  }
+  where.phase = "damage";
+  tell(true);
+
+  CAIRN_RETURN_IF_ERROR(metadata_.index_damage());
+  CAIRN_ASSIGN_OR_RETURN(report.damaged, metadata_.damaged_chunks());
+  CAIRN_ASSIGN_OR_RETURN(report.needed_by, metadata_.damaged_versions());
+  report.seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
+  return report;
+}
+
+}  // namespace cairn::service
