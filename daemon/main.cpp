@@ -137,6 +137,16 @@ Result<uint32_t> setting_u32(store::MetadataStore& m, const char* key, uint32_t 
   return v;
 }
 
+// `path` made absolute against the working folder, without following symlinks.
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  if (ec) return path;
+  std::string out = abs.lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
 // Opens the data folder. With `init`, makes it if needed, records `wanted` backends (empty fields
 // mean the embedded defaults) and applies `chunking` to a new store; an existing store keeps its
 // chunking, so a second daemon joins the first.
@@ -155,9 +165,17 @@ Result<std::unique_ptr<Daemon>> open_daemon(const std::string& data, bool init,
     if (::chmod(data.c_str(), 0700) != 0) {
       return make_error(ErrorCode::kIo, "make " + data + " private: " + std::strerror(errno));
     }
-    Backends chosen = default_backends(data);
-    if (!wanted.metadata.empty()) chosen.metadata = wanted.metadata;
-    if (!wanted.blobs.empty()) chosen.blobs = wanted.blobs;
+    // Absolute paths: cron and systemd run later commands from other folders.
+    Backends chosen = default_backends(absolute_path(data));
+    if (!wanted.metadata.empty()) {
+      chosen.metadata = store::sql::is_postgres_url(wanted.metadata)
+                            ? wanted.metadata
+                            : absolute_path(wanted.metadata);
+    }
+    if (!wanted.blobs.empty()) {
+      chosen.blobs = wanted.blobs.find("://") != std::string::npos ? wanted.blobs
+                                                                   : absolute_path(wanted.blobs);
+    }
     if (conf && (conf->metadata != chosen.metadata || conf->blobs != chosen.blobs)) {
       return make_error(ErrorCode::kAlreadyExists, data + " is already set up for metadata " +
                                                        describe_metadata(conf->metadata) +

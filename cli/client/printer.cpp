@@ -103,6 +103,7 @@ json report_json(const SyncReport& r) {
           {"bytes_received", r.bytes_received},
           {"bytes_deduplicated", r.bytes_deduplicated},
           {"files_deferred", r.files_deferred},
+          {"changes_unsent", r.changes_unsent},
           {"chunks_repaired", r.chunks_repaired},
           {"elapsed_ms", r.elapsed_ms},
           {"changed", string_list(r.changed)},
@@ -213,7 +214,8 @@ void Printer::status_report(const StatusReport& r) {
            {"remote", changes(r.remote)},
            {"skipped", string_list(r.skipped)},
            {"conflicts", string_list(r.conflicts)},
-           {"in_sync", r.local.empty() && r.remote.empty() && r.remote_error.empty()}};
+           {"remote_checked", r.remote_checked},
+           {"in_sync", r.local.empty() && r.remote.empty() && r.remote_checked}};
     if (!r.remote_error.empty()) j["remote_error"] = r.remote_error;
     print_json(j);
     return;
@@ -227,7 +229,10 @@ void Printer::status_report(const StatusReport& r) {
     for (const auto& c : r.local) line("  " + c.change + ": " + c.path);
   }
   if (!r.remote_error.empty()) {
+    line("remote: not reachable; changes there are unknown");
     warn("remote changes unknown: " + r.remote_error);
+  } else if (!r.remote_checked) {
+    line("remote: not asked (--offline); changes there are unknown");
   } else if (r.remote.empty()) {
     line("remote: no changes to pull");
   } else {

@@ -757,6 +757,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     return nullptr;
   };
   auto keep_here = [&](const std::string& rel, const std::string& why) {
+    ++report.changes_unsent;
     report.skipped.push_back(rel + ": not pushed: " + why + "; the change stays here");
   };
 
@@ -837,6 +838,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
                                      .count() -
                                  options.settle_ms * int64_t{1'000'000};
   std::vector<PendingPut> candidates;
+  std::vector<BaseRecord> refreshed;  // Stat changed, bytes did not.
   std::vector<const LocalEntry*> new_folders;
   std::vector<const BaseRecord*> replaced;
   std::set<std::string> local_paths;
@@ -849,6 +851,20 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
       continue;
     }
     if (const std::string* why = refused_at(e.path)) {
+      // Only a real change is kept here: a file whose stat moved but whose bytes did not (a
+      // folder above it renamed, a touch) has nothing to send.
+      if (e.kind == NodeKind::kFile && b != nullptr && b->kind == NodeKind::kFile &&
+          b->size == e.size && b->xxh3 != 0 && (b->mode & 0111) == (e.mode & 0111)) {
+        auto fp = fingerprint_file(session.root + "/" + e.path);
+        if (fp && *fp == b->xxh3) {
+          BaseRecord same = *b;
+          same.mtime_ns = base_from_stat(e, 0, 0).mtime_ns;
+          same.inode = e.inode;
+          same.mode = e.mode;
+          refreshed.push_back(std::move(same));
+          continue;
+        }
+      }
       if (e.kind != NodeKind::kFolder || b == nullptr) keep_here(e.path, *why);
       continue;
     }
@@ -961,7 +977,6 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   progress.files_total = candidates.size();
   progress.start();
 
-  std::vector<BaseRecord> refreshed;  // Stat changed, bytes did not.
   std::mutex results_mu;
   CommitOutcome outcome;
   {

@@ -90,16 +90,16 @@ Result<RepairReport> repair_lost_chunks(Session& session, ApiClient& api,
     if (!hashed) {
       // Gone or unreadable here: another working copy may still have it.
       if (hashed.error().code() != ErrorCode::kNotFound) {
-        report.errors.push_back(*rel + ": not read to repair the server's copy: " +
-                                hashed.error().message());
+        report.errors.push_back(
+            *rel + ": not read to repair the server's copy: " + hashed.error().message());
       }
       continue;
     }
     for (const auto& c : found) outstanding.erase(c.ref.hash);
     auto sent = send(api, found);
     if (!sent) {
-      report.errors.push_back(*rel + ": lost chunks could not be sent back: " +
-                              sent.error().message());
+      report.errors.push_back(*rel +
+                              ": lost chunks could not be sent back: " + sent.error().message());
       continue;
     }
     report.chunks_repaired += *sent;

@@ -20,8 +20,8 @@ namespace cairn::client {
 
 struct RepairReport {
   uint64_t chunks_repaired = 0;
-  uint64_t chunks_wanted = 0;        // Lost chunks of files this working copy maps.
-  std::vector<std::string> errors;   // "path: why", for files that could not be read or sent.
+  uint64_t chunks_wanted = 0;       // Lost chunks of files this working copy maps.
+  std::vector<std::string> errors;  // "path: why", for files that could not be read or sent.
 };
 
 // Finds and sends what the server lost that this working copy holds. Nothing to do (nearly

@@ -25,6 +25,7 @@ struct SyncReport {
   uint64_t bytes_received = 0;  // Chunk bytes downloaded.
   uint64_t bytes_deduplicated = 0;
   uint64_t files_deferred = 0;   // Push: still changing; left for the next push.
+  uint64_t changes_unsent = 0;   // Push: local changes refused here (a viewer's), kept, not sent.
   uint64_t chunks_repaired = 0;  // Push: chunks the server lost, sent back from local files.
   int64_t elapsed_ms = 0;
   std::vector<std::string> changed;  // Paths uploaded or written.
@@ -55,7 +56,8 @@ struct StatusReport {
   std::string remote_root;
   std::vector<PathChange> local;   // Not yet pushed.
   std::vector<PathChange> remote;  // Not yet pulled.
-  std::string remote_error;        // Why remote changes are unknown, if they are.
+  bool remote_checked = false;     // The server was asked, and answered.
+  std::string remote_error;        // Why it could not be asked, if it could not.
   std::vector<std::string> skipped;
   std::vector<std::string> conflicts;  // Conflicted copies in the working copy.
 };

@@ -70,6 +70,7 @@ Result<StatusReport> status(Session& session, bool check_remote) {
     cursor = page->cursor;
     if (!page->has_more) break;
   }
+  report.remote_checked = true;
   for (const auto& [rel, e] : remote) {
     auto it = base.find(rel);
     if (e.deleted) {

@@ -22,7 +22,11 @@ using client::Printer;
 int report_exit(const client::SyncReport& r) {
   if (r.corrupt) return kExitCorrupt;
   if (!r.errors.empty()) return kExitError;
-  if (!r.conflicts.empty()) return kExitConflict;
+  // Conflicts, and changes that stay here (a viewer's, or files still being written): the
+  // command finished, but local and remote do not agree.
+  if (!r.conflicts.empty() || r.changes_unsent != 0 || r.files_deferred != 0) {
+    return kExitConflict;
+  }
   return kExitOk;
 }
 

@@ -69,9 +69,9 @@ Result<CheckReport> Services::check(const CheckOptions& options,
   report.manifests = meta.manifests;
   report.chunks = meta.chunks;
   if (!meta.unlocated.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(const int64_t lost,
-                           metadata_.record_lost_chunks(meta.unlocated, now(),
-                                                        "no copy of it is recorded"));
+    CAIRN_ASSIGN_OR_RETURN(
+        const int64_t lost,
+        metadata_.record_lost_chunks(meta.unlocated, now(), "no copy of it is recorded"));
     report.copies_forgotten += lost;
   }
 
@@ -127,8 +127,8 @@ Result<CheckReport> Services::check(const CheckOptions& options,
       CAIRN_RETURN_IF_ERROR(damaged(c, std::nullopt, "its object is missing"));
     } else if (**size != c.length) {
       CAIRN_RETURN_IF_ERROR(damaged(c, std::nullopt,
-                                    "its object holds " + std::to_string(**size) +
-                                        " bytes, not " + std::to_string(c.length)));
+                                    "its object holds " + std::to_string(**size) + " bytes, not " +
+                                        std::to_string(c.length)));
     }
   }
 
@@ -183,8 +183,9 @@ Result<CheckReport> Services::check(const CheckOptions& options,
       if (header) {
         bool listed = false;
         for (const auto& h : *header) {
-          listed |= h.hash == e.hash && h.offset == e.offset && h.stored_length == e.stored_length &&
-                    h.length == e.length && h.codec == e.codec;
+          listed |= h.hash == e.hash && h.offset == e.offset &&
+                    h.stored_length == e.stored_length && h.length == e.length &&
+                    h.codec == e.codec;
         }
         if (!listed) {
           report.problems.push_back("chunk " + e.hash.hex() + " in pack " + p.pack.hex() +

@@ -86,8 +86,8 @@ Result<void> VerifiedRead::read_piece(Bytes& into) {
   into.resize(static_cast<size_t>(want));
   size_t got = 0;
   while (got < want) {
-    const ssize_t n = ::pread(fd_, into.data() + got, want - got,
-                              static_cast<off_t>(offset_ + read_ + got));
+    const ssize_t n =
+        ::pread(fd_, into.data() + got, want - got, static_cast<off_t>(offset_ + read_ + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       failed_ = Error(ErrorCode::kIo, std::string("read: ") + std::strerror(errno));
@@ -114,8 +114,8 @@ Result<void> VerifiedRead::check(ByteView piece, uint64_t at) {
     if (p.offset >= piece_end) return {};
     const uint64_t from = std::max(p.offset, at);
     const uint64_t to = std::min(p_end, piece_end);
-    const ByteView slice = piece.subspan(static_cast<size_t>(from - at),
-                                         static_cast<size_t>(to - from));
+    const ByteView slice =
+        piece.subspan(static_cast<size_t>(from - at), static_cast<size_t>(to - from));
     if (p.codec == Codec::kRaw) {
       hasher_.update(slice);
     } else {

@@ -65,12 +65,12 @@ class VerifiedRead {
   uint64_t size_ = 0;
   uint64_t read_ = 0;  // Bytes of the range read so far.
   std::vector<PackEntry> parts_;
-  size_t part_ = 0;     // The first part not yet verified.
-  Sha256 hasher_;       // Of the current raw part.
-  Bytes stored_;        // The current compressed part, gathered whole (pack chunks are small).
+  size_t part_ = 0;  // The first part not yet verified.
+  Sha256 hasher_;    // Of the current raw part.
+  Bytes stored_;     // The current compressed part, gathered whole (pack chunks are small).
   Bytes decoded_;
-  Bytes held_;          // Read and checked, not yet sent.
-  Bytes sending_;       // Returned by the last call.
+  Bytes held_;     // Read and checked, not yet sent.
+  Bytes sending_;  // Returned by the last call.
   bool started_ = false;
   bool primed_ = false;
   std::optional<Error> failed_;

@@ -1,6 +1,9 @@
 """End-to-end: tokens that expire or are revoked and users that are disabled are refused from the
 next request on, through the real cairnd admin commands and the cairn client."""
 
+import os
+import subprocess
+
 from harness import CAIRND, CairnTestCase, run
 
 
@@ -36,3 +39,29 @@ class IdentityTest(CairnTestCase):
         self.assertEqual(self.ls(self.token), 5)
         self.admin("user", "enable", "alice")
         self.assertEqual(self.ls(self.token), 0)
+
+
+class DataFolderTest(CairnTestCase):
+    """What cairnd init writes works from any folder: cron and systemd do not run in the one the
+    admin typed the command in."""
+
+    def test_a_relative_data_folder_is_recorded_with_absolute_paths(self):
+        made = subprocess.run([CAIRND, "init", "--data", "srv"], cwd=self.tmp,
+                              capture_output=True, text=True)
+        self.assertEqual(made.returncode, 0, made.stderr)
+        with open(os.path.join(self.tmp, "srv", "cairnd.conf")) as f:
+            paths = [line.split(" = ", 1)[1].strip() for line in f
+                     if " = " in line and not line.startswith("#")]
+        self.assertEqual(len(paths), 2, paths)
+        for p in paths:
+            self.assertTrue(os.path.isabs(p), paths)
+        # Another folder, as cron would run it.
+        other = subprocess.run([CAIRND, "user", "add", "bob", "--data",
+                                os.path.join(self.tmp, "srv")], cwd="/", capture_output=True,
+                               text=True)
+        self.assertEqual(other.returncode, 0, other.stderr)
+        self.assertFalse(os.path.exists("/srv/metadata.db"))
+        # Initialising again with the same relative folder is not a conflict.
+        again = subprocess.run([CAIRND, "init", "--data", "srv"], cwd=self.tmp,
+                               capture_output=True, text=True)
+        self.assertEqual(again.returncode, 0, again.stderr)

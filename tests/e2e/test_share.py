@@ -61,7 +61,9 @@ class SharingTest(CairnTestCase):
         write(os.path.join(b, "Shared", "proj", "notes.txt"), "bob was here\n")
         write(os.path.join(b, "Shared", "proj", "bob.txt"), "new from bob\n")
         write(os.path.join(b, "todo.txt"), "bob's own file\n")
-        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        # The rest is sent; the refused changes make it exit 3, which a script can see.
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob, expect_exit=3)
+        self.assertEqual(pushed["changes_unsent"], 2)
         kept = "\n".join(pushed["skipped"])
         self.assertIn("Shared/proj/notes.txt: not pushed: alice shares /Shared/proj with you as "
                       "a viewer", kept)
@@ -129,7 +131,7 @@ class SharingTest(CairnTestCase):
         self.assertEqual(self.alice("ls", "/proj"), before)
         # Still read-only at its new place: an edit there stays with bob.
         write(os.path.join(b, "mine", "proj", "notes.txt"), "bob's edit\n")
-        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob, expect_exit=3)
         self.assertIn("mine/proj/notes.txt: not pushed", "\n".join(pushed["skipped"]))
         self.assertEqual(pushed["errors"], [])
         # And a later pull leaves it where bob put it.
@@ -181,9 +183,11 @@ class SharingTest(CairnTestCase):
         # A viewer's edit stays with him.
         self.alice("share", "/docs/final.txt", "bob", "--role", "viewer")
         write(os.path.join(b, "mine", "report.txt"), "draft 5, bob's alone\n")
-        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        # Exit 3: a script learns that a change was left unsent.
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob, expect_exit=3)
         self.assertIn("mine/report.txt: not pushed: alice shares /mine/report.txt with you as a "
                       "viewer", "\n".join(pushed["skipped"]))
+        self.assertEqual(pushed["changes_unsent"], 1)
         self.assertEqual(self.alice("history", "/docs/final.txt")["versions"][0]["author"], "bob")
         self.assertEqual(len(self.alice("history", "/docs/final.txt")["versions"]), 4)
 

@@ -5,7 +5,7 @@ import os
 import shutil
 import unittest
 
-from harness import CairnTestCase, make_tree, tree_snapshot, write_random
+from harness import CairnTestCase, make_tree, tree_snapshot, write, write_random
 
 
 class PushCloneTest(CairnTestCase):
@@ -88,6 +88,29 @@ class PushCloneTest(CairnTestCase):
 
         status = self.cairn_json("-C", src, "status")
         self.assertTrue(status["in_sync"], status)
+
+    def test_status_says_when_the_remote_was_not_asked(self):
+        src = self.path("st")
+        os.makedirs(src)
+        write(os.path.join(src, "a.txt"), "a\n")
+        self.cairn("init", src, "--remote", self.daemon.url + "/st", check=True)
+        self.cairn("-C", src, "push", check=True)
+        asked = self.cairn("-C", src, "status")
+        self.assertIn("remote: no changes to pull", asked.stdout)
+
+        offline = self.cairn("-C", src, "status", "--offline")
+        self.assertEqual(offline.returncode, 0, offline.stderr)
+        self.assertNotIn("no changes to pull", offline.stdout)
+        self.assertIn("remote: not asked", offline.stdout)
+        as_json = self.cairn_json("-C", src, "status", "--offline")
+        self.assertFalse(as_json["remote_checked"])
+        self.assertFalse(as_json["in_sync"])
+
+        self.daemon.stop()
+        down = self.cairn("-C", src, "status")
+        self.assertNotIn("no changes to pull", down.stdout)
+        self.assertIn("remote: not reachable", down.stdout)
+        self.assertFalse(self.cairn_json("-C", src, "status")["in_sync"])
 
     def test_duplicate_content_crosses_the_wire_once_each_way(self):
         src = self.path("dups")
