@@ -269,6 +269,13 @@ class Daemon:
             f.write(bytes([byte[0] ^ 0x40]))
 
 
+# The default minimum chunk size. A file of exactly this many bytes is always one chunk (the
+# chunker never cuts before the minimum), and, not being shorter than the pack limit, an object
+# of its own. Random data a little larger is cut in two about one time in a hundred: tests that
+# need "one chunk" must use this size.
+ONE_CHUNK = 256 * 1024
+
+
 def run(args, env=None, check=False, input=None, timeout=600):
     result = subprocess.run(args, env=env, capture_output=True, text=True, input=input,
                             timeout=timeout)

@@ -5,7 +5,7 @@ import http.client as http_client
 import json
 import os
 
-from harness import CairnTestCase, http, read, sha256, write_random
+from harness import ONE_CHUNK, CairnTestCase, http, read, sha256, write_random
 
 
 class StoredFiles(CairnTestCase):
@@ -16,7 +16,7 @@ class StoredFiles(CairnTestCase):
         super().setUp()
         self.src = self.path("src")
         os.makedirs(os.path.join(self.src, "docs"))
-        write_random(os.path.join(self.src, "big.bin"), 300_000, seed=7)  # One chunk of its own.
+        write_random(os.path.join(self.src, "big.bin"), ONE_CHUNK, seed=7)  # An object of its own.
         for i in range(5):
             with open(os.path.join(self.src, "docs", f"note{i}.txt"), "w") as f:
                 f.write(f"note {i}\n" * 50)  # Small: they travel in one pack.

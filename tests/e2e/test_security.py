@@ -8,8 +8,8 @@ import os
 import time
 import urllib.parse
 
-from harness import (CAIRN, CAIRND, CairnTestCase, HttpFaultProxy, http, read, run, sha256,
-                     tree_snapshot, write)
+from harness import (ONE_CHUNK, CAIRN, CAIRND, CairnTestCase, HttpFaultProxy, http, read, run,
+                     sha256, tree_snapshot, write)
 
 
 class ApiCase(CairnTestCase):
@@ -71,7 +71,7 @@ class ChunkReadTest(ApiCase):
     def setUp(self):
         super().setUp()
         self.bob_token = self.daemon.add_user("bob")
-        self.secret = os.urandom(300_000)  # One chunk, above the pack limit: an object of its own.
+        self.secret = os.urandom(ONE_CHUNK)  # One chunk, above the pack limit: an object of its own.
         self.small = os.urandom(5_000)     # One chunk, sent in a pack.
         self.push_files({"secret.bin": self.secret, "small.bin": self.small})
         self.chunks = [(sha256(self.secret), len(self.secret)), (sha256(self.small), len(self.small))]
@@ -123,7 +123,7 @@ class FakePackClaimTest(ApiCase):
     a copy someone else stored."""
 
     def test_a_pack_that_claims_alices_chunk_reaches_only_itself(self):
-        secret = os.urandom(300_000)
+        secret = os.urandom(ONE_CHUNK)
         h = sha256(secret)
         self.push_files({"secret.bin": secret})
         bob = self.daemon.add_user("bob")
@@ -517,7 +517,7 @@ class ResourceTest(ApiCase):
 
     def test_a_slow_upload_that_keeps_moving_is_not_cut_off(self):
         proc, url = self.spawn("--idle-timeout", "1")
-        data = os.urandom(300_000)
+        data = os.urandom(ONE_CHUNK)
         code, check = self.api("POST", "/v1/chunks/check",
                                {"chunks": [{"hash": sha256(data), "len": len(data)}]}, expect=200)
         grant = check["missing"][0]["url"]
@@ -562,7 +562,7 @@ class TrustTest(ApiCase):
     """The smaller breaks of trust: a private data folder, lost bytes reported as such."""
 
     def test_the_data_folder_is_its_owners_alone(self):
-        self.push_files({"a.txt": os.urandom(300_000)})
+        self.push_files({"a.txt": os.urandom(ONE_CHUNK)})
         data = self.daemon.data_dir
         self.assertEqual(os.stat(data).st_mode & 0o777, 0o700)
         for dirpath, dirnames, filenames in os.walk(data):
@@ -571,7 +571,7 @@ class TrustTest(ApiCase):
                 self.assertEqual(mode & 0o077, 0, os.path.join(dirpath, name))
 
     def test_a_clone_that_meets_a_lost_chunk_says_so_with_exit_7(self):
-        data = os.urandom(300_000)  # One chunk, an object of its own.
+        data = os.urandom(ONE_CHUNK)  # One chunk, an object of its own.
         self.push_files({"victim.bin": data, "fine.txt": b"fine\n"})
         self.daemon.delete_chunk(sha256(data))
         clone = self.path("clone")
@@ -600,7 +600,7 @@ class TrustTest(ApiCase):
 
     def test_upload_urls_die_with_their_token(self):
         doomed = self.token_for("alice", "--label", "doomed")
-        data = os.urandom(300_000)
+        data = os.urandom(ONE_CHUNK)
         code, check = self.api("POST", "/v1/chunks/check",
                                {"chunks": [{"hash": sha256(data), "len": len(data)}]},
                                token=doomed, expect=200)
@@ -633,7 +633,7 @@ class TrustTest(ApiCase):
 
     def test_a_pull_makes_its_files_durable_before_putting_them_in_place(self):
         import shutil
-        self.push_files({"a.txt": b"a\n", "b/c.txt": os.urandom(300_000)})
+        self.push_files({"a.txt": b"a\n", "b/c.txt": os.urandom(ONE_CHUNK)})
         strace = shutil.which("strace")
         self.assertIsNotNone(strace, "strace is needed (scripts/install-deps.sh installs it)")
         trace = self.path("trace")

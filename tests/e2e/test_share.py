@@ -10,8 +10,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import (CAIRND, CairnTestCase, http, make_tree, read, run, sha256, tree_snapshot,
-                     write)
+from harness import (ONE_CHUNK, CAIRND, CairnTestCase, http, make_tree, read, run, sha256,
+                     tree_snapshot, write)
 
 
 class SharingTest(CairnTestCase):
@@ -200,17 +200,17 @@ class SharingTest(CairnTestCase):
 
     def test_dedup_does_not_tell_one_user_what_another_stored(self):
         a = self.path("a")
-        secret = os.urandom(300_000)
+        secret = os.urandom(ONE_CHUNK)
         os.makedirs(a)
         with open(os.path.join(a, "secret.bin"), "wb") as f:
             f.write(secret)
         self.cairn("init", a, "--remote", self.daemon.url + "/", check=True)
         self.cairn_json("-C", a, "push")
-        known = sha256(secret)  # One chunk: the file is smaller than the minimum chunk size.
-        never = sha256(os.urandom(300_000))
+        known = sha256(secret)  # One chunk: the file is the minimum chunk size.
+        never = sha256(os.urandom(ONE_CHUNK))
 
         def check(digest):
-            body = json.dumps({"chunks": [{"hash": digest, "len": 300_000}]}).encode()
+            body = json.dumps({"chunks": [{"hash": digest, "len": ONE_CHUNK}]}).encode()
             code, answer = http("POST", self.daemon.url + "/v1/chunks/check", body,
                                 token=self.bob_token)
             self.assertEqual(code, 200, answer)
