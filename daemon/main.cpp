@@ -780,11 +780,13 @@ int main(int argc, char** argv) {
     }
     std::printf(
         "removed %lld expired upload sessions and %lld unreferenced chunks (%lld chunk objects); "
-        "rewrote %lld packs (%lld live chunks moved); deleted %lld packs (%llu bytes)\n",
+        "rewrote %lld packs into %lld (%lld live chunks moved); deleted %lld packs (%llu "
+        "bytes)\n",
         static_cast<long long>(r->uploads_expired), static_cast<long long>(r->chunks_deleted),
         static_cast<long long>(r->chunk_objects_deleted),
-        static_cast<long long>(r->packs_rewritten), static_cast<long long>(r->chunks_moved),
-        static_cast<long long>(r->packs_deleted), static_cast<unsigned long long>(r->bytes_freed));
+        static_cast<long long>(r->packs_rewritten), static_cast<long long>(r->packs_written),
+        static_cast<long long>(r->chunks_moved), static_cast<long long>(r->packs_deleted),
+        static_cast<unsigned long long>(r->bytes_freed));
     return r->problems.empty() ? kExitOk : kExitError;
   }
   return kExitUsage;

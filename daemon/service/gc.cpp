@@ -14,11 +14,15 @@
 // row too before it puts the object in place, so a re-upload racing the removal either comes
 // after it (and puts the object back) or keeps it (the chunk is live again). A crash in between
 // leaves a doomed row, which the next run removes. Packs are never edited: one left holding nothing
-// is retired and deleted after the grace period; one mostly dead is copied into a new pack of its
-// live chunks (verified on the way) and then retired the same way. Pack names carry a random nonce,
-// so deleting a retired pack can never remove a newer upload.
+// is retired and deleted after the grace period. Packs mostly dead, and packs less than half the
+// target size (the tail of every push; sync --watch makes many), are merged: their live chunks
+// (verified on the way) are copied into new packs of about the target size, and the old ones are
+// retired the same way. A lone small pack with nothing dead in it is left alone, so that a second
+// run with nothing new to collect rewrites nothing. Pack names carry a random nonce, so deleting
+// a retired pack can never remove a newer upload.
 
 #include <cstdio>
+#include <vector>
 
 #include "common/pack.h"
 #include "daemon/service/services.h"
@@ -29,6 +33,17 @@ namespace {
 // Versions committed during the run are checked again; this much slack covers clocks of
 // several daemons that disagree a little.
 constexpr int64_t kClockSlackSeconds = 300;
+
+// Upper bounds of a pack's header (common/pack.h): magic, version, nonce and count, then per
+// chunk its hash, codec and two lengths.
+constexpr uint64_t kPackHeaderBytes = 4 + 1 + 16 + 3;
+constexpr uint64_t kPackEntryBytes = 32 + 1 + 5 + 5;
+
+// A pack gc may rewrite, and whether it is mostly garbage.
+struct Candidate {
+  const store::PackUsage* usage = nullptr;
+  bool mostly_dead = false;
+};
 
 }  // namespace
 
@@ -59,6 +74,7 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
                              swept.standalone, [&](const Digest& d) { return blobs_.remove(d); }));
 
   CAIRN_ASSIGN_OR_RETURN(auto packs, metadata_.gc_pack_usage());
+  std::vector<Candidate> rewrite;
   for (const auto& p : packs) {
     const store::ObjectId id = store::ObjectId::pack(p.pack);
     if (p.retired_at) {
@@ -69,26 +85,60 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
       report.bytes_freed += p.size;
       continue;
     }
-    const bool mostly_dead =
-        static_cast<double>(p.live_bytes) < options.rewrite_below * static_cast<double>(p.size);
     if (p.live_chunks == 0) {
       // Emptied by this sweep or an earlier one. Retired, not deleted: a reader may still hold
       // a URL into it, so the object goes once the grace has passed.
       CAIRN_RETURN_IF_ERROR(metadata_.gc_retire_pack(p.pack, now()));
       continue;
     }
-    if (!mostly_dead || p.created_at >= cutoff) continue;
+    if (p.created_at >= cutoff) continue;  // Perhaps part of a push still under way.
+    // Its chunks' bytes: the pack less its header (bounded from above, so that a pack with
+    // nothing dead in it never looks as if it had some).
+    const uint64_t header =
+        kPackHeaderBytes + kPackEntryBytes * static_cast<uint64_t>(p.chunk_count);
+    const uint64_t data = p.size > header ? p.size - header : 0;
+    const uint64_t dead = data > p.live_bytes ? data - p.live_bytes : 0;
+    const bool mostly_dead =
+        dead != 0 && static_cast<double>(p.live_bytes) <
+                         options.rewrite_below * static_cast<double>(p.live_bytes + dead);
+    const bool small = p.size < config_.packs.target_size / 2;
+    if (mostly_dead || small) rewrite.push_back({&p, mostly_dead});
+  }
+  // A lone small pack with nothing dead in it is as good as it gets: rewriting it would only
+  // make the same pack again, on every run.
+  if (rewrite.size() == 1 && !rewrite[0].mostly_dead) rewrite.clear();
 
-    // Copy the live chunks into a new pack, checking each on the way: a chunk that no longer
-    // hashes right is reported, forgotten and left behind rather than copied.
+  // Copy the live chunks of the candidates into new packs of about the target size, checking
+  // each chunk on the way: one that no longer hashes right is reported, forgotten and left
+  // behind rather than copied. The old packs are retired once their chunks have moved.
+  PackBuilder builder;
+  std::vector<Digest> sources;
+  auto flush = [&]() -> Result<void> {
+    if (sources.empty()) return {};
+    if (builder.empty()) {  // Nothing sound to copy: the problems say which.
+      sources.clear();
+      return {};
+    }
+    const PackBuilder::Built fresh = builder.finish();
+    CAIRN_RETURN_IF_ERROR(blobs_.put(store::ObjectId::pack(fresh.digest), fresh.bytes));
+    CAIRN_ASSIGN_OR_RETURN(const int64_t moved,
+                           metadata_.gc_replace_packs(sources, fresh.digest, fresh.bytes.size(),
+                                                      fresh.entries, now()));
+    report.chunks_moved += moved;
+    report.packs_rewritten += static_cast<int64_t>(sources.size());
+    ++report.packs_written;
+    sources.clear();
+    return {};
+  };
+  Bytes raw;
+  for (const auto& c : rewrite) {
+    const store::PackUsage& p = *c.usage;
     CAIRN_ASSIGN_OR_RETURN(auto live, metadata_.gc_pack_chunks(p.pack));
-    auto bytes = blobs_.get_range(id, {0, p.size});
+    auto bytes = blobs_.get_range(store::ObjectId::pack(p.pack), {0, p.size});
     if (!bytes) {
       report.problems.push_back("pack " + p.pack.hex() + ": " + bytes.error().message());
       continue;
     }
-    PackBuilder builder;
-    Bytes raw;
     for (const auto& loc : live) {
       const bool inside =
           loc.offset <= bytes->size() && loc.stored_length <= bytes->size() - loc.offset;
@@ -105,15 +155,10 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
       }
       builder.add(loc.hash, raw);
     }
-    if (builder.empty()) continue;  // Nothing sound to copy: the problems say which.
-    const PackBuilder::Built fresh = builder.finish();
-    CAIRN_RETURN_IF_ERROR(blobs_.put(store::ObjectId::pack(fresh.digest), fresh.bytes));
-    CAIRN_ASSIGN_OR_RETURN(
-        const int64_t moved,
-        metadata_.gc_replace_pack(p.pack, fresh.digest, fresh.bytes.size(), fresh.entries, now()));
-    report.chunks_moved += moved;
-    ++report.packs_rewritten;
+    sources.push_back(p.pack);
+    if (builder.size() >= config_.packs.target_size) CAIRN_RETURN_IF_ERROR(flush());
   }
+  CAIRN_RETURN_IF_ERROR(flush());
   return report;
 }
 

@@ -113,7 +113,8 @@ struct GcOptions {
   // push that has not committed yet; an upload session lives 24 h), and packs retired since
   // (a client may still be reading a range it was sent). Default 25 h.
   int64_t grace_seconds = 25 * 3600;
-  // A pack whose live chunks take less than this share of it is rewritten without the dead ones.
+  // A pack whose live chunks take less than this share of its chunk bytes is rewritten without
+  // the dead ones (merged with other packs gc rewrites).
   double rewrite_below = 0.5;
 };
 
@@ -122,8 +123,9 @@ struct GcReport {
   int64_t uploads_expired = 0;
   int64_t chunks_deleted = 0;  // Chunks no version or upload session references.
   int64_t chunk_objects_deleted = 0;
-  int64_t packs_rewritten = 0;
-  int64_t chunks_moved = 0;  // Live chunks copied out of rewritten packs.
+  int64_t packs_rewritten = 0;  // Old packs whose live chunks were copied (and that retired).
+  int64_t packs_written = 0;    // New packs they were merged into.
+  int64_t chunks_moved = 0;     // Live chunks copied out of rewritten packs.
   int64_t packs_deleted = 0;
   uint64_t bytes_freed = 0;           // Of deleted pack objects.
   std::vector<std::string> problems;  // Damaged chunks dropped while rewriting, and the like.

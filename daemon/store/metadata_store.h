@@ -120,6 +120,7 @@ struct PackUsage {
   uint64_t size = 0;
   uint64_t live_bytes = 0;  // Stored bytes of the chunks it still holds.
   int64_t live_chunks = 0;
+  int64_t chunk_count = 0;  // Chunks it held when it was recorded.
   int64_t created_at = 0;
   std::optional<int64_t> retired_at;  // Set once it holds nothing and waits to be deleted.
 };
@@ -320,12 +321,12 @@ class MetadataStore {
   virtual Result<std::vector<PackUsage>> gc_pack_usage() = 0;
   // The chunks a pack still holds, in pack order.
   virtual Result<std::vector<ChunkLocation>> gc_pack_chunks(const Digest& pack) = 0;
-  // Moves the chunks of `old_pack` that it still holds and `entries` lists into `new_pack`, a
-  // pack the daemon wrote and verified, and retires `old_pack`, in one transaction. Returns how
-  // many moved.
-  virtual Result<int64_t> gc_replace_pack(const Digest& old_pack, const Digest& new_pack,
-                                          uint64_t new_size, const std::vector<PackEntry>& entries,
-                                          int64_t now) = 0;
+  // Moves the chunks of `old_packs` that they still hold and `entries` lists into `new_pack`, a
+  // pack the daemon wrote and verified, and retires every one of `old_packs`, in one
+  // transaction. Returns how many chunks moved.
+  virtual Result<int64_t> gc_replace_packs(const std::vector<Digest>& old_packs,
+                                           const Digest& new_pack, uint64_t new_size,
+                                           const std::vector<PackEntry>& entries, int64_t now) = 0;
   // Forgets a retired pack once its object is deleted.
   virtual Result<void> gc_forget_pack(const Digest& pack) = 0;
 

@@ -2478,9 +2478,10 @@ class SqlMetadataStore final : public MetadataStore {
     return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<PackUsage>> {
       CAIRN_ASSIGN_OR_RETURN(
           auto r, s.query("SELECT p.pack_hash, p.size, p.created_at, p.retired_at, "
-                          "COALESCE(SUM(pc.stored_size), 0), COUNT(pc.hash) FROM packs p "
-                          "LEFT JOIN pack_chunks pc ON pc.pack_hash = p.pack_hash "
-                          "GROUP BY p.pack_hash, p.size, p.created_at, p.retired_at"));
+                          "COALESCE(SUM(pc.stored_size), 0), COUNT(pc.hash), p.chunk_count FROM "
+                          "packs p LEFT JOIN pack_chunks pc ON pc.pack_hash = p.pack_hash "
+                          "GROUP BY p.pack_hash, p.size, p.created_at, p.retired_at, "
+                          "p.chunk_count ORDER BY p.created_at, p.pack_hash"));
       std::vector<PackUsage> out;
       for (size_t i = 0; i < r.size(); ++i) {
         auto d = Digest::from_bytes(r[i].get_blob(0));
@@ -2492,6 +2493,7 @@ class SqlMetadataStore final : public MetadataStore {
         u.retired_at = r[i].get_optional_int(3);
         u.live_bytes = static_cast<uint64_t>(r[i].get_int(4));
         u.live_chunks = r[i].get_int(5);
+        u.chunk_count = r[i].get_int(6);
         out.push_back(u);
       }
       return out;
@@ -2516,15 +2518,24 @@ class SqlMetadataStore final : public MetadataStore {
         });
   }
 
-  Result<int64_t> gc_replace_pack(const Digest& old_pack, const Digest& new_pack, uint64_t new_size,
-                                  const std::vector<PackEntry>& entries, int64_t now) override {
+  Result<int64_t> gc_replace_packs(const std::vector<Digest>& old_packs, const Digest& new_pack,
+                                   uint64_t new_size, const std::vector<PackEntry>& entries,
+                                   int64_t now) override {
     return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<int64_t> {
-      // Only chunks the old pack still holds move: a sweep may have forgotten some meanwhile.
-      CAIRN_ASSIGN_OR_RETURN(auto still,
-                             s.query("SELECT hash, reader_id FROM pack_chunks WHERE pack_hash = ?1",
-                                     old_pack.bytes()));
+      // Only chunks an old pack still holds move: a sweep may have forgotten some meanwhile.
       std::unordered_set<Digest> held;
-      collect_digests(still, 0, held);
+      std::vector<std::pair<Digest, int64_t>> claims;  // (chunk, claimant) of unverified packs
+      for (const auto& old_pack : old_packs) {
+        CAIRN_ASSIGN_OR_RETURN(
+            auto still, s.query("SELECT hash, reader_id FROM pack_chunks WHERE pack_hash = ?1",
+                                old_pack.bytes()));
+        for (size_t i = 0; i < still.size(); ++i) {
+          auto d = Digest::from_bytes(still[i].get_blob(0));
+          if (!d) continue;
+          held.insert(*d);
+          if (still[i].get_int(1) != 0) claims.emplace_back(*d, still[i].get_int(1));
+        }
+      }
       std::vector<PackEntry> moving;
       std::unordered_set<Digest> moved;
       for (const auto& e : entries) {
@@ -2532,25 +2543,26 @@ class SqlMetadataStore final : public MetadataStore {
       }
       // The daemon verified every chunk it copies: a claim its uploader made (a pack the daemon
       // never saw) proved true, and the claimant now holds the chunk.
-      for (size_t i = 0; i < still.size(); ++i) {
-        auto d = Digest::from_bytes(still[i].get_blob(0));
-        const int64_t reader = still[i].get_int(1);
-        if (reader == 0 || !d || moved.count(*d) == 0) continue;
+      for (const auto& [d, reader] : claims) {
+        if (moved.count(d) == 0) continue;
         CAIRN_RETURN_IF_ERROR(
             s.query("INSERT INTO user_chunks(user_id, hash) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    reader, d->bytes()));
+                    reader, d.bytes()));
       }
       CAIRN_RETURN_IF_ERROR(
           s.query("INSERT INTO packs(pack_hash, size, chunk_count, uploader_id, verified, "
                   "created_at, retired_at) VALUES (?1, ?2, ?3, 0, 1, ?4, ?5) "
                   "ON CONFLICT DO NOTHING",
-                  new_pack.bytes(), new_size, static_cast<int64_t>(moving.size()), now,
+                  new_pack.bytes(), new_size, static_cast<int64_t>(entries.size()), now,
                   moving.empty() ? std::optional<int64_t>(now) : std::optional<int64_t>()));
       CAIRN_RETURN_IF_ERROR(insert_pack_chunks(s, new_pack, 0, moving));
-      CAIRN_RETURN_IF_ERROR(
-          s.query("DELETE FROM pack_chunks WHERE pack_hash = ?1", old_pack.bytes()));
-      CAIRN_RETURN_IF_ERROR(
-          s.query("UPDATE packs SET retired_at = ?2 WHERE pack_hash = ?1", old_pack.bytes(), now));
+      for (const auto& old_pack : old_packs) {
+        if (old_pack == new_pack) continue;
+        CAIRN_RETURN_IF_ERROR(
+            s.query("DELETE FROM pack_chunks WHERE pack_hash = ?1", old_pack.bytes()));
+        CAIRN_RETURN_IF_ERROR(s.query("UPDATE packs SET retired_at = ?2 WHERE pack_hash = ?1",
+                                      old_pack.bytes(), now));
+      }
       return static_cast<int64_t>(moving.size());
     });
   }

@@ -11,7 +11,8 @@ import threading
 
 from harness import CairnTestCase, http, tree_snapshot
 
-GC_LINE = re.compile(r"and (\d+) unreferenced chunks .* rewrote (\d+) packs .* deleted (\d+) packs")
+GC_LINE = re.compile(r"and (\d+) unreferenced chunks .* rewrote (\d+) packs into (\d+) .* "
+                     r"deleted (\d+) packs")
 
 
 def uvarint(n):
@@ -119,7 +120,7 @@ class GcTest(CairnTestCase):
             stop.set()
             collector.join()
         runs.append(self.daemon.gc("--grace", "600"))
-        totals = [0, 0, 0]
+        totals = [0, 0, 0, 0]
         for result in runs:
             totals = [a + b for a, b in zip(totals, self.gc_counts(result))]
         self.assertGreaterEqual(len(runs), 2)
@@ -134,9 +135,16 @@ class GcTest(CairnTestCase):
                 self.assertEqual(tree_snapshot(wc), tree_snapshot(clone), wc)
 
         check_all()
-        # With the pushes over, a gc without grace deletes the retired pack; nothing breaks.
+        # With the pushes over, a gc without grace deletes the retired pack and merges the small
+        # packs the pushes left (one per push) into full ones; nothing breaks.
         packs_before = len(self.daemon.stored_packs())
-        deleted = self.gc_counts(self.daemon.gc("--grace", "0"))[2]
+        _, rewritten, written, deleted = self.gc_counts(self.daemon.gc("--grace", "0"))
         self.assertGreaterEqual(deleted, 1)
-        self.assertEqual(len(self.daemon.stored_packs()), packs_before - deleted)
+        self.assertGreater(rewritten, written)
+        self.assertEqual(len(self.daemon.stored_packs()), packs_before - deleted + written)
+        check_all()
+        # A second run with nothing new to collect rewrites nothing (it deletes what the first
+        # one retired).
+        _, rewritten, written, _ = self.gc_counts(self.daemon.gc("--grace", "0"))
+        self.assertEqual((rewritten, written), (0, 0))
         check_all()

@@ -579,8 +579,8 @@ TEST_P(MetadataStoreTest, AClaimedChunkReachesOnlyTheClaimantsPack) {
 
   // gc rewrites bob's pack, verifying what it copies: his claim proved true, he holds it now.
   const Digest fresh = sha256(as_bytes("rewritten"));
-  ASSERT_TRUE(metadata_->gc_replace_pack(junk, fresh, 500, {PackEntry{h, Codec::kRaw, n, n, 0}},
-                                         clock_.now));
+  ASSERT_TRUE(metadata_->gc_replace_packs({junk}, fresh, 500, {PackEntry{h, Codec::kRaw, n, n, 0}},
+                                          clock_.now));
   auto after = metadata_->locate_chunks(bob->first.user_id, {h});
   ASSERT_EQ(after->size(), 1u);
   EXPECT_FALSE((*after)[0].pack.has_value());  // Any verified copy: the object first.
@@ -595,7 +595,7 @@ TEST_P(MetadataStoreTest, ARetiredPackIsNotRecordedAgain) {
   const Digest old_pack = sha256(as_bytes("old pack"));
   ASSERT_TRUE(metadata_->record_pack(alice, old_pack, 10, true, {a}, clock_.now));
   ASSERT_TRUE(
-      metadata_->gc_replace_pack(old_pack, sha256(as_bytes("new pack")), 10, {a}, clock_.now));
+      metadata_->gc_replace_packs({old_pack}, sha256(as_bytes("new pack")), 10, {a}, clock_.now));
   auto again = metadata_->record_pack(alice, old_pack, 10, true, {a}, clock_.now);
   ASSERT_FALSE(again.has_value());
   EXPECT_EQ(again.error().code(), ErrorCode::kConflict);

@@ -437,7 +437,8 @@ TEST_P(PackServiceTest, GcDeletesOnlyWhatNothingReferencesAndRewritesMostlyDeadP
   commit_file(*services_, alice_, "/kept.bin", kept);
   // A pending push: a chunk uploaded and staged but not committed yet.
   const std::vector<Bytes> pending = {text_bytes(3000, 30)};
-  ASSERT_TRUE(upload(alice_, build(pending)));
+  const auto pending_pack = build(pending);
+  ASSERT_TRUE(upload(alice_, pending_pack));
   protocol::FileUpload staged_file;
   staged_file.path = "/pending.txt";
   staged_file.chunks = {{sha256(pending[0]), 3000}};
@@ -455,8 +456,10 @@ TEST_P(PackServiceTest, GcDeletesOnlyWhatNothingReferencesAndRewritesMostlyDeadP
   auto second = services_->collect_garbage(options);
   ASSERT_TRUE(second.has_value()) << second.error().message();
   EXPECT_EQ(second->chunks_deleted, static_cast<int64_t>(garbage.size()));
-  EXPECT_EQ(second->packs_rewritten, 1);  // Two live chunks of eight, a fifth of the bytes.
-  EXPECT_EQ(second->chunks_moved, 2);
+  // Two live chunks of eight (a fifth of the bytes), merged with the small pending pack.
+  EXPECT_EQ(second->packs_rewritten, 2);
+  EXPECT_EQ(second->packs_written, 1);
+  EXPECT_EQ(second->chunks_moved, 3);
   EXPECT_EQ(second->packs_deleted, 0);  // The old pack is retired, not deleted yet.
   EXPECT_TRUE(second->problems.empty());
   EXPECT_TRUE(*blobs_->contains(store::ObjectId::pack(pack.digest)));
@@ -476,11 +479,49 @@ TEST_P(PackServiceTest, GcDeletesOnlyWhatNothingReferencesAndRewritesMostlyDeadP
   clock_.now += 7200;
   auto third = services_->collect_garbage(options);
   ASSERT_TRUE(third.has_value()) << third.error().message();
-  EXPECT_EQ(third->packs_deleted, 1);
-  EXPECT_EQ(third->bytes_freed, pack.bytes.size());
+  EXPECT_EQ(third->packs_deleted, 2);
+  EXPECT_EQ(third->bytes_freed, pack.bytes.size() + pending_pack.bytes.size());
+  EXPECT_EQ(third->packs_rewritten, 0);  // What the second run made is left as it is.
   EXPECT_FALSE(*blobs_->contains(store::ObjectId::pack(pack.digest)));
   ctx.now = clock_.now;
   EXPECT_EQ(read_back(ctx, kept).size(), kept.size());
+}
+
+TEST_P(PackServiceTest, GcMergesSmallPacksOnceAndThenSettles) {
+  // What sync --watch leaves: many tiny packs, one per round, some with a dead chunk.
+  std::vector<Bytes> live;
+  std::vector<std::vector<Bytes>> files;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<Bytes> chunks = {text_bytes(40 + i, 100 + i), random_bytes(3, 200 + i)};
+    ASSERT_TRUE(upload(alice_, build(chunks)));
+    live.push_back(chunks[0]);
+    if (i % 3 != 0) live.push_back(chunks[1]);  // The others' second chunk is garbage.
+  }
+  commit_file(*services_, alice_, "/all.bin", live);
+  GcOptions options;
+  options.grace_seconds = 3600;
+  clock_.now += 7200;
+  auto first = services_->collect_garbage(options);
+  ASSERT_TRUE(first.has_value()) << first.error().message();
+  EXPECT_EQ(first->packs_rewritten, 12);
+  EXPECT_EQ(first->packs_written, 1);
+  EXPECT_EQ(first->chunks_moved, static_cast<int64_t>(live.size()));
+
+  // Nothing new: nothing is rewritten, however often gc runs.
+  for (int run = 0; run < 3; ++run) {
+    clock_.now += 7200;
+    auto again = services_->collect_garbage(options);
+    ASSERT_TRUE(again.has_value()) << again.error().message();
+    EXPECT_EQ(again->packs_rewritten, 0) << "run " << run;
+    EXPECT_EQ(again->packs_written, 0) << "run " << run;
+  }
+  auto ctx = alice_;
+  ctx.now = clock_.now;
+  auto back = read_back(ctx, live);
+  EXPECT_EQ(back.size(), live.size());
+  size_t reads = 0;
+  read_back(ctx, live, &reads);
+  EXPECT_EQ(reads, 1u);  // One pack now: every chunk in one read.
 }
 
 TEST_P(PackServiceTest, GcDeletesUnreferencedChunkObjects) {
