@@ -702,21 +702,30 @@ std::vector<LocalMove> find_local_moves(const std::string& root, const ScanResul
   return moves;
 }
 
-// The folders of this working copy that are shared with us as a viewer (relative paths; "" for
-// the whole working copy), each with what to tell the user.
-Result<std::vector<std::pair<std::string, std::string>>> viewer_folders(ApiClient& api,
-                                                                        const Session& session) {
-  std::vector<std::pair<std::string, std::string>> out;
+// The folders (and files) of this working copy that others share with us (relative paths; ""
+// for the whole working copy). What is in them is charged to their owners' quotas.
+struct SharedHere {
+  std::vector<std::pair<std::string, std::string>> read_only;  // As a viewer, with what to say.
+  std::vector<std::string> all;
+};
+
+Result<SharedHere> shared_here(ApiClient& api, const Session& session) {
+  SharedHere out;
   CAIRN_ASSIGN_OR_RETURN(auto shares, api.shares(""));
   if (shares.shares.empty()) return out;
   CAIRN_ASSIGN_OR_RETURN(auto me, api.whoami());
   for (const auto& s : shares.shares) {
-    if (s.owner == me.user || s.role != "viewer") continue;
-    const std::string why = s.owner + " shares " + s.path + " with you as a viewer";
+    if (s.owner == me.user) continue;
+    std::optional<std::string> rel;
     if (s.path == session.remote_root || under(session.remote_root, s.path)) {
-      out.emplace_back("", why);
-    } else if (auto rel = session.to_local(s.path)) {
-      out.emplace_back(*rel, why);
+      rel = "";
+    } else {
+      rel = session.to_local(s.path);
+    }
+    if (!rel) continue;
+    out.all.push_back(*rel);
+    if (s.role == "viewer") {
+      out.read_only.emplace_back(*rel, s.owner + " shares " + s.path + " with you as a viewer");
     }
   }
   return out;
@@ -749,7 +758,8 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   const size_t batch = std::max<uint32_t>(1, config.max_batch);
 
   // Folders shared with us as a viewer: what changed in them stays here, reported, never sent.
-  CAIRN_ASSIGN_OR_RETURN(auto read_only, viewer_folders(api, session));
+  CAIRN_ASSIGN_OR_RETURN(auto shared, shared_here(api, session));
+  auto& read_only = shared.read_only;
   auto refused_at = [&](const std::string& rel) -> const std::string* {
     for (const auto& [folder, why] : read_only) {
       if (folder.empty() || rel == folder || under(rel, folder)) return &why;
@@ -822,6 +832,11 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
       // A shared folder that moved (itself, or with a folder that holds it) is read-only at
       // its new place.
       for (auto& [folder, why] : read_only) {
+        if (!folder.empty() && (folder == m.from || under(folder, m.from))) {
+          folder = m.to + folder.substr(m.from.size());
+        }
+      }
+      for (auto& folder : shared.all) {
         if (!folder.empty() && (folder == m.from || under(folder, m.from))) {
           folder = m.to + folder.substr(m.from.size());
         }
@@ -899,6 +914,24 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   }
   std::sort(deletions.begin(), deletions.end(),
             [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
+
+  // Quota: what the files to send add to ours (files in folders others share with us count
+  // against theirs). The server refuses, before a byte travels, what could not be committed.
+  uint64_t growth = 0;
+  for (const auto& c : candidates) {
+    const std::string& rel = c.entry->path;
+    const bool theirs = std::any_of(shared.all.begin(), shared.all.end(), [&](const auto& f) {
+      return f.empty() || rel == f || under(rel, f);
+    });
+    if (theirs || c.entry->kind != NodeKind::kFile) continue;
+    const uint64_t before = c.base != nullptr && c.base->kind == NodeKind::kFile ? c.base->size : 0;
+    if (c.entry->size > before) growth += c.entry->size - before;
+  }
+  if (growth != 0) {
+    protocol::CheckChunksRequest ask;
+    ask.commit_bytes = growth;
+    CAIRN_RETURN_IF_ERROR(api.check_chunks(ask));
+  }
 
   // Deletions on the server, in batches, each named by its node and (a file) the version this
   // copy last saw: an edit made elsewhere, a node that took the name meanwhile, or a file added

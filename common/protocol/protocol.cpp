@@ -310,16 +310,27 @@ void from_json_value(const json& j, WhoAmI& w) {
 json to_json_value(const CheckChunksRequest& r) {
   json j{{"chunks", chunk_list_json(r.chunks)}};
   if (!r.manifests.empty()) j["manifests"] = digests_json(r.manifests);
+  if (r.commit_bytes) j["commit_bytes"] = *r.commit_bytes;
   return j;
 }
 void from_json_value(const json& j, CheckChunksRequest& r) {
   r.chunks = chunk_list_from(j.at("chunks"));
   if (auto m = j.find("manifests"); m != j.end()) r.manifests = digests_from(*m, "manifests");
+  if (auto c = j.find("commit_bytes"); c != j.end() && !c->is_null()) {
+    r.commit_bytes = c->get<uint64_t>();
+  }
 }
 
-json to_json_value(const CheckChunksResponse& r) { return {{"missing", uploads_json(r.missing)}}; }
+json to_json_value(const CheckChunksResponse& r) {
+  json j{{"missing", uploads_json(r.missing)}};
+  if (r.quota_left) j["quota_left"] = *r.quota_left;
+  return j;
+}
 void from_json_value(const json& j, CheckChunksResponse& r) {
   r.missing = uploads_from(j.at("missing"));
+  if (auto q = j.find("quota_left"); q != j.end() && !q->is_null()) {
+    r.quota_left = q->get<uint64_t>();
+  }
 }
 
 namespace {

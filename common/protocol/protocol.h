@@ -66,9 +66,14 @@ struct CheckChunksRequest {
   // Locate only: the manifests these chunks are read for. A chunk of a manifest the caller may
   // read (a file of a folder shared with them) is located even though they never uploaded it.
   std::vector<Digest> manifests;
+  // Check only: how many bytes the files these chunks are for will add to the caller's quota
+  // once committed. If that is more than is left, nothing is granted (kQuotaExceeded), before
+  // any byte travels.
+  std::optional<uint64_t> commit_bytes;
 };
 struct CheckChunksResponse {
   std::vector<ChunkUpload> missing;
+  std::optional<uint64_t> quota_left;  // Absent: no limit.
 };
 
 // POST /v1/packs: where to PUT a pack the client has built. Answered with a ChunkUpload whose

@@ -339,6 +339,20 @@ Result<protocol::CheckChunksResponse> Services::check_chunks(
   CAIRN_RETURN_IF_ERROR(may_write(ctx));
   CAIRN_RETURN_IF_ERROR(check_chunk_list(req.chunks));
   protocol::CheckChunksResponse out;
+  // Quota is charged when files are committed; a client that says what its commit will add is
+  // refused here, before it sends bytes that could never be committed.
+  CAIRN_ASSIGN_OR_RETURN(auto quota, metadata_.quota(ctx.user.user_id));
+  if (quota.limit) {
+    out.quota_left = *quota.limit > quota.used ? *quota.limit - quota.used : 0;
+    if (req.commit_bytes && *req.commit_bytes > *out.quota_left) {
+      return make_error(ErrorCode::kQuotaExceeded,
+                        "over quota: these files need " + std::to_string(*req.commit_bytes) +
+                            " bytes and " + std::to_string(*out.quota_left) + " of " +
+                            std::to_string(*quota.limit) +
+                            " are left; nothing was uploaded. Empty the trash or delete files, "
+                            "or ask the admin for more (cairnd user quota)");
+    }
+  }
   CAIRN_ASSIGN_OR_RETURN(out.missing, missing_chunks(ctx.user, req.chunks));
   return out;
 }

@@ -262,14 +262,22 @@ class TreeTest(CairnTestCase):
         quota = self.a("quota")
         self.assertEqual(quota["used"], 600)
         self.assertEqual(quota["limit"], 1024)
-        write(os.path.join(a, "big.txt"), "y" * 600)
-        pushed = self.cairn_json("-C", a, "push", expect_exit=1)
-        self.assertEqual(len(pushed["errors"]), 1)
-        self.assertIn("over quota", pushed["errors"][0])
+        stored = self.daemon.stored_chunk_files()
+        write(os.path.join(a, "big.txt"), os.urandom(300).hex())
+        # Refused before a byte of it travels: nothing is uploaded, for gc to clean up later.
+        pushed = self.cairn("-C", a, "push")
+        self.assertEqual(pushed.returncode, 1, pushed.stdout + pushed.stderr)
+        self.assertIn("over quota", pushed.stderr)
+        self.assertIn("nothing was uploaded", pushed.stderr)
+        self.assertEqual(self.daemon.stored_chunk_files(), stored)
         self.assertEqual(self.a("quota")["used"], 600)
         shown = run([CAIRND, "user", "quota", "alice", "--data", self.daemon.data_dir],
                     check=True).stdout
         self.assertIn("600 B used of 1.0 KiB", shown)
+        # What fits still goes: a smaller edit of the same file.
+        write(os.path.join(a, "big.txt"), "z" * 400)
+        self.a("push")
+        self.assertEqual(self.a("quota")["used"], 1000)
         self.assertEqual(run([CAIRND, "user", "quota", "alice", "lots", "--data",
                               self.daemon.data_dir]).returncode, 2)
 
@@ -292,16 +300,17 @@ class TreeTest(CairnTestCase):
             procs = [subprocess.Popen([CAIRN, "-C", side, "push", "--json"], env=self.env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                      for side in sides]
-            outs = [(p.wait(timeout=120), p.stdout.read()) for p in procs]
+            outs = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]
             for p in procs:
                 p.stdout.close()
                 p.stderr.close()
-            codes = sorted(code for code, _ in outs)
+            codes = sorted(code for code, _, _ in outs)
             self.assertEqual(codes, [0, 1], f"round {round_}: {outs}")
-            loser = [json.loads(out) for code, out in outs if code == 1][0]
-            self.assertIn("over quota", loser["errors"][0])
+            # Refused at the commit (its report lists the error), or before it sent anything.
+            (loser,) = [out + err for code, out, err in outs if code == 1]
+            self.assertIn("over quota", loser)
             self.assertEqual(self.cairn_json("-C", sides[0], "quota")["used"], 600, f"round {round_}")
-            winner = [n for n, (code, _) in enumerate(outs) if code == 0][0]
+            winner = [n for n, (code, _, _) in enumerate(outs) if code == 0][0]
             self.cairn("-C", sides[winner], "rm", names[winner], check=True)
             os.remove(os.path.join(sides[1 - winner], names[1 - winner]))
             self.cairn("-C", sides[0], "trash", "empty", "--yes", check=True)

@@ -194,11 +194,11 @@ TEST(ProtocolTest, SharesAndTheirMarksRoundTrip) {
 
   // Locate may name the manifests its chunks are read for; check never needs them.
   const Digest m = sha256(as_bytes(std::string("manifest")));
-  CheckChunksRequest locate{{{sha256(as_bytes(std::string("c"))), 1}}, {m}};
+  CheckChunksRequest locate{{{sha256(as_bytes(std::string("c"))), 1}}, {m}, {}};
   auto located = decode_json<CheckChunksRequest>(encode_json(locate));
   ASSERT_TRUE(located.has_value());
   EXPECT_EQ(located->manifests, std::vector<Digest>{m});
-  EXPECT_EQ(encode_json(CheckChunksRequest{{}, {}}), R"({"chunks":[]})");
+  EXPECT_EQ(encode_json(CheckChunksRequest{{}, {}, {}}), R"({"chunks":[]})");
   EXPECT_FALSE(decode_json<CheckChunksRequest>(R"({"chunks":[],"manifests":["zz"]})"));
 }
 

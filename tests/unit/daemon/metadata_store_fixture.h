@@ -50,7 +50,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
   // Uploads `text` as one chunk for the context's user.
   ChunkRef upload_chunk(const std::string& text, const service::RequestContext& ctx) {
     const ChunkRef ref{sha256(as_bytes(text)), static_cast<uint32_t>(text.size())};
-    auto check = services_->check_chunks(ctx, {{ref}, {}});
+    auto check = services_->check_chunks(ctx, {{ref}, {}, {}});
     EXPECT_TRUE(check.has_value());
     for (const auto& m : check->missing) {
       const auto q = testing::query_of(m.url);

@@ -215,8 +215,8 @@ TEST_P(MetadataStoreTest, ChunkKnowledgeIsPerUser) {
   auto bob = services_->add_user("bob");
   ASSERT_TRUE(bob.has_value());
   service::RequestContext bob_ctx{bob->first, "phone", clock_.now};
-  auto for_alice = services_->check_chunks(ctx_, {{ref}, {}});
-  auto for_bob = services_->check_chunks(bob_ctx, {{ref}, {}});
+  auto for_alice = services_->check_chunks(ctx_, {{ref}, {}, {}});
+  auto for_bob = services_->check_chunks(bob_ctx, {{ref}, {}, {}});
   EXPECT_TRUE(for_alice->missing.empty());
   EXPECT_EQ(for_bob->missing.size(), 1u);
   EXPECT_TRUE(services_->chunk_read(ctx_, ref.hash.hex()).has_value());

@@ -261,7 +261,7 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
   // daemon's, or the bucket's, then confirmed).
   Result<void> upload_chunk(const RequestContext& ctx, const Bytes& bytes) {
     const ChunkRef ref{sha256(bytes), static_cast<uint32_t>(bytes.size())};
-    CAIRN_ASSIGN_OR_RETURN(auto check, services_->check_chunks(ctx, {{ref}, {}}));
+    CAIRN_ASSIGN_OR_RETURN(auto check, services_->check_chunks(ctx, {{ref}, {}, {}}));
     for (const auto& m : check.missing) {
       if (m.url.rfind("/v1/chunks/", 0) == 0) {
         CAIRN_ASSIGN_OR_RETURN(auto grant,
@@ -274,7 +274,7 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
       if (http("PUT", m.url, m.headers, bytes).status != 200) {
         return make_error(ErrorCode::kUnavailable, "PUT to the bucket failed");
       }
-      CAIRN_ASSIGN_OR_RETURN(auto left, services_->confirm_chunks(ctx, {{ref}, {}}));
+      CAIRN_ASSIGN_OR_RETURN(auto left, services_->confirm_chunks(ctx, {{ref}, {}, {}}));
       if (!left.missing.empty()) return make_error(ErrorCode::kNotFound, "not adopted");
     }
     return {};
@@ -332,7 +332,7 @@ TEST_P(PackServiceTest, OnlyTheChunksAskedForAreGivenOut) {
   // Asking for the first and third chunk: two reads, never one spanning the second.
   auto back = read_back(alice_, {chunks[0], chunks[2]});
   EXPECT_EQ(back.size(), 2u);
-  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}, {}};
+  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}, {}, {}};
   auto located = services_->locate_chunks(alice_, req);
   ASSERT_TRUE(located.has_value());
   ASSERT_EQ(located->reads.size(), 2u);
@@ -362,7 +362,7 @@ TEST_P(PackServiceTest, EachUploaderReadsItsOwnCopyWhenTheDaemonCouldNotVerify) 
   EXPECT_EQ(read_back(alice_, chunks).size(), chunks.size());
   if (direct()) {
     // Unverified packs serve their uploader only: Alice is never sent to Bob's pack.
-    protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}}, {}};
+    protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}}, {}, {}};
     auto located = services_->locate_chunks(alice_, req);
     ASSERT_EQ(located->reads.size(), 1u);
     EXPECT_EQ(located->reads[0].url.find(bob_pack.digest.hex()), std::string::npos);
@@ -611,7 +611,7 @@ TEST_P(LocalPackTest, APackWithOneWrongChunkIsRefusedWhole) {
   EXPECT_NE(r.error().message().find(lie.hex().substr(0, 12)), std::string::npos)
       << r.error().message();
   // Nothing was recorded, not even the good chunks, and no pack file was kept.
-  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}, {}};
+  protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}, {}, {}};
   EXPECT_EQ(services_->check_chunks(alice_, req)->missing.size(), 2u);
   EXPECT_FALSE(*blobs_->contains(store::ObjectId::pack(pack.digest)));
 }
@@ -619,7 +619,7 @@ TEST_P(LocalPackTest, APackWithOneWrongChunkIsRefusedWhole) {
 TEST_P(LocalPackTest, AForgedOrStaleReadUrlIsRefused) {
   const auto chunks = sample_chunks();
   ASSERT_TRUE(upload(alice_, build(chunks)));
-  protocol::CheckChunksRequest req{{{sha256(chunks[2]), 500}}, {}};
+  protocol::CheckChunksRequest req{{{sha256(chunks[2]), 500}}, {}, {}};
   auto located = services_->locate_chunks(alice_, req);
   ASSERT_EQ(located->reads.size(), 1u);
   const std::string url = located->reads[0].url;
@@ -663,7 +663,7 @@ std::string object_path(HookedBlobStore& blobs, const store::ObjectId& id) {
 }
 
 bool missing_for(Services& services, const RequestContext& ctx, const Bytes& chunk) {
-  protocol::CheckChunksRequest req{{{sha256(chunk), static_cast<uint32_t>(chunk.size())}}, {}};
+  protocol::CheckChunksRequest req{{{sha256(chunk), static_cast<uint32_t>(chunk.size())}}, {}, {}};
   auto r = services.check_chunks(ctx, req);
   return r.has_value() && r->missing.size() == 1;
 }

@@ -34,7 +34,7 @@ class SignedUrlTest : public ::testing::Test {
 
 TEST_F(SignedUrlTest, OnlyTheSignedUrlAuthorisesAnUploadUntilItExpires) {
   const ChunkRef ref{sha256(as_bytes("data")), 4};
-  auto check = services_->check_chunks(ctx_, {{ref}, {}});
+  auto check = services_->check_chunks(ctx_, {{ref}, {}, {}});
   ASSERT_EQ(check->missing.size(), 1u);
   const auto q = query_of(check->missing[0].url);
   const std::string hex = ref.hash.hex();
@@ -62,9 +62,31 @@ TEST_F(SignedUrlTest, OnlyTheSignedUrlAuthorisesAnUploadUntilItExpires) {
   EXPECT_NE(expired.error().message().find("expired"), std::string::npos);
 }
 
+TEST_F(SignedUrlTest, AnUploadThatCouldNotBeCommittedIsRefusedBeforeItsBytesTravel) {
+  const ChunkRef ref{sha256(as_bytes("data")), 4};
+  // No limit: nothing to say, nothing refused.
+  auto open = services_->check_chunks(ctx_, {{ref}, {}, 1u << 30});
+  ASSERT_TRUE(open.has_value());
+  EXPECT_FALSE(open->quota_left.has_value());
+
+  ASSERT_TRUE(services_->set_quota(ctx_.user.name, 1000));
+  auto fits = services_->check_chunks(ctx_, {{ref}, {}, 1000});
+  ASSERT_TRUE(fits.has_value()) << fits.error().message();
+  EXPECT_EQ(fits->quota_left, 1000u);
+  EXPECT_EQ(fits->missing.size(), 1u);
+  auto over = services_->check_chunks(ctx_, {{ref}, {}, 1001});
+  ASSERT_FALSE(over.has_value());
+  EXPECT_EQ(over.error().code(), ErrorCode::kQuotaExceeded);
+  EXPECT_NE(over.error().message().find("1000"), std::string::npos) << over.error().message();
+  // Without commit_bytes the check answers with what is left and lets the commit decide.
+  auto plain = services_->check_chunks(ctx_, {{ref}, {}, {}});
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->quota_left, 1000u);
+}
+
 TEST_F(SignedUrlTest, AKeyFromAnotherServerDoesNotVerify) {
   const ChunkRef ref{sha256(as_bytes("data")), 4};
-  auto check = services_->check_chunks(ctx_, {{ref}, {}});
+  auto check = services_->check_chunks(ctx_, {{ref}, {}, {}});
   Services other(*metadata_, *blobs_, ServiceConfig{}, Bytes(32, std::byte{2}), clock_);
   EXPECT_FALSE(other.authorize_chunk_put(ref.hash.hex(), query_of(check->missing[0].url)));
 }

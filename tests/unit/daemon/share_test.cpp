@@ -91,10 +91,10 @@ TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
   const std::string manifest = listed->entries.at(0).manifest;
   EXPECT_TRUE(services_->manifest(bob_, manifest).has_value());
   auto digest = Digest::from_hex(manifest);
-  auto without = services_->locate_chunks(bob_, {{chunk}, {}});
+  auto without = services_->locate_chunks(bob_, {{chunk}, {}, {}});
   ASSERT_TRUE(without.has_value());
   EXPECT_TRUE(without->reads.empty());  // Asked for by hash alone: nothing.
-  auto with = services_->locate_chunks(bob_, {{chunk}, {*digest}});
+  auto with = services_->locate_chunks(bob_, {{chunk}, {*digest}, {}});
   ASSERT_TRUE(with.has_value());
   ASSERT_EQ(with->reads.size(), 1u);
   auto read = services_->chunk_read(bob_, chunk.hash.hex(), testing::query_of(with->reads[0].url));
@@ -105,7 +105,7 @@ TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
                 .code(),
             ErrorCode::kPermissionDenied);
   // A stranger gets nothing for the same manifest.
-  auto stranger = services_->locate_chunks(carol_, {{chunk}, {*digest}});
+  auto stranger = services_->locate_chunks(carol_, {{chunk}, {*digest}, {}});
   EXPECT_TRUE(stranger->reads.empty());
 
   // Every write is refused with 403 naming the role, and changes nothing.
@@ -348,7 +348,7 @@ TEST_P(ShareTest, ScopedTokensStayInsideTheirScope) {
   EXPECT_TRUE(services_->list(reader, "/").has_value());
   EXPECT_TRUE(services_->changes(reader, "", 100).has_value());
   EXPECT_EQ(commit(reader, {CommitOp::mkdir("/x")}).error().code(), ErrorCode::kPermissionDenied);
-  EXPECT_EQ(services_->check_chunks(reader, {{chunk}, {}}).error().code(),
+  EXPECT_EQ(services_->check_chunks(reader, {{chunk}, {}, {}}).error().code(),
             ErrorCode::kPermissionDenied);
   EXPECT_EQ(services_->init_uploads(reader, {{file("/y", chunk)}}).error().code(),
             ErrorCode::kPermissionDenied);
@@ -385,8 +385,8 @@ TEST_P(ShareTest, DedupTellsAUserNothingAboutOthersChunks) {
   const ChunkRef hers = upload_chunk("the same bytes", ctx_);
   const std::string never_text = "nobody's bytes";  // As long as hers: the same URL shape.
   const ChunkRef never{sha256(as_bytes(never_text)), static_cast<uint32_t>(never_text.size())};
-  auto a = services_->check_chunks(bob_, {{hers}, {}});
-  auto b = services_->check_chunks(bob_, {{never}, {}});
+  auto a = services_->check_chunks(bob_, {{hers}, {}, {}});
+  auto b = services_->check_chunks(bob_, {{never}, {}, {}});
   ASSERT_TRUE(a && b);
   ASSERT_EQ(a->missing.size(), 1u);
   ASSERT_EQ(b->missing.size(), 1u);
@@ -401,11 +401,11 @@ TEST_P(ShareTest, DedupTellsAUserNothingAboutOthersChunks) {
   EXPECT_EQ(fetch_hers.error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(fetch_never.error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(fetch_hers.error().message().size(), fetch_never.error().message().size());
-  EXPECT_TRUE(services_->locate_chunks(bob_, {{hers}, {}})->reads.empty());
+  EXPECT_TRUE(services_->locate_chunks(bob_, {{hers}, {}, {}})->reads.empty());
 
   // He uploads it; the daemon verifies his bytes and keeps one copy; now he holds it.
   upload_chunk("the same bytes", bob_);
-  EXPECT_TRUE(services_->check_chunks(bob_, {{hers}, {}})->missing.empty());
+  EXPECT_TRUE(services_->check_chunks(bob_, {{hers}, {}, {}})->missing.empty());
   EXPECT_TRUE(services_->chunk_read(bob_, hers.hash.hex()).has_value());
 }
 
@@ -520,7 +520,7 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   // He reads it, chunk included; nothing beside it exists for him.
   auto digest = Digest::from_hex(shown.manifest);
   EXPECT_TRUE(services_->manifest(bob_, shown.manifest).has_value());
-  EXPECT_EQ(services_->locate_chunks(bob_, {{v1}, {*digest}})->reads.size(), 1u);
+  EXPECT_EQ(services_->locate_chunks(bob_, {{v1}, {*digest}, {}})->reads.size(), 1u);
   EXPECT_EQ(services_->list(bob_, "/Shared/report.txt/x").error().code(),
             ErrorCode::kInvalidArgument);
 
