@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -126,6 +127,27 @@ Result<std::string> LocalState::setting(const std::string& key, const std::strin
   std::string value = row ? q->get_text(0) : fallback;
   q->reset();
   return value;
+}
+
+Result<std::vector<std::string>> LocalState::detached() {
+  CAIRN_ASSIGN_OR_RETURN(const std::string text, setting("detached"));
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    if (end > at) out.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+Result<void> LocalState::set_detached(const std::vector<std::string>& paths) {
+  std::vector<std::string> sorted = paths;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  std::string text;
+  for (const auto& p : sorted) text += p + "\n";
+  return set_setting("detached", text);
 }
 
 Result<void> LocalState::set_setting(const std::string& key, const std::string& value) {

@@ -90,6 +90,11 @@ class LocalState {
   Result<std::string> setting(const std::string& key, const std::string& fallback = "");
   Result<void> set_setting(const std::string& key, const std::string& value);
 
+  // Folders (and files) whose share ended: kept here as the user's own files and no longer
+  // synced, until the user moves or deletes them (relative paths, sorted).
+  Result<std::vector<std::string>> detached();
+  Result<void> set_detached(const std::vector<std::string>& paths);
+
   Result<std::map<std::string, BaseRecord>> load_base();
   // Applies base changes and chunk locations in one transaction: removals, then upserts.
   Result<void> update(const std::vector<BaseRecord>& upserts,

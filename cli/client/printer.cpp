@@ -105,6 +105,7 @@ json report_json(const SyncReport& r) {
           {"files_deferred", r.files_deferred},
           {"changes_unsent", r.changes_unsent},
           {"chunks_repaired", r.chunks_repaired},
+          {"shares_ended", string_list(r.shares_ended)},
           {"elapsed_ms", r.elapsed_ms},
           {"changed", string_list(r.changed)},
           {"deleted", string_list(r.deleted)},
@@ -157,6 +158,11 @@ void Printer::sync_round(const SyncRound& round, bool one_line) {
 }
 
 void Printer::human_report(const SyncReport& r) {
+  for (const auto& path : r.shares_ended) {
+    warn("the share of " + path +
+         " ended: your copy stays here as your own files and is no longer synced (move it "
+         "elsewhere to push it as yours, or delete it)");
+  }
   for (const auto& s : r.skipped) warn("skipped " + s);
   if (mode_ == OutputMode::kQuiet) {
     for (const auto& c : r.conflicts) std::fprintf(stderr, "conflict: %s\n", c.c_str());

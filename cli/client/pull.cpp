@@ -842,9 +842,20 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
                                "(push to restore it)");
     }
   };
+  // Folders (and files) whose share ended: their local copy stays, as the user's own files,
+  // no longer synced (push leaves them alone), and the user is told so.
+  CAIRN_ASSIGN_OR_RETURN(auto detached, session.state->detached());
+  const size_t detached_before = detached.size();
   for (const auto& [node, e] : changed) {
     auto rel_opt = session.to_local(e.path);
     auto by_node = base_by_node.find(node);
+    if (e.deleted && e.change == "unshare" && by_node != base_by_node.end()) {
+      const std::string top = by_node->second->path;
+      for (const auto& inside : subtree_paths(base, top)) changes.drop(inside);
+      detached.push_back(top);
+      report.shares_ended.push_back(top);
+      continue;
+    }
     // A folder that left (moved out of this working copy's folder, or deleted where its files
     // have no changes of their own: a shared folder one left) takes all it held.
     auto leave_subtree = [&] {
@@ -884,6 +895,13 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
       leave(*by_node->second);
     }
   }
+  // Something arriving where a detached copy is (the share given again): synced again, and
+  // what is here meets it as any unsynced local file would.
+  std::erase_if(detached, [&](const std::string& top) {
+    return std::any_of(live.begin(), live.end(),
+                       [&](const auto& l) { return l.first == top || under(l.first, top); });
+  });
+  const bool detached_changed = detached.size() != detached_before || !report.shares_ended.empty();
 
   // Files deleted on the server go to the trash after the downloads, so that their chunks can
   // still be reused. But if a new node takes over a vacated path (a file that became a folder or
@@ -1069,6 +1087,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     }
   }
   CAIRN_RETURN_IF_ERROR(session.state->update(changes, chunk_maps));
+  if (detached_changed) CAIRN_RETURN_IF_ERROR(session.state->set_detached(detached));
   // Errors mean some changes were not applied: keep the old cursor so the next pull retries
   // them. Conflicts are settled by the user's next push, so the cursor may move past them.
   if (report.errors.empty()) CAIRN_RETURN_IF_ERROR(session.state->set_setting("cursor", cursor));

@@ -748,6 +748,10 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   CAIRN_RETURN_IF_ERROR(config.chunking.validate());
 
   CAIRN_ASSIGN_OR_RETURN(auto scan, scan_tree(session.root));
+  CAIRN_ASSIGN_OR_RETURN(auto detached, session.state->detached());
+  if (set_aside_detached(scan, detached)) {
+    CAIRN_RETURN_IF_ERROR(session.state->set_detached(detached));
+  }
   CAIRN_ASSIGN_OR_RETURN(auto synced, session.state->load_base());
   // A synced path that a .cairnignore now excludes is left as it is on the server: ignoring is
   // not deleting. Its record stays; this push just does not see it.

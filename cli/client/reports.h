@@ -30,11 +30,12 @@ struct SyncReport {
   int64_t elapsed_ms = 0;
   std::vector<std::string> changed;  // Paths uploaded or written.
   std::vector<std::string> deleted;
-  std::vector<std::string> moved;      // "from -> to": renames and moves, applied as such
-  std::vector<std::string> conflicts;  // "path: why"
-  std::vector<std::string> errors;     // "path: why"
-  std::vector<std::string> skipped;    // "path: why"
-  bool corrupt = false;                // Some error is data that failed verification.
+  std::vector<std::string> moved;         // "from -> to": renames and moves, applied as such
+  std::vector<std::string> conflicts;     // "path: why"
+  std::vector<std::string> errors;        // "path: why"
+  std::vector<std::string> skipped;       // "path: why"
+  std::vector<std::string> shares_ended;  // Pull: folders kept here, no longer synced.
+  bool corrupt = false;                   // Some error is data that failed verification.
 };
 
 // One reconcile round of `cairn sync`: a pull, then a push.

@@ -123,6 +123,31 @@ Result<void> scan_dir(int dir_fd, const std::string& prefix, IgnoreRules& ignore
 
 }  // namespace
 
+bool set_aside_detached(ScanResult& scan, std::vector<std::string>& detached) {
+  if (detached.empty()) return false;
+  auto within = [](const std::string& path, const std::string& top) {
+    return path == top || (path.size() > top.size() && path.compare(0, top.size(), top) == 0 &&
+                           path[top.size()] == '/');
+  };
+  std::vector<std::string> present;
+  for (const auto& top : detached) {
+    const bool here = std::any_of(scan.entries.begin(), scan.entries.end(),
+                                  [&](const LocalEntry& e) { return e.path == top; });
+    if (!here) continue;
+    present.push_back(top);
+    scan.skipped.push_back(top +
+                           ": its share ended; kept here as your own files and not synced "
+                           "(move it elsewhere to push it as yours, or delete it)");
+  }
+  std::erase_if(scan.entries, [&](const LocalEntry& e) {
+    return std::any_of(present.begin(), present.end(),
+                       [&](const std::string& top) { return within(e.path, top); });
+  });
+  const bool changed = present.size() != detached.size();
+  detached = std::move(present);
+  return changed;
+}
+
 Result<ScanResult> scan_tree(const std::string& root) {
   ScanResult out;
   const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -32,6 +32,11 @@ struct ScanResult {
 // Scans everything under `root` except the .cairn folder and what .cairnignore files exclude.
 Result<ScanResult> scan_tree(const std::string& root);
 
+// Takes out of `scan` what is at or under `detached` (folders whose share ended: kept here, not
+// synced), noting each once in `scan.skipped`. Detached paths no longer here (moved or deleted
+// by the user) are dropped from `detached`; returns whether it changed.
+bool set_aside_detached(ScanResult& scan, std::vector<std::string>& detached);
+
 // lstat of one path as a LocalEntry; kNotFound if absent.
 Result<LocalEntry> stat_entry(const std::string& root, const std::string& rel);
 

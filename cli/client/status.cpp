@@ -17,6 +17,8 @@ Result<StatusReport> status(Session& session, bool check_remote) {
   report.server = session.endpoint.base_url;
   report.remote_root = session.remote_root;
   CAIRN_ASSIGN_OR_RETURN(auto scan, scan_tree(session.root));
+  CAIRN_ASSIGN_OR_RETURN(auto detached, session.state->detached());
+  (void)set_aside_detached(scan, detached);  // status changes nothing, not even this list.
   CAIRN_ASSIGN_OR_RETURN(auto base, session.state->load_base());
   forget_ignored(session.root, base);
   report.skipped = scan.skipped;
@@ -75,7 +77,7 @@ Result<StatusReport> status(Session& session, bool check_remote) {
     auto it = base.find(rel);
     if (e.deleted) {
       if (it != base.end() && it->second.node_id == e.node_id) {
-        report.remote.push_back({rel, "deleted"});
+        report.remote.push_back({rel, e.change == "unshare" ? "share ended" : "deleted"});
       }
       continue;
     }

@@ -254,7 +254,8 @@ struct Entry {
   std::string manifest;        // Hex address; files only.
   std::string symlink_target;  // Symlinks only.
   int64_t modified_at = 0;     // Unix seconds of the head version.
-  // Change feed only: its latest change, "put", "mkdir", "delete", "move", "restore" or "share".
+  // Change feed only: its latest change, "put", "mkdir", "delete", "move", "restore", "share",
+  // or "unshare" (a mount that went because its share ended: the grantee's copy is theirs).
   std::string change;
   // A folder someone else shares with the user, where it appears in their tree: their role
   // ("viewer" or "editor") and the owner's name. Empty otherwise.

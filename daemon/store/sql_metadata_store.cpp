@@ -3305,7 +3305,8 @@ class SqlMetadataStore final : public MetadataStore {
           s.query("UPDATE nodes SET deleted_at=?3, purged_at=?3 WHERE namespace_id=?1 AND "
                   "node_id=?2",
                   r[0].get_int(1), r[0].get_int(2), actor.now));
-      CAIRN_RETURN_IF_ERROR(tx.journal(r[0].get_int(1), r[0].get_int(2), "delete", actor.now));
+      // "unshare", not "delete": the grantee's client keeps its copy as the grantee's own.
+      CAIRN_RETURN_IF_ERROR(tx.journal(r[0].get_int(1), r[0].get_int(2), "unshare", actor.now));
       // What they can no longer reach, they can no longer publish.
       CAIRN_RETURN_IF_ERROR(tx.revoke_unshared_links(r[0].get_int(3), r[0].get_int(4), actor.now));
       return {};

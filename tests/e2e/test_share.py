@@ -103,13 +103,12 @@ class SharingTest(CairnTestCase):
         self.assertEqual(self.alice("ls", "/proj/later.txt")["entries"][0]["path"],
                          "/proj/later.txt")
 
-        # Taken away: his next pull puts the folder's files into .cairn/trash, nothing is lost.
+        # Taken away: his next pull says so and leaves the files where they are, his own now
+        # and no longer synced.
         self.alice("unshare", "/proj", "bob")
-        self.cairn_json("-C", b, "pull", env=self.env_bob)
-        self.assertFalse(os.path.exists(os.path.join(b, "work", "proj", "notes.txt")))
-        trash = os.path.join(b, ".cairn", "trash")
-        found = [os.path.join(d, f) for d, _, fs in os.walk(trash) for f in fs]
-        self.assertTrue(any(p.endswith("work/proj/later.txt") for p in found), found)
+        pulled = self.cairn_json("-C", b, "pull", env=self.env_bob)
+        self.assertEqual(pulled["shares_ended"], ["work/proj"])
+        self.assertEqual(read(os.path.join(b, "work", "proj", "later.txt")), "after the move\n")
         self.assertEqual(self.bob("shares")["shares"], [])
         self.bob("ls", "/work/proj", expect_exit=6)
 
@@ -197,6 +196,46 @@ class SharingTest(CairnTestCase):
         self.assertEqual(read(os.path.join(b, "mine", "report.txt")), "draft 5, bob's alone\n")
         self.assertEqual(self.bob("shares")["shares"], [])
         self.bob("ls", "/mine/report.txt", expect_exit=6)
+
+    def test_a_share_that_ends_leaves_the_grantee_their_copy_unsynced_and_says_so(self):
+        a, b = self.path("a"), self.path("b")
+        for i in range(4):
+            write(os.path.join(a, f"f{i}.txt"), f"alice's file {i}\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/proj", check=True)
+        self.cairn_json("-C", a, "push")
+        self.alice("share", "/proj", "bob", "--role", "editor")
+        self.cairn_json("clone", self.daemon.url + "/", b, env=self.env_bob)
+        mine = os.path.join(b, "Shared", "proj")
+        write(os.path.join(mine, "f1.txt"), "bob's unsent edit\n")  # Not pushed yet.
+
+        self.alice("unshare", "/proj", "bob")
+        # Status tells him before he pulls.
+        status = self.cairn_json("-C", b, "status", env=self.env_bob)
+        self.assertIn({"path": "Shared/proj", "change": "share ended"}, status["remote"])
+        self.assertFalse(status["in_sync"])
+
+        pulled = self.cairn("-C", b, "pull", env=self.env_bob)
+        self.assertEqual(pulled.returncode, 0, pulled.stdout + pulled.stderr)
+        self.assertIn("the share of Shared/proj ended", pulled.stderr)
+        # Every file stays, edited or not.
+        self.assertEqual(read(os.path.join(mine, "f0.txt")), "alice's file 0\n")
+        self.assertEqual(read(os.path.join(mine, "f1.txt")), "bob's unsent edit\n")
+        self.assertEqual(sorted(os.listdir(mine)), [f"f{i}.txt" for i in range(4)])
+
+        # Nothing of it is pushed: no partial copy appears in bob's own space.
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.assertEqual(pushed["files_changed"], 0, pushed)
+        self.assertIn("Shared/proj: its share ended", "\n".join(pushed["skipped"]))
+        self.bob("ls", "/Shared/proj", expect_exit=6)
+        self.assertEqual(self.alice("ls", "/proj")["entries"][1]["path"], "/proj/f1.txt")
+        self.assertEqual(read(os.path.join(a, "f1.txt")), "alice's file 1\n")
+
+        # Moved elsewhere, it becomes his, deliberately.
+        os.rename(mine, os.path.join(b, "kept"))
+        pushed = self.cairn_json("-C", b, "push", env=self.env_bob)
+        self.assertEqual(pushed["files_changed"], 4, pushed)
+        self.assertEqual(len(self.bob("ls", "/kept")["entries"]), 4)
+        self.assertTrue(self.cairn_json("-C", b, "status", env=self.env_bob)["in_sync"])
 
     def test_dedup_does_not_tell_one_user_what_another_stored(self):
         a = self.path("a")
