@@ -459,7 +459,7 @@ class Downloader {
     written_.push_back(&job);
     written_bytes_ += job.entry.size;
     if (written_.size() >= kDurableBatchFiles || written_bytes_ >= kDurableBatchBytes) {
-      put_in_place();
+      put_in_place_locked();  // Already under rename_mu_ (it is not recursive).
     }
   }
 

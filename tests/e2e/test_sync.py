@@ -5,7 +5,7 @@ import os
 import shutil
 import unittest
 
-from harness import CairnTestCase, make_tree, tree_snapshot, write, write_random
+from harness import CAIRN, CairnTestCase, make_tree, run, tree_snapshot, write, write_random
 
 
 class PushCloneTest(CairnTestCase):
@@ -88,6 +88,21 @@ class PushCloneTest(CairnTestCase):
 
         status = self.cairn_json("-C", src, "status")
         self.assertTrue(status["in_sync"], status)
+
+    def test_a_pull_of_more_than_one_durable_batch_finishes(self):
+        # More than 2,000 files: a pull puts files in place in batches of 2,000 (or 256 MiB),
+        # and filling a batch while downloads went on once deadlocked the pull.
+        src = self.path("many")
+        for i in range(2_050):
+            write(os.path.join(src, f"d{i % 7}", f"f{i}.txt"), f"file {i}\n")
+        self.cairn("init", src, "--remote", self.daemon.url + "/many", check=True)
+        self.cairn_json("-C", src, "push")
+        clone = self.path("many-clone")
+        result = run([CAIRN, "clone", self.daemon.url + "/many", clone, "--json"], env=self.env,
+                     timeout=120)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(json.loads(result.stdout)["files_changed"], 2_050)
+        self.assertEqual(tree_snapshot(src), tree_snapshot(clone))
 
     def test_status_says_when_the_remote_was_not_asked(self):
         src = self.path("st")
