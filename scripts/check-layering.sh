@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails if a layer includes what it must not see (STYLE.md, "Layering"):
+# Fails if a layer includes what it must not see (the rules below; README, "Layout"):
 #   common/            no boost/, curl/, sqlite3.h, pqxx/ (and no JSON outside common/protocol/)
 #   everything         no boost/ outside daemon/http/ and cli/client/notify_client.cpp (the
 #                      client's one WebSocket, behind a Boost-free header)
