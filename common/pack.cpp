@@ -154,6 +154,16 @@ Codec Compressor::compress(ByteView raw, Bytes& out) {
   return Codec::kZstd;
 }
 
+Result<void> read_packed_chunk(ByteView pack, const PackEntry& entry, Bytes& out) {
+  if (entry.offset > pack.size() || entry.stored_length > pack.size() - entry.offset) {
+    return corrupt("its place lies outside the pack");
+  }
+  CAIRN_RETURN_IF_ERROR(decode_chunk(entry.codec, pack.subspan(entry.offset, entry.stored_length),
+                                     entry.length, out));
+  if (sha256(out) != entry.hash) return corrupt("its bytes in the pack do not hash to its name");
+  return {};
+}
+
 Result<void> decode_chunk(Codec codec, ByteView stored, uint32_t length, Bytes& out) {
   switch (codec) {
     case Codec::kRaw:

@@ -74,6 +74,11 @@ struct PackEntry {
   bool operator==(const PackEntry&) const = default;
 };
 
+// The chunk `entry` places in `pack` (a whole pack's bytes), decoded into `out` and checked
+// against its hash. kCorrupt saying what is wrong: outside the pack, not decodable, or not
+// hashing to its name.
+Result<void> read_packed_chunk(ByteView pack, const PackEntry& entry, Bytes& out);
+
 // Bounds a receiver enforces before trusting anything in a pack.
 struct PackLimits {
   static constexpr uint32_t kMaxPackEntries = 65536;

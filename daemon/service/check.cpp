@@ -192,18 +192,10 @@ Result<CheckReport> Services::check(const CheckOptions& options,
                                     ": the index places it where the pack's header does not");
         }
       }
-      const bool inside = e.offset <= bytes->size() && e.stored_length <= bytes->size() - e.offset;
-      auto decoded =
-          inside ? decode_chunk(e.codec, ByteView(*bytes).subspan(e.offset, e.stored_length),
-                                e.length, raw)
-                 : Result<void>(make_error(ErrorCode::kCorrupt, "outside the pack"));
-      if (!decoded) {
-        CAIRN_RETURN_IF_ERROR(damaged({e.hash, e.length}, p.pack,
-                                      "it does not decode: " + decoded.error().message()));
-      } else if (sha256(raw) != e.hash) {
-        CAIRN_RETURN_IF_ERROR(
-            damaged({e.hash, e.length}, p.pack, "its bytes in the pack do not hash to its name"));
-      }
+      auto sound =
+          read_packed_chunk(*bytes, {e.hash, e.codec, e.length, e.stored_length, e.offset}, raw);
+      if (!sound)
+        CAIRN_RETURN_IF_ERROR(damaged({e.hash, e.length}, p.pack, sound.error().message()));
     }
     throttle.account(bytes->size());
   }

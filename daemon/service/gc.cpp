@@ -140,13 +140,8 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
       continue;
     }
     for (const auto& loc : live) {
-      const bool inside =
-          loc.offset <= bytes->size() && loc.stored_length <= bytes->size() - loc.offset;
-      auto decoded =
-          inside ? decode_chunk(loc.codec, ByteView(*bytes).subspan(loc.offset, loc.stored_length),
-                                loc.length, raw)
-                 : Result<void>(make_error(ErrorCode::kCorrupt, "outside the pack"));
-      if (!decoded || sha256(raw) != loc.hash) {
+      if (!read_packed_chunk(
+              *bytes, {loc.hash, loc.codec, loc.length, loc.stored_length, loc.offset}, raw)) {
         // Forgotten, so that the next push holding it repairs it (see report_damage).
         (void)report_damage({loc.hash, loc.length}, p.pack, "found by gc while copying its pack");
         report.problems.push_back("chunk " + loc.hash.hex() + " in pack " + p.pack.hex() +

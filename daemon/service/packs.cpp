@@ -283,8 +283,8 @@ Result<bool> Services::confirm_damage(const ChunkRef& chunk, const std::optional
     return std::move(stored).error();
   }
   Bytes raw;
-  auto decoded = decode_chunk(loc->codec, *stored, loc->length, raw);
-  return !decoded || sha256(raw) != chunk.hash;
+  return !read_packed_chunk(*stored, {chunk.hash, loc->codec, loc->length, loc->stored_length, 0},
+                            raw);
 }
 
 Result<store::MetadataStore::CopyFate> Services::report_damage(const ChunkRef& chunk,
@@ -434,11 +434,10 @@ Result<ChunkBody> Services::chunk_read(const RequestContext& ctx, std::string_vi
   CAIRN_ASSIGN_OR_RETURN(auto stored, blobs_.get_range(store::ObjectId::pack(*loc.pack),
                                                        {loc.offset, loc.stored_length}));
   Bytes raw;
-  auto decoded = decode_chunk(loc.codec, stored, loc.length, raw);
-  if (!decoded || sha256(raw) != digest) {
-    (void)report_damage({digest, loc.length}, loc.pack,
-                        decoded ? "its bytes do not hash to its name"
-                                : "it does not decode: " + decoded.error().message());
+  auto sound =
+      read_packed_chunk(stored, {digest, loc.codec, loc.length, loc.stored_length, 0}, raw);
+  if (!sound) {
+    (void)report_damage({digest, loc.length}, loc.pack, sound.error().message());
     return make_error(ErrorCode::kCorrupt,
                       "chunk " + digest.hex() + " in pack " + loc.pack->hex() +
                           " is damaged; it was set aside, and the next push of a file holding it "
