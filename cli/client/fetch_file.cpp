@@ -43,7 +43,7 @@ struct TempFile {
 }  // namespace
 
 Result<FetchedFile> fetch_file(ApiClient& api, const std::string& manifest_hex, uint64_t size,
-                               bool executable, const std::string& dest) {
+                               uint32_t mode, const std::string& dest) {
   struct stat st {};
   if (::lstat(dest.c_str(), &st) == 0) {
     return make_error(ErrorCode::kAlreadyExists, dest + " exists; choose a path that does not");
@@ -58,8 +58,8 @@ Result<FetchedFile> fetch_file(ApiClient& api, const std::string& manifest_hex, 
 
   TempFile temp;
   temp.path = dest + ".cairn-partial";
-  const mode_t mode = executable ? 0777 : 0666;  // The umask applies, as for any new file.
-  temp.fd = ::open(temp.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  // Private until written; the version's mode once complete.
+  temp.fd = ::open(temp.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (temp.fd < 0) return errno_error("create " + temp.path);
 
   // Where each distinct chunk goes (a chunk may repeat inside a file).
@@ -115,6 +115,9 @@ Result<FetchedFile> fetch_file(ApiClient& api, const std::string& manifest_hex, 
   }
   out.chunks = manifest.chunks().size();
   if (::ftruncate(temp.fd, static_cast<off_t>(size)) != 0) return errno_error("truncate");
+  if (::fchmod(temp.fd, static_cast<mode_t>(mode & protocol::kPermissionBits)) != 0) {
+    return errno_error("set mode");
+  }
   if (::fsync(temp.fd) != 0) return errno_error("fsync");
   if (::close(temp.fd) != 0) {
     temp.fd = -1;

@@ -18,9 +18,10 @@ struct FetchedFile {
   uint64_t chunks = 0;
 };
 
+// `mode`: the version's permission bits, which the file gets exactly (no umask).
 // kAlreadyExists if `dest` exists (nothing is overwritten); kCorrupt if a chunk fails
 // verification; kNotFound if the server no longer gives out the manifest or a chunk.
 Result<FetchedFile> fetch_file(ApiClient& api, const std::string& manifest_hex, uint64_t size,
-                               bool executable, const std::string& dest);
+                               uint32_t mode, const std::string& dest);
 
 }  // namespace cairn::client

@@ -36,6 +36,7 @@ std::string base_name(const std::string& rel) {
 LocalTree::LocalTree(std::string root) : root_(std::move(root)) {}
 
 LocalTree::~LocalTree() {
+  relock();
   forget_folders();
   if (root_fd_ >= 0) ::close(root_fd_);
 }
@@ -73,7 +74,8 @@ Result<int> LocalTree::folder(const std::string& rel, bool create) {
   constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   int fd = ::openat(parent, name.c_str(), kFlags);
   if (fd < 0 && errno == ENOENT && create) {
-    if (::mkdirat(parent, name.c_str(), 0777) != 0 && errno != EEXIST) {
+    if (writing_in({parent}, [&] { return ::mkdirat(parent, name.c_str(), 0777); }) != 0 &&
+        errno != EEXIST) {
       return io_error("create folder " + rel, errno);
     }
     fd = ::openat(parent, name.c_str(), kFlags);
@@ -92,6 +94,57 @@ Result<int> LocalTree::folder(const std::string& rel, bool create) {
   }
   open_.emplace(rel, fd);
   return fd;
+}
+
+template <typename Op>
+int LocalTree::writing_in(std::initializer_list<int> fds, Op op) {
+  int rc = op();
+  if (rc == 0 || errno != EACCES) return rc;
+  const int refused = errno;
+  bool unlocked = false;
+  for (const int fd : fds) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_uid != ::geteuid() || (st.st_mode & S_IWUSR) != 0) {
+      continue;
+    }
+    const int kept = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (kept < 0) continue;
+    if (::fchmod(fd, (st.st_mode & 07777) | S_IWUSR | S_IXUSR) != 0) {
+      ::close(kept);
+      continue;
+    }
+    unlocked_.emplace_back(kept, st.st_mode & 07777);
+    unlocked = true;
+  }
+  if (!unlocked) {
+    errno = refused;
+    return rc;
+  }
+  return op();
+}
+
+void LocalTree::relock() {
+  // Last unlocked first: a folder unlocked twice ends with the mode it had before the first.
+  for (auto it = unlocked_.rbegin(); it != unlocked_.rend(); ++it) {
+    (void)::fchmod(it->first, it->second);
+    ::close(it->first);
+  }
+  unlocked_.clear();
+}
+
+Result<void> LocalTree::set_mode(const std::string& rel, uint32_t mode) {
+  trim();
+  CAIRN_ASSIGN_OR_RETURN(auto parent, parent_of(rel, false));
+  // AT_SYMLINK_NOFOLLOW: a symlink put here meanwhile is refused, its target never changed.
+  if (::fchmodat(parent.first, parent.second.c_str(), static_cast<mode_t>(mode & 07777),
+                 AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == EOPNOTSUPP) {
+      return make_error(ErrorCode::kConflict,
+                        rel + " is a symlink here; cairn never changes what one points to");
+    }
+    return io_error("set the mode of " + rel, errno);
+  }
+  return {};
 }
 
 void LocalTree::trim() {
@@ -114,7 +167,9 @@ Result<void> LocalTree::check_parents(const std::string& rel) {
 Result<bool> LocalTree::make_folders(const std::string& rel) {
   trim();
   CAIRN_ASSIGN_OR_RETURN(auto parent, parent_of(rel, true));
-  const bool made = ::mkdirat(parent.first, parent.second.c_str(), 0777) == 0;
+  const bool made = writing_in({parent.first}, [&] {
+                      return ::mkdirat(parent.first, parent.second.c_str(), 0777);
+                    }) == 0;
   if (!made && errno != EEXIST) return io_error("create folder " + rel, errno);
   auto opened = folder(rel, false);
   if (!opened) {
@@ -129,7 +184,9 @@ Result<bool> LocalTree::make_folders(const std::string& rel) {
 Result<void> LocalTree::place(const std::string& from_abs, const std::string& rel) {
   trim();
   CAIRN_ASSIGN_OR_RETURN(auto parent, parent_of(rel, true));
-  if (::renameat(AT_FDCWD, from_abs.c_str(), parent.first, parent.second.c_str()) != 0) {
+  if (writing_in({parent.first}, [&] {
+        return ::renameat(AT_FDCWD, from_abs.c_str(), parent.first, parent.second.c_str());
+      }) != 0) {
     return io_error("put " + rel + " in place", errno);
   }
   return {};
@@ -141,8 +198,10 @@ Result<void> LocalTree::rename(const std::string& from, const std::string& to, b
   CAIRN_ASSIGN_OR_RETURN(auto source, parent_of(from, false));
   CAIRN_ASSIGN_OR_RETURN(auto target, parent_of(to, true));
   const unsigned flags = replace ? 0 : RENAME_NOREPLACE;
-  if (::renameat2(source.first, source.second.c_str(), target.first, target.second.c_str(),
-                  flags) != 0) {
+  if (writing_in({source.first, target.first}, [&] {
+        return ::renameat2(source.first, source.second.c_str(), target.first, target.second.c_str(),
+                           flags);
+      }) != 0) {
     const int err = errno;
     if (err == EEXIST) return make_error(ErrorCode::kAlreadyExists, to + " exists");
     return io_error("rename " + from + " to " + to, err);
@@ -154,7 +213,9 @@ Result<void> LocalTree::rename(const std::string& from, const std::string& to, b
 Result<void> LocalTree::move_out(const std::string& rel, const std::string& to_abs) {
   trim();
   CAIRN_ASSIGN_OR_RETURN(auto source, parent_of(rel, false));
-  if (::renameat(source.first, source.second.c_str(), AT_FDCWD, to_abs.c_str()) != 0) {
+  if (writing_in({source.first}, [&] {
+        return ::renameat(source.first, source.second.c_str(), AT_FDCWD, to_abs.c_str());
+      }) != 0) {
     return io_error("move " + rel + " to " + to_abs, errno);
   }
   forget_folders();
@@ -168,7 +229,9 @@ Result<bool> LocalTree::remove_folder(const std::string& rel) {
     if (parent.error().code() == ErrorCode::kNotFound) return true;
     return std::move(parent).error();
   }
-  if (::unlinkat(parent->first, parent->second.c_str(), AT_REMOVEDIR) != 0) {
+  if (writing_in({parent->first}, [&] {
+        return ::unlinkat(parent->first, parent->second.c_str(), AT_REMOVEDIR);
+      }) != 0) {
     if (errno == ENOENT) return true;
     if (errno == ENOTEMPTY || errno == EEXIST) return false;
     return io_error("remove folder " + rel, errno);

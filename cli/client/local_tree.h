@@ -11,10 +11,19 @@
 //
 // The folders opened on the way stay open (a bounded number) until this object renames or
 // removes a folder, or is destroyed. One owner: not safe to share between threads.
+//
+// A folder of the user's whose mode forbids writing (a synced 0555 folder) does not stop the
+// tree from doing what a sync asks: it is made writable for the owner while this object works in
+// it, and gets its mode back at relock() or destruction.
 
+#include <sys/types.h>
+
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 
@@ -53,6 +62,13 @@ class LocalTree {
   // empty.
   Result<bool> remove_folder(const std::string& rel);
 
+  // Sets the permission bits of the file or folder `rel`; kConflict if it is a symlink (whose
+  // target's mode this never changes).
+  Result<void> set_mode(const std::string& rel, uint32_t mode);
+
+  // Gives back their modes to the folders made writable meanwhile.
+  void relock();
+
  private:
   // An open descriptor of the folder `rel` ("" for the root), made with its parents if
   // `create`; kNotFound if missing and not `create`.
@@ -62,10 +78,16 @@ class LocalTree {
   void forget_folders();
   // Closes every open folder if there are too many; only between operations, never during one.
   void trim();
+  // Runs `op` (a syscall's result: 0 or -1 with errno) on what the folders `fds` hold; if it
+  // was refused for want of write permission on a folder of the user's, makes them writable
+  // for the owner (remembered for relock) and runs it again.
+  template <typename Op>
+  int writing_in(std::initializer_list<int> fds, Op op);
 
   std::string root_;
   int root_fd_ = -1;
   std::unordered_map<std::string, int> open_;
+  std::vector<std::pair<int, mode_t>> unlocked_;  // A descriptor of each, and its own mode.
 };
 
 }  // namespace cairn::client

@@ -38,6 +38,27 @@ std::string format_time(int64_t seconds) {
   return buf;
 }
 
+// "0644": permission bits as chmod(1) takes them.
+std::string mode_octal(uint32_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "%04o", mode & protocol::kPermissionBits);
+  return buf;
+}
+
+// "drwxr-xr-x", as ls -l writes a mode.
+std::string mode_string(protocol::NodeKind kind, uint32_t mode) {
+  std::string out = kind == protocol::NodeKind::kFolder    ? "d"
+                    : kind == protocol::NodeKind::kSymlink ? "l"
+                                                           : "-";
+  if (kind == protocol::NodeKind::kSymlink) mode = 0777;
+  for (int shift = 6; shift >= 0; shift -= 3) {
+    out += (mode >> shift) & 4 ? 'r' : '-';
+    out += (mode >> shift) & 2 ? 'w' : '-';
+    out += (mode >> shift) & 1 ? 'x' : '-';
+  }
+  return out;
+}
+
 }  // namespace
 
 Printer::Printer(OutputMode mode)
@@ -260,7 +281,7 @@ void Printer::listing(const protocol::ListResponse& l) {
               {"kind", protocol::node_kind_name(e.kind)},
               {"size", e.size},
               {"version", e.version},
-              {"executable", e.executable},
+              {"mode", mode_octal(e.mode)},
               {"modified_at", e.modified_at}};
       if (e.kind == protocol::NodeKind::kSymlink) je["target"] = e.symlink_target;
       if (!e.share_role.empty()) je["share"] = {{"role", e.share_role}, {"owner", e.shared_by}};
@@ -272,9 +293,7 @@ void Printer::listing(const protocol::ListResponse& l) {
   if (mode_ == OutputMode::kQuiet) return;
   for (const auto& e : l.entries) {
     std::string name = e.path.substr(e.path.rfind('/') + 1);
-    std::string kind = e.kind == protocol::NodeKind::kFolder    ? "dir "
-                       : e.kind == protocol::NodeKind::kSymlink ? "link"
-                                                                : "file";
+    const std::string kind = mode_string(e.kind, e.mode);
     if (e.kind == protocol::NodeKind::kFolder) name += "/";
     if (e.kind == protocol::NodeKind::kSymlink) name += " -> " + e.symlink_target;
     if (!e.share_role.empty()) name += "  (" + e.shared_by + "'s, you are " + e.share_role + ")";

@@ -86,12 +86,6 @@ Result<void> make_temp_shards(const std::string& state_dir) {
   return {};
 }
 
-mode_t current_umask() {
-  const mode_t m = ::umask(022);
-  ::umask(m);
-  return m;
-}
-
 // True if the local path still looks the way the plan saw it.
 bool unchanged_since_plan(const std::string& root, const DownloadJob& job) {
   auto now = stat_entry(root, job.rel);
@@ -130,7 +124,7 @@ class Downloader {
   // `tree` is used under the downloader's lock while it runs, and by nobody else meanwhile.
   Downloader(Session& session, LocalTree& tree, std::vector<std::unique_ptr<DownloadJob>>& jobs,
              Progress& progress)
-      : session_(session), tree_(tree), jobs_(jobs), progress_(progress), umask_(current_umask()) {
+      : session_(session), tree_(tree), jobs_(jobs), progress_(progress) {
     auto locator = ChunkLocator::open(session.root);
     if (locator && !(*locator)->empty()) locator_ = std::move(*locator);
   }
@@ -395,10 +389,14 @@ class Downloader {
 
   // Creates the job's temporary file with its final mode, writes all of it and sets its times.
   Result<void> write_whole(const DownloadJob& job, ByteView bytes) const {
-    const int fd =
-        ::open(job.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, file_mode(job));
+    const int fd = ::open(job.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       return make_error(ErrorCode::kIo, std::string("create temp file: ") + std::strerror(errno));
+    }
+    if (::fchmod(fd, file_mode(job)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return make_error(ErrorCode::kIo, std::string("set mode: ") + std::strerror(err));
     }
     struct timespec times[2];
     return write_and_close(fd, 0, bytes, file_times(job, times) ? times : nullptr);
@@ -428,8 +426,9 @@ class Downloader {
     return {};
   }
 
-  mode_t file_mode(const DownloadJob& job) const {
-    return (job.entry.executable ? 0777 : 0666) & ~umask_;
+  // The server's permission bits, exactly: a 600 file stays private whatever the umask here.
+  static mode_t file_mode(const DownloadJob& job) {
+    return static_cast<mode_t>(job.entry.mode & protocol::kPermissionBits);
   }
 
   // The access time left alone, the modification time the server recorded; false if none.
@@ -518,7 +517,6 @@ class Downloader {
   LocalTree& tree_;  // Under rename_mu_.
   std::vector<std::unique_ptr<DownloadJob>>& jobs_;
   Progress& progress_;
-  mode_t umask_;
   std::unique_ptr<ChunkLocator> locator_;
   std::vector<Slot> slots_;
   std::unordered_map<Digest, size_t> index_;
@@ -963,11 +961,25 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     }
     const bool modified_here =
         exists && (b == nullptr || !unchanged_since(session.root, *local, *b));
+    if (!modified_here && exists && b != nullptr && b->node_id == e.node_id &&
+        b->kind == NodeKind::kFile && e.kind == NodeKind::kFile && local->kind == NodeKind::kFile &&
+        b->manifest == e.manifest) {
+      // A new version of the same bytes: only the mode changed there. Nothing to fetch.
+      if (auto set = tree.set_mode(rel, e.mode); !set) {
+        report.errors.push_back(rel + ": " + set.error().message());
+        continue;
+      }
+      if (auto st = stat_entry(session.root, rel)) {
+        changes.put(base_for(session.root, rel, e, *st));
+        ++report.files_changed;
+        report.changed.push_back(rel);
+      }
+      continue;
+    }
     if (modified_here) {
       // Same content on both sides is no conflict: adopt the server's version as the base.
       bool same = false;
-      if (local->kind == NodeKind::kFile && e.kind == NodeKind::kFile && local->size == e.size &&
-          ((local->mode & 0100) != 0) == e.executable) {
+      if (local->kind == NodeKind::kFile && e.kind == NodeKind::kFile && local->size == e.size) {
         if (!config) {
           auto fetched = api.config();
           if (!fetched) return std::move(fetched).error();
@@ -981,7 +993,11 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
         same = local->target == e.symlink_target;
       }
       if (same) {
-        changes.put(base_for(session.root, rel, e, *local));
+        BaseRecord adopted = base_for(session.root, rel, e, *local);
+        // The same bytes with another mode: this copy's mode is the newer word on it. The base
+        // remembers the server's, so that the next push sends ours.
+        if (local->kind == NodeKind::kFile) adopted.mode = e.mode;
+        changes.put(std::move(adopted));
         continue;
       }
       // Both sides changed it: keep both. The local version steps aside under a conflicted-copy
@@ -1011,6 +1027,9 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   // 4. Folders, then files (in parallel), then symlinks.
   std::sort(folders.begin(), folders.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
+  // A folder's mode is set last, once what goes into it is there (a folder the server has as
+  // 0555 still takes its files). A mode changed here too stays: the next push sends it.
+  std::vector<std::pair<std::string, const Entry*>> folder_modes;
   for (const auto& [rel, e] : folders) {
     auto created = tree.make_folders(rel);
     if (!created) {
@@ -1019,7 +1038,17 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
     }
     if (*created) ++report.folders_created;
     auto st = stat_entry(session.root, rel);
-    if (st) changes.put(base_for(session.root, rel, e, *st));
+    if (!st) continue;
+    const auto b = base.find(rel);
+    const bool changed_here = !*created && b != base.end() && b->second.kind == NodeKind::kFolder &&
+                              !same_permissions(st->mode, b->second.mode);
+    if (!changed_here && !same_permissions(st->mode, e.mode)) {
+      folder_modes.emplace_back(rel, &e);
+      continue;
+    }
+    BaseRecord record = base_for(session.root, rel, e, *st);
+    if (changed_here) record.mode = e.mode;  // The server's: the next push sends ours.
+    changes.put(std::move(record));
   }
 
   Progress progress(command, printer);
@@ -1076,6 +1105,18 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
 
   // 5. Deletions last, so their chunks could still be reused above.
   move_to_trash(tree, trash, to_trash, changes, report);
+
+  // 6. Folders' modes, deepest first: a folder that closes to its owner closes after its
+  // subfolders got theirs.
+  tree.relock();
+  std::reverse(folder_modes.begin(), folder_modes.end());
+  for (const auto& [rel, e] : folder_modes) {
+    if (auto set = tree.set_mode(rel, e->mode); !set) {
+      report.errors.push_back(rel + ": " + set.error().message());
+      continue;
+    }
+    if (auto st = stat_entry(session.root, rel)) changes.put(base_for(session.root, rel, *e, *st));
+  }
 
   // What was put in place (renames, new folders, the trash) reaches the disk before the state
   // says so: a record of a rename that a crash undid would make the old file look edited.

@@ -479,7 +479,7 @@ class Committer {
       protocol::FileUpload f;
       f.path = session_.to_remote(p.entry->path);
       f.kind = p.entry->kind;
-      f.executable = (p.entry->mode & 0100) != 0;
+      f.mode = p.entry->mode & protocol::kPermissionBits;
       f.mtime_ns = p.entry->mtime_ns;
       f.symlink_target = p.entry->target;
       f.chunks = p.hashed.manifest.chunks();
@@ -873,7 +873,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
       // Only a real change is kept here: a file whose stat moved but whose bytes did not (a
       // folder above it renamed, a touch) has nothing to send.
       if (e.kind == NodeKind::kFile && b != nullptr && b->kind == NodeKind::kFile &&
-          b->size == e.size && b->xxh3 != 0 && (b->mode & 0111) == (e.mode & 0111)) {
+          b->size == e.size && b->xxh3 != 0 && same_permissions(b->mode, e.mode)) {
         auto fp = fingerprint_file(session.root + "/" + e.path);
         if (fp && *fp == b->xxh3) {
           BaseRecord same = *b;
@@ -894,7 +894,10 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
       replaced.push_back(b);
     }
     if (e.kind == NodeKind::kFolder) {
-      if (b == nullptr || b->kind != NodeKind::kFolder) new_folders.push_back(&e);
+      // A new folder, or one whose mode changed here: a mkdir with its mode makes or updates it.
+      if (b == nullptr || b->kind != NodeKind::kFolder || !same_permissions(b->mode, e.mode)) {
+        new_folders.push_back(&e);
+      }
       continue;
     }
     if (options.settle_ms > 0 && e.kind == NodeKind::kFile && e.mtime_ns > settled_before) {
@@ -994,13 +997,21 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     req.device = device;
     const size_t end = std::min(new_folders.size(), i + batch);
     for (size_t j = i; j < end; ++j) {
-      req.ops.push_back(protocol::CommitOp::mkdir(session.to_remote(new_folders[j]->path)));
+      req.ops.push_back(
+          protocol::CommitOp::mkdir(session.to_remote(new_folders[j]->path),
+                                    new_folders[j]->mode & protocol::kPermissionBits));
     }
     CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
     for (size_t j = i; j < end && j - i < resp.results.size(); ++j) {
       const auto& r = resp.results[j - i];
       if (r.status == protocol::OpStatus::kOk || r.status == protocol::OpStatus::kUnchanged) {
-        if (r.status == protocol::OpStatus::kOk) ++report.folders_created;
+        const auto was = base.find(new_folders[j]->path);
+        const bool known = was != base.end() && was->second.kind == NodeKind::kFolder;
+        if (r.status == protocol::OpStatus::kOk && !known) ++report.folders_created;
+        if (r.status == protocol::OpStatus::kOk && known) {
+          ++report.files_changed;  // Its mode.
+          report.changed.push_back(new_folders[j]->path + "/");
+        }
         changes.put(base_from(*new_folders[j], nullptr, 0, r.node_id));
       } else {
         report.errors.push_back(new_folders[j]->path + ": " + r.message);
@@ -1047,7 +1058,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
                 b.mtime_ns = base_from_stat(e, 0, 0).mtime_ns;  // 0 while racily clean.
                 b.inode = e.inode;
                 b.mode = e.mode;
-                if ((b.mode & 0111) == (put.base->mode & 0111)) {
+                if (same_permissions(b.mode, put.base->mode)) {
                   std::lock_guard lock(results_mu);
                   refreshed.push_back(std::move(b));
                   progress.files_done.fetch_add(1);

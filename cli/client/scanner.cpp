@@ -206,7 +206,7 @@ BaseRecord base_from_stat(const LocalEntry& st, int64_t version, int64_t node_id
 bool unchanged_since(const std::string& root, const LocalEntry& now, const BaseRecord& b) {
   if (same_stat(now, b)) return true;
   if (now.kind != NodeKind::kFile || b.kind != NodeKind::kFile || now.size != b.size ||
-      (now.mode & 0111) != (b.mode & 0111) || now.inode != b.inode || b.xxh3 == 0) {
+      !same_permissions(now.mode, b.mode) || now.inode != b.inode || b.xxh3 == 0) {
     return false;
   }
   auto fp = fingerprint_file(root + "/" + now.path);

@@ -40,6 +40,12 @@ bool set_aside_detached(ScanResult& scan, std::vector<std::string>& detached);
 // lstat of one path as a LocalEntry; kNotFound if absent.
 Result<LocalEntry> stat_entry(const std::string& root, const std::string& rel);
 
+// Whether two modes have the same permission bits, the part of a mode that travels
+// (protocol::kPermissionBits): a chmod is a change to send, setuid and the like are not.
+inline bool same_permissions(uint32_t a, uint32_t b) {
+  return ((a ^ b) & protocol::kPermissionBits) == 0;
+}
+
 // True if `a` and `b` describe the same unchanged entry (size, mtime, inode, mode, target).
 bool same_stat(const LocalEntry& a, uint64_t size, int64_t mtime_ns, uint64_t inode, uint32_t mode,
                const std::string& target, protocol::NodeKind kind);

@@ -37,9 +37,13 @@ Result<StatusReport> status(Session& session, bool check_remote) {
     }
     const BaseRecord& b = it->second;
     if (same_stat(e, b)) continue;
-    if (e.kind == NodeKind::kFolder && b.kind == NodeKind::kFolder) continue;
+    if (e.kind == NodeKind::kFolder && b.kind == NodeKind::kFolder) {
+      // A folder's content is its entries'; its own change is its mode.
+      if (!same_permissions(e.mode, b.mode)) report.local.push_back({e.path + "/", "modified"});
+      continue;
+    }
     if (e.kind == NodeKind::kFile && b.kind == NodeKind::kFile && e.size == b.size &&
-        (e.mode & 0111) == (b.mode & 0111) && b.xxh3 != 0) {
+        same_permissions(e.mode, b.mode) && b.xxh3 != 0) {
       auto fp = fingerprint_file(session.root + "/" + e.path);
       if (fp && *fp == b.xxh3) continue;  // Touched, not changed.
     }
@@ -86,6 +90,8 @@ Result<StatusReport> status(Session& session, bool check_remote) {
     } else if (e.kind != NodeKind::kFolder &&
                (it->second.version != e.version || it->second.manifest != e.manifest)) {
       report.remote.push_back({rel, "modified"});
+    } else if (e.kind == NodeKind::kFolder && !same_permissions(it->second.mode, e.mode)) {
+      report.remote.push_back({rel + "/", "modified"});
     }
   }
   return report;

@@ -417,7 +417,7 @@ int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
     }
     fs::path dest(to_local);
     if (dest.is_relative()) dest = fs::absolute(fs::path(ctx.directory) / dest);
-    auto got = client::fetch_file(api, chosen->manifest, chosen->size, chosen->executable,
+    auto got = client::fetch_file(api, chosen->manifest, chosen->size, chosen->mode,
                                   dest.lexically_normal().string());
     if (!got) return fail(printer, command, got.error());
     printer.document(command,

@@ -41,6 +41,25 @@ void put_optional(json& j, const char* field, const std::optional<int64_t>& v) {
   if (v) j[field] = *v;
 }
 
+// A node's permission bits: "mode", or for a peer from before modes travelled (which sent only
+// "executable"), the default for its kind. Anything beyond the permission bits is refused.
+uint32_t mode_from(const json& j, NodeKind kind) {
+  auto it = j.find("mode");
+  if (it == j.end() || it->is_null()) {
+    return default_mode(kind, get_or<bool>(j, "executable", false));
+  }
+  if (!it->is_number_unsigned() || it->get<uint64_t>() > kPermissionBits) {
+    fail("mode must be permission bits: a number from 0 to 511 (0777)");
+  }
+  return static_cast<uint32_t>(it->get<uint64_t>());
+}
+
+// Writes "mode" and, for peers that read only that, "executable".
+void put_mode(json& j, uint32_t mode) {
+  j["mode"] = mode;
+  j["executable"] = (mode & 0100) != 0;
+}
+
 json chunk_ref_json(const ChunkRef& c) { return json{{"hash", c.hash.hex()}, {"len", c.length}}; }
 
 ChunkRef chunk_ref_from(const json& j) {
@@ -142,14 +161,10 @@ NodeKind kind_from(const json& j) {
 }
 
 json entry_json(const Entry& e) {
-  json j{{"node_id", e.node_id},
-         {"path", e.path},
-         {"kind", node_kind_name(e.kind)},
-         {"version", e.version},
-         {"size", e.size},
-         {"executable", e.executable},
-         {"mtime_ns", e.mtime_ns},
+  json j{{"node_id", e.node_id},        {"path", e.path}, {"kind", node_kind_name(e.kind)},
+         {"version", e.version},        {"size", e.size}, {"mtime_ns", e.mtime_ns},
          {"modified_at", e.modified_at}};
+  put_mode(j, e.mode);
   if (e.deleted) j["deleted"] = true;
   if (!e.change.empty()) j["change"] = e.change;
   if (!e.share_role.empty()) j["share"] = {{"role", e.share_role}, {"owner", e.shared_by}};
@@ -166,7 +181,7 @@ Entry entry_from(const json& j) {
   e.deleted = get_or<bool>(j, "deleted", false);
   e.version = get_or<int64_t>(j, "version", 0);
   e.size = get_or<uint64_t>(j, "size", 0);
-  e.executable = get_or<bool>(j, "executable", false);
+  e.mode = mode_from(j, e.kind);
   e.mtime_ns = get_or<int64_t>(j, "mtime_ns", 0);
   e.modified_at = get_or<int64_t>(j, "modified_at", 0);
   e.manifest = get_or<std::string>(j, "manifest", "");
@@ -339,8 +354,8 @@ json file_upload_json(const FileUpload& f) {
   json jf{{"path", f.path}, {"kind", node_kind_name(f.kind)}};
   if (f.kind == NodeKind::kFile) {
     jf["chunks"] = chunk_list_json(f.chunks);
-    jf["executable"] = f.executable;
   }
+  if (f.kind != NodeKind::kSymlink) put_mode(jf, f.mode);
   if (f.kind == NodeKind::kSymlink) jf["target"] = f.symlink_target;
   jf["mtime_ns"] = f.mtime_ns;
   put_optional(jf, "base_version", f.base_version);
@@ -354,7 +369,7 @@ FileUpload file_upload_from(const json& jf) {
   f.path = jf.at("path").get<std::string>();
   f.kind = kind_from(jf);
   if (f.kind == NodeKind::kFile) f.chunks = chunk_list_from(jf.at("chunks"));
-  f.executable = get_or<bool>(jf, "executable", false);
+  f.mode = mode_from(jf, f.kind);
   f.mtime_ns = get_or<int64_t>(jf, "mtime_ns", 0);
   if (f.kind == NodeKind::kSymlink) f.symlink_target = jf.at("target").get<std::string>();
   f.base_version = get_optional_int(jf, "base_version");
@@ -404,9 +419,12 @@ json to_json_value(const CommitRequest& r) {
           ops.push_back({{"op", "put"}, {"upload_id", op.upload_id}});
         }
         break;
-      case OpKind::kMkdir:
-        ops.push_back({{"op", "mkdir"}, {"path", op.path}});
+      case OpKind::kMkdir: {
+        json m{{"op", "mkdir"}, {"path", op.path}};
+        if (op.mode) m["mode"] = *op.mode;
+        ops.push_back(std::move(m));
         break;
+      }
       case OpKind::kDelete: {
         json d{{"op", "delete"}, {"path", op.path}};
         put_optional(d, "base_version", op.base_version);
@@ -454,6 +472,9 @@ void from_json_value(const json& j, CommitRequest& r) {
     } else if (name == "mkdir") {
       op.kind = OpKind::kMkdir;
       op.path = jo.at("path").get<std::string>();
+      if (jo.contains("mode") && !jo.at("mode").is_null()) {
+        op.mode = mode_from(jo, NodeKind::kFolder);
+      }
     } else if (name == "delete") {
       op.kind = OpKind::kDelete;
       op.path = jo.at("path").get<std::string>();
@@ -524,9 +545,14 @@ void from_json_value(const json& j, CommitResponse& r) {
 json to_json_value(const HistoryResponse& r) {
   json versions = json::array();
   for (const auto& v : r.versions) {
-    json jv{{"version", v.version},       {"kind", node_kind_name(v.kind)}, {"size", v.size},
-            {"executable", v.executable}, {"mtime_ns", v.mtime_ns},         {"author", v.author},
-            {"device", v.device},         {"created_at", v.created_at}};
+    json jv{{"version", v.version},
+            {"kind", node_kind_name(v.kind)},
+            {"size", v.size},
+            {"mtime_ns", v.mtime_ns},
+            {"author", v.author},
+            {"device", v.device},
+            {"created_at", v.created_at}};
+    put_mode(jv, v.mode);
     if (!v.manifest.empty()) jv["manifest"] = v.manifest;
     if (v.kind == NodeKind::kSymlink) jv["target"] = v.symlink_target;
     versions.push_back(std::move(jv));
@@ -544,7 +570,7 @@ void from_json_value(const json& j, HistoryResponse& r) {
     v.version = jv.at("version").get<int64_t>();
     v.kind = kind_from(jv);
     v.size = get_or<uint64_t>(jv, "size", 0);
-    v.executable = get_or<bool>(jv, "executable", false);
+    v.mode = mode_from(jv, v.kind);
     v.mtime_ns = get_or<int64_t>(jv, "mtime_ns", 0);
     v.manifest = get_or<std::string>(jv, "manifest", "");
     v.symlink_target = get_or<std::string>(jv, "target", "");

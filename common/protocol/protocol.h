@@ -25,6 +25,16 @@ enum class NodeKind { kFile, kFolder, kSymlink };
 std::string_view node_kind_name(NodeKind kind);
 std::optional<NodeKind> node_kind_from_name(std::string_view name);
 
+// Of a node's mode, Cairn keeps the permission bits: read, write and execute for owner, group
+// and others. Never setuid, setgid or sticky: a file arrives with no more power than its bytes.
+inline constexpr uint32_t kPermissionBits = 0777;
+// The mode of a node whose sender did not say (a peer from before modes travelled sent only
+// whether a file is executable). A symlink's own mode means nothing on Linux.
+constexpr uint32_t default_mode(NodeKind kind, bool executable = false) {
+  if (kind == NodeKind::kFile) return executable ? 0755 : 0644;
+  return kind == NodeKind::kFolder ? 0755 : 0777;
+}
+
 // How a server takes packs (common/pack.h).
 struct PackConfig {
   uint32_t chunk_limit = 0;                 // Chunks shorter than this travel in packs.
@@ -125,7 +135,7 @@ struct ManifestsResponse {
 struct FileUpload {
   std::string path;
   NodeKind kind = NodeKind::kFile;
-  bool executable = false;
+  uint32_t mode = default_mode(NodeKind::kFile);  // Permission bits (kPermissionBits).
   int64_t mtime_ns = 0;
   std::string symlink_target;    // Symlinks only.
   std::vector<ChunkRef> chunks;  // Files only; empty for an empty file.
@@ -170,6 +180,9 @@ struct CommitOp {
   // kRestore: if set, the node the client means, which must be the one at `path`.
   int64_t node_id = 0;
   int64_t version = 0;  // kRestore: the version whose content becomes the new head
+  // kMkdir: the folder's permission bits; an existing folder takes them too. Not given: a new
+  // folder gets default_mode, an existing one keeps its own.
+  std::optional<uint32_t> mode;
 
   static CommitOp put_upload(std::string upload_id) {
     CommitOp op;
@@ -181,10 +194,11 @@ struct CommitOp {
     op.file = std::move(file);
     return op;
   }
-  static CommitOp mkdir(std::string path) {
+  static CommitOp mkdir(std::string path, std::optional<uint32_t> mode = std::nullopt) {
     CommitOp op;
     op.kind = OpKind::kMkdir;
     op.path = std::move(path);
+    op.mode = mode;
     return op;
   }
   static CommitOp remove(std::string path, std::optional<int64_t> base_version,
@@ -249,7 +263,7 @@ struct Entry {
   bool deleted = false;
   int64_t version = 0;
   uint64_t size = 0;
-  bool executable = false;
+  uint32_t mode = default_mode(NodeKind::kFile);  // Permission bits; folders have theirs too.
   int64_t mtime_ns = 0;
   std::string manifest;        // Hex address; files only.
   std::string symlink_target;  // Symlinks only.
@@ -282,7 +296,7 @@ struct VersionInfo {
   int64_t version = 0;
   NodeKind kind = NodeKind::kFile;
   uint64_t size = 0;
-  bool executable = false;
+  uint32_t mode = default_mode(NodeKind::kFile);  // Permission bits.
   int64_t mtime_ns = 0;
   std::string manifest;        // Hex; files only.
   std::string symlink_target;  // Symlinks only.

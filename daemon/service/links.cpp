@@ -82,7 +82,7 @@ class LinkStreamImpl final : public LinkStream {
     m.path = e.path.empty() ? target_.name : target_.name + "/" + e.path;
     m.kind = e.kind;
     m.size = e.size;
-    m.executable = e.executable;
+    m.mode = e.mode;
     m.mtime_seconds = e.mtime_ns / 1'000'000'000;
     m.link_target = e.symlink_target;
     return m;

@@ -445,7 +445,7 @@ Result<store::StagedUpload> Services::stage_file(const RequestContext& ctx,
         }
       }
       Manifest manifest(f.chunks);
-      u.executable = f.executable;
+      u.mode = f.mode;
       u.size = manifest.total_size();
       u.manifest = manifest.encode();
       u.manifest_hash = sha256(u.manifest);

@@ -81,8 +81,8 @@ uint64_t tar_padding(uint64_t content_size) { return (kBlock - content_size % kB
 Bytes tar_header(const TarMember& m) {
   using protocol::NodeKind;
   const char type = m.kind == NodeKind::kFolder ? '5' : m.kind == NodeKind::kSymlink ? '2' : '0';
-  const uint32_t mode = m.kind == NodeKind::kFile ? (m.executable ? 0755 : 0644)
-                                                  : (m.kind == NodeKind::kFolder ? 0755 : 0777);
+  // A symlink's own mode means nothing; tar writes 0777 for one, as GNU tar does.
+  const uint32_t mode = m.kind == NodeKind::kSymlink ? 0777 : m.mode & protocol::kPermissionBits;
   const uint64_t size = m.kind == NodeKind::kFile ? m.size : 0;
   const std::string path = m.kind == NodeKind::kFolder ? m.path + "/" : m.path;
 

@@ -14,8 +14,8 @@ namespace cairn::service {
 struct TarMember {
   std::string path;  // Relative, '/'-separated; a folder's without a trailing slash.
   protocol::NodeKind kind = protocol::NodeKind::kFile;
-  uint64_t size = 0;  // Files only.
-  bool executable = false;
+  uint64_t size = 0;                                                  // Files only.
+  uint32_t mode = protocol::default_mode(protocol::NodeKind::kFile);  // Permission bits.
   int64_t mtime_seconds = 0;
   std::string link_target;  // Symlinks only.
 };

@@ -92,7 +92,7 @@ struct StagedUpload {
   int64_t namespace_id = 0;
   std::string path;  // Canonical.
   NodeKind kind = NodeKind::kFile;
-  bool executable = false;
+  uint32_t mode = protocol::default_mode(NodeKind::kFile);  // Permission bits.
   int64_t mtime_ns = 0;
   std::string symlink_target;
   std::optional<Digest> manifest_hash;  // Files only.
@@ -191,7 +191,7 @@ struct LinkedEntry {
   std::string path;  // Relative to the linked folder ("" for the linked file itself).
   NodeKind kind = NodeKind::kFile;
   uint64_t size = 0;
-  bool executable = false;
+  uint32_t mode = protocol::default_mode(NodeKind::kFile);  // Permission bits.
   int64_t mtime_ns = 0;
   std::optional<Digest> manifest;  // Files.
   std::string symlink_target;      // Symlinks.

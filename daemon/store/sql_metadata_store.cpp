@@ -94,7 +94,19 @@ CREATE TABLE damaged_needs (
 );
 )sql";
 
-constexpr std::array<const char*, 8> kSqliteMigrations = {
+// 9, the same text on both engines: permission bits. A version's (and a staged upload's)
+// executable flag becomes its mode, owner/group/other read, write and execute (what the flag
+// meant: 0755 or 0644); a folder's mode is its node's (folders have no versions), 0755 until
+// someone sends one. Symlinks carry one too, which nothing reads.
+constexpr const char* kMigration9 = R"sql(
+ALTER TABLE versions RENAME COLUMN executable TO mode;
+UPDATE versions SET mode = CASE WHEN mode <> 0 THEN 493 ELSE 420 END;
+ALTER TABLE uploads RENAME COLUMN executable TO mode;
+UPDATE uploads SET mode = CASE WHEN mode <> 0 THEN 493 ELSE 420 END;
+ALTER TABLE nodes ADD COLUMN mode BIGINT NOT NULL DEFAULT 493;
+)sql";
+
+constexpr std::array<const char*, 9> kSqliteMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -337,9 +349,10 @@ CREATE INDEX shares_mount ON shares(mount_node_id);
 )sql",
     kMigration7,
     kSqliteMigration8,
+    kMigration9,
 };
 
-constexpr std::array<const char*, 8> kPostgresMigrations = {
+constexpr std::array<const char*, 9> kPostgresMigrations = {
     R"sql(
 CREATE TABLE settings (
   key TEXT PRIMARY KEY,
@@ -525,6 +538,7 @@ CREATE INDEX shares_mount ON shares(mount_node_id);
 )sql",
     kMigration7,
     kPostgresMigration8,
+    kMigration9,
 };
 
 static_assert(kSqliteMigrations.size() == kPostgresMigrations.size());
@@ -551,14 +565,14 @@ struct VersionRow {
   int64_t seq = 0;
   std::optional<Digest> manifest;
   int64_t size = 0;
-  bool executable = false;
+  uint32_t mode = 0;
   std::string symlink_target;
 };
 
 // The columns entry_from_row reads, in its order.
 constexpr const char* kEntryColumns =
-    "n.kind, n.head_seq, n.deleted_at, v.size, v.executable, v.mtime_ns, v.manifest_hash, "
-    "v.symlink_target, v.created_at";
+    "n.kind, n.head_seq, n.deleted_at, v.size, v.mode, v.mtime_ns, v.manifest_hash, "
+    "v.symlink_target, v.created_at, n.mode";
 
 // Reads kEntryColumns starting at column `c`.
 Entry entry_from_row(const sql::Row& r, size_t c) {
@@ -567,7 +581,10 @@ Entry entry_from_row(const sql::Row& r, size_t c) {
   e.version = r.get_int(c + 1);
   e.deleted = !r.is_null(c + 2);
   e.size = static_cast<uint64_t>(r.get_int(c + 3));
-  e.executable = r.get_int(c + 4) != 0;
+  // A folder's mode is its node's; a file's, its head version's.
+  e.mode = static_cast<uint32_t>(e.kind == NodeKind::kFolder ? r.get_int(c + 9)
+                                                             : r.get_optional_int(c + 4).value_or(
+                                                                   protocol::default_mode(e.kind)));
   e.mtime_ns = r.get_int(c + 5);
   if (!r.is_null(c + 6)) e.manifest = to_hex(r.get_blob(c + 6));
   e.symlink_target = r.get_text(c + 7);
@@ -1392,15 +1409,15 @@ class Tx {
   }
 
   Result<std::optional<VersionRow>> version(int64_t ns, int64_t node, int64_t seq) {
-    CAIRN_ASSIGN_OR_RETURN(
-        auto r, s_.query("SELECT seq, manifest_hash, executable, symlink_target, size FROM "
-                         "versions WHERE namespace_id=?1 AND node_id=?2 AND seq=?3",
-                         ns, node, seq));
+    CAIRN_ASSIGN_OR_RETURN(auto r,
+                           s_.query("SELECT seq, manifest_hash, mode, symlink_target, size FROM "
+                                    "versions WHERE namespace_id=?1 AND node_id=?2 AND seq=?3",
+                                    ns, node, seq));
     if (r.empty()) return std::optional<VersionRow>();
     VersionRow v;
     v.seq = r[0].get_int(0);
     if (!r[0].is_null(1)) v.manifest = Digest::from_bytes(r[0].get_blob(1));
-    v.executable = r[0].get_int(2) != 0;
+    v.mode = static_cast<uint32_t>(r[0].get_int(2));
     v.symlink_target = r[0].get_text(3);
     v.size = r[0].get_int(4);
     return std::optional<VersionRow>(v);
@@ -1502,7 +1519,7 @@ class Tx {
   // In the actor's namespace: `given` is the file's manifest when the caller has it decoded.
   Result<CommitResult> put_staged(const Actor& a, const StagedUpload& u,
                                   const std::optional<Manifest>& given);
-  Result<CommitResult> mkdir(const Actor& a, const std::string& path);
+  Result<CommitResult> mkdir(const Actor& a, const std::string& path, std::optional<uint32_t> mode);
   // `expect_node`, if set, must be the node at `path` (see protocol::CommitOp::node_id).
   Result<CommitResult> remove(const Actor& a, const std::string& path, std::optional<int64_t> base,
                               int64_t expect_node);
@@ -1530,13 +1547,13 @@ class Tx {
 int64_t charged(const std::optional<VersionRow>& v) { return v && v->manifest ? v->size : 0; }
 
 bool same_content(const VersionRow& head, const StagedUpload& u) {
-  return head.manifest == u.manifest_hash && head.executable == u.executable &&
+  return head.manifest == u.manifest_hash && head.mode == u.mode &&
          head.symlink_target == u.symlink_target;
 }
 
 Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
   CAIRN_ASSIGN_OR_RETURN(
-      auto r, s_.query("SELECT path, kind, executable, mtime_ns, symlink_target, manifest_hash, "
+      auto r, s_.query("SELECT path, kind, mode, mtime_ns, symlink_target, manifest_hash, "
                        "size, base_seq, expires_at, node_id FROM uploads WHERE upload_id=?1 AND "
                        "user_id=?2 AND namespace_id=?3",
                        upload_id, a.user_id, a.namespace_id));
@@ -1544,7 +1561,7 @@ Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
   StagedUpload u;
   u.path = r[0].get_text(0);
   u.kind = kind_from_code(r[0].get_int(1));
-  u.executable = r[0].get_int(2) != 0;
+  u.mode = static_cast<uint32_t>(r[0].get_int(2));
   u.mtime_ns = r[0].get_int(3);
   u.symlink_target = r[0].get_text(4);
   if (!r[0].is_null(5)) u.manifest_hash = Digest::from_bytes(r[0].get_blob(5));
@@ -1626,7 +1643,7 @@ Result<CommitResult> Tx::apply(const Actor& a, const CommitOp& op, const StagedU
     case OpKind::kMkdir: {
       CAIRN_ASSIGN_OR_RETURN(auto p, place(a, op.path));
       CAIRN_ASSIGN_OR_RETURN(auto w, writer(a, p, op.path));
-      CAIRN_ASSIGN_OR_RETURN(auto r, mkdir(w, p.path));
+      CAIRN_ASSIGN_OR_RETURN(auto r, mkdir(w, p.path, op.mode));
       return in_view(p, std::move(r));
     }
     case OpKind::kDelete: {
@@ -1785,14 +1802,13 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
     std::optional<ByteView> manifest_bytes;
     if (u.manifest_hash) manifest_bytes = u.manifest_hash->bytes();
     CAIRN_ASSIGN_OR_RETURN(
-        auto v,
-        s_.query("INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, "
-                 "executable, mtime_ns, symlink_target, author_id, device, base_seq, "
-                 "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                 a.namespace_id, node, next_seq, manifest_bytes, u.size, u.executable, u.mtime_ns,
-                 u.kind == NodeKind::kSymlink ? std::optional<std::string>(u.symlink_target)
-                                              : std::nullopt,
-                 a.user_id, a.device, u.base_version, a.now));
+        auto v, s_.query("INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, "
+                         "mode, mtime_ns, symlink_target, author_id, device, base_seq, "
+                         "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         a.namespace_id, node, next_seq, manifest_bytes, u.size, u.mode, u.mtime_ns,
+                         u.kind == NodeKind::kSymlink ? std::optional<std::string>(u.symlink_target)
+                                                      : std::nullopt,
+                         a.user_id, a.device, u.base_version, a.now));
     CAIRN_RETURN_IF_ERROR(
         s_.query("UPDATE nodes SET head_seq=?1, kind=?2 WHERE "
                  "namespace_id=?3 AND node_id=?4",
@@ -1804,12 +1820,25 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
   return result;
 }
 
-Result<CommitResult> Tx::mkdir(const Actor& a, const std::string& path) {
+Result<CommitResult> Tx::mkdir(const Actor& a, const std::string& path,
+                               std::optional<uint32_t> mode) {
   CommitResult result;
   result.path = path;
   CAIRN_ASSIGN_OR_RETURN(auto made, ensure_folder(a, path));
   result.node_id = made.first;
   result.status = made.second ? OpStatus::kOk : OpStatus::kUnchanged;
+  if (mode) {
+    // New or not, the folder takes the mode given; a change of mode alone is a change others
+    // pull.
+    CAIRN_ASSIGN_OR_RETURN(auto r,
+                           s_.query("UPDATE nodes SET mode=?1 WHERE namespace_id=?2 AND "
+                                    "node_id=?3 AND mode <> ?1",
+                                    static_cast<int64_t>(*mode), a.namespace_id, made.first));
+    if (r.affected > 0 && !made.second) {
+      CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, made.first, "mkdir", a.now));
+      result.status = OpStatus::kOk;
+    }
+  }
   return result;
 }
 
@@ -1987,7 +2016,7 @@ Result<CommitResult> Tx::restore(const Actor& a, const std::string& path, int64_
   }
   CAIRN_ASSIGN_OR_RETURN(auto head, version(a.namespace_id, node->node_id, node->head_seq));
   result.version = node->head_seq;
-  if (head && head->manifest == old->manifest && head->executable == old->executable &&
+  if (head && head->manifest == old->manifest && head->mode == old->mode &&
       head->symlink_target == old->symlink_target) {
     result.status = OpStatus::kUnchanged;
     return result;
@@ -1996,9 +2025,9 @@ Result<CommitResult> Tx::restore(const Actor& a, const std::string& path, int64_
   const int64_t next = node->head_seq + 1;
   CAIRN_RETURN_IF_ERROR(charge(a.namespace_id, charged(old) - charged(head)));
   CAIRN_RETURN_IF_ERROR(s_.query(
-      "INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, executable, "
+      "INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, mode, "
       "mtime_ns, symlink_target, author_id, device, base_seq, created_at) SELECT "
-      "namespace_id, node_id, ?4, manifest_hash, size, executable, mtime_ns, "
+      "namespace_id, node_id, ?4, manifest_hash, size, mode, mtime_ns, "
       "symlink_target, ?5, ?6, ?7, ?8 FROM versions WHERE namespace_id=?1 AND "
       "node_id=?2 AND seq=?3",
       a.namespace_id, node->node_id, wanted, next, a.user_id, a.device, node->head_seq, a.now));
@@ -2962,10 +2991,10 @@ class SqlMetadataStore final : public MetadataStore {
         CAIRN_ASSIGN_OR_RETURN(
             auto q,
             s.query("INSERT INTO uploads(upload_id, user_id, namespace_id, path, kind, "
-                    "executable, mtime_ns, symlink_target, manifest_hash, size, base_seq, "
+                    "mode, mtime_ns, symlink_target, manifest_hash, size, base_seq, "
                     "created_at, expires_at, node_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
                     "?10, ?11, ?12, ?13, ?14)",
-                    u.upload_id, u.user_id, u.namespace_id, u.path, kind_code(u.kind), u.executable,
+                    u.upload_id, u.user_id, u.namespace_id, u.path, kind_code(u.kind), u.mode,
                     u.mtime_ns, u.symlink_target, manifest_hash, u.size, u.base_version,
                     u.created_at, u.expires_at, u.node_id));
       }
@@ -3485,8 +3514,9 @@ class SqlMetadataStore final : public MetadataStore {
       CAIRN_ASSIGN_OR_RETURN(
           auto r,
           s.query("SELECT n.node_id, n.parent_id, n.name, n.kind, v.size, "
-                  "v.executable, v.mtime_ns, v.manifest_hash, v.symlink_target, c.depth, "
-                  "n.created_at FROM closure c JOIN nodes n ON n.node_id = c.descendant LEFT JOIN "
+                  "v.mode, v.mtime_ns, v.manifest_hash, v.symlink_target, c.depth, "
+                  "n.created_at, n.mode FROM closure c JOIN nodes n ON n.node_id = c.descendant "
+                  "LEFT JOIN "
                   "versions v ON v.namespace_id = n.namespace_id AND v.node_id = "
                   "n.node_id AND v.seq = n.head_seq WHERE c.namespace_id=?1 AND "
                   "c.ancestor=?2 AND n.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM shares "
@@ -3505,7 +3535,10 @@ class SqlMetadataStore final : public MetadataStore {
         paths.emplace(node, e.path);
         e.kind = kind_from_code(r[i].get_int(3));
         e.size = static_cast<uint64_t>(r[i].get_optional_int(4).value_or(0));
-        e.executable = r[i].get_optional_int(5).value_or(0) != 0;
+        e.mode = static_cast<uint32_t>(
+            e.kind == NodeKind::kFolder
+                ? r[i].get_int(11)
+                : r[i].get_optional_int(5).value_or(protocol::default_mode(e.kind)));
         // A folder has no versions: it dates from its creation.
         e.mtime_ns = r[i].get_optional_int(6).value_or(r[i].get_int(10) * 1'000'000'000);
         if (!r[i].is_null(7)) e.manifest = Digest::from_bytes(r[i].get_blob(7));
@@ -3600,7 +3633,7 @@ class SqlMetadataStore final : public MetadataStore {
         out.path = at;
       }
       CAIRN_ASSIGN_OR_RETURN(
-          auto r, s.query("SELECT v.seq, v.manifest_hash, v.size, v.executable, v.mtime_ns, "
+          auto r, s.query("SELECT v.seq, v.manifest_hash, v.size, v.mode, v.mtime_ns, "
                           "v.symlink_target, u.name, v.device, v.created_at FROM versions v "
                           "LEFT JOIN users u ON u.user_id = v.author_id WHERE "
                           "v.namespace_id=?1 AND v.node_id=?2 ORDER BY v.seq DESC",
@@ -3611,7 +3644,7 @@ class SqlMetadataStore final : public MetadataStore {
         v.kind = r[i].is_null(1) ? NodeKind::kSymlink : NodeKind::kFile;
         if (!r[i].is_null(1)) v.manifest = to_hex(r[i].get_blob(1));
         v.size = static_cast<uint64_t>(r[i].get_int(2));
-        v.executable = r[i].get_int(3) != 0;
+        v.mode = static_cast<uint32_t>(r[i].get_int(3));
         v.mtime_ns = r[i].get_int(4);
         v.symlink_target = r[i].get_text(5);
         v.author = r[i].get_text(6);

@@ -316,7 +316,8 @@ def sha256(data):
 
 
 def tree_snapshot(root):
-    """{relative path: (kind, content hash or link target, executable)} of everything but .cairn."""
+    """{relative path: (kind, content hash or link target, permission bits)} of everything but
+    .cairn. Permission bits are part of what Cairn keeps, for files and folders alike."""
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
@@ -330,19 +331,19 @@ def tree_snapshot(root):
             if rel == ".cairn":
                 continue
             if os.path.islink(full):
-                out[rel] = ("link", os.readlink(full), False)
+                out[rel] = ("link", os.readlink(full), 0)
                 dirnames.remove(d)
             else:
-                out[rel] = ("dir", "", False)
+                out[rel] = ("dir", "", os.lstat(full).st_mode & 0o777)
         for f in filenames:
             full = os.path.join(dirpath, f)
             rel = os.path.join(rel_dir, f)
             if os.path.islink(full):
-                out[rel] = ("link", os.readlink(full), False)
+                out[rel] = ("link", os.readlink(full), 0)
             else:
                 with open(full, "rb") as fh:
                     digest = hashlib.sha256(fh.read()).hexdigest()
-                out[rel] = ("file", digest, os.access(full, os.X_OK))
+                out[rel] = ("file", digest, os.lstat(full).st_mode & 0o777)
     return out
 
 

@@ -151,10 +151,10 @@ class RandomRun:
         files = self.entries(d, "file")
         dirs = self.entries(d, "dir")
         op = self.rng.choices(
-            ["create", "edit", "delete", "rename", "mkdir", "move_dir", "delete_dir", "push",
-             "pull", "sync"],
-            weights=[14, 16, 6, 8, 4, 3, 2, 12, 12, 14])[0]
-        if op in ("edit", "delete", "rename") and not files:
+            ["create", "edit", "delete", "rename", "mkdir", "move_dir", "delete_dir", "chmod",
+             "push", "pull", "sync"],
+            weights=[14, 16, 6, 8, 4, 3, 2, 4, 12, 12, 14])[0]
+        if op in ("edit", "delete", "rename", "chmod") and not files:
             op = "create"
         if op in ("move_dir", "delete_dir") and not dirs:
             op = "mkdir"
@@ -195,6 +195,14 @@ class RandomRun:
             self.may_vanish.update(self.held_under(d, rel))
             shutil.rmtree(os.path.join(d["root"], rel))
             self.note(f"  deleted folder {rel}")
+        elif op == "chmod":
+            # Permission bits travel: a file or a folder (always one its owner can write in).
+            if dirs and self.rng.random() < 0.3:
+                rel, mode = self.rng.choice(dirs), self.rng.choice([0o700, 0o750, 0o755])
+            else:
+                rel, mode = self.rng.choice(files), self.rng.choice([0o600, 0o640, 0o644, 0o755])
+            os.chmod(os.path.join(d["root"], rel), mode)
+            self.note(f"  chmod {oct(mode)} {rel}")
         elif op == "push":
             self.cairn(d, "push", "--allow-mass-delete")
         elif op == "pull":

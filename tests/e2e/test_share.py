@@ -477,6 +477,10 @@ class LinkTest(CairnTestCase):
         os.symlink("../README", os.path.join(docs, "link"))
         write(os.path.join(docs, "README"), "read me\n")
         os.chmod(os.path.join(docs, "README"), 0o755)
+        # Permission bits travel into the tar as they are: a private key, a private folder.
+        write(os.path.join(docs, "private", "id_ed25519"), "key\n")
+        os.chmod(os.path.join(docs, "private", "id_ed25519"), 0o600)
+        os.chmod(os.path.join(docs, "private"), 0o700)
         self.cairn("init", src, "--remote", self.daemon.url + "/", check=True)
         self.cairn_json("-C", src, "push")
 
@@ -499,6 +503,11 @@ class LinkTest(CairnTestCase):
             tar.extractall(out, filter="tar")
         self.assertEqual(tree_snapshot(os.path.join(out, "docs")), tree_snapshot(docs))
         self.assertTrue(os.access(os.path.join(out, "docs", "README"), os.X_OK))
+        with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+            modes = {m.name: m.mode for m in tar.getmembers()}
+        self.assertEqual(modes["docs/private/id_ed25519"], 0o600)
+        self.assertEqual(modes["docs/private"], 0o700)
+        self.assertEqual(modes["docs/README"], 0o755)
 
         # Revoked, expired, unknown and deleted all answer the same 404.
         short = self.remote("link", "/docs/README", "--expires", "1s")

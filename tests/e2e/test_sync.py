@@ -238,6 +238,81 @@ class PushCloneTest(CairnTestCase):
         self.assertEqual(pushed["conflicts"], [])
         self.assertEqual(pushed["chunks_sent"], 0)
 
+    def test_permission_bits_travel_and_a_chmod_moves_no_bytes(self):
+        a, b = self.path("a"), self.path("b")
+        write(os.path.join(a, "secret.key"), "private\n")
+        os.chmod(os.path.join(a, "secret.key"), 0o600)
+        write(os.path.join(a, "tool.sh"), "#!/bin/sh\n")
+        os.chmod(os.path.join(a, "tool.sh"), 0o750)
+        write(os.path.join(a, "private", "notes.txt"), "mine\n")
+        os.chmod(os.path.join(a, "private"), 0o700)
+        write(os.path.join(a, "sealed", "one.txt"), "one\n")
+        os.chmod(os.path.join(a, "sealed"), 0o555)
+        self.cairn("init", a, "--remote", self.daemon.url + "/m", check=True)
+        self.assertEqual(self.cairn_json("-C", a, "push")["errors"], [])
+
+        # The modes arrive as they were, whatever the receiving side's umask.
+        old_umask = os.umask(0o077)
+        try:
+            cloned = self.cairn_json("clone", self.daemon.url + "/m", b)
+        finally:
+            os.umask(old_umask)
+        self.assertEqual(cloned["errors"], [])
+        self.assertEqual(tree_snapshot(a), tree_snapshot(b))
+        mode = lambda *p: os.lstat(os.path.join(*p)).st_mode & 0o777
+        self.assertEqual(mode(b, "secret.key"), 0o600)
+        self.assertEqual(mode(b, "private"), 0o700)
+        self.assertEqual(mode(b, "sealed"), 0o555)
+        listing = json.loads(self.cairn("-C", a, "ls", "--json").stdout)
+        modes = {e["path"]: e["mode"] for e in listing["entries"]}
+        self.assertEqual(modes["/m/secret.key"], "0600")
+        self.assertEqual(modes["/m/private"], "0700")
+
+        # A chmod is a change: status says so, push sends no chunk, pull fetches no byte.
+        os.chmod(os.path.join(a, "secret.key"), 0o640)
+        os.chmod(os.path.join(a, "private"), 0o750)
+        status = self.cairn_json("-C", a, "status")
+        changed = {c["path"] for c in status["local"]}
+        self.assertEqual(changed, {"secret.key", "private/"}, status)
+        pushed = self.cairn_json("-C", a, "push")
+        self.assertEqual(pushed["chunks_sent"], 0)
+        self.assertEqual(sorted(pushed["changed"]), ["private/", "secret.key"])
+        pulled = self.cairn_json("-C", b, "pull")
+        self.assertEqual(pulled["errors"], [])
+        self.assertEqual(pulled["chunks_received"], 0)
+        self.assertEqual(mode(b, "secret.key"), 0o640)
+        self.assertEqual(mode(b, "private"), 0o750)
+        self.assertEqual(self.cairn_json("-C", b, "push")["files_changed"], 0)
+
+        # A file added on one side to a folder both keep read-only still arrives on the other.
+        os.chmod(os.path.join(a, "sealed"), 0o755)
+        write(os.path.join(a, "sealed", "two.txt"), "two\n")
+        os.chmod(os.path.join(a, "sealed"), 0o555)
+        self.assertEqual(self.cairn_json("-C", a, "push")["errors"], [])
+        # Root writes anywhere: b's side runs as an ordinary user, as it would in real life.
+        as_user = []
+        if os.geteuid() == 0:
+            as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+            os.chmod(self.tmp, 0o755)
+            for dirpath, dirnames, filenames in os.walk(b):
+                for name in [dirpath] + [os.path.join(dirpath, n) for n in filenames]:
+                    os.lchown(name, 65534, 65534)
+        result = run(as_user + [CAIRN, "-C", b, "pull", "--json"], env=self.env)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        pulled = json.loads(result.stdout)
+        self.assertEqual(pulled["errors"], [])
+        with open(os.path.join(b, "sealed", "two.txt")) as f:
+            self.assertEqual(f.read(), "two\n")
+        self.assertEqual(mode(b, "sealed"), 0o555)
+        self.assertEqual(tree_snapshot(a), tree_snapshot(b))
+
+        # An old version written out keeps its own mode; history names it.
+        out = self.path("secret-v1")
+        self.cairn_json("-C", a, "restore", "secret.key", "--version", "1", "--to", out)
+        self.assertEqual(os.lstat(out).st_mode & 0o777, 0o600)
+        os.chmod(os.path.join(a, "sealed"), 0o755)  # So that the test's clean-up can remove it.
+        os.chmod(os.path.join(b, "sealed"), 0o755)
+
 
 if __name__ == "__main__":
     unittest.main()

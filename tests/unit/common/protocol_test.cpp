@@ -10,7 +10,7 @@ TEST(ProtocolTest, InitUploadsRoundTrip) {
   FileUpload f;
   f.path = "/a/b.txt";
   f.chunks = {{sha256(as_bytes("x")), 10}, {sha256(as_bytes("y")), 20}};
-  f.executable = true;
+  f.mode = 0750;
   f.mtime_ns = 1234567890123;
   f.base_version = 3;
   req.files.push_back(f);
@@ -24,7 +24,7 @@ TEST(ProtocolTest, InitUploadsRoundTrip) {
   ASSERT_TRUE(back.has_value()) << back.error().message();
   ASSERT_EQ(back->files.size(), 2u);
   EXPECT_EQ(back->files[0].chunks, f.chunks);
-  EXPECT_TRUE(back->files[0].executable);
+  EXPECT_EQ(back->files[0].mode, 0750u);
   EXPECT_EQ(back->files[0].base_version, 3);
   EXPECT_EQ(back->files[0].mtime_ns, 1234567890123);
   EXPECT_EQ(back->files[1].kind, NodeKind::kSymlink);
@@ -47,10 +47,47 @@ TEST(ProtocolTest, CommitRoundTrip) {
   EXPECT_FALSE(back->ops[0].file.has_value());
 }
 
+TEST(ProtocolTest, ModesTravelAsPermissionBitsAndOldPeersGetDefaults) {
+  // A peer from before modes travelled sends only "executable": files get 0755 or 0644.
+  auto old = decode_json<CommitRequest>(
+      R"({"ops": [{"op": "put", "file": {"path": "/x", "kind": "file", "chunks": [],
+                                         "executable": true}},
+                  {"op": "put", "file": {"path": "/y", "kind": "file", "chunks": []}},
+                  {"op": "mkdir", "path": "/d"}]})");
+  ASSERT_TRUE(old.has_value()) << old.error().message();
+  EXPECT_EQ(old->ops[0].file->mode, 0755u);
+  EXPECT_EQ(old->ops[1].file->mode, 0644u);
+  EXPECT_FALSE(old->ops[2].mode.has_value());  // An existing folder keeps its own.
+
+  // Both words go out, so that an older peer still sees the executable bit.
+  Entry e;
+  e.mode = 0700;
+  const std::string listed = encode_json(ListResponse{"/", {e}});
+  EXPECT_NE(listed.find("\"mode\":448"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"executable\":true"), std::string::npos) << listed;
+
+  CommitRequest req;
+  req.ops.push_back(CommitOp::mkdir("/private", 0700));
+  auto back = decode_json<CommitRequest>(encode_json(req));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->ops[0].mode, std::optional<uint32_t>(0700));
+
+  // Only permission bits: setuid (04755), a negative or a fractional mode is refused.
+  for (const char* text : {R"({"ops": [{"op": "mkdir", "path": "/d", "mode": 2541}]})",
+                           R"({"ops": [{"op": "mkdir", "path": "/d", "mode": -1}]})",
+                           R"({"ops": [{"op": "put", "file": {"path": "/a", "kind": "file",
+                                "chunks": [], "mode": 420.5}}]})"}) {
+    auto r = decode_json<CommitRequest>(text);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << text;
+    EXPECT_NE(r.error().message().find("mode"), std::string::npos) << r.error().message();
+  }
+}
+
 TEST(ProtocolTest, CommitCarriesAFileWithoutAnUploadSession) {
   FileUpload f;
   f.path = "/src/a.txt";
-  f.executable = true;
+  f.mode = 0600;
   f.mtime_ns = 42;
   f.base_version = 2;
   f.chunks = {{sha256(as_bytes("x")), 1}};
@@ -64,7 +101,7 @@ TEST(ProtocolTest, CommitCarriesAFileWithoutAnUploadSession) {
   EXPECT_EQ(back->ops[0].upload_id, "");
   EXPECT_EQ(back->ops[0].file->path, "/src/a.txt");
   EXPECT_EQ(back->ops[0].file->chunks, f.chunks);
-  EXPECT_TRUE(back->ops[0].file->executable);
+  EXPECT_EQ(back->ops[0].file->mode, 0600u);
   EXPECT_EQ(back->ops[0].file->base_version, 2);
 
   // One or the other: a put naming both, or a file that is not an object, is refused.

@@ -422,9 +422,9 @@ TEST_P(MetadataStoreTest, UpgradesFromSchemaTwoKeepEverything) {
         const Manifest& m = seq == 1 ? one : two;
         CAIRN_RETURN_IF_ERROR(q.query(
             "INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, executable, "
-            "mtime_ns, author_id, device, created_at) VALUES (1000, 1003, ?1, ?2, 3, 0, 0, 1000, "
-            "'laptop', ?3)",
-            seq, m.address().bytes(), t));
+            "mtime_ns, author_id, device, created_at) VALUES (1000, 1003, ?1, ?2, 3, ?4, 0, "
+            "1000, 'laptop', ?3)",
+            seq, m.address().bytes(), t, int64_t{seq == 2 ? 1 : 0}));
       }
       const int64_t journal[][2] = {{1, 1001}, {2, 1002}, {3, 1003}, {4, 1003}, {5, 1004}};
       for (const auto& j : journal) {
@@ -456,6 +456,15 @@ TEST_P(MetadataStoreTest, UpgradesFromSchemaTwoKeepEverything) {
   ASSERT_TRUE(listed.has_value()) << listed.error().message();
   ASSERT_EQ(listed->entries.size(), 1u);
   EXPECT_EQ(listed->entries[0].version, 2);
+  // Schema 9 turned the executable flag into permission bits: what the flag meant.
+  EXPECT_EQ(listed->entries[0].mode, 0755u);
+  auto history = services_->history(ctx_, "/a/b/f.txt", 0);
+  ASSERT_TRUE(history.has_value()) << history.error().message();
+  ASSERT_EQ(history->versions.size(), 2u);
+  EXPECT_EQ(history->versions[1].mode, 0644u);
+  auto folders = services_->list(ctx_, "/a");
+  ASSERT_TRUE(folders.has_value());
+  for (const auto& e : folders->entries) EXPECT_EQ(e.mode, 0755u) << e.path;
   EXPECT_EQ(names("/a"), (std::vector<std::string>{"/a/b", "/a/empty"}));
   // Schema 4 counted what the user stores against the quota: the head of f.txt.
   EXPECT_EQ(services_->quota(ctx_)->used, 3u);

@@ -54,7 +54,7 @@ TEST(TarTest, ShortNamesAreOneUstarBlock) {
   service::TarMember m;
   m.path = "docs/a.txt";
   m.size = 5;
-  m.executable = true;
+  m.mode = 0755;
   const Bytes h = service::tar_header(m);
   ASSERT_EQ(h.size(), 512u);
   EXPECT_TRUE(checksum_ok(h));
@@ -62,6 +62,19 @@ TEST(TarTest, ShortNamesAreOneUstarBlock) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(h.data()) + 257, 5), "ustar");
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(h.data()) + 100, 7), "0000755");
   EXPECT_EQ(service::tar_padding(5), 507u);
+  EXPECT_EQ(service::tar_padding(512), 0u);
+
+  // The permission bits as they are (a private file stays private); never setuid and the like.
+  m.mode = 0600;
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(service::tar_header(m).data()) + 100, 7),
+            "0000600");
+  m.mode = 04755;
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(service::tar_header(m).data()) + 100, 7),
+            "0000755");
+  m.kind = protocol::NodeKind::kFolder;
+  m.mode = 0700;
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(service::tar_header(m).data()) + 100, 7),
+            "0000700");
   EXPECT_EQ(service::tar_padding(512), 0u);
 }
 

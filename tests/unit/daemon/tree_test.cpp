@@ -179,6 +179,56 @@ TEST_P(TreeTest, HistoryAndRestoreRoundTrip) {
   EXPECT_EQ(v1.version, 1);
 }
 
+TEST_P(TreeTest, PermissionBitsAreKeptPerVersionAndPerFolder) {
+  protocol::FileUpload key = file("/keys/id", upload_chunk("secret", ctx_));
+  key.mode = 0600;
+  ASSERT_EQ(one(CommitOp::put_file(key)).status, OpStatus::kOk);
+  auto mode_of = [&](const std::string& path) {  // As its parent's listing shows it.
+    auto l = services_->list(ctx_, path.substr(0, std::max<size_t>(1, path.rfind('/'))));
+    EXPECT_TRUE(l.has_value()) << path;
+    for (const auto& e : l ? l->entries : std::vector<protocol::Entry>{}) {
+      if (e.path == path) return e.mode;
+    }
+    return 0u;
+  };
+  EXPECT_EQ(mode_of("/keys/id"), 0600u);
+  EXPECT_EQ(mode_of("/keys"), 0755u);  // Made on the way: the default.
+
+  // A chmod alone is a new version (others must see it); the same mode again is no change.
+  protocol::FileUpload opened = file("/keys/id", upload_chunk("secret", ctx_), 1);
+  opened.mode = 0644;
+  auto v2 = one(CommitOp::put_file(opened));
+  ASSERT_EQ(v2.status, OpStatus::kOk) << v2.message;
+  EXPECT_EQ(v2.version, 2);
+  EXPECT_EQ(mode_of("/keys/id"), 0644u);
+  opened.base_version = 2;
+  EXPECT_EQ(one(CommitOp::put_file(opened)).status, OpStatus::kUnchanged);
+  auto h = services_->history(ctx_, "/keys/id", 0);
+  ASSERT_TRUE(h.has_value());
+  ASSERT_EQ(h->versions.size(), 2u);
+  EXPECT_EQ(h->versions[1].mode, 0600u);
+  // Restoring a version brings back its mode with its bytes.
+  EXPECT_EQ(one(CommitOp::restore("/keys/id", 1)).status, OpStatus::kOk);
+  EXPECT_EQ(mode_of("/keys/id"), 0600u);
+
+  // A folder's mode: set by mkdir, on a new folder or an existing one, and seen in the feed.
+  auto before = services_->changes(ctx_, "", 1000);
+  ASSERT_TRUE(before.has_value());
+  EXPECT_EQ(one(CommitOp::mkdir("/keys", 0700)).status, OpStatus::kOk);
+  EXPECT_EQ(mode_of("/keys"), 0700u);
+  EXPECT_EQ(one(CommitOp::mkdir("/keys", 0700)).status, OpStatus::kUnchanged);
+  EXPECT_EQ(one(CommitOp::mkdir("/keys")).status, OpStatus::kUnchanged);  // No mode: kept.
+  EXPECT_EQ(mode_of("/keys"), 0700u);
+  auto after = services_->changes(ctx_, before->cursor, 1000);
+  ASSERT_TRUE(after.has_value());
+  ASSERT_EQ(after->changes.size(), 1u);
+  EXPECT_EQ(after->changes[0].path, "/keys");
+  EXPECT_EQ(after->changes[0].mode, 0700u);
+  EXPECT_EQ(one(CommitOp::mkdir("/shared/new", 0750)).status, OpStatus::kOk);
+  EXPECT_EQ(mode_of("/shared/new"), 0750u);
+  EXPECT_EQ(mode_of("/shared"), 0755u);
+}
+
 TEST_P(TreeTest, TrashRestoresAFolderWithNestedContent) {
   put_file("/t/a/x.txt", "x", std::nullopt);
   put_file("/t/a/b/y.txt", "yy", std::nullopt);
