@@ -57,8 +57,8 @@ TEST(LocalTreeTest, AReadOnlyFolderOfTheUsersTakesFilesAndGetsItsModeBack) {
   const gid_t group = ::geteuid() == 0 ? 65534 : ::getegid();
   if (::geteuid() == 0) {
     ::chmod(dir.path().c_str(), 0755);
-    for (const auto& p : {root + "/incoming", root, root + "/sealed",
-                          root + "/sealed/inner", root + "/sealed/old.txt"}) {
+    for (const auto& p : {root + "/incoming", root, root + "/sealed", root + "/sealed/inner",
+                          root + "/sealed/old.txt"}) {
       ASSERT_EQ(::chown(p.c_str(), user, group), 0) << p;
     }
   }
