@@ -2,7 +2,8 @@
 
 // Request and response types of the /v1 HTTP API, and their JSON encoding. The wire format is
 // described in docs/protocol.md; this header is its C++ face. The JSON library stays inside
-// protocol.cpp: callers see only these structs and encode_json / decode_json.
+// common/protocol/ (json_codec.h and its files): callers see only these structs and
+// encode_json / decode_json.
 
 #include <cstdint>
 #include <optional>
