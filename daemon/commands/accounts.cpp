@@ -1,0 +1,204 @@
+// cairnd user and cairnd token: who may use the server, and with which tokens.
+
+#include <time.h>
+
+#include <cstdio>
+#include <ctime>
+#include <optional>
+#include <string>
+
+#include "common/bytes.h"
+#include "common/duration.h"
+#include "daemon/commands/commands.h"
+#include "daemon/commands/data_folder.h"
+
+namespace cairn::admin {
+
+namespace {
+
+int run_user_add(const CommandContext& ctx, const std::string& name) {
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  auto made = (*d)->services->add_user(name);
+  if (!made) return fail(made.error());
+  std::printf("created user %s\n%s\n", made->first.name.c_str(), made->second.c_str());
+  return kExitOk;
+}
+
+int run_user_list(const CommandContext& ctx) {
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  auto users = (*d)->metadata->list_users();
+  if (!users) return fail(users.error());
+  for (const auto& u : *users) {
+    std::printf("%s%s\n", u.name.c_str(), u.disabled ? " (disabled)" : "");
+  }
+  return kExitOk;
+}
+
+int run_user_disable(const CommandContext& ctx, const std::string& name, bool off) {
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  if (auto set = (*d)->services->set_user_disabled(name, off); !set) return fail(set.error());
+  std::printf("%s %s\n", off ? "disabled" : "enabled", name.c_str());
+  return kExitOk;
+}
+
+// Sets the quota when `size` is given; shows it either way.
+int run_user_quota(const CommandContext& ctx, const std::string& name, const std::string& size) {
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  if (!size.empty()) {
+    auto limit = parse_size(size);
+    if (!limit) return fail(limit.error());
+    if (auto set = (*d)->services->set_quota(name, *limit); !set) return fail(set.error());
+  }
+  auto found = (*d)->metadata->find_user(name);
+  if (!found) return fail(found.error());
+  auto q = (*d)->metadata->quota(found->user_id);
+  if (!q) return fail(q.error());
+  std::printf("%s: %s used of %s\n", name.c_str(), human_bytes(q->used).c_str(),
+              q->limit ? human_bytes(*q->limit).c_str() : "unlimited");
+  return kExitOk;
+}
+
+struct TokenFlags {
+  std::string label;
+  std::string expires;
+  bool read_only = false;
+  std::string path;
+};
+
+int run_token_create(const CommandContext& ctx, const std::string& name, const TokenFlags& f) {
+  std::optional<int64_t> ttl;
+  if (!f.expires.empty()) {
+    auto seconds = parse_duration(f.expires);
+    if (!seconds) return fail(seconds.error());
+    ttl = *seconds;
+  }
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  auto t = (*d)->services->create_token(name, f.label, ttl, {f.read_only, f.path});
+  if (!t) return fail(t.error());
+  std::printf("%s\n", t->c_str());
+  return kExitOk;
+}
+
+// A moment as UTC ISO 8601, or "-" for none.
+std::string when(const std::optional<int64_t>& t) {
+  if (!t) return std::string("-");
+  const std::time_t seconds = *t;
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf);
+}
+
+int run_token_list(const CommandContext& ctx, const std::string& name) {
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  auto tokens = (*d)->services->list_tokens(name);
+  if (!tokens) return fail(tokens.error());
+  std::printf("%-6s %-20s %-21s %-21s %-21s %s\n", "id", "label", "created", "expires", "revoked",
+              "scope");
+  for (const auto& t : *tokens) {
+    std::string scope = t.scope.read_only ? "read-only" : "";
+    if (!t.scope.path.empty()) scope += (scope.empty() ? "" : " ") + t.scope.path;
+    std::printf("%-6lld %-20s %-21s %-21s %-21s %s\n", static_cast<long long>(t.token_id),
+                t.label.c_str(), when(t.created_at).c_str(), when(t.expires_at).c_str(),
+                when(t.revoked_at).c_str(), scope.empty() ? "-" : scope.c_str());
+  }
+  return kExitOk;
+}
+
+int run_token_revoke(const CommandContext& ctx, const std::string& name, int64_t token_id) {
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  if (auto revoked = (*d)->services->revoke_token(name, token_id); !revoked) {
+    return fail(revoked.error());
+  }
+  std::printf("revoked token %lld of %s\n", static_cast<long long>(token_id), name.c_str());
+  return kExitOk;
+}
+
+void add_user_commands(CLI::App& app, CommandContext& ctx) {
+  auto* user = app.add_subcommand("user", "Manage users");
+  user->require_subcommand(1);
+  static std::string name;
+  auto* add = user->add_subcommand(
+      "add", "Create a user; prints its first token alone on the last line of stdout");
+  add->add_option("NAME", name, "User name")->required();
+  add_data_option(add, ctx);
+  add->callback([&ctx] { ctx.exit_code = run_user_add(ctx, name); });
+
+  auto* list = user->add_subcommand("list", "List users");
+  add_data_option(list, ctx);
+  list->callback([&ctx] { ctx.exit_code = run_user_list(ctx); });
+
+  auto* disable = user->add_subcommand(
+      "disable", "Disable a user: every token of theirs is refused from the next request on");
+  disable->add_option("NAME", name, "User name")->required();
+  add_data_option(disable, ctx);
+  disable->callback([&ctx] { ctx.exit_code = run_user_disable(ctx, name, true); });
+
+  auto* enable = user->add_subcommand("enable", "Enable a disabled user again");
+  enable->add_option("NAME", name, "User name")->required();
+  add_data_option(enable, ctx);
+  enable->callback([&ctx] { ctx.exit_code = run_user_disable(ctx, name, false); });
+
+  auto* quota = user->add_subcommand(
+      "quota",
+      "Show or set a user's quota: the logical bytes of current files plus the trash (history "
+      "is free). A commit that would pass it fails and changes nothing");
+  quota->add_option("NAME", name, "User name")->required();
+  static std::string size;
+  quota->add_option("SIZE", size,
+                    "New limit: 500M, 15G, 2T (binary units), bytes, or unlimited; "
+                    "without it, show the current one");
+  add_data_option(quota, ctx);
+  quota->callback([&ctx] { ctx.exit_code = run_user_quota(ctx, name, size); });
+}
+
+void add_token_commands(CLI::App& app, CommandContext& ctx) {
+  auto* token = app.add_subcommand("token", "Manage tokens");
+  token->require_subcommand(1);
+  static std::string name;
+  auto* create = token->add_subcommand(
+      "create", "Create another token for a user; prints it alone on the last line of stdout");
+  static TokenFlags flags;
+  create->add_option("NAME", name, "User name")->required();
+  create->add_option("--label", flags.label, "A note to remember the token by");
+  create->add_option("--expires", flags.expires,
+                     "Refuse the token after this long (e.g. 90m, 12h, 30d); default never");
+  create->add_flag("--read-only", flags.read_only,
+                   "The token can list, download and sync down, but change nothing");
+  create->add_option("--path", flags.path,
+                     "The token reaches only this remote folder and what is under it "
+                     "(e.g. /ci for a build job)");
+  add_data_option(create, ctx);
+  create->callback([&ctx] { ctx.exit_code = run_token_create(ctx, name, flags); });
+
+  auto* list = token->add_subcommand(
+      "list", "List a user's tokens: id, label, created, expires, revoked (never the token)");
+  list->add_option("NAME", name, "User name")->required();
+  add_data_option(list, ctx);
+  list->callback([&ctx] { ctx.exit_code = run_token_list(ctx, name); });
+
+  auto* revoke = token->add_subcommand(
+      "revoke", "Revoke a token by its id (see token list): refused from the next request on");
+  static int64_t token_id = 0;
+  revoke->add_option("NAME", name, "User name")->required();
+  revoke->add_option("ID", token_id, "Token id from `cairnd token list`")->required();
+  add_data_option(revoke, ctx);
+  revoke->callback([&ctx] { ctx.exit_code = run_token_revoke(ctx, name, token_id); });
+}
+
+}  // namespace
+
+void add_account_commands(CLI::App& app, CommandContext& ctx) {
+  add_user_commands(app, ctx);
+  add_token_commands(app, ctx);
+}
+
+}  // namespace cairn::admin
