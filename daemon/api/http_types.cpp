@@ -12,8 +12,13 @@ HttpResponse HttpResponse::json(int status, std::string body) {
 }
 
 HttpResponse HttpResponse::error(const Error& error) {
-  protocol::ErrorBody body{std::string(error_code_name(error.code())), error.message()};
-  return json(http_status_for(error.code()), protocol::encode_json(body));
+  return HttpResponse::error(http_status_for(error.code()), error_code_name(error.code()),
+                             error.message());
+}
+
+HttpResponse HttpResponse::error(int status, std::string_view code, std::string message) {
+  return json(status,
+              protocol::encode_json(protocol::ErrorBody{std::string(code), std::move(message)}));
 }
 
 int http_status_for(ErrorCode code) {

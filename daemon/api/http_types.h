@@ -52,6 +52,8 @@ struct HttpResponse {
   static HttpResponse json(int status, std::string body);
   // The JSON error body with the status that `error`'s code maps to.
   static HttpResponse error(const Error& error);
+  // Every error body is built here: {"error":{"code":CODE,"message":MESSAGE}} with `status`.
+  static HttpResponse error(int status, std::string_view code, std::string message);
 };
 
 // The HTTP status for an error code: the one place that mapping lives.

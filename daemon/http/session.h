@@ -208,8 +208,7 @@ struct SourceBody {
 };
 
 inline api::HttpResponse error_response(int status, const char* code, std::string message) {
-  return api::HttpResponse::json(
-      status, protocol::encode_json(protocol::ErrorBody{code, std::move(message)}));
+  return api::HttpResponse::error(status, code, std::move(message));
 }
 
 // Upgrade a connection to a WebSocket (daemon/http/socket.cpp): accept `upgrade`, then attach.
