@@ -6,7 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
-#include "cli/client/api_client.h"
+#include "cli/client/net/api_client.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
 

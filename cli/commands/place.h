@@ -9,7 +9,7 @@
 #include <string>
 
 #include "cli/client/printer.h"
-#include "cli/client/session.h"
+#include "cli/client/state/session.h"
 #include "cli/commands/commands.h"
 #include "common/error.h"
 

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <iostream>
 
-#include "cli/client/config.h"
+#include "cli/client/net/config.h"
 #include "cli/client/printer.h"
-#include "cli/client/session.h"
+#include "cli/client/state/session.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
 #include "common/remote_path.h"

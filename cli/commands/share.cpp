@@ -5,7 +5,7 @@
 #include <ctime>
 #include <string>
 
-#include "cli/client/api_client.h"
+#include "cli/client/net/api_client.h"
 #include "cli/client/printer.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"

@@ -1,7 +1,7 @@
 // sync: one reconcile round, rounds until local and remote agree (--wait), or for as long as it
 // runs (--watch).
 
-#include "cli/client/sync.h"
+#include "cli/client/sync/sync.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <filesystem>
 
-#include "cli/client/ignore.h"
+#include "cli/client/tree/ignore.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
 #include "common/protocol/protocol.h"

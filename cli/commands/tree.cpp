@@ -13,12 +13,12 @@
 #include <map>
 #include <optional>
 
-#include "cli/client/fetch_file.h"
-#include "cli/client/local_tree.h"
+#include "cli/client/net/fetch_file.h"
 #include "cli/client/printer.h"
-#include "cli/client/pull.h"
-#include "cli/client/scanner.h"
-#include "cli/client/session.h"
+#include "cli/client/state/session.h"
+#include "cli/client/sync/pull.h"
+#include "cli/client/tree/local_tree.h"
+#include "cli/client/tree/scanner.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
 #include "cli/commands/place.h"

@@ -2,12 +2,12 @@
 
 #include <filesystem>
 
-#include "cli/client/config.h"
+#include "cli/client/net/config.h"
 #include "cli/client/printer.h"
-#include "cli/client/pull.h"
-#include "cli/client/push.h"
-#include "cli/client/session.h"
-#include "cli/client/status.h"
+#include "cli/client/state/session.h"
+#include "cli/client/sync/pull.h"
+#include "cli/client/sync/push.h"
+#include "cli/client/sync/status.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
 #include "common/remote_path.h"

@@ -1,4 +1,4 @@
-#include "cli/client/config.h"
+#include "cli/client/net/config.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

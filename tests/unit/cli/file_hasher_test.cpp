@@ -1,4 +1,4 @@
-#include "cli/client/file_hasher.h"
+#include "cli/client/tree/file_hasher.h"
 
 #include <gtest/gtest.h>
 

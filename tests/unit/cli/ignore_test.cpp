@@ -1,13 +1,13 @@
 // .cairnignore rules, read from real files in a temporary working copy.
 
-#include "cli/client/ignore.h"
+#include "cli/client/tree/ignore.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "cli/client/scanner.h"
+#include "cli/client/tree/scanner.h"
 #include "tests/unit/daemon/test_dir.h"
 
 namespace cairn::client {

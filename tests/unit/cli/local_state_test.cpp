@@ -1,4 +1,4 @@
-#include "cli/client/local_state.h"
+#include "cli/client/state/local_state.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "cli/client/local_tree.h"
+#include "cli/client/tree/local_tree.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "cli/client/scanner.h"
+#include "cli/client/tree/scanner.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cli/client/file_hasher.h"
+#include "cli/client/tree/file_hasher.h"
 #include "tests/unit/daemon/test_dir.h"
 
 namespace cairn::client {

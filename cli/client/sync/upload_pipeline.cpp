@@ -1,0 +1,232 @@
+#include "cli/client/sync/upload_pipeline.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+namespace cairn::client {
+
+UploadPipeline::~UploadPipeline() {
+  if (!threads_.empty()) (void)finish();
+}
+
+void UploadPipeline::submit(ChunkTask task, ByteView bytes) {
+  std::unique_lock lock(mu_);
+  if (!seen_.insert(task.hash).second) return;
+  if (packable(task.length)) {
+    // Back-pressure: the hashers wait while the uploaders catch up.
+    held_cv_.wait(lock, [&] { return held_bytes_ < kMaxHeldBytes || closing_; });
+    if (closing_) return;
+    task.data.assign(bytes.begin(), bytes.end());
+    held_bytes_ += task.length;
+  }
+  check_queue_.push_back(std::move(task));
+  if (check_queue_.size() >= batch_) check_cv_.notify_one();
+}
+
+Result<void> UploadPipeline::finish() {
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+  }
+  check_cv_.notify_all();
+  upload_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  if (fatal_) return *fatal_;
+  return {};
+}
+
+void UploadPipeline::release(uint64_t bytes) {
+  held_bytes_ -= bytes;
+  held_cv_.notify_all();
+}
+
+void UploadPipeline::fail(Error e) {
+  std::lock_guard lock(mu_);
+  if (!fatal_) fatal_ = std::move(e);
+  closing_ = true;
+  check_queue_.clear();
+  upload_queue_.clear();
+  held_bytes_ = 0;
+  upload_cv_.notify_all();
+  check_cv_.notify_all();
+  held_cv_.notify_all();
+}
+
+void UploadPipeline::checker_loop(ApiClient& client) {
+  while (true) {
+    std::vector<ChunkTask> batch;
+    {
+      std::unique_lock lock(mu_);
+      // Wait briefly for a full batch; send what there is when hashing pauses or ends.
+      check_cv_.wait_for(lock, std::chrono::milliseconds(5),
+                         [&] { return closing_ || check_queue_.size() >= batch_; });
+      if (check_queue_.empty()) {
+        if (closing_) break;
+        continue;
+      }
+      while (!check_queue_.empty() && batch.size() < batch_) {
+        batch.push_back(std::move(check_queue_.front()));
+        check_queue_.pop_front();
+      }
+    }
+    protocol::CheckChunksRequest req;
+    for (const auto& c : batch) req.chunks.push_back({c.hash, c.length});
+    auto resp = client.check_chunks(req);
+    if (!resp) return fail(std::move(resp).error().with_context("check chunks"));
+    std::unordered_map<Digest, protocol::ChunkUpload> urls;
+    for (auto& m : resp->missing) urls.emplace(m.hash, std::move(m));
+    std::vector<Digest> present;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& c : batch) {
+        auto it = urls.find(c.hash);
+        if (it == urls.end()) {
+          if (!c.data.empty()) release(c.length);  // The server has it: nothing to send.
+          present.push_back(c.hash);
+          continue;
+        }
+        upload_queue_.push_back({std::move(c), std::move(it->second)});
+      }
+      upload_cv_.notify_all();
+    }
+    if (!present.empty()) settled_(present, true);
+  }
+  std::lock_guard lock(mu_);
+  checker_done_ = true;
+  upload_cv_.notify_all();
+}
+
+bool UploadPipeline::confirm(ApiClient& client, std::vector<ChunkRef>& done) {
+  if (done.empty()) return true;
+  protocol::CheckChunksRequest req;
+  req.chunks = std::move(done);
+  done.clear();
+  std::vector<Digest> digests;
+  for (const auto& c : req.chunks) digests.push_back(c.hash);
+  auto resp = client.confirm_chunks(req);
+  if (!resp) {
+    fail(std::move(resp).error().with_context("confirm uploaded chunks"));
+    return false;
+  }
+  if (!resp->missing.empty()) {
+    fail(Error(ErrorCode::kUnavailable, "the blob store does not have chunk " +
+                                            resp->missing[0].hash.hex().substr(0, 12) +
+                                            " right after it was uploaded"));
+    return false;
+  }
+  settled_(digests, true);
+  return true;
+}
+
+bool UploadPipeline::send_pack(ApiClient& client, PackBuilder& builder) {
+  if (builder.empty()) return true;
+  const PackBuilder::Built pack = builder.finish();
+  const std::string what = "upload pack " + pack.digest.hex().substr(0, 12);
+  auto grant = client.pack_upload({pack.digest, pack.bytes.size()});
+  if (!grant) {
+    fail(std::move(grant).error().with_context(what));
+    return false;
+  }
+  auto stored = client.put_pack(*grant, pack.bytes);
+  if (!stored) {
+    fail(std::move(stored).error().with_context(what));
+    return false;
+  }
+  if (!stored->has_value()) {
+    auto confirmed = client.confirm_pack({pack.digest, pack.bytes.size(), pack.entries});
+    if (!confirmed) {
+      fail(std::move(confirmed).error().with_context(what));
+      return false;
+    }
+  }
+  progress_.chunks_sent.fetch_add(pack.entries.size(), std::memory_order_relaxed);
+  progress_.bytes_sent.fetch_add(pack.raw_bytes, std::memory_order_relaxed);
+  progress_.packs_sent.fetch_add(1, std::memory_order_relaxed);
+  progress_.bytes_on_wire.fetch_add(pack.bytes.size(), std::memory_order_relaxed);
+  std::vector<Digest> digests;
+  digests.reserve(pack.entries.size());
+  for (const auto& e : pack.entries) digests.push_back(e.hash);
+  settled_(digests, true);
+  return true;
+}
+
+void UploadPipeline::uploader_loop(ApiClient& client) {
+  Bytes buffer;
+  std::vector<ChunkRef> to_confirm;
+  PackBuilder pack;
+  while (true) {
+    UploadTask task;
+    {
+      std::unique_lock lock(mu_);
+      upload_cv_.wait(lock, [&] { return !upload_queue_.empty() || checker_done_ || fatal_; });
+      if (fatal_) return;
+      if (upload_queue_.empty()) {
+        lock.unlock();
+        if (send_pack(client, pack)) confirm(client, to_confirm);
+        return;  // checker_done_ and nothing left.
+      }
+      task = std::move(upload_queue_.front());
+      upload_queue_.pop_front();
+    }
+    if (!task.chunk.data.empty()) {
+      pack.add(task.chunk.hash, task.chunk.data);
+      {
+        std::lock_guard lock(mu_);
+        release(task.chunk.length);
+      }
+      if (pack.size() >= packs_->target_size || pack.chunk_count() >= packs_->max_chunks) {
+        if (!send_pack(client, pack)) return;
+      }
+      continue;
+    }
+    buffer.resize(task.chunk.length);
+    if (!read_at(task.chunk.path, task.chunk.offset, buffer)) {
+      settled_({task.chunk.hash}, false);  // The file changed or vanished.
+      continue;
+    }
+    auto put = client.put_chunk(task.grant, buffer);
+    if (!put) {
+      // The bytes no longer match the hash: the file changed after it was read. That file
+      // is skipped; everything else goes on.
+      if (put.error().code() == ErrorCode::kCorrupt ||
+          put.error().code() == ErrorCode::kInvalidArgument) {
+        settled_({task.chunk.hash}, false);
+        continue;
+      }
+      return fail(std::move(put).error().with_context("upload chunk " +
+                                                      task.chunk.hash.hex().substr(0, 12)));
+    }
+    progress_.chunks_sent.fetch_add(1, std::memory_order_relaxed);
+    progress_.bytes_sent.fetch_add(task.chunk.length, std::memory_order_relaxed);
+    progress_.bytes_on_wire.fetch_add(task.chunk.length, std::memory_order_relaxed);
+    if (task.grant.url.rfind("/", 0) != 0) {
+      to_confirm.push_back({task.chunk.hash, task.chunk.length});
+      if (to_confirm.size() >= kConfirmBatch && !confirm(client, to_confirm)) return;
+    } else {
+      settled_({task.chunk.hash}, true);
+    }
+  }
+}
+
+bool UploadPipeline::read_at(const std::string& path, uint64_t offset, Bytes& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n =
+        ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return got == out.size();
+}
+
+}  // namespace cairn::client
