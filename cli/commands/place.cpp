@@ -55,12 +55,6 @@ bool local_exists(const std::string& abs, struct stat* st) {
   return ok;
 }
 
-bool under(const std::string& path, const std::string& prefix) {
-  return prefix.empty() ||
-         (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-          path[prefix.size()] == '/');
-}
-
 int fail(client::Printer& printer, const std::string& command, const Error& e) {
   printer.error(command, e);
   return exit_code_for(e);

@@ -12,6 +12,7 @@
 #include "cli/client/state/session.h"
 #include "cli/commands/commands.h"
 #include "common/error.h"
+#include "common/paths.h"
 
 namespace cairn::cli {
 
@@ -35,9 +36,6 @@ Result<Target> resolve(const CommandContext& ctx, const Place& place, const std:
 
 // lstat: whether `abs` exists, and its status.
 bool local_exists(const std::string& abs, struct stat* st = nullptr);
-
-// Whether `path` is strictly below `prefix` (any path, for an empty prefix).
-bool under(const std::string& path, const std::string& prefix);
 
 // Prints the error and returns its exit code.
 int fail(client::Printer& printer, const std::string& command, const Error& e);

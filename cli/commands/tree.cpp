@@ -63,7 +63,7 @@ Result<void> move_base(Session& s, const std::string& from, const std::string& t
   std::vector<BaseRecord> upserts;
   std::vector<std::string> removals;
   for (const auto& [path, b] : base) {
-    if (path != from && !under(path, from)) continue;
+    if (path != from && !is_below(path, from)) continue;
     BaseRecord moved = b;
     moved.path = to + path.substr(from.size());
     removals.push_back(path);
@@ -216,7 +216,7 @@ int run_mv(CommandContext& ctx, const std::string& src, const std::string& dst) 
     return fail(printer, "mv",
                 Error(ErrorCode::kInvalidArgument, "source and target are the same"));
   }
-  if (under(to_rel, from_rel)) {
+  if (is_below(to_rel, from_rel)) {
     return fail(printer, "mv",
                 Error(ErrorCode::kInvalidArgument, "cannot move " + src + " into itself"));
   }
@@ -339,7 +339,7 @@ int run_rm(CommandContext& ctx, const std::string& path, bool recursive) {
   }
   std::vector<std::string> removals;
   for (const auto& [p, b] : *base) {
-    if (p == rel || under(p, rel)) removals.push_back(p);
+    if (is_within(p, rel)) removals.push_back(p);
   }
   if (auto saved = s.state->update({}, removals, {}); !saved)
     return fail(printer, "rm", saved.error());

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "common/manifest.h"
+#include "common/paths.h"
 #include "common/remote_path.h"
 #include "daemon/service/parse.h"
 
@@ -60,12 +61,6 @@ std::optional<store::FeedCursor> decode_cursor(std::string_view cursor, int64_t 
   return out;
 }
 
-bool path_within(std::string_view path, std::string_view scope) {
-  if (scope.empty() || scope == "/" || path == scope) return true;
-  return path.size() > scope.size() && path.substr(0, scope.size()) == scope &&
-         path[scope.size()] == '/';
-}
-
 }  // namespace
 
 store::Actor RequestContext::actor() const {
@@ -81,7 +76,7 @@ store::Actor RequestContext::actor() const {
 
 Result<void> Services::in_scope(const RequestContext& ctx, std::string_view path) {
   const std::string& scope = ctx.user.scope.path;
-  if (path_within(path, scope)) return {};
+  if (is_within(path, scope)) return {};
   return make_error(ErrorCode::kPermissionDenied, "this token is limited to " + scope + "; " +
                                                       std::string(path) + " is outside it");
 }
@@ -589,7 +584,7 @@ Result<protocol::HistoryResponse> Services::history(const RequestContext& ctx,
   }
   if (node_id == 0) CAIRN_RETURN_IF_ERROR(in_scope(ctx, canonical));
   CAIRN_ASSIGN_OR_RETURN(auto out, metadata_.history(ctx.actor(), canonical, node_id));
-  if (!path_within(out.path, ctx.user.scope.path)) {
+  if (!is_within(out.path, ctx.user.scope.path)) {
     return make_error(ErrorCode::kNotFound, "no file with id " + std::to_string(node_id));
   }
   return out;
@@ -598,7 +593,7 @@ Result<protocol::HistoryResponse> Services::history(const RequestContext& ctx,
 Result<protocol::TrashResponse> Services::trash(const RequestContext& ctx) {
   CAIRN_ASSIGN_OR_RETURN(auto out, metadata_.trash(ctx.user.home_namespace_id));
   std::erase_if(out.entries,
-                [&](const auto& e) { return !path_within(e.path, ctx.user.scope.path); });
+                [&](const auto& e) { return !is_within(e.path, ctx.user.scope.path); });
   return out;
 }
 
@@ -641,7 +636,7 @@ Result<protocol::SharesResponse> Services::shares(const RequestContext& ctx,
   CAIRN_ASSIGN_OR_RETURN(auto all, metadata_.shares(ctx.actor(), canonical));
   protocol::SharesResponse out;
   for (const auto& info : all) {
-    if (!path_within(info.path, ctx.user.scope.path)) continue;
+    if (!is_within(info.path, ctx.user.scope.path)) continue;
     out.shares.push_back({info.share_id, info.path, info.owner, info.grantee,
                           std::string(store::role_name(info.role)), info.created_at});
   }
@@ -692,7 +687,7 @@ Result<protocol::ChangesResponse> Services::changes(const RequestContext& ctx,
   out.reset = out.reset || page.reset;
   out.changes = std::move(page.entries);
   std::erase_if(out.changes,
-                [&](const auto& e) { return !path_within(e.path, ctx.user.scope.path); });
+                [&](const auto& e) { return !is_within(e.path, ctx.user.scope.path); });
   out.has_more = page.has_more;
   out.cursor = encode_cursor(page.cursor);
   return out;

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/file_io.h"
+
 namespace cairn::service {
 
 Result<std::unique_ptr<VerifiedRead>> VerifiedRead::open(const std::string& path, uint64_t offset,
@@ -84,22 +86,16 @@ Result<ByteView> VerifiedRead::next() {
 Result<void> VerifiedRead::read_piece(Bytes& into) {
   const uint64_t want = std::min<uint64_t>(kPieceBytes, size_ - read_);
   into.resize(static_cast<size_t>(want));
-  size_t got = 0;
-  while (got < want) {
-    const ssize_t n =
-        ::pread(fd_, into.data() + got, want - got, static_cast<off_t>(offset_ + read_ + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      failed_ = Error(ErrorCode::kIo, std::string("read: ") + std::strerror(errno));
-      return *failed_;
-    }
-    if (n == 0) {
-      // Shorter than recorded: the part being read is missing its tail.
-      if (part_ < parts_.size()) return fail(parts_[part_], "the stored object is truncated");
-      failed_ = Error(ErrorCode::kCorrupt, "the stored object is shorter than recorded");
-      return *failed_;
-    }
-    got += static_cast<size_t>(n);
+  auto got = pread_full(fd_, into.data(), want, offset_ + read_);
+  if (!got) {
+    failed_ = std::move(got).error();
+    return *failed_;
+  }
+  if (*got < want) {
+    // Shorter than recorded: the part being read is missing its tail.
+    if (part_ < parts_.size()) return fail(parts_[part_], "the stored object is truncated");
+    failed_ = Error(ErrorCode::kCorrupt, "the stored object is shorter than recorded");
+    return *failed_;
   }
   const uint64_t at = read_;
   read_ += want;

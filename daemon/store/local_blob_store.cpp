@@ -11,20 +11,12 @@
 #include <filesystem>
 #include <random>
 
+#include "common/file_io.h"
+
 namespace cairn::store {
 namespace {
 
 namespace fs = std::filesystem;
-
-Error errno_error(std::string_view what, int err) {
-  const ErrorCode code = (err == ENOSPC || err == EDQUOT) ? ErrorCode::kIo
-                         : err == ENOENT                  ? ErrorCode::kNotFound
-                                                          : ErrorCode::kIo;
-  std::string message(what);
-  message += ": ";
-  message += std::strerror(err);
-  return Error(code, std::move(message));
-}
 
 Result<void> fsync_dir(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -200,16 +192,10 @@ Result<void> read_exactly(const std::string& path, const ObjectId& id, uint64_t 
     }
     out.resize(static_cast<size_t>(st.st_size));
   }
-  size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n =
-        ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
+  auto got = pread_full(fd, out.data(), out.size(), offset);
   ::close(fd);
-  if (got != out.size()) {
+  if (!got) return std::move(got).error().with_context(id.describe());
+  if (*got != out.size()) {
     return make_error(ErrorCode::kCorrupt, "stored " + id.describe() + " is shorter than expected");
   }
   return {};

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/bytes.h"
@@ -121,10 +122,11 @@ class ScopedReset {
   Database& db_;
 };
 
-// Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back if it returns an error.
+// Runs `body` inside `begin` ... COMMIT, rolling back if it returns an error or the commit
+// fails. The one transaction wrapper over SQLite: the client's state and the daemon's store.
 template <typename F>
-auto in_transaction(Database& db, F&& body) -> decltype(body()) {
-  CAIRN_RETURN_IF_ERROR(db.exec("BEGIN IMMEDIATE"));
+auto in_transaction(Database& db, const char* begin, F&& body) -> decltype(body()) {
+  CAIRN_RETURN_IF_ERROR(db.exec(begin));
   auto result = body();
   db.reset_all();
   if (!result) {
@@ -136,6 +138,12 @@ auto in_transaction(Database& db, F&& body) -> decltype(body()) {
     return std::move(committed).error();
   }
   return result;
+}
+
+// A write transaction: BEGIN IMMEDIATE takes the write lock before the first read.
+template <typename F>
+auto in_transaction(Database& db, F&& body) -> decltype(body()) {
+  return in_transaction(db, "BEGIN IMMEDIATE", std::forward<F>(body));
 }
 
 }  // namespace cairn::sqlite

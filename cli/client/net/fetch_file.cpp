@@ -7,15 +7,12 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "common/file_io.h"
 #include "common/manifest.h"
 #include "common/pack.h"
 
 namespace cairn::client {
 namespace {
-
-Error errno_error(const std::string& what) {
-  return Error(ErrorCode::kIo, what + ": " + std::strerror(errno));
-}
 
 Result<void> write_fully(int fd, uint64_t offset, ByteView bytes) {
   size_t done = 0;

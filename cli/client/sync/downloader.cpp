@@ -10,6 +10,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "common/file_io.h"
 #include "common/pack.h"
 
 namespace cairn::client {
@@ -209,10 +210,10 @@ bool Downloader::reuse_local(const ChunkRef& chunk, Bytes& buffer) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return false;
   buffer.resize(chunk.length);
-  const ssize_t n = ::pread(fd, buffer.data(), chunk.length, static_cast<off_t>(loc->offset));
+  auto n = pread_full(fd, buffer.data(), chunk.length, loc->offset);
   ::close(fd);
   // The local file may have changed since it was recorded: trust only what hashes right.
-  return n == static_cast<ssize_t>(chunk.length) && sha256(buffer) == chunk.hash;
+  return n && *n == chunk.length && sha256(buffer) == chunk.hash;
 }
 
 void Downloader::fetch(ApiClient& client, const protocol::ChunkRead& read, bool again) {

@@ -28,6 +28,7 @@
 #include "cli/client/tree/scanner.h"
 #include "common/conflict_name.h"
 #include "common/pack.h"
+#include "common/paths.h"
 #include "common/remote_path.h"
 
 namespace cairn::client {
@@ -94,11 +95,6 @@ std::string trash_folder(const std::string& state_dir) {
   return state_dir + "/trash/" + buf;
 }
 
-bool under(const std::string& path, const std::string& prefix) {
-  return path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-         path[prefix.size()] == '/';
-}
-
 size_t depth_of(const std::string& rel) {
   return static_cast<size_t>(std::count(rel.begin(), rel.end(), '/'));
 }
@@ -144,7 +140,7 @@ std::vector<std::string> apply_moves(Session& session, LocalTree& tree,
     for (const auto& [to, node] : moves) {
       const std::string from = path_of[node];
       if (from == to) continue;
-      if (under(to, from)) {
+      if (is_below(to, from)) {
         // Into itself, as things are here: what is inside moves out first, and this one in a
         // later round. (A folder swapped with one it held never gets there: fetched anew.)
         into_itself.push_back(node);
@@ -371,7 +367,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
       // here: such a node may only seem to be inside the folder that left (a folder swapped with
       // one it held, or another node at the same path).
       auto placed_elsewhere = [&](std::string p) {
-        while (p != top && under(p, top)) {
+        while (p != top && is_below(p, top)) {
           auto it = base.find(p);
           if (it != base.end() && it->second.node_id != 0) {
             auto own = changed.find(it->second.node_id);
@@ -406,7 +402,7 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   // what is here meets it as any unsynced local file would.
   std::erase_if(detached, [&](const std::string& top) {
     return std::any_of(live.begin(), live.end(),
-                       [&](const auto& l) { return l.first == top || under(l.first, top); });
+                       [&](const auto& l) { return l.first == top || is_below(l.first, top); });
   });
   const bool detached_changed = detached.size() != detached_before || !report.shares_ended.empty();
 
@@ -414,11 +410,6 @@ Result<SyncReport> pull(Session& session, const PullOptions& options, Printer& p
   // still be reused. But if a new node takes over a vacated path (a file that became a folder or
   // the reverse), the old one has to make room first.
   const std::string trash = trash_folder(session.state->state_dir());
-  auto overlaps = [](const std::string& a, const std::string& b) {
-    return a == b ||
-           (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/') ||
-           (b.size() > a.size() && b.compare(0, a.size(), a) == 0 && b[a.size()] == '/');
-  };
   bool make_room = false;
   for (const auto& [rel, e] : live) {
     for (const BaseRecord* old : to_trash) make_room = make_room || overlaps(rel, old->path);

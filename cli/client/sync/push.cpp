@@ -25,6 +25,7 @@
 #include "cli/client/tree/local_tree.h"
 #include "cli/client/tree/scanner.h"
 #include "common/pack.h"
+#include "common/paths.h"
 
 namespace cairn::client {
 namespace {
@@ -38,11 +39,6 @@ struct LocalMove {
   int64_t node_id = 0;
   bool folder = false;
 };
-
-bool under(const std::string& path, const std::string& prefix) {
-  return path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-         path[prefix.size()] == '/';
-}
 
 // Moves the base records at `from` and under it to `to`. By value: callers pass keys of `base`,
 // which this erases.
@@ -88,7 +84,7 @@ std::vector<LocalMove> find_local_moves(const std::string& root, const ScanResul
       if (b.kind != NodeKind::kFolder || b.node_id == 0 || here.count(path) != 0) continue;
       auto match = by_inode.find(b.inode);
       if (match == by_inode.end() || match->second->kind != NodeKind::kFolder ||
-          under(match->second->path, path)) {
+          is_below(match->second->path, path)) {
         continue;
       }
       bool files = false;
@@ -178,7 +174,7 @@ Result<SharedHere> shared_here(ApiClient& api, const Session& session) {
   for (const auto& s : shares.shares) {
     if (s.owner == me.user) continue;
     std::optional<std::string> rel;
-    if (s.path == session.remote_root || under(session.remote_root, s.path)) {
+    if (s.path == session.remote_root || is_below(session.remote_root, s.path)) {
       rel = "";
     } else {
       rel = session.to_local(s.path);
@@ -227,7 +223,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   auto& read_only = shared.read_only;
   auto refused_at = [&](const std::string& rel) -> const std::string* {
     for (const auto& [folder, why] : read_only) {
-      if (folder.empty() || rel == folder || under(rel, folder)) return &why;
+      if (folder.empty() || rel == folder || is_below(rel, folder)) return &why;
     }
     return nullptr;
   };
@@ -297,12 +293,12 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
       // A shared folder that moved (itself, or with a folder that holds it) is read-only at
       // its new place.
       for (auto& [folder, why] : read_only) {
-        if (!folder.empty() && (folder == m.from || under(folder, m.from))) {
+        if (!folder.empty() && (folder == m.from || is_below(folder, m.from))) {
           folder = m.to + folder.substr(m.from.size());
         }
       }
       for (auto& folder : shared.all) {
-        if (!folder.empty() && (folder == m.from || under(folder, m.from))) {
+        if (!folder.empty() && (folder == m.from || is_below(folder, m.from))) {
           folder = m.to + folder.substr(m.from.size());
         }
       }
@@ -389,7 +385,7 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
   for (const auto& c : candidates) {
     const std::string& rel = c.entry->path;
     const bool theirs = std::any_of(shared.all.begin(), shared.all.end(), [&](const auto& f) {
-      return f.empty() || rel == f || under(rel, f);
+      return f.empty() || rel == f || is_below(rel, f);
     });
     if (theirs || c.entry->kind != NodeKind::kFile) continue;
     const uint64_t before = c.base != nullptr && c.base->kind == NodeKind::kFile ? c.base->size : 0;
@@ -445,9 +441,9 @@ Result<SyncReport> push(Session& session, const PushOptions& options, Printer& p
     for (const BaseRecord* b : replaced) {
       if (b->kind == NodeKind::kFolder) {
         for (const BaseRecord* d : deletions) {
-          if (under(d->path, b->path)) first.push_back(d);
+          if (is_below(d->path, b->path)) first.push_back(d);
         }
-        std::erase_if(deletions, [&](const BaseRecord* d) { return under(d->path, b->path); });
+        std::erase_if(deletions, [&](const BaseRecord* d) { return is_below(d->path, b->path); });
       }
       first.push_back(b);
     }

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/file_io.h"
+
 namespace cairn::client {
 
 UploadPipeline::~UploadPipeline() {
@@ -217,16 +219,9 @@ void UploadPipeline::uploader_loop(ApiClient& client) {
 bool UploadPipeline::read_at(const std::string& path, uint64_t offset, Bytes& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return false;
-  size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n =
-        ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
+  auto got = pread_full(fd, out.data(), out.size(), offset);
   ::close(fd);
-  return got == out.size();
+  return got && *got == out.size();
 }
 
 }  // namespace cairn::client

@@ -13,6 +13,7 @@
 #include "cli/client/state/local_state.h"
 #include "cli/client/tree/file_hasher.h"
 #include "cli/client/tree/ignore.h"
+#include "common/paths.h"
 #include "common/remote_path.h"
 
 namespace cairn::client {
@@ -125,10 +126,6 @@ Result<void> scan_dir(int dir_fd, const std::string& prefix, IgnoreRules& ignore
 
 bool set_aside_detached(ScanResult& scan, std::vector<std::string>& detached) {
   if (detached.empty()) return false;
-  auto within = [](const std::string& path, const std::string& top) {
-    return path == top || (path.size() > top.size() && path.compare(0, top.size(), top) == 0 &&
-                           path[top.size()] == '/');
-  };
   std::vector<std::string> present;
   for (const auto& top : detached) {
     const bool here = std::any_of(scan.entries.begin(), scan.entries.end(),
@@ -141,7 +138,7 @@ bool set_aside_detached(ScanResult& scan, std::vector<std::string>& detached) {
   }
   std::erase_if(scan.entries, [&](const LocalEntry& e) {
     return std::any_of(present.begin(), present.end(),
-                       [&](const std::string& top) { return within(e.path, top); });
+                       [&](const std::string& top) { return is_within(e.path, top); });
   });
   const bool changed = present.size() != detached.size();
   detached = std::move(present);

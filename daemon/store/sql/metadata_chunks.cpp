@@ -200,7 +200,7 @@ Result<Bytes> SqlMetadataStore::get_manifest(int64_t user_id, const Digest& dige
           s.query("SELECT path FROM uploads WHERE manifest_hash=?1 AND user_id=?2 LIMIT 100",
                   digest.bytes(), user_id));
       for (size_t i = 0; i < staged.size() && !readable; ++i) {
-        readable = within(staged[i].get_text(0), scope_path == "/" ? "" : scope_path);
+        readable = is_within(staged[i].get_text(0), scope_path == "/" ? "" : scope_path);
       }
     }
     if (readable) {

@@ -425,7 +425,7 @@ Result<std::vector<FileToRepair>> SqlMetadataStore::files_to_repair(int64_t user
       auto it = at.find({ns, node});
       if (it == at.end()) {
         CAIRN_ASSIGN_OR_RETURN(std::string path, tx.link_path(a, ns, node));
-        if (path.empty() || !within(path, scope_path)) continue;
+        if (path.empty() || !is_within(path, scope_path)) continue;
         it = at.emplace(std::make_pair(ns, node), out.size()).first;
         out.push_back({std::move(path), node, r[i].get_int(4), {}});
       }

@@ -27,6 +27,7 @@
 
 #include "common/conflict_name.h"
 #include "common/manifest.h"
+#include "common/paths.h"
 #include "common/remote_path.h"
 #include "daemon/store/metadata_store.h"
 #include "daemon/store/sql/sql.h"
@@ -139,11 +140,6 @@ std::string numbered_name(const std::string& name, int n, bool file);
 // Marks `e` as the grantee sees `m`: their role and the owner; for a shared file, also the
 // mount's id (the id their working copy knows it by) in place of the owner's.
 void show_as_mount(const Mount& m, Entry& e);
-
-bool is_under(const std::string& path, const std::string& folder);
-
-// Whether `path` is `folder` or under it. Everything is within an empty folder (no limit).
-bool within(const std::string& path, const std::string& folder);
 
 // A node and everything under it, in a namespace.
 struct Root {

@@ -113,16 +113,6 @@ void show_as_mount(const Mount& m, Entry& e) {
   e.shared_by = m.owner;
 }
 
-bool is_under(const std::string& path, const std::string& folder) {
-  if (folder == "/") return path.size() > 1;
-  return path.size() > folder.size() && path.compare(0, folder.size(), folder) == 0 &&
-         path[folder.size()] == '/';
-}
-
-bool within(const std::string& path, const std::string& folder) {
-  return folder.empty() || path == folder || is_under(path, folder);
-}
-
 std::string id_list(const std::vector<int64_t>& ids) {
   std::string out;
   for (const int64_t id : ids) out += (out.empty() ? "" : ", ") + std::to_string(id);

@@ -127,7 +127,7 @@ Result<std::vector<ShareInfo>> SqlMetadataStore::shares(const Actor& actor,
     Tx tx(s);
     std::vector<ShareInfo> out;
     auto wanted = [&](const std::string& p) {
-      return path.empty() || path == "/" || p == path || is_under(p, path);
+      return path.empty() || path == "/" || p == path || is_below(p, path);
     };
     CAIRN_ASSIGN_OR_RETURN(auto me,
                            s.query("SELECT name FROM users WHERE user_id=?1", actor.user_id));
@@ -217,7 +217,7 @@ Result<std::vector<LinkInfo>> SqlMetadataStore::links(const Actor& actor) {
       CAIRN_ASSIGN_OR_RETURN(info.path, tx.link_path(actor, r[i].get_int(1), r[i].get_int(2)));
       // A token limited to a folder sees the links into it alone.
       if (!actor.scope_path.empty() &&
-          (info.path.empty() || !within(info.path, actor.scope_path))) {
+          (info.path.empty() || !is_within(info.path, actor.scope_path))) {
         continue;
       }
       out.push_back(std::move(info));
@@ -249,7 +249,7 @@ Result<void> SqlMetadataStore::revoke_link(const Actor& actor, int64_t link_id,
     if (found && !actor.scope_path.empty()) {
       CAIRN_ASSIGN_OR_RETURN(const std::string at,
                              tx.link_path(actor, r[0].get_int(1), r[0].get_int(2)));
-      found = !at.empty() && within(at, actor.scope_path);
+      found = !at.empty() && is_within(at, actor.scope_path);
     }
     if (!found) {
       return make_error(ErrorCode::kNotFound,

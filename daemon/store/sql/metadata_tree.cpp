@@ -105,7 +105,7 @@ Result<CommitResult> Tx::apply(const Actor& a, const CommitOp& op, const StagedU
       CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
       for (const auto& m : *all) {
         const bool doomed =
-            m.view_path == op.path || (p.mount == nullptr && is_under(m.view_path, op.path));
+            m.view_path == op.path || (p.mount == nullptr && is_below(m.view_path, op.path));
         if (m.view_path.empty() || !doomed) continue;
         return make_error(ErrorCode::kInvalidArgument,
                           (m.view_path == op.path ? op.path : op.path + " holds " + m.view_path) +
@@ -689,7 +689,7 @@ Result<ChangesPage> SqlMetadataStore::changes(const Actor& actor, const FeedCurs
           // Wherever the owner keeps it, the grantee sees it at the mount, by the mount's id.
           e.path = mount->view_path;
           show_as_mount(*mount, e);
-        } else if (mount->root_path.empty() || !is_under(e.path, mount->root_path)) {
+        } else if (mount->root_path.empty() || !is_below(e.path, mount->root_path)) {
           // Moved out of the shared folder: gone, as far as the grantee can tell. Where it
           // went, and under what name, is the owner's business: the entry names the shared
           // folder, and the grantee knows the node by its id.

@@ -56,11 +56,11 @@ Result<Place> Tx::place(const Actor& a, const std::string& path) {
   CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
   for (const auto& m : *all) {
     if (m.view_path.empty()) continue;
-    if (m.file && is_under(path, m.view_path)) {
+    if (m.file && is_below(path, m.view_path)) {
       return make_error(ErrorCode::kInvalidArgument,
                         m.view_path + " is a file " + m.owner + " shares with you, not a folder");
     }
-    const bool inside = m.file ? path == m.view_path : is_under(path, m.view_path);
+    const bool inside = m.file ? path == m.view_path : is_below(path, m.view_path);
     if (!inside) continue;
     if (m.root_path.empty()) {
       return make_error(ErrorCode::kNotFound, m.view_path + " was shared with you by " + m.owner +
@@ -132,7 +132,7 @@ std::string Tx::to_view(const Place& p, const std::string& ns_path) {
   if (p.mount == nullptr || ns_path.empty()) return ns_path;
   const Mount& m = *p.mount;
   if (ns_path == m.root_path) return m.view_path;
-  if (!is_under(ns_path, m.root_path)) return ns_path;
+  if (!is_below(ns_path, m.root_path)) return ns_path;
   return m.view_path + (m.root_path == "/" ? ns_path : ns_path.substr(m.root_path.size()));
 }
 
@@ -153,8 +153,8 @@ Result<Actor> Tx::writer(const Actor& a, const Place& p, const std::string& view
 std::string Tx::scope_at(const std::string& scope, const Place& p) {
   if (scope.empty() || scope == "/" || p.mount == nullptr) return scope == "/" ? "" : scope;
   const Mount& m = *p.mount;
-  if (within(m.view_path, scope)) return "";  // The whole shared folder or file is in scope.
-  if (!m.file && is_under(scope, m.view_path) && !m.root_path.empty()) {
+  if (is_within(m.view_path, scope)) return "";  // The whole shared folder or file is in scope.
+  if (!m.file && is_below(scope, m.view_path) && !m.root_path.empty()) {
     const std::string rest = scope.substr(m.view_path.size());
     return m.root_path == "/" ? rest : m.root_path + rest;
   }
@@ -170,7 +170,7 @@ Result<bool> Tx::in_scope(const Actor& a, int64_t node) {
   }
   if (a.scope_path.empty() || a.scope_path == "/") return true;
   CAIRN_ASSIGN_OR_RETURN(const std::string path, node_path(a.namespace_id, node));
-  return within(path, a.scope_path);
+  return is_within(path, a.scope_path);
 }
 
 Result<std::string> Tx::link_path(const Actor& a, int64_t ns, int64_t node) {
@@ -180,7 +180,7 @@ Result<std::string> Tx::link_path(const Actor& a, int64_t ns, int64_t node) {
   if (ns == a.namespace_id) return at;
   CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(a.user_id));
   for (const auto& m : *all) {
-    if (m.ns == ns && !m.view_path.empty() && within(at, m.root_path)) {
+    if (m.ns == ns && !m.view_path.empty() && is_within(at, m.root_path)) {
       return to_view(Place{ns, at, &m}, at);
     }
   }
@@ -219,7 +219,7 @@ Result<std::optional<std::vector<Root>>> Tx::scope_roots(int64_t user_id,
   }
   CAIRN_ASSIGN_OR_RETURN(const auto* all, mounts(user_id));
   for (const auto& m : *all) {
-    if (!m.view_path.empty() && !m.root_path.empty() && is_under(m.view_path, scope)) {
+    if (!m.view_path.empty() && !m.root_path.empty() && is_below(m.view_path, scope)) {
       roots.push_back({m.ns, m.root});
     }
   }

@@ -108,18 +108,8 @@ class SqliteDatabase final : public Database {
   static Result<void> run(sqlite::Database& db, const char* begin,
                           const std::function<Result<void>(Session&)>& body,
                           std::set<std::string>* announced) {
-    CAIRN_RETURN_IF_ERROR(db.exec(begin));
     SqliteSession session(db);
-    auto result = body(session);
-    db.reset_all();
-    if (!result) {
-      (void)db.exec("ROLLBACK");
-      return result;
-    }
-    if (auto committed = db.exec("COMMIT"); !committed) {
-      (void)db.exec("ROLLBACK");
-      return committed;
-    }
+    CAIRN_RETURN_IF_ERROR(sqlite::in_transaction(db, begin, [&] { return body(session); }));
     if (announced != nullptr) *announced = session.announced();
     return {};
   }

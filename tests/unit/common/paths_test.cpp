@@ -1,0 +1,73 @@
+#include "common/paths.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "common/file_io.h"
+
+namespace cairn {
+namespace {
+
+TEST(PathsTest, BelowMatchesWholeNamesOnly) {
+  EXPECT_TRUE(is_below("a/b", "a"));
+  EXPECT_TRUE(is_below("a/b/c", "a"));
+  EXPECT_FALSE(is_below("a", "a"));
+  EXPECT_FALSE(is_below("ab", "a"));
+  EXPECT_FALSE(is_below("a", "a/b"));
+  EXPECT_TRUE(is_below("/docs/x", "/docs"));
+  EXPECT_FALSE(is_below("/docsx", "/docs"));
+}
+
+TEST(PathsTest, EachRootIsAboveEverythingButItself) {
+  // A working copy's root is "", the remote root "/".
+  EXPECT_TRUE(is_below("a", ""));
+  EXPECT_FALSE(is_below("", ""));
+  EXPECT_TRUE(is_below("/a", "/"));
+  EXPECT_TRUE(is_below("/a/b", "/"));
+  EXPECT_FALSE(is_below("/", "/"));
+  EXPECT_TRUE(is_within("", ""));
+  EXPECT_TRUE(is_within("/", "/"));
+  EXPECT_TRUE(is_within("x/y", ""));
+}
+
+TEST(PathsTest, OverlapsEitherWay) {
+  EXPECT_TRUE(overlaps("a", "a"));
+  EXPECT_TRUE(overlaps("a", "a/b"));
+  EXPECT_TRUE(overlaps("a/b", "a"));
+  EXPECT_FALSE(overlaps("a/b", "a/c"));
+  EXPECT_FALSE(overlaps("ab", "a"));
+}
+
+TEST(FileIoTest, PreadFullReadsToTheEndAndSaysHowFar) {
+  char name[] = "/tmp/cairn-file-io-XXXXXX";
+  const int fd = ::mkstemp(name);
+  ASSERT_GE(fd, 0);
+  const std::string text = "0123456789";
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  char buf[8] = {};
+  auto got = pread_full(fd, buf, 4, 3);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 4u);
+  EXPECT_EQ(std::string(buf, 4), "3456");
+  got = pread_full(fd, buf, 8, 6);  // Past the end: what there is.
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 4u);
+  EXPECT_EQ(std::string(buf, 4), "6789");
+  ::close(fd);
+  ::unlink(name);
+  EXPECT_FALSE(pread_full(fd, buf, 1, 0));  // A closed descriptor is an error, not 0 bytes.
+}
+
+TEST(FileIoTest, ErrnoErrorNamesWhatFailedAndMapsNotFound) {
+  const Error missing = errno_error("open /nowhere", ENOENT);
+  EXPECT_EQ(missing.code(), ErrorCode::kNotFound);
+  EXPECT_NE(missing.message().find("open /nowhere: "), std::string::npos);
+  EXPECT_EQ(errno_error("write", ENOSPC).code(), ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace cairn
