@@ -29,10 +29,19 @@ struct ServerEndpoint {
 // Process-wide libcurl set-up. Call once from main() before any thread starts.
 void global_http_init();
 
-class ApiClient {
+// The read side of the server's tree that sync planning needs: the change feed and listings.
+// ApiClient is the real one; unit tests give their own, so feed handling needs no server.
+class RemoteTree {
+ public:
+  virtual ~RemoteTree() = default;
+  virtual Result<protocol::ListResponse> list(const std::string& remote_path) = 0;
+  virtual Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit) = 0;
+};
+
+class ApiClient final : public RemoteTree {
  public:
   explicit ApiClient(ServerEndpoint endpoint);
-  ~ApiClient();
+  ~ApiClient() override;
   ApiClient(const ApiClient&) = delete;
   ApiClient& operator=(const ApiClient&) = delete;
 
@@ -44,8 +53,8 @@ class ApiClient {
   Result<protocol::WhoAmI> whoami();
   Result<protocol::CheckChunksResponse> check_chunks(const protocol::CheckChunksRequest& req);
   Result<protocol::CommitResponse> commit(const protocol::CommitRequest& req);
-  Result<protocol::ListResponse> list(const std::string& remote_path);
-  Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit);
+  Result<protocol::ListResponse> list(const std::string& remote_path) override;
+  Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit) override;
   // The versions of the live file at `remote_path`, or (node_id != 0) of any file, deleted too.
   Result<protocol::HistoryResponse> history(const std::string& remote_path, int64_t node_id = 0);
   Result<protocol::TrashResponse> trash();
