@@ -48,13 +48,6 @@ Result<Target> resolve(const CommandContext& ctx, const Place& place, const std:
   return t;
 }
 
-bool local_exists(const std::string& abs, struct stat* st) {
-  struct stat s {};
-  const bool ok = ::lstat(abs.c_str(), &s) == 0;
-  if (st != nullptr) *st = s;
-  return ok;
-}
-
 int fail(client::Printer& printer, const std::string& command, const Error& e) {
   printer.error(command, e);
   return exit_code_for(e);

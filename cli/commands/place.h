@@ -3,8 +3,6 @@
 // What the commands that act on paths share: where they run (a working copy, or the server
 // alone), what a PATH argument names, and how they fail.
 
-#include <sys/stat.h>
-
 #include <optional>
 #include <string>
 
@@ -12,7 +10,6 @@
 #include "cli/client/state/session.h"
 #include "cli/commands/commands.h"
 #include "common/error.h"
-#include "common/paths.h"
 
 namespace cairn::cli {
 
@@ -33,9 +30,6 @@ struct Target {
 // Inside a working copy PATH is local (relative to -C or the current folder) and must be inside
 // it; outside one it is a remote path.
 Result<Target> resolve(const CommandContext& ctx, const Place& place, const std::string& path);
-
-// lstat: whether `abs` exists, and its status.
-bool local_exists(const std::string& abs, struct stat* st = nullptr);
 
 // Prints the error and returns its exit code.
 int fail(client::Printer& printer, const std::string& command, const Error& e);

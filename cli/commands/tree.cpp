@@ -2,21 +2,15 @@
 // back. Inside a working copy a PATH is local (relative to the current folder) and the command
 // acts on the working copy and the server together; outside one it is a remote path (/a/b).
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
-#include <map>
 #include <optional>
 
 #include "cli/client/net/fetch_file.h"
 #include "cli/client/printer.h"
 #include "cli/client/state/session.h"
 #include "cli/client/sync/pull.h"
+#include "cli/client/sync/tree_ops.h"
 #include "cli/client/tree/local_tree.h"
 #include "cli/client/tree/scanner.h"
 #include "cli/commands/commands.h"
@@ -37,78 +31,6 @@ using client::Session;
 using protocol::CommitOp;
 using protocol::NodeKind;
 using protocol::OpStatus;
-
-// One op; its result, or the transport error.
-Result<protocol::CommitResult> commit_one(ApiClient& api, CommitOp op) {
-  protocol::CommitRequest req;
-  req.device = api.endpoint().device;
-  req.ops.push_back(std::move(op));
-  CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
-  if (resp.results.empty()) return make_error(ErrorCode::kInternal, "server sent no result");
-  return resp.results[0];
-}
-
-// A result that is not ok or unchanged, as an error.
-Result<protocol::CommitResult> expect_done(Result<protocol::CommitResult> r) {
-  if (!r) return r;
-  if (r->status == OpStatus::kOk || r->status == OpStatus::kUnchanged) return r;
-  const ErrorCode code =
-      r->status == OpStatus::kConflict ? ErrorCode::kConflict : error_code_from_name(r->error_code);
-  return make_error(code, r->message.empty() ? "refused by the server" : r->message);
-}
-
-// Rewrites the base records at `from` and under it to `to`.
-Result<void> move_base(Session& s, const std::string& from, const std::string& to) {
-  CAIRN_ASSIGN_OR_RETURN(auto base, s.state->load_base());
-  std::vector<BaseRecord> upserts;
-  std::vector<std::string> removals;
-  for (const auto& [path, b] : base) {
-    if (path != from && !is_below(path, from)) continue;
-    BaseRecord moved = b;
-    moved.path = to + path.substr(from.size());
-    removals.push_back(path);
-    upserts.push_back(std::move(moved));
-  }
-  return s.state->update(upserts, removals, {});
-}
-
-// Where `rel` goes in .cairn/trash: a folder per deletion time, numbered if that place is taken.
-std::string trash_place(const Session& s, const std::string& rel) {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
-  const std::string stem = s.state->state_dir() + "/trash/" + buf;
-  for (int n = 1;; ++n) {
-    const std::string dest = (n == 1 ? stem : stem + "-" + std::to_string(n)) + "/" + rel;
-    if (!local_exists(dest)) return dest;
-  }
-}
-
-// Base records for the folders above `rel` that the server made and the base does not know yet,
-// with their node ids, so that status stays in sync and later moves of them are recognised.
-Result<void> record_parents(Session& s, ApiClient& api, const std::string& rel) {
-  CAIRN_ASSIGN_OR_RETURN(auto base, s.state->load_base());
-  std::vector<BaseRecord> upserts;
-  for (size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', slash + 1)) {
-    const std::string folder = rel.substr(0, slash);
-    if (base.count(folder) != 0) continue;
-    auto st = client::stat_entry(s.root, folder);
-    if (!st) continue;
-    // A folder's own id comes from its parent's listing.
-    const size_t up = folder.rfind('/');
-    CAIRN_ASSIGN_OR_RETURN(
-        auto parent, api.list(s.to_remote(up == std::string::npos ? "" : folder.substr(0, up))));
-    for (const auto& e : parent.entries) {
-      if (e.path == s.to_remote(folder)) {
-        upserts.push_back(client::base_from_stat(*st, 0, e.node_id));
-        break;
-      }
-    }
-  }
-  return s.state->update(upserts, {}, {});
-}
 
 // Brings the working copy up to date after a server-side restore.
 // Returns what the caller should add to its message if that did not fully work.
@@ -141,31 +63,10 @@ int run_mkdir(CommandContext& ctx, const std::string& path) {
   if (!place) return fail(printer, "mkdir", place.error());
   auto t = resolve(ctx, *place, path);
   if (!t) return fail(printer, "mkdir", t.error());
-  if (place->session) {
-    if (auto locked = place->session->state->lock_for_writing(); !locked) {
-      return fail(printer, "mkdir", locked.error());
-    }
-    struct stat st {};
-    if (local_exists(place->session->root + "/" + *t->rel, &st) && !S_ISDIR(st.st_mode)) {
-      return fail(printer, "mkdir", Error(ErrorCode::kAlreadyExists, path + " is a file here"));
-    }
-  }
   ApiClient api(place->endpoint);
-  auto r = expect_done(commit_one(api, CommitOp::mkdir(t->remote)));
+  Session* session = place->session ? &*place->session : nullptr;
+  auto r = client::make_folder(api, session, t->remote, t->rel, path);
   if (!r) return fail(printer, "mkdir", r.error());
-  if (place->session) {
-    Session& s = *place->session;
-    client::LocalTree tree(s.root);
-    if (auto made = tree.make_folders(*t->rel); !made) {
-      return fail(printer, "mkdir", std::move(made).error().with_context(path));
-    }
-    if (auto st = client::stat_entry(s.root, *t->rel)) {
-      if (auto saved = s.state->update({client::base_from_stat(*st, 0, r->node_id)}, {}, {});
-          !saved) {
-        return fail(printer, "mkdir", saved.error());
-      }
-    }
-  }
   printer.document("mkdir",
                    "{\"path\":" + protocol::json_quote(t->remote) +
                        ",\"created\":" + (r->status == OpStatus::kOk ? "true" : "false") + "}",
@@ -185,86 +86,24 @@ int run_mv(CommandContext& ctx, const std::string& src, const std::string& dst) 
     return fail(printer, "mv", Error(ErrorCode::kInvalidArgument, "cannot move the root"));
   }
   ApiClient api(place->endpoint);
-
   if (!place->session) {
-    // Into an existing folder, as mv does.
-    if (auto l = api.list(to->remote);
-        l && !(l->entries.size() == 1 && l->entries[0].path == to->remote)) {
-      to->remote = join_remote_path(to->remote, remote_basename(from->remote));
-    }
-    auto r = expect_done(commit_one(api, CommitOp::move(from->remote, to->remote)));
-    if (!r) return fail(printer, "mv", r.error());
+    auto moved = client::move_on_server(api, from->remote, to->remote);
+    if (!moved) return fail(printer, "mv", moved.error());
     printer.document("mv",
                      "{\"from\":" + protocol::json_quote(from->remote) +
-                         ",\"to\":" + protocol::json_quote(to->remote) + "}",
-                     {"moved " + from->remote + " -> " + to->remote});
+                         ",\"to\":" + protocol::json_quote(*moved) + "}",
+                     {"moved " + from->remote + " -> " + *moved});
     return kExitOk;
   }
-
   Session& s = *place->session;
-  if (auto locked = s.state->lock_for_writing(); !locked)
-    return fail(printer, "mv", locked.error());
-  std::string from_rel = *from->rel;
-  std::string to_rel = *to->rel;
-  struct stat st {};
-  if (local_exists(s.root + "/" + to_rel, &st) && S_ISDIR(st.st_mode) && to_rel != from_rel) {
-    to_rel = to_rel.empty() ? std::string(remote_basename("/" + from_rel))
-                            : to_rel + "/" + std::string(remote_basename("/" + from_rel));
-    to->remote = s.to_remote(to_rel);
-  }
-  if (to_rel == from_rel) {
-    return fail(printer, "mv",
-                Error(ErrorCode::kInvalidArgument, "source and target are the same"));
-  }
-  if (is_below(to_rel, from_rel)) {
-    return fail(printer, "mv",
-                Error(ErrorCode::kInvalidArgument, "cannot move " + src + " into itself"));
-  }
-  const std::string from_abs = s.root + "/" + from_rel;
-  const std::string to_abs = s.root + "/" + to_rel;
-  // A case-only rename names the same file on a case-insensitive disk: that is not a clash.
-  struct stat target {};
-  struct stat source {};
-  const bool source_here = local_exists(from_abs, &source);
-  if (local_exists(to_abs, &target) &&
-      !(source_here && target.st_ino == source.st_ino && target.st_dev == source.st_dev)) {
-    return fail(printer, "mv", Error(ErrorCode::kAlreadyExists, dst + " already exists"));
-  }
-  auto base = s.state->load_base();
-  if (!base) return fail(printer, "mv", base.error());
-  auto known = base->find(from_rel);
-  if (!source_here && known == base->end()) {
-    return fail(printer, "mv", Error(ErrorCode::kNotFound, "no such file or folder: " + src));
-  }
-  std::string note;
-  if (known != base->end()) {
-    // The server first: if it refuses, nothing here has changed.
-    auto r = expect_done(
-        commit_one(api, CommitOp::move(from->remote, s.to_remote(to_rel), known->second.node_id)));
-    if (!r) return fail(printer, "mv", r.error());
-  } else {
-    note = " (not on the server yet: push to upload it)";
-  }
-  if (source_here) {
-    // Checked free above (a case-only rename may find itself there): replacing is allowed.
-    client::LocalTree tree(s.root);
-    if (auto moved = tree.rename(from_rel, to_rel, /*replace=*/true); !moved) {
-      return fail(printer, "mv",
-                  Error(ErrorCode::kIo, "moved on the server, but not here: " +
-                                            moved.error().message() + " (cairn pull applies it)"));
-    }
-  }
-  if (auto moved = move_base(s, from_rel, to_rel); !moved)
-    return fail(printer, "mv", moved.error());
-  if (known != base->end()) {
-    if (auto parents = record_parents(s, api, to_rel); !parents) {
-      printer.warn("could not record the new folders: " + parents.error().message());
-    }
-  }
+  auto done = client::move_in_working_copy(s, api, *from->rel, *to->rel, src, dst);
+  if (!done) return fail(printer, "mv", done.error());
+  if (!done->warning.empty()) printer.warn(done->warning);
   printer.document("mv",
                    "{\"from\":" + protocol::json_quote(from->remote) +
-                       ",\"to\":" + protocol::json_quote(s.to_remote(to_rel)) + "}",
-                   {"moved " + from_rel + " -> " + to_rel + note});
+                       ",\"to\":" + protocol::json_quote(s.to_remote(done->to_rel)) + "}",
+                   {"moved " + *from->rel + " -> " + done->to_rel +
+                    (done->on_server ? "" : " (not on the server yet: push to upload it)")});
   return kExitOk;
 }
 
@@ -278,75 +117,20 @@ int run_rm(CommandContext& ctx, const std::string& path, bool recursive) {
     return fail(printer, "rm", Error(ErrorCode::kInvalidArgument, "cannot delete the root"));
   }
   ApiClient api(place->endpoint);
-  const Error folder_needs_r(ErrorCode::kInvalidArgument,
-                             path + " is a folder: use -r to delete it and everything in it");
-
   if (!place->session) {
-    auto l = api.list(t->remote);
-    if (!l) return fail(printer, "rm", l.error());
-    const bool file = l->entries.size() == 1 && l->entries[0].path == t->remote;
-    if (!file && !recursive) return fail(printer, "rm", folder_needs_r);
-    auto r = expect_done(commit_one(api, CommitOp::remove(t->remote, std::nullopt)));
-    if (!r) return fail(printer, "rm", r.error());
+    if (auto removed = client::remove_on_server(api, t->remote, path, recursive); !removed) {
+      return fail(printer, "rm", removed.error());
+    }
     printer.document("rm", "{\"path\":" + protocol::json_quote(t->remote) + "}",
                      {"deleted " + t->remote + " (cairn trash restore brings it back)"});
     return kExitOk;
   }
-
-  Session& s = *place->session;
-  if (auto locked = s.state->lock_for_writing(); !locked)
-    return fail(printer, "rm", locked.error());
-  const std::string rel = *t->rel;
-  const std::string abs = s.root + "/" + rel;
-  struct stat st {};
-  const bool here = local_exists(abs, &st);
-  auto base = s.state->load_base();
-  if (!base) return fail(printer, "rm", base.error());
-  auto known = base->find(rel);
-  if (!here && known == base->end()) {
-    return fail(printer, "rm", Error(ErrorCode::kNotFound, "no such file or folder: " + path));
-  }
-  const bool folder = here ? S_ISDIR(st.st_mode) : known->second.kind == NodeKind::kFolder;
-  if (folder && !recursive) return fail(printer, "rm", folder_needs_r);
-  if (known != base->end()) {
-    // A file: that version of that node, or nothing (an edit or a replacement made elsewhere
-    // wins). A folder: everything in it, as asked.
-    std::optional<int64_t> guard;
-    if (!folder && known->second.version > 0) guard = known->second.version;
-    const int64_t node = folder ? 0 : known->second.node_id;
-    auto r = expect_done(commit_one(api, CommitOp::remove(t->remote, guard, node)));
-    if (!r) {
-      if (r.error().code() == ErrorCode::kConflict) {
-        return fail(printer, "rm",
-                    Error(ErrorCode::kConflict, path + " changed on the server since you last "
-                                                       "pulled; pull, look, and delete again"));
-      }
-      return fail(printer, "rm", r.error());
-    }
-  }
-  // The local copy goes to .cairn/trash, not away: it may hold edits never pushed.
-  if (here) {
-    const std::string dest = trash_place(s, rel);
-    std::error_code ec;
-    fs::create_directories(fs::path(dest).parent_path(), ec);
-    client::LocalTree tree(s.root);
-    auto moved = ec ? Result<void>(Error(ErrorCode::kIo, ec.message())) : tree.move_out(rel, dest);
-    if (!moved) {
-      return fail(
-          printer, "rm",
-          Error(ErrorCode::kIo, "deleted on the server, but not here: " + moved.error().message()));
-    }
-  }
-  std::vector<std::string> removals;
-  for (const auto& [p, b] : *base) {
-    if (is_within(p, rel)) removals.push_back(p);
-  }
-  if (auto saved = s.state->update({}, removals, {}); !saved)
-    return fail(printer, "rm", saved.error());
+  auto synced = client::remove_in_working_copy(*place->session, api, *t->rel, path, recursive);
+  if (!synced) return fail(printer, "rm", synced.error());
   printer.document("rm", "{\"path\":" + protocol::json_quote(t->remote) + "}",
-                   {"deleted " + rel +
-                    (known != base->end() ? " (cairn trash restore brings it back)"
-                                          : " (it was never pushed; it is in .cairn/trash)")});
+                   {"deleted " + *t->rel +
+                    (*synced ? " (cairn trash restore brings it back)"
+                             : " (it was never pushed; it is in .cairn/trash)")});
   return kExitOk;
 }
 
@@ -372,18 +156,6 @@ int run_history(CommandContext& ctx, const std::string& path) {
   return kExitOk;
 }
 
-// The newest trash entry that was at `remote`.
-Result<protocol::TrashEntry> in_trash(ApiClient& api, const std::string& remote) {
-  CAIRN_ASSIGN_OR_RETURN(auto bin, api.trash());
-  for (const auto& e : bin.entries) {
-    if (e.path == remote) return e;
-  }
-  return make_error(ErrorCode::kNotFound,
-                    remote +
-                        " is not in the trash (see cairn trash ls; a file inside a deleted "
-                        "folder comes back with its folder)");
-}
-
 int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
                 const std::string& to_local, const std::string& command) {
   Printer printer(mode_of(ctx));
@@ -395,26 +167,8 @@ int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
 
   if (!to_local.empty()) {
     // A copy of that version, here; the server is not changed.
-    auto h = api.history(t->remote);
-    if (!h && h.error().code() == ErrorCode::kNotFound) {
-      auto binned = in_trash(api, t->remote);
-      if (binned && binned->kind != NodeKind::kFolder) h = api.history("", binned->node_id);
-    }
-    if (!h) return fail(printer, command, h.error());
-    const protocol::VersionInfo* chosen = nullptr;
-    for (const auto& v : h->versions) {
-      if (version == 0 ? chosen == nullptr : v.version == version) chosen = &v;
-    }
-    if (chosen == nullptr) {
-      return fail(printer, command,
-                  Error(ErrorCode::kNotFound, "no version " + std::to_string(version) + " of " +
-                                                  t->remote + " (see cairn history)"));
-    }
-    if (chosen->kind != NodeKind::kFile) {
-      return fail(printer, command,
-                  Error(ErrorCode::kInvalidArgument,
-                        "that version is a symlink to " + chosen->symlink_target));
-    }
+    auto chosen = client::find_file_version(api, t->remote, version);
+    if (!chosen) return fail(printer, command, chosen.error());
     fs::path dest(to_local);
     if (dest.is_relative()) dest = fs::absolute(fs::path(ctx.directory) / dest);
     auto got = client::fetch_file(api, chosen->manifest, chosen->size, chosen->mode,
@@ -431,33 +185,12 @@ int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
   }
 
   if (auto locked = lock_here(*place); !locked) return fail(printer, command, locked.error());
-  Result<protocol::CommitResult> r = make_error(ErrorCode::kInternal, "unreachable");
-  std::string what;
-  if (version > 0) {
-    // In a working copy, the version is one of the file this copy knows at that path.
-    int64_t node = 0;
-    if (place->session && t->rel) {
-      if (auto base = place->session->state->load_base(); base) {
-        if (auto known = base->find(*t->rel); known != base->end()) node = known->second.node_id;
-      }
-    }
-    r = expect_done(commit_one(api, CommitOp::restore(t->remote, version, node)));
-    what = "restored version " + std::to_string(version) + " of " + t->remote;
-  } else {
-    auto binned = in_trash(api, t->remote);
-    if (!binned) {
-      // Live files need a version number.
-      if (auto live = api.list(t->remote); live) {
-        return fail(printer, command,
-                    Error(ErrorCode::kInvalidArgument,
-                          t->remote + " is not deleted: give --version N (see cairn history)"));
-      }
-      return fail(printer, command, binned.error());
-    }
-    r = expect_done(commit_one(api, CommitOp::undelete(binned->node_id)));
-    what = "restored " + t->remote + " from the trash";
-  }
+  Session* session = place->session ? &*place->session : nullptr;
+  auto r = client::restore_on_server(api, session, t->remote, t->rel, version);
   if (!r) return fail(printer, command, r.error());
+  std::string what = version > 0
+                         ? "restored version " + std::to_string(version) + " of " + t->remote
+                         : "restored " + t->remote + " from the trash";
   if (r->status == OpStatus::kOk) {
     what += r->version > 0 ? " (now version " + std::to_string(r->version) + ")" : "";
   } else {
@@ -527,9 +260,10 @@ int run_trash(CommandContext& ctx, const std::string& action, const std::string&
     to_remote = dest->remote;
   }
   if (auto locked = lock_here(*place); !locked) return fail(printer, command, locked.error());
-  auto binned = in_trash(api, t->remote);
+  auto binned = client::in_trash(api, t->remote);
   if (!binned) return fail(printer, command, binned.error());
-  auto r = expect_done(commit_one(api, CommitOp::undelete(binned->node_id, to_remote)));
+  auto r =
+      client::expect_done(client::commit_one(api, CommitOp::undelete(binned->node_id, to_remote)));
   if (!r) return fail(printer, command, r.error());
   std::string what = "restored " + t->remote +
                      (to_remote.empty() || to_remote == t->remote ? "" : " to " + to_remote);
