@@ -214,21 +214,20 @@ struct ChangesPage {
   bool reset = false;  // A feed's position was ahead of its namespace: it started over.
 };
 
-class MetadataStore {
+// Who may use the server: settings, users, tokens (stored by hash only) and authentication.
+class IdentityStore {
  public:
-  virtual ~MetadataStore() = default;
+  virtual ~IdentityStore() = default;
 
   // Returns the value stored under `key`, storing `initial` first if there is none. Two daemons
   // racing to initialise the same key both get the one value that won.
   virtual Result<std::string> get_or_init_setting(const std::string& key,
                                                   const std::string& initial) = 0;
-
   // A setting's value, or nullopt if it is not set.
   virtual Result<std::optional<std::string>> setting(const std::string& key) = 0;
   // Sets a setting; nullopt removes it.
   virtual Result<void> set_setting(const std::string& key,
                                    const std::optional<std::string>& value) = 0;
-
   // Creates a user with a home namespace. kAlreadyExists if the name is taken.
   virtual Result<User> create_user(const std::string& name, int64_t now) = 0;
   virtual Result<std::vector<User>> list_users() = 0;
@@ -248,6 +247,16 @@ class MetadataStore {
   // The user a token hash belongs to. kUnauthenticated for an unknown, revoked or expired token
   // or a disabled user; the message does not say which.
   virtual Result<User> authenticate(const Digest& token_hash, int64_t now) = 0;
+  // Of `token_hashes`, those not valid at `now`: unknown, revoked, expired, or their user
+  // disabled.
+  virtual Result<std::vector<Digest>> invalid_tokens(const std::vector<Digest>& token_hashes,
+                                                     int64_t now) = 0;
+};
+
+// Which chunks are stored, where (objects of their own, places in packs), and who holds them.
+class ChunkIndex {
+ public:
+  virtual ~ChunkIndex() = default;
 
   // For each digest, whether the chunk is stored and this user holds or claims it (see
   // locate_chunks). The answer never reveals chunks that only other users hold.
@@ -268,7 +277,6 @@ class MetadataStore {
   virtual Result<void> record_chunk(int64_t user_id, const Digest& digest, uint64_t size,
                                     int64_t now, const std::function<Result<void>()>& publish = {},
                                     int64_t token_id = 0) = 0;
-
   // Records a stored pack and its chunks in one transaction. `verified`: the daemon hashed every
   // chunk in it, so this user holds them all and anyone who holds one of them may read it there.
   // Otherwise this user only claims them (see locate_chunks): they read them from this pack
@@ -295,8 +303,118 @@ class MetadataStore {
   virtual Result<std::vector<ChunkLocation>> locate_chunks(
       int64_t user_id, const std::vector<Digest>& digests,
       const std::vector<Digest>& manifests = {}, const std::string& scope_path = {}) = 0;
+  // Whether this user holds a chunk (uploaded it, or claims it by a pack of theirs). False for
+  // chunks only others hold.
+  virtual Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) = 0;
+};
 
-  // --- garbage collection (cairnd gc) ---
+// The file tree: upload sessions, commits, manifests, listings, the change feed, history, the
+// trash and quotas, and who hears of changes.
+class TreeStore {
+ public:
+  virtual ~TreeStore() = default;
+
+  // The chunks that the user's live upload sessions `upload_ids` reference and the user does not
+  // hold yet, each once. Unknown or expired sessions contribute nothing.
+  virtual Result<std::vector<ChunkRef>> missing_upload_chunks(
+      int64_t user_id, const std::vector<std::string>& upload_ids, int64_t now) = 0;
+  // Persists upload sessions (and their manifests) in one transaction.
+  virtual Result<void> save_uploads(const std::vector<StagedUpload>& uploads) = 0;
+  // Applies operations in one transaction, each atomic on its own: an op that fails or conflicts
+  // changes nothing and does not stop the others. One result per op, in order. `files` is empty
+  // or holds one entry per op: for a put that carries its file, the file staged (without an
+  // upload id), whose manifest the commit stores.
+  virtual Result<std::vector<protocol::CommitResult>> commit(
+      const Actor& actor, const std::vector<protocol::CommitOp>& ops,
+      const std::vector<std::optional<StagedUpload>>& files) = 0;
+  // An encoded manifest this user may read: one a version of theirs or of a folder or file shared
+  // with them, or one of their upload sessions, references; with `scope_path` (a path of the
+  // user's view), only such a version or session at or under it. kNotFound otherwise.
+  virtual Result<Bytes> get_manifest(int64_t user_id, const Digest& digest,
+                                     const std::string& scope_path = {}) = 0;
+  // A folder's live children, or the single entry when `path` names a file, in the actor's view
+  // (a path may lead into a folder shared with them). kNotFound if absent.
+  virtual Result<protocol::ListResponse> list(const Actor& actor, const std::string& path) = 0;
+  // The current state of every node of the actor's view changed after `after`, each feed's
+  // changes oldest first: the home namespace's, then each shared folder's. One snapshot.
+  virtual Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) = 0;
+  // The versions of a file, newest first: of the live file at `path`, or (node_id != 0) of any
+  // node of the namespace, deleted ones too. kNotFound, or kInvalidArgument for a folder.
+  virtual Result<protocol::HistoryResponse> history(const Actor& actor, const std::string& path,
+                                                    int64_t node_id) = 0;
+  virtual Result<protocol::TrashResponse> trash(int64_t namespace_id) = 0;
+  // Deletes for good every deleted node of the namespace (deleted before `deleted_before`, if
+  // given) and its versions, and refunds the owner's quota; one transaction.
+  virtual Result<protocol::EmptyTrashResponse> empty_trash(int64_t namespace_id,
+                                                           std::optional<int64_t> deleted_before,
+                                                           int64_t now) = 0;
+  virtual Result<protocol::QuotaResponse> quota(int64_t user_id) = 0;
+  // nullopt: unlimited.
+  virtual Result<void> set_quota(int64_t user_id, std::optional<uint64_t> limit) = 0;
+  // Calls `changed(namespace_id)` after each committed change to a namespace's change feed: on
+  // PostgreSQL those any daemon on the database makes (LISTEN/NOTIFY), on SQLite this
+  // process's. `gap()` when some may have been missed. Empty functions stop it.
+  virtual Result<void> watch_changes(std::function<void(int64_t)> changed,
+                                     std::function<void()> gap) = 0;
+  // Who saw namespace `ns` change after its journal position `after` (-1: not known, count
+  // every share as changed): its owner, and each grantee of a folder or file in it that changed
+  // since (something under it was put, moved in or out, deleted...). `head` is the position the
+  // answer is as of: pass it as `after` next time.
+  struct Audience {
+    std::vector<int64_t> users;
+    int64_t head = 0;
+  };
+  virtual Result<Audience> audience(int64_t ns, int64_t after) = 0;
+};
+
+// Folders and files shared between users, and links anyone holding the URL may download from.
+class SharingStore {
+ public:
+  virtual ~SharingStore() = default;
+
+  // kPermissionDenied (naming the role) if any of `paths` of the actor's view lies in a folder
+  // shared with them that they may not change. For early refusals (an upload session); the
+  // commit checks again inside its own transaction.
+  virtual Result<void> check_write(const Actor& actor, const std::vector<std::string>& paths) = 0;
+  // Shares the folder or file at `path` of the actor's home namespace with `grantee`, or changes
+  // the role of an existing share. A new grantee sees it at /Shared/NAME (NAME (2) if that is
+  // taken). kInvalidArgument for the root or oneself, kPermissionDenied for something inside a
+  // share; kNotFound for an unknown user or path.
+  virtual Result<ShareInfo> share(const Actor& actor, const std::string& path,
+                                  const std::string& grantee, Role role) = 0;
+  // The owner takes the share of `path` from `grantee`; or (grantee empty) a grantee leaves the
+  // folder shared with them at `path`. The grantee's mount goes with it. kNotFound if no such
+  // share.
+  virtual Result<void> unshare(const Actor& actor, const std::string& path,
+                               const std::string& grantee) = 0;
+  // The shares the actor owns and those shared with them; only those at or under `path` if not
+  // empty.
+  virtual Result<std::vector<ShareInfo>> shares(const Actor& actor, const std::string& path) = 0;
+  // A link to the file or folder at `path` of the actor's view, stored by its token's hash.
+  // kPermissionDenied for a viewer (a link shares), kNotFound for no such path.
+  virtual Result<LinkInfo> create_link(const Actor& actor, const std::string& path,
+                                       const Digest& token_hash,
+                                       std::optional<int64_t> expires_at) = 0;
+  // The links the actor made, and the links others made into the actor's files (an editor's,
+  // into a folder the actor shares); with a scoped token, those into its folder alone.
+  virtual Result<std::vector<LinkInfo>> links(const Actor& actor) = 0;
+  // Revokes a link the actor made or one into the actor's files, by id or (id 0) by its token's
+  // hash; kNotFound otherwise (or outside the token's folder). Revoking twice keeps the first
+  // time. Links also end on their own when their creator loses the right to share what they
+  // point at (a share taken away or made read-only).
+  virtual Result<void> revoke_link(const Actor& actor, int64_t link_id,
+                                   const std::optional<Digest>& token_hash = std::nullopt) = 0;
+  // What the link with this token serves. kNotFound for an unknown, revoked or expired link, a
+  // deleted node, or a creator who was disabled: all look alike.
+  virtual Result<LinkTarget> open_link(const Digest& token_hash, int64_t now) = 0;
+};
+
+// What keeps the store small and sound: garbage collection, retention, expired sessions, and
+// damage found by cairnd check or by reads that verify what they serve.
+class MaintenanceStore {
+ public:
+  virtual ~MaintenanceStore() = default;
+
   // From one consistent snapshot: the stored chunks that no version and no upload session
   // references and that have no copy (standalone, or in a pack) created at or after `cutoff`.
   virtual Result<std::vector<Digest>> gc_candidates(int64_t cutoff) = 0;
@@ -329,8 +447,6 @@ class MetadataStore {
                                            const std::vector<PackEntry>& entries, int64_t now) = 0;
   // Forgets a retired pack once its object is deleted.
   virtual Result<void> gc_forget_pack(const Digest& pack) = 0;
-
-  // --- damage (cairnd check, reads that verify what they serve) ---
   // Forgets one copy of `chunk` that was found damaged or missing: its object of its own (`pack`
   // nullopt) or its place in `pack`. If no copy of it is left, it is recorded as damaged (held
   // by nobody, located for nobody) until an upload of its bytes repairs it. Idempotent.
@@ -365,115 +481,22 @@ class MetadataStore {
   virtual Result<MetadataCheck> check_metadata() = 0;
   // The chunks stored as objects of their own (not doomed), with their sizes.
   virtual Result<std::vector<ChunkRef>> stored_chunks() = 0;
-
-  // The chunks that the user's live upload sessions `upload_ids` reference and the user does not
-  // hold yet, each once. Unknown or expired sessions contribute nothing.
-  virtual Result<std::vector<ChunkRef>> missing_upload_chunks(
-      int64_t user_id, const std::vector<std::string>& upload_ids, int64_t now) = 0;
-
-  // Persists upload sessions (and their manifests) in one transaction.
-  virtual Result<void> save_uploads(const std::vector<StagedUpload>& uploads) = 0;
-  // Applies operations in one transaction, each atomic on its own: an op that fails or conflicts
-  // changes nothing and does not stop the others. One result per op, in order. `files` is empty
-  // or holds one entry per op: for a put that carries its file, the file staged (without an
-  // upload id), whose manifest the commit stores.
-  virtual Result<std::vector<protocol::CommitResult>> commit(
-      const Actor& actor, const std::vector<protocol::CommitOp>& ops,
-      const std::vector<std::optional<StagedUpload>>& files) = 0;
   // Deletes expired upload sessions; returns how many.
   virtual Result<int64_t> expire_uploads(int64_t now) = 0;
-
-  // An encoded manifest this user may read: one a version of theirs or of a folder or file shared
-  // with them, or one of their upload sessions, references; with `scope_path` (a path of the
-  // user's view), only such a version or session at or under it. kNotFound otherwise.
-  virtual Result<Bytes> get_manifest(int64_t user_id, const Digest& digest,
-                                     const std::string& scope_path = {}) = 0;
-  // Whether this user holds a chunk (uploaded it, or claims it by a pack of theirs). False for
-  // chunks only others hold.
-  virtual Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) = 0;
-  // A folder's live children, or the single entry when `path` names a file, in the actor's view
-  // (a path may lead into a folder shared with them). kNotFound if absent.
-  virtual Result<protocol::ListResponse> list(const Actor& actor, const std::string& path) = 0;
-  // The current state of every node of the actor's view changed after `after`, each feed's
-  // changes oldest first: the home namespace's, then each shared folder's. One snapshot.
-  virtual Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) = 0;
-
-  // --- sharing ---
-  // kPermissionDenied (naming the role) if any of `paths` of the actor's view lies in a folder
-  // shared with them that they may not change. For early refusals (an upload session); the
-  // commit checks again inside its own transaction.
-  virtual Result<void> check_write(const Actor& actor, const std::vector<std::string>& paths) = 0;
-  // Shares the folder or file at `path` of the actor's home namespace with `grantee`, or changes
-  // the role of an existing share. A new grantee sees it at /Shared/NAME (NAME (2) if that is
-  // taken). kInvalidArgument for the root or oneself, kPermissionDenied for something inside a
-  // share; kNotFound for an unknown user or path.
-  virtual Result<ShareInfo> share(const Actor& actor, const std::string& path,
-                                  const std::string& grantee, Role role) = 0;
-  // The owner takes the share of `path` from `grantee`; or (grantee empty) a grantee leaves the
-  // folder shared with them at `path`. The grantee's mount goes with it. kNotFound if no such
-  // share.
-  virtual Result<void> unshare(const Actor& actor, const std::string& path,
-                               const std::string& grantee) = 0;
-  // The shares the actor owns and those shared with them; only those at or under `path` if not
-  // empty.
-  virtual Result<std::vector<ShareInfo>> shares(const Actor& actor, const std::string& path) = 0;
-
-  // --- links ---
-  // A link to the file or folder at `path` of the actor's view, stored by its token's hash.
-  // kPermissionDenied for a viewer (a link shares), kNotFound for no such path.
-  virtual Result<LinkInfo> create_link(const Actor& actor, const std::string& path,
-                                       const Digest& token_hash,
-                                       std::optional<int64_t> expires_at) = 0;
-  // The links the actor made, and the links others made into the actor's files (an editor's,
-  // into a folder the actor shares); with a scoped token, those into its folder alone.
-  virtual Result<std::vector<LinkInfo>> links(const Actor& actor) = 0;
-  // Revokes a link the actor made or one into the actor's files, by id or (id 0) by its token's
-  // hash; kNotFound otherwise (or outside the token's folder). Revoking twice keeps the first
-  // time. Links also end on their own when their creator loses the right to share what they
-  // point at (a share taken away or made read-only).
-  virtual Result<void> revoke_link(const Actor& actor, int64_t link_id,
-                                   const std::optional<Digest>& token_hash = std::nullopt) = 0;
-  // What the link with this token serves. kNotFound for an unknown, revoked or expired link, a
-  // deleted node, or a creator who was disabled: all look alike.
-  virtual Result<LinkTarget> open_link(const Digest& token_hash, int64_t now) = 0;
-
-  // --- history, trash, quota ---
-  // The versions of a file, newest first: of the live file at `path`, or (node_id != 0) of any
-  // node of the namespace, deleted ones too. kNotFound, or kInvalidArgument for a folder.
-  virtual Result<protocol::HistoryResponse> history(const Actor& actor, const std::string& path,
-                                                    int64_t node_id) = 0;
-  virtual Result<protocol::TrashResponse> trash(int64_t namespace_id) = 0;
-  // Deletes for good every deleted node of the namespace (deleted before `deleted_before`, if
-  // given) and its versions, and refunds the owner's quota; one transaction.
-  virtual Result<protocol::EmptyTrashResponse> empty_trash(int64_t namespace_id,
-                                                           std::optional<int64_t> deleted_before,
-                                                           int64_t now) = 0;
-  virtual Result<protocol::QuotaResponse> quota(int64_t user_id) = 0;
-  // nullopt: unlimited.
-  virtual Result<void> set_quota(int64_t user_id, std::optional<uint64_t> limit) = 0;
   // In every namespace: forgets versions superseded before `cutoff` (heads stay) and empties the
   // trash of what was deleted before it.
   virtual Result<RetentionReport> apply_retention(int64_t cutoff, int64_t now) = 0;
+};
 
-  // --- notifications ---
-  // Calls `changed(namespace_id)` after each committed change to a namespace's change feed: on
-  // PostgreSQL those any daemon on the database makes (LISTEN/NOTIFY), on SQLite this
-  // process's. `gap()` when some may have been missed. Empty functions stop it.
-  virtual Result<void> watch_changes(std::function<void(int64_t)> changed,
-                                     std::function<void()> gap) = 0;
-  // Who saw namespace `ns` change after its journal position `after` (-1: not known, count
-  // every share as changed): its owner, and each grantee of a folder or file in it that changed
-  // since (something under it was put, moved in or out, deleted...). `head` is the position the
-  // answer is as of: pass it as `after` next time.
-  struct Audience {
-    std::vector<int64_t> users;
-    int64_t head = 0;
-  };
-  virtual Result<Audience> audience(int64_t ns, int64_t after) = 0;
-  // Of `token_hashes`, those not valid at `now`: unknown, revoked, expired, or their user
-  // disabled.
-  virtual Result<std::vector<Digest>> invalid_tokens(const std::vector<Digest>& token_hashes,
-                                                     int64_t now) = 0;
+// The metadata store: one object that plays every role, so that each service is handed the
+// roles it needs. daemon/store/sql/ implements it once, for SQLite and PostgreSQL.
+class MetadataStore : public IdentityStore,
+                      public ChunkIndex,
+                      public TreeStore,
+                      public SharingStore,
+                      public MaintenanceStore {
+ public:
+  ~MetadataStore() override = default;
 };
 
 }  // namespace cairn::store
