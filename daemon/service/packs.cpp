@@ -44,65 +44,6 @@ Result<protocol::PackStored> PackReceiver::finish() {
 
 // --- Services: packs -------------------------------------------------------------------------
 
-std::string Services::sign_pack_url(std::string_view purpose, const std::string& hex,
-                                    const std::vector<std::pair<std::string, int64_t>>& fields,
-                                    std::string_view where) const {
-  const std::string expires = std::to_string(now() + config_.chunk_url_ttl_seconds);
-  std::vector<std::string> values;
-  std::string url = std::string(where) + hex + "?";
-  for (const auto& [name, value] : fields) {
-    values.push_back(std::to_string(value));
-    url += name + "=" + values.back() + "&";
-  }
-  return url + "e=" + expires + "&s=" + pack_signature(purpose, hex, values, expires).hex();
-}
-
-Digest Services::pack_signature(std::string_view purpose, const std::string& hex,
-                                const std::vector<std::string>& values,
-                                const std::string& expires) const {
-  std::string payload = std::string(purpose) + "\n" + hex;
-  for (const auto& v : values) payload += "\n" + v;
-  return url_signature({payload, expires});
-}
-
-Result<std::vector<int64_t>> Services::verify_pack_url(
-    std::string_view purpose, const std::string& hex,
-    const std::map<std::string, std::string>& query, const std::vector<std::string>& names,
-    std::string_view what, std::string_view where_from) const {
-  auto field = [&](const std::string& name) -> std::optional<int64_t> {
-    auto it = query.find(name);
-    if (it == query.end()) return std::nullopt;
-    auto v = parse_int(it->second);
-    if (!v || *v < 0) return std::nullopt;
-    return v;
-  };
-  std::vector<int64_t> numbers;
-  std::vector<std::string> values;
-  for (const auto& name : names) {
-    auto v = field(name);
-    if (!v) break;
-    numbers.push_back(*v);
-    values.push_back(std::to_string(*v));
-  }
-  const auto expires = field("e");
-  const auto sig = query.find("s");
-  if (numbers.size() != names.size() || !expires || sig == query.end()) {
-    return make_error(
-        ErrorCode::kPermissionDenied,
-        std::string(what) + " URL is not signed (get one from " + std::string(where_from) + ")");
-  }
-  const Digest expected = pack_signature(purpose, hex, values, std::to_string(*expires));
-  auto given = from_hex(sig->second);
-  if (!given || !constant_time_equal(*given, expected.bytes())) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      std::string(what) + " URL signature does not match");
-  }
-  if (*expires < now()) {
-    return make_error(ErrorCode::kPermissionDenied, std::string(what) + " URL has expired");
-  }
-  return numbers;
-}
-
 PackLimits Services::pack_limits() const {
   PackLimits limits;
   limits.max_chunk_size = config_.chunking.max_size;
@@ -123,19 +64,19 @@ Result<protocol::ChunkUpload> Services::pack_upload(const RequestContext& ctx,
                                          config_.chunk_url_ttl_seconds)) {
     return protocol::ChunkUpload{req.pack, std::move(direct->url), std::move(direct->headers)};
   }
-  // Bound to the caller's token, as a chunk upload URL is (sign_chunk_url).
+  // Bound to the caller's token, as a chunk upload URL is (upload_grant).
   return protocol::ChunkUpload{
       req.pack,
-      sign_pack_url("PUT pack", req.pack.hex(),
-                    {{"u", user}, {"t", ctx.user.token_id}, {"n", static_cast<int64_t>(req.size)}}),
+      sign_url("PUT pack", "/v1/packs/", req.pack.hex(),
+               {{"u", user}, {"t", ctx.user.token_id}, {"n", static_cast<int64_t>(req.size)}}),
       {}};
 }
 
 Result<ChunkPutGrant> Services::authorize_pack_put(
     std::string_view hex, const std::map<std::string, std::string>& query) const {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
-  CAIRN_ASSIGN_OR_RETURN(auto f, verify_pack_url("PUT pack", digest.hex(), query, {"u", "t", "n"},
-                                                 "pack upload", "POST /v1/packs"));
+  CAIRN_ASSIGN_OR_RETURN(auto f, verify_url("PUT pack", digest.hex(), query, {"u", "t", "n"},
+                                            "pack upload", "POST /v1/packs"));
   const int64_t user = f[0];
   const int64_t token = f[1];
   const int64_t size = f[2];
@@ -207,8 +148,8 @@ Result<protocol::PackStored> Services::confirm_pack(const RequestContext& ctx,
 Result<ChunkBody> Services::pack_range_read(std::string_view hex,
                                             const std::map<std::string, std::string>& query) {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
-  CAIRN_ASSIGN_OR_RETURN(auto f, verify_pack_url("GET pack", digest.hex(), query, {"o", "n"},
-                                                 "pack read", "POST /v1/chunks/locate"));
+  CAIRN_ASSIGN_OR_RETURN(auto f, verify_url("GET pack", digest.hex(), query, {"o", "n"},
+                                            "pack read", "POST /v1/chunks/locate"));
   const store::ByteRange range{static_cast<uint64_t>(f[0]), static_cast<uint64_t>(f[1])};
   ChunkBody body;
   CAIRN_ASSIGN_OR_RETURN(body.object, blobs_.read_info(store::ObjectId::pack(digest), range));
@@ -364,11 +305,10 @@ Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& c
     } else if (id.kind == store::ObjectKind::kChunk) {
       // With the bearer token, as always, and signed for this user: a chunk of a file shared
       // with them is readable without their holding it.
-      read.url =
-          sign_pack_url("GET chunk", id.digest.hex(), {{"u", ctx.user.user_id}}, "/v1/chunks/");
+      read.url = sign_url("GET chunk", "/v1/chunks/", id.digest.hex(), {{"u", ctx.user.user_id}});
     } else {
-      read.url = sign_pack_url(
-          "GET pack", id.digest.hex(),
+      read.url = sign_url(
+          "GET pack", "/v1/packs/", id.digest.hex(),
           {{"o", static_cast<int64_t>(range.offset)}, {"n", static_cast<int64_t>(range.length)}});
     }
     out.reads.push_back(std::move(read));
@@ -417,8 +357,8 @@ Result<ChunkBody> Services::chunk_read(const RequestContext& ctx, std::string_vi
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
   if (query.count("s") != 0) {
     // A read that POST /v1/chunks/locate signed for this user.
-    CAIRN_ASSIGN_OR_RETURN(auto f, verify_pack_url("GET chunk", digest.hex(), query, {"u"},
-                                                   "chunk read", "POST /v1/chunks/locate"));
+    CAIRN_ASSIGN_OR_RETURN(auto f, verify_url("GET chunk", digest.hex(), query, {"u"}, "chunk read",
+                                              "POST /v1/chunks/locate"));
     if (f[0] != ctx.user.user_id) {
       return make_error(ErrorCode::kPermissionDenied, "this chunk read URL is someone else's");
     }

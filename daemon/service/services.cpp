@@ -103,7 +103,7 @@ Services::Services(store::MetadataStore& metadata, store::BlobStore& blobs, Serv
     : metadata_(metadata),
       blobs_(blobs),
       config_(std::move(config)),
-      signing_key_(std::move(signing_key)),
+      signer_(std::move(signing_key)),
       clock_(clock) {}
 
 protocol::ServerConfig Services::server_config() const {
@@ -184,30 +184,17 @@ Result<void> Services::set_user_disabled(const std::string& user_name, bool disa
 
 // --- chunks ----------------------------------------------------------------------------------
 
-Digest Services::url_signature(std::initializer_list<std::string_view> fields) const {
-  std::string payload;
-  for (std::string_view f : fields) {
-    if (!payload.empty()) payload += '\n';
-    payload += f;
-  }
-  return hmac_sha256(signing_key_, as_bytes(payload));
+std::string Services::sign_url(std::string_view purpose, std::string_view where,
+                               const std::string& hex, const UrlSigner::Fields& fields) const {
+  return signer_.sign(purpose, where, hex, fields, now() + config_.chunk_url_ttl_seconds);
 }
 
-Digest Services::chunk_signature(int64_t user_id, int64_t token_id, const std::string& hex,
-                                 uint64_t size, int64_t expires) const {
-  return url_signature({"PUT", hex, std::to_string(user_id), std::to_string(token_id),
-                        std::to_string(size), std::to_string(expires)});
-}
-
-// The URL names the token it was granted to (`t`): the upload is recorded only while that token
-// is valid, so revoking a token ends its uploads at once, not when their URLs expire.
-std::string Services::sign_chunk_url(int64_t user_id, int64_t token_id, const Digest& digest,
-                                     uint64_t size) const {
-  const int64_t expires = now() + config_.chunk_url_ttl_seconds;
-  const std::string hex = digest.hex();
-  return "/v1/chunks/" + hex + "?u=" + std::to_string(user_id) + "&t=" + std::to_string(token_id) +
-         "&n=" + std::to_string(size) + "&e=" + std::to_string(expires) +
-         "&s=" + chunk_signature(user_id, token_id, hex, size, expires).hex();
+Result<std::vector<int64_t>> Services::verify_url(std::string_view purpose, const std::string& hex,
+                                                  const std::map<std::string, std::string>& query,
+                                                  const std::vector<std::string>& names,
+                                                  std::string_view what,
+                                                  std::string_view where_from) const {
+  return signer_.verify(purpose, hex, query, names, now(), what, where_from);
 }
 
 Result<std::vector<ChunkRef>> Services::unheld_chunks(int64_t user_id,
@@ -245,7 +232,14 @@ protocol::ChunkUpload Services::upload_grant(const store::User& user, const Chun
                                          config_.chunk_url_ttl_seconds)) {
     return {chunk.hash, std::move(direct->url), std::move(direct->headers)};
   }
-  return {chunk.hash, sign_chunk_url(user.user_id, user.token_id, chunk.hash, chunk.length), {}};
+  // The URL names the token it was granted to (`t`): the upload is recorded only while that
+  // token is valid, so revoking a token ends its uploads at once, not when their URLs expire.
+  return {
+      chunk.hash,
+      sign_url(
+          "PUT", "/v1/chunks/", chunk.hash.hex(),
+          {{"u", user.user_id}, {"t", user.token_id}, {"n", static_cast<int64_t>(chunk.length)}}),
+      {}};
 }
 
 Result<std::vector<ChunkRef>> Services::adopt_stored_chunks(int64_t user_id,
@@ -355,33 +349,18 @@ Result<protocol::CheckChunksResponse> Services::check_chunks(
 Result<ChunkPutGrant> Services::authorize_chunk_put(
     std::string_view hex, const std::map<std::string, std::string>& query) const {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
-  auto field = [&](const char* name) -> std::optional<int64_t> {
-    auto it = query.find(name);
-    if (it == query.end()) return std::nullopt;
-    return parse_int(it->second);
-  };
-  const auto user_id = field("u");
-  const auto token_id = field("t");
-  const auto size = field("n");
-  const auto expires = field("e");
-  const auto sig_it = query.find("s");
-  if (!user_id || !token_id || !size || !expires || sig_it == query.end() || *size <= 0) {
-    return make_error(ErrorCode::kPermissionDenied,
-                      "chunk upload URL is not signed (get one from POST /v1/uploads)");
+  CAIRN_ASSIGN_OR_RETURN(auto f, verify_url("PUT", digest.hex(), query, {"u", "t", "n"},
+                                            "chunk upload", "POST /v1/chunks/check"));
+  const int64_t user_id = f[0];
+  const int64_t token_id = f[1];
+  const int64_t size = f[2];
+  if (size <= 0) {
+    return make_error(ErrorCode::kPermissionDenied, "chunk upload URL names no chunk size");
   }
-  const Digest expected =
-      chunk_signature(*user_id, *token_id, digest.hex(), static_cast<uint64_t>(*size), *expires);
-  auto given = from_hex(sig_it->second);
-  if (!given || !constant_time_equal(*given, expected.bytes())) {
-    return make_error(ErrorCode::kPermissionDenied, "chunk upload URL signature does not match");
-  }
-  if (*expires < now()) {
-    return make_error(ErrorCode::kPermissionDenied, "chunk upload URL has expired");
-  }
-  if (static_cast<uint64_t>(*size) > config_.chunking.max_size) {
+  if (static_cast<uint64_t>(size) > config_.chunking.max_size) {
     return make_error(ErrorCode::kTooLarge, "chunk larger than the server's max chunk size");
   }
-  return ChunkPutGrant{*user_id, digest, static_cast<uint64_t>(*size), *token_id};
+  return ChunkPutGrant{user_id, digest, static_cast<uint64_t>(size), token_id};
 }
 
 Result<std::unique_ptr<store::BlobWriter>> Services::begin_chunk_put(const ChunkPutGrant& grant) {
@@ -444,6 +423,7 @@ Result<store::StagedUpload> Services::stage_file(const RequestContext& ctx,
       u.size = manifest.total_size();
       u.manifest = manifest.encode();
       u.manifest_hash = sha256(u.manifest);
+      u.chunks = std::move(manifest);
       break;
     }
   }
@@ -480,6 +460,75 @@ Result<protocol::InitUploadsResponse> Services::init_uploads(
   return out;
 }
 
+namespace {
+
+store::OpKind store_kind(protocol::OpKind kind) {
+  switch (kind) {
+    case protocol::OpKind::kPut:
+      return store::OpKind::kPut;
+    case protocol::OpKind::kMkdir:
+      return store::OpKind::kMkdir;
+    case protocol::OpKind::kDelete:
+      return store::OpKind::kDelete;
+    case protocol::OpKind::kMove:
+      return store::OpKind::kMove;
+    case protocol::OpKind::kRestore:
+      return store::OpKind::kRestore;
+    case protocol::OpKind::kUndelete:
+      return store::OpKind::kUndelete;
+  }
+  return store::OpKind::kPut;
+}
+
+protocol::OpStatus wire_status(store::OpStatus status) {
+  switch (status) {
+    case store::OpStatus::kOk:
+      return protocol::OpStatus::kOk;
+    case store::OpStatus::kUnchanged:
+      return protocol::OpStatus::kUnchanged;
+    case store::OpStatus::kConflict:
+      return protocol::OpStatus::kConflict;
+    case store::OpStatus::kError:
+      return protocol::OpStatus::kError;
+    case store::OpStatus::kCopied:
+      return protocol::OpStatus::kCopied;
+  }
+  return protocol::OpStatus::kError;
+}
+
+}  // namespace
+
+// One item per op for the store: the op in the store's terms, with a put's file staged (its
+// manifest encoded and decoded once, here) and every path canonical.
+Result<store::TreeOp> Services::tree_op(const RequestContext& ctx,
+                                        const protocol::CommitOp& op) const {
+  store::TreeOp out;
+  out.kind = store_kind(op.kind);
+  out.upload_id = op.upload_id;
+  out.base_version = op.base_version;
+  out.node_id = op.node_id;
+  out.version = op.version;
+  out.mode = op.mode;
+  if (op.kind == protocol::OpKind::kPut) {
+    if (op.file) {
+      CAIRN_ASSIGN_OR_RETURN(out.file, stage_file(ctx, *op.file));
+    }
+    return out;
+  }
+  if (op.kind != protocol::OpKind::kUndelete) {
+    auto path = normalize_remote_path(op.path);
+    if (!path) return std::move(path).error().with_context("commit " + op.path.substr(0, 200));
+    out.path = std::move(*path);
+  }
+  if (op.kind == protocol::OpKind::kMove ||
+      (op.kind == protocol::OpKind::kUndelete && !op.to.empty())) {
+    auto to = normalize_remote_path(op.to);
+    if (!to) return std::move(to).error().with_context("commit to " + op.to.substr(0, 200));
+    out.to = std::move(*to);
+  }
+  return out;
+}
+
 Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
                                                   const protocol::CommitRequest& req) {
   if (req.ops.empty()) return make_error(ErrorCode::kInvalidArgument, "no operations to commit");
@@ -487,38 +536,25 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
     return make_error(ErrorCode::kTooLarge,
                       "at most " + std::to_string(config_.max_batch) + " operations per request");
   }
-  std::vector<protocol::CommitOp> ops = req.ops;
-  std::vector<std::optional<store::StagedUpload>> files(ops.size());
+  std::vector<store::TreeOp> ops;
+  ops.reserve(req.ops.size());
   std::vector<ChunkRef> carried;  // The chunks of the files that came with the request.
-  for (size_t i = 0; i < ops.size(); ++i) {
-    auto& op = ops[i];
-    if (op.kind == protocol::OpKind::kPut) {
-      if (!op.file) continue;
-      CAIRN_ASSIGN_OR_RETURN(files[i], stage_file(ctx, *op.file));
-      carried.insert(carried.end(), op.file->chunks.begin(), op.file->chunks.end());
-      continue;
+  for (const auto& op : req.ops) {
+    CAIRN_ASSIGN_OR_RETURN(auto item, tree_op(ctx, op));
+    if (item.file && item.file->chunks) {
+      const auto& chunks = item.file->chunks->chunks();
+      carried.insert(carried.end(), chunks.begin(), chunks.end());
     }
-    if (op.kind != protocol::OpKind::kUndelete) {
-      auto path = normalize_remote_path(op.path);
-      if (!path) return std::move(path).error().with_context("commit " + op.path.substr(0, 200));
-      op.path = std::move(*path);
-    }
-    if (op.kind == protocol::OpKind::kMove ||
-        (op.kind == protocol::OpKind::kUndelete && !op.to.empty())) {
-      auto to = normalize_remote_path(op.to);
-      if (!to) return std::move(to).error().with_context("commit to " + op.to.substr(0, 200));
-      op.to = std::move(*to);
-    }
+    ops.push_back(std::move(item));
   }
   CAIRN_RETURN_IF_ERROR(may_write(ctx));
-  for (size_t i = 0; i < ops.size(); ++i) {
-    const auto& op = ops[i];
-    if (op.kind == protocol::OpKind::kUndelete) {
+  for (const auto& op : ops) {
+    if (op.kind == store::OpKind::kUndelete) {
       // Where the node was is checked by the store, inside the transaction that acts.
       if (!op.to.empty()) CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.to));
       continue;
     }
-    CAIRN_RETURN_IF_ERROR(in_scope(ctx, files[i] ? files[i]->path : op.path));
+    CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.file ? op.file->path : op.path));
     if (!op.to.empty()) CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.to));
   }
   store::Actor actor = ctx.actor();
@@ -528,7 +564,7 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
   // store that takes uploads through the daemon has recorded every chunk already.)
   std::vector<std::string> put_ids;
   for (const auto& op : ops) {
-    if (op.kind == protocol::OpKind::kPut && !op.file) put_ids.push_back(op.upload_id);
+    if (op.kind == store::OpKind::kPut && !op.file) put_ids.push_back(op.upload_id);
   }
   if (!put_ids.empty() && blobs_.takes_direct_uploads()) {
     CAIRN_ASSIGN_OR_RETURN(auto unconfirmed,
@@ -539,8 +575,13 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
     CAIRN_ASSIGN_OR_RETURN(auto unconfirmed, unheld_chunks(actor.user_id, std::move(carried)));
     CAIRN_RETURN_IF_ERROR(adopt_stored_chunks(actor.user_id, unconfirmed));
   }
+  CAIRN_ASSIGN_OR_RETURN(auto results, metadata_.commit(actor, ops));
   protocol::CommitResponse out;
-  CAIRN_ASSIGN_OR_RETURN(out.results, metadata_.commit(actor, ops, files));
+  out.results.reserve(results.size());
+  for (auto& r : results) {
+    out.results.push_back({wire_status(r.status), std::move(r.path), r.node_id, r.version,
+                           std::move(r.error_code), std::move(r.message), std::move(r.copy)});
+  }
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/pack.h"
 #include "common/protocol/protocol.h"
+#include "daemon/service/url_signer.h"
 #include "daemon/service/verified_read.h"
 #include "daemon/store/blob_store.h"
 #include "daemon/store/metadata_store.h"
@@ -301,12 +302,10 @@ class Services {
   Result<GcReport> collect_garbage(const GcOptions& options);
 
  private:
-  std::string sign_chunk_url(int64_t user_id, int64_t token_id, const Digest& digest,
-                             uint64_t size) const;
-  Digest chunk_signature(int64_t user_id, int64_t token_id, const std::string& hex, uint64_t size,
-                         int64_t expires) const;
   // The distinct chunks of `chunks` this user does not hold, in first-seen order.
   Result<std::vector<ChunkRef>> unheld_chunks(int64_t user_id, std::vector<ChunkRef> chunks);
+  // A commit op as the store takes it (see commit()).
+  Result<store::TreeOp> tree_op(const RequestContext& ctx, const protocol::CommitOp& op) const;
   // A file's validated stage: canonical path, manifest, size. No upload id or expiry.
   Result<store::StagedUpload> stage_file(const RequestContext& ctx,
                                          const protocol::FileUpload& f) const;
@@ -324,24 +323,16 @@ class Services {
                                 std::initializer_list<std::string_view> paths = {});
   // kPermissionDenied unless `path` is inside the scope of the caller's token.
   static Result<void> in_scope(const RequestContext& ctx, std::string_view path);
-  // HMAC-SHA256 under the signing key of the fields joined by newlines.
-  Digest url_signature(std::initializer_list<std::string_view> fields) const;
   PackLimits pack_limits() const;
-  // The daemon's own signed URL for a pack: "/v1/packs/HEX?NAME=VALUE&...&e=EXPIRY&s=SIG", the
-  // signature covering `purpose`, the pack, the values in order and the expiry. `where`: the
-  // path before HEX (a chunk's is /v1/chunks/).
-  std::string sign_pack_url(std::string_view purpose, const std::string& hex,
-                            const std::vector<std::pair<std::string, int64_t>>& fields,
-                            std::string_view where = "/v1/packs/") const;
-  Digest pack_signature(std::string_view purpose, const std::string& hex,
-                        const std::vector<std::string>& values, const std::string& expires) const;
-  // The values of `names` in such a URL once its signature and expiry check out;
-  // kPermissionDenied otherwise. `what` names the URL in messages, `where_from` its source.
-  Result<std::vector<int64_t>> verify_pack_url(std::string_view purpose, const std::string& hex,
-                                               const std::map<std::string, std::string>& query,
-                                               const std::vector<std::string>& names,
-                                               std::string_view what,
-                                               std::string_view where_from) const;
+  // A URL of the daemon's own for `hex` under `where` (/v1/chunks/ or /v1/packs/), signed for
+  // `purpose` and `fields`, valid for chunk_url_ttl_seconds (see UrlSigner).
+  std::string sign_url(std::string_view purpose, std::string_view where, const std::string& hex,
+                       const UrlSigner::Fields& fields) const;
+  // The values of `names` in such a URL's query; kPermissionDenied if forged or expired.
+  Result<std::vector<int64_t>> verify_url(std::string_view purpose, const std::string& hex,
+                                          const std::map<std::string, std::string>& query,
+                                          const std::vector<std::string>& names,
+                                          std::string_view what, std::string_view where_from) const;
   // Reads a copy of `chunk` again: true if it is damaged or missing (a damaged object of its
   // own is then set aside), false if it is sound.
   Result<bool> confirm_damage(const ChunkRef& chunk, const std::optional<Digest>& pack);
@@ -356,7 +347,7 @@ class Services {
   store::MetadataStore& metadata_;
   store::BlobStore& blobs_;
   ServiceConfig config_;
-  Bytes signing_key_;
+  UrlSigner signer_;
   const Clock& clock_;
 };
 

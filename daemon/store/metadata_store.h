@@ -15,6 +15,7 @@
 #include "common/bytes.h"
 #include "common/error.h"
 #include "common/hash.h"
+#include "common/manifest.h"
 #include "common/pack.h"
 #include "common/protocol/protocol.h"
 
@@ -97,11 +98,45 @@ struct StagedUpload {
   std::string symlink_target;
   std::optional<Digest> manifest_hash;  // Files only.
   Bytes manifest;                       // Files only: the encoded manifest.
+  // Files only, when the service staged it just now: the same manifest decoded, so that the
+  // commit checks and indexes its chunks without decoding what was just encoded.
+  std::optional<Manifest> chunks;
   uint64_t size = 0;
   std::optional<int64_t> base_version;
   int64_t node_id = 0;  // Inline puts: the node the client saw at `path` (follows its moves).
   int64_t created_at = 0;
   int64_t expires_at = 0;
+};
+
+// One operation of a commit, in the store's own terms (the service converts the wire's).
+enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete };
+struct TreeOp {
+  OpKind kind = OpKind::kPut;
+  // kPut: the file (or symlink) itself, staged and checked by the service; or, without it, the
+  // upload session that staged it.
+  std::optional<StagedUpload> file;
+  std::string upload_id;
+  std::string path;                     // kMkdir, kDelete, kMove (from), kRestore
+  std::optional<int64_t> base_version;  // kDelete: refuse if the head moved past it
+  std::string to;                       // kMove: the new path; kUndelete: where to (empty: back)
+  // kUndelete: the node in the trash. kMove, kDelete: if set, the node meant, wherever it is now.
+  // kRestore: if set, the node meant, which must be the one at `path`.
+  int64_t node_id = 0;
+  int64_t version = 0;           // kRestore: the version whose content becomes the new head
+  std::optional<uint32_t> mode;  // kMkdir: the folder's permission bits
+};
+
+// What one operation did.
+enum class OpStatus { kOk, kUnchanged, kConflict, kError, kCopied };
+struct OpResult {
+  OpStatus status = OpStatus::kOk;
+  std::string path;
+  int64_t node_id = 0;
+  int64_t version = 0;     // The new head (kOk, kCopied) or the current one (kConflict,
+                           // kUnchanged).
+  std::string error_code;  // kError, kConflict: an error_code_name.
+  std::string message;
+  std::string copy;  // kCopied: the conflicted copy's path (node_id and version are its own).
 };
 
 // Where a user can read a chunk: a standalone chunk object, or a range of a pack.
@@ -321,12 +356,10 @@ class TreeStore {
   // Persists upload sessions (and their manifests) in one transaction.
   virtual Result<void> save_uploads(const std::vector<StagedUpload>& uploads) = 0;
   // Applies operations in one transaction, each atomic on its own: an op that fails or conflicts
-  // changes nothing and does not stop the others. One result per op, in order. `files` is empty
-  // or holds one entry per op: for a put that carries its file, the file staged (without an
-  // upload id), whose manifest the commit stores.
-  virtual Result<std::vector<protocol::CommitResult>> commit(
-      const Actor& actor, const std::vector<protocol::CommitOp>& ops,
-      const std::vector<std::optional<StagedUpload>>& files) = 0;
+  // changes nothing and does not stop the others. One result per op, in order. A put that
+  // carries its file (staged, without an upload id) stores its manifest too.
+  virtual Result<std::vector<OpResult>> commit(const Actor& actor,
+                                               const std::vector<TreeOp>& ops) = 0;
   // An encoded manifest this user may read: one a version of theirs or of a folder or file shared
   // with them, or one of their upload sessions, references; with `scope_path` (a path of the
   // user's view), only such a version or session at or under it. kNotFound otherwise.

@@ -34,11 +34,7 @@
 
 namespace cairn::store::sqlstore {
 
-using protocol::CommitOp;
-using protocol::CommitResult;
 using protocol::Entry;
-using protocol::OpKind;
-using protocol::OpStatus;
 using sql::Rows;
 using sql::Session;
 using sql::TxMode;
@@ -344,34 +340,34 @@ class Tx {
 
   // One op of a commit by `a` (acting from their home namespace), in the namespace its paths
   // lead to. `file`: the file a put carries, if it does.
-  Result<CommitResult> apply(const Actor& a, const CommitOp& op, const StagedUpload* file);
+  Result<OpResult> apply(const Actor& a, const TreeOp& op);
 
   // Commits a staged upload session, and ends it.
-  Result<CommitResult> put(const Actor& a, const std::string& upload_id);
+  Result<OpResult> put(const Actor& a, const std::string& upload_id);
   // Commits a file that came with the commit: its manifest is stored here.
-  Result<CommitResult> put_file(const Actor& a, const StagedUpload& u);
+  Result<OpResult> put_file(const Actor& a, const StagedUpload& u);
   // Both: finds the namespace of the file's path, then put_staged.
-  Result<CommitResult> put_placed(const Actor& a, const StagedUpload& u,
-                                  const std::optional<Manifest>& given);
+  Result<OpResult> put_placed(const Actor& a, const StagedUpload& u,
+                              const std::optional<Manifest>& given);
   // In the actor's namespace: `given` is the file's manifest when the caller has it decoded.
-  Result<CommitResult> put_staged(const Actor& a, const StagedUpload& u,
-                                  const std::optional<Manifest>& given);
-  Result<CommitResult> mkdir(const Actor& a, const std::string& path, std::optional<uint32_t> mode);
-  // `expect_node`, if set, must be the node at `path` (see protocol::CommitOp::node_id).
-  Result<CommitResult> remove(const Actor& a, const std::string& path, std::optional<int64_t> base,
-                              int64_t expect_node);
-  Result<CommitResult> move(const Actor& a, const std::string& from, const std::string& to,
-                            int64_t expect_node);
-  Result<CommitResult> restore(const Actor& a, const std::string& path, int64_t version,
-                               int64_t expect_node);
-  Result<CommitResult> undelete(const Actor& a, int64_t node, const std::string& to);
+  Result<OpResult> put_staged(const Actor& a, const StagedUpload& u,
+                              const std::optional<Manifest>& given);
+  Result<OpResult> mkdir(const Actor& a, const std::string& path, std::optional<uint32_t> mode);
+  // `expect_node`, if set, must be the node at `path` (see TreeOp::node_id).
+  Result<OpResult> remove(const Actor& a, const std::string& path, std::optional<int64_t> base,
+                          int64_t expect_node);
+  Result<OpResult> move(const Actor& a, const std::string& from, const std::string& to,
+                        int64_t expect_node);
+  Result<OpResult> restore(const Actor& a, const std::string& path, int64_t version,
+                           int64_t expect_node);
+  Result<OpResult> undelete(const Actor& a, int64_t node, const std::string& to);
 
  private:
   // The put of `u` found the head moved past its base: commits it beside the head as a
   // conflicted copy, or finds the copy an earlier try of this same commit made.
-  Result<CommitResult> put_conflicted_copy(const Actor& a, const StagedUpload& u, int64_t parent,
-                                           const std::string& name,
-                                           const std::optional<Manifest>& manifest);
+  Result<OpResult> put_conflicted_copy(const Actor& a, const StagedUpload& u, int64_t parent,
+                                       const std::string& name,
+                                       const std::optional<Manifest>& manifest);
 
   Session& s_;
   // Live folders by namespace and path, this transaction.
@@ -485,9 +481,7 @@ class SqlMetadataStore final : public MetadataStore {
 
   Result<void> save_uploads(const std::vector<StagedUpload>& uploads) override;
 
-  Result<std::vector<CommitResult>> commit(
-      const Actor& actor, const std::vector<CommitOp>& ops,
-      const std::vector<std::optional<StagedUpload>>& files) override;
+  Result<std::vector<OpResult>> commit(const Actor& actor, const std::vector<TreeOp>& ops) override;
 
   Result<int64_t> expire_uploads(int64_t now) override;
 

@@ -4,7 +4,7 @@
 
 namespace cairn::store::sqlstore {
 
-Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
+Result<OpResult> Tx::put(const Actor& a, const std::string& upload_id) {
   CAIRN_ASSIGN_OR_RETURN(
       auto r, s_.query("SELECT path, kind, mode, mtime_ns, symlink_target, manifest_hash, "
                        "size, base_seq, expires_at, node_id FROM uploads WHERE upload_id=?1 AND "
@@ -31,22 +31,25 @@ Result<CommitResult> Tx::put(const Actor& a, const std::string& upload_id) {
   return result;
 }
 
-Result<CommitResult> Tx::put_file(const Actor& a, const StagedUpload& u) {
-  std::optional<Manifest> manifest;
-  if (u.kind == NodeKind::kFile) {
-    CAIRN_ASSIGN_OR_RETURN(manifest, Manifest::decode(u.manifest));
-    CAIRN_RETURN_IF_ERROR(
-        s_.query("INSERT INTO manifests(manifest_hash, body, size, chunk_count) VALUES (?1, ?2, "
-                 "?3, ?4) ON CONFLICT DO NOTHING",
-                 u.manifest_hash->bytes(), ByteView(u.manifest), u.size,
-                 static_cast<int64_t>(manifest->chunks().size())));
+Result<OpResult> Tx::put_file(const Actor& a, const StagedUpload& u) {
+  if (u.kind != NodeKind::kFile) return put_placed(a, u, std::nullopt);
+  // Staged by the service just now, the manifest comes decoded too.
+  std::optional<Manifest> decoded;
+  if (!u.chunks) {
+    CAIRN_ASSIGN_OR_RETURN(decoded, Manifest::decode(u.manifest));
   }
+  const std::optional<Manifest>& manifest = u.chunks ? u.chunks : decoded;
+  CAIRN_RETURN_IF_ERROR(
+      s_.query("INSERT INTO manifests(manifest_hash, body, size, chunk_count) VALUES (?1, ?2, "
+               "?3, ?4) ON CONFLICT DO NOTHING",
+               u.manifest_hash->bytes(), ByteView(u.manifest), u.size,
+               static_cast<int64_t>(manifest->chunks().size())));
   return put_placed(a, u, manifest);
 }
 
 // Paths (and, for a shared file, the id) of a result in `p`'s namespace, as the acting user
 // sees them.
-CommitResult in_view(const Place& p, CommitResult r) {
+OpResult in_view(const Place& p, OpResult r) {
   r.path = Tx::to_view(p, r.path);
   if (!r.copy.empty()) r.copy = Tx::to_view(p, r.copy);
   if (p.mount != nullptr && p.mount->file && r.node_id == p.mount->root) {
@@ -55,8 +58,8 @@ CommitResult in_view(const Place& p, CommitResult r) {
   return r;
 }
 
-Result<CommitResult> Tx::put_placed(const Actor& a, const StagedUpload& u,
-                                    const std::optional<Manifest>& given) {
+Result<OpResult> Tx::put_placed(const Actor& a, const StagedUpload& u,
+                                const std::optional<Manifest>& given) {
   CAIRN_ASSIGN_OR_RETURN(auto p, place(a, u.path));
   CAIRN_ASSIGN_OR_RETURN(auto w, writer(a, p, u.path));
   if (p.mount == nullptr) return put_staged(w, u, given);
@@ -88,10 +91,10 @@ Result<CommitResult> Tx::put_placed(const Actor& a, const StagedUpload& u,
   return in_view(p, std::move(r));
 }
 
-Result<CommitResult> Tx::apply(const Actor& a, const CommitOp& op, const StagedUpload* file) {
+Result<OpResult> Tx::apply(const Actor& a, const TreeOp& op) {
   switch (op.kind) {
     case OpKind::kPut:
-      if (file != nullptr) return put_file(a, *file);
+      if (op.file) return put_file(a, *op.file);
       return put(a, op.upload_id);
     case OpKind::kMkdir: {
       CAIRN_ASSIGN_OR_RETURN(auto p, place(a, op.path));
@@ -167,9 +170,9 @@ Result<CommitResult> Tx::apply(const Actor& a, const CommitOp& op, const StagedU
   return make_error(ErrorCode::kInvalidArgument, "unknown op");
 }
 
-Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
-                                    const std::optional<Manifest>& given) {
-  CommitResult result;
+Result<OpResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
+                                const std::optional<Manifest>& given) {
+  OpResult result;
   result.path = u.path;
 
   // Pending -> complete only when every chunk is present and held by this user.
@@ -273,9 +276,8 @@ Result<CommitResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
   return result;
 }
 
-Result<CommitResult> Tx::mkdir(const Actor& a, const std::string& path,
-                               std::optional<uint32_t> mode) {
-  CommitResult result;
+Result<OpResult> Tx::mkdir(const Actor& a, const std::string& path, std::optional<uint32_t> mode) {
+  OpResult result;
   result.path = path;
   CAIRN_ASSIGN_OR_RETURN(auto made, ensure_folder(a, path));
   result.node_id = made.first;
@@ -295,9 +297,9 @@ Result<CommitResult> Tx::mkdir(const Actor& a, const std::string& path,
   return result;
 }
 
-Result<CommitResult> Tx::remove(const Actor& a, const std::string& path,
-                                std::optional<int64_t> base, int64_t expect_node) {
-  CommitResult result;
+Result<OpResult> Tx::remove(const Actor& a, const std::string& path, std::optional<int64_t> base,
+                            int64_t expect_node) {
+  OpResult result;
   result.path = path;
   if (path == "/") return make_error(ErrorCode::kInvalidArgument, "cannot delete the root");
   CAIRN_ASSIGN_OR_RETURN(auto node, resolve(a.namespace_id, path));
@@ -359,9 +361,9 @@ Result<CommitResult> Tx::remove(const Actor& a, const std::string& path,
   return result;
 }
 
-Result<CommitResult> Tx::put_conflicted_copy(const Actor& a, const StagedUpload& u, int64_t parent,
-                                             const std::string& name,
-                                             const std::optional<Manifest>& manifest) {
+Result<OpResult> Tx::put_conflicted_copy(const Actor& a, const StagedUpload& u, int64_t parent,
+                                         const std::string& name,
+                                         const std::optional<Manifest>& manifest) {
   // Named after the device and the time of the edit that lost, so that a retry of this commit,
   // and the client that names the same conflict itself, arrive at the same name.
   const int64_t when = u.mtime_ns != 0 ? u.mtime_ns : a.now * 1'000'000'000;
@@ -370,7 +372,7 @@ Result<CommitResult> Tx::put_conflicted_copy(const Actor& a, const StagedUpload&
   for (int n = 1; n <= kMaxCopies; ++n) {
     const std::string copy_name = conflicted_copy_name(name, a.device, when, n);
     CAIRN_ASSIGN_OR_RETURN(auto taken, live_child(a.namespace_id, parent, copy_name));
-    CommitResult result;
+    OpResult result;
     result.status = OpStatus::kCopied;
     result.path = u.path;
     result.copy = join_remote_path(folder, copy_name);
@@ -396,9 +398,9 @@ Result<CommitResult> Tx::put_conflicted_copy(const Actor& a, const StagedUpload&
                     "more than " + std::to_string(kMaxCopies) + " conflicted copies of " + u.path);
 }
 
-Result<CommitResult> Tx::move(const Actor& a, const std::string& from, const std::string& to,
-                              int64_t expect_node) {
-  CommitResult result;
+Result<OpResult> Tx::move(const Actor& a, const std::string& from, const std::string& to,
+                          int64_t expect_node) {
+  OpResult result;
   result.path = to;
   if (from == "/" || to == "/") {
     return make_error(ErrorCode::kInvalidArgument, "cannot move the root folder");
@@ -442,9 +444,9 @@ Result<CommitResult> Tx::move(const Actor& a, const std::string& from, const std
   return result;
 }
 
-Result<CommitResult> Tx::restore(const Actor& a, const std::string& path, int64_t wanted,
-                                 int64_t expect_node) {
-  CommitResult result;
+Result<OpResult> Tx::restore(const Actor& a, const std::string& path, int64_t wanted,
+                             int64_t expect_node) {
+  OpResult result;
   result.path = path;
   CAIRN_ASSIGN_OR_RETURN(auto node, resolve(a.namespace_id, path));
   if (!node) {
@@ -494,8 +496,8 @@ Result<CommitResult> Tx::restore(const Actor& a, const std::string& path, int64_
   return result;
 }
 
-Result<CommitResult> Tx::undelete(const Actor& a, int64_t node, const std::string& to) {
-  CommitResult result;
+Result<OpResult> Tx::undelete(const Actor& a, int64_t node, const std::string& to) {
+  OpResult result;
   result.node_id = node;
   CAIRN_ASSIGN_OR_RETURN(auto info, node_info(a.namespace_id, node));
   // A token limited to a folder brings back only what was deleted from it.
@@ -549,21 +551,19 @@ bool aborts_batch(const Error& e) {
          e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kCorrupt;
 }
 
-Result<std::vector<CommitResult>> SqlMetadataStore::commit(
-    const Actor& actor, const std::vector<CommitOp>& ops,
-    const std::vector<std::optional<StagedUpload>>& files) {
+Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
+                                                       const std::vector<TreeOp>& ops) {
   // One transaction (one fsync) for the whole batch; a savepoint per op makes each op atomic
   // on its own, so one bad op does not undo its neighbours.
-  return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<std::vector<CommitResult>> {
+  return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<std::vector<OpResult>> {
     Tx tx(s);
     CAIRN_RETURN_IF_ERROR(tx.still_authorised(actor));
-    std::vector<CommitResult> results;
+    std::vector<OpResult> results;
     results.reserve(ops.size());
     for (size_t i = 0; i < ops.size(); ++i) {
-      const CommitOp& op = ops[i];
+      const TreeOp& op = ops[i];
       CAIRN_RETURN_IF_ERROR(s.exec("SAVEPOINT op"));
-      Result<CommitResult> r =
-          tx.apply(actor, op, i < files.size() && files[i] ? &*files[i] : nullptr);
+      Result<OpResult> r = tx.apply(actor, op);
       const bool keep = r.has_value() && r->status != OpStatus::kConflict;
       if (!keep) CAIRN_RETURN_IF_ERROR(s.exec("ROLLBACK TO SAVEPOINT op"));
       if (!keep || op.kind == OpKind::kDelete || op.kind == OpKind::kMove) {
@@ -576,10 +576,10 @@ Result<std::vector<CommitResult>> SqlMetadataStore::commit(
       }
       const Error& e = r.error();
       if (aborts_batch(e)) return e;
-      CommitResult failed;
+      OpResult failed;
       failed.status = OpStatus::kError;
       failed.path = op.kind == OpKind::kMove ? op.to : op.path;
-      if (i < files.size() && files[i]) failed.path = files[i]->path;
+      if (op.file) failed.path = op.file->path;
       failed.node_id = op.node_id;
       failed.error_code = std::string(error_code_name(e.code()));
       failed.message = e.message();

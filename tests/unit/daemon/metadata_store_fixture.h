@@ -18,7 +18,7 @@
 #include "tests/unit/daemon/service_test_support.h"
 #include "tests/unit/daemon/test_dir.h"
 
-namespace cairn::store {
+namespace cairn::store::conformance {
 
 using protocol::CommitOp;
 using protocol::OpKind;
@@ -133,4 +133,4 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
   service::RequestContext ctx_;
 };
 
-}  // namespace cairn::store
+}  // namespace cairn::store::conformance

@@ -22,7 +22,7 @@
 #include "tests/unit/daemon/service_test_support.h"
 #include "tests/unit/daemon/test_dir.h"
 
-namespace cairn::store {
+namespace cairn::store::conformance {
 namespace {
 
 TEST_P(MetadataStoreTest, UsersAndTokens) {
@@ -322,8 +322,11 @@ TEST_P(MetadataStoreTest, ConcurrentCommitsAllLand) {
         Actor a = ctx_.actor();
         a.device = "thread";
         const std::string path = "/shared/t" + std::to_string(t) + "_" + std::to_string(i);
-        auto r = metadata_->commit(a, {CommitOp::mkdir(path)}, {});
-        if (r && r->at(0).status == OpStatus::kOk) {
+        store::TreeOp mkdir;
+        mkdir.kind = store::OpKind::kMkdir;
+        mkdir.path = path;
+        auto r = metadata_->commit(a, {mkdir});
+        if (r && r->at(0).status == store::OpStatus::kOk) {
           ++ok;
         } else {
           ++failed;
@@ -352,6 +355,60 @@ TEST_P(MetadataStoreTest, ReopeningJoinsTheExistingStore) {
   EXPECT_EQ(alice->user_id, ctx_.user.user_id);
   EXPECT_EQ(*(*again)->get_or_init_setting("k", "first"), "first");
   EXPECT_EQ(*metadata_->get_or_init_setting("k", "second"), "first");
+}
+
+// Migrations written once for both engines give each its own column types: BIGINT, BYTEA and
+// identity columns on PostgreSQL; INTEGER (a rowid alias for ids), BLOB and WITHOUT ROWID on
+// SQLite. No placeholder reaches either database.
+TEST_P(MetadataStoreTest, SharedMigrationsGiveEachEngineItsTypes) {
+  std::unique_ptr<sql::Database> raw;
+  if (postgres_) {
+    sql::PostgresOptions options;
+    options.url = postgres_->url();
+    options.pool_size = 1;
+    raw = std::move(*sql::open_postgres(options));
+  } else {
+    raw = std::move(*sql::open_sqlite(dir_.path() + "/metadata.db", false));
+  }
+  std::vector<std::string> found;
+  auto read = raw->transact(sql::TxMode::kRead, [&](sql::Session& q) -> Result<void> {
+    found.clear();
+    if (postgres_) {
+      for (const char* column :
+           {"shares.share_id", "links.link_id", "pack_chunks.hash", "pack_chunks.pack_offset"}) {
+        const std::string c(column);
+        const size_t dot = c.find('.');
+        CAIRN_ASSIGN_OR_RETURN(
+            auto r,
+            q.query("SELECT data_type || ' ' || is_identity FROM information_schema.columns "
+                    "WHERE table_name = ?1 AND column_name = ?2",
+                    c.substr(0, dot), c.substr(dot + 1)));
+        found.push_back(r.empty() ? "absent" : r[0].get_text(0));
+      }
+      return {};
+    }
+    for (const char* table : {"shares", "links", "pack_chunks"}) {
+      CAIRN_ASSIGN_OR_RETURN(auto r,
+                             q.query("SELECT sql FROM sqlite_master WHERE name = ?1", table));
+      found.push_back(r.empty() ? "absent" : r[0].get_text(0));
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto left,
+                           q.query("SELECT COUNT(*) FROM sqlite_master WHERE sql LIKE '%{%'"));
+    found.push_back(std::to_string(left[0].get_int(0)));
+    return {};
+  });
+  ASSERT_TRUE(read.has_value()) << read.error().message();
+  if (postgres_) {
+    EXPECT_EQ(found,
+              (std::vector<std::string>{"bigint YES", "bigint YES", "bytea NO", "bigint NO"}));
+    return;
+  }
+  ASSERT_EQ(found.size(), 4u);
+  EXPECT_NE(found[0].find("share_id INTEGER PRIMARY KEY,"), std::string::npos) << found[0];
+  EXPECT_NE(found[1].find("link_id INTEGER PRIMARY KEY,"), std::string::npos) << found[1];
+  EXPECT_NE(found[2].find("hash BLOB NOT NULL"), std::string::npos) << found[2];
+  EXPECT_NE(found[2].find("WITHOUT ROWID"), std::string::npos) << found[2];
+  EXPECT_EQ(found[3], "0");
 }
 
 // A store written at schema 2 (before closure, versions and journal became WITHOUT ROWID on
@@ -661,4 +718,4 @@ INSTANTIATE_TEST_SUITE_P(All, MetadataStoreTest,
                          backend_name);
 
 }  // namespace
-}  // namespace cairn::store
+}  // namespace cairn::store::conformance

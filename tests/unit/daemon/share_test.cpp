@@ -10,7 +10,7 @@
 #include "common/manifest.h"
 #include "tests/unit/daemon/metadata_store_fixture.h"
 
-namespace cairn::store {
+namespace cairn::store::conformance {
 namespace {
 
 class ShareTest : public MetadataStoreTest {
@@ -659,4 +659,4 @@ INSTANTIATE_TEST_SUITE_P(All, ShareTest,
                          backend_name);
 
 }  // namespace
-}  // namespace cairn::store
+}  // namespace cairn::store::conformance

@@ -8,7 +8,7 @@
 #include "common/conflict_name.h"
 #include "tests/unit/daemon/metadata_store_fixture.h"
 
-namespace cairn::store {
+namespace cairn::store::conformance {
 namespace {
 
 class TreeTest : public MetadataStoreTest {
@@ -420,4 +420,4 @@ INSTANTIATE_TEST_SUITE_P(All, TreeTest,
                          backend_name);
 
 }  // namespace
-}  // namespace cairn::store
+}  // namespace cairn::store::conformance
