@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, builds Cairn with AddressSanitizer and
-# UndefinedBehaviorSanitizer, checks layering and formatting, starts a throwaway PostgreSQL and a
-# throwaway S3 server on 127.0.0.1, and runs every test (unit and end-to-end, on SQLite + local
-# disk and on PostgreSQL + S3) with ctest. Stops both servers however the run ends. Exits
-# non-zero if anything fails. CI runs exactly this (.ci/run).
+# UndefinedBehaviorSanitizer, checks layering, file and function sizes and formatting, starts a
+# throwaway PostgreSQL and a throwaway S3 server on 127.0.0.1, and runs every test (unit and
+# end-to-end, on SQLite + local disk and on PostgreSQL + S3) with ctest. Stops both servers
+# however the run ends. Exits non-zero if anything fails. CI runs exactly this (.ci/run).
 #
 #   scripts/test.sh              # everything
 #   scripts/test.sh -L unit      # extra arguments go to ctest
@@ -27,8 +27,9 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCAIRN_SANITIZE=address,undefined -DCAIRN_WERROR=ON >/dev/null
 echo "== build"
 ninja -C "$BUILD_DIR"
-echo "== layering and format"
+echo "== layering, size and format"
 bash scripts/check-layering.sh
+python3 scripts/check-size.py
 bash scripts/check-format.sh
 echo "== test servers (PostgreSQL, S3)"
 cleanup() {

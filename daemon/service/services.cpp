@@ -10,6 +10,7 @@
 #include "common/paths.h"
 #include "common/remote_path.h"
 #include "daemon/service/parse.h"
+#include "daemon/service/wire.h"
 
 namespace cairn::service {
 namespace {
@@ -460,50 +461,12 @@ Result<protocol::InitUploadsResponse> Services::init_uploads(
   return out;
 }
 
-namespace {
-
-store::OpKind store_kind(protocol::OpKind kind) {
-  switch (kind) {
-    case protocol::OpKind::kPut:
-      return store::OpKind::kPut;
-    case protocol::OpKind::kMkdir:
-      return store::OpKind::kMkdir;
-    case protocol::OpKind::kDelete:
-      return store::OpKind::kDelete;
-    case protocol::OpKind::kMove:
-      return store::OpKind::kMove;
-    case protocol::OpKind::kRestore:
-      return store::OpKind::kRestore;
-    case protocol::OpKind::kUndelete:
-      return store::OpKind::kUndelete;
-  }
-  return store::OpKind::kPut;
-}
-
-protocol::OpStatus wire_status(store::OpStatus status) {
-  switch (status) {
-    case store::OpStatus::kOk:
-      return protocol::OpStatus::kOk;
-    case store::OpStatus::kUnchanged:
-      return protocol::OpStatus::kUnchanged;
-    case store::OpStatus::kConflict:
-      return protocol::OpStatus::kConflict;
-    case store::OpStatus::kError:
-      return protocol::OpStatus::kError;
-    case store::OpStatus::kCopied:
-      return protocol::OpStatus::kCopied;
-  }
-  return protocol::OpStatus::kError;
-}
-
-}  // namespace
-
 // One item per op for the store: the op in the store's terms, with a put's file staged (its
 // manifest encoded and decoded once, here) and every path canonical.
 Result<store::TreeOp> Services::tree_op(const RequestContext& ctx,
                                         const protocol::CommitOp& op) const {
   store::TreeOp out;
-  out.kind = store_kind(op.kind);
+  out.kind = to_store(op.kind);
   out.upload_id = op.upload_id;
   out.base_version = op.base_version;
   out.node_id = op.node_id;
@@ -578,10 +541,7 @@ Result<protocol::CommitResponse> Services::commit(const RequestContext& ctx,
   CAIRN_ASSIGN_OR_RETURN(auto results, metadata_.commit(actor, ops));
   protocol::CommitResponse out;
   out.results.reserve(results.size());
-  for (auto& r : results) {
-    out.results.push_back({wire_status(r.status), std::move(r.path), r.node_id, r.version,
-                           std::move(r.error_code), std::move(r.message), std::move(r.copy)});
-  }
+  for (auto& r : results) out.results.push_back(to_wire(std::move(r)));
   return out;
 }
 
@@ -613,7 +573,8 @@ Result<protocol::ManifestsResponse> Services::manifests(const RequestContext& ct
 Result<protocol::ListResponse> Services::list(const RequestContext& ctx, std::string_view path) {
   CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
   CAIRN_RETURN_IF_ERROR(in_scope(ctx, canonical));
-  return metadata_.list(ctx.actor(), canonical);
+  CAIRN_ASSIGN_OR_RETURN(auto listing, metadata_.list(ctx.actor(), canonical));
+  return to_wire(std::move(listing));
 }
 
 Result<protocol::HistoryResponse> Services::history(const RequestContext& ctx,
@@ -628,19 +589,20 @@ Result<protocol::HistoryResponse> Services::history(const RequestContext& ctx,
   if (!is_within(out.path, ctx.user.scope.path)) {
     return make_error(ErrorCode::kNotFound, "no file with id " + std::to_string(node_id));
   }
-  return out;
+  return to_wire(std::move(out));
 }
 
 Result<protocol::TrashResponse> Services::trash(const RequestContext& ctx) {
-  CAIRN_ASSIGN_OR_RETURN(auto out, metadata_.trash(ctx.user.home_namespace_id));
-  std::erase_if(out.entries,
-                [&](const auto& e) { return !is_within(e.path, ctx.user.scope.path); });
-  return out;
+  CAIRN_ASSIGN_OR_RETURN(auto items, metadata_.trash(ctx.user.home_namespace_id));
+  std::erase_if(items, [&](const auto& e) { return !is_within(e.path, ctx.user.scope.path); });
+  return to_wire(std::move(items));
 }
 
 Result<protocol::EmptyTrashResponse> Services::empty_trash(const RequestContext& ctx) {
   CAIRN_RETURN_IF_ERROR(may_write(ctx, {"/"}));
-  return metadata_.empty_trash(ctx.user.home_namespace_id, std::nullopt, ctx.now);
+  CAIRN_ASSIGN_OR_RETURN(auto purged,
+                         metadata_.empty_trash(ctx.user.home_namespace_id, std::nullopt, ctx.now));
+  return to_wire(purged);
 }
 
 Result<protocol::ShareInfo> Services::share(const RequestContext& ctx,
@@ -685,7 +647,8 @@ Result<protocol::SharesResponse> Services::shares(const RequestContext& ctx,
 }
 
 Result<protocol::QuotaResponse> Services::quota(const RequestContext& ctx) {
-  return metadata_.quota(ctx.user.user_id);
+  CAIRN_ASSIGN_OR_RETURN(auto usage, metadata_.quota(ctx.user.user_id));
+  return to_wire(usage);
 }
 
 Result<void> Services::set_quota(const std::string& user_name, std::optional<uint64_t> limit) {
@@ -726,7 +689,7 @@ Result<protocol::ChangesResponse> Services::changes(const RequestContext& ctx,
   }
   CAIRN_ASSIGN_OR_RETURN(auto page, metadata_.changes(ctx.actor(), after, limit));
   out.reset = out.reset || page.reset;
-  out.changes = std::move(page.entries);
+  out.changes = to_wire(std::move(page.entries));
   std::erase_if(out.changes,
                 [&](const auto& e) { return !is_within(e.path, ctx.user.scope.path); });
   out.has_more = page.has_more;

@@ -238,12 +238,82 @@ struct LinkTarget {
   std::vector<LinkedEntry> entries;  // Parents before children, by path.
 };
 
+// A node as listings and the change feed describe it (the service turns it into the wire's).
+struct Entry {
+  int64_t node_id = 0;
+  std::string path;
+  NodeKind kind = NodeKind::kFile;
+  bool deleted = false;
+  int64_t version = 0;
+  uint64_t size = 0;
+  uint32_t mode = protocol::default_mode(NodeKind::kFile);  // Permission bits.
+  int64_t mtime_ns = 0;
+  std::string manifest;        // Hex address; files only.
+  std::string symlink_target;  // Symlinks only.
+  int64_t modified_at = 0;     // Unix seconds of the head version.
+  // Change feed only: "put", "mkdir", "delete", "move", "restore", "share" or "unshare".
+  std::string change;
+  std::string share_role;  // In a folder or file shared with the user: their role...
+  std::string shared_by;   // ...and the owner's name.
+};
+
+// A folder's live children, or the one entry of a file.
+struct Listing {
+  std::string path;
+  std::vector<Entry> entries;
+};
+
+// One version of a file.
+struct VersionRecord {
+  int64_t version = 0;
+  NodeKind kind = NodeKind::kFile;
+  uint64_t size = 0;
+  uint32_t mode = protocol::default_mode(NodeKind::kFile);
+  int64_t mtime_ns = 0;
+  std::string manifest;  // Hex; files only.
+  std::string symlink_target;
+  std::string author;  // User name.
+  std::string device;
+  int64_t created_at = 0;
+};
+
+struct FileHistory {
+  int64_t node_id = 0;
+  std::string path;
+  bool deleted = false;
+  std::vector<VersionRecord> versions;  // Newest first.
+};
+
+// A node a delete put in the trash, whose parent is alive (a deleted folder stands for all that
+// was deleted with it).
+struct TrashItem {
+  int64_t node_id = 0;
+  std::string path;  // Where it was.
+  NodeKind kind = NodeKind::kFile;
+  int64_t deleted_at = 0;
+  int64_t version = 0;  // Files: the head when it was deleted.
+  uint64_t size = 0;    // Files: the head's size; folders: of every file deleted with it.
+  uint64_t files = 0;   // Files deleted with it (1 for a file).
+};
+
+// What emptying the trash removed.
+struct TrashPurged {
+  uint64_t nodes = 0;
+  uint64_t bytes = 0;  // Logical bytes no longer counted against the quota.
+};
+
+// A user's quota: logical bytes of current files plus the trash.
+struct QuotaUsage {
+  uint64_t used = 0;
+  std::optional<uint64_t> limit;  // nullopt: unlimited.
+};
+
 // A user's place in the change feeds of their view: 0 for their home namespace, else a share
 // id, each with the sequence number of its namespace to resume after.
 using FeedCursor = std::map<int64_t, int64_t>;
 
 struct ChangesPage {
-  std::vector<protocol::Entry> entries;
+  std::vector<Entry> entries;
   FeedCursor cursor;  // Resume from here: every feed of the view, shares added since included.
   bool has_more = false;
   bool reset = false;  // A feed's position was ahead of its namespace: it started over.
@@ -367,21 +437,21 @@ class TreeStore {
                                      const std::string& scope_path = {}) = 0;
   // A folder's live children, or the single entry when `path` names a file, in the actor's view
   // (a path may lead into a folder shared with them). kNotFound if absent.
-  virtual Result<protocol::ListResponse> list(const Actor& actor, const std::string& path) = 0;
+  virtual Result<Listing> list(const Actor& actor, const std::string& path) = 0;
   // The current state of every node of the actor's view changed after `after`, each feed's
   // changes oldest first: the home namespace's, then each shared folder's. One snapshot.
   virtual Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) = 0;
   // The versions of a file, newest first: of the live file at `path`, or (node_id != 0) of any
   // node of the namespace, deleted ones too. kNotFound, or kInvalidArgument for a folder.
-  virtual Result<protocol::HistoryResponse> history(const Actor& actor, const std::string& path,
-                                                    int64_t node_id) = 0;
-  virtual Result<protocol::TrashResponse> trash(int64_t namespace_id) = 0;
+  virtual Result<FileHistory> history(const Actor& actor, const std::string& path,
+                                      int64_t node_id) = 0;
+  // Most recently deleted first.
+  virtual Result<std::vector<TrashItem>> trash(int64_t namespace_id) = 0;
   // Deletes for good every deleted node of the namespace (deleted before `deleted_before`, if
   // given) and its versions, and refunds the owner's quota; one transaction.
-  virtual Result<protocol::EmptyTrashResponse> empty_trash(int64_t namespace_id,
-                                                           std::optional<int64_t> deleted_before,
-                                                           int64_t now) = 0;
-  virtual Result<protocol::QuotaResponse> quota(int64_t user_id) = 0;
+  virtual Result<TrashPurged> empty_trash(int64_t namespace_id,
+                                          std::optional<int64_t> deleted_before, int64_t now) = 0;
+  virtual Result<QuotaUsage> quota(int64_t user_id) = 0;
   // nullopt: unlimited.
   virtual Result<void> set_quota(int64_t user_id, std::optional<uint64_t> limit) = 0;
   // Calls `changed(namespace_id)` after each committed change to a namespace's change feed: on

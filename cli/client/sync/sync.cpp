@@ -129,42 +129,71 @@ Result<WaitOutcome> sync_wait(Session& session, SyncOptions options, Printer& pr
   }
 }
 
+namespace {
+
+// What the server's notifications tell the watch loop, set from the notification thread.
+struct RemoteSignals {
+  WakePipe pipe;
+  std::atomic<bool> changed{true};  // The first round looks at the server too.
+  std::atomic<bool> reconnected{false};
+  std::atomic<bool> online{true};
+  std::mutex refused_mu;
+  std::optional<Error> refused;  // The server refused the token: the watch ends.
+
+  NotifyCallbacks callbacks(Printer& printer) {
+    NotifyCallbacks c;
+    c.connected = [this] {
+      reconnected = true;
+      changed = true;
+      pipe.wake();
+    };
+    c.changed = [this] {
+      changed = true;
+      pipe.wake();
+    };
+    c.down = [this, &printer](const Error& e, int64_t retry_ms) {
+      if (online.exchange(false)) {
+        printer.event("offline", "notifications: " + e.message() + "; reconnecting (next try in " +
+                                     std::to_string(retry_ms) + " ms)");
+      }
+    };
+    c.refused = [this](const Error& e) {
+      {
+        std::lock_guard lock(refused_mu);
+        refused = e;
+      }
+      pipe.wake();
+    };
+    return c;
+  }
+
+  std::optional<Error> refusal() {
+    std::lock_guard lock(refused_mu);
+    return refused;
+  }
+};
+
+// One round of the watch: a full sync when local edits (or a rescan) are due, else only a pull
+// of what the server announced.
+Result<SyncRound> watch_round(Session& session, const SyncOptions& options, Printer& printer,
+                              bool full) {
+  if (full) return sync_once(session, options, printer);
+  CAIRN_ASSIGN_OR_RETURN(auto pulled, pull(session, options.pull, printer, "pull"));
+  SyncRound r;
+  r.pull = std::move(pulled);
+  r.push.command = "push";
+  return r;
+}
+
+}  // namespace
+
 Result<void> sync_watch(Session& session, SyncOptions options, const WatchOptions& watch,
                         Printer& printer, const std::atomic<bool>& stop, int wake_fd) {
   options.push.settle_ms = std::max<int64_t>(options.push.settle_ms, watch.debounce_ms);
   CAIRN_ASSIGN_OR_RETURN(auto watcher, TreeWatcher::open(session.root));
 
-  WakePipe pipe;
-  std::atomic<bool> remote_changed{true};
-  std::atomic<bool> reconnected{false};
-  std::mutex refused_mu;
-  std::optional<Error> refused;
-  std::atomic<bool> online{true};
-
-  NotifyCallbacks callbacks;
-  callbacks.connected = [&] {
-    reconnected = true;
-    remote_changed = true;
-    pipe.wake();
-  };
-  callbacks.changed = [&] {
-    remote_changed = true;
-    pipe.wake();
-  };
-  callbacks.down = [&](const Error& e, int64_t retry_ms) {
-    if (online.exchange(false)) {
-      printer.event("offline", "notifications: " + e.message() + "; reconnecting (next try in " +
-                                   std::to_string(retry_ms) + " ms)");
-    }
-  };
-  callbacks.refused = [&](const Error& e) {
-    {
-      std::lock_guard lock(refused_mu);
-      refused = e;
-    }
-    pipe.wake();
-  };
-  NotifyClient notify(session.endpoint, callbacks);
+  RemoteSignals remote;
+  NotifyClient notify(session.endpoint, remote.callbacks(printer));
   notify.start();
   printer.line("watching " + session.root + " (" + session.endpoint.base_url + session.remote_root +
                "); Ctrl-C stops");
@@ -178,13 +207,10 @@ Result<void> sync_watch(Session& session, SyncOptions options, const WatchOption
   int failures = 0;
 
   while (!stop) {
-    {
-      std::lock_guard lock(refused_mu);
-      if (refused) return *refused;
-    }
-    if (reconnected.exchange(false)) {
+    if (auto refused = remote.refusal()) return *refused;
+    if (remote.reconnected.exchange(false)) {
       // The server is back (or we are): whatever was edited meanwhile goes now.
-      if (!online.exchange(true)) printer.event("online", "notifications: connected again");
+      if (!remote.online.exchange(true)) printer.event("online", "notifications: connected again");
       retry_at = {};
       local_dirty = true;
       last_event = Clock::now() - milliseconds(watch.max_delay_ms);
@@ -194,24 +220,11 @@ Result<void> sync_watch(Session& session, SyncOptions options, const WatchOption
                                            now - first_event >= milliseconds(watch.max_delay_ms));
     const bool rescan_due = now >= next_rescan;
     const bool blocked = now < retry_at;
-    if (!blocked && (local_due || rescan_due || remote_changed)) {
+    if (!blocked && (local_due || rescan_due || remote.changed)) {
       const bool full = local_due || rescan_due;
-      remote_changed = false;
+      remote.changed = false;
       if (full) local_dirty = false;
-      Result<SyncRound> round = make_error(ErrorCode::kInternal, "no round");
-      if (full) {
-        round = sync_once(session, options, printer);
-      } else {
-        auto pulled = pull(session, options.pull, printer, "pull");
-        if (pulled) {
-          SyncRound r;
-          r.pull = std::move(*pulled);
-          r.push.command = "push";
-          round = std::move(r);
-        } else {
-          round = std::move(pulled).error();
-        }
-      }
+      auto round = watch_round(session, options, printer, full);
       if (round) {
         failures = 0;
         retry_at = {};
@@ -232,7 +245,7 @@ Result<void> sync_watch(Session& session, SyncOptions options, const WatchOption
         const auto wait = backoff(failures++, rng);
         retry_at = Clock::now() + wait;
         local_dirty = true;
-        remote_changed = true;
+        remote.changed = true;
         printer.event("retrying", "sync: " + round.error().message() + "; retrying in " +
                                       std::to_string(wait.count()) + " ms");
       }
@@ -248,11 +261,12 @@ Result<void> sync_watch(Session& session, SyncOptions options, const WatchOption
                         first_event + milliseconds(watch.max_delay_ms)});
     }
     const auto timeout = std::chrono::duration_cast<milliseconds>(until - Clock::now()).count();
-    pollfd fds[3] = {{watcher->fd(), POLLIN, 0}, {pipe.read_fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    pollfd fds[3] = {
+        {watcher->fd(), POLLIN, 0}, {remote.pipe.read_fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
     const int n = ::poll(fds, wake_fd >= 0 ? 3 : 2,
                          static_cast<int>(std::clamp<int64_t>(timeout, 0, 60'000)));
     if (n <= 0) continue;
-    if ((fds[1].revents & POLLIN) != 0) drain_fd(pipe.read_fd());
+    if ((fds[1].revents & POLLIN) != 0) drain_fd(remote.pipe.read_fd());
     if (wake_fd >= 0 && (fds[2].revents & POLLIN) != 0) drain_fd(wake_fd);
     if ((fds[0].revents & POLLIN) != 0) {
       CAIRN_ASSIGN_OR_RETURN(const bool changed, watcher->drain());

@@ -4,12 +4,11 @@
 
 namespace cairn::store::sqlstore {
 
-Result<protocol::HistoryResponse> SqlMetadataStore::history(const Actor& actor,
-                                                            const std::string& path,
-                                                            int64_t node_id) {
-  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<protocol::HistoryResponse> {
+Result<FileHistory> SqlMetadataStore::history(const Actor& actor, const std::string& path,
+                                              int64_t node_id) {
+  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<FileHistory> {
     Tx tx(s);
-    protocol::HistoryResponse out;
+    FileHistory out;
     int64_t namespace_id = actor.namespace_id;
     std::string at = path;
     CAIRN_ASSIGN_OR_RETURN(const auto* shared, tx.mounts(actor.user_id));
@@ -70,7 +69,7 @@ Result<protocol::HistoryResponse> SqlMetadataStore::history(const Actor& actor,
                         "v.namespace_id=?1 AND v.node_id=?2 ORDER BY v.seq DESC",
                         namespace_id, versions_of));
     for (size_t i = 0; i < r.size(); ++i) {
-      protocol::VersionInfo v;
+      VersionRecord v;
       v.version = r[i].get_int(0);
       v.kind = r[i].is_null(1) ? NodeKind::kSymlink : NodeKind::kFile;
       if (!r[i].is_null(1)) v.manifest = to_hex(r[i].get_blob(1));
@@ -87,10 +86,10 @@ Result<protocol::HistoryResponse> SqlMetadataStore::history(const Actor& actor,
   });
 }
 
-Result<protocol::TrashResponse> SqlMetadataStore::trash(int64_t namespace_id) {
-  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<protocol::TrashResponse> {
+Result<std::vector<TrashItem>> SqlMetadataStore::trash(int64_t namespace_id) {
+  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<TrashItem>> {
     Tx tx(s);
-    protocol::TrashResponse out;
+    std::vector<TrashItem> out;
     // What a delete named: deleted nodes whose parent is alive.
     CAIRN_ASSIGN_OR_RETURN(
         auto r, s.query("SELECT n.node_id, n.kind, n.deleted_at, n.head_seq, "
@@ -102,7 +101,7 @@ Result<protocol::TrashResponse> SqlMetadataStore::trash(int64_t namespace_id) {
                         "DESC, n.node_id DESC",
                         namespace_id));
     for (size_t i = 0; i < r.size(); ++i) {
-      protocol::TrashEntry e;
+      TrashItem e;
       e.node_id = r[i].get_int(0);
       e.kind = kind_from_code(r[i].get_int(1));
       e.deleted_at = r[i].get_int(2);
@@ -123,25 +122,25 @@ Result<protocol::TrashResponse> SqlMetadataStore::trash(int64_t namespace_id) {
         e.files = 1;
         e.size = static_cast<uint64_t>(r[i].get_int(5));
       }
-      out.entries.push_back(std::move(e));
+      out.push_back(std::move(e));
     }
     return out;
   });
 }
 
-Result<protocol::EmptyTrashResponse> SqlMetadataStore::empty_trash(
-    int64_t namespace_id, std::optional<int64_t> deleted_before, int64_t now) {
-  return sql::transact(*db_, TxMode::kWrite,
-                       [&](Session& s) -> Result<protocol::EmptyTrashResponse> {
-                         return purge_trash(s, namespace_id, deleted_before, now);
-                       });
+Result<TrashPurged> SqlMetadataStore::empty_trash(int64_t namespace_id,
+                                                  std::optional<int64_t> deleted_before,
+                                                  int64_t now) {
+  return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<TrashPurged> {
+    return purge_trash(s, namespace_id, deleted_before, now);
+  });
 }
 
-Result<protocol::QuotaResponse> SqlMetadataStore::quota(int64_t user_id) {
-  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<protocol::QuotaResponse> {
+Result<QuotaUsage> SqlMetadataStore::quota(int64_t user_id) {
+  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<QuotaUsage> {
     CAIRN_ASSIGN_OR_RETURN(
         auto r, s.query("SELECT used_bytes, limit_bytes FROM quotas WHERE user_id=?1", user_id));
-    protocol::QuotaResponse out;
+    QuotaUsage out;
     if (r.empty()) return out;
     out.used = static_cast<uint64_t>(std::max<int64_t>(r[0].get_int(0), 0));
     if (auto limit = r[0].get_optional_int(1)) out.limit = static_cast<uint64_t>(*limit);
@@ -198,10 +197,9 @@ Result<RetentionReport> SqlMetadataStore::apply_retention(int64_t cutoff, int64_
   return out;
 }
 
-Result<protocol::EmptyTrashResponse> SqlMetadataStore::purge_trash(Session& s, int64_t ns,
-                                                                   std::optional<int64_t> before,
-                                                                   int64_t now) {
-  protocol::EmptyTrashResponse out;
+Result<TrashPurged> SqlMetadataStore::purge_trash(Session& s, int64_t ns,
+                                                  std::optional<int64_t> before, int64_t now) {
+  TrashPurged out;
   CAIRN_ASSIGN_OR_RETURN(
       auto r, s.query("SELECT n.node_id, n.kind, COALESCE(v.size, 0) FROM nodes n LEFT JOIN "
                       "versions v ON v.namespace_id = n.namespace_id AND v.node_id = n.node_id "

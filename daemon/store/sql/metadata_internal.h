@@ -34,7 +34,6 @@
 
 namespace cairn::store::sqlstore {
 
-using protocol::Entry;
 using sql::Rows;
 using sql::Session;
 using sql::TxMode;
@@ -490,7 +489,7 @@ class SqlMetadataStore final : public MetadataStore {
 
   Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) override;
 
-  Result<protocol::ListResponse> list(const Actor& actor, const std::string& path) override;
+  Result<Listing> list(const Actor& actor, const std::string& path) override;
 
   Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) override;
 
@@ -520,16 +519,15 @@ class SqlMetadataStore final : public MetadataStore {
   Result<void> set_setting(const std::string& key,
                            const std::optional<std::string>& value) override;
 
-  Result<protocol::HistoryResponse> history(const Actor& actor, const std::string& path,
-                                            int64_t node_id) override;
+  Result<FileHistory> history(const Actor& actor, const std::string& path,
+                              int64_t node_id) override;
 
-  Result<protocol::TrashResponse> trash(int64_t namespace_id) override;
+  Result<std::vector<TrashItem>> trash(int64_t namespace_id) override;
 
-  Result<protocol::EmptyTrashResponse> empty_trash(int64_t namespace_id,
-                                                   std::optional<int64_t> deleted_before,
-                                                   int64_t now) override;
+  Result<TrashPurged> empty_trash(int64_t namespace_id, std::optional<int64_t> deleted_before,
+                                  int64_t now) override;
 
-  Result<protocol::QuotaResponse> quota(int64_t user_id) override;
+  Result<QuotaUsage> quota(int64_t user_id) override;
 
   Result<void> set_quota(int64_t user_id, std::optional<uint64_t> limit) override;
 
@@ -550,9 +548,8 @@ class SqlMetadataStore final : public MetadataStore {
   // Deletes for good the deleted nodes of a namespace (deleted before `before`, if given): their
   // versions go (their chunks become garbage for gc), the nodes stay marked purged so that the
   // change feed still knows them, and their heads are refunded to the owner's quota.
-  static Result<protocol::EmptyTrashResponse> purge_trash(Session& s, int64_t ns,
-                                                          std::optional<int64_t> before,
-                                                          int64_t now);
+  static Result<TrashPurged> purge_trash(Session& s, int64_t ns, std::optional<int64_t> before,
+                                         int64_t now);
 
   std::unique_ptr<sql::Database> db_;
 };

@@ -589,13 +589,13 @@ Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
   });
 }
 
-Result<protocol::ListResponse> SqlMetadataStore::list(const Actor& actor, const std::string& path) {
-  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<protocol::ListResponse> {
+Result<Listing> SqlMetadataStore::list(const Actor& actor, const std::string& path) {
+  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<Listing> {
     Tx tx(s);
     CAIRN_ASSIGN_OR_RETURN(auto p, tx.place_contents(actor, path));
     CAIRN_ASSIGN_OR_RETURN(auto node, tx.resolve(p.ns, p.path));
     if (!node) return make_error(ErrorCode::kNotFound, "no such file or folder: " + path);
-    protocol::ListResponse out;
+    Listing out;
     out.path = path;
     if (node->kind != NodeKind::kFolder) {
       CAIRN_ASSIGN_OR_RETURN(auto e, tx.entry(p.ns, node->node_id, &path));
