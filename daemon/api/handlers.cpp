@@ -19,7 +19,7 @@ Metrics& metrics() {
 HttpResponse authed(Services& services, RateLimiter* limiter, const HttpRequest& req,
                     const std::function<HttpResponse(const RequestContext&)>& body) {
   count(metrics().requests);
-  auto user = services.authenticate(req.authorization);
+  auto user = services.identity().authenticate(req.authorization);
   if (!user) return fail(user.error());
   if (limiter != nullptr && user->token_hash) {
     if (const int64_t wait = limiter->take(*user->token_hash); wait > 0) {
@@ -131,7 +131,7 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter,
     router.add_socket(
         "/v1/notify",
         [&services, notifier, limiter](const HttpRequest& req) -> Result<Router::SocketAttach> {
-          CAIRN_ASSIGN_OR_RETURN(auto user, services.authenticate(req.authorization));
+          CAIRN_ASSIGN_OR_RETURN(auto user, services.identity().authenticate(req.authorization));
           count(metrics().requests);
           // An upgrade counts against the token's rate like any request, and each user has a
           // bounded number of sockets open: each holds a descriptor and a little memory.
@@ -156,7 +156,7 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter,
   // Every request to a handler route that carries a body is a /v1 call made with a token: check
   // the token before reading the body (then the handler checks it again, with the rate limit).
   router.set_gate([&services](const HttpRequest& req) -> Result<void> {
-    auto user = services.authenticate(req.authorization);
+    auto user = services.identity().authenticate(req.authorization);
     if (!user) {
       count(metrics().errors);
       return std::move(user).error();

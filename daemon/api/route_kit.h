@@ -21,8 +21,13 @@
 
 namespace cairn::api::routes {
 
+using service::ChunkService;
+using service::FileService;
+using service::IdentityService;
+using service::MaintenanceService;
 using service::RequestContext;
 using service::Services;
+using service::SharingService;
 
 // Request counters for /metrics. Relaxed atomics: they are statistics, not synchronisation.
 struct Metrics {
@@ -77,6 +82,37 @@ std::string query_or(const HttpRequest& req, const char* key, std::string fallba
 Result<int64_t> query_number(const HttpRequest& req, const char* key, int64_t fallback,
                              int64_t min = 0, int64_t max = std::numeric_limits<int64_t>::max());
 
+// The service a member function of `Service` belongs to, so that a route names the method alone
+// (&FileService::list) and the helper finds its service.
+inline IdentityService& role(Services& s, IdentityService*) { return s.identity(); }
+inline ChunkService& role(Services& s, ChunkService*) { return s.chunks(); }
+inline FileService& role(Services& s, FileService*) { return s.files(); }
+inline SharingService& role(Services& s, SharingService*) { return s.sharing(); }
+inline MaintenanceService& role(Services& s, MaintenanceService*) { return s.maintenance(); }
+
+template <typename Method>
+struct MethodOf;
+template <typename R, typename C, typename... A>
+struct MethodOf<R (C::*)(A...)> {
+  using Service = C;
+};
+template <typename R, typename C, typename... A>
+struct MethodOf<R (C::*)(A...) const> {
+  using Service = C;
+};
+
+// Calls `call` with `args`: a member function of a service on that service, anything else (a
+// lambda taking Services&) on `s`.
+template <typename Call, typename... Args>
+decltype(auto) call_service(const Call& call, Services& s, Args&&... args) {
+  if constexpr (std::is_member_function_pointer_v<Call>) {
+    using Service = typename MethodOf<Call>::Service;
+    return std::invoke(call, role(s, static_cast<Service*>(nullptr)), std::forward<Args>(args)...);
+  } else {
+    return std::invoke(call, s, std::forward<Args>(args)...);
+  }
+}
+
 // Registers routes that act for an authenticated caller through `services`.
 class Routes {
  public:
@@ -88,15 +124,15 @@ class Routes {
   RateLimiter* limiter() { return limiter_; }
 
   // A route whose body is the JSON of `Request`: `call(services, ctx, request)` returns a
-  // Result (answered as JSON) or a ready HttpResponse. A member function pointer of Services
-  // works as `call`.
+  // Result (answered as JSON) or a ready HttpResponse. A service's member function works as
+  // `call` (&FileService::commit).
   template <typename Request, typename Call>
   void json(const char* method, const char* pattern, Call call) {
     add(method, pattern,
         [call](Services& s, const RequestContext& ctx, const HttpRequest& req, const std::string&) {
           auto body = protocol::decode_json<Request>(req.body);
           if (!body) return fail(body.error());
-          return answer(std::invoke(call, s, ctx, *body));
+          return answer(call_service(call, s, ctx, *body));
         });
   }
 
@@ -107,8 +143,9 @@ class Routes {
     add(method, pattern,
         [call](Services& s, const RequestContext& ctx, const HttpRequest& req,
                const std::string& tail) {
-          if constexpr (std::is_invocable_v<Call, Services&, const RequestContext&>) {
-            return answer(std::invoke(call, s, ctx));
+          if constexpr (std::is_member_function_pointer_v<Call> ||
+                        std::is_invocable_v<Call, Services&, const RequestContext&>) {
+            return answer(call_service(call, s, ctx));
           } else {
             return answer(std::invoke(call, s, ctx, req, tail));
           }

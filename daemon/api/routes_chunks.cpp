@@ -43,7 +43,7 @@ class ChunkSink final : public BodySink {
   }
 
   HttpResponse finish() override {
-    auto done = services_.finish_chunk_put(grant_, *writer_);
+    auto done = services_.chunks().finish_chunk_put(grant_, *writer_);
     if (!done) {
       if (done.error().code() == ErrorCode::kCorrupt) {
         count(metrics().chunks_rejected);
@@ -157,12 +157,15 @@ Result<void> check_length(const HttpRequest& req, uint64_t signed_size, const ch
 void add_chunk_routes(Routes& routes) {
   Services& services = routes.services();
   RateLimiter* limiter = routes.limiter();
-  routes.json<protocol::CheckChunksRequest>("POST", "/v1/chunks/check", &Services::check_chunks);
+  routes.json<protocol::CheckChunksRequest>("POST", "/v1/chunks/check",
+                                            &ChunkService::check_chunks);
   routes.json<protocol::CheckChunksRequest>("POST", "/v1/chunks/confirm",
-                                            &Services::confirm_chunks);
-  routes.json<protocol::CheckChunksRequest>("POST", "/v1/chunks/locate", &Services::locate_chunks);
-  routes.json<protocol::PackUploadRequest>("POST", "/v1/packs", &Services::pack_upload);
-  routes.json<protocol::ConfirmPackRequest>("POST", "/v1/packs/confirm", &Services::confirm_pack);
+                                            &ChunkService::confirm_chunks);
+  routes.json<protocol::CheckChunksRequest>("POST", "/v1/chunks/locate",
+                                            &ChunkService::locate_chunks);
+  routes.json<protocol::PackUploadRequest>("POST", "/v1/packs", &ChunkService::pack_upload);
+  routes.json<protocol::ConfirmPackRequest>("POST", "/v1/packs/confirm",
+                                            &ChunkService::confirm_pack);
 
   // Chunk bytes: authorised by the URL's signature, not a bearer token, exactly like an S3
   // pre-signed URL, so the client has one upload path for both backends.
@@ -170,9 +173,9 @@ void add_chunk_routes(Routes& routes) {
       "PUT", "/v1/chunks/*",
       [&services](const HttpRequest& req,
                   const std::string& hex) -> Result<std::unique_ptr<BodySink>> {
-        CAIRN_ASSIGN_OR_RETURN(auto grant, services.authorize_chunk_put(hex, req.query));
+        CAIRN_ASSIGN_OR_RETURN(auto grant, services.chunks().authorize_chunk_put(hex, req.query));
         CAIRN_RETURN_IF_ERROR(check_length(req, grant.size, "chunk"));
-        CAIRN_ASSIGN_OR_RETURN(auto writer, services.begin_chunk_put(grant));
+        CAIRN_ASSIGN_OR_RETURN(auto writer, services.chunks().begin_chunk_put(grant));
         return std::unique_ptr<BodySink>(new ChunkSink(services, grant, std::move(writer)));
       });
 
@@ -182,7 +185,7 @@ void add_chunk_routes(Routes& routes) {
                         // download of large files is one locate and then a read per chunk.
                         RateLimiter* meter = req.query.count("s") != 0 ? nullptr : limiter;
                         return authed(services, meter, req, [&](const RequestContext& ctx) {
-                          auto chunk = services.chunk_read(ctx, hex, req.query);
+                          auto chunk = services.chunks().chunk_read(ctx, hex, req.query);
                           if (!chunk) return fail(chunk.error());
                           return chunk_answer(std::move(*chunk));
                         });
@@ -193,16 +196,16 @@ void add_chunk_routes(Routes& routes) {
       "PUT", "/v1/packs/*",
       [&services](const HttpRequest& req,
                   const std::string& hex) -> Result<std::unique_ptr<BodySink>> {
-        CAIRN_ASSIGN_OR_RETURN(auto grant, services.authorize_pack_put(hex, req.query));
+        CAIRN_ASSIGN_OR_RETURN(auto grant, services.chunks().authorize_pack_put(hex, req.query));
         CAIRN_RETURN_IF_ERROR(check_length(req, grant.size, "pack"));
-        CAIRN_ASSIGN_OR_RETURN(auto receiver, services.begin_pack_put(grant));
+        CAIRN_ASSIGN_OR_RETURN(auto receiver, services.chunks().begin_pack_put(grant));
         return std::unique_ptr<BodySink>(new PackSink(std::move(receiver)));
       });
 
   routes.router().add("GET", "/v1/packs/*",
                       [&services](const HttpRequest& req, const std::string& hex) {
                         count(metrics().requests);
-                        auto body = services.pack_range_read(hex, req.query);
+                        auto body = services.chunks().pack_range_read(hex, req.query);
                         if (!body) return fail(body.error());
                         count(metrics().pack_reads);
                         if (body->stream) return streamed(std::move(body->stream));

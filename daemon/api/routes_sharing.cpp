@@ -32,31 +32,33 @@ HttpResponse link_answer(std::unique_ptr<service::LinkStream> stream) {
 }  // namespace
 
 void add_sharing_routes(Routes& routes) {
-  routes.json<protocol::ShareRequest>("POST", "/v1/shares", &Services::share);
+  routes.json<protocol::ShareRequest>("POST", "/v1/shares", &SharingService::share);
   routes.query(
       "DELETE", "/v1/shares",
       [](Services& s, const RequestContext& ctx, const HttpRequest& req, const std::string&) {
-        return s.unshare(ctx, query_or(req, "path", ""), query_or(req, "user", ""));
+        return s.sharing().unshare(ctx, query_or(req, "path", ""), query_or(req, "user", ""));
       });
-  routes.query("GET", "/v1/shares",
-               [](Services& s, const RequestContext& ctx, const HttpRequest& req,
-                  const std::string&) { return s.shares(ctx, query_or(req, "path", "")); });
+  routes.query(
+      "GET", "/v1/shares",
+      [](Services& s, const RequestContext& ctx, const HttpRequest& req, const std::string&) {
+        return s.sharing().shares(ctx, query_or(req, "path", ""));
+      });
 
-  routes.json<protocol::LinkRequest>("POST", "/v1/links", &Services::create_link);
-  routes.query("GET", "/v1/links", &Services::links);
+  routes.json<protocol::LinkRequest>("POST", "/v1/links", &SharingService::create_link);
+  routes.query("GET", "/v1/links", &SharingService::links);
   routes.query("DELETE", "/v1/links",
                [](Services& s, const RequestContext& ctx, const HttpRequest& req,
                   const std::string&) -> HttpResponse {
                  auto id = query_number(req, "id", 0);
                  if (!id) return fail(id.error());
-                 return answer(s.revoke_link(ctx, *id, query_or(req, "token", "")));
+                 return answer(s.sharing().revoke_link(ctx, *id, query_or(req, "token", "")));
                });
 
   // A link: no token, the URL is the authority. Nothing but "not found" for a dead one.
   Services& services = routes.services();
   routes.router().add("GET", "/l/*", [&services](const HttpRequest&, const std::string& token) {
     count(metrics().requests);
-    auto stream = services.open_link(token);
+    auto stream = services.sharing().open_link(token);
     if (!stream) return fail(stream.error());
     return link_answer(std::move(*stream));
   });

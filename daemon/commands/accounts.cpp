@@ -19,7 +19,7 @@ namespace {
 int run_user_add(const CommandContext& ctx, const std::string& name) {
   auto d = open_daemon(ctx.data, false);
   if (!d) return fail(d.error());
-  auto made = (*d)->services->add_user(name);
+  auto made = (*d)->services->identity().add_user(name);
   if (!made) return fail(made.error());
   std::printf("created user %s\n%s\n", made->first.name.c_str(), made->second.c_str());
   return kExitOk;
@@ -39,7 +39,8 @@ int run_user_list(const CommandContext& ctx) {
 int run_user_disable(const CommandContext& ctx, const std::string& name, bool off) {
   auto d = open_daemon(ctx.data, false);
   if (!d) return fail(d.error());
-  if (auto set = (*d)->services->set_user_disabled(name, off); !set) return fail(set.error());
+  if (auto set = (*d)->services->identity().set_user_disabled(name, off); !set)
+    return fail(set.error());
   std::printf("%s %s\n", off ? "disabled" : "enabled", name.c_str());
   return kExitOk;
 }
@@ -51,7 +52,8 @@ int run_user_quota(const CommandContext& ctx, const std::string& name, const std
   if (!size.empty()) {
     auto limit = parse_size(size);
     if (!limit) return fail(limit.error());
-    if (auto set = (*d)->services->set_quota(name, *limit); !set) return fail(set.error());
+    if (auto set = (*d)->services->identity().set_quota(name, *limit); !set)
+      return fail(set.error());
   }
   auto found = (*d)->metadata->find_user(name);
   if (!found) return fail(found.error());
@@ -78,7 +80,7 @@ int run_token_create(const CommandContext& ctx, const std::string& name, const T
   }
   auto d = open_daemon(ctx.data, false);
   if (!d) return fail(d.error());
-  auto t = (*d)->services->create_token(name, f.label, ttl, {f.read_only, f.path});
+  auto t = (*d)->services->identity().create_token(name, f.label, ttl, {f.read_only, f.path});
   if (!t) return fail(t.error());
   std::printf("%s\n", t->c_str());
   return kExitOk;
@@ -98,7 +100,7 @@ std::string when(const std::optional<int64_t>& t) {
 int run_token_list(const CommandContext& ctx, const std::string& name) {
   auto d = open_daemon(ctx.data, false);
   if (!d) return fail(d.error());
-  auto tokens = (*d)->services->list_tokens(name);
+  auto tokens = (*d)->services->identity().list_tokens(name);
   if (!tokens) return fail(tokens.error());
   std::printf("%-6s %-20s %-21s %-21s %-21s %s\n", "id", "label", "created", "expires", "revoked",
               "scope");
@@ -115,7 +117,7 @@ int run_token_list(const CommandContext& ctx, const std::string& name) {
 int run_token_revoke(const CommandContext& ctx, const std::string& name, int64_t token_id) {
   auto d = open_daemon(ctx.data, false);
   if (!d) return fail(d.error());
-  if (auto revoked = (*d)->services->revoke_token(name, token_id); !revoked) {
+  if (auto revoked = (*d)->services->identity().revoke_token(name, token_id); !revoked) {
     return fail(revoked.error());
   }
   std::printf("revoked token %lld of %s\n", static_cast<long long>(token_id), name.c_str());

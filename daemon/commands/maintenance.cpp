@@ -25,7 +25,7 @@ int run_gc(const CommandContext& ctx, const std::string& grace) {
   if (!d) return fail(d.error());
   service::GcOptions options;
   options.grace_seconds = *seconds;
-  auto r = (*d)->services->collect_garbage(options);
+  auto r = (*d)->services->maintenance().collect_garbage(options);
   if (!r) return fail(r.error());
   for (const auto& problem : r->problems) std::fprintf(stderr, "cairnd gc: %s\n", problem.c_str());
   if (r->versions_expired != 0 || r->trash_purged != 0) {
@@ -62,7 +62,7 @@ int cmd_check(service::Services& services, const service::CheckOptions& options,
       std::fprintf(stderr, "%s\n", line.c_str());
     }
   };
-  auto report = services.check(options, progress ? std::function(show) : nullptr);
+  auto report = services.maintenance().check(options, progress ? std::function(show) : nullptr);
   if (progress && tty) std::fprintf(stderr, "\r%-78s\r", "");
   if (!report) return fail(report.error());
   const auto& r = *report;
@@ -169,9 +169,9 @@ int run_retention(const CommandContext& ctx, const std::string& value) {
       }
       days = n;
     }
-    if (auto set = services.set_retention_days(days); !set) return fail(set.error());
+    if (auto set = services.maintenance().set_retention_days(days); !set) return fail(set.error());
   }
-  auto days = services.retention_days();
+  auto days = services.maintenance().retention_days();
   if (!days) return fail(days.error());
   if (*days) {
     std::printf("gc keeps %lld days of history and trash\n", static_cast<long long>(**days));

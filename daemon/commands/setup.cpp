@@ -72,7 +72,7 @@ int cmd_serve(const std::string& data, const ServeFlags& flags) {
   if (!limits) return fail(limits.error());
   auto d = open_daemon(data, false);
   if (!d) return fail(d.error());
-  if (auto expired = (*d)->services->collect_expired_uploads(); !expired) {
+  if (auto expired = (*d)->services->maintenance().collect_expired_uploads(); !expired) {
     return fail(expired.error());
   }
 

@@ -69,9 +69,9 @@ class ProgressTicker {
 // chosen to be read, holds what its name and the pack index say.
 class ObjectCheck {
  public:
-  ObjectCheck(Services& services, store::MetadataStore& metadata, store::BlobStore& blobs,
+  ObjectCheck(ChunkService& chunks, store::MetadataStore& metadata, store::BlobStore& blobs,
               const CheckOptions& options, CheckReport& report, ProgressTicker& ticker)
-      : services_(services),
+      : chunks_(chunks),
         metadata_(metadata),
         blobs_(blobs),
         options_(options),
@@ -168,7 +168,7 @@ class ObjectCheck {
 
   Result<void> damaged(const ChunkRef& chunk, const std::optional<Digest>& pack,
                        const std::string& detail) {
-    CAIRN_ASSIGN_OR_RETURN(auto fate, services_.report_damage(chunk, pack, detail));
+    CAIRN_ASSIGN_OR_RETURN(auto fate, chunks_.report_damage(chunk, pack, detail));
     if (fate != store::MetadataStore::CopyFate::kSound) ++report_.copies_forgotten;
     return {};
   }
@@ -207,7 +207,7 @@ class ObjectCheck {
     return {};
   }
 
-  Services& services_;
+  ChunkService& chunks_;
   store::MetadataStore& metadata_;
   store::BlobStore& blobs_;
   const CheckOptions& options_;
@@ -220,8 +220,8 @@ class ObjectCheck {
 
 }  // namespace
 
-Result<CheckReport> Services::check(const CheckOptions& options,
-                                    const std::function<void(const CheckProgress&)>& progress) {
+Result<CheckReport> MaintenanceService::check(
+    const CheckOptions& options, const std::function<void(const CheckProgress&)>& progress) {
   const auto started = SteadyClock::now();
   CheckReport report;
   ProgressTicker ticker(progress);
@@ -246,7 +246,7 @@ Result<CheckReport> Services::check(const CheckOptions& options,
   ticker.where().phase = "objects";
   ticker.where().objects_total = chunks.size() + packs.size();
   ticker.tell(true);
-  ObjectCheck objects(*this, metadata_, blobs_, options, report, ticker);
+  ObjectCheck objects(chunks_, metadata_, blobs_, options, report, ticker);
   for (const auto& c : chunks) CAIRN_RETURN_IF_ERROR(objects.chunk(c));
   for (const auto& p : packs) CAIRN_RETURN_IF_ERROR(objects.pack(p));
 

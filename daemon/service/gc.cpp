@@ -21,6 +21,7 @@
 // run with nothing new to collect rewrites nothing. Pack names carry a random nonce, so deleting
 // a retired pack can never remove a newer upload.
 
+#include <charconv>
 #include <cstdio>
 #include <vector>
 
@@ -47,7 +48,7 @@ struct Candidate {
 
 }  // namespace
 
-Result<GcReport> Services::collect_garbage(const GcOptions& options) {
+Result<GcReport> MaintenanceService::collect_garbage(const GcOptions& options) {
   GcReport report;
   const int64_t started = now();
   const int64_t cutoff = started - options.grace_seconds;
@@ -143,7 +144,8 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
       if (!read_packed_chunk(
               *bytes, {loc.hash, loc.codec, loc.length, loc.stored_length, loc.offset}, raw)) {
         // Forgotten, so that the next push holding it repairs it (see report_damage).
-        (void)report_damage({loc.hash, loc.length}, p.pack, "found by gc while copying its pack");
+        (void)chunks_.report_damage({loc.hash, loc.length}, p.pack,
+                                    "found by gc while copying its pack");
         report.problems.push_back("chunk " + loc.hash.hex() + " in pack " + p.pack.hex() +
                                   " is damaged; not copied, set aside for repair");
         continue;
@@ -155,6 +157,28 @@ Result<GcReport> Services::collect_garbage(const GcOptions& options) {
   }
   CAIRN_RETURN_IF_ERROR(flush());
   return report;
+}
+
+Result<std::optional<int64_t>> MaintenanceService::retention_days() {
+  CAIRN_ASSIGN_OR_RETURN(auto value, metadata_.setting("retention_days"));
+  if (!value) return std::optional<int64_t>();
+  int64_t days = 0;
+  auto [p, ec] = std::from_chars(value->data(), value->data() + value->size(), days);
+  if (ec != std::errc() || p != value->data() + value->size() || days < 0) {
+    return make_error(ErrorCode::kCorrupt, "setting retention_days is not a number: " + *value);
+  }
+  return std::optional<int64_t>(days);
+}
+
+Result<void> MaintenanceService::set_retention_days(std::optional<int64_t> days) {
+  if (days && *days < 0) return make_error(ErrorCode::kInvalidArgument, "days must be 0 or more");
+  return metadata_.set_setting(
+      "retention_days",
+      days ? std::optional<std::string>(std::to_string(*days)) : std::optional<std::string>());
+}
+
+Result<int64_t> MaintenanceService::collect_expired_uploads() {
+  return metadata_.expire_uploads(now());
 }
 
 }  // namespace cairn::service

@@ -21,9 +21,9 @@ std::string short_hex(const Digest& d) { return d.hex().substr(0, 12); }
 
 // --- PackReceiver ----------------------------------------------------------------------------
 
-PackReceiver::PackReceiver(Services& services, ChunkPutGrant grant,
+PackReceiver::PackReceiver(ChunkService& chunks, ChunkPutGrant grant,
                            std::unique_ptr<store::BlobWriter> writer, const PackLimits& limits)
-    : services_(services), grant_(grant), writer_(std::move(writer)), verifier_(limits) {}
+    : chunks_(chunks), grant_(grant), writer_(std::move(writer)), verifier_(limits) {}
 
 Result<void> PackReceiver::write(ByteView bytes) {
   // Verify first: a pack that is already known to be bad need not reach the disk.
@@ -36,15 +36,15 @@ Result<protocol::PackStored> PackReceiver::finish() {
   // The pack is durable before the index says its chunks exist: a crash between the two leaves
   // an unindexed pack (collected later), never an index entry without bytes.
   CAIRN_RETURN_IF_ERROR(writer_->commit());
-  CAIRN_RETURN_IF_ERROR(services_.metadata_.record_pack(grant_.user_id, grant_.digest, grant_.size,
-                                                        /*verified=*/true, entries, services_.now(),
-                                                        grant_.token_id));
+  CAIRN_RETURN_IF_ERROR(chunks_.metadata_.record_pack(grant_.user_id, grant_.digest, grant_.size,
+                                                      /*verified=*/true, entries, chunks_.now(),
+                                                      grant_.token_id));
   return protocol::PackStored{static_cast<uint32_t>(entries.size())};
 }
 
 // --- Services: packs -------------------------------------------------------------------------
 
-PackLimits Services::pack_limits() const {
+PackLimits ChunkService::pack_limits() const {
   PackLimits limits;
   limits.max_chunk_size = config_.chunking.max_size;
   limits.max_pack_size = config_.packs.max_size;
@@ -52,8 +52,8 @@ PackLimits Services::pack_limits() const {
   return limits;
 }
 
-Result<protocol::ChunkUpload> Services::pack_upload(const RequestContext& ctx,
-                                                    const protocol::PackUploadRequest& req) {
+Result<protocol::ChunkUpload> ChunkService::pack_upload(const RequestContext& ctx,
+                                                        const protocol::PackUploadRequest& req) {
   CAIRN_RETURN_IF_ERROR(may_write(ctx));
   if (req.size == 0 || req.size > config_.packs.max_size) {
     return make_error(ErrorCode::kTooLarge,
@@ -72,7 +72,7 @@ Result<protocol::ChunkUpload> Services::pack_upload(const RequestContext& ctx,
       {}};
 }
 
-Result<ChunkPutGrant> Services::authorize_pack_put(
+Result<ChunkPutGrant> ChunkService::authorize_pack_put(
     std::string_view hex, const std::map<std::string, std::string>& query) const {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
   CAIRN_ASSIGN_OR_RETURN(auto f, verify_url("PUT pack", digest.hex(), query, {"u", "t", "n"},
@@ -86,14 +86,14 @@ Result<ChunkPutGrant> Services::authorize_pack_put(
   return ChunkPutGrant{user, digest, static_cast<uint64_t>(size), token};
 }
 
-Result<std::unique_ptr<PackReceiver>> Services::begin_pack_put(const ChunkPutGrant& grant) {
+Result<std::unique_ptr<PackReceiver>> ChunkService::begin_pack_put(const ChunkPutGrant& grant) {
   CAIRN_ASSIGN_OR_RETURN(auto writer,
                          blobs_.begin_put(store::ObjectId::pack(grant.digest), grant.size));
   return std::make_unique<PackReceiver>(*this, grant, std::move(writer), pack_limits());
 }
 
-Result<protocol::PackStored> Services::confirm_pack(const RequestContext& ctx,
-                                                    const protocol::ConfirmPackRequest& req) {
+Result<protocol::PackStored> ChunkService::confirm_pack(const RequestContext& ctx,
+                                                        const protocol::ConfirmPackRequest& req) {
   CAIRN_RETURN_IF_ERROR(may_write(ctx));
   if (!blobs_.takes_direct_uploads()) {
     return make_error(ErrorCode::kInvalidArgument,
@@ -145,8 +145,8 @@ Result<protocol::PackStored> Services::confirm_pack(const RequestContext& ctx,
   return protocol::PackStored{static_cast<uint32_t>(req.entries.size())};
 }
 
-Result<ChunkBody> Services::pack_range_read(std::string_view hex,
-                                            const std::map<std::string, std::string>& query) {
+Result<ChunkBody> ChunkService::pack_range_read(std::string_view hex,
+                                                const std::map<std::string, std::string>& query) {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
   CAIRN_ASSIGN_OR_RETURN(auto f, verify_url("GET pack", digest.hex(), query, {"o", "n"},
                                             "pack read", "POST /v1/chunks/locate"));
@@ -170,9 +170,9 @@ Result<ChunkBody> Services::pack_range_read(std::string_view hex,
 
 // --- Services: damage ------------------------------------------------------------------------
 
-Result<std::shared_ptr<VerifiedRead>> Services::verified_read(const store::BlobReadInfo& info,
-                                                              std::vector<PackEntry> parts,
-                                                              const std::optional<Digest>& pack) {
+Result<std::shared_ptr<VerifiedRead>> ChunkService::verified_read(
+    const store::BlobReadInfo& info, std::vector<PackEntry> parts,
+    const std::optional<Digest>& pack) {
   // Offsets of the parts are from the range's start; the damage report wants the copy's own.
   const uint64_t base = info.offset;
   CAIRN_ASSIGN_OR_RETURN(
@@ -198,7 +198,8 @@ Result<std::shared_ptr<VerifiedRead>> Services::verified_read(const store::BlobR
   return std::shared_ptr<VerifiedRead>(std::move(stream));
 }
 
-Result<bool> Services::confirm_damage(const ChunkRef& chunk, const std::optional<Digest>& pack) {
+Result<bool> ChunkService::confirm_damage(const ChunkRef& chunk,
+                                          const std::optional<Digest>& pack) {
   if (!pack) {
     auto bytes = blobs_.get(chunk.hash);
     if (bytes) return false;
@@ -228,9 +229,8 @@ Result<bool> Services::confirm_damage(const ChunkRef& chunk, const std::optional
                             raw);
 }
 
-Result<store::MetadataStore::CopyFate> Services::report_damage(const ChunkRef& chunk,
-                                                               const std::optional<Digest>& pack,
-                                                               const std::string& detail) {
+Result<store::MetadataStore::CopyFate> ChunkService::report_damage(
+    const ChunkRef& chunk, const std::optional<Digest>& pack, const std::string& detail) {
   using Fate = store::MetadataStore::CopyFate;
   auto fate = metadata_.forget_damaged_copy(chunk, pack, now(), detail,
                                             [&] { return confirm_damage(chunk, pack); });
@@ -258,7 +258,7 @@ Result<store::MetadataStore::CopyFate> Services::report_damage(const ChunkRef& c
   return fate;
 }
 
-Result<protocol::RepairsResponse> Services::repairs(const RequestContext& ctx) {
+Result<protocol::RepairsResponse> ChunkService::repairs(const RequestContext& ctx) {
   // Chunks lost since the last look are looked up first: one scan of the manifests per newly
   // lost chunk, and one cheap query otherwise.
   CAIRN_RETURN_IF_ERROR(metadata_.index_damage());
@@ -273,8 +273,8 @@ Result<protocol::RepairsResponse> Services::repairs(const RequestContext& ctx) {
 
 // --- Services: reads -------------------------------------------------------------------------
 
-Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& ctx,
-                                                         const protocol::CheckChunksRequest& req) {
+Result<protocol::LocateResponse> ChunkService::locate_chunks(
+    const RequestContext& ctx, const protocol::CheckChunksRequest& req) {
   CAIRN_RETURN_IF_ERROR(check_chunk_list(req.chunks));
   std::vector<Digest> digests;
   digests.reserve(req.chunks.size());
@@ -352,8 +352,8 @@ Result<protocol::LocateResponse> Services::locate_chunks(const RequestContext& c
   return out;
 }
 
-Result<ChunkBody> Services::chunk_read(const RequestContext& ctx, std::string_view hex,
-                                       const std::map<std::string, std::string>& query) {
+Result<ChunkBody> ChunkService::chunk_read(const RequestContext& ctx, std::string_view hex,
+                                           const std::map<std::string, std::string>& query) {
   CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
   if (query.count("s") != 0) {
     // A read that POST /v1/chunks/locate signed for this user.
@@ -387,7 +387,7 @@ Result<ChunkBody> Services::chunk_read(const RequestContext& ctx, std::string_vi
   return body;
 }
 
-Result<ChunkBody> Services::whole_chunk_read(const Digest& digest) {
+Result<ChunkBody> ChunkService::whole_chunk_read(const Digest& digest) {
   ChunkBody body;
   CAIRN_ASSIGN_OR_RETURN(body.object, blobs_.read_info(digest));
   if (body.object.file_path.empty()) return body;  // A redirect: the client verifies.

@@ -42,7 +42,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
     blobs_ = std::move(*LocalBlobStore::open(dir_.path() + "/blobs"));
     services_ = std::make_unique<service::Services>(*metadata_, *blobs_, service::ServiceConfig{},
                                                     Bytes(32, std::byte{7}), clock_);
-    auto made = services_->add_user("alice");
+    auto made = services_->identity().add_user("alice");
     ASSERT_TRUE(made.has_value()) << made.error().message();
     ctx_ = {made->first, "laptop", clock_.now};
   }
@@ -50,15 +50,15 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
   // Uploads `text` as one chunk for the context's user.
   ChunkRef upload_chunk(const std::string& text, const service::RequestContext& ctx) {
     const ChunkRef ref{sha256(as_bytes(text)), static_cast<uint32_t>(text.size())};
-    auto check = services_->check_chunks(ctx, {{ref}, {}, {}});
+    auto check = services_->chunks().check_chunks(ctx, {{ref}, {}, {}});
     EXPECT_TRUE(check.has_value());
     for (const auto& m : check->missing) {
       const auto q = testing::query_of(m.url);
-      auto grant = services_->authorize_chunk_put(m.hash.hex(), q);
+      auto grant = services_->chunks().authorize_chunk_put(m.hash.hex(), q);
       EXPECT_TRUE(grant.has_value()) << grant.error().message();
-      auto writer = services_->begin_chunk_put(*grant);
+      auto writer = services_->chunks().begin_chunk_put(*grant);
       EXPECT_TRUE((*writer)->write(as_bytes(text)));
-      EXPECT_TRUE(services_->finish_chunk_put(*grant, **writer));
+      EXPECT_TRUE(services_->chunks().finish_chunk_put(*grant, **writer));
     }
     return ref;
   }
@@ -73,7 +73,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
     f.chunks = {chunk};
     f.base_version = base;
     if (base) {
-      auto there = services_->list(as != nullptr ? *as : ctx_, path);
+      auto there = services_->files().list(as != nullptr ? *as : ctx_, path);
       if (there && there->entries.size() == 1) f.node_id = there->entries[0].node_id;
     }
     return f;
@@ -91,14 +91,14 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
     f.base_version = base;
     f.node_id = node;
     if (base && node == 0) {
-      auto there = services_->list(ctx, path);
+      auto there = services_->files().list(ctx, path);
       if (there && there->entries.size() == 1) f.node_id = there->entries[0].node_id;
     }
-    auto staged = services_->init_uploads(ctx, {{f}});
+    auto staged = services_->files().init_uploads(ctx, {{f}});
     EXPECT_TRUE(staged.has_value()) << staged.error().message();
     EXPECT_TRUE(staged->missing.empty());
-    auto committed =
-        services_->commit(ctx, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
+    auto committed = services_->files().commit(
+        ctx, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
     EXPECT_TRUE(committed.has_value());
     return committed->results.at(0);
   }
@@ -109,13 +109,13 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
     o.kind = kind;
     o.path = path;
     o.base_version = base;
-    auto r = services_->commit(ctx_, {"laptop", {o}});
+    auto r = services_->files().commit(ctx_, {"laptop", {o}});
     EXPECT_TRUE(r.has_value());
     return r->results.at(0);
   }
 
   std::vector<std::string> names(const std::string& folder) {
-    auto l = services_->list(ctx_, folder);
+    auto l = services_->files().list(ctx_, folder);
     EXPECT_TRUE(l.has_value()) << folder;
     std::vector<std::string> out;
     if (l) {

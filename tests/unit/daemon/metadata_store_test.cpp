@@ -26,70 +26,74 @@ namespace cairn::store::conformance {
 namespace {
 
 TEST_P(MetadataStoreTest, UsersAndTokens) {
-  auto dup = services_->add_user("alice");
+  auto dup = services_->identity().add_user("alice");
   ASSERT_FALSE(dup.has_value());
   EXPECT_EQ(dup.error().code(), ErrorCode::kAlreadyExists);
-  EXPECT_FALSE(services_->add_user("bad/name").has_value());
-  EXPECT_FALSE(services_->add_user("").has_value());
+  EXPECT_FALSE(services_->identity().add_user("bad/name").has_value());
+  EXPECT_FALSE(services_->identity().add_user("").has_value());
 
-  auto token = services_->create_token("alice", "ci");
+  auto token = services_->identity().create_token("alice", "ci");
   ASSERT_TRUE(token.has_value());
-  auto who = services_->authenticate("Bearer " + *token);
+  auto who = services_->identity().authenticate("Bearer " + *token);
   ASSERT_TRUE(who.has_value());
   EXPECT_EQ(who->name, "alice");
   std::string altered = *token;
   altered.back() = altered.back() == '0' ? '1' : '0';
   for (const std::string& bad : std::vector<std::string>{
            "", "Bearer ", "Basic abc", "Bearer cairn_nope", "Bearer " + altered}) {
-    auto r = services_->authenticate(bad);
+    auto r = services_->identity().authenticate(bad);
     ASSERT_FALSE(r.has_value()) << bad;
     EXPECT_EQ(r.error().code(), ErrorCode::kUnauthenticated);
   }
-  EXPECT_EQ(services_->create_token("nobody", "").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->identity().create_token("nobody", "").error().code(), ErrorCode::kNotFound);
 }
 
 // Expired and revoked tokens and disabled users are refused from the next request on, with the
 // same answer as an unknown token.
 TEST_P(MetadataStoreTest, TokensExpireAndAreRevokedAndUsersDisabled) {
-  auto brief = services_->create_token("alice", "brief", 3600);
+  auto brief = services_->identity().create_token("alice", "brief", 3600);
   ASSERT_TRUE(brief.has_value());
-  auto lasting = services_->create_token("alice", "lasting");
+  auto lasting = services_->identity().create_token("alice", "lasting");
   ASSERT_TRUE(lasting.has_value());
-  EXPECT_TRUE(services_->authenticate("Bearer " + *brief).has_value());
+  EXPECT_TRUE(services_->identity().authenticate("Bearer " + *brief).has_value());
   clock_.now += 3601;
-  EXPECT_EQ(services_->authenticate("Bearer " + *brief).error().code(),
+  EXPECT_EQ(services_->identity().authenticate("Bearer " + *brief).error().code(),
             ErrorCode::kUnauthenticated);
-  EXPECT_TRUE(services_->authenticate("Bearer " + *lasting).has_value());
-  EXPECT_EQ(services_->create_token("alice", "x", 0).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(services_->identity().authenticate("Bearer " + *lasting).has_value());
+  EXPECT_EQ(services_->identity().create_token("alice", "x", 0).error().code(),
+            ErrorCode::kInvalidArgument);
 
-  auto tokens = services_->list_tokens("alice");
+  auto tokens = services_->identity().list_tokens("alice");
   ASSERT_TRUE(tokens.has_value());
   ASSERT_EQ(tokens->size(), 3u);  // initial, brief, lasting
   EXPECT_EQ(tokens->at(1).label, "brief");
   EXPECT_EQ(tokens->at(1).expires_at, std::optional<int64_t>(clock_.now - 1));
   const int64_t lasting_id = tokens->at(2).token_id;
-  ASSERT_TRUE(services_->revoke_token("alice", lasting_id));
-  EXPECT_EQ(services_->authenticate("Bearer " + *lasting).error().code(),
+  ASSERT_TRUE(services_->identity().revoke_token("alice", lasting_id));
+  EXPECT_EQ(services_->identity().authenticate("Bearer " + *lasting).error().code(),
             ErrorCode::kUnauthenticated);
-  const auto revoked_at = services_->list_tokens("alice")->at(2).revoked_at;
+  const auto revoked_at = services_->identity().list_tokens("alice")->at(2).revoked_at;
   EXPECT_EQ(revoked_at, std::optional<int64_t>(clock_.now));
   clock_.now += 10;
-  ASSERT_TRUE(services_->revoke_token("alice", lasting_id));  // Twice: the first time stays.
-  EXPECT_EQ(services_->list_tokens("alice")->at(2).revoked_at, revoked_at);
-  EXPECT_EQ(services_->revoke_token("alice", 999999).error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(
+      services_->identity().revoke_token("alice", lasting_id));  // Twice: the first time stays.
+  EXPECT_EQ(services_->identity().list_tokens("alice")->at(2).revoked_at, revoked_at);
+  EXPECT_EQ(services_->identity().revoke_token("alice", 999999).error().code(),
+            ErrorCode::kNotFound);
   // Another user's token id is not this user's to revoke.
-  auto bob = services_->add_user("bob");
+  auto bob = services_->identity().add_user("bob");
   ASSERT_TRUE(bob.has_value());
-  const int64_t bobs = services_->list_tokens("bob")->at(0).token_id;
-  EXPECT_EQ(services_->revoke_token("alice", bobs).error().code(), ErrorCode::kNotFound);
-  EXPECT_TRUE(services_->authenticate("Bearer " + bob->second).has_value());
+  const int64_t bobs = services_->identity().list_tokens("bob")->at(0).token_id;
+  EXPECT_EQ(services_->identity().revoke_token("alice", bobs).error().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(services_->identity().authenticate("Bearer " + bob->second).has_value());
 
-  ASSERT_TRUE(services_->set_user_disabled("bob", true));
-  EXPECT_EQ(services_->authenticate("Bearer " + bob->second).error().code(),
+  ASSERT_TRUE(services_->identity().set_user_disabled("bob", true));
+  EXPECT_EQ(services_->identity().authenticate("Bearer " + bob->second).error().code(),
             ErrorCode::kUnauthenticated);
-  ASSERT_TRUE(services_->set_user_disabled("bob", false));
-  EXPECT_TRUE(services_->authenticate("Bearer " + bob->second).has_value());
-  EXPECT_EQ(services_->set_user_disabled("nobody", true).error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(services_->identity().set_user_disabled("bob", false));
+  EXPECT_TRUE(services_->identity().authenticate("Bearer " + bob->second).has_value());
+  EXPECT_EQ(services_->identity().set_user_disabled("nobody", true).error().code(),
+            ErrorCode::kNotFound);
 }
 
 TEST_P(MetadataStoreTest, VersionsUnchangedAndConflicts) {
@@ -108,7 +112,7 @@ TEST_P(MetadataStoreTest, VersionsUnchangedAndConflicts) {
   auto stale = put_file("/docs/a.txt", "three", 1);
   EXPECT_EQ(stale.status, OpStatus::kCopied);
   EXPECT_EQ(stale.copy, "/docs/a (conflicted copy from laptop 2027-01-15 080000).txt");
-  auto listing = services_->list(ctx_, "/docs/a.txt");
+  auto listing = services_->files().list(ctx_, "/docs/a.txt");
   ASSERT_TRUE(listing.has_value());
   EXPECT_EQ(listing->entries.at(0).version, 2);
   EXPECT_EQ(listing->entries.at(0).size, 3u);
@@ -141,7 +145,7 @@ TEST_P(MetadataStoreTest, FoldersPathsAndDeletes) {
   const auto before = put_file("/a/b/c/again.txt", "again", std::nullopt);
   EXPECT_EQ(op(OpKind::kDelete, "/a").status, OpStatus::kOk);
   EXPECT_EQ(names("/"), std::vector<std::string>{"/empty"});
-  EXPECT_EQ(services_->list(ctx_, "/a").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().list(ctx_, "/a").error().code(), ErrorCode::kNotFound);
   const auto after = put_file("/a/b/c/again.txt", "again 2", std::nullopt);
   EXPECT_EQ(after.node_id, before.node_id);
   EXPECT_EQ(after.version, 2);
@@ -152,17 +156,17 @@ TEST_P(MetadataStoreTest, CommitRequiresEveryChunk) {
   protocol::FileUpload f;
   f.path = "/missing.bin";
   f.chunks = {{sha256(as_bytes("never uploaded")), 14}};
-  auto staged = services_->init_uploads(ctx_, {{f}});
+  auto staged = services_->files().init_uploads(ctx_, {{f}});
   ASSERT_TRUE(staged.has_value());
   ASSERT_EQ(staged->missing.size(), 1u);
-  auto r =
-      services_->commit(ctx_, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
+  auto r = services_->files().commit(
+      ctx_, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->results[0].status, OpStatus::kError);
   EXPECT_TRUE(names("/").empty());
   // Unknown or foreign upload ids are per-op errors too, and do not disturb other ops.
-  auto mixed =
-      services_->commit(ctx_, {"laptop", {CommitOp::put_upload("nope"), CommitOp::mkdir("/ok")}});
+  auto mixed = services_->files().commit(
+      ctx_, {"laptop", {CommitOp::put_upload("nope"), CommitOp::mkdir("/ok")}});
   ASSERT_TRUE(mixed.has_value());
   EXPECT_EQ(mixed->results[0].status, OpStatus::kError);
   EXPECT_EQ(mixed->results[1].status, OpStatus::kOk);
@@ -178,7 +182,7 @@ TEST_P(MetadataStoreTest, APutCarryingItsFileCommitsWithoutASession) {
     f.chunks = std::move(chunks);
     return CommitOp::put_file(f);
   };
-  auto r = services_->commit(
+  auto r = services_->files().commit(
       ctx_,
       {"laptop", {file("/dir/a.txt", {held}), file("/b.txt", {held, absent}), file("/empty", {})}});
   ASSERT_TRUE(r.has_value()) << r.error().message();
@@ -190,21 +194,22 @@ TEST_P(MetadataStoreTest, APutCarryingItsFileCommitsWithoutASession) {
   EXPECT_EQ(names("/"), (std::vector<std::string>{"/dir", "/empty"}));
 
   // The manifest was stored with the version: the file reads back.
-  auto listed = services_->list(ctx_, "/dir/a.txt");
+  auto listed = services_->files().list(ctx_, "/dir/a.txt");
   ASSERT_TRUE(listed.has_value());
   ASSERT_EQ(listed->entries.size(), 1u);
-  auto manifest = services_->manifest(ctx_, listed->entries[0].manifest);
+  auto manifest = services_->files().manifest(ctx_, listed->entries[0].manifest);
   ASSERT_TRUE(manifest.has_value()) << manifest.error().message();
   EXPECT_EQ(Manifest::decode(*manifest)->chunks(), std::vector<ChunkRef>{held});
 
   // Sent again (an answer lost on the way): unchanged, not a second version.
-  auto again = services_->commit(ctx_, {"laptop", {file("/dir/a.txt", {held})}});
+  auto again = services_->files().commit(ctx_, {"laptop", {file("/dir/a.txt", {held})}});
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->results[0].status, OpStatus::kUnchanged);
   EXPECT_EQ(again->results[0].version, 1);
 
   // Bad paths are refused like staged ones, before anything is applied.
-  auto bad = services_->commit(ctx_, {"laptop", {file("/ok.txt", {held}), file("/x/../y", {})}});
+  auto bad =
+      services_->files().commit(ctx_, {"laptop", {file("/ok.txt", {held}), file("/x/../y", {})}});
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(names("/"), (std::vector<std::string>{"/dir", "/empty"}));
@@ -212,31 +217,32 @@ TEST_P(MetadataStoreTest, APutCarryingItsFileCommitsWithoutASession) {
 
 TEST_P(MetadataStoreTest, ChunkKnowledgeIsPerUser) {
   const ChunkRef ref = upload_chunk("alice's bytes", ctx_);
-  auto bob = services_->add_user("bob");
+  auto bob = services_->identity().add_user("bob");
   ASSERT_TRUE(bob.has_value());
   service::RequestContext bob_ctx{bob->first, "phone", clock_.now};
-  auto for_alice = services_->check_chunks(ctx_, {{ref}, {}, {}});
-  auto for_bob = services_->check_chunks(bob_ctx, {{ref}, {}, {}});
+  auto for_alice = services_->chunks().check_chunks(ctx_, {{ref}, {}, {}});
+  auto for_bob = services_->chunks().check_chunks(bob_ctx, {{ref}, {}, {}});
   EXPECT_TRUE(for_alice->missing.empty());
   EXPECT_EQ(for_bob->missing.size(), 1u);
-  EXPECT_TRUE(services_->chunk_read(ctx_, ref.hash.hex()).has_value());
-  EXPECT_EQ(services_->chunk_read(bob_ctx, ref.hash.hex()).error().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(services_->chunks().chunk_read(ctx_, ref.hash.hex()).has_value());
+  EXPECT_EQ(services_->chunks().chunk_read(bob_ctx, ref.hash.hex()).error().code(),
+            ErrorCode::kNotFound);
 
   // Manifests too: bob cannot read alice's file's manifest.
   auto put = put_file("/secret.txt", "alice's bytes", std::nullopt);
-  auto listing = services_->list(ctx_, "/secret.txt");
+  auto listing = services_->files().list(ctx_, "/secret.txt");
   const std::string manifest = listing->entries.at(0).manifest;
-  EXPECT_TRUE(services_->manifest(ctx_, manifest).has_value());
-  EXPECT_EQ(services_->manifest(bob_ctx, manifest).error().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(services_->files().manifest(ctx_, manifest).has_value());
+  EXPECT_EQ(services_->files().manifest(bob_ctx, manifest).error().code(), ErrorCode::kNotFound);
   // And bob's namespace is his own.
-  EXPECT_TRUE(services_->list(bob_ctx, "/")->entries.empty());
+  EXPECT_TRUE(services_->files().list(bob_ctx, "/")->entries.empty());
   (void)put;
 }
 
 TEST_P(MetadataStoreTest, ChangeFeedPagesEachNodeOnceInItsLatestState) {
   for (int i = 0; i < 7; ++i) put_file("/f" + std::to_string(i), "v" + std::to_string(i), {});
   put_file("/f0", "edited", 1);
-  auto all = services_->changes(ctx_, "", 1000);
+  auto all = services_->files().changes(ctx_, "", 1000);
   ASSERT_TRUE(all.has_value());
   EXPECT_EQ(all->changes.size(), 7u);
   EXPECT_FALSE(all->has_more);
@@ -248,7 +254,7 @@ TEST_P(MetadataStoreTest, ChangeFeedPagesEachNodeOnceInItsLatestState) {
   std::string cursor;
   int pages = 0;
   while (true) {
-    auto page = services_->changes(ctx_, cursor, 3);
+    auto page = services_->files().changes(ctx_, cursor, 3);
     ASSERT_TRUE(page.has_value());
     for (const auto& e : page->changes) EXPECT_TRUE(seen.insert(e.path).second) << e.path;
     cursor = page->cursor;
@@ -259,16 +265,16 @@ TEST_P(MetadataStoreTest, ChangeFeedPagesEachNodeOnceInItsLatestState) {
   EXPECT_EQ(pages, 3);
 
   // From the latest cursor: nothing, then only what changed, deletions included.
-  EXPECT_TRUE(services_->changes(ctx_, all->cursor, 100)->changes.empty());
+  EXPECT_TRUE(services_->files().changes(ctx_, all->cursor, 100)->changes.empty());
   op(OpKind::kDelete, "/f3");
-  auto delta = services_->changes(ctx_, all->cursor, 100);
+  auto delta = services_->files().changes(ctx_, all->cursor, 100);
   ASSERT_EQ(delta->changes.size(), 1u);
   EXPECT_EQ(delta->changes[0].path, "/f3");
   EXPECT_TRUE(delta->changes[0].deleted);
 
   // Unknown or future cursors reset to a full listing instead of failing.
   for (const std::string bad : {"garbage", "c1.999.3", "c1.1.999999"}) {
-    auto reset = services_->changes(ctx_, bad, 100);
+    auto reset = services_->files().changes(ctx_, bad, 100);
     ASSERT_TRUE(reset.has_value()) << bad;
     EXPECT_TRUE(reset->reset) << bad;
     EXPECT_EQ(reset->changes.size(), 7u) << bad;
@@ -279,14 +285,14 @@ TEST_P(MetadataStoreTest, UploadSessionsExpire) {
   protocol::FileUpload f;
   f.path = "/later.txt";
   f.chunks = {upload_chunk("later", ctx_)};
-  auto staged = services_->init_uploads(ctx_, {{f}});
+  auto staged = services_->files().init_uploads(ctx_, {{f}});
   ASSERT_TRUE(staged.has_value());
   clock_.now += 25 * 3600;
-  EXPECT_EQ(*services_->collect_expired_uploads(), 1);
+  EXPECT_EQ(*services_->maintenance().collect_expired_uploads(), 1);
   service::RequestContext later = ctx_;
   later.now = clock_.now;
-  auto r =
-      services_->commit(later, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
+  auto r = services_->files().commit(
+      later, {"laptop", {CommitOp::put_upload(staged->uploads[0].upload_id)}});
   EXPECT_EQ(r->results[0].status, OpStatus::kError);
   EXPECT_EQ(r->results[0].error_code, "not_found");
 }
@@ -296,14 +302,14 @@ TEST_P(MetadataStoreTest, RejectsBadPathsAndBatches) {
        std::vector<std::string>{"/a/../b", "/a//b", std::string("/a\0b", 4), "/"}) {
     protocol::FileUpload f;
     f.path = bad;
-    auto r = services_->init_uploads(ctx_, {{f}});
+    auto r = services_->files().init_uploads(ctx_, {{f}});
     ASSERT_FALSE(r.has_value()) << bad;
     EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   }
   protocol::InitUploadsRequest many;
   many.files.resize(1001);
   for (size_t i = 0; i < many.files.size(); ++i) many.files[i].path = "/f" + std::to_string(i);
-  EXPECT_EQ(services_->init_uploads(ctx_, many).error().code(), ErrorCode::kTooLarge);
+  EXPECT_EQ(services_->files().init_uploads(ctx_, many).error().code(), ErrorCode::kTooLarge);
   EXPECT_TRUE(names("/").empty());
 }
 
@@ -509,30 +515,30 @@ TEST_P(MetadataStoreTest, UpgradesFromSchemaTwoKeepEverything) {
   // What the old schema held, as the old code listed it.
   const std::vector<std::string> before_paths{"/a", "/a/b", "/a/b/f.txt", "/a/empty"};
 
-  auto listed = services_->list(ctx_, "/a/b/f.txt");
+  auto listed = services_->files().list(ctx_, "/a/b/f.txt");
   ASSERT_TRUE(listed.has_value()) << listed.error().message();
   ASSERT_EQ(listed->entries.size(), 1u);
   EXPECT_EQ(listed->entries[0].version, 2);
   // Schema 9 turned the executable flag into permission bits: what the flag meant.
   EXPECT_EQ(listed->entries[0].mode, 0755u);
-  auto history = services_->history(ctx_, "/a/b/f.txt", 0);
+  auto history = services_->files().history(ctx_, "/a/b/f.txt", 0);
   ASSERT_TRUE(history.has_value()) << history.error().message();
   ASSERT_EQ(history->versions.size(), 2u);
   EXPECT_EQ(history->versions[1].mode, 0644u);
-  auto folders = services_->list(ctx_, "/a");
+  auto folders = services_->files().list(ctx_, "/a");
   ASSERT_TRUE(folders.has_value());
   for (const auto& e : folders->entries) EXPECT_EQ(e.mode, 0755u) << e.path;
   EXPECT_EQ(names("/a"), (std::vector<std::string>{"/a/b", "/a/empty"}));
   // Schema 4 counted what the user stores against the quota: the head of f.txt.
-  EXPECT_EQ(services_->quota(ctx_)->used, 3u);
+  EXPECT_EQ(services_->files().quota(ctx_)->used, 3u);
   // The change feed (journal) resumes where it was, with the same paths (closure).
-  auto after = services_->changes(ctx_, "", 100);
+  auto after = services_->files().changes(ctx_, "", 100);
   ASSERT_TRUE(after.has_value());
   ASSERT_EQ(after->changes.size(), before_paths.size());
   for (size_t i = 0; i < after->changes.size(); ++i) {
     EXPECT_EQ(after->changes[i].path, before_paths[i]);
   }
-  auto resumed = services_->changes(ctx_, after->cursor, 100);
+  auto resumed = services_->files().changes(ctx_, after->cursor, 100);
   ASSERT_TRUE(resumed.has_value());
   EXPECT_TRUE(resumed->changes.empty());
   // New writes land on the rebuilt tables: a third version, a file in a new folder, a delete.
@@ -541,19 +547,20 @@ TEST_P(MetadataStoreTest, UpgradesFromSchemaTwoKeepEverything) {
   EXPECT_EQ(op(OpKind::kDelete, "/a/b").status, OpStatus::kOk);
   EXPECT_EQ(names("/a"), (std::vector<std::string>{"/a/c", "/a/empty"}));
   // What was deleted is in the trash, and comes back.
-  auto bin = services_->trash(ctx_);
+  auto bin = services_->files().trash(ctx_);
   ASSERT_TRUE(bin.has_value());
   ASSERT_EQ(bin->entries.size(), 1u);
   EXPECT_EQ(bin->entries[0].path, "/a/b");
-  auto back = services_->commit(ctx_, {"laptop", {CommitOp::undelete(bin->entries[0].node_id)}});
+  auto back =
+      services_->files().commit(ctx_, {"laptop", {CommitOp::undelete(bin->entries[0].node_id)}});
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->results.at(0).status, OpStatus::kOk);
-  EXPECT_EQ(services_->list(ctx_, "/a/b/f.txt")->entries.at(0).version, 3);
+  EXPECT_EQ(services_->files().list(ctx_, "/a/b/f.txt")->entries.at(0).version, 3);
 }
 
 TEST_P(MetadataStoreTest, PackLocationsServeTheirReadersAndPreferNeighbours) {
   const int64_t alice = ctx_.user.user_id;
-  auto bob = services_->add_user("bob");
+  auto bob = services_->identity().add_user("bob");
   ASSERT_TRUE(bob.has_value());
   const int64_t bob_id = bob->first.user_id;
   auto entry = [](const std::string& text, uint64_t offset) {
@@ -599,8 +606,8 @@ TEST_P(MetadataStoreTest, PackLocationsServeTheirReadersAndPreferNeighbours) {
 // with such a chunk grants its readers that pack alone. A claim gc verified becomes a holding.
 TEST_P(MetadataStoreTest, AClaimedChunkReachesOnlyTheClaimantsPack) {
   const int64_t alice = ctx_.user.user_id;
-  auto bob = services_->add_user("bob");
-  auto carol = services_->add_user("carol");
+  auto bob = services_->identity().add_user("bob");
+  auto carol = services_->identity().add_user("carol");
   ASSERT_TRUE(bob.has_value() && carol.has_value());
   const service::RequestContext bob_ctx{bob->first, "bobs", clock_.now};
   const std::string secret = "alice's secret chunk";
@@ -624,19 +631,19 @@ TEST_P(MetadataStoreTest, AClaimedChunkReachesOnlyTheClaimantsPack) {
   protocol::FileUpload f;
   f.path = "/claimed.bin";
   f.chunks = {ChunkRef{h, n}};
-  auto done = services_->commit(bob_ctx, {"bobs", {CommitOp::put_file(f)}});
+  auto done = services_->files().commit(bob_ctx, {"bobs", {CommitOp::put_file(f)}});
   ASSERT_TRUE(done.has_value()) << done.error().message();
   ASSERT_EQ(done->results.at(0).status, OpStatus::kOk) << done->results.at(0).message;
-  ASSERT_TRUE(services_->share(bob_ctx, {"/claimed.bin", "carol", "viewer"}));
+  ASSERT_TRUE(services_->sharing().share(bob_ctx, {"/claimed.bin", "carol", "viewer"}));
   const Digest manifest = sha256(Manifest(f.chunks).encode());
   auto granted = metadata_->locate_chunks(carol->first.user_id, {h}, {manifest});
   ASSERT_TRUE(granted.has_value()) << granted.error().message();
   ASSERT_EQ(granted->size(), 1u);
   EXPECT_EQ((*granted)[0].pack, junk);
   // A staged manifest grants nothing: dave, with whom nothing is shared, stages the same list.
-  auto dave = services_->add_user("dave");
+  auto dave = services_->identity().add_user("dave");
   ASSERT_TRUE(dave.has_value());
-  auto staged = services_->init_uploads({dave->first, "d", clock_.now}, {{f}});
+  auto staged = services_->files().init_uploads({dave->first, "d", clock_.now}, {{f}});
   ASSERT_TRUE(staged.has_value()) << staged.error().message();
   EXPECT_EQ(staged->uploads[0].manifest, manifest.hex());
   EXPECT_TRUE(metadata_->locate_chunks(dave->first.user_id, {h}, {manifest})->empty());

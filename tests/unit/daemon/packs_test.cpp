@@ -174,7 +174,7 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
   }
 
   RequestContext context(const std::string& name) {
-    auto user = services_->add_user(name);
+    auto user = services_->identity().add_user(name);
     return {user->first, "d", clock_.now};
   }
 
@@ -183,12 +183,12 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
   // Uploads a built pack the way a client does; returns the chunks recorded, or the error.
   Result<uint32_t> upload(const RequestContext& ctx, const PackBuilder::Built& pack) {
     CAIRN_ASSIGN_OR_RETURN(auto grant,
-                           services_->pack_upload(ctx, {pack.digest, pack.bytes.size()}));
+                           services_->chunks().pack_upload(ctx, {pack.digest, pack.bytes.size()}));
     if (grant.url.rfind("/v1/packs/", 0) == 0) {
-      CAIRN_ASSIGN_OR_RETURN(
-          auto put_grant,
-          services_->authorize_pack_put(hex_of_url(grant.url, "/v1/packs/"), query_of(grant.url)));
-      CAIRN_ASSIGN_OR_RETURN(auto receiver, services_->begin_pack_put(put_grant));
+      CAIRN_ASSIGN_OR_RETURN(auto put_grant,
+                             services_->chunks().authorize_pack_put(
+                                 hex_of_url(grant.url, "/v1/packs/"), query_of(grant.url)));
+      CAIRN_ASSIGN_OR_RETURN(auto receiver, services_->chunks().begin_pack_put(put_grant));
       // In pieces, as a socket delivers them.
       const ByteView bytes = pack.bytes;
       for (size_t at = 0; at < bytes.size(); at += 7000) {
@@ -203,8 +203,8 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
       return make_error(ErrorCode::kUnavailable,
                         "PUT to the bucket: " + std::to_string(put.status));
     }
-    CAIRN_ASSIGN_OR_RETURN(
-        auto stored, services_->confirm_pack(ctx, {pack.digest, pack.bytes.size(), pack.entries}));
+    CAIRN_ASSIGN_OR_RETURN(auto stored, services_->chunks().confirm_pack(
+                                            ctx, {pack.digest, pack.bytes.size(), pack.entries}));
     return stored.chunks;
   }
 
@@ -214,11 +214,12 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
     if (chunk || read.url.rfind("/v1/packs/", 0) == 0) {
       ChunkBody body;
       if (chunk) {
-        CAIRN_ASSIGN_OR_RETURN(body, services_->chunk_read(ctx, hex_of_url(read.url, "/v1/chunks/"),
-                                                           query_of(read.url)));
+        CAIRN_ASSIGN_OR_RETURN(
+            body, services_->chunks().chunk_read(ctx, hex_of_url(read.url, "/v1/chunks/"),
+                                                 query_of(read.url)));
       } else {
-        CAIRN_ASSIGN_OR_RETURN(body, services_->pack_range_read(hex_of_url(read.url, "/v1/packs/"),
-                                                                query_of(read.url)));
+        CAIRN_ASSIGN_OR_RETURN(body, services_->chunks().pack_range_read(
+                                         hex_of_url(read.url, "/v1/packs/"), query_of(read.url)));
       }
       return drain(body);
     }
@@ -235,7 +236,7 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
                                     size_t* reads = nullptr) {
     protocol::CheckChunksRequest req;
     for (const auto& c : chunks) req.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
-    auto located = services_->locate_chunks(ctx, req);
+    auto located = services_->chunks().locate_chunks(ctx, req);
     EXPECT_TRUE(located.has_value()) << located.error().message();
     std::map<Digest, Bytes> out;
     if (!located) return out;
@@ -261,20 +262,20 @@ class PackServiceTest : public ::testing::TestWithParam<Backend> {
   // daemon's, or the bucket's, then confirmed).
   Result<void> upload_chunk(const RequestContext& ctx, const Bytes& bytes) {
     const ChunkRef ref{sha256(bytes), static_cast<uint32_t>(bytes.size())};
-    CAIRN_ASSIGN_OR_RETURN(auto check, services_->check_chunks(ctx, {{ref}, {}, {}}));
+    CAIRN_ASSIGN_OR_RETURN(auto check, services_->chunks().check_chunks(ctx, {{ref}, {}, {}}));
     for (const auto& m : check.missing) {
       if (m.url.rfind("/v1/chunks/", 0) == 0) {
-        CAIRN_ASSIGN_OR_RETURN(auto grant,
-                               services_->authorize_chunk_put(m.hash.hex(), query_of(m.url)));
-        CAIRN_ASSIGN_OR_RETURN(auto writer, services_->begin_chunk_put(grant));
+        CAIRN_ASSIGN_OR_RETURN(
+            auto grant, services_->chunks().authorize_chunk_put(m.hash.hex(), query_of(m.url)));
+        CAIRN_ASSIGN_OR_RETURN(auto writer, services_->chunks().begin_chunk_put(grant));
         CAIRN_RETURN_IF_ERROR(writer->write(bytes));
-        CAIRN_RETURN_IF_ERROR(services_->finish_chunk_put(grant, *writer));
+        CAIRN_RETURN_IF_ERROR(services_->chunks().finish_chunk_put(grant, *writer));
         continue;
       }
       if (http("PUT", m.url, m.headers, bytes).status != 200) {
         return make_error(ErrorCode::kUnavailable, "PUT to the bucket failed");
       }
-      CAIRN_ASSIGN_OR_RETURN(auto left, services_->confirm_chunks(ctx, {{ref}, {}, {}}));
+      CAIRN_ASSIGN_OR_RETURN(auto left, services_->chunks().confirm_chunks(ctx, {{ref}, {}, {}}));
       if (!left.missing.empty()) return make_error(ErrorCode::kNotFound, "not adopted");
     }
     return {};
@@ -311,7 +312,7 @@ TEST_P(PackServiceTest, APackRoundTripsInOneRead) {
   // Alice now holds every chunk: nothing left to upload.
   protocol::CheckChunksRequest check;
   for (const auto& c : chunks) check.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
-  EXPECT_TRUE(services_->check_chunks(alice_, check)->missing.empty());
+  EXPECT_TRUE(services_->chunks().check_chunks(alice_, check)->missing.empty());
 
   size_t reads = 0;
   auto back = read_back(alice_, chunks, &reads);
@@ -320,7 +321,7 @@ TEST_P(PackServiceTest, APackRoundTripsInOneRead) {
   for (const auto& c : chunks) EXPECT_EQ(back[sha256(c)], c);
 
   // The single-chunk endpoint decodes a packed chunk too.
-  auto one = services_->chunk_read(alice_, sha256(chunks[0]).hex());
+  auto one = services_->chunks().chunk_read(alice_, sha256(chunks[0]).hex());
   ASSERT_TRUE(one.has_value()) << one.error().message();
   ASSERT_TRUE(one->bytes.has_value());
   EXPECT_EQ(*one->bytes, chunks[0]);
@@ -333,7 +334,7 @@ TEST_P(PackServiceTest, OnlyTheChunksAskedForAreGivenOut) {
   auto back = read_back(alice_, {chunks[0], chunks[2]});
   EXPECT_EQ(back.size(), 2u);
   protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}, {}, {}};
-  auto located = services_->locate_chunks(alice_, req);
+  auto located = services_->chunks().locate_chunks(alice_, req);
   ASSERT_TRUE(located.has_value());
   ASSERT_EQ(located->reads.size(), 2u);
   for (const auto& read : located->reads) EXPECT_EQ(read.parts.size(), 1u);
@@ -344,9 +345,9 @@ TEST_P(PackServiceTest, AStrangerLearnsNothingAndReadsNothing) {
   ASSERT_TRUE(upload(alice_, build(chunks)));
   protocol::CheckChunksRequest req;
   for (const auto& c : chunks) req.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
-  EXPECT_EQ(services_->check_chunks(bob_, req)->missing.size(), chunks.size());
-  EXPECT_TRUE(services_->locate_chunks(bob_, req)->reads.empty());
-  EXPECT_EQ(services_->chunk_read(bob_, sha256(chunks[0]).hex()).error().code(),
+  EXPECT_EQ(services_->chunks().check_chunks(bob_, req)->missing.size(), chunks.size());
+  EXPECT_TRUE(services_->chunks().locate_chunks(bob_, req)->reads.empty());
+  EXPECT_EQ(services_->chunks().chunk_read(bob_, sha256(chunks[0]).hex()).error().code(),
             ErrorCode::kNotFound);
 }
 
@@ -363,7 +364,7 @@ TEST_P(PackServiceTest, EachUploaderReadsItsOwnCopyWhenTheDaemonCouldNotVerify) 
   if (direct()) {
     // Unverified packs serve their uploader only: Alice is never sent to Bob's pack.
     protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}}, {}, {}};
-    auto located = services_->locate_chunks(alice_, req);
+    auto located = services_->chunks().locate_chunks(alice_, req);
     ASSERT_EQ(located->reads.size(), 1u);
     EXPECT_EQ(located->reads[0].url.find(bob_pack.digest.hex()), std::string::npos);
   }
@@ -388,13 +389,13 @@ TEST_P(PackServiceTest, ADamagedPackIsCaughtOnReadAndNamed) {
         .write(reinterpret_cast<const char*>(damaged.data()),
                static_cast<std::streamsize>(damaged.size()));
   }
-  auto read = services_->chunk_read(alice_, sha256(chunks[0]).hex());
+  auto read = services_->chunks().chunk_read(alice_, sha256(chunks[0]).hex());
   ASSERT_FALSE(read.has_value());
   EXPECT_EQ(read.error().code(), ErrorCode::kCorrupt);
   EXPECT_NE(read.error().message().find(sha256(chunks[0]).hex()), std::string::npos);
   EXPECT_NE(read.error().message().find(pack.digest.hex()), std::string::npos);
   // The other chunks in it still read fine.
-  auto other = services_->chunk_read(alice_, sha256(chunks[1]).hex());
+  auto other = services_->chunks().chunk_read(alice_, sha256(chunks[1]).hex());
   ASSERT_TRUE(other.has_value()) << other.error().message();
   EXPECT_EQ(*other->bytes, chunks[1]);
   // A client reading the damaged range finds the chunk that fails.
@@ -404,10 +405,10 @@ TEST_P(PackServiceTest, ADamagedPackIsCaughtOnReadAndNamed) {
 }
 
 TEST_P(PackServiceTest, PackGrantsAreBounded) {
-  auto too_big = services_->pack_upload(alice_, {sha256(as_bytes("x")), 65 * 1024 * 1024});
+  auto too_big = services_->chunks().pack_upload(alice_, {sha256(as_bytes("x")), 65 * 1024 * 1024});
   ASSERT_FALSE(too_big.has_value());
   EXPECT_EQ(too_big.error().code(), ErrorCode::kTooLarge);
-  EXPECT_FALSE(services_->pack_upload(alice_, {sha256(as_bytes("x")), 0}).has_value());
+  EXPECT_FALSE(services_->chunks().pack_upload(alice_, {sha256(as_bytes("x")), 0}).has_value());
 }
 
 // Stages and commits one file made of `chunks`, which the user must hold already.
@@ -416,11 +417,11 @@ void commit_file(Services& services, const RequestContext& ctx, const std::strin
   protocol::FileUpload f;
   f.path = path;
   for (const auto& c : chunks) f.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
-  auto staged = services.init_uploads(ctx, {{f}});
+  auto staged = services.files().init_uploads(ctx, {{f}});
   ASSERT_TRUE(staged.has_value()) << staged.error().message();
   ASSERT_TRUE(staged->missing.empty());
-  auto done =
-      services.commit(ctx, {"d", {protocol::CommitOp::put_upload(staged->uploads[0].upload_id)}});
+  auto done = services.files().commit(
+      ctx, {"d", {protocol::CommitOp::put_upload(staged->uploads[0].upload_id)}});
   ASSERT_TRUE(done.has_value());
   ASSERT_EQ(done->results[0].status, protocol::OpStatus::kOk) << done->results[0].message;
 }
@@ -442,18 +443,18 @@ TEST_P(PackServiceTest, GcDeletesOnlyWhatNothingReferencesAndRewritesMostlyDeadP
   protocol::FileUpload staged_file;
   staged_file.path = "/pending.txt";
   staged_file.chunks = {{sha256(pending[0]), 3000}};
-  ASSERT_TRUE(services_->init_uploads(alice_, {{staged_file}}));
+  ASSERT_TRUE(services_->files().init_uploads(alice_, {{staged_file}}));
 
   GcOptions options;
   options.grace_seconds = 3600;
   // Everything is younger than the grace period: nothing goes.
-  auto first = services_->collect_garbage(options);
+  auto first = services_->maintenance().collect_garbage(options);
   ASSERT_TRUE(first.has_value()) << first.error().message();
   EXPECT_EQ(first->chunks_deleted, 0);
   EXPECT_EQ(first->packs_rewritten, 0);
 
   clock_.now += 7200;
-  auto second = services_->collect_garbage(options);
+  auto second = services_->maintenance().collect_garbage(options);
   ASSERT_TRUE(second.has_value()) << second.error().message();
   EXPECT_EQ(second->chunks_deleted, static_cast<int64_t>(garbage.size()));
   // Two live chunks of eight (a fifth of the bytes), merged with the small pending pack.
@@ -472,12 +473,12 @@ TEST_P(PackServiceTest, GcDeletesOnlyWhatNothingReferencesAndRewritesMostlyDeadP
   for (const auto& c : kept) EXPECT_EQ(back[sha256(c)], c);
   protocol::CheckChunksRequest check;
   for (const auto& g : garbage) check.chunks.push_back({sha256(g), 12000});
-  EXPECT_EQ(services_->check_chunks(ctx, check)->missing.size(), garbage.size());
+  EXPECT_EQ(services_->chunks().check_chunks(ctx, check)->missing.size(), garbage.size());
   // The staged upload still protects its chunk.
   EXPECT_EQ(read_back(ctx, pending).size(), 1u);
 
   clock_.now += 7200;
-  auto third = services_->collect_garbage(options);
+  auto third = services_->maintenance().collect_garbage(options);
   ASSERT_TRUE(third.has_value()) << third.error().message();
   EXPECT_EQ(third->packs_deleted, 2);
   EXPECT_EQ(third->bytes_freed, pack.bytes.size() + pending_pack.bytes.size());
@@ -501,7 +502,7 @@ TEST_P(PackServiceTest, GcMergesSmallPacksOnceAndThenSettles) {
   GcOptions options;
   options.grace_seconds = 3600;
   clock_.now += 7200;
-  auto first = services_->collect_garbage(options);
+  auto first = services_->maintenance().collect_garbage(options);
   ASSERT_TRUE(first.has_value()) << first.error().message();
   EXPECT_EQ(first->packs_rewritten, 12);
   EXPECT_EQ(first->packs_written, 1);
@@ -510,7 +511,7 @@ TEST_P(PackServiceTest, GcMergesSmallPacksOnceAndThenSettles) {
   // Nothing new: nothing is rewritten, however often gc runs.
   for (int run = 0; run < 3; ++run) {
     clock_.now += 7200;
-    auto again = services_->collect_garbage(options);
+    auto again = services_->maintenance().collect_garbage(options);
     ASSERT_TRUE(again.has_value()) << again.error().message();
     EXPECT_EQ(again->packs_rewritten, 0) << "run " << run;
     EXPECT_EQ(again->packs_written, 0) << "run " << run;
@@ -532,7 +533,7 @@ TEST_P(PackServiceTest, GcDeletesUnreferencedChunkObjects) {
   GcOptions options;
   options.grace_seconds = 60;
   clock_.now += 61;
-  auto r = services_->collect_garbage(options);
+  auto r = services_->maintenance().collect_garbage(options);
   ASSERT_TRUE(r.has_value()) << r.error().message();
   EXPECT_EQ(r->chunks_deleted, 1);
   EXPECT_EQ(r->chunk_objects_deleted, 1);
@@ -571,7 +572,7 @@ TEST_P(PackServiceTest, AReuploadDuringGcKeepsItsBytes) {
   };
   GcOptions options;
   options.grace_seconds = 60;
-  auto r = services_->collect_garbage(options);
+  auto r = services_->maintenance().collect_garbage(options);
   ASSERT_TRUE(r.has_value()) << r.error().message();
   ASSERT_TRUE(raced.has_value());
   uploader.join();
@@ -612,7 +613,7 @@ TEST_P(LocalPackTest, APackWithOneWrongChunkIsRefusedWhole) {
       << r.error().message();
   // Nothing was recorded, not even the good chunks, and no pack file was kept.
   protocol::CheckChunksRequest req{{{sha256(chunks[0]), 200000}, {sha256(chunks[2]), 500}}, {}, {}};
-  EXPECT_EQ(services_->check_chunks(alice_, req)->missing.size(), 2u);
+  EXPECT_EQ(services_->chunks().check_chunks(alice_, req)->missing.size(), 2u);
   EXPECT_FALSE(*blobs_->contains(store::ObjectId::pack(pack.digest)));
 }
 
@@ -620,26 +621,27 @@ TEST_P(LocalPackTest, AForgedOrStaleReadUrlIsRefused) {
   const auto chunks = sample_chunks();
   ASSERT_TRUE(upload(alice_, build(chunks)));
   protocol::CheckChunksRequest req{{{sha256(chunks[2]), 500}}, {}, {}};
-  auto located = services_->locate_chunks(alice_, req);
+  auto located = services_->chunks().locate_chunks(alice_, req);
   ASSERT_EQ(located->reads.size(), 1u);
   const std::string url = located->reads[0].url;
   const std::string hex = hex_of_url(url, "/v1/packs/");
   const auto q = query_of(url);
-  EXPECT_TRUE(services_->pack_range_read(hex, q).has_value());
+  EXPECT_TRUE(services_->chunks().pack_range_read(hex, q).has_value());
   for (const char* field : {"o", "n", "e", "s"}) {
     auto tampered = q;
     tampered[field] = field == std::string("s") ? std::string(64, '0') : "0";
-    auto r = services_->pack_range_read(hex, tampered);
+    auto r = services_->chunks().pack_range_read(hex, tampered);
     ASSERT_FALSE(r.has_value()) << field;
     EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied) << field;
   }
   clock_.now += 3601;
-  EXPECT_EQ(services_->pack_range_read(hex, q).error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->chunks().pack_range_read(hex, q).error().code(),
+            ErrorCode::kPermissionDenied);
 }
 
 TEST_P(LocalPackTest, ConfirmationIsOnlyForStoresClientsWriteTo) {
   const auto pack = build(sample_chunks());
-  auto r = services_->confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
+  auto r = services_->chunks().confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
 }
@@ -664,7 +666,7 @@ std::string object_path(HookedBlobStore& blobs, const store::ObjectId& id) {
 
 bool missing_for(Services& services, const RequestContext& ctx, const Bytes& chunk) {
   protocol::CheckChunksRequest req{{{sha256(chunk), static_cast<uint32_t>(chunk.size())}}, {}, {}};
-  auto r = services.check_chunks(ctx, req);
+  auto r = services.chunks().check_chunks(ctx, req);
   return r.has_value() && r->missing.size() == 1;
 }
 
@@ -675,7 +677,7 @@ TEST_P(LocalPackTest, AChunkObjectThatNoLongerHashesIsNeverServedWholeAndAReuplo
   const std::string path = object_path(*blobs_, sha256(chunk));
   flip_byte(path, chunk.size() - 1);  // The last byte: the stream must fail before it sends it.
 
-  auto body = services_->chunk_read(alice_, sha256(chunk).hex());
+  auto body = services_->chunks().chunk_read(alice_, sha256(chunk).hex());
   ASSERT_TRUE(body.has_value()) << body.error().message();
   ASSERT_TRUE(body->stream);
   uint64_t sent = 0;
@@ -689,7 +691,7 @@ TEST_P(LocalPackTest, AChunkObjectThatNoLongerHashesIsNeverServedWholeAndAReuplo
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/blobs/quarantine"));
   EXPECT_TRUE(missing_for(*services_, alice_, chunk));
-  EXPECT_EQ(services_->chunk_read(alice_, sha256(chunk).hex()).error().code(),
+  EXPECT_EQ(services_->chunks().chunk_read(alice_, sha256(chunk).hex()).error().code(),
             ErrorCode::kNotFound);
   auto damaged = metadata_->damaged_chunks();
   ASSERT_EQ(damaged->size(), 1u);
@@ -698,7 +700,7 @@ TEST_P(LocalPackTest, AChunkObjectThatNoLongerHashesIsNeverServedWholeAndAReuplo
   // Bob has the same bytes: his upload repairs it for everyone.
   ASSERT_TRUE(upload_chunk(bob_, chunk));
   EXPECT_TRUE(metadata_->damaged_chunks()->empty());
-  auto again = services_->chunk_read(alice_, sha256(chunk).hex());
+  auto again = services_->chunks().chunk_read(alice_, sha256(chunk).hex());
   ASSERT_TRUE(again.has_value()) << again.error().message();
   auto bytes = drain(*again);
   ASSERT_TRUE(bytes.has_value()) << bytes.error().message();
@@ -710,7 +712,7 @@ TEST_P(LocalPackTest, ASmallDamagedChunkIsAnsweredWithAnErrorBeforeAnyByteIsSent
   const Bytes chunk = random_bytes(300000, 10);
   ASSERT_TRUE(upload_chunk(alice_, chunk));
   flip_byte(object_path(*blobs_, sha256(chunk)), 299999);
-  auto body = services_->chunk_read(alice_, sha256(chunk).hex());
+  auto body = services_->chunks().chunk_read(alice_, sha256(chunk).hex());
   ASSERT_FALSE(body.has_value());
   EXPECT_EQ(body.error().code(), ErrorCode::kNotFound);
   EXPECT_NE(body.error().message().find("damaged"), std::string::npos) << body.error().message();
@@ -727,10 +729,10 @@ TEST_P(LocalPackTest, ADamagedChunkInAPackFailsItsReadAndOnlyItIsForgotten) {
 
   protocol::CheckChunksRequest req;
   for (const auto& c : chunks) req.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
-  auto located = services_->locate_chunks(alice_, req);
+  auto located = services_->chunks().locate_chunks(alice_, req);
   ASSERT_EQ(located->reads.size(), 1u);  // One merged read of the whole pack's data.
   const std::string url = located->reads[0].url;
-  auto body = services_->pack_range_read(hex_of_url(url, "/v1/packs/"), query_of(url));
+  auto body = services_->chunks().pack_range_read(hex_of_url(url, "/v1/packs/"), query_of(url));
   ASSERT_FALSE(body.has_value()) << "a range holding a damaged chunk was sent";
   EXPECT_EQ(body.error().code(), ErrorCode::kNotFound);
 
@@ -751,7 +753,8 @@ TEST_P(LocalPackTest, ASoundCopyIsNeverForgotten) {
   const Bytes chunk = random_bytes(200000, 5);
   ASSERT_TRUE(upload_chunk(alice_, chunk));
   // A report of damage is checked against the bytes: these are fine.
-  auto fate = services_->report_damage({sha256(chunk), 200000}, std::nullopt, "a false alarm");
+  auto fate =
+      services_->chunks().report_damage({sha256(chunk), 200000}, std::nullopt, "a false alarm");
   ASSERT_TRUE(fate.has_value()) << fate.error().message();
   EXPECT_EQ(*fate, store::MetadataStore::CopyFate::kSound);
   EXPECT_FALSE(missing_for(*services_, alice_, chunk));
@@ -767,7 +770,7 @@ TEST_P(LocalPackTest, CheckFindsWhatIsDamagedOrMissingAndIsCleanOnceRepaired) {
   ASSERT_TRUE(upload_chunk(alice_, big));
   ASSERT_TRUE(upload_chunk(alice_, gone));
 
-  auto clean = services_->check({100, 0});
+  auto clean = services_->maintenance().check({100, 0});
   ASSERT_TRUE(clean.has_value()) << clean.error().message();
   EXPECT_TRUE(clean->clean()) << (clean->problems.empty() ? "" : clean->problems[0]);
   EXPECT_EQ(clean->objects, 3u);
@@ -780,13 +783,13 @@ TEST_P(LocalPackTest, CheckFindsWhatIsDamagedOrMissingAndIsCleanOnceRepaired) {
             victim.offset + victim.stored_length / 2);
 
   // Without reading data, the missing object is found; the damaged bytes are not.
-  auto quick = services_->check({0, 0});
+  auto quick = services_->maintenance().check({0, 0});
   ASSERT_TRUE(quick.has_value());
   ASSERT_EQ(quick->damaged.size(), 1u);
   EXPECT_EQ(quick->damaged[0].hash, sha256(gone));
   EXPECT_EQ(quick->objects_read, 0u);
 
-  auto full = services_->check({100, 0});
+  auto full = services_->maintenance().check({100, 0});
   ASSERT_TRUE(full.has_value()) << full.error().message();
   EXPECT_FALSE(full->clean());
   std::set<Digest> found;
@@ -797,7 +800,7 @@ TEST_P(LocalPackTest, CheckFindsWhatIsDamagedOrMissingAndIsCleanOnceRepaired) {
   ASSERT_TRUE(upload_chunk(alice_, big));
   ASSERT_TRUE(upload_chunk(alice_, gone));
   ASSERT_TRUE(upload(alice_, build({chunks[0]})));
-  auto after = services_->check({100, 0});
+  auto after = services_->maintenance().check({100, 0});
   ASSERT_TRUE(after.has_value());
   EXPECT_TRUE(after->clean()) << (after->problems.empty() ? "" : after->problems[0]);
 }
@@ -812,11 +815,12 @@ using DirectPackTest = PackServiceTest;
 TEST_P(DirectPackTest, ConfirmChecksTheUploadAndTheEntries) {
   const auto pack = build(sample_chunks());
   // Not uploaded yet.
-  auto early = services_->confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
+  auto early =
+      services_->chunks().confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
   ASSERT_FALSE(early.has_value());
   EXPECT_EQ(early.error().code(), ErrorCode::kNotFound);
 
-  auto grant = services_->pack_upload(alice_, {pack.digest, pack.bytes.size()});
+  auto grant = services_->chunks().pack_upload(alice_, {pack.digest, pack.bytes.size()});
   ASSERT_TRUE(grant.has_value());
   EXPECT_NE(grant->url.find("incoming/"), std::string::npos);
   bool signs_checksum = false;
@@ -832,15 +836,18 @@ TEST_P(DirectPackTest, ConfirmChecksTheUploadAndTheEntries) {
   auto twice = pack.entries;
   twice[1] = twice[0];
   for (const auto* entries : {&outside, &overlapping, &twice}) {
-    auto r = services_->confirm_pack(alice_, {pack.digest, pack.bytes.size(), *entries});
+    auto r = services_->chunks().confirm_pack(alice_, {pack.digest, pack.bytes.size(), *entries});
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << r.error().message();
   }
   // Bob cannot confirm Alice's upload as his.
-  EXPECT_EQ(
-      services_->confirm_pack(bob_, {pack.digest, pack.bytes.size(), pack.entries}).error().code(),
-      ErrorCode::kNotFound);
-  auto ok = services_->confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
+  EXPECT_EQ(services_->chunks()
+                .confirm_pack(bob_, {pack.digest, pack.bytes.size(), pack.entries})
+                .error()
+                .code(),
+            ErrorCode::kNotFound);
+  auto ok =
+      services_->chunks().confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
   ASSERT_TRUE(ok.has_value()) << ok.error().message();
   EXPECT_EQ(ok->chunks, pack.entries.size());
 }

@@ -18,29 +18,29 @@ class ShareTest : public MetadataStoreTest {
   void SetUp() override {
     MetadataStoreTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    auto made = services_->add_user("bob");
+    auto made = services_->identity().add_user("bob");
     ASSERT_TRUE(made.has_value());
     bob_token_ = made->second;
     bob_ = signed_in(bob_token_);
-    auto carol = services_->add_user("carol");
+    auto carol = services_->identity().add_user("carol");
     ASSERT_TRUE(carol.has_value());
     carol_ = signed_in(carol->second);
   }
 
   // A context as a request with `token` gets it: with the token's hash and scope.
   service::RequestContext signed_in(const std::string& token) {
-    auto user = services_->authenticate("Bearer " + token);
+    auto user = services_->identity().authenticate("Bearer " + token);
     EXPECT_TRUE(user.has_value()) << user.error().message();
     return {user ? *user : User{}, "device", clock_.now};
   }
 
   Result<protocol::CommitResponse> commit(const service::RequestContext& ctx,
                                           std::vector<CommitOp> ops) {
-    return services_->commit(ctx, {"device", std::move(ops)});
+    return services_->files().commit(ctx, {"device", std::move(ops)});
   }
 
   std::vector<std::string> names_as(const service::RequestContext& ctx, const std::string& path) {
-    auto l = services_->list(ctx, path);
+    auto l = services_->files().list(ctx, path);
     EXPECT_TRUE(l.has_value()) << path << ": " << l.error().message();
     std::vector<std::string> out;
     if (l) {
@@ -53,7 +53,7 @@ class ShareTest : public MetadataStoreTest {
   // feed's position.
   std::string alice_state() {
     std::string out;
-    auto feed = services_->changes(ctx_, "", 5000);
+    auto feed = services_->files().changes(ctx_, "", 5000);
     EXPECT_TRUE(feed.has_value());
     for (const auto& e : feed->changes) {
       out += e.path + " v" + std::to_string(e.version) + (e.deleted ? " deleted" : "") + "\n";
@@ -62,7 +62,7 @@ class ShareTest : public MetadataStoreTest {
   }
 
   void share(const std::string& path, const std::string& user, const std::string& role) {
-    auto s = services_->share(ctx_, {path, user, role});
+    auto s = services_->sharing().share(ctx_, {path, user, role});
     ASSERT_TRUE(s.has_value()) << s.error().message();
   }
 
@@ -78,7 +78,7 @@ TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
   share("/proj", "bob", "viewer");
 
   // Bob finds it under /Shared, marked with his role and its owner.
-  auto root = services_->list(bob_, "/Shared");
+  auto root = services_->files().list(bob_, "/Shared");
   ASSERT_TRUE(root.has_value());
   ASSERT_EQ(root->entries.size(), 1u);
   EXPECT_EQ(root->entries[0].path, "/Shared/proj");
@@ -87,25 +87,27 @@ TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
   EXPECT_EQ(names_as(bob_, "/Shared/proj"), std::vector<std::string>{"/Shared/proj/notes.txt"});
 
   // He reads the manifest and, for it, the chunk he never uploaded.
-  auto listed = services_->list(bob_, "/Shared/proj/notes.txt");
+  auto listed = services_->files().list(bob_, "/Shared/proj/notes.txt");
   const std::string manifest = listed->entries.at(0).manifest;
-  EXPECT_TRUE(services_->manifest(bob_, manifest).has_value());
+  EXPECT_TRUE(services_->files().manifest(bob_, manifest).has_value());
   auto digest = Digest::from_hex(manifest);
-  auto without = services_->locate_chunks(bob_, {{chunk}, {}, {}});
+  auto without = services_->chunks().locate_chunks(bob_, {{chunk}, {}, {}});
   ASSERT_TRUE(without.has_value());
   EXPECT_TRUE(without->reads.empty());  // Asked for by hash alone: nothing.
-  auto with = services_->locate_chunks(bob_, {{chunk}, {*digest}, {}});
+  auto with = services_->chunks().locate_chunks(bob_, {{chunk}, {*digest}, {}});
   ASSERT_TRUE(with.has_value());
   ASSERT_EQ(with->reads.size(), 1u);
-  auto read = services_->chunk_read(bob_, chunk.hash.hex(), testing::query_of(with->reads[0].url));
+  auto read =
+      services_->chunks().chunk_read(bob_, chunk.hash.hex(), testing::query_of(with->reads[0].url));
   EXPECT_TRUE(read.has_value()) << read.error().message();
   // The signed read is his alone.
-  EXPECT_EQ(services_->chunk_read(carol_, chunk.hash.hex(), testing::query_of(with->reads[0].url))
+  EXPECT_EQ(services_->chunks()
+                .chunk_read(carol_, chunk.hash.hex(), testing::query_of(with->reads[0].url))
                 .error()
                 .code(),
             ErrorCode::kPermissionDenied);
   // A stranger gets nothing for the same manifest.
-  auto stranger = services_->locate_chunks(carol_, {{chunk}, {*digest}, {}});
+  auto stranger = services_->chunks().locate_chunks(carol_, {{chunk}, {*digest}, {}});
   EXPECT_TRUE(stranger->reads.empty());
 
   // Every write is refused with 403 naming the role, and changes nothing.
@@ -126,21 +128,21 @@ TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
     EXPECT_NE(r.error().message().find("viewer"), std::string::npos) << r.error().message();
   }
   // An upload session into the folder is refused up front too.
-  auto staged = services_->init_uploads(bob_, {{file("/Shared/proj/up.txt", his)}});
+  auto staged = services_->files().init_uploads(bob_, {{file("/Shared/proj/up.txt", his)}});
   EXPECT_EQ(staged.error().code(), ErrorCode::kPermissionDenied);
   // A batch with one refused op is refused whole: his own file is not written either.
   auto mixed = commit(bob_, {CommitOp::put_file(file("/mine.txt", his)),
                              CommitOp::put_file(file("/Shared/proj/x.txt", his))});
   EXPECT_EQ(mixed.error().code(), ErrorCode::kPermissionDenied);
-  EXPECT_TRUE(services_->list(bob_, "/mine.txt").error().code() == ErrorCode::kNotFound);
-  EXPECT_EQ(services_->share(bob_, {"/Shared/proj", "carol", "viewer"}).error().code(),
+  EXPECT_TRUE(services_->files().list(bob_, "/mine.txt").error().code() == ErrorCode::kNotFound);
+  EXPECT_EQ(services_->sharing().share(bob_, {"/Shared/proj", "carol", "viewer"}).error().code(),
             ErrorCode::kPermissionDenied);
   EXPECT_EQ(alice_state(), before);
 
   // His own files are his to change.
   EXPECT_TRUE(commit(bob_, {CommitOp::put_file(file("/mine.txt", his))}));
   // Never alice's private folder, by path or by id.
-  EXPECT_EQ(services_->list(bob_, "/private").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().list(bob_, "/private").error().code(), ErrorCode::kNotFound);
 }
 
 TEST_P(ShareTest, EditorsAndTheOwnerSeeEachOthersChangesAndRolesApplyOnTheNextRequest) {
@@ -148,7 +150,7 @@ TEST_P(ShareTest, EditorsAndTheOwnerSeeEachOthersChangesAndRolesApplyOnTheNextRe
   ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/a.txt", chunk))}));
   share("/proj", "bob", "editor");
 
-  auto first = services_->changes(bob_, "", 1000);
+  auto first = services_->files().changes(bob_, "", 1000);
   ASSERT_TRUE(first.has_value());
   std::set<std::string> seen;
   for (const auto& e : first->changes) seen.insert(e.path);
@@ -162,16 +164,16 @@ TEST_P(ShareTest, EditorsAndTheOwnerSeeEachOthersChangesAndRolesApplyOnTheNextRe
   EXPECT_EQ(edited->results[0].status, OpStatus::kOk);
   EXPECT_EQ(edited->results[0].path, "/Shared/proj/a.txt");
   EXPECT_EQ(names("/proj"), (std::vector<std::string>{"/proj/a.txt", "/proj/b.txt"}));
-  auto history = services_->history(ctx_, "/proj/a.txt", 0);
+  auto history = services_->files().history(ctx_, "/proj/a.txt", 0);
   ASSERT_TRUE(history.has_value());
   EXPECT_EQ(history->versions.at(0).author, "bob");
   // The quota is the owner's: bob's own usage did not move.
-  EXPECT_EQ(services_->quota(bob_)->used, 0u);
-  EXPECT_EQ(services_->quota(ctx_)->used, 2 * his.length);
+  EXPECT_EQ(services_->files().quota(bob_)->used, 0u);
+  EXPECT_EQ(services_->files().quota(ctx_)->used, 2 * his.length);
 
   // Alice's next edit reaches bob's feed from his cursor.
   ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/a.txt", chunk, 2))}));
-  auto next = services_->changes(bob_, first->cursor, 1000);
+  auto next = services_->files().changes(bob_, first->cursor, 1000);
   ASSERT_TRUE(next.has_value());
   std::set<std::string> changed;
   for (const auto& e : next->changes) changed.insert(e.path);
@@ -182,7 +184,7 @@ TEST_P(ShareTest, EditorsAndTheOwnerSeeEachOthersChangesAndRolesApplyOnTheNextRe
   auto refused = commit(bob_, {CommitOp::put_file(file("/Shared/proj/c.txt", his))});
   EXPECT_EQ(refused.error().code(), ErrorCode::kPermissionDenied);
   // His feed shows the mount again, with the new role.
-  auto after = services_->changes(bob_, next->cursor, 1000);
+  auto after = services_->files().changes(bob_, next->cursor, 1000);
   bool remarked = false;
   for (const auto& e : after->changes) {
     remarked |= e.path == "/Shared/proj" && e.share_role == "viewer";
@@ -190,13 +192,14 @@ TEST_P(ShareTest, EditorsAndTheOwnerSeeEachOthersChangesAndRolesApplyOnTheNextRe
   EXPECT_TRUE(remarked);
 
   // Taken away: the mount goes (deleted in his feed), and his requests find nothing.
-  ASSERT_TRUE(services_->unshare(ctx_, "/proj", "bob"));
-  auto gone = services_->changes(bob_, after->cursor, 1000);
+  ASSERT_TRUE(services_->sharing().unshare(ctx_, "/proj", "bob"));
+  auto gone = services_->files().changes(bob_, after->cursor, 1000);
   bool mount_deleted = false;
   for (const auto& e : gone->changes) mount_deleted |= e.path == "/Shared/proj" && e.deleted;
   EXPECT_TRUE(mount_deleted);
-  EXPECT_EQ(services_->list(bob_, "/Shared/proj").error().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(services_->unshare(ctx_, "/proj", "bob").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().list(bob_, "/Shared/proj").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->sharing().unshare(ctx_, "/proj", "bob").error().code(),
+            ErrorCode::kNotFound);
 }
 
 TEST_P(ShareTest, TheFeedOfASharedFolderNeverShowsWhatLiesOutsideIt) {
@@ -205,14 +208,14 @@ TEST_P(ShareTest, TheFeedOfASharedFolderNeverShowsWhatLiesOutsideIt) {
                             CommitOp::put_file(file("/proj/leaving.txt", chunk)),
                             CommitOp::put_file(file("/secret/plans.txt", chunk))}));
   share("/proj", "bob", "viewer");
-  auto first = services_->changes(bob_, "", 1000);
+  auto first = services_->files().changes(bob_, "", 1000);
   ASSERT_TRUE(first.has_value());
 
   // Alice moves a file out into her private folder, and edits it there.
   ASSERT_TRUE(commit(ctx_, {CommitOp::move("/proj/leaving.txt", "/secret/left.txt")}));
   ASSERT_TRUE(
       commit(ctx_, {CommitOp::put_file(file("/secret/left.txt", upload_chunk("y", ctx_), 1))}));
-  auto next = services_->changes(bob_, first->cursor, 1000);
+  auto next = services_->files().changes(bob_, first->cursor, 1000);
   ASSERT_TRUE(next.has_value());
   ASSERT_EQ(next->changes.size(), 1u);
   const auto& e = next->changes[0];
@@ -225,21 +228,21 @@ TEST_P(ShareTest, TheFeedOfASharedFolderNeverShowsWhatLiesOutsideIt) {
   // Renaming the shared folder itself changes nothing for bob.
   ASSERT_TRUE(commit(ctx_, {CommitOp::move("/proj", "/projects/p1")}));
   EXPECT_EQ(names_as(bob_, "/Shared/proj"), std::vector<std::string>{"/Shared/proj/keep.txt"});
-  auto shares = services_->shares(ctx_, "");
+  auto shares = services_->sharing().shares(ctx_, "");
   ASSERT_EQ(shares->shares.size(), 1u);
   EXPECT_EQ(shares->shares[0].path, "/projects/p1");
 
   // A cursor from elsewhere starts the feed over, and never deletes.
-  auto reset = services_->changes(bob_, "c1.77.3", 1000);
+  auto reset = services_->files().changes(bob_, "c1.77.3", 1000);
   ASSERT_TRUE(reset.has_value());
   EXPECT_TRUE(reset->reset);
-  EXPECT_TRUE(services_->changes(bob_, "c2.0:x", 1000)->reset);
+  EXPECT_TRUE(services_->files().changes(bob_, "c2.0:x", 1000)->reset);
   // One of schema 4 (the home namespace's position alone) carries on where it was.
-  auto from_start = services_->changes(ctx_, "", 1000);
+  auto from_start = services_->files().changes(ctx_, "", 1000);
   ASSERT_TRUE(from_start.has_value());
   const std::string head = from_start->cursor.substr(std::string("c2.0:").size());
   const std::string old_cursor = "c1." + std::to_string(ctx_.user.home_namespace_id) + "." + head;
-  auto carried = services_->changes(ctx_, old_cursor, 1000);
+  auto carried = services_->files().changes(ctx_, old_cursor, 1000);
   ASSERT_TRUE(carried.has_value());
   EXPECT_FALSE(carried->reset);
   EXPECT_TRUE(carried->changes.empty());
@@ -251,7 +254,7 @@ TEST_P(ShareTest, MountsStayInTheirPlaceAndNothingCrossesThem) {
   ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/proj/a.txt", chunk)),
                             CommitOp::put_file(file("/secret/s.txt", chunk))}));
   share("/proj", "bob", "editor");
-  auto secret = services_->list(ctx_, "/secret/s.txt");
+  auto secret = services_->files().list(ctx_, "/secret/s.txt");
   const int64_t secret_id = secret->entries.at(0).node_id;
 
   // Bob may move his mount, not delete it (leaving is unshare), nor what holds it.
@@ -279,20 +282,20 @@ TEST_P(ShareTest, MountsStayInTheirPlaceAndNothingCrossesThem) {
   auto followed = commit(bob_, {CommitOp::put_file(follow)});
   ASSERT_TRUE(followed.has_value());
   EXPECT_EQ(followed->results[0].path, "/work/proj/s.txt");  // A new file in the share.
-  auto untouched = services_->history(ctx_, "/secret/s.txt", 0);
+  auto untouched = services_->files().history(ctx_, "/secret/s.txt", 0);
   EXPECT_EQ(untouched->versions.size(), 1u);
-  EXPECT_EQ(services_->history(bob_, "", secret_id).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().history(bob_, "", secret_id).error().code(), ErrorCode::kNotFound);
 
   // Only the owner shares, never the whole tree, nor with oneself.
-  EXPECT_EQ(services_->share(ctx_, {"/", "carol", "viewer"}).error().code(),
+  EXPECT_EQ(services_->sharing().share(ctx_, {"/", "carol", "viewer"}).error().code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(services_->share(ctx_, {"/proj", "alice", "viewer"}).error().code(),
+  EXPECT_EQ(services_->sharing().share(ctx_, {"/proj", "alice", "viewer"}).error().code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(services_->share(ctx_, {"/proj", "nobody", "viewer"}).error().code(),
+  EXPECT_EQ(services_->sharing().share(ctx_, {"/proj", "nobody", "viewer"}).error().code(),
             ErrorCode::kNotFound);
-  EXPECT_EQ(services_->share(ctx_, {"/proj", "carol", "owner"}).error().code(),
+  EXPECT_EQ(services_->sharing().share(ctx_, {"/proj", "carol", "owner"}).error().code(),
             ErrorCode::kInvalidArgument);
-  EXPECT_EQ(services_->share(bob_, {"/work/proj", "carol", "viewer"}).error().code(),
+  EXPECT_EQ(services_->sharing().share(bob_, {"/work/proj", "carol", "viewer"}).error().code(),
             ErrorCode::kPermissionDenied);
 
   // A second folder of the same name lands beside the first.
@@ -305,31 +308,31 @@ TEST_P(ShareTest, MountsStayInTheirPlaceAndNothingCrossesThem) {
             (std::vector<std::string>{"/Shared/proj", "/Shared/proj (2)"}));
 
   // Bob leaves; the folder stays alice's.
-  ASSERT_TRUE(services_->unshare(bob_, "/work/proj", ""));
-  EXPECT_EQ(services_->list(bob_, "/work/proj").error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(services_->sharing().unshare(bob_, "/work/proj", ""));
+  EXPECT_EQ(services_->files().list(bob_, "/work/proj").error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(names("/proj"), (std::vector<std::string>{"/proj/a.txt", "/proj/s.txt"}));
 }
 
 TEST_P(ShareTest, ARevokedTokenOrDisabledUserChangesNothingEvenMidRequest) {
   const ChunkRef his = upload_chunk("in flight", bob_);
-  auto staged = services_->init_uploads(bob_, {{file("/upload.bin", his)}});
+  auto staged = services_->files().init_uploads(bob_, {{file("/upload.bin", his)}});
   ASSERT_TRUE(staged.has_value());
   // Revoked after the request was authenticated, before its commit ran.
-  const int64_t id = services_->list_tokens("bob")->at(0).token_id;
-  ASSERT_TRUE(services_->revoke_token("bob", id));
+  const int64_t id = services_->identity().list_tokens("bob")->at(0).token_id;
+  ASSERT_TRUE(services_->identity().revoke_token("bob", id));
   auto late = commit(bob_, {CommitOp::put_upload(staged->uploads[0].upload_id)});
   ASSERT_FALSE(late.has_value());
   EXPECT_EQ(late.error().code(), ErrorCode::kUnauthenticated);
-  auto fresh = services_->create_token("bob", "again");
+  auto fresh = services_->identity().create_token("bob", "again");
   auto again = signed_in(*fresh);
-  EXPECT_EQ(services_->list(again, "/upload.bin").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().list(again, "/upload.bin").error().code(), ErrorCode::kNotFound);
   EXPECT_TRUE(commit(again, {CommitOp::put_upload(staged->uploads[0].upload_id)}));
-  EXPECT_TRUE(services_->list(again, "/upload.bin").has_value());
+  EXPECT_TRUE(services_->files().list(again, "/upload.bin").has_value());
 
-  ASSERT_TRUE(services_->set_user_disabled("bob", true));
+  ASSERT_TRUE(services_->identity().set_user_disabled("bob", true));
   auto disabled = commit(again, {CommitOp::mkdir("/later")});
   EXPECT_EQ(disabled.error().code(), ErrorCode::kUnauthenticated);
-  EXPECT_EQ(services_->share(again, {"/x", "carol", "viewer"}).error().code(),
+  EXPECT_EQ(services_->sharing().share(again, {"/x", "carol", "viewer"}).error().code(),
             ErrorCode::kUnauthenticated);
 }
 
@@ -337,23 +340,23 @@ TEST_P(ShareTest, ScopedTokensStayInsideTheirScope) {
   const ChunkRef chunk = upload_chunk("artifact", ctx_);
   ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/ci/build.log", chunk)),
                             CommitOp::put_file(file("/home.txt", chunk))}));
-  auto ro = services_->create_token("alice", "read", std::nullopt, {true, ""});
-  auto ci = services_->create_token("alice", "ci", std::nullopt, {false, "/ci"});
+  auto ro = services_->identity().create_token("alice", "read", std::nullopt, {true, ""});
+  auto ci = services_->identity().create_token("alice", "ci", std::nullopt, {false, "/ci"});
   ASSERT_TRUE(ro && ci);
   const auto reader = signed_in(*ro);
   const auto builder = signed_in(*ci);
   const std::string before = alice_state();
 
   // Read-only: reads work, every write and upload is refused.
-  EXPECT_TRUE(services_->list(reader, "/").has_value());
-  EXPECT_TRUE(services_->changes(reader, "", 100).has_value());
+  EXPECT_TRUE(services_->files().list(reader, "/").has_value());
+  EXPECT_TRUE(services_->files().changes(reader, "", 100).has_value());
   EXPECT_EQ(commit(reader, {CommitOp::mkdir("/x")}).error().code(), ErrorCode::kPermissionDenied);
-  EXPECT_EQ(services_->check_chunks(reader, {{chunk}, {}, {}}).error().code(),
+  EXPECT_EQ(services_->chunks().check_chunks(reader, {{chunk}, {}, {}}).error().code(),
             ErrorCode::kPermissionDenied);
-  EXPECT_EQ(services_->init_uploads(reader, {{file("/y", chunk)}}).error().code(),
+  EXPECT_EQ(services_->files().init_uploads(reader, {{file("/y", chunk)}}).error().code(),
             ErrorCode::kPermissionDenied);
-  EXPECT_EQ(services_->empty_trash(reader).error().code(), ErrorCode::kPermissionDenied);
-  EXPECT_EQ(services_->share(reader, {"/ci", "bob", "viewer"}).error().code(),
+  EXPECT_EQ(services_->files().empty_trash(reader).error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->sharing().share(reader, {"/ci", "bob", "viewer"}).error().code(),
             ErrorCode::kPermissionDenied);
 
   // Path-scoped: inside /ci everything, outside nothing, and the feed shows only /ci.
@@ -362,17 +365,17 @@ TEST_P(ShareTest, ScopedTokensStayInsideTheirScope) {
             ErrorCode::kPermissionDenied);
   EXPECT_EQ(commit(builder, {CommitOp::move("/ci/build.log", "/stolen.log")}).error().code(),
             ErrorCode::kPermissionDenied);
-  EXPECT_EQ(services_->list(builder, "/").error().code(), ErrorCode::kPermissionDenied);
-  EXPECT_EQ(services_->history(builder, "/home.txt", 0).error().code(),
+  EXPECT_EQ(services_->files().list(builder, "/").error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->files().history(builder, "/home.txt", 0).error().code(),
             ErrorCode::kPermissionDenied);
-  auto feed = services_->changes(builder, "", 1000);
+  auto feed = services_->files().changes(builder, "", 1000);
   ASSERT_TRUE(feed.has_value());
   for (const auto& e : feed->changes) {
     EXPECT_TRUE(e.path == "/ci" || e.path.rfind("/ci/", 0) == 0) << e.path;
   }
   EXPECT_EQ(alice_state().find("/home.txt v2"), std::string::npos);
   (void)before;
-  auto listed = services_->list_tokens("alice");
+  auto listed = services_->identity().list_tokens("alice");
   ASSERT_TRUE(listed.has_value());
   bool found = false;
   for (const auto& t : *listed) found |= t.label == "ci" && t.scope.path == "/ci";
@@ -385,8 +388,8 @@ TEST_P(ShareTest, DedupTellsAUserNothingAboutOthersChunks) {
   const ChunkRef hers = upload_chunk("the same bytes", ctx_);
   const std::string never_text = "nobody's bytes";  // As long as hers: the same URL shape.
   const ChunkRef never{sha256(as_bytes(never_text)), static_cast<uint32_t>(never_text.size())};
-  auto a = services_->check_chunks(bob_, {{hers}, {}, {}});
-  auto b = services_->check_chunks(bob_, {{never}, {}, {}});
+  auto a = services_->chunks().check_chunks(bob_, {{hers}, {}, {}});
+  auto b = services_->chunks().check_chunks(bob_, {{never}, {}, {}});
   ASSERT_TRUE(a && b);
   ASSERT_EQ(a->missing.size(), 1u);
   ASSERT_EQ(b->missing.size(), 1u);
@@ -396,24 +399,24 @@ TEST_P(ShareTest, DedupTellsAUserNothingAboutOthersChunks) {
     return url.substr(0, url.find("&s="));
   };
   EXPECT_EQ(shape(a->missing[0].url, hers.hash), shape(b->missing[0].url, never.hash));
-  auto fetch_hers = services_->chunk_read(bob_, hers.hash.hex());
-  auto fetch_never = services_->chunk_read(bob_, never.hash.hex());
+  auto fetch_hers = services_->chunks().chunk_read(bob_, hers.hash.hex());
+  auto fetch_never = services_->chunks().chunk_read(bob_, never.hash.hex());
   EXPECT_EQ(fetch_hers.error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(fetch_never.error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(fetch_hers.error().message().size(), fetch_never.error().message().size());
-  EXPECT_TRUE(services_->locate_chunks(bob_, {{hers}, {}, {}})->reads.empty());
+  EXPECT_TRUE(services_->chunks().locate_chunks(bob_, {{hers}, {}, {}})->reads.empty());
 
   // He uploads it; the daemon verifies his bytes and keeps one copy; now he holds it.
   upload_chunk("the same bytes", bob_);
-  EXPECT_TRUE(services_->check_chunks(bob_, {{hers}, {}, {}})->missing.empty());
-  EXPECT_TRUE(services_->chunk_read(bob_, hers.hash.hex()).has_value());
+  EXPECT_TRUE(services_->chunks().check_chunks(bob_, {{hers}, {}, {}})->missing.empty());
+  EXPECT_TRUE(services_->chunks().chunk_read(bob_, hers.hash.hex()).has_value());
 }
 
 TEST_P(ShareTest, ARoleTakenAwayBetweenUploadAndCommitLetsNothingThrough) {
   ASSERT_TRUE(commit(ctx_, {CommitOp::mkdir("/proj")}));
   share("/proj", "bob", "editor");
   const ChunkRef his = upload_chunk("bob's upload", bob_);
-  auto staged = services_->init_uploads(bob_, {{file("/Shared/proj/up.bin", his)}});
+  auto staged = services_->files().init_uploads(bob_, {{file("/Shared/proj/up.bin", his)}});
   ASSERT_TRUE(staged.has_value()) << staged.error().message();
   share("/proj", "bob", "viewer");  // Downgraded while his upload was in flight.
   auto late = commit(bob_, {CommitOp::put_upload(staged->uploads[0].upload_id)});
@@ -425,8 +428,8 @@ TEST_P(ShareTest, ARoleTakenAwayBetweenUploadAndCommitLetsNothingThrough) {
   ASSERT_TRUE(now.has_value()) << now.error().message();
   EXPECT_EQ(names("/proj"), std::vector<std::string>{"/proj/up.bin"});
   // Taken away entirely: the path is his own again, and nothing reaches alice.
-  ASSERT_TRUE(services_->unshare(ctx_, "/proj", "bob"));
-  auto again = services_->init_uploads(bob_, {{file("/Shared/proj/second.bin", his)}});
+  ASSERT_TRUE(services_->sharing().unshare(ctx_, "/proj", "bob"));
+  auto again = services_->files().init_uploads(bob_, {{file("/Shared/proj/second.bin", his)}});
   ASSERT_TRUE(again.has_value());
   ASSERT_TRUE(commit(bob_, {CommitOp::put_upload(again->uploads[0].upload_id)}));
   EXPECT_EQ(names("/proj"), std::vector<std::string>{"/proj/up.bin"});
@@ -439,11 +442,11 @@ TEST_P(ShareTest, LinksServeWhatTheyNameUntilTheyEnd) {
   share("/proj", "bob", "viewer");
   share("/proj", "carol", "editor");
 
-  auto made = services_->create_link(ctx_, {"/proj/a.txt", 60});
+  auto made = services_->sharing().create_link(ctx_, {"/proj/a.txt", 60});
   ASSERT_TRUE(made.has_value()) << made.error().message();
   const std::string token = made->url.substr(3);
   auto read_all = [&](const std::string& t) -> Result<std::string> {
-    CAIRN_ASSIGN_OR_RETURN(auto stream, services_->open_link(t));
+    CAIRN_ASSIGN_OR_RETURN(auto stream, services_->sharing().open_link(t));
     std::string out;
     while (true) {
       CAIRN_ASSIGN_OR_RETURN(auto piece, stream->next());
@@ -456,44 +459,50 @@ TEST_P(ShareTest, LinksServeWhatTheyNameUntilTheyEnd) {
   EXPECT_EQ(*read_all(token), text);
 
   // A viewer makes no links; an editor does, to the shared folder; a read-only token none.
-  EXPECT_EQ(services_->create_link(bob_, {"/Shared/proj/a.txt", std::nullopt}).error().code(),
-            ErrorCode::kPermissionDenied);
-  auto by_editor = services_->create_link(carol_, {"/Shared/proj", std::nullopt});
+  EXPECT_EQ(
+      services_->sharing().create_link(bob_, {"/Shared/proj/a.txt", std::nullopt}).error().code(),
+      ErrorCode::kPermissionDenied);
+  auto by_editor = services_->sharing().create_link(carol_, {"/Shared/proj", std::nullopt});
   ASSERT_TRUE(by_editor.has_value()) << by_editor.error().message();
   auto tar = read_all(by_editor->url.substr(3));
   ASSERT_TRUE(tar.has_value());
   EXPECT_EQ(tar->size() % 512, 0u);
   EXPECT_NE(tar->find("proj/a.txt"), std::string::npos);
   EXPECT_NE(tar->find(text), std::string::npos);
-  EXPECT_EQ(services_->links(carol_)->links.at(0).path, "/Shared/proj");
-  auto ro = services_->create_token("alice", "ro", std::nullopt, {true, ""});
-  EXPECT_EQ(services_->create_link(signed_in(*ro), {"/proj", std::nullopt}).error().code(),
-            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(services_->sharing().links(carol_)->links.at(0).path, "/Shared/proj");
+  auto ro = services_->identity().create_token("alice", "ro", std::nullopt, {true, ""});
+  EXPECT_EQ(
+      services_->sharing().create_link(signed_in(*ro), {"/proj", std::nullopt}).error().code(),
+      ErrorCode::kPermissionDenied);
 
   // Expired by the clock, revoked by its URL's token, or its creator disabled: all not found.
   clock_.now += 61;
-  EXPECT_EQ(services_->open_link(token).error().code(), ErrorCode::kNotFound);
-  ASSERT_TRUE(services_->revoke_link(carol_, 0, by_editor->url.substr(3)));
-  EXPECT_EQ(services_->open_link(by_editor->url.substr(3)).error().code(), ErrorCode::kNotFound);
-  auto lasting = services_->create_link(carol_, {"/Shared/proj/a.txt", std::nullopt});
+  EXPECT_EQ(services_->sharing().open_link(token).error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(services_->sharing().revoke_link(carol_, 0, by_editor->url.substr(3)));
+  EXPECT_EQ(services_->sharing().open_link(by_editor->url.substr(3)).error().code(),
+            ErrorCode::kNotFound);
+  auto lasting = services_->sharing().create_link(carol_, {"/Shared/proj/a.txt", std::nullopt});
   ASSERT_TRUE(lasting.has_value());
   EXPECT_TRUE(read_all(lasting->url.substr(3)).has_value());
-  ASSERT_TRUE(services_->set_user_disabled("carol", true));
-  EXPECT_EQ(services_->open_link(lasting->url.substr(3)).error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(services_->identity().set_user_disabled("carol", true));
+  EXPECT_EQ(services_->sharing().open_link(lasting->url.substr(3)).error().code(),
+            ErrorCode::kNotFound);
   // Someone else's link is not theirs to revoke.
-  EXPECT_EQ(services_->revoke_link(bob_, lasting->link_id).error().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(services_->open_link("not-a-token").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->sharing().revoke_link(bob_, lasting->link_id).error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(services_->sharing().open_link("not-a-token").error().code(), ErrorCode::kNotFound);
 }
 
 TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   const ChunkRef v1 = upload_chunk("report v1", ctx_);
   ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/docs/report.txt", v1)),
                             CommitOp::put_file(file("/docs/secret.txt", v1))}));
-  const int64_t alices_id = services_->list(ctx_, "/docs/report.txt")->entries.at(0).node_id;
+  const int64_t alices_id =
+      services_->files().list(ctx_, "/docs/report.txt")->entries.at(0).node_id;
   share("/docs/report.txt", "bob", "viewer");
 
   // Bob sees a file of his, with alice's contents and versions, marked as hers.
-  auto listed = services_->list(bob_, "/Shared");
+  auto listed = services_->files().list(bob_, "/Shared");
   ASSERT_TRUE(listed.has_value());
   ASSERT_EQ(listed->entries.size(), 1u);
   const protocol::Entry shown = listed->entries[0];
@@ -504,12 +513,12 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   EXPECT_EQ(shown.shared_by, "alice");
   EXPECT_EQ(shown.share_role, "viewer");
   EXPECT_NE(shown.node_id, alices_id);  // The mount's id: his moves of it are his.
-  auto alone = services_->list(bob_, "/Shared/report.txt");
+  auto alone = services_->files().list(bob_, "/Shared/report.txt");
   ASSERT_TRUE(alone.has_value());
   EXPECT_EQ(alone->entries.at(0).node_id, shown.node_id);
   EXPECT_EQ(alone->entries.at(0).manifest, shown.manifest);
   // His feed holds it once, at his path, under the same id; nothing of the folder around it.
-  auto feed = services_->changes(bob_, "", 1000);
+  auto feed = services_->files().changes(bob_, "", 1000);
   ASSERT_TRUE(feed.has_value());
   std::map<std::string, protocol::Entry> seen;
   for (const auto& e : feed->changes) seen[e.path] = e;
@@ -519,9 +528,9 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   for (const auto& e : feed->changes) EXPECT_EQ(e.path.find("secret"), std::string::npos);
   // He reads it, chunk included; nothing beside it exists for him.
   auto digest = Digest::from_hex(shown.manifest);
-  EXPECT_TRUE(services_->manifest(bob_, shown.manifest).has_value());
-  EXPECT_EQ(services_->locate_chunks(bob_, {{v1}, {*digest}, {}})->reads.size(), 1u);
-  EXPECT_EQ(services_->list(bob_, "/Shared/report.txt/x").error().code(),
+  EXPECT_TRUE(services_->files().manifest(bob_, shown.manifest).has_value());
+  EXPECT_EQ(services_->chunks().locate_chunks(bob_, {{v1}, {*digest}, {}})->reads.size(), 1u);
+  EXPECT_EQ(services_->files().list(bob_, "/Shared/report.txt/x").error().code(),
             ErrorCode::kInvalidArgument);
 
   // As a viewer he changes nothing, and cannot delete his mount (leaving is unshare).
@@ -550,10 +559,10 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   EXPECT_EQ(edited->results.at(0).status, OpStatus::kOk);
   EXPECT_EQ(edited->results.at(0).node_id, shown.node_id);
   EXPECT_EQ(edited->results.at(0).version, 2);
-  auto history = services_->history(ctx_, "/docs/report.txt", 0);
+  auto history = services_->files().history(ctx_, "/docs/report.txt", 0);
   ASSERT_EQ(history->versions.size(), 2u);
   EXPECT_EQ(history->versions.at(0).author, "bob");
-  auto his_history = services_->history(bob_, "", shown.node_id);
+  auto his_history = services_->files().history(bob_, "", shown.node_id);
   ASSERT_TRUE(his_history.has_value()) << his_history.error().message();
   EXPECT_EQ(his_history->versions.size(), 2u);
   EXPECT_EQ(his_history->path, "/Shared/report.txt");
@@ -568,15 +577,15 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   EXPECT_EQ(raced->results.at(0).copy.rfind("/Shared/report (conflicted copy", 0), 0u)
       << raced->results.at(0).copy;
   EXPECT_EQ(names("/docs"), (std::vector<std::string>{"/docs/report.txt", "/docs/secret.txt"}));
-  EXPECT_EQ(services_->quota(bob_)->used, late.length);
+  EXPECT_EQ(services_->files().quota(bob_)->used, late.length);
 
   // Alice renames it: bob notices nothing. Bob moves his mount: alice notices nothing.
-  auto cursor = services_->changes(bob_, "", 1000)->cursor;
+  auto cursor = services_->files().changes(bob_, "", 1000)->cursor;
   ASSERT_TRUE(commit(ctx_, {CommitOp::move("/docs/report.txt", "/archive/final.txt")}));
   auto moved = commit(bob_, {CommitOp::move("/Shared/report.txt", "/work/report.txt")});
   ASSERT_TRUE(moved.has_value());
   EXPECT_EQ(moved->results.at(0).status, OpStatus::kOk) << moved->results.at(0).message;
-  auto after = services_->changes(bob_, cursor, 1000);
+  auto after = services_->files().changes(bob_, cursor, 1000);
   ASSERT_TRUE(after.has_value());
   for (const auto& e : after->changes) {
     EXPECT_EQ(e.path.find("final"), std::string::npos) << e.path;
@@ -590,25 +599,26 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   ASSERT_TRUE(commit(bob_, {CommitOp::put_file(file("/Shared/report.txt", his))}));
   ASSERT_TRUE(commit(ctx_, {CommitOp::put_file(file("/other/report.txt", v1))}));
   share("/other/report.txt", "bob", "viewer");
-  auto in_shared = services_->shares(bob_, "/Shared");
+  auto in_shared = services_->sharing().shares(bob_, "/Shared");
   ASSERT_EQ(in_shared->shares.size(), 1u);
   EXPECT_EQ(in_shared->shares[0].path, "/Shared/report (2).txt");
 
   // Alice deletes it: bob's feed deletes his mount's id. Unshared: the same for the other.
-  cursor = services_->changes(bob_, "", 1000)->cursor;
+  cursor = services_->files().changes(bob_, "", 1000)->cursor;
   ASSERT_TRUE(commit(ctx_, {CommitOp::remove("/archive/final.txt", std::nullopt)}));
-  auto other = services_->list(bob_, "/Shared/report (2).txt");
+  auto other = services_->files().list(bob_, "/Shared/report (2).txt");
   ASSERT_TRUE(other.has_value());
   const int64_t other_id = other->entries.at(0).node_id;
-  ASSERT_TRUE(services_->unshare(ctx_, "/other/report.txt", "bob"));
-  auto gone = services_->changes(bob_, cursor, 1000);
+  ASSERT_TRUE(services_->sharing().unshare(ctx_, "/other/report.txt", "bob"));
+  auto gone = services_->files().changes(bob_, cursor, 1000);
   std::set<int64_t> deleted;
   for (const auto& e : gone->changes) {
     if (e.deleted) deleted.insert(e.node_id);
   }
   EXPECT_EQ(deleted, (std::set<int64_t>{shown.node_id, other_id}));
-  EXPECT_EQ(services_->list(bob_, "/work/report.txt").error().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(services_->list(bob_, "/Shared/report (2).txt").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().list(bob_, "/work/report.txt").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().list(bob_, "/Shared/report (2).txt").error().code(),
+            ErrorCode::kNotFound);
 }
 
 TEST_P(ShareTest, NotificationsReachTheGranteesOfWhatChangedOnly) {

@@ -16,7 +16,7 @@ class TreeTest : public MetadataStoreTest {
   // One commit of `ops`; every result.
   std::vector<protocol::CommitResult> commit(std::vector<CommitOp> ops,
                                              const service::RequestContext* as = nullptr) {
-    auto r = services_->commit(as != nullptr ? *as : ctx_, {"laptop", std::move(ops)});
+    auto r = services_->files().commit(as != nullptr ? *as : ctx_, {"laptop", std::move(ops)});
     EXPECT_TRUE(r.has_value()) << r.error().message();
     return r ? r->results : std::vector<protocol::CommitResult>{};
   }
@@ -28,13 +28,13 @@ class TreeTest : public MetadataStoreTest {
   }
 
   uint64_t used() {
-    auto q = services_->quota(ctx_);
+    auto q = services_->files().quota(ctx_);
     EXPECT_TRUE(q.has_value());
     return q ? q->used : 0;
   }
 
   protocol::TrashResponse trash() {
-    auto t = services_->trash(ctx_);
+    auto t = services_->files().trash(ctx_);
     EXPECT_TRUE(t.has_value()) << t.error().message();
     return t ? *t : protocol::TrashResponse{};
   }
@@ -47,9 +47,9 @@ TEST_P(TreeTest, MovingAFolderOfAThousandFilesIsOneMetadataStep) {
     puts.push_back(CommitOp::put_file(file("/proj/src/f" + std::to_string(i), chunk)));
   }
   for (const auto& r : commit(std::move(puts))) ASSERT_EQ(r.status, OpStatus::kOk) << r.message;
-  auto before = services_->list(ctx_, "/proj/src");
+  auto before = services_->files().list(ctx_, "/proj/src");
   ASSERT_TRUE(before.has_value());
-  auto cursor = services_->changes(ctx_, "", 5000);
+  auto cursor = services_->files().changes(ctx_, "", 5000);
   ASSERT_TRUE(cursor.has_value());
   const uint64_t used_before = used();
 
@@ -57,7 +57,7 @@ TEST_P(TreeTest, MovingAFolderOfAThousandFilesIsOneMetadataStep) {
   ASSERT_EQ(moved.status, OpStatus::kOk) << moved.message;
 
   // The listing under the new path, with the same nodes and contents; the old path is gone.
-  auto after = services_->list(ctx_, "/archive/2026/proj/src");
+  auto after = services_->files().list(ctx_, "/archive/2026/proj/src");
   ASSERT_TRUE(after.has_value()) << after.error().message();
   ASSERT_EQ(after->entries.size(), 1000u);
   for (size_t i = 0; i < after->entries.size(); ++i) {
@@ -66,18 +66,18 @@ TEST_P(TreeTest, MovingAFolderOfAThousandFilesIsOneMetadataStep) {
     EXPECT_EQ(after->entries[i].path,
               "/archive/2026/proj/src/" + before->entries[i].path.substr(10));
   }
-  EXPECT_EQ(services_->list(ctx_, "/proj").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().list(ctx_, "/proj").error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(used(), used_before);  // Metadata only: nothing charged, no bytes touched.
 
   // In the journal: the two new folders and the moved one, no file (clients move a subtree by
   // prefix). A file's path comes from the rewritten closure rows.
-  auto delta = services_->changes(ctx_, cursor->cursor, 5000);
+  auto delta = services_->files().changes(ctx_, cursor->cursor, 5000);
   ASSERT_TRUE(delta.has_value());
   ASSERT_EQ(delta->changes.size(), 3u);
   EXPECT_EQ(delta->changes[0].path, "/archive");
   EXPECT_EQ(delta->changes[1].path, "/archive/2026");
   EXPECT_EQ(delta->changes[2].path, "/archive/2026/proj");
-  auto h = services_->history(ctx_, "", before->entries[7].node_id);
+  auto h = services_->files().history(ctx_, "", before->entries[7].node_id);
   ASSERT_TRUE(h.has_value());
   EXPECT_EQ(h->path, "/archive/2026/proj/src/f104");  // By name: f0, f1, f10, f100, ...
 
@@ -119,7 +119,7 @@ TEST_P(TreeTest, RenamesKeepIdentityAndHistoryIncludingCaseOnly) {
   EXPECT_EQ(names("/"), std::vector<std::string>{"/notes.txt"});
   auto moved = one(CommitOp::move("/notes.txt", "/docs/notes.txt"));
   ASSERT_EQ(moved.status, OpStatus::kOk);
-  auto h = services_->history(ctx_, "/docs/notes.txt", 0);
+  auto h = services_->files().history(ctx_, "/docs/notes.txt", 0);
   ASSERT_TRUE(h.has_value()) << h.error().message();
   EXPECT_EQ(h->node_id, v1.node_id);
   ASSERT_EQ(h->versions.size(), 2u);
@@ -148,7 +148,7 @@ TEST_P(TreeTest, HistoryAndRestoreRoundTrip) {
   put_file("/r.txt", "second!", 1);
   advance(60);
   put_file("/r.txt", "3", 2);
-  auto h = services_->history(ctx_, "/r.txt", 0);
+  auto h = services_->files().history(ctx_, "/r.txt", 0);
   ASSERT_TRUE(h.has_value());
   ASSERT_EQ(h->versions.size(), 3u);
   EXPECT_EQ(h->versions[0].version, 3);  // Newest first.
@@ -163,19 +163,19 @@ TEST_P(TreeTest, HistoryAndRestoreRoundTrip) {
   auto restored = one(CommitOp::restore("/r.txt", 1));
   ASSERT_EQ(restored.status, OpStatus::kOk) << restored.message;
   EXPECT_EQ(restored.version, 4);
-  auto listed = services_->list(ctx_, "/r.txt");
+  auto listed = services_->files().list(ctx_, "/r.txt");
   ASSERT_TRUE(listed.has_value());
   EXPECT_EQ(listed->entries[0].manifest, first_manifest);  // The old manifest; no bytes copied.
   EXPECT_EQ(listed->entries[0].version, 4);
   EXPECT_EQ(used(), 5u);
-  EXPECT_EQ(services_->history(ctx_, "/r.txt", 0)->versions.size(), 4u);
+  EXPECT_EQ(services_->files().history(ctx_, "/r.txt", 0)->versions.size(), 4u);
   // Restoring the head's content again changes nothing; missing versions and folders refuse.
   EXPECT_EQ(one(CommitOp::restore("/r.txt", 1)).status, OpStatus::kUnchanged);
   EXPECT_EQ(one(CommitOp::restore("/r.txt", 9)).error_code, "not_found");
   EXPECT_EQ(one(CommitOp::restore("/gone.txt", 1)).error_code, "not_found");
   EXPECT_EQ(one(CommitOp::mkdir("/f")).status, OpStatus::kOk);
   EXPECT_EQ(one(CommitOp::restore("/f", 1)).error_code, "invalid_argument");
-  EXPECT_EQ(services_->history(ctx_, "/f", 0).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(services_->files().history(ctx_, "/f", 0).error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(v1.version, 1);
 }
 
@@ -184,7 +184,7 @@ TEST_P(TreeTest, PermissionBitsAreKeptPerVersionAndPerFolder) {
   key.mode = 0600;
   ASSERT_EQ(one(CommitOp::put_file(key)).status, OpStatus::kOk);
   auto mode_of = [&](const std::string& path) {  // As its parent's listing shows it.
-    auto l = services_->list(ctx_, path.substr(0, std::max<size_t>(1, path.rfind('/'))));
+    auto l = services_->files().list(ctx_, path.substr(0, std::max<size_t>(1, path.rfind('/'))));
     EXPECT_TRUE(l.has_value()) << path;
     for (const auto& e : l ? l->entries : std::vector<protocol::Entry>{}) {
       if (e.path == path) return e.mode;
@@ -203,7 +203,7 @@ TEST_P(TreeTest, PermissionBitsAreKeptPerVersionAndPerFolder) {
   EXPECT_EQ(mode_of("/keys/id"), 0644u);
   opened.base_version = 2;
   EXPECT_EQ(one(CommitOp::put_file(opened)).status, OpStatus::kUnchanged);
-  auto h = services_->history(ctx_, "/keys/id", 0);
+  auto h = services_->files().history(ctx_, "/keys/id", 0);
   ASSERT_TRUE(h.has_value());
   ASSERT_EQ(h->versions.size(), 2u);
   EXPECT_EQ(h->versions[1].mode, 0600u);
@@ -212,14 +212,14 @@ TEST_P(TreeTest, PermissionBitsAreKeptPerVersionAndPerFolder) {
   EXPECT_EQ(mode_of("/keys/id"), 0600u);
 
   // A folder's mode: set by mkdir, on a new folder or an existing one, and seen in the feed.
-  auto before = services_->changes(ctx_, "", 1000);
+  auto before = services_->files().changes(ctx_, "", 1000);
   ASSERT_TRUE(before.has_value());
   EXPECT_EQ(one(CommitOp::mkdir("/keys", 0700)).status, OpStatus::kOk);
   EXPECT_EQ(mode_of("/keys"), 0700u);
   EXPECT_EQ(one(CommitOp::mkdir("/keys", 0700)).status, OpStatus::kUnchanged);
   EXPECT_EQ(one(CommitOp::mkdir("/keys")).status, OpStatus::kUnchanged);  // No mode: kept.
   EXPECT_EQ(mode_of("/keys"), 0700u);
-  auto after = services_->changes(ctx_, before->cursor, 1000);
+  auto after = services_->files().changes(ctx_, before->cursor, 1000);
   ASSERT_TRUE(after.has_value());
   ASSERT_EQ(after->changes.size(), 1u);
   EXPECT_EQ(after->changes[0].path, "/keys");
@@ -235,7 +235,7 @@ TEST_P(TreeTest, TrashRestoresAFolderWithNestedContent) {
   put_file("/t/z.txt", "zzz", std::nullopt);
   ASSERT_EQ(one(CommitOp::remove("/t/a/x.txt", 1)).status, OpStatus::kOk);
   ASSERT_EQ(one(CommitOp::remove("/t", std::nullopt)).status, OpStatus::kOk);
-  EXPECT_EQ(services_->list(ctx_, "/t").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().list(ctx_, "/t").error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(used(), 6u);  // The trash counts.
 
   // One entry for the folder (x.txt was deleted on its own and sits inside it).
@@ -261,7 +261,7 @@ TEST_P(TreeTest, TrashRestoresAFolderWithNestedContent) {
   ASSERT_EQ(elsewhere.status, OpStatus::kOk) << elsewhere.message;
   EXPECT_EQ(names("/restored"), std::vector<std::string>{"/restored/x.txt"});
   EXPECT_TRUE(trash().entries.empty());
-  EXPECT_EQ(services_->history(ctx_, "/restored/x.txt", 0)->versions.size(), 1u);
+  EXPECT_EQ(services_->files().history(ctx_, "/restored/x.txt", 0)->versions.size(), 1u);
 
   // The old place taken: refused, nothing changes; a new place works.
   auto old = put_file("/q.txt", "old", std::nullopt);
@@ -277,13 +277,13 @@ TEST_P(TreeTest, EmptyingTheTrashIsForGoodAndRefundsTheQuota) {
   put_file("/keep.txt", "kk", std::nullopt);
   ASSERT_EQ(one(CommitOp::remove("/e", std::nullopt)).status, OpStatus::kOk);
   EXPECT_EQ(used(), 6u);
-  auto emptied = services_->empty_trash(ctx_);
+  auto emptied = services_->files().empty_trash(ctx_);
   ASSERT_TRUE(emptied.has_value()) << emptied.error().message();
   EXPECT_EQ(emptied->nodes, 2u);  // The folder and its file.
   EXPECT_EQ(emptied->bytes, 4u);
   EXPECT_EQ(used(), 2u);
   EXPECT_TRUE(trash().entries.empty());
-  EXPECT_EQ(services_->history(ctx_, "", a.node_id).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(services_->files().history(ctx_, "", a.node_id).error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(one(CommitOp::undelete(a.node_id)).error_code, "not_found");
   // The same path again is a new node with a history of its own.
   auto again = put_file("/e/a.txt", "new", std::nullopt);
@@ -302,8 +302,8 @@ TEST_P(TreeTest, AStaleEditBecomesAConflictedCopyOnceAndNeverNests) {
   EXPECT_EQ(copied.version, 1);
   // Both contents survive, each at its own path.
   EXPECT_EQ(names("/docs"), (std::vector<std::string>{copy, "/docs/plan.md"}));
-  EXPECT_EQ(services_->list(ctx_, "/docs/plan.md")->entries[0].size, 6u);
-  EXPECT_EQ(services_->list(ctx_, copy)->entries[0].size, 4u);
+  EXPECT_EQ(services_->files().list(ctx_, "/docs/plan.md")->entries[0].size, 6u);
+  EXPECT_EQ(services_->files().list(ctx_, copy)->entries[0].size, 4u);
   // The same commit again (a retry, or the other device naming the same conflict) finds it.
   auto again = put_file("/docs/plan.md", "mine", 1);
   EXPECT_EQ(again.status, OpStatus::kCopied);
@@ -321,8 +321,8 @@ TEST_P(TreeTest, AStaleEditBecomesAConflictedCopyOnceAndNeverNests) {
 }
 
 TEST_P(TreeTest, QuotaRefusesACommitThatWouldPassItAndChangesNothing) {
-  ASSERT_TRUE(services_->set_quota("alice", 10));
-  EXPECT_EQ(services_->quota(ctx_)->limit, std::optional<uint64_t>(10));
+  ASSERT_TRUE(services_->identity().set_quota("alice", 10));
+  EXPECT_EQ(services_->files().quota(ctx_)->limit, std::optional<uint64_t>(10));
   EXPECT_EQ(put_file("/a", "123456", std::nullopt).status, OpStatus::kOk);
   auto over = put_file("/b", "123456", std::nullopt);
   EXPECT_EQ(over.status, OpStatus::kError);
@@ -338,18 +338,18 @@ TEST_P(TreeTest, QuotaRefusesACommitThatWouldPassItAndChangesNothing) {
   // Deleting keeps the bytes charged (the trash counts) until the trash is emptied.
   EXPECT_EQ(one(CommitOp::remove("/b", 1)).status, OpStatus::kOk);
   EXPECT_EQ(put_file("/c", "1", std::nullopt).error_code, "quota_exceeded");
-  ASSERT_TRUE(services_->empty_trash(ctx_));
+  ASSERT_TRUE(services_->files().empty_trash(ctx_));
   EXPECT_EQ(used(), 2u);
   EXPECT_EQ(put_file("/c", "1", std::nullopt).status, OpStatus::kOk);
-  ASSERT_TRUE(services_->set_quota("alice", std::nullopt));
-  EXPECT_FALSE(services_->quota(ctx_)->limit.has_value());
-  EXPECT_EQ(services_->set_quota("nobody", 5).error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(services_->identity().set_quota("alice", std::nullopt));
+  EXPECT_FALSE(services_->files().quota(ctx_)->limit.has_value());
+  EXPECT_EQ(services_->identity().set_quota("nobody", 5).error().code(), ErrorCode::kNotFound);
 }
 
 // Two clients commit at once and together would pass the quota: exactly one wins, every time,
 // and usage is exactly what was committed.
 TEST_P(TreeTest, QuotaHoldsUnderConcurrentCommits) {
-  ASSERT_TRUE(services_->set_quota("alice", 1000));
+  ASSERT_TRUE(services_->identity().set_quota("alice", 1000));
   const ChunkRef big = upload_chunk(std::string(600, 'q'), ctx_);
   const ChunkRef other = upload_chunk(std::string(600, 'r'), ctx_);
   for (int round = 0; round < 20; ++round) {
@@ -358,7 +358,7 @@ TEST_P(TreeTest, QuotaHoldsUnderConcurrentCommits) {
     std::vector<std::thread> clients;
     for (int c = 0; c < 2; ++c) {
       clients.emplace_back([&, c] {
-        auto r = services_->commit(
+        auto r = services_->files().commit(
             ctx_,
             {"device" + std::to_string(c),
              {CommitOp::put_file(file("/race" + std::to_string(round) + "/c" + std::to_string(c),
@@ -375,7 +375,7 @@ TEST_P(TreeTest, QuotaHoldsUnderConcurrentCommits) {
     EXPECT_EQ(names("/race" + std::to_string(round)).size(), 1u);
     ASSERT_EQ(one(CommitOp::remove("/race" + std::to_string(round), std::nullopt)).status,
               OpStatus::kOk);
-    ASSERT_TRUE(services_->empty_trash(ctx_));
+    ASSERT_TRUE(services_->files().empty_trash(ctx_));
     ASSERT_EQ(used(), 0u);
   }
 }
@@ -392,27 +392,28 @@ TEST_P(TreeTest, RetentionForgetsOldHistoryAndTrashButNeverAHead) {
   advance(day);  // Day 41.
 
   // Without a setting, gc keeps everything.
-  auto kept = services_->collect_garbage({});
+  auto kept = services_->maintenance().collect_garbage({});
   ASSERT_TRUE(kept.has_value()) << kept.error().message();
   EXPECT_EQ(kept->versions_expired, 0);
-  ASSERT_TRUE(services_->set_retention_days(30));
-  EXPECT_EQ(*services_->retention_days(), std::optional<int64_t>(30));
-  auto gc = services_->collect_garbage({});
+  ASSERT_TRUE(services_->maintenance().set_retention_days(30));
+  EXPECT_EQ(*services_->maintenance().retention_days(), std::optional<int64_t>(30));
+  auto gc = services_->maintenance().collect_garbage({});
   ASSERT_TRUE(gc.has_value()) << gc.error().message();
   // v1 was superseded on day 1 (gone); v2 on day 40 (kept); v3 is the head.
   EXPECT_EQ(gc->versions_expired, 1);
   EXPECT_EQ(gc->trash_purged, 1);
   EXPECT_EQ(gc->trash_bytes, 3u);
-  auto h = services_->history(ctx_, "/kept.txt", 0);
+  auto h = services_->files().history(ctx_, "/kept.txt", 0);
   ASSERT_TRUE(h.has_value());
   ASSERT_EQ(h->versions.size(), 2u);
   EXPECT_EQ(h->versions[0].version, 3);
   EXPECT_EQ(h->versions[1].version, 2);
   EXPECT_TRUE(trash().entries.empty());
   EXPECT_EQ(used(), 2u);
-  EXPECT_EQ(services_->set_retention_days(-1).error().code(), ErrorCode::kInvalidArgument);
-  ASSERT_TRUE(services_->set_retention_days(std::nullopt));
-  EXPECT_FALSE(services_->retention_days()->has_value());
+  EXPECT_EQ(services_->maintenance().set_retention_days(-1).error().code(),
+            ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(services_->maintenance().set_retention_days(std::nullopt));
+  EXPECT_FALSE(services_->maintenance().retention_days()->has_value());
 }
 
 INSTANTIATE_TEST_SUITE_P(All, TreeTest,

@@ -4,6 +4,7 @@
 
 #include "common/manifest.h"
 #include "common/pack.h"
+#include "common/paths.h"
 #include "common/remote_path.h"
 #include "daemon/service/parse.h"
 #include "daemon/service/services.h"
@@ -154,8 +155,8 @@ class LinkStreamImpl final : public LinkStream {
   size_t pending_ = 0;
 };
 
-Result<protocol::LinkInfo> Services::create_link(const RequestContext& ctx,
-                                                 const protocol::LinkRequest& req) {
+Result<protocol::LinkInfo> SharingService::create_link(const RequestContext& ctx,
+                                                       const protocol::LinkRequest& req) {
   CAIRN_ASSIGN_OR_RETURN(std::string path, normalize_remote_path(req.path));
   CAIRN_RETURN_IF_ERROR(may_write(ctx, {path}));
   std::optional<int64_t> expires;
@@ -166,8 +167,9 @@ Result<protocol::LinkInfo> Services::create_link(const RequestContext& ctx,
     expires = ctx.now + *req.expires_in;
   }
   const std::string token = to_hex(secure_random(32));
-  CAIRN_ASSIGN_OR_RETURN(auto info,
-                         metadata_.create_link(ctx.actor(), path, hash_token(token), expires));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto info,
+      metadata_.create_link(ctx.actor(), path, IdentityService::hash_token(token), expires));
   protocol::LinkInfo out;
   out.link_id = info.link_id;
   out.path = info.path;
@@ -177,7 +179,7 @@ Result<protocol::LinkInfo> Services::create_link(const RequestContext& ctx,
   return out;
 }
 
-Result<protocol::LinksResponse> Services::links(const RequestContext& ctx) {
+Result<protocol::LinksResponse> SharingService::links(const RequestContext& ctx) {
   CAIRN_ASSIGN_OR_RETURN(auto all, metadata_.links(ctx.actor()));
   protocol::LinksResponse out;
   for (const auto& l : all) {
@@ -193,24 +195,66 @@ Result<protocol::LinksResponse> Services::links(const RequestContext& ctx) {
   return out;
 }
 
-Result<void> Services::revoke_link(const RequestContext& ctx, int64_t link_id,
-                                   std::string_view token) {
+Result<void> SharingService::revoke_link(const RequestContext& ctx, int64_t link_id,
+                                         std::string_view token) {
   CAIRN_RETURN_IF_ERROR(may_write(ctx));
   if (link_id == 0) {
     if (token.size() != 64 || !Digest::from_hex(token)) {
       return make_error(ErrorCode::kNotFound, "no such link");
     }
-    return metadata_.revoke_link(ctx.actor(), 0, hash_token(token));
+    return metadata_.revoke_link(ctx.actor(), 0, IdentityService::hash_token(token));
   }
   return metadata_.revoke_link(ctx.actor(), link_id);
 }
 
-Result<std::unique_ptr<LinkStream>> Services::open_link(std::string_view token) {
+Result<std::unique_ptr<LinkStream>> SharingService::open_link(std::string_view token) {
   if (token.size() != 64 || !Digest::from_hex(token)) {
     return make_error(ErrorCode::kNotFound, "no such link (it may have expired or been revoked)");
   }
-  CAIRN_ASSIGN_OR_RETURN(auto target, metadata_.open_link(hash_token(token), now()));
+  CAIRN_ASSIGN_OR_RETURN(auto target,
+                         metadata_.open_link(IdentityService::hash_token(token), now()));
   return std::unique_ptr<LinkStream>(new LinkStreamImpl(metadata_, blobs_, std::move(target)));
+}
+
+Result<protocol::ShareInfo> SharingService::share(const RequestContext& ctx,
+                                                  const protocol::ShareRequest& req) {
+  CAIRN_ASSIGN_OR_RETURN(std::string path, normalize_remote_path(req.path));
+  CAIRN_RETURN_IF_ERROR(may_write(ctx, {path}));
+  auto role = store::role_from_name(req.role);
+  if (!role) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "role must be viewer or editor, not '" + req.role.substr(0, 40) + "'");
+  }
+  if (req.user.empty() || req.user.size() > 64) {
+    return make_error(ErrorCode::kInvalidArgument, "share needs a user name");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto info, metadata_.share(ctx.actor(), path, req.user, *role));
+  return protocol::ShareInfo{
+      info.share_id,  info.path, info.owner, info.grantee, std::string(store::role_name(info.role)),
+      info.created_at};
+}
+
+Result<void> SharingService::unshare(const RequestContext& ctx, std::string_view path,
+                                     std::string_view user) {
+  CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
+  CAIRN_RETURN_IF_ERROR(may_write(ctx, {canonical}));
+  return metadata_.unshare(ctx.actor(), canonical, std::string(user.substr(0, 64)));
+}
+
+Result<protocol::SharesResponse> SharingService::shares(const RequestContext& ctx,
+                                                        std::string_view path) {
+  std::string canonical;
+  if (!path.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(canonical, normalize_remote_path(path));
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto all, metadata_.shares(ctx.actor(), canonical));
+  protocol::SharesResponse out;
+  for (const auto& info : all) {
+    if (!is_within(info.path, ctx.user.scope.path)) continue;
+    out.shares.push_back({info.share_id, info.path, info.owner, info.grantee,
+                          std::string(store::role_name(info.role)), info.created_at});
+  }
+  return out;
 }
 
 }  // namespace cairn::service

@@ -1,0 +1,52 @@
+#pragma once
+
+// The file tree: staging and committing files, manifests, listings and the change feed,
+// history, the trash and quotas as a user sees them. Part of Services
+// (services.h).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "daemon/service/chunk_service.h"
+#include "daemon/service/service_base.h"
+
+namespace cairn::service {
+
+// The file tree: staging and committing files, manifests, listings and the change feed,
+// history, the trash and quotas as a user sees them.
+class FileService : public ServiceBase {
+ public:
+  FileService(const ServiceBase& base, ChunkService& chunks) : ServiceBase(base), chunks_(chunks) {}
+
+  Result<protocol::InitUploadsResponse> init_uploads(const RequestContext& ctx,
+                                                     const protocol::InitUploadsRequest& req);
+  Result<protocol::CommitResponse> commit(const RequestContext& ctx,
+                                          const protocol::CommitRequest& req);
+  Result<Bytes> manifest(const RequestContext& ctx, std::string_view hex);
+  // Up to max_batch manifests; those the user may not read are left out.
+  Result<protocol::ManifestsResponse> manifests(const RequestContext& ctx,
+                                                const protocol::ManifestsRequest& req);
+  Result<protocol::ListResponse> list(const RequestContext& ctx, std::string_view path);
+  Result<protocol::ChangesResponse> changes(const RequestContext& ctx, std::string_view cursor,
+                                            int limit);
+  // `path` (a live file) or, when node_id != 0, any file of the user's, deleted ones too.
+  Result<protocol::HistoryResponse> history(const RequestContext& ctx, std::string_view path,
+                                            int64_t node_id);
+  Result<protocol::TrashResponse> trash(const RequestContext& ctx);
+  Result<protocol::EmptyTrashResponse> empty_trash(const RequestContext& ctx);
+  Result<protocol::QuotaResponse> quota(const RequestContext& ctx);
+
+ private:
+  // A commit op as the store takes it (see commit()).
+  Result<store::TreeOp> tree_op(const RequestContext& ctx, const protocol::CommitOp& op) const;
+  // A file's validated stage: canonical path, manifest, size. No upload id or expiry.
+  Result<store::StagedUpload> stage_file(const RequestContext& ctx,
+                                         const protocol::FileUpload& f) const;
+
+  ChunkService& chunks_;
+};
+
+}  // namespace cairn::service

@@ -1,0 +1,322 @@
+// FileService: staging and committing files, manifests, listings, the change feed,
+// history, the trash and quotas (file_service.h).
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <thread>
+#include <unordered_set>
+
+#include "common/manifest.h"
+#include "common/paths.h"
+#include "common/remote_path.h"
+#include "daemon/service/parse.h"
+#include "daemon/service/services.h"
+#include "daemon/service/wire.h"
+
+namespace cairn::service {
+namespace {
+
+// A cursor lists the position in each feed of the user's view: "c2." then "FEED:SEQ" pairs
+// joined by '.', FEED 0 for the home namespace and a share id for each shared folder.
+constexpr std::string_view kCursorPrefix = "c2.";
+
+std::string encode_cursor(const store::FeedCursor& cursor) {
+  std::string out(kCursorPrefix);
+  bool first = true;
+  for (const auto& [feed, seq] : cursor) {
+    if (!first) out += '.';
+    first = false;
+    out += std::to_string(feed) + ":" + std::to_string(seq);
+  }
+  return out;
+}
+
+// nullopt for anything that is not such a cursor: the caller resets. A cursor of schema 4
+// ("c1.NS.SEQ", the home namespace's alone) still counts for the home namespace `home`.
+std::optional<store::FeedCursor> decode_cursor(std::string_view cursor, int64_t home) {
+  constexpr std::string_view kOldPrefix = "c1.";
+  if (cursor.substr(0, kOldPrefix.size()) == kOldPrefix) {
+    cursor.remove_prefix(kOldPrefix.size());
+    const size_t dot = cursor.find('.');
+    if (dot == std::string_view::npos) return std::nullopt;
+    auto ns = parse_int(cursor.substr(0, dot));
+    auto seq = parse_int(cursor.substr(dot + 1));
+    if (!ns || !seq || *ns != home || *seq < 0) return std::nullopt;
+    return store::FeedCursor{{0, *seq}};
+  }
+  if (cursor.substr(0, kCursorPrefix.size()) != kCursorPrefix) return std::nullopt;
+  cursor.remove_prefix(kCursorPrefix.size());
+  store::FeedCursor out;
+  while (!cursor.empty()) {
+    const size_t dot = cursor.find('.');
+    const std::string_view part = cursor.substr(0, dot);
+    const size_t colon = part.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    auto feed = parse_int(part.substr(0, colon));
+    auto seq = parse_int(part.substr(colon + 1));
+    if (!feed || !seq || *feed < 0 || *seq < 0 || out.size() > 10000) return std::nullopt;
+    out[*feed] = *seq;
+    if (dot == std::string_view::npos) break;
+    cursor.remove_prefix(dot + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<store::StagedUpload> FileService::stage_file(const RequestContext& ctx,
+                                                    const protocol::FileUpload& f) const {
+  store::StagedUpload u;
+  auto path = normalize_remote_path(f.path);
+  if (!path) return std::move(path).error().with_context("upload " + f.path.substr(0, 200));
+  if (*path == "/") return make_error(ErrorCode::kInvalidArgument, "cannot upload to /");
+  u.path = std::move(*path);
+  u.user_id = ctx.user.user_id;
+  u.namespace_id = ctx.user.home_namespace_id;
+  u.kind = f.kind;
+  u.mtime_ns = f.mtime_ns;
+  u.base_version = f.base_version;
+  u.node_id = f.node_id;
+  if (u.base_version && u.node_id == 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "base_version needs node_id (a base is a version of a node): " + u.path);
+  }
+  u.created_at = ctx.now;
+  switch (f.kind) {
+    case protocol::NodeKind::kFolder:
+      return make_error(ErrorCode::kInvalidArgument,
+                        "folders are created with a mkdir op in POST /v1/commit");
+    case protocol::NodeKind::kSymlink:
+      if (f.symlink_target.empty() || f.symlink_target.size() > kMaxPathBytes ||
+          f.symlink_target.find('\0') != std::string::npos) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "symlink target must be 1-4096 bytes without NUL: " + u.path);
+      }
+      u.symlink_target = f.symlink_target;
+      u.size = f.symlink_target.size();
+      break;
+    case protocol::NodeKind::kFile: {
+      for (const auto& c : f.chunks) {
+        if (c.length > config_.chunking.max_size) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "chunk longer than the server's max chunk size in " + u.path);
+        }
+      }
+      Manifest manifest(f.chunks);
+      u.mode = f.mode;
+      u.size = manifest.total_size();
+      u.manifest = manifest.encode();
+      u.manifest_hash = sha256(u.manifest);
+      u.chunks = std::move(manifest);
+      break;
+    }
+  }
+  return u;
+}
+
+Result<protocol::InitUploadsResponse> FileService::init_uploads(
+    const RequestContext& ctx, const protocol::InitUploadsRequest& req) {
+  if (req.files.empty()) return make_error(ErrorCode::kInvalidArgument, "no files to upload");
+  if (req.files.size() > config_.max_batch) {
+    return make_error(ErrorCode::kTooLarge,
+                      "at most " + std::to_string(config_.max_batch) + " files per request");
+  }
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
+  std::vector<store::StagedUpload> staged;
+  std::vector<ChunkRef> all_chunks;
+  protocol::InitUploadsResponse out;
+  out.expires_at = ctx.now + config_.upload_ttl_seconds;
+  for (const auto& f : req.files) {
+    CAIRN_ASSIGN_OR_RETURN(store::StagedUpload u, stage_file(ctx, f));
+    CAIRN_RETURN_IF_ERROR(in_scope(ctx, u.path));
+    u.upload_id = to_hex(secure_random(16));
+    u.expires_at = out.expires_at;
+    all_chunks.insert(all_chunks.end(), f.chunks.begin(), f.chunks.end());
+    out.uploads.push_back(
+        {u.upload_id, u.path, u.manifest_hash ? u.manifest_hash->hex() : std::string()});
+    staged.push_back(std::move(u));
+  }
+  std::vector<std::string> paths;
+  for (const auto& u : staged) paths.push_back(u.path);
+  CAIRN_RETURN_IF_ERROR(metadata_.check_write(ctx.actor(), paths));
+  CAIRN_ASSIGN_OR_RETURN(out.missing, chunks_.missing_chunks(ctx.user, std::move(all_chunks)));
+  CAIRN_RETURN_IF_ERROR(metadata_.save_uploads(staged));
+  return out;
+}
+
+// One item per op for the store: the op in the store's terms, with a put's file staged (its
+// manifest encoded and decoded once, here) and every path canonical.
+Result<store::TreeOp> FileService::tree_op(const RequestContext& ctx,
+                                           const protocol::CommitOp& op) const {
+  store::TreeOp out;
+  out.kind = to_store(op.kind);
+  out.upload_id = op.upload_id;
+  out.base_version = op.base_version;
+  out.node_id = op.node_id;
+  out.version = op.version;
+  out.mode = op.mode;
+  if (op.kind == protocol::OpKind::kPut) {
+    if (op.file) {
+      CAIRN_ASSIGN_OR_RETURN(out.file, stage_file(ctx, *op.file));
+    }
+    return out;
+  }
+  if (op.kind != protocol::OpKind::kUndelete) {
+    auto path = normalize_remote_path(op.path);
+    if (!path) return std::move(path).error().with_context("commit " + op.path.substr(0, 200));
+    out.path = std::move(*path);
+  }
+  if (op.kind == protocol::OpKind::kMove ||
+      (op.kind == protocol::OpKind::kUndelete && !op.to.empty())) {
+    auto to = normalize_remote_path(op.to);
+    if (!to) return std::move(to).error().with_context("commit to " + op.to.substr(0, 200));
+    out.to = std::move(*to);
+  }
+  return out;
+}
+
+Result<protocol::CommitResponse> FileService::commit(const RequestContext& ctx,
+                                                     const protocol::CommitRequest& req) {
+  if (req.ops.empty()) return make_error(ErrorCode::kInvalidArgument, "no operations to commit");
+  if (req.ops.size() > config_.max_batch) {
+    return make_error(ErrorCode::kTooLarge,
+                      "at most " + std::to_string(config_.max_batch) + " operations per request");
+  }
+  std::vector<store::TreeOp> ops;
+  ops.reserve(req.ops.size());
+  std::vector<ChunkRef> carried;  // The chunks of the files that came with the request.
+  for (const auto& op : req.ops) {
+    CAIRN_ASSIGN_OR_RETURN(auto item, tree_op(ctx, op));
+    if (item.file && item.file->chunks) {
+      const auto& chunks = item.file->chunks->chunks();
+      carried.insert(carried.end(), chunks.begin(), chunks.end());
+    }
+    ops.push_back(std::move(item));
+  }
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
+  for (const auto& op : ops) {
+    if (op.kind == store::OpKind::kUndelete) {
+      // Where the node was is checked by the store, inside the transaction that acts.
+      if (!op.to.empty()) CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.to));
+      continue;
+    }
+    CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.file ? op.file->path : op.path));
+    if (!op.to.empty()) CAIRN_RETURN_IF_ERROR(in_scope(ctx, op.to));
+  }
+  store::Actor actor = ctx.actor();
+  if (!req.device.empty()) actor.device = req.device.substr(0, 128);
+  // Chunks uploaded straight to the blob store and not confirmed yet: a HEAD each, before any
+  // version that needs them can become visible. (Clients that confirm leave nothing here, and a
+  // store that takes uploads through the daemon has recorded every chunk already.)
+  std::vector<std::string> put_ids;
+  for (const auto& op : ops) {
+    if (op.kind == store::OpKind::kPut && !op.file) put_ids.push_back(op.upload_id);
+  }
+  if (!put_ids.empty() && blobs_.takes_direct_uploads()) {
+    CAIRN_ASSIGN_OR_RETURN(auto unconfirmed,
+                           metadata_.missing_upload_chunks(actor.user_id, put_ids, ctx.now));
+    CAIRN_RETURN_IF_ERROR(chunks_.adopt_stored_chunks(actor.user_id, unconfirmed));
+  }
+  if (!carried.empty() && blobs_.takes_direct_uploads()) {
+    CAIRN_ASSIGN_OR_RETURN(auto unconfirmed,
+                           chunks_.unheld_chunks(actor.user_id, std::move(carried)));
+    CAIRN_RETURN_IF_ERROR(chunks_.adopt_stored_chunks(actor.user_id, unconfirmed));
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto results, metadata_.commit(actor, ops));
+  protocol::CommitResponse out;
+  out.results.reserve(results.size());
+  for (auto& r : results) out.results.push_back(to_wire(std::move(r)));
+  return out;
+}
+
+Result<Bytes> FileService::manifest(const RequestContext& ctx, std::string_view hex) {
+  CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
+  return metadata_.get_manifest(ctx.user.user_id, digest, ctx.user.scope.path);
+}
+
+Result<protocol::ManifestsResponse> FileService::manifests(const RequestContext& ctx,
+                                                           const protocol::ManifestsRequest& req) {
+  if (req.manifests.size() > config_.max_batch) {
+    return make_error(ErrorCode::kTooLarge,
+                      "at most " + std::to_string(config_.max_batch) + " manifests per request");
+  }
+  protocol::ManifestsResponse out;
+  std::unordered_set<Digest> seen;
+  for (const auto& d : req.manifests) {
+    if (!seen.insert(d).second) continue;
+    auto body = metadata_.get_manifest(ctx.user.user_id, d, ctx.user.scope.path);
+    if (body) {
+      out.manifests.emplace_back(d, std::move(*body));
+    } else if (body.error().code() != ErrorCode::kNotFound) {
+      return std::move(body).error();
+    }
+  }
+  return out;
+}
+
+Result<protocol::ListResponse> FileService::list(const RequestContext& ctx, std::string_view path) {
+  CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
+  CAIRN_RETURN_IF_ERROR(in_scope(ctx, canonical));
+  CAIRN_ASSIGN_OR_RETURN(auto listing, metadata_.list(ctx.actor(), canonical));
+  return to_wire(std::move(listing));
+}
+
+Result<protocol::HistoryResponse> FileService::history(const RequestContext& ctx,
+                                                       std::string_view path, int64_t node_id) {
+  std::string canonical;
+  if (node_id == 0) {
+    if (path.empty()) return make_error(ErrorCode::kInvalidArgument, "history needs a path");
+    CAIRN_ASSIGN_OR_RETURN(canonical, normalize_remote_path(path));
+  }
+  if (node_id == 0) CAIRN_RETURN_IF_ERROR(in_scope(ctx, canonical));
+  CAIRN_ASSIGN_OR_RETURN(auto out, metadata_.history(ctx.actor(), canonical, node_id));
+  if (!is_within(out.path, ctx.user.scope.path)) {
+    return make_error(ErrorCode::kNotFound, "no file with id " + std::to_string(node_id));
+  }
+  return to_wire(std::move(out));
+}
+
+Result<protocol::TrashResponse> FileService::trash(const RequestContext& ctx) {
+  CAIRN_ASSIGN_OR_RETURN(auto items, metadata_.trash(ctx.user.home_namespace_id));
+  std::erase_if(items, [&](const auto& e) { return !is_within(e.path, ctx.user.scope.path); });
+  return to_wire(std::move(items));
+}
+
+Result<protocol::EmptyTrashResponse> FileService::empty_trash(const RequestContext& ctx) {
+  CAIRN_RETURN_IF_ERROR(may_write(ctx, {"/"}));
+  CAIRN_ASSIGN_OR_RETURN(auto purged,
+                         metadata_.empty_trash(ctx.user.home_namespace_id, std::nullopt, ctx.now));
+  return to_wire(purged);
+}
+
+Result<protocol::QuotaResponse> FileService::quota(const RequestContext& ctx) {
+  CAIRN_ASSIGN_OR_RETURN(auto usage, metadata_.quota(ctx.user.user_id));
+  return to_wire(usage);
+}
+
+Result<protocol::ChangesResponse> FileService::changes(const RequestContext& ctx,
+                                                       std::string_view cursor, int limit) {
+  limit = std::clamp(limit, 1, 5000);
+  protocol::ChangesResponse out;
+  store::FeedCursor after;
+  if (!cursor.empty()) {
+    auto decoded = decode_cursor(cursor, ctx.user.home_namespace_id);
+    if (decoded) {
+      after = std::move(*decoded);
+    } else {
+      out.reset = true;  // Never implies deletes: the client lists again and keeps what it has.
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto page, metadata_.changes(ctx.actor(), after, limit));
+  out.reset = out.reset || page.reset;
+  out.changes = to_wire(std::move(page.entries));
+  std::erase_if(out.changes,
+                [&](const auto& e) { return !is_within(e.path, ctx.user.scope.path); });
+  out.has_more = page.has_more;
+  out.cursor = encode_cursor(page.cursor);
+  return out;
+}
+
+}  // namespace cairn::service

@@ -1,0 +1,44 @@
+#pragma once
+
+// Who may use the server: users, their tokens (shown once, stored hashed) and quotas, and
+// authentication of every request. Part of Services
+// (services.h).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "daemon/service/service_base.h"
+
+namespace cairn::service {
+
+// Who may use the server: users, their tokens (shown once, stored hashed) and quotas, and
+// authentication of every request.
+class IdentityService : public ServiceBase {
+ public:
+  explicit IdentityService(const ServiceBase& base) : ServiceBase(base) {}
+
+  // A new random bearer token: "cairn_" + 64 hex characters (256 bits).
+  static std::string new_token();
+  // What the store keeps of a token. Tokens carry 256 random bits, so a plain SHA-256 is as hard
+  // to reverse as a slow password hash and lets the lookup be one index probe.
+  static Digest hash_token(std::string_view token);
+  // The user behind "Bearer <token>". kUnauthenticated otherwise.
+  Result<store::User> authenticate(std::string_view authorization_header) const;
+  // Creates a user and a first token; returns the token, which is shown once and never stored.
+  Result<std::pair<store::User, std::string>> add_user(const std::string& name);
+  // Another token for a user, valid for `ttl_seconds` if given, limited to `scope`; returns it
+  // (shown once).
+  Result<std::string> create_token(const std::string& user_name, const std::string& label,
+                                   std::optional<int64_t> ttl_seconds = std::nullopt,
+                                   const store::TokenScope& scope = {});
+  Result<std::vector<store::TokenInfo>> list_tokens(const std::string& user_name);
+  Result<void> revoke_token(const std::string& user_name, int64_t token_id);
+  Result<void> set_user_disabled(const std::string& user_name, bool disabled);
+  // cairnd user quota NAME SIZE (nullopt: unlimited).
+  Result<void> set_quota(const std::string& user_name, std::optional<uint64_t> limit);
+};
+
+}  // namespace cairn::service

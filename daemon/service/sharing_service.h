@@ -1,0 +1,37 @@
+#pragma once
+
+// Folders and files shared between users, and links anyone holding the URL may download from. Part
+// of Services (services.h).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "daemon/service/service_base.h"
+
+namespace cairn::service {
+
+// Folders and files shared between users, and links anyone holding the URL may download from.
+class SharingService : public ServiceBase {
+ public:
+  explicit SharingService(const ServiceBase& base) : ServiceBase(base) {}
+
+  Result<protocol::ShareInfo> share(const RequestContext& ctx, const protocol::ShareRequest& req);
+  // `user` empty: the caller leaves a folder shared with them.
+  Result<void> unshare(const RequestContext& ctx, std::string_view path, std::string_view user);
+  Result<protocol::SharesResponse> shares(const RequestContext& ctx, std::string_view path);
+  // A link to `req.path` (expiring if asked); its URL (relative: "/l/TOKEN") is in the answer
+  // and nowhere else: only the token's hash is stored.
+  Result<protocol::LinkInfo> create_link(const RequestContext& ctx,
+                                         const protocol::LinkRequest& req);
+  Result<protocol::LinksResponse> links(const RequestContext& ctx);
+  // By id, or (id 0) by the token of its URL.
+  Result<void> revoke_link(const RequestContext& ctx, int64_t link_id, std::string_view token = {});
+  // GET /l/TOKEN, for anyone holding the URL. kNotFound for anything but a live link.
+  Result<std::unique_ptr<LinkStream>> open_link(std::string_view token);
+};
+
+}  // namespace cairn::service
