@@ -1,7 +1,6 @@
 #include "daemon/api/handlers.h"
 
 #include <charconv>
-#include <functional>
 #include <string>
 #include <utility>
 
@@ -16,8 +15,8 @@ Metrics& metrics() {
   return m;
 }
 
-HttpResponse authed(Services& services, RateLimiter* limiter, const HttpRequest& req,
-                    const std::function<HttpResponse(const RequestContext&)>& body) {
+std::variant<RequestContext, HttpResponse> admit(Services& services, RateLimiter* limiter,
+                                                 const HttpRequest& req) {
   count(metrics().requests);
   auto user = services.identity().authenticate(req.authorization);
   if (!user) return fail(user.error());
@@ -31,8 +30,7 @@ HttpResponse authed(Services& services, RateLimiter* limiter, const HttpRequest&
       return r;
     }
   }
-  RequestContext ctx{std::move(*user), req.device.substr(0, 128), services.now()};
-  return body(ctx);
+  return RequestContext{std::move(*user), req.device.substr(0, 128), services.now()};
 }
 
 std::string query_or(const HttpRequest& req, const char* key, std::string fallback) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "common/protocol/protocol.h"
 #include "daemon/api/http_types.h"
@@ -69,10 +70,18 @@ inline HttpResponse answer(const Result<void>& r) {
 }
 inline HttpResponse answer(HttpResponse r) { return r; }
 
-// Authenticates the caller, meters its token against `limiter` (when given) and runs `body` with
-// the request's context.
-HttpResponse authed(Services& services, RateLimiter* limiter, const HttpRequest& req,
-                    const std::function<HttpResponse(const RequestContext&)>& body);
+// Authenticates the caller and meters its token against `limiter` (when given): the request's
+// context, or the answer that refuses it.
+std::variant<RequestContext, HttpResponse> admit(Services& services, RateLimiter* limiter,
+                                                 const HttpRequest& req);
+
+// Runs `body` with the request's context once admit() lets the caller in.
+template <typename Body>
+HttpResponse authed(Services& services, RateLimiter* limiter, const HttpRequest& req, Body&& body) {
+  auto admitted = admit(services, limiter, req);
+  if (auto* refused = std::get_if<HttpResponse>(&admitted)) return std::move(*refused);
+  return body(std::get<RequestContext>(admitted));
+}
 
 // The query parameter `key`, or `fallback` when absent.
 std::string query_or(const HttpRequest& req, const char* key, std::string fallback);
