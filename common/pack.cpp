@@ -132,6 +132,7 @@ std::optional<Codec> codec_from_name(std::string_view name) {
 struct Compressor::Impl {
   ZSTD_CCtx* ctx = ZSTD_createCCtx();
   int level;
+  Bytes buffer;  // Grows to the largest bound needed and stays: no allocation per chunk.
   explicit Impl(int l) : level(l) { CAIRN_CHECK(ctx != nullptr); }
   ~Impl() { ZSTD_freeCCtx(ctx); }
 };
@@ -139,19 +140,18 @@ struct Compressor::Impl {
 Compressor::Compressor(int level) : impl_(std::make_unique<Impl>(level)) {}
 Compressor::~Compressor() = default;
 
-Codec Compressor::compress(ByteView raw, Bytes& out) {
+std::optional<ByteView> Compressor::compress(ByteView raw) {
   // Too small for a frame header to leave any saving.
-  if (raw.size() < 64) return Codec::kRaw;
+  if (raw.size() < 64) return std::nullopt;
   // Worth keeping only if it saves at least 1/32: below that, decompressing on every read costs
   // more than the bytes saved.
   const size_t worth = raw.size() - raw.size() / 32;
-  Bytes buffer(ZSTD_compressBound(raw.size()));
-  const size_t n = ZSTD_compressCCtx(impl_->ctx, buffer.data(), buffer.size(), raw.data(),
+  const size_t bound = ZSTD_compressBound(raw.size());
+  if (impl_->buffer.size() < bound) impl_->buffer.resize(bound);
+  const size_t n = ZSTD_compressCCtx(impl_->ctx, impl_->buffer.data(), bound, raw.data(),
                                      raw.size(), impl_->level);
-  if (ZSTD_isError(n) || n >= worth) return Codec::kRaw;
-  buffer.resize(n);
-  out = std::move(buffer);
-  return Codec::kZstd;
+  if (ZSTD_isError(n) || n >= worth) return std::nullopt;
+  return ByteView(impl_->buffer.data(), n);
 }
 
 Result<void> read_packed_chunk(ByteView pack, const PackEntry& entry, Bytes& out) {
@@ -199,18 +199,21 @@ Result<void> decode_chunk(Codec codec, ByteView stored, uint32_t length, Bytes& 
 PackBuilder::PackBuilder(int level) : compressor_(level) {}
 
 void PackBuilder::add(const Digest& hash, ByteView raw) {
-  for (const auto& e : entries_) {
-    if (e.hash == hash) return;
-  }
+  const auto compressed = compressor_.compress(raw);
+  add_encoded(hash, static_cast<uint32_t>(raw.size()), compressed ? Codec::kZstd : Codec::kRaw,
+              compressed ? *compressed : raw);
+}
+
+void PackBuilder::add_encoded(const Digest& hash, uint32_t length, Codec codec, ByteView stored) {
+  if (!hashes_.insert(hash).second) return;
   PackEntry e;
   e.hash = hash;
-  e.length = static_cast<uint32_t>(raw.size());
+  e.length = length;
   e.offset = data_.size();
-  e.codec = compressor_.compress(raw, scratch_);
-  const ByteView stored = e.codec == Codec::kZstd ? ByteView(scratch_) : raw;
+  e.codec = codec;
   e.stored_length = static_cast<uint32_t>(stored.size());
   varint::put_raw(data_, stored);
-  raw_bytes_ += raw.size();
+  raw_bytes_ += length;
   entries_.push_back(e);
 }
 
@@ -244,6 +247,7 @@ PackBuilder::Built PackBuilder::finish() {
   for (auto& e : built.entries) e.offset += header_size;
   built.raw_bytes = raw_bytes_;
   entries_.clear();
+  hashes_.clear();
   data_ = Bytes();
   raw_bytes_ = 0;
   return built;
@@ -299,8 +303,12 @@ struct PackVerifier::Impl {
       if (produced > e.length) return fail(name(e) + " decompresses to more than its length");
       hasher.update(ByteView(window.data(), out.pos));
       if (rc == 0) {
+        // The frame is decoded and flushed. Asking again would start a new frame, which with no
+        // input left looks like a truncated one (this bit when the output exactly filled the
+        // window: a 4 MiB chunk that compresses).
         if (in.pos < in.size) return fail(name(e) + " has bytes after its compressed frame");
         frame_done = true;
+        return {};
       }
       if (in.pos == in.size && out.pos < out.size) {
         // All input taken and the output not full: nothing more until more input. At the

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "common/bytes.h"
@@ -50,8 +51,8 @@ class Compressor {
   Compressor(const Compressor&) = delete;
   Compressor& operator=(const Compressor&) = delete;
 
-  // kZstd with the compressed bytes in `out`, or kRaw (and `out` untouched) when it does not pay.
-  Codec compress(ByteView raw, Bytes& out);
+  // The compressed bytes, valid until the next call, or nullopt when compression does not pay.
+  std::optional<ByteView> compress(ByteView raw);
 
  private:
   struct Impl;
@@ -103,6 +104,9 @@ class PackBuilder {
   // Adds a chunk whose uncompressed bytes are `raw` (which hash to `hash`); compresses it when
   // that pays. A hash already in the pack is ignored.
   void add(const Digest& hash, ByteView raw);
+  // Adds a chunk already encoded: `stored` decodes with `codec` to `length` bytes hashing to
+  // `hash` (the caller has made sure of it). A hash already in the pack is ignored.
+  void add_encoded(const Digest& hash, uint32_t length, Codec codec, ByteView stored);
 
   bool empty() const { return entries_.empty(); }
   size_t chunk_count() const { return entries_.size(); }
@@ -115,8 +119,8 @@ class PackBuilder {
  private:
   Compressor compressor_;
   std::vector<PackEntry> entries_;  // Offsets relative to the start of data_.
+  std::unordered_set<Digest> hashes_;
   Bytes data_;
-  Bytes scratch_;
   uint64_t raw_bytes_ = 0;
 };
 

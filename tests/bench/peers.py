@@ -1,19 +1,24 @@
-"""Cairn against restic, borg, rclone and rsync on the same data, in one run (issue 4).
+"""Cairn against restic, borg, rclone and rsync on the same data, in one run (issues 4 and 18).
 
-Corpora: a 1 GiB incompressible file; the same with one byte changed in the middle; then with
-100 bytes inserted at 10 MiB; a tree of at least 50,000 files of mixed small sizes (about 1.3 GB,
-two thirds compressible text); the same tree with 1% of its files edited. Each tool backs up (or
-copies) every state of each corpus in turn, then restores the tree into an empty folder.
+Corpora (--corpora, all three by default):
+  big   a 1 GiB incompressible file; then one byte changed in the middle; then 100 bytes
+        inserted at 10 MiB; then nothing changed; then restored.
+  tree  50,000 files of 100 B-256 KiB (log-uniform), two thirds compressible text.
+  real  a long-tailed tree like a developer's source tree (make_real_tree): 60,000 files of
+        1-16 KiB and 150 of 256 KiB-32 MiB, text and binary, folders up to 7 deep, ~1.4 GB.
+Each tree is backed up (or copied), backed up again unchanged, again with 1% of its files
+edited, then restored into an empty folder.
 
 For each tool and scenario: wall time, CPU time (user + system, of the tool and, for Cairn, of
-cairnd too), peak RSS, and the bytes its repository or destination holds afterwards. Then
-Cairn's time and bytes as ratios of the best peer's. Cairn runs through a local cairnd
-(SQLite + local disk) on 127.0.0.1.
+cairnd too), peak RSS, and the bytes its repository or destination holds afterwards; for Cairn
+also cairnd's CPU per committed file. Then Cairn's figures as ratios of the best durable peer's.
+Cairn runs through a local cairnd (SQLite + local disk) on 127.0.0.1.
 
 Peers as configured: restic (repository version 2, compression auto) to a local repository,
-borg with --encryption none (lz4), rclone copy and rsync -a to a local folder. rsync and rclone
-keep plain copies; restic and borg deduplicate and compress. Cairn, restic and borg make their
-writes durable (fsync); rsync and rclone do not.
+borg with --encryption none (lz4), rclone copy and rsync -a to a local folder. Cairn, restic and
+borg make their writes durable (fsync); rsync and rclone do not, so each also runs followed by
+`sync -f DEST` ("rsync+sync", "rclone+sync"). Ratios are to the best of restic, borg,
+rsync+sync and rclone+sync; the plain rsync and rclone columns are for information.
 """
 
 import argparse
@@ -121,6 +126,57 @@ def make_tree(root, files, seed):
     return total
 
 
+def make_real_tree(root, small, large, seed):
+    """A tree shaped like a developer's source tree: `small` files of 1-16 KiB (log-uniform; one
+    in ten smaller, down to 50 B) and `large` files of 256 KiB-32 MiB (log-uniform), in about
+    one folder per 15 files, 1 to 7 deep. Seven in ten small files and two in three large ones
+    are text (small: windows of a word pool; large: lines drawn at random from it, so no two
+    share chunks), the rest random bytes. Returns (files, bytes)."""
+    rng = random.Random(seed)
+    pool = text_pool(seed)
+    lines = pool.split(b"\n")[:-1]
+    lines = [line + b"\n" for line in lines]
+    names = ["src", "lib", "test", "docs", "include", "core", "util", "net", "io", "app", "api",
+             "tools", "build", "assets", "data", "vendor", "internal", "cmd", "pkg", "web"]
+    folders = [("", 0)]
+    for _ in range(max(1, (small + large) // 15)):
+        parent, depth = rng.choice(folders)
+        if depth >= 7:
+            continue
+        name = f"{rng.choice(names)}{rng.randrange(100)}"
+        folders.append((os.path.join(parent, name), depth + 1))
+    folders = sorted({f for f, d in folders if d > 0})
+    for f in folders:
+        os.makedirs(os.path.join(root, f), exist_ok=True)
+    total = 0
+    for i in range(small + large):
+        if i < small:
+            size = int(1024 * (16 ** rng.random())) if rng.random() < 0.9 else \
+                int(50 * (20.48 ** rng.random()))
+            text = rng.random() < 0.7
+        else:
+            size = int(256 * 1024 * (128 ** rng.random()))
+            text = rng.random() < 2 / 3
+        if not text:
+            data = rng.randbytes(size)
+        elif i < small:
+            at = rng.randrange(0, len(pool) - size)
+            data = pool[at:at + size]
+        else:
+            parts = []
+            have = 0
+            while have < size:
+                batch = b"".join(rng.choices(lines, k=20000))
+                parts.append(batch)
+                have += len(batch)
+            data = b"".join(parts)[:size]
+        ext = ".txt" if text else ".bin"
+        with open(os.path.join(root, rng.choice(folders), f"f{i:06d}{ext}"), "wb") as f:
+            f.write(data)
+        total += size
+    return small + large, total
+
+
 def edit_tree(root, fraction, seed):
     """Edits `fraction` of the files: half get bytes appended, half a few bytes overwritten."""
     rng = random.Random(seed)
@@ -194,6 +250,31 @@ class Rclone(Tool):
 
     def restore(self, corpus, dst):
         return measure(["rclone", "copy", "--transfers", "4", self.store(corpus), dst])
+
+
+class Durable(Tool):
+    """A copying peer followed by `sync -f` on its destination, so that it returns only once its
+    data is on disk as Cairn, restic and borg do (issue 18's comparison)."""
+
+    def __init__(self, work, inner):
+        self.name = inner.name + "+sync"
+        self.inner = inner
+        self.work = inner.work
+
+    def store(self, corpus):
+        return self.inner.store(corpus)
+
+    def durable(self, r, path):
+        s = measure(["sync", "-f", path])
+        r["wall"] += s["wall"]
+        r["cpu"] += s["cpu"]
+        return r
+
+    def backup(self, corpus, src):
+        return self.durable(self.inner.backup(corpus, src), self.store(corpus))
+
+    def restore(self, corpus, dst):
+        return self.durable(self.inner.restore(corpus, dst), dst)
 
 
 class Restic(Tool):
@@ -276,7 +357,8 @@ class Cairn(Tool):
         reset_hwm(proc.pid)
         cpu0 = proc_cpu(proc.pid)
         r = measure(args, env=env)
-        r["cpu"] += proc_cpu(proc.pid) - cpu0
+        r["daemon_cpu"] = proc_cpu(proc.pid) - cpu0
+        r["cpu"] += r["daemon_cpu"]
         r["daemon_rss"] = proc_hwm_mib(proc.pid)
         return r
 
@@ -286,7 +368,9 @@ class Cairn(Tool):
             run([f"{self.bin}/cairn", "init", src, "--remote", f"{url}/{corpus}"], env=env)
             self.initialised.add(src)
         r = self.with_daemon(corpus, [f"{self.bin}/cairn", "-C", src, "push", "--json"])
-        r["chunks_sent"] = json.loads(r["out"])["chunks_sent"]
+        report = json.loads(r["out"])
+        r["chunks_sent"] = report["chunks_sent"]
+        r["files_committed"] = report["files_changed"]
         return r
 
     def restore(self, corpus, dst):
@@ -304,55 +388,77 @@ def fmt_bytes(n):
     return f"{n} B"
 
 
+DURABLE = ("restic", "borg", "rsync+sync", "rclone+sync")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True)
     parser.add_argument("--dir", default=os.environ.get("CAIRN_BENCH_DIR", "/tmp/cairn-bench") +
                         "/peers")
     parser.add_argument("--big-mib", type=int, default=1024)
-    parser.add_argument("--files", type=int, default=50000)
+    parser.add_argument("--files", type=int, default=50000, help="files of the small-file tree")
+    parser.add_argument("--real-small", type=int, default=60000,
+                        help="1-16 KiB files of the long-tailed tree")
+    parser.add_argument("--real-large", type=int, default=150,
+                        help="256 KiB-32 MiB files of the long-tailed tree")
+    parser.add_argument("--corpora", default="big,tree,real")
     parser.add_argument("--tools", default="cairn,restic,borg,rclone,rsync")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
+    corpora = args.corpora.split(",")
 
     shutil.rmtree(args.dir, ignore_errors=True)
     os.makedirs(args.dir)
-    big_dir = os.path.join(args.dir, "src-big")
-    tree_dir = os.path.join(args.dir, "src-tree")
-    os.makedirs(big_dir)
-    big = os.path.join(big_dir, "big.bin")
+    srcs = {c: os.path.join(args.dir, "src-" + c) for c in ("big", "tree", "real")}
+    big = os.path.join(srcs["big"], "big.bin")
     print(f"== generating corpora in {args.dir}", flush=True)
-    write_random(big, args.big_mib * MiB, 1)
-    tree_bytes = make_tree(tree_dir, args.files, 2)
-    print(f"   1 file of {fmt_bytes(args.big_mib * MiB)}; {args.files} files, "
-          f"{fmt_bytes(tree_bytes)}", flush=True)
+    if "big" in corpora:
+        os.makedirs(srcs["big"])
+        write_random(big, args.big_mib * MiB, 1)
+        print(f"   big: 1 file of {fmt_bytes(args.big_mib * MiB)}", flush=True)
+    if "tree" in corpora:
+        tree_bytes = make_tree(srcs["tree"], args.files, 2)
+        print(f"   tree: {args.files} files, {fmt_bytes(tree_bytes)}", flush=True)
+    if "real" in corpora:
+        n, real_bytes = make_real_tree(srcs["real"], args.real_small, args.real_large, 4)
+        print(f"   real: {n} files (long-tailed sizes), {fmt_bytes(real_bytes)}", flush=True)
 
     work = os.path.join(args.dir, "work")
     tools = []
     for name in args.tools.split(","):
         if name == "cairn":
             tools.append(Cairn(work, args.bin))
+        elif name in ("rsync", "rclone"):
+            inner = {"rclone": Rclone, "rsync": Rsync}[name](work)
+            tools += [inner, Durable(work, inner)]
         else:
-            tools.append({"restic": Restic, "borg": Borg, "rclone": Rclone,
-                          "rsync": Rsync}[name](work))
+            tools.append({"restic": Restic, "borg": Borg}[name](work))
 
-    scenarios = [
-        ("initial 1 GiB", "big", None),
-        ("edited 1 GiB (1 byte)", "big", lambda: flip_byte(big, args.big_mib * MiB // 2)),
-        ("shifted 1 GiB (+100 B at 10 MiB)", "big",
-         lambda: insert_bytes(big, min(10 * MiB, args.big_mib * MiB // 2), os.urandom(100))),
-        ("no-change 1 GiB", "big", lambda: None),
-        ("initial tree", "tree", None),
-        ("no-change tree", "tree", lambda: None),
-        ("edited tree (1%)", "tree", lambda: edit_tree(tree_dir, 0.01, 3)),
-        ("restore tree", "tree", "restore"),
-    ]
+    scenarios = []
+    if "big" in corpora:
+        scenarios += [
+            ("initial 1 GiB", "big", None),
+            ("edited 1 GiB (1 byte)", "big", lambda: flip_byte(big, args.big_mib * MiB // 2)),
+            ("shifted 1 GiB (+100 B at 10 MiB)", "big",
+             lambda: insert_bytes(big, min(10 * MiB, args.big_mib * MiB // 2), os.urandom(100))),
+            ("no-change 1 GiB", "big", lambda: None),
+            ("restore 1 GiB", "big", "restore"),
+        ]
+    for corpus in ("tree", "real"):
+        if corpus in corpora:
+            scenarios += [
+                (f"initial {corpus}", corpus, None),
+                (f"no-change {corpus}", corpus, lambda: None),
+                (f"edited {corpus} (1%)", corpus,
+                 lambda c=corpus: edit_tree(srcs[c], 0.01, 3)),
+                (f"restore {corpus}", corpus, "restore"),
+            ]
     results = []
     try:
         for title, corpus, change in scenarios:
             if callable(change):
                 change()
-            src = big_dir if corpus == "big" else tree_dir
             row = {"scenario": title, "tools": {}}
             for tool in tools:
                 if change == "restore":
@@ -361,7 +467,7 @@ def main():
                     r = tool.restore(corpus, dst)
                     shutil.rmtree(dst, ignore_errors=True)
                 else:
-                    r = tool.backup(corpus, src)
+                    r = tool.backup(corpus, srcs[corpus])
                 r.pop("out", None)
                 r["stored"] = tool.stored_bytes(corpus)
                 row["tools"][tool.name] = r
@@ -369,8 +475,11 @@ def main():
                 if "chunks_sent" in r:
                     extra = f", {r['chunks_sent']} chunks sent"
                 if "daemon_rss" in r:
-                    extra += f", cairnd {r['daemon_rss']:.0f} MiB"
-                print(f"   {title:34s} {tool.name:7s} {r['wall']:8.2f} s wall {r['cpu']:8.2f} s "
+                    extra += f", cairnd {r['daemon_rss']:.0f} MiB {r['daemon_cpu']:.2f} s cpu"
+                if r.get("files_committed"):
+                    extra += (f" ({1e6 * r['daemon_cpu'] / r['files_committed']:.0f} us per "
+                              f"committed file)")
+                print(f"   {title:34s} {tool.name:11s} {r['wall']:8.2f} s wall {r['cpu']:8.2f} s "
                       f"cpu {r['rss']:7.0f} MiB rss {fmt_bytes(r['stored']):>10s} stored{extra}",
                       flush=True)
             results.append(row)
@@ -381,20 +490,22 @@ def main():
 
     print()
     names = [t.name for t in tools]
-    peers = [n for n in names if n != "cairn"]
+    durable = [n for n in names if n in DURABLE]
 
     def table(title, value, fmt):
-        print(f"| {title} | " + " | ".join(names) + " | cairn / best peer |")
+        print(f"| {title} | " + " | ".join(names) + " | cairn / best durable peer |")
         print("|" + "---|" * (len(names) + 2))
         for row in results:
             cells = [fmt(value(row["tools"][n])) for n in names]
             ratio = ""
-            if "cairn" in row["tools"] and peers:
-                best = min(value(row["tools"][n]) for n in peers)
+            if "cairn" in row["tools"] and durable:
+                best = min(value(row["tools"][n]) for n in durable)
                 ratio = f"{value(row['tools']['cairn']) / best:.2f}" if best > 0 else "-"
             print(f"| {row['scenario']} | " + " | ".join(cells) + f" | {ratio} |")
         print()
 
+    print("Durable peers (each returns once its data is on disk): " + ", ".join(durable) +
+          ". Plain rsync and rclone never fsync; their columns are for information.\n")
     table("wall time (s)", lambda r: r["wall"], lambda v: f"{v:.2f}")
     table("CPU time (s)", lambda r: r["cpu"], lambda v: f"{v:.2f}")
     table("peak RSS (MiB)", lambda r: r["rss"], lambda v: f"{v:.0f}")
@@ -406,6 +517,10 @@ def main():
         print("cairnd peak RSS (MiB): " + ", ".join(
             f"{row['scenario']}: {row['tools']['cairn'].get('daemon_rss', 0):.0f}"
             for row in results))
+        print("cairnd CPU per committed file (us): " + ", ".join(
+            f"{row['scenario']}: "
+            f"{1e6 * row['tools']['cairn']['daemon_cpu'] / row['tools']['cairn']['files_committed']:.0f}"
+            for row in results if row["tools"]["cairn"].get("files_committed")))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -49,15 +49,20 @@ void UploadPipeline::release(uint64_t bytes) {
 }
 
 void UploadPipeline::fail(Error e) {
-  std::lock_guard lock(mu_);
-  if (!fatal_) fatal_ = std::move(e);
-  closing_ = true;
-  check_queue_.clear();
-  upload_queue_.clear();
-  held_bytes_ = 0;
-  upload_cv_.notify_all();
-  check_cv_.notify_all();
-  held_cv_.notify_all();
+  {
+    std::lock_guard lock(mu_);
+    if (!fatal_) fatal_ = std::move(e);
+    closing_ = true;
+    check_queue_.clear();
+    upload_queue_.clear();
+    held_bytes_ = 0;
+    upload_cv_.notify_all();
+    check_cv_.notify_all();
+    held_cv_.notify_all();
+  }
+  std::lock_guard lock(pack_mu_);
+  pack_failed_ = true;
+  pack_cv_.notify_all();
 }
 
 void UploadPipeline::checker_loop(ApiClient& client) {
@@ -158,10 +163,88 @@ bool UploadPipeline::send_pack(ApiClient& client, PackBuilder& builder) {
   return true;
 }
 
+bool UploadPipeline::add_to_pack(ApiClient& client, const Digest& hash, uint32_t length,
+                                 Codec codec, ByteView stored) {
+  std::unique_ptr<PackBuilder> full;
+  {
+    std::unique_lock lock(pack_mu_);
+    const auto is_full = [&] {
+      return pack_->size() >= packs_->target_size || pack_->chunk_count() >= packs_->max_chunks;
+    };
+    pack_->add_encoded(hash, length, codec, stored);
+    if (!is_full()) return true;
+    // Each uploader waiting here has added at most one chunk past the target, so a pack stays
+    // far below the server's limit.
+    pack_cv_.wait(lock, [&] { return packs_in_flight_ < kPacksInFlight || pack_failed_; });
+    if (pack_failed_) return false;
+    if (!is_full()) return true;  // Another uploader sent it meanwhile.
+    full = std::exchange(pack_, std::make_unique<PackBuilder>());
+    ++packs_in_flight_;
+  }
+  const bool sent = send_pack(client, *full);
+  full.reset();
+  std::lock_guard lock(pack_mu_);
+  --packs_in_flight_;
+  pack_cv_.notify_all();
+  return sent;
+}
+
+bool UploadPipeline::flush_pack(ApiClient& client) {
+  std::unique_ptr<PackBuilder> last;
+  {
+    std::lock_guard lock(pack_mu_);
+    last = std::exchange(pack_, std::make_unique<PackBuilder>());
+  }
+  return send_pack(client, *last);
+}
+
+bool UploadPipeline::upload_large(ApiClient& client, const UploadTask& task, Compressor& compressor,
+                                  Bytes& buffer, std::vector<ChunkRef>& to_confirm) {
+  const ChunkTask& chunk = task.chunk;
+  buffer.resize(chunk.length);
+  if (!read_at(chunk.path, chunk.offset, buffer)) {
+    settled_({chunk.hash}, false);  // The file changed or vanished.
+    return true;
+  }
+  if (packs_) {
+    if (const auto compressed = compressor.compress(buffer)) {
+      // These bytes were read again after hashing: a pack must hold exactly what it names, so
+      // they are hashed again (the daemon would refuse the whole pack, every file's chunks).
+      if (sha256(buffer) != chunk.hash) {
+        settled_({chunk.hash}, false);  // The file changed after it was hashed.
+        return true;
+      }
+      return add_to_pack(client, chunk.hash, chunk.length, Codec::kZstd, *compressed);
+    }
+  }
+  auto put = client.put_chunk(task.grant, buffer);
+  if (!put) {
+    // The bytes no longer match the hash: the file changed after it was read. That file is
+    // skipped; everything else goes on.
+    if (put.error().code() == ErrorCode::kCorrupt ||
+        put.error().code() == ErrorCode::kInvalidArgument) {
+      settled_({chunk.hash}, false);
+      return true;
+    }
+    fail(std::move(put).error().with_context("upload chunk " + chunk.hash.hex().substr(0, 12)));
+    return false;
+  }
+  progress_.chunks_sent.fetch_add(1, std::memory_order_relaxed);
+  progress_.bytes_sent.fetch_add(chunk.length, std::memory_order_relaxed);
+  progress_.bytes_on_wire.fetch_add(chunk.length, std::memory_order_relaxed);
+  if (task.grant.url.rfind("/", 0) != 0) {
+    to_confirm.push_back({chunk.hash, chunk.length});
+    if (to_confirm.size() >= kConfirmBatch) return confirm(client, to_confirm);
+  } else {
+    settled_({chunk.hash}, true);
+  }
+  return true;
+}
+
 void UploadPipeline::uploader_loop(ApiClient& client) {
+  Compressor compressor;
   Bytes buffer;
   std::vector<ChunkRef> to_confirm;
-  PackBuilder pack;
   while (true) {
     UploadTask task;
     {
@@ -169,50 +252,29 @@ void UploadPipeline::uploader_loop(ApiClient& client) {
       upload_cv_.wait(lock, [&] { return !upload_queue_.empty() || checker_done_ || fatal_; });
       if (fatal_) return;
       if (upload_queue_.empty()) {
+        // checker_done_ and nothing left. The last uploader out sends the push's last pack.
+        const bool last = --uploaders_running_ == 0;
         lock.unlock();
-        if (send_pack(client, pack)) confirm(client, to_confirm);
-        return;  // checker_done_ and nothing left.
+        if (confirm(client, to_confirm) && last) flush_pack(client);
+        return;
       }
       task = std::move(upload_queue_.front());
       upload_queue_.pop_front();
     }
-    if (!task.chunk.data.empty()) {
-      pack.add(task.chunk.hash, task.chunk.data);
-      {
-        std::lock_guard lock(mu_);
-        release(task.chunk.length);
-      }
-      if (pack.size() >= packs_->target_size || pack.chunk_count() >= packs_->max_chunks) {
-        if (!send_pack(client, pack)) return;
-      }
+    if (task.chunk.data.empty()) {
+      if (!upload_large(client, task, compressor, buffer, to_confirm)) return;
       continue;
     }
-    buffer.resize(task.chunk.length);
-    if (!read_at(task.chunk.path, task.chunk.offset, buffer)) {
-      settled_({task.chunk.hash}, false);  // The file changed or vanished.
-      continue;
+    const ByteView raw = task.chunk.data;
+    const auto compressed = compressor.compress(raw);
+    const bool added =
+        add_to_pack(client, task.chunk.hash, task.chunk.length,
+                    compressed ? Codec::kZstd : Codec::kRaw, compressed ? *compressed : raw);
+    {
+      std::lock_guard lock(mu_);
+      release(task.chunk.length);
     }
-    auto put = client.put_chunk(task.grant, buffer);
-    if (!put) {
-      // The bytes no longer match the hash: the file changed after it was read. That file
-      // is skipped; everything else goes on.
-      if (put.error().code() == ErrorCode::kCorrupt ||
-          put.error().code() == ErrorCode::kInvalidArgument) {
-        settled_({task.chunk.hash}, false);
-        continue;
-      }
-      return fail(std::move(put).error().with_context("upload chunk " +
-                                                      task.chunk.hash.hex().substr(0, 12)));
-    }
-    progress_.chunks_sent.fetch_add(1, std::memory_order_relaxed);
-    progress_.bytes_sent.fetch_add(task.chunk.length, std::memory_order_relaxed);
-    progress_.bytes_on_wire.fetch_add(task.chunk.length, std::memory_order_relaxed);
-    if (task.grant.url.rfind("/", 0) != 0) {
-      to_confirm.push_back({task.chunk.hash, task.chunk.length});
-      if (to_confirm.size() >= kConfirmBatch && !confirm(client, to_confirm)) return;
-    } else {
-      settled_({task.chunk.hash}, true);
-    }
+    if (!added) return;
   }
 }
 

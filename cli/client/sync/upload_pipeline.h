@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,12 +31,15 @@ struct ChunkTask {
 };
 
 // Overlaps "which chunks does the server lack?" and the uploads with hashing. Hashing threads
-// submit chunks as they are cut; a checker thread batches them into /v1/chunks/check calls; upload
-// threads PUT each missing chunk. Large chunks are re-read from their file by the uploader (so
-// queues hold no large buffers); small ones keep the bytes they were hashed from and each
-// uploader bundles them into a pack (compressed where that pays) that it sends with one PUT once
-// it reaches the server's target size. The bytes held for packing are bounded: hashing waits
-// while too many are queued. Each chunk is checked once per push, however many files contain it.
+// submit chunks as they are cut; a checker thread batches them into /v1/chunks/check calls;
+// upload threads send each missing chunk. Small chunks keep the bytes they were hashed from;
+// large ones are re-read from their file by the uploader (so queues hold no large buffers).
+// Every chunk is compressed by its uploader (in parallel); small ones, and large ones that
+// compress, go into the push's one open pack, sent with one PUT once it reaches the server's
+// target size; a large chunk that does not compress is sent raw with a PUT of its own. The bytes
+// held are bounded: hashing waits while too many small chunks are queued, and at most
+// kPacksInFlight finished packs are held while they are sent. Each chunk is checked once per
+// push, however many files contain it.
 class UploadPipeline {
  public:
   // Called, from pipeline threads and never under its lock, with chunks that are now on the
@@ -44,7 +48,11 @@ class UploadPipeline {
 
   UploadPipeline(const ApiClient& prototype, int uploaders, uint32_t batch,
                  std::optional<protocol::PackConfig> packs, Progress& progress, SettledFn settled)
-      : batch_(batch), packs_(packs), progress_(progress), settled_(std::move(settled)) {
+      : batch_(batch),
+        packs_(packs),
+        progress_(progress),
+        settled_(std::move(settled)),
+        uploaders_running_(uploaders) {
     threads_.emplace_back([this, client = prototype.clone()] { checker_loop(*client); });
     for (int i = 0; i < uploaders; ++i) {
       threads_.emplace_back([this, client = prototype.clone()] { uploader_loop(*client); });
@@ -73,6 +81,8 @@ class UploadPipeline {
   static constexpr size_t kConfirmBatch = 64;
   // The most chunk bytes held in queues for packing.
   static constexpr uint64_t kMaxHeldBytes = 16 * 1024 * 1024;
+  // The most finished packs held while they are sent (besides the one being filled).
+  static constexpr int kPacksInFlight = 2;
 
   void release(uint64_t bytes);
 
@@ -86,6 +96,18 @@ class UploadPipeline {
   // Sends a finished pack: one grant, one PUT, and, for a pack put straight into the blob store,
   // one confirmation.
   bool send_pack(ApiClient& client, PackBuilder& builder);
+
+  // Adds an encoded chunk to the open pack; the uploader that fills it sends it.
+  bool add_to_pack(ApiClient& client, const Digest& hash, uint32_t length, Codec codec,
+                   ByteView stored);
+
+  // Sends the open pack, however small (the last uploader to finish does).
+  bool flush_pack(ApiClient& client);
+
+  // Sends a chunk too large for a pack: compressed in the open pack if that pays, else raw with
+  // a PUT of its own. False if the push must stop.
+  bool upload_large(ApiClient& client, const UploadTask& task, Compressor& compressor,
+                    Bytes& buffer, std::vector<ChunkRef>& to_confirm);
 
   void uploader_loop(ApiClient& client);
 
@@ -105,7 +127,15 @@ class UploadPipeline {
   std::unordered_set<Digest> seen_;
   bool closing_ = false;
   bool checker_done_ = false;
+  int uploaders_running_;
   std::optional<Error> fatal_;
+
+  std::mutex pack_mu_;  // Never taken while holding mu_, nor mu_ while holding it.
+  std::condition_variable pack_cv_;
+  std::unique_ptr<PackBuilder> pack_ = std::make_unique<PackBuilder>();
+  int packs_in_flight_ = 0;
+  bool pack_failed_ = false;
+
   std::vector<std::thread> threads_;
 };
 

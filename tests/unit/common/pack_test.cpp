@@ -191,8 +191,9 @@ TEST(PackTest, DuplicateChunksAreStoredOnce) {
 TEST(PackTest, DecodeChunkRefusesWrongLengthsAndGarbage) {
   Compressor c;
   const Bytes raw = text_bytes(50000, 11);
-  Bytes z;
-  ASSERT_EQ(c.compress(raw, z), Codec::kZstd);
+  const auto compressed = c.compress(raw);
+  ASSERT_TRUE(compressed.has_value());
+  const Bytes z(compressed->begin(), compressed->end());
   Bytes out;
   EXPECT_TRUE(decode_chunk(Codec::kZstd, z, 50000, out).has_value());
   EXPECT_EQ(out, raw);
@@ -204,6 +205,40 @@ TEST(PackTest, DecodeChunkRefusesWrongLengthsAndGarbage) {
   EXPECT_FALSE(decode_chunk(Codec::kRaw, raw, 49999, out).has_value());
   EXPECT_EQ(codec_from_name(codec_name(Codec::kZstd)), Codec::kZstd);
   EXPECT_EQ(codec_from_name("lz4"), std::nullopt);
+}
+
+TEST(PackTest, LargeChunksEncodedElsewhereVerifyStreamingAndCompressorKeepsNothing) {
+  // A large chunk compressed by the caller (as an uploader does) beside a small one added raw.
+  const Bytes large = text_bytes(4 * 1024 * 1024, 12);
+  const Bytes random = random_bytes(1024 * 1024, 13);
+  Compressor compressor;
+  EXPECT_FALSE(compressor.compress(random).has_value());  // Incompressible: not worth it.
+  const auto z = compressor.compress(large);
+  ASSERT_TRUE(z.has_value());
+  EXPECT_LT(z->size(), large.size() / 2);
+  PackBuilder builder;
+  builder.add_encoded(sha256(large), static_cast<uint32_t>(large.size()), Codec::kZstd, *z);
+  builder.add_encoded(sha256(large), static_cast<uint32_t>(large.size()), Codec::kZstd, *z);
+  builder.add(sha256(random), random);
+  const auto pack = builder.finish();
+  ASSERT_EQ(pack.entries.size(), 2u);  // The repeated chunk is stored once.
+  EXPECT_EQ(pack.raw_bytes, large.size() + random.size());
+  for (size_t piece : {size_t{1000}, size_t{65536}, pack.bytes.size()}) {
+    auto entries = verify_in_pieces(pack.bytes, piece);
+    ASSERT_TRUE(entries.has_value()) << entries.error().message();
+    EXPECT_EQ(*entries, pack.entries);
+  }
+  Bytes out;
+  ASSERT_TRUE(read_packed_chunk(pack.bytes, pack.entries[0], out).has_value());
+  EXPECT_EQ(out, large);
+  // A flipped byte in the middle of the compressed large chunk is named.
+  Bytes damaged = pack.bytes;
+  damaged[pack.entries[0].offset + pack.entries[0].stored_length / 2] ^= std::byte{0x10};
+  auto refused = verify_in_pieces(damaged, 65536);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message().find(pack.entries[0].hash.hex().substr(0, 12)),
+            std::string::npos)
+      << refused.error().message();
 }
 
 }  // namespace
