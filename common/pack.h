@@ -1,6 +1,7 @@
 #pragma once
 
-// Packs: many small chunks in one stored object, each compressed with zstd when that pays.
+// Packs: many chunks in one stored object (small ones, and large ones that compress), each
+// compressed with zstd when that pays.
 //
 // One file (or one S3 object) per 4 KiB chunk would make a tree of small files slow to store and
 // costly to list, and every chunk PUT would pay a round trip and an fsync. A client bundles small

@@ -9,9 +9,12 @@
 #   scripts/bench.sh                 # data under $CAIRN_BENCH_DIR (default /tmp/cairn-bench)
 #   scripts/bench.sh --backend postgres+s3   # PostgreSQL metadata, S3 (moto) blobs
 #   CAIRN_BENCH_FILES=5000 scripts/bench.sh
-#   scripts/bench.sh --peers         # Cairn against restic, borg, rclone and rsync (issue 4):
-#                                    # installs them from Debian, ~8 minutes, ~20 GB of disk
-#   scripts/bench.sh --peers --files 5000 --big-mib 256   # a smaller run of the same
+#   scripts/bench.sh --peers         # Cairn against restic, borg, rclone and rsync, the last two
+#                                    # also followed by `sync -f` (issues 4, 18): a 1 GiB file,
+#                                    # 50,000 small files and a long-tailed "real" tree; installs
+#                                    # the peers from Debian, ~25 minutes, ~25 GB of disk
+#   scripts/bench.sh --peers --corpora real             # the long-tailed tree only
+#   scripts/bench.sh --peers --files 5000 --big-mib 256 --real-small 6000 --real-large 15
 #   scripts/bench.sh --live          # live sync (issue 7): edit propagation A -> B p50/p99 over
 #                                    # 200 edits, memory of 1,000 idle /v1/notify WebSockets
 #

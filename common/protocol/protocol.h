@@ -38,7 +38,7 @@ constexpr uint32_t default_mode(NodeKind kind, bool executable = false) {
 
 // How a server takes packs (common/pack.h).
 struct PackConfig {
-  uint32_t chunk_limit = 0;                 // Chunks shorter than this travel in packs.
+  uint32_t chunk_limit = 0;  // Chunks shorter than this travel in packs; longer ones may too.
   uint64_t target_size = 16 * 1024 * 1024;  // A client closes a pack once it is this large.
   uint64_t max_size = 64 * 1024 * 1024;     // The largest pack the server accepts.
   uint32_t max_chunks = PackLimits::kMaxPackEntries;

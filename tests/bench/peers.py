@@ -23,6 +23,7 @@ rsync+sync and rclone+sync; the plain rsync and rclone columns are for informati
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -256,10 +257,11 @@ class Durable(Tool):
     """A copying peer followed by `sync -f` on its destination, so that it returns only once its
     data is on disk as Cairn, restic and borg do (issue 18's comparison)."""
 
-    def __init__(self, work, inner):
-        self.name = inner.name + "+sync"
-        self.inner = inner
-        self.work = inner.work
+    def __init__(self, work, kind):
+        # Its own destination: a copy into the plain tool's would find nothing left to do.
+        self.inner = kind(os.path.join(work, "durable"))
+        self.name = self.inner.name + "+sync"
+        self.work = self.inner.work
 
     def store(self, corpus):
         return self.inner.store(corpus)
@@ -391,6 +393,19 @@ def fmt_bytes(n):
 DURABLE = ("restic", "borg", "rsync+sync", "rclone+sync")
 
 
+def generate(args, corpora, srcs, big):
+    if "big" in corpora:
+        os.makedirs(srcs["big"])
+        write_random(big, args.big_mib * MiB, 1)
+        print(f"   big: 1 file of {fmt_bytes(args.big_mib * MiB)}", flush=True)
+    if "tree" in corpora:
+        tree_bytes = make_tree(srcs["tree"], args.files, 2)
+        print(f"   tree: {args.files} files, {fmt_bytes(tree_bytes)}", flush=True)
+    if "real" in corpora:
+        n, real_bytes = make_real_tree(srcs["real"], args.real_small, args.real_large, 4)
+        print(f"   real: {n} files (long-tailed sizes), {fmt_bytes(real_bytes)}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True)
@@ -413,16 +428,14 @@ def main():
     srcs = {c: os.path.join(args.dir, "src-" + c) for c in ("big", "tree", "real")}
     big = os.path.join(srcs["big"], "big.bin")
     print(f"== generating corpora in {args.dir}", flush=True)
-    if "big" in corpora:
-        os.makedirs(srcs["big"])
-        write_random(big, args.big_mib * MiB, 1)
-        print(f"   big: 1 file of {fmt_bytes(args.big_mib * MiB)}", flush=True)
-    if "tree" in corpora:
-        tree_bytes = make_tree(srcs["tree"], args.files, 2)
-        print(f"   tree: {args.files} files, {fmt_bytes(tree_bytes)}", flush=True)
-    if "real" in corpora:
-        n, real_bytes = make_real_tree(srcs["real"], args.real_small, args.real_large, 4)
-        print(f"   real: {n} files (long-tailed sizes), {fmt_bytes(real_bytes)}", flush=True)
+    # In a child process: a child's peak RSS (ru_maxrss) counts the memory of the process that
+    # forked it, so this one must stay small for the tools' figures to be theirs.
+    generator = multiprocessing.get_context("fork").Process(
+        target=generate, args=(args, corpora, srcs, big))
+    generator.start()
+    generator.join()
+    if generator.exitcode != 0:
+        sys.exit("generating the corpora failed")
 
     work = os.path.join(args.dir, "work")
     tools = []
@@ -430,8 +443,8 @@ def main():
         if name == "cairn":
             tools.append(Cairn(work, args.bin))
         elif name in ("rsync", "rclone"):
-            inner = {"rclone": Rclone, "rsync": Rsync}[name](work)
-            tools += [inner, Durable(work, inner)]
+            kind = {"rclone": Rclone, "rsync": Rsync}[name]
+            tools += [kind(work), Durable(work, kind)]
         else:
             tools.append({"restic": Restic, "borg": Borg}[name](work))
 
