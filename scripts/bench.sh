@@ -15,6 +15,8 @@
 #                                    # the peers from Debian, ~25 minutes, ~25 GB of disk
 #   scripts/bench.sh --peers --corpora real             # the long-tailed tree only
 #   scripts/bench.sh --peers --files 5000 --big-mib 256 --real-small 6000 --real-large 15
+#   scripts/bench.sh --load          # metadata under load (issue 18): 1, 10 and 50 keep-alive
+#                                    # clients; per-route p50/p99, daemon CPU per request
 #   scripts/bench.sh --live          # live sync (issue 7): edit propagation A -> B p50/p99 over
 #                                    # 200 edits, memory of 1,000 idle /v1/notify WebSockets
 #
@@ -26,6 +28,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BACKEND=sqlite+local
 PEERS=
 LIVE=
+LOAD=
 ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --backend=*) BACKEND=${1#--backend=}; shift ;;
     --peers) PEERS=1; shift ;;
     --live) LIVE=1; shift ;;
+    --load) LOAD=1; shift ;;
     *) ARGS+=("$1"); shift ;;
   esac
 done
@@ -42,6 +46,10 @@ ninja -C "$ROOT/build" cairn cairnd cairn_micro_bench >/dev/null
 if [ -n "$LIVE" ]; then
   echo "== live sync (sqlite+local, 127.0.0.1)"
   exec python3 "$ROOT/tests/bench/live.py" --bin "$ROOT/build/bin" ${ARGS[@]+"${ARGS[@]}"}
+fi
+if [ -n "$LOAD" ]; then
+  echo "== metadata under load (sqlite+local, 127.0.0.1)"
+  exec python3 "$ROOT/tests/bench/load.py" --bin "$ROOT/build/bin" ${ARGS[@]+"${ARGS[@]}"}
 fi
 if [ -n "$PEERS" ]; then
   missing=()

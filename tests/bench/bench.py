@@ -61,7 +61,7 @@ def backend_flags(backend):
 class Daemon:
     backend = "sqlite+local"
 
-    def __init__(self, bin_dir, data):
+    def __init__(self, bin_dir, data, serve_flags=()):
         self.bin_dir = bin_dir
         self.data = data
         subprocess.run([f"{bin_dir}/cairnd", "init", "--data", data,
@@ -70,7 +70,7 @@ class Daemon:
                              check=True, capture_output=True, text=True).stdout
         self.token = out.strip().splitlines()[-1]
         self.proc = subprocess.Popen([f"{bin_dir}/cairnd", "serve", "--data", data, "--listen",
-                                      "127.0.0.1:0"], stdout=subprocess.PIPE,
+                                      "127.0.0.1:0", *serve_flags], stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)
         self.url = self.proc.stdout.readline().strip().split()[-1]
 

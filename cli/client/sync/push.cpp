@@ -51,6 +51,15 @@ Result<SharedAreas> shared_here(ApiClient& api, const Session& session) {
   return out;
 }
 
+// Whether the scan and the base hold exactly the same paths (then nothing moved here).
+bool same_paths(const ScanResult& scan, const std::map<std::string, BaseRecord>& base) {
+  if (scan.entries.size() != base.size()) return false;
+  for (const auto& e : scan.entries) {
+    if (base.count(e.path) == 0) return false;
+  }
+  return true;
+}
+
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 2 : static_cast<int>(n);
@@ -146,12 +155,21 @@ Result<SyncReport> Push::run() {
   };
 
   // Renames and moves made here: planned on a copy of the base, so that the mass-delete guard
-  // counts what would really be deleted.
-  auto planned = synced;
-  std::vector<LocalMove> moves = find_local_moves(scan, planned, fingerprint);
-  drop_refused_moves(moves, shared_);
+  // counts what would really be deleted. A move needs a path that is gone and one that is new;
+  // with the same paths on both sides (no change, or edits only) there is nothing to plan and
+  // no copy of the base (tens of MiB for a large tree) is made.
+  std::vector<LocalMove> moves;
+  std::map<std::string, BaseRecord> moved_base;
+  const std::map<std::string, BaseRecord>* planned = &synced;
+  if (!same_paths(scan, synced)) {
+    moved_base = synced;
+    moves = find_local_moves(scan, moved_base, fingerprint);
+    drop_refused_moves(moves, shared_);
+    planned = &moved_base;
+  }
   CAIRN_RETURN_IF_ERROR(
-      guard_mass_delete(scan, planned, kMassDeleteLimit, options_.allow_mass_delete));
+      guard_mass_delete(scan, *planned, kMassDeleteLimit, options_.allow_mass_delete));
+  moved_base.clear();
   base_ = std::move(synced);
   CAIRN_RETURN_IF_ERROR(send_moves(moves));
 
