@@ -558,6 +558,13 @@ Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
   return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<std::vector<OpResult>> {
     Tx tx(s);
     CAIRN_RETURN_IF_ERROR(tx.still_authorised(actor));
+    std::vector<Digest> carried;
+    for (const auto& op : ops) {
+      if (op.file && op.file->chunks) {
+        for (const auto& c : op.file->chunks->chunks()) carried.push_back(c.hash);
+      }
+    }
+    if (!carried.empty()) CAIRN_RETURN_IF_ERROR(tx.prefetch_held(actor.user_id, carried));
     std::vector<OpResult> results;
     results.reserve(ops.size());
     for (size_t i = 0; i < ops.size(); ++i) {

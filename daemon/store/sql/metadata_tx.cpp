@@ -621,11 +621,31 @@ Result<bool> Tx::user_has_chunk(int64_t user_id, const Digest& d) {
   return !held.empty();
 }
 
+Result<void> Tx::prefetch_held(int64_t user_id, const std::vector<Digest>& digests) {
+  held_prefetch_.reset();
+  CAIRN_ASSIGN_OR_RETURN(auto held, held_chunks(user_id, digests));
+  held_prefetch_ = HeldPrefetch{user_id, {digests.begin(), digests.end()}, std::move(held)};
+  return {};
+}
+
 Result<std::unordered_set<Digest>> Tx::held_chunks(int64_t user_id,
                                                    const std::vector<Digest>& digests) {
   std::unordered_set<Digest> held;
+  std::vector<Digest> unknown;
+  const std::vector<Digest>* ask = &digests;
+  if (held_prefetch_ && held_prefetch_->user_id == user_id) {
+    for (const auto& d : digests) {
+      if (held_prefetch_->held.count(d) != 0) {
+        held.insert(d);
+      } else if (held_prefetch_->asked.count(d) == 0) {
+        unknown.push_back(d);
+      }
+    }
+    if (unknown.empty()) return held;
+    ask = &unknown;
+  }
   CAIRN_RETURN_IF_ERROR(in_batches(
-      digests, {sql::to_value(user_id)},
+      *ask, {sql::to_value(user_id)},
       [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
         CAIRN_ASSIGN_OR_RETURN(
             auto r, s_.run("SELECT hash FROM user_chunks WHERE user_id=?1 AND hash IN (" + in +
