@@ -243,16 +243,8 @@ Result<protocol::ManifestsResponse> FileService::manifests(const RequestContext&
                       "at most " + std::to_string(config_.max_batch) + " manifests per request");
   }
   protocol::ManifestsResponse out;
-  std::unordered_set<Digest> seen;
-  for (const auto& d : req.manifests) {
-    if (!seen.insert(d).second) continue;
-    auto body = metadata_.get_manifest(ctx.user.user_id, d, ctx.user.scope.path);
-    if (body) {
-      out.manifests.emplace_back(d, std::move(*body));
-    } else if (body.error().code() != ErrorCode::kNotFound) {
-      return std::move(body).error();
-    }
-  }
+  CAIRN_ASSIGN_OR_RETURN(
+      out.manifests, metadata_.get_manifests(ctx.user.user_id, req.manifests, ctx.user.scope.path));
   return out;
 }
 

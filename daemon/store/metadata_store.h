@@ -435,6 +435,10 @@ class TreeStore {
   // user's view), only such a version or session at or under it. kNotFound otherwise.
   virtual Result<Bytes> get_manifest(int64_t user_id, const Digest& digest,
                                      const std::string& scope_path = {}) = 0;
+  // The same for many manifests in one read transaction and a few set-based queries: those of
+  // `digests` this user may read, each once, in the order first asked for; others are left out.
+  virtual Result<std::vector<std::pair<Digest, Bytes>>> get_manifests(
+      int64_t user_id, const std::vector<Digest>& digests, const std::string& scope_path = {}) = 0;
   // A folder's live children, or the single entry when `path` names a file, in the actor's view
   // (a path may lead into a folder shared with them). kNotFound if absent.
   virtual Result<Listing> list(const Actor& actor, const std::string& path) = 0;

@@ -188,27 +188,71 @@ Result<int64_t> SqlMetadataStore::expire_uploads(int64_t now) {
 
 Result<Bytes> SqlMetadataStore::get_manifest(int64_t user_id, const Digest& digest,
                                              const std::string& scope_path) {
-  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<Bytes> {
+  CAIRN_ASSIGN_OR_RETURN(auto found, get_manifests(user_id, {digest}, scope_path));
+  if (found.empty()) return make_error(ErrorCode::kNotFound, "manifest " + digest.hex());
+  return std::move(found[0].second);
+}
+
+Result<std::vector<std::pair<Digest, Bytes>>> SqlMetadataStore::get_manifests(
+    int64_t user_id, const std::vector<Digest>& digests, const std::string& scope_path) {
+  using Found = std::vector<std::pair<Digest, Bytes>>;
+  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<Found> {
     Tx tx(s);
+    std::vector<Digest> unique;
+    std::unordered_set<Digest> seen;
+    for (const auto& d : digests) {
+      if (seen.insert(d).second) unique.push_back(d);
+    }
     CAIRN_ASSIGN_OR_RETURN(auto roots, tx.scope_roots(user_id, scope_path));
-    CAIRN_ASSIGN_OR_RETURN(auto authors, tx.manifest_authors(user_id, {digest}, roots));
-    bool readable = !authors.empty();
-    if (!readable) {
-      // One of the user's own upload sessions (its paths are of the user's view).
-      CAIRN_ASSIGN_OR_RETURN(
-          auto staged,
-          s.query("SELECT path FROM uploads WHERE manifest_hash=?1 AND user_id=?2 LIMIT 100",
-                  digest.bytes(), user_id));
-      for (size_t i = 0; i < staged.size() && !readable; ++i) {
-        readable = is_within(staged[i].get_text(0), scope_path == "/" ? "" : scope_path);
+    CAIRN_ASSIGN_OR_RETURN(auto authors, tx.manifest_authors(user_id, unique, roots));
+    std::unordered_set<Digest> readable;
+    std::vector<Digest> uncommitted;
+    for (const auto& d : unique) {
+      if (authors.count(d) != 0) {
+        readable.insert(d);
+      } else {
+        uncommitted.push_back(d);
       }
     }
-    if (readable) {
-      CAIRN_ASSIGN_OR_RETURN(
-          auto r, s.query("SELECT body FROM manifests WHERE manifest_hash=?1", digest.bytes()));
-      if (!r.empty()) return r[0].get_blob(0);
+    // Otherwise one of the user's own upload sessions (its paths are of the user's view).
+    const std::string scope = scope_path == "/" ? "" : scope_path;
+    CAIRN_RETURN_IF_ERROR(in_batches(
+        uncommitted, {sql::to_value(user_id)},
+        [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+          CAIRN_ASSIGN_OR_RETURN(auto r, s.run("SELECT manifest_hash, path FROM uploads WHERE "
+                                               "user_id=?1 AND manifest_hash IN (" +
+                                                   in + ")",
+                                               args));
+          for (size_t i = 0; i < r.size(); ++i) {
+            auto d = Digest::from_bytes(r[i].get_blob(0));
+            if (d && is_within(r[i].get_text(1), scope)) readable.insert(*d);
+          }
+          return {};
+        }));
+    std::vector<Digest> wanted;
+    for (const auto& d : unique) {
+      if (readable.count(d) != 0) wanted.push_back(d);
     }
-    return make_error(ErrorCode::kNotFound, "manifest " + digest.hex());
+    std::unordered_map<Digest, Bytes> bodies;
+    CAIRN_RETURN_IF_ERROR(in_batches(
+        wanted, {},
+        [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+          CAIRN_ASSIGN_OR_RETURN(
+              auto r,
+              s.run("SELECT manifest_hash, body FROM manifests WHERE manifest_hash IN (" + in + ")",
+                    args));
+          for (size_t i = 0; i < r.size(); ++i) {
+            if (auto d = Digest::from_bytes(r[i].get_blob(0))) bodies[*d] = r[i].get_blob(1);
+          }
+          return {};
+        }));
+    Found out;
+    out.reserve(bodies.size());
+    for (const auto& d : wanted) {
+      auto it = bodies.find(d);
+      if (it != bodies.end()) out.emplace_back(d, std::move(it->second));
+    }
+    return out;
   });
 }
 

@@ -497,6 +497,8 @@ class SqlMetadataStore final : public MetadataStore {
 
   Result<Bytes> get_manifest(int64_t user_id, const Digest& digest,
                              const std::string& scope_path) override;
+  Result<std::vector<std::pair<Digest, Bytes>>> get_manifests(
+      int64_t user_id, const std::vector<Digest>& digests, const std::string& scope_path) override;
 
   Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) override;
 

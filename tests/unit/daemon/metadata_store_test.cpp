@@ -215,6 +215,45 @@ TEST_P(MetadataStoreTest, APutCarryingItsFileCommitsWithoutASession) {
   EXPECT_EQ(names("/"), (std::vector<std::string>{"/dir", "/empty"}));
 }
 
+TEST_P(MetadataStoreTest, ManifestsComeInOneBatchOnlyToThoseWhoMayReadThem) {
+  put_file("/a.txt", "manifest one", std::nullopt);
+  put_file("/b.txt", "manifest two", std::nullopt);
+  auto manifest_of = [&](const std::string& path) {
+    auto listed = services_->files().list(ctx_, path);
+    EXPECT_TRUE(listed.has_value() && listed->entries.size() == 1);
+    return *Digest::from_hex(listed->entries[0].manifest);
+  };
+  const Digest a = manifest_of("/a.txt");
+  const Digest b = manifest_of("/b.txt");
+  // Staged but not committed: readable by its uploader only.
+  protocol::FileUpload staged_file = file("/c.txt", upload_chunk("manifest three", ctx_));
+  auto staged = services_->files().init_uploads(ctx_, {{staged_file}});
+  ASSERT_TRUE(staged.has_value());
+  const Digest c = *Digest::from_hex(staged->uploads[0].manifest);
+  const Digest unknown = sha256(as_bytes("no such manifest"));
+
+  auto got = services_->files().manifests(ctx_, {{b, unknown, a, b, c}});
+  ASSERT_TRUE(got.has_value()) << got.error().message();
+  ASSERT_EQ(got->manifests.size(), 3u);  // Each once, in the order first asked; unknown left out.
+  EXPECT_EQ(got->manifests[0].first, b);
+  EXPECT_EQ(got->manifests[1].first, a);
+  EXPECT_EQ(got->manifests[2].first, c);
+  for (const auto& [digest, body] : got->manifests) EXPECT_EQ(sha256(body), digest);
+
+  // Another user, and this user through a scope elsewhere, get none of them.
+  auto bob = services_->identity().add_user("bob");
+  ASSERT_TRUE(bob.has_value());
+  const service::RequestContext bob_ctx{bob->first, "phone", clock_.now};
+  auto foreign = services_->files().manifests(bob_ctx, {{a, b, c}});
+  ASSERT_TRUE(foreign.has_value());
+  EXPECT_TRUE(foreign->manifests.empty());
+  auto scoped = metadata_->get_manifests(ctx_.user.user_id, {a, b, c}, "/elsewhere");
+  ASSERT_TRUE(scoped.has_value());
+  EXPECT_TRUE(scoped->empty());
+  EXPECT_EQ(metadata_->get_manifest(ctx_.user.user_id, unknown).error().code(),
+            ErrorCode::kNotFound);
+}
+
 TEST_P(MetadataStoreTest, ChunkKnowledgeIsPerUser) {
   const ChunkRef ref = upload_chunk("alice's bytes", ctx_);
   auto bob = services_->identity().add_user("bob");
