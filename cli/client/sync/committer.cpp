@@ -137,6 +137,8 @@ Result<void> Committer::commit(std::vector<PendingPut>& puts) {
   }
   if (req.ops.empty()) return {};
   CAIRN_ASSIGN_OR_RETURN(auto resp, api_->commit(req));
+  BaseChanges records;
+  std::vector<std::pair<std::string, Manifest>> chunk_maps;
   for (size_t k = 0; k < puts.size() && k < resp.results.size(); ++k) {
     const auto& p = puts[k];
     const auto& r = resp.results[k];
@@ -147,9 +149,9 @@ Result<void> Committer::commit(std::vector<PendingPut>& puts) {
           ++out_.files_changed;
           out_.changed.push_back(p.entry->path);
         }
-        out_.upserts.push_back(base_from(*p.entry, &p, r.version, r.node_id));
+        records.put(base_from(*p.entry, &p, r.version, r.node_id));
         if (p.entry->kind == NodeKind::kFile) {
-          out_.chunk_maps.emplace_back(p.entry->path, p.hashed.manifest);
+          chunk_maps.emplace_back(p.entry->path, p.hashed.manifest);
         }
         break;
       case protocol::OpStatus::kConflict:
@@ -157,17 +159,19 @@ Result<void> Committer::commit(std::vector<PendingPut>& puts) {
                                  "; pull first, then push again");
         break;
       case protocol::OpStatus::kCopied:
-        keep_as_copy(p, r);
+        keep_as_copy(p, r, records, chunk_maps);
         break;
       case protocol::OpStatus::kError:
         out_.errors.push_back(p.entry->path + ": " + r.message);
         break;
     }
   }
-  return {};
+  return session_.state->update(records, chunk_maps);
 }
 
-void Committer::keep_as_copy(const PendingPut& p, const protocol::CommitResult& r) {
+void Committer::keep_as_copy(const PendingPut& p, const protocol::CommitResult& r,
+                             BaseChanges& records,
+                             std::vector<std::pair<std::string, Manifest>>& chunk_maps) {
   auto local = session_.to_local(r.copy);
   std::string note =
       p.entry->path + ": changed here and on the server; your version was saved as " + r.copy;
@@ -184,9 +188,9 @@ void Committer::keep_as_copy(const PendingPut& p, const protocol::CommitResult& 
     if (now && same_stat(*now, *p.entry) && tree.rename(p.entry->path, *local)) {
       BaseRecord b = base_from(*p.entry, &p, r.version, r.node_id);
       b.path = *local;
-      out_.upserts.push_back(std::move(b));
-      out_.removals.push_back(p.entry->path);
-      if (p.entry->kind == NodeKind::kFile) out_.chunk_maps.emplace_back(*local, p.hashed.manifest);
+      records.drop(p.entry->path);
+      records.put(std::move(b));
+      if (p.entry->kind == NodeKind::kFile) chunk_maps.emplace_back(*local, p.hashed.manifest);
       note = p.entry->path + ": changed here and on the server; yours is now " + *local +
              " (pull brings the server's version)";
     }

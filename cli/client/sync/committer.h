@@ -33,11 +33,9 @@ struct PendingPut {
 // from `put`.
 BaseRecord base_from(const LocalEntry& e, const PendingPut* put, int64_t version, int64_t node);
 
-// What committing files produced; merged into the report at the end.
+// What committing files produced, for the report. (What they change in the working copy's
+// state is written as each batch commits: see Committer.)
 struct CommitOutcome {
-  std::vector<BaseRecord> upserts;
-  std::vector<std::string> removals;
-  std::vector<std::pair<std::string, Manifest>> chunk_maps;
   std::vector<std::string> changed;
   std::vector<std::string> conflicts;
   std::vector<std::string> errors;
@@ -49,7 +47,9 @@ struct CommitOutcome {
 // Stages and commits files while the rest of the push is still hashing and uploading: a file
 // becomes ready once every chunk of it is on the server, and ready files are committed in
 // batches (of max_batch, or whatever is ready when nothing new has come for a moment) on this
-// object's own thread and connection.
+// object's own thread and connection. Each batch's records go into the working copy's state as
+// soon as the server has answered, so that memory stays flat in the number of files and an
+// interrupted push keeps what it committed. While it runs, nobody else uses session.state.
 class Committer {
  public:
   Committer(Session& session, const ApiClient& prototype, uint32_t batch)
@@ -88,7 +88,8 @@ class Committer {
   // The server's head had moved: it kept this edit as a conflicted copy beside the head. The
   // local file takes the copy's name too (unless it changed meanwhile), so that both trees
   // converge, and its old path forgets its base so that the next pull brings the head.
-  void keep_as_copy(const PendingPut& p, const protocol::CommitResult& r);
+  void keep_as_copy(const PendingPut& p, const protocol::CommitResult& r, BaseChanges& records,
+                    std::vector<std::pair<std::string, Manifest>>& chunk_maps);
 
   Session& session_;
   std::unique_ptr<ApiClient> api_;

@@ -125,7 +125,6 @@ class Push {
   SharedAreas shared_;
   std::mutex results_mu_;  // report_ and refreshed_ while hasher threads run.
   std::vector<BaseRecord> refreshed_;
-  std::vector<std::pair<std::string, Manifest>> chunk_maps_;
 };
 
 Result<SyncReport> Push::run() {
@@ -190,10 +189,14 @@ Result<SyncReport> Push::run() {
   // folders (so that empty ones exist), then files as their chunks arrive, then deletions.
   CAIRN_RETURN_IF_ERROR(delete_on_server(plan.delete_first));
   CAIRN_RETURN_IF_ERROR(make_folders(plan.new_folders));
+  // What the server has done so far goes into the state now: files are recorded by the
+  // committer as each batch lands, after these.
+  CAIRN_RETURN_IF_ERROR(session_.state->update(changes_, {}));
+  changes_ = BaseChanges();
   CAIRN_RETURN_IF_ERROR(send_files(plan.candidates));
   for (auto& r : refreshed_) changes_.put(std::move(r));
   CAIRN_RETURN_IF_ERROR(delete_on_server(plan.deletions));
-  CAIRN_RETURN_IF_ERROR(session_.state->update(changes_, chunk_maps_));
+  CAIRN_RETURN_IF_ERROR(session_.state->update(changes_, {}));
 
   // What the server lost and this working copy still has goes back to it.
   auto repaired = repair_lost_chunks(session_, api_, config_.chunking);
@@ -333,9 +336,6 @@ Result<void> Push::send_files(const std::vector<PendingPut>& candidates) {
   report_.packs_sent = progress.packs_sent.load();
   report_.bytes_deduplicated =
       report_.bytes_total > report_.bytes_sent ? report_.bytes_total - report_.bytes_sent : 0;
-  for (auto& u : outcome.upserts) changes_.put(std::move(u));
-  for (auto& r : outcome.removals) changes_.drop(std::move(r));
-  chunk_maps_ = std::move(outcome.chunk_maps);
   report_.files_changed += outcome.files_changed;
   append_sorted(report_.changed, outcome.changed);
   append_sorted(report_.conflicts, outcome.conflicts);
