@@ -8,7 +8,7 @@ PACKAGES=(
   libcli11-dev libcurl4-openssl-dev libsqlite3-dev libxxhash-dev libssl-dev
   libboost-dev libpqxx-dev libpq-dev libutf8proc-dev libzstd-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format postgresql-15 python3 curl strace
+  clang-format postgresql-15 python3 curl strace time
 )
 
 missing=()

@@ -11,14 +11,25 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 MiB = 1 << 20
 
 
+# GNU time reports the peak RSS of the command alone. A child's own ru_maxrss also counts the
+# memory of the (Python) process it was forked from, which is larger than many tools' peaks.
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def measure(args, env=None, cwd=None):
     """Runs a command to completion; {"wall", "cpu" (user + system), "rss" (peak MiB), "out"}.
     Exits with the command's output if it fails."""
+    rss_file = None
+    if GNU_TIME:
+        fd, rss_file = tempfile.mkstemp(prefix="cairn-bench-rss-")
+        os.close(fd)
+        args = [GNU_TIME, "-q", "-f", "%M", "-o", rss_file, *args]
     start = time.monotonic()
     proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -27,10 +38,17 @@ def measure(args, env=None, cwd=None):
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.monotonic() - start
     code = os.waitstatus_to_exitcode(status)
+    rss = usage.ru_maxrss / 1024.0
+    if rss_file:
+        with open(rss_file) as f:
+            text = f.read().strip().splitlines()
+        os.remove(rss_file)
+        if text and text[-1].isdigit():
+            rss = int(text[-1]) / 1024.0
     if code != 0:
         sys.exit(f"{args} failed ({code}):\n{out.decode()[-2000:]}\n{err.decode()[-2000:]}")
-    return {"wall": elapsed, "cpu": usage.ru_utime + usage.ru_stime,
-            "rss": usage.ru_maxrss / 1024.0, "out": out.decode()}
+    return {"wall": elapsed, "cpu": usage.ru_utime + usage.ru_stime, "rss": rss,
+            "out": out.decode()}
 
 
 def run_measured(args, env=None, cwd=None):
