@@ -303,6 +303,44 @@ class LostAnswerTest(CairnTestCase):
         self.proxy = HttpFaultProxy(self.daemon.url)
         self.addCleanup(self.proxy.close)
 
+    def test_an_interrupted_push_keeps_what_it_committed(self):
+        src = self.path("src")
+        rng = random.Random(5)
+        for i in range(2500):
+            os.makedirs(os.path.join(src, f"d{i % 25}"), exist_ok=True)
+            with open(os.path.join(src, f"d{i % 25}", f"f{i}.txt"), "wb") as f:
+                f.write(rng.randbytes(rng.randint(10, 2000)))
+        self.cairn("init", src, "--remote", self.proxy.url + "/w", check=True)
+        # The folders and the first commit of files land; every later commit is refused, as if
+        # the server went away.
+        commits = []
+
+        def after_first_commit(method, path, body):
+            if (method == "POST" and path.startswith("/v1/commit") and b'.txt"' in body and
+                    not commits):
+                commits.append(path)
+                self.proxy.fail("POST", "/v1/commit", "refuse", 100000)
+            return body
+
+        self.proxy.rewrite = after_first_commit
+        r = self.cairn("-C", src, "push", "--json")
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        committed = self.daemon.sql("SELECT COUNT(*) FROM versions")
+        self.assertGreater(committed, 0)
+        self.assertLess(committed, 2500)
+        # What landed is in the working copy's state already: status sees only the rest.
+        status = self.cairn_json("-C", src, "status", "--offline")
+        self.assertEqual(len(status["local"]), 2500 - committed)
+
+        self.proxy.faults.clear()
+        self.proxy.rewrite = None
+        resumed = self.cairn_json("-C", src, "push")
+        self.assertEqual(resumed["files_changed"], 2500 - committed)
+        self.assertEqual(self.daemon.sql("SELECT COUNT(*) FROM versions"), 2500)
+        clone = self.path("clone")
+        self.cairn_json("clone", self.daemon.url + "/w", clone)
+        self.assertEqual(tree_snapshot(clone), tree_snapshot(src))
+
     def test_push_survives_refused_and_lost_commit_answers(self):
         src = self.path("src")
         rng = random.Random(3)
