@@ -295,6 +295,16 @@ class BadInputTest(CairnTestCase):
 
 
 
+def write_small_files(root, count, folders, max_size, ext, seed):
+    """`count` files of 10 to `max_size` random bytes, dN/fI.ext, spread over `folders` folders."""
+    rng = random.Random(seed)
+    for i in range(count):
+        folder = os.path.join(root, f"d{i % folders}")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"f{i}.{ext}"), "wb") as f:
+            f.write(rng.randbytes(rng.randint(10, max_size)))
+
+
 class LostAnswerTest(CairnTestCase):
     """Commits whose answers never arrive: a push retries them and still commits each file once."""
 
@@ -305,11 +315,7 @@ class LostAnswerTest(CairnTestCase):
 
     def test_an_interrupted_push_keeps_what_it_committed(self):
         src = self.path("src")
-        rng = random.Random(5)
-        for i in range(2500):
-            os.makedirs(os.path.join(src, f"d{i % 25}"), exist_ok=True)
-            with open(os.path.join(src, f"d{i % 25}", f"f{i}.txt"), "wb") as f:
-                f.write(rng.randbytes(rng.randint(10, 2000)))
+        write_small_files(src, 2500, folders=25, max_size=2000, ext="txt", seed=5)
         self.cairn("init", src, "--remote", self.proxy.url + "/w", check=True)
         # The folders and the first commit of files land; every later commit is refused, as if
         # the server went away.
@@ -343,11 +349,7 @@ class LostAnswerTest(CairnTestCase):
 
     def test_push_survives_refused_and_lost_commit_answers(self):
         src = self.path("src")
-        rng = random.Random(3)
-        for i in range(30):
-            os.makedirs(os.path.join(src, f"d{i % 3}"), exist_ok=True)
-            with open(os.path.join(src, f"d{i % 3}", f"f{i}.bin"), "wb") as f:
-                f.write(rng.randbytes(rng.randint(10, 50000)))
+        write_small_files(src, 30, folders=3, max_size=50000, ext="bin", seed=3)
         self.cairn("init", src, "--remote", self.proxy.url + "/w", check=True)
         # The daemon commits the first two attempts, but their answers are lost; the third is
         # refused before it arrives. Every one of them looks the same to the client: a 503.
