@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
   // the system when freed. Left to itself, glibc raises this threshold after the first large
   // free, and 16 MiB packs freed in one thread's arena then stay resident in it.
   ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  // Two arenas for the hashing, upload and download threads, not glibc's one per thread (up to
+  // eight per core): what a thread frees is then reused by the others instead of staying
+  // resident in an arena of its own.
+  ::mallopt(M_ARENA_MAX, 2);
   cairn::client::global_http_init();
   CLI::App app{
       "cairn - file storage and sync for people who live in a terminal.\n\n"

@@ -1,5 +1,6 @@
 // cairnd: the Cairn server and its admin commands (daemon/commands/).
 
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,11 @@
 int main(int argc, char** argv) {
   // Everything cairnd creates (metadata, blobs, temporary files) is its owner's alone.
   ::umask(077);
+  // One malloc arena per core, not glibc's eight: each request thread otherwise gets an arena of
+  // its own, and what a large request (a commit of a thousand files, a pack being verified)
+  // frees stays resident in it. Measured on the initial push of a 60,000-file tree: peak RSS
+  // 141-174 MiB with glibc's default, 73 MiB with two arenas, the same CPU.
+  ::mallopt(M_ARENA_MAX, 2);
   CLI::App app{
       "cairnd - the Cairn file storage and sync server.\n\n"
       "Quick start:\n"

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 namespace cairn::sqlite {
 namespace {
 
@@ -149,19 +151,36 @@ Result<void> Database::exec(std::string_view sql) {
 Result<Statement*> Database::prepare(const std::string& sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) {
-    it->second->reset();
-    active_.push_back(it->second.get());
-    return it->second.get();
+    it->second.used = ++clock_;
+    it->second.stmt->reset();
+    active_.push_back(it->second.stmt.get());
+    return it->second.stmt.get();
   }
   sqlite3_stmt* stmt = nullptr;
   const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
                                     SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) return sqlite_error(db_, rc, "prepare");
+  while (cache_.size() >= kMaxCached && evict_one()) {
+  }
   auto owned = std::make_unique<Statement>(stmt);
   Statement* raw = owned.get();
-  cache_.emplace(sql, std::move(owned));
+  cache_.emplace(sql, Cached{std::move(owned), ++clock_});
   active_.push_back(raw);
   return raw;
+}
+
+bool Database::evict_one() {
+  // A statement handed out since the last reset_all() may still be stepped by its caller.
+  auto oldest = cache_.end();
+  for (auto it = cache_.begin(); it != cache_.end(); ++it) {
+    if (std::find(active_.begin(), active_.end(), it->second.stmt.get()) != active_.end()) {
+      continue;
+    }
+    if (oldest == cache_.end() || it->second.used < oldest->second.used) oldest = it;
+  }
+  if (oldest == cache_.end()) return false;
+  cache_.erase(oldest);
+  return true;
 }
 
 void Database::reset_all() {

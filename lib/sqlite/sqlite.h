@@ -99,6 +99,7 @@ class Database {
 
   int64_t last_insert_rowid() const;
   int changes() const;
+  size_t cached_statements() const { return cache_.size(); }
   const std::string& path() const { return path_; }
 
  private:
@@ -106,7 +107,17 @@ class Database {
 
   sqlite3* db_;
   std::string path_;
-  std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
+  // Prepared statements by SQL text, the least recently used dropped beyond kMaxCached: texts
+  // built per batch (IN lists, multi-row inserts of varying length) would otherwise pile up for
+  // the life of the connection, each holding its compiled program.
+  struct Cached {
+    std::unique_ptr<Statement> stmt;
+    uint64_t used = 0;
+  };
+  static constexpr size_t kMaxCached = 128;
+  bool evict_one();  // False if every cached statement is in use.
+  std::map<std::string, Cached, std::less<>> cache_;
+  uint64_t clock_ = 0;
   std::vector<Statement*> active_;
 };
 

@@ -9,6 +9,7 @@
 //   metadata_tx.cpp        Tx: what one transaction knows and checks (views and mounts, folders,
 //                          scope, quota charges, the journal)
 //   metadata_tree.cpp      commits (put, mkdir, delete, move, restore, undelete), list, changes
+//   metadata_batch.cpp     commits of many new files at once, with set-based statements
 //   metadata_identity.cpp  settings, users, tokens, authentication, who hears of changes
 //   metadata_chunks.cpp    chunks, packs, upload sessions, manifests, locating copies
 //   metadata_gc.cpp        garbage collection, damaged copies, check
@@ -365,12 +366,32 @@ class Tx {
                            int64_t expect_node);
   Result<OpResult> undelete(const Actor& a, int64_t node, const std::string& to);
 
+  // Commits, with a few statements for all of them, the puts among `ops` that create a file or
+  // symlink where nothing is or was: in the actor's own namespace, in a folder that exists, no
+  // node at that name (live, or in the trash to come back), no base, every chunk held, the path
+  // named once in `ops`. Their results go into `done` at their ops' places; the rest are left
+  // for apply(). Meant for a batch of puts only: it acts before the ops around it, which only
+  // puts of other paths cannot notice. Over quota, nothing is done here and apply() tells.
+  Result<void> put_new_files(const Actor& a, const std::vector<TreeOp>& ops,
+                             std::vector<std::optional<OpResult>>& done);
+
  private:
   // The put of `u` found the head moved past its base: commits it beside the head as a
   // conflicted copy, or finds the copy an earlier try of this same commit made.
   Result<OpResult> put_conflicted_copy(const Actor& a, const StagedUpload& u, int64_t parent,
                                        const std::string& name,
                                        const std::optional<Manifest>& manifest);
+
+  // A put that put_new_files may do.
+  struct NewFile {
+    size_t op = 0;
+    int64_t parent = 0;
+    std::string name;
+    const StagedUpload* u = nullptr;
+    int64_t node = 0;  // Once made.
+  };
+  Result<std::vector<NewFile>> new_files(const Actor& a, const std::vector<TreeOp>& ops);
+  Result<void> create_files(const Actor& a, std::vector<NewFile>& files);
 
   Session& s_;
   // Live folders by namespace and path, this transaction.

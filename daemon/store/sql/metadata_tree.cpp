@@ -565,10 +565,20 @@ Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
       }
     }
     if (!carried.empty()) CAIRN_RETURN_IF_ERROR(tx.prefetch_held(actor.user_id, carried));
+    // A batch of puts (what a push sends) creates its new files with set-based statements; the
+    // rest of it, and any other batch, goes op by op.
+    std::vector<std::optional<OpResult>> done(ops.size());
+    const bool puts_only = std::all_of(ops.begin(), ops.end(),
+                                       [](const TreeOp& op) { return op.kind == OpKind::kPut; });
+    if (puts_only) CAIRN_RETURN_IF_ERROR(tx.put_new_files(actor, ops, done));
     std::vector<OpResult> results;
     results.reserve(ops.size());
     for (size_t i = 0; i < ops.size(); ++i) {
       const TreeOp& op = ops[i];
+      if (done[i]) {
+        results.push_back(std::move(*done[i]));
+        continue;
+      }
       CAIRN_RETURN_IF_ERROR(s.exec("SAVEPOINT op"));
       Result<OpResult> r = tx.apply(actor, op);
       const bool keep = r.has_value() && r->status != OpStatus::kConflict;

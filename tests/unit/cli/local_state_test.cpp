@@ -5,10 +5,48 @@
 #include <filesystem>
 #include <fstream>
 
+#include "lib/sqlite/sqlite.h"
 #include "tests/unit/daemon/test_dir.h"
 
 namespace cairn::client {
 namespace {
+
+// Statements whose text is built per batch come and go; one still being stepped stays.
+TEST(SqliteDatabaseTest, TheStatementCacheStaysBoundedAndKeepsWhatIsInUse) {
+  testing::TempDir dir;
+  auto db = sqlite::Database::open(dir.path() + "/t.db", true, false);
+  ASSERT_TRUE(db.has_value()) << db.error().message();
+  sqlite::Database& d = **db;
+  ASSERT_TRUE(d.exec("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1), (2), (3);"));
+  auto first = d.query("SELECT x FROM t ORDER BY x");
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(*(*first)->step());
+  EXPECT_EQ((*first)->get_int(0), 1);
+  for (int i = 0; i < 300; ++i) {
+    auto q = d.query("SELECT " + std::to_string(i) + " + ?1", int64_t{1});
+    ASSERT_TRUE(q.has_value());
+    ASSERT_TRUE(*(*q)->step());
+    ASSERT_EQ((*q)->get_int(0), i + 1);
+    if (i % 10 == 9) {
+      // Between operations: what is not in use may go; `first` is in use until the end.
+      auto again = d.query("SELECT x FROM t ORDER BY x");
+      ASSERT_EQ(*again, *first);
+      ASSERT_TRUE(*(*first)->step());
+      ASSERT_EQ((*first)->get_int(0), 1);
+    }
+  }
+  d.reset_all();
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(d.query("SELECT " + std::to_string(i) + " * 2"));
+    d.reset_all();
+  }
+  EXPECT_LE(d.cached_statements(), 128u);
+  auto reused = d.query("SELECT x FROM t ORDER BY x");
+  ASSERT_TRUE(reused.has_value());
+  ASSERT_TRUE(*(*reused)->step());
+  EXPECT_EQ((*reused)->get_int(0), 1);
+  d.reset_all();
+}
 
 TEST(LocalStateTest, CreateOpenFindAndUpdate) {
   testing::TempDir dir;

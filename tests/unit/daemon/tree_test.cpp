@@ -89,6 +89,114 @@ TEST_P(TreeTest, MovingAFolderOfAThousandFilesIsOneMetadataStep) {
   EXPECT_EQ(t.entries[0].files, 1000u);
 }
 
+// A batch of puts (what a push commits) makes its new files with set-based statements and the
+// rest op by op; whichever way each went, the answers, the tree, the history, the feed and the
+// closure are what committing them one at a time would have made.
+TEST_P(TreeTest, ABatchOfPutsMakesNewFilesAtOnceAndTheRestOneByOne) {
+  ASSERT_EQ(one(CommitOp::mkdir("/docs")).status, OpStatus::kOk);
+  ASSERT_EQ(put_file("/docs/old.txt", "old v1", std::nullopt).status, OpStatus::kOk);
+  const auto gone = put_file("/docs/gone.txt", "gone v1", std::nullopt);
+  ASSERT_EQ(op(OpKind::kDelete, "/docs/gone.txt").status, OpStatus::kOk);
+  auto before = services_->files().changes(ctx_, "", 1000);
+  ASSERT_TRUE(before.has_value());
+  const ChunkRef a = upload_chunk("chunk a", ctx_);
+  const ChunkRef b = upload_chunk("chunk bb", ctx_);
+  const ChunkRef absent{sha256(as_bytes("never uploaded")), 14};
+  protocol::FileUpload link;
+  link.path = "/docs/link";
+  link.kind = protocol::NodeKind::kSymlink;
+  link.symlink_target = "n1.txt";
+
+  auto results = commit({
+      CommitOp::put_file(file("/docs/n1.txt", a)),           // 0: new
+      CommitOp::put_file(file("/docs/old.txt", b, 1)),       // 1: an edit
+      CommitOp::put_file(file("/docs/gone.txt", a)),         // 2: back from the trash
+      CommitOp::put_file(file("/new/deep/n2.txt", a)),       // 3: in folders to make
+      CommitOp::put_file(file("/docs/n3.txt", b)),           // 4: new
+      CommitOp::put_file(file("/docs/twice.txt", a)),        // 5: named twice...
+      CommitOp::put_file(file("/docs/twice.txt", b)),        // 6: ...the second is a copy
+      CommitOp::put_file(file("/docs/unheld.txt", absent)),  // 7: a chunk never uploaded
+      CommitOp::put_file(file("/n4.txt", b)),                // 8: new, at the top
+      CommitOp::put_file(link),                              // 9: a new symlink
+  });
+  ASSERT_EQ(results.size(), 10u);
+  const std::vector<OpStatus> want{
+      OpStatus::kOk, OpStatus::kOk,     OpStatus::kOk,    OpStatus::kOk, OpStatus::kOk,
+      OpStatus::kOk, OpStatus::kCopied, OpStatus::kError, OpStatus::kOk, OpStatus::kOk};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(results[i].status, want[i]) << i << ": " << results[i].message;
+  }
+  EXPECT_EQ(results[0].path, "/docs/n1.txt");
+  EXPECT_EQ(results[1].version, 2);
+  EXPECT_EQ(results[2].node_id, gone.node_id);  // The same node, its history kept.
+  EXPECT_EQ(results[2].version, 2);
+  EXPECT_NE(results[7].message.find(absent.hash.hex()), std::string::npos);
+  std::set<int64_t> ids;
+  for (size_t i : {0, 3, 4, 5, 8, 9}) {
+    EXPECT_EQ(results[i].version, 1) << i;
+    EXPECT_NE(results[i].node_id, 0) << i;
+    ids.insert(results[i].node_id);
+  }
+  EXPECT_EQ(ids.size(), 6u);
+
+  EXPECT_EQ(names("/docs"), (std::vector<std::string>{
+                                "/docs/gone.txt", "/docs/link", "/docs/n1.txt", "/docs/n3.txt",
+                                "/docs/old.txt", results[6].copy, "/docs/twice.txt"}));
+  auto n3 = services_->files().list(ctx_, "/docs/n3.txt");
+  ASSERT_TRUE(n3.has_value());
+  EXPECT_EQ(n3->entries.at(0).size, b.length);
+  EXPECT_EQ(n3->entries.at(0).node_id, results[4].node_id);
+  auto l = services_->files().list(ctx_, "/docs/link");
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->entries.at(0).symlink_target, "n1.txt");
+  auto h = services_->files().history(ctx_, "/docs/gone.txt", 0);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->versions.size(), 2u);
+  EXPECT_EQ(used(), 4u * a.length + 4u * b.length);  // old, gone, n1-n4, twice, its copy.
+
+  // The feed has each change once (those made at once come first: none of them can depend on
+  // another op of the batch).
+  auto after = services_->files().changes(ctx_, before->cursor, 1000);
+  ASSERT_TRUE(after.has_value());
+  std::vector<std::string> fed;
+  for (const auto& e : after->changes) {
+    if (e.kind != protocol::NodeKind::kFolder) fed.push_back(e.path);
+  }
+  std::sort(fed.begin(), fed.end());
+  EXPECT_EQ(fed, (std::vector<std::string>{"/docs/gone.txt", "/docs/link", "/docs/n1.txt",
+                                           "/docs/n3.txt", "/docs/old.txt", results[6].copy,
+                                           "/docs/twice.txt", "/n4.txt", "/new/deep/n2.txt"}));
+
+  // Their closure rows are right: check finds nothing, and deleting the folder takes them along.
+  auto checked = services_->maintenance().check({0, 0});
+  ASSERT_TRUE(checked.has_value()) << checked.error().message();
+  EXPECT_TRUE(checked->clean()) << (checked->problems.empty() ? "" : checked->problems[0]);
+  ASSERT_EQ(op(OpKind::kDelete, "/docs").status, OpStatus::kOk);
+  EXPECT_EQ(names("/"), (std::vector<std::string>{"/n4.txt", "/new"}));
+  const auto bin = trash();
+  auto docs = std::find_if(bin.entries.begin(), bin.entries.end(),
+                           [](const auto& t) { return t.path == "/docs"; });
+  ASSERT_TRUE(docs != bin.entries.end());
+  EXPECT_EQ(docs->files, 6u);  // Every file in it (not the symlink), those made at once too.
+  ASSERT_EQ(one(CommitOp::undelete(docs->node_id)).status, OpStatus::kOk);
+  EXPECT_EQ(names("/docs").size(), 7u);
+}
+
+// Over quota, the batch is done op by op: what fits is committed, what does not is refused.
+TEST_P(TreeTest, ABatchOfNewFilesOverQuotaCommitsWhatFits) {
+  const ChunkRef a = upload_chunk(std::string(600, 'a'), ctx_);
+  const ChunkRef b = upload_chunk(std::string(500, 'b'), ctx_);
+  ASSERT_TRUE(services_->identity().set_quota(ctx_.user.name, 1000));
+  auto results =
+      commit({CommitOp::put_file(file("/a.txt", a)), CommitOp::put_file(file("/b.txt", b))});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status, OpStatus::kOk);
+  EXPECT_EQ(results[1].status, OpStatus::kError);
+  EXPECT_EQ(results[1].error_code, "quota_exceeded") << results[1].message;
+  EXPECT_EQ(names("/"), (std::vector<std::string>{"/a.txt"}));
+  EXPECT_EQ(used(), 600u);
+}
+
 TEST_P(TreeTest, MovesThatCannotBeAreRefusedAndChangeNothing) {
   const ChunkRef chunk = upload_chunk("x", ctx_);
   commit(
