@@ -12,8 +12,12 @@
 namespace cairn::service {
 namespace {
 
-// The most one merged read returns: a whole pack at the default target size.
-constexpr uint64_t kMaxReadBytes = 16 * 1024 * 1024;
+// The most one merged read returns (a single larger chunk is one read of its own): a quarter
+// of a pack at the default target size. A client holds each read whole while it decodes it, on
+// each of its download threads; with 16 MiB reads those buffers were 64 of the 227 MiB a clone
+// of a 60,000-file tree peaked at (massif). Four times as many GETs cost nothing measurable:
+// interleaved clones of that tree took 20.5-22.8 s with 4 MiB reads, 22.9-25.4 s with 16 MiB.
+constexpr uint64_t kMaxReadBytes = 4 * 1024 * 1024;
 
 std::string short_hex(const Digest& d) { return d.hex().substr(0, 12); }
 

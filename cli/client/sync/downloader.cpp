@@ -76,7 +76,7 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
   {
     std::unordered_set<Digest> seen;
     for (const auto& job : jobs_) {
-      auto address = Digest::from_hex(job->entry.manifest);
+      auto address = Digest::from_hex(job->entry->manifest);
       if (address && seen.insert(*address).second) addresses.push_back(*address);
     }
   }
@@ -96,7 +96,9 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
     }
     for (auto& [address, body] : *f) manifests_.emplace(address, std::move(body));
   }
+  fetched = {};
   parallel_for(jobs_.size(), threads, api, [&](ApiClient&, size_t i) { prepare(*jobs_[i]); });
+  manifests_ = {};  // Decoded into the jobs: the encoded bodies are not needed again.
 
   // Distinct chunks in first-use order, with every (job, offset) that needs each.
   for (auto& job : jobs_) {
@@ -135,7 +137,7 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
     for (size_t i = begin; i < end; ++i) {
       req.chunks.push_back(slots_[remote[i]].chunk);
       for (const auto& target : slots_[remote[i]].targets) {
-        if (auto m = Digest::from_hex(target.job->entry.manifest)) manifests.insert(*m);
+        if (auto m = Digest::from_hex(target.job->entry->manifest)) manifests.insert(*m);
       }
     }
     req.manifests.assign(manifests.begin(), manifests.end());
@@ -172,7 +174,7 @@ void Downloader::fail(DownloadJob& job, const std::string& message, bool corrupt
 }
 
 void Downloader::prepare(DownloadJob& job) {
-  auto address = Digest::from_hex(job.entry.manifest);
+  auto address = Digest::from_hex(job.entry->manifest);
   if (!address) return abandon(job, "server sent a bad manifest address");
   auto body = manifests_.find(*address);
   if (body == manifests_.end()) {
@@ -182,7 +184,7 @@ void Downloader::prepare(DownloadJob& job) {
   }
   auto manifest = Manifest::decode(body->second);
   if (!manifest) return abandon(job, manifest.error().message());
-  if (manifest->total_size() != job.entry.size) {
+  if (manifest->total_size() != job.entry->size) {
     return abandon(job, "manifest size does not match the listing");
   }
   job.manifest = std::move(*manifest);
@@ -191,7 +193,7 @@ void Downloader::prepare(DownloadJob& job) {
   if (!job.whole) {
     const int fd = ::open(job.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return abandon(job, std::string("create temp file: ") + std::strerror(errno));
-    const bool sized = ::ftruncate(fd, static_cast<off_t>(job.entry.size)) == 0;
+    const bool sized = ::ftruncate(fd, static_cast<off_t>(job.entry->size)) == 0;
     ::close(fd);
     if (!sized) return abandon(job, std::string("allocate: ") + std::strerror(errno));
   }
@@ -259,7 +261,7 @@ bool Downloader::relocate(ApiClient& client, const protocol::ChunkRead& failed) 
     waiting.push_back(&slot);
     req.chunks.push_back(slot.chunk);
     for (const auto& target : slot.targets) {
-      if (auto m = Digest::from_hex(target.job->entry.manifest)) manifests.insert(*m);
+      if (auto m = Digest::from_hex(target.job->entry->manifest)) manifests.insert(*m);
     }
   }
   req.manifests.assign(manifests.begin(), manifests.end());
@@ -340,15 +342,15 @@ Result<void> Downloader::write_and_close(int fd, uint64_t offset, ByteView bytes
 }
 
 mode_t Downloader::file_mode(const DownloadJob& job) {
-  return static_cast<mode_t>(job.entry.mode & protocol::kPermissionBits);
+  return static_cast<mode_t>(job.entry->mode & protocol::kPermissionBits);
 }
 
 bool Downloader::file_times(const DownloadJob& job, struct timespec (&times)[2]) {
-  if (job.entry.mtime_ns <= 0) return false;
+  if (job.entry->mtime_ns <= 0) return false;
   times[0].tv_sec = 0;
   times[0].tv_nsec = UTIME_OMIT;
-  times[1].tv_sec = static_cast<time_t>(job.entry.mtime_ns / 1000000000);
-  times[1].tv_nsec = static_cast<long>(job.entry.mtime_ns % 1000000000);
+  times[1].tv_sec = static_cast<time_t>(job.entry->mtime_ns / 1000000000);
+  times[1].tv_nsec = static_cast<long>(job.entry->mtime_ns % 1000000000);
   return true;
 }
 
@@ -367,7 +369,7 @@ void Downloader::finalize(DownloadJob& job) {
   progress_.files_done.fetch_add(1);
   std::lock_guard lock(rename_mu_);
   written_.push_back(&job);
-  written_bytes_ += job.entry.size;
+  written_bytes_ += job.entry->size;
   if (written_.size() >= kDurableBatchFiles || written_bytes_ >= kDurableBatchBytes) {
     put_in_place_locked();  // Already under rename_mu_ (it is not recursive).
   }

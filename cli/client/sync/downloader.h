@@ -26,8 +26,8 @@ namespace cairn::client {
 // One file to download: what the plan saw, and what the downloader fills in.
 struct DownloadJob {
   std::string rel;
-  protocol::Entry entry;
-  std::optional<LocalEntry> expected;  // The local entry as planned over (nullopt: absent).
+  const protocol::Entry* entry = nullptr;  // The pull's, which outlives the download.
+  std::optional<LocalEntry> expected;      // The local entry as planned over (nullopt: absent).
   // Filled in by the downloader:
   Manifest manifest;
   std::string temp_path;

@@ -326,14 +326,17 @@ Result<SyncReport> Pull::run() {
     departures.to_trash.clear();
   }
 
-  // Arrivals: the current state of every live node.
-  CAIRN_ASSIGN_OR_RETURN(auto arrivals, plan_arrivals(departures, base_, view_));
-  report_.errors.insert(report_.errors.end(), arrivals.errors.begin(), arrivals.errors.end());
-  arriving_ = std::move(arrivals.arriving);
-  for (const auto& step : arrivals.steps) settle_arrival(step);
-  // Conflicts in feed order: those the planner found and those of setting a copy aside.
-  report_.conflicts.insert(report_.conflicts.begin(), arrivals.conflicts.begin(),
-                           arrivals.conflicts.end());
+  // Arrivals: the current state of every live node. The plan (a step per node) goes once
+  // settled, before the downloads start.
+  {
+    CAIRN_ASSIGN_OR_RETURN(auto arrivals, plan_arrivals(departures, base_, view_));
+    report_.errors.insert(report_.errors.end(), arrivals.errors.begin(), arrivals.errors.end());
+    arriving_ = std::move(arrivals.arriving);
+    for (const auto& step : arrivals.steps) settle_arrival(step);
+    // Conflicts in feed order: those the planner found and those of setting a copy aside.
+    report_.conflicts.insert(report_.conflicts.begin(), arrivals.conflicts.begin(),
+                             arrivals.conflicts.end());
+  }
 
   // Folders, then files (in parallel), then symlinks; deletions last, so that their chunks could
   // still be reused; folders' modes at the very end.
@@ -447,7 +450,7 @@ void Pull::settle_arrival(const ArrivalStep& step) {
   }
   auto job = std::make_unique<DownloadJob>();
   job->rel = rel;
-  job->entry = e;
+  job->entry = &e;
   if (step.replaces_unchanged) job->expected = *step.local;
   downloads_.push_back(std::move(job));
 }
@@ -483,7 +486,7 @@ void Pull::make_folders() {
 void Pull::download() {
   Progress progress(command_, printer_);
   progress.files_total = downloads_.size();
-  for (const auto& d : downloads_) progress.bytes_total += d->entry.size;
+  for (const auto& d : downloads_) progress.bytes_total += d->entry->size;
   progress.start();
   {
     Downloader downloader(session_, tree_, downloads_, progress);
@@ -496,12 +499,12 @@ void Pull::download() {
   progress.stop();
   for (const auto& job : downloads_) {
     report_.chunks_total += job->manifest.chunks().size();
-    report_.bytes_total += job->entry.size;
+    report_.bytes_total += job->entry->size;
     if (job->done) {
       ++report_.files_changed;
       report_.changed.push_back(job->rel);
-      changes_.put(base_for(session_.root, job->rel, job->entry, job->final_stat));
-      chunk_maps_.emplace_back(job->rel, job->manifest);
+      changes_.put(base_for(session_.root, job->rel, *job->entry, job->final_stat));
+      chunk_maps_.emplace_back(job->rel, std::move(job->manifest));
     } else if (job->conflict) {
       report_.conflicts.push_back(job->rel + ": " + job->error);
     } else {
@@ -509,6 +512,8 @@ void Pull::download() {
       if (job->corrupt) report_.corrupt = true;
     }
   }
+  downloads_.clear();  // What the report and the state need was taken from them.
+  downloads_.shrink_to_fit();
   report_.bytes_deduplicated = report_.bytes_total > report_.bytes_received
                                    ? report_.bytes_total - report_.bytes_received
                                    : 0;

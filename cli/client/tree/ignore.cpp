@@ -108,7 +108,26 @@ const IgnoreRules::File& IgnoreRules::file_in(const std::string& dir) {
   return files_.emplace(dir, std::move(f)).first->second;
 }
 
+bool IgnoreRules::rules_reach(const std::string& dir) {
+  auto cached = reach_cache_.find(dir);
+  if (cached != reach_cache_.end()) return cached->second;
+  bool reach = !file_in(dir).rules.empty();
+  if (!reach && !dir.empty()) {
+    const size_t slash = dir.rfind('/');
+    reach = rules_reach(slash == std::string::npos ? std::string() : dir.substr(0, slash));
+  }
+  reach_cache_.emplace(dir, reach);
+  return reach;
+}
+
 std::optional<IgnoreMatch> IgnoreRules::decide(const std::string& rel, bool folder) {
+  // Most trees have no .cairnignore above most paths: then nothing is split or matched. (A scan
+  // asks about every entry; before this, a no-change push of 60,000 files spent a fifth of its
+  // time here.)
+  const size_t slash = rel.rfind('/');
+  if (!rules_reach(slash == std::string::npos ? std::string() : rel.substr(0, slash))) {
+    return std::nullopt;
+  }
   const std::vector<std::string> names = split(rel);
   std::optional<IgnoreMatch> last;
   // The .cairnignore files of the root and of each folder above `rel`, shallowest first.
@@ -116,11 +135,9 @@ std::optional<IgnoreMatch> IgnoreRules::decide(const std::string& rel, bool fold
   for (size_t depth = 0; depth < names.size(); ++depth) {
     if (depth > 0) dir = dir.empty() ? names[depth - 1] : dir + "/" + names[depth - 1];
     const File& f = file_in(dir);
-    const std::vector<std::string> below(names.begin() + static_cast<ptrdiff_t>(depth),
-                                         names.end());
     for (const Rule& r : f.rules) {
       if (r.folders_only && !folder) continue;
-      if (!matches(r.segments, 0, below, 0)) continue;
+      if (!matches(r.segments, 0, names, depth)) continue;
       last = IgnoreMatch{dir.empty() ? kIgnoreFile : dir + "/" + kIgnoreFile, r.line, r.text,
                          r.negated, ""};
     }

@@ -67,10 +67,13 @@ class IgnoreRules {
   const File& file_in(const std::string& dir);
   // The last rule of any .cairnignore above `rel` that matches it (not its parents).
   std::optional<IgnoreMatch> decide(const std::string& rel, bool folder);
+  // Whether any rule can reach a path in `dir`: a .cairnignore with rules in it or above it.
+  bool rules_reach(const std::string& dir);
 
   std::string root_;
   std::unordered_map<std::string, File> files_;         // By folder.
   std::unordered_map<std::string, bool> folder_cache_;  // Folder -> ignored (with parents).
+  std::unordered_map<std::string, bool> reach_cache_;   // Folder -> rules_reach.
 };
 
 // Drops from `records` (paths relative to `root`) those a .cairnignore excludes.
