@@ -107,6 +107,26 @@ TEST_F(IgnoreTest, DeeperFilesOverrideAndIgnoredFoldersStayIgnored) {
   EXPECT_FALSE(rules.explain("src/main.c", false).has_value());
 }
 
+// Rules reach only below the folder of their .cairnignore, however the questions come: one
+// IgnoreRules answers for the whole tree (as a scan asks), its answers cached per folder.
+TEST_F(IgnoreTest, ADeepCairnignoreReachesOnlyBelowItsFolder) {
+  write(".cairnignore", "# only a comment\n\n");
+  write("a/b/.cairnignore", "*.log\n/top.txt\n");
+  IgnoreRules rules(dir_.path());
+  EXPECT_FALSE(rules.ignored("x.log", false));
+  EXPECT_FALSE(rules.ignored("a/x.log", false));
+  EXPECT_TRUE(rules.ignored("a/b/x.log", false));
+  EXPECT_TRUE(rules.ignored("a/b/c/d/x.log", false));
+  EXPECT_FALSE(rules.ignored("a/c/x.log", false));
+  EXPECT_TRUE(rules.ignored("a/b/top.txt", false));
+  EXPECT_FALSE(rules.ignored("a/b/c/top.txt", false));
+  EXPECT_FALSE(rules.ignored("a/top.txt", false));
+  auto why = rules.explain("a/b/c/x.log", false);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_EQ(why->source, "a/b/.cairnignore");
+  EXPECT_FALSE(rules.explain("a/x.log", false).has_value());
+}
+
 TEST_F(IgnoreTest, TheScannerLeavesIgnoredPathsOut) {
   write(".cairnignore", "node_modules/\n*.tmp\n");
   write("node_modules/pkg/index.js", "x");
