@@ -161,7 +161,7 @@ Result<ChunkBody> ChunkService::pack_range_read(std::string_view hex,
   // The chunks the index still places in the range, to verify on the way. A chunk gc forgot
   // since the URL was signed passes unchecked: nobody is told it is there any more, and the
   // client verifies it as always.
-  CAIRN_ASSIGN_OR_RETURN(auto held, metadata_.gc_pack_chunks(digest));
+  CAIRN_ASSIGN_OR_RETURN(auto held, metadata_.pack_chunks_in(digest, range.offset, range.length));
   std::vector<PackEntry> parts;
   for (const auto& loc : held) {
     if (loc.offset < range.offset || loc.offset - range.offset >= range.length) continue;

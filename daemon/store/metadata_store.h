@@ -546,6 +546,9 @@ class MaintenanceStore {
   virtual Result<std::vector<PackUsage>> gc_pack_usage() = 0;
   // The chunks a pack still holds, in pack order.
   virtual Result<std::vector<ChunkLocation>> gc_pack_chunks(const Digest& pack) = 0;
+  // Those of them that start in [offset, offset + length): what a read of that range verifies.
+  virtual Result<std::vector<ChunkLocation>> pack_chunks_in(const Digest& pack, uint64_t offset,
+                                                            uint64_t length) = 0;
   // Moves the chunks of `old_packs` that they still hold and `entries` lists into `new_pack`, a
   // pack the daemon wrote and verified, and retires every one of `old_packs`, in one
   // transaction. Returns how many chunks moved.

@@ -151,11 +151,23 @@ Result<std::vector<PackUsage>> SqlMetadataStore::gc_pack_usage() {
 }
 
 Result<std::vector<ChunkLocation>> SqlMetadataStore::gc_pack_chunks(const Digest& pack) {
+  return pack_chunks_in(pack, 0, static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+}
+
+Result<std::vector<ChunkLocation>> SqlMetadataStore::pack_chunks_in(const Digest& pack,
+                                                                    uint64_t offset,
+                                                                    uint64_t length) {
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  const uint64_t first = std::min(offset, kMax);
+  const uint64_t last = length > kMax - first ? kMax : first + length;  // Exclusive.
   return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<ChunkLocation>> {
-    CAIRN_ASSIGN_OR_RETURN(auto r,
-                           s.query("SELECT hash, pack_offset, stored_size, size, codec FROM "
-                                   "pack_chunks WHERE pack_hash = ?1 ORDER BY pack_offset",
-                                   pack.bytes()));
+    // By the (pack, offset) index: a read of a quarter of a pack looks at that quarter's rows.
+    CAIRN_ASSIGN_OR_RETURN(
+        auto r, s.query("SELECT hash, pack_offset, stored_size, size, codec "
+                        "FROM pack_chunks WHERE pack_hash = ?1 AND "
+                        "pack_offset >= ?2 AND pack_offset < ?3 ORDER BY "
+                        "pack_offset",
+                        pack.bytes(), static_cast<int64_t>(first), static_cast<int64_t>(last)));
     std::vector<ChunkLocation> out;
     for (size_t i = 0; i < r.size(); ++i) {
       auto d = Digest::from_bytes(r[i].get_blob(0));

@@ -213,25 +213,16 @@ Result<TrashPurged> SqlMetadataStore::purge_trash(Session& s, int64_t ns,
     ids.push_back(r[i].get_int(0));
     if (kind_from_code(r[i].get_int(1)) == NodeKind::kFile) bytes += r[i].get_int(2);
   }
-  constexpr size_t kPerStatement = 500;
-  for (size_t begin = 0; begin < ids.size(); begin += kPerStatement) {
-    const size_t end = std::min(ids.size(), begin + kPerStatement);
-    // "?3, ?4, ..." after the statement's two leading parameters.
-    std::string in;
-    std::vector<sql::Value> ids_args;
-    for (size_t i = begin; i < end; ++i) {
-      in += (i == begin ? "?" : ", ?") + std::to_string(ids_args.size() + 3);
-      ids_args.push_back(sql::to_value(ids[i]));
-    }
-    std::vector<sql::Value> args{sql::to_value(ns), sql::to_value(now)};
-    args.insert(args.end(), ids_args.begin(), ids_args.end());
+  auto purge = [&](const std::string& in, std::vector<sql::Value> args) -> Result<void> {
     CAIRN_RETURN_IF_ERROR(s.run(
         "UPDATE nodes SET purged_at=?2 WHERE namespace_id=?1 AND node_id IN (" + in + ")", args));
     args[1] = sql::to_value(int64_t{0});
     CAIRN_RETURN_IF_ERROR(
         s.run("DELETE FROM versions WHERE namespace_id=?1 AND seq > ?2 AND node_id IN (" + in + ")",
               args));
-  }
+    return {};
+  };
+  CAIRN_RETURN_IF_ERROR(in_batches(ids, {sql::to_value(ns), sql::to_value(now)}, purge));
   Tx tx(s);
   CAIRN_RETURN_IF_ERROR(tx.charge(ns, -bytes));
   out.nodes = ids.size();

@@ -68,20 +68,23 @@ User user_from_row(const sql::Row& r);
 
 constexpr const char* kUserColumns = "user_id, name, home_namespace_id, disabled, created_at";
 
-// Runs `run(in_list, params)` for `digests` in batches of 500: `in_list` is "?k, ?k+1, ..." for
-// the batch's digests, numbered after the `fixed` parameters that lead `params`. One query per
-// batch, not one per digest: on PostgreSQL each query is a round trip.
-template <typename F>
-Result<void> in_batches(const std::vector<Digest>& digests, const std::vector<sql::Value>& fixed,
+inline sql::Value batch_value(const Digest& d) { return sql::to_value(d.bytes()); }
+inline sql::Value batch_value(int64_t id) { return sql::to_value(id); }
+
+// Runs `run(in_list, params)` for `items` (digests or ids) in batches of 500: `in_list` is
+// "?k, ?k+1, ..." for the batch's items, numbered after the `fixed` parameters that lead
+// `params`. One query per batch, not one per item: on PostgreSQL each query is a round trip.
+template <typename T, typename F>
+Result<void> in_batches(const std::vector<T>& items, const std::vector<sql::Value>& fixed,
                         F&& run) {
   constexpr size_t kPerQuery = 500;
-  for (size_t begin = 0; begin < digests.size(); begin += kPerQuery) {
-    const size_t end = std::min(digests.size(), begin + kPerQuery);
+  for (size_t begin = 0; begin < items.size(); begin += kPerQuery) {
+    const size_t end = std::min(items.size(), begin + kPerQuery);
     std::string in;
     std::vector<sql::Value> params = fixed;
     for (size_t i = begin; i < end; ++i) {
       in += (i == begin ? "?" : ", ?") + std::to_string(params.size() + 1);
-      params.push_back(sql::to_value(digests[i].bytes()));
+      params.push_back(batch_value(items[i]));
     }
     CAIRN_RETURN_IF_ERROR(run(in, params));
   }
@@ -324,6 +327,10 @@ class Tx {
 
   // The current state of a node as the API shows it.
   Result<Entry> entry(int64_t ns, int64_t node_id, const std::string* known_path);
+  // The same for many nodes of a namespace, by id: one query per few hundred, and each folder's
+  // path looked up once per transaction (a page of the change feed names a thousand nodes in a
+  // few dozen folders). Ids that are not nodes of `ns` are left out.
+  Result<std::unordered_map<int64_t, Entry>> entries(int64_t ns, const std::vector<int64_t>& ids);
 
   // Sound copies of `digests` were stored: they are no longer lost.
   Result<void> forget_damage(const std::vector<Digest>& digests);
@@ -398,6 +405,7 @@ class Tx {
   std::unordered_map<int64_t, std::unordered_map<std::string, int64_t>> folders_;
   std::optional<std::vector<Mount>> mounts_;     // The acting user's mounts, this transaction.
   std::unordered_map<int64_t, int64_t> owners_;  // Namespace owners, this transaction.
+  std::map<std::pair<int64_t, int64_t>, std::string> folder_paths_;  // entries(): by (ns, node).
   // prefetch_held's answer: which of the digests asked about for this user are held.
   struct HeldPrefetch {
     int64_t user_id = 0;
@@ -475,6 +483,8 @@ class SqlMetadataStore final : public MetadataStore {
   Result<std::vector<PackUsage>> gc_pack_usage() override;
 
   Result<std::vector<ChunkLocation>> gc_pack_chunks(const Digest& pack) override;
+  Result<std::vector<ChunkLocation>> pack_chunks_in(const Digest& pack, uint64_t offset,
+                                                    uint64_t length) override;
 
   Result<int64_t> gc_replace_packs(const std::vector<Digest>& old_packs, const Digest& new_pack,
                                    uint64_t new_size, const std::vector<PackEntry>& entries,

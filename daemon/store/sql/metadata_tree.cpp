@@ -672,8 +672,9 @@ Result<ChangesPage> SqlMetadataStore::changes(const Actor& actor, const FeedCurs
       if (mount == nullptr) {
         CAIRN_ASSIGN_OR_RETURN(
             r, s.query("SELECT j.node_id, j.seq, j.op FROM journal j WHERE j.namespace_id=?1 "
-                       "AND j.seq IN (SELECT MAX(seq) FROM journal WHERE namespace_id=?1 AND "
-                       "seq > ?2 GROUP BY node_id) ORDER BY j.seq LIMIT ?3",
+                       "AND j.seq > ?2 AND NOT EXISTS (SELECT 1 FROM journal k WHERE "
+                       "k.namespace_id=?1 AND k.node_id=j.node_id AND k.seq > j.seq) ORDER BY "
+                       "j.seq LIMIT ?3",
                        ns, from, room + 1));
       } else if (mount->file) {
         // A shared file's feed: the file's own changes.
@@ -697,8 +698,15 @@ Result<ChangesPage> SqlMetadataStore::changes(const Actor& actor, const FeedCurs
       const bool more = n > static_cast<size_t>(room);
       if (more) n = static_cast<size_t>(room);
       int64_t last = from;
+      std::vector<int64_t> ids;
+      for (size_t i = 0; i < n; ++i) ids.push_back(r[i].get_int(0));
+      CAIRN_ASSIGN_OR_RETURN(auto found, tx.entries(ns, ids));
       for (size_t i = 0; i < n; ++i) {
-        CAIRN_ASSIGN_OR_RETURN(auto e, tx.entry(ns, r[i].get_int(0), nullptr));
+        auto it = found.find(r[i].get_int(0));
+        if (it == found.end()) {
+          return make_error(ErrorCode::kInternal, "journal names a node that is not there");
+        }
+        Entry e = std::move(it->second);
         e.change = r[i].get_text(2);
         if (mount == nullptr) {
           CAIRN_RETURN_IF_ERROR(tx.mark_mount(actor, e));

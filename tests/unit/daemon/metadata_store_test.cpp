@@ -716,6 +716,33 @@ TEST_P(MetadataStoreTest, ARetiredPackIsNotRecordedAgain) {
   EXPECT_TRUE(chunks->empty());
 }
 
+// A read of a range of a pack verifies the chunks that start in it, and only those.
+TEST_P(MetadataStoreTest, APacksChunksComeByTheRangeTheyStartIn) {
+  const int64_t alice = ctx_.user.user_id;
+  std::vector<PackEntry> entries;
+  for (uint32_t i = 0; i < 5; ++i) {
+    entries.push_back({sha256(as_bytes("c" + std::to_string(i))), Codec::kRaw, 100, 100, i * 100});
+  }
+  const Digest pack = sha256(as_bytes("pack of five"));
+  ASSERT_TRUE(metadata_->record_pack(alice, pack, 500, true, entries, clock_.now));
+  auto offsets = [&](uint64_t offset, uint64_t length) {
+    auto got = metadata_->pack_chunks_in(pack, offset, length);
+    EXPECT_TRUE(got.has_value()) << got.error().message();
+    std::vector<uint64_t> out;
+    if (got) {
+      for (const auto& l : *got) out.push_back(l.offset);
+    }
+    return out;
+  };
+  EXPECT_EQ(offsets(0, 500), (std::vector<uint64_t>{0, 100, 200, 300, 400}));
+  EXPECT_EQ(offsets(100, 200), (std::vector<uint64_t>{100, 200}));
+  EXPECT_EQ(offsets(150, 100), (std::vector<uint64_t>{200}));  // 100 started before it.
+  EXPECT_EQ(offsets(400, UINT64_MAX), (std::vector<uint64_t>{400}));
+  EXPECT_TRUE(offsets(500, 100).empty());
+  EXPECT_TRUE(offsets(UINT64_MAX, 1).empty());
+  EXPECT_EQ(metadata_->gc_pack_chunks(pack)->size(), 5u);
+}
+
 // The embedded engine: a read runs on a connection of its own and sees the last committed
 // state while a write transaction is open, instead of waiting for it to end.
 TEST(SqliteDatabaseTest, ReadsDoNotWaitForAnOpenWrite) {
