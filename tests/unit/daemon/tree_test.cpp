@@ -107,7 +107,7 @@ TEST_P(TreeTest, ABatchOfPutsMakesNewFilesAtOnceAndTheRestOneByOne) {
   link.kind = protocol::NodeKind::kSymlink;
   link.symlink_target = "n1.txt";
 
-  auto results = commit({
+  std::vector<CommitOp> ops{
       CommitOp::put_file(file("/docs/n1.txt", a)),           // 0: new
       CommitOp::put_file(file("/docs/old.txt", b, 1)),       // 1: an edit
       CommitOp::put_file(file("/docs/gone.txt", a)),         // 2: back from the trash
@@ -118,8 +118,15 @@ TEST_P(TreeTest, ABatchOfPutsMakesNewFilesAtOnceAndTheRestOneByOne) {
       CommitOp::put_file(file("/docs/unheld.txt", absent)),  // 7: a chunk never uploaded
       CommitOp::put_file(file("/n4.txt", b)),                // 8: new, at the top
       CommitOp::put_file(link),                              // 9: a new symlink
-  });
-  ASSERT_EQ(results.size(), 10u);
+  };
+  // 10-17: enough more new files that those of the batch are made at once.
+  std::vector<std::string> more;
+  for (int i = 0; i < 8; ++i) {
+    more.push_back("/docs/z" + std::to_string(i) + ".txt");
+    ops.push_back(CommitOp::put_file(file(more.back(), a)));
+  }
+  auto results = commit(std::move(ops));
+  ASSERT_EQ(results.size(), 18u);
   const std::vector<OpStatus> want{
       OpStatus::kOk, OpStatus::kOk,     OpStatus::kOk,    OpStatus::kOk, OpStatus::kOk,
       OpStatus::kOk, OpStatus::kCopied, OpStatus::kError, OpStatus::kOk, OpStatus::kOk};
@@ -132,16 +139,24 @@ TEST_P(TreeTest, ABatchOfPutsMakesNewFilesAtOnceAndTheRestOneByOne) {
   EXPECT_EQ(results[2].version, 2);
   EXPECT_NE(results[7].message.find(absent.hash.hex()), std::string::npos);
   std::set<int64_t> ids;
-  for (size_t i : {0, 3, 4, 5, 8, 9}) {
+  for (size_t i : {0, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}) {
+    EXPECT_EQ(results[i].status, OpStatus::kOk) << i;
     EXPECT_EQ(results[i].version, 1) << i;
     EXPECT_NE(results[i].node_id, 0) << i;
     ids.insert(results[i].node_id);
   }
-  EXPECT_EQ(ids.size(), 6u);
+  EXPECT_EQ(ids.size(), 14u);
+  EXPECT_EQ(results[17].path, "/docs/z7.txt");
 
-  EXPECT_EQ(names("/docs"), (std::vector<std::string>{
-                                "/docs/gone.txt", "/docs/link", "/docs/n1.txt", "/docs/n3.txt",
-                                "/docs/old.txt", results[6].copy, "/docs/twice.txt"}));
+  std::vector<std::string> in_docs{"/docs/gone.txt", "/docs/link",    "/docs/n1.txt",
+                                   "/docs/n3.txt",   "/docs/old.txt", results[6].copy,
+                                   "/docs/twice.txt"};
+  in_docs.insert(in_docs.end(), more.begin(), more.end());
+  EXPECT_EQ(names("/docs"), in_docs);
+  auto z5 = services_->files().list(ctx_, "/docs/z5.txt");
+  ASSERT_TRUE(z5.has_value());
+  EXPECT_EQ(z5->entries.at(0).node_id, results[15].node_id);
+  EXPECT_EQ(z5->entries.at(0).size, a.length);
   auto n3 = services_->files().list(ctx_, "/docs/n3.txt");
   ASSERT_TRUE(n3.has_value());
   EXPECT_EQ(n3->entries.at(0).size, b.length);
@@ -152,7 +167,8 @@ TEST_P(TreeTest, ABatchOfPutsMakesNewFilesAtOnceAndTheRestOneByOne) {
   auto h = services_->files().history(ctx_, "/docs/gone.txt", 0);
   ASSERT_TRUE(h.has_value());
   EXPECT_EQ(h->versions.size(), 2u);
-  EXPECT_EQ(used(), 4u * a.length + 4u * b.length);  // old, gone, n1-n4, twice, its copy.
+  // old, gone, n1-n4, twice, its copy, z0-z7.
+  EXPECT_EQ(used(), 12u * a.length + 4u * b.length);
 
   // The feed has each change once (those made at once come first: none of them can depend on
   // another op of the batch).
@@ -163,9 +179,12 @@ TEST_P(TreeTest, ABatchOfPutsMakesNewFilesAtOnceAndTheRestOneByOne) {
     if (e.kind != protocol::NodeKind::kFolder) fed.push_back(e.path);
   }
   std::sort(fed.begin(), fed.end());
-  EXPECT_EQ(fed, (std::vector<std::string>{"/docs/gone.txt", "/docs/link", "/docs/n1.txt",
-                                           "/docs/n3.txt", "/docs/old.txt", results[6].copy,
-                                           "/docs/twice.txt", "/n4.txt", "/new/deep/n2.txt"}));
+  std::vector<std::string> want_fed{"/docs/gone.txt", "/docs/link",    "/docs/n1.txt",
+                                    "/docs/n3.txt",   "/docs/old.txt", results[6].copy,
+                                    "/docs/twice.txt"};
+  want_fed.insert(want_fed.end(), more.begin(), more.end());
+  want_fed.insert(want_fed.end(), {"/n4.txt", "/new/deep/n2.txt"});
+  EXPECT_EQ(fed, want_fed);
 
   // Their closure rows are right: check finds nothing, and deleting the folder takes them along.
   auto checked = services_->maintenance().check({0, 0});
@@ -177,24 +196,28 @@ TEST_P(TreeTest, ABatchOfPutsMakesNewFilesAtOnceAndTheRestOneByOne) {
   auto docs = std::find_if(bin.entries.begin(), bin.entries.end(),
                            [](const auto& t) { return t.path == "/docs"; });
   ASSERT_TRUE(docs != bin.entries.end());
-  EXPECT_EQ(docs->files, 6u);  // Every file in it (not the symlink), those made at once too.
+  EXPECT_EQ(docs->files, 14u);  // Every file in it (not the symlink), those made at once too.
   ASSERT_EQ(one(CommitOp::undelete(docs->node_id)).status, OpStatus::kOk);
-  EXPECT_EQ(names("/docs").size(), 7u);
+  EXPECT_EQ(names("/docs"), in_docs);
 }
 
 // Over quota, the batch is done op by op: what fits is committed, what does not is refused.
 TEST_P(TreeTest, ABatchOfNewFilesOverQuotaCommitsWhatFits) {
-  const ChunkRef a = upload_chunk(std::string(600, 'a'), ctx_);
-  const ChunkRef b = upload_chunk(std::string(500, 'b'), ctx_);
+  std::vector<CommitOp> ops;
+  for (int i = 0; i < 8; ++i) {
+    const ChunkRef c = upload_chunk(std::string(100, static_cast<char>('a' + i)), ctx_);
+    ops.push_back(CommitOp::put_file(file("/f" + std::to_string(i), c)));
+  }
+  const ChunkRef big = upload_chunk(std::string(500, 'z'), ctx_);
+  ops.push_back(CommitOp::put_file(file("/big", big)));
   ASSERT_TRUE(services_->identity().set_quota(ctx_.user.name, 1000));
-  auto results =
-      commit({CommitOp::put_file(file("/a.txt", a)), CommitOp::put_file(file("/b.txt", b))});
-  ASSERT_EQ(results.size(), 2u);
-  EXPECT_EQ(results[0].status, OpStatus::kOk);
-  EXPECT_EQ(results[1].status, OpStatus::kError);
-  EXPECT_EQ(results[1].error_code, "quota_exceeded") << results[1].message;
-  EXPECT_EQ(names("/"), (std::vector<std::string>{"/a.txt"}));
-  EXPECT_EQ(used(), 600u);
+  auto results = commit(std::move(ops));
+  ASSERT_EQ(results.size(), 9u);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(results[i].status, OpStatus::kOk) << i;
+  EXPECT_EQ(results[8].status, OpStatus::kError);
+  EXPECT_EQ(results[8].error_code, "quota_exceeded") << results[8].message;
+  EXPECT_EQ(names("/").size(), 8u);
+  EXPECT_EQ(used(), 800u);
 }
 
 TEST_P(TreeTest, MovesThatCannotBeAreRefusedAndChangeNothing) {
