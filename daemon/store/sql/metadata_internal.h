@@ -8,7 +8,8 @@
 //   metadata_rows.cpp      row readers and small helpers every concern uses
 //   metadata_tx.cpp        Tx: what one transaction knows and checks (views and mounts, folders,
 //                          scope, quota charges, the journal)
-//   metadata_tree.cpp      commits (put, mkdir, delete, move, restore, undelete), list, changes
+//   metadata_tree.cpp      commits (put, mkdir, delete, move, restore, undelete), list
+//   metadata_feed.cpp      the change feed (changes, and Tx::entries for its pages)
 //   metadata_batch.cpp     commits of many new files at once, with set-based statements
 //   metadata_identity.cpp  settings, users, tokens, authentication, who hears of changes
 //   metadata_chunks.cpp    chunks, packs, upload sessions, manifests, locating copies

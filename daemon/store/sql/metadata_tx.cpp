@@ -604,43 +604,6 @@ Result<Entry> Tx::entry(int64_t ns, int64_t node_id, const std::string* known_pa
   return e;
 }
 
-Result<std::unordered_map<int64_t, Entry>> Tx::entries(int64_t ns,
-                                                       const std::vector<int64_t>& ids) {
-  std::unordered_map<int64_t, Entry> out;
-  // By id alone, which both engines look up by key; the namespace is checked here (with it in
-  // the WHERE clause SQLite walks the namespace's nodes instead).
-  CAIRN_RETURN_IF_ERROR(in_batches(
-      ids, {}, [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
-        CAIRN_ASSIGN_OR_RETURN(
-            auto r, s_.run(std::string("SELECT n.node_id, n.namespace_id, n.parent_id, n.name, ") +
-                               kEntryColumns +
-                               " FROM nodes n LEFT JOIN versions v ON v.namespace_id = "
-                               "n.namespace_id AND v.node_id = n.node_id AND v.seq = n.head_seq "
-                               "WHERE n.node_id IN (" +
-                               in + ")",
-                           args));
-        for (size_t i = 0; i < r.size(); ++i) {
-          if (r[i].get_int(1) != ns) continue;
-          Entry e = entry_from_row(r[i], 4);
-          e.node_id = r[i].get_int(0);
-          const auto parent = r[i].get_optional_int(2);
-          if (!parent) {
-            e.path = "/";
-          } else {
-            auto known = folder_paths_.find({ns, *parent});
-            if (known == folder_paths_.end()) {
-              CAIRN_ASSIGN_OR_RETURN(auto path, node_path(ns, *parent));
-              known = folder_paths_.emplace(std::make_pair(ns, *parent), std::move(path)).first;
-            }
-            e.path = join_remote_path(known->second, r[i].get_text(3));
-          }
-          out.emplace(e.node_id, std::move(e));
-        }
-        return {};
-      }));
-  return out;
-}
-
 Result<void> Tx::forget_damage(const std::vector<Digest>& digests) {
   return in_batches(
       digests, {}, [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
