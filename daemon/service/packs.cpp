@@ -164,7 +164,6 @@ Result<ChunkBody> ChunkService::pack_range_read(std::string_view hex,
   CAIRN_ASSIGN_OR_RETURN(auto held, metadata_.pack_chunks_in(digest, range.offset, range.length));
   std::vector<PackEntry> parts;
   for (const auto& loc : held) {
-    if (loc.offset < range.offset || loc.offset - range.offset >= range.length) continue;
     parts.push_back(
         {loc.hash, loc.codec, loc.length, loc.stored_length, loc.offset - range.offset});
   }
