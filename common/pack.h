@@ -109,6 +109,10 @@ class PackBuilder {
   // `hash` (the caller has made sure of it). A hash already in the pack is ignored.
   void add_encoded(const Digest& hash, uint32_t length, Codec codec, ByteView stored);
 
+  // Reserves room for `bytes` of chunk data, so that filling the pack up to there never copies
+  // what it holds (a large reservation costs no memory until it is written).
+  void reserve(size_t bytes) { data_.reserve(bytes); }
+
   bool empty() const { return entries_.empty(); }
   size_t chunk_count() const { return entries_.size(); }
   // The size of the pack if it were finished now.

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/chunker.h"
 #include "common/file_io.h"
 
 namespace cairn::client {
@@ -163,24 +164,35 @@ bool UploadPipeline::send_pack(ApiClient& client, PackBuilder& builder) {
   return true;
 }
 
-bool UploadPipeline::add_to_pack(ApiClient& client, const Digest& hash, uint32_t length,
-                                 Codec codec, ByteView stored) {
-  std::unique_ptr<PackBuilder> full;
-  {
-    std::unique_lock lock(pack_mu_);
-    const auto is_full = [&] {
-      return pack_->size() >= packs_->target_size || pack_->chunk_count() >= packs_->max_chunks;
-    };
-    pack_->add_encoded(hash, length, codec, stored);
-    if (!is_full()) return true;
-    // Each uploader waiting here has added at most one chunk past the target, so a pack stays
-    // far below the server's limit.
-    pack_cv_.wait(lock, [&] { return packs_in_flight_ < kPacksInFlight || pack_failed_; });
-    if (pack_failed_) return false;
-    if (!is_full()) return true;  // Another uploader sent it meanwhile.
-    full = std::exchange(pack_, std::make_unique<PackBuilder>());
-    ++packs_in_flight_;
-  }
+std::unique_ptr<PackBuilder> UploadPipeline::new_pack() const {
+  auto pack = std::make_unique<PackBuilder>();
+  // The target, plus what uploaders may add past it (add_to_pack: one chunk each, of which at
+  // most kLargeSlots large), plus room for the header finish() puts in front.
+  constexpr uint64_t kPastTarget = kLargeSlots * ChunkerParams{}.max_size + (2 << 20);
+  if (packs_) pack->reserve(packs_->target_size + kPastTarget);
+  return pack;
+}
+
+bool UploadPipeline::add_to_pack(const Digest& hash, uint32_t length, Codec codec, ByteView stored,
+                                 std::unique_ptr<PackBuilder>& full) {
+  std::unique_lock lock(pack_mu_);
+  const auto is_full = [&] {
+    return pack_->size() >= packs_->target_size || pack_->chunk_count() >= packs_->max_chunks;
+  };
+  pack_->add_encoded(hash, length, codec, stored);
+  if (!is_full()) return true;
+  // Each uploader waiting here has added at most one chunk past the target, so a pack stays far
+  // below the server's limit.
+  pack_cv_.wait(lock, [&] { return packs_in_flight_ < kPacksInFlight || pack_failed_; });
+  if (pack_failed_) return false;
+  if (!is_full()) return true;  // Another uploader sent it meanwhile.
+  full = std::exchange(pack_, new_pack());
+  ++packs_in_flight_;
+  return true;
+}
+
+bool UploadPipeline::send_full(ApiClient& client, std::unique_ptr<PackBuilder> full) {
+  if (!full) return true;
   const bool sent = send_pack(client, *full);
   full.reset();
   std::lock_guard lock(pack_mu_);
@@ -189,35 +201,65 @@ bool UploadPipeline::add_to_pack(ApiClient& client, const Digest& hash, uint32_t
   return sent;
 }
 
+std::unique_ptr<UploadPipeline::LargeSlot> UploadPipeline::take_large_slot() {
+  std::unique_lock lock(pack_mu_);
+  pack_cv_.wait(lock, [&] {
+    return !large_slots_.empty() || large_slots_made_ < kLargeSlots || pack_failed_;
+  });
+  if (pack_failed_) return nullptr;
+  if (large_slots_.empty()) {
+    ++large_slots_made_;
+    return std::make_unique<LargeSlot>();
+  }
+  auto slot = std::move(large_slots_.back());
+  large_slots_.pop_back();
+  return slot;
+}
+
+void UploadPipeline::return_large_slot(std::unique_ptr<LargeSlot> slot) {
+  std::lock_guard lock(pack_mu_);
+  large_slots_.push_back(std::move(slot));
+  pack_cv_.notify_all();
+}
+
 bool UploadPipeline::flush_pack(ApiClient& client) {
   std::unique_ptr<PackBuilder> last;
   {
     std::lock_guard lock(pack_mu_);
-    last = std::exchange(pack_, std::make_unique<PackBuilder>());
+    last = std::exchange(pack_, std::make_unique<PackBuilder>());  // Nothing more goes in.
   }
   return send_pack(client, *last);
 }
 
-bool UploadPipeline::upload_large(ApiClient& client, const UploadTask& task, Compressor& compressor,
-                                  Bytes& buffer, std::vector<ChunkRef>& to_confirm) {
+bool UploadPipeline::upload_large(ApiClient& client, const UploadTask& task,
+                                  std::vector<ChunkRef>& to_confirm) {
   const ChunkTask& chunk = task.chunk;
+  std::unique_ptr<LargeSlot> slot = take_large_slot();
+  if (!slot) return false;
+  Bytes& buffer = slot->buffer;
   buffer.resize(chunk.length);
   if (!read_at(chunk.path, chunk.offset, buffer)) {
+    return_large_slot(std::move(slot));
     settled_({chunk.hash}, false);  // The file changed or vanished.
     return true;
   }
   if (packs_) {
-    if (const auto compressed = compressor.compress(buffer)) {
+    if (const auto compressed = slot->compressor.compress(buffer)) {
       // These bytes were read again after hashing: a pack must hold exactly what it names, so
       // they are hashed again (the daemon would refuse the whole pack, every file's chunks).
       if (sha256(buffer) != chunk.hash) {
+        return_large_slot(std::move(slot));
         settled_({chunk.hash}, false);  // The file changed after it was hashed.
         return true;
       }
-      return add_to_pack(client, chunk.hash, chunk.length, Codec::kZstd, *compressed);
+      std::unique_ptr<PackBuilder> full;
+      const bool added = add_to_pack(chunk.hash, chunk.length, Codec::kZstd, *compressed, full);
+      return_large_slot(std::move(slot));
+      return added && send_full(client, std::move(full));
     }
   }
   auto put = client.put_chunk(task.grant, buffer);
+  return_large_slot(std::move(slot));
   if (!put) {
     // The bytes no longer match the hash: the file changed after it was read. That file is
     // skipped; everything else goes on.
@@ -242,8 +284,7 @@ bool UploadPipeline::upload_large(ApiClient& client, const UploadTask& task, Com
 }
 
 void UploadPipeline::uploader_loop(ApiClient& client) {
-  Compressor compressor;
-  Bytes buffer;
+  Compressor compressor;  // For small chunks only: its buffer stays small.
   std::vector<ChunkRef> to_confirm;
   while (true) {
     UploadTask task;
@@ -262,19 +303,21 @@ void UploadPipeline::uploader_loop(ApiClient& client) {
       upload_queue_.pop_front();
     }
     if (task.chunk.data.empty()) {
-      if (!upload_large(client, task, compressor, buffer, to_confirm)) return;
+      if (!upload_large(client, task, to_confirm)) return;
       continue;
     }
     const ByteView raw = task.chunk.data;
     const auto compressed = compressor.compress(raw);
+    std::unique_ptr<PackBuilder> full;
     const bool added =
-        add_to_pack(client, task.chunk.hash, task.chunk.length,
-                    compressed ? Codec::kZstd : Codec::kRaw, compressed ? *compressed : raw);
+        add_to_pack(task.chunk.hash, task.chunk.length, compressed ? Codec::kZstd : Codec::kRaw,
+                    compressed ? *compressed : raw, full);
+    task.chunk.data = Bytes();  // Its bytes are in the pack now.
     {
       std::lock_guard lock(mu_);
       release(task.chunk.length);
     }
-    if (!added) return;
+    if (!added || !send_full(client, std::move(full))) return;
   }
 }
 

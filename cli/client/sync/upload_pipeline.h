@@ -37,9 +37,10 @@ struct ChunkTask {
 // Every chunk is compressed by its uploader (in parallel); small ones, and large ones that
 // compress, go into the push's one open pack, sent with one PUT once it reaches the server's
 // target size; a large chunk that does not compress is sent raw with a PUT of its own. The bytes
-// held are bounded: hashing waits while too many small chunks are queued, and at most
-// kPacksInFlight finished packs are held while they are sent. Each chunk is checked once per
-// push, however many files contain it.
+// held are bounded whatever the tree: hashing waits while too many small chunks are queued, at
+// most kLargeSlots large chunks are read and compressed at once, and at most kPacksInFlight
+// finished packs are held while they are sent. Each chunk is checked once per push, however many
+// files contain it.
 class UploadPipeline {
  public:
   // Called, from pipeline threads and never under its lock, with chunks that are now on the
@@ -76,13 +77,24 @@ class UploadPipeline {
     protocol::ChunkUpload grant;
   };
 
+  // What a large chunk is read into and compressed with; each grows to the largest chunk (4 MiB
+  // by default) and is kept for the next one.
+  struct LargeSlot {
+    Bytes buffer;
+    Compressor compressor;
+  };
+
   // Chunks put straight into the blob store are reported to the server in batches of this many,
   // so that an interrupted push loses at most one batch of that knowledge.
   static constexpr size_t kConfirmBatch = 64;
-  // The most chunk bytes held in queues for packing.
-  static constexpr uint64_t kMaxHeldBytes = 16 * 1024 * 1024;
-  // The most finished packs held while they are sent (besides the one being filled).
-  static constexpr int kPacksInFlight = 2;
+  // The memory budget (docs/decisions.md, "The push pipeline's memory budget"). The most chunk
+  // bytes held in queues for packing:
+  static constexpr uint64_t kMaxHeldBytes = 8 * 1024 * 1024;
+  // The most finished packs held while they are sent (besides the one being filled):
+  static constexpr int kPacksInFlight = 1;
+  // The most large chunks read and compressed at once (compressing is what takes the time, and
+  // two of them keep two cores busy beside the hashers):
+  static constexpr size_t kLargeSlots = 2;
 
   void release(uint64_t bytes);
 
@@ -97,17 +109,27 @@ class UploadPipeline {
   // one confirmation.
   bool send_pack(ApiClient& client, PackBuilder& builder);
 
-  // Adds an encoded chunk to the open pack; the uploader that fills it sends it.
-  bool add_to_pack(ApiClient& client, const Digest& hash, uint32_t length, Codec codec,
-                   ByteView stored);
+  // Adds an encoded chunk to the open pack. If that fills it, `full` receives it, for the caller
+  // to send with send_full once it has let go of its buffers. False if the push must stop.
+  bool add_to_pack(const Digest& hash, uint32_t length, Codec codec, ByteView stored,
+                   std::unique_ptr<PackBuilder>& full);
+
+  // Sends a pack add_to_pack filled (nothing if null) and lets the next one be filled.
+  bool send_full(ApiClient& client, std::unique_ptr<PackBuilder> full);
+
+  // A new open pack, its buffer reserved so that it never grows by copying.
+  std::unique_ptr<PackBuilder> new_pack() const;
+
+  // Waits for a free large slot (nullptr if the push is stopping).
+  std::unique_ptr<LargeSlot> take_large_slot();
+  void return_large_slot(std::unique_ptr<LargeSlot> slot);
 
   // Sends the open pack, however small (the last uploader to finish does).
   bool flush_pack(ApiClient& client);
 
   // Sends a chunk too large for a pack: compressed in the open pack if that pays, else raw with
   // a PUT of its own. False if the push must stop.
-  bool upload_large(ApiClient& client, const UploadTask& task, Compressor& compressor,
-                    Bytes& buffer, std::vector<ChunkRef>& to_confirm);
+  bool upload_large(ApiClient& client, const UploadTask& task, std::vector<ChunkRef>& to_confirm);
 
   void uploader_loop(ApiClient& client);
 
@@ -132,9 +154,11 @@ class UploadPipeline {
 
   std::mutex pack_mu_;  // Never taken while holding mu_, nor mu_ while holding it.
   std::condition_variable pack_cv_;
-  std::unique_ptr<PackBuilder> pack_ = std::make_unique<PackBuilder>();
+  std::unique_ptr<PackBuilder> pack_ = new_pack();
   int packs_in_flight_ = 0;
   bool pack_failed_ = false;
+  std::vector<std::unique_ptr<LargeSlot>> large_slots_;  // Free ones; guarded by pack_mu_.
+  size_t large_slots_made_ = 0;
 
   std::vector<std::thread> threads_;
 };

@@ -48,7 +48,7 @@ Result<size_t> read_some(int fd, std::span<std::byte> buf, const std::string& pa
 class ParallelChunkHasher {
  public:
   ParallelChunkHasher(HashPool& pool, const ChunkCallback& on_chunk)
-      : pool_(pool), on_chunk_(on_chunk), max_in_flight_(2 * static_cast<size_t>(pool.threads())) {}
+      : pool_(pool), on_chunk_(on_chunk), max_in_flight_(static_cast<size_t>(pool.threads()) + 1) {}
 
   ~ParallelChunkHasher() { wait(); }
 

@@ -53,8 +53,8 @@ struct HashedFile {
 // when a pool is given.
 using ChunkCallback = std::function<void(const ChunkRef& chunk, uint64_t offset, ByteView bytes)>;
 
-// With `pool` and a file of at least kParallelHashMinBytes, chunks are copied (bounded to a few
-// in flight per pool thread) and hashed in parallel; the manifest is the same either way.
+// With `pool` and a file of at least kParallelHashMinBytes, chunks are copied (at most one per
+// pool thread and one more in flight) and hashed in parallel; the manifest is the same either way.
 Result<HashedFile> hash_file(const std::string& path, const ChunkerParams& params,
                              const ChunkCallback& on_chunk = nullptr, HashPool* pool = nullptr);
 
