@@ -28,13 +28,19 @@ std::string to_hex(ByteView data) {
 std::optional<Bytes> from_hex(std::string_view hex) {
   if (hex.size() % 2 != 0) return std::nullopt;
   Bytes out(hex.size() / 2);
+  if (!from_hex_into(hex, out)) return std::nullopt;
+  return out;
+}
+
+bool from_hex_into(std::string_view hex, std::span<std::byte> out) {
+  if (hex.size() != 2 * out.size()) return false;
   for (size_t i = 0; i < out.size(); ++i) {
     const int hi = hex_value(hex[2 * i]);
     const int lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
+    if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<std::byte>((hi << 4) | lo);
   }
-  return out;
+  return true;
 }
 
 std::string human_bytes(uint64_t bytes) {

@@ -26,6 +26,8 @@ inline std::string_view as_string_view(ByteView b) {
 std::string to_hex(ByteView data);
 // Decodes hex (either case); nullopt on odd length or a non-hex character.
 std::optional<Bytes> from_hex(std::string_view hex);
+// Decodes `hex` into `out`, which it must fill exactly; false (out unspecified) otherwise.
+bool from_hex_into(std::string_view hex, std::span<std::byte> out);
 
 // "512 B", "1.5 MiB": binary units, one decimal above bytes.
 std::string human_bytes(uint64_t bytes);

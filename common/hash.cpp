@@ -14,10 +14,9 @@
 namespace cairn {
 
 std::optional<Digest> Digest::from_hex(std::string_view hex) {
-  if (hex.size() != 2 * kSize) return std::nullopt;
-  auto raw = cairn::from_hex(hex);
-  if (!raw) return std::nullopt;
-  return from_bytes(*raw);
+  std::array<std::byte, kSize> out{};
+  if (!from_hex_into(hex, out)) return std::nullopt;
+  return Digest(out);
 }
 
 std::optional<Digest> Digest::from_bytes(ByteView bytes) {

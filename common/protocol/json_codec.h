@@ -21,6 +21,10 @@ struct DecodeError {
 
 Digest digest_from(const json& j, const char* field);
 
+// POST /v1/chunks/check's body in one SAX pass, without the generic decoder's tree
+// (json_check.cpp); decode_json<CheckChunksRequest> is this.
+Result<CheckChunksRequest> decode_check_request(std::string_view text);
+
 template <typename T>
 T get_or(const json& j, const char* field, T fallback) {
   auto it = j.find(field);

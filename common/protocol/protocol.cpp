@@ -132,7 +132,11 @@ Result<T> decode_json(std::string_view text) {
 
 CAIRN_PROTOCOL_TYPE(ServerConfig)
 CAIRN_PROTOCOL_TYPE(WhoAmI)
-CAIRN_PROTOCOL_TYPE(CheckChunksRequest)
+template std::string encode_json<CheckChunksRequest>(const CheckChunksRequest&);
+template <>
+Result<CheckChunksRequest> decode_json<CheckChunksRequest>(std::string_view text) {
+  return wire::decode_check_request(text);
+}
 CAIRN_PROTOCOL_TYPE(CheckChunksResponse)
 CAIRN_PROTOCOL_TYPE(ChunkUpload)
 CAIRN_PROTOCOL_TYPE(PackUploadRequest)

@@ -644,15 +644,31 @@ Result<std::unordered_set<Digest>> Tx::held_chunks(int64_t user_id,
     if (unknown.empty()) return held;
     ask = &unknown;
   }
+  // Proven first (user_chunks: uploaded and verified, unless damaged since), then, for what is
+  // left, claimed (pack_chunks read by this user alone: their packs in S3). Two plain lookups:
+  // a UNION of both cost a sort of every answer and a second probe of every hash, when a push
+  // to a local-disk store finds nearly everything in the first.
   CAIRN_RETURN_IF_ERROR(in_batches(
       *ask, {sql::to_value(user_id)},
       [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
         CAIRN_ASSIGN_OR_RETURN(
             auto r, s_.run("SELECT hash FROM user_chunks WHERE user_id=?1 AND hash IN (" + in +
-                               ") AND hash NOT IN (SELECT hash FROM damaged_chunks) UNION "
-                               "SELECT hash FROM pack_chunks WHERE reader_id=?1 AND hash IN (" +
-                               in + ")",
+                               ") AND hash NOT IN (SELECT hash FROM damaged_chunks)",
                            args));
+        collect_digests(r, 0, held);
+        return {};
+      }));
+  std::vector<Digest> rest;
+  for (const auto& d : *ask) {
+    if (held.count(d) == 0) rest.push_back(d);
+  }
+  CAIRN_RETURN_IF_ERROR(in_batches(
+      rest, {sql::to_value(user_id)},
+      [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+        CAIRN_ASSIGN_OR_RETURN(
+            auto r,
+            s_.run("SELECT hash FROM pack_chunks WHERE reader_id=?1 AND hash IN (" + in + ")",
+                   args));
         collect_digests(r, 0, held);
         return {};
       }));

@@ -328,5 +328,96 @@ TEST(ProtocolTest, PackEntriesAreChecked) {
   }
 }
 
+// POST /v1/chunks/check's body has a decoder of its own (json_check.cpp): it must accept and
+// refuse what the generic one does.
+const std::string kHashA = sha256(as_bytes("a")).hex();
+const std::string kHashB = sha256(as_bytes("b")).hex();
+
+TEST(ProtocolTest, ACheckRequestRoundTripsWithEveryField) {
+  CheckChunksRequest req;
+  for (int i = 0; i < 300; ++i) {
+    req.chunks.push_back({sha256(as_bytes(std::to_string(i))), static_cast<uint32_t>(i + 1)});
+  }
+  req.manifests = {sha256(as_bytes("m1")), sha256(as_bytes("m2"))};
+  req.commit_bytes = 123456789012ull;
+  auto back = decode_json<CheckChunksRequest>(encode_json(req));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->chunks, req.chunks);
+  EXPECT_EQ(back->manifests, req.manifests);
+  EXPECT_EQ(back->commit_bytes, req.commit_bytes);
+
+  auto plain = decode_json<CheckChunksRequest>(encode_json(CheckChunksRequest{}));
+  ASSERT_TRUE(plain.has_value()) << plain.error().message();
+  EXPECT_TRUE(plain->chunks.empty());
+  EXPECT_TRUE(plain->manifests.empty());
+  EXPECT_FALSE(plain->commit_bytes.has_value());
+}
+
+TEST(ProtocolTest, ACheckRequestSkipsUnknownFieldsHoweverDeep) {
+  const std::string text = R"({"extra": {"a": [1, {"b": [[], {}]}], "c": "x"}, "chunks": [)"
+                           R"({"hash": ")" +
+                           kHashA +
+                           R"(", "len": 5, "note": {"deep": [1, 2]}},)"
+                           R"({"len": 7, "hash": ")" +
+                           kHashB +
+                           R"("}],)"
+                           R"("commit_bytes": null, "later": [{"chunks": 3}]})";
+  auto r = decode_json<CheckChunksRequest>(text);
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  ASSERT_EQ(r->chunks.size(), 2u);
+  EXPECT_EQ(r->chunks[0].hash.hex(), kHashA);
+  EXPECT_EQ(r->chunks[0].length, 5u);
+  EXPECT_EQ(r->chunks[1].hash.hex(), kHashB);
+  EXPECT_EQ(r->chunks[1].length, 7u);
+  EXPECT_FALSE(r->commit_bytes.has_value());
+
+  // A key given twice: the last one counts, as the generic decoder's tree keeps it.
+  auto twice = decode_json<CheckChunksRequest>(R"({"chunks": [{"hash": ")" + kHashA +
+                                               R"(", "len": 1}], "chunks": []})");
+  ASSERT_TRUE(twice.has_value()) << twice.error().message();
+  EXPECT_TRUE(twice->chunks.empty());
+}
+
+TEST(ProtocolTest, ACheckRequestRefusesWhatIsNotOne) {
+  const std::string chunk_a = R"({"hash": ")" + kHashA + R"(", "len": 1})";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", "malformed JSON"},
+      {"not json", "malformed JSON"},
+      {"[]", "must be an object"},
+      {"5", "must be an object"},
+      {"{}", "'chunks' not found"},
+      {R"({"manifests": []})", "'chunks' not found"},
+      {R"({"chunks": 3})", "chunks must be an array"},
+      {R"({"chunks": {}})", "chunks must be an array"},
+      {R"({"chunks": [3]})", "each chunk must be an object"},
+      {R"({"chunks": [[]]})", "each chunk must be an object"},
+      {R"({"chunks": [{"hash": "zz", "len": 1}]})", "64-character hex"},
+      {R"({"chunks": [{"hash": 5, "len": 1}]})", "hash must be a hex string"},
+      {R"({"chunks": [{"hash": [], "len": 1}]})", "hash must be a hex string"},
+      {R"({"chunks": [{"len": 1}]})", "'hash' not found"},
+      {R"({"chunks": [{"hash": ")" + kHashA + R"("}]})", "'len' not found"},
+      {R"({"chunks": [{"hash": ")" + kHashA + R"(", "len": 0}]})", "out of range"},
+      {R"({"chunks": [{"hash": ")" + kHashA + R"(", "len": -1}]})", "len must be a count"},
+      {R"({"chunks": [{"hash": ")" + kHashA + R"(", "len": "1"}]})", "len must be a count"},
+      {R"({"chunks": [{"hash": ")" + kHashA + R"(", "len": 67108865}]})", "out of range"},
+      {R"({"chunks": [)" + chunk_a + R"(], "manifests": 1})", "manifests must be an array"},
+      {R"({"chunks": [)" + chunk_a + R"(], "manifests": [1]})", "manifests must be hex strings"},
+      {R"({"chunks": [)" + chunk_a + R"(], "manifests": ["ab"]})", "64-character hex"},
+      {R"({"chunks": [)" + chunk_a + R"(], "commit_bytes": "x"})", "commit_bytes must be a count"},
+      {R"({"chunks": [)" + chunk_a + R"(], "commit_bytes": {}})", "commit_bytes must be a count"},
+      {R"({"chunks": [)" + chunk_a + R"(]} trailing)", "malformed JSON"},
+      {R"({"chunks": [)" + chunk_a + R"()", "malformed JSON"},
+      {R"({"x": )" + std::string(40, '[') + std::string(40, ']') + R"(, "chunks": []})",
+       "more than 32 levels"},
+  };
+  for (const auto& [text, why] : bad) {
+    auto r = decode_json<CheckChunksRequest>(text);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << text;
+    EXPECT_NE(r.error().message().find(why), std::string::npos)
+        << text << " -> " << r.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace cairn::protocol
