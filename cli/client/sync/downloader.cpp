@@ -25,7 +25,7 @@ constexpr int kTempShards = 16;
 // True if the local path still looks the way the plan saw it.
 bool unchanged_since_plan(const std::string& root, const DownloadJob& job) {
   auto now = stat_entry(root, job.rel);
-  if (!now) return !job.expected.has_value() && now.error().code() == ErrorCode::kNotFound;
+  if (!now) return job.expected == nullptr && now.error().code() == ErrorCode::kNotFound;
   if (!job.expected) return false;
   const auto& e = *job.expected;
   return same_stat(*now, e);
@@ -50,14 +50,21 @@ void parallel_for(size_t n, int threads, const ApiClient& prototype, F&& work) {
 
 }  // namespace
 
-std::string temp_path(const std::string& state_dir) {
-  // Unique within this process by the counter and across processes by the random prefix (and
+uint64_t next_temp_number() {
+  static std::atomic<uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string temp_path(const std::string& state_dir, uint64_t n) {
+  // Unique within this process by the number and across processes by the random prefix (and
   // O_EXCL at creation checks it): no call into the CSPRNG, which costs two system calls, per file.
   static const std::string prefix = to_hex(secure_random(8));
-  static std::atomic<uint64_t> counter{0};
-  const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
   return state_dir + "/tmp/" + std::to_string(n % kTempShards) + "/" + prefix + "-" +
          std::to_string(n) + ".part";
+}
+
+std::string temp_path(const std::string& state_dir) {
+  return temp_path(state_dir, next_temp_number());
 }
 
 Result<void> make_temp_shards(const std::string& state_dir) {
@@ -164,8 +171,12 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
                [&](ApiClient& client, size_t i) { fetch(client, reads[i]); });
 }
 
+std::string Downloader::temp_of(const DownloadJob& job) const {
+  return temp_path(session_.state->state_dir(), job.temp);
+}
+
 void Downloader::fail(DownloadJob& job, const std::string& message, bool corrupt) {
-  std::lock_guard lock(job.error_mu);
+  std::lock_guard lock(errors_mu_);
   if (job.error.empty()) {
     job.error = message;
     job.corrupt = corrupt;
@@ -188,10 +199,10 @@ void Downloader::prepare(DownloadJob& job) {
     return abandon(job, "manifest size does not match the listing");
   }
   job.manifest = std::move(*manifest);
-  job.temp_path = temp_path(session_.state->state_dir());
+  job.temp = next_temp_number();
   job.whole = job.manifest.chunks().size() <= 1;
   if (!job.whole) {
-    const int fd = ::open(job.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    const int fd = ::open(temp_of(job).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return abandon(job, std::string("create temp file: ") + std::strerror(errno));
     const bool sized = ::ftruncate(fd, static_cast<off_t>(job.entry->size)) == 0;
     ::close(fd);
@@ -280,7 +291,7 @@ void Downloader::deliver(Slot& slot, ByteView bytes, const std::string& error, b
   for (const Target& t : slot.targets) {
     if (error.empty() && !t.job->failed.load()) {
       if (auto w = t.job->whole ? write_whole(*t.job, bytes)
-                                : write_at(t.job->temp_path, t.offset, bytes);
+                                : write_at(temp_of(*t.job), t.offset, bytes);
           !w) {
         fail(*t.job, w.error().message());
       }
@@ -305,7 +316,7 @@ Result<void> Downloader::write_at(const std::string& path, uint64_t offset, Byte
 }
 
 Result<void> Downloader::write_whole(const DownloadJob& job, ByteView bytes) const {
-  const int fd = ::open(job.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const int fd = ::open(temp_of(job).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     return make_error(ErrorCode::kIo, std::string("create temp file: ") + std::strerror(errno));
   }
@@ -355,16 +366,17 @@ bool Downloader::file_times(const DownloadJob& job, struct timespec (&times)[2])
 }
 
 void Downloader::abandon(DownloadJob& job, const std::string& message) {
-  if (!job.temp_path.empty()) ::unlink(job.temp_path.c_str());
+  if (job.temp != 0) ::unlink(temp_of(job).c_str());
   fail(job, message);
   progress_.files_done.fetch_add(1);
 }
 
 void Downloader::finalize(DownloadJob& job) {
   if (!job.whole) {
-    ::chmod(job.temp_path.c_str(), file_mode(job));
+    const std::string temp = temp_of(job);
+    ::chmod(temp.c_str(), file_mode(job));
     struct timespec times[2];
-    if (file_times(job, times)) ::utimensat(AT_FDCWD, job.temp_path.c_str(), times, 0);
+    if (file_times(job, times)) ::utimensat(AT_FDCWD, temp.c_str(), times, 0);
   }
   progress_.files_done.fetch_add(1);
   std::lock_guard lock(rename_mu_);
@@ -392,21 +404,22 @@ void Downloader::put_in_place_locked() {
 }
 
 void Downloader::place(DownloadJob& job, const std::string* not_durable) {
+  const std::string temp = temp_of(job);
   if (not_durable != nullptr) {
-    ::unlink(job.temp_path.c_str());
+    ::unlink(temp.c_str());
     fail(job, "cannot make the download durable: " + *not_durable);
     return;
   }
   // Re-stat right before the replace: a local edit made during the pull wins.
   if (!unchanged_since_plan(session_.root, job)) {
-    ::unlink(job.temp_path.c_str());
+    ::unlink(temp.c_str());
     job.conflict = true;
     job.error = "changed locally during the pull; kept the local version";
     return;
   }
   // Through the tree, never through a symlink in it; its parents made as needed.
-  if (auto placed = tree_.place(job.temp_path, job.rel); !placed) {
-    ::unlink(job.temp_path.c_str());
+  if (auto placed = tree_.place(temp, job.rel); !placed) {
+    ::unlink(temp.c_str());
     fail(job, "cannot write: " + placed.error().message());
     return;
   }

@@ -451,7 +451,7 @@ void Pull::settle_arrival(const ArrivalStep& step) {
   auto job = std::make_unique<DownloadJob>();
   job->rel = rel;
   job->entry = &e;
-  if (step.replaces_unchanged) job->expected = *step.local;
+  if (step.replaces_unchanged) job->expected = std::make_unique<LocalEntry>(*step.local);
   downloads_.push_back(std::move(job));
 }
 
