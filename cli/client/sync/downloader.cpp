@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <thread>
 #include <unordered_set>
 
@@ -21,6 +22,25 @@ namespace {
 // files showed most of its time in the kernel, on ext4's directory lock and inode search; with 16
 // folders three clones took 4.2-5.2 s, with one 3.0-8.8 s (this disk is noisy).
 constexpr int kTempShards = 16;
+
+// The process's umask, from /proc (umask(2) reads it only by setting it, for a moment, under the
+// other threads); -1 if unknown.
+int process_umask() {
+  static const int mask = [] {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("Umask:", 0) != 0) continue;
+      try {
+        return std::stoi(line.substr(6), nullptr, 8);
+      } catch (const std::exception&) {
+        return -1;
+      }
+    }
+    return -1;
+  }();
+  return mask;
+}
 
 // True if the local path still looks the way the plan saw it.
 bool unchanged_since_plan(const std::string& root, const DownloadJob& job) {
@@ -316,11 +336,18 @@ Result<void> Downloader::write_at(const std::string& path, uint64_t offset, Byte
 }
 
 Result<void> Downloader::write_whole(const DownloadJob& job, ByteView bytes) const {
-  const int fd = ::open(temp_of(job).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  // Created with its mode when the umask leaves that whole (0644 under 022, say): one fchmod
+  // less per file. Otherwise private first, then exactly the server's bits.
+  const mode_t mode = file_mode(job);
+  const int mask = process_umask();
+  const bool exact =
+      mask >= 0 && (mode & ~mode_t{0777}) == 0 && (mode & static_cast<mode_t>(mask)) == 0;
+  const int fd =
+      ::open(temp_of(job).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, exact ? mode : 0600);
   if (fd < 0) {
     return make_error(ErrorCode::kIo, std::string("create temp file: ") + std::strerror(errno));
   }
-  if (::fchmod(fd, file_mode(job)) != 0) {
+  if (!exact && ::fchmod(fd, mode) != 0) {
     const int err = errno;
     ::close(fd);
     return make_error(ErrorCode::kIo, std::string("set mode: ") + std::strerror(err));
@@ -410,15 +437,19 @@ void Downloader::place(DownloadJob& job, const std::string* not_durable) {
     fail(job, "cannot make the download durable: " + *not_durable);
     return;
   }
-  // Re-stat right before the replace: a local edit made during the pull wins.
-  if (!unchanged_since_plan(session_.root, job)) {
+  // A local edit made during the pull wins. Where the plan saw nothing, the rename itself refuses
+  // to replace what appeared since; otherwise the file is stat'ed again right before it is
+  // replaced.
+  const bool absent = job.expected == nullptr;
+  const auto keep_local = [&] {
     ::unlink(temp.c_str());
     job.conflict = true;
     job.error = "changed locally during the pull; kept the local version";
-    return;
-  }
+  };
+  if (!absent && !unchanged_since_plan(session_.root, job)) return keep_local();
   // Through the tree, never through a symlink in it; its parents made as needed.
-  if (auto placed = tree_.place(temp, job.rel); !placed) {
+  if (auto placed = tree_.place(temp, job.rel, /*replace=*/!absent); !placed) {
+    if (placed.error().code() == ErrorCode::kAlreadyExists) return keep_local();
     ::unlink(temp.c_str());
     fail(job, "cannot write: " + placed.error().message());
     return;

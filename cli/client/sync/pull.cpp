@@ -225,6 +225,8 @@ class DiskView final : public LocalView {
       : session_(session), tree_(tree), api_(api) {}
 
   Result<LocalEntry> stat(const std::string& rel) override {
+    // A clone or a pull of a new folder plans thousands of files in folders not made yet.
+    if (tree_.known_missing(rel)) return make_error(ErrorCode::kNotFound, rel + ": not here");
     return stat_entry(session_.root, rel);
   }
   bool unchanged_since(const LocalEntry& now, const BaseRecord& b) override {

@@ -54,7 +54,16 @@ Result<void> LocalTree::check(std::string_view rel) {
   return {};
 }
 
+bool LocalTree::known_missing(const std::string& rel) const {
+  if (missing_.empty()) return false;
+  for (std::string at = parent_rel(rel); !at.empty(); at = parent_rel(at)) {
+    if (missing_.count(at) != 0) return true;
+  }
+  return false;
+}
+
 void LocalTree::forget_folders() {
+  missing_.clear();
   for (const auto& [rel, fd] : open_) ::close(fd);
   open_.clear();
 }
@@ -69,11 +78,15 @@ Result<int> LocalTree::folder(const std::string& rel, bool create) {
     return root_fd_;
   }
   if (auto hit = open_.find(rel); hit != open_.end()) return hit->second;
+  if (!create && missing_.count(rel) != 0) {
+    return make_error(ErrorCode::kNotFound, "open folder " + rel + ": no such folder");
+  }
   CAIRN_ASSIGN_OR_RETURN(const int parent, folder(parent_rel(rel), create));
   const std::string name = base_name(rel);
   constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   int fd = ::openat(parent, name.c_str(), kFlags);
   if (fd < 0 && errno == ENOENT && create) {
+    missing_.clear();
     if (writing_in({parent}, [&] { return ::mkdirat(parent, name.c_str(), 0777); }) != 0 &&
         errno != EEXIST) {
       return io_error("create folder " + rel, errno);
@@ -82,6 +95,7 @@ Result<int> LocalTree::folder(const std::string& rel, bool create) {
   }
   if (fd < 0) {
     const int err = errno;
+    if (err == ENOENT && !create) missing_.insert(rel);
     struct stat st {};
     if ((err == ELOOP || err == ENOTDIR) &&
         ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -166,6 +180,7 @@ Result<void> LocalTree::check_parents(const std::string& rel) {
 
 Result<bool> LocalTree::make_folders(const std::string& rel) {
   trim();
+  missing_.clear();
   CAIRN_ASSIGN_OR_RETURN(auto parent, parent_of(rel, true));
   const bool made = writing_in({parent.first}, [&] {
                       return ::mkdirat(parent.first, parent.second.c_str(), 0777);
@@ -181,13 +196,27 @@ Result<bool> LocalTree::make_folders(const std::string& rel) {
   return made;
 }
 
-Result<void> LocalTree::place(const std::string& from_abs, const std::string& rel) {
+Result<void> LocalTree::place(const std::string& from_abs, const std::string& rel, bool replace) {
   trim();
   CAIRN_ASSIGN_OR_RETURN(auto parent, parent_of(rel, true));
-  if (writing_in({parent.first}, [&] {
-        return ::renameat(AT_FDCWD, from_abs.c_str(), parent.first, parent.second.c_str());
-      }) != 0) {
-    return io_error("put " + rel + " in place", errno);
+  const auto in_place = [&](unsigned flags) {
+    return writing_in({parent.first}, [&] {
+      return ::renameat2(AT_FDCWD, from_abs.c_str(), parent.first, parent.second.c_str(), flags);
+    });
+  };
+  int done = in_place(replace ? 0 : RENAME_NOREPLACE);
+  if (done != 0 && errno == EINVAL && !replace) {
+    // A file system without RENAME_NOREPLACE: check, then rename.
+    struct stat st {};
+    if (::fstatat(parent.first, parent.second.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      return make_error(ErrorCode::kAlreadyExists, rel + " exists");
+    }
+    done = in_place(0);
+  }
+  if (done != 0) {
+    const int err = errno;
+    if (err == EEXIST && !replace) return make_error(ErrorCode::kAlreadyExists, rel + " exists");
+    return io_error("put " + rel + " in place", err);
   }
   return {};
 }

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -47,9 +48,15 @@ class LocalTree {
   // made. kAlreadyExists if a file or symlink is where a folder should be.
   Result<bool> make_folders(const std::string& rel);
 
+  // True if a folder above `rel` was found missing and the tree has made or moved no folder
+  // since: `rel` is not there either.
+  bool known_missing(const std::string& rel) const;
+
   // Renames the file at `from_abs` (a temporary file of the client's, outside the tree's paths)
-  // to `rel`, making `rel`'s parents; replaces a file or symlink there, never a folder.
-  Result<void> place(const std::string& from_abs, const std::string& rel);
+  // to `rel`, making `rel`'s parents; replaces a file or symlink there, never a folder. With
+  // `replace` false, kAlreadyExists if anything is at `rel`, checked by the rename itself (no
+  // window between a check and the rename, and no stat for it).
+  Result<void> place(const std::string& from_abs, const std::string& rel, bool replace = true);
 
   // Renames `from` to `to`, both inside the tree; makes `to`'s parents. With `replace` false,
   // kAlreadyExists if `to` exists.
@@ -87,6 +94,10 @@ class LocalTree {
   std::string root_;
   int root_fd_ = -1;
   std::unordered_map<std::string, int> open_;
+  // Folders found missing since the tree last made or moved one: a plan over thousands of new
+  // files asks about each, and the answer is known without a system call. Cleared by every
+  // change that could make one.
+  std::unordered_set<std::string> missing_;
   std::vector<std::pair<int, mode_t>> unlocked_;  // A descriptor of each, and its own mode.
 };
 

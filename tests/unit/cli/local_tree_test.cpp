@@ -45,6 +45,66 @@ TEST(LocalTreeTest, SetModeChangesFilesAndFoldersNeverASymlinkTarget) {
   EXPECT_EQ(tree.set_mode("../outside", 0600).error().code(), ErrorCode::kInvalidArgument);
 }
 
+// A download put where the plan saw nothing never replaces what appeared there since; where it
+// replaces a file the plan saw, it does.
+TEST(LocalTreeTest, PlacingWithoutReplacingRefusesAnythingAlreadyThere) {
+  testing::TempDir dir;
+  const std::string root = dir.path() + "/wc";
+  const std::string temp = dir.path() + "/temp";
+  fs::create_directories(root);
+  const auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    std::string text;
+    std::getline(in, text);
+    return text;
+  };
+  LocalTree tree(root);
+
+  std::ofstream(temp) << "downloaded";
+  ASSERT_TRUE(tree.place(temp, "new/file.txt", /*replace=*/false).has_value());
+  EXPECT_EQ(read(root + "/new/file.txt"), "downloaded");
+
+  std::ofstream(root + "/new/edited.txt") << "local edit";
+  std::ofstream(temp) << "server's";
+  auto refused = tree.place(temp, "new/edited.txt", /*replace=*/false);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(read(root + "/new/edited.txt"), "local edit");
+  EXPECT_TRUE(fs::exists(temp));  // Left for the caller to remove.
+
+  fs::create_directories(root + "/new/folder");
+  EXPECT_EQ(tree.place(temp, "new/folder", false).error().code(), ErrorCode::kAlreadyExists);
+
+  ASSERT_TRUE(tree.place(temp, "new/edited.txt", /*replace=*/true).has_value());
+  EXPECT_EQ(read(root + "/new/edited.txt"), "server's");
+}
+
+// Folders found missing answer for everything under them without a system call, until the tree
+// makes or moves a folder.
+TEST(LocalTreeTest, AMissingFolderIsRememberedUntilTheTreeMakesOne) {
+  testing::TempDir dir;
+  const std::string root = dir.path();
+  LocalTree tree(root);
+  EXPECT_FALSE(tree.known_missing("a/b/c.txt"));
+  ASSERT_TRUE(tree.check_parents("a/b/c.txt").has_value());  // "a" is missing: fine.
+  EXPECT_TRUE(tree.known_missing("a/b/c.txt"));
+  EXPECT_TRUE(tree.known_missing("a/d.txt"));
+  EXPECT_FALSE(tree.known_missing("e/f.txt"));
+  EXPECT_FALSE(tree.known_missing("top.txt"));
+
+  ASSERT_TRUE(tree.make_folders("a/b").has_value());
+  EXPECT_FALSE(tree.known_missing("a/b/c.txt"));
+  ASSERT_TRUE(tree.check_parents("a/b/c.txt").has_value());
+  EXPECT_FALSE(tree.known_missing("a/b/c.txt"));
+
+  // Made by the tree while placing a file: forgotten too.
+  ASSERT_TRUE(tree.check_parents("g/h.txt").has_value());
+  EXPECT_TRUE(tree.known_missing("g/h.txt"));
+  std::ofstream(root + "/temp") << "x";
+  ASSERT_TRUE(tree.place(root + "/temp", "g/h.txt", false).has_value());
+  EXPECT_FALSE(tree.known_missing("g/i.txt"));
+}
+
 // A folder its owner keeps read-only still takes what a sync puts in it, and keeps its mode.
 // Root writes anywhere, so the work runs in a child that is an ordinary user.
 TEST(LocalTreeTest, AReadOnlyFolderOfTheUsersTakesFilesAndGetsItsModeBack) {
