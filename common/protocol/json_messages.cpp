@@ -213,10 +213,13 @@ json to_json_value(const CommitRequest& r) {
       }
     }
   }
-  return {{"device", r.device}, {"ops", std::move(ops)}};
+  json j{{"device", r.device}, {"ops", std::move(ops)}};
+  if (r.cursor) j["cursor"] = *r.cursor;
+  return j;
 }
 void from_json_value(const json& j, CommitRequest& r) {
   r.device = get_or<std::string>(j, "device", "");
+  if (auto c = j.find("cursor"); c != j.end() && !c->is_null()) r.cursor = c->get<std::string>();
   const auto& ops = j.at("ops");
   if (!ops.is_array()) fail("ops must be an array");
   for (const auto& jo : ops) {
@@ -274,9 +277,12 @@ json to_json_value(const CommitResponse& r) {
     if (!res.error_code.empty()) jr["error"] = {{"code", res.error_code}, {"message", res.message}};
     results.push_back(std::move(jr));
   }
-  return {{"results", std::move(results)}};
+  json j{{"results", std::move(results)}};
+  if (r.cursor) j["cursor"] = *r.cursor;
+  return j;
 }
 void from_json_value(const json& j, CommitResponse& r) {
+  if (auto c = j.find("cursor"); c != j.end() && !c->is_null()) r.cursor = c->get<std::string>();
   for (const auto& jr : j.at("results")) {
     CommitResult res;
     const auto status = jr.at("status").get<std::string>();

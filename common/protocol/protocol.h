@@ -238,6 +238,9 @@ struct CommitOp {
 struct CommitRequest {
   std::string device;
   std::vector<CommitOp> ops;
+  // The caller's change-feed cursor ("" for one that has read nothing yet), to have it moved past
+  // this commit's own changes (CommitResponse::cursor). Absent: not asked.
+  std::optional<std::string> cursor = std::nullopt;
 };
 // kCopied: the head had moved past the put's base version, so the file was committed beside it
 // as a conflicted copy (`copy`); both contents are kept.
@@ -254,6 +257,10 @@ struct CommitResult {
 };
 struct CommitResponse {
   std::vector<CommitResult> results;  // In request order.
+  // With a request's `cursor`: that cursor moved past the changes this commit made to the
+  // caller's own files, if nothing else changed there since the cursor. Reading the feed from it
+  // skips only what this commit wrote (and the caller knows from `results`). Absent otherwise.
+  std::optional<std::string> cursor = std::nullopt;
 };
 
 // A node as listings and the change feed describe it.

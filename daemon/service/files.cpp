@@ -224,10 +224,26 @@ Result<protocol::CommitResponse> FileService::commit(const RequestContext& ctx,
                            chunks_.unheld_chunks(actor.user_id, std::move(carried)));
     CAIRN_RETURN_IF_ERROR(chunks_.adopt_stored_chunks(actor.user_id, unconfirmed));
   }
-  CAIRN_ASSIGN_OR_RETURN(auto results, metadata_.commit(actor, ops));
+  // A cursor to move past this commit: only a well-formed one, and only its home feed (what the
+  // commit wrote into shared folders stays for the next read of their feeds).
+  std::optional<store::FeedCursor> cursor;
+  if (req.cursor) {
+    cursor = req.cursor->empty() ? std::optional<store::FeedCursor>(store::FeedCursor{})
+                                 : decode_cursor(*req.cursor, ctx.user.home_namespace_id);
+  }
+  store::FeedSpan span;
+  CAIRN_ASSIGN_OR_RETURN(auto results, metadata_.commit(actor, ops, cursor ? &span : nullptr));
   protocol::CommitResponse out;
   out.results.reserve(results.size());
   for (auto& r : results) out.results.push_back(to_wire(std::move(r)));
+  if (cursor) {
+    auto home = cursor->find(0);
+    const int64_t at = home == cursor->end() ? 0 : home->second;
+    if (at == span.before) {
+      (*cursor)[0] = span.after;
+      out.cursor = encode_cursor(*cursor);
+    }
+  }
   return out;
 }
 

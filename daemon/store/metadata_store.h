@@ -312,6 +312,12 @@ struct QuotaUsage {
 // id, each with the sequence number of its namespace to resume after.
 using FeedCursor = std::map<int64_t, int64_t>;
 
+// A feed's position before and after one commit.
+struct FeedSpan {
+  int64_t before = 0;
+  int64_t after = 0;
+};
+
 struct ChangesPage {
   std::vector<Entry> entries;
   FeedCursor cursor;  // Resume from here: every feed of the view, shares added since included.
@@ -428,8 +434,11 @@ class TreeStore {
   // Applies operations in one transaction, each atomic on its own: an op that fails or conflicts
   // changes nothing and does not stop the others. One result per op, in order. A put that
   // carries its file (staged, without an upload id) stores its manifest too.
-  virtual Result<std::vector<OpResult>> commit(const Actor& actor,
-                                               const std::vector<TreeOp>& ops) = 0;
+  // With `home_span`: the actor's home feed position (its namespace's journal head) before and
+  // after the batch. The namespace is locked from the transaction's start, so everything
+  // between the two is this batch's.
+  virtual Result<std::vector<OpResult>> commit(const Actor& actor, const std::vector<TreeOp>& ops,
+                                               FeedSpan* home_span = nullptr) = 0;
   // An encoded manifest this user may read: one a version of theirs or of a folder or file shared
   // with them, or one of their upload sessions, references; with `scope_path` (a path of the
   // user's view), only such a version or session at or under it. kNotFound otherwise.

@@ -3,9 +3,12 @@
 import json
 import os
 import shutil
+import sqlite3
 import unittest
+import urllib.parse
 
-from harness import CAIRN, CairnTestCase, make_tree, run, tree_snapshot, write, write_random
+from harness import (CAIRN, CairnTestCase, http, make_tree, run, tree_snapshot, write,
+                     write_random)
 
 
 class PushCloneTest(CairnTestCase):
@@ -218,6 +221,51 @@ class PushCloneTest(CairnTestCase):
         pushed = self.cairn_json("-C", b, "push")
         self.assertEqual(pushed["changed"], copies)
         self.cairn_json("-C", a, "pull")
+        self.assertEqual(tree_snapshot(a), tree_snapshot(b))
+
+    def working_copy_cursor(self, root):
+        with sqlite3.connect(os.path.join(root, ".cairn", "state.db")) as db:
+            row = db.execute("SELECT value FROM settings WHERE key='cursor'").fetchone()
+        return row[0] if row else ""
+
+    def server_cursor(self):
+        """Where a read of the whole change feed ends."""
+        cursor = ""
+        while True:
+            status, body = http("GET", self.daemon.url + "/v1/changes?limit=5000&cursor=" +
+                                urllib.parse.quote(cursor), token=self.token)
+            self.assertEqual(status, 200, body)
+            page = json.loads(body)
+            cursor = page["cursor"]
+            if not page["has_more"]:
+                return cursor
+
+    def test_a_push_moves_the_pull_cursor_past_its_own_changes_only(self):
+        """After a push, status and pull do not read back what it wrote; what another copy
+        pushed meanwhile is still seen."""
+        a, b = self.path("a"), self.path("b")
+        for i in range(300):
+            write(os.path.join(a, "d", f"f{i}.txt"), f"file {i}\n")
+        self.cairn("init", a, "--remote", self.daemon.url + "/cur", check=True)
+        self.cairn_json("-C", a, "push")
+        self.assertEqual(self.working_copy_cursor(a), self.server_cursor())
+        self.assertTrue(self.cairn_json("-C", a, "status")["in_sync"])
+
+        self.cairn_json("clone", self.daemon.url + "/cur", b)
+        write(os.path.join(b, "d", "f1.txt"), "edited in b\n")
+        self.cairn_json("-C", b, "push")
+        self.assertEqual(self.working_copy_cursor(b), self.server_cursor())
+        write(os.path.join(a, "d", "f2.txt"), "edited in a\n")
+        self.cairn_json("-C", a, "push")
+        # b's edit came between a's last read and a's push: a's cursor stays before it.
+        self.assertNotEqual(self.working_copy_cursor(a), self.server_cursor())
+        status = self.cairn_json("-C", a, "status")
+        self.assertEqual(status["remote"], [{"path": "d/f1.txt", "change": "modified"}])
+        self.cairn_json("-C", a, "pull")
+        with open(os.path.join(a, "d", "f1.txt")) as f:
+            self.assertEqual(f.read(), "edited in b\n")
+        self.assertEqual(self.working_copy_cursor(a), self.server_cursor())
+        self.cairn_json("-C", b, "pull")
         self.assertEqual(tree_snapshot(a), tree_snapshot(b))
 
     def test_same_edit_on_both_sides_is_no_conflict(self):

@@ -136,7 +136,11 @@ Result<void> Committer::commit(std::vector<PendingPut>& puts) {
     req.ops.push_back(protocol::CommitOp::put_file(std::move(f)));
   }
   if (req.ops.empty()) return {};
-  CAIRN_ASSIGN_OR_RETURN(auto resp, api_->commit(req));
+  chain_.stamp(req);
+  auto answered = api_->commit(req);
+  if (!answered) chain_.broke();
+  CAIRN_ASSIGN_OR_RETURN(auto resp, std::move(answered));
+  chain_.heard(resp, req.ops.size());
   BaseChanges records;
   std::vector<std::pair<std::string, Manifest>> chunk_maps;
   for (size_t k = 0; k < puts.size() && k < resp.results.size(); ++k) {
@@ -198,6 +202,35 @@ void Committer::keep_as_copy(const PendingPut& p, const protocol::CommitResult& 
   ++out_.files_changed;
   out_.changed.push_back(local ? *local : r.copy);
   out_.conflicts.push_back(std::move(note));
+}
+
+void FeedChain::stamp(protocol::CommitRequest& req) const {
+  std::lock_guard lock(mu_);
+  if (intact_) req.cursor = cursor_;
+}
+
+void FeedChain::heard(const protocol::CommitResponse& resp, size_t ops) {
+  std::lock_guard lock(mu_);
+  const bool whole =
+      resp.results.size() == ops &&
+      std::none_of(resp.results.begin(), resp.results.end(), [](const protocol::CommitResult& r) {
+        return r.status == protocol::OpStatus::kCopied;
+      });
+  if (intact_ && resp.cursor && whole) {
+    cursor_ = *resp.cursor;
+  } else {
+    intact_ = false;
+  }
+}
+
+void FeedChain::broke() {
+  std::lock_guard lock(mu_);
+  intact_ = false;
+}
+
+std::optional<std::string> FeedChain::result() const {
+  std::lock_guard lock(mu_);
+  return intact_ ? std::optional<std::string>(cursor_) : std::nullopt;
 }
 
 }  // namespace cairn::client

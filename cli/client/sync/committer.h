@@ -7,6 +7,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -44,6 +45,32 @@ struct CommitOutcome {
   uint64_t files_deferred = 0;
 };
 
+// Carries the working copy's change-feed cursor across a push's commits: each commit names the
+// cursor the one before it left, and the server moves it past that commit's own changes if
+// nothing else changed in between (CommitResponse::cursor). Once the push is done, the cursor is
+// stored, so that the next status or pull does not read back everything the push wrote (a whole
+// tree after a first push). Any commit whose answer the push may not have taken in whole (a
+// conflicted copy made on the server, a failed request) breaks the chain: the cursor then stays
+// where it was, and the next read of the feed sees everything, as before. Thread-safe.
+class FeedChain {
+ public:
+  explicit FeedChain(std::string cursor) : cursor_(std::move(cursor)) {}
+
+  // Puts the cursor in a commit request, unless the chain broke.
+  void stamp(protocol::CommitRequest& req) const;
+  // Hears a commit's answer to a stamped request (of `ops` operations).
+  void heard(const protocol::CommitResponse& resp, size_t ops);
+  // A stamped commit failed.
+  void broke();
+  // The cursor to store, if the chain held.
+  std::optional<std::string> result() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::string cursor_;
+  bool intact_ = true;
+};
+
 // Stages and commits files while the rest of the push is still hashing and uploading: a file
 // becomes ready once every chunk of it is on the server, and ready files are committed in
 // batches (of max_batch, or whatever is ready when nothing new has come for a moment) on this
@@ -52,8 +79,11 @@ struct CommitOutcome {
 // interrupted push keeps what it committed. While it runs, nobody else uses session.state.
 class Committer {
  public:
-  Committer(Session& session, const ApiClient& prototype, uint32_t batch)
-      : session_(session), api_(prototype.clone()), batch_(std::max<uint32_t>(1, batch)) {
+  Committer(Session& session, const ApiClient& prototype, uint32_t batch, FeedChain& chain)
+      : session_(session),
+        api_(prototype.clone()),
+        batch_(std::max<uint32_t>(1, batch)),
+        chain_(chain) {
     thread_ = std::thread([this] { loop(); });
   }
   ~Committer();
@@ -94,6 +124,7 @@ class Committer {
   Session& session_;
   std::unique_ptr<ApiClient> api_;
   const uint32_t batch_;
+  FeedChain& chain_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_set<Digest> done_;

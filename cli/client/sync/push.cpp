@@ -79,13 +79,17 @@ bool applied(const protocol::CommitResult& r) {
 // Sends `ops` in batches of `batch`, each one request; `each(i, result)` hears op i's result.
 Result<void> commit_in_batches(
     ApiClient& api, const std::string& device, std::vector<protocol::CommitOp> ops, size_t batch,
-    const std::function<void(size_t, const protocol::CommitResult&)>& each) {
+    FeedChain& chain, const std::function<void(size_t, const protocol::CommitResult&)>& each) {
   for (size_t i = 0; i < ops.size(); i += batch) {
     protocol::CommitRequest req;
     req.device = device;
     const size_t end = std::min(ops.size(), i + batch);
     for (size_t j = i; j < end; ++j) req.ops.push_back(std::move(ops[j]));
-    CAIRN_ASSIGN_OR_RETURN(auto resp, api.commit(req));
+    chain.stamp(req);
+    auto answered = api.commit(req);
+    if (!answered) chain.broke();
+    CAIRN_ASSIGN_OR_RETURN(auto resp, std::move(answered));
+    chain.heard(resp, req.ops.size());
     for (size_t j = i; j < end && j - i < resp.results.size(); ++j) each(j, resp.results[j - i]);
   }
   return {};
@@ -121,7 +125,8 @@ class Push {
   protocol::ServerConfig config_;
   size_t batch_ = 1;
   SyncReport report_;
-  BaseChanges changes_;  // In order: for each path the last change wins.
+  BaseChanges changes_;             // In order: for each path the last change wins.
+  std::optional<FeedChain> chain_;  // From run()'s start.
   std::map<std::string, BaseRecord> base_;
   SharedAreas shared_;
   std::mutex results_mu_;  // report_ and refreshed_ while hasher threads run.
@@ -132,6 +137,9 @@ Result<SyncReport> Push::run() {
   const auto started = std::chrono::steady_clock::now();
   report_.command = "push";
   CAIRN_RETURN_IF_ERROR(session_.state->lock_for_writing());
+  CAIRN_ASSIGN_OR_RETURN(auto cursor, session_.state->setting("cursor"));
+  const std::string cursor_before = cursor;
+  chain_.emplace(std::move(cursor));
   CAIRN_ASSIGN_OR_RETURN(config_, api_.config());
   CAIRN_RETURN_IF_ERROR(config_.chunking.validate());
   batch_ = std::max<uint32_t>(1, config_.max_batch);
@@ -217,6 +225,10 @@ Result<SyncReport> Push::run() {
   for (auto& r : refreshed_) changes_.put(std::move(r));
   CAIRN_RETURN_IF_ERROR(delete_on_server(plan.deletions));
   CAIRN_RETURN_IF_ERROR(session_.state->update(changes_, {}));
+  // Past this push's own changes in the feed, now that the state has every one of them.
+  if (auto moved = chain_->result(); moved && *moved != cursor_before) {
+    CAIRN_RETURN_IF_ERROR(session_.state->set_setting("cursor", *moved));
+  }
 
   // What the server lost and this working copy still has goes back to it.
   auto repaired = repair_lost_chunks(session_, api_, config_.chunking);
@@ -242,7 +254,7 @@ Result<void> Push::send_moves(const std::vector<LocalMove>& moves) {
         protocol::CommitOp::move(session_.to_remote(m.from), session_.to_remote(m.to), m.node_id));
   }
   return commit_in_batches(
-      api_, session_.endpoint.device, std::move(ops), batch_,
+      api_, session_.endpoint.device, std::move(ops), batch_, *chain_,
       [&](size_t i, const protocol::CommitResult& r) {
         const LocalMove& m = moves[i];
         if (!applied(r)) {
@@ -271,7 +283,7 @@ Result<void> Push::delete_on_server(const std::vector<const BaseRecord*>& doomed
     ops.push_back(protocol::CommitOp::remove(session_.to_remote(b->path), guard, b->node_id));
   }
   return commit_in_batches(
-      api_, session_.endpoint.device, std::move(ops), batch_,
+      api_, session_.endpoint.device, std::move(ops), batch_, *chain_,
       [&](size_t i, const protocol::CommitResult& r) {
         const BaseRecord& b = *doomed[i];
         if (applied(r)) {
@@ -297,7 +309,7 @@ Result<void> Push::make_folders(const std::vector<const LocalEntry*>& folders) {
     ops.push_back(protocol::CommitOp::mkdir(session_.to_remote(f->path),
                                             f->mode & protocol::kPermissionBits));
   }
-  return commit_in_batches(api_, session_.endpoint.device, std::move(ops), batch_,
+  return commit_in_batches(api_, session_.endpoint.device, std::move(ops), batch_, *chain_,
                            [&](size_t i, const protocol::CommitResult& r) {
                              const LocalEntry& f = *folders[i];
                              if (!applied(r)) {
@@ -326,7 +338,7 @@ Result<void> Push::send_files(const std::vector<PendingPut>& candidates) {
   progress.start();
   CommitOutcome outcome;
   {
-    Committer committer(session_, api_, config_.max_batch);
+    Committer committer(session_, api_, config_.max_batch, *chain_);
     const int threads = options_.hash_threads > 0 ? options_.hash_threads : default_threads();
     HashPool hash_pool(threads);
     UploadPipeline pipeline(

@@ -523,7 +523,8 @@ class SqlMetadataStore final : public MetadataStore {
 
   Result<void> save_uploads(const std::vector<StagedUpload>& uploads) override;
 
-  Result<std::vector<OpResult>> commit(const Actor& actor, const std::vector<TreeOp>& ops) override;
+  Result<std::vector<OpResult>> commit(const Actor& actor, const std::vector<TreeOp>& ops,
+                                       FeedSpan* home_span) override;
 
   Result<int64_t> expire_uploads(int64_t now) override;
 

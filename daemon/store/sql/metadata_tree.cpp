@@ -552,12 +552,23 @@ bool aborts_batch(const Error& e) {
 }
 
 Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
-                                                       const std::vector<TreeOp>& ops) {
+                                                       const std::vector<TreeOp>& ops,
+                                                       FeedSpan* home_span) {
   // One transaction (one fsync) for the whole batch; a savepoint per op makes each op atomic
   // on its own, so one bad op does not undo its neighbours.
   return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<std::vector<OpResult>> {
     Tx tx(s);
     CAIRN_RETURN_IF_ERROR(tx.still_authorised(actor));
+    if (home_span != nullptr) {
+      // An update that changes nothing, outside any savepoint: it locks the namespace's row
+      // until this transaction ends (on PostgreSQL; SQLite has one writer), so no other commit
+      // writes to the feed between `before` and `after`.
+      CAIRN_ASSIGN_OR_RETURN(auto head, s.query("UPDATE namespaces SET last_seq = last_seq WHERE "
+                                                "namespace_id=?1 RETURNING last_seq",
+                                                actor.namespace_id));
+      if (head.empty()) return make_error(ErrorCode::kNotFound, "the user's namespace");
+      home_span->before = head[0].get_int(0);
+    }
     std::vector<Digest> carried;
     for (const auto& op : ops) {
       if (op.file && op.file->chunks) {
@@ -601,6 +612,12 @@ Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
       failed.error_code = std::string(error_code_name(e.code()));
       failed.message = e.message();
       results.push_back(std::move(failed));
+    }
+    if (home_span != nullptr) {
+      CAIRN_ASSIGN_OR_RETURN(
+          auto head,
+          s.query("SELECT last_seq FROM namespaces WHERE namespace_id=?1", actor.namespace_id));
+      home_span->after = head.empty() ? home_span->before : head[0].get_int(0);
     }
     return results;
   });

@@ -45,6 +45,17 @@ TEST(ProtocolTest, CommitRoundTrip) {
   EXPECT_EQ(back->ops[1].kind, OpKind::kMkdir);
   EXPECT_EQ(back->ops[2].base_version, 7);
   EXPECT_FALSE(back->ops[0].file.has_value());
+  EXPECT_FALSE(back->cursor.has_value());  // Not asked.
+
+  // An empty cursor is still a cursor (a working copy that has read nothing yet).
+  req.cursor = "";
+  back = decode_json<CommitRequest>(encode_json(req));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->cursor, std::optional<std::string>(""));
+  CommitResponse resp;
+  EXPECT_FALSE(decode_json<CommitResponse>(encode_json(resp))->cursor.has_value());
+  resp.cursor = "c2.0:17";
+  EXPECT_EQ(decode_json<CommitResponse>(encode_json(resp))->cursor, resp.cursor);
 }
 
 TEST(ProtocolTest, ModesTravelAsPermissionBitsAndOldPeersGetDefaults) {

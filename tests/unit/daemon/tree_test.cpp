@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "common/conflict_name.h"
@@ -475,6 +476,68 @@ TEST_P(TreeTest, QuotaRefusesACommitThatWouldPassItAndChangesNothing) {
   ASSERT_TRUE(services_->identity().set_quota("alice", std::nullopt));
   EXPECT_FALSE(services_->files().quota(ctx_)->limit.has_value());
   EXPECT_EQ(services_->identity().set_quota("nobody", 5).error().code(), ErrorCode::kNotFound);
+}
+
+// A commit that names the caller's feed cursor gets it back moved past its own changes when
+// nothing else changed since (what a push does, so that the next pull does not read back what it
+// wrote); otherwise it gets none, and reading from the old cursor shows everything.
+TEST_P(TreeTest, ACommitMovesTheCallersCursorPastItsOwnChangesOnly) {
+  const ChunkRef chunk = upload_chunk("cursor bytes", ctx_);
+  const auto commit_at = [&](std::optional<std::string> cursor, std::vector<CommitOp> ops) {
+    auto r = services_->files().commit(ctx_, {"laptop", std::move(ops), std::move(cursor)});
+    EXPECT_TRUE(r.has_value()) << r.error().message();
+    return r ? *r : protocol::CommitResponse{};
+  };
+  const auto feed = [&](const std::string& cursor) {
+    auto c = services_->files().changes(ctx_, cursor, 5000);
+    EXPECT_TRUE(c.has_value()) << c.error().message();
+    return c ? *c : protocol::ChangesResponse{};
+  };
+  ASSERT_TRUE(feed("").changes.empty());
+
+  // A user with nothing yet: the empty cursor moves too, to where a full read ends.
+  auto first = commit_at("", {CommitOp::mkdir("/a"), CommitOp::put_file(file("/a/1", chunk))});
+  ASSERT_TRUE(first.cursor.has_value());
+  EXPECT_TRUE(feed(*first.cursor).changes.empty());
+  EXPECT_EQ(*first.cursor, feed("").cursor);
+
+  // Chained, through a batch of new files made at once.
+  std::vector<CommitOp> batch;
+  for (int i = 0; i < 20; ++i) {
+    batch.push_back(CommitOp::put_file(file("/a/n" + std::to_string(i), chunk)));
+  }
+  auto second = commit_at(first.cursor, std::move(batch));
+  ASSERT_TRUE(second.cursor.has_value());
+  EXPECT_NE(*second.cursor, *first.cursor);
+  EXPECT_TRUE(feed(*second.cursor).changes.empty());
+  EXPECT_EQ(feed(*first.cursor).changes.size(), 20u);
+
+  // An op that is refused after one that lands, and one that lands after: exactly at the head.
+  auto third = commit_at(second.cursor, {CommitOp::put_file(file("/a/2", chunk)),
+                                         CommitOp::remove("/a/1", 99), CommitOp::mkdir("/b")});
+  ASSERT_EQ(third.results.at(1).status, OpStatus::kConflict);
+  ASSERT_TRUE(third.cursor.has_value());
+  EXPECT_TRUE(feed(*third.cursor).changes.empty());
+  EXPECT_EQ(*third.cursor, feed("").cursor);
+
+  // Someone else's change in between: no cursor, and the old one shows both.
+  ASSERT_EQ(one(CommitOp::put_file(file("/a/other", chunk))).status, OpStatus::kOk);
+  auto fourth = commit_at(third.cursor, {CommitOp::put_file(file("/a/3", chunk))});
+  ASSERT_EQ(fourth.results.at(0).status, OpStatus::kOk);
+  EXPECT_FALSE(fourth.cursor.has_value());
+  std::set<std::string> seen;
+  for (const auto& e : feed(*third.cursor).changes) seen.insert(e.path);
+  EXPECT_EQ(seen, (std::set<std::string>{"/a/other", "/a/3"}));
+
+  // Not asked, a cursor that is not one, or an empty one when there were files already: none.
+  EXPECT_FALSE(commit_at(std::nullopt, {CommitOp::mkdir("/c")}).cursor.has_value());
+  EXPECT_FALSE(commit_at("garbage", {CommitOp::mkdir("/d")}).cursor.has_value());
+  EXPECT_FALSE(commit_at("", {CommitOp::mkdir("/e")}).cursor.has_value());
+  // A commit that changes nothing leaves a current cursor current.
+  const std::string now = feed("").cursor;
+  auto same = commit_at(now, {CommitOp::mkdir("/e")});
+  ASSERT_EQ(same.results.at(0).status, OpStatus::kUnchanged);
+  EXPECT_EQ(same.cursor, std::optional<std::string>(now));
 }
 
 // Two clients commit at once and together would pass the quota: exactly one wins, every time,
