@@ -136,11 +136,7 @@ Result<void> Committer::commit(std::vector<PendingPut>& puts) {
     req.ops.push_back(protocol::CommitOp::put_file(std::move(f)));
   }
   if (req.ops.empty()) return {};
-  chain_.stamp(req);
-  auto answered = api_->commit(req);
-  if (!answered) chain_.broke();
-  CAIRN_ASSIGN_OR_RETURN(auto resp, std::move(answered));
-  chain_.heard(resp, req.ops.size());
+  CAIRN_ASSIGN_OR_RETURN(auto resp, chain_.commit(*api_, req));
   BaseChanges records;
   std::vector<std::pair<std::string, Manifest>> chunk_maps;
   for (size_t k = 0; k < puts.size() && k < resp.results.size(); ++k) {
@@ -204,28 +200,26 @@ void Committer::keep_as_copy(const PendingPut& p, const protocol::CommitResult& 
   out_.conflicts.push_back(std::move(note));
 }
 
-void FeedChain::stamp(protocol::CommitRequest& req) const {
+Result<protocol::CommitResponse> FeedChain::commit(ApiClient& api, protocol::CommitRequest& req) {
+  {
+    std::lock_guard lock(mu_);
+    if (intact_) req.cursor = cursor_;
+  }
+  auto answered = api.commit(req);
   std::lock_guard lock(mu_);
-  if (intact_) req.cursor = cursor_;
-}
-
-void FeedChain::heard(const protocol::CommitResponse& resp, size_t ops) {
-  std::lock_guard lock(mu_);
-  const bool whole =
-      resp.results.size() == ops &&
-      std::none_of(resp.results.begin(), resp.results.end(), [](const protocol::CommitResult& r) {
-        return r.status == protocol::OpStatus::kCopied;
-      });
-  if (intact_ && resp.cursor && whole) {
-    cursor_ = *resp.cursor;
+  // Taken whole: an answer per op, and no conflicted copy made on the server (that copy must
+  // reach this working copy through the feed).
+  const bool whole = answered && answered->results.size() == req.ops.size() &&
+                     std::none_of(answered->results.begin(), answered->results.end(),
+                                  [](const protocol::CommitResult& r) {
+                                    return r.status == protocol::OpStatus::kCopied;
+                                  });
+  if (intact_ && whole && answered->cursor) {
+    cursor_ = *answered->cursor;
   } else {
     intact_ = false;
   }
-}
-
-void FeedChain::broke() {
-  std::lock_guard lock(mu_);
-  intact_ = false;
+  return answered;
 }
 
 std::optional<std::string> FeedChain::result() const {

@@ -56,12 +56,8 @@ class FeedChain {
  public:
   explicit FeedChain(std::string cursor) : cursor_(std::move(cursor)) {}
 
-  // Puts the cursor in a commit request, unless the chain broke.
-  void stamp(protocol::CommitRequest& req) const;
-  // Hears a commit's answer to a stamped request (of `ops` operations).
-  void heard(const protocol::CommitResponse& resp, size_t ops);
-  // A stamped commit failed.
-  void broke();
+  // Sends a commit with the cursor in it (unless the chain broke) and follows the answer.
+  Result<protocol::CommitResponse> commit(ApiClient& api, protocol::CommitRequest& req);
   // The cursor to store, if the chain held.
   std::optional<std::string> result() const;
 

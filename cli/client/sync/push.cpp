@@ -85,11 +85,7 @@ Result<void> commit_in_batches(
     req.device = device;
     const size_t end = std::min(ops.size(), i + batch);
     for (size_t j = i; j < end; ++j) req.ops.push_back(std::move(ops[j]));
-    chain.stamp(req);
-    auto answered = api.commit(req);
-    if (!answered) chain.broke();
-    CAIRN_ASSIGN_OR_RETURN(auto resp, std::move(answered));
-    chain.heard(resp, req.ops.size());
+    CAIRN_ASSIGN_OR_RETURN(auto resp, chain.commit(api, req));
     for (size_t j = i; j < end && j - i < resp.results.size(); ++j) each(j, resp.results[j - i]);
   }
   return {};
