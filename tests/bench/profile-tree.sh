@@ -5,6 +5,9 @@
 #
 #   tests/bench/profile-tree.sh TREE [WORKDIR]     # TREE: e.g. the src-tree of bench.sh --peers
 #   PERF=1 tests/bench/profile-tree.sh TREE        # also perf-record both processes (-g)
+#   PERF_CALLGRAPH="--call-graph dwarf,16384" PERF_FREQ=150   # the daemon's stacks through
+#                                                  # libraries built without frame pointers
+#   CLONE=0 tests/bench/profile-tree.sh TREE       # the push only
 #
 # Dropping the page cache before the clone needs root; without it the clone reads warm.
 set -euo pipefail
@@ -29,7 +32,7 @@ daemon_wchar() { awk '/^wchar/ {print $2}' "/proc/$DPID/io"; }
 PERF_PID=""
 WRAP=()
 if [ "${PERF:-0}" = 1 ]; then
-  perf record -F 499 -g -p "$DPID" -o "$WORK/cairnd.perf" 2>/dev/null & PERF_PID=$!
+  perf record -F ${PERF_FREQ:-499} ${PERF_CALLGRAPH:--g} -p "$DPID" -o "$WORK/cairnd.perf" 2>/dev/null & PERF_PID=$!
   WRAP=(perf record -F 499 -g -o "$WORK/cairn.perf")
   sleep 0.5
 fi
@@ -39,6 +42,10 @@ C0=$(daemon_cpu); W0=$(daemon_wchar)
 C1=$(daemon_cpu); W1=$(daemon_wchar)
 echo "push:  cairnd $(awk -v a="$C1" -v b="$C0" 'BEGIN {printf "%.2f", a - b}') s CPU, wrote $(( (W1 - W0) / 1000000 )) MB"
 [ -n "$PERF_PID" ] && { kill -INT "$PERF_PID"; wait "$PERF_PID" || true; }
+if [ "${CLONE:-1}" = 0 ]; then
+  echo "cairnd peak RSS: $(awk '/VmHWM/ {print $2, $3}' "/proc/$DPID/status")"
+  exit 0
+fi
 sync
 echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || echo "(page cache not dropped: not root)"
 /usr/bin/time -f "clone: %e s wall, client %U s user %S s sys, %M KiB peak" \

@@ -159,6 +159,13 @@ class SqliteDatabase final : public Database {
 
 Result<std::unique_ptr<Database>> open_sqlite(const std::string& path, bool create) {
   CAIRN_ASSIGN_OR_RETURN(auto db, sqlite::Database::open(path, create, /*synchronous_full=*/true));
+  // The one writer keeps 8 MiB of pages (SQLite's default is 2) and lets the WAL reach 16 MiB
+  // before copying it into the database (default 4 MiB): a page that many commits touch (an
+  // index's, the namespace row's) is then written back once per checkpoint rather than once
+  // per 4 MiB of commits. A push of the 60,000-file bench tree made the daemon write 1,355 MB
+  // before, 1,177 MB after (the packs are 1,165 MB of it), for no more peak memory. Each commit
+  // still syncs the WAL, so what was acknowledged stays durable.
+  CAIRN_RETURN_IF_ERROR(db->exec("PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=4096"));
   return std::unique_ptr<Database>(new SqliteDatabase(std::move(db), path));
 }
 
