@@ -169,6 +169,43 @@ class LargeChunkTest(CairnTestCase):
 
 class PackTest(CairnTestCase):
 
+    def test_a_clone_larger_than_a_download_window_fetches_each_chunk_once(self):
+        # The client downloads a few thousand files at a time (pull.cpp, kDownloadWindow):
+        # 4,800 files span two windows. 400 of them, pushed last (so in the last window), repeat
+        # files of the first push: their chunks come from the copies already written, within a
+        # window or from an earlier one, never over the wire again.
+        src = self.path("src")
+        rng = random.Random(11)
+        contents = {}
+
+        def write(files):
+            for rel, data in files.items():
+                os.makedirs(os.path.join(src, os.path.dirname(rel)), exist_ok=True)
+                with open(os.path.join(src, rel), "wb") as f:
+                    f.write(data)
+            contents.update(files)
+
+        write({f"a{i % 40}/f{i}.txt": f"file {i} ".encode() * rng.randint(1, 40)
+               for i in range(4400)})
+        self.cairn("init", src, "--remote", self.daemon.url + "/w", check=True)
+        self.assertEqual(self.cairn_json("-C", src, "push")["errors"], [])
+        write({f"zz/copy{i}.txt": contents[f"a{i % 40}/f{i}.txt"] for i in range(400)})
+        self.assertEqual(self.cairn_json("-C", src, "push")["errors"], [])
+        distinct = len({hashlib.sha256(d).digest() for d in contents.values()})
+        self.assertEqual(distinct, 4400)
+
+        clone = self.path("clone")
+        cloned = self.cairn_json("clone", self.daemon.url + "/w", clone)
+        self.assertEqual(cloned["errors"], [])
+        self.assertEqual(cloned["files_changed"], 4800)
+        self.assertEqual(cloned["chunks_received"], distinct)
+        self.assertGreater(cloned["chunks_reused"], 0)  # Copied from the first window's files.
+        self.assertEqual(tree_snapshot(src), tree_snapshot(clone))
+        # Every window's files were recorded as the server has them: nothing to push or pull.
+        status = self.cairn_json("-C", clone, "status")
+        self.assertTrue(status["in_sync"], status)
+        self.assertEqual(self.cairn_json("-C", clone, "pull")["files_changed"], 0)
+
     def test_small_files_travel_in_compressed_packs(self):
         src = self.path("src")
         contents = make_small_files(src, 600, seed=3)

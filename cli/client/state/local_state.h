@@ -63,6 +63,8 @@ class BaseChanges {
   void drop(const std::string& path);
   std::vector<BaseRecord> upserts() const;
   std::vector<std::string> removals() const;
+  bool empty() const { return last_.empty(); }
+  void clear() { last_.clear(); }
 
  private:
   std::map<std::string, std::optional<BaseRecord>> last_;

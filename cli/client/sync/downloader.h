@@ -23,9 +23,9 @@
 
 namespace cairn::client {
 
-// One file to download: what the plan saw, and what the downloader fills in. A pull holds one
-// per file it brings, so it is kept small (a clone of 60,000 files held 24 MB of them at 400
-// bytes each).
+// One file to download: what the plan saw, and what the downloader fills in. A pull makes them
+// a window of files at a time (pull.cpp): all at once, a clone of 60,000 files held 24 MB of
+// them at 400 bytes each.
 struct DownloadJob {
   std::string rel;
   const protocol::Entry* entry = nullptr;  // The pull's, which outlives the download.

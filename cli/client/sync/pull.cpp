@@ -42,6 +42,11 @@ using protocol::NodeKind;
 // Chunks located per request; the server's max_batch is at least this.
 constexpr uint32_t kLocateBatch = 1000;
 
+// Files downloaded together. A pull holds the downloader's bookkeeping (a job per file, a slot
+// per distinct chunk) for one window at a time, so that its memory does not grow with the tree;
+// a chunk an earlier window brought is copied from the file it went into, not fetched again.
+constexpr size_t kDownloadWindow = 4096;
+
 BaseRecord base_for(const std::string& root, const std::string& rel, const Entry& e,
                     const LocalEntry& st) {
   BaseRecord b = base_from_stat(st, e.version, e.node_id);
@@ -274,7 +279,9 @@ class Pull {
   void download();
   void make_symlinks();
   void set_folder_modes();
-  Result<void> save();
+  // Records `changes_` (then empties it) and `chunk_maps` in the local state, once what they
+  // say is on disk.
+  Result<void> record(const std::vector<std::pair<std::string, Manifest>>& chunk_maps);
 
   Session& session_;
   const PullOptions& options_;
@@ -294,7 +301,15 @@ class Pull {
   std::unordered_set<std::string> arriving_;
   std::vector<std::pair<std::string, Entry>> folders_;
   std::vector<std::pair<std::string, const Entry*>> folder_modes_;
-  std::vector<std::unique_ptr<DownloadJob>> downloads_;
+  // A file to download, as planned: the downloader's job for it is made in its window.
+  struct PlannedDownload {
+    std::string rel;
+    const Entry* entry;
+    std::unique_ptr<LocalEntry> expected;  // The local entry planned over (null: absent).
+  };
+  void download_window(std::vector<std::unique_ptr<DownloadJob>>& jobs, Progress& progress);
+
+  std::vector<PlannedDownload> downloads_;
   std::vector<std::pair<std::string, Entry>> symlinks_;
 };
 
@@ -347,7 +362,7 @@ Result<SyncReport> Pull::run() {
   make_symlinks();
   move_to_trash(tree_, trash, departures.to_trash, changes_, report_);
   set_folder_modes();
-  CAIRN_RETURN_IF_ERROR(save());
+  CAIRN_RETURN_IF_ERROR(record(chunk_maps_));
   if (departures.detached_changed) {
     CAIRN_RETURN_IF_ERROR(session_.state->set_detached(departures.detached));
   }
@@ -450,11 +465,8 @@ void Pull::settle_arrival(const ArrivalStep& step) {
     symlinks_.emplace_back(rel, e);
     return;
   }
-  auto job = std::make_unique<DownloadJob>();
-  job->rel = rel;
-  job->entry = &e;
-  if (step.replaces_unchanged) job->expected = std::make_unique<LocalEntry>(*step.local);
-  downloads_.push_back(std::move(job));
+  downloads_.push_back(
+      {rel, &e, step.replaces_unchanged ? std::make_unique<LocalEntry>(*step.local) : nullptr});
 }
 
 // A folder's mode is set last, once what goes into it is there (a folder the server has as 0555
@@ -488,25 +500,47 @@ void Pull::make_folders() {
 void Pull::download() {
   Progress progress(command_, printer_);
   progress.files_total = downloads_.size();
-  for (const auto& d : downloads_) progress.bytes_total += d->entry->size;
+  for (const auto& d : downloads_) progress.bytes_total += d.entry->size;
   progress.start();
-  {
-    Downloader downloader(session_, tree_, downloads_, progress);
-    downloader.run(api_, std::max(1, options_.transfer_threads), kLocateBatch);
-    downloader.put_in_place();
-    report_.chunks_reused = downloader.reused();
-    report_.chunks_received = downloader.received();
-    report_.bytes_received = downloader.received_bytes();
+  std::vector<std::unique_ptr<DownloadJob>> jobs;
+  for (size_t begin = 0; begin < downloads_.size(); begin += kDownloadWindow) {
+    const size_t end = std::min(downloads_.size(), begin + kDownloadWindow);
+    for (size_t i = begin; i < end; ++i) {
+      auto job = std::make_unique<DownloadJob>();
+      job->rel = std::move(downloads_[i].rel);
+      job->entry = downloads_[i].entry;
+      job->expected = std::move(downloads_[i].expected);
+      jobs.push_back(std::move(job));
+    }
+    download_window(jobs, progress);
+    jobs.clear();
   }
   progress.stop();
-  for (const auto& job : downloads_) {
+  downloads_.clear();
+  downloads_.shrink_to_fit();
+  report_.bytes_deduplicated = report_.bytes_total > report_.bytes_received
+                                   ? report_.bytes_total - report_.bytes_received
+                                   : 0;
+}
+
+void Pull::download_window(std::vector<std::unique_ptr<DownloadJob>>& jobs, Progress& progress) {
+  {
+    Downloader downloader(session_, tree_, jobs, progress);
+    downloader.run(api_, std::max(1, options_.transfer_threads), kLocateBatch);
+    downloader.put_in_place();
+    report_.chunks_reused += downloader.reused();
+    report_.chunks_received += downloader.received();
+    report_.bytes_received += downloader.received_bytes();
+  }
+  std::vector<std::pair<std::string, Manifest>> chunk_maps;
+  for (const auto& job : jobs) {
     report_.chunks_total += job->manifest.chunks().size();
     report_.bytes_total += job->entry->size;
     if (job->done) {
       ++report_.files_changed;
       report_.changed.push_back(job->rel);
       changes_.put(base_for(session_.root, job->rel, *job->entry, job->final_stat));
-      chunk_maps_.emplace_back(job->rel, std::move(job->manifest));
+      chunk_maps.emplace_back(job->rel, std::move(job->manifest));
     } else if (job->conflict) {
       report_.conflicts.push_back(job->rel + ": " + job->error);
     } else {
@@ -514,11 +548,13 @@ void Pull::download() {
       if (job->corrupt) report_.corrupt = true;
     }
   }
-  downloads_.clear();  // What the report and the state need was taken from them.
-  downloads_.shrink_to_fit();
-  report_.bytes_deduplicated = report_.bytes_total > report_.bytes_received
-                                   ? report_.bytes_total - report_.bytes_received
-                                   : 0;
+  // What is in place so far is recorded now, with where this window's chunks lie (for the
+  // windows after it to copy them from): the records of a whole tree are not held until the
+  // end. The cursor still moves only once the pull is done, so a pull cut short reads the same
+  // changes again and finds these files already as the server has them.
+  if (auto saved = record(chunk_maps); !saved) {
+    report_.errors.push_back("cannot record the downloaded files: " + saved.error().message());
+  }
 }
 
 void Pull::make_symlinks() {
@@ -559,15 +595,18 @@ void Pull::set_folder_modes() {
 
 // What was put in place (renames, new folders, the trash) reaches the disk before the state
 // says so: a record of a rename that a crash undid would make the old file look edited.
-Result<void> Pull::save() {
-  if (!changes_.upserts().empty() || !changes_.removals().empty()) {
+Result<void> Pull::record(const std::vector<std::pair<std::string, Manifest>>& chunk_maps) {
+  if (changes_.empty() && chunk_maps.empty()) return {};
+  if (!changes_.empty()) {
     const int root_fd = ::open(session_.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd >= 0) {
       (void)::syncfs(root_fd);
       ::close(root_fd);
     }
   }
-  return session_.state->update(changes_, chunk_maps_);
+  CAIRN_RETURN_IF_ERROR(session_.state->update(changes_, chunk_maps));
+  changes_.clear();
+  return {};
 }
 
 }  // namespace
