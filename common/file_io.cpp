@@ -1,7 +1,9 @@
 #include "common/file_io.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -25,6 +27,38 @@ Result<size_t> pread_full(int fd, void* data, size_t size, uint64_t offset) {
     got += static_cast<size_t>(n);
   }
   return got;
+}
+
+Result<void> write_full(int fd, ByteView data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("write");
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+Result<UniqueFd> open_unnamed_temp(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return UniqueFd(fd);
+  // Only a file system without O_TMPFILE falls back; anything else (a missing folder, a full
+  // disk, no permission) is the answer.
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+    return errno_error("temporary file in " + dir);
+  }
+  std::string path = dir + "/.tmp-XXXXXX";
+  const int named = ::mkostemp(path.data(), O_CLOEXEC);
+  if (named < 0) return errno_error("temporary file in " + dir);
+  UniqueFd file(named);
+  if (::unlink(path.c_str()) != 0) return errno_error("unlink " + path);
+  return file;
 }
 
 }  // namespace cairn

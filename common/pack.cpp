@@ -132,7 +132,11 @@ std::optional<Codec> codec_from_name(std::string_view name) {
 struct Compressor::Impl {
   ZSTD_CCtx* ctx = ZSTD_createCCtx();
   int level;
-  Bytes buffer;  // Grows to the largest bound needed and stays: no allocation per chunk.
+  // Grows to the largest chunk seen and stays: no allocation per chunk. Left uninitialised, so
+  // that only the pages compressed output reaches become resident (a 4 MiB text chunk that
+  // compresses to 1 MiB leaves 3 MiB of it untouched).
+  std::unique_ptr<std::byte[]> buffer;
+  size_t capacity = 0;
   explicit Impl(int l) : level(l) { CAIRN_CHECK(ctx != nullptr); }
   ~Impl() { ZSTD_freeCCtx(ctx); }
 };
@@ -145,13 +149,17 @@ std::optional<ByteView> Compressor::compress(ByteView raw) {
   if (raw.size() < 64) return std::nullopt;
   // Worth keeping only if it saves at least 1/32: below that, decompressing on every read costs
   // more than the bytes saved.
+  // zstd is given no more room than that, so it gives up (dstSize_tooSmall) as soon as the
+  // output reaches it.
   const size_t worth = raw.size() - raw.size() / 32;
-  const size_t bound = ZSTD_compressBound(raw.size());
-  if (impl_->buffer.size() < bound) impl_->buffer.resize(bound);
-  const size_t n = ZSTD_compressCCtx(impl_->ctx, impl_->buffer.data(), bound, raw.data(),
-                                     raw.size(), impl_->level);
+  if (impl_->capacity < worth) {
+    impl_->buffer.reset(new std::byte[worth]);  // NOLINT: deliberately not zeroed.
+    impl_->capacity = worth;
+  }
+  const size_t n = ZSTD_compressCCtx(impl_->ctx, impl_->buffer.get(), worth, raw.data(), raw.size(),
+                                     impl_->level);
   if (ZSTD_isError(n) || n >= worth) return std::nullopt;
-  return ByteView(impl_->buffer.data(), n);
+  return ByteView(impl_->buffer.get(), n);
 }
 
 Result<void> read_packed_chunk(ByteView pack, const PackEntry& entry, Bytes& out) {

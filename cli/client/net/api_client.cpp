@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <thread>
+
+#include "common/file_io.h"
 
 namespace cairn::client {
 namespace {
@@ -127,8 +130,39 @@ std::unique_ptr<ApiClient> ApiClient::clone() const {
   return std::make_unique<ApiClient>(endpoint_);
 }
 
+namespace {
+
+// Where a file body's reading has got to.
+struct FileSource {
+  int fd;
+  uint64_t size;
+  uint64_t offset = 0;
+};
+
+size_t read_file_body(char* out, size_t size, size_t count, void* data) {
+  auto* source = static_cast<FileSource*>(data);
+  const uint64_t want = std::min<uint64_t>(uint64_t{size} * count, source->size - source->offset);
+  auto got = pread_full(source->fd, out, static_cast<size_t>(want), source->offset);
+  // A file that shrank or cannot be read ends the request as an error, never as a short body.
+  if (!got || *got != want) return CURL_READFUNC_ABORT;
+  source->offset += want;
+  return static_cast<size_t>(want);
+}
+
+// libcurl rewinds a body it must send again (a reused connection that turned out closed).
+int seek_file_body(void* data, curl_off_t offset, int origin) {
+  auto* source = static_cast<FileSource*>(data);
+  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > source->size) {
+    return CURL_SEEKFUNC_CANTSEEK;
+  }
+  source->offset = static_cast<uint64_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+}  // namespace
+
 Result<ApiClient::Response> ApiClient::request_once(const char* method, const std::string& url,
-                                                    std::string_view body, const char* content_type,
+                                                    const Body& body, const char* content_type,
                                                     bool auth, const HeaderList& extra) {
   auto* curl = static_cast<CURL*>(curl_);
   Response response;
@@ -164,10 +198,19 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
   const std::string_view m(method);
-  if (m == "POST" || m == "PUT") {
+  FileSource source{body.fd, body.size};
+  if (body.fd >= 0) {
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body.size));
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, &read_file_body);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &source);
+    curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, &seek_file_body);
+    curl_easy_setopt(curl, CURLOPT_SEEKDATA, &source);
+  } else if (m == "POST" || m == "PUT") {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.bytes.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size));
   } else if (m != "GET") {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
   }
@@ -184,13 +227,13 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   if (transient_status(response.status)) response.retry_after = retry_after_of(curl);
-  bytes_sent_ += body.size();
+  bytes_sent_ += body.size;
   bytes_received_ += response.body.size();
   return response;
 }
 
 Result<ApiClient::Response> ApiClient::request(const char* method, const std::string& path_or_url,
-                                               std::string_view body, const char* content_type,
+                                               const Body& body, const char* content_type,
                                                bool auth, Retry retry, const HeaderList& extra) {
   const std::string url =
       path_or_url.rfind("http://", 0) == 0 || path_or_url.rfind("https://", 0) == 0
@@ -475,10 +518,9 @@ Result<protocol::ChunkUpload> ApiClient::pack_upload(const protocol::PackUploadR
 }
 
 Result<std::optional<protocol::PackStored>> ApiClient::put_pack(const protocol::ChunkUpload& grant,
-                                                                ByteView bytes) {
-  CAIRN_ASSIGN_OR_RETURN(
-      auto r, request("PUT", grant.url, as_string_view(bytes), "application/octet-stream", false,
-                      Retry::kYes, grant.headers));
+                                                                const Body& pack) {
+  CAIRN_ASSIGN_OR_RETURN(auto r, request("PUT", grant.url, pack, "application/octet-stream", false,
+                                         Retry::kYes, grant.headers));
   if (r.status < 200 || r.status >= 300) {
     return http_error(r.status, r.body, "PUT pack " + grant.hash.hex().substr(0, 12));
   }

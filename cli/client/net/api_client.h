@@ -85,12 +85,30 @@ class ApiClient final : public RemoteTree {
   // Reports chunks put straight to the blob store; returns those the server could not find.
   Result<protocol::CheckChunksResponse> confirm_chunks(const protocol::CheckChunksRequest& req);
 
+  // A request body: bytes in memory, or the first `size` bytes of an open file (read as they
+  // are sent, and again from the start if the request is repeated).
+  struct Body {
+    std::string_view bytes;
+    int fd = -1;
+    uint64_t size = 0;
+
+    Body(std::string_view b) : bytes(b), size(b.size()) {}     // NOLINT: implicit on purpose.
+    Body(const std::string& b) : Body(std::string_view(b)) {}  // NOLINT
+    Body(const char* b) : Body(std::string_view(b)) {}         // NOLINT
+    static Body file(int fd, uint64_t size) {
+      Body b("");
+      b.fd = fd;
+      b.size = size;
+      return b;
+    }
+  };
+
   // Where to PUT a pack (common/pack.h) the client has built.
   Result<protocol::ChunkUpload> pack_upload(const protocol::PackUploadRequest& req);
   // PUTs a pack as the grant says. To the daemon, the answer says how many chunks it recorded
   // (nullopt from a blob store, which then needs confirm_pack).
   Result<std::optional<protocol::PackStored>> put_pack(const protocol::ChunkUpload& grant,
-                                                       ByteView bytes);
+                                                       const Body& pack);
   Result<protocol::PackStored> confirm_pack(const protocol::ConfirmPackRequest& req);
   // How to read these chunks; chunks the server does not give out are left out.
   Result<protocol::LocateResponse> locate(const protocol::CheckChunksRequest& req);
@@ -113,10 +131,10 @@ class ApiClient final : public RemoteTree {
   using HeaderList = std::vector<std::pair<std::string, std::string>>;
   // The CA file to trust for `url`: ours for the server's URLs, the system's for others.
   const std::string& ca_for(const std::string& url) const;
-  Result<Response> request(const char* method, const std::string& path_or_url,
-                           std::string_view body, const char* content_type, bool auth, Retry retry,
+  Result<Response> request(const char* method, const std::string& path_or_url, const Body& body,
+                           const char* content_type, bool auth, Retry retry,
                            const HeaderList& extra = {});
-  Result<Response> request_once(const char* method, const std::string& url, std::string_view body,
+  Result<Response> request_once(const char* method, const std::string& url, const Body& body,
                                 const char* content_type, bool auth, const HeaderList& extra);
   struct Fetched {
     long status = 0;

@@ -339,7 +339,7 @@ Result<void> Push::send_files(const std::vector<PendingPut>& candidates) {
     HashPool hash_pool(threads);
     UploadPipeline pipeline(
         api_, std::max(1, options_.transfer_threads), std::min<uint32_t>(config_.max_batch, 256),
-        config_.packs, progress,
+        config_.packs, session_.state->state_dir(), progress,
         [&](const std::vector<Digest>& chunks, bool ok) { committer.settled(chunks, ok); });
     std::atomic<size_t> next{0};
     std::vector<std::thread> hashers;

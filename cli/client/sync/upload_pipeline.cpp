@@ -132,22 +132,36 @@ bool UploadPipeline::confirm(ApiClient& client, std::vector<ChunkRef>& done) {
   return true;
 }
 
+UniqueFd UploadPipeline::spill(ByteView pack) const {
+  if (spill_dir_.empty()) return {};
+  auto file = open_unnamed_temp(spill_dir_);
+  if (!file || !write_full(file->get(), pack)) return {};  // Sent from memory, as it is.
+  return std::move(*file);
+}
+
 bool UploadPipeline::send_pack(ApiClient& client, PackBuilder& builder) {
   if (builder.empty()) return true;
-  const PackBuilder::Built pack = builder.finish();
+  PackBuilder::Built pack = builder.finish();
+  const uint64_t size = pack.bytes.size();
+  // Sending takes a round trip and the daemon's check of every chunk, while the next pack fills:
+  // meanwhile this one waits in the page cache, not in this process (docs/decisions.md, "The
+  // push pipeline's memory budget").
+  const UniqueFd spilled = spill(pack.bytes);
+  if (spilled) pack.bytes = Bytes();
   const std::string what = "upload pack " + pack.digest.hex().substr(0, 12);
-  auto grant = client.pack_upload({pack.digest, pack.bytes.size()});
+  auto grant = client.pack_upload({pack.digest, size});
   if (!grant) {
     fail(std::move(grant).error().with_context(what));
     return false;
   }
-  auto stored = client.put_pack(*grant, pack.bytes);
+  auto stored = client.put_pack(*grant, spilled ? ApiClient::Body::file(spilled.get(), size)
+                                                : ApiClient::Body(as_string_view(pack.bytes)));
   if (!stored) {
     fail(std::move(stored).error().with_context(what));
     return false;
   }
   if (!stored->has_value()) {
-    auto confirmed = client.confirm_pack({pack.digest, pack.bytes.size(), pack.entries});
+    auto confirmed = client.confirm_pack({pack.digest, size, pack.entries});
     if (!confirmed) {
       fail(std::move(confirmed).error().with_context(what));
       return false;
@@ -156,7 +170,7 @@ bool UploadPipeline::send_pack(ApiClient& client, PackBuilder& builder) {
   progress_.chunks_sent.fetch_add(pack.entries.size(), std::memory_order_relaxed);
   progress_.bytes_sent.fetch_add(pack.raw_bytes, std::memory_order_relaxed);
   progress_.packs_sent.fetch_add(1, std::memory_order_relaxed);
-  progress_.bytes_on_wire.fetch_add(pack.bytes.size(), std::memory_order_relaxed);
+  progress_.bytes_on_wire.fetch_add(size, std::memory_order_relaxed);
   std::vector<Digest> digests;
   digests.reserve(pack.entries.size());
   for (const auto& e : pack.entries) digests.push_back(e.hash);

@@ -17,6 +17,7 @@
 
 #include "cli/client/net/api_client.h"
 #include "cli/client/progress.h"
+#include "common/file_io.h"
 #include "common/pack.h"
 
 namespace cairn::client {
@@ -47,10 +48,14 @@ class UploadPipeline {
   // server (ok) or that could not be uploaded (not ok). Every submitted chunk is settled once.
   using SettledFn = std::function<void(const std::vector<Digest>& chunks, bool ok)>;
 
+  // Finished packs wait in unnamed files in `spill_dir` while they are sent (in memory if it is
+  // empty or a file cannot be made there).
   UploadPipeline(const ApiClient& prototype, int uploaders, uint32_t batch,
-                 std::optional<protocol::PackConfig> packs, Progress& progress, SettledFn settled)
+                 std::optional<protocol::PackConfig> packs, std::string spill_dir,
+                 Progress& progress, SettledFn settled)
       : batch_(batch),
         packs_(packs),
+        spill_dir_(std::move(spill_dir)),
         progress_(progress),
         settled_(std::move(settled)),
         uploaders_running_(uploaders) {
@@ -109,6 +114,10 @@ class UploadPipeline {
   // one confirmation.
   bool send_pack(ApiClient& client, PackBuilder& builder);
 
+  // A finished pack's bytes in an unnamed file in spill_dir_, or none (no spill_dir_, or the
+  // file could not be made or written: the pack is then sent from memory).
+  UniqueFd spill(ByteView pack) const;
+
   // Adds an encoded chunk to the open pack. If that fills it, `full` receives it, for the caller
   // to send with send_full once it has let go of its buffers. False if the push must stop.
   bool add_to_pack(const Digest& hash, uint32_t length, Codec codec, ByteView stored,
@@ -137,6 +146,7 @@ class UploadPipeline {
 
   const uint32_t batch_;
   const std::optional<protocol::PackConfig> packs_;
+  const std::string spill_dir_;
   Progress& progress_;
   const SettledFn settled_;
   std::mutex mu_;

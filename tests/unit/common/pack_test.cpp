@@ -207,6 +207,25 @@ TEST(PackTest, DecodeChunkRefusesWrongLengthsAndGarbage) {
   EXPECT_EQ(codec_from_name("lz4"), std::nullopt);
 }
 
+TEST(PackTest, CompressionIsKeptOnlyWhenItSavesAThirtySecond) {
+  // Random bytes behind a run of zeros: the run is what zstd saves. 2% saved is not worth a
+  // decode on every read; 6% is. The second call, after a larger one, reuses the buffer.
+  const auto with_zeros = [](size_t size, size_t zeros) {
+    Bytes b = random_bytes(size, 21);
+    std::fill(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(zeros), std::byte{0});
+    return b;
+  };
+  Compressor c;
+  EXPECT_FALSE(c.compress(with_zeros(1 << 20, (1 << 20) / 50)).has_value());
+  const Bytes worth = with_zeros(1 << 19, (1 << 19) * 6 / 100);
+  const auto z = c.compress(worth);
+  ASSERT_TRUE(z.has_value());
+  EXPECT_LE(z->size(), worth.size() - worth.size() / 32);
+  Bytes out;
+  ASSERT_TRUE(decode_chunk(Codec::kZstd, *z, static_cast<uint32_t>(worth.size()), out));
+  EXPECT_EQ(out, worth);
+}
+
 TEST(PackTest, LargeChunksEncodedElsewhereVerifyStreamingAndCompressorKeepsNothing) {
   // A large chunk compressed by the caller (as an uploader does) beside a small one added raw.
   const Bytes large = text_bytes(4 * 1024 * 1024, 12);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "common/file_io.h"
@@ -67,6 +68,39 @@ TEST(FileIoTest, ErrnoErrorNamesWhatFailedAndMapsNotFound) {
   EXPECT_EQ(missing.code(), ErrorCode::kNotFound);
   EXPECT_NE(missing.message().find("open /nowhere: "), std::string::npos);
   EXPECT_EQ(errno_error("write", ENOSPC).code(), ErrorCode::kIo);
+}
+
+TEST(FileIoTest, AnUnnamedTempFileHoldsWhatIsWrittenAndLeavesNothingBehind) {
+  char dir[] = "/tmp/cairn-spill-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  int fd = -1;
+  {
+    auto file = open_unnamed_temp(dir);
+    ASSERT_TRUE(file) << file.error().message();
+    fd = file->get();
+    Bytes data(3 * 1024 * 1024 + 17);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 7 + i / 4096);
+    ASSERT_TRUE(write_full(fd, data));
+    Bytes back(data.size());
+    auto got = pread_full(fd, back.data(), back.size(), 0);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(*got, data.size());
+    EXPECT_EQ(back, data);
+    // No name in the folder while it is open either: nothing to clean up after a crash.
+    EXPECT_TRUE(std::filesystem::is_empty(dir));
+    UniqueFd moved = std::move(*file);
+    EXPECT_FALSE(*file);
+    EXPECT_EQ(moved.get(), fd);
+  }
+  // Closed with its owner.
+  char byte = 0;
+  EXPECT_FALSE(pread_full(fd, &byte, 1, 0));
+  EXPECT_EQ(::rmdir(dir), 0);
+  auto missing = open_unnamed_temp(std::string(dir) + "/gone");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(missing.error().message().find("/gone"), std::string::npos);
+  EXPECT_FALSE(write_full(-1, as_bytes("x")));  // A bad descriptor is an error.
 }
 
 }  // namespace
