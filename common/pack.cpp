@@ -6,6 +6,7 @@
 #include <array>
 #include <string>
 #include <unordered_set>
+#include <utility>
 
 #include "common/varint.h"
 
@@ -212,26 +213,59 @@ void PackBuilder::add(const Digest& hash, ByteView raw) {
               compressed ? *compressed : raw);
 }
 
+void PackBuilder::spill_to(UniqueFd file) {
+  CAIRN_CHECK(empty() && data_.empty());
+  spill_ = std::move(file);
+  data_.reserve(kSpillStep + kSpillStep / 4);
+}
+
 void PackBuilder::add_encoded(const Digest& hash, uint32_t length, Codec codec, ByteView stored) {
   if (!hashes_.insert(hash).second) return;
   PackEntry e;
   e.hash = hash;
   e.length = length;
-  e.offset = data_.size();
+  e.offset = data_size();
   e.codec = codec;
   e.stored_length = static_cast<uint32_t>(stored.size());
   varint::put_raw(data_, stored);
   raw_bytes_ += length;
   entries_.push_back(e);
+  if (spill_ && data_.size() >= kSpillStep) flush_spill();
+}
+
+void PackBuilder::flush_spill() {
+  if (spill_error_ || data_.empty()) return;
+  if (auto written = write_full(spill_.get(), data_); !written) {
+    spill_error_ = std::move(written).error().with_context("pack spill file");
+    return;
+  }
+  spilled_ += data_.size();
+  data_.clear();
+}
+
+Result<Digest> PackBuilder::spilled_digest(ByteView header) {
+  if (spill_error_) return *std::exchange(spill_error_, std::nullopt);
+  Sha256 hasher;
+  hasher.update(header);
+  Bytes block(kSpillStep);
+  for (uint64_t at = 0; at < spilled_;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(block.size(), spilled_ - at));
+    auto got = pread_full(spill_.get(), block.data(), want, at);
+    if (!got) return std::move(got).error().with_context("pack spill file");
+    if (*got != want) return Error(ErrorCode::kIo, "pack spill file: shorter than was written");
+    hasher.update(ByteView(block).first(want));
+    at += want;
+  }
+  return hasher.finish();
 }
 
 uint64_t PackBuilder::size() const {
   // Each entry's header takes the hash, the codec and two numbers of at most 5 bytes.
   return kMagic.size() + 1 + kNonceSize + 3 + entries_.size() * (Digest::kSize + 1 + 10) +
-         data_.size();
+         data_size();
 }
 
-PackBuilder::Built PackBuilder::finish() {
+Result<PackBuilder::Built> PackBuilder::finish() {
   Bytes header;
   varint::put_raw(header, kMagic);
   header.push_back(static_cast<std::byte>(kVersion));
@@ -243,20 +277,37 @@ PackBuilder::Built PackBuilder::finish() {
     varint::put(header, e.length);
     varint::put(header, e.stored_length);
   }
-  // The data moves into the pack and the header goes in front of it: no second copy of 16 MiB
-  // per pack alive at once.
-  Built built;
-  Bytes& out = built.bytes;
-  out = std::move(data_);
-  out.insert(out.begin(), header.begin(), header.end());
   const uint64_t header_size = header.size();
-  built.digest = sha256(out);
+  Built built;
+  if (spill_) {
+    // The header stays in memory and the data in the file.
+    flush_spill();
+    auto digest = spilled_digest(header);
+    built.bytes = std::move(header);
+    built.file = std::move(spill_);
+    built.file_bytes = std::exchange(spilled_, 0);
+    data_ = Bytes();
+    if (!digest) {
+      entries_.clear();
+      hashes_.clear();
+      raw_bytes_ = 0;
+      return std::move(digest).error();
+    }
+    built.digest = *digest;
+  } else {
+    // The data moves into the pack and the header goes in front of it: no second copy of 16 MiB
+    // per pack alive at once.
+    Bytes& out = built.bytes;
+    out = std::move(data_);
+    out.insert(out.begin(), header.begin(), header.end());
+    built.digest = sha256(out);
+    data_ = Bytes();
+  }
   built.entries = std::move(entries_);
   for (auto& e : built.entries) e.offset += header_size;
   built.raw_bytes = raw_bytes_;
   entries_.clear();
   hashes_.clear();
-  data_ = Bytes();
   raw_bytes_ = 0;
   return built;
 }

@@ -31,6 +31,7 @@
 
 #include "common/bytes.h"
 #include "common/error.h"
+#include "common/file_io.h"
 #include "common/hash.h"
 
 namespace cairn {
@@ -93,14 +94,25 @@ struct PackLimits {
 // Builds a pack in memory. One thread at a time.
 class PackBuilder {
  public:
+  // The pack is `bytes` followed by the first `file_bytes` bytes of `file` (none unless the
+  // builder spilled to a file).
   struct Built {
     Bytes bytes;
-    Digest digest;  // SHA-256 of `bytes`: the pack's name.
+    UniqueFd file;
+    uint64_t file_bytes = 0;
+    Digest digest;  // SHA-256 of the whole pack: its name.
     std::vector<PackEntry> entries;
     uint64_t raw_bytes = 0;  // Sum of the chunks' uncompressed lengths.
+
+    uint64_t size() const { return bytes.size() + file_bytes; }
   };
 
   explicit PackBuilder(int level = Compressor::kDefaultLevel);
+
+  // From now on the chunks' bytes go to `file` (new and empty) as they are added, a megabyte at
+  // a time, rather than staying in memory; finish() hands the file on in Built. Only while the
+  // builder is empty.
+  void spill_to(UniqueFd file);
 
   // Adds a chunk whose uncompressed bytes are `raw` (which hash to `hash`); compresses it when
   // that pays. A hash already in the pack is ignored.
@@ -110,7 +122,8 @@ class PackBuilder {
   void add_encoded(const Digest& hash, uint32_t length, Codec codec, ByteView stored);
 
   // Reserves room for `bytes` of chunk data, so that filling the pack up to there never copies
-  // what it holds (a large reservation costs no memory until it is written).
+  // what it holds (a large reservation costs no memory until it is written). Not for a builder
+  // that spills.
   void reserve(size_t bytes) { data_.reserve(bytes); }
 
   bool empty() const { return entries_.empty(); }
@@ -118,14 +131,27 @@ class PackBuilder {
   // The size of the pack if it were finished now.
   uint64_t size() const;
 
-  // Encodes the pack and starts a new, empty one.
-  Built finish();
+  // Encodes the pack and starts a new, empty one (in memory). Fails only if writing to or
+  // reading back the spill file did.
+  Result<Built> finish();
 
  private:
+  // Bytes of chunk data that collect in memory before they go to the spill file.
+  static constexpr size_t kSpillStep = 1 << 20;
+
+  // Writes what data_ holds to the spill file (the first failure sticks).
+  void flush_spill();
+  // The SHA-256 of `header` followed by the spill file's data: read back from the page cache.
+  Result<Digest> spilled_digest(ByteView header);
+  uint64_t data_size() const { return spilled_ + data_.size(); }
+
   Compressor compressor_;
-  std::vector<PackEntry> entries_;  // Offsets relative to the start of data_.
+  std::vector<PackEntry> entries_;  // Offsets relative to the start of the chunk data.
   std::unordered_set<Digest> hashes_;
-  Bytes data_;
+  Bytes data_;  // All the chunk data, or when spilling what is not in the file yet.
+  UniqueFd spill_;
+  uint64_t spilled_ = 0;  // Bytes of chunk data in spill_.
+  std::optional<Error> spill_error_;
   uint64_t raw_bytes_ = 0;
 };
 

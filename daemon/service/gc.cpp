@@ -120,7 +120,7 @@ Result<GcReport> MaintenanceService::collect_garbage(const GcOptions& options) {
       sources.clear();
       return {};
     }
-    const PackBuilder::Built fresh = builder.finish();
+    CAIRN_ASSIGN_OR_RETURN(const PackBuilder::Built fresh, builder.finish());
     CAIRN_RETURN_IF_ERROR(blobs_.put(store::ObjectId::pack(fresh.digest), fresh.bytes));
     CAIRN_ASSIGN_OR_RETURN(const int64_t moved,
                            metadata_.gc_replace_packs(sources, fresh.digest, fresh.bytes.size(),

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -132,27 +133,38 @@ std::unique_ptr<ApiClient> ApiClient::clone() const {
 
 namespace {
 
-// Where a file body's reading has got to.
-struct FileSource {
-  int fd;
-  uint64_t size;
-  uint64_t offset = 0;
+// Where the reading of a body with a file part has got to.
+struct BodySource {
+  std::string_view bytes;  // First,
+  int fd;                  // then the file's first
+  uint64_t file_bytes;     // bytes.
+  uint64_t offset = 0;     // In the whole body.
+
+  uint64_t size() const { return bytes.size() + file_bytes; }
 };
 
-size_t read_file_body(char* out, size_t size, size_t count, void* data) {
-  auto* source = static_cast<FileSource*>(data);
-  const uint64_t want = std::min<uint64_t>(uint64_t{size} * count, source->size - source->offset);
-  auto got = pread_full(source->fd, out, static_cast<size_t>(want), source->offset);
-  // A file that shrank or cannot be read ends the request as an error, never as a short body.
-  if (!got || *got != want) return CURL_READFUNC_ABORT;
+size_t read_body(char* out, size_t size, size_t count, void* data) {
+  auto* source = static_cast<BodySource*>(data);
+  const uint64_t want = std::min<uint64_t>(uint64_t{size} * count, source->size() - source->offset);
+  size_t done = 0;
+  if (source->offset < source->bytes.size()) {
+    done = static_cast<size_t>(std::min<uint64_t>(want, source->bytes.size() - source->offset));
+    std::memcpy(out, source->bytes.data() + source->offset, done);
+  }
+  if (done < want) {
+    const uint64_t at = source->offset + done - source->bytes.size();
+    auto got = pread_full(source->fd, out + done, static_cast<size_t>(want - done), at);
+    // A file that shrank or cannot be read ends the request as an error, never as a short body.
+    if (!got || *got != want - done) return CURL_READFUNC_ABORT;
+  }
   source->offset += want;
   return static_cast<size_t>(want);
 }
 
 // libcurl rewinds a body it must send again (a reused connection that turned out closed).
-int seek_file_body(void* data, curl_off_t offset, int origin) {
-  auto* source = static_cast<FileSource*>(data);
-  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > source->size) {
+int seek_body(void* data, curl_off_t offset, int origin) {
+  auto* source = static_cast<BodySource*>(data);
+  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > source->size()) {
     return CURL_SEEKFUNC_CANTSEEK;
   }
   source->offset = static_cast<uint64_t>(offset);
@@ -198,19 +210,19 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
   const std::string_view m(method);
-  FileSource source{body.fd, body.size};
+  BodySource source{body.bytes, body.fd, body.file_bytes};
   if (body.fd >= 0) {
     curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body.size));
-    curl_easy_setopt(curl, CURLOPT_READFUNCTION, &read_file_body);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, &read_body);
     curl_easy_setopt(curl, CURLOPT_READDATA, &source);
-    curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, &seek_file_body);
+    curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, &seek_body);
     curl_easy_setopt(curl, CURLOPT_SEEKDATA, &source);
   } else if (m == "POST" || m == "PUT") {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.bytes.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   } else if (m != "GET") {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
   }
@@ -227,7 +239,7 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   if (transient_status(response.status)) response.retry_after = retry_after_of(curl);
-  bytes_sent_ += body.size;
+  bytes_sent_ += body.size();
   bytes_received_ += response.body.size();
   return response;
 }

@@ -85,22 +85,25 @@ class ApiClient final : public RemoteTree {
   // Reports chunks put straight to the blob store; returns those the server could not find.
   Result<protocol::CheckChunksResponse> confirm_chunks(const protocol::CheckChunksRequest& req);
 
-  // A request body: bytes in memory, or the first `size` bytes of an open file (read as they
-  // are sent, and again from the start if the request is repeated).
+  // A request body: bytes in memory, followed by the first `file_bytes` bytes of an open file
+  // (read as they are sent, and again from the start if the request is repeated).
   struct Body {
     std::string_view bytes;
     int fd = -1;
-    uint64_t size = 0;
+    uint64_t file_bytes = 0;
 
-    Body(std::string_view b) : bytes(b), size(b.size()) {}     // NOLINT: implicit on purpose.
+    Body(std::string_view b) : bytes(b) {}                     // NOLINT: implicit on purpose.
     Body(const std::string& b) : Body(std::string_view(b)) {}  // NOLINT
     Body(const char* b) : Body(std::string_view(b)) {}         // NOLINT
-    static Body file(int fd, uint64_t size) {
-      Body b("");
-      b.fd = fd;
-      b.size = size;
+    static Body file(std::string_view first, int fd, uint64_t file_bytes) {
+      Body b(first);
+      if (fd >= 0 && file_bytes > 0) {
+        b.fd = fd;
+        b.file_bytes = file_bytes;
+      }
       return b;
     }
+    uint64_t size() const { return bytes.size() + file_bytes; }
   };
 
   // Where to PUT a pack (common/pack.h) the client has built.

@@ -132,30 +132,23 @@ bool UploadPipeline::confirm(ApiClient& client, std::vector<ChunkRef>& done) {
   return true;
 }
 
-UniqueFd UploadPipeline::spill(ByteView pack) const {
-  if (spill_dir_.empty()) return {};
-  auto file = open_unnamed_temp(spill_dir_);
-  if (!file || !write_full(file->get(), pack)) return {};  // Sent from memory, as it is.
-  return std::move(*file);
-}
-
 bool UploadPipeline::send_pack(ApiClient& client, PackBuilder& builder) {
   if (builder.empty()) return true;
-  PackBuilder::Built pack = builder.finish();
-  const uint64_t size = pack.bytes.size();
-  // Sending takes a round trip and the daemon's check of every chunk, while the next pack fills:
-  // meanwhile this one waits in the page cache, not in this process (docs/decisions.md, "The
-  // push pipeline's memory budget").
-  const UniqueFd spilled = spill(pack.bytes);
-  if (spilled) pack.bytes = Bytes();
+  auto finished = builder.finish();
+  if (!finished) {
+    fail(std::move(finished).error().with_context("build pack"));
+    return false;
+  }
+  const PackBuilder::Built& pack = *finished;
+  const uint64_t size = pack.size();
   const std::string what = "upload pack " + pack.digest.hex().substr(0, 12);
   auto grant = client.pack_upload({pack.digest, size});
   if (!grant) {
     fail(std::move(grant).error().with_context(what));
     return false;
   }
-  auto stored = client.put_pack(*grant, spilled ? ApiClient::Body::file(spilled.get(), size)
-                                                : ApiClient::Body(as_string_view(pack.bytes)));
+  auto stored = client.put_pack(
+      *grant, ApiClient::Body::file(as_string_view(pack.bytes), pack.file.get(), pack.file_bytes));
   if (!stored) {
     fail(std::move(stored).error().with_context(what));
     return false;
@@ -180,6 +173,15 @@ bool UploadPipeline::send_pack(ApiClient& client, PackBuilder& builder) {
 
 std::unique_ptr<PackBuilder> UploadPipeline::new_pack() const {
   auto pack = std::make_unique<PackBuilder>();
+  // A pack fills, and waits while it is sent, in a file of its own: in the page cache, which
+  // the kernel may write out or drop, rather than in this process (docs/decisions.md, "The push
+  // pipeline's memory budget"). In memory if no such file can be made.
+  if (!spill_dir_.empty()) {
+    if (auto file = open_unnamed_temp(spill_dir_)) {
+      pack->spill_to(std::move(*file));
+      return pack;
+    }
+  }
   // The target, plus what uploaders may add past it (add_to_pack: one chunk each, of which at
   // most kLargeSlots large), plus room for the header finish() puts in front.
   constexpr uint64_t kPastTarget = kLargeSlots * ChunkerParams{}.max_size + (2 << 20);

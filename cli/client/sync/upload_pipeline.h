@@ -17,7 +17,6 @@
 
 #include "cli/client/net/api_client.h"
 #include "cli/client/progress.h"
-#include "common/file_io.h"
 #include "common/pack.h"
 
 namespace cairn::client {
@@ -40,15 +39,15 @@ struct ChunkTask {
 // target size; a large chunk that does not compress is sent raw with a PUT of its own. The bytes
 // held are bounded whatever the tree: hashing waits while too many small chunks are queued, at
 // most kLargeSlots large chunks are read and compressed at once, and at most kPacksInFlight
-// finished packs are held while they are sent. Each chunk is checked once per push, however many
-// files contain it.
+// finished packs wait while they are sent (in files of their own, not in memory, where a spill
+// folder is given). Each chunk is checked once per push, however many files contain it.
 class UploadPipeline {
  public:
   // Called, from pipeline threads and never under its lock, with chunks that are now on the
   // server (ok) or that could not be uploaded (not ok). Every submitted chunk is settled once.
   using SettledFn = std::function<void(const std::vector<Digest>& chunks, bool ok)>;
 
-  // Finished packs wait in unnamed files in `spill_dir` while they are sent (in memory if it is
+  // Packs fill and wait while they are sent in unnamed files in `spill_dir` (in memory if it is
   // empty or a file cannot be made there).
   UploadPipeline(const ApiClient& prototype, int uploaders, uint32_t batch,
                  std::optional<protocol::PackConfig> packs, std::string spill_dir,
@@ -94,7 +93,7 @@ class UploadPipeline {
   static constexpr size_t kConfirmBatch = 64;
   // The memory budget (docs/decisions.md, "The push pipeline's memory budget"). The most chunk
   // bytes held in queues for packing:
-  static constexpr uint64_t kMaxHeldBytes = 8 * 1024 * 1024;
+  static constexpr uint64_t kMaxHeldBytes = 4 * 1024 * 1024;
   // The most finished packs held while they are sent (besides the one being filled):
   static constexpr int kPacksInFlight = 1;
   // The most large chunks read and compressed at once (compressing is what takes the time, and
@@ -113,10 +112,6 @@ class UploadPipeline {
   // Sends a finished pack: one grant, one PUT, and, for a pack put straight into the blob store,
   // one confirmation.
   bool send_pack(ApiClient& client, PackBuilder& builder);
-
-  // A finished pack's bytes in an unnamed file in spill_dir_, or none (no spill_dir_, or the
-  // file could not be made or written: the pack is then sent from memory).
-  UniqueFd spill(ByteView pack) const;
 
   // Adds an encoded chunk to the open pack. If that fills it, `full` receives it, for the caller
   // to send with send_full once it has let go of its buffers. False if the push must stop.

@@ -1,9 +1,12 @@
 #include "common/pack.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
+
+#include "common/file_io.h"
 
 namespace cairn {
 namespace {
@@ -39,7 +42,7 @@ Sample sample_pack() {
   for (const auto& c : s.chunks) builder.add(sha256(c), c);
   EXPECT_EQ(builder.chunk_count(), s.chunks.size());
   const uint64_t estimate = builder.size();
-  s.pack = builder.finish();
+  s.pack = builder.finish().value();
   EXPECT_LE(s.pack.bytes.size(), estimate);
   EXPECT_TRUE(builder.empty());
   return s;
@@ -173,9 +176,9 @@ TEST(PackTest, TwoPacksOfTheSameChunksHaveDifferentNames) {
   const Bytes a = text_bytes(1000, 9);
   PackBuilder builder;
   builder.add(sha256(a), a);
-  const auto first = builder.finish();
+  const auto first = builder.finish().value();
   builder.add(sha256(a), a);
-  const auto second = builder.finish();
+  const auto second = builder.finish().value();
   EXPECT_NE(first.digest, second.digest);
   EXPECT_EQ(first.entries, second.entries);
 }
@@ -185,7 +188,7 @@ TEST(PackTest, DuplicateChunksAreStoredOnce) {
   PackBuilder builder;
   builder.add(sha256(a), a);
   builder.add(sha256(a), a);
-  EXPECT_EQ(builder.finish().entries.size(), 1u);
+  EXPECT_EQ(builder.finish().value().entries.size(), 1u);
 }
 
 TEST(PackTest, DecodeChunkRefusesWrongLengthsAndGarbage) {
@@ -205,6 +208,64 @@ TEST(PackTest, DecodeChunkRefusesWrongLengthsAndGarbage) {
   EXPECT_FALSE(decode_chunk(Codec::kRaw, raw, 49999, out).has_value());
   EXPECT_EQ(codec_from_name(codec_name(Codec::kZstd)), Codec::kZstd);
   EXPECT_EQ(codec_from_name("lz4"), std::nullopt);
+}
+
+TEST(PackTest, APackSpilledToAFileIsTheSamePack) {
+  // Enough data to go to the file several times (a megabyte at a time), in chunks of every kind.
+  std::vector<Bytes> chunks;
+  for (uint64_t i = 0; i < 12; ++i) {
+    chunks.push_back(i % 3 == 0 ? random_bytes(400000 + i, 30 + i) : text_bytes(300000, 30 + i));
+  }
+  PackBuilder in_memory;
+  PackBuilder spilled;
+  auto file = open_unnamed_temp("/tmp");
+  ASSERT_TRUE(file) << file.error().message();
+  spilled.spill_to(std::move(*file));
+  for (const auto& c : chunks) {
+    in_memory.add(sha256(c), c);
+    spilled.add(sha256(c), c);
+  }
+  EXPECT_EQ(spilled.size(), in_memory.size());
+  const auto expected = in_memory.finish().value();
+  auto pack = spilled.finish();
+  ASSERT_TRUE(pack) << pack.error().message();
+  EXPECT_GT(pack->file_bytes, 1u << 20);  // More than one step went to the file.
+  EXPECT_LT(pack->bytes.size(), 4096u);   // Only the header stays in memory.
+  EXPECT_EQ(pack->size(), expected.size());
+  EXPECT_EQ(pack->entries, expected.entries);
+  EXPECT_EQ(pack->raw_bytes, expected.raw_bytes);
+  Bytes whole = pack->bytes;
+  whole.resize(pack->size());
+  auto got = pread_full(pack->file.get(), whole.data() + pack->bytes.size(), pack->file_bytes, 0);
+  ASSERT_TRUE(got);
+  ASSERT_EQ(*got, pack->file_bytes);
+  EXPECT_EQ(pack->digest, sha256(whole));
+  auto entries = verify_in_pieces(whole, 65536);
+  ASSERT_TRUE(entries) << entries.error().message();
+  EXPECT_EQ(*entries, pack->entries);
+  Bytes out;
+  ASSERT_TRUE(read_packed_chunk(whole, pack->entries[5], out));
+  EXPECT_EQ(out, chunks[5]);
+  // After finish the builder is an ordinary one again, in memory.
+  EXPECT_TRUE(spilled.empty());
+  spilled.add(sha256(chunks[0]), chunks[0]);
+  const auto next = spilled.finish().value();
+  EXPECT_FALSE(next.file);
+  EXPECT_EQ(next.file_bytes, 0u);
+  EXPECT_EQ(next.digest, sha256(next.bytes));
+}
+
+TEST(PackTest, APackWhoseFileCannotBeWrittenFailsAndNamesIt) {
+  PackBuilder builder;
+  builder.spill_to(UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
+  const Bytes big = random_bytes(3 << 20, 40);
+  builder.add(sha256(big), big);
+  auto pack = builder.finish();
+  ASSERT_FALSE(pack);
+  EXPECT_EQ(pack.error().code(), ErrorCode::kIo);
+  EXPECT_NE(pack.error().message().find("pack spill file"), std::string::npos);
+  EXPECT_TRUE(builder.empty());  // Nothing of it is left to be sent by mistake.
+  EXPECT_EQ(builder.size(), PackBuilder().size());
 }
 
 TEST(PackTest, CompressionIsKeptOnlyWhenItSavesAThirtySecond) {
@@ -239,7 +300,7 @@ TEST(PackTest, LargeChunksEncodedElsewhereVerifyStreamingAndCompressorKeepsNothi
   builder.add_encoded(sha256(large), static_cast<uint32_t>(large.size()), Codec::kZstd, *z);
   builder.add_encoded(sha256(large), static_cast<uint32_t>(large.size()), Codec::kZstd, *z);
   builder.add(sha256(random), random);
-  const auto pack = builder.finish();
+  const auto pack = builder.finish().value();
   ASSERT_EQ(pack.entries.size(), 2u);  // The repeated chunk is stored once.
   EXPECT_EQ(pack.raw_bytes, large.size() + random.size());
   for (size_t piece : {size_t{1000}, size_t{65536}, pack.bytes.size()}) {

@@ -299,7 +299,7 @@ std::vector<Bytes> sample_chunks() {
 PackBuilder::Built build(const std::vector<Bytes>& chunks) {
   PackBuilder builder;
   for (const auto& c : chunks) builder.add(sha256(c), c);
-  return builder.finish();
+  return builder.finish().value();
 }
 
 TEST_P(PackServiceTest, APackRoundTripsInOneRead) {
@@ -605,7 +605,7 @@ TEST_P(LocalPackTest, APackWithOneWrongChunkIsRefusedWhole) {
   const Digest lie = sha256(as_bytes("not these bytes"));
   builder.add(lie, chunks[1]);  // Listed under a hash its bytes do not have.
   builder.add(sha256(chunks[2]), chunks[2]);
-  const auto pack = builder.finish();
+  const auto pack = builder.finish().value();
   auto r = upload(alice_, pack);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kCorrupt);
