@@ -235,12 +235,24 @@ void PackBuilder::add_encoded(const Digest& hash, uint32_t length, Codec codec, 
 
 void PackBuilder::flush_spill() {
   if (spill_error_ || data_.empty()) return;
-  if (auto written = write_full(spill_.get(), data_); !written) {
-    spill_error_ = std::move(written).error().with_context("pack spill file");
+  if (write_full(spill_.get(), data_)) {
+    spilled_ += data_.size();
+    data_.clear();
     return;
   }
-  spilled_ += data_.size();
-  data_.clear();
+  // The file is full (or broken): the pack goes on in memory, with what already went to the
+  // file read back in front of what did not. A full disk costs memory, not the push.
+  Bytes all(spilled_);
+  auto got = pread_full(spill_.get(), all.data(), all.size(), 0);
+  if (!got || *got != all.size()) {
+    spill_error_ = got ? Error(ErrorCode::kIo, "pack spill file: shorter than was written")
+                       : std::move(got).error().with_context("pack spill file");
+    return;
+  }
+  all.insert(all.end(), data_.begin(), data_.end());
+  data_ = std::move(all);
+  spill_.reset();
+  spilled_ = 0;
 }
 
 Result<Digest> PackBuilder::spilled_digest(ByteView header) {

@@ -110,8 +110,8 @@ class PackBuilder {
   explicit PackBuilder(int level = Compressor::kDefaultLevel);
 
   // From now on the chunks' bytes go to `file` (new and empty) as they are added, a megabyte at
-  // a time, rather than staying in memory; finish() hands the file on in Built. Only while the
-  // builder is empty.
+  // a time, rather than staying in memory; finish() hands the file on in Built. If the file
+  // cannot take them (a full disk), the pack goes on in memory. Only while the builder is empty.
   void spill_to(UniqueFd file);
 
   // Adds a chunk whose uncompressed bytes are `raw` (which hash to `hash`); compresses it when
@@ -139,7 +139,8 @@ class PackBuilder {
   // Bytes of chunk data that collect in memory before they go to the spill file.
   static constexpr size_t kSpillStep = 1 << 20;
 
-  // Writes what data_ holds to the spill file (the first failure sticks).
+  // Writes what data_ holds to the spill file. If that fails, the builder takes back what the
+  // file holds and goes on in memory; if even that fails, the error sticks for finish().
   void flush_spill();
   // The SHA-256 of `header` followed by the spill file's data: read back from the page cache.
   Result<Digest> spilled_digest(ByteView header);
