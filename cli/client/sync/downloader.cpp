@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <thread>
 #include <unordered_set>
 
@@ -154,8 +155,12 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
   });
   std::sort(remote.begin(), remote.end());  // First-use order: neighbours stay together.
 
-  std::vector<protocol::ChunkRead> reads;
-  for (size_t begin = 0; begin < remote.size(); begin += batch) {
+  // Where each batch of chunks lies, asked for by all threads at once (the daemon answers a
+  // batch in tens of milliseconds: a clone of 60,000 files asks 75 times); the reads are then
+  // kept in batch order, which is first-use order.
+  std::vector<std::vector<protocol::ChunkRead>> located_reads((remote.size() + batch - 1) / batch);
+  parallel_for(located_reads.size(), threads, api, [&](ApiClient& client, size_t b) {
+    const size_t begin = b * batch;
     const size_t end = std::min(remote.size(), begin + batch);
     protocol::CheckChunksRequest req;
     // With the files' manifests: chunks of a file in a folder shared with us were uploaded by
@@ -168,12 +173,12 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
       }
     }
     req.manifests.assign(manifests.begin(), manifests.end());
-    auto located = api.locate(req);
+    auto located = client.locate(req);
     std::unordered_set<Digest> found;
     if (located) {
       for (auto& read : located->reads) {
         for (const auto& part : read.parts) found.insert(part.hash);
-        reads.push_back(std::move(read));
+        located_reads[b].push_back(std::move(read));
       }
     }
     for (size_t i = begin; i < end; ++i) {
@@ -186,7 +191,12 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
                       : located.error().message(),
               located.has_value());
     }
+  });
+  std::vector<protocol::ChunkRead> reads;
+  for (auto& batch_reads : located_reads) {
+    std::move(batch_reads.begin(), batch_reads.end(), std::back_inserter(reads));
   }
+  located_reads = {};
   parallel_for(reads.size(), threads, api,
                [&](ApiClient& client, size_t i) { fetch(client, reads[i]); });
 }
