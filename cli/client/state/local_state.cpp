@@ -278,17 +278,25 @@ bool ChunkLocator::empty() {
   return !any;
 }
 
-std::optional<ChunkLocation> ChunkLocator::find(const Digest& hash) {
+Result<std::unordered_map<Digest, ChunkLocation>> ChunkLocator::find_all(
+    const std::vector<Digest>& hashes) {
+  std::unordered_map<Digest, ChunkLocation> found;
+  if (hashes.empty()) return found;
   std::lock_guard lock(mu_);
-  sqlite::ScopedReset reset(*db_);
-  auto q = db_->query("SELECT path, offset, length FROM local_chunks WHERE hash=?1", hash.bytes());
-  if (!q) return std::nullopt;
-  auto row = (*q)->step();
-  if (!row || !*row) return std::nullopt;
-  ChunkLocation loc{(*q)->get_text(0), static_cast<uint64_t>((*q)->get_int(1)),
-                    static_cast<uint32_t>((*q)->get_int(2))};
-  (*q)->reset();
-  return loc;
+  CAIRN_RETURN_IF_ERROR(sqlite::in_transaction(*db_, "BEGIN", [&]() -> Result<void> {
+    for (const auto& hash : hashes) {
+      sqlite::ScopedReset reset(*db_);
+      CAIRN_ASSIGN_OR_RETURN(
+          auto q,
+          db_->query("SELECT path, offset, length FROM local_chunks WHERE hash=?1", hash.bytes()));
+      CAIRN_ASSIGN_OR_RETURN(bool row, q->step());
+      if (!row) continue;
+      found.emplace(hash, ChunkLocation{q->get_text(0), static_cast<uint64_t>(q->get_int(1)),
+                                        static_cast<uint32_t>(q->get_int(2))});
+    }
+    return {};
+  }));
+  return found;
 }
 
 }  // namespace cairn::client

@@ -140,18 +140,32 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
     }
   }
 
-  // Chunks some local file already holds cost no network.
-  std::mutex remote_mu;
+  // Chunks some local file already holds cost no network: where each may be, from one read
+  // of the local state, then the candidates read and hashed on all threads.
+  std::unordered_map<Digest, ChunkLocation> local;
+  if (locator_) {
+    std::vector<Digest> hashes;
+    hashes.reserve(slots_.size());
+    for (const auto& slot : slots_) hashes.push_back(slot.chunk.hash);
+    // Unreadable, the local state only costs the reuse: everything is downloaded.
+    if (auto found = locator_->find_all(hashes)) local = std::move(*found);
+  }
   std::vector<size_t> remote;
-  parallel_for(slots_.size(), threads, api, [&](ApiClient&, size_t i) {
+  std::vector<size_t> candidates;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    (local.count(slots_[i].chunk.hash) != 0 ? candidates : remote).push_back(i);
+  }
+  std::mutex remote_mu;
+  parallel_for(candidates.size(), threads, api, [&](ApiClient&, size_t c) {
     thread_local Bytes bytes;
-    if (reuse_local(slots_[i].chunk, bytes)) {
+    Slot& slot = slots_[candidates[c]];
+    if (reuse_local(slot.chunk, local.at(slot.chunk.hash), bytes)) {
       reused_.fetch_add(1);
-      deliver(slots_[i], bytes, "", false);
+      deliver(slot, bytes, "", false);
       return;
     }
     std::lock_guard lock(remote_mu);
-    remote.push_back(i);
+    remote.push_back(candidates[c]);
   });
   std::sort(remote.begin(), remote.end());  // First-use order: neighbours stay together.
 
@@ -245,15 +259,13 @@ void Downloader::prepare(DownloadJob& job) {
   }
 }
 
-bool Downloader::reuse_local(const ChunkRef& chunk, Bytes& buffer) {
-  if (!locator_) return false;
-  auto loc = locator_->find(chunk.hash);
-  if (!loc || loc->length != chunk.length) return false;
-  const std::string path = session_.root + "/" + loc->path;
+bool Downloader::reuse_local(const ChunkRef& chunk, const ChunkLocation& at, Bytes& buffer) {
+  if (at.length != chunk.length) return false;
+  const std::string path = session_.root + "/" + at.path;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return false;
   buffer.resize(chunk.length);
-  auto n = pread_full(fd, buffer.data(), chunk.length, loc->offset);
+  auto n = pread_full(fd, buffer.data(), chunk.length, at.offset);
   ::close(fd);
   // The local file may have changed since it was recorded: trust only what hashes right.
   return n && *n == chunk.length && sha256(buffer) == chunk.hash;

@@ -102,7 +102,8 @@ class Downloader {
 
   void prepare(DownloadJob& job);
 
-  bool reuse_local(const ChunkRef& chunk, Bytes& buffer);
+  // Reads `chunk` from where a local file held it, if it still hashes right.
+  bool reuse_local(const ChunkRef& chunk, const ChunkLocation& at, Bytes& buffer);
 
   // Performs one read and hands each chunk in it, decoded and verified, to its slot.
   void fetch(ApiClient& client, const protocol::ChunkRead& read, bool again = true);

@@ -91,17 +91,26 @@ TEST(LocalStateTest, CreateOpenFindAndUpdate) {
   EXPECT_EQ(got.mode, 0755u);
   EXPECT_EQ(got.version, 3);
 
+  // Every chunk asked for at once: those recorded come back with where they lie, the
+  // others are left out.
   auto locator = ChunkLocator::open(root);
   ASSERT_TRUE(locator.has_value());
-  auto second = (*locator)->find(sha256(as_bytes("c2")));
-  ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->path, b.path);
-  EXPECT_EQ(second->offset, 2u);
-  EXPECT_EQ(second->length, 3u);
+  const Digest c1 = sha256(as_bytes("c1"));
+  const Digest c2 = sha256(as_bytes("c2"));
+  auto found = (*locator)->find_all({c2, sha256(as_bytes("never recorded")), c1});
+  ASSERT_TRUE(found.has_value()) << found.error().message();
+  ASSERT_EQ(found->size(), 2u);
+  EXPECT_EQ(found->at(c1).path, b.path);
+  EXPECT_EQ(found->at(c1).offset, 0u);
+  EXPECT_EQ(found->at(c1).length, 2u);
+  EXPECT_EQ(found->at(c2).path, b.path);
+  EXPECT_EQ(found->at(c2).offset, 2u);
+  EXPECT_EQ(found->at(c2).length, 3u);
+  EXPECT_TRUE((*locator)->find_all({})->empty());
 
   ASSERT_TRUE((*reopened)->update({}, {b.path}, {}));
   EXPECT_TRUE((*reopened)->load_base()->empty());
-  EXPECT_FALSE((*locator)->find(sha256(as_bytes("c2"))).has_value());
+  EXPECT_TRUE((*locator)->find_all({c1, c2})->empty());
 }
 
 // A folder's subtree, whatever sorts between the folder and its children.
