@@ -18,7 +18,6 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "cli/client/progress.h"
 #include "cli/client/sync/downloader.h"
@@ -202,7 +201,7 @@ std::vector<std::string> apply_moves(Session& session, LocalTree& tree,
 Result<std::string> set_aside(Session& session, LocalTree& tree, const std::string& rel,
                               const LocalEntry& local,
                               const std::map<std::string, BaseRecord>& base,
-                              const std::unordered_set<std::string>& arriving) {
+                              const PathHashes& arriving) {
   const size_t slash = rel.rfind('/');
   const std::string folder = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
   const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
@@ -211,7 +210,7 @@ Result<std::string> set_aside(Session& session, LocalTree& tree, const std::stri
         folder + conflicted_copy_name(name, session.endpoint.device, local.mtime_ns, n);
     const std::string abs = session.root + "/" + copy;
     struct stat st {};
-    if (::lstat(abs.c_str(), &st) == 0 || base.count(copy) != 0 || arriving.count(copy) != 0) {
+    if (::lstat(abs.c_str(), &st) == 0 || base.count(copy) != 0 || arriving.contains(copy)) {
       continue;
     }
     auto renamed = tree.rename(rel, copy);
@@ -274,7 +273,7 @@ class Pull {
   Result<void> gather();
   // Drops (and reports, when `report`) what the server sent under a path that is not canonical.
   void drop_invalid_paths(bool report);
-  void settle_arrival(const ArrivalStep& step);
+  void settle_arrival(ArrivalStep&& step);
   void make_folders();
   void download();
   void make_symlinks();
@@ -298,7 +297,7 @@ class Pull {
   std::map<std::string, BaseRecord> base_;
   BaseChanges changes_;  // In order: for each path the last change wins.
   std::vector<std::pair<std::string, Manifest>> chunk_maps_;
-  std::unordered_set<std::string> arriving_;
+  PathHashes arriving_;
   std::vector<std::pair<std::string, Entry>> folders_;
   std::vector<std::pair<std::string, const Entry*>> folder_modes_;
   // A file to download, as planned: the downloader's job for it is made in its window.
@@ -349,7 +348,7 @@ Result<SyncReport> Pull::run() {
     CAIRN_ASSIGN_OR_RETURN(auto arrivals, plan_arrivals(departures, base_, view_));
     report_.errors.insert(report_.errors.end(), arrivals.errors.begin(), arrivals.errors.end());
     arriving_ = std::move(arrivals.arriving);
-    for (const auto& step : arrivals.steps) settle_arrival(step);
+    for (auto& step : arrivals.steps) settle_arrival(std::move(step));
     // Conflicts in feed order: those the planner found and those of setting a copy aside.
     report_.conflicts.insert(report_.conflicts.begin(), arrivals.conflicts.begin(),
                              arrivals.conflicts.end());
@@ -413,7 +412,7 @@ void Pull::drop_invalid_paths(bool report) {
 
 // Acts on one planned arrival at once (modes, adopted versions, conflicted copies set aside), or
 // queues it for the folders, downloads and symlinks that follow.
-void Pull::settle_arrival(const ArrivalStep& step) {
+void Pull::settle_arrival(ArrivalStep&& step) {
   const std::string& rel = step.rel;
   const Entry& e = *step.entry;
   switch (step.action) {
@@ -466,7 +465,7 @@ void Pull::settle_arrival(const ArrivalStep& step) {
     return;
   }
   downloads_.push_back(
-      {rel, &e, step.replaces_unchanged ? std::make_unique<LocalEntry>(*step.local) : nullptr});
+      {std::move(step.rel), &e, step.replaces_unchanged ? std::move(step.local) : nullptr});
 }
 
 // A folder's mode is set last, once what goes into it is there (a folder the server has as 0555

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "common/bytes.h"
+#include "common/hash.h"
 #include "common/paths.h"
 
 namespace cairn::client {
@@ -165,7 +167,7 @@ Departures plan_departures(const Session& session, const Changes& changed,
 namespace {
 
 // What one live node needs, or nullopt when nothing (after noting errors and conflicts).
-Result<std::optional<ArrivalStep>> plan_arrival(const std::string& rel, const Entry& e,
+Result<std::optional<ArrivalStep>> plan_arrival(std::string rel, const Entry& e,
                                                 const std::map<std::string, BaseRecord>& base,
                                                 LocalView& view, Arrivals& out) {
   using Step = std::optional<ArrivalStep>;
@@ -183,12 +185,13 @@ Result<std::optional<ArrivalStep>> plan_arrival(const std::string& rel, const En
     return Step();
   }
   ArrivalStep step;
-  step.rel = rel;
+  step.rel = std::move(rel);
   step.entry = &e;
-  if (exists) step.local = *local;
+  if (exists) step.local = std::make_unique<LocalEntry>(std::move(*local));
+  const LocalEntry* here = step.local.get();
   if (e.kind == NodeKind::kFolder) {
-    if (exists && local->kind != NodeKind::kFolder) {
-      out.conflicts.push_back(rel + ": a folder on the server, a file here");
+    if (exists && here->kind != NodeKind::kFolder) {
+      out.conflicts.push_back(step.rel + ": a folder on the server, a file here");
       return Step();
     }
     // A folder this copy knows (perhaps moved or renamed there) that was deleted here: the
@@ -204,9 +207,9 @@ Result<std::optional<ArrivalStep>> plan_arrival(const std::string& rel, const En
     // change for the next push, not a conflict.
     return Step();
   }
-  const bool modified_here = exists && (b == nullptr || !view.unchanged_since(*local, *b));
+  const bool modified_here = exists && (b == nullptr || !view.unchanged_since(*here, *b));
   if (!modified_here && exists && b != nullptr && b->node_id == e.node_id &&
-      b->kind == NodeKind::kFile && e.kind == NodeKind::kFile && local->kind == NodeKind::kFile &&
+      b->kind == NodeKind::kFile && e.kind == NodeKind::kFile && here->kind == NodeKind::kFile &&
       b->manifest == e.manifest) {
     step.action = Arrival::kModeOnly;  // A new version of the same bytes: only the mode changed.
     return Step(std::move(step));
@@ -214,11 +217,11 @@ Result<std::optional<ArrivalStep>> plan_arrival(const std::string& rel, const En
   if (modified_here) {
     // Same content on both sides is no conflict: adopt the server's version as the base.
     bool same = false;
-    if (local->kind == NodeKind::kFile && e.kind == NodeKind::kFile && local->size == e.size) {
-      CAIRN_ASSIGN_OR_RETURN(same, view.same_content(rel, e, step.manifest));
+    if (here->kind == NodeKind::kFile && e.kind == NodeKind::kFile && here->size == e.size) {
+      CAIRN_ASSIGN_OR_RETURN(same, view.same_content(step.rel, e, step.manifest));
     }
-    if (local->kind == NodeKind::kSymlink && e.kind == NodeKind::kSymlink) {
-      same = local->target == e.symlink_target;
+    if (here->kind == NodeKind::kSymlink && e.kind == NodeKind::kSymlink) {
+      same = here->target == e.symlink_target;
     }
     if (same) {
       step.action = Arrival::kAdopt;
@@ -235,14 +238,28 @@ Result<std::optional<ArrivalStep>> plan_arrival(const std::string& rel, const En
 
 }  // namespace
 
-Result<Arrivals> plan_arrivals(const Departures& departures,
+PathHashes::PathHashes(std::vector<uint64_t> hashes) : sorted_(std::move(hashes)) {
+  std::sort(sorted_.begin(), sorted_.end());
+}
+
+uint64_t PathHashes::of(std::string_view path) { return xxh3_64(as_bytes(path)); }
+
+bool PathHashes::contains(std::string_view path) const {
+  return std::binary_search(sorted_.begin(), sorted_.end(), of(path));
+}
+
+Result<Arrivals> plan_arrivals(Departures& departures,
                                const std::map<std::string, BaseRecord>& base, LocalView& local) {
   Arrivals out;
-  for (const auto& [rel, e] : departures.live) out.arriving.insert(rel);
-  for (const auto& [rel, e] : departures.live) {
-    CAIRN_ASSIGN_OR_RETURN(auto step, plan_arrival(rel, *e, base, local, out));
+  std::vector<uint64_t> arriving;
+  arriving.reserve(departures.live.size());
+  for (const auto& [rel, e] : departures.live) arriving.push_back(PathHashes::of(rel));
+  out.arriving = PathHashes(std::move(arriving));
+  for (auto& [rel, e] : departures.live) {
+    CAIRN_ASSIGN_OR_RETURN(auto step, plan_arrival(std::move(rel), *e, base, local, out));
     if (step) out.steps.push_back(std::move(*step));
   }
+  departures.live = {};
   return out;
 }
 

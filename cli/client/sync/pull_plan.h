@@ -10,9 +10,12 @@
 // pull.cpp executes the plan, in two steps: departures, then arrivals, since a node arriving
 // where a departing one was must wait for it to make room.
 
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -96,7 +99,7 @@ struct ArrivalStep {
   Arrival action = Arrival::kDownload;
   std::string rel;
   const protocol::Entry* entry = nullptr;
-  std::optional<LocalEntry> local;  // The local entry as planned over (nullopt: absent).
+  std::unique_ptr<LocalEntry> local;  // The local entry as planned over (null: absent).
   // Changed here and on the server: the local version steps aside under a conflicted-copy name
   // first (kSymlink, kDownload). `had_base`: this copy knew the path, whose record then goes.
   bool set_aside_first = false;
@@ -106,15 +109,32 @@ struct ArrivalStep {
   Manifest manifest;  // kAdopt of a file: its chunk map.
 };
 
+// A set of paths kept as their 64-bit hashes, sorted: 8 bytes a path where a set of strings
+// cost about 150 (a pull of 120,000 files held 18 MB of them). A collision can only make a
+// path look present that is not.
+class PathHashes {
+ public:
+  PathHashes() = default;
+  explicit PathHashes(std::vector<uint64_t> hashes);
+  static uint64_t of(std::string_view path);
+  bool contains(std::string_view path) const;
+
+ private:
+  std::vector<uint64_t> sorted_;
+};
+
 struct Arrivals {
   std::vector<ArrivalStep> steps;  // In feed order.
   std::vector<std::string> errors;
   std::vector<std::string> conflicts;
-  // Every path a live node takes: a conflicted copy's name must not be one of them.
-  std::unordered_set<std::string> arriving;
+  // Every path a live node takes: a conflicted copy's name must not be one of them (a name
+  // that only seems taken moves the copy to the next number).
+  PathHashes arriving;
 };
 
-Result<Arrivals> plan_arrivals(const Departures& departures,
+// Empties `departures.live`: its paths move into the steps, so that a pull of many files does
+// not hold every path twice.
+Result<Arrivals> plan_arrivals(Departures& departures,
                                const std::map<std::string, BaseRecord>& base, LocalView& local);
 
 }  // namespace cairn::client

@@ -85,7 +85,7 @@ class PullPlanTest : public ::testing::Test {
   Departures departures(std::vector<std::string> detached = {}) {
     return plan_departures(session_, changed_, base_, std::move(detached), view_);
   }
-  Arrivals arrivals(const Departures& d) {
+  Arrivals arrivals(Departures d) {
     auto a = plan_arrivals(d, base_, view_);
     EXPECT_TRUE(a) << a.error().message();
     return a ? std::move(*a) : Arrivals{};
@@ -143,7 +143,7 @@ TEST_F(PullPlanTest, AnUnchangedFileIsReplacedAndAModeOnlyChangeFetchesNothing) 
   ASSERT_NE(replaced, nullptr);
   EXPECT_EQ(replaced->action, Arrival::kDownload);
   EXPECT_TRUE(replaced->replaces_unchanged);
-  ASSERT_TRUE(replaced->local.has_value());
+  ASSERT_NE(replaced->local, nullptr);
   EXPECT_EQ(step_for(a, "b.txt")->action, Arrival::kModeOnly);
   EXPECT_EQ(view_.hashed, 0);
 }
@@ -172,7 +172,21 @@ TEST_F(PullPlanTest, EditedOnBothSidesIsAConflictUnlessTheBytesAgree) {
   ASSERT_NE(fresh, nullptr);
   EXPECT_TRUE(fresh->set_aside_first);
   EXPECT_FALSE(fresh->had_base);
-  EXPECT_TRUE(a.arriving.count("new-here.txt"));
+  EXPECT_TRUE(a.arriving.contains("new-here.txt"));
+  EXPECT_TRUE(a.arriving.contains("a.txt"));
+  EXPECT_FALSE(a.arriving.contains("new-here.txt (conflicted copy)"));
+}
+
+// Membership by hash: every path put in is found, and paths that differ by a byte are not.
+TEST(PathHashesTest, FindsWhatWasPutInAndNothingElse) {
+  std::vector<uint64_t> hashes;
+  for (int i = 0; i < 1000; ++i) hashes.push_back(PathHashes::of("dir/file" + std::to_string(i)));
+  const PathHashes set(std::move(hashes));
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(set.contains("dir/file" + std::to_string(i)));
+  EXPECT_FALSE(set.contains("dir/file1000"));
+  EXPECT_FALSE(set.contains("dir/File1"));
+  EXPECT_FALSE(set.contains(""));
+  EXPECT_FALSE(PathHashes().contains("dir/file1"));
 }
 
 TEST_F(PullPlanTest, AFolderWhereAFileIsHereIsAConflictAndABlockedPathAnError) {
