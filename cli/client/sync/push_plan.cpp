@@ -1,13 +1,34 @@
 #include "cli/client/sync/push_plan.h"
 
 #include <algorithm>
-#include <set>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "common/paths.h"
 
 namespace cairn::client {
+namespace {
+
+// The scan's paths in the order of the base map's keys (bytewise, as the scanner sorts them),
+// for lookups that need no copy of each path in a set.
+class ScannedPaths {
+ public:
+  explicit ScannedPaths(const ScanResult& scan) {
+    sorted_.reserve(scan.entries.size());
+    for (const auto& e : scan.entries) sorted_.emplace_back(e.path);
+    if (!std::is_sorted(sorted_.begin(), sorted_.end())) std::sort(sorted_.begin(), sorted_.end());
+  }
+  bool holds(std::string_view path) const {
+    return std::binary_search(sorted_.begin(), sorted_.end(), path);
+  }
+
+ private:
+  std::vector<std::string_view> sorted_;
+};
+
+}  // namespace
 
 void SharedAreas::add(std::string rel, bool read_only, std::string why) {
   if (read_only) read_only_.emplace_back(rel, std::move(why));
@@ -181,14 +202,13 @@ void drop_refused_moves(std::vector<LocalMove>& moves, const SharedAreas& shared
 Result<void> guard_mass_delete(const ScanResult& scan,
                                const std::map<std::string, BaseRecord>& planned, uint64_t limit,
                                bool allow) {
-  std::set<std::string> here;
-  for (const auto& e : scan.entries) here.insert(e.path);
+  const ScannedPaths here(scan);
   uint64_t files = 0;
   uint64_t doomed = 0;
   for (const auto& [path, b] : planned) {
     if (b.kind == NodeKind::kFolder) continue;
     ++files;
-    if (here.count(path) == 0) ++doomed;
+    if (!here.holds(path)) ++doomed;
   }
   if (allow || !(doomed > limit || (doomed > 1 && doomed * 2 > files))) return {};
   return make_error(ErrorCode::kInvalidArgument,
@@ -229,11 +249,11 @@ void keep_or_refresh(const LocalEntry& e, const BaseRecord* b, const std::string
 // Deleted here: every base path the scan lacks, deepest first, but those in read-only folders
 // (kept, and reported). A folder that became a file takes what this copy knew inside it along
 // first, into `delete_first`, so that the folder itself goes only if nothing else is in it.
-void plan_deletions(const std::map<std::string, BaseRecord>& base,
-                    const std::set<std::string>& local_paths, const SharedAreas& shared,
-                    const std::vector<const BaseRecord*>& replaced, PushPlan& plan) {
+void plan_deletions(const std::map<std::string, BaseRecord>& base, const ScannedPaths& local_paths,
+                    const SharedAreas& shared, const std::vector<const BaseRecord*>& replaced,
+                    PushPlan& plan) {
   for (const auto& [path, b] : base) {
-    if (local_paths.count(path) != 0) continue;
+    if (local_paths.holds(path)) continue;
     if (const std::string* why = shared.refused_at(path)) {
       ++plan.changes_unsent;
       plan.skipped.push_back(path + " (deleted here): not pushed: " + *why +
@@ -264,9 +284,7 @@ PushPlan plan_push(const ScanResult& scan, const std::map<std::string, BaseRecor
   PushPlan plan;
   const int64_t settled_before = settle.now_ns - settle.settle_ms * int64_t{1'000'000};
   std::vector<const BaseRecord*> replaced;
-  std::set<std::string> local_paths;
   for (const auto& e : scan.entries) {
-    local_paths.insert(e.path);
     auto it = base.find(e.path);
     const BaseRecord* b = it == base.end() ? nullptr : &it->second;
     if (e.kind != NodeKind::kFolder) ++plan.files_scanned;
@@ -300,7 +318,7 @@ PushPlan plan_push(const ScanResult& scan, const std::map<std::string, BaseRecor
       if (e.size > before) plan.quota_growth += e.size - before;
     }
   }
-  plan_deletions(base, local_paths, shared, replaced, plan);
+  plan_deletions(base, ScannedPaths(scan), shared, replaced, plan);
   return plan;
 }
 
