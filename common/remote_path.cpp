@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -9,6 +10,11 @@ namespace cairn {
 namespace {
 
 Result<std::string> to_nfc(std::string_view s) {
+  // ASCII is its own normal form: most names are, and skip utf8proc's decomposition.
+  if (std::all_of(s.begin(), s.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    return std::string(s);
+  }
   utf8proc_uint8_t* out = nullptr;
   // STABLE keeps unassigned code points out of the result so that the normal form cannot change
   // when a later Unicode version assigns them; REJECTNA refuses them outright.

@@ -1,9 +1,13 @@
 #include "cli/client/tree/ignore.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <unistd.h>
 
-#include <fstream>
+#include <cerrno>
 #include <sstream>
+
+#include "common/file_io.h"
 
 namespace cairn::client {
 namespace {
@@ -98,12 +102,17 @@ const IgnoreRules::File& IgnoreRules::file_in(const std::string& dir) {
   if (it != files_.end()) return it->second;
   File f;
   f.dir = dir;
+  // Most folders have none: then a failed open(2) is all this costs (a std::ifstream cost its
+  // construction as well, a twentieth of a no-change push of 60,000 files in 3,000 folders).
   const std::string path = root_ + "/" + (dir.empty() ? "" : dir + "/") + kIgnoreFile;
-  std::ifstream in(path, std::ios::binary);
-  if (in) {
-    std::ostringstream text;
-    text << in.rdbuf();
-    f.rules = parse(text.str());
+  if (UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)); fd) {
+    std::string text;
+    char buffer[8192];
+    ssize_t n = 0;
+    while ((n = ::read(fd.get(), buffer, sizeof buffer)) > 0 || (n < 0 && errno == EINTR)) {
+      if (n > 0) text.append(buffer, static_cast<size_t>(n));
+    }
+    f.rules = parse(text);
   }
   return files_.emplace(dir, std::move(f)).first->second;
 }
