@@ -1,7 +1,9 @@
 #include "cli/client/sync/pull_plan.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "common/bytes.h"
 #include "common/hash.h"
