@@ -130,7 +130,7 @@ json entry_json(const Entry& e) {
   if (e.deleted) j["deleted"] = true;
   if (!e.change.empty()) j["change"] = e.change;
   if (!e.share_role.empty()) j["share"] = {{"role", e.share_role}, {"owner", e.shared_by}};
-  if (!e.manifest.empty()) j["manifest"] = e.manifest;
+  if (e.manifest) j["manifest"] = e.manifest->hex();
   if (e.kind == NodeKind::kSymlink) j["target"] = e.symlink_target;
   return j;
 }
@@ -145,7 +145,7 @@ Entry entry_from(const json& j) {
   e.mode = mode_from(j, e.kind);
   e.mtime_ns = get_or<int64_t>(j, "mtime_ns", 0);
   e.modified_at = get_or<int64_t>(j, "modified_at", 0);
-  e.manifest = get_or<std::string>(j, "manifest", "");
+  if (j.contains("manifest")) e.manifest = digest_from(j, "manifest");
   e.symlink_target = get_or<std::string>(j, "target", "");
   e.change = get_or<std::string>(j, "change", "");
   if (auto share = j.find("share"); share != j.end() && share->is_object()) {

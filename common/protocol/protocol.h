@@ -273,7 +273,9 @@ struct Entry {
   uint64_t size = 0;
   uint32_t mode = default_mode(NodeKind::kFile);  // Permission bits; folders have theirs too.
   int64_t mtime_ns = 0;
-  std::string manifest;        // Hex address; files only.
+  // Files only. Held as its 32 bytes, not as hex: a pull keeps every entry of the change feed
+  // (a hex string on the heap cost 80 bytes more per file).
+  std::optional<Digest> manifest;
   std::string symlink_target;  // Symlinks only.
   int64_t modified_at = 0;     // Unix seconds of the head version.
   // Change feed only: its latest change, "put", "mkdir", "delete", "move", "restore", "share",
@@ -284,6 +286,9 @@ struct Entry {
   std::string share_role;
   std::string shared_by;
 };
+
+// `e`'s manifest address in hex, as local records keep it; empty for an entry without one.
+inline std::string manifest_hex(const Entry& e) { return e.manifest ? e.manifest->hex() : ""; }
 
 // GET /v1/list?path=P
 struct ListResponse {

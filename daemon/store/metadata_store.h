@@ -248,9 +248,9 @@ struct Entry {
   uint64_t size = 0;
   uint32_t mode = protocol::default_mode(NodeKind::kFile);  // Permission bits.
   int64_t mtime_ns = 0;
-  std::string manifest;        // Hex address; files only.
-  std::string symlink_target;  // Symlinks only.
-  int64_t modified_at = 0;     // Unix seconds of the head version.
+  std::optional<Digest> manifest;  // Files only.
+  std::string symlink_target;      // Symlinks only.
+  int64_t modified_at = 0;         // Unix seconds of the head version.
   // Change feed only: "put", "mkdir", "delete", "move", "restore", "share" or "unshare".
   std::string change;
   std::string share_role;  // In a folder or file shared with the user: their role...

@@ -24,17 +24,19 @@ Committer::~Committer() {
 
 void Committer::add(PendingPut put) {
   std::lock_guard lock(mu_);
-  const size_t index = waiting_.size();
-  size_t outstanding = 0;
-  bool failed = false;
-  for (const auto& c : put.hashed.manifest.chunks()) {
-    if (failed_.count(c.hash) != 0) failed = true;
+  const size_t index = added_++;
+  Waiting w{std::move(put), 0, false};
+  for (const auto& c : w.put.hashed.manifest.chunks()) {
+    if (failed_.count(c.hash) != 0) w.failed = true;
     if (done_.count(c.hash) != 0) continue;
     waiters_[c.hash].push_back(index);
-    ++outstanding;
+    ++w.outstanding;
   }
-  waiting_.push_back({std::move(put), outstanding, failed, false});
-  if (outstanding == 0) make_ready(index);
+  if (w.outstanding == 0) {
+    make_ready(std::move(w));
+  } else {
+    waiting_.emplace(index, std::move(w));
+  }
 }
 
 void Committer::settled(const std::vector<Digest>& chunks, bool ok) {
@@ -44,9 +46,13 @@ void Committer::settled(const std::vector<Digest>& chunks, bool ok) {
     auto it = waiters_.find(d);
     if (it == waiters_.end()) continue;
     for (size_t index : it->second) {
-      Waiting& w = waiting_[index];
-      if (!ok) w.failed = true;
-      if (--w.outstanding == 0) make_ready(index);
+      auto w = waiting_.find(index);
+      if (w == waiting_.end()) continue;  // Cannot happen: a waiter is waiting until here.
+      if (!ok) w->second.failed = true;
+      if (--w->second.outstanding == 0) {
+        make_ready(std::move(w->second));
+        waiting_.erase(w);
+      }
     }
     waiters_.erase(it);
   }
@@ -60,16 +66,13 @@ Result<CommitOutcome> Committer::finish() {
   cv_.notify_all();
   thread_.join();
   if (fatal_) return *fatal_;
-  for (const auto& w : waiting_) {
-    if (w.queued) continue;
+  for (const auto& [index, w] : waiting_) {
     out_.errors.push_back(w.put.entry->path + ": some chunks did not reach the server");
   }
   return std::move(out_);
 }
 
-void Committer::make_ready(size_t index) {
-  Waiting& w = waiting_[index];
-  w.queued = true;
+void Committer::make_ready(Waiting w) {
   if (w.failed) {
     out_.skipped.push_back(w.put.entry->path + ": changed while being uploaded; try again");
     ++out_.files_deferred;

@@ -99,10 +99,10 @@ class Committer {
     PendingPut put;
     size_t outstanding = 0;
     bool failed = false;  // A chunk of it could not be uploaded.
-    bool queued = false;
   };
 
-  void make_ready(size_t index);
+  // All of `w`'s chunks settled: to the batch being gathered, or (a chunk failed) to the report.
+  void make_ready(Waiting w);
 
   void loop();
 
@@ -125,7 +125,10 @@ class Committer {
   std::condition_variable cv_;
   std::unordered_set<Digest> done_;
   std::unordered_set<Digest> failed_;
-  std::deque<Waiting> waiting_;  // Stable addresses by index.
+  // Files with chunks still in flight, by the number add() gave them; a file leaves once ready,
+  // so that what is held grows with the files in flight, not with the files pushed.
+  std::unordered_map<size_t, Waiting> waiting_;
+  size_t added_ = 0;
   std::unordered_map<Digest, std::vector<size_t>> waiters_;
   std::deque<PendingPut> ready_;
   bool closing_ = false;

@@ -104,7 +104,7 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
   {
     std::unordered_set<Digest> seen;
     for (const auto& job : jobs_) {
-      auto address = Digest::from_hex(job->entry->manifest);
+      const auto& address = job->entry->manifest;
       if (address && seen.insert(*address).second) addresses.push_back(*address);
     }
   }
@@ -183,7 +183,7 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
     for (size_t i = begin; i < end; ++i) {
       req.chunks.push_back(slots_[remote[i]].chunk);
       for (const auto& target : slots_[remote[i]].targets) {
-        if (auto m = Digest::from_hex(target.job->entry->manifest)) manifests.insert(*m);
+        if (const auto& m = target.job->entry->manifest) manifests.insert(*m);
       }
     }
     req.manifests.assign(manifests.begin(), manifests.end());
@@ -229,8 +229,8 @@ void Downloader::fail(DownloadJob& job, const std::string& message, bool corrupt
 }
 
 void Downloader::prepare(DownloadJob& job) {
-  auto address = Digest::from_hex(job.entry->manifest);
-  if (!address) return abandon(job, "server sent a bad manifest address");
+  const auto& address = job.entry->manifest;
+  if (!address) return abandon(job, "server sent a file without a manifest address");
   auto body = manifests_.find(*address);
   if (body == manifests_.end()) {
     return abandon(job, manifest_error_.empty()
@@ -314,7 +314,7 @@ bool Downloader::relocate(ApiClient& client, const protocol::ChunkRead& failed) 
     waiting.push_back(&slot);
     req.chunks.push_back(slot.chunk);
     for (const auto& target : slot.targets) {
-      if (auto m = Digest::from_hex(target.job->entry->manifest)) manifests.insert(*m);
+      if (const auto& m = target.job->entry->manifest) manifests.insert(*m);
     }
   }
   req.manifests.assign(manifests.begin(), manifests.end());

@@ -51,7 +51,7 @@ BaseRecord base_for(const std::string& root, const std::string& rel, const Entry
   BaseRecord b = base_from_stat(st, e.version, e.node_id);
   b.path = rel;
   b.kind = e.kind;
-  b.manifest = e.manifest;
+  b.manifest = protocol::manifest_hex(e);
   b.target = e.symlink_target;
   if (b.kind == NodeKind::kFile && b.mtime_ns == 0) {
     // Racily clean (scanner.h): its content is what later looks compare.
@@ -242,7 +242,7 @@ class DiskView final : public LocalView {
       config_ = std::move(fetched);
     }
     auto hashed = hash_file(session_.root + "/" + rel, config_->chunking);
-    if (!hashed || hashed->manifest.address().hex() != e.manifest) return false;
+    if (!hashed || hashed->manifest.address() != e.manifest) return false;
     manifest = hashed->manifest;
     return true;
   }

@@ -145,6 +145,8 @@ Result<HashedFile> hash_file(const std::string& path, const ChunkerParams& param
   const bool sized = ::fstat(fd.get(), &st) == 0;
   const bool parallel =
       pool != nullptr && sized && static_cast<uint64_t>(st.st_size) >= kParallelHashMinBytes;
+  std::unique_lock<std::mutex> pool_taken;
+  if (parallel) pool_taken = pool->take_for_one_file();
   Xxh3 fingerprint;
   StreamChunker chunker(
       params,

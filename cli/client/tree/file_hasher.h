@@ -31,7 +31,13 @@ class HashPool {
   void submit(std::function<void()> job);
   int threads() const { return static_cast<int>(workers_.size()); }
 
+  // One large file at a time goes through the pool: it already keeps every thread busy, and
+  // each one in progress holds its chunker's window and chunk copies (about 20 MiB), so that two
+  // at once only cost memory. Hashers with small files go on meanwhile.
+  std::unique_lock<std::mutex> take_for_one_file() { return std::unique_lock(one_file_); }
+
  private:
+  std::mutex one_file_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;

@@ -26,7 +26,7 @@ Entry entry_from_row(const sql::Row& r, size_t c) {
                                                              : r.get_optional_int(c + 4).value_or(
                                                                    protocol::default_mode(e.kind)));
   e.mtime_ns = r.get_int(c + 5);
-  if (!r.is_null(c + 6)) e.manifest = to_hex(r.get_blob(c + 6));
+  if (!r.is_null(c + 6)) e.manifest = Digest::from_bytes(r.get_blob(c + 6));
   e.symlink_target = r.get_text(c + 7);
   e.modified_at = r.get_int(c + 8);
   return e;

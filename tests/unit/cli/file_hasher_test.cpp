@@ -6,6 +6,9 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/unit/daemon/test_dir.h"
 
@@ -75,6 +78,34 @@ TEST(FileHasherTest, ParallelHashingGivesTheSameManifest) {
   EXPECT_EQ(parallel->xxh3, sequential->xxh3);
   EXPECT_EQ(parallel->size, data.size());
   EXPECT_EQ(offsets.size(), sequential->manifest.chunks().size());
+}
+
+TEST(FileHasherTest, LargeFilesFromSeveralThreadsTakeThePoolInTurn) {
+  // Hashers that meet two large files at once: each file still gets its own manifest, and
+  // neither waits forever for the other to give the pool back.
+  testing::TempDir dir;
+  const ChunkerParams params{.min_size = 16384, .avg_size = 65536, .max_size = 262144};
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3; ++i) {
+    std::mt19937_64 rng(100 + i);
+    std::string data(kParallelHashMinBytes + (1 << 20), '\0');
+    for (auto& c : data) c = static_cast<char>(rng());
+    paths.push_back(dir.path() + "/big" + std::to_string(i) + ".bin");
+    std::ofstream(paths.back(), std::ios::binary) << data;
+  }
+  HashPool pool(2);
+  std::vector<Result<HashedFile>> hashed(paths.size(), make_error(ErrorCode::kInternal, "unset"));
+  std::vector<std::thread> hashers;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    hashers.emplace_back([&, i] { hashed[i] = hash_file(paths[i], params, nullptr, &pool); });
+  }
+  for (auto& t : hashers) t.join();
+  for (size_t i = 0; i < paths.size(); ++i) {
+    auto alone = hash_file(paths[i], params);
+    ASSERT_TRUE(alone.has_value());
+    ASSERT_TRUE(hashed[i].has_value()) << hashed[i].error().message();
+    EXPECT_EQ(hashed[i]->manifest, alone->manifest) << paths[i];
+  }
 }
 
 }  // namespace

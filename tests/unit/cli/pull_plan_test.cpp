@@ -51,26 +51,29 @@ class FakeView final : public LocalView {
   }
 };
 
+// A manifest address named for the test ("m1", "m2"): the same name gives the same address.
+Digest named(const std::string& name) { return sha256(as_bytes(name)); }
+
 Entry entry(int64_t node, std::string path, NodeKind kind = NodeKind::kFile, int64_t version = 2,
-            std::string manifest = "m2") {
+            const std::string& manifest = "m2") {
   Entry e;
   e.node_id = node;
   e.path = std::move(path);
   e.kind = kind;
   e.version = version;
-  e.manifest = kind == NodeKind::kFile ? std::move(manifest) : "";
+  if (kind == NodeKind::kFile) e.manifest = named(manifest);
   e.size = 3;
   return e;
 }
 
 BaseRecord record(std::string path, int64_t node, NodeKind kind = NodeKind::kFile,
-                  std::string manifest = "m1") {
+                  const std::string& manifest = "m1") {
   BaseRecord b;
   b.path = std::move(path);
   b.node_id = node;
   b.kind = kind;
   b.version = 1;
-  b.manifest = kind == NodeKind::kFile ? std::move(manifest) : "";
+  b.manifest = kind == NodeKind::kFile ? named(manifest).hex() : "";
   b.size = 3;
   return b;
 }

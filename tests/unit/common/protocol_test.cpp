@@ -95,6 +95,35 @@ TEST(ProtocolTest, ModesTravelAsPermissionBitsAndOldPeersGetDefaults) {
   }
 }
 
+TEST(ProtocolTest, AnEntrysManifestTravelsAsHexAndIsCheckedOnArrival) {
+  Entry e;
+  e.node_id = 7;
+  e.path = "/a.txt";
+  e.manifest = sha256(as_bytes("manifest body"));
+  auto back = decode_json<ListResponse>(encode_json(ListResponse{"/", {e}}));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->entries.at(0).manifest, e.manifest);
+  EXPECT_EQ(manifest_hex(back->entries.at(0)), e.manifest->hex());
+
+  Entry folder;
+  folder.kind = NodeKind::kFolder;
+  folder.path = "/d";
+  auto listed = decode_json<ListResponse>(encode_json(ListResponse{"/", {folder}}));
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_FALSE(listed->entries.at(0).manifest.has_value());
+  EXPECT_EQ(manifest_hex(listed->entries.at(0)), "");
+
+  // A server that sends a bad address gets a clear refusal, not a file that cannot be fetched.
+  for (const char* bad : {R"("abc")", R"("zz")", "12"}) {
+    const std::string text = std::string(R"({"path": "/", "entries": [{"node_id": 1, "path": "/a",
+        "kind": "file", "manifest": )") +
+                             bad + "}]}";
+    auto r = decode_json<ListResponse>(text);
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_NE(r.error().message().find("manifest"), std::string::npos) << r.error().message();
+  }
+}
+
 TEST(ProtocolTest, CommitCarriesAFileWithoutAnUploadSession) {
   FileUpload f;
   f.path = "/src/a.txt";

@@ -197,7 +197,7 @@ TEST_P(MetadataStoreTest, APutCarryingItsFileCommitsWithoutASession) {
   auto listed = services_->files().list(ctx_, "/dir/a.txt");
   ASSERT_TRUE(listed.has_value());
   ASSERT_EQ(listed->entries.size(), 1u);
-  auto manifest = services_->files().manifest(ctx_, listed->entries[0].manifest);
+  auto manifest = services_->files().manifest(ctx_, listed->entries[0].manifest->hex());
   ASSERT_TRUE(manifest.has_value()) << manifest.error().message();
   EXPECT_EQ(Manifest::decode(*manifest)->chunks(), std::vector<ChunkRef>{held});
 
@@ -221,7 +221,7 @@ TEST_P(MetadataStoreTest, ManifestsComeInOneBatchOnlyToThoseWhoMayReadThem) {
   auto manifest_of = [&](const std::string& path) {
     auto listed = services_->files().list(ctx_, path);
     EXPECT_TRUE(listed.has_value() && listed->entries.size() == 1);
-    return *Digest::from_hex(listed->entries[0].manifest);
+    return *listed->entries[0].manifest;
   };
   const Digest a = manifest_of("/a.txt");
   const Digest b = manifest_of("/b.txt");
@@ -270,7 +270,7 @@ TEST_P(MetadataStoreTest, ChunkKnowledgeIsPerUser) {
   // Manifests too: bob cannot read alice's file's manifest.
   auto put = put_file("/secret.txt", "alice's bytes", std::nullopt);
   auto listing = services_->files().list(ctx_, "/secret.txt");
-  const std::string manifest = listing->entries.at(0).manifest;
+  const std::string manifest = listing->entries.at(0).manifest->hex();
   EXPECT_TRUE(services_->files().manifest(ctx_, manifest).has_value());
   EXPECT_EQ(services_->files().manifest(bob_ctx, manifest).error().code(), ErrorCode::kNotFound);
   // And bob's namespace is his own.

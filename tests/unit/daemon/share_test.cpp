@@ -88,7 +88,7 @@ TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
 
   // He reads the manifest and, for it, the chunk he never uploaded.
   auto listed = services_->files().list(bob_, "/Shared/proj/notes.txt");
-  const std::string manifest = listed->entries.at(0).manifest;
+  const std::string manifest = listed->entries.at(0).manifest->hex();
   EXPECT_TRUE(services_->files().manifest(bob_, manifest).has_value());
   auto digest = Digest::from_hex(manifest);
   auto without = services_->chunks().locate_chunks(bob_, {{chunk}, {}, {}});
@@ -527,8 +527,9 @@ TEST_P(ShareTest, ASingleSharedFileIsTheOwnersAtAPathOfTheGrantees) {
   EXPECT_EQ(seen["/Shared/report.txt"].manifest, shown.manifest);
   for (const auto& e : feed->changes) EXPECT_EQ(e.path.find("secret"), std::string::npos);
   // He reads it, chunk included; nothing beside it exists for him.
-  auto digest = Digest::from_hex(shown.manifest);
-  EXPECT_TRUE(services_->files().manifest(bob_, shown.manifest).has_value());
+  auto digest = shown.manifest;
+  ASSERT_TRUE(digest.has_value());
+  EXPECT_TRUE(services_->files().manifest(bob_, digest->hex()).has_value());
   EXPECT_EQ(services_->chunks().locate_chunks(bob_, {{v1}, {*digest}, {}})->reads.size(), 1u);
   EXPECT_EQ(services_->files().list(bob_, "/Shared/report.txt/x").error().code(),
             ErrorCode::kInvalidArgument);
