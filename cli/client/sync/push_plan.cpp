@@ -319,6 +319,7 @@ PushPlan plan_push(const ScanResult& scan, const std::map<std::string, BaseRecor
     }
   }
   plan_deletions(base, ScannedPaths(scan), shared, replaced, plan);
+  plan.candidates.shrink_to_fit();  // Held to the end of the push, as the scan is.
   return plan;
 }
 
