@@ -80,6 +80,28 @@ TEST(FileHasherTest, ParallelHashingGivesTheSameManifest) {
   EXPECT_EQ(offsets.size(), sequential->manifest.chunks().size());
 }
 
+TEST(FileHasherTest, TheFingerprintIsTheHashersWhateverTheFileSize) {
+  // Read in pieces smaller than some files: every size around a piece's edge gives the same
+  // fingerprint as hashing the file does.
+  testing::TempDir dir;
+  const ChunkerParams params{.min_size = 16384, .avg_size = 65536, .max_size = 262144};
+  std::mt19937_64 rng(5);
+  for (size_t size : {size_t{0}, size_t{1}, size_t{256 << 10}, size_t{(256 << 10) + 1},
+                      size_t{(1 << 20) + 12345}}) {
+    std::string data(size, '\0');
+    for (auto& c : data) c = static_cast<char>(rng());
+    const std::string path = dir.path() + "/f" + std::to_string(size);
+    std::ofstream(path, std::ios::binary) << data;
+    auto hashed = hash_file(path, params);
+    auto fp = fingerprint_file(path);
+    ASSERT_TRUE(hashed.has_value());
+    ASSERT_TRUE(fp.has_value()) << fp.error().message();
+    EXPECT_EQ(*fp, hashed->xxh3) << size;
+    EXPECT_EQ(*fp, xxh3_64(as_bytes(data))) << size;
+  }
+  EXPECT_FALSE(fingerprint_file(dir.path() + "/absent").has_value());
+}
+
 TEST(FileHasherTest, LargeFilesFromSeveralThreadsTakeThePoolInTurn) {
   // Hashers that meet two large files at once: each file still gets its own manifest, and
   // neither waits forever for the other to give the pool back.
