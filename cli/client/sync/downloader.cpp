@@ -52,23 +52,6 @@ bool unchanged_since_plan(const std::string& root, const DownloadJob& job) {
   return same_stat(*now, e);
 }
 
-// Runs `work(i)` for i in [0, n) on `threads` threads, each with its own API client.
-template <typename F>
-void parallel_for(size_t n, int threads, const ApiClient& prototype, F&& work) {
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, client = prototype.clone()] {
-      while (true) {
-        const size_t i = next.fetch_add(1);
-        if (i >= n) return;
-        work(*client, i);
-      }
-    });
-  }
-  for (auto& t : pool) t.join();
-}
-
 }  // namespace
 
 uint64_t next_temp_number() {
@@ -98,7 +81,7 @@ Result<void> make_temp_shards(const std::string& state_dir) {
   return {};
 }
 
-void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
+void Downloader::run(TransferPool& pool, uint32_t max_batch) {
   // Every manifest once, many per request.
   std::vector<Digest> addresses;
   {
@@ -111,7 +94,7 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
   const size_t batch = std::max<uint32_t>(1, max_batch);
   std::vector<Result<std::unordered_map<Digest, Bytes>>> fetched(
       (addresses.size() + batch - 1) / batch, std::unordered_map<Digest, Bytes>());
-  parallel_for(fetched.size(), threads, api, [&](ApiClient& client, size_t i) {
+  pool.for_each(fetched.size(), [&](ApiClient& client, size_t i) {
     const auto first = addresses.begin() + static_cast<long>(i * batch);
     const auto last =
         addresses.begin() + static_cast<long>(std::min(addresses.size(), (i + 1) * batch));
@@ -125,7 +108,7 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
     for (auto& [address, body] : *f) manifests_.emplace(address, std::move(body));
   }
   fetched = {};
-  parallel_for(jobs_.size(), threads, api, [&](ApiClient&, size_t i) { prepare(*jobs_[i]); });
+  pool.for_each(jobs_.size(), [&](ApiClient&, size_t i) { prepare(*jobs_[i]); });
   manifests_ = {};  // Decoded into the jobs: the encoded bodies are not needed again.
 
   // Distinct chunks in first-use order, with every (job, offset) that needs each.
@@ -156,7 +139,7 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
     (local.count(slots_[i].chunk.hash) != 0 ? candidates : remote).push_back(i);
   }
   std::mutex remote_mu;
-  parallel_for(candidates.size(), threads, api, [&](ApiClient&, size_t c) {
+  pool.for_each(candidates.size(), [&](ApiClient&, size_t c) {
     thread_local Bytes bytes;
     Slot& slot = slots_[candidates[c]];
     if (reuse_local(slot.chunk, local.at(slot.chunk.hash), bytes)) {
@@ -173,7 +156,7 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
   // batch in tens of milliseconds: a clone of 60,000 files asks 75 times); the reads are then
   // kept in batch order, which is first-use order.
   std::vector<std::vector<protocol::ChunkRead>> located_reads((remote.size() + batch - 1) / batch);
-  parallel_for(located_reads.size(), threads, api, [&](ApiClient& client, size_t b) {
+  pool.for_each(located_reads.size(), [&](ApiClient& client, size_t b) {
     const size_t begin = b * batch;
     const size_t end = std::min(remote.size(), begin + batch);
     protocol::CheckChunksRequest req;
@@ -211,8 +194,7 @@ void Downloader::run(ApiClient& api, int threads, uint32_t max_batch) {
     std::move(batch_reads.begin(), batch_reads.end(), std::back_inserter(reads));
   }
   located_reads = {};
-  parallel_for(reads.size(), threads, api,
-               [&](ApiClient& client, size_t i) { fetch(client, reads[i]); });
+  pool.for_each(reads.size(), [&](ApiClient& client, size_t i) { fetch(client, reads[i]); });
 }
 
 std::string Downloader::temp_of(const DownloadJob& job) const {

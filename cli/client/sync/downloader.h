@@ -17,6 +17,7 @@
 #include "cli/client/progress.h"
 #include "cli/client/state/local_state.h"
 #include "cli/client/state/session.h"
+#include "cli/client/sync/transfer_pool.h"
 #include "cli/client/tree/local_tree.h"
 #include "cli/client/tree/scanner.h"
 #include "common/manifest.h"
@@ -73,7 +74,7 @@ class Downloader {
     if (locator && !(*locator)->empty()) locator_ = std::move(*locator);
   }
 
-  void run(ApiClient& api, int threads, uint32_t max_batch);
+  void run(TransferPool& pool, uint32_t max_batch);
 
   uint64_t reused() const { return reused_.load(); }
   uint64_t received() const { return received_.load(); }

@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "cli/client/progress.h"
 #include "cli/client/sync/downloader.h"
 #include "cli/client/sync/pull_plan.h"
+#include "cli/client/sync/transfer_pool.h"
 #include "cli/client/tree/file_hasher.h"
 #include "cli/client/tree/ignore.h"
 #include "cli/client/tree/local_tree.h"
@@ -287,6 +289,9 @@ class Pull {
   Printer& printer_;
   const std::string& command_;
   ApiClient api_;
+  // Made for the first window of downloads and kept for the others: its threads keep their
+  // connections and buffers.
+  std::unique_ptr<TransferPool> transfers_;
   // Every write goes through `tree_`: never outside the working copy, never through a symlink
   // in it.
   LocalTree tree_;
@@ -524,8 +529,11 @@ void Pull::download() {
 
 void Pull::download_window(std::vector<std::unique_ptr<DownloadJob>>& jobs, Progress& progress) {
   {
+    if (!transfers_) {
+      transfers_ = std::make_unique<TransferPool>(api_, std::max(1, options_.transfer_threads));
+    }
     Downloader downloader(session_, tree_, jobs, progress);
-    downloader.run(api_, std::max(1, options_.transfer_threads), kLocateBatch);
+    downloader.run(*transfers_, kLocateBatch);
     downloader.put_in_place();
     report_.chunks_reused += downloader.reused();
     report_.chunks_received += downloader.received();
