@@ -287,9 +287,6 @@ struct Entry {
   std::string shared_by;
 };
 
-// `e`'s manifest address in hex, as local records keep it; empty for an entry without one.
-inline std::string manifest_hex(const Entry& e) { return e.manifest ? e.manifest->hex() : ""; }
-
 // GET /v1/list?path=P
 struct ListResponse {
   std::string path;

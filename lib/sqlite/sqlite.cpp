@@ -93,6 +93,13 @@ std::string Statement::get_text(int col) const {
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
+std::string_view Statement::get_text_view(int col) const {
+  const auto* text = sqlite3_column_text(stmt_, col);
+  if (text == nullptr) return {};
+  return {reinterpret_cast<const char*>(text),
+          static_cast<size_t>(sqlite3_column_bytes(stmt_, col))};
+}
+
 Bytes Statement::get_blob(int col) const {
   const auto* data = static_cast<const std::byte*>(sqlite3_column_blob(stmt_, col));
   const auto size = static_cast<size_t>(sqlite3_column_bytes(stmt_, col));

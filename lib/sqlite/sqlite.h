@@ -59,6 +59,8 @@ class Statement {
   bool is_null(int col) const;
   int64_t get_int(int col) const;
   std::string get_text(int col) const;
+  // The text without a copy: valid until the statement steps, resets or is finalized.
+  std::string_view get_text_view(int col) const;
   Bytes get_blob(int col) const;
   std::optional<int64_t> get_optional_int(int col) const;
 

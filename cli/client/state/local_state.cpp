@@ -174,7 +174,7 @@ Result<std::map<std::string, BaseRecord>> LocalState::load_base() {
     b.mtime_ns = q->get_int(3);
     b.inode = static_cast<uint64_t>(q->get_int(4));
     b.mode = static_cast<uint32_t>(q->get_int(5));
-    b.manifest = q->get_text(6);
+    b.manifest = Digest::from_hex(q->get_text_view(6));
     b.xxh3 = static_cast<uint64_t>(q->get_int(7));
     b.target = q->get_text(8);
     b.version = q->get_int(9);
@@ -204,8 +204,8 @@ Result<void> LocalState::update(const std::vector<BaseRecord>& upserts,
                      "manifest, xxh3, target, version, node_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                      "?7, ?8, ?9, ?10, ?11)",
                      b.path, static_cast<int64_t>(b.kind), b.size, b.mtime_ns, b.inode,
-                     static_cast<int64_t>(b.mode), b.manifest, b.xxh3, b.target, b.version,
-                     b.node_id));
+                     static_cast<int64_t>(b.mode), b.manifest ? b.manifest->hex() : std::string(),
+                     b.xxh3, b.target, b.version, b.node_id));
       CAIRN_RETURN_IF_ERROR(q->run());
     }
     for (const auto& [path, manifest] : chunk_maps) {

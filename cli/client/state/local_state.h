@@ -36,10 +36,10 @@ struct BaseRecord {
   int64_t mtime_ns = 0;
   uint64_t inode = 0;
   uint32_t mode = 0;
-  std::string manifest;  // Hex address (files).
-  uint64_t xxh3 = 0;     // Whole-file fingerprint (files).
-  std::string target;    // Symlinks.
-  int64_t version = 0;   // Server version this base corresponds to.
+  std::optional<Digest> manifest;  // Files (stored as hex).
+  uint64_t xxh3 = 0;               // Whole-file fingerprint (files).
+  std::string target;              // Symlinks.
+  int64_t version = 0;             // Server version this base corresponds to.
   int64_t node_id = 0;
 };
 

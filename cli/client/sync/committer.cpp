@@ -12,7 +12,7 @@ using protocol::NodeKind;
 BaseRecord base_from(const LocalEntry& e, const PendingPut* put, int64_t version, int64_t node) {
   BaseRecord b = base_from_stat(e, version, node);
   if (put != nullptr && e.kind == NodeKind::kFile) {
-    b.manifest = put->hashed.manifest.address().hex();
+    b.manifest = put->hashed.manifest.address();
     b.xxh3 = put->hashed.xxh3;
   }
   return b;

@@ -53,7 +53,7 @@ BaseRecord base_for(const std::string& root, const std::string& rel, const Entry
   BaseRecord b = base_from_stat(st, e.version, e.node_id);
   b.path = rel;
   b.kind = e.kind;
-  b.manifest = protocol::manifest_hex(e);
+  b.manifest = e.manifest;
   b.target = e.symlink_target;
   if (b.kind == NodeKind::kFile && b.mtime_ns == 0) {
     // Racily clean (scanner.h): its content is what later looks compare.

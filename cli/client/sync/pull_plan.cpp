@@ -203,8 +203,7 @@ Result<std::optional<ArrivalStep>> plan_arrival(std::string rel, const Entry& e,
     return Step(std::move(step));
   }
   if (b != nullptr && b->node_id == e.node_id && b->version == e.version &&
-      b->manifest == protocol::manifest_hex(e) && b->target == e.symlink_target &&
-      b->kind == e.kind) {
+      b->manifest == e.manifest && b->target == e.symlink_target && b->kind == e.kind) {
     // The server's version is the one we last synced (often our own push, seen again in the
     // feed): nothing new from there. Whatever changed here since (an edit, a delete) is a local
     // change for the next push, not a conflict.
@@ -213,7 +212,7 @@ Result<std::optional<ArrivalStep>> plan_arrival(std::string rel, const Entry& e,
   const bool modified_here = exists && (b == nullptr || !view.unchanged_since(*here, *b));
   if (!modified_here && exists && b != nullptr && b->node_id == e.node_id &&
       b->kind == NodeKind::kFile && e.kind == NodeKind::kFile && here->kind == NodeKind::kFile &&
-      b->manifest == protocol::manifest_hex(e)) {
+      b->manifest == e.manifest) {
     step.action = Arrival::kModeOnly;  // A new version of the same bytes: only the mode changed.
     return Step(std::move(step));
   }

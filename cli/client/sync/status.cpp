@@ -87,8 +87,8 @@ Result<StatusReport> status(Session& session, bool check_remote) {
     }
     if (it == base.end()) {
       report.remote.push_back({rel + (e.kind == NodeKind::kFolder ? "/" : ""), "added"});
-    } else if (e.kind != NodeKind::kFolder && (it->second.version != e.version ||
-                                               it->second.manifest != protocol::manifest_hex(e))) {
+    } else if (e.kind != NodeKind::kFolder &&
+               (it->second.version != e.version || it->second.manifest != e.manifest)) {
       report.remote.push_back({rel, "modified"});
     } else if (e.kind == NodeKind::kFolder && !same_permissions(it->second.mode, e.mode)) {
       report.remote.push_back({rel + "/", "modified"});

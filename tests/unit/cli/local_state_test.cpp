@@ -69,13 +69,13 @@ TEST(LocalStateTest, CreateOpenFindAndUpdate) {
   b.mtime_ns = 123456789012345;
   b.inode = 77;
   b.mode = 0755;
-  b.manifest = std::string(64, 'a');
   b.xxh3 = 0xFFFFFFFFFFFFFFFFull;  // Full 64 bits survive SQLite's signed integers.
   b.version = 3;
   b.node_id = 9;
   Manifest m;
   m.add({sha256(as_bytes("c1")), 2});
   m.add({sha256(as_bytes("c2")), 3});
+  b.manifest = m.address();
   ASSERT_TRUE((*state)->update({b}, {}, {{b.path, m}}));
 
   auto reopened = LocalState::open(root);
@@ -90,6 +90,7 @@ TEST(LocalStateTest, CreateOpenFindAndUpdate) {
   EXPECT_EQ(got.xxh3, 0xFFFFFFFFFFFFFFFFull);
   EXPECT_EQ(got.mode, 0755u);
   EXPECT_EQ(got.version, 3);
+  EXPECT_EQ(got.manifest, m.address());  // Stored as hex, read back as the address.
 
   // Every chunk asked for at once: those recorded come back with where they lie, the
   // others are left out.

@@ -73,7 +73,7 @@ BaseRecord record(std::string path, int64_t node, NodeKind kind = NodeKind::kFil
   b.node_id = node;
   b.kind = kind;
   b.version = 1;
-  b.manifest = kind == NodeKind::kFile ? named(manifest).hex() : "";
+  if (kind == NodeKind::kFile) b.manifest = named(manifest);
   b.size = 3;
   return b;
 }

@@ -297,7 +297,8 @@ TEST_P(TreeTest, HistoryAndRestoreRoundTrip) {
   EXPECT_EQ(restored.version, 4);
   auto listed = services_->files().list(ctx_, "/r.txt");
   ASSERT_TRUE(listed.has_value());
-  EXPECT_EQ(protocol::manifest_hex(listed->entries[0]),
+  ASSERT_TRUE(listed->entries[0].manifest.has_value());
+  EXPECT_EQ(listed->entries[0].manifest->hex(),
             first_manifest);  // The old manifest; no bytes copied.
   EXPECT_EQ(listed->entries[0].version, 4);
   EXPECT_EQ(used(), 5u);
