@@ -49,6 +49,10 @@ class IgnoreRules {
   bool ignored(const std::string& rel, bool folder);
   // The rule that decides `rel`, or nullopt if none matches it or a folder above it.
   std::optional<IgnoreMatch> explain(const std::string& rel, bool folder);
+  // Whether any rule can reach a path in `dir`: a .cairnignore with rules in it or above it.
+  // When none can, nothing directly in `dir` is ignored unless `dir` itself is; a walk that asks
+  // this once per folder spares itself asking ignored() of each entry.
+  bool rules_reach(const std::string& dir);
 
  private:
   struct Rule {
@@ -67,8 +71,6 @@ class IgnoreRules {
   const File& file_in(const std::string& dir);
   // The last rule of any .cairnignore above `rel` that matches it (not its parents).
   std::optional<IgnoreMatch> decide(const std::string& rel, bool folder);
-  // Whether any rule can reach a path in `dir`: a .cairnignore with rules in it or above it.
-  bool rules_reach(const std::string& dir);
 
   std::string root_;
   std::unordered_map<std::string, File> files_;         // By folder.

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -53,6 +54,42 @@ TEST(ScannerTest, ReportsFilesFoldersLinksAndSkipsWhatCannotSync) {
   auto changed = stat_entry(root, "a/b/file.txt");
   EXPECT_FALSE(same_stat(*changed, file.size, file.mtime_ns, file.inode, file.mode, "", file.kind));
   EXPECT_EQ(stat_entry(root, "nope").error().code(), ErrorCode::kNotFound);
+}
+
+// The scan's threads share the folders among them: whatever the tree's shape, every entry comes
+// once, sorted, and .cairnignore files deep in it act on their own folders only.
+TEST(ScannerTest, AWideAndDeepTreeIsReadWhole) {
+  testing::TempDir dir;
+  const std::string root = dir.path();
+  std::vector<std::string> expected;
+  for (int top = 0; top < 6; ++top) {
+    std::string folder = "t" + std::to_string(top);
+    for (int depth = 0; depth < 5; ++depth) {
+      fs::create_directories(root + "/" + folder);
+      expected.push_back(folder);
+      for (int f = 0; f < 20; ++f) {
+        const std::string file = folder + "/f" + std::to_string(f) + (f % 5 == 0 ? ".log" : "");
+        std::ofstream(root + "/" + file) << file;
+        if (!(top == 2 && f % 5 == 0 && depth >= 2)) expected.push_back(file);
+      }
+      if (top == 2 && depth == 2) std::ofstream(root + "/" + folder + "/.cairnignore") << "*.log\n";
+      if (top == 2 && depth == 2) expected.push_back(folder + "/.cairnignore");
+      folder += "/d" + std::to_string(depth);
+    }
+  }
+  fs::create_directories(root + "/t5/skipped");
+  std::ofstream(root + "/.cairnignore") << "skipped/\n";
+  expected.push_back(".cairnignore");
+  std::sort(expected.begin(), expected.end());
+
+  for (int round = 0; round < 5; ++round) {
+    auto scan = scan_tree(root);
+    ASSERT_TRUE(scan.has_value()) << scan.error().message();
+    std::vector<std::string> paths;
+    for (const auto& e : scan->entries) paths.push_back(e.path);
+    EXPECT_EQ(paths, expected);
+    EXPECT_EQ(scan->ignored, 1u + 3 * 4);  // skipped/, and four .log files at each of 3 depths.
+  }
 }
 
 // A file changed again within its file system's timestamp granularity keeps size and mtime: a
