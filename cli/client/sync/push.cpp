@@ -52,15 +52,6 @@ Result<SharedAreas> shared_here(ApiClient& api, const Session& session) {
   return out;
 }
 
-// Whether the scan and the base hold exactly the same paths (then nothing moved here).
-bool same_paths(const ScanResult& scan, const std::map<std::string, BaseRecord>& base) {
-  if (scan.entries.size() != base.size()) return false;
-  for (const auto& e : scan.entries) {
-    if (base.count(e.path) == 0) return false;
-  }
-  return true;
-}
-
 int default_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 2 : static_cast<int>(n);

@@ -11,22 +11,41 @@
 namespace cairn::client {
 namespace {
 
-// The scan's paths in the order of the base map's keys (bytewise, as the scanner sorts them),
-// for lookups that need no copy of each path in a set.
-class ScannedPaths {
- public:
-  explicit ScannedPaths(const ScanResult& scan) {
-    sorted_.reserve(scan.entries.size());
-    for (const auto& e : scan.entries) sorted_.emplace_back(e.path);
-    if (!std::is_sorted(sorted_.begin(), sorted_.end())) std::sort(sorted_.begin(), sorted_.end());
+// The scan's entries in path order: as the scanner gives them (it sorts them bytewise, the order
+// of the base map's keys), or sorted here if a caller's scan is not.
+std::vector<const LocalEntry*> in_path_order(const ScanResult& scan) {
+  std::vector<const LocalEntry*> order;
+  order.reserve(scan.entries.size());
+  for (const auto& e : scan.entries) order.push_back(&e);
+  auto by_path = [](const LocalEntry* a, const LocalEntry* b) { return a->path < b->path; };
+  if (!std::is_sorted(order.begin(), order.end(), by_path)) {
+    std::sort(order.begin(), order.end(), by_path);
   }
-  bool holds(std::string_view path) const {
-    return std::binary_search(sorted_.begin(), sorted_.end(), path);
-  }
+  return order;
+}
 
- private:
-  std::vector<std::string_view> sorted_;
-};
+// Walks the scan and the base together, in path order, and calls `visit(entry, record)` once
+// for each path in either: the entry is null for a path only the base has, the record null for
+// one only the scan has. One pass, no lookup per path: a no-change push of a large tree is
+// mostly this and the scan.
+template <typename Visit>
+void side_by_side(const ScanResult& scan, const std::map<std::string, BaseRecord>& base,
+                  Visit&& visit) {
+  auto b = base.begin();
+  for (const LocalEntry* e : in_path_order(scan)) {
+    int order = 1;
+    for (; b != base.end() && (order = b->first.compare(e->path)) < 0; ++b) {
+      visit(nullptr, &b->second);
+    }
+    if (b != base.end() && order == 0) {
+      visit(e, &b->second);
+      ++b;
+    } else {
+      visit(e, nullptr);
+    }
+  }
+  for (; b != base.end(); ++b) visit(nullptr, &b->second);
+}
 
 }  // namespace
 
@@ -202,14 +221,13 @@ void drop_refused_moves(std::vector<LocalMove>& moves, const SharedAreas& shared
 Result<void> guard_mass_delete(const ScanResult& scan,
                                const std::map<std::string, BaseRecord>& planned, uint64_t limit,
                                bool allow) {
-  const ScannedPaths here(scan);
   uint64_t files = 0;
   uint64_t doomed = 0;
-  for (const auto& [path, b] : planned) {
-    if (b.kind == NodeKind::kFolder) continue;
+  side_by_side(scan, planned, [&](const LocalEntry* e, const BaseRecord* b) {
+    if (b == nullptr || b->kind == NodeKind::kFolder) return;
     ++files;
-    if (!here.holds(path)) ++doomed;
-  }
+    if (e == nullptr) ++doomed;
+  });
   if (allow || !(doomed > limit || (doomed > 1 && doomed * 2 > files))) return {};
   return make_error(ErrorCode::kInvalidArgument,
                     "this push would delete " + std::to_string(doomed) + " of " +
@@ -217,6 +235,15 @@ Result<void> guard_mass_delete(const ScanResult& scan,
                         " synced files on the server; nothing was sent. If that is what you "
                         "want, push again with --allow-mass-delete (deleted files stay in "
                         "the server's trash)");
+}
+
+bool same_paths(const ScanResult& scan, const std::map<std::string, BaseRecord>& base) {
+  if (scan.entries.size() != base.size()) return false;
+  bool same = true;
+  side_by_side(scan, base, [&](const LocalEntry* e, const BaseRecord* b) {
+    same = same && e != nullptr && b != nullptr;
+  });
+  return same;
 }
 
 BaseRecord refreshed_record(const BaseRecord& b, const LocalEntry& e) {
@@ -246,21 +273,19 @@ void keep_or_refresh(const LocalEntry& e, const BaseRecord* b, const std::string
   plan.skipped.push_back(e.path + ": not pushed: " + why + "; the change stays here");
 }
 
-// Deleted here: every base path the scan lacks, deepest first, but those in read-only folders
-// (kept, and reported). A folder that became a file takes what this copy knew inside it along
-// first, into `delete_first`, so that the folder itself goes only if nothing else is in it.
-void plan_deletions(const std::map<std::string, BaseRecord>& base, const ScannedPaths& local_paths,
-                    const SharedAreas& shared, const std::vector<const BaseRecord*>& replaced,
-                    PushPlan& plan) {
-  for (const auto& [path, b] : base) {
-    if (local_paths.holds(path)) continue;
-    if (const std::string* why = shared.refused_at(path)) {
+// Deleted here: every base path the scan lacks (`gone`), deepest first, but those in read-only
+// folders (kept, and reported). A folder that became a file takes what this copy knew inside it
+// along first, into `delete_first`, so that the folder itself goes only if nothing else is in it.
+void plan_deletions(const std::vector<const BaseRecord*>& gone, const SharedAreas& shared,
+                    const std::vector<const BaseRecord*>& replaced, PushPlan& plan) {
+  for (const BaseRecord* b : gone) {
+    if (const std::string* why = shared.refused_at(b->path)) {
       ++plan.changes_unsent;
-      plan.skipped.push_back(path + " (deleted here): not pushed: " + *why +
+      plan.skipped.push_back(b->path + " (deleted here): not pushed: " + *why +
                              "; the change stays here");
       continue;
     }
-    plan.deletions.push_back(&b);
+    plan.deletions.push_back(b);
   }
   std::sort(plan.deletions.begin(), plan.deletions.end(),
             [](const BaseRecord* a, const BaseRecord* b) { return a->path > b->path; });
@@ -284,14 +309,18 @@ PushPlan plan_push(const ScanResult& scan, const std::map<std::string, BaseRecor
   PushPlan plan;
   const int64_t settled_before = settle.now_ns - settle.settle_ms * int64_t{1'000'000};
   std::vector<const BaseRecord*> replaced;
-  for (const auto& e : scan.entries) {
-    auto it = base.find(e.path);
-    const BaseRecord* b = it == base.end() ? nullptr : &it->second;
+  std::vector<const BaseRecord*> gone;
+  side_by_side(scan, base, [&](const LocalEntry* here, const BaseRecord* b) {
+    if (here == nullptr) {
+      gone.push_back(b);
+      return;
+    }
+    const LocalEntry& e = *here;
     if (e.kind != NodeKind::kFolder) ++plan.files_scanned;
-    if (b != nullptr && same_stat(e, *b)) continue;
+    if (b != nullptr && same_stat(e, *b)) return;
     if (const std::string* why = shared.refused_at(e.path)) {
       keep_or_refresh(e, b, *why, fingerprint, plan);
-      continue;
+      return;
     }
     // A path that turned from file to folder or back: its old node must go before the new
     // one can take the name.
@@ -303,22 +332,22 @@ PushPlan plan_push(const ScanResult& scan, const std::map<std::string, BaseRecor
       if (b == nullptr || b->kind != NodeKind::kFolder || !same_permissions(b->mode, e.mode)) {
         plan.new_folders.push_back(&e);
       }
-      continue;
+      return;
     }
     if (settle.settle_ms > 0 && e.kind == NodeKind::kFile && e.mtime_ns > settled_before) {
       // Modified a moment ago: perhaps still being written. The next round sends it.
       ++plan.files_deferred;
       plan.skipped.push_back(e.path + ": modified less than " + std::to_string(settle.settle_ms) +
                              " ms ago; sent once it settles");
-      continue;
+      return;
     }
     plan.candidates.push_back({&e, b, {}});
     if (e.kind == NodeKind::kFile && !shared.theirs(e.path)) {
       const uint64_t before = b != nullptr && b->kind == NodeKind::kFile ? b->size : 0;
       if (e.size > before) plan.quota_growth += e.size - before;
     }
-  }
-  plan_deletions(base, ScannedPaths(scan), shared, replaced, plan);
+  });
+  plan_deletions(gone, shared, replaced, plan);
   plan.candidates.shrink_to_fit();  // Held to the end of the push, as the scan is.
   return plan;
 }

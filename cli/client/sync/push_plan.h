@@ -67,6 +67,10 @@ std::vector<LocalMove> find_local_moves(const ScanResult& scan,
                                         std::map<std::string, BaseRecord>& base,
                                         const Fingerprint& fingerprint);
 
+// The scan and the base name the same paths: nothing was added, deleted, renamed or moved (a
+// no-change push, or edits only), so there are no moves to look for.
+bool same_paths(const ScanResult& scan, const std::map<std::string, BaseRecord>& base);
+
 // Drops the moves a viewer may not make: into, out of or inside a read-only shared folder,
 // except moving the shared folder itself (not into another one).
 void drop_refused_moves(std::vector<LocalMove>& moves, const SharedAreas& shared);
@@ -87,7 +91,7 @@ void rebase(std::map<std::string, BaseRecord>& base, const std::string from, con
 
 // What each path of the scan needs, against `base` (the records after the moves were made).
 struct PushPlan {
-  // Files and symlinks to hash (files), upload and commit, in scan order.
+  // Files and symlinks to hash (files), upload and commit, in path order.
   std::vector<PendingPut> candidates;
   // Records to refresh: the stat changed, the bytes did not (a touch, a folder above renamed).
   std::vector<BaseRecord> refreshed;

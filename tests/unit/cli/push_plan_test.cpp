@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace cairn::client {
 namespace {
@@ -189,6 +190,44 @@ TEST(PushPlanTest, ClassifiesNewChangedDeletedAndFolders) {
   EXPECT_EQ(plan.deletions[2]->path, "gone");
   EXPECT_EQ(plan.quota_growth, 2u + 30u);
   EXPECT_TRUE(plan.delete_first.empty());
+}
+
+// The plan walks the scan and the base side by side in bytewise path order, where "a.txt" falls
+// between the folder "a" and what is inside it; a scan handed over out of order is sorted first.
+TEST(PushPlanTest, ScanAndBaseAreMatchedPathByPathInBytewiseOrder) {
+  World w;
+  const std::vector<LocalEntry> all = {folder("a", 1), file("a.txt", 2, 2), file("a/b", 3, 3),
+                                       file("a0", 4, 4), file("b", 5, 5)};
+  for (const auto& e : all) w.was(e, static_cast<int64_t>(e.inode));
+  for (auto it = all.rbegin(); it != all.rend(); ++it) w.here(*it);
+  EXPECT_TRUE(same_paths(w.scan, w.base));
+  PushPlan plan = plan_push(w.scan, w.base, {}, {}, w.fingerprint());
+  EXPECT_TRUE(plan.candidates.empty());
+  EXPECT_TRUE(plan.deletions.empty());
+  EXPECT_EQ(plan.files_scanned, 4u);
+
+  // "a.txt" and "b" gone, "a/c" and "a.md" new: the same count of paths, not the same paths.
+  w.scan.entries.clear();
+  for (const auto& e : {file("a/c", 6, 6), folder("a", 1), file("a0", 4, 4), file("a/b", 3, 3),
+                        file("a.md", 7, 7)}) {
+    w.here(e);
+  }
+  w.base.erase("a0");
+  w.was(file("a00", 8, 8), 8);
+  EXPECT_FALSE(same_paths(w.scan, w.base));
+  plan = plan_push(w.scan, w.base, {}, {}, w.fingerprint());
+  ASSERT_EQ(plan.candidates.size(), 3u);
+  EXPECT_EQ(plan.candidates[0].entry->path, "a.md");
+  EXPECT_EQ(plan.candidates[1].entry->path, "a/c");
+  EXPECT_EQ(plan.candidates[2].entry->path, "a0");
+  ASSERT_EQ(plan.deletions.size(), 3u);
+  EXPECT_EQ(plan.deletions[0]->path, "b");
+  EXPECT_EQ(plan.deletions[1]->path, "a00");
+  EXPECT_EQ(plan.deletions[2]->path, "a.txt");
+  // The guard counts the same three of the four files.
+  auto refused = guard_mass_delete(w.scan, w.base, 2, false);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("delete 3 of 4"), std::string::npos);
 }
 
 TEST(PushPlanTest, AFolderThatBecameAFileIsDeletedFirstWithWhatItHeld) {
