@@ -7,44 +7,10 @@
 namespace cairn::store::sqlstore {
 namespace {
 
-// Rows per multi-row statement: within both engines' limits on parameters (SQLite 32,766,
-// PostgreSQL 65,535) at 12 columns, and short enough that one statement stays cheap to plan.
-constexpr size_t kRowsPerStatement = 256;
-
 // Fewer new files than this in a batch are committed op by op: they go as fast with statements
 // compiled once for all requests (the multi-row ones are compiled per batch size), and a small
 // commit (the one-op commits of `scripts/bench.sh --load`) is not looked over twice.
 constexpr size_t kFewestAtOnce = 8;
-
-// Runs `head` VALUES (row), (row), ... `tail` for `rows`, kRowsPerStatement at a time, and
-// hands each statement's result to `each` (for RETURNING).
-template <typename F>
-Result<void> insert_rows(Session& s, const std::string& head,
-                         const std::vector<std::vector<sql::Value>>& rows, const std::string& tail,
-                         F&& each) {
-  for (size_t begin = 0; begin < rows.size(); begin += kRowsPerStatement) {
-    const size_t end = std::min(rows.size(), begin + kRowsPerStatement);
-    std::string text = head + " VALUES ";
-    std::vector<sql::Value> params;
-    for (size_t i = begin; i < end; ++i) {
-      text += i == begin ? "(" : ", (";
-      for (size_t c = 0; c < rows[i].size(); ++c) {
-        text += (c == 0 ? "?" : ", ?") + std::to_string(params.size() + 1);
-        params.push_back(rows[i][c]);
-      }
-      text += ')';
-    }
-    CAIRN_ASSIGN_OR_RETURN(auto r, s.run(text + tail, params));
-    CAIRN_RETURN_IF_ERROR(each(r));
-  }
-  return {};
-}
-
-Result<void> insert_rows(Session& s, const std::string& head,
-                         const std::vector<std::vector<sql::Value>>& rows,
-                         const std::string& tail = "") {
-  return insert_rows(s, head, rows, tail, [](const Rows&) -> Result<void> { return {}; });
-}
 
 }  // namespace
 
@@ -164,15 +130,19 @@ Result<void> Tx::create_files(const Actor& a, std::vector<NewFile>& files) {
 
   // Each node is its own descendant, and its folder's ancestors are its own one level further.
   // By id alone, which the engines look up by key (with the namespace too, SQLite would walk
-  // the namespace's nodes).
+  // the namespace's nodes). Two statements, each naming the ids once (see sqlite_database.cpp
+  // on parameters); the folders are not among the new nodes, so the order does not matter.
   auto close = [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
     CAIRN_RETURN_IF_ERROR(
         s_.run("INSERT INTO closure(namespace_id, ancestor, descendant, depth) SELECT "
+               "c.namespace_id, c.ancestor, n.node_id, c.depth + 1 FROM nodes n JOIN closure c "
+               "ON c.namespace_id = n.namespace_id AND c.descendant = n.parent_id WHERE "
+               "n.node_id IN (" +
+                   in + ")",
+               args));
+    CAIRN_RETURN_IF_ERROR(
+        s_.run("INSERT INTO closure(namespace_id, ancestor, descendant, depth) SELECT "
                "n.namespace_id, n.node_id, n.node_id, 0 FROM nodes n WHERE n.node_id IN (" +
-                   in +
-                   ") UNION ALL SELECT c.namespace_id, c.ancestor, n.node_id, c.depth + 1 FROM "
-                   "nodes n JOIN closure c ON c.namespace_id = n.namespace_id AND c.descendant = "
-                   "n.parent_id WHERE n.node_id IN (" +
                    in + ")",
                args));
     return {};

@@ -65,18 +65,12 @@ Result<void> SqlMetadataStore::record_pack(int64_t user_id, const Digest& pack, 
     digests.reserve(entries.size());
     for (const auto& e : entries) digests.push_back(e.hash);
     CAIRN_RETURN_IF_ERROR(Tx(s).forget_damage(digests));
-    return in_batches(digests, {sql::to_value(user_id)},
-                      [&](const std::string&, const std::vector<sql::Value>& args) -> Result<void> {
-                        std::string values;
-                        for (size_t i = 1; i < args.size(); ++i) {
-                          values += (i == 1 ? "(?1, ?" : ", (?1, ?") + std::to_string(i + 1) + ")";
-                        }
-                        auto held = s.run("INSERT INTO user_chunks(user_id, hash) VALUES " +
-                                              values + " ON CONFLICT DO NOTHING",
-                                          args);
-                        if (!held) return std::move(held).error();
-                        return {};
-                      });
+    std::vector<std::vector<sql::Value>> rows;
+    rows.reserve(digests.size());
+    for (const auto& d : digests)
+      rows.push_back({sql::to_value(user_id), sql::to_value(d.bytes())});
+    return insert_rows(s, "INSERT INTO user_chunks(user_id, hash)", rows,
+                       " ON CONFLICT DO NOTHING");
   });
 }
 

@@ -94,6 +94,39 @@ Result<void> in_batches(const std::vector<T>& items, const std::vector<sql::Valu
 
 void collect_digests(const Rows& r, size_t column, std::unordered_set<Digest>& out);
 
+// Rows per multi-row statement: within both engines' limits on parameters (SQLite 32,766,
+// PostgreSQL 65,535) at 12 columns, and short enough that one statement stays cheap to plan.
+constexpr size_t kRowsPerStatement = 256;
+
+// Runs `head` VALUES (row), (row), ... `tail` for `rows`, kRowsPerStatement at a time, and
+// hands each statement's result to `each` (for RETURNING). Every value is its own parameter,
+// numbered in order, which SQLite compiles fastest (sqlite_database.cpp).
+template <typename F>
+Result<void> insert_rows(Session& s, const std::string& head,
+                         const std::vector<std::vector<sql::Value>>& rows, const std::string& tail,
+                         F&& each) {
+  for (size_t begin = 0; begin < rows.size(); begin += kRowsPerStatement) {
+    const size_t end = std::min(rows.size(), begin + kRowsPerStatement);
+    std::string text = head + " VALUES ";
+    std::vector<sql::Value> params;
+    for (size_t i = begin; i < end; ++i) {
+      text += i == begin ? "(" : ", (";
+      for (size_t c = 0; c < rows[i].size(); ++c) {
+        text += (c == 0 ? "?" : ", ?") + std::to_string(params.size() + 1);
+        params.push_back(rows[i][c]);
+      }
+      text += ')';
+    }
+    CAIRN_ASSIGN_OR_RETURN(auto r, s.run(text + tail, params));
+    CAIRN_RETURN_IF_ERROR(each(r));
+  }
+  return {};
+}
+
+Result<void> insert_rows(Session& s, const std::string& head,
+                         const std::vector<std::vector<sql::Value>>& rows,
+                         const std::string& tail = "");
+
 // Inserts the locations of a pack's chunks, readable by `reader` (0: anyone who holds them).
 Result<void> insert_pack_chunks(Session& s, const Digest& pack, int64_t reader,
                                 const std::vector<PackEntry>& entries);

@@ -48,31 +48,28 @@ void collect_digests(const Rows& r, size_t column, std::unordered_set<Digest>& o
   }
 }
 
+Result<void> insert_rows(Session& s, const std::string& head,
+                         const std::vector<std::vector<sql::Value>>& rows,
+                         const std::string& tail) {
+  return insert_rows(s, head, rows, tail, [](const Rows&) -> Result<void> { return {}; });
+}
+
 Result<void> insert_pack_chunks(Session& s, const Digest& pack, int64_t reader,
                                 const std::vector<PackEntry>& entries) {
   // Multi-row inserts: a pack of small files holds thousands of chunks.
-  constexpr size_t kPerStatement = 200;
-  for (size_t begin = 0; begin < entries.size(); begin += kPerStatement) {
-    const size_t end = std::min(entries.size(), begin + kPerStatement);
-    std::string sql =
-        "INSERT INTO pack_chunks(hash, pack_hash, pack_offset, stored_size, size, codec, "
-        "reader_id) VALUES ";
-    std::vector<sql::Value> args{sql::to_value(pack.bytes()), sql::to_value(reader)};
-    for (size_t i = begin; i < end; ++i) {
-      const PackEntry& e = entries[i];
-      const size_t n = args.size();
-      sql += (i == begin ? "" : ", ") + ("(?" + std::to_string(n + 1)) + ", ?1, ?" +
-             std::to_string(n + 2) + ", ?" + std::to_string(n + 3) + ", ?" + std::to_string(n + 4) +
-             ", ?" + std::to_string(n + 5) + ", ?2)";
-      args.push_back(sql::to_value(e.hash.bytes()));
-      args.push_back(sql::to_value(static_cast<int64_t>(e.offset)));
-      args.push_back(sql::to_value(static_cast<int64_t>(e.stored_length)));
-      args.push_back(sql::to_value(static_cast<int64_t>(e.length)));
-      args.push_back(sql::to_value(static_cast<int64_t>(e.codec)));
-    }
-    CAIRN_RETURN_IF_ERROR(s.run(sql + " ON CONFLICT DO NOTHING", args));
+  std::vector<std::vector<sql::Value>> rows;
+  rows.reserve(entries.size());
+  for (const PackEntry& e : entries) {
+    rows.push_back({sql::to_value(e.hash.bytes()), sql::to_value(pack.bytes()),
+                    sql::to_value(static_cast<int64_t>(e.offset)),
+                    sql::to_value(static_cast<int64_t>(e.stored_length)),
+                    sql::to_value(static_cast<int64_t>(e.length)),
+                    sql::to_value(static_cast<int64_t>(e.codec)), sql::to_value(reader)});
   }
-  return {};
+  return insert_rows(s,
+                     "INSERT INTO pack_chunks(hash, pack_hash, pack_offset, stored_size, size, "
+                     "codec, reader_id)",
+                     rows, " ON CONFLICT DO NOTHING");
 }
 
 Result<void> chunks_of_manifests(Session& s, const std::string& manifest_query,

@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "lib/sqlite/sqlite.h"
@@ -9,13 +10,54 @@
 namespace cairn::store::sql {
 namespace {
 
+// Statements are written with numbered parameters ("?12"): PostgreSQL needs them numbered, and
+// a statement may name one twice. SQLite, compiling a numbered parameter, finds its name by
+// walking the list of the statement's parameters: a statement with thousands (a multi-row
+// insert of a batch of new files) spent 1.8% of cairnd's CPU in an initial push of 60,150 files
+// in that walk alone. An anonymous "?" takes the next number with no walk. So a statement with
+// many parameters, each named once and in order, is compiled with "?" in their place (the
+// same numbers); any other is compiled as written.
+constexpr size_t kManyParameters = 64;
+
+std::optional<std::string> with_anonymous_parameters(const std::string& sql) {
+  std::string out;
+  out.reserve(sql.size());
+  int next = 1;
+  char quote = 0;  // Inside '...' or "...": a '?' there is text.
+  for (size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
+    out += c;
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      quote = c;
+      continue;
+    }
+    if (c != '?') continue;
+    size_t end = i + 1;
+    int number = 0;
+    while (end < sql.size() && end - i <= 6 && sql[end] >= '0' && sql[end] <= '9') {
+      number = number * 10 + (sql[end] - '0');
+      ++end;
+    }
+    if (number != next) return std::nullopt;
+    ++next;
+    i = end - 1;
+  }
+  return out;
+}
+
 class SqliteSession final : public Session {
  public:
   explicit SqliteSession(sqlite::Database& db) : db_(db) {}
 
   Result<Rows> run(const std::string& sql, const std::vector<Value>& params) override {
     sqlite::ScopedReset reset(db_);
-    CAIRN_ASSIGN_OR_RETURN(sqlite::Statement * stmt, db_.prepare(sql));
+    std::optional<std::string> anonymous;
+    if (params.size() >= kManyParameters) anonymous = with_anonymous_parameters(sql);
+    CAIRN_ASSIGN_OR_RETURN(sqlite::Statement * stmt, db_.prepare(anonymous ? *anonymous : sql));
     int index = 0;
     for (const Value& p : params) {
       ++index;

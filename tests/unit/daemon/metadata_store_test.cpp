@@ -456,6 +456,52 @@ TEST_P(MetadataStoreTest, SharedMigrationsGiveEachEngineItsTypes) {
   EXPECT_EQ(found[3], "0");
 }
 
+// Statements are written with numbered parameters; SQLite compiles a long one whose parameters
+// come once each and in order with anonymous ones instead (sqlite_database.cpp). Each value
+// must still land where its number says, a '?' inside a quoted literal stays text, and a
+// statement that names a parameter twice, or out of order, keeps its numbers.
+TEST_P(MetadataStoreTest, ManyParametersBindWhereTheirNumbersSay) {
+  std::unique_ptr<sql::Database> raw;
+  if (postgres_) {
+    sql::PostgresOptions options;
+    options.url = postgres_->url();
+    options.pool_size = 1;
+    raw = std::move(*sql::open_postgres(options));
+  } else {
+    raw = std::move(*sql::open_sqlite(dir_.path() + "/metadata.db", false));
+  }
+  auto values = [&](const std::string& text,
+                    const std::vector<sql::Value>& params) -> std::vector<std::string> {
+    std::vector<std::string> out;
+    auto read = raw->transact(sql::TxMode::kRead, [&](sql::Session& q) -> Result<void> {
+      out.clear();
+      CAIRN_ASSIGN_OR_RETURN(auto r, q.run(text, params));
+      for (size_t i = 0; i < r.size(); ++i) out.push_back(r[i].get_text(0));
+      return {};
+    });
+    EXPECT_TRUE(read.has_value()) << read.error().message();
+    return out;
+  };
+  std::vector<sql::Value> params;
+  std::vector<std::string> expected{"?7 is text, 'quoted'"};
+  std::string rows;
+  for (int i = 1; i <= 200; ++i) {
+    params.push_back(sql::to_value("v" + std::to_string(i)));
+    expected.push_back("v" + std::to_string(i));
+    if (i > 2) rows += ", (?" + std::to_string(i) + ")";
+  }
+  const std::string literal = "VALUES ('?7 is text, ''quoted''')";
+  EXPECT_EQ(values(literal + ", (?1), (?2)" + rows, params), expected);
+  // ?1 named again at the end.
+  auto again = expected;
+  again.push_back("v1");
+  EXPECT_EQ(values(literal + ", (?1), (?2)" + rows + ", (?1)", params), again);
+  // ?2 before ?1.
+  auto swapped = expected;
+  std::swap(swapped[1], swapped[2]);
+  EXPECT_EQ(values(literal + ", (?2), (?1)" + rows, params), swapped);
+}
+
 // A store written at schema 2 (before closure, versions and journal became WITHOUT ROWID on
 // SQLite, and before the trash and quotas) opens at the latest schema with everything in it
 // intact and usable. The old store is written with SQL of its own time: today's code writes
