@@ -101,6 +101,8 @@ void Xxh3::update(ByteView data) {
 
 uint64_t Xxh3::digest() const { return XXH3_64bits_digest(impl_->state); }
 
+void Xxh3::reset() { CAIRN_CHECK(XXH3_64bits_reset(impl_->state) == XXH_OK); }
+
 }  // namespace cairn
 
 namespace cairn {

@@ -85,6 +85,8 @@ class Xxh3 {
 
   void update(ByteView data);
   uint64_t digest() const;
+  // Starts over, as if newly made.
+  void reset();
 
  private:
   struct Impl;

@@ -338,6 +338,7 @@ struct PackVerifier::Impl {
   uint64_t produced = 0;    // Uncompressed bytes of the current entry so far.
   bool frame_done = false;  // The current entry's zstd frame has ended.
   Sha256 hasher;
+  Xxh3 stored_hasher;  // Of the current entry's stored bytes.
   std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx{ZSTD_createDCtx(), ZSTD_freeDCtx};
   Bytes window = Bytes(ZSTD_DStreamOutSize());
 
@@ -398,6 +399,8 @@ struct PackVerifier::Impl {
     }
     const Digest actual = hasher.finish();
     if (actual != e.hash) return fail(name(e) + " hashes to " + short_hex(actual));
+    entries[current].stored_xxh3 = stored_hasher.digest();
+    stored_hasher.reset();
     ZSTD_DCtx_reset(dctx.get(), ZSTD_reset_session_only);
     frame_done = false;
     ++current;
@@ -415,6 +418,7 @@ struct PackVerifier::Impl {
       const size_t take =
           static_cast<size_t>(std::min<uint64_t>(bytes.size(), e.stored_length - received));
       received += take;
+      stored_hasher.update(bytes.first(take));
       CAIRN_RETURN_IF_ERROR(consume(bytes.first(take)));
       bytes = bytes.subspan(take);
       if (received == e.stored_length) CAIRN_RETURN_IF_ERROR(finish_entry());

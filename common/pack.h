@@ -73,6 +73,10 @@ struct PackEntry {
   uint32_t length = 0;
   uint32_t stored_length = 0;
   uint64_t offset = 0;
+  // XXH3-64 of the stored bytes, taken by the daemon as it verified them (PackVerifier): a later
+  // read checks its bytes against it without decoding them. 0: not known (a pack recorded
+  // before this was kept, or one the daemon never read), so a read decodes and hashes.
+  uint64_t stored_xxh3 = 0;
 
   bool operator==(const PackEntry&) const = default;
 };
@@ -158,6 +162,7 @@ class PackBuilder {
 
 // Verifies a pack as its bytes arrive, holding at most the header and a small window: every
 // chunk must decode to exactly its length and hash to its address. Feed it every byte, in order.
+// The entries it returns carry the XXH3-64 of each chunk's stored bytes.
 class PackVerifier {
  public:
   explicit PackVerifier(const PackLimits& limits);

@@ -165,8 +165,8 @@ Result<ChunkBody> ChunkService::pack_range_read(std::string_view hex,
   CAIRN_ASSIGN_OR_RETURN(auto held, metadata_.pack_chunks_in(digest, range.offset, range.length));
   std::vector<PackEntry> parts;
   for (const auto& loc : held) {
-    parts.push_back(
-        {loc.hash, loc.codec, loc.length, loc.stored_length, loc.offset - range.offset});
+    parts.push_back({loc.hash, loc.codec, loc.length, loc.stored_length, loc.offset - range.offset,
+                     loc.stored_xxh3});
   }
   CAIRN_ASSIGN_OR_RETURN(body.stream, verified_read(body.object, std::move(parts), digest));
   return body;
@@ -341,7 +341,8 @@ Result<protocol::LocateResponse> ChunkService::locate_chunks(
       while (i < locs.size() && locs[i]->offset == end &&
              (parts.empty() || end - start + locs[i]->stored_length <= kMaxReadBytes)) {
         const auto& l = *locs[i];
-        parts.push_back({l.hash, l.codec, l.length, l.stored_length, l.offset - start});
+        parts.push_back(
+            {l.hash, l.codec, l.length, l.stored_length, l.offset - start, l.stored_xxh3});
         end += l.stored_length;
         ++i;
       }

@@ -6,7 +6,9 @@
 // The daemon streams chunk and pack reads straight from the blob files. Every reader verifies
 // what it receives, but a daemon that serves bytes it could know are wrong leaves the damage in
 // place, unseen: a client that catches it can only fail. So a stream checks each chunk in the
-// range as its bytes pass, and holds the last piece back until all of them check out. A chunk
+// range as its bytes pass, and holds the last piece back until all of them check out. A packed
+// chunk whose stored bytes' XXH3 was recorded when the daemon verified it on arrival is checked
+// against that (no decoding); any other is decoded and hashed to its name. A chunk
 // that does not verify ends the stream early (the client sees fewer bytes than Content-Length
 // announced, never a clean 200) and is reported, once, to `on_damage`, which forgets the
 // damaged copy so that the next push with those bytes repairs it.
@@ -65,9 +67,10 @@ class VerifiedRead {
   uint64_t size_ = 0;
   uint64_t read_ = 0;  // Bytes of the range read so far.
   std::vector<PackEntry> parts_;
-  size_t part_ = 0;  // The first part not yet verified.
-  Sha256 hasher_;    // Of the current raw part.
-  Bytes stored_;     // The current compressed part, gathered whole (pack chunks are small).
+  size_t part_ = 0;     // The first part not yet verified.
+  Xxh3 stored_hasher_;  // Of the current part's stored bytes, when its XXH3 is on record.
+  Sha256 hasher_;       // Of the current raw part otherwise.
+  Bytes stored_;        // The current compressed part, gathered whole (pack chunks are small).
   Bytes decoded_;
   Bytes held_;     // Read and checked, not yet sent.
   Bytes sending_;  // Returned by the last call.

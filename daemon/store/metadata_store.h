@@ -147,6 +147,7 @@ struct ChunkLocation {
   uint64_t offset = 0;         // Packs only, from the start of the pack.
   uint32_t stored_length = 0;  // Packs only.
   Codec codec = Codec::kRaw;
+  uint64_t stored_xxh3 = 0;  // Packs only: of the stored bytes, if known (PackEntry).
 };
 
 // A pack as garbage collection sees it.

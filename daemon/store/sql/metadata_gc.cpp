@@ -163,7 +163,7 @@ Result<std::vector<ChunkLocation>> SqlMetadataStore::pack_chunks_in(const Digest
   return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<ChunkLocation>> {
     // By the (pack, offset) index: a read of a quarter of a pack looks at that quarter's rows.
     CAIRN_ASSIGN_OR_RETURN(
-        auto r, s.query("SELECT hash, pack_offset, stored_size, size, codec "
+        auto r, s.query("SELECT hash, pack_offset, stored_size, size, codec, stored_xxh3 "
                         "FROM pack_chunks WHERE pack_hash = ?1 AND "
                         "pack_offset >= ?2 AND pack_offset < ?3 ORDER BY "
                         "pack_offset",

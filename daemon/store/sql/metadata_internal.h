@@ -137,6 +137,8 @@ Result<void> chunks_of_manifests(Session& s, const std::string& manifest_query,
                                  const std::vector<sql::Value>& args,
                                  std::unordered_set<Digest>& out);
 
+// A chunk's place in `pack` from a row of (hash, pack_offset, stored_size, size, codec,
+// stored_xxh3).
 ChunkLocation location_from_row(const sql::Row& row, const Digest& hash, const Digest& pack);
 
 // A folder or file shared with the acting user, as their view shows it.

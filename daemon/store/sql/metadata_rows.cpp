@@ -64,11 +64,13 @@ Result<void> insert_pack_chunks(Session& s, const Digest& pack, int64_t reader,
                     sql::to_value(static_cast<int64_t>(e.offset)),
                     sql::to_value(static_cast<int64_t>(e.stored_length)),
                     sql::to_value(static_cast<int64_t>(e.length)),
-                    sql::to_value(static_cast<int64_t>(e.codec)), sql::to_value(reader)});
+                    sql::to_value(static_cast<int64_t>(e.codec)), sql::to_value(reader),
+                    e.stored_xxh3 == 0 ? sql::Value(nullptr)
+                                       : sql::to_value(static_cast<int64_t>(e.stored_xxh3))});
   }
   return insert_rows(s,
                      "INSERT INTO pack_chunks(hash, pack_hash, pack_offset, stored_size, size, "
-                     "codec, reader_id)",
+                     "codec, reader_id, stored_xxh3)",
                      rows, " ON CONFLICT DO NOTHING");
 }
 
@@ -94,6 +96,7 @@ ChunkLocation location_from_row(const sql::Row& row, const Digest& hash, const D
   loc.stored_length = static_cast<uint32_t>(row.get_int(2));
   loc.length = static_cast<uint32_t>(row.get_int(3));
   loc.codec = row.get_int(4) == 1 ? Codec::kZstd : Codec::kRaw;
+  if (!row.is_null(5)) loc.stored_xxh3 = static_cast<uint64_t>(row.get_int(5));
   return loc;
 }
 

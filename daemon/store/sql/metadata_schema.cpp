@@ -473,6 +473,14 @@ CREATE INDEX pack_chunks_range ON pack_chunks(pack_hash, pack_offset);
 DROP INDEX pack_chunks_pack;
 )sql";
 
+// 11, the same text on both engines: the XXH3-64 of a packed chunk's stored bytes, taken as the
+// daemon verified them on arrival (decoded and hashed with SHA-256). A read of the chunk checks
+// its bytes against it instead of decoding and hashing them again; NULL (rows from before, and
+// packs the daemon never read) reads the old way.
+constexpr const char* kMigration11 = R"sql(
+ALTER TABLE pack_chunks ADD COLUMN stored_xxh3 BIGINT;
+)sql";
+
 // A migration's DDL: one text for both engines, in which {INT}, {BLOB}, {ID} and
 // {WITHOUT_ROWID} stand for what differs (INTEGER or BIGINT, BLOB or BYTEA, an INTEGER PRIMARY
 // KEY or an identity column, SQLite's WITHOUT ROWID or nothing); or, where the statements
@@ -483,7 +491,7 @@ struct Migration {
   const char* postgres;
 };
 
-constexpr std::array<Migration, 10> kMigrations = {{
+constexpr std::array<Migration, 11> kMigrations = {{
     {nullptr, kSqliteMigration1, kPostgresMigration1},
     {kMigration2, nullptr, nullptr},
     {nullptr, kSqliteMigration3, kPostgresMigration3},
@@ -494,6 +502,7 @@ constexpr std::array<Migration, 10> kMigrations = {{
     {nullptr, kSqliteMigration8, kPostgresMigration8},
     {kMigration9, nullptr, nullptr},
     {kMigration10, nullptr, nullptr},
+    {kMigration11, nullptr, nullptr},
 }};
 
 // The DDL of `m` for one engine.

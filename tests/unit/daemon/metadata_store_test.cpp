@@ -762,12 +762,15 @@ TEST_P(MetadataStoreTest, ARetiredPackIsNotRecordedAgain) {
   EXPECT_TRUE(chunks->empty());
 }
 
-// A read of a range of a pack verifies the chunks that start in it, and only those.
+// A read of a range of a pack verifies the chunks that start in it, and only those, each with
+// the XXH3 of its stored bytes when the daemon recorded one (any 64-bit value; 0 for none).
 TEST_P(MetadataStoreTest, APacksChunksComeByTheRangeTheyStartIn) {
   const int64_t alice = ctx_.user.user_id;
   std::vector<PackEntry> entries;
+  const std::vector<uint64_t> xxh3s = {0, 1, 0x8000000000000000u, UINT64_MAX, 0x0123456789abcdefu};
   for (uint32_t i = 0; i < 5; ++i) {
-    entries.push_back({sha256(as_bytes("c" + std::to_string(i))), Codec::kRaw, 100, 100, i * 100});
+    entries.push_back(
+        {sha256(as_bytes("c" + std::to_string(i))), Codec::kRaw, 100, 100, i * 100, xxh3s[i]});
   }
   const Digest pack = sha256(as_bytes("pack of five"));
   ASSERT_TRUE(metadata_->record_pack(alice, pack, 500, true, entries, clock_.now));
@@ -781,6 +784,16 @@ TEST_P(MetadataStoreTest, APacksChunksComeByTheRangeTheyStartIn) {
     return out;
   };
   EXPECT_EQ(offsets(0, 500), (std::vector<uint64_t>{0, 100, 200, 300, 400}));
+  auto all = metadata_->pack_chunks_in(pack, 0, 500);
+  ASSERT_TRUE(all.has_value());
+  std::vector<uint64_t> kept;
+  for (const auto& l : *all) kept.push_back(l.stored_xxh3);
+  EXPECT_EQ(kept, xxh3s);
+  auto located = metadata_->locate_chunks(alice, {entries[2].hash, entries[3].hash});
+  ASSERT_TRUE(located.has_value());
+  ASSERT_EQ(located->size(), 2u);
+  EXPECT_EQ((*located)[0].stored_xxh3, xxh3s[2]);
+  EXPECT_EQ((*located)[1].stored_xxh3, xxh3s[3]);
   EXPECT_EQ(offsets(100, 200), (std::vector<uint64_t>{100, 200}));
   EXPECT_EQ(offsets(150, 100), (std::vector<uint64_t>{200}));  // 100 started before it.
   EXPECT_EQ(offsets(400, UINT64_MAX), (std::vector<uint64_t>{400}));
