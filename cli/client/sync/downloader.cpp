@@ -253,12 +253,14 @@ bool Downloader::reuse_local(const ChunkRef& chunk, const ChunkLocation& at, Byt
   return n && *n == chunk.length && sha256(buffer) == chunk.hash;
 }
 
-void Downloader::fetch(ApiClient& client, const protocol::ChunkRead& read, bool again) {
+void Downloader::fetch(ApiClient& client, const protocol::ChunkRead& read, int relocations) {
   // Buffers per worker thread, reused for every read it performs.
   thread_local Bytes stored;
   thread_local Bytes chunk;
   auto got = client.read_into(read, stored);
-  if (!got && again && read.parts.size() > 1 && relocate(client, read)) return;
+  if (!got && relocations > 0 && read.parts.size() > 1 && relocate(client, read, relocations - 1)) {
+    return;
+  }
   for (const auto& part : read.parts) {
     auto it = index_.find(part.hash);
     if (it == index_.end()) continue;  // Not asked for: ignore.
@@ -285,7 +287,7 @@ void Downloader::fetch(ApiClient& client, const protocol::ChunkRead& read, bool 
   }
 }
 
-bool Downloader::relocate(ApiClient& client, const protocol::ChunkRead& failed) {
+bool Downloader::relocate(ApiClient& client, const protocol::ChunkRead& failed, int relocations) {
   protocol::CheckChunksRequest req;
   std::unordered_set<Digest> manifests;
   std::vector<Slot*> waiting;
@@ -302,7 +304,7 @@ bool Downloader::relocate(ApiClient& client, const protocol::ChunkRead& failed) 
   req.manifests.assign(manifests.begin(), manifests.end());
   auto located = client.locate(req);
   if (!located) return false;
-  for (const auto& read : located->reads) fetch(client, read, /*again=*/false);
+  for (const auto& read : located->reads) fetch(client, read, relocations);
   for (Slot* slot : waiting) {
     if (slot->delivered.load()) continue;
     deliver(*slot, {}, "chunk " + slot->chunk.hash.hex() + " is missing on the server", true);

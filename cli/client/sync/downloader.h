@@ -106,13 +106,18 @@ class Downloader {
   // Reads `chunk` from where a local file held it, if it still hashes right.
   bool reuse_local(const ChunkRef& chunk, const ChunkLocation& at, Bytes& buffer);
 
+  // Rounds of relocate() one read may take: each sets aside at least the damaged chunk that
+  // stopped it, so a range with this many damaged chunks still delivers the rest.
+  static constexpr int kRelocations = 8;
+
   // Performs one read and hands each chunk in it, decoded and verified, to its slot.
-  void fetch(ApiClient& client, const protocol::ChunkRead& read, bool again = true);
+  void fetch(ApiClient& client, const protocol::ChunkRead& read, int relocations = kRelocations);
 
   // After a read of several chunks failed: the server refuses a read that holds a chunk it found
   // damaged (and sets that chunk aside), so the others are located again and read once more,
-  // without it. False if even locating fails (the read's own error then stands).
-  bool relocate(ApiClient& client, const protocol::ChunkRead& failed);
+  // without it (and again, `relocations` more times, if another damaged one stops that read).
+  // False if even locating fails (the read's own error then stands).
+  bool relocate(ApiClient& client, const protocol::ChunkRead& failed, int relocations);
 
   // Writes a chunk's bytes into every slot that needs it, or fails them all with `error`.
   void deliver(Slot& slot, ByteView bytes, const std::string& error, bool corrupt);
