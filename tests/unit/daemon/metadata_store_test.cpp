@@ -25,6 +25,16 @@
 namespace cairn::store::conformance {
 namespace {
 
+// The database at `location` itself, beneath the metadata store: a PostgreSQL URL or a SQLite
+// file, for tests that look at the schema or write what an older version wrote.
+std::unique_ptr<sql::Database> open_raw(const std::string& location, bool postgres) {
+  if (!postgres) return std::move(*sql::open_sqlite(location, false));
+  sql::PostgresOptions options;
+  options.url = location;
+  options.pool_size = 1;
+  return std::move(*sql::open_postgres(options));
+}
+
 TEST_P(MetadataStoreTest, UsersAndTokens) {
   auto dup = services_->identity().add_user("alice");
   ASSERT_FALSE(dup.has_value());
@@ -406,15 +416,8 @@ TEST_P(MetadataStoreTest, ReopeningJoinsTheExistingStore) {
 // identity columns on PostgreSQL; INTEGER (a rowid alias for ids), BLOB and WITHOUT ROWID on
 // SQLite. No placeholder reaches either database.
 TEST_P(MetadataStoreTest, SharedMigrationsGiveEachEngineItsTypes) {
-  std::unique_ptr<sql::Database> raw;
-  if (postgres_) {
-    sql::PostgresOptions options;
-    options.url = postgres_->url();
-    options.pool_size = 1;
-    raw = std::move(*sql::open_postgres(options));
-  } else {
-    raw = std::move(*sql::open_sqlite(dir_.path() + "/metadata.db", false));
-  }
+  auto raw =
+      open_raw(postgres_ ? postgres_->url() : dir_.path() + "/metadata.db", postgres_.has_value());
   std::vector<std::string> found;
   auto read = raw->transact(sql::TxMode::kRead, [&](sql::Session& q) -> Result<void> {
     found.clear();
@@ -461,15 +464,8 @@ TEST_P(MetadataStoreTest, SharedMigrationsGiveEachEngineItsTypes) {
 // must still land where its number says, a '?' inside a quoted literal stays text, and a
 // statement that names a parameter twice, or out of order, keeps its numbers.
 TEST_P(MetadataStoreTest, ManyParametersBindWhereTheirNumbersSay) {
-  std::unique_ptr<sql::Database> raw;
-  if (postgres_) {
-    sql::PostgresOptions options;
-    options.url = postgres_->url();
-    options.pool_size = 1;
-    raw = std::move(*sql::open_postgres(options));
-  } else {
-    raw = std::move(*sql::open_sqlite(dir_.path() + "/metadata.db", false));
-  }
+  auto raw =
+      open_raw(postgres_ ? postgres_->url() : dir_.path() + "/metadata.db", postgres_.has_value());
   auto values = [&](const std::string& text,
                     const std::vector<sql::Value>& params) -> std::vector<std::string> {
     std::vector<std::string> out;
@@ -515,15 +511,7 @@ TEST_P(MetadataStoreTest, UpgradesFromSchemaTwoKeepEverything) {
     ASSERT_TRUE(opened.has_value()) << opened.error().message();
   }
   {
-    std::unique_ptr<sql::Database> raw;
-    if (postgres_) {
-      sql::PostgresOptions options;
-      options.url = location;
-      options.pool_size = 1;
-      raw = std::move(*sql::open_postgres(options));
-    } else {
-      raw = std::move(*sql::open_sqlite(location, false));
-    }
+    auto raw = open_raw(location, postgres_.has_value());
     const Manifest one({{sha256(as_bytes("one")), 3}});
     const Manifest two({{sha256(as_bytes("two")), 3}});
     auto written = raw->transact(sql::TxMode::kWrite, [&](sql::Session& q) -> Result<void> {
