@@ -195,6 +195,26 @@ void Database::reset_all() {
   active_.clear();
 }
 
+void Database::on_commit(std::function<void(int wal_pages)> committed) {
+  committed_ = std::move(committed);
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int pages) {
+        auto& hook = static_cast<Database*>(self)->committed_;
+        if (hook) hook(pages);
+        return SQLITE_OK;
+      },
+      this);
+}
+
+Result<void> Database::checkpoint() {
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  // Busy: another checkpoint is running, which does the same work.
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) return sqlite_error(db_, rc, "checkpoint");
+  return {};
+}
+
 int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
 int Database::changes() const { return sqlite3_changes(db_); }

@@ -5,6 +5,7 @@
 // A Database belongs to one thread at a time; callers serialise access.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -99,6 +100,16 @@ class Database {
   // connection: each operation must end with this (ScopedReset does it).
   void reset_all();
 
+  // From now on this connection's commits never checkpoint the WAL themselves (SQLite's
+  // automatic checkpoint runs in the committing thread, after the commit, before it returns):
+  // after each commit `committed` is called, in the committing thread, with the WAL's size in
+  // pages. An empty function takes the hook away (and leaves automatic checkpoints off).
+  void on_commit(std::function<void(int wal_pages)> committed);
+
+  // Copies into the database what the WAL holds that no reader still needs, waiting for no
+  // reader or writer (a PASSIVE checkpoint).
+  Result<void> checkpoint();
+
   int64_t last_insert_rowid() const;
   int changes() const;
   size_t cached_statements() const { return cache_.size(); }
@@ -109,6 +120,7 @@ class Database {
 
   sqlite3* db_;
   std::string path_;
+  std::function<void(int)> committed_;
   // Prepared statements by SQL text, the least recently used dropped beyond kMaxCached: texts
   // built per batch (IN lists, multi-row inserts of varying length) would otherwise pile up for
   // the life of the connection, each holding its compiled program.
