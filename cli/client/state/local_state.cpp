@@ -200,9 +200,13 @@ Result<void> LocalState::update(const std::vector<BaseRecord>& upserts,
     for (const auto& b : upserts) {
       CAIRN_ASSIGN_OR_RETURN(
           auto* q,
-          db_->query("INSERT OR REPLACE INTO base(path, kind, size, mtime_ns, inode, mode, "
-                     "manifest, xxh3, target, version, node_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                     "?7, ?8, ?9, ?10, ?11)",
+          db_->query("INSERT INTO base(path, kind, size, mtime_ns, inode, mode, manifest, xxh3, "
+                     "target, version, node_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                     "?11) ON CONFLICT(path) DO UPDATE SET kind=excluded.kind, "
+                     "size=excluded.size, mtime_ns=excluded.mtime_ns, inode=excluded.inode, "
+                     "mode=excluded.mode, manifest=excluded.manifest, xxh3=excluded.xxh3, "
+                     "target=excluded.target, version=excluded.version, "
+                     "node_id=excluded.node_id",
                      b.path, static_cast<int64_t>(b.kind), b.size, b.mtime_ns, b.inode,
                      static_cast<int64_t>(b.mode), b.manifest ? b.manifest->hex() : std::string(),
                      b.xxh3, b.target, b.version, b.node_id));

@@ -109,6 +109,35 @@ TEST(LocalStateTest, CreateOpenFindAndUpdate) {
   EXPECT_EQ(found->at(c2).length, 3u);
   EXPECT_TRUE((*locator)->find_all({})->empty());
 
+  // Recording a path again replaces every field of its record (an update in place, which writes
+  // fewer pages than deleting the row and inserting it anew), and keeps one record.
+  BaseRecord again;
+  again.path = b.path;
+  again.kind = protocol::NodeKind::kSymlink;
+  again.size = 7;
+  again.mtime_ns = 5;
+  again.inode = 8;
+  again.mode = 0600;
+  again.xxh3 = 11;
+  again.target = "elsewhere";
+  again.version = 4;
+  again.node_id = 12;
+  ASSERT_TRUE((*reopened)->update({again}, {}, {}));
+  base = (*reopened)->load_base();
+  ASSERT_TRUE(base.has_value());
+  ASSERT_EQ(base->size(), 1u);
+  const BaseRecord& replaced = base->begin()->second;
+  EXPECT_EQ(replaced.kind, protocol::NodeKind::kSymlink);
+  EXPECT_EQ(replaced.size, 7u);
+  EXPECT_EQ(replaced.mtime_ns, 5);
+  EXPECT_EQ(replaced.inode, 8u);
+  EXPECT_EQ(replaced.mode, 0600u);
+  EXPECT_EQ(replaced.xxh3, 11u);
+  EXPECT_EQ(replaced.target, "elsewhere");
+  EXPECT_EQ(replaced.version, 4);
+  EXPECT_EQ(replaced.node_id, 12);
+  EXPECT_FALSE(replaced.manifest.has_value());
+
   ASSERT_TRUE((*reopened)->update({}, {b.path}, {}));
   EXPECT_TRUE((*reopened)->load_base()->empty());
   EXPECT_TRUE((*locator)->find_all({c1, c2})->empty());
