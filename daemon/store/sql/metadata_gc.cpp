@@ -172,7 +172,7 @@ Result<std::vector<ChunkLocation>> SqlMetadataStore::pack_chunks_in(const Digest
     for (size_t i = 0; i < r.size(); ++i) {
       auto d = Digest::from_bytes(r[i].get_blob(0));
       if (d && (out.empty() || out.back().hash != *d)) {
-        out.push_back(location_from_row(r[i], *d, pack));
+        out.push_back(location_from_row(r[i], 1, *d, pack));
       }
     }
     return out;

@@ -137,9 +137,10 @@ Result<void> chunks_of_manifests(Session& s, const std::string& manifest_query,
                                  const std::vector<sql::Value>& args,
                                  std::unordered_set<Digest>& out);
 
-// A chunk's place in `pack` from a row of (hash, pack_offset, stored_size, size, codec,
-// stored_xxh3).
-ChunkLocation location_from_row(const sql::Row& row, const Digest& hash, const Digest& pack);
+// A chunk's place in `pack` from a row holding pack_offset, stored_size, size, codec and
+// stored_xxh3 of pack_chunks, in that order, from column `first` on.
+ChunkLocation location_from_row(const sql::Row& row, int first, const Digest& hash,
+                                const Digest& pack);
 
 // A folder or file shared with the acting user, as their view shows it.
 //

@@ -88,15 +88,16 @@ Result<void> chunks_of_manifests(Session& s, const std::string& manifest_query,
   return {};
 }
 
-ChunkLocation location_from_row(const sql::Row& row, const Digest& hash, const Digest& pack) {
+ChunkLocation location_from_row(const sql::Row& row, int first, const Digest& hash,
+                                const Digest& pack) {
   ChunkLocation loc;
   loc.hash = hash;
   loc.pack = pack;
-  loc.offset = static_cast<uint64_t>(row.get_int(1));
-  loc.stored_length = static_cast<uint32_t>(row.get_int(2));
-  loc.length = static_cast<uint32_t>(row.get_int(3));
-  loc.codec = row.get_int(4) == 1 ? Codec::kZstd : Codec::kRaw;
-  if (!row.is_null(5)) loc.stored_xxh3 = static_cast<uint64_t>(row.get_int(5));
+  loc.offset = static_cast<uint64_t>(row.get_int(first));
+  loc.stored_length = static_cast<uint32_t>(row.get_int(first + 1));
+  loc.length = static_cast<uint32_t>(row.get_int(first + 2));
+  loc.codec = row.get_int(first + 3) == 1 ? Codec::kZstd : Codec::kRaw;
+  if (!row.is_null(first + 4)) loc.stored_xxh3 = static_cast<uint64_t>(row.get_int(first + 4));
   return loc;
 }
 

@@ -289,18 +289,18 @@ Result<void> Tx::gather_copies(const std::vector<Digest>& digests,
   const std::string who = id_list(readers);
   return in_batches(
       digests, {}, [&](const std::string& in, const std::vector<sql::Value>& args) -> Result<void> {
+        // Columns 3-7 as location_from_row() reads them.
         CAIRN_ASSIGN_OR_RETURN(
             auto r,
             s_.run("SELECT u.hash, c.size, p.pack_hash, p.pack_offset, p.stored_size, p.size, "
-                   "p.codec, p.stored_xxh3 FROM user_chunks u LEFT JOIN chunks c ON c.hash = "
-                   "u.hash AND "
-                   "c.doomed_at IS NULL LEFT JOIN pack_chunks p ON p.hash = u.hash AND "
+                   "p.codec, p.stored_xxh3 FROM user_chunks u LEFT JOIN chunks c "
+                   "ON c.hash = u.hash AND c.doomed_at IS NULL "
+                   "LEFT JOIN pack_chunks p ON p.hash = u.hash AND "
                    "(p.reader_id = 0 OR p.reader_id = u.user_id) WHERE u.user_id IN (" +
                        who + ") AND u.hash IN (" + in +
                        ") UNION ALL SELECT p.hash, CAST(NULL AS BIGINT), p.pack_hash, "
                        "p.pack_offset, p.stored_size, p.size, p.codec, p.stored_xxh3 FROM "
-                       "pack_chunks p WHERE "
-                       "p.reader_id IN (" +
+                       "pack_chunks p WHERE p.reader_id IN (" +
                        who + ") AND p.hash IN (" + in + ")",
                    args));
         for (size_t i = 0; i < r.size(); ++i) {
@@ -318,15 +318,9 @@ Result<void> Tx::gather_copies(const std::vector<Digest>& digests,
             }
           }
           if (r[i].is_null(2)) continue;
-          ChunkLocation packed;
-          packed.hash = *hash;
-          packed.pack = Digest::from_bytes(r[i].get_blob(2));
-          if (!packed.pack) continue;
-          packed.offset = static_cast<uint64_t>(r[i].get_int(3));
-          packed.stored_length = static_cast<uint32_t>(r[i].get_int(4));
-          packed.length = static_cast<uint32_t>(r[i].get_int(5));
-          packed.codec = r[i].get_int(6) == 1 ? Codec::kZstd : Codec::kRaw;
-          if (!r[i].is_null(7)) packed.stored_xxh3 = static_cast<uint64_t>(r[i].get_int(7));
+          auto pack = Digest::from_bytes(r[i].get_blob(2));
+          if (!pack) continue;
+          const ChunkLocation packed = location_from_row(r[i], 3, *hash, *pack);
           bool duplicate = false;
           for (const auto& c : list) duplicate |= c.pack == packed.pack;
           if (duplicate) continue;
