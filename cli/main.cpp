@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
       "cairn - file storage and sync for people who live in a terminal.\n\n"
       "  cairn login http://127.0.0.1:8080 --token T\n"
       "  cairn clone http://127.0.0.1:8080/docs docs && cd docs\n"
-      "  cairn status; cairn push; cairn pull\n\n"
+      "  cairn status; cairn push; cairn pull\n"
+      "  cairn put build/ /ci/42/; cairn get /ci/42/build out; cairn cat /ci/42/build/VERSION\n\n"
       "Environment: CAIRN_SERVER and CAIRN_TOKEN override stored settings; CAIRN_DEVICE names\n"
       "this machine; CAIRN_CONFIG moves the config file; CAIRN_CA_CERT trusts a private CA.\n"
       "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 conflicts, 4 server unreachable,\n"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   cairn::cli::add_tree_commands(app, ctx);
   cairn::cli::add_share_commands(app, ctx);
   cairn::cli::add_sync_commands(app, ctx);
+  cairn::cli::add_copy_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

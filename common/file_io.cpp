@@ -40,6 +40,19 @@ Result<void> write_full(int fd, ByteView data) {
   return {};
 }
 
+Result<void> pwrite_full(int fd, ByteView data, uint64_t offset) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("write");
+    if (n == 0) return Error(ErrorCode::kIo, "write: no progress");
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
 void UniqueFd::reset(int fd) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = fd;

@@ -26,6 +26,9 @@ Result<size_t> pread_full(int fd, void* data, size_t size, uint64_t offset);
 // Writes all of `data` at the file's position, across short writes and EINTR.
 Result<void> write_full(int fd, ByteView data);
 
+// Writes all of `data` at `offset`, across short writes and EINTR.
+Result<void> pwrite_full(int fd, ByteView data, uint64_t offset);
+
 // An open file descriptor, closed when this goes (-1: none).
 class UniqueFd {
  public:

@@ -4,7 +4,7 @@
 _cairn() {
   local cur prev words cword
   _init_completion || return
-  local commands="login init clone status push pull sync check-ignore ls mkdir mv rm history restore trash conflicts quota share unshare shares link"
+  local commands="login init clone status push pull sync check-ignore ls mkdir mv rm history restore trash conflicts quota share unshare shares link put get cat"
   local i sub=""
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in
@@ -50,6 +50,9 @@ _cairn() {
     link) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--expires --list --revoke $common" -- "$cur")) || _filedir ;;
     sync) COMPREPLY=($(compgen -W "--wait --timeout --watch --debounce --rescan --transfers --allow-mass-delete $common" -- "$cur")) ;;
     check-ignore) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
+    put) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--transfers --hash-threads $common" -- "$cur")) || _filedir ;;
+    get) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--transfers $common" -- "$cur")) || _filedir ;;
+    cat) COMPREPLY=($(compgen -W "$common" -- "$cur")) ;;
   esac
 }
 complete -F _cairn cairn

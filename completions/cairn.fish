@@ -1,6 +1,6 @@
 # fish completion for cairn and cairnd. Install to ~/.config/fish/completions/.
 
-set -l cairn_cmds login init clone status push pull sync check-ignore ls mkdir mv rm history restore trash conflicts quota share unshare shares link
+set -l cairn_cmds login init clone status push pull sync check-ignore ls mkdir mv rm history restore trash conflicts quota share unshare shares link put get cat
 complete -c cairn -f
 complete -c cairn -s C -r -a '(__fish_complete_directories)' -d 'Run as if started in DIR'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a login -d 'Remember a server and token'
@@ -24,6 +24,9 @@ complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a share -d '
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a unshare -d 'Stop sharing, or leave a share'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a shares -d 'List shares'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a link -d 'Make, list or revoke a download URL'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a put -d 'Upload files and folders to a remote path'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a get -d 'Download remote files and folders'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a cat -d 'Write a remote file to stdout'
 complete -c cairn -l ca-cert -r -F -d 'Trust this CA for the server'
 complete -c cairn -n '__fish_seen_subcommand_from share unshare shares link' -F
 complete -c cairn -n '__fish_seen_subcommand_from share' -l role -r -a 'viewer editor' -d 'Role'
@@ -49,8 +52,9 @@ complete -c cairn -n '__fish_seen_subcommand_from login' -l token -r -d 'Token f
 complete -c cairn -n '__fish_seen_subcommand_from init' -l remote -r -d 'Server URL and remote folder'
 complete -c cairn -n '__fish_seen_subcommand_from init clone' -a '(__fish_complete_directories)'
 complete -c cairn -n '__fish_seen_subcommand_from status' -l offline -d 'Do not ask the server'
-complete -c cairn -n '__fish_seen_subcommand_from push pull' -l transfers -r -d 'Parallel transfers'
-complete -c cairn -n '__fish_seen_subcommand_from push' -l hash-threads -r -d 'Hashing threads'
+complete -c cairn -n '__fish_seen_subcommand_from push pull put get' -l transfers -r -d 'Parallel transfers'
+complete -c cairn -n '__fish_seen_subcommand_from push put' -l hash-threads -r -d 'Hashing threads'
+complete -c cairn -n '__fish_seen_subcommand_from put get' -F
 
 set -l cairnd_cmds init serve user token gc retention migrate
 complete -c cairnd -f

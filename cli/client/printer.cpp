@@ -108,6 +108,8 @@ void Printer::error(const std::string& command, const Error& error) {
 }
 
 json report_json(const SyncReport& r) {
+  const bool up = r.command == "push" || r.command == "put";
+  const uint64_t moved = up ? r.chunks_sent : r.chunks_received;
   return {{"command", r.command},
           {"files_scanned", r.files_scanned},
           {"files_changed", r.files_changed},
@@ -117,6 +119,8 @@ json report_json(const SyncReport& r) {
           {"chunks_sent", r.chunks_sent},
           {"chunks_received", r.chunks_received},
           {"chunks_reused", r.chunks_reused},
+          // Chunks of the changed files that did not cross the wire (already there, or repeats).
+          {"chunks_deduplicated", r.chunks_total > moved ? r.chunks_total - moved : 0},
           {"bytes_total", r.bytes_total},
           {"bytes_sent", r.bytes_sent},
           {"bytes_uploaded", r.bytes_uploaded},
@@ -190,14 +194,14 @@ void Printer::human_report(const SyncReport& r) {
     for (const auto& e : r.errors) std::fprintf(stderr, "error: %s\n", e.c_str());
     return;
   }
-  const bool up = r.command == "push";
+  const bool up = r.command == "push" || r.command == "put";
   char summary[512];
   const double secs = static_cast<double>(r.elapsed_ms) / 1000.0;
   if (up) {
     std::snprintf(summary, sizeof(summary),
-                  "push: %llu files scanned, %llu changed, %llu deleted; %llu of %llu chunks sent "
+                  "%s: %llu files scanned, %llu changed, %llu deleted; %llu of %llu chunks sent "
                   "(%s, %s on the wire, %s deduplicated) in %.2f s",
-                  static_cast<unsigned long long>(r.files_scanned),
+                  r.command.c_str(), static_cast<unsigned long long>(r.files_scanned),
                   static_cast<unsigned long long>(r.files_changed),
                   static_cast<unsigned long long>(r.files_deleted),
                   static_cast<unsigned long long>(r.chunks_sent),

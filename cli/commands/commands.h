@@ -35,5 +35,6 @@ void add_remote_commands(CLI::App& app, CommandContext& ctx);
 void add_tree_commands(CLI::App& app, CommandContext& ctx);
 void add_share_commands(CLI::App& app, CommandContext& ctx);
 void add_sync_commands(CLI::App& app, CommandContext& ctx);
+void add_copy_commands(CLI::App& app, CommandContext& ctx);
 
 }  // namespace cairn::cli

@@ -48,6 +48,17 @@ Result<Target> resolve(const CommandContext& ctx, const Place& place, const std:
   return t;
 }
 
+int report_exit(const client::SyncReport& r) {
+  if (r.corrupt) return kExitCorrupt;
+  if (!r.errors.empty()) return kExitError;
+  // Conflicts, and changes that stay here (a viewer's, or files still being written): the
+  // command finished, but local and remote do not agree.
+  if (!r.conflicts.empty() || r.changes_unsent != 0 || r.files_deferred != 0) {
+    return kExitConflict;
+  }
+  return kExitOk;
+}
+
 int fail(client::Printer& printer, const std::string& command, const Error& e) {
   printer.error(command, e);
   return exit_code_for(e);

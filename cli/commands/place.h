@@ -31,6 +31,10 @@ struct Target {
 // it; outside one it is a remote path.
 Result<Target> resolve(const CommandContext& ctx, const Place& place, const std::string& path);
 
+// The exit code of a push, pull, put or get that ran to its end: 7 if data failed verification,
+// 1 for errors, 3 if it finished but local and remote do not agree (conflicts, changes left).
+int report_exit(const client::SyncReport& r);
+
 // Prints the error and returns its exit code.
 int fail(client::Printer& printer, const std::string& command, const Error& e);
 

@@ -10,6 +10,7 @@
 #include "cli/client/sync/status.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
+#include "cli/commands/place.h"
 #include "common/remote_path.h"
 
 namespace cairn::cli {
@@ -18,17 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using client::OutputMode;
 using client::Printer;
-
-int report_exit(const client::SyncReport& r) {
-  if (r.corrupt) return kExitCorrupt;
-  if (!r.errors.empty()) return kExitError;
-  // Conflicts, and changes that stay here (a viewer's, or files still being written): the
-  // command finished, but local and remote do not agree.
-  if (!r.conflicts.empty() || r.changes_unsent != 0 || r.files_deferred != 0) {
-    return kExitConflict;
-  }
-  return kExitOk;
-}
 
 std::string resolve_dir(const CommandContext& ctx, const std::string& dir) {
   fs::path p(dir);

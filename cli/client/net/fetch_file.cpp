@@ -4,27 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
 #include "common/file_io.h"
+#include "common/hash.h"
 #include "common/manifest.h"
 #include "common/pack.h"
 
 namespace cairn::client {
 namespace {
-
-Result<void> write_fully(int fd, uint64_t offset, ByteView bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n =
-        ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return errno_error("write");
-    done += static_cast<size_t>(n);
-  }
-  return {};
-}
 
 // Closes and removes the temporary file unless it was renamed into place.
 struct TempFile {
@@ -38,6 +28,40 @@ struct TempFile {
 };
 
 }  // namespace
+
+Result<void> read_chunks(ApiClient& api, const std::vector<ChunkRef>& wanted,
+                         const std::vector<Digest>& manifests, size_t batch,
+                         const std::function<Result<void>(const Digest&, ByteView)>& deliver,
+                         std::unordered_set<Digest>& corrupt, uint64_t& received) {
+  Bytes stored;
+  Bytes plain;
+  for (size_t begin = 0; begin < wanted.size(); begin += batch) {
+    protocol::CheckChunksRequest req;
+    req.chunks.assign(wanted.begin() + static_cast<long>(begin),
+                      wanted.begin() + static_cast<long>(std::min(wanted.size(), begin + batch)));
+    req.manifests = manifests;
+    std::unordered_set<Digest> pending;
+    for (const auto& c : req.chunks) pending.insert(c.hash);
+    CAIRN_ASSIGN_OR_RETURN(auto located, api.locate(req));
+    for (const auto& read : located.reads) {
+      CAIRN_RETURN_IF_ERROR(api.read_into(read, stored));
+      for (const auto& part : read.parts) {
+        if (pending.count(part.hash) == 0) continue;  // Not asked for, or already delivered.
+        pending.erase(part.hash);
+        if (part.offset > stored.size() || part.stored_length > stored.size() - part.offset ||
+            !decode_chunk(part.codec, ByteView(stored).subspan(part.offset, part.stored_length),
+                          part.length, plain) ||
+            sha256(plain) != part.hash) {
+          corrupt.insert(part.hash);
+          continue;
+        }
+        received += plain.size();
+        CAIRN_RETURN_IF_ERROR(deliver(part.hash, plain));
+      }
+    }
+  }
+  return {};
+}
 
 Result<FetchedFile> fetch_file(ApiClient& api, const std::string& manifest_hex, uint64_t size,
                                uint32_t mode, const std::string& dest) {
@@ -72,43 +96,26 @@ Result<FetchedFile> fetch_file(ApiClient& api, const std::string& manifest_hex, 
 
   FetchedFile out;
   out.size = size;
-  constexpr size_t kBatch = 1000;
-  Bytes stored;
-  Bytes chunk;
-  for (size_t begin = 0; begin < distinct.size(); begin += kBatch) {
-    protocol::CheckChunksRequest req;
-    req.chunks.assign(
-        distinct.begin() + static_cast<long>(begin),
-        distinct.begin() + static_cast<long>(std::min(distinct.size(), begin + kBatch)));
-    if (auto m = Digest::from_hex(manifest_hex)) req.manifests.push_back(*m);
-    CAIRN_ASSIGN_OR_RETURN(auto located, api.locate(req));
-    size_t delivered = 0;
-    for (const auto& read : located.reads) {
-      CAIRN_RETURN_IF_ERROR(api.read_into(read, stored));
-      for (const auto& part : read.parts) {
-        auto where = offsets.find(part.hash);
-        if (where == offsets.end()) continue;
-        if (part.offset > stored.size() || part.stored_length > stored.size() - part.offset) {
-          return make_error(ErrorCode::kCorrupt,
-                            "chunk " + part.hash.hex() + " lies outside what the server sent");
+  std::unordered_set<Digest> delivered;
+  std::unordered_set<Digest> corrupt;
+  uint64_t received = 0;
+  CAIRN_RETURN_IF_ERROR(read_chunks(
+      api, distinct, {*address}, 1000,
+      [&](const Digest& hash, ByteView chunk) -> Result<void> {
+        delivered.insert(hash);
+        for (const uint64_t at : offsets[hash]) {
+          if (auto written = pwrite_full(temp.fd, chunk, at); !written) return written;
         }
-        auto decoded =
-            decode_chunk(part.codec, ByteView(stored).subspan(part.offset, part.stored_length),
-                         part.length, chunk);
-        if (!decoded || sha256(chunk) != part.hash) {
-          return make_error(ErrorCode::kCorrupt,
-                            "chunk " + part.hash.hex() + " failed verification");
-        }
-        for (const uint64_t at : where->second)
-          CAIRN_RETURN_IF_ERROR(write_fully(temp.fd, at, chunk));
-        ++delivered;
-      }
-    }
-    if (delivered < req.chunks.size()) {
-      return make_error(ErrorCode::kNotFound,
-                        "some chunks of this version are not available on "
-                        "the server");
-    }
+        return {};
+      },
+      corrupt, received));
+  if (!corrupt.empty()) {
+    return make_error(ErrorCode::kCorrupt,
+                      "chunk " + corrupt.begin()->hex() + " failed verification");
+  }
+  if (delivered.size() < distinct.size()) {
+    return make_error(ErrorCode::kNotFound,
+                      "some chunks of this version are not available on the server");
   }
   out.chunks = manifest.chunks().size();
   if (::ftruncate(temp.fd, static_cast<off_t>(size)) != 0) return errno_error("truncate");

@@ -382,13 +382,7 @@ void Push::hash_candidate(PendingPut put, UploadPipeline& pipeline, Committer& c
         return;
       }
     }
-    auto hashed = hash_file(
-        abs, config_.chunking,
-        [&](const ChunkRef& c, uint64_t off, ByteView bytes) {
-          progress.bytes_done.fetch_add(c.length, std::memory_order_relaxed);
-          pipeline.submit({c.hash, c.length, abs, off, {}}, bytes);
-        },
-        &pool);
+    auto hashed = hash_and_submit(abs, config_.chunking, pipeline, pool, progress);
     if (!hashed) {
       std::lock_guard lock(results_mu_);
       report_.errors.push_back(e.path + ": " + hashed.error().message());

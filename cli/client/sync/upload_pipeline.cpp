@@ -345,4 +345,15 @@ bool UploadPipeline::read_at(const std::string& path, uint64_t offset, Bytes& ou
   return got && *got == out.size();
 }
 
+Result<HashedFile> hash_and_submit(const std::string& path, const ChunkerParams& params,
+                                   UploadPipeline& pipeline, HashPool& pool, Progress& progress) {
+  return hash_file(
+      path, params,
+      [&](const ChunkRef& c, uint64_t offset, ByteView bytes) {
+        progress.bytes_done.fetch_add(c.length, std::memory_order_relaxed);
+        pipeline.submit({c.hash, c.length, path, offset, {}}, bytes);
+      },
+      &pool);
+}
+
 }  // namespace cairn::client

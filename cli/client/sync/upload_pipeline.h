@@ -17,6 +17,7 @@
 
 #include "cli/client/net/api_client.h"
 #include "cli/client/progress.h"
+#include "cli/client/tree/file_hasher.h"
 #include "common/pack.h"
 
 namespace cairn::client {
@@ -167,5 +168,10 @@ class UploadPipeline {
 
   std::vector<std::thread> threads_;
 };
+
+// Cuts and hashes the file at `path` (absolute) on `pool`, handing each chunk to `pipeline` as
+// soon as it is hashed and counting its bytes in progress.bytes_done.
+Result<HashedFile> hash_and_submit(const std::string& path, const ChunkerParams& params,
+                                   UploadPipeline& pipeline, HashPool& pool, Progress& progress);
 
 }  // namespace cairn::client

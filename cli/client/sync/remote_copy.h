@@ -1,0 +1,54 @@
+#pragma once
+
+// `cairn put`, `get` and `cat`: copies between local paths and the server with no working copy
+// (nothing is written into the source, no .cairn/ anywhere), for CI jobs and cron backups.
+//
+// Where a copy goes is decided by the arguments alone, never by what happens to exist, so that a
+// script does the same thing on its first run and its hundredth: with one source and a
+// destination that does not end in '/', the destination *is* the copy (`put build /ci/b` makes
+// /ci/b the build folder); with a destination ending in '/' or several sources, each source goes
+// inside it under its own name (`put build /ci/` makes /ci/build).
+
+#include <string>
+#include <vector>
+
+#include "cli/client/net/api_client.h"
+#include "cli/client/printer.h"
+#include "cli/client/reports.h"
+#include "common/error.h"
+
+namespace cairn::client {
+
+struct CopyOptions {
+  int hash_threads = 0;  // 0: one per core.
+  int transfer_threads = 4;
+};
+
+// Where each of `sources` goes under `dest`, by the rule above ("" for a source whose copy is
+// `dest` itself). `base_name` gives a source's own name. kInvalidArgument for a source without a
+// name (the root "/" or ".") put inside a folder.
+Result<std::vector<std::string>> copy_targets(const std::vector<std::string>& sources,
+                                              const std::string& dest,
+                                              std::string (*base_name)(const std::string&));
+
+// Everything at and under the remote `path`, each path checked: canonical and at or under `path`
+// (a server's word is not trusted). The first entry is `path`'s own (a folder's listing does not
+// carry it: then a folder entry is made for it). kNotFound if nothing is there.
+Result<std::vector<protocol::Entry>> list_remote_tree(ApiClient& api, const std::string& path);
+
+// Uploads local files and folders (recursively) to the remote `dest`. Only chunks the server
+// lacks travel; a file whose content and mode are already there is not committed again.
+Result<SyncReport> put(const ServerEndpoint& endpoint, const std::vector<std::string>& sources,
+                       const std::string& dest, const CopyOptions& options, Printer& printer);
+
+// Downloads remote files and folders to the local `dest`: files are written whole under a
+// temporary name, made durable and renamed into place (replacing what was there), never through
+// a symlink; every chunk is verified.
+Result<SyncReport> get(const ServerEndpoint& endpoint, const std::vector<std::string>& sources,
+                       const std::string& dest, const CopyOptions& options, Printer& printer);
+
+// Writes the remote file `path` to `fd`, in order, every chunk verified before it is written.
+// Memory is bounded by a window of chunks, whatever the file's size.
+Result<uint64_t> cat(const ServerEndpoint& endpoint, const std::string& path, int fd);
+
+}  // namespace cairn::client
