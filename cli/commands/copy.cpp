@@ -99,13 +99,25 @@ void add_copy_commands(CLI::App& app, CommandContext& ctx) {
               "\n\nOnly chunks the server lacks are sent: a second put of the same files sends "
               "nothing, a rebuilt one sends what changed. A file the server already has as it "
               "is gets no new version; any other becomes a new version on top of the server's "
-              "(its history keeps the old one). Nothing is deleted on the server.\n\n"
+              "(its history keeps the old one). Nothing is deleted on the server unless "
+              "--delete is given.\n\n"
+              "The upload is published all at once: files are uploaded and staged first, then "
+              "one commit makes every destination current together, so that anyone listing or "
+              "getting it meanwhile sees it as it was before the put or as it is after, never "
+              "a mix.\n\n"
               "  CAIRN_SERVER=http://ci-cache:8080 CAIRN_TOKEN=... cairn put build/ /ci/42/\n"
               "  cairn put report.html /ci/latest/report.html --json");
   static std::vector<std::string> put_args;
   put->add_option("LOCAL... REMOTE", put_args, "Local files or folders, then a remote path")
       ->required()
       ->expected(2, -1);
+  put->add_flag("--delete", options.mirror,
+                "Mirror: what the destination holds and the sources do not goes to the server's "
+                "trash, in the same step as the upload");
+  put->add_flag("--allow-mass-delete", options.allow_mass_delete,
+                "With --delete: go on even if it deletes more than half of the destination's "
+                "files (and more than one) or more than 1,000; without it such a put is refused "
+                "and changes nothing");
   put->add_option("--hash-threads", options.hash_threads,
                   "Threads that chunk and hash files (0: one per core)")
       ->check(CLI::Range(0, 256))

@@ -143,12 +143,15 @@ void from_json_value(const json& j, CheckChunksResponse& r) {
 json to_json_value(const InitUploadsRequest& r) {
   json files = json::array();
   for (const auto& f : r.files) files.push_back(file_upload_json(f));
-  return {{"files", std::move(files)}};
+  json j{{"files", std::move(files)}};
+  if (!r.group.empty()) j["group"] = r.group;
+  return j;
 }
 void from_json_value(const json& j, InitUploadsRequest& r) {
   const auto& files = j.at("files");
   if (!files.is_array()) fail("files must be an array");
   for (const auto& jf : files) r.files.push_back(file_upload_from(jf));
+  r.group = get_or<std::string>(j, "group", "");
 }
 
 json to_json_value(const InitUploadsResponse& r) {
@@ -211,6 +214,10 @@ json to_json_value(const CommitRequest& r) {
         ops.push_back(std::move(u));
         break;
       }
+      case OpKind::kPublish:
+        ops.push_back(
+            {{"op", "publish"}, {"group", op.group}, {"path", op.path}, {"mirror", op.mirror}});
+        break;
     }
   }
   json j{{"device", r.device}, {"ops", std::move(ops)}};
@@ -259,8 +266,14 @@ void from_json_value(const json& j, CommitRequest& r) {
       op.kind = OpKind::kUndelete;
       op.node_id = jo.at("node_id").get<int64_t>();
       op.to = get_or<std::string>(jo, "to", "");
+    } else if (name == "publish") {
+      op.kind = OpKind::kPublish;
+      op.group = jo.at("group").get<std::string>();
+      op.path = jo.at("path").get<std::string>();
+      op.mirror = get_or<bool>(jo, "mirror", false);
     } else {
-      fail("unknown op '" + name + "' (expected put, mkdir, delete, move, restore or undelete)");
+      fail("unknown op '" + name +
+           "' (expected put, mkdir, delete, move, restore, undelete or publish)");
     }
     r.ops.push_back(std::move(op));
   }
@@ -274,6 +287,11 @@ json to_json_value(const CommitResponse& r) {
             {"node_id", res.node_id},
             {"version", res.version}};
     if (!res.copy.empty()) jr["copy"] = res.copy;
+    if (res.published != 0) {
+      jr["published"] = res.published;
+      jr["changed"] = res.changed;
+      jr["deleted"] = res.deleted;
+    }
     if (!res.error_code.empty()) jr["error"] = {{"code", res.error_code}, {"message", res.message}};
     results.push_back(std::move(jr));
   }
@@ -301,6 +319,9 @@ void from_json_value(const json& j, CommitResponse& r) {
     res.node_id = get_or<int64_t>(jr, "node_id", 0);
     res.version = get_or<int64_t>(jr, "version", 0);
     res.copy = get_or<std::string>(jr, "copy", "");
+    res.published = get_or<int64_t>(jr, "published", 0);
+    res.changed = get_or<int64_t>(jr, "changed", 0);
+    res.deleted = get_or<int64_t>(jr, "deleted", 0);
     if (auto it = jr.find("error"); it != jr.end()) {
       res.error_code = get_or<std::string>(*it, "code", "");
       res.message = get_or<std::string>(*it, "message", "");

@@ -151,6 +151,10 @@ struct FileUpload {
 // POST /v1/uploads: stage files. Sessions persist until committed or expired.
 struct InitUploadsRequest {
   std::vector<FileUpload> files;
+  // Sessions staged under one group (a name the client makes up: 16-64 of [0-9A-Za-z_-]) are
+  // committed together by one publish op, all at once or not at all. Folders may be staged
+  // only in a group.
+  std::string group;
 };
 struct UploadSession {
   std::string upload_id;
@@ -164,7 +168,7 @@ struct InitUploadsResponse {
 };
 
 // POST /v1/commit: apply operations, each atomically and independently of the others.
-enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete };
+enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete, kPublish };
 struct CommitOp {
   OpKind kind = OpKind::kPut;
   std::string upload_id;                // kPut of a staged upload session
@@ -184,6 +188,10 @@ struct CommitOp {
   // kMkdir: the folder's permission bits; an existing folder takes them too. Not given: a new
   // folder gets default_mode, an existing one keeps its own.
   std::optional<uint32_t> mode;
+  // kPublish: the group of upload sessions to commit, all under `path`; with `mirror`, what is
+  // under `path` and not in the group goes to the trash in the same transaction.
+  std::string group;
+  bool mirror = false;
 
   static CommitOp put_upload(std::string upload_id) {
     CommitOp op;
@@ -193,6 +201,14 @@ struct CommitOp {
   static CommitOp put_file(FileUpload file) {
     CommitOp op;
     op.file = std::move(file);
+    return op;
+  }
+  static CommitOp publish(std::string group, std::string path, bool mirror) {
+    CommitOp op;
+    op.kind = OpKind::kPublish;
+    op.group = std::move(group);
+    op.path = std::move(path);
+    op.mirror = mirror;
     return op;
   }
   static CommitOp mkdir(std::string path, std::optional<uint32_t> mode = std::nullopt) {
@@ -254,6 +270,11 @@ struct CommitResult {
   std::string error_code;  // kError / kConflict: an error_code_name.
   std::string message;
   std::string copy;  // kCopied: the conflicted copy's path (node_id and version are its own).
+  // A publish: the sessions it committed, those of them that changed something, and the nodes
+  // its mirror moved to the trash.
+  int64_t published = 0;
+  int64_t changed = 0;
+  int64_t deleted = 0;
 };
 struct CommitResponse {
   std::vector<CommitResult> results;  // In request order.

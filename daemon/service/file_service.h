@@ -42,9 +42,10 @@ class FileService : public ServiceBase {
  private:
   // A commit op as the store takes it (see commit()).
   Result<store::TreeOp> tree_op(const RequestContext& ctx, const protocol::CommitOp& op) const;
-  // A file's validated stage: canonical path, manifest, size. No upload id or expiry.
-  Result<store::StagedUpload> stage_file(const RequestContext& ctx,
-                                         const protocol::FileUpload& f) const;
+  // A file's validated stage: canonical path, manifest, size. No upload id or expiry. A folder
+  // only in a `group`.
+  Result<store::StagedUpload> stage_file(const RequestContext& ctx, const protocol::FileUpload& f,
+                                         const std::string& group) const;
 
   ChunkService& chunks_;
 };

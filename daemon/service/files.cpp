@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <thread>
@@ -64,10 +65,24 @@ std::optional<store::FeedCursor> decode_cursor(std::string_view cursor, int64_t 
   return out;
 }
 
+// A group of upload sessions is named by the client: 16-64 letters, digits, '-' or '_' (a
+// random one, so that two puts never share it).
+Result<void> check_group(const std::string& group) {
+  const bool ok = group.size() >= 16 && group.size() <= 64 &&
+                  std::all_of(group.begin(), group.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+                  });
+  if (!ok) {
+    return make_error(ErrorCode::kInvalidArgument, "a group is 16-64 letters, digits, '-' or '_'");
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<store::StagedUpload> FileService::stage_file(const RequestContext& ctx,
-                                                    const protocol::FileUpload& f) const {
+                                                    const protocol::FileUpload& f,
+                                                    const std::string& group) const {
   store::StagedUpload u;
   auto path = normalize_remote_path(f.path);
   if (!path) return std::move(path).error().with_context("upload " + f.path.substr(0, 200));
@@ -86,8 +101,18 @@ Result<store::StagedUpload> FileService::stage_file(const RequestContext& ctx,
   u.created_at = ctx.now;
   switch (f.kind) {
     case protocol::NodeKind::kFolder:
-      return make_error(ErrorCode::kInvalidArgument,
-                        "folders are created with a mkdir op in POST /v1/commit");
+      // In a group a folder is staged too, so that an empty one appears with the rest.
+      if (group.empty()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "folders are created with a mkdir op in POST /v1/commit (or staged in "
+                          "a group)");
+      }
+      if (f.base_version) {
+        return make_error(ErrorCode::kInvalidArgument, "a folder has no versions: " + u.path);
+      }
+      u.mode = f.mode;
+      u.group = group;
+      break;
     case protocol::NodeKind::kSymlink:
       if (f.symlink_target.empty() || f.symlink_target.size() > kMaxPathBytes ||
           f.symlink_target.find('\0') != std::string::npos) {
@@ -123,13 +148,15 @@ Result<protocol::InitUploadsResponse> FileService::init_uploads(
     return make_error(ErrorCode::kTooLarge,
                       "at most " + std::to_string(config_.max_batch) + " files per request");
   }
+  if (!req.group.empty()) CAIRN_RETURN_IF_ERROR(check_group(req.group));
   CAIRN_RETURN_IF_ERROR(may_write(ctx));
   std::vector<store::StagedUpload> staged;
   std::vector<ChunkRef> all_chunks;
   protocol::InitUploadsResponse out;
   out.expires_at = ctx.now + config_.upload_ttl_seconds;
   for (const auto& f : req.files) {
-    CAIRN_ASSIGN_OR_RETURN(store::StagedUpload u, stage_file(ctx, f));
+    CAIRN_ASSIGN_OR_RETURN(store::StagedUpload u, stage_file(ctx, f, req.group));
+    u.group = req.group;
     CAIRN_RETURN_IF_ERROR(in_scope(ctx, u.path));
     u.upload_id = to_hex(secure_random(16));
     u.expires_at = out.expires_at;
@@ -159,9 +186,14 @@ Result<store::TreeOp> FileService::tree_op(const RequestContext& ctx,
   out.mode = op.mode;
   if (op.kind == protocol::OpKind::kPut) {
     if (op.file) {
-      CAIRN_ASSIGN_OR_RETURN(out.file, stage_file(ctx, *op.file));
+      CAIRN_ASSIGN_OR_RETURN(out.file, stage_file(ctx, *op.file, ""));
     }
     return out;
+  }
+  if (op.kind == protocol::OpKind::kPublish) {
+    CAIRN_RETURN_IF_ERROR(check_group(op.group));
+    out.group = op.group;
+    out.mirror = op.mirror;
   }
   if (op.kind != protocol::OpKind::kUndelete) {
     auto path = normalize_remote_path(op.path);
@@ -213,6 +245,10 @@ Result<protocol::CommitResponse> FileService::commit(const RequestContext& ctx,
   std::vector<std::string> put_ids;
   for (const auto& op : ops) {
     if (op.kind == store::OpKind::kPut && !op.file) put_ids.push_back(op.upload_id);
+    if (op.kind == store::OpKind::kPublish && blobs_.takes_direct_uploads()) {
+      CAIRN_ASSIGN_OR_RETURN(auto ids, metadata_.group_uploads(actor.user_id, op.group, ctx.now));
+      put_ids.insert(put_ids.end(), ids.begin(), ids.end());
+    }
   }
   if (!put_ids.empty() && blobs_.takes_direct_uploads()) {
     CAIRN_ASSIGN_OR_RETURN(auto unconfirmed,

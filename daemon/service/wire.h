@@ -25,6 +25,8 @@ inline store::OpKind to_store(protocol::OpKind kind) {
       return store::OpKind::kRestore;
     case protocol::OpKind::kUndelete:
       return store::OpKind::kUndelete;
+    case protocol::OpKind::kPublish:
+      return store::OpKind::kPublish;
   }
   return store::OpKind::kPut;
 }
@@ -46,8 +48,8 @@ inline protocol::OpStatus to_wire(store::OpStatus status) {
 }
 
 inline protocol::CommitResult to_wire(store::OpResult r) {
-  return {to_wire(r.status),       std::move(r.path),    r.node_id,        r.version,
-          std::move(r.error_code), std::move(r.message), std::move(r.copy)};
+  return {to_wire(r.status),    std::move(r.path), r.node_id,   r.version, std::move(r.error_code),
+          std::move(r.message), std::move(r.copy), r.published, r.changed, r.deleted};
 }
 
 inline protocol::Entry to_wire(store::Entry e) {

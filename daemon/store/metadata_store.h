@@ -106,17 +106,18 @@ struct StagedUpload {
   int64_t node_id = 0;  // Inline puts: the node the client saw at `path` (follows its moves).
   int64_t created_at = 0;
   int64_t expires_at = 0;
+  std::string group;  // Empty, or the group a publish op commits it with.
 };
 
 // One operation of a commit, in the store's own terms (the service converts the wire's).
-enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete };
+enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete, kPublish };
 struct TreeOp {
   OpKind kind = OpKind::kPut;
   // kPut: the file (or symlink) itself, staged and checked by the service; or, without it, the
   // upload session that staged it.
   std::optional<StagedUpload> file;
   std::string upload_id;
-  std::string path;                     // kMkdir, kDelete, kMove (from), kRestore
+  std::string path;  // kMkdir, kDelete, kMove (from), kRestore; kPublish: the sessions' folder
   std::optional<int64_t> base_version;  // kDelete: refuse if the head moved past it
   std::string to;                       // kMove: the new path; kUndelete: where to (empty: back)
   // kUndelete: the node in the trash. kMove, kDelete: if set, the node meant, wherever it is now.
@@ -124,6 +125,11 @@ struct TreeOp {
   int64_t node_id = 0;
   int64_t version = 0;           // kRestore: the version whose content becomes the new head
   std::optional<uint32_t> mode;  // kMkdir: the folder's permission bits
+  // kPublish: the upload sessions of this group, every one at or under `path`, become new heads
+  // (on top of whatever head is there: a publish replaces) in one step, all or none; with
+  // `mirror`, what else is under `path` goes to the trash in the same step.
+  std::string group;
+  bool mirror = false;
 };
 
 // What one operation did.
@@ -137,6 +143,10 @@ struct OpResult {
   std::string error_code;  // kError, kConflict: an error_code_name.
   std::string message;
   std::string copy;  // kCopied: the conflicted copy's path (node_id and version are its own).
+  // A publish: sessions committed, those that changed something, nodes its mirror deleted.
+  int64_t published = 0;
+  int64_t changed = 0;
+  int64_t deleted = 0;
 };
 
 // Where a user can read a chunk: a standalone chunk object, or a range of a pack.
@@ -432,6 +442,9 @@ class TreeStore {
       int64_t user_id, const std::vector<std::string>& upload_ids, int64_t now) = 0;
   // Persists upload sessions (and their manifests) in one transaction.
   virtual Result<void> save_uploads(const std::vector<StagedUpload>& uploads) = 0;
+  // The ids of the user's live upload sessions staged in `group`.
+  virtual Result<std::vector<std::string>> group_uploads(int64_t user_id, const std::string& group,
+                                                         int64_t now) = 0;
   // Applies operations in one transaction, each atomic on its own: an op that fails or conflicts
   // changes nothing and does not stop the others. One result per op, in order. A put that
   // carries its file (staged, without an upload id) stores its manifest too.

@@ -2,10 +2,13 @@
 runs them (CAIRN_SERVER and CAIRN_TOKEN only, through the real binaries)."""
 
 import hashlib
+import json
 import os
 import subprocess
+import threading
+import urllib.parse
 
-from harness import CAIRN, CAIRND, CairnTestCase, make_tree, run, tree_snapshot, write
+from harness import CAIRN, CAIRND, CairnTestCase, http, make_tree, run, tree_snapshot, write
 
 
 class CopyTest(CairnTestCase):
@@ -137,3 +140,74 @@ class CopyTest(CairnTestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertEqual(os.listdir(elsewhere), [])
         self.assertTrue(os.path.islink(os.path.join(out, "sub")))
+
+    def listing(self, path):
+        """{name: manifest} of one folder, read in one request (one snapshot on the server)."""
+        status, body = http("GET", self.daemon.url + "/v1/list?path=" + urllib.parse.quote(path),
+                            token=self.token)
+        self.assertEqual(status, 200, body)
+        return {e["path"]: e.get("manifest") for e in json.loads(body)["entries"]}
+
+    def test_readers_see_the_old_build_or_the_new_one_never_a_mix(self):
+        build = self.path("build")
+        for i in range(2000):
+            write(os.path.join(build, f"f{i:04}.txt"), f"first build {i}\n")
+        self.put(build, "/ci/app")
+        first = self.listing("/ci/app")
+        self.assertEqual(len(first), 2000)
+        for i in range(2000):
+            write(os.path.join(build, f"f{i:04}.txt"), f"second build {i}\n")
+        os.remove(os.path.join(build, "f0007.txt"))
+        write(os.path.join(build, "new.txt"), "new\n")
+
+        seen = []
+        stop = threading.Event()
+
+        def read_loop():
+            while not stop.is_set():
+                seen.append(self.listing("/ci/app"))
+
+        reader = threading.Thread(target=read_loop)
+        reader.start()
+        try:
+            second_put = self.put(build, "/ci/app", "--delete")
+        finally:
+            stop.set()
+            reader.join()
+        second = self.listing("/ci/app")
+        self.assertEqual(second_put["files_changed"], 2000)
+        self.assertEqual(second_put["files_deleted"], 1)
+        self.assertEqual(len(second), 2000)
+        self.assertIn("/ci/app/new.txt", second)
+        self.assertNotIn("/ci/app/f0007.txt", second)
+        self.assertGreater(len(seen), 0)
+        mixed = [s for s in seen if s != first and s != second]
+        self.assertEqual(len(mixed), 0, f"{len(mixed)} of {len(seen)} listings were a mix")
+        # A read-only token gets the new build byte for byte.
+        reader_env = dict(self.env, CAIRN_TOKEN=self.token_for("--read-only"))
+        self.get("/ci/app", self.path("out"), env=reader_env)
+        self.assertEqual(tree_snapshot(self.path("out")), tree_snapshot(build))
+
+    def test_delete_mirrors_the_source_and_is_guarded(self):
+        src = self.path("src")
+        for i in range(10):
+            write(os.path.join(src, "d", f"f{i}.txt"), f"{i}\n")
+        self.put(src, "/m")
+        os.remove(os.path.join(src, "d", "f0.txt"))
+        kept = self.put(src, "/m")  # Without --delete nothing goes.
+        self.assertEqual(kept["files_deleted"], 0)
+        self.assertIn("/m/d/f0.txt", self.listing("/m/d"))
+        mirrored = self.put(src, "/m", "--delete")
+        self.assertEqual(mirrored["files_deleted"], 1)
+        self.assertNotIn("/m/d/f0.txt", self.listing("/m/d"))
+        trash = self.cairn_json("trash")
+        self.assertIn("/m/d/f0.txt", {e["path"] for e in trash["entries"]})
+
+        for i in range(1, 9):
+            os.remove(os.path.join(src, "d", f"f{i}.txt"))
+        refused = self.put(src, "/m", "--delete", expect_exit=2)
+        self.assertIn("--allow-mass-delete", refused["error"]["message"])
+        self.assertEqual(len(self.listing("/m/d")), 9)
+        done = self.put(src, "/m", "--delete", "--allow-mass-delete")
+        self.assertEqual(done["files_deleted"], 8)
+        self.assertEqual(set(self.listing("/m/d")), {"/m/d/f9.txt"})

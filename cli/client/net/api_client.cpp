@@ -296,13 +296,21 @@ Result<protocol::CheckChunksResponse> ApiClient::check_chunks(
                                                   protocol::encode_json(req), Retry::kYes);
 }
 
+Result<protocol::InitUploadsResponse> ApiClient::init_uploads(
+    const protocol::InitUploadsRequest& req) {
+  // A repeat stages the same files again under new ids; in a group, publishing commits the
+  // same content once either way.
+  return json_call<protocol::InitUploadsResponse>("POST", "/v1/uploads", protocol::encode_json(req),
+                                                  Retry::kYes);
+}
+
 Result<protocol::CommitResponse> ApiClient::commit(const protocol::CommitRequest& req) {
   // A put that carries its file, a folder creation and a guarded deletion each give the same
   // answer when repeated (a put that landed comes back unchanged), so such a commit is retried
-  // like any idempotent call. A put of an upload session consumes the session: a repeat of one
-  // that did land would fail, so that is not retried blindly.
+  // like any idempotent call. A put of an upload session, or a publish, consumes the sessions:
+  // a repeat of one that did land would fail, so that is not retried blindly.
   const bool idempotent = std::none_of(req.ops.begin(), req.ops.end(), [](const auto& op) {
-    return op.kind == protocol::OpKind::kPut && !op.file;
+    return (op.kind == protocol::OpKind::kPut && !op.file) || op.kind == protocol::OpKind::kPublish;
   });
   return json_call<protocol::CommitResponse>("POST", "/v1/commit", protocol::encode_json(req),
                                              idempotent ? Retry::kYes : Retry::kNo);

@@ -52,6 +52,8 @@ class ApiClient final : public RemoteTree {
   Result<protocol::ServerConfig> config();
   Result<protocol::WhoAmI> whoami();
   Result<protocol::CheckChunksResponse> check_chunks(const protocol::CheckChunksRequest& req);
+  // Stages files (and, in a group, folders) as upload sessions: what `cairn put` publishes.
+  Result<protocol::InitUploadsResponse> init_uploads(const protocol::InitUploadsRequest& req);
   Result<protocol::CommitResponse> commit(const protocol::CommitRequest& req);
   Result<protocol::ListResponse> list(const std::string& remote_path) override;
   Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit) override;

@@ -22,6 +22,12 @@ namespace cairn::client {
 struct CopyOptions {
   int hash_threads = 0;  // 0: one per core.
   int transfer_threads = 4;
+  // put: what the destination holds and the source does not goes to the server's trash, in the
+  // same step as the rest. Refused, like a push's mass delete, when it would delete more than
+  // half of the destination's files (and more than one) or more than 1,000, unless
+  // allow_mass_delete.
+  bool mirror = false;
+  bool allow_mass_delete = false;
 };
 
 // Where each of `sources` goes under `dest`, by the rule above ("" for a source whose copy is
@@ -37,7 +43,9 @@ Result<std::vector<std::string>> copy_targets(const std::vector<std::string>& so
 Result<std::vector<protocol::Entry>> list_remote_tree(ApiClient& api, const std::string& path);
 
 // Uploads local files and folders (recursively) to the remote `dest`. Only chunks the server
-// lacks travel; a file whose content and mode are already there is not committed again.
+// lacks travel; a file whose content and mode are already there is not committed again. What
+// changes is staged as one group of upload sessions per destination and published by one
+// commit, so that a reader sees each destination as it was before or after, never a mix.
 Result<SyncReport> put(const ServerEndpoint& endpoint, const std::vector<std::string>& sources,
                        const std::string& dest, const CopyOptions& options, Printer& printer);
 

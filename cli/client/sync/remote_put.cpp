@@ -18,6 +18,8 @@
 #include "cli/client/sync/upload_pipeline.h"
 #include "cli/client/tree/file_hasher.h"
 #include "cli/client/tree/scanner.h"
+#include "common/hash.h"
+#include "common/paths.h"
 #include "common/remote_path.h"
 
 namespace cairn::client {
@@ -66,8 +68,19 @@ struct PutItem {
   std::string abs;        // Where it is here.
   std::string remote;     // Canonical.
   const Entry* existing;  // What the server has there now (null: nothing).
+  size_t source = 0;      // Which source (and destination) it belongs to.
   HashedFile hashed;      // Files, once hashed.
   bool hashed_ok = false;
+};
+
+// One source's destination: everything under it is published in one step.
+struct Destination {
+  std::string remote;  // Canonical.
+  std::string group;   // The upload sessions staged for it.
+  std::vector<protocol::FileUpload> staged;
+  std::vector<std::string> changed;  // Paths whose content or mode differ from the server's.
+  uint64_t deletions = 0;            // With --delete: what the server has and the source not.
+  uint64_t existing_files = 0;
 };
 
 class Putter {
@@ -78,13 +91,17 @@ class Putter {
   Result<SyncReport> run(const std::vector<std::string>& sources, const std::string& dest);
 
  private:
-  // Adds what `source` holds, to go to `remote`.
-  Result<void> gather(const std::string& source, const std::string& remote);
-  Result<void> make_folders();
-  Result<void> send_files();
+  // Adds what `source` holds, to go to destination `index`.
+  Result<void> gather(const std::string& source, size_t index);
+  // Hashes every file and uploads the chunks the server lacks.
+  Result<void> send_chunks();
   void hash(PutItem& item, UploadPipeline& pipeline, HashPool& pool, Progress& progress);
-  Result<void> commit(std::vector<protocol::CommitOp> ops,
-                      const std::function<void(size_t, const protocol::CommitResult&)>& each);
+  // What each destination stages: what differs from the server (with --delete, everything,
+  // since what is not staged goes).
+  void plan();
+  Result<void> guard_deletions() const;
+  // Stages each destination's group, then publishes them all in one commit.
+  Result<void> publish();
 
   const CopyOptions& options_;
   Printer& printer_;
@@ -95,6 +112,7 @@ class Putter {
   // What the server holds under each destination, by path; owns the entries items point to.
   std::vector<std::vector<Entry>> listed_;
   std::map<std::string, const Entry*> existing_;
+  std::vector<Destination> destinations_;
   std::vector<PutItem> folders_;
   std::vector<PutItem> files_;  // Files and symlinks.
   std::mutex mu_;               // report_ and failed_ while threads run.
@@ -109,22 +127,35 @@ Result<SyncReport> Putter::run(const std::vector<std::string>& sources, const st
   CAIRN_ASSIGN_OR_RETURN(config_, api_.config());
   CAIRN_RETURN_IF_ERROR(config_.chunking.validate());
   for (size_t i = 0; i < sources.size(); ++i) {
-    std::string remote = remote_dest;
+    Destination d;
+    d.remote = remote_dest;
     if (!names[i].empty()) {
       CAIRN_ASSIGN_OR_RETURN(auto name, normalize_remote_name(names[i]));
-      remote = join_remote_path(remote_dest, name);
+      d.remote = join_remote_path(remote_dest, name);
     }
-    CAIRN_RETURN_IF_ERROR(gather(sources[i], remote));
+    for (const auto& other : destinations_) {
+      if (overlaps(other.remote, d.remote)) {
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            "two sources go to " + other.remote + " and " + d.remote + ", one inside the other");
+      }
+    }
+    d.group = to_hex(secure_random(16));
+    destinations_.push_back(std::move(d));
+    CAIRN_RETURN_IF_ERROR(gather(sources[i], i));
   }
-  CAIRN_RETURN_IF_ERROR(make_folders());
-  CAIRN_RETURN_IF_ERROR(send_files());
+  CAIRN_RETURN_IF_ERROR(send_chunks());
+  plan();
+  CAIRN_RETURN_IF_ERROR(guard_deletions());
+  CAIRN_RETURN_IF_ERROR(publish());
   report_.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - started)
                            .count();
   return std::move(report_);
 }
 
-Result<void> Putter::gather(const std::string& source, const std::string& remote) {
+Result<void> Putter::gather(const std::string& source, size_t index) {
+  const std::string remote = destinations_[index].remote;
   // A source named on the command line is followed if it is a symlink (the user named what it
   // points to); inside a folder, symlinks are put as symlinks.
   std::error_code ec;
@@ -133,7 +164,10 @@ Result<void> Putter::gather(const std::string& source, const std::string& remote
   auto listed = list_remote_tree(api_, remote);
   if (listed) {
     listed_.push_back(std::move(*listed));
-    for (const auto& e : listed_.back()) existing_[e.path] = &e;
+    for (const auto& e : listed_.back()) {
+      existing_[e.path] = &e;
+      if (e.kind != NodeKind::kFolder) ++destinations_[index].existing_files;
+    }
   } else if (listed.error().code() != ErrorCode::kNotFound) {
     return std::move(listed).error();
   }
@@ -152,6 +186,7 @@ Result<void> Putter::gather(const std::string& source, const std::string& remote
     }
     auto known = existing_.find(item.remote);
     item.existing = known == existing_.end() ? nullptr : known->second;
+    item.source = index;
     item.abs = local.path.empty() ? real.string() : real.string() + "/" + local.path;
     item.local = std::move(local);
     (item.local.kind == NodeKind::kFolder ? folders_ : files_).push_back(std::move(item));
@@ -177,43 +212,6 @@ Result<void> Putter::gather(const std::string& source, const std::string& remote
   return {};
 }
 
-// Sends `ops` in batches of max_batch; `each(i, result)` hears op i's result.
-Result<void> Putter::commit(
-    std::vector<protocol::CommitOp> ops,
-    const std::function<void(size_t, const protocol::CommitResult&)>& each) {
-  const size_t batch = std::max<uint32_t>(1, config_.max_batch);
-  for (size_t i = 0; i < ops.size(); i += batch) {
-    protocol::CommitRequest req;
-    req.device = device_;
-    const size_t end = std::min(ops.size(), i + batch);
-    for (size_t j = i; j < end; ++j) req.ops.push_back(std::move(ops[j]));
-    CAIRN_ASSIGN_OR_RETURN(auto resp, api_.commit(req));
-    for (size_t j = i; j < end && j - i < resp.results.size(); ++j) each(j, resp.results[j - i]);
-  }
-  return {};
-}
-
-// Folders first, parents before children: the ones the server lacks, or has with another mode.
-Result<void> Putter::make_folders() {
-  std::vector<protocol::CommitOp> ops;
-  for (const auto& f : folders_) {
-    const uint32_t mode = f.local.mode & protocol::kPermissionBits;
-    if (f.existing != nullptr && f.existing->kind == NodeKind::kFolder &&
-        (f.local.path.empty() || same_permissions(f.existing->mode, mode))) {
-      continue;  // There already (an existing destination keeps its own mode).
-    }
-    ops.push_back(protocol::CommitOp::mkdir(f.remote, mode));
-  }
-  std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
-  return commit(std::move(ops), [&](size_t, const protocol::CommitResult& r) {
-    if (r.status == protocol::OpStatus::kOk) {
-      ++report_.folders_created;
-    } else if (r.status != protocol::OpStatus::kUnchanged) {
-      report_.errors.push_back(r.path + ": " + r.message);
-    }
-  });
-}
-
 void Putter::hash(PutItem& item, UploadPipeline& pipeline, HashPool& pool, Progress& progress) {
   const LocalEntry& e = item.local;
   const std::string& file = item.abs;
@@ -235,45 +233,63 @@ void Putter::hash(PutItem& item, UploadPipeline& pipeline, HashPool& pool, Progr
   item.hashed_ok = true;
 }
 
-Result<void> Putter::send_files() {
+Result<void> Putter::send_chunks() {
   Progress progress("put", printer_);
   for (const auto& f : files_) progress.bytes_total += f.local.size;
   progress.files_total = files_.size();
   progress.start();
-  {
-    const int threads = options_.hash_threads > 0 ? options_.hash_threads : default_threads();
-    HashPool pool(threads);
-    UploadPipeline pipeline(api_, std::max(1, options_.transfer_threads),
-                            std::min<uint32_t>(config_.max_batch, 256), config_.packs, spill_dir(),
-                            progress, [&](const std::vector<Digest>& chunks, bool ok) {
-                              if (ok) return;
-                              std::lock_guard lock(mu_);
-                              failed_.insert(chunks.begin(), chunks.end());
-                            });
-    std::atomic<size_t> next{0};
-    std::vector<std::thread> hashers;
-    for (int t = 0; t < threads; ++t) {
-      hashers.emplace_back([&] {
-        for (size_t i = next.fetch_add(1); i < files_.size(); i = next.fetch_add(1)) {
-          if (files_[i].local.kind == NodeKind::kFile) hash(files_[i], pipeline, pool, progress);
-        }
-      });
-    }
-    for (auto& h : hashers) h.join();
-    auto finished = pipeline.finish();
-    progress.stop();
-    if (!finished) return std::move(finished).error();
+  const int threads = options_.hash_threads > 0 ? options_.hash_threads : default_threads();
+  HashPool pool(threads);
+  UploadPipeline pipeline(api_, std::max(1, options_.transfer_threads),
+                          std::min<uint32_t>(config_.max_batch, 256), config_.packs, spill_dir(),
+                          progress, [&](const std::vector<Digest>& chunks, bool ok) {
+                            if (ok) return;
+                            std::lock_guard lock(mu_);
+                            failed_.insert(chunks.begin(), chunks.end());
+                          });
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> hashers;
+  for (int t = 0; t < threads; ++t) {
+    hashers.emplace_back([&] {
+      for (size_t i = next.fetch_add(1); i < files_.size(); i = next.fetch_add(1)) {
+        if (files_[i].local.kind == NodeKind::kFile) hash(files_[i], pipeline, pool, progress);
+      }
+    });
   }
+  for (auto& h : hashers) h.join();
+  auto finished = pipeline.finish();
+  progress.stop();
+  if (!finished) return std::move(finished).error();
   report_.chunks_sent = progress.chunks_sent.load();
   report_.bytes_sent = progress.bytes_sent.load();
   report_.bytes_uploaded = progress.bytes_on_wire.load();
   report_.packs_sent = progress.packs_sent.load();
+  return {};
+}
 
-  std::vector<const PutItem*> sent;
-  std::vector<protocol::CommitOp> ops;
+void Putter::plan() {
+  const bool all = options_.mirror;
+  std::unordered_set<std::string> here;
+  for (const auto& f : folders_) {
+    here.insert(f.remote);
+    const uint32_t mode = f.local.mode & protocol::kPermissionBits;
+    const bool there = f.existing != nullptr && f.existing->kind == NodeKind::kFolder;
+    // An existing destination keeps its own mode.
+    if (!all && there && (f.local.path.empty() || same_permissions(f.existing->mode, mode))) {
+      continue;
+    }
+    if (!there) ++report_.folders_created;
+    protocol::FileUpload up;
+    up.path = f.remote;
+    up.kind = NodeKind::kFolder;
+    up.mode = there && f.local.path.empty() ? f.existing->mode : mode;
+    destinations_[f.source].staged.push_back(std::move(up));
+  }
   for (const auto& f : files_) {
+    here.insert(f.remote);
     const Entry* was = f.existing;
     const uint32_t mode = f.local.mode & protocol::kPermissionBits;
+    bool same = false;
     if (f.local.kind == NodeKind::kFile) {
       if (!f.hashed_ok) continue;
       report_.chunks_total += f.hashed.manifest.chunks().size();
@@ -284,14 +300,15 @@ Result<void> Putter::send_files() {
         report_.errors.push_back(f.remote + ": some of its chunks could not be uploaded");
         continue;
       }
-      if (was != nullptr && was->kind == NodeKind::kFile && was->manifest &&
-          *was->manifest == f.hashed.manifest.address() && same_permissions(was->mode, mode)) {
-        continue;  // The server has it as it is.
-      }
-    } else if (was != nullptr && was->kind == NodeKind::kSymlink &&
-               was->symlink_target == f.local.target) {
-      continue;
+      same = was != nullptr && was->kind == NodeKind::kFile && was->manifest &&
+             *was->manifest == f.hashed.manifest.address() && same_permissions(was->mode, mode);
+    } else {
+      same = was != nullptr && was->kind == NodeKind::kSymlink &&
+             was->symlink_target == f.local.target;
     }
+    if (same && !all) continue;
+    Destination& d = destinations_[f.source];
+    if (!same) d.changed.push_back(f.remote);
     protocol::FileUpload up;
     up.path = f.remote;
     up.kind = f.local.kind;
@@ -299,36 +316,78 @@ Result<void> Putter::send_files() {
     up.mtime_ns = f.local.mtime_ns;
     up.symlink_target = f.local.target;
     up.chunks = f.hashed.manifest.chunks();
-    // A new version on top of what the server has now: put replaces, as cp does, and the
-    // version it replaces stays in the file's history.
-    if (was != nullptr && was->kind != NodeKind::kFolder && was->version > 0) {
-      up.base_version = was->version;
-      up.node_id = was->node_id;
-    }
-    sent.push_back(&f);
-    ops.push_back(protocol::CommitOp::put_file(std::move(up)));
+    d.staged.push_back(std::move(up));
   }
-  CAIRN_RETURN_IF_ERROR(commit(std::move(ops), [&](size_t i, const protocol::CommitResult& r) {
-    const PutItem& f = *sent[i];
-    switch (r.status) {
-      case protocol::OpStatus::kOk:
-        ++report_.files_changed;
-        report_.changed.push_back(f.remote);
-        break;
-      case protocol::OpStatus::kUnchanged:
-        break;
-      case protocol::OpStatus::kCopied:
-        report_.conflicts.push_back(f.remote +
-                                    ": changed on the server while this put ran; "
-                                    "this put's version is " +
-                                    r.copy);
-        break;
-      default:
-        report_.errors.push_back(f.remote + ": " + r.message);
-    }
-  }));
   report_.bytes_deduplicated =
       report_.bytes_total > report_.bytes_sent ? report_.bytes_total - report_.bytes_sent : 0;
+  if (!all) return;
+  for (auto& d : destinations_) {
+    for (const auto& [path, e] : existing_) {
+      if (is_below(path, d.remote) && e->kind != NodeKind::kFolder && here.count(path) == 0) {
+        ++d.deletions;
+      }
+    }
+  }
+}
+
+Result<void> Putter::guard_deletions() const {
+  if (options_.allow_mass_delete) return {};
+  for (const auto& d : destinations_) {
+    if (d.deletions > 1000 || (d.deletions > 1 && d.deletions * 2 > d.existing_files)) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--delete would delete " + std::to_string(d.deletions) + " of the " +
+                            std::to_string(d.existing_files) + " files under " + d.remote +
+                            "; nothing was changed. Check the source, or pass "
+                            "--allow-mass-delete");
+    }
+  }
+  return {};
+}
+
+Result<void> Putter::publish() {
+  protocol::CommitRequest req;
+  req.device = device_;
+  const size_t batch = std::max<uint32_t>(1, config_.max_batch);
+  for (auto& d : destinations_) {
+    if (d.staged.empty() && !options_.mirror) continue;
+    if (d.staged.empty()) {
+      // Nothing here to keep: the mirror empties the destination, which must exist.
+      protocol::FileUpload top;
+      top.path = d.remote;
+      top.kind = NodeKind::kFolder;
+      d.staged.push_back(std::move(top));
+    }
+    for (size_t i = 0; i < d.staged.size(); i += batch) {
+      protocol::InitUploadsRequest stage;
+      stage.group = d.group;
+      const size_t end = std::min(d.staged.size(), i + batch);
+      stage.files.assign(std::make_move_iterator(d.staged.begin() + static_cast<long>(i)),
+                         std::make_move_iterator(d.staged.begin() + static_cast<long>(end)));
+      CAIRN_ASSIGN_OR_RETURN(auto staged, api_.init_uploads(stage));
+      if (!staged.missing.empty()) {
+        return make_error(ErrorCode::kNotFound,
+                          "the server lacks " + std::to_string(staged.missing.size()) +
+                              " chunks it had confirmed (collected meanwhile?); run put again");
+      }
+    }
+    d.staged.clear();
+    req.ops.push_back(protocol::CommitOp::publish(d.group, d.remote, options_.mirror));
+  }
+  if (req.ops.empty()) return {};
+  // One request, one transaction: a reader sees every destination before this put, or after.
+  CAIRN_ASSIGN_OR_RETURN(auto resp, api_.commit(req));
+  for (size_t i = 0, k = 0; i < destinations_.size(); ++i) {
+    const Destination& d = destinations_[i];
+    if (k >= resp.results.size() || resp.results[k].path != d.remote) continue;
+    const auto& r = resp.results[k++];
+    if (r.status != protocol::OpStatus::kOk && r.status != protocol::OpStatus::kUnchanged) {
+      report_.errors.push_back(d.remote + ": not published, nothing of it changed: " + r.message);
+      continue;
+    }
+    report_.files_changed += d.changed.size();
+    report_.changed.insert(report_.changed.end(), d.changed.begin(), d.changed.end());
+    report_.files_deleted += static_cast<uint64_t>(r.deleted);
+  }
   return {};
 }
 

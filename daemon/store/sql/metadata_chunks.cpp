@@ -163,13 +163,27 @@ Result<void> SqlMetadataStore::save_uploads(const std::vector<StagedUpload>& upl
           auto q,
           s.query("INSERT INTO uploads(upload_id, user_id, namespace_id, path, kind, "
                   "mode, mtime_ns, symlink_target, manifest_hash, size, base_seq, "
-                  "created_at, expires_at, node_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-                  "?10, ?11, ?12, ?13, ?14)",
+                  "created_at, expires_at, node_id, group_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                  "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                   u.upload_id, u.user_id, u.namespace_id, u.path, kind_code(u.kind), u.mode,
                   u.mtime_ns, u.symlink_target, manifest_hash, u.size, u.base_version, u.created_at,
-                  u.expires_at, u.node_id));
+                  u.expires_at, u.node_id,
+                  u.group.empty() ? std::optional<std::string>() : std::optional(u.group)));
     }
     return {};
+  });
+}
+
+Result<std::vector<std::string>> SqlMetadataStore::group_uploads(int64_t user_id,
+                                                                 const std::string& group,
+                                                                 int64_t now) {
+  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<std::string>> {
+    CAIRN_ASSIGN_OR_RETURN(auto r, s.query("SELECT upload_id FROM uploads WHERE user_id=?1 AND "
+                                           "group_id=?2 AND expires_at >= ?3",
+                                           user_id, group, now));
+    std::vector<std::string> out;
+    for (size_t i = 0; i < r.size(); ++i) out.push_back(r[i].get_text(0));
+    return out;
   });
 }
 

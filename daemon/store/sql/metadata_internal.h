@@ -67,6 +67,13 @@ Entry entry_from_row(const sql::Row& r, size_t c);
 
 User user_from_row(const sql::Row& r);
 
+// The columns upload_from_row reads, in its order: an upload session.
+constexpr const char* kUploadColumns =
+    "path, kind, mode, mtime_ns, symlink_target, manifest_hash, size, base_seq, expires_at, "
+    "node_id, upload_id, group_id";
+
+StagedUpload upload_from_row(const sql::Row& r);
+
 constexpr const char* kUserColumns = "user_id, name, home_namespace_id, disabled, created_at";
 
 inline sql::Value batch_value(const Digest& d) { return sql::to_value(d.bytes()); }
@@ -392,6 +399,16 @@ class Tx {
 
   // Commits a staged upload session, and ends it.
   Result<OpResult> put(const Actor& a, const std::string& upload_id);
+  // Commits every live session of `group` (all at or under `root`, a path of the actor's view),
+  // each as a new head on top of what is there, then (`mirror`) moves what else is under `root`
+  // to the trash; ends the sessions. kConflict, kNotFound... if any of it cannot be done: the
+  // caller's savepoint then undoes all of it. metadata_publish.cpp.
+  Result<OpResult> publish(const Actor& a, const std::string& group, const std::string& root,
+                           bool mirror);
+  // The live nodes under the folder `root` (a view path) that are neither in `keep` nor hold
+  // anything in it go to the trash; returns how many were deleted (folders count once).
+  Result<int64_t> mirror_under(const Actor& a, const std::string& root,
+                               const std::unordered_set<std::string>& keep);
   // Commits a file that came with the commit: its manifest is stored here.
   Result<OpResult> put_file(const Actor& a, const StagedUpload& u);
   // Both: finds the namespace of the file's path, then put_staged.
@@ -558,6 +575,8 @@ class SqlMetadataStore final : public MetadataStore {
                                                       int64_t now) override;
 
   Result<void> save_uploads(const std::vector<StagedUpload>& uploads) override;
+  Result<std::vector<std::string>> group_uploads(int64_t user_id, const std::string& group,
+                                                 int64_t now) override;
 
   Result<std::vector<OpResult>> commit(const Actor& actor, const std::vector<TreeOp>& ops,
                                        FeedSpan* home_span) override;

@@ -15,6 +15,23 @@ NodeKind kind_from_code(int64_t code) {
   }
 }
 
+StagedUpload upload_from_row(const sql::Row& r) {
+  StagedUpload u;
+  u.path = r.get_text(0);
+  u.kind = kind_from_code(r.get_int(1));
+  u.mode = static_cast<uint32_t>(r.get_int(2));
+  u.mtime_ns = r.get_int(3);
+  u.symlink_target = r.get_text(4);
+  if (!r.is_null(5)) u.manifest_hash = Digest::from_bytes(r.get_blob(5));
+  u.size = static_cast<uint64_t>(r.get_int(6));
+  u.base_version = r.get_optional_int(7);
+  u.expires_at = r.get_int(8);
+  u.node_id = r.get_int(9);
+  u.upload_id = r.get_text(10);
+  u.group = r.get_text(11);
+  return u;
+}
+
 Entry entry_from_row(const sql::Row& r, size_t c) {
   Entry e;
   e.kind = kind_from_code(r.get_int(c));

@@ -481,6 +481,13 @@ constexpr const char* kMigration11 = R"sql(
 ALTER TABLE pack_chunks ADD COLUMN stored_xxh3 BIGINT;
 )sql";
 
+// 12, the same text on both engines: upload sessions staged as a group, which one publish op
+// commits all at once (`cairn put`: a reader sees the folder before the put or after it).
+constexpr const char* kMigration12 = R"sql(
+ALTER TABLE uploads ADD COLUMN group_id TEXT;
+CREATE INDEX uploads_group ON uploads(user_id, group_id);
+)sql";
+
 // A migration's DDL: one text for both engines, in which {INT}, {BLOB}, {ID} and
 // {WITHOUT_ROWID} stand for what differs (INTEGER or BIGINT, BLOB or BYTEA, an INTEGER PRIMARY
 // KEY or an identity column, SQLite's WITHOUT ROWID or nothing); or, where the statements
@@ -491,7 +498,7 @@ struct Migration {
   const char* postgres;
 };
 
-constexpr std::array<Migration, 11> kMigrations = {{
+constexpr std::array<Migration, 12> kMigrations = {{
     {nullptr, kSqliteMigration1, kPostgresMigration1},
     {kMigration2, nullptr, nullptr},
     {nullptr, kSqliteMigration3, kPostgresMigration3},
@@ -503,6 +510,7 @@ constexpr std::array<Migration, 11> kMigrations = {{
     {kMigration9, nullptr, nullptr},
     {kMigration10, nullptr, nullptr},
     {kMigration11, nullptr, nullptr},
+    {kMigration12, nullptr, nullptr},
 }};
 
 // The DDL of `m` for one engine.

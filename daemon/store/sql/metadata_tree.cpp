@@ -5,24 +5,13 @@
 namespace cairn::store::sqlstore {
 
 Result<OpResult> Tx::put(const Actor& a, const std::string& upload_id) {
-  CAIRN_ASSIGN_OR_RETURN(
-      auto r, s_.query("SELECT path, kind, mode, mtime_ns, symlink_target, manifest_hash, "
-                       "size, base_seq, expires_at, node_id FROM uploads WHERE upload_id=?1 AND "
-                       "user_id=?2 AND namespace_id=?3",
-                       upload_id, a.user_id, a.namespace_id));
+  CAIRN_ASSIGN_OR_RETURN(auto r, s_.query(std::string("SELECT ") + kUploadColumns +
+                                              " FROM uploads WHERE upload_id=?1 AND "
+                                              "user_id=?2 AND namespace_id=?3",
+                                          upload_id, a.user_id, a.namespace_id));
   if (r.empty()) return make_error(ErrorCode::kNotFound, "no upload session " + upload_id);
-  StagedUpload u;
-  u.path = r[0].get_text(0);
-  u.kind = kind_from_code(r[0].get_int(1));
-  u.mode = static_cast<uint32_t>(r[0].get_int(2));
-  u.mtime_ns = r[0].get_int(3);
-  u.symlink_target = r[0].get_text(4);
-  if (!r[0].is_null(5)) u.manifest_hash = Digest::from_bytes(r[0].get_blob(5));
-  u.size = static_cast<uint64_t>(r[0].get_int(6));
-  u.base_version = r[0].get_optional_int(7);
-  const int64_t expires_at = r[0].get_int(8);
-  u.node_id = r[0].get_int(9);
-  if (expires_at < a.now) {
+  StagedUpload u = upload_from_row(r[0]);
+  if (u.expires_at < a.now) {
     return make_error(ErrorCode::kNotFound, "upload session " + upload_id + " has expired");
   }
   CAIRN_ASSIGN_OR_RETURN(auto result, put_placed(a, u, std::nullopt));
@@ -154,6 +143,8 @@ Result<OpResult> Tx::apply(const Actor& a, const TreeOp& op) {
       CAIRN_ASSIGN_OR_RETURN(auto r, restore(w, p.path, op.version, node));
       return in_view(p, std::move(r));
     }
+    case OpKind::kPublish:
+      return publish(a, op.group, op.path, op.mirror);
     case OpKind::kUndelete: {
       // The trash is the home namespace's: a file deleted in a shared folder is in its owner's.
       if (!op.to.empty()) {
@@ -594,7 +585,8 @@ Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
       Result<OpResult> r = tx.apply(actor, op);
       const bool keep = r.has_value() && r->status != OpStatus::kConflict;
       if (!keep) CAIRN_RETURN_IF_ERROR(s.exec("ROLLBACK TO SAVEPOINT op"));
-      if (!keep || op.kind == OpKind::kDelete || op.kind == OpKind::kMove) {
+      if (!keep || op.kind == OpKind::kDelete || op.kind == OpKind::kMove ||
+          op.kind == OpKind::kPublish) {
         tx.forget_folders();
       }
       CAIRN_RETURN_IF_ERROR(s.exec("RELEASE SAVEPOINT op"));

@@ -153,6 +153,46 @@ TEST(ProtocolTest, CommitCarriesAFileWithoutAnUploadSession) {
   }
 }
 
+TEST(ProtocolTest, GroupsAndPublishesRoundTrip) {
+  InitUploadsRequest stage;
+  stage.group = "0123456789abcdef";
+  FileUpload folder;
+  folder.path = "/ci/empty";
+  folder.kind = NodeKind::kFolder;
+  folder.mode = 0750;
+  stage.files.push_back(folder);
+  auto staged = decode_json<InitUploadsRequest>(encode_json(stage));
+  ASSERT_TRUE(staged.has_value()) << staged.error().message();
+  EXPECT_EQ(staged->group, stage.group);
+  EXPECT_EQ(staged->files.at(0).kind, NodeKind::kFolder);
+  EXPECT_EQ(staged->files.at(0).mode, 0750u);
+
+  CommitRequest req;
+  req.ops.push_back(CommitOp::publish("0123456789abcdef", "/ci/42", true));
+  auto back = decode_json<CommitRequest>(encode_json(req));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->ops.at(0).kind, OpKind::kPublish);
+  EXPECT_EQ(back->ops.at(0).group, "0123456789abcdef");
+  EXPECT_EQ(back->ops.at(0).path, "/ci/42");
+  EXPECT_TRUE(back->ops.at(0).mirror);
+  auto missing = decode_json<CommitRequest>(R"({"ops": [{"op": "publish", "path": "/ci"}]})");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kInvalidArgument);
+
+  CommitResponse resp;
+  CommitResult published;
+  published.path = "/ci/42";
+  published.published = 2000;
+  published.changed = 3;
+  published.deleted = 1;
+  resp.results.push_back(published);
+  auto answer = decode_json<CommitResponse>(encode_json(resp));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->results.at(0).published, 2000);
+  EXPECT_EQ(answer->results.at(0).changed, 3);
+  EXPECT_EQ(answer->results.at(0).deleted, 1);
+}
+
 TEST(ProtocolTest, TreeOpsAndTheirAnswersRoundTrip) {
   FileUpload f;
   f.path = "/a.txt";

@@ -94,7 +94,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<Backend> {
       auto there = services_->files().list(ctx, path);
       if (there && there->entries.size() == 1) f.node_id = there->entries[0].node_id;
     }
-    auto staged = services_->files().init_uploads(ctx, {{f}});
+    auto staged = services_->files().init_uploads(ctx, {{f}, ""});
     EXPECT_TRUE(staged.has_value()) << staged.error().message();
     EXPECT_TRUE(staged->missing.empty());
     auto committed = services_->files().commit(

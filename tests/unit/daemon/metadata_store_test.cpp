@@ -167,7 +167,7 @@ TEST_P(MetadataStoreTest, CommitRequiresEveryChunk) {
   protocol::FileUpload f;
   f.path = "/missing.bin";
   f.chunks = {{sha256(as_bytes("never uploaded")), 14}};
-  auto staged = services_->files().init_uploads(ctx_, {{f}});
+  auto staged = services_->files().init_uploads(ctx_, {{f}, ""});
   ASSERT_TRUE(staged.has_value());
   ASSERT_EQ(staged->missing.size(), 1u);
   auto r = services_->files().commit(
@@ -238,7 +238,7 @@ TEST_P(MetadataStoreTest, ManifestsComeInOneBatchOnlyToThoseWhoMayReadThem) {
   const Digest b = manifest_of("/b.txt");
   // Staged but not committed: readable by its uploader only.
   protocol::FileUpload staged_file = file("/c.txt", upload_chunk("manifest three", ctx_));
-  auto staged = services_->files().init_uploads(ctx_, {{staged_file}});
+  auto staged = services_->files().init_uploads(ctx_, {{staged_file}, ""});
   ASSERT_TRUE(staged.has_value());
   const Digest c = *Digest::from_hex(staged->uploads[0].manifest);
   const Digest unknown = sha256(as_bytes("no such manifest"));
@@ -335,7 +335,7 @@ TEST_P(MetadataStoreTest, UploadSessionsExpire) {
   protocol::FileUpload f;
   f.path = "/later.txt";
   f.chunks = {upload_chunk("later", ctx_)};
-  auto staged = services_->files().init_uploads(ctx_, {{f}});
+  auto staged = services_->files().init_uploads(ctx_, {{f}, ""});
   ASSERT_TRUE(staged.has_value());
   clock_.now += 25 * 3600;
   EXPECT_EQ(*services_->maintenance().collect_expired_uploads(), 1);
@@ -352,7 +352,7 @@ TEST_P(MetadataStoreTest, RejectsBadPathsAndBatches) {
        std::vector<std::string>{"/a/../b", "/a//b", std::string("/a\0b", 4), "/"}) {
     protocol::FileUpload f;
     f.path = bad;
-    auto r = services_->files().init_uploads(ctx_, {{f}});
+    auto r = services_->files().init_uploads(ctx_, {{f}, ""});
     ASSERT_FALSE(r.has_value()) << bad;
     EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   }
@@ -717,7 +717,7 @@ TEST_P(MetadataStoreTest, AClaimedChunkReachesOnlyTheClaimantsPack) {
   // A staged manifest grants nothing: dave, with whom nothing is shared, stages the same list.
   auto dave = services_->identity().add_user("dave");
   ASSERT_TRUE(dave.has_value());
-  auto staged = services_->files().init_uploads({dave->first, "d", clock_.now}, {{f}});
+  auto staged = services_->files().init_uploads({dave->first, "d", clock_.now}, {{f}, ""});
   ASSERT_TRUE(staged.has_value()) << staged.error().message();
   EXPECT_EQ(staged->uploads[0].manifest, manifest.hex());
   EXPECT_TRUE(metadata_->locate_chunks(dave->first.user_id, {h}, {manifest})->empty());

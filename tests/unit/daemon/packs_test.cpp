@@ -417,7 +417,7 @@ void commit_file(Services& services, const RequestContext& ctx, const std::strin
   protocol::FileUpload f;
   f.path = path;
   for (const auto& c : chunks) f.chunks.push_back({sha256(c), static_cast<uint32_t>(c.size())});
-  auto staged = services.files().init_uploads(ctx, {{f}});
+  auto staged = services.files().init_uploads(ctx, {{f}, ""});
   ASSERT_TRUE(staged.has_value()) << staged.error().message();
   ASSERT_TRUE(staged->missing.empty());
   auto done = services.files().commit(
@@ -443,7 +443,7 @@ TEST_P(PackServiceTest, GcDeletesOnlyWhatNothingReferencesAndRewritesMostlyDeadP
   protocol::FileUpload staged_file;
   staged_file.path = "/pending.txt";
   staged_file.chunks = {{sha256(pending[0]), 3000}};
-  ASSERT_TRUE(services_->files().init_uploads(alice_, {{staged_file}}));
+  ASSERT_TRUE(services_->files().init_uploads(alice_, {{staged_file}, ""}));
 
   GcOptions options;
   options.grace_seconds = 3600;

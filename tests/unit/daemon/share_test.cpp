@@ -128,7 +128,7 @@ TEST_P(ShareTest, AViewerSeesAndReadsTheFolderAndChangesNothing) {
     EXPECT_NE(r.error().message().find("viewer"), std::string::npos) << r.error().message();
   }
   // An upload session into the folder is refused up front too.
-  auto staged = services_->files().init_uploads(bob_, {{file("/Shared/proj/up.txt", his)}});
+  auto staged = services_->files().init_uploads(bob_, {{file("/Shared/proj/up.txt", his)}, ""});
   EXPECT_EQ(staged.error().code(), ErrorCode::kPermissionDenied);
   // A batch with one refused op is refused whole: his own file is not written either.
   auto mixed = commit(bob_, {CommitOp::put_file(file("/mine.txt", his)),
@@ -315,7 +315,7 @@ TEST_P(ShareTest, MountsStayInTheirPlaceAndNothingCrossesThem) {
 
 TEST_P(ShareTest, ARevokedTokenOrDisabledUserChangesNothingEvenMidRequest) {
   const ChunkRef his = upload_chunk("in flight", bob_);
-  auto staged = services_->files().init_uploads(bob_, {{file("/upload.bin", his)}});
+  auto staged = services_->files().init_uploads(bob_, {{file("/upload.bin", his)}, ""});
   ASSERT_TRUE(staged.has_value());
   // Revoked after the request was authenticated, before its commit ran.
   const int64_t id = services_->identity().list_tokens("bob")->at(0).token_id;
@@ -353,7 +353,7 @@ TEST_P(ShareTest, ScopedTokensStayInsideTheirScope) {
   EXPECT_EQ(commit(reader, {CommitOp::mkdir("/x")}).error().code(), ErrorCode::kPermissionDenied);
   EXPECT_EQ(services_->chunks().check_chunks(reader, {{chunk}, {}, {}}).error().code(),
             ErrorCode::kPermissionDenied);
-  EXPECT_EQ(services_->files().init_uploads(reader, {{file("/y", chunk)}}).error().code(),
+  EXPECT_EQ(services_->files().init_uploads(reader, {{file("/y", chunk)}, ""}).error().code(),
             ErrorCode::kPermissionDenied);
   EXPECT_EQ(services_->files().empty_trash(reader).error().code(), ErrorCode::kPermissionDenied);
   EXPECT_EQ(services_->sharing().share(reader, {"/ci", "bob", "viewer"}).error().code(),
@@ -416,7 +416,7 @@ TEST_P(ShareTest, ARoleTakenAwayBetweenUploadAndCommitLetsNothingThrough) {
   ASSERT_TRUE(commit(ctx_, {CommitOp::mkdir("/proj")}));
   share("/proj", "bob", "editor");
   const ChunkRef his = upload_chunk("bob's upload", bob_);
-  auto staged = services_->files().init_uploads(bob_, {{file("/Shared/proj/up.bin", his)}});
+  auto staged = services_->files().init_uploads(bob_, {{file("/Shared/proj/up.bin", his)}, ""});
   ASSERT_TRUE(staged.has_value()) << staged.error().message();
   share("/proj", "bob", "viewer");  // Downgraded while his upload was in flight.
   auto late = commit(bob_, {CommitOp::put_upload(staged->uploads[0].upload_id)});
@@ -429,7 +429,7 @@ TEST_P(ShareTest, ARoleTakenAwayBetweenUploadAndCommitLetsNothingThrough) {
   EXPECT_EQ(names("/proj"), std::vector<std::string>{"/proj/up.bin"});
   // Taken away entirely: the path is his own again, and nothing reaches alice.
   ASSERT_TRUE(services_->sharing().unshare(ctx_, "/proj", "bob"));
-  auto again = services_->files().init_uploads(bob_, {{file("/Shared/proj/second.bin", his)}});
+  auto again = services_->files().init_uploads(bob_, {{file("/Shared/proj/second.bin", his)}, ""});
   ASSERT_TRUE(again.has_value());
   ASSERT_TRUE(commit(bob_, {CommitOp::put_upload(again->uploads[0].upload_id)}));
   EXPECT_EQ(names("/proj"), std::vector<std::string>{"/proj/up.bin"});
