@@ -34,7 +34,11 @@ void add_file_routes(Routes& routes) {
   routes.query(
       "GET", "/v1/list",
       [](Services& s, const RequestContext& ctx, const HttpRequest& req, const std::string&) {
-        return answer(s.files().list(ctx, query_or(req, "path", "/")));
+        const std::string recursive = query_or(req, "recursive", "0");
+        if (recursive != "0" && recursive != "1") {
+          return fail(Error(ErrorCode::kInvalidArgument, "recursive is 0 or 1"));
+        }
+        return answer(s.files().list(ctx, query_or(req, "path", "/"), recursive == "1"));
       });
   routes.query(
       "GET", "/v1/changes",

@@ -29,7 +29,9 @@ class FileService : public ServiceBase {
   // Up to max_batch manifests; those the user may not read are left out.
   Result<protocol::ManifestsResponse> manifests(const RequestContext& ctx,
                                                 const protocol::ManifestsRequest& req);
-  Result<protocol::ListResponse> list(const RequestContext& ctx, std::string_view path);
+  // `recursive`: everything below the folder, in one snapshot (TreeStore::list_tree).
+  Result<protocol::ListResponse> list(const RequestContext& ctx, std::string_view path,
+                                      bool recursive = false);
   Result<protocol::ChangesResponse> changes(const RequestContext& ctx, std::string_view cursor,
                                             int limit);
   // `path` (a live file) or, when node_id != 0, any file of the user's, deleted ones too.

@@ -300,10 +300,12 @@ Result<protocol::ManifestsResponse> FileService::manifests(const RequestContext&
   return out;
 }
 
-Result<protocol::ListResponse> FileService::list(const RequestContext& ctx, std::string_view path) {
+Result<protocol::ListResponse> FileService::list(const RequestContext& ctx, std::string_view path,
+                                                 bool recursive) {
   CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
   CAIRN_RETURN_IF_ERROR(in_scope(ctx, canonical));
-  CAIRN_ASSIGN_OR_RETURN(auto listing, metadata_.list(ctx.actor(), canonical));
+  CAIRN_ASSIGN_OR_RETURN(auto listing, recursive ? metadata_.list_tree(ctx.actor(), canonical)
+                                                 : metadata_.list(ctx.actor(), canonical));
   return to_wire(std::move(listing));
 }
 

@@ -465,6 +465,10 @@ class TreeStore {
   // A folder's live children, or the single entry when `path` names a file, in the actor's view
   // (a path may lead into a folder shared with them). kNotFound if absent.
   virtual Result<Listing> list(const Actor& actor, const std::string& path) = 0;
+  // Everything below the folder `path` in one snapshot, parents before children (by depth, then
+  // name); a folder or file shared with the actor appears as its mount, not listed into. A file
+  // at `path` is listed alone, as by list().
+  virtual Result<Listing> list_tree(const Actor& actor, const std::string& path) = 0;
   // The current state of every node of the actor's view changed after `after`, each feed's
   // changes oldest first: the home namespace's, then each shared folder's. One snapshot.
   virtual Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) = 0;

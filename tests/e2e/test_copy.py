@@ -4,6 +4,7 @@ runs them (CAIRN_SERVER and CAIRN_TOKEN only, through the real binaries)."""
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import threading
 import urllib.parse
@@ -141,48 +142,64 @@ class CopyTest(CairnTestCase):
         self.assertEqual(os.listdir(elsewhere), [])
         self.assertTrue(os.path.islink(os.path.join(out, "sub")))
 
-    def listing(self, path):
-        """{name: manifest} of one folder, read in one request (one snapshot on the server)."""
-        status, body = http("GET", self.daemon.url + "/v1/list?path=" + urllib.parse.quote(path),
-                            token=self.token)
+    def listing(self, path, recursive=False):
+        """{path: manifest} of a folder (with `recursive`, of everything below it), read in one
+        request (one snapshot on the server)."""
+        query = "path=" + urllib.parse.quote(path) + ("&recursive=1" if recursive else "")
+        status, body = http("GET", self.daemon.url + "/v1/list?" + query, token=self.token)
         self.assertEqual(status, 200, body)
         return {e["path"]: e.get("manifest") for e in json.loads(body)["entries"]}
 
     def test_readers_see_the_old_build_or_the_new_one_never_a_mix(self):
         build = self.path("build")
         for i in range(2000):
-            write(os.path.join(build, f"f{i:04}.txt"), f"first build {i}\n")
+            write(os.path.join(build, f"d{i % 2}", f"f{i:04}.txt"), f"first build {i}\n")
         self.put(build, "/ci/app")
-        first = self.listing("/ci/app")
-        self.assertEqual(len(first), 2000)
+        first = self.listing("/ci/app", recursive=True)
+        self.assertEqual(len(first), 2002)
+        shutil.copytree(build, self.path("build1"))
         for i in range(2000):
-            write(os.path.join(build, f"f{i:04}.txt"), f"second build {i}\n")
-        os.remove(os.path.join(build, "f0007.txt"))
+            write(os.path.join(build, f"d{i % 2}", f"f{i:04}.txt"), f"second build {i}\n")
+        os.remove(os.path.join(build, "d1", "f0007.txt"))
         write(os.path.join(build, "new.txt"), "new\n")
 
-        seen = []
+        listed, got = [], []
         stop = threading.Event()
 
-        def read_loop():
+        def list_loop():
             while not stop.is_set():
-                seen.append(self.listing("/ci/app"))
+                listed.append(self.listing("/ci/app", recursive=True))
 
-        reader = threading.Thread(target=read_loop)
-        reader.start()
+        def get_loop():
+            n = 0
+            while not stop.is_set():
+                out = self.path(f"got{n}")
+                r = self.cairn("get", "/ci/app", out, "--json")
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                got.append(tree_snapshot(out))
+                n += 1
+
+        readers = [threading.Thread(target=list_loop), threading.Thread(target=get_loop)]
+        for t in readers:
+            t.start()
         try:
             second_put = self.put(build, "/ci/app", "--delete")
         finally:
             stop.set()
-            reader.join()
-        second = self.listing("/ci/app")
+            for t in readers:
+                t.join()
+        second = self.listing("/ci/app", recursive=True)
         self.assertEqual(second_put["files_changed"], 2000)
         self.assertEqual(second_put["files_deleted"], 1)
-        self.assertEqual(len(second), 2000)
+        self.assertEqual(len(second), 2002)
         self.assertIn("/ci/app/new.txt", second)
-        self.assertNotIn("/ci/app/f0007.txt", second)
-        self.assertGreater(len(seen), 0)
-        mixed = [s for s in seen if s != first and s != second]
-        self.assertEqual(len(mixed), 0, f"{len(mixed)} of {len(seen)} listings were a mix")
+        self.assertNotIn("/ci/app/d1/f0007.txt", second)
+        self.assertGreater(len(listed), 0)
+        mixed = [s for s in listed if s != first and s != second]
+        self.assertEqual(len(mixed), 0, f"{len(mixed)} of {len(listed)} listings were a mix")
+        builds = (tree_snapshot(self.path("build1")), tree_snapshot(build))
+        self.assertGreater(len(got), 0)
+        self.assertEqual([g in builds for g in got], [True] * len(got))
         # A read-only token gets the new build byte for byte.
         reader_env = dict(self.env, CAIRN_TOKEN=self.token_for("--read-only"))
         self.get("/ci/app", self.path("out"), env=reader_env)
@@ -211,3 +228,26 @@ class CopyTest(CairnTestCase):
         done = self.put(src, "/m", "--delete", "--allow-mass-delete")
         self.assertEqual(done["files_deleted"], 8)
         self.assertEqual(set(self.listing("/m/d")), {"/m/d/f9.txt"})
+
+    def test_a_repeated_put_of_an_unchanged_tree_is_a_stat_pass(self):
+        src = self.path("src")
+        for i in range(50):
+            write(os.path.join(src, f"f{i}.txt"), f"{i:04}\n")
+        old = 1_700_000_000_000_000_000  # Long ago: no file is "racily clean".
+        for name in os.listdir(src):
+            os.utime(os.path.join(src, name), ns=(old, old))
+        self.put(src, "/s")
+        self.assertTrue(os.path.exists(self.path("cache", "cairn", "put.db")))
+        # Rewritten in place with the same size, inode and times: by its stat the file did not
+        # change, and put does not read it (git and rsync decide the same way).
+        victim = os.path.join(src, "f7.txt")
+        with open(victim, "r+") as f:
+            f.write("XXXX")
+        os.utime(victim, ns=(old, old))
+        again = self.put(src, "/s")
+        self.assertEqual((again["files_changed"], again["chunks_sent"]), (0, 0))
+        self.assertEqual(self.cat("/s/f7.txt"), (0, b"0007\n"))
+        # Without the cache every file is read again, and the change is found.
+        fresh = self.put(src, "/s", env=dict(self.env, XDG_CACHE_HOME=self.path("cache2")))
+        self.assertEqual(fresh["changed"], ["/s/f7.txt"])
+        self.assertEqual(self.cat("/s/f7.txt"), (0, b"XXXX\n"))

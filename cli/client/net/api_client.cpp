@@ -332,6 +332,11 @@ Result<protocol::ListResponse> ApiClient::list(const std::string& remote_path) {
                                            Retry::kYes);
 }
 
+Result<protocol::ListResponse> ApiClient::list_tree(const std::string& remote_path) {
+  return json_call<protocol::ListResponse>(
+      "GET", "/v1/list?recursive=1&path=" + escape(remote_path), "", Retry::kYes);
+}
+
 Result<protocol::ChangesResponse> ApiClient::changes(const std::string& cursor, int limit) {
   return json_call<protocol::ChangesResponse>(
       "GET", "/v1/changes?cursor=" + escape(cursor) + "&limit=" + std::to_string(limit), "",

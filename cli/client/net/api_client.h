@@ -56,6 +56,9 @@ class ApiClient final : public RemoteTree {
   Result<protocol::InitUploadsResponse> init_uploads(const protocol::InitUploadsRequest& req);
   Result<protocol::CommitResponse> commit(const protocol::CommitRequest& req);
   Result<protocol::ListResponse> list(const std::string& remote_path) override;
+  // Everything below a remote folder in one request and one snapshot, parents first; a folder
+  // shared with us inside it comes as its mount entry, to be listed on its own.
+  Result<protocol::ListResponse> list_tree(const std::string& remote_path);
   Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit) override;
   // The versions of the live file at `remote_path`, or (node_id != 0) of any file, deleted too.
   Result<protocol::HistoryResponse> history(const std::string& remote_path, int64_t node_id = 0);

@@ -93,6 +93,12 @@ Result<RemoteUrl> parse_remote_url(std::string_view url) {
   return out;
 }
 
+std::string cache_dir() {
+  if (auto xdg = env("XDG_CACHE_HOME")) return *xdg + "/cairn";
+  if (auto home = env("HOME")) return *home + "/.cache/cairn";
+  return "";
+}
+
 std::string device_name() {
   if (auto d = env("CAIRN_DEVICE")) return *d;
   char host[256] = {0};

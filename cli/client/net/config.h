@@ -30,6 +30,10 @@ struct RemoteUrl {
 };
 Result<RemoteUrl> parse_remote_url(std::string_view url);
 
+// Where the client keeps what it may lose: $XDG_CACHE_HOME/cairn, else ~/.cache/cairn ("" if
+// neither is known). Not created here.
+std::string cache_dir();
+
 // This machine's name for version metadata and conflicted copies ($CAIRN_DEVICE or hostname).
 std::string device_name();
 

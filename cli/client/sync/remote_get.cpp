@@ -360,7 +360,7 @@ Result<std::vector<std::string>> copy_targets(const std::vector<std::string>& so
 }
 
 Result<std::vector<Entry>> list_remote_tree(ApiClient& api, const std::string& path) {
-  CAIRN_ASSIGN_OR_RETURN(auto top, api.list(path));
+  CAIRN_ASSIGN_OR_RETURN(auto top, api.list_tree(path));
   std::vector<Entry> out;
   if (top.entries.size() == 1 && top.entries[0].path == path &&
       top.entries[0].kind != NodeKind::kFolder) {
@@ -371,30 +371,28 @@ Result<std::vector<Entry>> list_remote_tree(ApiClient& api, const std::string& p
   root.path = path;
   root.kind = NodeKind::kFolder;
   out.push_back(std::move(root));
-  std::deque<protocol::ListResponse> pending;
-  top.path = path;
-  pending.push_back(std::move(top));
+  // Every entry is checked before it is used: canonical, inside a folder listed before it, and
+  // listed once.
+  std::unordered_set<std::string> folders{path};
   std::unordered_set<std::string> seen{path};
-  while (!pending.empty()) {
-    protocol::ListResponse listing = std::move(pending.front());
-    pending.pop_front();
-    const std::string& folder = listing.path;
-    for (auto& e : listing.entries) {
-      auto canonical = normalize_remote_path(e.path);
-      if (!canonical || *canonical != e.path || remote_parent(e.path) != folder ||
-          !is_below(e.path, path) || !seen.insert(e.path).second) {
-        return make_error(ErrorCode::kCorrupt, "the server listed '" + e.path.substr(0, 200) +
-                                                   "' in " + folder + "; refusing it");
-      }
-      out.push_back(std::move(e));
+  std::vector<std::string> mounts;
+  for (auto& e : top.entries) {
+    auto canonical = normalize_remote_path(e.path);
+    if (!canonical || *canonical != e.path || folders.count(remote_parent(e.path)) == 0 ||
+        !is_below(e.path, path) || !seen.insert(e.path).second) {
+      return make_error(ErrorCode::kCorrupt, "the server listed '" + e.path.substr(0, 200) +
+                                                 "' under " + path + "; refusing it");
     }
-    // The folders just added are listed next (breadth first, so parents come first).
-    for (size_t i = out.size() - listing.entries.size(); i < out.size(); ++i) {
-      if (out[i].kind != NodeKind::kFolder) continue;
-      CAIRN_ASSIGN_OR_RETURN(auto sub, api.list(out[i].path));
-      sub.path = out[i].path;
-      pending.push_back(std::move(sub));
+    if (e.kind == NodeKind::kFolder && e.share_role.empty()) {
+      folders.insert(e.path);
+    } else if (e.kind == NodeKind::kFolder) {
+      mounts.push_back(e.path);  // Shared with us: listed from its owner's tree, on its own.
     }
+    out.push_back(std::move(e));
+  }
+  for (const auto& mount : mounts) {
+    CAIRN_ASSIGN_OR_RETURN(auto inside, list_remote_tree(api, mount));
+    for (size_t i = 1; i < inside.size(); ++i) out.push_back(std::move(inside[i]));
   }
   return out;
 }

@@ -14,6 +14,7 @@
 
 #include "cli/client/net/config.h"
 #include "cli/client/progress.h"
+#include "cli/client/state/put_cache.h"
 #include "cli/client/sync/remote_copy.h"
 #include "cli/client/sync/upload_pipeline.h"
 #include "cli/client/tree/file_hasher.h"
@@ -40,21 +41,21 @@ std::string local_base_name(const std::string& path) {
   return fs::path(clean_local(path)).filename().string();
 }
 
-// Where pack files wait while they are sent: $XDG_CACHE_HOME/cairn/tmp (~/.cache/cairn/tmp);
-// "" (in memory) if it cannot be made.
+// Where pack files wait while they are sent: tmp/ in the cache folder; "" (in memory) if it
+// cannot be made.
 std::string spill_dir() {
-  std::string base;
-  if (auto xdg = env("XDG_CACHE_HOME")) {
-    base = *xdg;
-  } else if (auto home = env("HOME")) {
-    base = *home + "/.cache";
-  } else {
-    return "";
-  }
-  const std::string dir = base + "/cairn/tmp";
+  const std::string base = cache_dir();
+  if (base.empty()) return "";
+  const std::string dir = base + "/tmp";
   std::error_code ec;
   fs::create_directories(dir, ec);
   return ec ? "" : dir;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 int default_threads() {
@@ -95,6 +96,8 @@ class Putter {
   Result<void> gather(const std::string& source, size_t index);
   // Hashes every file and uploads the chunks the server lacks.
   Result<void> send_chunks();
+  // Takes a file's manifest from the cache, if it vouches for it; false if the file must be read.
+  bool recall(PutItem& item);
   void hash(PutItem& item, UploadPipeline& pipeline, HashPool& pool, Progress& progress);
   // What each destination stages: what differs from the server (with --delete, everything,
   // since what is not staged goes).
@@ -117,6 +120,7 @@ class Putter {
   std::vector<PutItem> files_;  // Files and symlinks.
   std::mutex mu_;               // report_ and failed_ while threads run.
   std::unordered_set<Digest> failed_;
+  std::unique_ptr<PutCache> cache_;  // Null: none.
 };
 
 Result<SyncReport> Putter::run(const std::vector<std::string>& sources, const std::string& dest) {
@@ -126,6 +130,7 @@ Result<SyncReport> Putter::run(const std::vector<std::string>& sources, const st
   CAIRN_ASSIGN_OR_RETURN(auto names, copy_targets(sources, dest, &local_base_name));
   CAIRN_ASSIGN_OR_RETURN(config_, api_.config());
   CAIRN_RETURN_IF_ERROR(config_.chunking.validate());
+  cache_ = PutCache::open(PutCache::default_path());
   for (size_t i = 0; i < sources.size(); ++i) {
     Destination d;
     d.remote = remote_dest;
@@ -215,6 +220,7 @@ Result<void> Putter::gather(const std::string& source, size_t index) {
 void Putter::hash(PutItem& item, UploadPipeline& pipeline, HashPool& pool, Progress& progress) {
   const LocalEntry& e = item.local;
   const std::string& file = item.abs;
+  const FileStamp stamp{e.size, e.mtime_ns, e.inode, e.mode};
   auto hashed = hash_and_submit(file, config_.chunking, pipeline, pool, progress);
   progress.files_done.fetch_add(1);
   std::lock_guard lock(mu_);
@@ -231,12 +237,52 @@ void Putter::hash(PutItem& item, UploadPipeline& pipeline, HashPool& pool, Progr
   }
   item.hashed = std::move(*hashed);
   item.hashed_ok = true;
+  // A file modified just now may change again without its stat showing it (scanner.h): not
+  // remembered.
+  if (cache_ && e.mtime_ns < now_ns() - kRacyWindowNs) {
+    cache_->remember(file, stamp, config_.chunking, item.hashed.manifest);
+  }
+}
+
+bool Putter::recall(PutItem& item) {
+  // Unchanged since a put hashed it, and the server has that content there: nothing to read.
+  // (A record the server does not match proves nothing: the file is hashed.)
+  const LocalEntry& e = item.local;
+  const Entry* was = item.existing;
+  if (!cache_ || e.kind != NodeKind::kFile || was == nullptr || was->kind != NodeKind::kFile ||
+      !was->manifest || !same_permissions(was->mode, e.mode)) {
+    return false;
+  }
+  auto known = cache_->find(item.abs, {e.size, e.mtime_ns, e.inode, e.mode}, config_.chunking);
+  if (!known || known->address() != *was->manifest) return false;
+  item.hashed.manifest = std::move(*known);
+  item.hashed.size = e.size;
+  item.hashed_ok = true;
+  return true;
 }
 
 Result<void> Putter::send_chunks() {
   Progress progress("put", printer_);
   for (const auto& f : files_) progress.bytes_total += f.local.size;
   progress.files_total = files_.size();
+  // What the cache vouches for first, in one pass and one read transaction; the rest is hashed.
+  std::vector<size_t> to_hash;
+  if (cache_) {
+    auto reading = cache_->reading();
+    for (size_t i = 0; i < files_.size(); ++i) {
+      if (files_[i].local.kind != NodeKind::kFile) continue;
+      if (recall(files_[i])) {
+        progress.files_done.fetch_add(1);
+        progress.bytes_done.fetch_add(files_[i].local.size);
+      } else {
+        to_hash.push_back(i);
+      }
+    }
+  } else {
+    for (size_t i = 0; i < files_.size(); ++i) {
+      if (files_[i].local.kind == NodeKind::kFile) to_hash.push_back(i);
+    }
+  }
   progress.start();
   const int threads = options_.hash_threads > 0 ? options_.hash_threads : default_threads();
   HashPool pool(threads);
@@ -251,14 +297,15 @@ Result<void> Putter::send_chunks() {
   std::vector<std::thread> hashers;
   for (int t = 0; t < threads; ++t) {
     hashers.emplace_back([&] {
-      for (size_t i = next.fetch_add(1); i < files_.size(); i = next.fetch_add(1)) {
-        if (files_[i].local.kind == NodeKind::kFile) hash(files_[i], pipeline, pool, progress);
+      for (size_t i = next.fetch_add(1); i < to_hash.size(); i = next.fetch_add(1)) {
+        hash(files_[to_hash[i]], pipeline, pool, progress);
       }
     });
   }
   for (auto& h : hashers) h.join();
   auto finished = pipeline.finish();
   progress.stop();
+  if (cache_) cache_->flush();
   if (!finished) return std::move(finished).error();
   report_.chunks_sent = progress.chunks_sent.load();
   report_.bytes_sent = progress.bytes_sent.load();

@@ -591,6 +591,7 @@ class SqlMetadataStore final : public MetadataStore {
   Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) override;
 
   Result<Listing> list(const Actor& actor, const std::string& path) override;
+  Result<Listing> list_tree(const Actor& actor, const std::string& path) override;
 
   Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) override;
 

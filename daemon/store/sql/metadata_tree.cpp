@@ -650,6 +650,43 @@ Result<Listing> SqlMetadataStore::list(const Actor& actor, const std::string& pa
   });
 }
 
+Result<Listing> SqlMetadataStore::list_tree(const Actor& actor, const std::string& path) {
+  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<Listing> {
+    Tx tx(s);
+    CAIRN_ASSIGN_OR_RETURN(auto p, tx.place_contents(actor, path));
+    CAIRN_ASSIGN_OR_RETURN(auto node, tx.resolve(p.ns, p.path));
+    if (!node) return make_error(ErrorCode::kNotFound, "no such file or folder: " + path);
+    if (node->kind != NodeKind::kFolder) return list(actor, path);
+    Listing out;
+    out.path = path;
+    CAIRN_ASSIGN_OR_RETURN(
+        auto r, s.query(std::string("SELECT n.node_id, n.parent_id, n.name, ") + kEntryColumns +
+                            " FROM closure c JOIN nodes n ON n.node_id = c.descendant LEFT JOIN "
+                            "versions v ON v.namespace_id = n.namespace_id AND v.node_id = "
+                            "n.node_id AND v.seq = n.head_seq WHERE c.namespace_id=?1 AND "
+                            "c.ancestor=?2 AND c.depth > 0 AND n.deleted_at IS NULL ORDER BY "
+                            "c.depth, n.name",
+                        p.ns, node->node_id));
+    // Paths from the parents' (which come first); a node whose parent is not live is left out.
+    std::unordered_map<int64_t, std::string> folders{{node->node_id, path}};
+    for (size_t i = 0; i < r.size(); ++i) {
+      auto parent = folders.find(r[i].get_int(1));
+      if (parent == folders.end()) continue;
+      Entry e = entry_from_row(r[i], 3);
+      e.node_id = r[i].get_int(0);
+      e.path = join_remote_path(parent->second, r[i].get_text(2));
+      if (p.mount == nullptr) {
+        CAIRN_RETURN_IF_ERROR(tx.mark_mount(actor, e));
+        if (e.deleted) continue;  // A shared file its owner has deleted.
+      }
+      // A mount stands for another namespace's folder: its content is listed from there.
+      if (e.kind == NodeKind::kFolder && e.share_role.empty()) folders.emplace(e.node_id, e.path);
+      out.entries.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
 Result<void> SqlMetadataStore::check_write(const Actor& actor,
                                            const std::vector<std::string>& paths) {
   return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<void> {

@@ -665,6 +665,36 @@ TEST_P(ShareTest, NotificationsReachTheGranteesOfWhatChangedOnly) {
   EXPECT_EQ(users(*his), std::set<int64_t>{bob});
 }
 
+TEST_P(ShareTest, ARecursiveListingHoldsEverythingBelowWithSharedFoldersAsMounts) {
+  for (const char* path : {"/t/a.txt", "/t/d/b.txt", "/t/d/e/c.txt", "/t/gone/x.txt"}) {
+    ASSERT_EQ(put_file(path, path, std::nullopt).status, OpStatus::kOk) << path;
+  }
+  ASSERT_EQ(op(OpKind::kDelete, "/t/gone").status, OpStatus::kOk);
+  auto paths = [](const Result<protocol::ListResponse>& l) {
+    std::vector<std::string> out;
+    EXPECT_TRUE(l.has_value()) << l.error().message();
+    if (l) {
+      for (const auto& e : l->entries) out.push_back(e.path);
+    }
+    return out;
+  };
+  // By depth, then name; nothing of what is in the trash.
+  EXPECT_EQ(paths(services_->files().list(ctx_, "/t", true)),
+            (std::vector<std::string>{"/t/a.txt", "/t/d", "/t/d/b.txt", "/t/d/e", "/t/d/e/c.txt"}));
+  EXPECT_EQ(paths(services_->files().list(ctx_, "/t/a.txt", true)),
+            std::vector<std::string>{"/t/a.txt"});
+  EXPECT_EQ(services_->files().list(ctx_, "/t/gone", true).error().code(), ErrorCode::kNotFound);
+
+  share("/t/d", "bob", "viewer");
+  ASSERT_EQ(put_file("/mine/m.txt", "m", std::nullopt, &bob_).status, OpStatus::kOk);
+  auto top = services_->files().list(bob_, "/", true);
+  EXPECT_EQ(paths(top), (std::vector<std::string>{"/Shared", "/mine", "/Shared/d", "/mine/m.txt"}));
+  ASSERT_TRUE(top.has_value());
+  EXPECT_EQ(top->entries[2].share_role, "viewer");  // The mount, not listed into.
+  EXPECT_EQ(paths(services_->files().list(bob_, "/Shared/d", true)),
+            (std::vector<std::string>{"/Shared/d/b.txt", "/Shared/d/e", "/Shared/d/e/c.txt"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(All, ShareTest,
                          ::testing::Values(Backend{"Sqlite", ""}, Backend{"Postgres", "postgres"}),
                          backend_name);
