@@ -392,6 +392,24 @@ class LyingServerTest(ApiCase):
         self.assertFalse(os.path.exists(os.path.join(wc, ".cairn", "pwned.txt")))
         self.assertEqual(sorted(os.listdir(wc)), [".cairn"])
 
+    def test_get_and_cat_refuse_paths_the_server_should_never_send(self):
+        self.push_files({"docs/a.txt": b"a\n", "docs/sub/b.txt": b"b\n", "docs/c.txt": b"c\n"})
+        env = dict(self.env, CAIRN_SERVER=self.proxy.url)
+        for lie in ("/docs/../escape.txt", "/docs/.cairn/pwned.txt", "/elsewhere/pwned.txt",
+                    "/docs/sub/../../escape2.txt", "/docs/nowhere/pwned.txt"):
+            self.rewrite_paths({"/docs/c.txt": lie})
+            out = self.path("out")
+            result = self.cairn("get", "/docs", out, "--json", env=env)
+            self.assertEqual(result.returncode, 7, lie + ": " + result.stdout + result.stderr)
+            self.assertIn("refusing it", result.stdout)
+            self.assertEqual(self.outside_snapshot(), [])
+            self.assertFalse(os.path.exists(out) and os.listdir(out), lie)
+        self.rewrite_paths({"/docs/a.txt": "/docs/../escape.txt"})
+        result = self.cairn("cat", "/docs/a.txt", env=env)
+        self.assertEqual(result.returncode, 7, result.stderr)
+        self.assertIn("refusing it", result.stderr)
+        self.assertEqual(result.stdout, "")
+
     def test_a_synced_symlink_is_never_a_folder_to_write_into(self):
         a = self.push_files({"dir/inner.txt": b"first\n"})
         os.symlink("../outside", os.path.join(a, "lnk"))

@@ -432,8 +432,15 @@ Result<uint64_t> cat(const ServerEndpoint& endpoint, const std::string& path, in
   CAIRN_ASSIGN_OR_RETURN(auto remote, normalize_remote_path(path));
   ApiClient api(endpoint);
   CAIRN_ASSIGN_OR_RETURN(auto listing, api.list(remote));
-  if (listing.entries.size() != 1 || listing.entries[0].path != remote ||
-      listing.entries[0].kind == NodeKind::kFolder) {
+  const auto& entries = listing.entries;
+  if (entries.size() != 1 || entries[0].path != remote || entries[0].kind == NodeKind::kFolder) {
+    // A folder's listing holds its children; anything else is not an answer to this question.
+    for (const auto& e : entries) {
+      if (remote_parent(e.path) != remote || e.path == remote) {
+        return make_error(ErrorCode::kCorrupt,
+                          "the server answered for '" + e.path.substr(0, 200) + "'; refusing it");
+      }
+    }
     return make_error(ErrorCode::kInvalidArgument,
                       remote + " is a folder; `cairn get " + remote + " DIR` downloads it");
   }
