@@ -5,12 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <random>
+#include <span>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -32,8 +36,12 @@ namespace fs = std::filesystem;
 using protocol::Entry;
 using protocol::NodeKind;
 
-// Files downloaded together: their manifests in one request, their chunks located together.
-constexpr size_t kWindowFiles = 256;
+// Files downloaded together by one transfer thread: their manifests in one request, their chunks
+// located together. Each holds its window's temporary files open while it writes them, so
+// threads x this stays well below the usual limit of 1,024 open files.
+constexpr size_t kWindowFiles = 128;
+// Files made durable together (one syncfs) and then renamed into place.
+constexpr size_t kRoundFiles = 4096;
 // Chunks located per request (the server's max_batch is at least this).
 constexpr size_t kLocateBatch = 1000;
 // What `cat` holds at most: the plain bytes of one window of consecutive chunks.
@@ -68,12 +76,15 @@ struct GetJob {
   bool corrupt = false;
 };
 
-// Downloads the files, folders and symlinks of one remote tree into `tree`.
+// Downloads the files, folders and symlinks of one remote tree into `tree`: rounds of up to
+// kRoundFiles files, each fetched in windows on `threads` transfer threads, made durable with one
+// syncfs, then renamed into place.
 class Getter {
  public:
-  Getter(ApiClient& api, LocalTree& tree, std::string temp_dir, Progress& progress,
-         SyncReport& report)
+  Getter(const ApiClient& api, int threads, LocalTree& tree, std::string temp_dir,
+         Progress& progress, SyncReport& report)
       : api_(api),
+        threads_(std::max(1, threads)),
         tree_(tree),
         temp_dir_(std::move(temp_dir)),
         progress_(progress),
@@ -83,19 +94,24 @@ class Getter {
   void run(const std::vector<std::pair<std::string, const Entry*>>& items);
 
  private:
-  void window(std::vector<GetJob>& jobs);
+  // Fetches `jobs` into temporary files with `api` (one thread's own client).
+  void window(ApiClient& api, std::span<GetJob> jobs);
+  // Fetches a round on the transfer threads, makes it durable and puts it in place.
+  void round(std::span<GetJob> jobs);
   void fail(GetJob& job, const std::string& why, bool corrupt = false) {
     if (job.error.empty()) job.error = why;
     job.corrupt = job.corrupt || corrupt;
   }
-  std::string next_temp() { return temp_dir_ + "/" + std::to_string(++temps_); }
+  std::string next_temp() { return temp_dir_ + "/" + std::to_string(temps_.fetch_add(1) + 1); }
 
-  ApiClient& api_;
+  const ApiClient& api_;
+  const int threads_;
   LocalTree& tree_;
   const std::string temp_dir_;
   Progress& progress_;
   SyncReport& report_;
-  uint64_t temps_ = 0;
+  std::atomic<uint64_t> temps_{0};
+  std::mutex mu_;  // The received counts in report_, while windows run.
 };
 
 void Getter::run(const std::vector<std::pair<std::string, const Entry*>>& items) {
@@ -120,13 +136,11 @@ void Getter::run(const std::vector<std::pair<std::string, const Entry*>>& items)
       job.rel = rel;
       job.entry = e;
       jobs.push_back(std::move(job));
-      if (jobs.size() == kWindowFiles) {
-        window(jobs);
-        jobs.clear();
-      }
     }
   }
-  if (!jobs.empty()) window(jobs);
+  for (size_t begin = 0; begin < jobs.size(); begin += kRoundFiles) {
+    round(std::span(jobs).subspan(begin, std::min(kRoundFiles, jobs.size() - begin)));
+  }
   for (const auto& [rel, e] : symlinks) {
     const std::string temp = next_temp();
     if (::symlink(e->symlink_target.c_str(), temp.c_str()) != 0) {
@@ -151,7 +165,45 @@ void Getter::run(const std::vector<std::pair<std::string, const Entry*>>& items)
   }
 }
 
-void Getter::window(std::vector<GetJob>& jobs) {
+void Getter::round(std::span<GetJob> jobs) {
+  std::atomic<size_t> next{0};
+  const size_t windows = (jobs.size() + kWindowFiles - 1) / kWindowFiles;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads_ && static_cast<size_t>(t) < windows; ++t) {
+    workers.emplace_back([&, api = api_.clone()] {
+      for (size_t w = next.fetch_add(1); w < windows; w = next.fetch_add(1)) {
+        const size_t begin = w * kWindowFiles;
+        window(*api, jobs.subspan(begin, std::min(kWindowFiles, jobs.size() - begin)));
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  // The round's bytes reach the disk before any of its files takes its name: a crash leaves
+  // either the old file or the whole new one.
+  if (const int dir = ::open(temp_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    (void)::syncfs(dir);
+    ::close(dir);
+  }
+  for (auto& job : jobs) {
+    if (job.error.empty()) {
+      if (auto placed = tree_.place(job.temp, job.rel); !placed)
+        fail(job, placed.error().message());
+    }
+    report_.chunks_total += job.manifest.chunks().size();
+    report_.bytes_total += job.entry->size;
+    if (!job.error.empty()) {
+      if (!job.temp.empty()) ::unlink(job.temp.c_str());
+      report_.errors.push_back(job.rel + ": " + job.error);
+      report_.corrupt = report_.corrupt || job.corrupt;
+      continue;
+    }
+    ++report_.files_changed;
+    report_.changed.push_back(job.rel);
+    job.manifest = Manifest();  // What is kept of a round until the end is small.
+  }
+}
+
+void Getter::window(ApiClient& api, std::span<GetJob> jobs) {
   std::vector<Digest> addresses;
   {
     std::unordered_set<Digest> seen;
@@ -161,7 +213,7 @@ void Getter::window(std::vector<GetJob>& jobs) {
       }
     }
   }
-  auto fetched = api_.manifests(addresses);
+  auto fetched = api.manifests(addresses);
   // Where each distinct chunk goes: (job, offset) slots.
   std::unordered_map<Digest, std::vector<std::pair<size_t, uint64_t>>> slots;
   std::vector<ChunkRef> wanted;
@@ -199,7 +251,7 @@ void Getter::window(std::vector<GetJob>& jobs) {
   std::unordered_set<Digest> corrupt;
   uint64_t received = 0;
   auto read = read_chunks(
-      api_, wanted, addresses, kLocateBatch,
+      api, wanted, addresses, kLocateBatch,
       [&](const Digest& hash, ByteView plain) -> Result<void> {
         delivered.insert(hash);
         for (const auto& [i, at] : slots[hash]) {
@@ -212,8 +264,11 @@ void Getter::window(std::vector<GetJob>& jobs) {
         return {};
       },
       corrupt, received);
-  report_.bytes_received += received;
-  report_.chunks_received += delivered.size();
+  {
+    std::lock_guard lock(mu_);
+    report_.bytes_received += received;
+    report_.chunks_received += delivered.size();
+  }
   for (auto& job : jobs) {
     if (!read && job.error.empty()) fail(job, read.error().message());
     if (job.error.empty()) {
@@ -240,30 +295,8 @@ void Getter::window(std::vector<GetJob>& jobs) {
       }
     }
     job.fd.reset();
-  }
-  // The window's bytes reach the disk before any of its files takes its name: a crash leaves
-  // either the old file or the whole new one.
-  if (const int dir = ::open(temp_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-    (void)::syncfs(dir);
-    ::close(dir);
-  }
-  for (auto& job : jobs) {
-    if (job.error.empty()) {
-      if (auto placed = tree_.place(job.temp, job.rel); !placed)
-        fail(job, placed.error().message());
-    }
     progress_.files_done.fetch_add(1);
     progress_.bytes_done.fetch_add(job.entry->size);
-    report_.chunks_total += job.manifest.chunks().size();
-    report_.bytes_total += job.entry->size;
-    if (!job.error.empty()) {
-      if (!job.temp.empty()) ::unlink(job.temp.c_str());
-      report_.errors.push_back(job.rel + ": " + job.error);
-      report_.corrupt = report_.corrupt || job.corrupt;
-      continue;
-    }
-    ++report_.files_changed;
-    report_.changed.push_back(job.rel);
   }
 }
 
@@ -308,8 +341,8 @@ Result<LocalTarget> local_target(const std::string& dest, const Entry& top) {
 }
 
 // Downloads one remote source to `dest`.
-Result<void> get_one(ApiClient& api, const std::string& source, const std::string& dest,
-                     Progress& progress, SyncReport& report) {
+Result<void> get_one(ApiClient& api, int threads, const std::string& source,
+                     const std::string& dest, Progress& progress, SyncReport& report) {
   CAIRN_ASSIGN_OR_RETURN(auto entries, list_remote_tree(api, source));
   CAIRN_ASSIGN_OR_RETURN(auto target, local_target(dest, entries.front()));
   std::vector<std::pair<std::string, const Entry*>> items;
@@ -325,7 +358,7 @@ Result<void> get_one(ApiClient& api, const std::string& source, const std::strin
   }
   LocalTree tree(target.root);
   CAIRN_ASSIGN_OR_RETURN(auto temp_dir, make_temp_dir(target.root));
-  Getter(api, tree, temp_dir, progress, report).run(items);
+  Getter(api, threads, tree, temp_dir, progress, report).run(items);
   std::error_code ec;
   fs::remove_all(temp_dir, ec);
   // The renames themselves reach the disk before `get` says it is done.
@@ -399,7 +432,6 @@ Result<std::vector<Entry>> list_remote_tree(ApiClient& api, const std::string& p
 
 Result<SyncReport> get(const ServerEndpoint& endpoint, const std::vector<std::string>& sources,
                        const std::string& dest, const CopyOptions& options, Printer& printer) {
-  (void)options;
   const auto started = std::chrono::steady_clock::now();
   SyncReport report;
   report.command = "get";
@@ -414,7 +446,7 @@ Result<SyncReport> get(const ServerEndpoint& endpoint, const std::vector<std::st
   progress.start();
   for (size_t i = 0; i < remotes.size(); ++i) {
     const std::string to = names[i].empty() ? dest : (fs::path(dest) / names[i]).string();
-    auto got = get_one(api, remotes[i], to, progress, report);
+    auto got = get_one(api, options.transfer_threads, remotes[i], to, progress, report);
     if (!got) {
       progress.stop();
       if (remotes.size() == 1) return std::move(got).error();
