@@ -392,6 +392,13 @@ Result<void> Putter::guard_deletions() const {
 }
 
 Result<void> Putter::publish() {
+  // A mirror deletes what is not staged: a file that could not be read here would go too.
+  if (options_.mirror && !report_.errors.empty()) {
+    return make_error(ErrorCode::kIo,
+                      std::to_string(report_.errors.size()) +
+                          " files could not be read or uploaded (first: " + report_.errors.front() +
+                          "); with --delete nothing was changed");
+  }
   protocol::CommitRequest req;
   req.device = device_;
   const size_t batch = std::max<uint32_t>(1, config_.max_batch);
