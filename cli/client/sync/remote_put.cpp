@@ -401,6 +401,7 @@ Result<void> Putter::publish() {
   }
   protocol::CommitRequest req;
   req.device = device_;
+  std::vector<const Destination*> published;  // The destination of each op.
   const size_t batch = std::max<uint32_t>(1, config_.max_batch);
   for (auto& d : destinations_) {
     if (d.staged.empty() && !options_.mirror) continue;
@@ -426,14 +427,18 @@ Result<void> Putter::publish() {
     }
     d.staged.clear();
     req.ops.push_back(protocol::CommitOp::publish(d.group, d.remote, options_.mirror));
+    published.push_back(&d);
   }
   if (req.ops.empty()) return {};
   // One request, one transaction: a reader sees every destination before this put, or after.
   CAIRN_ASSIGN_OR_RETURN(auto resp, api_.commit(req));
-  for (size_t i = 0, k = 0; i < destinations_.size(); ++i) {
-    const Destination& d = destinations_[i];
-    if (k >= resp.results.size() || resp.results[k].path != d.remote) continue;
-    const auto& r = resp.results[k++];
+  for (size_t i = 0; i < published.size(); ++i) {
+    const Destination& d = *published[i];
+    if (i >= resp.results.size()) {
+      report_.errors.push_back(d.remote + ": the server did not answer for it");
+      continue;
+    }
+    const auto& r = resp.results[i];
     if (r.status != protocol::OpStatus::kOk && r.status != protocol::OpStatus::kUnchanged) {
       report_.errors.push_back(d.remote + ": not published, nothing of it changed: " + r.message);
       continue;
