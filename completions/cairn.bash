@@ -4,7 +4,7 @@
 _cairn() {
   local cur prev words cword
   _init_completion || return
-  local commands="login init clone status push pull sync check-ignore ls mkdir mv rm history restore trash conflicts quota share unshare shares link put get cat"
+  local commands="login init clone status push pull sync check-ignore ls mkdir mv rm history log restore trash conflicts quota share unshare shares link put get cat"
   local i sub=""
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in
@@ -33,9 +33,11 @@ _cairn() {
     status) COMPREPLY=($(compgen -W "--offline $common" -- "$cur")) ;;
     push) COMPREPLY=($(compgen -W "--transfers --hash-threads --allow-mass-delete $common" -- "$cur")) ;;
     pull) COMPREPLY=($(compgen -W "--transfers $common" -- "$cur")) ;;
-    ls|mkdir|mv|history) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
+    mkdir|mv|history) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
+    ls) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--at $common" -- "$cur")) || _filedir ;;
+    log) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--since --limit $common" -- "$cur")) || _filedir ;;
     rm) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "-r --recursive $common" -- "$cur")) || _filedir ;;
-    restore) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--version --to $common" -- "$cur")) || _filedir ;;
+    restore) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--version --to --at $common" -- "$cur")) || _filedir ;;
     trash)
       if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "--to --yes $common" -- "$cur"))
@@ -50,9 +52,9 @@ _cairn() {
     link) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--expires --list --revoke $common" -- "$cur")) || _filedir ;;
     sync) COMPREPLY=($(compgen -W "--wait --timeout --watch --debounce --rescan --transfers --allow-mass-delete $common" -- "$cur")) ;;
     check-ignore) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
-    put) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--transfers --hash-threads $common" -- "$cur")) || _filedir ;;
-    get) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--transfers $common" -- "$cur")) || _filedir ;;
-    cat) COMPREPLY=($(compgen -W "$common" -- "$cur")) ;;
+    put) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--delete --allow-mass-delete --transfers --hash-threads $common" -- "$cur")) || _filedir ;;
+    get) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--at --transfers $common" -- "$cur")) || _filedir ;;
+    cat) COMPREPLY=($(compgen -W "--at $common" -- "$cur")) ;;
   esac
 }
 complete -F _cairn cairn

@@ -1,6 +1,6 @@
 # fish completion for cairn and cairnd. Install to ~/.config/fish/completions/.
 
-set -l cairn_cmds login init clone status push pull sync check-ignore ls mkdir mv rm history restore trash conflicts quota share unshare shares link put get cat
+set -l cairn_cmds login init clone status push pull sync check-ignore ls mkdir mv rm history log restore trash conflicts quota share unshare shares link put get cat
 complete -c cairn -f
 complete -c cairn -s C -r -a '(__fish_complete_directories)' -d 'Run as if started in DIR'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a login -d 'Remember a server and token'
@@ -16,6 +16,7 @@ complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a mkdir -d '
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a mv -d 'Rename or move, here and on the server'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a rm -d 'Delete (to the server trash)'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a history -d "List a file's versions"
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a log -d 'What changed, when, by whom'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a restore -d 'Bring back a version or a deleted file'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a trash -d 'List, restore or empty the trash'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a conflicts -d 'List conflicted copies'
@@ -33,7 +34,12 @@ complete -c cairn -n '__fish_seen_subcommand_from share' -l role -r -a 'viewer e
 complete -c cairn -n '__fish_seen_subcommand_from link' -l expires -r -d 'Stop working after this long'
 complete -c cairn -n '__fish_seen_subcommand_from link' -l list -d 'List your links'
 complete -c cairn -n '__fish_seen_subcommand_from link' -l revoke -r -d 'End a link (id or URL)'
-complete -c cairn -n '__fish_seen_subcommand_from ls mkdir mv rm history restore' -F
+complete -c cairn -n '__fish_seen_subcommand_from ls mkdir mv rm history log restore' -F
+complete -c cairn -n '__fish_seen_subcommand_from ls get cat restore' -l at -r -d 'As it was at TIME'
+complete -c cairn -n '__fish_seen_subcommand_from log' -l since -r -d 'Changes since TIME'
+complete -c cairn -n '__fish_seen_subcommand_from log' -l limit -r -d 'At most this many (0: all)'
+complete -c cairn -n '__fish_seen_subcommand_from put' -l delete -d 'Mirror: remove what the source lacks'
+complete -c cairn -n '__fish_seen_subcommand_from put' -l allow-mass-delete -d 'Even if it deletes most files' 
 complete -c cairn -n '__fish_seen_subcommand_from rm' -s r -l recursive -d 'Delete a folder and its content'
 complete -c cairn -n '__fish_seen_subcommand_from restore' -l version -r -d 'Version number'
 complete -c cairn -n '__fish_seen_subcommand_from restore trash' -l to -r -d 'Put it here instead'

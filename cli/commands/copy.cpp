@@ -52,9 +52,12 @@ int run_put(CommandContext& ctx, const std::vector<std::string>& args,
   return report_exit(*report);
 }
 
-int run_get(CommandContext& ctx, const std::vector<std::string>& args,
-            const client::CopyOptions& options) {
+int run_get(CommandContext& ctx, const std::vector<std::string>& args, client::CopyOptions options,
+            const std::string& at) {
   Printer printer(mode_of(ctx));
+  auto when = parse_at(at);
+  if (!when) return fail(printer, "get", when.error());
+  options.at_ms = *when;
   std::vector<std::string> sources(args.begin(), args.end() - 1);
   for (const auto& s : sources) {
     if (auto ok = check_remote(s); !ok) return fail(printer, "get", ok.error());
@@ -67,12 +70,14 @@ int run_get(CommandContext& ctx, const std::vector<std::string>& args,
   return report_exit(*report);
 }
 
-int run_cat(CommandContext& ctx, const std::string& path) {
+int run_cat(CommandContext& ctx, const std::string& path, const std::string& at) {
   Printer printer(mode_of(ctx));
   if (auto ok = check_remote(path); !ok) return fail(printer, "cat", ok.error());
+  auto when = parse_at(at);
+  if (!when) return fail(printer, "cat", when.error());
   auto where = endpoint(ctx);
   if (!where) return fail(printer, "cat", where.error());
-  auto written = client::cat(*where, path, STDOUT_FILENO);
+  auto written = client::cat(*where, path, STDOUT_FILENO, *when);
   if (!written) return fail(printer, "cat", written.error());
   return kExitOk;
 }
@@ -133,25 +138,33 @@ void add_copy_commands(CLI::App& app, CommandContext& ctx) {
               "durable, and renamed into place, replacing a file of the same name; nothing "
               "else at the destination is touched, and nothing is ever written through a "
               "symlink.\n\n"
+              "With --at, the remote paths as they were then: deleted files included, files "
+              "made since left out, each file as its content was.\n\n"
               "  cairn get /ci/42/build out\n"
-              "  cairn get /docs/a.txt /docs/b.txt ./");
+              "  cairn get /docs/a.txt /docs/b.txt ./\n"
+              "  cairn get /docs --at 2026-11-20 docs-then");
   static std::vector<std::string> get_args;
+  static std::string get_at;
   get->add_option("REMOTE... LOCAL", get_args, "Remote paths, then a local path")
       ->required()
       ->expected(2, -1);
+  get->add_option("--at", get_at, kAtHelp);
   transfer_flags(get);
   add_output_flags(get, ctx);
-  get->callback([&ctx] { ctx.exit_code = run_get(ctx, get_args, options); });
+  get->callback([&ctx] { ctx.exit_code = run_get(ctx, get_args, options, get_at); });
 
   auto* cat = app.add_subcommand("cat", "Write a remote file to standard output");
   cat->footer(
       "Every chunk is verified before it is written. If the download fails part-way, what was "
       "written is a prefix of the file and the exit code is not 0.\n\n"
-      "  cairn cat /ci/latest/version.txt");
+      "  cairn cat /ci/latest/version.txt\n"
+      "  cairn cat /etc-backup/hosts --at 3d");
   static std::string cat_path;
+  static std::string cat_at;
   cat->add_option("REMOTE", cat_path, "A remote file, like /docs/a.txt")->required();
+  cat->add_option("--at", cat_at, kAtHelp);
   add_output_flags(cat, ctx);
-  cat->callback([&ctx] { ctx.exit_code = run_cat(ctx, cat_path); });
+  cat->callback([&ctx] { ctx.exit_code = run_cat(ctx, cat_path, cat_at); });
 }
 
 }  // namespace cairn::cli

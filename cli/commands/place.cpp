@@ -1,8 +1,10 @@
 #include "cli/commands/place.h"
 
+#include <chrono>
 #include <filesystem>
 
 #include "cli/commands/exit_codes.h"
+#include "common/duration.h"
 #include "common/remote_path.h"
 
 namespace cairn::cli {
@@ -46,6 +48,15 @@ Result<Target> resolve(const CommandContext& ctx, const Place& place, const std:
   }
   CAIRN_ASSIGN_OR_RETURN(t.remote, normalize_remote_path(path.empty() ? "/" : path));
   return t;
+}
+
+Result<std::optional<int64_t>> parse_at(const std::string& text) {
+  if (text.empty()) return std::optional<int64_t>();
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  CAIRN_ASSIGN_OR_RETURN(const int64_t at, parse_point_in_time(text, now_ms));
+  return std::optional<int64_t>(at);
 }
 
 int report_exit(const client::SyncReport& r) {

@@ -35,6 +35,16 @@ Result<Target> resolve(const CommandContext& ctx, const Place& place, const std:
 // 1 for errors, 3 if it finished but local and remote do not agree (conflicts, changes left).
 int report_exit(const client::SyncReport& r);
 
+// An `--at TIME` argument (common/duration.h: "3d", "2026-11-20", RFC 3339...) in milliseconds
+// since the epoch; nullopt when not given (empty).
+Result<std::optional<int64_t>> parse_at(const std::string& text);
+
+// What `--at` says in a command's --help.
+inline constexpr const char* kAtHelp =
+    "As it was at TIME: a date (2026-11-20: the end of that day), a date and time "
+    "(2026-11-20T14:30:05Z, or local time without an offset; the end of the second or minute "
+    "written), a duration ago (90m, 3d, 2w) or @UNIX_SECONDS";
+
 // Prints the error and returns its exit code.
 int fail(client::Printer& printer, const std::string& command, const Error& e);
 

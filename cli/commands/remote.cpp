@@ -12,6 +12,7 @@
 #include "cli/client/state/session.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
+#include "cli/commands/place.h"
 #include "common/remote_path.h"
 
 namespace cairn::cli {
@@ -117,15 +118,20 @@ Result<std::pair<client::ServerEndpoint, std::string>> resolve_path(const Comman
   return std::make_pair(endpoint, remote);
 }
 
-int run_ls(CommandContext& ctx, const std::string& path) {
+int run_ls(CommandContext& ctx, const std::string& path, const std::string& at) {
   Printer printer(mode_of(ctx));
   auto where = resolve_path(ctx, path);
   if (!where) {
     printer.error("ls", where.error());
     return exit_code_for(where.error());
   }
+  auto when = parse_at(at);
+  if (!when) {
+    printer.error("ls", when.error());
+    return exit_code_for(when.error());
+  }
   client::ApiClient api(where->first);
-  auto listing = api.list(where->second);
+  auto listing = *when ? api.list_at(where->second, **when) : api.list(where->second);
   if (!listing) {
     printer.error("ls", listing.error());
     return exit_code_for(listing.error());
@@ -151,11 +157,13 @@ void add_remote_commands(CLI::App& app, CommandContext& ctx) {
 
   auto* ls = app.add_subcommand("ls", "List a remote folder (or show one file)");
   static std::string ls_path;
+  static std::string ls_at;
   ls->add_option("PATH", ls_path,
                  "Path in the working copy, or a remote path like /docs outside one");
+  ls->add_option("--at", ls_at, kAtHelp);
   add_output_flags(ls, ctx);
   ls->callback(
-      [&ctx] { ctx.exit_code = run_ls(ctx, ls_path.empty() ? std::string(".") : ls_path); });
+      [&ctx] { ctx.exit_code = run_ls(ctx, ls_path.empty() ? std::string(".") : ls_path, ls_at); });
 }
 
 }  // namespace cairn::cli

@@ -3,6 +3,7 @@
 // acts on the working copy and the server together; outside one it is a remote path (/a/b).
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 
@@ -156,13 +157,94 @@ int run_history(CommandContext& ctx, const std::string& path) {
   return kExitOk;
 }
 
-int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
-                const std::string& to_local, const std::string& command) {
+// `restore PATH --at TIME`: the server's folder (or file) as it was then, in one transaction.
+int run_restore_at(Printer& printer, Place& place, const Target& t, int64_t at_ms) {
+  const std::string command = "restore";
+  ApiClient api(place.endpoint);
+  if (auto locked = lock_here(place); !locked) return fail(printer, command, locked.error());
+  auto r = client::restore_at_on_server(api, t.remote, at_ms);
+  if (!r) return fail(printer, command, r.error());
+  std::string what = r->status == OpStatus::kOk
+                         ? "restored " + t.remote + ": " + std::to_string(r->changed) +
+                               " brought back, " + std::to_string(r->deleted) +
+                               " made since moved to the trash"
+                         : t.remote + " is already as it was then";
+  const std::string trouble = follow_server(place);
+  what += trouble;
+  printer.document(command,
+                   "{\"path\":" + protocol::json_quote(t.remote) + ",\"at_ms\":" +
+                       std::to_string(at_ms) + ",\"entries\":" + std::to_string(r->published) +
+                       ",\"changed\":" + std::to_string(r->changed) +
+                       ",\"deleted\":" + std::to_string(r->deleted) + "}",
+                   {what});
+  return trouble.empty() ? kExitOk : kExitError;
+}
+
+// Local time to the second, for the log.
+std::string local_time_ms(int64_t at_ms) {
+  const std::time_t t = static_cast<std::time_t>(at_ms / 1000);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+int run_log(CommandContext& ctx, const std::string& path, const std::string& since, int limit) {
+  const std::string command = "log";
   Printer printer(mode_of(ctx));
+  auto since_ms = parse_at(since);
+  if (!since_ms) return fail(printer, command, since_ms.error());
+  auto place = open_place(ctx);
+  if (!place) return fail(printer, command, place.error());
+  auto t = resolve(ctx, *place, path.empty() ? (place->session ? "." : "/") : path);
+  if (!t) return fail(printer, command, t.error());
+  ApiClient api(place->endpoint);
+  protocol::LogResponse all;
+  int64_t before = 0;
+  do {
+    const int want =
+        limit > 0 ? std::min(1000, limit - static_cast<int>(all.entries.size())) : 1000;
+    auto page = api.log(t->remote, before, since_ms->value_or(0), want);
+    if (!page) return fail(printer, command, page.error());
+    for (auto& e : page->entries) all.entries.push_back(std::move(e));
+    before = page->next_before;
+    all.next_before = before;
+  } while (before != 0 && (limit <= 0 || static_cast<int>(all.entries.size()) < limit));
+  std::vector<std::string> lines;
+  for (const auto& e : all.entries) {
+    std::string line = local_time_ms(e.at_ms) + "  " + e.op;
+    line.append(e.op.size() < 8 ? 8 - e.op.size() : 1, ' ');
+    line += e.op == "move" ? e.from + " -> " + e.path : e.path;
+    if (e.kind == NodeKind::kFolder && e.path != "/") line += "/";
+    if (e.kind != NodeKind::kFolder && (e.op == "put" || e.op == "restore")) {
+      line += "  (version " + std::to_string(e.version) + ")";
+    }
+    if (!e.author.empty()) line += "  " + e.author + "@" + e.device;
+    lines.push_back(std::move(line));
+  }
+  if (lines.empty()) lines.push_back("no changes");
+  if (all.next_before != 0) lines.push_back("... older changes: --limit N or --limit 0 for all");
+  printer.document(command, protocol::encode_json(all), lines);
+  return kExitOk;
+}
+
+int run_restore(CommandContext& ctx, const std::string& path, int64_t version,
+                const std::string& to_local, const std::string& command, const std::string& at) {
+  Printer printer(mode_of(ctx));
+  auto when = parse_at(at);
+  if (!when) return fail(printer, command, when.error());
+  if (*when && (version > 0 || !to_local.empty())) {
+    return fail(printer, command,
+                Error(ErrorCode::kInvalidArgument,
+                      "--at restores a whole folder or file as it was; it goes without --version "
+                      "and --to (cairn get PATH LOCAL --at TIME writes a copy instead)"));
+  }
   auto place = open_place(ctx);
   if (!place) return fail(printer, command, place.error());
   auto t = resolve(ctx, *place, path);
   if (!t) return fail(printer, command, t.error());
+  if (*when) return run_restore_at(printer, *place, *t, **when);
   ApiClient api(place->endpoint);
 
   if (!to_local.empty()) {
@@ -381,6 +463,27 @@ void add_tree_commands(CLI::App& app, CommandContext& ctx) {
   add_output_flags(history, ctx);
   history->callback([&ctx] { ctx.exit_code = run_history(ctx, history_path); });
 
+  auto* log = app.add_subcommand(
+      "log",
+      "What changed on the server, newest first: when, what (put, mkdir, move, delete, "
+      "restore, share, unshare), where, by whom and from which device");
+  log->footer(
+      "PATH: what is there now, and what was deleted from it (default: the working copy, or "
+      "/ outside one).\n\n"
+      "  cairn log /docs --since 3d\n"
+      "  cairn log /ci --limit 0 --json");
+  static std::string log_path;
+  static std::string log_since;
+  static int log_limit = 100;
+  log->add_option("PATH", log_path, path_help);
+  log->add_option("--since", log_since,
+                  "Only changes made since TIME (a date, a date and time, 3d, @UNIX_SECONDS)");
+  log->add_option("--limit", log_limit, "Show at most this many changes (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  add_output_flags(log, ctx);
+  log->callback([&ctx] { ctx.exit_code = run_log(ctx, log_path, log_since, log_limit); });
+
   auto* restore = app.add_subcommand(
       "restore",
       "Bring back an old version (as a new version: instant, nothing is uploaded) or a deleted "
@@ -396,9 +499,16 @@ void add_tree_commands(CLI::App& app, CommandContext& ctx) {
                    "trash (with --to: the newest version)")
       ->check(CLI::NonNegativeNumber);
   restore->add_option("--to", restore_to, "Write that version to this local file (must not exist)");
+  static std::string restore_at;
+  restore->add_option("--at", restore_at,
+                      std::string(kAtHelp) +
+                          ". The folder (or file) at PATH then becomes, on the server, what it "
+                          "was: files as they were come back as new versions (deleted ones "
+                          "too), and what was made since goes to the trash; one transaction");
   add_output_flags(restore, ctx);
   restore->callback([&ctx] {
-    ctx.exit_code = run_restore(ctx, restore_path, restore_version, restore_to, "restore");
+    ctx.exit_code =
+        run_restore(ctx, restore_path, restore_version, restore_to, "restore", restore_at);
   });
 
   auto* trash = app.add_subcommand(

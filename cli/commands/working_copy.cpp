@@ -26,10 +26,31 @@ std::string resolve_dir(const CommandContext& ctx, const std::string& dir) {
   return fs::absolute(p).lexically_normal().string();
 }
 
+// A --remote or clone argument: a full URL (http://host:port/a/b), or a remote path (/a/b) on the
+// server that CAIRN_SERVER or `cairn login` names.
+Result<client::RemoteUrl> remote_location(const std::string& remote) {
+  if (remote.empty() || remote[0] != '/') return client::parse_remote_url(remote);
+  CAIRN_ASSIGN_OR_RETURN(std::string path, normalize_remote_path(remote));
+  std::string server = client::env("CAIRN_SERVER").value_or("");
+  if (server.empty()) {
+    if (auto user = client::load_user_config(); user) server = user->server;
+  }
+  if (server.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a remote path like " + path +
+                          " needs a server: set CAIRN_SERVER, run `cairn login URL`, or give the "
+                          "full URL (http://host:port" +
+                          path + ")");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto url, client::parse_remote_url(server));
+  url.path = path;
+  return url;
+}
+
 int run_init(CommandContext& ctx, const std::string& dir, const std::string& remote,
              const std::string& command) {
   Printer printer(mode_of(ctx));
-  auto url = client::parse_remote_url(remote);
+  auto url = remote_location(remote);
   if (!url) {
     printer.error(command, url.error());
     return exit_code_for(url.error());
@@ -57,7 +78,7 @@ int run_init(CommandContext& ctx, const std::string& dir, const std::string& rem
 int run_clone(CommandContext& ctx, const std::string& remote, const std::string& dir,
               const client::PullOptions& options) {
   Printer printer(mode_of(ctx));
-  auto url = client::parse_remote_url(remote);
+  auto url = remote_location(remote);
   if (!url) {
     printer.error("clone", url.error());
     return exit_code_for(url.error());
@@ -121,7 +142,9 @@ void add_working_copy_commands(CLI::App& app, CommandContext& ctx) {
   init->add_option("DIR", init_dir, "Folder to make a working copy (created if needed)")
       ->required();
   init->add_option("--remote", init_remote,
-                   "Server URL and remote folder, e.g. http://127.0.0.1:8080/photos")
+                   "Server URL and remote folder, e.g. http://127.0.0.1:8080/photos, or a "
+                   "remote folder alone (/photos) on the server CAIRN_SERVER or `cairn login` "
+                   "names")
       ->required();
   add_output_flags(init, ctx);
   init->callback([&ctx] { ctx.exit_code = run_init(ctx, init_dir, init_remote, "init"); });
@@ -129,7 +152,10 @@ void add_working_copy_commands(CLI::App& app, CommandContext& ctx) {
   auto* clone = app.add_subcommand("clone", "Create a working copy of a remote folder and pull it");
   static std::string clone_url;
   static std::string clone_dir;
-  clone->add_option("URL", clone_url, "Server URL and remote folder, e.g. http://host:8080/docs")
+  clone
+      ->add_option("URL", clone_url,
+                   "Server URL and remote folder, e.g. http://host:8080/docs, or /docs on the "
+                   "server CAIRN_SERVER or `cairn login` names")
       ->required();
   clone->add_option("DIR", clone_dir, "Local folder (default: the remote folder's name)");
   static client::PullOptions clone_options;

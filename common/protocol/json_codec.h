@@ -107,6 +107,8 @@ json to_json_value(const CommitRequest& r);
 void from_json_value(const json& j, CommitRequest& r);
 json to_json_value(const CommitResponse& r);
 void from_json_value(const json& j, CommitResponse& r);
+json to_json_value(const LogResponse& r);
+void from_json_value(const json& j, LogResponse& r);
 json to_json_value(const HistoryResponse& r);
 void from_json_value(const json& j, HistoryResponse& r);
 json to_json_value(const TrashResponse& r);

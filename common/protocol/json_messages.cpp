@@ -218,6 +218,9 @@ json to_json_value(const CommitRequest& r) {
         ops.push_back(
             {{"op", "publish"}, {"group", op.group}, {"path", op.path}, {"mirror", op.mirror}});
         break;
+      case OpKind::kRestoreAt:
+        ops.push_back({{"op", "restore_at"}, {"path", op.path}, {"at_ms", op.at_ms}});
+        break;
     }
   }
   json j{{"device", r.device}, {"ops", std::move(ops)}};
@@ -271,9 +274,14 @@ void from_json_value(const json& j, CommitRequest& r) {
       op.group = jo.at("group").get<std::string>();
       op.path = jo.at("path").get<std::string>();
       op.mirror = get_or<bool>(jo, "mirror", false);
+    } else if (name == "restore_at") {
+      op.kind = OpKind::kRestoreAt;
+      op.path = jo.at("path").get<std::string>();
+      op.at_ms = jo.at("at_ms").get<int64_t>();
+      if (op.at_ms < 0) fail("at_ms must be 0 or more");
     } else {
       fail("unknown op '" + name +
-           "' (expected put, mkdir, delete, move, restore, undelete or publish)");
+           "' (expected put, mkdir, delete, move, restore, restore_at, undelete or publish)");
     }
     r.ops.push_back(std::move(op));
   }
@@ -367,6 +375,39 @@ void from_json_value(const json& j, HistoryResponse& r) {
     v.created_at = get_or<int64_t>(jv, "created_at", 0);
     r.versions.push_back(std::move(v));
   }
+}
+
+json to_json_value(const LogResponse& r) {
+  json entries = json::array();
+  for (const auto& e : r.entries) {
+    json je{{"seq", e.seq},
+            {"at_ms", e.at_ms},
+            {"op", e.op},
+            {"path", e.path},
+            {"kind", node_kind_name(e.kind)},
+            {"version", e.version},
+            {"author", e.author},
+            {"device", e.device}};
+    if (!e.from.empty()) je["from"] = e.from;
+    entries.push_back(std::move(je));
+  }
+  return json{{"entries", std::move(entries)}, {"next_before", r.next_before}};
+}
+void from_json_value(const json& j, LogResponse& r) {
+  for (const auto& je : j.at("entries")) {
+    LogEntry e;
+    e.seq = je.at("seq").get<int64_t>();
+    e.at_ms = je.at("at_ms").get<int64_t>();
+    e.op = je.at("op").get<std::string>();
+    e.path = je.at("path").get<std::string>();
+    e.from = get_or<std::string>(je, "from", "");
+    e.kind = kind_from(je);
+    e.version = get_or<int64_t>(je, "version", 0);
+    e.author = get_or<std::string>(je, "author", "");
+    e.device = get_or<std::string>(je, "device", "");
+    r.entries.push_back(std::move(e));
+  }
+  r.next_before = get_or<int64_t>(j, "next_before", 0);
 }
 
 json to_json_value(const TrashResponse& r) {

@@ -168,7 +168,7 @@ struct InitUploadsResponse {
 };
 
 // POST /v1/commit: apply operations, each atomically and independently of the others.
-enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete, kPublish };
+enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete, kPublish, kRestoreAt };
 struct CommitOp {
   OpKind kind = OpKind::kPut;
   std::string upload_id;                // kPut of a staged upload session
@@ -192,6 +192,10 @@ struct CommitOp {
   // under `path` and not in the group goes to the trash in the same transaction.
   std::string group;
   bool mirror = false;
+  // kRestoreAt: the folder or file that was at `path` at this time (milliseconds since the
+  // epoch) becomes what it was then, at `path`: old contents as new versions, deleted files back,
+  // what was made since to the trash; all or none.
+  int64_t at_ms = 0;
 
   static CommitOp put_upload(std::string upload_id) {
     CommitOp op;
@@ -241,6 +245,13 @@ struct CommitOp {
     op.path = std::move(path);
     op.version = version;
     op.node_id = node_id;
+    return op;
+  }
+  static CommitOp restore_at(std::string path, int64_t at_ms) {
+    CommitOp op;
+    op.kind = OpKind::kRestoreAt;
+    op.path = std::move(path);
+    op.at_ms = at_ms;
     return op;
   }
   static CommitOp undelete(int64_t node_id, std::string to = "") {
@@ -342,6 +353,26 @@ struct HistoryResponse {
   std::string path;
   bool deleted = false;
   std::vector<VersionInfo> versions;  // Newest first.
+};
+
+// One change, as GET /v1/log shows it.
+struct LogEntry {
+  int64_t seq = 0;    // Its place in the journal of the namespace it happened in.
+  int64_t at_ms = 0;  // Milliseconds since the epoch.
+  std::string op;     // put, mkdir, delete, move, restore, share, unshare
+  std::string path;   // Where the file or folder was once changed.
+  std::string from;   // A move: where it was before.
+  NodeKind kind = NodeKind::kFile;
+  int64_t version = 0;  // Files: the head after the change.
+  std::string author;   // User name (empty for changes from before the journal recorded it).
+  std::string device;
+};
+
+// GET /v1/log?path=P&before=SEQ&since=MS&limit=N: changes to what is at P now (and to what was
+// deleted from it), newest first.
+struct LogResponse {
+  std::vector<LogEntry> entries;
+  int64_t next_before = 0;  // Pass as `before` for the next page; 0: there is no more.
 };
 
 // What a delete put in the trash: a node deleted whose parent is alive (a deleted folder stands

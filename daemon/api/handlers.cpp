@@ -30,7 +30,8 @@ std::variant<RequestContext, HttpResponse> admit(Services& services, RateLimiter
       return r;
     }
   }
-  return RequestContext{std::move(*user), req.device.substr(0, 128), services.now()};
+  return RequestContext{std::move(*user), req.device.substr(0, 128), services.now(),
+                        services.now_ms()};
 }
 
 std::string query_or(const HttpRequest& req, const char* key, std::string fallback) {

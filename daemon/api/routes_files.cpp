@@ -38,7 +38,29 @@ void add_file_routes(Routes& routes) {
         if (recursive != "0" && recursive != "1") {
           return fail(Error(ErrorCode::kInvalidArgument, "recursive is 0 or 1"));
         }
-        return answer(s.files().list(ctx, query_or(req, "path", "/"), recursive == "1"));
+        // `at`: milliseconds since the epoch, to list the folder as it was then.
+        std::optional<int64_t> at;
+        if (req.query.count("at") != 0) {
+          auto ms = query_number(req, "at", 0, 0, std::numeric_limits<int64_t>::max());
+          if (!ms) return fail(ms.error());
+          at = *ms;
+        }
+        return answer(s.files().list(ctx, query_or(req, "path", "/"), recursive == "1", at));
+      });
+  routes.query(
+      "GET", "/v1/log",
+      [](Services& s, const RequestContext& ctx, const HttpRequest& req, const std::string&) {
+        store::LogQuery q;
+        auto before = query_number(req, "before", 0, 0, std::numeric_limits<int64_t>::max());
+        auto since = query_number(req, "since", 0, 0, std::numeric_limits<int64_t>::max());
+        auto limit = query_number(req, "limit", 100, 1, 1000);
+        if (!before) return fail(before.error());
+        if (!since) return fail(since.error());
+        if (!limit) return fail(limit.error());
+        q.before_seq = *before;
+        q.since_ms = *since;
+        q.limit = static_cast<int>(*limit);
+        return answer(s.files().log(ctx, query_or(req, "path", "/"), q));
       });
   routes.query(
       "GET", "/v1/changes",

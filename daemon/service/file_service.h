@@ -29,9 +29,14 @@ class FileService : public ServiceBase {
   // Up to max_batch manifests; those the user may not read are left out.
   Result<protocol::ManifestsResponse> manifests(const RequestContext& ctx,
                                                 const protocol::ManifestsRequest& req);
-  // `recursive`: everything below the folder, in one snapshot (TreeStore::list_tree).
+  // `recursive`: everything below the folder, in one snapshot (TreeStore::list_tree). `at_ms`:
+  // as it was then (TreeStore::list_at), if the server still knows.
   Result<protocol::ListResponse> list(const RequestContext& ctx, std::string_view path,
-                                      bool recursive = false);
+                                      bool recursive = false,
+                                      std::optional<int64_t> at_ms = std::nullopt);
+  // What changed at or under `path`, newest first (TreeStore::log).
+  Result<protocol::LogResponse> log(const RequestContext& ctx, std::string_view path,
+                                    const store::LogQuery& query);
   Result<protocol::ChangesResponse> changes(const RequestContext& ctx, std::string_view cursor,
                                             int limit);
   // `path` (a live file) or, when node_id != 0, any file of the user's, deleted ones too.
@@ -42,6 +47,9 @@ class FileService : public ServiceBase {
   Result<protocol::QuotaResponse> quota(const RequestContext& ctx);
 
  private:
+  // kInvalidArgument if the server cannot say what was there at `at_ms`: before it began to
+  // record history, or older than the retention period (`cairnd retention`).
+  Result<void> check_time(const RequestContext& ctx, int64_t at_ms) const;
   // A commit op as the store takes it (see commit()).
   Result<store::TreeOp> tree_op(const RequestContext& ctx, const protocol::CommitOp& op) const;
   // A file's validated stage: canonical path, manifest, size. No upload id or expiry. A folder

@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "common/duration.h"
 #include "common/manifest.h"
 #include "common/paths.h"
 #include "common/remote_path.h"
@@ -184,6 +185,10 @@ Result<store::TreeOp> FileService::tree_op(const RequestContext& ctx,
   out.node_id = op.node_id;
   out.version = op.version;
   out.mode = op.mode;
+  if (op.kind == protocol::OpKind::kRestoreAt) {
+    CAIRN_RETURN_IF_ERROR(check_time(ctx, op.at_ms));
+    out.at_ms = op.at_ms;
+  }
   if (op.kind == protocol::OpKind::kPut) {
     if (op.file) {
       CAIRN_ASSIGN_OR_RETURN(out.file, stage_file(ctx, *op.file, ""));
@@ -300,13 +305,66 @@ Result<protocol::ManifestsResponse> FileService::manifests(const RequestContext&
   return out;
 }
 
+Result<void> FileService::check_time(const RequestContext& ctx, int64_t at_ms) const {
+  auto when = [](int64_t ms) { return utc_text(ms); };
+  CAIRN_ASSIGN_OR_RETURN(auto since, metadata_.setting("history_since_ms"));
+  if (since) {
+    auto first = parse_int(*since);
+    if (first && at_ms < *first) {
+      return make_error(ErrorCode::kInvalidArgument, "this server's history starts at " +
+                                                         when(*first) +
+                                                         " (when it was upgraded to record it); " +
+                                                         when(at_ms) + " is before that");
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto days, metadata_.setting("retention_days"));
+  if (days) {
+    auto keep = parse_int(*days);
+    if (keep && *keep >= 0 && at_ms < (ctx.now - *keep * 86400) * 1000) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        when(at_ms) + " is older than this server keeps history (" +
+                            std::to_string(*keep) + " days, cairnd retention): what was there " +
+                            "then may be forgotten");
+    }
+  }
+  return {};
+}
+
 Result<protocol::ListResponse> FileService::list(const RequestContext& ctx, std::string_view path,
-                                                 bool recursive) {
+                                                 bool recursive, std::optional<int64_t> at_ms) {
   CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
   CAIRN_RETURN_IF_ERROR(in_scope(ctx, canonical));
+  if (at_ms) {
+    CAIRN_RETURN_IF_ERROR(check_time(ctx, *at_ms));
+    CAIRN_ASSIGN_OR_RETURN(auto then, metadata_.list_at(ctx.actor(), canonical, *at_ms, recursive));
+    return to_wire(std::move(then));
+  }
   CAIRN_ASSIGN_OR_RETURN(auto listing, recursive ? metadata_.list_tree(ctx.actor(), canonical)
                                                  : metadata_.list(ctx.actor(), canonical));
   return to_wire(std::move(listing));
+}
+
+Result<protocol::LogResponse> FileService::log(const RequestContext& ctx, std::string_view path,
+                                               const store::LogQuery& query) {
+  CAIRN_ASSIGN_OR_RETURN(std::string canonical, normalize_remote_path(path));
+  CAIRN_RETURN_IF_ERROR(in_scope(ctx, canonical));
+  CAIRN_ASSIGN_OR_RETURN(auto page, metadata_.log(ctx.actor(), canonical, query));
+  protocol::LogResponse out;
+  out.next_before = page.next_before;
+  for (auto& e : page.entries) {
+    protocol::LogEntry w;
+    w.seq = e.seq;
+    w.at_ms = e.at_ms;
+    w.op = std::move(e.op);
+    w.path = std::move(e.path);
+    w.from = std::move(e.from);
+    w.kind = e.kind;
+    w.version = e.version;
+    w.author = std::move(e.author);
+    w.device = std::move(e.device);
+    out.entries.push_back(std::move(w));
+  }
+  return out;
 }
 
 Result<protocol::HistoryResponse> FileService::history(const RequestContext& ctx,

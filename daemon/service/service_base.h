@@ -23,22 +23,26 @@
 
 namespace cairn::service {
 
-// Wall-clock seconds. Tests substitute a manual clock.
+// Wall-clock time. Tests substitute a manual clock (whose milliseconds are its seconds').
 class Clock {
  public:
   virtual ~Clock() = default;
   virtual int64_t now_seconds() const = 0;
+  // What the journal stamps a change with (`--at` tells changes a second apart).
+  virtual int64_t now_ms() const { return now_seconds() * 1000; }
 };
 
 class SystemClock final : public Clock {
  public:
   int64_t now_seconds() const override;
+  int64_t now_ms() const override;
 };
 
 struct RequestContext {
   store::User user;
   std::string device;
   int64_t now = 0;
+  int64_t now_ms = 0;
 
   // Who acts, for the store: from the user's home namespace, with the token to check again
   // inside the transaction.

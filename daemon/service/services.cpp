@@ -14,6 +14,7 @@ store::Actor RequestContext::actor() const {
   a.namespace_id = user.home_namespace_id;
   a.device = device.empty() ? std::string("unknown") : device;
   a.now = now;
+  a.now_ms = now_ms;
   a.token_hash = user.token_hash;
   a.scope_path = user.scope.path == "/" ? std::string() : user.scope.path;
   return a;
@@ -39,6 +40,12 @@ Result<void> ServiceBase::may_write(const RequestContext& ctx,
 
 int64_t SystemClock::now_seconds() const {
   return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t SystemClock::now_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }

@@ -30,6 +30,7 @@ class Services {
 
   const ServiceConfig& config() const { return config_; }
   int64_t now() const { return clock_.now_seconds(); }
+  int64_t now_ms() const { return clock_.now_ms(); }
   protocol::ServerConfig server_config() const;
 
   IdentityService& identity() { return identity_; }

@@ -27,6 +27,8 @@ inline store::OpKind to_store(protocol::OpKind kind) {
       return store::OpKind::kUndelete;
     case protocol::OpKind::kPublish:
       return store::OpKind::kPublish;
+    case protocol::OpKind::kRestoreAt:
+      return store::OpKind::kRestoreAt;
   }
   return store::OpKind::kPut;
 }

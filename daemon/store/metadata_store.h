@@ -69,6 +69,8 @@ struct Actor {
   // request gives it; the store turns it into a path of `namespace_id` for an op in a folder
   // shared with the user. Empty: anywhere.
   std::string scope_path;
+  // Milliseconds since the epoch, for the journal (0: now * 1000).
+  int64_t now_ms = 0;
 };
 
 enum class Role { kViewer, kEditor };
@@ -110,7 +112,7 @@ struct StagedUpload {
 };
 
 // One operation of a commit, in the store's own terms (the service converts the wire's).
-enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete, kPublish };
+enum class OpKind { kPut, kMkdir, kDelete, kMove, kRestore, kUndelete, kPublish, kRestoreAt };
 struct TreeOp {
   OpKind kind = OpKind::kPut;
   // kPut: the file (or symlink) itself, staged and checked by the service; or, without it, the
@@ -130,6 +132,10 @@ struct TreeOp {
   // `mirror`, what else is under `path` goes to the trash in the same step.
   std::string group;
   bool mirror = false;
+  // kRestoreAt: the folder or file at `path` then (a path as it was) becomes, at that path, what
+  // it was at this time (milliseconds since the epoch): files as they were come back as new
+  // versions (deleted ones come back), what was created since goes to the trash; all or none.
+  int64_t at_ms = 0;
 };
 
 // What one operation did.
@@ -324,6 +330,31 @@ struct QuotaUsage {
 using FeedCursor = std::map<int64_t, int64_t>;
 
 // A feed's position before and after one commit.
+// One change of the journal, as `cairn log` shows it.
+struct LogEntry {
+  int64_t seq = 0;
+  int64_t at_ms = 0;
+  std::string op;    // put, mkdir, delete, move, restore, share, unshare
+  std::string path;  // Where the node was once the change was made, in the actor's view.
+  std::string from;  // A move: where it was before.
+  NodeKind kind = NodeKind::kFile;
+  int64_t version = 0;  // The file's head after the change.
+  std::string author;   // User name; empty for changes from before the journal said.
+  std::string device;
+};
+
+struct LogQuery {
+  int64_t before_seq = 0;  // Older than this entry (0: from the newest).
+  int64_t since_ms = 0;    // Not older than this.
+  int limit = 100;
+};
+
+struct LogPage {
+  std::vector<LogEntry> entries;  // Newest first.
+  int64_t next_before = 0;        // Pass as before_seq for the next page; 0: no more.
+};
+
+// A feed's position before and after one commit.
 struct FeedSpan {
   int64_t before = 0;
   int64_t after = 0;
@@ -469,6 +500,16 @@ class TreeStore {
   // name); a folder or file shared with the actor appears as its mount, not listed into. A file
   // at `path` is listed alone, as by list().
   virtual Result<Listing> list_tree(const Actor& actor, const std::string& path) = 0;
+  // The folder (or file) at `path` as it was at `at_ms` (milliseconds since the epoch; `path` as
+  // it was then): its children then, or with `recursive` everything below it then, as
+  // list_tree() orders them, each file at the version it had then. kNotFound if nothing was
+  // there, or if some file's version of then is gone (emptied from the trash, or past the
+  // retention period), naming the files.
+  virtual Result<Listing> list_at(const Actor& actor, const std::string& path, int64_t at_ms,
+                                  bool recursive) = 0;
+  // The changes to what is at `path` now (and to what was deleted from it), newest first.
+  virtual Result<LogPage> log(const Actor& actor, const std::string& path,
+                              const LogQuery& query) = 0;
   // The current state of every node of the actor's view changed after `after`, each feed's
   // changes oldest first: the home namespace's, then each shared folder's. One snapshot.
   virtual Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) = 0;

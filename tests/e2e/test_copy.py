@@ -217,6 +217,9 @@ class CopyTest(CairnTestCase):
         mirrored = self.put(src, "/m", "--delete")
         self.assertEqual(mirrored["files_deleted"], 1)
         self.assertNotIn("/m/d/f0.txt", self.listing("/m/d"))
+        # The destination folder keeps its mode (a mirror once made it 0644: unusable as a folder).
+        top = [e for e in self.cairn_json("ls", "/")["entries"] if e["path"] == "/m"]
+        self.assertEqual(top[0]["mode"], "0755")
         trash = self.cairn_json("trash")
         self.assertIn("/m/d/f0.txt", {e["path"] for e in trash["entries"]})
 

@@ -332,9 +332,26 @@ Result<protocol::ListResponse> ApiClient::list(const std::string& remote_path) {
                                            Retry::kYes);
 }
 
-Result<protocol::ListResponse> ApiClient::list_tree(const std::string& remote_path) {
+Result<protocol::ListResponse> ApiClient::list_tree(const std::string& remote_path,
+                                                    std::optional<int64_t> at_ms) {
+  const std::string at = at_ms ? "&at=" + std::to_string(*at_ms) : "";
   return json_call<protocol::ListResponse>(
-      "GET", "/v1/list?recursive=1&path=" + escape(remote_path), "", Retry::kYes);
+      "GET", "/v1/list?recursive=1&path=" + escape(remote_path) + at, "", Retry::kYes);
+}
+
+Result<protocol::ListResponse> ApiClient::list_at(const std::string& remote_path, int64_t at_ms) {
+  return json_call<protocol::ListResponse>(
+      "GET", "/v1/list?path=" + escape(remote_path) + "&at=" + std::to_string(at_ms), "",
+      Retry::kYes);
+}
+
+Result<protocol::LogResponse> ApiClient::log(const std::string& remote_path, int64_t before,
+                                             int64_t since_ms, int limit) {
+  return json_call<protocol::LogResponse>(
+      "GET",
+      "/v1/log?path=" + escape(remote_path) + "&before=" + std::to_string(before) +
+          "&since=" + std::to_string(since_ms) + "&limit=" + std::to_string(limit),
+      "", Retry::kYes);
 }
 
 Result<protocol::ChangesResponse> ApiClient::changes(const std::string& cursor, int limit) {

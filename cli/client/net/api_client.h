@@ -58,7 +58,15 @@ class ApiClient final : public RemoteTree {
   Result<protocol::ListResponse> list(const std::string& remote_path) override;
   // Everything below a remote folder in one request and one snapshot, parents first; a folder
   // shared with us inside it comes as its mount entry, to be listed on its own.
-  Result<protocol::ListResponse> list_tree(const std::string& remote_path);
+  // With `at_ms`: as it was then (milliseconds since the epoch).
+  Result<protocol::ListResponse> list_tree(const std::string& remote_path,
+                                           std::optional<int64_t> at_ms = std::nullopt);
+  // A folder's children (or the one file) as they were at `at_ms`.
+  Result<protocol::ListResponse> list_at(const std::string& remote_path, int64_t at_ms);
+  // One page of what changed at or under `remote_path`, newest first: older than the entry
+  // `before` (0: from the newest), not older than `since_ms`.
+  Result<protocol::LogResponse> log(const std::string& remote_path, int64_t before,
+                                    int64_t since_ms, int limit);
   Result<protocol::ChangesResponse> changes(const std::string& cursor, int limit) override;
   // The versions of the live file at `remote_path`, or (node_id != 0) of any file, deleted too.
   Result<protocol::HistoryResponse> history(const std::string& remote_path, int64_t node_id = 0);

@@ -9,6 +9,7 @@
 // /ci/b the build folder); with a destination ending in '/' or several sources, each source goes
 // inside it under its own name (`put build /ci/` makes /ci/build).
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ struct CopyOptions {
   // allow_mass_delete.
   bool mirror = false;
   bool allow_mass_delete = false;
+  // get: the remote paths as they were at this time (milliseconds since the epoch).
+  std::optional<int64_t> at_ms;
 };
 
 // Where each of `sources` goes under `dest`, by the rule above ("" for a source whose copy is
@@ -39,8 +42,10 @@ Result<std::vector<std::string>> copy_targets(const std::vector<std::string>& so
 
 // Everything at and under the remote `path`, each path checked: canonical and at or under `path`
 // (a server's word is not trusted). The first entry is `path`'s own (a folder's listing does not
-// carry it: then a folder entry is made for it). kNotFound if nothing is there.
-Result<std::vector<protocol::Entry>> list_remote_tree(ApiClient& api, const std::string& path);
+// carry it: then a folder entry is made for it). kNotFound if nothing is there. With `at_ms`: as
+// it was then.
+Result<std::vector<protocol::Entry>> list_remote_tree(ApiClient& api, const std::string& path,
+                                                      std::optional<int64_t> at_ms = std::nullopt);
 
 // Uploads local files and folders (recursively) to the remote `dest`. Only chunks the server
 // lacks travel; a file whose content and mode are already there is not committed again. What
@@ -56,7 +61,9 @@ Result<SyncReport> get(const ServerEndpoint& endpoint, const std::vector<std::st
                        const std::string& dest, const CopyOptions& options, Printer& printer);
 
 // Writes the remote file `path` to `fd`, in order, every chunk verified before it is written.
-// Memory is bounded by a window of chunks, whatever the file's size.
-Result<uint64_t> cat(const ServerEndpoint& endpoint, const std::string& path, int fd);
+// Memory is bounded by a window of chunks, whatever the file's size. With `at_ms`: the file as it
+// was then.
+Result<uint64_t> cat(const ServerEndpoint& endpoint, const std::string& path, int fd,
+                     std::optional<int64_t> at_ms = std::nullopt);
 
 }  // namespace cairn::client

@@ -341,9 +341,10 @@ Result<LocalTarget> local_target(const std::string& dest, const Entry& top) {
 }
 
 // Downloads one remote source to `dest`.
-Result<void> get_one(ApiClient& api, int threads, const std::string& source,
+Result<void> get_one(ApiClient& api, const CopyOptions& options, const std::string& source,
                      const std::string& dest, Progress& progress, SyncReport& report) {
-  CAIRN_ASSIGN_OR_RETURN(auto entries, list_remote_tree(api, source));
+  const int threads = options.transfer_threads;
+  CAIRN_ASSIGN_OR_RETURN(auto entries, list_remote_tree(api, source, options.at_ms));
   CAIRN_ASSIGN_OR_RETURN(auto target, local_target(dest, entries.front()));
   std::vector<std::pair<std::string, const Entry*>> items;
   for (const auto& e : entries) {
@@ -392,8 +393,9 @@ Result<std::vector<std::string>> copy_targets(const std::vector<std::string>& so
   return out;
 }
 
-Result<std::vector<Entry>> list_remote_tree(ApiClient& api, const std::string& path) {
-  CAIRN_ASSIGN_OR_RETURN(auto top, api.list_tree(path));
+Result<std::vector<Entry>> list_remote_tree(ApiClient& api, const std::string& path,
+                                            std::optional<int64_t> at_ms) {
+  CAIRN_ASSIGN_OR_RETURN(auto top, api.list_tree(path, at_ms));
   std::vector<Entry> out;
   if (top.entries.size() == 1 && top.entries[0].path == path &&
       top.entries[0].kind != NodeKind::kFolder) {
@@ -403,6 +405,7 @@ Result<std::vector<Entry>> list_remote_tree(ApiClient& api, const std::string& p
   Entry root;
   root.path = path;
   root.kind = NodeKind::kFolder;
+  root.mode = protocol::default_mode(NodeKind::kFolder);  // Not listed: its parent's listing says.
   out.push_back(std::move(root));
   // Every entry is checked before it is used: canonical, inside a folder listed before it, and
   // listed once.
@@ -424,7 +427,7 @@ Result<std::vector<Entry>> list_remote_tree(ApiClient& api, const std::string& p
     out.push_back(std::move(e));
   }
   for (const auto& mount : mounts) {
-    CAIRN_ASSIGN_OR_RETURN(auto inside, list_remote_tree(api, mount));
+    CAIRN_ASSIGN_OR_RETURN(auto inside, list_remote_tree(api, mount, at_ms));
     for (size_t i = 1; i < inside.size(); ++i) out.push_back(std::move(inside[i]));
   }
   return out;
@@ -446,7 +449,7 @@ Result<SyncReport> get(const ServerEndpoint& endpoint, const std::vector<std::st
   progress.start();
   for (size_t i = 0; i < remotes.size(); ++i) {
     const std::string to = names[i].empty() ? dest : (fs::path(dest) / names[i]).string();
-    auto got = get_one(api, options.transfer_threads, remotes[i], to, progress, report);
+    auto got = get_one(api, options, remotes[i], to, progress, report);
     if (!got) {
       progress.stop();
       if (remotes.size() == 1) return std::move(got).error();
@@ -460,10 +463,11 @@ Result<SyncReport> get(const ServerEndpoint& endpoint, const std::vector<std::st
   return report;
 }
 
-Result<uint64_t> cat(const ServerEndpoint& endpoint, const std::string& path, int fd) {
+Result<uint64_t> cat(const ServerEndpoint& endpoint, const std::string& path, int fd,
+                     std::optional<int64_t> at_ms) {
   CAIRN_ASSIGN_OR_RETURN(auto remote, normalize_remote_path(path));
   ApiClient api(endpoint);
-  CAIRN_ASSIGN_OR_RETURN(auto listing, api.list(remote));
+  CAIRN_ASSIGN_OR_RETURN(auto listing, at_ms ? api.list_at(remote, *at_ms) : api.list(remote));
   const auto& entries = listing.entries;
   if (entries.size() != 1 || entries[0].path != remote || entries[0].kind == NodeKind::kFolder) {
     // A folder's listing holds its children; anything else is not an answer to this question.

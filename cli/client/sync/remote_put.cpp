@@ -167,6 +167,13 @@ Result<void> Putter::gather(const std::string& source, size_t index) {
   const fs::path real = fs::canonical(clean_local(source), ec);
   if (ec) return make_error(ErrorCode::kNotFound, source + ": " + ec.message());
   auto listed = list_remote_tree(api_, remote);
+  if (listed && listed->front().kind == NodeKind::kFolder && remote != "/") {
+    // The folder's own mode is in its parent's listing: a mirror keeps it as it is.
+    CAIRN_ASSIGN_OR_RETURN(auto parent, api_.list(remote_parent(remote)));
+    for (const auto& e : parent.entries) {
+      if (e.path == remote) listed->front().mode = e.mode;
+    }
+  }
   if (listed) {
     listed_.push_back(std::move(*listed));
     for (const auto& e : listed_.back()) {

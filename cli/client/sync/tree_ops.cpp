@@ -278,6 +278,11 @@ Result<protocol::VersionInfo> find_file_version(ApiClient& api, const std::strin
   return *chosen;
 }
 
+Result<protocol::CommitResult> restore_at_on_server(ApiClient& api, const std::string& remote,
+                                                    int64_t at_ms) {
+  return expect_done(commit_one(api, CommitOp::restore_at(remote, at_ms)));
+}
+
 Result<protocol::CommitResult> restore_on_server(ApiClient& api, Session* session,
                                                  const std::string& remote,
                                                  const std::optional<std::string>& rel,

@@ -61,6 +61,12 @@ Result<protocol::TrashEntry> in_trash(ApiClient& api, const std::string& remote)
 Result<protocol::VersionInfo> find_file_version(ApiClient& api, const std::string& remote,
                                                 int64_t version);
 
+// Brings the folder or file that was at `remote` at `at_ms` back to how it was then, at `remote`,
+// in one server transaction: contents as new versions, deleted files back, what was made since to
+// the trash. The result counts what changed and what went to the trash.
+Result<protocol::CommitResult> restore_at_on_server(ApiClient& api, const std::string& remote,
+                                                    int64_t at_ms);
+
 // Restores `version` of the file at `remote` as its new head; in a working copy, of the node
 // this copy knows at `rel`. Version 0: brings `remote` back from the trash (kInvalidArgument if
 // it is not deleted).

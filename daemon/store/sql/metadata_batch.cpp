@@ -181,9 +181,15 @@ Result<void> Tx::create_files(const Actor& a, std::vector<NewFile>& files) {
   rows.clear();
   for (const auto& f : files) {
     rows.push_back({sql::to_value(a.namespace_id), sql::to_value(++seq), sql::to_value(f.node),
-                    sql::to_value("put"), sql::to_value(a.now)});
+                    sql::to_value("put"), sql::to_value(a.now), sql::to_value(f.parent),
+                    sql::to_value(f.name), sql::to_value(kind_code(f.u->kind)),
+                    sql::to_value(int64_t{1}), sql::to_value(int64_t{1}), sql::to_value(a.user_id),
+                    sql::to_value(a.device), sql::to_value(at_ms(a))});
   }
-  return insert_rows(s_, "INSERT INTO journal(namespace_id, seq, node_id, op, created_at)", rows);
+  return insert_rows(s_,
+                     "INSERT INTO journal(namespace_id, seq, node_id, op, created_at, parent_id, "
+                     "name, kind, head_seq, live, author_id, device, at_ms)",
+                     rows);
 }
 
 Result<void> Tx::put_new_files(const Actor& a, const std::vector<TreeOp>& ops,

@@ -43,6 +43,9 @@ using sql::TxMode;
 inline int kind_code(NodeKind kind) { return static_cast<int>(kind); }
 NodeKind kind_from_code(int64_t code);
 
+// When `a` acts, in milliseconds: what the journal records.
+inline int64_t at_ms(const Actor& a) { return a.now_ms != 0 ? a.now_ms : a.now * 1000; }
+
 struct NodeRow {
   int64_t node_id = 0;
   NodeKind kind = NodeKind::kFile;
@@ -310,10 +313,11 @@ class Tx {
   // Resolves a canonical path to a live node; nullopt if any segment is missing.
   Result<std::optional<NodeRow>> resolve(int64_t ns, const std::string& path);
 
-  // Appends a journal entry for `node` at the namespace's next sequence number. The UPDATE
-  // serialises commits to one namespace; commits to different namespaces do not wait.
+  // Appends a journal entry for `node` of namespace `ns` at the namespace's next sequence number,
+  // made by `a`: with the node's place and state as they are now (call it after the change). The
+  // UPDATE serialises commits to one namespace; commits to different namespaces do not wait.
   // `from_parent`: a moved node's old parent.
-  Result<void> journal(int64_t ns, int64_t node, const char* op, int64_t now,
+  Result<void> journal(const Actor& a, int64_t ns, int64_t node, const char* op,
                        std::optional<int64_t> from_parent = std::nullopt);
 
   // Creates a node under `parent` with its closure rows: one per ancestor plus itself.
@@ -409,6 +413,22 @@ class Tx {
   // anything in it go to the trash; returns how many were deleted (folders count once).
   Result<int64_t> mirror_under(const Actor& a, const std::string& root,
                                const std::unordered_set<std::string>& keep);
+  // The tree as it was (metadata_point_in_time.cpp). The node at `path` of namespace `ns` at
+  // `at_ms`, if one was there (live).
+  Result<std::optional<NodeRow>> resolve_at(int64_t ns, const std::string& path, int64_t at_ms);
+  // Entries of namespace `ns` at `at_ms`: the node `node` itself (`self`, named `path`), or what
+  // was below it then down to `depth` levels (parents first, by depth then name), named under
+  // `path`. Each file at the version it had then; kNotFound naming the files whose version of
+  // then is gone.
+  Result<std::vector<Entry>> entries_at(int64_t ns, int64_t node, const std::string& path,
+                                        int64_t at_ms, bool self, int depth);
+  // kRestoreAt: the folder or file at view path `path` then becomes what it was at `at_ms`.
+  Result<OpResult> restore_at(const Actor& a, const std::string& path, int64_t at_ms);
+  // Makes the live node at `path` of the actor's namespace (creating it, or reviving a deleted
+  // one of the same name and kind) the file or symlink that `from` was, at its version
+  // `from_seq`: a new version copying that one's fields. Unchanged if it already has that content.
+  Result<OpResult> put_version_of(const Actor& a, const std::string& path, int64_t from,
+                                  int64_t from_seq);
   // Commits a file that came with the commit: its manifest is stored here.
   Result<OpResult> put_file(const Actor& a, const StagedUpload& u);
   // Both: finds the namespace of the file's path, then put_staged.
@@ -592,6 +612,9 @@ class SqlMetadataStore final : public MetadataStore {
 
   Result<Listing> list(const Actor& actor, const std::string& path) override;
   Result<Listing> list_tree(const Actor& actor, const std::string& path) override;
+  Result<Listing> list_at(const Actor& actor, const std::string& path, int64_t at_ms,
+                          bool recursive) override;
+  Result<LogPage> log(const Actor& actor, const std::string& path, const LogQuery& query) override;
 
   Result<ChangesPage> changes(const Actor& actor, const FeedCursor& after, int limit) override;
 

@@ -73,7 +73,8 @@ Result<int64_t> Tx::mirror_under(const Actor& a, const std::string& root,
       at = remote_parent(at);
     }
   }
-  CAIRN_ASSIGN_OR_RETURN(auto p, place(a, root));
+  // A shared folder's own path (its mount) leads into it.
+  CAIRN_ASSIGN_OR_RETURN(auto p, place_contents(a, root));
   CAIRN_ASSIGN_OR_RETURN(auto top, resolve(p.ns, p.path));
   if (!top || top->kind != NodeKind::kFolder) return int64_t{0};
   std::vector<std::string> doomed;

@@ -40,11 +40,11 @@ Result<ShareInfo> SqlMetadataStore::share(const Actor& actor, const std::string&
       // A viewer shares nothing: the links they made as an editor end now.
       CAIRN_RETURN_IF_ERROR(tx.revoke_unshared_links(grantee_id, actor.namespace_id, actor.now));
       CAIRN_RETURN_IF_ERROR(
-          tx.journal(existing[0].get_int(1), existing[0].get_int(2), "share", actor.now));
+          tx.journal(actor, existing[0].get_int(1), existing[0].get_int(2), "share"));
       return out;
     }
     // The grantee sees it at /Shared/NAME, or NAME (2) ... if that is taken.
-    Actor them{grantee_id, grantee_ns, "", actor.now, std::nullopt, 0, ""};
+    Actor them{grantee_id, grantee_ns, "", actor.now, std::nullopt, 0, "", actor.now_ms};
     auto folder = tx.ensure_folder(them, "/Shared");
     if (!folder) {
       return make_error(folder.error().code(),
@@ -61,7 +61,7 @@ Result<ShareInfo> SqlMetadataStore::share(const Actor& actor, const std::string&
     }
     CAIRN_ASSIGN_OR_RETURN(const int64_t mount,
                            tx.create_node(grantee_ns, folder->first, mount_name, kind, actor.now));
-    CAIRN_RETURN_IF_ERROR(tx.journal(grantee_ns, mount, "share", actor.now));
+    CAIRN_RETURN_IF_ERROR(tx.journal(actor, grantee_ns, mount, "share"));
     CAIRN_ASSIGN_OR_RETURN(
         auto ins, s.query("INSERT INTO shares(namespace_id, root_node_id, grantee_id, role, "
                           "mount_namespace_id, mount_node_id, created_by, created_at) VALUES "
@@ -114,7 +114,7 @@ Result<void> SqlMetadataStore::unshare(const Actor& actor, const std::string& pa
                 "node_id=?2",
                 r[0].get_int(1), r[0].get_int(2), actor.now));
     // "unshare", not "delete": the grantee's client keeps its copy as the grantee's own.
-    CAIRN_RETURN_IF_ERROR(tx.journal(r[0].get_int(1), r[0].get_int(2), "unshare", actor.now));
+    CAIRN_RETURN_IF_ERROR(tx.journal(actor, r[0].get_int(1), r[0].get_int(2), "unshare"));
     // What they can no longer reach, they can no longer publish.
     CAIRN_RETURN_IF_ERROR(tx.revoke_unshared_links(r[0].get_int(3), r[0].get_int(4), actor.now));
     return {};

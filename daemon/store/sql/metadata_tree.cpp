@@ -145,6 +145,8 @@ Result<OpResult> Tx::apply(const Actor& a, const TreeOp& op) {
     }
     case OpKind::kPublish:
       return publish(a, op.group, op.path, op.mirror);
+    case OpKind::kRestoreAt:
+      return restore_at(a, op.path, op.at_ms);
     case OpKind::kUndelete: {
       // The trash is the home namespace's: a file deleted in a shared folder is in its owner's.
       if (!op.to.empty()) {
@@ -260,7 +262,7 @@ Result<OpResult> Tx::put_staged(const Actor& a, const StagedUpload& u,
         s_.query("UPDATE nodes SET head_seq=?1, kind=?2 WHERE "
                  "namespace_id=?3 AND node_id=?4",
                  next_seq, kind_code(u.kind), a.namespace_id, node));
-    CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, node, "put", a.now));
+    CAIRN_RETURN_IF_ERROR(journal(a, a.namespace_id, node, "put"));
     result.status = OpStatus::kOk;
     result.version = next_seq;
   }
@@ -281,7 +283,7 @@ Result<OpResult> Tx::mkdir(const Actor& a, const std::string& path, std::optiona
                                     "node_id=?3 AND mode <> ?1",
                                     static_cast<int64_t>(*mode), a.namespace_id, made.first));
     if (r.affected > 0 && !made.second) {
-      CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, made.first, "mkdir", a.now));
+      CAIRN_RETURN_IF_ERROR(journal(a, a.namespace_id, made.first, "mkdir"));
       result.status = OpStatus::kOk;
     }
   }
@@ -345,7 +347,7 @@ Result<OpResult> Tx::remove(const Actor& a, const std::string& path, std::option
         s_.query("UPDATE nodes SET deleted_at=?1, trash_id=?4 WHERE "
                  "namespace_id=?2 AND node_id=?3",
                  a.now, a.namespace_id, id, node->node_id));
-    CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, id, "delete", a.now));
+    CAIRN_RETURN_IF_ERROR(journal(a, a.namespace_id, id, "delete"));
   }
   result.status = OpStatus::kOk;
   result.version = node->head_seq;
@@ -430,15 +432,13 @@ Result<OpResult> Tx::move(const Actor& a, const std::string& from, const std::st
   CAIRN_ASSIGN_OR_RETURN(auto info, node_info(a.namespace_id, node->node_id));
   if (!info) return make_error(ErrorCode::kInternal, "node vanished: " + from_path);
   CAIRN_RETURN_IF_ERROR(reparent(a.namespace_id, node->node_id, info->parent, parent.first, name));
-  CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, node->node_id, "move", a.now, info->parent));
+  CAIRN_RETURN_IF_ERROR(journal(a, a.namespace_id, node->node_id, "move", info->parent));
   result.status = OpStatus::kOk;
   return result;
 }
 
 Result<OpResult> Tx::restore(const Actor& a, const std::string& path, int64_t wanted,
                              int64_t expect_node) {
-  OpResult result;
-  result.path = path;
   CAIRN_ASSIGN_OR_RETURN(auto node, resolve(a.namespace_id, path));
   if (!node) {
     return make_error(ErrorCode::kNotFound,
@@ -451,7 +451,6 @@ Result<OpResult> Tx::restore(const Actor& a, const std::string& path, int64_t wa
                           " is another file now than the one whose history you read; look "
                           "at its history again");
   }
-  result.node_id = node->node_id;
   if (node->kind == NodeKind::kFolder) {
     return make_error(ErrorCode::kInvalidArgument, path + " is a folder: versions are per file");
   }
@@ -460,31 +459,7 @@ Result<OpResult> Tx::restore(const Actor& a, const std::string& path, int64_t wa
     return make_error(ErrorCode::kNotFound,
                       "no version " + std::to_string(wanted) + " of " + path + " (see history)");
   }
-  CAIRN_ASSIGN_OR_RETURN(auto head, version(a.namespace_id, node->node_id, node->head_seq));
-  result.version = node->head_seq;
-  if (head && head->manifest == old->manifest && head->mode == old->mode &&
-      head->symlink_target == old->symlink_target) {
-    result.status = OpStatus::kUnchanged;
-    return result;
-  }
-  // A new version pointing at the old content: no bytes are copied.
-  const int64_t next = node->head_seq + 1;
-  CAIRN_RETURN_IF_ERROR(charge(a.namespace_id, charged(old) - charged(head)));
-  CAIRN_RETURN_IF_ERROR(s_.query(
-      "INSERT INTO versions(namespace_id, node_id, seq, manifest_hash, size, mode, "
-      "mtime_ns, symlink_target, author_id, device, base_seq, created_at) SELECT "
-      "namespace_id, node_id, ?4, manifest_hash, size, mode, mtime_ns, "
-      "symlink_target, ?5, ?6, ?7, ?8 FROM versions WHERE namespace_id=?1 AND "
-      "node_id=?2 AND seq=?3",
-      a.namespace_id, node->node_id, wanted, next, a.user_id, a.device, node->head_seq, a.now));
-  const NodeKind kind = old->manifest ? NodeKind::kFile : NodeKind::kSymlink;
-  CAIRN_RETURN_IF_ERROR(
-      s_.query("UPDATE nodes SET head_seq=?1, kind=?2 WHERE namespace_id=?3 AND node_id=?4", next,
-               kind_code(kind), a.namespace_id, node->node_id));
-  CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, node->node_id, "restore", a.now));
-  result.status = OpStatus::kOk;
-  result.version = next;
-  return result;
+  return put_version_of(a, path, node->node_id, wanted);
 }
 
 Result<OpResult> Tx::undelete(const Actor& a, int64_t node, const std::string& to) {
@@ -530,7 +505,7 @@ Result<OpResult> Tx::undelete(const Actor& a, int64_t node, const std::string& t
         s_.query("UPDATE nodes SET deleted_at=NULL, trash_id=NULL WHERE namespace_id=?1 AND "
                  "node_id=?2",
                  a.namespace_id, id));
-    CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, id, "restore", a.now));
+    CAIRN_RETURN_IF_ERROR(journal(a, a.namespace_id, id, "restore"));
   }
   result.status = OpStatus::kOk;
   return result;
@@ -586,7 +561,7 @@ Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
       const bool keep = r.has_value() && r->status != OpStatus::kConflict;
       if (!keep) CAIRN_RETURN_IF_ERROR(s.exec("ROLLBACK TO SAVEPOINT op"));
       if (!keep || op.kind == OpKind::kDelete || op.kind == OpKind::kMove ||
-          op.kind == OpKind::kPublish) {
+          op.kind == OpKind::kPublish || op.kind == OpKind::kRestoreAt) {
         tx.forget_folders();
       }
       CAIRN_RETURN_IF_ERROR(s.exec("RELEASE SAVEPOINT op"));

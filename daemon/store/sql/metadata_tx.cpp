@@ -360,7 +360,7 @@ Result<std::optional<NodeRow>> Tx::resolve(int64_t ns, const std::string& path) 
   return std::optional<NodeRow>(current);
 }
 
-Result<void> Tx::journal(int64_t ns, int64_t node, const char* op, int64_t now,
+Result<void> Tx::journal(const Actor& a, int64_t ns, int64_t node, const char* op,
                          std::optional<int64_t> from_parent) {
   CAIRN_ASSIGN_OR_RETURN(auto bumped, s_.query("UPDATE namespaces SET last_seq = last_seq + 1 "
                                                "WHERE namespace_id=?1 RETURNING last_seq",
@@ -368,10 +368,16 @@ Result<void> Tx::journal(int64_t ns, int64_t node, const char* op, int64_t now,
   if (bumped.empty()) return make_error(ErrorCode::kNotFound, "namespace " + std::to_string(ns));
   const int64_t seq = bumped[0].get_int(0);
   s_.announce(std::to_string(ns));  // Heard by watch_changes() once this commits.
-  CAIRN_RETURN_IF_ERROR(
-      s_.query("INSERT INTO journal(namespace_id, seq, node_id, op, created_at, from_parent) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-               ns, seq, node, op, now, from_parent));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto added,
+      s_.query("INSERT INTO journal(namespace_id, seq, node_id, op, created_at, from_parent, "
+               "parent_id, name, kind, head_seq, live, author_id, device, at_ms) SELECT ?1, ?2, "
+               "?3, ?4, ?5, ?6, n.parent_id, n.name, n.kind, n.head_seq, CASE WHEN n.deleted_at "
+               "IS NULL THEN 1 ELSE 0 END, ?7, ?8, ?9 FROM nodes n WHERE n.namespace_id=?1 AND "
+               "n.node_id=?3",
+               ns, seq, node, op, a.now, from_parent, a.user_id, a.device, at_ms(a)));
+  if (added.affected == 0)
+    return make_error(ErrorCode::kInternal, "journal: no node " + std::to_string(node));
   return {};
 }
 
@@ -443,7 +449,7 @@ Result<std::optional<std::pair<int64_t, bool>>> Tx::walk_folders(const Actor& a,
       return Found();
     } else {
       CAIRN_ASSIGN_OR_RETURN(current, revive_or_create(a, current, seg, NodeKind::kFolder));
-      CAIRN_RETURN_IF_ERROR(journal(a.namespace_id, current, "mkdir", a.now));
+      CAIRN_RETURN_IF_ERROR(journal(a, a.namespace_id, current, "mkdir"));
       created = true;
     }
     folders.emplace(walked, current);
