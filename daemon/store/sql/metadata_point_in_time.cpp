@@ -11,7 +11,8 @@
 namespace cairn::store::sqlstore {
 namespace {
 
-// "j is its node's latest entry up to the time in parameter ?n".
+// "j is its node's latest entry up to the time in parameter ?n", read from the index on node,
+// seq and time alone.
 std::string latest_up_to(int n) {
   const std::string t = "?" + std::to_string(n);
   return "j.at_ms <= " + t +
@@ -19,6 +20,9 @@ std::string latest_up_to(int n) {
          "AND k.node_id = j.node_id AND k.at_ms <= " +
          t + ")";
 }
+
+// Children by parent go through the index on parent and name; the namespace is a filter (`+`
+// keeps SQLite from walking the namespace's journal by its primary key instead).
 
 // What entries_at reads after a node's id, parent, name, kind, head and depth: the version it
 // had then, and a folder's mode (which has no versions).
@@ -33,7 +37,7 @@ Result<std::optional<NodeRow>> Tx::resolve_at(int64_t ns, const std::string& pat
   for (const auto& seg : split_remote_path(path)) {
     if (current.kind != NodeKind::kFolder) return std::optional<NodeRow>();
     CAIRN_ASSIGN_OR_RETURN(auto r, s_.query("SELECT j.node_id, j.kind, j.head_seq FROM journal j "
-                                            "WHERE j.namespace_id=?1 AND j.parent_id=?2 AND "
+                                            "WHERE +j.namespace_id=?1 AND j.parent_id=?2 AND "
                                             "j.name=?3 AND j.live = 1 AND " +
                                                 latest_up_to(4) + " ORDER BY j.seq DESC LIMIT 1",
                                             ns, current.node_id, seg, at_ms));
@@ -64,8 +68,8 @@ Result<std::vector<Entry>> Tx::entries_at(int64_t ns, int64_t node, const std::s
                                 "CAST('' AS TEXT), CAST(1 AS BIGINT), CAST(0 AS BIGINT), CAST(0 "
                                 "AS BIGINT) UNION ALL SELECT j.node_id, j.parent_id, j.name, "
                                 "j.kind, j.head_seq, t.depth + 1 FROM t JOIN journal j ON "
-                                "j.namespace_id = ?1 AND j.parent_id = t.node_id WHERE t.depth < "
-                                "?4 AND t.kind = 1 AND j.live = 1 AND ") +
+                                "j.parent_id = t.node_id WHERE +j.namespace_id = ?1 AND t.depth "
+                                "< ?4 AND t.kind = 1 AND j.live = 1 AND ") +
                         latest_up_to(3) +
                         ") SELECT t.node_id, t.parent_id, t.name, t.kind, t.head_seq, t.depth, " +
                         kThenColumns +

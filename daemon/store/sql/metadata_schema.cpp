@@ -495,6 +495,10 @@ CREATE INDEX uploads_group ON uploads(user_id, group_id);
 // before keep NULLs, except each node's latest, which takes the node's state now (what that entry
 // left, since every change of a node's place or head writes one); settings.history_since_ms is
 // when this ran (0 on a store with no journal yet): what was before it is not known.
+//     Indexes: a node's entries carry their time, so that "its latest entry up to T" is read from
+// the index alone (SQLite, without statistics, passes over an index it must leave for the table
+// and walks the namespace's whole journal instead); children by parent (node ids are unique
+// across namespaces, so the parent alone is selective).
 constexpr const char* kMigration13Columns = R"sql(
 ALTER TABLE journal ADD COLUMN parent_id {INT};
 ALTER TABLE journal ADD COLUMN name TEXT;
@@ -514,7 +518,9 @@ UPDATE journal SET
     n.node_id = journal.node_id)
   WHERE seq = (SELECT MAX(k.seq) FROM journal k WHERE k.namespace_id = journal.namespace_id AND
     k.node_id = journal.node_id);
-CREATE INDEX journal_parent ON journal(namespace_id, parent_id, name);
+DROP INDEX journal_node;
+CREATE INDEX journal_node ON journal(namespace_id, node_id, seq, at_ms);
+CREATE INDEX journal_parent ON journal(parent_id, name);
 )sql";
 constexpr const char* kSqliteMigration13 = R"sql(
 INSERT INTO settings(key, value) VALUES ('history_since_ms', CASE WHEN EXISTS (SELECT 1 FROM
