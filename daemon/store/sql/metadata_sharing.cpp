@@ -41,6 +41,8 @@ Result<ShareInfo> SqlMetadataStore::share(const Actor& actor, const std::string&
       CAIRN_RETURN_IF_ERROR(tx.revoke_unshared_links(grantee_id, actor.namespace_id, actor.now));
       CAIRN_RETURN_IF_ERROR(
           tx.journal(actor, existing[0].get_int(1), existing[0].get_int(2), "share"));
+      // And the owner's log says so.
+      CAIRN_RETURN_IF_ERROR(tx.journal(actor, actor.namespace_id, owned, "share"));
       return out;
     }
     // The grantee sees it at /Shared/NAME, or NAME (2) ... if that is taken.
@@ -62,6 +64,7 @@ Result<ShareInfo> SqlMetadataStore::share(const Actor& actor, const std::string&
     CAIRN_ASSIGN_OR_RETURN(const int64_t mount,
                            tx.create_node(grantee_ns, folder->first, mount_name, kind, actor.now));
     CAIRN_RETURN_IF_ERROR(tx.journal(actor, grantee_ns, mount, "share"));
+    CAIRN_RETURN_IF_ERROR(tx.journal(actor, actor.namespace_id, owned, "share"));
     CAIRN_ASSIGN_OR_RETURN(
         auto ins, s.query("INSERT INTO shares(namespace_id, root_node_id, grantee_id, role, "
                           "mount_namespace_id, mount_node_id, created_by, created_at) VALUES "
@@ -94,13 +97,14 @@ Result<void> SqlMetadataStore::unshare(const Actor& actor, const std::string& pa
       }
       CAIRN_ASSIGN_OR_RETURN(
           r, s.query("SELECT share_id, mount_namespace_id, mount_node_id, grantee_id, "
-                     "namespace_id FROM shares WHERE share_id=?1",
+                     "namespace_id, root_node_id FROM shares WHERE share_id=?1",
                      share_id));
     } else {
       CAIRN_ASSIGN_OR_RETURN(auto owned, tx.owned_node(actor, path, "unshare"));
       CAIRN_ASSIGN_OR_RETURN(
           r, s.query("SELECT s.share_id, s.mount_namespace_id, s.mount_node_id, "
-                     "s.grantee_id, s.namespace_id FROM shares s JOIN users u ON u.user_id = "
+                     "s.grantee_id, s.namespace_id, s.root_node_id FROM shares s JOIN users u ON "
+                     "u.user_id = "
                      "s.grantee_id WHERE s.namespace_id=?1 AND s.root_node_id=?2 AND u.name=?3",
                      actor.namespace_id, owned, grantee));
       if (r.empty()) {
@@ -115,6 +119,9 @@ Result<void> SqlMetadataStore::unshare(const Actor& actor, const std::string& pa
                 r[0].get_int(1), r[0].get_int(2), actor.now));
     // "unshare", not "delete": the grantee's client keeps its copy as the grantee's own.
     CAIRN_RETURN_IF_ERROR(tx.journal(actor, r[0].get_int(1), r[0].get_int(2), "unshare"));
+    // The owner's log says so too (a shared file or folder the owner has deleted since: its
+    // entry says where it was).
+    CAIRN_RETURN_IF_ERROR(tx.journal(actor, r[0].get_int(4), r[0].get_int(5), "unshare"));
     // What they can no longer reach, they can no longer publish.
     CAIRN_RETURN_IF_ERROR(tx.revoke_unshared_links(r[0].get_int(3), r[0].get_int(4), actor.now));
     return {};

@@ -193,6 +193,15 @@ TEST_P(PointInTimeTest, TheLogSaysWhatChangedWhereAndByWhomNewestFirst) {
   ASSERT_TRUE(one.has_value());
   ASSERT_EQ(one->entries.size(), 2u);
   EXPECT_EQ(one->entries[0].version, 2);
+  // Sharing and unsharing are in the owner's log too.
+  ASSERT_TRUE(services_->identity().add_user("bob").has_value());
+  ASSERT_TRUE(services_->sharing().share(ctx_, {"/e/sub2", "bob", "viewer"}).has_value());
+  ASSERT_TRUE(services_->sharing().unshare(ctx_, "/e/sub2", "bob").has_value());
+  auto shared = services_->files().log(ctx_, "/e", {0, 0, 2});
+  ASSERT_TRUE(shared.has_value());
+  ASSERT_EQ(shared->entries.size(), 2u);
+  EXPECT_EQ(shared->entries[0].op + " " + shared->entries[0].path, "unshare /e/sub2");
+  EXPECT_EQ(shared->entries[1].op + " " + shared->entries[1].path, "share /e/sub2");
 }
 
 INSTANTIATE_TEST_SUITE_P(All, PointInTimeTest,
