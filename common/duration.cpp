@@ -1,9 +1,7 @@
 #include "common/duration.h"
 
 #include <charconv>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <ctime>
 #include <optional>
 #include <string_view>
@@ -64,14 +62,29 @@ std::string utc_text(int64_t at_ms) {
 
 Result<int64_t> parse_point_in_time(const std::string& text, int64_t now_ms) {
   if (text == "now") return now_ms;
-  if (!text.empty() && text[0] == '@') {
-    char* end = nullptr;
-    const double seconds = std::strtod(text.c_str() + 1, &end);
-    if (end == text.c_str() + 1 || *end != '\0' || !std::isfinite(seconds) || seconds < 0 ||
-        seconds > 1e15) {
+  // Unix time: "@SECONDS[.FRACTION]", or a bare number of 9 digits or more (`date +%s`).
+  const bool bare = text.size() >= 9 && text.find_first_not_of("0123456789") == std::string::npos;
+  if (bare || (!text.empty() && text[0] == '@')) {
+    const std::string_view t = std::string_view(text).substr(bare ? 0 : 1);
+    const size_t dot = t.find('.');
+    const std::string_view whole = t.substr(0, dot);
+    int64_t seconds = 0;
+    auto [p, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), seconds);
+    if (whole.empty() || ec != std::errc() || p != whole.data() + whole.size() || seconds < 0 ||
+        seconds > INT64_MAX / 1000 - 1000) {
       return bad_time(text);
     }
-    return static_cast<int64_t>(std::llround(seconds * 1000));
+    if (dot == std::string_view::npos) return seconds * 1000 + 999;  // The whole second.
+    int64_t ms = 0;
+    int64_t scale = 100;
+    const std::string_view fraction = t.substr(dot + 1);
+    for (const char c : fraction) {
+      if (c < '0' || c > '9') return bad_time(text);
+      ms += (c - '0') * scale;
+      scale /= 10;
+    }
+    if (fraction.empty()) return bad_time(text);
+    return seconds * 1000 + ms;
   }
   if (!text.empty() && std::string_view("smhdw").find(text.back()) != std::string_view::npos &&
       text.find('-') == std::string::npos) {

@@ -14,7 +14,7 @@ Result<int64_t> parse_duration(const std::string& text);
 
 // A moment as `--at` takes it -> milliseconds since the epoch. `now_ms` is the current time.
 // - a duration ago: "90s", "15m", "25h", "3d", "2w" (a unit is needed);
-// - "now", or "@SECONDS" (Unix time, fractions allowed);
+// - "now", or Unix time: "@SECONDS", "@SECONDS.FRACTION", or a bare number of 9 digits or more;
 // - a date or a date and time, RFC 3339 or close to it: "2026-11-20", "2026-11-20T14:30",
 //   "2026-11-20 14:30:05", "2026-11-20T14:30:05.250Z", "...+01:00". Without an offset it is local
 //   time (TZ). A time stands for the end of the span it names: a date for the end of that day,

@@ -43,7 +43,8 @@ Result<std::optional<int64_t>> parse_at(const std::string& text);
 inline constexpr const char* kAtHelp =
     "As it was at TIME: a date (2026-11-20: the end of that day), a date and time "
     "(2026-11-20T14:30:05Z, or local time without an offset; the end of the second or minute "
-    "written), a duration ago (90m, 3d, 2w) or @UNIX_SECONDS";
+    "written), a duration ago (90m, 3d, 2w) or Unix time (@SECONDS, or `date +%s`: the end of "
+    "that second; @SECONDS.FRACTION exactly)";
 
 // Prints the error and returns its exit code.
 int fail(client::Printer& printer, const std::string& command, const Error& e);

@@ -49,6 +49,7 @@ class BackupTest(CairnTestCase):
         os.rename(os.path.join(src, "dir", "c.txt"), os.path.join(src, "dir", "c2.txt"))
         write(os.path.join(src, "e.txt"), "e two\n")
         t2, s2 = self.backup(src)
+        t2_unix = str(int(time.time()))  # As `date +%s` would note it.
         # The next run more than a second later, so that a time written to the second (the end
         # of that second, as --at reads it) tells the two apart.
         time.sleep(1.2)
@@ -64,7 +65,8 @@ class BackupTest(CairnTestCase):
         self.assertNotEqual(s2, s3)
 
         # get --at reproduces each state byte for byte: deleted files included, later ones not.
-        for i, (when, snapshot) in enumerate([(t1, s1), (t2, s2), (t2_seconds, s2), (t3, s3)]):
+        for i, (when, snapshot) in enumerate(
+                [(t1, s1), (t2, s2), (t2_seconds, s2), (t2_unix, s2), (t3, s3)]):
             out = self.path(f"out{i}")
             got = self.cairn_json("get", "/backup/docs", out, "--at", when)
             self.assertEqual(got["errors"], [])
@@ -132,6 +134,15 @@ class BackupTest(CairnTestCase):
         self.assertEqual(read(os.path.join(wc, "a.txt")), "a\n")
         self.cairn_json("-C", self.path(""), "clone", "/backup/docs", self.path("cl"))
         self.assertEqual(read(os.path.join(self.path("cl"), "a.txt")), "a\n")
+        # restore --at in a working copy changes the server, then pulls.
+        then = utc_now_ms()
+        write(os.path.join(src, "a.txt"), "a later\n")
+        self.backup(src)
+        self.cairn_json("-C", wc, "pull")
+        self.assertEqual(read(os.path.join(wc, "a.txt")), "a later\n")
+        self.cairn_json("-C", wc, "restore", ".", "--at", then)
+        self.assertEqual(read(os.path.join(wc, "a.txt")), "a\n")
+        self.assertEqual(self.cairn("cat", "/backup/docs/a.txt").stdout, "a\n")
         # Without a server to go to, a clear refusal and nothing made.
         alone = {k: v for k, v in self.env.items() if k != "CAIRN_SERVER"}
         r = self.cairn("init", self.path("wc2"), "--remote", "/backup/docs", env=alone)

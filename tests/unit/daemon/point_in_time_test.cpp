@@ -159,6 +159,14 @@ TEST_P(PointInTimeTest, TimesBeyondWhatTheServerKeepsAreRefused) {
     EXPECT_EQ(restore.error().code(), ErrorCode::kInvalidArgument);
   }
   EXPECT_TRUE(services_->files().list(ctx_, "/e", true, ms(3 * 86400 - 3600)).has_value());
+  // gc's retention forgets what came before the window, never what a time inside it needs.
+  auto kept = metadata_->apply_retention(kStart + 2 * 86400, kStart + 3 * 86400);
+  ASSERT_TRUE(kept.has_value()) << kept.error().message();
+  EXPECT_EQ(kept->versions, 1);  // a.txt's first version.
+  EXPECT_EQ(kept->nodes, 1);     // b.txt, deleted before the window.
+  for (int64_t when : {ms(2 * 86400), ms(3 * 86400 - 3600), ms(3 * 86400)}) {
+    EXPECT_EQ(then("/e", when), now("/e")) << when;
+  }
 }
 
 TEST_P(PointInTimeTest, TheLogSaysWhatChangedWhereAndByWhomNewestFirst) {
