@@ -351,7 +351,12 @@ Result<protocol::LogResponse> FileService::log(const RequestContext& ctx, std::s
   CAIRN_ASSIGN_OR_RETURN(auto page, metadata_.log(ctx.actor(), canonical, query));
   protocol::LogResponse out;
   out.next_before = page.next_before;
+  const std::string& scope = ctx.user.scope.path;
   for (auto& e : page.entries) {
+    // A token limited to a folder learns nothing of paths outside it, not even where something
+    // was moved in from.
+    if (!is_within(e.path, scope)) continue;
+    if (!is_within(e.from, scope)) e.from.clear();
     protocol::LogEntry w;
     w.seq = e.seq;
     w.at_ms = e.at_ms;

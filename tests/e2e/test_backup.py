@@ -3,6 +3,7 @@ at any of those times (`get`, `cat`, `ls --at`), bring the server's folder back 
 (`restore --at`), and read who changed what (`log`), through the real binaries."""
 
 import datetime
+import json
 import os
 import shutil
 import time
@@ -174,3 +175,14 @@ class BackupTest(CairnTestCase):
                          "a\n")
         refused = self.cairn("restore", "/backup/docs", "--at", t1, env=reader)
         self.assertEqual(refused.returncode, 5, refused.stderr)
+        # A token limited to /backup learns nothing of paths outside it from the log.
+        write(self.path("secret.txt"), "s\n")
+        self.cairn_json("put", self.path("secret.txt"), "/private/secret.txt")
+        self.cairn_json("mv", "/private/secret.txt", "/backup/docs/secret.txt")
+        scoped = run([CAIRND, "token", "create", "alice", "--data", self.daemon.data_dir,
+                      "--path", "/backup"], check=True).stdout.strip().splitlines()[-1]
+        log = self.cairn_json("log", "/backup/docs", env=dict(self.env, CAIRN_TOKEN=scoped))
+        self.assertIn("/backup/docs/secret.txt", [e["path"] for e in log["entries"]])
+        self.assertNotIn("/private", json.dumps(log))
+        self.assertEqual(self.cairn("log", "/", env=dict(self.env, CAIRN_TOKEN=scoped)).returncode,
+                         5)

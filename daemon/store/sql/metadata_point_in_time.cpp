@@ -258,23 +258,14 @@ Result<Listing> SqlMetadataStore::list_at(const Actor& actor, const std::string&
                                                        recursive ? INT_MAX : 1));
     Listing out;
     out.path = path;
-    // A folder or file shared with the user is listed as its mount, not into (list_tree).
-    std::unordered_set<int64_t> mounts;
+    // A folder or file shared with the user is listed as its mount (its content is another
+    // namespace's: list it on its own), as list_tree() does.
     for (auto& e : entries) {
       if (p.mount == nullptr && folder) {
         CAIRN_RETURN_IF_ERROR(tx.mark_mount(actor, e));
-        if (!e.share_role.empty()) mounts.insert(e.node_id);
         if (e.deleted) continue;
       }
       out.entries.push_back(std::move(e));
-    }
-    if (!mounts.empty()) {
-      std::erase_if(out.entries, [&](const Entry& e) {
-        for (const auto& m : out.entries) {
-          if (mounts.count(m.node_id) != 0 && is_below(e.path, m.path)) return true;
-        }
-        return false;
-      });
     }
     return out;
   });
@@ -291,15 +282,17 @@ Result<LogPage> SqlMetadataStore::log(const Actor& actor, const std::string& pat
     const int64_t before = query.before_seq > 0 ? query.before_seq : INT64_MAX;
     CAIRN_ASSIGN_OR_RETURN(
         auto r,
-        s.query("SELECT j.seq, j.node_id, j.op, j.at_ms, j.kind, j.head_seq, "
-                "j.parent_id, j.name, u.name, j.device FROM journal j JOIN closure c ON "
+        s.query("SELECT j.seq, j.node_id, j.op, j.at_ms, j.kind, j.head_seq, u.name, "
+                "j.device FROM journal j JOIN closure c ON "
                 "c.namespace_id = j.namespace_id AND c.descendant = j.node_id LEFT JOIN "
                 "users u ON u.user_id = j.author_id WHERE j.namespace_id=?1 AND "
                 "c.ancestor=?2 AND j.seq < ?3 AND j.at_ms >= ?4 ORDER BY j.seq DESC "
                 "LIMIT ?5",
                 p.ns, node->node_id, before, query.since_ms, static_cast<int64_t>(limit + 1)));
-    // Where a node was just after entry `seq`: its names up the tree as they were then (from
-    // the journal; the node's row for entries from before it said).
+    // Where a node was just after entry `seq`, in the actor's view: its names up the tree as
+    // they were then (from the journal; the node's row for entries from before it said). Empty
+    // if that was outside the folder shared with the actor: the owner's other paths are not
+    // theirs to see.
     auto path_then = [&](int64_t id, int64_t seq) -> Result<std::string> {
       std::string out;
       for (int depth = 0; depth < 10000; ++depth) {
@@ -317,7 +310,9 @@ Result<LogPage> SqlMetadataStore::log(const Actor& actor, const std::string& pat
         out = "/" + at[0].get_text(1) + out;
         id = at[0].get_int(0);
       }
-      return tx.to_view(p, out.empty() ? std::string("/") : out);
+      if (out.empty()) out = "/";
+      if (p.mount != nullptr && !is_within(out, p.mount->root_path)) return std::string();
+      return tx.to_view(p, out);
     };
     LogPage page;
     for (size_t i = 0; i < r.size(); ++i) {
@@ -332,9 +327,10 @@ Result<LogPage> SqlMetadataStore::log(const Actor& actor, const std::string& pat
       e.at_ms = r[i].get_int(3);
       e.kind = kind_from_code(r[i].get_optional_int(4).value_or(0));
       e.version = r[i].get_optional_int(5).value_or(0);
-      e.author = r[i].get_text(8);
-      e.device = r[i].get_text(9);
+      e.author = r[i].get_text(6);
+      e.device = r[i].get_text(7);
       CAIRN_ASSIGN_OR_RETURN(e.path, path_then(id, e.seq));
+      if (e.path.empty()) continue;  // Before it was moved into the shared folder.
       if (e.op == "move") {
         CAIRN_ASSIGN_OR_RETURN(e.from, path_then(id, e.seq - 1));
       }

@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "common/paths.h"
 #include "tests/unit/daemon/metadata_store_fixture.h"
 
 namespace cairn::store::conformance {
@@ -201,9 +202,23 @@ TEST_P(PointInTimeTest, TheLogSaysWhatChangedWhereAndByWhomNewestFirst) {
   ASSERT_TRUE(one.has_value());
   ASSERT_EQ(one->entries.size(), 2u);
   EXPECT_EQ(one->entries[0].version, 2);
-  // Sharing and unsharing are in the owner's log too.
-  ASSERT_TRUE(services_->identity().add_user("bob").has_value());
+  // A grantee's log of a shared folder says nothing of where the owner kept things before they
+  // were moved into it.
+  ASSERT_EQ(put_file("/private/plans.txt", "p", std::nullopt).status, OpStatus::kOk);
+  ASSERT_EQ(commit_one(CommitOp::move("/private/plans.txt", "/e/sub2/plans.txt")).status,
+            OpStatus::kOk);
+  auto bob = services_->identity().add_user("bob");
+  ASSERT_TRUE(bob.has_value());
+  const service::RequestContext bob_ctx{bob->first, "phone", clock_.now};
   ASSERT_TRUE(services_->sharing().share(ctx_, {"/e/sub2", "bob", "viewer"}).has_value());
+  auto seen_by_bob = services_->files().log(bob_ctx, "/Shared/sub2", {0, 0, 100});
+  ASSERT_TRUE(seen_by_bob.has_value()) << seen_by_bob.error().message();
+  ASSERT_FALSE(seen_by_bob->entries.empty());
+  for (const auto& e : seen_by_bob->entries) {
+    EXPECT_TRUE(is_within(e.path, "/Shared/sub2")) << e.op << " " << e.path;
+    EXPECT_EQ((e.path + e.from).find("private"), std::string::npos) << e.path << " " << e.from;
+  }
+  // Sharing and unsharing are in the owner's log too.
   ASSERT_TRUE(services_->sharing().unshare(ctx_, "/e/sub2", "bob").has_value());
   auto shared = services_->files().log(ctx_, "/e", {0, 0, 2});
   ASSERT_TRUE(shared.has_value());
