@@ -413,9 +413,10 @@ class Tx {
   // anything in it go to the trash; returns how many were deleted (folders count once).
   Result<int64_t> mirror_under(const Actor& a, const std::string& root,
                                const std::unordered_set<std::string>& keep);
-  // The tree as it was (metadata_point_in_time.cpp). The node at `path` of namespace `ns` at
-  // `at_ms`, if one was there (live).
-  Result<std::optional<NodeRow>> resolve_at(int64_t ns, const std::string& path, int64_t at_ms);
+  // The tree as it was (metadata_point_in_time.cpp). The node at `p` at `at_ms`, if one was
+  // there (live). Inside a folder shared with the user the walk starts at the shared folder:
+  // what its owner kept at that path before is not the user's to see.
+  Result<std::optional<NodeRow>> resolve_at(const Place& p, int64_t at_ms);
   // Entries of namespace `ns` at `at_ms`: the node `node` itself (`self`, named `path`), or what
   // was below it then down to `depth` levels (parents first, by depth then name), named under
   // `path`. Each file at the version it had then; kNotFound naming the files whose version of

@@ -31,10 +31,20 @@ constexpr const char* kThenColumns =
 
 }  // namespace
 
-Result<std::optional<NodeRow>> Tx::resolve_at(int64_t ns, const std::string& path, int64_t at_ms) {
-  CAIRN_ASSIGN_OR_RETURN(const int64_t root, root_of(ns));
-  NodeRow current{root, NodeKind::kFolder, 0};
-  for (const auto& seg : split_remote_path(path)) {
+Result<std::optional<NodeRow>> Tx::resolve_at(const Place& p, int64_t at_ms) {
+  const int64_t ns = p.ns;
+  NodeRow current{0, NodeKind::kFolder, 0};
+  std::string below = p.path;
+  if (p.mount != nullptr) {
+    if (!is_within(p.path, p.mount->root_path)) return std::optional<NodeRow>();
+    CAIRN_ASSIGN_OR_RETURN(auto root, entries_at(ns, p.mount->root, p.path, at_ms, true, 0));
+    if (root.empty()) return std::optional<NodeRow>();  // Not there then.
+    current = NodeRow{p.mount->root, root[0].kind, root[0].version};
+    below = p.mount->root_path == "/" ? p.path : p.path.substr(p.mount->root_path.size());
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(current.node_id, root_of(ns));
+  }
+  for (const auto& seg : split_remote_path(below)) {
     if (current.kind != NodeKind::kFolder) return std::optional<NodeRow>();
     CAIRN_ASSIGN_OR_RETURN(auto r, s_.query("SELECT j.node_id, j.kind, j.head_seq FROM journal j "
                                             "WHERE +j.namespace_id=?1 AND j.parent_id=?2 AND "
@@ -189,7 +199,7 @@ Result<OpResult> Tx::put_version_of(const Actor& a, const std::string& path, int
 Result<OpResult> Tx::restore_at(const Actor& a, const std::string& path, int64_t at_ms) {
   CAIRN_ASSIGN_OR_RETURN(auto p, place_contents(a, path));
   CAIRN_ASSIGN_OR_RETURN(auto w, writer(a, p, path));
-  CAIRN_ASSIGN_OR_RETURN(auto then, resolve_at(p.ns, p.path, at_ms));
+  CAIRN_ASSIGN_OR_RETURN(auto then, resolve_at(p, at_ms));
   if (!then) {
     return make_error(ErrorCode::kNotFound, "nothing was at " + path + " at " + utc_text(at_ms) +
                                                 " (cairn log shows "
@@ -249,7 +259,7 @@ Result<Listing> SqlMetadataStore::list_at(const Actor& actor, const std::string&
   return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<Listing> {
     Tx tx(s);
     CAIRN_ASSIGN_OR_RETURN(auto p, tx.place_contents(actor, path));
-    CAIRN_ASSIGN_OR_RETURN(auto node, tx.resolve_at(p.ns, p.path, at_ms));
+    CAIRN_ASSIGN_OR_RETURN(auto node, tx.resolve_at(p, at_ms));
     if (!node) {
       return make_error(ErrorCode::kNotFound, "nothing was at " + path + " at " + utc_text(at_ms));
     }

@@ -227,6 +227,36 @@ TEST_P(PointInTimeTest, TheLogSaysWhatChangedWhereAndByWhomNewestFirst) {
   EXPECT_EQ(shared->entries[1].op + " " + shared->entries[1].path, "share /e/sub2");
 }
 
+TEST_P(PointInTimeTest, AGranteeSeesOnlyTheSharedFolderInThePast) {
+  at(0);
+  ASSERT_EQ(put_file("/proj/secret.txt", "s", std::nullopt).status, OpStatus::kOk);
+  at(100);
+  // The private folder moves away and a new one takes its name; that one is shared.
+  ASSERT_EQ(commit_one(CommitOp::move("/proj", "/old")).status, OpStatus::kOk);
+  ASSERT_EQ(put_file("/proj/public.txt", "p", std::nullopt).status, OpStatus::kOk);
+  auto bob = services_->identity().add_user("bob");
+  ASSERT_TRUE(bob.has_value());
+  ASSERT_TRUE(services_->sharing().share(ctx_, {"/proj", "bob", "editor"}).has_value());
+  at(200);
+  const service::RequestContext bob_ctx{bob->first, "phone", clock_.now};
+  // At t=50 /proj was the private folder: for bob, the shared one was not there yet.
+  for (const std::string path : {"/Shared/proj", "/Shared/proj/secret.txt"}) {
+    auto r = services_->files().list(bob_ctx, path, true, ms(50));
+    ASSERT_FALSE(r.has_value()) << path;
+    EXPECT_EQ(r.error().code(), ErrorCode::kNotFound);
+    auto restored =
+        services_->files().commit(bob_ctx, {"phone", {CommitOp::restore_at(path, ms(50))}});
+    ASSERT_TRUE(restored.has_value());
+    EXPECT_EQ(restored->results[0].error_code, "not_found");
+  }
+  EXPECT_EQ(names("/old"), std::vector<std::string>{"/old/secret.txt"});
+  // Since it exists, bob sees it as it was.
+  auto seen = services_->files().list(bob_ctx, "/Shared/proj", true, ms(150));
+  ASSERT_TRUE(seen.has_value()) << seen.error().message();
+  ASSERT_EQ(seen->entries.size(), 1u);
+  EXPECT_EQ(seen->entries[0].path, "/Shared/proj/public.txt");
+}
+
 INSTANTIATE_TEST_SUITE_P(All, PointInTimeTest,
                          ::testing::Values(Backend{"Sqlite", ""}, Backend{"Postgres", "postgres"}),
                          backend_name);
