@@ -334,4 +334,20 @@ void Printer::document(const std::string& command, const std::string& json_objec
 
 std::string human_time(int64_t unix_seconds) { return format_time(unix_seconds); }
 
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if (u == 0xC2 && next >= 0x80 && next <= 0x9F) {
+      out += '?';  // A C1 control (U+0080-U+009F) in UTF-8: CSI among them.
+      ++i;
+    } else {
+      out += u < 0x20 || u == 0x7F ? '?' : text[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace cairn::client

@@ -59,5 +59,8 @@ class Printer {
 using cairn::human_bytes;  // common/bytes.h
 // "2026-11-26 08:15" in local time; "-" for 0.
 std::string human_time(int64_t unix_seconds);
+// `text` from the server (a name, a device) made safe for a terminal: control characters (C0,
+// DEL and C1 as UTF-8), which could move the cursor or rewrite the screen, become '?'.
+std::string printable(std::string_view text);
 
 }  // namespace cairn::client

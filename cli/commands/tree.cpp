@@ -150,7 +150,8 @@ int run_history(CommandContext& ctx, const std::string& path) {
     char buf[64];
     std::snprintf(buf, sizeof(buf), "%5lld  ", static_cast<long long>(v.version));
     lines.push_back(buf + client::human_time(v.created_at) + "  " + client::human_bytes(v.size) +
-                    "  " + v.author + "@" + v.device + (i == 0 ? "  (current)" : ""));
+                    "  " + client::printable(v.author + "@" + v.device) +
+                    (i == 0 ? "  (current)" : ""));
   }
   if (lines.empty()) lines.push_back("no versions");
   printer.document("history", protocol::encode_json(*h), lines);
@@ -213,14 +214,14 @@ int run_log(CommandContext& ctx, const std::string& path, const std::string& sin
   } while (before != 0 && (limit <= 0 || static_cast<int>(all.entries.size()) < limit));
   std::vector<std::string> lines;
   for (const auto& e : all.entries) {
-    std::string line = local_time_ms(e.at_ms) + "  " + e.op;
+    std::string line = local_time_ms(e.at_ms) + "  " + client::printable(e.op);
     line.append(e.op.size() < 8 ? 8 - e.op.size() : 1, ' ');
-    line += e.op == "move" ? e.from + " -> " + e.path : e.path;
+    line += client::printable(e.op == "move" ? e.from + " -> " + e.path : e.path);
     if (e.kind == NodeKind::kFolder && e.path != "/") line += "/";
     if (e.kind != NodeKind::kFolder && (e.op == "put" || e.op == "restore")) {
       line += "  (version " + std::to_string(e.version) + ")";
     }
-    if (!e.author.empty()) line += "  " + e.author + "@" + e.device;
+    if (!e.author.empty()) line += "  " + client::printable(e.author + "@" + e.device);
     lines.push_back(std::move(line));
   }
   if (lines.empty()) lines.push_back("no changes");

@@ -151,6 +151,19 @@ class BackupTest(CairnTestCase):
         self.assertIn("needs a server", r.stderr)
         self.assertFalse(os.path.exists(self.path("wc2")))
 
+    def test_names_from_others_cannot_write_to_the_terminal(self):
+        src = self.path("docs")
+        write(os.path.join(src, "a.txt"), "a\n")
+        # What an HTTP header can carry: a tab, and C1 controls as UTF-8 (CSI is U+009B).
+        evil = dict(self.env, CAIRN_DEVICE="laptop\t\u009b2J\u009d0;owned")
+        r = self.cairn_json("put", src, "/backup/docs", env=evil)
+        self.assertEqual(r["errors"], [])
+        for command in (["log", "/backup/docs"], ["history", "/backup/docs/a.txt"]):
+            out = self.cairn(*command).stdout
+            self.assertIn("laptop??2J?0;owned", out)
+            self.assertNotIn("\u009b", out)
+            self.assertNotIn("\t", out)
+
     def test_times_the_server_cannot_answer_for_are_refused(self):
         src = self.path("docs")
         write(os.path.join(src, "a.txt"), "a\n")
