@@ -305,7 +305,7 @@ void Printer::listing(const protocol::ListResponse& l) {
     std::snprintf(buf, sizeof(buf), "%s %10s  %-16s v%-4lld ", kind.c_str(),
                   e.kind == protocol::NodeKind::kFolder ? "-" : human_bytes(e.size).c_str(),
                   format_time(e.modified_at).c_str(), static_cast<long long>(e.version));
-    line(buf + name);
+    line(buf + printable(name));
   }
 }
 
