@@ -225,7 +225,7 @@ int run_log(CommandContext& ctx, const std::string& path, const std::string& sin
     lines.push_back(std::move(line));
   }
   if (lines.empty()) lines.push_back("no changes");
-  if (all.next_before != 0) lines.push_back("... older changes: --limit N or --limit 0 for all");
+  if (all.next_before != 0) lines.push_back("... and older changes (without --limit: all)");
   printer.document(command, protocol::encode_json(all), lines);
   return kExitOk;
 }
@@ -475,11 +475,11 @@ void add_tree_commands(CLI::App& app, CommandContext& ctx) {
       "  cairn log /ci --limit 0 --json");
   static std::string log_path;
   static std::string log_since;
-  static int log_limit = 100;
+  static int log_limit = 0;
   log->add_option("PATH", log_path, path_help);
   log->add_option("--since", log_since,
                   "Only changes made since TIME (a date, a date and time, 3d, @UNIX_SECONDS)");
-  log->add_option("--limit", log_limit, "Show at most this many changes (0: all)")
+  log->add_option("--limit", log_limit, "Show at most this many changes, the newest (0: all)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   add_output_flags(log, ctx);

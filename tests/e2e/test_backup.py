@@ -103,7 +103,7 @@ class BackupTest(CairnTestCase):
         self.assertEqual((again["changed"], again["deleted"]), (0, 0))
 
         # log: every change, newest first, with who and from where.
-        log = self.cairn_json("log", "/backup/docs", "--limit", "0")["entries"]
+        log = self.cairn_json("log", "/backup/docs")["entries"]  # All of it by default.
         seqs = [e["seq"] for e in log]
         self.assertEqual(seqs, sorted(seqs, reverse=True))
         self.assertEqual(len(set(seqs)), len(seqs))
@@ -117,7 +117,7 @@ class BackupTest(CairnTestCase):
         self.assertIn(("delete", "/backup/docs/dir/c.txt"), [(e["op"], e["path"]) for e in log])
         self.assertIn(("mkdir", "/backup/docs/f"), [(e["op"], e["path"]) for e in log])
         # --since leaves out what came before; --limit pages.
-        recent = self.cairn_json("log", "/backup/docs", "--since", t2, "--limit", "0")["entries"]
+        recent = self.cairn_json("log", "/backup/docs", "--since", t2)["entries"]
         self.assertEqual(recent, [e for e in log if e["seq"] in {r["seq"] for r in recent}])
         self.assertTrue(all(e["at_ms"] > log[-1]["at_ms"] for e in recent))
         self.assertNotIn("/backup/docs/dir/d.bin",
@@ -150,6 +150,19 @@ class BackupTest(CairnTestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("needs a server", r.stderr)
         self.assertFalse(os.path.exists(self.path("wc2")))
+
+    def test_the_log_reads_every_page(self):
+        src = self.path("many")
+        for i in range(1100):
+            write(os.path.join(src, f"f{i:04}.txt"), f"{i}\n")
+        self.cairn_json("put", src, "/backup/many")
+        log = self.cairn_json("log", "/backup/many")
+        self.assertEqual(len(log["entries"]), 1101)  # Every file, and the folder: 2 pages.
+        self.assertEqual(log["next_before"], 0)
+        self.assertEqual(len({e["seq"] for e in log["entries"]}), 1101)
+        newest = self.cairn_json("log", "/backup/many", "--limit", "5")
+        self.assertEqual(newest["entries"], log["entries"][:5])
+        self.assertNotEqual(newest["next_before"], 0)
 
     def test_names_from_others_cannot_write_to_the_terminal(self):
         src = self.path("docs")
