@@ -615,6 +615,22 @@ TEST_P(MetadataStoreTest, UpgradesFromSchemaTwoKeepEverything) {
   auto resumed = services_->files().changes(ctx_, after->cursor, 100);
   ASSERT_TRUE(resumed.has_value());
   EXPECT_TRUE(resumed->changes.empty());
+  // Schema 13 gave each node's latest journal entry the node's state: the tree "at now" is the
+  // tree now, and the log names every change; before the upgrade the past is not known.
+  auto at_now = services_->files().list(ctx_, "/a", true, clock_.now * 1000);
+  ASSERT_TRUE(at_now.has_value()) << at_now.error().message();
+  std::vector<std::string> then_paths;
+  for (const auto& e : at_now->entries) then_paths.push_back(e.path);
+  EXPECT_EQ(then_paths, (std::vector<std::string>{"/a/b", "/a/empty", "/a/b/f.txt"}));
+  EXPECT_EQ(at_now->entries.back().version, 2);
+  auto too_early = services_->files().list(ctx_, "/a", true, int64_t{1'700'000'000'000});
+  ASSERT_FALSE(too_early.has_value());
+  EXPECT_EQ(too_early.error().code(), ErrorCode::kInvalidArgument);
+  auto log = services_->files().log(ctx_, "/a", {0, 0, 100});
+  ASSERT_TRUE(log.has_value()) << log.error().message();
+  ASSERT_EQ(log->entries.size(), 5u);
+  EXPECT_EQ(log->entries[1].path, "/a/b/f.txt");
+  EXPECT_EQ(log->entries[2].path, "/a/b/f.txt");
   // New writes land on the rebuilt tables: a third version, a file in a new folder, a delete.
   EXPECT_EQ(put_file("/a/b/f.txt", "three", 2).version, 3);
   EXPECT_EQ(put_file("/a/c/g.txt", "g", std::nullopt).status, OpStatus::kOk);
