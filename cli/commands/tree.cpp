@@ -216,7 +216,8 @@ int run_log(CommandContext& ctx, const std::string& path, const std::string& sin
   for (const auto& e : all.entries) {
     std::string line = local_time_ms(e.at_ms) + "  " + client::printable(e.op);
     line.append(e.op.size() < 8 ? 8 - e.op.size() : 1, ' ');
-    line += client::printable(e.op == "move" ? e.from + " -> " + e.path : e.path);
+    line +=
+        client::printable(e.op == "move" && !e.from.empty() ? e.from + " -> " + e.path : e.path);
     if (e.kind == NodeKind::kFolder && e.path != "/") line += "/";
     if (e.kind != NodeKind::kFolder && (e.op == "put" || e.op == "restore")) {
       line += "  (version " + std::to_string(e.version) + ")";
