@@ -30,6 +30,14 @@ if(CAIRN_SANITIZE)
   endif()
 endif()
 
+if(CAIRN_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CAIRN_FUZZ needs clang (libFuzzer): CXX=clang++-14")
+  endif()
+  # Coverage feedback for libFuzzer in every library; the fuzz targets link -fsanitize=fuzzer.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 # Links faster than ld.bfd when present.
 find_program(CAIRN_LLD ld.lld)
 if(CAIRN_LLD)

@@ -60,7 +60,10 @@ std::string utc_text(int64_t at_ms) {
   return buf;
 }
 
-Result<int64_t> parse_point_in_time(const std::string& text, int64_t now_ms) {
+namespace {
+
+// parse_point_in_time without the check that the result is not before 1970.
+Result<int64_t> parse_moment(const std::string& text, int64_t now_ms) {
   if (text == "now") return now_ms;
   // Unix time: "@SECONDS[.FRACTION]", or a bare number of 9 digits or more (`date +%s`).
   const bool bare = text.size() >= 9 && text.find_first_not_of("0123456789") == std::string::npos;
@@ -156,6 +159,17 @@ Result<int64_t> parse_point_in_time(const std::string& text, int64_t now_ms) {
     seconds = static_cast<int64_t>(std::mktime(&tm));
   }
   return seconds * 1000 + fraction_ms + span_ms - 1;
+}
+
+}  // namespace
+
+Result<int64_t> parse_point_in_time(const std::string& text, int64_t now_ms) {
+  CAIRN_ASSIGN_OR_RETURN(const int64_t at, parse_moment(text, now_ms));
+  // Nothing is older than 1970; a long "ago" or an early date is a mistake, not a time.
+  if (at < 0) {
+    return make_error(ErrorCode::kInvalidArgument, "not a time: " + text + " is before 1970");
+  }
+  return at;
 }
 
 }  // namespace cairn

@@ -70,7 +70,6 @@ Result<Manifest> Manifest::decode(ByteView in) {
   }
   std::vector<ChunkRef> chunks;
   chunks.reserve(count);
-  uint64_t total = 0;
   for (uint64_t i = 0; i < count; ++i) {
     if (in.size() - pos < Digest::kSize) {
       return make_error(ErrorCode::kCorrupt, "manifest truncated in a chunk hash");
@@ -84,7 +83,6 @@ Result<Manifest> Manifest::decode(ByteView in) {
                         "manifest chunk length out of range: " + std::to_string(length));
     }
     ref.length = static_cast<uint32_t>(length);
-    total += length;  // Cannot overflow: count * 64 MiB < 2^64 for any count that fits in memory.
     chunks.push_back(ref);
   }
   if (pos != in.size()) return make_error(ErrorCode::kCorrupt, "trailing bytes after manifest");

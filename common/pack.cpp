@@ -58,7 +58,9 @@ Result<std::optional<size_t>> parse_header(ByteView in, const PackLimits& limits
   }
 
   entries.clear();
-  entries.reserve(static_cast<size_t>(count));
+  // Not more than the bytes at hand can describe: a short header claiming 65,536 entries is
+  // read (and refused or completed) as the rest arrives.
+  entries.reserve(std::min(static_cast<size_t>(count), (in.size() - pos) / kEntryMinSize + 1));
   std::unordered_set<Digest> seen;
   uint64_t data_bytes = 0;
   for (uint64_t i = 0; i < count; ++i) {
@@ -337,6 +339,8 @@ struct PackVerifier::Impl {
   uint64_t received = 0;    // Bytes of the current entry received.
   uint64_t produced = 0;    // Uncompressed bytes of the current entry so far.
   bool frame_done = false;  // The current entry's zstd frame has ended.
+  Bytes frame_head;         // The current entry's first bytes, until its frame header is read.
+  bool frame_head_read = false;
   Sha256 hasher;
   Xxh3 stored_hasher;  // Of the current entry's stored bytes.
   std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx{ZSTD_createDCtx(), ZSTD_freeDCtx};
@@ -363,6 +367,7 @@ struct PackVerifier::Impl {
       return {};
     }
     if (frame_done) return fail(name(e) + " has bytes after its compressed frame");
+    if (!frame_head_read) CAIRN_RETURN_IF_ERROR(read_frame_head(e, bytes));
     ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
     const bool last = received == e.stored_length;
     while (true) {
@@ -391,6 +396,22 @@ struct PackVerifier::Impl {
     }
   }
 
+  // A frame must declare its content size, and declare the entry's length, as PackBuilder writes
+  // it and as every later read (decode_chunk) requires. A frame without one decodes just as well,
+  // so without this check such a pack was verified, stored, and then refused by every read.
+  Result<void> read_frame_head(const PackEntry& e, ByteView bytes) {
+    constexpr size_t kMaxFrameHeader = 18;  // ZSTD_FRAMEHEADERSIZE_MAX
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kMaxFrameHeader, e.stored_length));
+    const size_t take = std::min(bytes.size(), want - frame_head.size());
+    frame_head.insert(frame_head.end(), bytes.begin(), bytes.begin() + static_cast<long>(take));
+    if (frame_head.size() < want) return {};
+    frame_head_read = true;
+    if (ZSTD_getFrameContentSize(frame_head.data(), frame_head.size()) != e.length) {
+      return fail(name(e) + " does not declare its length in its zstd frame header");
+    }
+    return {};
+  }
+
   Result<void> finish_entry() {
     const PackEntry& e = entries[current];
     if (produced != e.length) {
@@ -403,6 +424,8 @@ struct PackVerifier::Impl {
     stored_hasher.reset();
     ZSTD_DCtx_reset(dctx.get(), ZSTD_reset_session_only);
     frame_done = false;
+    frame_head.clear();
+    frame_head_read = false;
     ++current;
     received = 0;
     produced = 0;

@@ -9,6 +9,7 @@ PACKAGES=(
   libboost-dev libpqxx-dev libpq-dev libutf8proc-dev libzstd-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format postgresql-15 python3 curl strace time
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, builds Cairn with AddressSanitizer and
 # UndefinedBehaviorSanitizer, checks layering, file and function sizes and formatting, starts a
-# throwaway PostgreSQL and a throwaway S3 server on 127.0.0.1, and runs every test (unit and
-# end-to-end, on SQLite + local disk and on PostgreSQL + S3) with ctest. Stops both servers
+# throwaway PostgreSQL and a throwaway S3 server on 127.0.0.1, and runs every test (unit,
+# end-to-end, crash loops and fuzz corpus replays, on SQLite + local disk and on PostgreSQL + S3)
+# with ctest; then fuzzes every parser for a bounded time (scripts/fuzz.sh). Stops both servers
 # however the run ends. Exits non-zero if anything fails. CI runs exactly this (.ci/run).
 #
 #   scripts/test.sh              # everything
@@ -47,12 +48,9 @@ echo "   s3:       $CAIRN_TEST_S3_URL"
 echo "== tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"
 
-# What scripts/quickstart.sh and scripts/bench.sh build: -O2 inlines differently from the tests'
-# -O1, and g++'s warnings (errors here) follow the inlining, so the README's first command is
-# compiled as it will be run. Only the two programs, and not when ctest was given a filter.
+# Every parser of outside bytes under libFuzzer for a bounded time (clang build; scripts/fuzz.sh
+# runs them for longer by hand). Not when ctest was given a filter.
 if [ $# -eq 0 ]; then
-  echo "== release build (cairn, cairnd at -O2, as quickstart.sh builds them)"
-  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAIRN_SANITIZE= \
-    -DCAIRN_WERROR=ON >/dev/null
-  ninja -C build-release cairn cairnd
+  echo "== fuzzing (${CAIRN_FUZZ_SECONDS:-20} s per target)"
+  bash scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-20}"
 fi

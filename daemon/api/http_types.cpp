@@ -76,6 +76,14 @@ std::optional<std::string> url_decode(std::string_view in, bool plus_is_space) {
   return out;
 }
 
+void HttpRequest::set_target(std::string sent) {
+  target = std::move(sent);
+  const size_t q = target.find('?');
+  path = target.substr(0, q);
+  query.clear();
+  if (q != std::string::npos) query = parse_query(std::string_view(target).substr(q + 1));
+}
+
 std::map<std::string, std::string> parse_query(std::string_view query) {
   std::map<std::string, std::string> out;
   while (!query.empty()) {

@@ -27,6 +27,9 @@ struct HttpRequest {
   std::string device;  // X-Cairn-Device, for version metadata.
   std::optional<uint64_t> content_length;
   std::string body;  // Empty for streaming routes.
+
+  // Sets `target` as sent, and `path` and `query` from it.
+  void set_target(std::string sent);
 };
 
 // Produces a response body piece by piece, on the connection's thread as it is sent.

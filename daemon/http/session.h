@@ -302,10 +302,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const auto& head = header_parser_->get();
     request_ = api::HttpRequest{};
     request_.method = std::string(head.method_string());
-    request_.target = std::string(head.target());
-    const size_t q = request_.target.find('?');
-    request_.path = request_.target.substr(0, q);
-    if (q != std::string::npos) request_.query = api::parse_query(request_.target.substr(q + 1));
+    request_.set_target(std::string(head.target()));
     request_.authorization = std::string(head[bhttp::field::authorization]);
     request_.device = std::string(head["X-Cairn-Device"]);
     if (auto len = header_parser_->content_length()) request_.content_length = *len;

@@ -145,11 +145,12 @@ class Daemon:
         out = run([CAIRND, "user", "add", name, "--data", self.data_dir], check=True).stdout
         return out.strip().splitlines()[-1]
 
-    def start(self, *extra):
-        """Starts cairnd serve; `extra`: more flags (--tls-cert, --rate-limit, ...)."""
+    def start(self, *extra, listen="127.0.0.1:0"):
+        """Starts cairnd serve; `extra`: more flags (--tls-cert, --rate-limit, ...). `listen`: a
+        fixed address, for a daemon restarted where its clients expect it."""
         self.stderr_file = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
-            [CAIRND, "serve", "--data", self.data_dir, "--listen", "127.0.0.1:0", *extra],
+            [CAIRND, "serve", "--data", self.data_dir, "--listen", listen, *extra],
             env=self.env, stdout=subprocess.PIPE, stderr=self.stderr_file, text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <zstd.h>
 
 #include <csignal>
 #include <random>
@@ -359,6 +360,32 @@ TEST(PackTest, LargeChunksEncodedElsewhereVerifyStreamingAndCompressorKeepsNothi
   EXPECT_NE(refused.error().message().find(pack.entries[0].hash.hex().substr(0, 12)),
             std::string::npos)
       << refused.error().message();
+}
+
+// Found by tests/fuzz/fuzz_pack (corpus/pack/crash-zstd-no-content-size): a zstd frame that does
+// not declare its content size decodes fine as a stream, so the verifier accepted it, while every
+// read (decode_chunk) refuses it. The daemon stored such packs and could never serve them.
+TEST(PackTest, AFrameThatDoesNotDeclareItsLengthIsRefusedWhenVerified) {
+  const Bytes chunk = text_bytes(20000, 21);
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_contentSizeFlag, 0);
+  Bytes frame(ZSTD_compressBound(chunk.size()));
+  const size_t n =
+      ZSTD_compress2(cctx.get(), frame.data(), frame.size(), chunk.data(), chunk.size());
+  ASSERT_FALSE(ZSTD_isError(n));
+  frame.resize(n);
+  Bytes out;
+  EXPECT_FALSE(decode_chunk(Codec::kZstd, frame, static_cast<uint32_t>(chunk.size()), out));
+  PackBuilder builder;
+  builder.add_encoded(sha256(chunk), static_cast<uint32_t>(chunk.size()), Codec::kZstd, frame);
+  const auto pack = builder.finish().value();
+  for (size_t piece : {size_t{1}, size_t{7}, pack.bytes.size()}) {
+    auto refused = verify_in_pieces(pack.bytes, piece);
+    ASSERT_FALSE(refused.has_value()) << "piece " << piece;
+    EXPECT_EQ(refused.error().code(), ErrorCode::kCorrupt);
+    EXPECT_NE(refused.error().message().find("does not declare its length"), std::string::npos)
+        << refused.error().message();
+  }
 }
 
 }  // namespace
