@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
       "Environment: CAIRN_SERVER and CAIRN_TOKEN override stored settings; CAIRN_DEVICE names\n"
       "this machine; CAIRN_CONFIG moves the config file; CAIRN_CA_CERT trusts a private CA.\n"
       "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 conflicts, 4 server unreachable,\n"
-      "5 not authorised, 6 not found, 7 data failed verification."};
+      "5 not authorised, 6 not found, 7 data failed verification, 8 no space (server storage\n"
+      "full, local disk full, or quota used up)."};
   app.set_version_flag("--version", "0.1.0");
   app.require_subcommand(1);
   cairn::cli::CommandContext ctx;

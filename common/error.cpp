@@ -18,6 +18,7 @@ constexpr std::array kCodeNames = {
     CodeName{ErrorCode::kUnauthenticated, "unauthenticated"},
     CodeName{ErrorCode::kPermissionDenied, "permission_denied"},
     CodeName{ErrorCode::kQuotaExceeded, "quota_exceeded"},
+    CodeName{ErrorCode::kStorageFull, "storage_full"},
     CodeName{ErrorCode::kTooLarge, "too_large"},
     CodeName{ErrorCode::kCorrupt, "corrupt"},
     CodeName{ErrorCode::kUnavailable, "unavailable"},

@@ -20,6 +20,7 @@ enum class ErrorCode {
   kUnauthenticated,
   kPermissionDenied,
   kQuotaExceeded,
+  kStorageFull,  // The disk (or the database) has no room left: ENOSPC, SQLITE_FULL.
   kTooLarge,
   kCorrupt,
   kUnavailable,

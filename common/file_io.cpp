@@ -13,7 +13,10 @@ Error errno_error(std::string_view what, int err) {
   std::string message(what);
   message += ": ";
   message += std::strerror(err);
-  return Error(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, std::move(message));
+  const ErrorCode code = err == ENOENT                      ? ErrorCode::kNotFound
+                         : (err == ENOSPC || err == EDQUOT) ? ErrorCode::kStorageFull
+                                                            : ErrorCode::kIo;
+  return Error(code, std::move(message));
 }
 
 Result<size_t> pread_full(int fd, void* data, size_t size, uint64_t offset) {

@@ -8,6 +8,7 @@
 #   scripts/fuzz.sh                     # every target, 10 minutes each (a long run, by hand)
 #   scripts/fuzz.sh 30                  # 30 seconds each (what scripts/test.sh runs in CI)
 #   scripts/fuzz.sh 3600 router pack    # chosen targets
+#   scripts/fuzz.sh 0                   # build only
 #
 # New inputs go to build-fuzz/corpus/TARGET; tests/fuzz/corpus stays as committed (copy in what
 # is worth keeping, as crash-NAME for an input that broke something). A crash or a broken
@@ -37,6 +38,7 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Re
   -DCAIRN_WERROR=OFF -DCAIRN_BUILD_BENCH=OFF >/dev/null
 echo "== build"
 ninja -C "$BUILD" cairn_fuzzers | tail -1
+if [ "$SECONDS_EACH" = 0 ]; then exit 0; fi  # Build only.
 
 mkdir -p "$BUILD/crashes"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -34,6 +34,7 @@ python3 scripts/check-size.py
 bash scripts/check-format.sh
 echo "== test servers (PostgreSQL, S3)"
 cleanup() {
+  [ -n "${fuzz_build:-}" ] && kill "$fuzz_build" 2>/dev/null || true
   bash scripts/stop-s3.sh || true
   bash scripts/stop-postgres.sh || true
 }
@@ -45,12 +46,25 @@ export CAIRN_TEST_REQUIRE=postgres,s3
 echo "   postgres: $CAIRN_TEST_POSTGRES_URL"
 echo "   s3:       $CAIRN_TEST_S3_URL"
 
+# The libFuzzer build (clang, build-fuzz/) compiles meanwhile at the lowest priority: the tests
+# leave about a quarter of the CPU idle (waiting on processes and disks), and that is most of what
+# it needs. Not when ctest was given a filter.
+fuzz_build=""
+if [ $# -eq 0 ]; then
+  nice -n 19 bash scripts/fuzz.sh 0 >"$BUILD_DIR/fuzz-build.log" 2>&1 &
+  fuzz_build=$!
+fi
+
 echo "== tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"
 
-# Every parser of outside bytes under libFuzzer for a bounded time (clang build; scripts/fuzz.sh
-# runs them for longer by hand). Not when ctest was given a filter.
-if [ $# -eq 0 ]; then
+# Every parser of outside bytes under libFuzzer for a bounded time (scripts/fuzz.sh runs them for
+# longer by hand).
+if [ -n "$fuzz_build" ]; then
+  if ! wait "$fuzz_build"; then
+    cat "$BUILD_DIR/fuzz-build.log"
+    exit 1
+  fi
   echo "== fuzzing (${CAIRN_FUZZ_SECONDS:-20} s per target)"
   bash scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-20}"
 fi

@@ -36,6 +36,7 @@ struct SyncReport {
   std::vector<std::string> skipped;       // "path: why"
   std::vector<std::string> shares_ended;  // Pull: folders kept here, no longer synced.
   bool corrupt = false;                   // Some error is data that failed verification.
+  bool no_space = false;  // Some error is a full disk (here or the server's) or the quota.
 };
 
 // One reconcile round of `cairn sync`: a pull, then a push.

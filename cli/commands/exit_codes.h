@@ -13,6 +13,7 @@ inline constexpr int kExitUnavailable = 4;   // Server unreachable or overloaded
 inline constexpr int kExitUnauthorized = 5;  // No token, wrong token, or not allowed.
 inline constexpr int kExitNotFound = 6;      // Remote path or working copy not found.
 inline constexpr int kExitCorrupt = 7;       // Data failed hash verification.
+inline constexpr int kExitNoSpace = 8;       // Storage full (server or local disk), or quota.
 
 inline int exit_code_for(const Error& e) {
   switch (e.code()) {
@@ -31,6 +32,9 @@ inline int exit_code_for(const Error& e) {
       return kExitNotFound;
     case ErrorCode::kCorrupt:
       return kExitCorrupt;
+    case ErrorCode::kStorageFull:
+    case ErrorCode::kQuotaExceeded:
+      return kExitNoSpace;
     default:
       return kExitError;
   }

@@ -61,6 +61,7 @@ Result<std::optional<int64_t>> parse_at(const std::string& text) {
 
 int report_exit(const client::SyncReport& r) {
   if (r.corrupt) return kExitCorrupt;
+  if (r.no_space) return kExitNoSpace;
   if (!r.errors.empty()) return kExitError;
   // Conflicts, and changes that stay here (a viewer's, or files still being written): the
   // command finished, but local and remote do not agree.

@@ -35,6 +35,7 @@ int http_status_for(ErrorCode code) {
     case ErrorCode::kPermissionDenied:
       return 403;
     case ErrorCode::kQuotaExceeded:
+    case ErrorCode::kStorageFull:
       return 507;
     case ErrorCode::kTooLarge:
       return 413;

@@ -139,6 +139,11 @@ Result<protocol::PackStored> ChunkService::confirm_pack(const RequestContext& ct
   CAIRN_ASSIGN_OR_RETURN(const bool adopted,
                          blobs_.adopt_direct_upload(ctx.user.user_id, id, req.size));
   if (!adopted) {
+    // A confirmation asked again after its answer was lost (the daemon died after recording the
+    // pack and clearing the upload, say) finds the pack recorded: it is done.
+    CAIRN_ASSIGN_OR_RETURN(const bool recorded,
+                           metadata_.pack_recorded_by(ctx.user.user_id, req.pack, req.size));
+    if (recorded) return protocol::PackStored{static_cast<uint32_t>(req.entries.size())};
     return make_error(ErrorCode::kNotFound, "pack " + req.pack.hex() +
                                                 " was not uploaded, or not with size " +
                                                 std::to_string(req.size));

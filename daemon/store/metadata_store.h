@@ -459,6 +459,9 @@ class ChunkIndex {
   // Whether this user holds a chunk (uploaded it, or claims it by a pack of theirs). False for
   // chunks only others hold.
   virtual Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) = 0;
+  // Whether `user_id` recorded `pack` with `size` bytes and it is not retired: a confirmation
+  // asked again after its answer was lost finds its upload adopted and gone, and this recorded.
+  virtual Result<bool> pack_recorded_by(int64_t user_id, const Digest& pack, uint64_t size) = 0;
 };
 
 // The file tree: upload sessions, commits, manifests, listings, the change feed, history, the

@@ -3,15 +3,23 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace cairn::sqlite {
 namespace {
 
 Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
-  const ErrorCode code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)      ? ErrorCode::kUnavailable
-                         : (rc == SQLITE_FULL || rc == SQLITE_IOERR)     ? ErrorCode::kIo
-                         : (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) ? ErrorCode::kCorrupt
-                                                                         : ErrorCode::kInternal;
+  const int primary =
+      rc & 0xff;  // Extended codes (SQLITE_IOERR_WRITE, ...) keep it in the low byte.
+  // A write that found the disk full may come back as an I/O error naming ENOSPC (the WAL's).
+  const bool full = primary == SQLITE_FULL || (primary == SQLITE_IOERR && db != nullptr &&
+                                               sqlite3_system_errno(db) == ENOSPC);
+  const ErrorCode code =
+      full                                                      ? ErrorCode::kStorageFull
+      : (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)    ? ErrorCode::kUnavailable
+      : primary == SQLITE_IOERR                                 ? ErrorCode::kIo
+      : (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) ? ErrorCode::kCorrupt
+                                                                : ErrorCode::kInternal;
   std::string message(what);
   message += ": ";
   message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);

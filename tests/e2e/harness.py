@@ -416,6 +416,23 @@ class CairnTestCase(unittest.TestCase):
         return json.loads(result.stdout)
 
 
+def accept_pair(listener, target):
+    """The next client of `listener` and a fresh connection to `target` for it; None once the
+    listener is closed. A client whose upstream cannot be reached is dropped."""
+    import socket
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return None
+        try:
+            upstream = socket.create_connection(target, timeout=10)
+            upstream.settimeout(None)
+            return client, upstream
+        except OSError:
+            client.close()
+
+
 class TcpProxy:
     """Forwards 127.0.0.1:port to a target; down() drops every connection and refuses new ones,
     up() listens again on the same port. A fault-injecting wrapper around a real server."""
@@ -459,19 +476,12 @@ class TcpProxy:
             c.close()
 
     def _accept(self, listener):
-        import socket
         import threading
         while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
+            pair = accept_pair(listener, self.target)
+            if pair is None:
                 return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-                upstream.settimeout(None)
-            except OSError:
-                client.close()
-                continue
+            client, upstream = pair
             with self.lock:
                 if self.listener is not listener:
                     client.close()
@@ -580,3 +590,101 @@ class HttpFaultProxy:
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(data)
+
+
+class ChaosProxy:
+    """A TCP proxy that breaks connections the way networks do, at random but seeded: while on,
+    each new connection is cut after a random number of bytes in one direction (mid-request or
+    mid-answer, headers or body) with probability `cut`, or stalls for `stall_seconds` at a
+    random point with probability `stall`; the rest pass untouched. A fault-injecting wrapper
+    around a real server (the daemon, S3, PostgreSQL); `counts` says what it did."""
+
+    def __init__(self, target_host, target_port, seed=1, cut=0.3, stall=0.1, stall_seconds=1.5,
+                 max_offset=2 << 20):
+        import socket
+        import threading
+        self.target = (target_host, target_port)
+        self.rng = random.Random(seed)
+        self.cut, self.stall, self.stall_seconds = cut, stall, stall_seconds
+        self.max_offset = max_offset
+        self.on = False
+        self.lock = threading.Lock()
+        self.counts = {"connections": 0, "cut": 0, "stalled": 0}
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        import socket
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+
+    def _plan(self):
+        """(direction 0: to the server, 1: back; fault "cut"/"stall"/None; byte offset)."""
+        with self.lock:
+            self.counts["connections"] += 1
+            if not self.on:
+                return None
+            roll = self.rng.random()
+            direction = self.rng.randrange(2)
+            # Offsets spread over several scales: inside the headers, the first body bytes, deep.
+            offset = int(self.rng.choice([300, 2000, 16384, 262144, self.max_offset]) *
+                         self.rng.random())
+            if roll < self.cut:
+                return (direction, "cut", offset)
+            if roll < self.cut + self.stall:
+                return (direction, "stall", offset)
+            return None
+
+    def _accept(self):
+        import threading
+        while True:
+            pair = accept_pair(self.listener, self.target)
+            if pair is None:
+                return
+            client, upstream = pair
+            plan = self._plan()
+            for direction, (src, dst) in enumerate(((client, upstream), (upstream, client))):
+                fault = plan if plan is not None and plan[0] == direction else None
+                threading.Thread(target=self._pipe, args=(src, dst, fault, pair),
+                                 daemon=True).start()
+
+    def _pipe(self, src, dst, fault, pair):
+        import socket
+        sent = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if fault is not None and sent + len(data) >= fault[2]:
+                    head = data[:max(0, fault[2] - sent)]
+                    dst.sendall(head)
+                    sent += len(head)
+                    data = data[len(head):]
+                    kind, fault = fault[1], None
+                    with self.lock:
+                        self.counts["cut" if kind == "cut" else "stalled"] += 1
+                    if kind == "cut":
+                        for s in pair:
+                            try:
+                                s.shutdown(socket.SHUT_RDWR)
+                            except OSError:
+                                pass
+                            s.close()
+                        return
+                    time.sleep(self.stall_seconds)
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass

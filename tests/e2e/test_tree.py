@@ -266,7 +266,7 @@ class TreeTest(CairnTestCase):
         write(os.path.join(a, "big.txt"), os.urandom(300).hex())
         # Refused before a byte of it travels: nothing is uploaded, for gc to clean up later.
         pushed = self.cairn("-C", a, "push")
-        self.assertEqual(pushed.returncode, 1, pushed.stdout + pushed.stderr)
+        self.assertEqual(pushed.returncode, 8, pushed.stdout + pushed.stderr)  # No space.
         self.assertIn("over quota", pushed.stderr)
         self.assertIn("nothing was uploaded", pushed.stderr)
         self.assertEqual(self.daemon.stored_chunk_files(), stored)

@@ -75,7 +75,7 @@ Result<void> make_temp_shards(const std::string& state_dir) {
   for (int shard = 0; shard < kTempShards; ++shard) {
     const std::string dir = state_dir + "/tmp/" + std::to_string(shard);
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return make_error(ErrorCode::kIo, "create " + dir + ": " + std::strerror(errno));
+      return errno_error("create " + dir);
     }
   }
   return {};
@@ -201,11 +201,12 @@ std::string Downloader::temp_of(const DownloadJob& job) const {
   return temp_path(session_.state->state_dir(), job.temp);
 }
 
-void Downloader::fail(DownloadJob& job, const std::string& message, bool corrupt) {
+void Downloader::fail(DownloadJob& job, const std::string& message, ErrorCode code) {
   std::lock_guard lock(errors_mu_);
   if (job.error.empty()) {
     job.error = message;
-    job.corrupt = corrupt;
+    job.corrupt = code == ErrorCode::kCorrupt;
+    job.no_space = code == ErrorCode::kStorageFull;
   }
   job.failed = true;
 }
@@ -229,14 +230,19 @@ void Downloader::prepare(DownloadJob& job) {
   job.whole = job.manifest.chunks().size() <= 1;
   if (!job.whole) {
     const int fd = ::open(temp_of(job).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return abandon(job, std::string("create temp file: ") + std::strerror(errno));
+    if (fd < 0) {
+      const Error e = errno_error("create temp file");
+      return abandon(job, e.message(), e.code());
+    }
     const bool sized = ::ftruncate(fd, static_cast<off_t>(job.entry->size)) == 0;
+    const Error size_error = errno_error("allocate");
     ::close(fd);
-    if (!sized) return abandon(job, std::string("allocate: ") + std::strerror(errno));
+    if (!sized) return abandon(job, size_error.message(), size_error.code());
   }
   job.remaining.store(job.manifest.chunks().size());
   if (job.manifest.chunks().empty()) {
-    if (auto w = write_whole(job, {}); !w) return abandon(job, w.error().message());
+    if (auto w = write_whole(job, {}); !w)
+      return abandon(job, w.error().message(), w.error().code());
     finalize(job);
   }
 }
@@ -319,15 +325,15 @@ void Downloader::deliver(Slot& slot, ByteView bytes, const std::string& error, b
       if (auto w = t.job->whole ? write_whole(*t.job, bytes)
                                 : write_at(temp_of(*t.job), t.offset, bytes);
           !w) {
-        fail(*t.job, w.error().message());
+        fail(*t.job, w.error().message(), w.error().code());
       }
     } else if (!error.empty()) {
-      fail(*t.job, error, corrupt);
+      fail(*t.job, error, corrupt ? ErrorCode::kCorrupt : ErrorCode::kIo);
     }
     progress_.bytes_done.fetch_add(slot.chunk.length, std::memory_order_relaxed);
     if (t.job->remaining.fetch_sub(1) == 1) {
       if (t.job->failed.load()) {
-        abandon(*t.job, t.job->error);
+        abandon(*t.job, t.job->error, t.job->no_space ? ErrorCode::kStorageFull : ErrorCode::kIo);
       } else {
         finalize(*t.job);
       }
@@ -337,7 +343,7 @@ void Downloader::deliver(Slot& slot, ByteView bytes, const std::string& error, b
 
 Result<void> Downloader::write_at(const std::string& path, uint64_t offset, ByteView bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(ErrorCode::kIo, std::string("open: ") + std::strerror(errno));
+  if (fd < 0) return errno_error("open");
   return write_and_close(fd, offset, bytes, nullptr);
 }
 
@@ -351,12 +357,12 @@ Result<void> Downloader::write_whole(const DownloadJob& job, ByteView bytes) con
   const int fd =
       ::open(temp_of(job).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, exact ? mode : 0600);
   if (fd < 0) {
-    return make_error(ErrorCode::kIo, std::string("create temp file: ") + std::strerror(errno));
+    return errno_error("create temp file");
   }
   if (!exact && ::fchmod(fd, mode) != 0) {
     const int err = errno;
     ::close(fd);
-    return make_error(ErrorCode::kIo, std::string("set mode: ") + std::strerror(err));
+    return errno_error("set mode", err);
   }
   struct timespec times[2];
   return write_and_close(fd, 0, bytes, file_times(job, times) ? times : nullptr);
@@ -372,14 +378,14 @@ Result<void> Downloader::write_and_close(int fd, uint64_t offset, ByteView bytes
     if (n <= 0) {
       const int err = errno;
       ::close(fd);
-      return make_error(ErrorCode::kIo, std::string("write: ") + std::strerror(err));
+      return errno_error("write", err);
     }
     written += static_cast<size_t>(n);
   }
   if (times != nullptr && ::futimens(fd, times) != 0) {
     const int err = errno;
     ::close(fd);
-    return make_error(ErrorCode::kIo, std::string("set times: ") + std::strerror(err));
+    return errno_error("set times", err);
   }
   ::close(fd);
   return {};
@@ -398,9 +404,9 @@ bool Downloader::file_times(const DownloadJob& job, struct timespec (&times)[2])
   return true;
 }
 
-void Downloader::abandon(DownloadJob& job, const std::string& message) {
+void Downloader::abandon(DownloadJob& job, const std::string& message, ErrorCode code) {
   if (job.temp != 0) ::unlink(temp_of(job).c_str());
-  fail(job, message);
+  fail(job, message, code);
   progress_.files_done.fetch_add(1);
 }
 
@@ -457,7 +463,7 @@ void Downloader::place(DownloadJob& job, const std::string* not_durable) {
   if (auto placed = tree_.place(temp, job.rel, /*replace=*/!absent); !placed) {
     if (placed.error().code() == ErrorCode::kAlreadyExists) return keep_local();
     ::unlink(temp.c_str());
-    fail(job, "cannot write: " + placed.error().message());
+    fail(job, "cannot write: " + placed.error().message(), placed.error().code());
     return;
   }
   auto st = stat_entry(session_.root, job.rel);

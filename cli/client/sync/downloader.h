@@ -36,8 +36,9 @@ struct DownloadJob {
   uint64_t temp = 0;  // Its temporary file's number (temp_path); 0 before it has one.
   std::atomic<size_t> remaining{0};
   std::atomic<bool> failed{false};
-  std::string error;     // The first failure (under the downloader's lock while it runs).
-  bool corrupt = false;  // The error is data that failed verification.
+  std::string error;      // The first failure (under the downloader's lock while it runs).
+  bool corrupt = false;   // The error is data that failed verification.
+  bool no_space = false;  // The error is a full disk.
   bool conflict = false;
   bool done = false;
   // A file of one chunk (or none) is written whole when its chunk arrives: one open with its
@@ -96,7 +97,8 @@ class Downloader {
     std::atomic<bool> delivered{false};
   };
 
-  void fail(DownloadJob& job, const std::string& message, bool corrupt = false);
+  // Records the job's first error; `code` says what kind (kCorrupt, kStorageFull, ...).
+  void fail(DownloadJob& job, const std::string& message, ErrorCode code = ErrorCode::kIo);
 
   // The job's temporary file.
   std::string temp_of(const DownloadJob& job) const;
@@ -137,7 +139,7 @@ class Downloader {
   // The access time left alone, the modification time the server recorded; false if none.
   static bool file_times(const DownloadJob& job, struct timespec (&times)[2]);
 
-  void abandon(DownloadJob& job, const std::string& message);
+  void abandon(DownloadJob& job, const std::string& message, ErrorCode code = ErrorCode::kIo);
 
   void finalize(DownloadJob& job);
 

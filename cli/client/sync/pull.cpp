@@ -553,6 +553,7 @@ void Pull::download_window(std::vector<std::unique_ptr<DownloadJob>>& jobs, Prog
     } else {
       report_.errors.push_back(job->rel + ": " + job->error);
       if (job->corrupt) report_.corrupt = true;
+      if (job->no_space) report_.no_space = true;
     }
   }
   // What is in place so far is recorded now, with where this window's chunks lie (for the

@@ -74,6 +74,7 @@ struct GetJob {
   UniqueFd fd;
   std::string error;
   bool corrupt = false;
+  bool no_space = false;
 };
 
 // Downloads the files, folders and symlinks of one remote tree into `tree`: rounds of up to
@@ -101,6 +102,10 @@ class Getter {
   void fail(GetJob& job, const std::string& why, bool corrupt = false) {
     if (job.error.empty()) job.error = why;
     job.corrupt = job.corrupt || corrupt;
+  }
+  void fail(GetJob& job, const Error& e) {
+    fail(job, e.message(), e.code() == ErrorCode::kCorrupt);
+    job.no_space = job.no_space || e.code() == ErrorCode::kStorageFull;
   }
   std::string next_temp() { return temp_dir_ + "/" + std::to_string(temps_.fetch_add(1) + 1); }
 
@@ -186,8 +191,7 @@ void Getter::round(std::span<GetJob> jobs) {
   }
   for (auto& job : jobs) {
     if (job.error.empty()) {
-      if (auto placed = tree_.place(job.temp, job.rel); !placed)
-        fail(job, placed.error().message());
+      if (auto placed = tree_.place(job.temp, job.rel); !placed) fail(job, placed.error());
     }
     report_.chunks_total += job.manifest.chunks().size();
     report_.bytes_total += job.entry->size;
@@ -195,6 +199,7 @@ void Getter::round(std::span<GetJob> jobs) {
       if (!job.temp.empty()) ::unlink(job.temp.c_str());
       report_.errors.push_back(job.rel + ": " + job.error);
       report_.corrupt = report_.corrupt || job.corrupt;
+      report_.no_space = report_.no_space || job.no_space;
       continue;
     }
     ++report_.files_changed;
@@ -236,7 +241,7 @@ void Getter::window(ApiClient& api, std::span<GetJob> jobs) {
     job.temp = next_temp();
     job.fd = UniqueFd(::open(job.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!job.fd) {
-      fail(job, errno_error("create " + job.temp).message());
+      fail(job, errno_error("create " + job.temp));
       continue;
     }
     uint64_t offset = 0;
@@ -258,7 +263,7 @@ void Getter::window(ApiClient& api, std::span<GetJob> jobs) {
           GetJob& job = jobs[i];
           if (!job.error.empty()) continue;
           if (auto w = pwrite_full(job.fd.get(), plain, at); !w) {
-            fail(job, w.error().message());
+            fail(job, w.error());
           }
         }
         return {};
@@ -291,7 +296,7 @@ void Getter::window(ApiClient& api, std::span<GetJob> jobs) {
       if (::ftruncate(job.fd.get(), static_cast<off_t>(e.size)) != 0 ||
           ::fchmod(job.fd.get(), static_cast<mode_t>(e.mode & protocol::kPermissionBits)) != 0 ||
           ::futimens(job.fd.get(), times) != 0) {
-        fail(job, errno_error("write " + job.rel).message());
+        fail(job, errno_error("write " + job.rel));
       }
     }
     job.fd.reset();

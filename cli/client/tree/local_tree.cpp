@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/file_io.h"
 #include "common/remote_path.h"
 
 namespace cairn::client {
@@ -15,11 +16,6 @@ namespace {
 
 // Folders kept open at most; past it they are all closed at the start of the next operation.
 constexpr size_t kMaxOpenFolders = 256;
-
-Error io_error(const std::string& what, int err) {
-  const ErrorCode code = err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo;
-  return Error(code, what + ": " + std::strerror(err));
-}
 
 std::string parent_rel(const std::string& rel) {
   const size_t slash = rel.rfind('/');
@@ -73,7 +69,7 @@ Result<int> LocalTree::folder(const std::string& rel, bool create) {
     if (root_fd_ < 0) {
       // The root itself is the user's choice, symlink or not.
       root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (root_fd_ < 0) return io_error("open " + root_, errno);
+      if (root_fd_ < 0) return errno_error("open " + root_, errno);
     }
     return root_fd_;
   }
@@ -89,7 +85,7 @@ Result<int> LocalTree::folder(const std::string& rel, bool create) {
     missing_.clear();
     if (writing_in({parent}, [&] { return ::mkdirat(parent, name.c_str(), 0777); }) != 0 &&
         errno != EEXIST) {
-      return io_error("create folder " + rel, errno);
+      return errno_error("create folder " + rel, errno);
     }
     fd = ::openat(parent, name.c_str(), kFlags);
   }
@@ -104,7 +100,7 @@ Result<int> LocalTree::folder(const std::string& rel, bool create) {
           rel + (S_ISLNK(st.st_mode) ? " is a symlink here; cairn never writes through one"
                                      : " is a file here, not a folder"));
     }
-    return io_error("open folder " + rel, err);
+    return errno_error("open folder " + rel, err);
   }
   open_.emplace(rel, fd);
   return fd;
@@ -156,7 +152,7 @@ Result<void> LocalTree::set_mode(const std::string& rel, uint32_t mode) {
       return make_error(ErrorCode::kConflict,
                         rel + " is a symlink here; cairn never changes what one points to");
     }
-    return io_error("set the mode of " + rel, errno);
+    return errno_error("set the mode of " + rel, errno);
   }
   return {};
 }
@@ -185,7 +181,7 @@ Result<bool> LocalTree::make_folders(const std::string& rel) {
   const bool made = writing_in({parent.first}, [&] {
                       return ::mkdirat(parent.first, parent.second.c_str(), 0777);
                     }) == 0;
-  if (!made && errno != EEXIST) return io_error("create folder " + rel, errno);
+  if (!made && errno != EEXIST) return errno_error("create folder " + rel, errno);
   auto opened = folder(rel, false);
   if (!opened) {
     if (opened.error().code() == ErrorCode::kConflict) {
@@ -216,7 +212,7 @@ Result<void> LocalTree::place(const std::string& from_abs, const std::string& re
   if (done != 0) {
     const int err = errno;
     if (err == EEXIST && !replace) return make_error(ErrorCode::kAlreadyExists, rel + " exists");
-    return io_error("put " + rel + " in place", err);
+    return errno_error("put " + rel + " in place", err);
   }
   return {};
 }
@@ -233,7 +229,7 @@ Result<void> LocalTree::rename(const std::string& from, const std::string& to, b
       }) != 0) {
     const int err = errno;
     if (err == EEXIST) return make_error(ErrorCode::kAlreadyExists, to + " exists");
-    return io_error("rename " + from + " to " + to, err);
+    return errno_error("rename " + from + " to " + to, err);
   }
   forget_folders();  // A folder may have moved: paths of open folders may be stale.
   return {};
@@ -245,7 +241,7 @@ Result<void> LocalTree::move_out(const std::string& rel, const std::string& to_a
   if (writing_in({source.first}, [&] {
         return ::renameat(source.first, source.second.c_str(), AT_FDCWD, to_abs.c_str());
       }) != 0) {
-    return io_error("move " + rel + " to " + to_abs, errno);
+    return errno_error("move " + rel + " to " + to_abs, errno);
   }
   forget_folders();
   return {};
@@ -263,7 +259,7 @@ Result<bool> LocalTree::remove_folder(const std::string& rel) {
       }) != 0) {
     if (errno == ENOENT) return true;
     if (errno == ENOTEMPTY || errno == EEXIST) return false;
-    return io_error("remove folder " + rel, errno);
+    return errno_error("remove folder " + rel, errno);
   }
   forget_folders();
   return true;

@@ -270,4 +270,14 @@ Result<bool> SqlMetadataStore::user_can_read_chunk(int64_t user_id, const Digest
   });
 }
 
+Result<bool> SqlMetadataStore::pack_recorded_by(int64_t user_id, const Digest& pack,
+                                                uint64_t size) {
+  return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<bool> {
+    CAIRN_ASSIGN_OR_RETURN(auto r, s.query("SELECT 1 FROM packs WHERE pack_hash=?1 AND "
+                                           "uploader_id=?2 AND size=?3 AND retired_at IS NULL",
+                                           pack.bytes(), user_id, static_cast<int64_t>(size)));
+    return !r.empty();
+  });
+}
+
 }  // namespace cairn::store::sqlstore

@@ -610,6 +610,7 @@ class SqlMetadataStore final : public MetadataStore {
       int64_t user_id, const std::vector<Digest>& digests, const std::string& scope_path) override;
 
   Result<bool> user_can_read_chunk(int64_t user_id, const Digest& digest) override;
+  Result<bool> pack_recorded_by(int64_t user_id, const Digest& pack, uint64_t size) override;
 
   Result<Listing> list(const Actor& actor, const std::string& path) override;
   Result<Listing> list_tree(const Actor& actor, const std::string& path) override;

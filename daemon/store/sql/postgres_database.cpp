@@ -134,7 +134,7 @@ class PgSession final : public Session {
     } catch (const pqxx::unique_violation& e) {
       return Error(ErrorCode::kAlreadyExists, e.what());
     } catch (const pqxx::disk_full& e) {
-      return Error(ErrorCode::kIo, std::string("PostgreSQL: ") + e.what());
+      return Error(ErrorCode::kStorageFull, std::string("PostgreSQL: ") + e.what());
     } catch (const pqxx::sql_error& e) {
       return Error(ErrorCode::kInternal, std::string("PostgreSQL: ") + e.what());
     } catch (const std::exception& e) {

@@ -63,11 +63,16 @@ TEST(FileIoTest, PreadFullReadsToTheEndAndSaysHowFar) {
   EXPECT_FALSE(pread_full(fd, buf, 1, 0));  // A closed descriptor is an error, not 0 bytes.
 }
 
-TEST(FileIoTest, ErrnoErrorNamesWhatFailedAndMapsNotFound) {
+TEST(FileIoTest, ErrnoErrorNamesWhatFailedAndMapsNotFoundAndFullDisks) {
   const Error missing = errno_error("open /nowhere", ENOENT);
   EXPECT_EQ(missing.code(), ErrorCode::kNotFound);
   EXPECT_NE(missing.message().find("open /nowhere: "), std::string::npos);
-  EXPECT_EQ(errno_error("write", ENOSPC).code(), ErrorCode::kIo);
+  // A full disk is its own kind: the daemon answers 507 storage_full, the client exits 8.
+  EXPECT_EQ(errno_error("write", ENOSPC).code(), ErrorCode::kStorageFull);
+  EXPECT_EQ(errno_error("write", EDQUOT).code(), ErrorCode::kStorageFull);
+  EXPECT_EQ(errno_error("write", EIO).code(), ErrorCode::kIo);
+  EXPECT_EQ(error_code_from_name(error_code_name(ErrorCode::kStorageFull)),
+            ErrorCode::kStorageFull);
 }
 
 TEST(FileIoTest, AnUnnamedTempFileHoldsWhatIsWrittenAndLeavesNothingBehind) {

@@ -15,6 +15,7 @@ TEST(HttpTypesTest, StatusMapping) {
   EXPECT_EQ(http_status_for(ErrorCode::kTooLarge), 413);
   EXPECT_EQ(http_status_for(ErrorCode::kCorrupt), 422);
   EXPECT_EQ(http_status_for(ErrorCode::kUnavailable), 503);
+  EXPECT_EQ(http_status_for(ErrorCode::kStorageFull), 507);
   const auto r = HttpResponse::error(Error(ErrorCode::kNotFound, "no such file"));
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.body, R"({"error":{"code":"not_found","message":"no such file"}})");

@@ -850,6 +850,21 @@ TEST_P(DirectPackTest, ConfirmChecksTheUploadAndTheEntries) {
       services_->chunks().confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
   ASSERT_TRUE(ok.has_value()) << ok.error().message();
   EXPECT_EQ(ok->chunks, pack.entries.size());
+
+  // The same confirmation again, as a client asks when the answer was lost (found by the crash
+  // loop: the daemon died after recording the pack and clearing its upload): done, not "never
+  // uploaded". Bob still cannot claim it, nor can a wrong size.
+  auto again =
+      services_->chunks().confirm_pack(alice_, {pack.digest, pack.bytes.size(), pack.entries});
+  ASSERT_TRUE(again.has_value()) << again.error().message();
+  EXPECT_EQ(again->chunks, pack.entries.size());
+  EXPECT_EQ(services_->chunks()
+                .confirm_pack(bob_, {pack.digest, pack.bytes.size(), pack.entries})
+                .error()
+                .code(),
+            ErrorCode::kNotFound);
+  EXPECT_FALSE(
+      services_->chunks().confirm_pack(alice_, {pack.digest, pack.bytes.size() + 1, pack.entries}));
 }
 
 INSTANTIATE_TEST_SUITE_P(S3, DirectPackTest, ::testing::Values(Backend{"S3", "s3"}), backend_name);
