@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "common/error.h"
 
 namespace cairn::client {
 
@@ -38,6 +41,17 @@ struct SyncReport {
   bool corrupt = false;                   // Some error is data that failed verification.
   bool no_space = false;  // Some error is a full disk (here or the server's) or the quota.
 };
+
+// Notes the kind of an error the server answered for one path (`code`: an error_code_name): a
+// refusal for want of room (the quota, the server's storage) makes the command exit 8, not 1.
+// `Report`: a SyncReport, or a part of one with its own `no_space`.
+template <typename Report>
+void note_error_kind(Report& report, std::string_view code) {
+  const ErrorCode kind = error_code_from_name(code);
+  if (kind == ErrorCode::kQuotaExceeded || kind == ErrorCode::kStorageFull) {
+    report.no_space = true;
+  }
+}
 
 // One reconcile round of `cairn sync`: a pull, then a push.
 struct SyncRound {

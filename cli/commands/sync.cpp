@@ -38,6 +38,7 @@ void on_signal(int) {
 
 int round_exit(const client::SyncRound& r) {
   if (r.pull.corrupt || r.push.corrupt) return kExitCorrupt;
+  if (r.pull.no_space || r.push.no_space) return kExitNoSpace;
   if (!r.pull.errors.empty() || !r.push.errors.empty()) return kExitError;
   if (!r.pull.conflicts.empty() || !r.push.conflicts.empty()) return kExitConflict;
   if (r.push.changes_unsent != 0) return kExitConflict;  // A viewer's changes stay here.

@@ -305,9 +305,9 @@ class TreeTest(CairnTestCase):
                 p.stdout.close()
                 p.stderr.close()
             codes = sorted(code for code, _, _ in outs)
-            self.assertEqual(codes, [0, 1], f"round {round_}: {outs}")
+            self.assertEqual(codes, [0, 8], f"round {round_}: {outs}")  # 8: no space.
             # Refused at the commit (its report lists the error), or before it sent anything.
-            (loser,) = [out + err for code, out, err in outs if code == 1]
+            (loser,) = [out + err for code, out, err in outs if code == 8]
             self.assertIn("over quota", loser)
             self.assertEqual(self.cairn_json("-C", sides[0], "quota")["used"], 600, f"round {round_}")
             winner = [n for n, (code, _, _) in enumerate(outs) if code == 0][0]

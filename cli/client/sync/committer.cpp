@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cli/client/reports.h"
 #include "cli/client/tree/local_tree.h"
 
 namespace cairn::client {
@@ -166,6 +167,7 @@ Result<void> Committer::commit(std::vector<PendingPut>& puts) {
         break;
       case protocol::OpStatus::kError:
         out_.errors.push_back(p.entry->path + ": " + r.message);
+        note_error_kind(out_, r.error_code);
         break;
     }
   }

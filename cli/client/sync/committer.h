@@ -43,6 +43,7 @@ struct CommitOutcome {
   std::vector<std::string> skipped;
   uint64_t files_changed = 0;
   uint64_t files_deferred = 0;
+  bool no_space = false;  // Some error is the quota or the server's storage (SyncReport's).
 };
 
 // Carries the working copy's change-feed cursor across a push's commits: each commit names the

@@ -286,6 +286,7 @@ Result<void> Push::delete_on_server(const std::vector<const BaseRecord*>& doomed
                                       r.message + " (pull brings it back)");
         } else {
           report_.errors.push_back(b.path + ": " + r.message);
+          note_error_kind(report_, r.error_code);
         }
       });
 }
@@ -301,6 +302,7 @@ Result<void> Push::make_folders(const std::vector<const LocalEntry*>& folders) {
                              const LocalEntry& f = *folders[i];
                              if (!applied(r)) {
                                report_.errors.push_back(f.path + ": " + r.message);
+                               note_error_kind(report_, r.error_code);
                                return;
                              }
                              const auto was = base_.find(f.path);
@@ -359,6 +361,7 @@ Result<void> Push::send_files(const std::vector<PendingPut>& candidates) {
   append_sorted(report_.changed, outcome.changed);
   append_sorted(report_.conflicts, outcome.conflicts);
   append_sorted(report_.errors, outcome.errors);
+  report_.no_space = report_.no_space || outcome.no_space;
   append_sorted(report_.skipped, outcome.skipped);
   report_.files_deferred += outcome.files_deferred;
   return {};

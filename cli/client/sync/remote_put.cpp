@@ -448,6 +448,7 @@ Result<void> Putter::publish() {
     const auto& r = resp.results[i];
     if (r.status != protocol::OpStatus::kOk && r.status != protocol::OpStatus::kUnchanged) {
       report_.errors.push_back(d.remote + ": not published, nothing of it changed: " + r.message);
+      note_error_kind(report_, r.error_code);
       continue;
     }
     report_.files_changed += d.changed.size();
