@@ -225,10 +225,12 @@ json to_json_value(const CommitRequest& r) {
   }
   json j{{"device", r.device}, {"ops", std::move(ops)}};
   if (r.cursor) j["cursor"] = *r.cursor;
+  if (!r.request_id.empty()) j["request_id"] = r.request_id;
   return j;
 }
 void from_json_value(const json& j, CommitRequest& r) {
   r.device = get_or<std::string>(j, "device", "");
+  r.request_id = get_or<std::string>(j, "request_id", "");
   if (auto c = j.find("cursor"); c != j.end() && !c->is_null()) r.cursor = c->get<std::string>();
   const auto& ops = j.at("ops");
   if (!ops.is_array()) fail("ops must be an array");

@@ -268,6 +268,10 @@ struct CommitRequest {
   // The caller's change-feed cursor ("" for one that has read nothing yet), to have it moved past
   // this commit's own changes (CommitResponse::cursor). Absent: not asked.
   std::optional<std::string> cursor = std::nullopt;
+  // Made up by the client for this commit (16-64 of [0-9A-Za-z_-], at random) and sent again
+  // with each retry of it: the server answers a repeat with what it answered the first time and
+  // changes nothing. Empty: not sent.
+  std::string request_id = {};
 };
 // kCopied: the head had moved past the put's base version, so the file was committed beside it
 // as a conflicted copy (`copy`); both contents are kept.

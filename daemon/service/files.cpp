@@ -66,17 +66,26 @@ std::optional<store::FeedCursor> decode_cursor(std::string_view cursor, int64_t 
   return out;
 }
 
-// A group of upload sessions is named by the client: 16-64 letters, digits, '-' or '_' (a
-// random one, so that two puts never share it).
-Result<void> check_group(const std::string& group) {
-  const bool ok = group.size() >= 16 && group.size() <= 64 &&
-                  std::all_of(group.begin(), group.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
-                  });
+// A group of upload sessions, or a commit's request id, is named by the client: 16-64 letters,
+// digits, '-' or '_' (a random one, so that two puts or two commits never share it).
+Result<void> check_client_name(const char* what, const std::string& name) {
+  const bool ok =
+      name.size() >= 16 && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+      });
   if (!ok) {
-    return make_error(ErrorCode::kInvalidArgument, "a group is 16-64 letters, digits, '-' or '_'");
+    return make_error(ErrorCode::kInvalidArgument,
+                      std::string(what) + " is 16-64 letters, digits, '-' or '_'");
   }
   return {};
+}
+
+// What a commit asks, whatever its cursor: a repeat asks the same.
+std::string fingerprint(const protocol::CommitRequest& req) {
+  protocol::CommitRequest what = req;
+  what.cursor.reset();
+  what.request_id.clear();
+  return sha256(as_bytes(protocol::encode_json(what))).hex();
 }
 
 }  // namespace
@@ -149,7 +158,7 @@ Result<protocol::InitUploadsResponse> FileService::init_uploads(
     return make_error(ErrorCode::kTooLarge,
                       "at most " + std::to_string(config_.max_batch) + " files per request");
   }
-  if (!req.group.empty()) CAIRN_RETURN_IF_ERROR(check_group(req.group));
+  if (!req.group.empty()) CAIRN_RETURN_IF_ERROR(check_client_name("a group", req.group));
   CAIRN_RETURN_IF_ERROR(may_write(ctx));
   std::vector<store::StagedUpload> staged;
   std::vector<ChunkRef> all_chunks;
@@ -196,7 +205,7 @@ Result<store::TreeOp> FileService::tree_op(const RequestContext& ctx,
     return out;
   }
   if (op.kind == protocol::OpKind::kPublish) {
-    CAIRN_RETURN_IF_ERROR(check_group(op.group));
+    CAIRN_RETURN_IF_ERROR(check_client_name("a group", op.group));
     out.group = op.group;
     out.mirror = op.mirror;
   }
@@ -220,6 +229,9 @@ Result<protocol::CommitResponse> FileService::commit(const RequestContext& ctx,
   if (req.ops.size() > config_.max_batch) {
     return make_error(ErrorCode::kTooLarge,
                       "at most " + std::to_string(config_.max_batch) + " operations per request");
+  }
+  if (!req.request_id.empty()) {
+    CAIRN_RETURN_IF_ERROR(check_client_name("a request id", req.request_id));
   }
   std::vector<store::TreeOp> ops;
   ops.reserve(req.ops.size());
@@ -272,8 +284,11 @@ Result<protocol::CommitResponse> FileService::commit(const RequestContext& ctx,
     cursor = req.cursor->empty() ? std::optional<store::FeedCursor>(store::FeedCursor{})
                                  : decode_cursor(*req.cursor, ctx.user.home_namespace_id);
   }
+  std::optional<store::RequestKey> request;
+  if (!req.request_id.empty()) request = store::RequestKey{req.request_id, fingerprint(req)};
   store::FeedSpan span;
-  CAIRN_ASSIGN_OR_RETURN(auto results, metadata_.commit(actor, ops, cursor ? &span : nullptr));
+  CAIRN_ASSIGN_OR_RETURN(auto results, metadata_.commit(actor, ops, cursor ? &span : nullptr,
+                                                        request ? &*request : nullptr));
   protocol::CommitResponse out;
   out.results.reserve(results.size());
   for (auto& r : results) out.results.push_back(to_wire(std::move(r)));

@@ -138,6 +138,13 @@ struct TreeOp {
   int64_t at_ms = 0;
 };
 
+// A commit's request id, chosen by the client and unique among its user's requests, and a digest
+// of what the request asks. A commit that carries one is recorded with its results for a day.
+struct RequestKey {
+  std::string id;
+  std::string fingerprint;
+};
+
 // What one operation did.
 enum class OpStatus { kOk, kUnchanged, kConflict, kError, kCopied };
 struct OpResult {
@@ -485,8 +492,12 @@ class TreeStore {
   // With `home_span`: the actor's home feed position (its namespace's journal head) before and
   // after the batch. The namespace is locked from the transaction's start, so everything
   // between the two is this batch's.
+  // With `request`: a repeat of a request this user made within the day (the same id) gets the
+  // results recorded then and changes nothing (`home_span`, if asked, is empty: before ==
+  // after == -1); the same id with another fingerprint is kConflict.
   virtual Result<std::vector<OpResult>> commit(const Actor& actor, const std::vector<TreeOp>& ops,
-                                               FeedSpan* home_span = nullptr) = 0;
+                                               FeedSpan* home_span = nullptr,
+                                               const RequestKey* request = nullptr) = 0;
   // An encoded manifest this user may read: one a version of theirs or of a folder or file shared
   // with them, or one of their upload sessions, references; with `scope_path` (a path of the
   // user's view), only such a version or session at or under it. kNotFound otherwise.

@@ -520,6 +520,12 @@ class HttpFaultProxy:
         self.lock = threading.Lock()
         self.faults = []  # [method, path prefix, mode, times left]
         self.injected = 0
+        # random_faults(): each request, with this probability, refused or lost at random.
+        self.rate, self.rng = 0.0, random.Random(1)
+        # error(mode) -> (status, reason, headers, body): what a refused or lost request gets.
+        self.error = lambda mode: (503, "Service Unavailable", [
+            ("Content-Type", "application/json")], json.dumps(
+                {"error": {"code": "unavailable", "message": f"injected fault ({mode})"}}).encode())
         # rewrite(method, path, body) -> body: edits answers on their way back (a lying server,
         # or a man in the middle of plain HTTP).
         self.rewrite = None
@@ -550,6 +556,11 @@ class HttpFaultProxy:
         self.server.shutdown()
         self.server.server_close()
 
+    def random_faults(self, rate, seed=1):
+        """From now on, refuses or loses each request with probability `rate` (0: stops)."""
+        with self.lock:
+            self.rate, self.rng = rate, random.Random(seed)
+
     def _fault_for(self, method, path):
         with self.lock:
             for fault in self.faults:
@@ -557,6 +568,9 @@ class HttpFaultProxy:
                     fault[3] -= 1
                     self.injected += 1
                     return fault[2]
+            if self.rate > 0 and self.rng.random() < self.rate:
+                self.injected += 1
+                return self.rng.choice(("refuse", "lose"))
         return None
 
     def _handle(self, handler):
@@ -578,15 +592,15 @@ class HttpFaultProxy:
             upstream.close()
             if self.rewrite is not None:
                 data = self.rewrite(handler.command, handler.path, data)
+            head_length = response.getheader("Content-Length", "0")
         if mode is not None:
-            status, reason, answer_headers = 503, "Service Unavailable", [
-                ("Content-Type", "application/json")]
-            data = json.dumps({"error": {"code": "unavailable",
-                                         "message": f"injected fault ({mode})"}}).encode()
+            status, reason, answer_headers, data = self.error(mode)
         handler.send_response(status, reason)
         for k, v in answer_headers:
             handler.send_header(k, v)
-        handler.send_header("Content-Length", str(len(data)))
+        # A HEAD answer tells the length of what a GET would send.
+        handler.send_header("Content-Length", str(head_length if handler.command == "HEAD" and
+                                                  mode is None else len(data)))
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(data)
@@ -597,7 +611,9 @@ class ChaosProxy:
     each new connection is cut after a random number of bytes in one direction (mid-request or
     mid-answer, headers or body) with probability `cut`, or stalls for `stall_seconds` at a
     random point with probability `stall`; the rest pass untouched. A fault-injecting wrapper
-    around a real server (the daemon, S3, PostgreSQL); `counts` says what it did."""
+    around a real server (the daemon, S3, PostgreSQL); `counts` says what it did. While
+    `recording` is a list, each new connection appends the bytes its client sends (a bytearray
+    that grows as they pass), for a test to send them again later."""
 
     def __init__(self, target_host, target_port, seed=1, cut=0.3, stall=0.1, stall_seconds=1.5,
                  max_offset=2 << 20):
@@ -608,6 +624,7 @@ class ChaosProxy:
         self.cut, self.stall, self.stall_seconds = cut, stall, stall_seconds
         self.max_offset = max_offset
         self.on = False
+        self.recording = None
         self.lock = threading.Lock()
         self.counts = {"connections": 0, "cut": 0, "stalled": 0}
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -650,12 +667,18 @@ class ChaosProxy:
                 return
             client, upstream = pair
             plan = self._plan()
+            tape = None
+            with self.lock:
+                if self.recording is not None:
+                    tape = bytearray()
+                    self.recording.append(tape)
             for direction, (src, dst) in enumerate(((client, upstream), (upstream, client))):
                 fault = plan if plan is not None and plan[0] == direction else None
-                threading.Thread(target=self._pipe, args=(src, dst, fault, pair),
+                threading.Thread(target=self._pipe,
+                                 args=(src, dst, fault, pair, tape if direction == 0 else None),
                                  daemon=True).start()
 
-    def _pipe(self, src, dst, fault, pair):
+    def _pipe(self, src, dst, fault, pair, tape):
         import socket
         sent = 0
         try:
@@ -663,6 +686,8 @@ class ChaosProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if tape is not None:
+                    tape.extend(data)
                 if fault is not None and sent + len(data) >= fault[2]:
                     head = data[:max(0, fault[2] - sent)]
                     dst.sendall(head)

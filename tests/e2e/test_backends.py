@@ -1,5 +1,5 @@
 """End-to-end on PostgreSQL + S3: direct uploads to the bucket, two daemons sharing one database
-and one bucket, and outages of either backend. Needs the servers of scripts/start-postgres.sh and
+and one bucket, outages of either backend, and a bucket that answers errors. Needs the servers of scripts/start-postgres.sh and
 scripts/start-s3.sh (scripts/test.sh starts both)."""
 
 import base64
@@ -11,8 +11,8 @@ import subprocess
 import time
 import urllib.parse
 
-from harness import (CAIRN, CairnTestCase, Daemon, TcpProxy, http, make_tree, sha256,
-                     tree_snapshot, wait_for, write_random)
+from harness import (CAIRN, CairnTestCase, Daemon, HttpFaultProxy, TcpProxy, http, make_tree,
+                     run, sha256, tree_snapshot, wait_for, write_random)
 
 
 def chunk_body(data):
@@ -240,6 +240,72 @@ class OutageTest(CairnTestCase):
 
     def test_postgres_outage_during_push(self):
         self.interrupted_push_then_resume(self.pg_proxy, r"PostgreSQL")
+
+
+def s3_error(mode):
+    """What S3 answers when it is overloaded or fails inside (its documented XML errors)."""
+    code, status, reason = (("SlowDown", 503, "Slow Down") if mode == "refuse" else
+                            ("InternalError", 500, "Internal Server Error"))
+    body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            f'<Message>injected ({mode})</Message></Error>').encode()
+    return status, reason, [("Content-Type", "application/xml")], body
+
+
+class BucketErrorTest(CairnTestCase):
+    """S3 answering 503 SlowDown before it acts, or 500 InternalError after it has, to one
+    request in five: the daemon's own requests and the client's pre-signed transfers alike."""
+
+    ATTEMPTS = 30
+
+    def setUp(self):
+        super().setUp()
+        self.daemon.stop()
+        backends = self.daemon.backends
+        self.bucket = HttpFaultProxy(backends.bucket.endpoint)
+        self.bucket.error = s3_error
+        self.addCleanup(self.bucket.close)
+        proxied = copy.copy(backends)
+        s3 = urllib.parse.urlparse(backends.bucket.endpoint)
+        proxied.blobs_url = backends.blobs_url.replace(
+            f"{s3.hostname}:{s3.port}", urllib.parse.urlsplit(self.bucket.url).netloc)
+        self.daemon = Daemon(self.path("proxied"), backends=proxied)
+        self.daemon.init()
+        self.daemon.start()
+
+    def until_done(self, *args):
+        for _ in range(self.ATTEMPTS):
+            result = run([CAIRN, *args], env=self.env, timeout=300)
+            if result.returncode == 0:
+                return result
+            # An error or "unavailable"; never a crash, and never "corrupt" (7).
+            self.assertIn(result.returncode, (1, 4), f"{args}: {result.returncode}\n"
+                          f"{result.stdout}\n{result.stderr}")
+        self.fail(f"cairn {args} did not succeed in {self.ATTEMPTS} attempts")
+
+    def test_pushes_and_clones_complete_and_nothing_is_lost(self):
+        src = self.path("src")
+        make_tree(src, files=60, big_size=6 << 20, seed=31)
+        self.cairn("init", src, "--remote", self.daemon.url + "/e", check=True)
+        self.bucket.random_faults(0.2, seed=4)
+        self.until_done("-C", src, "push")
+        write_random(os.path.join(src, "big", "big.bin"), 3 << 20, seed=32)  # An edit,
+        write_random(os.path.join(src, "new.bin"), 3 << 20, seed=33)  # and a new file.
+        self.until_done("-C", src, "push")
+        clone = self.path("clone")
+        first = run([CAIRN, "clone", self.daemon.url + "/e", clone], env=self.env, timeout=300)
+        self.assertIn(first.returncode, (0, 1, 4), first.stdout + first.stderr)
+        if not os.path.isdir(os.path.join(clone, ".cairn")):
+            self.until_done("clone", self.daemon.url + "/e", clone)
+        self.until_done("-C", clone, "pull")  # What a failed clone left out comes now.
+        self.bucket.random_faults(0)
+
+        self.assertGreater(self.bucket.injected, 10)
+        self.assertEqual(tree_snapshot(clone), tree_snapshot(src))
+        # One version per content: each file and link once, and the edited one once more.
+        kept = sum(1 for entry in tree_snapshot(src).values() if entry[0] != "dir")
+        self.assertEqual(self.daemon.sql("SELECT COUNT(*) FROM versions"), kept + 1)
+        check = self.daemon.check("--read-data")
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
 
 if __name__ == "__main__":

@@ -379,6 +379,21 @@ class LostAnswerTest(CairnTestCase):
         self.assertEqual(sorted(e["path"] for e in json.loads(resp)["entries"]),
                          sorted(f"/w/d0/f{i}.bin" for i in range(9, 30, 3)))
 
+    def test_put_survives_a_lost_publish_answer(self):
+        # A publish consumes its upload sessions: before commits carried a request id, a repeat
+        # of one that had landed failed ("no upload sessions in group"), so it was not retried.
+        src = self.path("backup")
+        write_small_files(src, 12, folders=2, max_size=20000, ext="bin", seed=6)
+        env = dict(self.env, CAIRN_SERVER=self.proxy.url)
+        self.proxy.fail("POST", "/v1/commit", "lose", 1)
+        out = self.cairn_json("put", src, "/backup/one", env=env)
+        self.assertEqual(self.proxy.injected, 1)
+        self.assertEqual(out["errors"], [])
+        self.assertEqual(self.daemon.sql("SELECT COUNT(*) FROM versions"), 12)  # Once each.
+        copy = self.path("copy")
+        self.cairn("get", "/backup/one", copy, env=env, check=True)
+        self.assertEqual(tree_snapshot(copy), tree_snapshot(src))
+
     def test_push_gives_up_on_a_server_that_stays_unavailable(self):
         src = self.path("src")
         write_random(os.path.join(src, "a.bin"), 5000, seed=4)

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/file_io.h"
+#include "common/hash.h"
 
 namespace cairn::client {
 namespace {
@@ -306,15 +307,17 @@ Result<protocol::InitUploadsResponse> ApiClient::init_uploads(
 }
 
 Result<protocol::CommitResponse> ApiClient::commit(const protocol::CommitRequest& req) {
-  // A put that carries its file, a folder creation and a guarded deletion each give the same
-  // answer when repeated (a put that landed comes back unchanged), so such a commit is retried
-  // like any idempotent call. A put of an upload session, or a publish, consumes the sessions:
-  // a repeat of one that did land would fail, so that is not retried blindly.
-  const bool idempotent = std::none_of(req.ops.begin(), req.ops.end(), [](const auto& op) {
-    return (op.kind == protocol::OpKind::kPut && !op.file) || op.kind == protocol::OpKind::kPublish;
-  });
+  // Each commit carries a request id of its own, the same in every retry: the server answers a
+  // repeat with what it answered the first time and changes nothing. So a commit is retried like
+  // any idempotent call, even one that consumes upload sessions (a put by upload_id, a publish),
+  // and a copy of it that the network delivers late cannot undo what came after it.
+  if (req.request_id.empty()) {
+    protocol::CommitRequest named = req;
+    named.request_id = to_hex(secure_random(16));
+    return commit(named);
+  }
   return json_call<protocol::CommitResponse>("POST", "/v1/commit", protocol::encode_json(req),
-                                             idempotent ? Retry::kYes : Retry::kNo);
+                                             Retry::kYes);
 }
 
 namespace {

@@ -457,6 +457,14 @@ class Tx {
   Result<void> put_new_files(const Actor& a, const std::vector<TreeOp>& ops,
                              std::vector<std::optional<OpResult>>& done);
 
+  // Commits that carry a request id (metadata_requests.cpp): the results recorded for this
+  // user's request `key.id`, if it was made within the day (kConflict if it asked something
+  // else); and the recording of a new one's, which also forgets this user's older ones.
+  Result<std::optional<std::vector<OpResult>>> recorded_request(int64_t user_id,
+                                                                const RequestKey& key, int64_t now);
+  Result<void> record_request(int64_t user_id, const RequestKey& key,
+                              const std::vector<OpResult>& results, int64_t now);
+
  private:
   // The put of `u` found the head moved past its base: commits it beside the head as a
   // conflicted copy, or finds the copy an earlier try of this same commit made.
@@ -600,7 +608,7 @@ class SqlMetadataStore final : public MetadataStore {
                                                  int64_t now) override;
 
   Result<std::vector<OpResult>> commit(const Actor& actor, const std::vector<TreeOp>& ops,
-                                       FeedSpan* home_span) override;
+                                       FeedSpan* home_span, const RequestKey* request) override;
 
   Result<int64_t> expire_uploads(int64_t now) override;
 

@@ -532,6 +532,23 @@ INSERT INTO settings(key, value) VALUES ('history_since_ms', CASE WHEN EXISTS (S
   END);
 )sql";
 
+// 14: commits that carry a request id. A repeat of one (the network delivered it again, or the
+// client asked again after losing the answer) gets the results recorded the first time and
+// changes nothing; `fingerprint` is a digest of what it asked, so that an id used again for a
+// different request is refused; `results` the answer, in metadata_requests.cpp's encoding. Kept
+// a day: a repeat comes within minutes.
+constexpr const char* kMigration14 = R"sql(
+CREATE TABLE commit_requests(
+  user_id {INT} NOT NULL,
+  request_id TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  results {BLOB} NOT NULL,
+  created_at {INT} NOT NULL,
+  PRIMARY KEY (user_id, request_id)
+){WITHOUT_ROWID};
+CREATE INDEX commit_requests_age ON commit_requests(user_id, created_at);
+)sql";
+
 // A migration's DDL: one text for both engines, in which {INT}, {BLOB}, {ID} and
 // {WITHOUT_ROWID} stand for what differs (INTEGER or BIGINT, BLOB or BYTEA, an INTEGER PRIMARY
 // KEY or an identity column, SQLite's WITHOUT ROWID or nothing); or, where the statements
@@ -542,7 +559,7 @@ struct Migration {
   const char* postgres;
 };
 
-constexpr std::array<Migration, 13> kMigrations = {{
+constexpr std::array<Migration, 14> kMigrations = {{
     {nullptr, kSqliteMigration1, kPostgresMigration1},
     {kMigration2, nullptr, nullptr},
     {nullptr, kSqliteMigration3, kPostgresMigration3},
@@ -556,6 +573,7 @@ constexpr std::array<Migration, 13> kMigrations = {{
     {kMigration11, nullptr, nullptr},
     {kMigration12, nullptr, nullptr},
     {kMigration13Columns, kSqliteMigration13, kPostgresMigration13},
+    {kMigration14, nullptr, nullptr},
 }};
 
 // The DDL of `m` for one engine: its text for both with the words replaced, then its text for

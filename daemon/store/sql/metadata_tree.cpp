@@ -519,12 +519,21 @@ bool aborts_batch(const Error& e) {
 
 Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
                                                        const std::vector<TreeOp>& ops,
-                                                       FeedSpan* home_span) {
+                                                       FeedSpan* home_span,
+                                                       const RequestKey* request) {
   // One transaction (one fsync) for the whole batch; a savepoint per op makes each op atomic
   // on its own, so one bad op does not undo its neighbours.
   return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<std::vector<OpResult>> {
     Tx tx(s);
     CAIRN_RETURN_IF_ERROR(tx.still_authorised(actor));
+    if (request != nullptr) {
+      CAIRN_ASSIGN_OR_RETURN(auto recorded,
+                             tx.recorded_request(actor.user_id, *request, actor.now));
+      if (recorded) {
+        if (home_span != nullptr) *home_span = FeedSpan{-1, -1};
+        return std::move(*recorded);
+      }
+    }
     if (home_span != nullptr) {
       // An update that changes nothing, outside any savepoint: it locks the namespace's row
       // until this transaction ends (on PostgreSQL; SQLite has one writer), so no other commit
@@ -585,6 +594,9 @@ Result<std::vector<OpResult>> SqlMetadataStore::commit(const Actor& actor,
           auto head,
           s.query("SELECT last_seq FROM namespaces WHERE namespace_id=?1", actor.namespace_id));
       home_span->after = head.empty() ? home_span->before : head[0].get_int(0);
+    }
+    if (request != nullptr) {
+      CAIRN_RETURN_IF_ERROR(tx.record_request(actor.user_id, *request, results, actor.now));
     }
     return results;
   });

@@ -612,6 +612,57 @@ TEST_P(TreeTest, RetentionForgetsOldHistoryAndTrashButNeverAHead) {
   EXPECT_FALSE(services_->maintenance().retention_days()->has_value());
 }
 
+TEST_P(TreeTest, ARepeatedRequestGetsItsFirstAnswerAndChangesNothing) {
+  // A commit that carries a request id, delivered again after the tree moved on (a retry after a
+  // lost answer, or a copy the network delivered late): the first answer again, nothing done.
+  auto& files = services_->files();
+  auto send = [&](const std::string& id, std::vector<CommitOp> ops) {
+    protocol::CommitRequest req{"laptop", std::move(ops)};
+    req.request_id = id;
+    return files.commit(ctx_, req);
+  };
+  protocol::FileUpload made;
+  made.path = "/r.txt";
+  made.chunks = {upload_chunk("one", ctx_)};
+  const std::vector<CommitOp> create = {CommitOp::put_file(made)};
+  auto first = send("create-r-txt-0001", create);
+  ASSERT_TRUE(first.has_value()) << first.error().message();
+  ASSERT_EQ(first->results.at(0).status, OpStatus::kOk);
+  const int64_t node = first->results[0].node_id;
+  ASSERT_EQ(put_file("/r.txt", "two", 1).version, 2);
+
+  auto again = send("create-r-txt-0001", create);
+  ASSERT_TRUE(again.has_value()) << again.error().message();
+  EXPECT_EQ(again->results.at(0).status, OpStatus::kOk);
+  EXPECT_EQ(again->results[0].version, 1);                    // What it answered then,
+  EXPECT_EQ(names("/"), std::vector<std::string>{"/r.txt"});  // and no conflicted copy of "one".
+  EXPECT_EQ(files.history(ctx_, "/r.txt", 0)->versions.size(), 2U);
+
+  // A move, undone since: its repeat does not move the file again.
+  ASSERT_EQ(one(CommitOp::mkdir("/a")).status, OpStatus::kOk);
+  ASSERT_TRUE(send("move-r-txt-00001", {CommitOp::move("/r.txt", "/a/r.txt", node)}).has_value());
+  ASSERT_EQ(one(CommitOp::move("/a/r.txt", "/r.txt", node)).status, OpStatus::kOk);
+  auto moved = send("move-r-txt-00001", {CommitOp::move("/r.txt", "/a/r.txt", node)});
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->results.at(0).status, OpStatus::kOk);
+  EXPECT_EQ(names("/a"), std::vector<std::string>{});
+
+  // The same id for something else is refused whole; an id that is not one is a 400.
+  auto other = send("create-r-txt-0001", {CommitOp::mkdir("/b")});
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().code(), ErrorCode::kConflict);
+  auto bad = send("short", {CommitOp::mkdir("/b")});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(names("/"), (std::vector<std::string>{"/a", "/r.txt"}));
+
+  // A day later the record is gone: the same request is a new one (here, a conflicted copy).
+  advance(24 * 3600 + 1);
+  auto late = send("create-r-txt-0001", create);
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->results.at(0).status, OpStatus::kCopied);
+}
+
 INSTANTIATE_TEST_SUITE_P(All, TreeTest,
                          ::testing::Values(Backend{"Sqlite", ""}, Backend{"Postgres", "postgres"}),
                          backend_name);
