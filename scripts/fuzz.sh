@@ -48,8 +48,11 @@ fuzz_one() {
   local target=$1
   local corpus="$BUILD/corpus/$target"
   mkdir -p "$corpus"
-  # -timeout: an input that takes 10 s is a hang; -rss_limit_mb: memory the input does not justify.
-  if "$BUILD/bin/fuzz_$target" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+  # -timeout: an input that takes 10 s is a hang (CAIRN_FUZZ_TIMEOUT: more for a run at the lowest
+  # priority beside other work, which may leave it no CPU for seconds); -rss_limit_mb: memory the
+  # input does not justify.
+  if "$BUILD/bin/fuzz_$target" -max_total_time="$SECONDS_EACH" \
+      -timeout="${CAIRN_FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 \
       -artifact_prefix="$BUILD/crashes/$target-" -print_final_stats=1 \
       "$corpus" "tests/fuzz/corpus/$target" >"$BUILD/fuzz-$target.log" 2>&1; then
     local runs

@@ -5,6 +5,9 @@
 #
 #   eval "$(scripts/start-postgres.sh)"      # sets CAIRN_TEST_POSTGRES_URL, CAIRN_TEST_POSTGRES_DIR
 #   scripts/stop-postgres.sh
+#
+# CAIRN_PG_PARENT: where the temporary folder goes (default /tmp); a test that fills the cluster's
+# disk gives a small filesystem of its own.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
@@ -13,7 +16,7 @@ if [ ! -x "$BIN/initdb" ]; then
   echo "start-postgres: no initdb (install postgresql-15: scripts/install-deps.sh)" >&2
   exit 1
 fi
-DIR=$(mktemp -d /tmp/cairn-pg.XXXXXX)
+DIR=$(mktemp -d "${CAIRN_PG_PARENT:-/tmp}/cairn-pg.XXXXXX")
 chmod 755 "$DIR"
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then

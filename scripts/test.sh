@@ -53,7 +53,10 @@ echo "   s3:       $CAIRN_TEST_S3_URL"
 fuzz_job=""
 if [ $# -eq 0 ]; then
   fuzz_seconds=${CAIRN_FUZZ_SECONDS:-20}
-  setsid nice -n 19 bash -c "bash scripts/fuzz.sh 0 && bash scripts/fuzz.sh $fuzz_seconds" \
+  # At nice 19 beside two cores' worth of tests, a fuzzer may get no CPU for seconds: an input
+  # counts as a hang after 120 s rather than 10.
+  CAIRN_FUZZ_TIMEOUT=${CAIRN_FUZZ_TIMEOUT:-120} \
+    setsid nice -n 19 bash -c "bash scripts/fuzz.sh 0 && bash scripts/fuzz.sh $fuzz_seconds" \
     >"$BUILD_DIR/fuzz.log" 2>&1 &
   fuzz_job=$!
 fi

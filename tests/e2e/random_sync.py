@@ -58,17 +58,21 @@ class RandomRun:
             name = "shared-laptop" if same_device else f"dev{i}"
             env = dict(os.environ, CAIRN_TOKEN=self.token, CAIRN_DEVICE=name,
                        CAIRN_CONFIG=os.path.join(self.tmp, f"config{i}"),
-                       CAIRN_SERVER=self.daemon.url)
+                       CAIRN_SERVER=self.server_for(i))
             root = os.path.join(self.tmp, f"wc{i}")
             self.devices.append({"name": f"wc{i}", "root": root, "env": env})
         first = self.devices[0]
         os.makedirs(first["root"])
-        self.cairn(first, "init", first["root"], "--remote", self.daemon.url + "/", cwd=False)
+        self.cairn(first, "init", first["root"], "--remote", self.server_for(0) + "/", cwd=False)
         self.write(first, "seed.txt")
         self.write(first, "docs/readme.md")
         self.cairn(first, "push")
-        for d in self.devices[1:]:
-            self.cairn(d, "clone", self.daemon.url + "/", d["root"], cwd=False)
+        for i, d in enumerate(self.devices[1:], 1):
+            self.cairn(d, "clone", self.server_for(i) + "/", d["root"], cwd=False)
+
+    def server_for(self, device_index):
+        """The daemon device `device_index` talks to (a subclass may run several)."""
+        return self.daemon.url
 
     def close(self):
         self.daemon.stop()

@@ -5,6 +5,8 @@
   completes once there is room. The same when the metadata database is what cannot grow.
 - A working copy on a small tmpfs: a clone that does not fit fails with exit 8, no partial file is
   ever in place of a file, and the next pull completes once there is room.
+- The metadata database on PostgreSQL, its cluster on a small tmpfs (PostgreSQL + S3): the same
+  as for SQLite's file, down to a cluster that stopped for want of room and is started again.
 - I/O errors injected at the system call level (tests/faults/io_faults.c, LD_PRELOAD) in the
   daemon's blob writes, blob reads and database writes: clean failures, nothing wrong ever served
   or written, everything complete once the errors stop, and `cairnd check --read-data` clean.
@@ -12,6 +14,7 @@
 Mounting needs root (CI runs as root); elsewhere the tmpfs tests skip, or fail under CI=true.
 """
 
+import copy
 import json
 import os
 import shutil
@@ -19,6 +22,7 @@ import unittest
 
 from harness import CairnTestCase, Daemon, http, run, tree_snapshot, write_random
 
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts")
 EXIT_NO_SPACE = 8
 SHIM_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults",
                            "io_faults.c")
@@ -142,6 +146,60 @@ class ServerDiskFullTest(DiskTestCase):
         again = self.cairn_json("-C", wc, "push")
         self.assertEqual(again["errors"], [])
         self.assertEqual(self.assert_nothing_half_visible("/many", wc), files_of(wc))
+
+
+class PostgresDiskFullTest(DiskTestCase):
+    """The metadata on a PostgreSQL cluster of its own, on a 96 MiB tmpfs; chunks go to S3."""
+
+    def setUp(self):
+        super().setUp()
+        self.daemon.stop()
+        self.disk = Tmpfs(self, self.path("pgdisk"), "96m")
+        os.chmod(self.tmp, 0o711)  # The server runs as postgres: it must reach its folder.
+        started = run(["bash", os.path.join(SCRIPTS, "start-postgres.sh")],
+                      env=dict(os.environ, CAIRN_PG_PARENT=self.disk.path), check=True)
+        exports = dict(line.split(" ", 1)[1].split("=", 1) for line in started.stdout.splitlines()
+                       if line.startswith("export "))
+        self.cluster = exports["CAIRN_TEST_POSTGRES_DIR"]
+        self.addCleanup(run, ["bash", os.path.join(SCRIPTS, "stop-postgres.sh"), self.cluster])
+        backends = copy.copy(self.daemon.backends)
+        backends.metadata_url = exports["CAIRN_TEST_POSTGRES_URL"]
+        self.daemon = Daemon(self.path("pgdata"), backends)
+        self.daemon.init()
+        self.token = self.daemon.add_user("alice")
+        self.env["CAIRN_TOKEN"] = self.token
+        self.daemon.start()
+        self.env["CAIRN_SERVER"] = self.daemon.url
+
+    def small_files(self, root, count, seed):
+        for i in range(count):
+            write_random(os.path.join(root, f"d{i % 20}", f"f{i}.txt"), 200, seed * 100000 + i)
+
+    def test_a_push_the_database_cannot_hold_fails_cleanly_and_completes_once_there_is_room(self):
+        first = self.path("first")
+        self.small_files(first, 50, seed=1)
+        self.cairn("put", first, "/first", "-q", check=True)
+        wc = self.path("wc")
+        self.small_files(wc, 4000, seed=2)
+        self.cairn("init", wc, "--remote", "/wc", check=True)
+        # All but a megabyte of the cluster's disk taken.
+        ballast = os.path.join(self.disk.path, "ballast")
+        with open(ballast, "wb") as f:
+            f.truncate(0)
+            f.write(b"\0" * max(0, self.disk.free() - (1 << 20)))
+
+        pushed = self.cairn("-C", wc, "push")
+        self.assertEqual(pushed.returncode, EXIT_NO_SPACE, pushed.stdout + pushed.stderr)
+        self.assertIn("server storage full", pushed.stderr)
+        self.assertLess(len(self.assert_nothing_half_visible("/wc", wc)), 4000)
+        self.assertEqual(self.assert_nothing_half_visible("/first", first), files_of(first))
+
+        os.remove(ballast)
+        again = self.cairn_json("-C", wc, "push")
+        self.assertEqual(again["errors"], [])
+        self.assertEqual(self.assert_nothing_half_visible("/wc", wc), files_of(wc))
+        check = self.daemon.check("--read-data")
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
 
 class ClientDiskFullTest(DiskTestCase):
