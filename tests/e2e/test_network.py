@@ -22,6 +22,7 @@ import random
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import unittest
 import urllib.parse
@@ -78,19 +79,23 @@ class NetworkTestCase(unittest.TestCase):
 
 class NetworkChaosTest(NetworkTestCase):
 
-    front_faults = {"cut": 0.5, "stall": 0.1}
+    # CAIRN_CHAOS_STALL_SECONDS=75, by hand: stalls past the client's 60 s low-speed limit.
+    STALL = float(os.environ.get("CAIRN_CHAOS_STALL_SECONDS", "1.5"))
+    front_faults = {"cut": 0.5, "stall": 0.1, "stall_seconds": STALL}
 
     def backends(self):
         backends = Backends()
         if backends.postgres is not None:
             # The daemon reaches its database and its bucket through proxies of their own.
             pg = urllib.parse.urlsplit(backends.metadata_url)
-            db = self.proxy(pg.hostname, pg.port, seed=2, cut=0.15, stall=0.05)
+            db = self.proxy(pg.hostname, pg.port, seed=2, cut=0.15, stall=0.05,
+                            stall_seconds=self.STALL)
             backends.metadata_url = pg._replace(
                 netloc=pg.netloc.replace(f"{pg.hostname}:{pg.port}", f"127.0.0.1:{db.port}"))\
                 .geturl()
             s3 = urllib.parse.urlsplit(backends.bucket.endpoint)
-            bucket = self.proxy(s3.hostname, s3.port, seed=3, cut=0.2, stall=0.05)
+            bucket = self.proxy(s3.hostname, s3.port, seed=3, cut=0.2, stall=0.05,
+                                stall_seconds=self.STALL)
             backends.blobs_url = backends.blobs_url.replace(
                 urllib.parse.quote(backends.bucket.endpoint, safe=""),
                 urllib.parse.quote(f"http://127.0.0.1:{bucket.port}", safe="")).replace(
@@ -165,6 +170,8 @@ class NetworkChaosTest(NetworkTestCase):
         # Faults really happened (most are absorbed by the client's own retries of a request).
         cut = sum(p.counts["cut"] for p in self.proxies)
         self.assertGreater(cut, 5, [p.counts for p in self.proxies])
+        print(f"\n  {self.attempts} attempts; proxies: {[p.counts for p in self.proxies]}",
+              file=sys.stderr)
         self.assert_check_clean()
 
 
