@@ -90,12 +90,22 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
+// The headers of an answer, and whether they ended: libcurl takes a connection closed inside
+// the headers as the end of an answer with whatever status line arrived, and a HEAD cut after
+// "200 OK" must not read as an object without a length.
+struct HeaderSink {
+  Headers* headers;
+  bool complete = false;
+};
+
 size_t on_header(char* data, size_t size, size_t count, void* user) {
+  auto* sink = static_cast<HeaderSink*>(user);
   const std::string line(data, size * count);
+  if (line.rfind("HTTP/", 0) == 0) sink->complete = false;  // A status line: an answer begins.
+  if (line == "\r\n" || line == "\n") sink->complete = true;
   const size_t colon = line.find(':');
   if (colon != std::string::npos) {
-    static_cast<Headers*>(user)->emplace_back(lower(trim(line.substr(0, colon))),
-                                              trim(line.substr(colon + 1)));
+    sink->headers->emplace_back(lower(trim(line.substr(0, colon))), trim(line.substr(colon + 1)));
   }
   return size * count;
 }
@@ -284,8 +294,9 @@ Result<Response> Client::send_once(const std::string& method, const Target& t, c
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 30L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+  HeaderSink header_sink{&r.headers};
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.headers);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &header_sink);
   struct curl_slist* list = nullptr;
   std::vector<std::string> lines;
   lines.reserve(all.size() + 2);
@@ -313,6 +324,10 @@ Result<Response> Client::send_once(const std::string& method, const Target& t, c
     return make_error(ErrorCode::kUnavailable,
                       "S3 " + method + " " + t.host + t.path + ": " +
                           (error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc)));
+  }
+  if (!header_sink.complete) {
+    return make_error(ErrorCode::kUnavailable, "S3 " + method + " " + t.host + t.path +
+                                                   ": the answer was cut off in its headers");
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
   return r;
