@@ -523,9 +523,7 @@ class HttpFaultProxy:
         # random_faults(): each request, with this probability, refused or lost at random.
         self.rate, self.rng = 0.0, random.Random(1)
         # error(mode) -> (status, reason, headers, body): what a refused or lost request gets.
-        self.error = lambda mode: (503, "Service Unavailable", [
-            ("Content-Type", "application/json")], json.dumps(
-                {"error": {"code": "unavailable", "message": f"injected fault ({mode})"}}).encode())
+        self.error = self.daemon_unavailable
         # rewrite(method, path, body) -> body: edits answers on their way back (a lying server,
         # or a man in the middle of plain HTTP).
         self.rewrite = None
@@ -555,6 +553,12 @@ class HttpFaultProxy:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+    @staticmethod
+    def daemon_unavailable(mode):
+        body = {"error": {"code": "unavailable", "message": f"injected fault ({mode})"}}
+        return (503, "Service Unavailable", [("Content-Type", "application/json")],
+                json.dumps(body).encode())
 
     def random_faults(self, rate, seed=1):
         """From now on, refuses or loses each request with probability `rate` (0: stops)."""
