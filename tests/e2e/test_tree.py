@@ -290,7 +290,7 @@ class TreeTest(CairnTestCase):
         for side in sides:
             os.makedirs(side)
             self.cairn("init", side, "--remote", self.daemon.url + "/race", check=True)
-        for round_ in range(20):
+        for round_ in range(10):
             names = []
             for n, side in enumerate(sides):
                 name = f"r{round_}-{n}.bin"
