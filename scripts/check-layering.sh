@@ -11,6 +11,7 @@
 #   daemon/service/         common/, daemon/store/, daemon/service/
 #   daemon/api/             common/, daemon/service/, daemon/api/ (not the store directly)
 #   daemon/http/            common/, daemon/api/, daemon/http/
+#   daemon/web/             common/, daemon/service/, daemon/api/ (its types), daemon/web/
 #   daemon/commands/        common/, daemon/ (cairnd's admin commands wire everything)
 #   daemon/main.cpp         daemon/commands/
 #   cli/client/net/         common/, cli/client/net/
@@ -73,6 +74,7 @@ layer daemon/store "common/ lib/ daemon/store/" $(sources daemon/store)
 layer daemon/service "common/ daemon/store/ daemon/service/" $(sources daemon/service)
 layer daemon/api "common/ daemon/service/ daemon/api/" $(sources daemon/api)
 layer daemon/http "common/ daemon/api/ daemon/http/" $(sources daemon/http)
+layer daemon/web "common/ daemon/service/ daemon/api/ daemon/web/" $(sources daemon/web)
 layer daemon/commands "common/ daemon/" $(sources daemon/commands)
 layer daemon/main.cpp "daemon/commands/" daemon/main.cpp
 layer cli/client/net "common/ cli/client/net/" $(sources cli/client/net)

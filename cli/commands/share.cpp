@@ -1,7 +1,13 @@
 // share, unshare, shares: folders and files shared between users; link: URLs that download without
-// a token. Inside a working copy a PATH is local; outside one it is a remote path (/a/b).
+// a token; web: a one-time sign-in URL for the web page. Inside a working copy a PATH is local;
+// outside one it is a remote path (/a/b).
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <ctime>
 #include <string>
 
@@ -159,6 +165,49 @@ int run_link(CommandContext& ctx, const std::string& path, const std::string& ex
   return kExitOk;
 }
 
+// Opens `url` in the user's browser when there is a desktop to show it on; true if a browser
+// was started. The URL goes as one argument, never through a shell.
+bool open_in_browser(const std::string& url) {
+  if (std::getenv("DISPLAY") == nullptr && std::getenv("WAYLAND_DISPLAY") == nullptr) return false;
+  const pid_t child = fork();
+  if (child < 0) return false;
+  if (child == 0) {
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, STDIN_FILENO);
+      dup2(null, STDOUT_FILENO);
+      dup2(null, STDERR_FILENO);
+    }
+    execlp("xdg-open", "xdg-open", url.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  return waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int run_web(CommandContext& ctx, bool no_open) {
+  Printer printer(mode_of(ctx));
+  auto place = open_place(ctx);
+  if (!place) return fail(printer, "web", place.error());
+  ApiClient api(place->endpoint);
+  auto made = api.web_signin();
+  if (!made) return fail(printer, "web", made.error());
+  // The server's answer is a path of its own; anything else is not followed.
+  if (made->url.rfind("/web/signin?code=", 0) != 0) {
+    return fail(
+        printer, "web",
+        Error(ErrorCode::kInvalidArgument, "the server answered with an unexpected sign-in URL"));
+  }
+  made->url = place->endpoint.base_url + made->url;
+  const bool opened =
+      !no_open && printer.mode() != client::OutputMode::kJson && open_in_browser(made->url);
+  printer.document("web", protocol::encode_json(*made),
+                   {made->url, std::string(opened ? "opened in your browser; " : "") +
+                                   "the link signs you in once, until " + when(made->expires_at) +
+                                   ". Keep it to yourself: it acts as you"});
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_share_commands(CLI::App& app, CommandContext& ctx) {
@@ -215,6 +264,16 @@ void add_share_commands(CLI::App& app, CommandContext& ctx) {
   add_output_flags(link, ctx);
   link->callback(
       [&ctx] { ctx.exit_code = run_link(ctx, link_path, link_expires, link_list, link_revoke); });
+
+  auto* web = app.add_subcommand(
+      "web",
+      "Print a one-time URL that signs you in to the server's web page (browse, download, "
+      "history, trash), and open it in your browser when there is one. It works once, within "
+      "five minutes, with your token's rights; the session it starts lasts 12 hours at most");
+  static bool web_no_open = false;
+  web->add_flag("--no-open", web_no_open, "Only print the URL");
+  add_output_flags(web, ctx);
+  web->callback([&ctx] { ctx.exit_code = run_web(ctx, web_no_open); });
 }
 
 }  // namespace cairn::cli

@@ -127,6 +127,8 @@ json to_json_value(const LinkInfo& r);
 void from_json_value(const json& j, LinkInfo& r);
 json to_json_value(const LinksResponse& r);
 void from_json_value(const json& j, LinksResponse& r);
+json to_json_value(const WebSignInResponse& r);
+void from_json_value(const json& j, WebSignInResponse& r);
 json to_json_value(const QuotaResponse& r);
 void from_json_value(const json& j, QuotaResponse& r);
 json to_json_value(const RepairsResponse& r);

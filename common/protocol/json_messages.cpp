@@ -616,12 +616,34 @@ void from_json_value(const json& j, CheckResult& r) {
 
 json to_json_value(const ListResponse& r) {
   json entries = json::array();
-  for (const auto& e : r.entries) entries.push_back(entry_json(e));
+  const bool attributed = r.attributions.size() == r.entries.size();
+  for (size_t i = 0; i < r.entries.size(); ++i) {
+    entries.push_back(entry_json(r.entries[i]));
+    if (attributed && !r.attributions[i].author.empty()) {
+      entries.back()["author"] = r.attributions[i].author;
+      entries.back()["device"] = r.attributions[i].device;
+    }
+  }
   return {{"path", r.path}, {"entries", std::move(entries)}};
 }
 void from_json_value(const json& j, ListResponse& r) {
   r.path = j.at("path").get<std::string>();
-  for (const auto& e : j.at("entries")) r.entries.push_back(entry_from(e));
+  bool attributed = false;
+  for (const auto& e : j.at("entries")) {
+    r.entries.push_back(entry_from(e));
+    Attribution a{get_or<std::string>(e, "author", ""), get_or<std::string>(e, "device", "")};
+    attributed = attributed || !a.author.empty();
+    r.attributions.push_back(std::move(a));
+  }
+  if (!attributed) r.attributions.clear();
+}
+
+json to_json_value(const WebSignInResponse& r) {
+  return {{"url", r.url}, {"expires_at", r.expires_at}};
+}
+void from_json_value(const json& j, WebSignInResponse& r) {
+  r.url = j.at("url").get<std::string>();
+  r.expires_at = j.at("expires_at").get<int64_t>();
 }
 
 json to_json_value(const ChangesResponse& r) {

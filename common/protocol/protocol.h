@@ -323,10 +323,19 @@ struct Entry {
   std::string shared_by;
 };
 
+// Who made a file's head version, and on which device.
+struct Attribution {
+  std::string author;  // User name.
+  std::string device;
+};
+
 // GET /v1/list?path=P
 struct ListResponse {
   std::string path;
   std::vector<Entry> entries;
+  // A folder's plain listing: one per entry, in its order (in JSON, each entry's "author" and
+  // "device"). Empty otherwise. Kept beside the entries so that the change feed's stay small.
+  std::vector<Attribution> attributions = {};
 };
 
 // GET /v1/changes?cursor=C&limit=N
@@ -489,6 +498,13 @@ struct LinkInfo {
 // GET /v1/links: the caller's links, and links others made into the caller's files.
 struct LinksResponse {
   std::vector<LinkInfo> links;
+};
+
+// POST /v1/web/signin: a URL, relative to the server, that signs its holder in to the web page
+// as the caller, once, until it expires (`cairn web`).
+struct WebSignInResponse {
+  std::string url;  // "/web/signin?code=CODE"
+  int64_t expires_at = 0;
 };
 
 // Every error response: {"error":{"code":"not_found","message":"..."}}.

@@ -25,6 +25,15 @@ struct HttpRequest {
   std::map<std::string, std::string> query;  // Decoded query parameters.
   std::string authorization;
   std::string device;  // X-Cairn-Device, for version metadata.
+  // What the web page's routes read (daemon/web/); empty when absent.
+  std::string cookie;
+  std::string host;
+  std::string origin;
+  std::string fetch_site;  // Sec-Fetch-Site
+  std::string accept;
+  std::string range;
+  std::string content_type;
+  std::string forwarded_proto;  // X-Forwarded-Proto, from a TLS proxy in front
   std::optional<uint64_t> content_length;
   std::string body;  // Empty for streaming routes.
 

@@ -14,6 +14,18 @@ void Router::add_socket(std::string pattern, SocketOpen open) {
   routes_.push_back({"GET", std::move(pattern), nullptr, nullptr, std::move(open)});
 }
 
+const Router::Gate& Router::gate(std::string_view path) const {
+  const Gate* best = &gate_;
+  size_t best_length = 0;
+  for (const auto& [prefix, gate] : prefix_gates_) {
+    if (prefix.size() > best_length && path.substr(0, prefix.size()) == prefix) {
+      best = &gate;
+      best_length = prefix.size();
+    }
+  }
+  return *best;
+}
+
 Router::Match Router::match(const std::string& method, const std::string& path) const {
   Match m;
   for (const auto& route : routes_) {

@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "daemon/api/http_types.h"
@@ -38,9 +40,15 @@ class Router {
   void add(std::string method, std::string pattern, Handler handler);
   void add_streaming(std::string method, std::string pattern, SinkFactory factory);
   void add_socket(std::string pattern, SocketOpen open);
+  // The gate of every path without a gate of its own.
   void set_gate(Gate gate) { gate_ = std::move(gate); }
-  // Empty when none is set.
-  const Gate& gate() const { return gate_; }
+  // The gate of paths that start with `prefix` (the longest prefix wins): the web page's routes
+  // take a session cookie, not a bearer token.
+  void set_gate(std::string prefix, Gate gate) {
+    prefix_gates_.emplace_back(std::move(prefix), std::move(gate));
+  }
+  // The gate for `path`; empty when none is set.
+  const Gate& gate(std::string_view path = {}) const;
 
   struct Match {
     const Handler* handler = nullptr;
@@ -61,6 +69,7 @@ class Router {
   };
   std::vector<Route> routes_;
   Gate gate_;
+  std::vector<std::pair<std::string, Gate>> prefix_gates_;
 };
 
 }  // namespace cairn::api

@@ -54,6 +54,13 @@ void add_sharing_routes(Routes& routes) {
                  return answer(s.sharing().revoke_link(ctx, *id, query_or(req, "token", "")));
                });
 
+  // `cairn web`: a one-time URL that signs its holder in to the web page as the caller.
+  routes.query("POST", "/v1/web/signin",
+               [](Services& s, const RequestContext& ctx) -> Result<protocol::WebSignInResponse> {
+                 CAIRN_ASSIGN_OR_RETURN(auto code, s.identity().create_signin_code(ctx.user));
+                 return protocol::WebSignInResponse{"/web/signin?code=" + code.first, code.second};
+               });
+
   // A link: no token, the URL is the authority. Nothing but "not found" for a dead one.
   Services& services = routes.services();
   routes.router().add("GET", "/l/*", [&services](const HttpRequest&, const std::string& token) {

@@ -17,6 +17,7 @@
 #include "daemon/http/server.h"
 #include "daemon/service/notifier.h"
 #include "daemon/store/sql_metadata_store.h"
+#include "daemon/web/web_routes.h"
 
 namespace cairn::admin {
 
@@ -82,6 +83,7 @@ int cmd_serve(const std::string& data, const ServeFlags& flags) {
   api::Router router;
   api::RateLimiter limiter(*limits);
   api::register_routes(router, *(*d)->services, &limiter, &notifier);
+  web::add_web_routes(router, *(*d)->services, web::WebOptions{tls});
   http::ServerOptions options;
   options.host = where->first;
   options.port = where->second;

@@ -305,12 +305,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request_.set_target(std::string(head.target()));
     request_.authorization = std::string(head[bhttp::field::authorization]);
     request_.device = std::string(head["X-Cairn-Device"]);
+    request_.cookie = std::string(head[bhttp::field::cookie]);
+    request_.host = std::string(head[bhttp::field::host]);
+    request_.origin = std::string(head[bhttp::field::origin]);
+    request_.fetch_site = std::string(head["Sec-Fetch-Site"]);
+    request_.accept = std::string(head[bhttp::field::accept]);
+    request_.range = std::string(head[bhttp::field::range]);
+    request_.content_type = std::string(head[bhttp::field::content_type]);
+    request_.forwarded_proto = std::string(head["X-Forwarded-Proto"]);
     if (auto len = header_parser_->content_length()) request_.content_length = *len;
     keep_alive_ = head.keep_alive();
     const bool has_body =
         header_parser_->chunked() || (request_.content_length && *request_.content_length > 0);
 
-    const auto match = shared_.router.match(request_.method, request_.path);
+    auto match = shared_.router.match(request_.method, request_.path);
+    if (request_.method == "HEAD" && match.handler == nullptr) {
+      // HEAD is GET without the body: the same handler answers, and send() leaves the body out.
+      auto get = shared_.router.match("GET", request_.path);
+      if (get.handler != nullptr) match = std::move(get);
+    }
     if (match.socket != nullptr) return open_socket(*match.socket, has_body);
     if (match.handler == nullptr && match.sink == nullptr) {
       // The body, if any, is left unread: the connection cannot be reused.
@@ -355,7 +368,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (!has_body) return start_body(false);
     // A body is read only for someone who can authenticate, and only while the daemon has room
     // for it: a parsed JSON body takes several times its text.
-    const auto& gate = shared_.router.gate();
+    const auto& gate = shared_.router.gate(request_.path);
     if (!gate) return admit_body(expects_continue);
     asio::post(shared_.pool, [self = shared_from_this(), &gate, expects_continue]() {
       auto admitted = gate(self->request_);
@@ -511,6 +524,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void send(api::HttpResponse res) {
+    if (request_.method == "HEAD") {
+      const uint64_t length = res.source               ? res.source_size
+                              : !res.file_path.empty() ? res.file_size
+                                                       : res.body.size();
+      auto msg = std::make_shared<bhttp::response<bhttp::empty_body>>(
+          static_cast<bhttp::status>(res.status), 11);
+      msg->content_length(length);
+      return write(std::move(msg), res, /*prepare=*/false);
+    }
     if (res.source) {
       auto msg = std::make_shared<bhttp::response<SourceBody>>(
           std::piecewise_construct,
@@ -535,13 +557,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     write(std::move(msg), res);
   }
 
+  // `prepare`: set Content-Length from the body (a HEAD answer sets the GET's length itself).
   template <typename Message>
-  void write(std::shared_ptr<Message> msg, const api::HttpResponse& res) {
+  void write(std::shared_ptr<Message> msg, const api::HttpResponse& res, bool prepare = true) {
     msg->set(bhttp::field::server, "cairnd");
     msg->set(bhttp::field::content_type, res.content_type);
     for (const auto& [name, value] : res.headers) msg->set(name, value);
     msg->keep_alive(keep_alive_);
-    msg->prepare_payload();
+    if (prepare) msg->prepare_payload();
     log_request(static_cast<int>(msg->result_int()), msg->payload_size().value_or(0));
     lowest().expires_after(std::chrono::seconds(shared_.options.idle_timeout_seconds));
     bhttp::async_write(

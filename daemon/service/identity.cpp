@@ -33,12 +33,19 @@ Result<store::User> IdentityService::authenticate(std::string_view header) const
     return make_error(ErrorCode::kUnauthenticated,
                       "missing bearer token (send Authorization: Bearer <token>)");
   }
-  const std::string_view token = header.substr(kBearer.size());
-  if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix || token.size() > 256) {
+  return token_user(header.substr(kBearer.size()), store::TokenKind::kApi);
+}
+
+Result<store::User> IdentityService::token_user(std::string_view token,
+                                                store::TokenKind kind) const {
+  auto refused = [] {
     return make_error(ErrorCode::kUnauthenticated, "invalid, revoked or expired token");
-  }
+  };
+  if (token.substr(0, kTokenPrefix.size()) != kTokenPrefix || token.size() > 256) return refused();
   const Digest hash = hash_token(token);
   CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.authenticate(hash, now()));
+  // A session cookie is no bearer token, nor a sign-in code a session.
+  if (user.token_kind != kind) return refused();
   user.token_hash = hash;
   return user;
 }

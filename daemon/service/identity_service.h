@@ -39,6 +39,33 @@ class IdentityService : public ServiceBase {
   Result<void> set_user_disabled(const std::string& user_name, bool disabled);
   // cairnd user quota NAME SIZE (nullopt: unlimited).
   Result<void> set_quota(const std::string& user_name, std::optional<uint64_t> limit);
+
+  // The web page's sessions (docs/web.md). A session is a token of its own kind, kept in an
+  // HttpOnly cookie, made from the API token that signed in (or the one behind a sign-in code):
+  // the same user and scope, never outliving it, revoked with it.
+  static constexpr int64_t kWebSessionSeconds = 12 * 3600;
+  static constexpr int64_t kSignInCodeSeconds = 300;
+  struct WebSession {
+    std::string secret;  // The cookie's value, shown once; only its hash is stored.
+    int64_t expires_at = 0;
+    store::User user;
+  };
+  // Signs in with an API token or a sign-in code (used up by this call). kUnauthenticated for
+  // anything else, with the same message whatever the reason.
+  Result<WebSession> start_web_session(std::string_view token_or_code);
+  // The user of a live session, by its cookie's value. kUnauthenticated otherwise.
+  Result<store::User> web_session_user(std::string_view secret) const;
+  // Signs out: the session (a user from web_session_user) is revoked.
+  Result<void> end_web_session(const store::User& session);
+  // A code that signs its holder in once, as `caller` (an API token), within
+  // kSignInCodeSeconds. Returned with its expiry.
+  Result<std::pair<std::string, int64_t>> create_signin_code(const store::User& caller);
+  // Whom a live sign-in code would sign in, without using it up.
+  Result<store::User> signin_code_user(std::string_view code) const;
+
+ private:
+  // The user behind a token of `kind`, by the token's text. kUnauthenticated otherwise.
+  Result<store::User> token_user(std::string_view token, store::TokenKind kind) const;
 };
 
 }  // namespace cairn::service

@@ -22,11 +22,14 @@ constexpr size_t kLocateBatch = 256;  // Chunks located per metadata query while
 // bytes, or a tar of the folder. Every chunk is verified against its hash before it is sent.
 class LinkStreamImpl final : public LinkStream {
  public:
-  LinkStreamImpl(store::MetadataStore& metadata, store::BlobStore& blobs, store::LinkTarget target)
+  // `range` (a file's only): the bytes [first, second) of it.
+  LinkStreamImpl(store::MetadataStore& metadata, store::BlobStore& blobs, store::LinkTarget target,
+                 std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt)
       : metadata_(metadata), blobs_(blobs), target_(std::move(target)) {
     tar_ = target_.kind == protocol::NodeKind::kFolder;
     if (!tar_) {
-      size_ = target_.entries.at(0).size;
+      range_ = range.value_or(std::make_pair(uint64_t{0}, target_.entries.at(0).size));
+      size_ = range_.second - range_.first;
       return;
     }
     for (const auto& e : target_.entries) {
@@ -100,6 +103,13 @@ class LinkStreamImpl final : public LinkStream {
     CAIRN_ASSIGN_OR_RETURN(auto m, Manifest::decode(body));
     chunks_ = m.chunks();
     located_.clear();
+    file_pos_ = 0;
+    if (!tar_) {
+      // A range starts at the chunk that holds its first byte.
+      while (chunk_ < chunks_.size() && file_pos_ + chunks_[chunk_].length <= range_.first) {
+        file_pos_ += chunks_[chunk_++].length;
+      }
+    }
     return {};
   }
 
@@ -131,6 +141,14 @@ class LinkStreamImpl final : public LinkStream {
     if (piece_.size() != c.length || sha256(piece_) != c.hash) {
       return make_error(ErrorCode::kCorrupt, "chunk " + c.hash.hex() + " is damaged");
     }
+    const uint64_t at = file_pos_;
+    file_pos_ += c.length;
+    if (!tar_) {
+      // Only the range's part of the chunk goes out; past the range's end, nothing more.
+      piece_.resize(std::min<uint64_t>(piece_.size(), range_.second - std::min(at, range_.second)));
+      pending_ = static_cast<size_t>(range_.first > at ? range_.first - at : 0);
+      if (file_pos_ >= range_.second) chunk_ = chunks_.size();
+    }
     return {};
   }
 
@@ -142,6 +160,8 @@ class LinkStreamImpl final : public LinkStream {
   uint64_t sent_ = 0;
   size_t entry_ = 0;
   bool trailer_sent_ = false;
+  std::pair<uint64_t, uint64_t> range_{0, 0};  // A file's: the bytes sent.
+  uint64_t file_pos_ = 0;                      // Offset of chunks_[chunk_] in its file.
   // The file being sent.
   bool in_file_ = false;
   uint64_t file_size_ = 0;
@@ -154,6 +174,21 @@ class LinkStreamImpl final : public LinkStream {
   Bytes piece_;
   size_t pending_ = 0;
 };
+
+Result<std::unique_ptr<LinkStream>> SharingService::stream(
+    const RequestContext& ctx, store::LinkTarget target,
+    std::optional<std::pair<uint64_t, uint64_t>> range) {
+  target.reader_id = ctx.user.user_id;
+  if (target.kind == protocol::NodeKind::kFolder) {
+    range.reset();
+  } else if (target.entries.size() != 1 ||
+             (range &&
+              (range->first > range->second || range->second > target.entries.front().size))) {
+    return make_error(ErrorCode::kInvalidArgument, "not a file, or a range outside it");
+  }
+  return std::unique_ptr<LinkStream>(
+      new LinkStreamImpl(metadata_, blobs_, std::move(target), range));
+}
 
 Result<protocol::LinkInfo> SharingService::create_link(const RequestContext& ctx,
                                                        const protocol::LinkRequest& req) {

@@ -32,6 +32,12 @@ class SharingService : public ServiceBase {
   Result<void> revoke_link(const RequestContext& ctx, int64_t link_id, std::string_view token = {});
   // GET /l/TOKEN, for anyone holding the URL. kNotFound for anything but a live link.
   Result<std::unique_ptr<LinkStream>> open_link(std::string_view token);
+  // What the caller reads through the web page: a file (the bytes [first, second) of it, if
+  // `range`) or a folder as tar, as `target` describes it from the caller's own listings or
+  // history. Its chunks are read with the caller's rights (target.reader_id is set here).
+  Result<std::unique_ptr<LinkStream>> stream(
+      const RequestContext& ctx, store::LinkTarget target,
+      std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt);
 };
 
 }  // namespace cairn::service

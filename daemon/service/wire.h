@@ -79,7 +79,7 @@ inline std::vector<protocol::Entry> to_wire(std::vector<store::Entry> entries) {
 }
 
 inline protocol::ListResponse to_wire(store::Listing l) {
-  return {std::move(l.path), to_wire(std::move(l.entries))};
+  return {std::move(l.path), to_wire(std::move(l.entries)), std::move(l.attributions)};
 }
 
 inline protocol::HistoryResponse to_wire(store::FileHistory h) {

@@ -29,6 +29,14 @@ struct TokenScope {
   std::string path;  // Empty: everywhere; else only this path and what is under it.
 };
 
+// What a token is for. An API token is a bearer token; the others are the web page's (docs/web.md):
+// a session lives in an HttpOnly cookie, and a sign-in code (`cairn web`) is traded once for a
+// session. Each is accepted only where it belongs.
+enum class TokenKind { kApi, kWebSession, kSignInCode };
+std::string_view token_kind_name(TokenKind kind);
+// kApi for anything it does not name.
+TokenKind token_kind_from_name(std::string_view name);
+
 struct User {
   int64_t user_id = 0;
   std::string name;
@@ -39,6 +47,9 @@ struct User {
   std::optional<Digest> token_hash;
   int64_t token_id = 0;
   TokenScope scope;
+  TokenKind token_kind = TokenKind::kApi;
+  std::optional<int64_t> token_expires_at;
+  int64_t token_parent_id = 0;  // The token a web session or sign-in code was made from; or 0.
 };
 
 // A token as admins see it: never the token itself (only its hash is stored).
@@ -49,6 +60,8 @@ struct TokenInfo {
   int64_t created_at = 0;
   std::optional<int64_t> expires_at;
   std::optional<int64_t> revoked_at;
+  TokenKind kind = TokenKind::kApi;
+  int64_t parent_id = 0;
 };
 
 // Who is acting, where, and when (Unix seconds). `namespace_id` is the user's home namespace; the
@@ -285,6 +298,8 @@ struct Entry {
 struct Listing {
   std::string path;
   std::vector<Entry> entries;
+  // A folder's plain listing (list()): who made each entry's head, in the entries' order.
+  std::vector<protocol::Attribution> attributions;
 };
 
 // One version of a file.
@@ -394,14 +409,19 @@ class IdentityStore {
   // kNotFound if there is no such user.
   virtual Result<User> find_user(const std::string& name) = 0;
   // Stores a token by its hash only; returns its id. `expires_at`: Unix seconds, or none.
+  // `parent_id`: the token it was made from (web sessions, sign-in codes), revoked with it.
   virtual Result<int64_t> add_token(int64_t user_id, const Digest& token_hash,
                                     const std::string& label, int64_t now,
                                     std::optional<int64_t> expires_at = std::nullopt,
-                                    const TokenScope& scope = {}) = 0;
+                                    const TokenScope& scope = {}, TokenKind kind = TokenKind::kApi,
+                                    int64_t parent_id = 0) = 0;
   virtual Result<std::vector<TokenInfo>> list_tokens(int64_t user_id) = 0;
-  // Revokes one of the user's tokens: every later request with it is refused. kNotFound if the
-  // user has no such token; revoking twice keeps the first time.
+  // Revokes one of the user's tokens, and the tokens made from it: every later request with them
+  // is refused. kNotFound if the user has no such token; revoking twice keeps the first time.
   virtual Result<void> revoke_token(int64_t user_id, int64_t token_id, int64_t now) = 0;
+  // Revokes a live token once: true for the one call that did, false if it was revoked already
+  // (a sign-in code is traded for a session by exactly one request).
+  virtual Result<bool> claim_token(int64_t user_id, int64_t token_id, int64_t now) = 0;
   // Disables or enables a user: a disabled user's tokens are refused on the next request.
   virtual Result<void> set_user_disabled(int64_t user_id, bool disabled) = 0;
   // The user a token hash belongs to. kUnauthenticated for an unknown, revoked or expired token

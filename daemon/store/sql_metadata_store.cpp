@@ -6,6 +6,24 @@
 
 namespace cairn::store {
 
+std::string_view token_kind_name(TokenKind kind) {
+  switch (kind) {
+    case TokenKind::kWebSession:
+      return "web";
+    case TokenKind::kSignInCode:
+      return "signin";
+    case TokenKind::kApi:
+      break;
+  }
+  return "api";
+}
+
+TokenKind token_kind_from_name(std::string_view name) {
+  if (name == "web") return TokenKind::kWebSession;
+  if (name == "signin") return TokenKind::kSignInCode;
+  return TokenKind::kApi;
+}
+
 std::string_view role_name(Role role) { return role == Role::kEditor ? "editor" : "viewer"; }
 
 std::optional<Role> role_from_name(std::string_view name) {

@@ -99,8 +99,8 @@ struct Daemon {
       if (!wrote) return api::HttpResponse::error(wrote.error());
       r = (*sink)->finish();
     } else if (match.handler != nullptr) {
-      if (!body.empty() && router.gate()) {
-        auto admitted = router.gate()(req);
+      if (!body.empty() && router.gate(req.path)) {
+        auto admitted = router.gate(req.path)(req);
         if (!admitted) return api::HttpResponse::error(admitted.error());
       }
       req.body = std::move(body);

@@ -407,6 +407,11 @@ Result<protocol::SharesResponse> ApiClient::shares(const std::string& remote_pat
   return json_call<protocol::SharesResponse>("GET", "/v1/shares" + query, "", Retry::kYes);
 }
 
+Result<protocol::WebSignInResponse> ApiClient::web_signin() {
+  // Not retried: a retry after a lost answer would make a second code, and the first is lost.
+  return json_call<protocol::WebSignInResponse>("POST", "/v1/web/signin", "", Retry::kNo);
+}
+
 Result<protocol::LinkInfo> ApiClient::create_link(const protocol::LinkRequest& req) {
   // Not retried: a repeat would make a second link.
   return json_call<protocol::LinkInfo>("POST", "/v1/links", protocol::encode_json(req), Retry::kNo);

@@ -72,16 +72,20 @@ Result<User> SqlMetadataStore::find_user(const std::string& name) {
 Result<int64_t> SqlMetadataStore::add_token(int64_t user_id, const Digest& token_hash,
                                             const std::string& label, int64_t now,
                                             std::optional<int64_t> expires_at,
-                                            const TokenScope& scope) {
+                                            const TokenScope& scope, TokenKind kind,
+                                            int64_t parent_id) {
   return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<int64_t> {
     std::optional<std::string> path;
     if (!scope.path.empty() && scope.path != "/") path = scope.path;
+    std::optional<int64_t> parent;
+    if (parent_id != 0) parent = parent_id;
     CAIRN_ASSIGN_OR_RETURN(
         auto r,
-        s.query("INSERT INTO tokens(user_id, token_hash, label, created_at, "
-                "expires_at, read_only, scope_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+        s.query("INSERT INTO tokens(user_id, token_hash, label, created_at, expires_at, read_only, "
+                "scope_path, kind, parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                 "RETURNING token_id",
-                user_id, token_hash.bytes(), label, now, expires_at, scope.read_only, path));
+                user_id, token_hash.bytes(), label, now, expires_at, scope.read_only, path,
+                std::string(token_kind_name(kind)), parent));
     return r[0].get_int(0);
   });
 }
@@ -90,7 +94,8 @@ Result<std::vector<TokenInfo>> SqlMetadataStore::list_tokens(int64_t user_id) {
   return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<TokenInfo>> {
     CAIRN_ASSIGN_OR_RETURN(
         auto r, s.query("SELECT token_id, label, created_at, expires_at, revoked_at, "
-                        "read_only, scope_path FROM tokens WHERE user_id=?1 ORDER BY token_id",
+                        "read_only, scope_path, kind, parent_id FROM tokens WHERE user_id=?1 "
+                        "ORDER BY token_id",
                         user_id));
     std::vector<TokenInfo> out;
     for (size_t i = 0; i < r.size(); ++i) {
@@ -102,6 +107,8 @@ Result<std::vector<TokenInfo>> SqlMetadataStore::list_tokens(int64_t user_id) {
       t.revoked_at = r[i].get_optional_int(4);
       t.scope.read_only = r[i].get_int(5) != 0;
       t.scope.path = r[i].get_text(6);
+      t.kind = token_kind_from_name(r[i].get_text(7));
+      t.parent_id = r[i].get_optional_int(8).value_or(0);
       out.push_back(std::move(t));
     }
     return out;
@@ -118,7 +125,22 @@ Result<void> SqlMetadataStore::revoke_token(int64_t user_id, int64_t token_id, i
       return make_error(ErrorCode::kNotFound,
                         "this user has no token with id " + std::to_string(token_id));
     }
+    // What was made from it (web sessions, sign-in codes) ends with it.
+    CAIRN_RETURN_IF_ERROR(
+        s.query("UPDATE tokens SET revoked_at = ?3 WHERE user_id=?1 AND parent_id=?2 AND "
+                "revoked_at IS NULL",
+                user_id, token_id, now));
     return {};
+  });
+}
+
+Result<bool> SqlMetadataStore::claim_token(int64_t user_id, int64_t token_id, int64_t now) {
+  return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<bool> {
+    CAIRN_ASSIGN_OR_RETURN(auto r, s.query("UPDATE tokens SET revoked_at = ?3 WHERE user_id=?1 AND "
+                                           "token_id=?2 AND revoked_at IS NULL AND "
+                                           "(expires_at IS NULL OR expires_at > ?3)",
+                                           user_id, token_id, now));
+    return r.affected == 1;
   });
 }
 
@@ -135,7 +157,8 @@ Result<User> SqlMetadataStore::authenticate(const Digest& token_hash, int64_t no
   return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<User> {
     CAIRN_ASSIGN_OR_RETURN(
         auto r, s.query("SELECT u.user_id, u.name, u.home_namespace_id, u.disabled, "
-                        "u.created_at, t.read_only, t.scope_path, t.token_id FROM tokens t "
+                        "u.created_at, t.read_only, t.scope_path, t.token_id, t.kind, "
+                        "t.expires_at, t.parent_id FROM tokens t "
                         "JOIN users u ON "
                         "u.user_id = t.user_id WHERE t.token_hash=?1 AND t.revoked_at IS NULL "
                         "AND (t.expires_at IS NULL OR t.expires_at > ?2) AND u.disabled = 0",
@@ -147,6 +170,9 @@ Result<User> SqlMetadataStore::authenticate(const Digest& token_hash, int64_t no
     user.scope.read_only = r[0].get_int(5) != 0;
     user.scope.path = r[0].get_text(6);
     user.token_id = r[0].get_int(7);
+    user.token_kind = token_kind_from_name(r[0].get_text(8));
+    user.token_expires_at = r[0].get_optional_int(9);
+    user.token_parent_id = r[0].get_optional_int(10).value_or(0);
     return user;
   });
 }

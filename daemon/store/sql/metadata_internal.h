@@ -527,12 +527,14 @@ class SqlMetadataStore final : public MetadataStore {
   Result<User> find_user(const std::string& name) override;
 
   Result<int64_t> add_token(int64_t user_id, const Digest& token_hash, const std::string& label,
-                            int64_t now, std::optional<int64_t> expires_at,
-                            const TokenScope& scope) override;
+                            int64_t now, std::optional<int64_t> expires_at, const TokenScope& scope,
+                            TokenKind kind, int64_t parent_id) override;
 
   Result<std::vector<TokenInfo>> list_tokens(int64_t user_id) override;
 
   Result<void> revoke_token(int64_t user_id, int64_t token_id, int64_t now) override;
+
+  Result<bool> claim_token(int64_t user_id, int64_t token_id, int64_t now) override;
 
   Result<void> set_user_disabled(int64_t user_id, bool disabled) override;
 

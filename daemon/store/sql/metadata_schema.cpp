@@ -549,6 +549,14 @@ CREATE TABLE commit_requests(
 CREATE INDEX commit_requests_age ON commit_requests(user_id, created_at);
 )sql";
 
+// Web sessions and sign-in codes are tokens of their own kind, each made from a token
+// (parent_id) and revoked with it.
+constexpr const char* kMigration15 = R"sql(
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';
+ALTER TABLE tokens ADD COLUMN parent_id {INT};
+CREATE INDEX tokens_parent ON tokens(parent_id) WHERE parent_id IS NOT NULL;
+)sql";
+
 // A migration's DDL: one text for both engines, in which {INT}, {BLOB}, {ID} and
 // {WITHOUT_ROWID} stand for what differs (INTEGER or BIGINT, BLOB or BYTEA, an INTEGER PRIMARY
 // KEY or an identity column, SQLite's WITHOUT ROWID or nothing); or, where the statements
@@ -559,7 +567,7 @@ struct Migration {
   const char* postgres;
 };
 
-constexpr std::array<Migration, 14> kMigrations = {{
+constexpr std::array<Migration, 15> kMigrations = {{
     {nullptr, kSqliteMigration1, kPostgresMigration1},
     {kMigration2, nullptr, nullptr},
     {nullptr, kSqliteMigration3, kPostgresMigration3},
@@ -574,6 +582,7 @@ constexpr std::array<Migration, 14> kMigrations = {{
     {kMigration12, nullptr, nullptr},
     {kMigration13Columns, kSqliteMigration13, kPostgresMigration13},
     {kMigration14, nullptr, nullptr},
+    {kMigration15, nullptr, nullptr},
 }};
 
 // The DDL of `m` for one engine: its text for both with the words replaced, then its text for

@@ -618,10 +618,11 @@ Result<Listing> SqlMetadataStore::list(const Actor& actor, const std::string& pa
     }
     CAIRN_ASSIGN_OR_RETURN(auto r,
                            s.query(std::string("SELECT n.node_id, n.name, ") + kEntryColumns +
-                                       " FROM nodes n LEFT JOIN versions v ON v.namespace_id = "
-                                       "n.namespace_id AND v.node_id = n.node_id AND v.seq = "
-                                       "n.head_seq WHERE n.namespace_id=?1 AND n.parent_id=?2 AND "
-                                       "n.deleted_at IS NULL ORDER BY n.name",
+                                       ", v.device, a.name FROM nodes n LEFT JOIN versions v ON "
+                                       "v.namespace_id = n.namespace_id AND v.node_id = n.node_id "
+                                       "AND v.seq = n.head_seq LEFT JOIN users a ON a.user_id = "
+                                       "v.author_id WHERE n.namespace_id=?1 AND n.parent_id=?2 "
+                                       "AND n.deleted_at IS NULL ORDER BY n.name",
                                    p.ns, node->node_id));
     for (size_t i = 0; i < r.size(); ++i) {
       Entry e = entry_from_row(r[i], 2);
@@ -632,6 +633,7 @@ Result<Listing> SqlMetadataStore::list(const Actor& actor, const std::string& pa
         if (e.deleted) continue;  // A shared file its owner has deleted.
       }
       out.entries.push_back(std::move(e));
+      out.attributions.push_back({r[i].get_text(13), r[i].get_text(12)});
     }
     return out;
   });

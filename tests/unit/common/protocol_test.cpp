@@ -95,6 +95,26 @@ TEST(ProtocolTest, ModesTravelAsPermissionBitsAndOldPeersGetDefaults) {
   }
 }
 
+TEST(ProtocolTest, AFolderListingSaysWhoMadeEachHead) {
+  Entry a, b;
+  a.path = "/a.txt";
+  b.path = "/d";
+  b.kind = NodeKind::kFolder;
+  ListResponse listed{"/", {a, b}, {{"alice", "laptop"}, {"", ""}}};
+  const std::string text = encode_json(listed);
+  EXPECT_NE(text.find(R"("author":"alice","device":"laptop")"), std::string::npos) << text;
+  auto back = decode_json<ListResponse>(text);
+  ASSERT_TRUE(back.has_value());
+  ASSERT_EQ(back->attributions.size(), 2u);
+  EXPECT_EQ(back->attributions[0].author, "alice");
+  EXPECT_EQ(back->attributions[0].device, "laptop");
+  EXPECT_EQ(back->attributions[1].author, "");
+  // Without attributions (a recursive listing) the JSON has none, and none come back.
+  auto plain = decode_json<ListResponse>(encode_json(ListResponse{"/", {a}}));
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_TRUE(plain->attributions.empty());
+}
+
 TEST(ProtocolTest, AnEntrysManifestTravelsAsHexAndIsCheckedOnArrival) {
   Entry e;
   e.node_id = 7;

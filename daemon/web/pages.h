@@ -1,0 +1,53 @@
+#pragma once
+
+// The web page's HTML, rendered on the server from what the services return: plain functions of
+// their inputs, so that tests can check what a page shows. Every piece of user content goes
+// through escape() or url_path() (html.h).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/protocol/protocol.h"
+
+namespace cairn::web {
+
+// Who is looking, for the header and every form.
+struct Viewer {
+  std::string user;  // Empty: nobody signed in.
+  std::string csrf;  // The session's CSRF token, in every form that changes something.
+};
+
+// A whole page around `body`.
+std::string layout(const Viewer& viewer, std::string_view title, std::string_view body);
+
+// The sign-in form. `code_user` (with `code`): the confirmation a sign-in link shows first.
+std::string signin_body(std::string_view error, std::string_view code, std::string_view code_user);
+
+// Links to each folder on the way to `path`.
+std::string breadcrumb(std::string_view path);
+
+struct FolderView {
+  protocol::ListResponse listing;
+  std::string sort = "name";  // name, size, modified
+  bool descending = false;
+  std::string search;  // The search's words; the listing holds what matched, everywhere below.
+  bool writable = false;
+};
+std::string folder_body(const Viewer& viewer, const FolderView& view);
+
+struct FileView {
+  protocol::Entry entry;
+  protocol::HistoryResponse history;
+  bool writable = false;
+  enum class Preview { kNone, kText, kImage } preview = Preview::kNone;
+  std::string text;  // kText: the start of the file, valid UTF-8.
+  bool text_cut = false;
+};
+std::string file_body(const Viewer& viewer, const FileView& view);
+
+std::string trash_body(const Viewer& viewer, const protocol::TrashResponse& trash, bool writable);
+
+std::string error_body(int status, std::string_view message);
+
+}  // namespace cairn::web
