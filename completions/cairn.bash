@@ -4,7 +4,7 @@
 _cairn() {
   local cur prev words cword
   _init_completion || return
-  local commands="login init clone status push pull sync check-ignore ls mkdir mv rm history log restore trash conflicts quota share unshare shares link put get cat"
+  local commands="login init clone status push pull sync check-ignore ls mkdir mv rm history log restore trash conflicts quota share unshare shares link web put get cat"
   local i sub=""
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in
@@ -50,6 +50,7 @@ _cairn() {
     share) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--role $common" -- "$cur")) || _filedir ;;
     unshare|shares) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir -d ;;
     link) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--expires --list --revoke $common" -- "$cur")) || _filedir ;;
+    web) COMPREPLY=($(compgen -W "--no-open $common" -- "$cur")) ;;
     sync) COMPREPLY=($(compgen -W "--wait --timeout --watch --debounce --rescan --transfers --allow-mass-delete $common" -- "$cur")) ;;
     check-ignore) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
     put) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--delete --allow-mass-delete --transfers --hash-threads $common" -- "$cur")) || _filedir ;;

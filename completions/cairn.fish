@@ -1,6 +1,6 @@
 # fish completion for cairn and cairnd. Install to ~/.config/fish/completions/.
 
-set -l cairn_cmds login init clone status push pull sync check-ignore ls mkdir mv rm history log restore trash conflicts quota share unshare shares link put get cat
+set -l cairn_cmds login init clone status push pull sync check-ignore ls mkdir mv rm history log restore trash conflicts quota share unshare shares link web put get cat
 complete -c cairn -f
 complete -c cairn -s C -r -a '(__fish_complete_directories)' -d 'Run as if started in DIR'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a login -d 'Remember a server and token'
@@ -25,6 +25,8 @@ complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a share -d '
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a unshare -d 'Stop sharing, or leave a share'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a shares -d 'List shares'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a link -d 'Make, list or revoke a download URL'
+complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a web -d 'A one-time sign-in link to the web page'
+complete -c cairn -n '__fish_seen_subcommand_from web' -l no-open -d 'Only print the URL'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a put -d 'Upload files and folders to a remote path'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a get -d 'Download remote files and folders'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a cat -d 'Write a remote file to stdout'

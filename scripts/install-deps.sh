@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Cairn needs to build, test and benchmark.
+# Installs the Debian 12 packages Cairn needs to build, test and benchmark; with --browser,
+# instead, Chromium and ChromeDriver, which the web page's end-to-end tests drive (scripts/test.sh
+# installs them while it builds).
 # Idempotent: when every package is already present it asks apt nothing and returns at once.
 set -euo pipefail
 
@@ -11,6 +13,9 @@ PACKAGES=(
   clang-format postgresql-15 python3 curl strace time
   clang-14 libclang-rt-14-dev
 )
+if [ "${1:-}" = "--browser" ]; then
+  PACKAGES=(chromium chromium-driver)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

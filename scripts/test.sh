@@ -12,8 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
-
 BUILD_DIR=${CAIRN_TEST_BUILD_DIR:-build-asan}
+mkdir -p "$BUILD_DIR"
+# The browser for the web page's tests downloads and installs while the build compiles.
+bash scripts/install-deps.sh --browser >"$BUILD_DIR/install-browser.log" 2>&1 &
+browser_install=$!
+
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 # Leak checking stays on; a sanitizer finding aborts the test that triggered it.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
@@ -32,6 +36,10 @@ echo "== layering, size and format"
 bash scripts/check-layering.sh
 python3 scripts/check-size.py
 bash scripts/check-format.sh
+if ! wait "$browser_install"; then
+  cat "$BUILD_DIR/install-browser.log"
+  exit 1
+fi
 echo "== test servers (PostgreSQL, S3)"
 cleanup() {
   [ -n "${fuzz_build:-}" ] && kill "$fuzz_build" 2>/dev/null || true
@@ -58,6 +66,8 @@ if [ $# -eq 0 ]; then
 fi
 
 echo "== tests"
+# Screenshots of the web page's tests (tests/e2e/test_web.py) are kept here.
+export CAIRN_ARTIFACTS_DIR=${CAIRN_ARTIFACTS_DIR:-$PWD/$BUILD_DIR/artifacts}
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"
 
 # Every parser of outside bytes under libFuzzer for a bounded time (scripts/fuzz.sh runs them for

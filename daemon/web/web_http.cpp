@@ -106,7 +106,9 @@ void add_security_headers(api::HttpResponse& res, bool sandbox) {
   }
   res.headers.emplace_back("X-Frame-Options", "DENY");
   res.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  res.headers.emplace_back("Referrer-Policy", "no-referrer");
+  // Referrers only within the page (a link's URL is its secret); "no-referrer" would also make
+  // the browser send "Origin: null" with the page's own forms.
+  res.headers.emplace_back("Referrer-Policy", "same-origin");
   res.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
   res.headers.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
   res.headers.emplace_back("Cache-Control", "no-store");

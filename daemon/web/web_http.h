@@ -40,9 +40,9 @@ bool same_origin(const api::HttpRequest& req);
 std::map<std::string, std::string> parse_form(std::string_view body);
 
 // Adds what every page and download carries: a strict Content-Security-Policy (no inline script
-// or style, nothing from elsewhere, no framing), nosniff, no referrer (a link's URL is its
-// secret) and no caching of pages. `sandbox`: user content shown inline runs in an opaque
-// origin, with no script at all, even if a browser took it for HTML.
+// or style, nothing from elsewhere, no framing), nosniff, referrers only within the page (a link's
+// URL is its secret) and no caching of pages. `sandbox`: user content shown inline runs in an
+// opaque origin, with no script at all, even if a browser took it for HTML.
 void add_security_headers(api::HttpResponse& res, bool sandbox = false);
 
 // What a Range header ("bytes=A-B", "bytes=A-", "bytes=-N") asks of a body of `size` bytes:

@@ -1,0 +1,341 @@
+"""End-to-end: the web page in a real headless browser (Debian's Chromium through ChromeDriver,
+tests/e2e/browser.py), against the real cairnd, with files pushed by the real cairn.
+
+Screenshots of the main pages, at a desktop's and a phone's width, are kept in
+$CAIRN_ARTIFACTS_DIR/web (default: the system's temp folder, cairn-artifacts/web)."""
+
+import http.client
+import os
+import struct
+import tempfile
+import unittest
+import urllib.parse
+import zlib
+
+from browser import Browser, available
+from harness import CairnTestCase, read, run, sha256, write, write_random
+
+ARTIFACTS = os.path.join(os.environ.get("CAIRN_ARTIFACTS_DIR") or
+                         os.path.join(tempfile.gettempdir(), "cairn-artifacts"), "web")
+
+HOSTILE_SCRIPT = "<script>alert(1)<script>.txt"
+HOSTILE_IMG = "\"><img src=x onerror=alert(2)>.txt"
+
+
+def png(width, height, rgb):
+    """A small valid PNG of one colour."""
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" +
+            chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+@unittest.skipUnless(available() or os.environ.get("CI"),
+                     "needs chromium and chromium-driver (scripts/install-deps.sh --browser)")
+class WebPageTest(CairnTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.base = self.daemon.url.rstrip("/")
+        self.work = self.path("w")
+        write(os.path.join(self.work, "docs", "notes.txt"), "first draft\n")
+        write(os.path.join(self.work, "docs", "deep", "inner.md"), "# inner\n")
+        with open(os.path.join(self.work, "docs", "photo.png"), "wb") as f:
+            f.write(png(24, 16, (200, 40, 40)))
+        write_random(os.path.join(self.work, "data.bin"), 700_000, seed=3)
+        write(os.path.join(self.work, HOSTILE_SCRIPT), "<script>alert('content')</script>\n")
+        write(os.path.join(self.work, HOSTILE_IMG), "harmless\n")
+        self.cairn("init", self.work, "--remote", self.daemon.url + "/", check=True)
+        self.cairn("-C", self.work, "push", check=True)
+        write(os.path.join(self.work, "docs", "notes.txt"), "second draft\n")
+        self.cairn("-C", self.work, "push", check=True)
+        self.downloads = self.path("downloads")
+        os.makedirs(self.downloads)
+        self.browser = Browser(downloads=self.downloads)
+        self.addCleanup(self.browser.close)
+
+    def shot(self, name):
+        self.browser.screenshot(os.path.join(ARTIFACTS, name + ".png"))
+
+    def alice(self, *args):
+        """What `cairn ARGS` prints, run as alice against the server."""
+        return self.cairn(*args, env=dict(self.env, CAIRN_SERVER=self.base), check=True).stdout
+
+    def sign_in(self, token=None, browser=None):
+        b = browser or self.browser
+        b.get(self.base + "/")
+        b.wait_for_url("/web/signin")
+        b.find("#token").type(token or self.token)
+        b.find("#signin").click()
+        b.wait_for_url("/web/files/")
+
+    def session_cookie(self):
+        for c in self.browser.cookies():
+            if c["name"] == "cairn_session":
+                return c
+        self.fail("no session cookie")
+
+    def request(self, method, path, cookie=None, headers=None, body=None):
+        """(status, headers, body) of one request outside the browser."""
+        parsed = urllib.parse.urlsplit(self.base)
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+        h = dict(headers or {})
+        if cookie:
+            h["Cookie"] = "cairn_session=" + cookie
+        if body is not None:
+            h.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        out = (r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+        conn.close()
+        return out
+
+    def test_sign_in_browse_download_and_restore(self):
+        b = self.browser
+        self.sign_in()
+        cookie = self.session_cookie()
+        self.assertTrue(cookie["httpOnly"])
+        self.assertEqual(cookie["sameSite"], "Strict")
+        self.assertIn("docs/", [a.text for a in b.find_all("td.name a.folder")])
+        self.shot("files")
+
+        # Into a folder, and back by the breadcrumb.
+        b.find('a.folder[href="/web/files/docs/"]').click()
+        b.wait_for_url("/web/files/docs/")
+        names = [a.text for a in b.find_all("td.name a")]
+        self.assertEqual(names[0], "deep/")  # Folders first.
+        self.assertIn("notes.txt", names)
+        # Who changed it last, from which device.
+        self.assertEqual(b.find_all("td.by")[names.index("notes.txt")].text, "alice on e2e")
+        self.shot("folder")
+        b.find('.crumbs a[href="/web/files/"]').click()
+        b.wait(lambda: b.url.endswith("/web/files/"), "the root again")
+
+        # Sorting by size, largest first; searching by name below a folder.
+        b.get(self.base + "/web/files/?sort=size&order=desc")
+        files = [a.text for a in b.find_all("td.name a.file")]
+        self.assertEqual(files[0], "data.bin")
+        b.get(self.base + "/web/files/")
+        b.find("input[name=q]").type("NOTES")
+        b.find("form.search button").click()
+        b.wait_for_url("q=NOTES")
+        self.assertEqual([a.text for a in b.find_all("td.name a")], ["/docs/notes.txt"])
+
+        # A text file shows inline; its history restores an old version, which becomes current.
+        b.find("td.name a").click()
+        b.wait_for_url("/web/files/docs/notes.txt")
+        self.assertEqual(b.find("pre.preview").text, "second draft")
+        self.assertEqual(len(b.find_all("tr[data-version]")), 2)
+        b.find('tr[data-version="1"] button').click()
+        b.wait(lambda: len(b.find_all("tr[data-version]")) == 3, "a third version")
+        self.assertEqual(b.find("pre.preview").text, "first draft")
+        self.assertIn("current", b.find('tr[data-version="3"]').text)
+        self.shot("file")
+        self.assertEqual(self.alice("cat", "/docs/notes.txt"), "first draft\n")
+
+        # A download through the browser, byte for byte.
+        b.get(self.base + "/web/files/data.bin")
+        b.find("#download").click()
+        got = b.wait_for_download("data.bin", 700_000)
+        self.assertEqual(sha256(open(got, "rb").read()),
+                         sha256(open(os.path.join(self.work, "data.bin"), "rb").read()))
+
+        # An image shows inline.
+        b.get(self.base + "/web/files/docs/photo.png")
+        loaded = b.wait(lambda: b.execute(
+            "const i = document.querySelector('img.preview');"
+            "return i && i.complete && i.naturalWidth;"), "the image")
+        self.assertEqual(loaded, 24)
+
+    def test_downloads_resume_and_answer_head(self):
+        self.sign_in()
+        secret = self.session_cookie()["value"]
+        data = open(os.path.join(self.work, "data.bin"), "rb").read()
+        status, headers, body = self.request("GET", "/web/download/data.bin", secret,
+                                             {"Range": "bytes=1000-1999"})
+        self.assertEqual(status, 206)
+        self.assertEqual(body, data[1000:2000])
+        self.assertEqual(headers["content-range"], f"bytes 1000-1999/{len(data)}")
+        status, headers, body = self.request("GET", "/web/download/data.bin", secret,
+                                             {"Range": "bytes=650000-"})
+        self.assertEqual((status, body), (206, data[650000:]))
+        status, headers, _ = self.request("GET", "/web/download/data.bin", secret,
+                                          {"Range": "bytes=700000-"})
+        self.assertEqual(status, 416)
+        status, headers, body = self.request("HEAD", "/web/download/data.bin", secret)
+        self.assertEqual((status, body), (200, b""))
+        self.assertEqual(headers["content-length"], str(len(data)))
+        self.assertEqual(headers["accept-ranges"], "bytes")
+        self.assertIn("attachment", headers["content-disposition"])
+        # curl -C - resumes a cut download.
+        part = self.path("part.bin")
+        with open(part, "wb") as f:
+            f.write(data[:123_456])
+        run(["curl", "-sf", "-C", "-", "-H", "Cookie: cairn_session=" + secret, "-o", part,
+             self.base + "/web/download/data.bin"], check=True)
+        self.assertEqual(open(part, "rb").read(), data)
+        # An old version, and a folder as tar.
+        status, _, body = self.request("GET", "/web/download/docs/notes.txt?version=1", secret)
+        self.assertEqual((status, body), (200, b"first draft\n"))
+        status, headers, body = self.request("GET", "/web/download/docs/", secret)
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["content-type"], "application/x-tar")
+        self.assertIn(b"docs/deep/inner.md", body)
+        # Nothing without the session.
+        status, headers, _ = self.request("GET", "/web/download/data.bin")
+        self.assertEqual((status, headers["location"]), (303, "/web/signin"))
+
+    def test_hostile_names_and_content_render_as_text(self):
+        b = self.browser
+        self.sign_in()
+        names = [a.text for a in b.find_all("td.name a.file")]
+        self.assertIn(HOSTILE_SCRIPT, names)
+        self.assertIn(HOSTILE_IMG, names)
+        self.assertEqual(b.execute("return document.scripts.length"), 1)  # app.js alone.
+        self.assertEqual(b.execute("return document.images.length"), 0)
+        self.assertIsNone(b.alert_text())
+        self.shot("hostile-names")
+        for a in b.find_all("td.name a.file"):
+            if a.text == HOSTILE_SCRIPT:
+                a.click()
+                break
+        b.wait_for_url("/web/files/%3Cscript%3E")
+        self.assertEqual(b.find("h1.filename").text, HOSTILE_SCRIPT)
+        self.assertEqual(b.find("pre.preview").text, "<script>alert('content')</script>")
+        self.assertEqual(b.execute("return document.scripts.length"), 1)
+        self.assertIsNone(b.alert_text())
+        # Opened on its own, the file is plain text in a sandbox, never markup of this origin.
+        secret = self.session_cookie()["value"]
+        status, headers, body = self.request(
+            "GET", "/web/view/" + urllib.parse.quote(HOSTILE_SCRIPT), secret)
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+        self.assertEqual(headers["x-content-type-options"], "nosniff")
+        self.assertTrue(headers["content-security-policy"].startswith("sandbox"))
+        b.get(self.base + "/web/view/" + urllib.parse.quote(HOSTILE_SCRIPT))
+        self.assertIsNone(b.alert_text())
+
+    def test_pages_carry_security_headers_and_forms_need_the_session(self):
+        self.sign_in()
+        secret = self.session_cookie()["value"]
+        for path in ("/web/files/", "/web/files/docs/notes.txt", "/web/trash", "/web/signin"):
+            status, headers, _ = self.request("GET", path, secret)
+            self.assertEqual(status, 200, path)
+            csp = headers["content-security-policy"]
+            self.assertIn("default-src 'none'", csp)
+            self.assertIn("frame-ancestors 'none'", csp)
+            self.assertNotIn("unsafe", csp)
+            self.assertEqual(headers["x-frame-options"], "DENY")
+            self.assertEqual(headers["x-content-type-options"], "nosniff")
+        page = self.request("GET", "/web/files/docs/notes.txt", secret)[2].decode()
+        csrf = page.split('name="csrf" value="')[1].split('"')[0]
+        form = "path=%2Fdocs%2Fnotes.txt&version=1&csrf="
+        # No CSRF token, another session's, another origin: refused, nothing changed.
+        self.assertEqual(self.request("POST", "/web/restore", secret, body=form)[0], 403)
+        self.assertEqual(self.request("POST", "/web/restore", secret, body=form + "0" * 64)[0],
+                         403)
+        self.assertEqual(self.request("POST", "/web/restore", secret,
+                                      {"Origin": "http://evil.example"}, form + csrf)[0], 403)
+        self.assertEqual(self.request("POST", "/web/restore", None, body=form + csrf)[0], 401)
+        self.assertEqual(self.alice("cat", "/docs/notes.txt"),
+                         "second draft\n")
+        # The page's own form works.
+        status, headers, _ = self.request("POST", "/web/restore", secret,
+                                          {"Origin": self.base}, form + csrf)
+        self.assertEqual((status, headers["location"]), (303, "/web/files/docs/notes.txt"))
+        self.assertEqual(self.alice("cat", "/docs/notes.txt"), "first draft\n")
+
+        # Signing out ends the session on the server: the old cookie opens nothing.
+        b = self.browser
+        b.get(self.base + "/web/files/")
+        b.find("form.signout button").click()
+        b.wait_for_url("/web/signin")
+        status, headers, _ = self.request("GET", "/web/files/", secret)
+        self.assertEqual((status, headers["location"]), (303, "/web/signin"))
+        # A wrong token is told so, and no cookie is set.
+        b.find("#token").type("cairn_" + "0" * 64)
+        b.find("#signin").click()
+        self.assertIn("not valid", b.find("p.error").text)
+        self.assertEqual([c for c in b.cookies() if c["name"] == "cairn_session"], [])
+
+    def test_trash_and_undelete(self):
+        b = self.browser
+        self.sign_in()
+        b.get(self.base + "/web/files/docs/photo.png")
+        b.find("form[action='/web/delete'] button").click()
+        b.wait(lambda: b.alert_text() is not None, "the confirmation")
+        b.accept_alert()
+        b.wait_for_url("/web/files/docs/")
+        self.assertNotIn("photo.png", [a.text for a in b.find_all("td.name a")])
+        b.find("header nav a[href='/web/trash']").click()
+        b.wait_for_url("/web/trash")
+        self.assertEqual(b.find("td.name").text, "photo.png")
+        self.shot("trash")
+        b.find("form[action='/web/undelete'] button").click()
+        b.wait(lambda: b.find_all("p.empty"), "an empty trash")
+        self.assertIn("photo.png", self.alice("ls", "/docs"))
+
+    def test_a_viewer_sees_no_write_controls(self):
+        bob = self.daemon.add_user("bob")
+        self.cairn("share", "/docs", "bob", "--role", "viewer",
+                   env=dict(self.env, CAIRN_SERVER=self.daemon.url), check=True)
+        b = self.browser
+        self.sign_in(bob)
+        b.get(self.base + "/web/files/Shared/docs/notes.txt")
+        self.assertEqual(b.find("pre.preview").text, "second draft")
+        self.assertTrue(b.find_all("#download"))
+        self.assertEqual(b.find_all("form[action='/web/restore']"), [])
+        self.assertEqual(b.find_all("form[action='/web/delete']"), [])
+        self.shot("viewer-file")
+        # A forged restore gets the API's refusal, and changes nothing.
+        secret = self.session_cookie()["value"]
+        page = self.request("GET", "/web/files/", secret)[2].decode()
+        csrf = page.split('name="csrf" value="')[1].split('"')[0]
+        status, _, body = self.request(
+            "POST", "/web/restore", secret, {"Origin": self.base},
+            "path=%2FShared%2Fdocs%2Fnotes.txt&version=1&csrf=" + csrf)
+        self.assertEqual(status, 403, body)
+        self.assertEqual(self.alice("cat", "/docs/notes.txt"),
+                         "second draft\n")
+        # As an editor, the same page offers them.
+        self.cairn("share", "/docs", "bob", "--role", "editor",
+                   env=dict(self.env, CAIRN_SERVER=self.daemon.url), check=True)
+        b.get(self.base + "/web/files/Shared/docs/notes.txt")
+        self.assertTrue(b.find_all("form[action='/web/restore']"))
+
+    def test_every_page_fits_a_phone(self):
+        b = self.browser
+        b.phone()
+        b.get(self.base + "/web/signin")
+        self.shot("phone-signin")
+        self.sign_in()
+        for name, path in (("phone-files", "/web/files/"), ("phone-folder", "/web/files/docs/"),
+                           ("phone-file", "/web/files/docs/notes.txt"),
+                           ("phone-trash", "/web/trash")):
+            b.get(self.base + path)
+            b.find("main")
+            # Content wider than the phone makes it scroll sideways, or zoom the page out.
+            width, scroll, wide = b.execute(
+                "return [window.innerWidth, document.documentElement.scrollWidth,"
+                " Array.from(document.querySelectorAll('main *'))"
+                "  .filter(e => e.getBoundingClientRect().right > 391).slice(0, 4)"
+                "  .map(e => e.tagName + '.' + e.className)]")
+            self.assertEqual((width, scroll), (390, 390), f"{path} is too wide: {wide}")
+            self.shot(name)
+
+    def test_cairn_web_signs_in_once(self):
+        made = self.cairn_json("web", "--no-open", env=dict(self.env, CAIRN_SERVER=self.base))
+        self.assertTrue(made["url"].startswith(self.base + "/web/signin?code="))
+        b = self.browser
+        b.get(made["url"])
+        self.assertIn("alice", b.find("#continue").text)
+        b.find("#continue").click()
+        b.wait_for_url("/web/files/")
+        self.assertTrue(b.find_all("td.name a"))
+        # Used once, it signs nobody in again.
+        with Browser() as other:
+            other.get(made["url"])
+            self.assertIn("expired or was used", other.find("p.error").text)
