@@ -77,6 +77,6 @@ if [ -n "$fuzz_build" ]; then
     cat "$BUILD_DIR/fuzz-build.log"
     exit 1
   fi
-  echo "== fuzzing (${CAIRN_FUZZ_SECONDS:-10} s per target)"
-  bash scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-10}"
+  echo "== fuzzing (${CAIRN_FUZZ_SECONDS:-6} s per target)"
+  bash scripts/fuzz.sh "${CAIRN_FUZZ_SECONDS:-6}"
 fi

@@ -242,13 +242,42 @@ Result<void> SharingService::revoke_link(const RequestContext& ctx, int64_t link
   return metadata_.revoke_link(ctx.actor(), link_id);
 }
 
-Result<std::unique_ptr<LinkStream>> SharingService::open_link(std::string_view token) {
+Result<store::LinkTarget> SharingService::link_target(std::string_view token) {
   if (token.size() != 64 || !Digest::from_hex(token)) {
     return make_error(ErrorCode::kNotFound, "no such link (it may have expired or been revoked)");
   }
-  CAIRN_ASSIGN_OR_RETURN(auto target,
-                         metadata_.open_link(IdentityService::hash_token(token), now()));
-  return std::unique_ptr<LinkStream>(new LinkStreamImpl(metadata_, blobs_, std::move(target)));
+  return metadata_.open_link(IdentityService::hash_token(token), now());
+}
+
+Result<std::unique_ptr<LinkStream>> SharingService::open_link(
+    std::string_view token, std::string_view inner,
+    std::optional<std::pair<uint64_t, uint64_t>> range) {
+  CAIRN_ASSIGN_OR_RETURN(auto target, link_target(token));
+  if (!inner.empty()) {
+    // One file inside a linked folder: only a file the link's snapshot lists.
+    store::LinkTarget one;
+    one.reader_id = target.reader_id;
+    one.kind = protocol::NodeKind::kFile;
+    for (auto& e : target.entries) {
+      if (target.kind != protocol::NodeKind::kFolder || e.path != inner ||
+          e.kind != protocol::NodeKind::kFile) {
+        continue;
+      }
+      one.name = e.path.substr(e.path.rfind('/') + 1);
+      e.path.clear();
+      one.entries.push_back(std::move(e));
+      break;
+    }
+    if (one.entries.empty()) return make_error(ErrorCode::kNotFound, "no such file in this link");
+    target = std::move(one);
+  }
+  if (target.kind == protocol::NodeKind::kFolder) {
+    range.reset();
+  } else if (range && (range->first > range->second || range->second > target.entries.at(0).size)) {
+    return make_error(ErrorCode::kInvalidArgument, "a range outside the file");
+  }
+  return std::unique_ptr<LinkStream>(
+      new LinkStreamImpl(metadata_, blobs_, std::move(target), range));
 }
 
 Result<protocol::ShareInfo> SharingService::share(const RequestContext& ctx,

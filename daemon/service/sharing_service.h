@@ -30,8 +30,14 @@ class SharingService : public ServiceBase {
   Result<protocol::LinksResponse> links(const RequestContext& ctx);
   // By id, or (id 0) by the token of its URL.
   Result<void> revoke_link(const RequestContext& ctx, int64_t link_id, std::string_view token = {});
-  // GET /l/TOKEN, for anyone holding the URL. kNotFound for anything but a live link.
-  Result<std::unique_ptr<LinkStream>> open_link(std::string_view token);
+  // What a live link points at (a snapshot: a file, or a folder and everything in it), for
+  // anyone holding its URL. kNotFound for anything but a live link.
+  Result<store::LinkTarget> link_target(std::string_view token);
+  // GET /l/TOKEN[/INNER]: the link's content (a file, or a folder as tar), or `inner`, a file
+  // inside a linked folder (its path relative to the folder); `range`: bytes of a file.
+  Result<std::unique_ptr<LinkStream>> open_link(
+      std::string_view token, std::string_view inner = {},
+      std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt);
   // What the caller reads through the web page: a file (the bytes [first, second) of it, if
   // `range`) or a folder as tar, as `target` describes it from the caller's own listings or
   // history. Its chunks are read with the caller's rights (target.reader_id is set here).

@@ -98,7 +98,9 @@ std::string layout(const Viewer& viewer, std::string_view title, std::string_vie
       "<script src=\"/web/static/app.js\" defer></script></head><body><header>"
       "<a class=\"brand\" href=\"/web/files/\">Cairn</a>";
   if (!viewer.user.empty()) {
-    out += "<nav><a href=\"/web/files/\">Files</a><a href=\"/web/trash\">Trash</a></nav>";
+    out +=
+        "<nav><a href=\"/web/files/\">Files</a><a href=\"/web/links\">Links</a>"
+        "<a href=\"/web/trash\">Trash</a></nav>";
     out +=
         "<form class=\"signout\" method=\"post\" action=\"/web/signout\">"
         "<input type=\"hidden\" name=\"csrf\" value=\"" +
@@ -149,7 +151,9 @@ std::string folder_body(const Viewer& viewer, const FolderView& view) {
          "\"><input type=\"search\" name=\"q\" placeholder=\"Search by name\" value=\"" +
          escape(view.search) + "\"><button type=\"submit\">Search</button></form>";
   out += "<a class=\"button\" href=\"/web/download" + url_path(path == "/" ? "" : path) +
-         "/?format=tar\">Download folder (tar)</a></div>";
+         "/\">Download folder (tar)</a>";
+  if (view.writable && path != "/") out += link_form(viewer, path);
+  out += "</div>";
   if (!view.search.empty()) {
     out += "<p class=\"note\">" + std::to_string(view.listing.entries.size()) +
            " found below this folder for \u201c" + escape(view.search) + "\u201d.</p>";
@@ -163,7 +167,6 @@ std::string folder_body(const Viewer& viewer, const FolderView& view) {
          "</th><th class=\"size\">" + sort_link(view, "size", "Size") + "</th><th>" +
          sort_link(view, "modified", "Modified") + "</th><th>Changed by</th></tr></thead><tbody>";
   for (size_t i : sorted_order(view)) out += entry_row(view, i);
-  (void)viewer;
   return out + "</tbody></table>";
 }
 
@@ -180,6 +183,7 @@ std::string file_body(const Viewer& viewer, const FileView& view) {
     out += "<a class=\"button\" href=\"/web/view" + url + "\">Open</a>";
   }
   if (view.writable) {
+    out += link_form(viewer, e.path);
     out += action_form(viewer, "/web/delete", "Move to trash", {{"path", e.path}},
                        "Move " + name_of(e.path) + " to the trash?");
   }
@@ -210,6 +214,80 @@ std::string file_body(const Viewer& viewer, const FileView& view) {
                           {"version", std::to_string(v.version)}});
     }
     out += "</td></tr>";
+  }
+  return out + "</tbody></table>";
+}
+
+std::string link_form(const Viewer& viewer, std::string_view path) {
+  return "<form class=\"inline link-form\" method=\"post\" action=\"/web/links\">"
+         "<input type=\"hidden\" name=\"csrf\" value=\"" +
+         escape(viewer.csrf) + "\"><input type=\"hidden\" name=\"path\" value=\"" + escape(path) +
+         "\"><select name=\"expires\" aria-label=\"Link lifetime\">"
+         "<option value=\"86400\">1 day</option><option value=\"604800\" selected>7 days</option>"
+         "<option value=\"2592000\">30 days</option><option value=\"\">until revoked</option>"
+         "</select><button type=\"submit\">Make a link</button></form>";
+}
+
+std::string links_body(const Viewer& viewer, const protocol::LinksResponse& links,
+                       std::string_view created, bool writable) {
+  std::string out = "<h1>Links</h1>";
+  if (!created.empty()) {
+    out +=
+        "<div class=\"created\"><p>Anyone with this URL can download it. It is shown only "
+        "now:</p><input type=\"text\" id=\"new-link\" readonly value=\"" +
+        escape(created) + "\"></div>";
+  }
+  std::vector<const protocol::LinkInfo*> live;
+  for (const auto& l : links.links) {
+    if (!l.revoked) live.push_back(&l);
+  }
+  if (live.empty()) {
+    return out + "<p class=\"empty\">No links. Open a file or folder to make one.</p>";
+  }
+  out +=
+      "<table class=\"listing links\"><thead><tr><th>To</th><th>Made</th><th>Expires</th>"
+      "<th>By</th><th></th></tr></thead><tbody>";
+  for (const auto* l : live) {
+    out +=
+        "<tr data-link=\"" + std::to_string(l->link_id) + "\"><td class=\"name\">" +
+        (l->path.empty() ? std::string("(gone)")
+                         : "<a href=\"" + files_url(l->path) + "\">" + escape(l->path) + "</a>") +
+        "</td><td>" + escape(format_time(l->created_at)) + "</td><td>" +
+        escape(l->expires_at ? format_time(*l->expires_at) : "never") + "</td><td>" +
+        escape(l->created_by) + "</td><td class=\"actions\">";
+    if (writable) {
+      out += action_form(viewer, "/web/links/revoke", "Revoke",
+                         {{"id", std::to_string(l->link_id)}}, "Stop this link from working?");
+    }
+    out += "</td></tr>";
+  }
+  return out + "</tbody></table>";
+}
+
+std::string link_landing_body(std::string_view base, std::string_view name, bool folder,
+                              const std::vector<LinkedItem>& items) {
+  uint64_t total = 0;
+  size_t files = 0;
+  for (const auto& item : items) {
+    if (item.kind != NodeKind::kFile) continue;
+    total += item.size;
+    ++files;
+  }
+  std::string out = "<h1 class=\"filename\">" + escape(name) + (folder ? "/" : "") + "</h1>";
+  out += "<p class=\"facts\">" + human_size(total) +
+         (folder ? " in " + std::to_string(files) + (files == 1 ? " file" : " files") : "") +
+         "</p><div class=\"toolbar\"><a class=\"button primary\" id=\"download\" href=\"" +
+         std::string(base) + "?download=1\">" + (folder ? "Download all (tar)" : "Download") +
+         "</a></div>";
+  if (!folder) return out;
+  out +=
+      "<table class=\"listing\"><thead><tr><th>Name</th><th class=\"size\">Size</th></tr>"
+      "</thead><tbody>";
+  for (const auto& item : items) {
+    if (item.kind != NodeKind::kFile) continue;
+    out += "<tr><td class=\"name\"><a class=\"file\" href=\"" + std::string(base) + "/" +
+           url_path(item.path) + "?download=1\">" + escape(item.path) +
+           "</a></td><td class=\"size\">" + human_size(item.size) + "</td></tr>";
   }
   return out + "</tbody></table>";
 }

@@ -46,6 +46,24 @@ struct FileView {
 };
 std::string file_body(const Viewer& viewer, const FileView& view);
 
+// A form that makes a link to `path` (editors only).
+std::string link_form(const Viewer& viewer, std::string_view path);
+
+// The caller's links, with revoke. `created`, if not empty, is the URL of the link just made,
+// shown once.
+std::string links_body(const Viewer& viewer, const protocol::LinksResponse& links,
+                       std::string_view created, bool writable);
+
+// What someone who opens a link in a browser sees: the file or folder's name and size, a
+// download button, and a folder's files each with its own download. `base` is "/l/TOKEN".
+struct LinkedItem {
+  std::string path;  // Relative to the linked folder; "" for a linked file.
+  protocol::NodeKind kind = protocol::NodeKind::kFile;
+  uint64_t size = 0;
+};
+std::string link_landing_body(std::string_view base, std::string_view name, bool folder,
+                              const std::vector<LinkedItem>& items);
+
 std::string trash_body(const Viewer& viewer, const protocol::TrashResponse& trash, bool writable);
 
 std::string error_body(int status, std::string_view message);

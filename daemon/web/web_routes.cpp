@@ -111,6 +111,11 @@ class WebRoutes {
     router.add("POST", "/web/restore", bind(&WebRoutes::restore));
     router.add("POST", "/web/delete", bind(&WebRoutes::remove));
     router.add("POST", "/web/undelete", bind(&WebRoutes::undelete));
+    router.add("GET", "/web/links", bind(&WebRoutes::links));
+    router.add("POST", "/web/links", bind(&WebRoutes::make_link));
+    router.add("POST", "/web/links/revoke", bind(&WebRoutes::revoke_link));
+    // A link: no session, the URL is the authority.
+    router.add("GET", "/l/*", bind(&WebRoutes::link));
     // A body is read only for a live session, or for a sign-in form of a sensible size.
     router.set_gate("/web/", [self](const HttpRequest& req) -> Result<void> {
       if (req.path == "/web/signin") {
@@ -426,43 +431,147 @@ class WebRoutes {
       if (!path) return error_page(who.viewer, path.error());
       auto target = download_target(who.ctx, *path, req);
       if (!target) return error_page(who.viewer, target.error());
-      const bool file = target->kind != protocol::NodeKind::kFolder;
-      const InlineType type = inline_type(target->name);
-      show = show && file && type.kind != Inline::kNo;
-      const uint64_t size = file ? target->entries[0].size : 0;
-      RangeRequest range;
-      if (file) range = parse_range(req.range, size);
-      if (range.kind == RangeRequest::kUnsatisfiable) {
-        HttpResponse res = page(416, who.viewer, "Error",
-                                error_body(416, "That range lies past the end of the file."));
-        res.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
-        return res;
-      }
-      std::optional<std::pair<uint64_t, uint64_t>> part;
-      if (range.kind == RangeRequest::kPart) part = std::make_pair(range.begin, range.end);
-      auto stream = s_.sharing().stream(who.ctx, *target, part);
-      if (!stream) return error_page(who.viewer, stream.error());
-      HttpResponse res = body_of(std::move(*stream));
-      res.content_type = show   ? std::string(type.content_type)
-                         : file ? "application/octet-stream"
-                                : "application/x-tar";
-      const std::string filename = target->name + (file ? "" : ".tar");
-      res.headers.emplace_back("Content-Disposition",
-                               content_disposition(show ? "inline" : "attachment", filename));
-      if (file) {
-        res.headers.emplace_back("Accept-Ranges", "bytes");
-        if (target->entries[0].manifest) {
-          res.headers.emplace_back("ETag", "\"" + target->entries[0].manifest->hex() + "\"");
-        }
-      }
-      if (part) {
-        res.status = 206;
-        res.headers.emplace_back("Content-Range", "bytes " + std::to_string(part->first) + "-" +
-                                                      std::to_string(part->second - 1) + "/" +
-                                                      std::to_string(size));
-      }
-      add_security_headers(res, /*sandbox=*/true);
+      Delivery what = delivery_of(*target);
+      what.show = show && what.file && inline_type(target->name).kind != Inline::kNo;
+      return deliver(req, what, who.viewer, [&](std::optional<std::pair<uint64_t, uint64_t>> part) {
+        return s_.sharing().stream(who.ctx, *target, part);
+      });
+    });
+  }
+
+  // What a download sends, before it is opened.
+  struct Delivery {
+    std::string name;  // The file's, or the folder's (".tar" is added).
+    bool file = true;
+    uint64_t size = 0;  // A file's.
+    bool show = false;  // Inline, in a sandbox; else an attachment.
+    std::optional<Digest> etag;
+  };
+
+  static Delivery delivery_of(const store::LinkTarget& target) {
+    Delivery what;
+    what.name = target.name;
+    what.file = target.kind != protocol::NodeKind::kFolder;
+    if (what.file) {
+      what.size = target.entries.at(0).size;
+      what.etag = target.entries.at(0).manifest;
+    }
+    return what;
+  }
+
+  // Sends what `open(range)` streams, honouring a Range header for a file.
+  template <typename Open>
+  HttpResponse deliver(const HttpRequest& req, const Delivery& what, const Viewer& viewer,
+                       Open open) {
+    RangeRequest range;
+    if (what.file) range = parse_range(req.range, what.size);
+    if (range.kind == RangeRequest::kUnsatisfiable) {
+      HttpResponse res =
+          page(416, viewer, "Error", error_body(416, "That range lies past the end of the file."));
+      res.headers.emplace_back("Content-Range", "bytes */" + std::to_string(what.size));
       return res;
+    }
+    std::optional<std::pair<uint64_t, uint64_t>> part;
+    if (range.kind == RangeRequest::kPart) part = std::make_pair(range.begin, range.end);
+    auto stream = open(part);
+    if (!stream) return error_page(viewer, stream.error());
+    HttpResponse res = body_of(std::move(*stream));
+    res.content_type = what.show   ? std::string(inline_type(what.name).content_type)
+                       : what.file ? "application/octet-stream"
+                                   : "application/x-tar";
+    res.headers.emplace_back("Content-Disposition",
+                             content_disposition(what.show ? "inline" : "attachment",
+                                                 what.name + (what.file ? "" : ".tar")));
+    if (what.file) {
+      res.headers.emplace_back("Accept-Ranges", "bytes");
+      if (what.etag) res.headers.emplace_back("ETag", "\"" + what.etag->hex() + "\"");
+    }
+    if (part) {
+      res.status = 206;
+      res.headers.emplace_back("Content-Range", "bytes " + std::to_string(part->first) + "-" +
+                                                    std::to_string(part->second - 1) + "/" +
+                                                    std::to_string(what.size));
+    }
+    add_security_headers(res, /*sandbox=*/true);
+    return res;
+  }
+
+  static bool wants_html(const HttpRequest& req) {
+    return req.accept.find("text/html") != std::string::npos;
+  }
+
+  // GET /l/TOKEN[/PATH]: a browser gets a landing page (name, size, download buttons); curl,
+  // scripts and the buttons (?download=1) get the bytes; PATH is one file of a linked folder.
+  HttpResponse link(const HttpRequest& req, const std::string& tail) {
+    const std::string token = tail.substr(0, 64);
+    std::string inner;
+    if (tail.size() > 64) {
+      auto decoded = api::url_decode(std::string_view(tail).substr(65), false);
+      if (tail[64] != '/' || !decoded || decoded->empty()) return link_missing(req);
+      inner = std::move(*decoded);
+    }
+    auto target = s_.sharing().link_target(token);
+    if (!target) return link_missing(req);
+    const bool folder = target->kind == protocol::NodeKind::kFolder;
+    if (inner.empty() && wants_html(req) && req.query.count("download") == 0) {
+      std::vector<LinkedItem> items;
+      for (const auto& e : target->entries) items.push_back({e.path, e.kind, e.size});
+      return page(200, {}, target->name,
+                  link_landing_body("/l/" + token, target->name, folder, items));
+    }
+    Delivery what = delivery_of(*target);
+    if (!inner.empty()) {
+      auto found = std::find_if(target->entries.begin(), target->entries.end(), [&](auto& e) {
+        return folder && e.path == inner && e.kind == protocol::NodeKind::kFile;
+      });
+      if (found == target->entries.end()) return link_missing(req);
+      what = Delivery{name_of(inner), true, found->size, false, found->manifest};
+    }
+    return deliver(req, what, {}, [&](std::optional<std::pair<uint64_t, uint64_t>> part) {
+      return s_.sharing().open_link(token, inner, part);
+    });
+  }
+
+  // A link that is not there: the same 404 whatever the reason, as a page for a browser.
+  HttpResponse link_missing(const HttpRequest& req) const {
+    const Error gone(ErrorCode::kNotFound, "no such link (it may have expired or been revoked)");
+    if (!wants_html(req)) return HttpResponse::error(gone);
+    return page(404, {}, "Not found",
+                error_body(404, "This link does not exist, has expired or was revoked."));
+  }
+
+  HttpResponse links(const HttpRequest& req, const std::string&) {
+    return for_page(req, [&](const Signed& who) { return links_page(who, ""); });
+  }
+
+  HttpResponse links_page(const Signed& who, const std::string& created) {
+    auto listed = s_.sharing().links(who.ctx);
+    if (!listed) return error_page(who.viewer, listed.error());
+    return page(200, who.viewer, "Links",
+                links_body(who.viewer, *listed, created, !who.ctx.user.scope.read_only));
+  }
+
+  HttpResponse make_link(const HttpRequest& req, const std::string&) {
+    return for_action(req, [&](const Signed& who, const auto& form) {
+      protocol::LinkRequest request;
+      request.path = form_text(form, "path");
+      request.expires_in = form_number(form, "expires");
+      auto made = s_.sharing().create_link(who.ctx, request);
+      if (!made) return error_page(who.viewer, made.error());
+      // Shown once, as a whole URL to copy: this page is the only place it ever appears.
+      const std::string scheme = over_tls(req, options_.tls) ? "https://" : "http://";
+      return links_page(who, scheme + req.host + made->url);
+    });
+  }
+
+  HttpResponse revoke_link(const HttpRequest& req, const std::string&) {
+    return for_action(req, [&](const Signed& who, const auto& form) {
+      auto id = form_number(form, "id");
+      if (!id) return error_page(who.viewer, Error(ErrorCode::kInvalidArgument, "which link?"));
+      if (auto revoked = s_.sharing().revoke_link(who.ctx, *id); !revoked) {
+        return error_page(who.viewer, revoked.error());
+      }
+      return redirect("/web/links");
     });
   }
 

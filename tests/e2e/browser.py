@@ -150,6 +150,12 @@ class Browser:
     def cdp(self, command, **params):
         return self._call("POST", "/goog/cdp/execute", {"cmd": command, "params": params})
 
+    def reset(self):
+        """A clean slate for the next test: no cookies, a desktop's viewport, a blank page."""
+        self._call("DELETE", "/cookie")
+        self.desktop()
+        self.get("about:blank")
+
     # Navigation and state.
     def get(self, url):
         self._call("POST", "/url", {"url": url})

@@ -6,6 +6,7 @@ $CAIRN_ARTIFACTS_DIR/web (default: the system's temp folder, cairn-artifacts/web
 
 import http.client
 import os
+import shutil
 import struct
 import tempfile
 import unittest
@@ -37,6 +38,18 @@ def png(width, height, rgb):
                      "needs chromium and chromium-driver (scripts/install-deps.sh --browser)")
 class WebPageTest(CairnTestCase):
 
+    @classmethod
+    def setUpClass(cls):
+        # One browser for the class (it takes a second or two to start); each test starts
+        # without cookies.
+        cls.downloads = tempfile.mkdtemp(prefix="cairn-downloads-")
+        cls.browser = Browser(downloads=cls.downloads)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.close()
+        shutil.rmtree(cls.downloads, ignore_errors=True)
+
     def setUp(self):
         super().setUp()
         self.base = self.daemon.url.rstrip("/")
@@ -52,10 +65,7 @@ class WebPageTest(CairnTestCase):
         self.cairn("-C", self.work, "push", check=True)
         write(os.path.join(self.work, "docs", "notes.txt"), "second draft\n")
         self.cairn("-C", self.work, "push", check=True)
-        self.downloads = self.path("downloads")
-        os.makedirs(self.downloads)
-        self.browser = Browser(downloads=self.downloads)
-        self.addCleanup(self.browser.close)
+        self.browser.reset()
 
     def shot(self, name):
         self.browser.screenshot(os.path.join(ARTIFACTS, name + ".png"))
@@ -325,6 +335,50 @@ class WebPageTest(CairnTestCase):
                 "  .map(e => e.tagName + '.' + e.className)]")
             self.assertEqual((width, scroll), (390, 390), f"{path} is too wide: {wide}")
             self.shot(name)
+
+    def test_links_land_download_and_stop_when_revoked(self):
+        b = self.browser
+        self.sign_in()
+        # Made on a folder's page; its URL is shown once, whole.
+        b.get(self.base + "/web/files/docs/")
+        b.find("form.link-form button").click()
+        b.wait_for_url("/web/links")
+        url = b.find("#new-link").attribute("value")
+        self.assertTrue(url.startswith(self.base + "/l/"), url)
+        self.shot("links")
+        # Someone without an account opens it in a browser: a landing page, files one by one.
+        with Browser(downloads=self.path("theirs")) as other:
+            other.get(url)
+            self.assertEqual(other.find("h1.filename").text, "docs/")
+            names = [a.text for a in other.find_all("td.name a")]
+            self.assertIn("notes.txt", names)
+            self.assertIn("deep/inner.md", names)
+            self.shot("link-landing")
+            for a in other.find_all("td.name a"):
+                if a.text == "notes.txt":
+                    a.click()
+            got = other.wait_for_download("notes.txt", len("second draft\n"))
+            self.assertEqual(read(got), "second draft\n")
+        # curl without a browser gets the bytes (a folder as tar); HEAD works.
+        token = url.rsplit("/", 1)[1]
+        status, headers, body = self.request("GET", "/l/" + token)
+        self.assertEqual((status, headers["content-type"]), (200, "application/x-tar"))
+        self.assertIn(b"docs/notes.txt", body)
+        status, headers, body = self.request("HEAD", "/l/" + token)
+        self.assertEqual((status, body, headers["content-length"]), (200, b"", str(len(
+            self.request("GET", "/l/" + token)[2]))))
+        status, _, body = self.request("GET", "/l/" + token + "/notes.txt",
+                                       headers={"Range": "bytes=7-"})
+        self.assertEqual((status, body), (206, b"draft\n"))
+        # Revoked on the links page, it stops working for everyone.
+        b.find("form[action='/web/links/revoke'] button").click()
+        b.wait(lambda: b.alert_text() is not None, "the confirmation")
+        b.accept_alert()
+        b.wait(lambda: b.find_all("p.empty"), "no links left")
+        self.assertEqual(self.request("GET", "/l/" + token)[0], 404)
+        status, _, body = self.request("GET", "/l/" + token, headers={"Accept": "text/html"})
+        self.assertEqual(status, 404)
+        self.assertIn(b"revoked", body)
 
     def test_cairn_web_signs_in_once(self):
         made = self.cairn_json("web", "--no-open", env=dict(self.env, CAIRN_SERVER=self.base))

@@ -20,6 +20,7 @@
 #include "daemon/service/services.h"
 #include "daemon/store/local_blob_store.h"
 #include "daemon/store/sql_metadata_store.h"
+#include "daemon/web/web_routes.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace {
@@ -53,6 +54,7 @@ struct Daemon {
     services = std::make_unique<service::Services>(*metadata, *blobs, service::ServiceConfig{},
                                                    Bytes(32, std::byte{7}), clock);
     api::register_routes(router, *services);
+    web::add_web_routes(router, *services, {});
     alice = "Bearer " + services->identity().add_user("alice")->second;
     bob = "Bearer " + services->identity().add_user("bob")->second;
     // Something to read, share and link to.
