@@ -348,17 +348,16 @@ class WebRoutes {
     return page(200, who.viewer, name_of(entry.path), file_body(who.viewer, view));
   }
 
+  // A listed entry as a stream reads it, at `relative` inside what is sent ("" for a file alone).
+  static store::LinkedEntry linked(const protocol::Entry& e, std::string relative) {
+    return {std::move(relative), e.kind, e.size, e.mode, e.mtime_ns, e.manifest, e.symlink_target};
+  }
+
   static store::LinkTarget target_of(const protocol::Entry& e) {
     store::LinkTarget t;
     t.name = name_of(e.path);
     t.kind = e.kind;
-    store::LinkedEntry one;
-    one.kind = e.kind;
-    one.size = e.size;
-    one.mode = e.mode;
-    one.mtime_ns = e.mtime_ns;
-    one.manifest = e.manifest;
-    t.entries.push_back(std::move(one));
+    t.entries.push_back(linked(e, ""));
     return t;
   }
 
@@ -404,15 +403,7 @@ class WebRoutes {
     const std::string prefix = path == "/" ? "/" : path + "/";
     for (const auto& e : tree.entries) {
       if (!e.shared_by.empty()) continue;  // A shared folder is listed on its own.
-      store::LinkedEntry one;
-      one.path = e.path.substr(prefix.size());
-      one.kind = e.kind;
-      one.size = e.size;
-      one.mode = e.mode;
-      one.mtime_ns = e.mtime_ns;
-      one.manifest = e.manifest;
-      one.symlink_target = e.symlink_target;
-      t.entries.push_back(std::move(one));
+      t.entries.push_back(linked(e, e.path.substr(prefix.size())));
     }
     return t;
   }
