@@ -5,6 +5,7 @@
 namespace cairn::service {
 class Services;
 class Notifier;
+struct ChunkPutGrant;
 }  // namespace cairn::service
 
 namespace cairn::api {
@@ -17,5 +18,12 @@ class RateLimiter;
 // given) must outlive the router.
 void register_routes(Router& router, service::Services& services, RateLimiter* limiter = nullptr,
                      service::Notifier* notifier = nullptr);
+
+// A chunk upload of `grant` whose body `req` carries (Content-Length must be the grant's size):
+// streamed into the blob store, verified and recorded when it ends, as a PUT to a signed chunk
+// URL is. For routes that authorise a chunk otherwise (the web page's session).
+Result<std::unique_ptr<BodySink>> begin_chunk_upload(service::Services& services,
+                                                     const HttpRequest& req,
+                                                     const service::ChunkPutGrant& grant);
 
 }  // namespace cairn::api

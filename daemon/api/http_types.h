@@ -34,6 +34,7 @@ struct HttpRequest {
   std::string range;
   std::string content_type;
   std::string forwarded_proto;  // X-Forwarded-Proto, from a TLS proxy in front
+  std::string csrf;             // X-Cairn-CSRF: the web page's token, on its script's requests
   std::optional<uint64_t> content_length;
   std::string body;  // Empty for streaming routes.
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "daemon/api/handlers.h"
 #include "daemon/api/route_kit.h"
 
 namespace cairn::api::routes {
@@ -146,7 +147,7 @@ HttpResponse chunk_answer(service::ChunkBody chunk) {
 Result<void> check_length(const HttpRequest& req, uint64_t signed_size, const char* what) {
   if (!req.content_length || *req.content_length != signed_size) {
     return make_error(ErrorCode::kInvalidArgument, std::string("Content-Length must equal the ") +
-                                                       what + " size the URL was signed for (" +
+                                                       what + " size the upload was granted for (" +
                                                        std::to_string(signed_size) + ")");
   }
   return {};
@@ -174,9 +175,7 @@ void add_chunk_routes(Routes& routes) {
       [&services](const HttpRequest& req,
                   const std::string& hex) -> Result<std::unique_ptr<BodySink>> {
         CAIRN_ASSIGN_OR_RETURN(auto grant, services.chunks().authorize_chunk_put(hex, req.query));
-        CAIRN_RETURN_IF_ERROR(check_length(req, grant.size, "chunk"));
-        CAIRN_ASSIGN_OR_RETURN(auto writer, services.chunks().begin_chunk_put(grant));
-        return std::unique_ptr<BodySink>(new ChunkSink(services, grant, std::move(writer)));
+        return begin_chunk_upload(services, req, grant);
       });
 
   routes.router().add("GET", "/v1/chunks/*",
@@ -219,3 +218,15 @@ void add_chunk_routes(Routes& routes) {
 }
 
 }  // namespace cairn::api::routes
+
+namespace cairn::api {
+
+Result<std::unique_ptr<BodySink>> begin_chunk_upload(service::Services& services,
+                                                     const HttpRequest& req,
+                                                     const service::ChunkPutGrant& grant) {
+  CAIRN_RETURN_IF_ERROR(routes::check_length(req, grant.size, "chunk"));
+  CAIRN_ASSIGN_OR_RETURN(auto writer, services.chunks().begin_chunk_put(grant));
+  return std::unique_ptr<BodySink>(new routes::ChunkSink(services, grant, std::move(writer)));
+}
+
+}  // namespace cairn::api

@@ -313,6 +313,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request_.range = std::string(head[bhttp::field::range]);
     request_.content_type = std::string(head[bhttp::field::content_type]);
     request_.forwarded_proto = std::string(head["X-Forwarded-Proto"]);
+    request_.csrf = std::string(head["X-Cairn-CSRF"]);
     if (auto len = header_parser_->content_length()) request_.content_length = *len;
     keep_alive_ = head.keep_alive();
     const bool has_body =
@@ -350,17 +351,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (has_body) buffer_.reserve(kReadBufferBytes);
 
     if (match.sink != nullptr) {
-      auto sink = (*match.sink)(request_, match.param);
-      if (!sink) {
-        if (has_body) keep_alive_ = false;
-        return send(api::HttpResponse::error(sink.error()));
-      }
-      sink_ = std::move(*sink);
-      piece_.resize(kPieceBytes);
-      body_parser_.emplace(std::move(*header_parser_));
-      body_parser_->body_limit(shared_.options.max_stream_body_bytes);
-      if (expects_continue) return send_continue(&Session::read_piece);
-      return read_piece();
+      // On the pool: a sink opens a file, and a route may look its caller up in the database.
+      asio::post(shared_.pool, [self = shared_from_this(), factory = match.sink,
+                                param = std::move(match.param), has_body, expects_continue]() {
+        auto sink = (*factory)(self->request_, param);
+        asio::post(self->stream_.get_executor(),
+                   [self, sink = std::move(sink), has_body, expects_continue]() mutable {
+                     self->start_stream(std::move(sink), has_body, expects_continue);
+                   });
+      });
+      return;
     }
 
     handler_ = match.handler;
@@ -381,6 +381,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                    self->admit_body(expects_continue);
                  });
     });
+  }
+
+  void start_stream(Result<std::unique_ptr<api::BodySink>> sink, bool has_body,
+                    bool expects_continue) {
+    if (!sink) {
+      if (has_body) keep_alive_ = false;
+      return send(api::HttpResponse::error(sink.error()));
+    }
+    sink_ = std::move(*sink);
+    piece_.resize(kPieceBytes);
+    body_parser_.emplace(std::move(*header_parser_));
+    body_parser_->body_limit(shared_.options.max_stream_body_bytes);
+    if (expects_continue) return send_continue(&Session::read_piece);
+    read_piece();
   }
 
   void admit_body(bool expects_continue) {

@@ -53,6 +53,11 @@ class ChunkService : public ServiceBase {
   // Verifies a signed chunk URL's query parameters. kPermissionDenied if forged or expired.
   Result<ChunkPutGrant> authorize_chunk_put(std::string_view hex,
                                             const std::map<std::string, std::string>& query) const;
+  // A grant for a chunk the caller sends through the daemon on a session of theirs (the web
+  // page), not through a signed URL: the same checks as check_chunks (a writable token, a
+  // sensible size), and recorded only while the session's token is valid.
+  Result<ChunkPutGrant> session_chunk_put(const RequestContext& ctx, std::string_view hex,
+                                          uint64_t size);
   Result<std::unique_ptr<store::BlobWriter>> begin_chunk_put(const ChunkPutGrant& grant);
   // Verifies and stores the chunk, then records it for the uploading user.
   Result<void> finish_chunk_put(const ChunkPutGrant& grant, store::BlobWriter& writer);

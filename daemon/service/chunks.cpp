@@ -196,6 +196,18 @@ Result<ChunkPutGrant> ChunkService::authorize_chunk_put(
   return ChunkPutGrant{user_id, digest, static_cast<uint64_t>(size), token_id};
 }
 
+Result<ChunkPutGrant> ChunkService::session_chunk_put(const RequestContext& ctx,
+                                                      std::string_view hex, uint64_t size) {
+  CAIRN_RETURN_IF_ERROR(may_write(ctx));
+  CAIRN_ASSIGN_OR_RETURN(const Digest digest, parse_digest(hex));
+  if (size == 0 || size > config_.chunking.max_size) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a chunk is 1 to " + std::to_string(config_.chunking.max_size) +
+                          " bytes long on this server, not " + std::to_string(size));
+  }
+  return ChunkPutGrant{ctx.user.user_id, digest, size, ctx.user.token_id};
+}
+
 Result<std::unique_ptr<store::BlobWriter>> ChunkService::begin_chunk_put(
     const ChunkPutGrant& grant) {
   return blobs_.begin_put(grant.digest, grant.size);

@@ -9,5 +9,6 @@ namespace cairn::web {
 
 extern const std::string_view kAppCss;
 extern const std::string_view kAppJs;
+extern const std::string_view kUploadJs;  // Only on pages that offer uploads.
 
 }  // namespace cairn::web

@@ -68,9 +68,16 @@ std::string entry_row(const FolderView& view, size_t i) {
   const Entry& e = view.listing.entries[i];
   const bool folder = e.kind == NodeKind::kFolder;
   const std::string shown = view.search.empty() ? name_of(e.path) : e.path;
-  std::string out = "<tr><td class=\"name\"><a class=\"" + std::string(folder ? "folder" : "file") +
-                    "\" href=\"" + files_url(e.path) + (folder ? "/" : "") + "\">" + escape(shown) +
-                    (folder ? "/" : "") + "</a>";
+  std::string out = "<tr";
+  if (e.kind == NodeKind::kFile && view.search.empty()) {
+    // What the upload script needs to make a dropped file of the same name its next version.
+    out += " data-name=\"" + escape(name_of(e.path)) + "\" data-node=\"" +
+           std::to_string(e.node_id) + "\" data-version=\"" + std::to_string(e.version) +
+           "\" data-size=\"" + std::to_string(e.size) + "\"";
+  }
+  out += "><td class=\"name\"><a class=\"" + std::string(folder ? "folder" : "file") +
+         "\" href=\"" + files_url(e.path) + (folder ? "/" : "") + "\">" + escape(shown) +
+         (folder ? "/" : "") + "</a>";
   if (!e.shared_by.empty()) {
     out += " <span class=\"tag\">shared by " + escape(e.shared_by) + ", " + escape(e.share_role) +
            "</span>";
@@ -83,6 +90,20 @@ std::string entry_row(const FolderView& view, size_t i) {
     if (!a.device.empty()) out += " <span class=\"device\">on " + escape(a.device) + "</span>";
   }
   return out + "</td></tr>";
+}
+
+// Where files are dropped or chosen: the script (upload.js) reads the folder, the session's
+// CSRF token and the chunking from the data attributes.
+std::string upload_panel(const Viewer& viewer, const FolderView& view) {
+  const ChunkerParams& c = view.chunking;
+  return "<section class=\"upload\" id=\"upload\" data-path=\"" + escape(view.listing.path) +
+         "\" data-csrf=\"" + escape(viewer.csrf) + "\" data-min=\"" + std::to_string(c.min_size) +
+         "\" data-avg=\"" + std::to_string(c.avg_size) + "\" data-max=\"" +
+         std::to_string(c.max_size) + "\" data-batch=\"" + std::to_string(view.max_batch) +
+         "\"><label class=\"button\">Upload files<input type=\"file\" id=\"upload-files\" "
+         "multiple></label> <span class=\"hint\">or drop files on this page</span>"
+         "<ul class=\"uploads\" id=\"uploads\"></ul></section>"
+         "<script src=\"/web/static/upload.js\" defer></script>";
 }
 
 }  // namespace
@@ -154,6 +175,7 @@ std::string folder_body(const Viewer& viewer, const FolderView& view) {
          "/\">Download folder (tar)</a>";
   if (view.writable && path != "/") out += link_form(viewer, path);
   out += "</div>";
+  if (view.writable) out += upload_panel(viewer, view);
   if (!view.search.empty()) {
     out += "<p class=\"note\">" + std::to_string(view.listing.entries.size()) +
            " found below this folder for \u201c" + escape(view.search) + "\u201d.</p>";

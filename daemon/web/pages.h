@@ -33,6 +33,10 @@ struct FolderView {
   bool descending = false;
   std::string search;  // The search's words; the listing holds what matched, everywhere below.
   bool writable = false;
+  // For the upload script of a writable folder: how this server cuts files into chunks, and how
+  // many chunks one check may name.
+  ChunkerParams chunking;
+  size_t max_batch = 0;
 };
 std::string folder_body(const Viewer& viewer, const FolderView& view);
 

@@ -17,6 +17,7 @@
 #include "daemon/web/html.h"
 #include "daemon/web/pages.h"
 #include "daemon/web/web_http.h"
+#include "daemon/web/web_upload.h"
 
 namespace cairn::web {
 namespace {
@@ -204,9 +205,9 @@ class WebRoutes {
     if (name == "app.css") {
       res.content_type = "text/css; charset=utf-8";
       res.body = std::string(kAppCss);
-    } else if (name == "app.js") {
+    } else if (name == "app.js" || name == "upload.js") {
       res.content_type = "text/javascript; charset=utf-8";
-      res.body = std::string(kAppJs);
+      res.body = std::string(name == "app.js" ? kAppJs : kUploadJs);
     } else {
       return page(404, {}, "Not found", error_body(404, "No such file."));
     }
@@ -299,6 +300,8 @@ class WebRoutes {
       FolderView view;
       view.listing = std::move(*listing);
       view.writable = writable(who.ctx, *path);
+      view.chunking = s_.config().chunking;
+      view.max_batch = s_.config().max_batch;
       if (auto sort = req.query.find("sort");
           sort != req.query.end() && (sort->second == "size" || sort->second == "modified")) {
         view.sort = sort->second;
@@ -667,6 +670,7 @@ class WebRoutes {
 
 void add_web_routes(api::Router& router, service::Services& services, WebOptions options) {
   WebRoutes::add(router, std::make_shared<WebRoutes>(services, options));
+  add_upload_routes(router, services);
 }
 
 }  // namespace cairn::web

@@ -5,6 +5,7 @@ Screenshots of the main pages, at a desktop's and a phone's width, are kept in
 $CAIRN_ARTIFACTS_DIR/web (default: the system's temp folder, cairn-artifacts/web)."""
 
 import http.client
+import json
 import os
 import shutil
 import struct
@@ -15,6 +16,7 @@ import zlib
 
 from browser import Browser, available
 from harness import CairnTestCase, read, run, sha256, write, write_random
+from harness import http as api_call
 
 ARTIFACTS = os.path.join(os.environ.get("CAIRN_ARTIFACTS_DIR") or
                          os.path.join(tempfile.gettempdir(), "cairn-artifacts"), "web")
@@ -32,6 +34,22 @@ def png(width, height, rgb):
     return (b"\x89PNG\r\n\x1a\n" +
             chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) +
             chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def page_request(base, method, path, cookie=None, headers=None, body=None):
+    """(status, headers, body) of one request to the page's routes, outside the browser."""
+    parsed = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    h = dict(headers or {})
+    if cookie:
+        h["Cookie"] = "cairn_session=" + cookie
+    if body is not None:
+        h.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    conn.request(method, path, body=body, headers=h)
+    r = conn.getresponse()
+    out = (r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    conn.close()
+    return out
 
 
 @unittest.skipUnless(available() or os.environ.get("CI"),
@@ -89,19 +107,7 @@ class WebPageTest(CairnTestCase):
         self.fail("no session cookie")
 
     def request(self, method, path, cookie=None, headers=None, body=None):
-        """(status, headers, body) of one request outside the browser."""
-        parsed = urllib.parse.urlsplit(self.base)
-        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-        h = dict(headers or {})
-        if cookie:
-            h["Cookie"] = "cairn_session=" + cookie
-        if body is not None:
-            h.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        conn.request(method, path, body=body, headers=h)
-        r = conn.getresponse()
-        out = (r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
-        conn.close()
-        return out
+        return page_request(self.base, method, path, cookie, headers, body)
 
     def test_sign_in_browse_download_and_restore(self):
         b = self.browser
@@ -204,7 +210,9 @@ class WebPageTest(CairnTestCase):
         names = [a.text for a in b.find_all("td.name a.file")]
         self.assertIn(HOSTILE_SCRIPT, names)
         self.assertIn(HOSTILE_IMG, names)
-        self.assertEqual(b.execute("return document.scripts.length"), 1)  # app.js alone.
+        # The page's own scripts alone: app.js and (a folder that takes uploads) upload.js.
+        self.assertEqual(b.execute("return Array.from(document.scripts, s => s.src)"),
+                         [self.base + "/web/static/app.js", self.base + "/web/static/upload.js"])
         self.assertEqual(b.execute("return document.images.length"), 0)
         self.assertIsNone(b.alert_text())
         self.shot("hostile-names")
@@ -271,6 +279,69 @@ class WebPageTest(CairnTestCase):
         self.assertIn("not valid", b.find("p.error").text)
         self.assertEqual([c for c in b.cookies() if c["name"] == "cairn_session"], [])
 
+    def manifest(self, path):
+        """The manifest hash of the file at `path`, as alice's API sees it."""
+        status, body = api_call("GET", self.base + "/v1/list?path=" + urllib.parse.quote(path),
+                            token=self.token)
+        self.assertEqual(status, 200, body)
+        return json.loads(body)["entries"][0]["manifest"]
+
+    def upload(self, *paths):
+        """Chooses files with the folder page's upload button; waits for the page to reload
+        with every one of them listed."""
+        b = self.browser
+        b.find("#upload-files").type("\n".join(paths))
+        names = [os.path.basename(p) for p in paths]
+        b.wait(lambda: all(b.find_all('tr[data-name="%s"]' % n) for n in names) and
+               not b.find_all("ul.uploads li"), "the uploaded files listed", timeout=60)
+
+    def test_uploads_cut_chunks_as_cairn_does_and_send_only_what_is_missing(self):
+        b = self.browser
+        self.sign_in()
+        b.get(self.base + "/web/files/docs/")
+        self.assertTrue(b.find_all("#upload"))
+        up = self.path("up")
+        # The bytes of a file cairn pushed already: no chunk travels, and the page cut it where
+        # cairn did (the same manifest).
+        copy = os.path.join(up, "copy.bin")
+        os.makedirs(up)
+        shutil.copy(os.path.join(self.work, "data.bin"), copy)
+        stored = self.daemon.stored_chunk_files()
+        self.upload(copy)
+        self.assertEqual(self.manifest("/docs/copy.bin"), self.manifest("/data.bin"))
+        self.assertEqual(self.daemon.stored_chunk_files(), stored)
+
+        # Several files at once: random bytes over several windows of the page's reader, a
+        # pattern that cuts at the largest chunk size, and a new version of an existing file.
+        big = os.path.join(up, "big.bin")
+        write_random(big, 9_500_000, seed=21)
+        pattern = os.path.join(up, "pattern.bin")
+        with open(pattern, "wb") as f:
+            f.write(bytes(range(251)) * 40_000)
+        notes = os.path.join(up, "notes.txt")
+        write(notes, "third draft, from the page\n")
+        self.upload(big, pattern, notes)
+        self.shot("uploaded")
+        after_page = self.daemon.stored_chunk_files()
+        self.assertGreater(after_page, stored)
+        self.assertEqual(self.alice("cat", "/docs/notes.txt"), "third draft, from the page\n")
+        history = self.cairn_json("history", "/docs/notes.txt",
+                                  env=dict(self.env, CAIRN_SERVER=self.base))
+        self.assertEqual(len(history["versions"]), 3, history)
+        self.assertNotIn("conflicted", self.alice("ls", "/docs"))
+        row = b.find('tr[data-name="notes.txt"]')
+        self.assertEqual(row.find_all("td.by")[0].text, "alice on web")
+
+        # cairn put of the same bytes finds every chunk there, under the same manifest.
+        self.alice("put", big, "/cli/big.bin")
+        self.alice("put", pattern, "/cli/pattern.bin")
+        self.assertEqual(self.daemon.stored_chunk_files(), after_page)
+        self.assertEqual(self.manifest("/cli/big.bin"), self.manifest("/docs/big.bin"))
+        self.assertEqual(self.manifest("/cli/pattern.bin"), self.manifest("/docs/pattern.bin"))
+        got = self.path("big.out")
+        self.alice("get", "/docs/big.bin", got)
+        self.assertEqual(sha256(open(got, "rb").read()), sha256(open(big, "rb").read()))
+
     def test_trash_and_undelete(self):
         b = self.browser
         self.sign_in()
@@ -300,6 +371,9 @@ class WebPageTest(CairnTestCase):
         self.assertEqual(b.find_all("form[action='/web/restore']"), [])
         self.assertEqual(b.find_all("form[action='/web/delete']"), [])
         self.shot("viewer-file")
+        b.get(self.base + "/web/files/Shared/docs/")
+        self.assertTrue(b.find_all("td.name a"))
+        self.assertEqual(b.find_all("#upload"), [])
         # A forged restore gets the API's refusal, and changes nothing.
         secret = self.session_cookie()["value"]
         page = self.request("GET", "/web/files/", secret)[2].decode()
@@ -310,11 +384,22 @@ class WebPageTest(CairnTestCase):
         self.assertEqual(status, 403, body)
         self.assertEqual(self.alice("cat", "/docs/notes.txt"),
                          "second draft\n")
+        # So does a forged upload into the shared folder.
+        commit = {"device": "web", "ops": [{"op": "put", "file": {
+            "path": "/Shared/docs/notes.txt", "kind": "file", "chunks": []}}]}
+        status, _, body = self.request("POST", "/web/upload/commit", secret,
+                                       {"Origin": self.base, "X-Cairn-CSRF": csrf},
+                                       json.dumps(commit))
+        result = json.loads(body)["results"][0] if status == 200 else {"error_code": status}
+        self.assertIn(result.get("error_code"), (403, "permission_denied"), body)
+        self.assertEqual(self.alice("cat", "/docs/notes.txt"), "second draft\n")
         # As an editor, the same page offers them.
         self.cairn("share", "/docs", "bob", "--role", "editor",
                    env=dict(self.env, CAIRN_SERVER=self.daemon.url), check=True)
         b.get(self.base + "/web/files/Shared/docs/notes.txt")
         self.assertTrue(b.find_all("form[action='/web/restore']"))
+        b.get(self.base + "/web/files/Shared/docs/")
+        self.assertTrue(b.find_all("#upload"))
 
     def test_every_page_fits_a_phone(self):
         b = self.browser
@@ -393,3 +478,78 @@ class WebPageTest(CairnTestCase):
         with Browser() as other:
             other.get(made["url"])
             self.assertIn("expired or was used", other.find("p.error").text)
+
+
+class WebUploadTest(CairnTestCase):
+    """The page's upload routes without a browser, on both configurations: with chunks in S3,
+    the daemon itself writes what the page sends into the bucket."""
+
+    def setUp(self):
+        super().setUp()
+        self.base = self.daemon.url.rstrip("/")
+        src = self.path("src")
+        write_random(os.path.join(src, "data.bin"), 70_000, seed=5)
+        self.alice("put", os.path.join(src, "data.bin"), "/data.bin")
+
+    def alice(self, *args):
+        return self.cairn(*args, env=dict(self.env, CAIRN_SERVER=self.base), check=True).stdout
+
+    def request(self, method, path, cookie=None, headers=None, body=None):
+        return page_request(self.base, method, path, cookie, headers, body)
+
+    def sign_in(self):
+        """A session's secret, from the sign-in form as a browser posts it."""
+        status, headers, body = self.request("POST", "/web/signin", None, {"Origin": self.base},
+                                             "token=" + urllib.parse.quote(self.token))
+        self.assertEqual(status, 303, body)
+        return headers["set-cookie"].split("cairn_session=")[1].split(";")[0]
+
+    def test_upload_routes_refuse_what_the_page_would_not_send(self):
+        secret = self.sign_in()
+        page = self.request("GET", "/web/files/", secret)[2].decode()
+        csrf = page.split('data-csrf="')[1].split('"')[0]
+        body = b"not the chunk it claims to be"
+        claim = sha256(b"something else")
+        check = json.dumps({"chunks": [{"hash": claim, "len": len(body)}]})
+        ok = {"Origin": self.base, "X-Cairn-CSRF": csrf}
+        # No session, no CSRF token, another origin: refused before anything is read.
+        self.assertEqual(self.request("POST", "/web/upload/check", None, ok, check)[0], 401)
+        self.assertEqual(self.request("POST", "/web/upload/check", secret, {"Origin": self.base},
+                                      check)[0], 403)
+        self.assertEqual(self.request("POST", "/web/upload/check", secret,
+                                      dict(ok, Origin="http://evil.example"), check)[0], 403)
+        status, _, answer = self.request("POST", "/web/upload/check", secret, ok, check)
+        self.assertEqual((status, [m["hash"] for m in json.loads(answer)["missing"]]),
+                         (200, [claim]))
+        # Bytes that do not hash to their name are refused and nothing is kept.
+        stored = self.daemon.stored_chunk_files()
+        status, _, answer = self.request("PUT", "/web/upload/chunks/" + claim, secret, ok, body)
+        self.assertEqual(status, 422, answer)
+        self.assertEqual(self.request("PUT", "/web/upload/chunks/" + claim, None, ok, body)[0],
+                         401)
+        self.assertEqual(self.daemon.stored_chunk_files(), stored)
+        # A commit of chunks the caller does not hold is an error; only single files commit.
+        commit = {"device": "web", "ops": [{"op": "put", "file": {
+            "path": "/forged.bin", "kind": "file", "chunks": [{"hash": claim, "len": 5}]}}]}
+        status, _, answer = self.request("POST", "/web/upload/commit", secret, ok,
+                                         json.dumps(commit))
+        self.assertEqual(json.loads(answer)["results"][0]["status"], "error", answer)
+        commit["ops"] = [{"op": "delete", "path": "/data.bin"}]
+        status, _, answer = self.request("POST", "/web/upload/commit", secret, ok,
+                                         json.dumps(commit))
+        self.assertEqual(status, 400, answer)
+        self.assertIn("data.bin", self.alice("ls", "/"))
+        self.assertNotIn("forged.bin", self.alice("ls", "/"))
+        # The right bytes are kept.
+        body = b"the chunk it claims to be"
+        status, _, answer = self.request("PUT", "/web/upload/chunks/" + sha256(body), secret, ok,
+                                         body)
+        self.assertEqual(status, 201, answer)
+        self.assertEqual(self.daemon.stored_chunk_files(), stored + 1)
+        commit["ops"] = [{"op": "put", "file": {
+            "path": "/sent.txt", "kind": "file", "chunks": [{"hash": sha256(body),
+                                                             "len": len(body)}]}}]
+        status, _, answer = self.request("POST", "/web/upload/commit", secret, ok,
+                                         json.dumps(commit))
+        self.assertEqual(json.loads(answer)["results"][0]["status"], "ok", answer)
+        self.assertEqual(self.alice("cat", "/sent.txt"), body.decode())

@@ -200,6 +200,34 @@ TEST(PagesTest, AViewerSeesNoWriteControls) {
   EXPECT_NE(page.find("name=\"csrf\" value=\"tok\""), std::string::npos);
 }
 
+TEST(PagesTest, OnlyAWritableFolderOffersUploadsWithTheServersChunking) {
+  Viewer viewer{"alice", "tok\"en"};
+  FolderView view;
+  view.listing.path = "/docs";
+  protocol::Entry file;
+  file.node_id = 7;
+  file.path = "/docs/a \"b\".txt";
+  file.version = 3;
+  file.size = 12;
+  view.listing.entries.push_back(file);
+  view.chunking = ChunkerParams{1024, 4096, 16384};
+  view.max_batch = 50;
+  EXPECT_EQ(folder_body(viewer, view).find("upload"), std::string::npos);
+  view.writable = true;
+  const std::string page = folder_body(viewer, view);
+  for (const char* attr :
+       {"id=\"upload\"", "data-path=\"/docs\"", "data-csrf=\"tok&quot;en\"", "data-min=\"1024\"",
+        "data-avg=\"4096\"", "data-max=\"16384\"", "data-batch=\"50\"", "id=\"upload-files\"",
+        "src=\"/web/static/upload.js\""}) {
+    EXPECT_NE(page.find(attr), std::string::npos) << attr;
+  }
+  // A listed file tells the script its node and version, so that an upload of the same name
+  // becomes its next version; its name is escaped like any other.
+  EXPECT_NE(page.find("data-name=\"a &quot;b&quot;.txt\" data-node=\"7\" data-version=\"3\" "
+                      "data-size=\"12\""),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace cairn::web
 
@@ -339,6 +367,43 @@ TEST_P(WebSessionTest, AStreamSendsExactlyTheRangeAskedFor) {
   auto stolen = services_->sharing().stream(as_bob, target);
   ASSERT_TRUE(stolen.has_value());              // Opening reads nothing yet...
   EXPECT_FALSE((*stolen)->next().has_value());  // ...and the first read is refused.
+}
+
+TEST_P(WebSessionTest, APageSendsChunksOnItsSessionWhileTheSessionLives) {
+  auto [token, user] = api_token();
+  auto session = identity().start_web_session(token);
+  ASSERT_TRUE(session.has_value());
+  service::RequestContext ctx{session->user, "web", clock_.now};
+  auto& chunks = services_->chunks();
+  const ByteView body = as_bytes("a chunk from the page");
+  const Digest digest = sha256(body);
+  auto grant = chunks.session_chunk_put(ctx, digest.hex(), body.size());
+  ASSERT_TRUE(grant.has_value()) << grant.error().message();
+  EXPECT_EQ(grant->user_id, session->user.user_id);
+  EXPECT_EQ(grant->token_id, session->user.token_id);
+  // Nonsense is refused before any byte is read.
+  EXPECT_FALSE(chunks.session_chunk_put(ctx, "not-a-hash", body.size()).has_value());
+  EXPECT_FALSE(chunks.session_chunk_put(ctx, digest.hex(), 0).has_value());
+  EXPECT_EQ(chunks.session_chunk_put(ctx, digest.hex(), uint64_t{1} << 40).error().code(),
+            ErrorCode::kInvalidArgument);
+  auto read_only = api_token(std::nullopt, TokenScope{true, "/"});
+  auto viewer = identity().start_web_session(read_only.first);
+  ASSERT_TRUE(viewer.has_value());
+  EXPECT_EQ(chunks.session_chunk_put({viewer->user, "web", clock_.now}, digest.hex(), body.size())
+                .error()
+                .code(),
+            ErrorCode::kPermissionDenied);
+
+  // Signed out while the bytes were on the way: nothing is recorded.
+  auto writer = chunks.begin_chunk_put(*grant);
+  ASSERT_TRUE(writer.has_value());
+  ASSERT_TRUE((*writer)->write(body).has_value());
+  ASSERT_TRUE(identity().end_web_session(session->user));
+  EXPECT_FALSE(chunks.finish_chunk_put(*grant, **writer).has_value());
+  auto unheld =
+      chunks.unheld_chunks(user.user_id, {ChunkRef{digest, static_cast<uint32_t>(body.size())}});
+  ASSERT_TRUE(unheld.has_value());
+  EXPECT_EQ(unheld->size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, WebSessionTest,
