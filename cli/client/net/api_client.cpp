@@ -59,12 +59,32 @@ Error http_error(long status, const std::string& body, const std::string& what) 
   return Error(code, what + ": " + message);
 }
 
+// Whether an answer's headers arrived whole. libcurl takes a connection closed in the middle of
+// the headers, before any Content-Length, for the end of an answer without a body: a "201" with
+// nothing after it, which would read as a server that answered nonsense (seen in
+// tests/e2e/test_network.py when a cut fell there). Only the blank line that ends the headers
+// proves the answer was not cut short there; the body's length is curl's to check.
+struct HeaderWatch {
+  bool complete = false;
+};
+
+size_t on_header_line(char* data, size_t size, size_t count, void* user) {
+  auto* watch = static_cast<HeaderWatch*>(user);
+  const std::string_view line(data, size * count);
+  if (line.rfind("HTTP/", 0) == 0) watch->complete = false;  // An answer (or a 100) begins.
+  if (line == "\r\n" || line == "\n") watch->complete = true;
+  return size * count;
+}
+
 // Resets the handle for a new request (reset keeps the connection cache, so the keep-alive
-// connection survives) and sets what every request of ours shares.
-// `ca_cert`: the CA to trust for this URL ("" for the system's).
+// connection survives) and sets what every request of ours shares. `watch` hears whether the
+// answer's headers arrived whole. `ca_cert`: the CA to trust for this URL ("" for the system's).
 void start_transfer(CURL* curl, const std::string& url, char* error_buffer,
-                    const std::string& ca_cert) {
+                    const std::string& ca_cert, HeaderWatch& watch) {
   curl_easy_reset(curl);
+  watch.complete = false;
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &on_header_line);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &watch);
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   // Certificates are always verified (libcurl's default, stated here so that it stays so).
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -185,7 +205,8 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
   auto* curl = static_cast<CURL*>(curl_);
   Response response;
   char error_buffer[CURL_ERROR_SIZE] = {0};
-  start_transfer(curl, url, error_buffer, ca_for(url));
+  HeaderWatch watch;
+  start_transfer(curl, url, error_buffer, ca_for(url), watch);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
 
@@ -235,8 +256,10 @@ Result<ApiClient::Response> ApiClient::request_once(const char* method, const st
 
   const CURLcode rc = curl_easy_perform(curl);
   curl_slist_free_all(headers);
-  if (rc != CURLE_OK) {
-    const std::string detail = error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc);
+  if (rc != CURLE_OK || !watch.complete) {
+    const std::string detail = rc != CURLE_OK
+                                   ? (error_buffer[0] != 0 ? error_buffer : curl_easy_strerror(rc))
+                                   : "the answer was cut off in its headers";
     const bool ours = url.rfind(endpoint_.base_url, 0) == 0;
     return make_error(ErrorCode::kUnavailable,
                       "cannot reach " +
@@ -492,14 +515,19 @@ Result<ApiClient::Fetched> ApiClient::get_into(std::string url, std::vector<std:
     BoundedSink sink{&out, limit};
     auto* curl = static_cast<CURL*>(curl_);
     char error_buffer[CURL_ERROR_SIZE] = {0};
-    start_transfer(curl, url, error_buffer, ca_for(url));
+    HeaderWatch watch;
+    start_transfer(curl, url, error_buffer, ca_for(url), watch);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_bounded_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
     struct curl_slist* headers = nullptr;
     for (const auto& line : lines) headers = curl_slist_append(headers, line.c_str());
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    const CURLcode rc = curl_easy_perform(curl);
+    CURLcode rc = curl_easy_perform(curl);
     curl_slist_free_all(headers);
+    if (rc == CURLE_OK && !watch.complete) {
+      rc = CURLE_PARTIAL_FILE;
+      std::snprintf(error_buffer, sizeof(error_buffer), "the answer was cut off in its headers");
+    }
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (rc == CURLE_OK && (status == 307 || status == 302) && follow_redirect &&
