@@ -8,9 +8,9 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libcli11-dev libcurl4-openssl-dev libsqlite3-dev libxxhash-dev libssl-dev
-  libboost-dev libpqxx-dev libpq-dev libutf8proc-dev libzstd-dev nlohmann-json3-dev
+  libboost-dev libpqxx-dev libpq-dev libutf8proc-dev libzstd-dev zlib1g-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format postgresql-15 python3 curl strace time
+  clang-format postgresql-15 python3 curl strace time unzip
   clang-14 libclang-rt-14-dev
 )
 if [ "${1:-}" = "--browser" ]; then

@@ -139,13 +139,16 @@ struct GcReport {
   uint64_t trash_bytes = 0;
 };
 
+// How a folder is sent: a tar (links, and the web page's default) or a zip (the web page's
+// other button).
+enum class Archive { kTar, kZip };
+
 // What a link serves, produced piece by piece as it is sent.
 class LinkStream {
  public:
   virtual ~LinkStream() = default;
-  virtual uint64_t size() const = 0;  // Exactly what next() will produce in all.
-  virtual std::string filename() const = 0;
-  virtual bool is_tar() const = 0;
+  virtual uint64_t size() const = 0;         // Exactly what next() will produce in all.
+  virtual std::string filename() const = 0;  // A folder's with ".tar" or ".zip".
   // The next piece, valid until the next call; empty at the end. An error ends the stream early
   // (the receiver sees fewer bytes than announced).
   virtual Result<ByteView> next() = 0;

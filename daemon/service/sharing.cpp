@@ -9,6 +9,7 @@
 #include "daemon/service/parse.h"
 #include "daemon/service/services.h"
 #include "daemon/service/tar.h"
+#include "daemon/service/zip.h"
 
 namespace cairn::service {
 namespace {
@@ -22,14 +23,24 @@ constexpr size_t kLocateBatch = 256;  // Chunks located per metadata query while
 // bytes, or a tar of the folder. Every chunk is verified against its hash before it is sent.
 class LinkStreamImpl final : public LinkStream {
  public:
-  // `range` (a file's only): the bytes [first, second) of it.
+  // `range` (a file's only): the bytes [first, second) of it. `archive`: how a folder is sent.
   LinkStreamImpl(store::MetadataStore& metadata, store::BlobStore& blobs, store::LinkTarget target,
-                 std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt)
+                 std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt,
+                 Archive archive = Archive::kTar)
       : metadata_(metadata), blobs_(blobs), target_(std::move(target)) {
-    tar_ = target_.kind == protocol::NodeKind::kFolder;
-    if (!tar_) {
+    const bool folder = target_.kind == protocol::NodeKind::kFolder;
+    tar_ = folder && archive == Archive::kTar;
+    if (!folder) {
       range_ = range.value_or(std::make_pair(uint64_t{0}, target_.entries.at(0).size));
       size_ = range_.second - range_.first;
+      return;
+    }
+    if (!tar_) {
+      std::vector<TarMember> members;
+      members.reserve(target_.entries.size());
+      for (const auto& e : target_.entries) members.push_back(member(e));
+      zip_.emplace(std::move(members));
+      size_ = zip_->size();
       return;
     }
     for (const auto& e : target_.entries) {
@@ -40,8 +51,9 @@ class LinkStreamImpl final : public LinkStream {
   }
 
   uint64_t size() const override { return size_; }
-  std::string filename() const override { return target_.name + (tar_ ? ".tar" : ""); }
-  bool is_tar() const override { return tar_; }
+  std::string filename() const override {
+    return target_.name + (tar_ ? ".tar" : zip_ ? ".zip" : "");
+  }
 
   Result<ByteView> next() override {
     while (true) {
@@ -58,15 +70,17 @@ class LinkStreamImpl final : public LinkStream {
         continue;
       }
       if (in_file_) {
-        // The file's last chunk went out: pad it to a block (tar).
+        // The file's last chunk went out: pad it to a block (tar), or say its CRC (zip).
         in_file_ = false;
         if (tar_) piece_.assign(tar_padding(file_size_), std::byte{0});
+        if (zip_) piece_ = zip_->descriptor(entry_ - 1, crc_);
         if (!piece_.empty()) continue;
       }
       if (entry_ >= target_.entries.size()) {
-        if (tar_ && !trailer_sent_) {
+        if ((tar_ || zip_) && !trailer_sent_) {
           trailer_sent_ = true;
-          piece_.assign(kTarTrailerBytes, std::byte{0});
+          if (tar_) piece_.assign(kTarTrailerBytes, std::byte{0});
+          if (zip_) piece_ = zip_->trailer();
           continue;
         }
         if (sent_ != size_) {
@@ -74,8 +88,10 @@ class LinkStreamImpl final : public LinkStream {
         }
         return ByteView();
       }
-      const store::LinkedEntry& e = target_.entries[entry_++];
+      const store::LinkedEntry& e = target_.entries[entry_];
       if (tar_) piece_ = tar_header(member(e));
+      if (zip_) piece_ = zip_->header(entry_);
+      ++entry_;
       if (e.kind == protocol::NodeKind::kFile) CAIRN_RETURN_IF_ERROR(open_file(e));
     }
   }
@@ -104,7 +120,8 @@ class LinkStreamImpl final : public LinkStream {
     chunks_ = m.chunks();
     located_.clear();
     file_pos_ = 0;
-    if (!tar_) {
+    crc_ = 0;
+    if (target_.kind != protocol::NodeKind::kFolder) {
       // A range starts at the chunk that holds its first byte.
       while (chunk_ < chunks_.size() && file_pos_ + chunks_[chunk_].length <= range_.first) {
         file_pos_ += chunks_[chunk_++].length;
@@ -143,7 +160,8 @@ class LinkStreamImpl final : public LinkStream {
     }
     const uint64_t at = file_pos_;
     file_pos_ += c.length;
-    if (!tar_) {
+    if (zip_) crc_ = crc32_update(crc_, piece_);
+    if (target_.kind != protocol::NodeKind::kFolder) {
       // Only the range's part of the chunk goes out; past the range's end, nothing more.
       piece_.resize(std::min<uint64_t>(piece_.size(), range_.second - std::min(at, range_.second)));
       pending_ = static_cast<size_t>(range_.first > at ? range_.first - at : 0);
@@ -156,6 +174,8 @@ class LinkStreamImpl final : public LinkStream {
   store::BlobStore& blobs_;
   store::LinkTarget target_;
   bool tar_ = false;
+  std::optional<ZipLayout> zip_;  // A folder sent as a zip.
+  uint32_t crc_ = 0;              // Of the file being sent, so far (zip).
   uint64_t size_ = 0;
   uint64_t sent_ = 0;
   size_t entry_ = 0;
@@ -177,7 +197,7 @@ class LinkStreamImpl final : public LinkStream {
 
 Result<std::unique_ptr<LinkStream>> SharingService::stream(
     const RequestContext& ctx, store::LinkTarget target,
-    std::optional<std::pair<uint64_t, uint64_t>> range) {
+    std::optional<std::pair<uint64_t, uint64_t>> range, Archive archive) {
   target.reader_id = ctx.user.user_id;
   if (target.kind == protocol::NodeKind::kFolder) {
     range.reset();
@@ -187,7 +207,7 @@ Result<std::unique_ptr<LinkStream>> SharingService::stream(
     return make_error(ErrorCode::kInvalidArgument, "not a file, or a range outside it");
   }
   return std::unique_ptr<LinkStream>(
-      new LinkStreamImpl(metadata_, blobs_, std::move(target), range));
+      new LinkStreamImpl(metadata_, blobs_, std::move(target), range, archive));
 }
 
 Result<protocol::LinkInfo> SharingService::create_link(const RequestContext& ctx,

@@ -39,11 +39,12 @@ class SharingService : public ServiceBase {
       std::string_view token, std::string_view inner = {},
       std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt);
   // What the caller reads through the web page: a file (the bytes [first, second) of it, if
-  // `range`) or a folder as tar, as `target` describes it from the caller's own listings or
-  // history. Its chunks are read with the caller's rights (target.reader_id is set here).
+  // `range`) or a folder as `archive`, as `target` describes it from the caller's own listings
+  // or history. Its chunks are read with the caller's rights (target.reader_id is set here).
   Result<std::unique_ptr<LinkStream>> stream(
       const RequestContext& ctx, store::LinkTarget target,
-      std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt);
+      std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt,
+      Archive archive = Archive::kTar);
 };
 
 }  // namespace cairn::service

@@ -171,8 +171,10 @@ std::string folder_body(const Viewer& viewer, const FolderView& view) {
          files_url(path) + (path == "/" ? "" : "/") +
          "\"><input type=\"search\" name=\"q\" placeholder=\"Search by name\" value=\"" +
          escape(view.search) + "\"><button type=\"submit\">Search</button></form>";
-  out += "<a class=\"button\" href=\"/web/download" + url_path(path == "/" ? "" : path) +
-         "/\">Download folder (tar)</a>";
+  const std::string download = "/web/download" + url_path(path == "/" ? "" : path) + "/";
+  out += "<a class=\"button\" id=\"download-zip\" href=\"" + download +
+         "?format=zip\">Download folder (zip)</a><a class=\"button\" id=\"download-tar\" href=\"" +
+         download + "\">(tar)</a>";
   if (view.writable && path != "/") out += link_form(viewer, path);
   out += "</div>";
   if (view.writable) out += upload_panel(viewer, view);

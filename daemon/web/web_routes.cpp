@@ -427,19 +427,24 @@ class WebRoutes {
       if (!target) return error_page(who.viewer, target.error());
       Delivery what = delivery_of(*target);
       what.show = show && what.file && inline_type(target->name).kind != Inline::kNo;
+      if (auto format = req.query.find("format");
+          !what.file && format != req.query.end() && format->second == "zip") {
+        what.archive = service::Archive::kZip;
+      }
       return deliver(req, what, who.viewer, [&](std::optional<std::pair<uint64_t, uint64_t>> part) {
-        return s_.sharing().stream(who.ctx, *target, part);
+        return s_.sharing().stream(who.ctx, *target, part, what.archive);
       });
     });
   }
 
   // What a download sends, before it is opened.
   struct Delivery {
-    std::string name;  // The file's, or the folder's (".tar" is added).
+    std::string name;  // The file's, or the folder's (".tar" or ".zip" is added).
     bool file = true;
     uint64_t size = 0;  // A file's.
     bool show = false;  // Inline, in a sandbox; else an attachment.
     std::optional<Digest> etag;
+    service::Archive archive = service::Archive::kTar;  // A folder's.
   };
 
   static Delivery delivery_of(const store::LinkTarget& target) {
@@ -470,12 +475,16 @@ class WebRoutes {
     auto stream = open(part);
     if (!stream) return error_page(viewer, stream.error());
     HttpResponse res = body_of(std::move(*stream));
+    const bool zip = what.archive == service::Archive::kZip;
     res.content_type = what.show   ? std::string(inline_type(what.name).content_type)
                        : what.file ? "application/octet-stream"
+                       : zip       ? "application/zip"
                                    : "application/x-tar";
-    res.headers.emplace_back("Content-Disposition",
-                             content_disposition(what.show ? "inline" : "attachment",
-                                                 what.name + (what.file ? "" : ".tar")));
+    res.headers.emplace_back(
+        "Content-Disposition",
+        content_disposition(what.show ? "inline" : "attachment", what.name + (what.file ? ""
+                                                                              : zip     ? ".zip"
+                                                                                        : ".tar")));
     if (what.file) {
       res.headers.emplace_back("Accept-Ranges", "bytes");
       if (what.etag) res.headers.emplace_back("ETag", "\"" + what.etag->hex() + "\"");

@@ -12,6 +12,7 @@ import struct
 import tempfile
 import unittest
 import urllib.parse
+import zipfile
 import zlib
 
 from browser import Browser, available
@@ -480,9 +481,10 @@ class WebPageTest(CairnTestCase):
             self.assertIn("expired or was used", other.find("p.error").text)
 
 
-class WebUploadTest(CairnTestCase):
-    """The page's upload routes without a browser, on both configurations: with chunks in S3,
-    the daemon itself writes what the page sends into the bucket."""
+class WebRoutesTest(CairnTestCase):
+    """The page's routes over plain HTTP, without a browser, on both configurations: uploads
+    (with chunks in S3, the daemon itself writes what the page sends into the bucket) and
+    folders downloaded as zip."""
 
     def setUp(self):
         super().setUp()
@@ -553,3 +555,43 @@ class WebUploadTest(CairnTestCase):
                                          json.dumps(commit))
         self.assertEqual(json.loads(answer)["results"][0]["status"], "ok", answer)
         self.assertEqual(self.alice("cat", "/sent.txt"), body.decode())
+
+    def test_a_folder_downloads_as_a_zip_that_unzip_and_python_read(self):
+        src = self.path("tree")
+        write(os.path.join(src, "a.txt"), "alpha\n")
+        write(os.path.join(src, "sub", "béta — notes.md"), "# b\n")
+        write(os.path.join(src, "sub", "empty"), "")
+        write_random(os.path.join(src, "sub", "big.bin"), 2_500_000, seed=8)
+        os.makedirs(os.path.join(src, "hollow"))
+        os.symlink("a.txt", os.path.join(src, "link"))
+        self.alice("put", src, "/tree")
+        secret = self.sign_in()
+        status, headers, body = self.request("GET", "/web/download/tree/?format=zip", secret)
+        self.assertEqual(status, 200, body[:200])
+        self.assertEqual(headers["content-type"], "application/zip")
+        self.assertIn("tree.zip", headers["content-disposition"])
+        self.assertEqual(int(headers["content-length"]), len(body))
+        archive = self.path("tree.zip")
+        with open(archive, "wb") as f:
+            f.write(body)
+        with zipfile.ZipFile(archive) as z:
+            self.assertIsNone(z.testzip())  # Every CRC matches.
+            names = sorted(z.namelist())
+            self.assertIn("tree/hollow/", names)
+            for rel in ("a.txt", "sub/béta — notes.md", "sub/empty", "sub/big.bin"):
+                self.assertEqual(z.read("tree/" + rel),
+                                 open(os.path.join(src, rel), "rb").read(), rel)
+            link = z.getinfo("tree/link")
+            self.assertEqual(link.external_attr >> 28, 0o12)  # S_IFLNK's top bits.
+            self.assertEqual(z.read(link), b"a.txt")
+        # Info-ZIP's unzip agrees, symlink included.
+        out = self.path("unzipped")
+        run(["unzip", "-q", archive, "-d", out], check=True)
+        self.assertEqual(os.readlink(os.path.join(out, "tree", "link")), "a.txt")
+        self.assertEqual(sha256(open(os.path.join(out, "tree", "sub", "big.bin"), "rb").read()),
+                         sha256(open(os.path.join(src, "sub", "big.bin"), "rb").read()))
+        # HEAD says the same length; tar stays the default.
+        status, head, _ = self.request("HEAD", "/web/download/tree/?format=zip", secret)
+        self.assertEqual(head["content-length"], headers["content-length"])
+        status, headers, _ = self.request("GET", "/web/download/tree/", secret)
+        self.assertEqual(headers["content-type"], "application/x-tar")
