@@ -102,14 +102,17 @@ int run_token_list(const CommandContext& ctx, const std::string& name) {
   if (!d) return fail(d.error());
   auto tokens = (*d)->services->identity().list_tokens(name);
   if (!tokens) return fail(tokens.error());
-  std::printf("%-6s %-20s %-21s %-21s %-21s %s\n", "id", "label", "created", "expires", "revoked",
-              "scope");
+  std::printf("%-6s %-20s %-21s %-21s %-21s %-16s %s\n", "id", "label", "created", "expires",
+              "revoked", "scope", "kind");
   for (const auto& t : *tokens) {
     std::string scope = t.scope.read_only ? "read-only" : "";
     if (!t.scope.path.empty()) scope += (scope.empty() ? "" : " ") + t.scope.path;
-    std::printf("%-6lld %-20s %-21s %-21s %-21s %s\n", static_cast<long long>(t.token_id),
+    // A web session or a sign-in code says which token made it (revoking that one ends it).
+    std::string kind(store::token_kind_name(t.kind));
+    if (t.parent_id != 0) kind += " of " + std::to_string(t.parent_id);
+    std::printf("%-6lld %-20s %-21s %-21s %-21s %-16s %s\n", static_cast<long long>(t.token_id),
                 t.label.c_str(), when(t.created_at).c_str(), when(t.expires_at).c_str(),
-                when(t.revoked_at).c_str(), scope.empty() ? "-" : scope.c_str());
+                when(t.revoked_at).c_str(), scope.empty() ? "-" : scope.c_str(), kind.c_str());
   }
   return kExitOk;
 }

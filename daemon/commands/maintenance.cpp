@@ -36,13 +36,15 @@ int run_gc(const CommandContext& ctx, const std::string& grace) {
         static_cast<unsigned long long>(r->trash_bytes));
   }
   std::printf(
-      "removed %lld expired upload sessions and %lld unreferenced chunks (%lld chunk objects); "
+      "removed %lld expired upload sessions, %lld ended web sessions and %lld unreferenced "
+      "chunks (%lld chunk objects); "
       "rewrote %lld packs into %lld (%lld live chunks moved); deleted %lld packs (%llu "
       "bytes)\n",
-      static_cast<long long>(r->uploads_expired), static_cast<long long>(r->chunks_deleted),
-      static_cast<long long>(r->chunk_objects_deleted), static_cast<long long>(r->packs_rewritten),
-      static_cast<long long>(r->packs_written), static_cast<long long>(r->chunks_moved),
-      static_cast<long long>(r->packs_deleted), static_cast<unsigned long long>(r->bytes_freed));
+      static_cast<long long>(r->uploads_expired), static_cast<long long>(r->sessions_forgotten),
+      static_cast<long long>(r->chunks_deleted), static_cast<long long>(r->chunk_objects_deleted),
+      static_cast<long long>(r->packs_rewritten), static_cast<long long>(r->packs_written),
+      static_cast<long long>(r->chunks_moved), static_cast<long long>(r->packs_deleted),
+      static_cast<unsigned long long>(r->bytes_freed));
   return r->problems.empty() ? kExitOk : kExitError;
 }
 

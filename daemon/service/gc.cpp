@@ -53,6 +53,7 @@ Result<GcReport> MaintenanceService::collect_garbage(const GcOptions& options) {
   const int64_t started = now();
   const int64_t cutoff = started - options.grace_seconds;
   CAIRN_ASSIGN_OR_RETURN(report.uploads_expired, metadata_.expire_uploads(started));
+  CAIRN_ASSIGN_OR_RETURN(report.sessions_forgotten, metadata_.forget_ended_sessions(started));
 
   // Retention first, so that what it lets go is collected by this same run.
   CAIRN_ASSIGN_OR_RETURN(const auto keep_days, retention_days());
@@ -178,6 +179,7 @@ Result<void> MaintenanceService::set_retention_days(std::optional<int64_t> days)
 }
 
 Result<int64_t> MaintenanceService::collect_expired_uploads() {
+  CAIRN_RETURN_IF_ERROR(metadata_.forget_ended_sessions(now()));
   return metadata_.expire_uploads(now());
 }
 

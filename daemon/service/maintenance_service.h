@@ -32,7 +32,7 @@ class MaintenanceService : public ServiceBase {
   // rewrites packs that are mostly dead. Safe while clients push and pull (see GcOptions). Run
   // one at a time.
   Result<GcReport> collect_garbage(const GcOptions& options);
-  // Deletes expired upload sessions; returns how many.
+  // Deletes expired upload sessions (returns how many) and ended web sessions.
   Result<int64_t> collect_expired_uploads();
   // cairnd retention: how many days of history and trash gc keeps (nullopt: everything).
   Result<std::optional<int64_t>> retention_days();

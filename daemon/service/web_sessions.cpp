@@ -28,7 +28,17 @@ Result<IdentityService::WebSession> IdentityService::start_web_session(
     if (!claimed) {
       return make_error(ErrorCode::kUnauthenticated, "invalid, revoked or expired token");
     }
-    signer->token_id = signer->token_parent_id;
+    // The session lives as a session made with that token would: its expiry, not the code's
+    // five minutes, bounds it.
+    CAIRN_ASSIGN_OR_RETURN(auto tokens, metadata_.list_tokens(signer->user_id));
+    auto parent = std::find_if(tokens.begin(), tokens.end(), [&](const store::TokenInfo& info) {
+      return info.token_id == signer->token_parent_id;
+    });
+    if (parent == tokens.end() || parent->revoked_at) {
+      return make_error(ErrorCode::kUnauthenticated, "invalid, revoked or expired token");
+    }
+    signer->token_id = parent->token_id;
+    signer->token_expires_at = parent->expires_at;
   }
   WebSession session;
   session.secret = new_token();

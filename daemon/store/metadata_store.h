@@ -695,6 +695,10 @@ class MaintenanceStore {
   virtual Result<std::vector<ChunkRef>> stored_chunks() = 0;
   // Deletes expired upload sessions; returns how many.
   virtual Result<int64_t> expire_uploads(int64_t now) = 0;
+  // Deletes web sessions and sign-in codes that ended (expired, signed out, used, or revoked
+  // with the token that made them); returns how many. API tokens stay, revoked or not, for the
+  // admin's record.
+  virtual Result<int64_t> forget_ended_sessions(int64_t now) = 0;
   // In every namespace: forgets versions superseded before `cutoff` (heads stay) and empties the
   // trash of what was deleted before it.
   virtual Result<RetentionReport> apply_retention(int64_t cutoff, int64_t now) = 0;

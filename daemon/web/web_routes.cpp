@@ -30,7 +30,7 @@ using service::Services;
 constexpr uint64_t kTextPreviewBytes = 256 * 1024;
 constexpr uint64_t kImagePreviewBytes = 16 * 1024 * 1024;
 constexpr size_t kSearchResults = 500;
-constexpr uint64_t kSignInFormBytes = 4096;
+constexpr uint64_t kFormBytes = 4096;  // What a form of the page is, at most.
 
 // What a file's name says it is, when the page may show it inline: only plain text and raster
 // images, never anything a browser would run (HTML, SVG, PDF).
@@ -117,14 +117,15 @@ class WebRoutes {
     router.add("POST", "/web/links/revoke", bind(&WebRoutes::revoke_link));
     // A link: no session, the URL is the authority.
     router.add("GET", "/l/*", bind(&WebRoutes::link));
-    // A body is read only for a live session, or for a sign-in form of a sensible size.
+    // A body is read for a live session; without one, only a form's worth: the sign-in form,
+    // or a form from a page whose session has ended, answered with a page that says so.
     router.set_gate("/web/", [self](const HttpRequest& req) -> Result<void> {
-      if (req.path == "/web/signin") {
-        if (req.content_length && *req.content_length <= kSignInFormBytes) return {};
-        return make_error(ErrorCode::kTooLarge, "a sign-in form is a few hundred bytes");
-      }
       const auto secret = cookie_value(req.cookie, kSessionCookie);
       if (secret && self->s_.identity().web_session_user(*secret)) return {};
+      if (req.content_length && *req.content_length <= kFormBytes) return {};
+      if (req.path == "/web/signin") {
+        return make_error(ErrorCode::kTooLarge, "a sign-in form is a few hundred bytes");
+      }
       return make_error(ErrorCode::kUnauthenticated, "sign in first");
     });
   }

@@ -16,7 +16,7 @@ import zipfile
 import zlib
 
 from browser import Browser, available
-from harness import CairnTestCase, read, run, sha256, write, write_random
+from harness import CAIRND, CairnTestCase, read, run, sha256, write, write_random
 from harness import http as api_call
 
 ARTIFACTS = os.path.join(os.environ.get("CAIRN_ARTIFACTS_DIR") or
@@ -258,7 +258,10 @@ class WebPageTest(CairnTestCase):
                          403)
         self.assertEqual(self.request("POST", "/web/restore", secret,
                                       {"Origin": "http://evil.example"}, form + csrf)[0], 403)
-        self.assertEqual(self.request("POST", "/web/restore", None, body=form + csrf)[0], 401)
+        # A form from a page whose session ended gets a page that says so.
+        status, headers, body = self.request("POST", "/web/restore", None, body=form + csrf)
+        self.assertEqual((status, headers["content-type"]), (401, "text/html; charset=utf-8"))
+        self.assertIn(b"session has ended", body)
         self.assertEqual(self.alice("cat", "/docs/notes.txt"),
                          "second draft\n")
         # The page's own form works.
@@ -520,6 +523,11 @@ class WebRoutesTest(CairnTestCase):
                                       check)[0], 403)
         self.assertEqual(self.request("POST", "/web/upload/check", secret,
                                       dict(ok, Origin="http://evil.example"), check)[0], 403)
+        # The session shows in the admin's token list as a web session of the token.
+        rows = run([CAIRND, "token", "list", "alice", "--data", self.daemon.data_dir],
+                   check=True).stdout.splitlines()
+        first_id = rows[1].split()[0]
+        self.assertTrue(rows[-1].endswith("web of " + first_id), rows)
         status, _, answer = self.request("POST", "/web/upload/check", secret, ok, check)
         self.assertEqual((status, [m["hash"] for m in json.loads(answer)["missing"]]),
                          (200, [claim]))

@@ -115,6 +115,17 @@ Result<std::vector<TokenInfo>> SqlMetadataStore::list_tokens(int64_t user_id) {
   });
 }
 
+Result<int64_t> SqlMetadataStore::forget_ended_sessions(int64_t now) {
+  return sql::transact(*db_, TxMode::kWrite, [&](Session& s) -> Result<int64_t> {
+    // Nothing hangs from a session or a code: a session made with a code hangs from the token
+    // that made the code.
+    CAIRN_ASSIGN_OR_RETURN(auto r, s.query("DELETE FROM tokens WHERE kind IN ('web', 'signin') "
+                                           "AND (revoked_at IS NOT NULL OR expires_at <= ?1)",
+                                           now));
+    return r.affected;
+  });
+}
+
 Result<void> SqlMetadataStore::revoke_token(int64_t user_id, int64_t token_id, int64_t now) {
   return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
     CAIRN_ASSIGN_OR_RETURN(auto r,

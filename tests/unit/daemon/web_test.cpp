@@ -310,6 +310,8 @@ TEST_P(WebSessionTest, ASignInCodeWorksOnceAndSoon) {
   EXPECT_EQ(who->name, "alice");
   auto session = identity().start_web_session(code->first);
   ASSERT_TRUE(session.has_value()) << session.error().message();
+  // As long as a session made with the token itself, not the code's five minutes.
+  EXPECT_EQ(session->expires_at, clock_.now + IdentityService::kWebSessionSeconds);
   EXPECT_FALSE(identity().start_web_session(code->first).has_value());
   EXPECT_FALSE(identity().signin_code_user(code->first).has_value());
   // The session hangs from the token that made the code, not from the code.
@@ -367,6 +369,44 @@ TEST_P(WebSessionTest, AStreamSendsExactlyTheRangeAskedFor) {
   auto stolen = services_->sharing().stream(as_bob, target);
   ASSERT_TRUE(stolen.has_value());              // Opening reads nothing yet...
   EXPECT_FALSE((*stolen)->next().has_value());  // ...and the first read is refused.
+}
+
+TEST_P(WebSessionTest, EndedSessionsAndCodesAreForgottenAndLiveOnesStay) {
+  auto [token, user] = api_token();
+  auto live = identity().start_web_session(token);
+  auto out = identity().start_web_session(token);
+  auto code = identity().create_signin_code(user);
+  auto unused = identity().create_signin_code(user);
+  ASSERT_TRUE(live && out && code && unused);
+  auto who = identity().web_session_user(out->secret);
+  ASSERT_TRUE(who.has_value());
+  ASSERT_TRUE(identity().end_web_session(*who));
+  auto from_code = identity().start_web_session(code->first);  // The code is used up.
+  ASSERT_TRUE(from_code.has_value());
+  auto [revoked, revoked_user] = api_token();
+  ASSERT_TRUE(identity().revoke_token("alice", revoked_user.token_id));
+
+  // The session signed out and the used code go; the revoked API token stays on record.
+  auto forgotten = metadata_->forget_ended_sessions(clock_.now);
+  ASSERT_TRUE(forgotten.has_value());
+  EXPECT_EQ(*forgotten, 2);
+  EXPECT_TRUE(identity().web_session_user(live->secret).has_value());
+  EXPECT_TRUE(identity().web_session_user(from_code->secret).has_value());
+  EXPECT_TRUE(identity().signin_code_user(unused->first).has_value());
+  auto tokens = identity().list_tokens("alice");
+  ASSERT_TRUE(tokens.has_value());
+  // Alice's first token, two of this test's, two live sessions, the unused code.
+  EXPECT_EQ(tokens->size(), 6u);
+
+  // Past their expiry the code, then the sessions, go too; the API tokens never do.
+  clock_.now += IdentityService::kSignInCodeSeconds + 1;
+  EXPECT_EQ(*metadata_->forget_ended_sessions(clock_.now), 1);
+  clock_.now += IdentityService::kWebSessionSeconds;
+  EXPECT_EQ(*metadata_->forget_ended_sessions(clock_.now), 2);
+  tokens = identity().list_tokens("alice");
+  ASSERT_TRUE(tokens.has_value());
+  EXPECT_EQ(tokens->size(), 3u);
+  EXPECT_TRUE(identity().authenticate("Bearer " + token).has_value());
 }
 
 TEST_P(WebSessionTest, APageSendsChunksOnItsSessionWhileTheSessionLives) {
