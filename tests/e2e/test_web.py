@@ -346,6 +346,18 @@ class WebPageTest(CairnTestCase):
         self.alice("get", "/docs/big.bin", got)
         self.assertEqual(sha256(open(got, "rb").read()), sha256(open(big, "rb").read()))
 
+        # A file dropped on the page (a drop event carrying it, as a desktop's drag sends).
+        b.execute("""
+            const dt = new DataTransfer();
+            dt.items.add(new File(["dropped on the page\\n"], "dropped.txt"));
+            document.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true,
+                                                              cancelable: true}));
+            document.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true,
+                                                          cancelable: true}));""")
+        b.wait(lambda: b.find_all('tr[data-name="dropped.txt"]'), "the dropped file listed",
+               timeout=30)
+        self.assertEqual(self.alice("cat", "/docs/dropped.txt"), "dropped on the page\n")
+
     def test_trash_and_undelete(self):
         b = self.browser
         self.sign_in()
