@@ -65,8 +65,8 @@
     return n;
   }
 
-  // The file's chunks in order, reading it a window at a time: memory stays near 3 x max_size
-  // whatever the file's size.
+  // The file's chunks in order, reading it a window of 2 x max_size at a time: memory stays
+  // within a few times max_size whatever the file's size.
   async function* chunksOf(file) {
     let buf = new Uint8Array(0);
     let begin = 0;
