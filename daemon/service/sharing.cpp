@@ -20,7 +20,7 @@ constexpr size_t kLocateBatch = 256;  // Chunks located per metadata query while
 }  // namespace
 
 // Streams a link's content from a snapshot of what it pointed at when it was opened: a file's
-// bytes, or a tar of the folder. Every chunk is verified against its hash before it is sent.
+// bytes, or a tar or zip of the folder. Every chunk is verified against its hash before it is sent.
 class LinkStreamImpl final : public LinkStream {
  public:
   // `range` (a file's only): the bytes [first, second) of it. `archive`: how a folder is sent.
@@ -271,7 +271,7 @@ Result<store::LinkTarget> SharingService::link_target(std::string_view token) {
 
 Result<std::unique_ptr<LinkStream>> SharingService::open_link(
     std::string_view token, std::string_view inner,
-    std::optional<std::pair<uint64_t, uint64_t>> range) {
+    std::optional<std::pair<uint64_t, uint64_t>> range, Archive archive) {
   CAIRN_ASSIGN_OR_RETURN(auto target, link_target(token));
   if (!inner.empty()) {
     // One file inside a linked folder: only a file the link's snapshot lists.
@@ -297,7 +297,7 @@ Result<std::unique_ptr<LinkStream>> SharingService::open_link(
     return make_error(ErrorCode::kInvalidArgument, "a range outside the file");
   }
   return std::unique_ptr<LinkStream>(
-      new LinkStreamImpl(metadata_, blobs_, std::move(target), range));
+      new LinkStreamImpl(metadata_, blobs_, std::move(target), range, archive));
 }
 
 Result<protocol::ShareInfo> SharingService::share(const RequestContext& ctx,

@@ -33,11 +33,12 @@ class SharingService : public ServiceBase {
   // What a live link points at (a snapshot: a file, or a folder and everything in it), for
   // anyone holding its URL. kNotFound for anything but a live link.
   Result<store::LinkTarget> link_target(std::string_view token);
-  // GET /l/TOKEN[/INNER]: the link's content (a file, or a folder as tar), or `inner`, a file
-  // inside a linked folder (its path relative to the folder); `range`: bytes of a file.
+  // GET /l/TOKEN[/INNER]: the link's content (a file, or a folder as `archive`), or `inner`, a
+  // file inside a linked folder (its path relative to the folder); `range`: bytes of a file.
   Result<std::unique_ptr<LinkStream>> open_link(
       std::string_view token, std::string_view inner = {},
-      std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt);
+      std::optional<std::pair<uint64_t, uint64_t>> range = std::nullopt,
+      Archive archive = Archive::kTar);
   // What the caller reads through the web page: a file (the bytes [first, second) of it, if
   // `range`) or a folder as `archive`, as `target` describes it from the caller's own listings
   // or history. Its chunks are read with the caller's rights (target.reader_id is set here).

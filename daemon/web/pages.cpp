@@ -301,8 +301,13 @@ std::string link_landing_body(std::string_view base, std::string_view name, bool
   out += "<p class=\"facts\">" + human_size(total) +
          (folder ? " in " + std::to_string(files) + (files == 1 ? " file" : " files") : "") +
          "</p><div class=\"toolbar\"><a class=\"button primary\" id=\"download\" href=\"" +
-         std::string(base) + "?download=1\">" + (folder ? "Download all (tar)" : "Download") +
-         "</a></div>";
+         std::string(base) + "?download=1" + (folder ? "&amp;format=zip" : "") + "\">" +
+         (folder ? "Download all (zip)" : "Download") + "</a>";
+  if (folder) {
+    out += "<a class=\"button\" id=\"download-tar\" href=\"" + std::string(base) +
+           "?download=1\">(tar)</a>";
+  }
+  out += "</div>";
   if (!folder) return out;
   out +=
       "<table class=\"listing\"><thead><tr><th>Name</th><th class=\"size\">Size</th></tr>"

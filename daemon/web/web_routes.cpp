@@ -428,10 +428,7 @@ class WebRoutes {
       if (!target) return error_page(who.viewer, target.error());
       Delivery what = delivery_of(*target);
       what.show = show && what.file && inline_type(target->name).kind != Inline::kNo;
-      if (auto format = req.query.find("format");
-          !what.file && format != req.query.end() && format->second == "zip") {
-        what.archive = service::Archive::kZip;
-      }
+      what.archive = archive_asked(req, what);
       return deliver(req, what, who.viewer, [&](std::optional<std::pair<uint64_t, uint64_t>> part) {
         return s_.sharing().stream(who.ctx, *target, part, what.archive);
       });
@@ -447,6 +444,13 @@ class WebRoutes {
     std::optional<Digest> etag;
     service::Archive archive = service::Archive::kTar;  // A folder's.
   };
+
+  // How a folder is sent: a zip for ?format=zip, else a tar.
+  static service::Archive archive_asked(const HttpRequest& req, const Delivery& what) {
+    auto format = req.query.find("format");
+    const bool zip = !what.file && format != req.query.end() && format->second == "zip";
+    return zip ? service::Archive::kZip : service::Archive::kTar;
+  }
 
   static Delivery delivery_of(const store::LinkTarget& target) {
     Delivery what;
@@ -531,8 +535,9 @@ class WebRoutes {
       if (found == target->entries.end()) return link_missing(req);
       what = Delivery{name_of(inner), true, found->size, false, found->manifest};
     }
+    what.archive = archive_asked(req, what);
     return deliver(req, what, {}, [&](std::optional<std::pair<uint64_t, uint64_t>> part) {
-      return s_.sharing().open_link(token, inner, part);
+      return s_.sharing().open_link(token, inner, part, what.archive);
     });
   }
 

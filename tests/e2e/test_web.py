@@ -460,6 +460,12 @@ class WebPageTest(CairnTestCase):
                     a.click()
             got = other.wait_for_download("notes.txt", len("second draft\n"))
             self.assertEqual(read(got), "second draft\n")
+            # All of it, as a zip (what a person on any desktop or phone opens).
+            other.find("#download").click()
+            got = other.wait_for_download("docs.zip")
+            with zipfile.ZipFile(got) as z:
+                self.assertIsNone(z.testzip())
+                self.assertEqual(z.read("docs/notes.txt"), b"second draft\n")
         # curl without a browser gets the bytes (a folder as tar); HEAD works.
         token = url.rsplit("/", 1)[1]
         status, headers, body = self.request("GET", "/l/" + token)
