@@ -1,9 +1,12 @@
 // cairnd gc, check and retention: keeping the store small, sound and as old as wanted.
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <string>
@@ -17,6 +20,55 @@
 namespace cairn::admin {
 
 namespace {
+
+// Makes `path` (a finished file) durable under its name: fsync it, rename it to `final_path`,
+// fsync the folder.
+Result<void> publish_file(const std::string& path, const std::string& final_path) {
+  auto sync = [](const std::string& p, int flags) -> Result<void> {
+    const int fd = ::open(p.c_str(), flags | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      const int err = errno;
+      if (fd >= 0) ::close(fd);
+      return make_error(ErrorCode::kInternal, "sync " + p + ": " + std::strerror(err));
+    }
+    ::close(fd);
+    return {};
+  };
+  CAIRN_RETURN_IF_ERROR(sync(path, O_RDONLY));
+  if (::rename(path.c_str(), final_path.c_str()) != 0) {
+    return make_error(ErrorCode::kInternal,
+                      "rename to " + final_path + ": " + std::strerror(errno));
+  }
+  const size_t slash = final_path.rfind('/');
+  return sync(slash == std::string::npos ? "."
+              : slash == 0               ? "/"
+                                         : final_path.substr(0, slash),
+              O_RDONLY | O_DIRECTORY);
+}
+
+int run_backup(const CommandContext& ctx, const std::string& to) {
+  if (to.empty()) return fail(Error(ErrorCode::kInvalidArgument, "--to needs a file name"));
+  if (::access(to.c_str(), F_OK) == 0) {
+    return fail(Error(ErrorCode::kAlreadyExists,
+                      to + " exists: name a new file, so that no backup is overwritten"));
+  }
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  const std::string tmp = to + ".partial-" + std::to_string(::getpid());
+  auto bytes = (*d)->metadata->backup_to(tmp);
+  if (!bytes) {
+    ::unlink(tmp.c_str());
+    return fail(bytes.error());
+  }
+  if (auto published = publish_file(tmp, to); !published) {
+    ::unlink(tmp.c_str());
+    return fail(published.error());
+  }
+  std::printf("backed up the metadata (%s) to %s\n", human_bytes(*bytes).c_str(), to.c_str());
+  std::printf("the chunks are in %s: back them up too (docs/cli.md, \"Backups\")\n",
+              (*d)->blobs->describe().c_str());
+  return kExitOk;
+}
 
 int run_gc(const CommandContext& ctx, const std::string& grace) {
   auto seconds = parse_duration(grace);
@@ -186,6 +238,17 @@ int run_retention(const CommandContext& ctx, const std::string& value) {
 }  // namespace
 
 void add_maintenance_commands(CLI::App& app, CommandContext& ctx) {
+  auto* backup = app.add_subcommand(
+      "backup",
+      "Copy the metadata (SQLite) to a new file, consistent as of one moment, while serve runs. "
+      "Restore: stop serve, put the copy in place as DATA/metadata.db (no -wal or -shm beside "
+      "it), start serve. Chunks are not in it: copy DATA/blobs (or the bucket) too. PostgreSQL "
+      "metadata is backed up with pg_dump instead. Exit 3 if the file exists");
+  add_data_option(backup, ctx);
+  static std::string backup_to;
+  backup->add_option("--to", backup_to, "The new file to write")->required();
+  backup->callback([&ctx] { ctx.exit_code = run_backup(ctx, backup_to); });
+
   auto* gc = app.add_subcommand(
       "gc",
       "Delete what nothing references: expired upload sessions, chunks no version or upload "

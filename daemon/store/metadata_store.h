@@ -695,6 +695,9 @@ class MaintenanceStore {
   virtual Result<std::vector<ChunkRef>> stored_chunks() = 0;
   // Deletes expired upload sessions; returns how many.
   virtual Result<int64_t> expire_uploads(int64_t now) = 0;
+  // Writes a consistent copy of the metadata, as of one moment, to a new file `dest` while the
+  // store is in use; returns its size. kInvalidArgument for a store that cannot (PostgreSQL).
+  virtual Result<uint64_t> backup_to(const std::string& dest) = 0;
   // Deletes web sessions and sign-in codes that ended (expired, signed out, used, or revoked
   // with the token that made them); returns how many. API tokens stay, revoked or not, for the
   // admin's record.

@@ -146,6 +146,41 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, bool c
   return db;
 }
 
+Result<uint64_t> Database::backup_to(const std::string& dest) {
+  sqlite3* out = nullptr;
+  int rc =
+      sqlite3_open_v2(dest.c_str(), &out,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE, nullptr);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> closer(out, &sqlite3_close);
+  if (rc != SQLITE_OK) return sqlite_error(out, rc, "create " + dest);
+  sqlite3_busy_timeout(out, 10000);
+  sqlite3_backup* backup = sqlite3_backup_init(out, "main", db_, "main");
+  if (backup == nullptr) return sqlite_error(out, sqlite3_errcode(out), "back up to " + dest);
+  // All pages in one step: one read transaction, so one snapshot, however writers go on.
+  while ((rc = sqlite3_backup_step(backup, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+    sqlite3_sleep(50);
+  }
+  const int pages = sqlite3_backup_pagecount(backup);
+  const int finished = sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE) return sqlite_error(out, rc, "back up to " + dest);
+  if (finished != SQLITE_OK) return sqlite_error(out, finished, "back up to " + dest);
+  // The copy stands alone: a rollback journal (nothing beside it), synced to disk.
+  char* message = nullptr;
+  rc = sqlite3_exec(out, "PRAGMA journal_mode=DELETE", nullptr, nullptr, &message);
+  sqlite3_free(message);
+  if (rc != SQLITE_OK) return sqlite_error(out, rc, "finish the copy at " + dest);
+  int page_size = 0;
+  {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(out, "PRAGMA page_size", -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      page_size = sqlite3_column_int(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+  }
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
+}
+
 Database::~Database() {
   cache_.clear();  // Statements must be finalised before the connection closes.
   sqlite3_close(db_);

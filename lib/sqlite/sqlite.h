@@ -110,6 +110,12 @@ class Database {
   // reader or writer (a PASSIVE checkpoint).
   Result<void> checkpoint();
 
+  // Copies the whole database, as of one moment, into a new file at `dest` (which must not
+  // exist) with SQLite's online backup API: in WAL mode it reads one snapshot while writers go
+  // on. The copy is a plain database (rollback journal), made durable before this returns.
+  // Returns its size in bytes.
+  Result<uint64_t> backup_to(const std::string& dest);
+
   int64_t last_insert_rowid() const;
   int changes() const;
   size_t cached_statements() const { return cache_.size(); }

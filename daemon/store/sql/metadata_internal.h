@@ -613,6 +613,7 @@ class SqlMetadataStore final : public MetadataStore {
                                        FeedSpan* home_span, const RequestKey* request) override;
 
   Result<int64_t> expire_uploads(int64_t now) override;
+  Result<uint64_t> backup_to(const std::string& dest) override { return db_->backup_to(dest); }
   Result<int64_t> forget_ended_sessions(int64_t now) override;
 
   Result<Bytes> get_manifest(int64_t user_id, const Digest& digest,

@@ -117,6 +117,14 @@ class Database {
   // stop listening (and, once this returns, neither is called again).
   virtual Result<void> listen(std::function<void(const std::string&)> heard,
                               std::function<void()> gap) = 0;
+  // A consistent copy of the whole database in a new file `dest`, taken while others write;
+  // returns its size. Only an embedded database can: PostgreSQL has pg_dump.
+  virtual Result<uint64_t> backup_to(const std::string& dest) {
+    (void)dest;
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "the metadata is in PostgreSQL: back it up with pg_dump (docs/cli.md, \"Backups\")");
+  }
 };
 
 // transact() for a body that returns a value.

@@ -186,6 +186,13 @@ class SqliteDatabase final : public Database {
 
   Dialect dialect() const override { return Dialect::kSqlite; }
 
+  Result<uint64_t> backup_to(const std::string& dest) override {
+    // A connection of its own: the backup reads one snapshot while the writer goes on.
+    CAIRN_ASSIGN_OR_RETURN(auto source, sqlite::Database::open(path_, /*create=*/false,
+                                                               /*synchronous_full=*/true));
+    return source->backup_to(dest);
+  }
+
   Result<void> transact(TxMode mode, const std::function<Result<void>(Session&)>& body) override {
     if (mode == TxMode::kWrite) {
       std::set<std::string> announced;
