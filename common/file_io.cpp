@@ -43,6 +43,16 @@ Result<void> write_full(int fd, ByteView data) {
   return {};
 }
 
+Result<void> fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_error("open " + path, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return errno_error("fsync " + path, err);
+  return {};
+}
+
 Result<void> pwrite_full(int fd, ByteView data, uint64_t offset) {
   size_t done = 0;
   while (done < data.size()) {

@@ -29,6 +29,9 @@ Result<void> write_full(int fd, ByteView data);
 // Writes all of `data` at `offset`, across short writes and EINTR.
 Result<void> pwrite_full(int fd, ByteView data, uint64_t offset);
 
+// Makes a file's content, or a folder's entries (after a create or rename in it), durable.
+Result<void> fsync_path(const std::string& path);
+
 // An open file descriptor, closed when this goes (-1: none).
 class UniqueFd {
  public:

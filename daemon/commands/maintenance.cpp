@@ -1,18 +1,17 @@
 // cairnd gc, check and retention: keeping the store small, sound and as old as wanted.
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <optional>
 #include <string>
 
 #include "common/bytes.h"
 #include "common/duration.h"
+#include "common/file_io.h"
 #include "common/protocol/protocol.h"
 #include "daemon/commands/commands.h"
 #include "daemon/commands/data_folder.h"
@@ -24,26 +23,14 @@ namespace {
 // Makes `path` (a finished file) durable under its name: fsync it, rename it to `final_path`,
 // fsync the folder.
 Result<void> publish_file(const std::string& path, const std::string& final_path) {
-  auto sync = [](const std::string& p, int flags) -> Result<void> {
-    const int fd = ::open(p.c_str(), flags | O_CLOEXEC);
-    if (fd < 0 || ::fsync(fd) != 0) {
-      const int err = errno;
-      if (fd >= 0) ::close(fd);
-      return make_error(ErrorCode::kInternal, "sync " + p + ": " + std::strerror(err));
-    }
-    ::close(fd);
-    return {};
-  };
-  CAIRN_RETURN_IF_ERROR(sync(path, O_RDONLY));
+  CAIRN_RETURN_IF_ERROR(fsync_path(path));
   if (::rename(path.c_str(), final_path.c_str()) != 0) {
-    return make_error(ErrorCode::kInternal,
-                      "rename to " + final_path + ": " + std::strerror(errno));
+    return errno_error("rename to " + final_path, errno);
   }
   const size_t slash = final_path.rfind('/');
-  return sync(slash == std::string::npos ? "."
-              : slash == 0               ? "/"
-                                         : final_path.substr(0, slash),
-              O_RDONLY | O_DIRECTORY);
+  return fsync_path(slash == std::string::npos ? "."
+                    : slash == 0               ? "/"
+                                               : final_path.substr(0, slash));
 }
 
 int run_backup(const CommandContext& ctx, const std::string& to) {

@@ -18,15 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Result<void> fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno_error("open dir " + dir, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return errno_error("fsync dir " + dir, err);
-  return {};
-}
+Result<void> fsync_dir(const std::string& dir) { return fsync_path(dir); }
 
 // mkdir that tolerates a concurrent creator and makes the new entry durable in its parent.
 Result<void> ensure_dir(const std::string& dir, const std::string& parent) {
