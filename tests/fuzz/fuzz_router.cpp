@@ -3,11 +3,14 @@
 // paths, queries, cursors, link tokens and JSON bodies of every /v1 route.
 //
 // Input: "METHOD TARGET\nAUTH\nBODY". AUTH is "alice" (the owner of /docs), "bob" (a viewer of
-// it), "none", or sent as the Authorization header as written. In TARGET and BODY, "{link}" is a
-// live link token to /docs and "{cursor}" a change-feed cursor of alice's, so that mutations
-// start from real ones. Checked for every request:
+// it), "alice-web" or "bob-web" (their web page's session cookie and CSRF header), "none", or
+// sent as the Authorization header as written. In TARGET and BODY, "{link}" is a live link token
+// to /docs, "{cursor}" a change-feed cursor of alice's and "{csrf}" the web session's CSRF token,
+// so that mutations start from real ones. Checked for every request:
 // - the answer is a status of 100-599, never 500: bad input is the client's error (4xx);
-// - every error answer is the protocol's JSON error body;
+// - an error from the API (/v1, /l, the page's script routes /web/upload) is the protocol's JSON
+//   error body; an error from a web page is an HTML page with the security headers, and no page
+//   ever carries the marker "<cairn-fuzz" as markup (names and paths are escaped);
 // - what bob sends never changes alice's tree.
 
 #include <unistd.h>
@@ -20,6 +23,7 @@
 #include "daemon/service/services.h"
 #include "daemon/store/local_blob_store.h"
 #include "daemon/store/sql_metadata_store.h"
+#include "daemon/web/web_http.h"
 #include "daemon/web/web_routes.h"
 #include "tests/fuzz/fuzz_input.h"
 
@@ -42,6 +46,8 @@ struct Daemon {
   api::Router router;
   std::string alice;
   std::string bob;
+  std::string alice_token;
+  std::string bob_token;
   std::string link;
   std::string cursor;
 
@@ -55,8 +61,10 @@ struct Daemon {
                                                    Bytes(32, std::byte{7}), clock);
     api::register_routes(router, *services);
     web::add_web_routes(router, *services, {});
-    alice = "Bearer " + services->identity().add_user("alice")->second;
-    bob = "Bearer " + services->identity().add_user("bob")->second;
+    alice_token = services->identity().add_user("alice")->second;
+    bob_token = services->identity().add_user("bob")->second;
+    alice = "Bearer " + alice_token;
+    bob = "Bearer " + bob_token;
     // Something to read, share and link to.
     expect_ok(call("POST", "/v1/commit", alice,
                    R"({"device":"fuzz","ops":[{"op":"mkdir","path":"/docs/sub"},)"
@@ -83,13 +91,31 @@ struct Daemon {
     FUZZ_CHECK(r.status == 200);
   }
 
-  // One request, as daemon/http/session.h hands it over, answered in full.
+  // The cookie of a live web session for `token`'s user (a new one if an input signed out).
+  std::string web_session(const std::string& token, std::string& kept) {
+    if (kept.empty() || !services->identity().web_session_user(kept)) {
+      auto started = services->identity().start_web_session(token);
+      FUZZ_CHECK(started.has_value());
+      kept = started->secret;
+    }
+    return kept;
+  }
+  std::string alice_web;
+  std::string bob_web;
+
+  // One request, as daemon/http/session.h hands it over, answered in full. `session` is the
+  // web session cookie's value, if any.
   api::HttpResponse call(const std::string& method, std::string target,
-                         const std::string& authorization, std::string body) {
+                         const std::string& authorization, std::string body,
+                         const std::string& session = "") {
     api::HttpRequest req;
     req.method = method;
     req.set_target(std::move(target));
     req.authorization = authorization;
+    if (!session.empty()) {
+      req.cookie = std::string(web::kSessionCookie) + "=" + session;
+      req.csrf = web::csrf_token(session);
+    }
     req.device = "fuzz";
     req.content_length = body.size();
     const auto match = router.match(req.method, req.path);
@@ -144,21 +170,42 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string target(request_line.substr(space + 1));
   const std::string_view who = in.line();
   std::string body(in.rest());
+  const std::string session = who == "alice-web" ? d.web_session(d.alice_token, d.alice_web)
+                              : who == "bob-web" ? d.web_session(d.bob_token, d.bob_web)
+                                                 : std::string();
   for (std::string* text : {&target, &body}) {
     replace_all(*text, "{link}", d.link);
     replace_all(*text, "{cursor}", d.cursor);
+    replace_all(*text, "{csrf}", session.empty() ? std::string() : web::csrf_token(session));
   }
-  const std::string authorization = who == "alice"  ? d.alice
-                                    : who == "bob"  ? d.bob
-                                    : who == "none" ? std::string()
-                                                    : std::string(who);
-  const bool watch = who == "bob" && method != "GET" && method != "HEAD";
+  const std::string authorization = who == "alice"                      ? d.alice
+                                    : who == "bob"                      ? d.bob
+                                    : who == "none" || !session.empty() ? std::string()
+                                                                        : std::string(who);
+  const bool watch = who.starts_with("bob") && method != "GET" && method != "HEAD";
   const std::string before = watch ? d.alice_tree() : std::string();
+  const std::string path = target.substr(0, target.find('?'));
+  // A page route's errors are pages; a URL no route matches gets the API's JSON 404.
+  const bool page = path.starts_with("/web/") && !path.starts_with("/web/upload/") &&
+                    d.router.match(method, path).handler != nullptr;
 
-  const api::HttpResponse r = d.call(method, std::move(target), authorization, std::move(body));
+  const api::HttpResponse r =
+      d.call(method, std::move(target), authorization, std::move(body), session);
   if (r.status == 500) std::fprintf(stderr, "500: %s\n", r.body.c_str());
   FUZZ_CHECK(r.status >= 100 && r.status < 600 && r.status != 500);
-  if (r.status >= 400) {
+  if (r.content_type.starts_with("text/html")) {
+    FUZZ_CHECK(r.body.find("<cairn-fuzz") == std::string::npos);
+    const auto has = [&r](std::string_view name) {
+      for (const auto& [key, value] : r.headers) {
+        if (key == name) return true;
+      }
+      return false;
+    };
+    FUZZ_CHECK(has("Content-Security-Policy") && has("X-Content-Type-Options"));
+  }
+  if (r.status >= 400 && page) {
+    FUZZ_CHECK(r.content_type == "text/html; charset=utf-8");
+  } else if (r.status >= 400) {
     FUZZ_CHECK(r.content_type == "application/json");
     auto error = protocol::decode_json<protocol::ErrorBody>(r.body);
     FUZZ_CHECK(error.has_value());

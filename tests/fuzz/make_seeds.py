@@ -123,6 +123,28 @@ def seeds():
         ("GET /v1/whoami", "Bearer nope", ""),
         ("GET /v1/quota", "none", ""),
         ("POST /v1/manifests", "alice", json.dumps(messages[9])),
+        # The web page: names with markup in them must come back escaped.
+        ("POST /v1/commit", "alice", json.dumps(
+            {"device": "x", "ops": [{"op": "mkdir", "path": "/docs/<cairn-fuzz a='1'>"}]})),
+        ("GET /web/files/docs/", "alice-web", ""),
+        ("GET /web/files/docs/%3Ccairn-fuzz%3E/?q=%3Ccairn-fuzz", "alice-web", ""),
+        ("GET /web/files/Shared/docs/", "bob-web", ""),
+        ("GET /web/download/docs/?format=zip", "alice-web", ""),
+        ("GET /web/view/docs/a.txt", "alice-web", ""),
+        ("GET /web/trash", "alice-web", ""),
+        ("GET /web/links", "alice-web", ""),
+        ("GET /web/static/<cairn-fuzz>", "none", ""),
+        ("GET /web/signin?code=<cairn-fuzz>", "none", ""),
+        ("POST /web/signin", "none", "token=<cairn-fuzz>"),
+        ("POST /web/links", "alice-web", "csrf={csrf}&path=/docs&expires=3600"),
+        ("POST /web/links/revoke", "bob-web", "csrf={csrf}&id=1"),
+        ("POST /web/delete", "bob-web", "csrf={csrf}&path=/Shared/docs/sub"),
+        ("POST /web/restore", "alice-web", "csrf={csrf}&path=/docs&node_id=1&version=1"),
+        ("POST /web/undelete", "alice-web", "csrf=x&node_id=1"),
+        ("POST /web/upload/check", "alice-web", json.dumps(messages[2])),
+        ("POST /web/upload/commit", "bob-web", json.dumps(
+            {"device": "web", "ops": [{"op": "put", "path": "/Shared/docs/n", "manifest": h}]})),
+        ("POST /web/signout", "alice-web", "csrf={csrf}"),
     ]
     for i, (line, who, body) in enumerate(requests):
         yield "router", f"r{i}", f"{line}\n{who}\n{body}".encode()
