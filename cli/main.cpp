@@ -9,6 +9,8 @@
 #include "cli/client/net/api_client.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/exit_codes.h"
+#include "common/version.h"
+#include "lib/man/man_page.h"
 
 int main(int argc, char** argv) {
   // Buffers of a megabyte or more (pack builders, chunk buffers) come from mmap and go back to
@@ -31,7 +33,7 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 conflicts, 4 server unreachable,\n"
       "5 not authorised, 6 not found, 7 data failed verification, 8 no space (server storage\n"
       "full, local disk full, or quota used up)."};
-  app.set_version_flag("--version", "0.1.0");
+  app.set_version_flag("--version", cairn::kVersion);
   app.require_subcommand(1);
   cairn::cli::CommandContext ctx;
   app.add_option("-C", ctx.directory, "Run as if started in this folder")->type_name("DIR");
@@ -52,6 +54,11 @@ int main(int argc, char** argv) {
   cairn::cli::add_share_commands(app, ctx);
   cairn::cli::add_sync_commands(app, ctx);
   cairn::cli::add_copy_commands(app, ctx);
+  if (int rc = cairn::man::write_pages_if_asked(
+          argc, argv, app, {"cairn", 1, std::string("cairn ") + cairn::kVersion});
+      rc >= 0) {
+    return rc;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -43,3 +43,8 @@ find_program(CAIRN_LLD ld.lld)
 if(CAIRN_LLD)
   add_link_options(-fuse-ld=lld)
 endif()
+
+# common/version.h: the project's version, written into the build tree.
+configure_file(${PROJECT_SOURCE_DIR}/common/version.h.in
+               ${PROJECT_BINARY_DIR}/generated/common/version.h @ONLY)
+target_include_directories(cairn_settings INTERFACE ${PROJECT_BINARY_DIR}/generated)

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/commands/commands.h"
+#include "lib/man/man_page.h"
 
 int main(int argc, char** argv) {
   // Everything cairnd creates (metadata, blobs, temporary files) is its owner's alone.
@@ -24,11 +25,15 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok, 1 error, 2 bad usage or input, 3 already exists or conflict, 7 (check)\n"
       "damage or inconsistency found."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", cairn::admin::kVersion);
+  app.set_version_flag("--version", cairn::kVersion);
   cairn::admin::CommandContext ctx;
   cairn::admin::add_setup_commands(app, ctx);
   cairn::admin::add_account_commands(app, ctx);
   cairn::admin::add_maintenance_commands(app, ctx);
+  const std::string version = std::string("cairn ") + cairn::kVersion;
+  if (int rc = cairn::man::write_pages_if_asked(argc, argv, app, {"cairnd", 8, version}); rc >= 0) {
+    return rc;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

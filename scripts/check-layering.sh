@@ -6,21 +6,21 @@
 # reaches up, and the daemon and the client never include each other:
 #
 #   common/                 common/ (chunking, hashing, manifests, packs, protocol, paths)
-#   lib/                    common/, lib/ (RAII over the SQLite C API)
+#   lib/                    common/, lib/ (RAII over the SQLite C API; manual pages from CLI11)
 #   daemon/store/           common/, lib/, daemon/store/
 #   daemon/service/         common/, daemon/store/, daemon/service/
 #   daemon/api/             common/, daemon/service/, daemon/api/ (not the store directly)
 #   daemon/http/            common/, daemon/api/, daemon/http/
 #   daemon/web/             common/, daemon/service/, daemon/api/ (its types), daemon/web/
 #   daemon/commands/        common/, daemon/ (cairnd's admin commands wire everything)
-#   daemon/main.cpp         daemon/commands/
+#   daemon/main.cpp         daemon/commands/, lib/man/ (its manual pages)
 #   cli/client/net/         common/, cli/client/net/
 #   cli/client/state/       common/, lib/, cli/client/net/, cli/client/state/
 #   cli/client/tree/        common/, cli/client/state/, cli/client/tree/
 #   cli/client/*.h|.cpp     common/, cli/client/ top level (printer, progress, reports)
 #   cli/client/sync/        common/, cli/client/ (everything of the client library)
 #   cli/commands/           common/, cli/client/, cli/commands/
-#   cli/main.cpp            common/, cli/client/, cli/commands/
+#   cli/main.cpp            common/, lib/man/, cli/client/, cli/commands/
 #
 # Third-party libraries stay where they belong:
 #   common/            no boost/, curl/, sqlite3.h, pqxx/ (and no JSON outside common/protocol/)
@@ -76,7 +76,7 @@ layer daemon/api "common/ daemon/service/ daemon/api/" $(sources daemon/api)
 layer daemon/http "common/ daemon/api/ daemon/http/" $(sources daemon/http)
 layer daemon/web "common/ daemon/service/ daemon/api/ daemon/web/" $(sources daemon/web)
 layer daemon/commands "common/ daemon/" $(sources daemon/commands)
-layer daemon/main.cpp "daemon/commands/" daemon/main.cpp
+layer daemon/main.cpp "daemon/commands/ lib/man/" daemon/main.cpp
 layer cli/client/net "common/ cli/client/net/" $(sources cli/client/net)
 layer cli/client/state "common/ lib/ cli/client/net/ cli/client/state/" $(sources cli/client/state)
 layer cli/client/tree "common/ cli/client/state/ cli/client/tree/" $(sources cli/client/tree)
@@ -84,7 +84,7 @@ layer "cli/client (top level)" "common/ cli/client/[a-z_]+\.h" \
   $(find cli/client -maxdepth 1 \( -name '*.h' -o -name '*.cpp' \) | sort)
 layer cli/client/sync "common/ cli/client/" $(sources cli/client/sync)
 layer cli/commands "common/ cli/client/ cli/commands/" $(sources cli/commands)
-layer cli/main.cpp "common/ cli/client/ cli/commands/" cli/main.cpp
+layer cli/main.cpp "common/ lib/man/ cli/client/ cli/commands/" cli/main.cpp
 
 check "common/ must not include network, database or Boost headers" \
   '#include\s*[<"](boost/|curl/|sqlite3\.h|pqxx/)' common

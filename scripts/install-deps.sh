@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format postgresql-15 python3 curl strace time unzip
   clang-14 libclang-rt-14-dev
+  dpkg-dev fakeroot adduser man-db systemd
 )
 if [ "${1:-}" = "--browser" ]; then
   PACKAGES=(chromium chromium-driver)

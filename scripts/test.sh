@@ -2,8 +2,8 @@
 # The README's second command: installs what is missing, builds Cairn with AddressSanitizer and
 # UndefinedBehaviorSanitizer, checks layering, file and function sizes and formatting, starts a
 # throwaway PostgreSQL and a throwaway S3 server on 127.0.0.1, and runs every test (unit,
-# end-to-end, crash loops and fuzz corpus replays, on SQLite + local disk and on PostgreSQL + S3)
-# with ctest; then fuzzes every parser for a bounded time (scripts/fuzz.sh). Stops both servers
+# end-to-end, crash loops and fuzz corpus replays, on SQLite + local disk and on PostgreSQL + S3;
+# the .deb packages of the tested tree installed, run and removed) with ctest; then fuzzes every parser for a bounded time (scripts/fuzz.sh). Stops both servers
 # however the run ends. Exits non-zero if anything fails. CI runs exactly this (.ci/run).
 #
 #   scripts/test.sh              # everything
@@ -29,7 +29,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "== configure ($BUILD_DIR: -O1 -g1, address+undefined sanitizers)"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
-  -DCAIRN_SANITIZE=address,undefined -DCAIRN_WERROR=ON >/dev/null
+  -DCAIRN_SANITIZE=address,undefined -DCAIRN_WERROR=ON -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 echo "== build"
 ninja -C "$BUILD_DIR"
 echo "== layering, size and format"

@@ -9,10 +9,9 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/version.h"
 
 namespace cairn::admin {
-
-inline constexpr const char* kVersion = "0.1.0";
 
 // Exit codes, documented in `cairnd --help` and docs/cli.md.
 inline constexpr int kExitOk = 0;
