@@ -24,6 +24,8 @@
 #
 # Third-party libraries stay where they belong:
 #   common/            no boost/, curl/, sqlite3.h, pqxx/ (and no JSON outside common/protocol/)
+#   daemon/            JSON only in daemon/commands/ (what cairnd --json prints); the API's
+#                      JSON is common/protocol/'s
 #   everything         no boost/ outside daemon/http/ and cli/client/net/notify_client.cpp (the
 #                      client's one WebSocket, behind a Boost-free header)
 #   daemon/            no curl/ outside daemon/store/s3/ (the S3 client)
@@ -88,8 +90,9 @@ layer cli/main.cpp "common/ lib/man/ cli/client/ cli/commands/" cli/main.cpp
 
 check "common/ must not include network, database or Boost headers" \
   '#include\s*[<"](boost/|curl/|sqlite3\.h|pqxx/)' common
-check "the JSON library stays in common/protocol/ and the CLI printer" \
-  '#include\s*[<"]nlohmann/' common/*.h common/*.cpp daemon lib
+check "the JSON library stays in common/protocol/, the CLI printer and cairnd's commands" \
+  '#include\s*[<"]nlohmann/' common/*.h common/*.cpp daemon/api daemon/http daemon/service \
+  daemon/store daemon/web daemon/main.cpp lib
 check "Boost stays in daemon/http/ and cli/client/net/notify_client.cpp" \
   '#include\s*[<"]boost/' common lib cli/main.cpp cli/commands \
   $(sources cli/client | grep -v '/notify_client\.cpp$') daemon/api daemon/service \

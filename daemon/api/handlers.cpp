@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "common/hash.h"
 #include "daemon/api/route_kit.h"
 
 namespace cairn::api {
@@ -20,6 +21,7 @@ std::variant<RequestContext, HttpResponse> admit(Services& services, RateLimiter
   count(metrics().requests);
   auto user = services.identity().authenticate(req.authorization);
   if (!user) return fail(user.error());
+  req.caller = user->name;
   if (limiter != nullptr && user->token_hash) {
     if (const int64_t wait = limiter->take(*user->token_hash); wait > 0) {
       count(metrics().rate_limited);
@@ -108,8 +110,21 @@ using routes::metrics_text;
 using routes::RequestContext;
 using routes::Services;
 
+bool may_read_metrics(const HttpRequest& req, const MetricsAccess& access) {
+  const bool loopback =
+      req.peer == "::1" || req.peer.starts_with("127.") || req.peer.starts_with("::ffff:127.");
+  if (loopback && !req.forwarded) return true;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (access.token.empty() || !req.authorization.starts_with(kBearer)) return false;
+  const std::string_view presented = std::string_view(req.authorization).substr(kBearer.size());
+  // Digests of equal length, compared in constant time: the comparison says nothing of the token.
+  const Digest a = sha256(as_bytes(presented));
+  const Digest b = sha256(as_bytes(access.token));
+  return constant_time_equal(a.bytes(), b.bytes());
+}
+
 void register_routes(Router& router, Services& services, RateLimiter* limiter,
-                     service::Notifier* notifier) {
+                     service::Notifier* notifier, MetricsAccess metrics_access) {
   router.add("GET", "/healthz", [](const HttpRequest&, const std::string&) {
     HttpResponse r;
     r.content_type = "text/plain";
@@ -117,12 +132,20 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter,
     return r;
   });
 
-  router.add("GET", "/metrics", [notifier](const HttpRequest&, const std::string&) {
-    HttpResponse r;
-    r.content_type = "text/plain; version=0.0.4";
-    r.body = metrics_text(notifier);
-    return r;
-  });
+  router.add("GET", "/metrics",
+             [notifier, &router, access = std::move(metrics_access)](const HttpRequest& req,
+                                                                     const std::string&) {
+               if (!may_read_metrics(req, access)) {
+                 return fail(
+                     Error(ErrorCode::kPermissionDenied,
+                           "/metrics answers loopback clients, or a request with the metrics token "
+                           "(cairnd serve --metrics-token-file)"));
+               }
+               HttpResponse r;
+               r.content_type = "text/plain; version=0.0.4";
+               r.body = metrics_text(notifier) + router.latency_metrics();
+               return r;
+             });
 
   // Change notifications: the token is checked here and then twice a second for as long as the
   // connection stays open (the notifier closes it once the token is no longer valid).
@@ -131,6 +154,7 @@ void register_routes(Router& router, Services& services, RateLimiter* limiter,
         "/v1/notify",
         [&services, notifier, limiter](const HttpRequest& req) -> Result<Router::SocketAttach> {
           CAIRN_ASSIGN_OR_RETURN(auto user, services.identity().authenticate(req.authorization));
+          req.caller = user.name;
           count(metrics().requests);
           // An upgrade counts against the token's rate like any request, and each user has a
           // bounded number of sockets open: each holds a descriptor and a little memory.

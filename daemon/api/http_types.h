@@ -35,6 +35,11 @@ struct HttpRequest {
   std::string content_type;
   std::string forwarded_proto;  // X-Forwarded-Proto, from a TLS proxy in front
   std::string csrf;             // X-Cairn-CSRF: the web page's token, on its script's requests
+  std::string peer;             // The client's address, as the connection sees it.
+  bool forwarded = false;       // Carries X-Forwarded-For or Forwarded: a proxy relayed it.
+  // The user the request authenticated as, once it has; for the access log. Set through a const
+  // request by the code that authenticates (the session owns a mutable one).
+  mutable std::string caller;
   std::optional<uint64_t> content_length;
   std::string body;  // Empty for streaming routes.
 

@@ -28,7 +28,8 @@ const Router::Gate& Router::gate(std::string_view path) const {
 
 Router::Match Router::match(const std::string& method, const std::string& path) const {
   Match m;
-  for (const auto& route : routes_) {
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const Route& route = routes_[i];
     std::string param;
     bool hit = false;
     if (!route.pattern.empty() && route.pattern.back() == '*') {
@@ -47,9 +48,28 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
     m.sink = route.sink ? &route.sink : nullptr;
     m.socket = route.socket ? &route.socket : nullptr;
     m.param = std::move(param);
+    m.route = static_cast<int>(i);
     return m;
   }
   return m;
+}
+
+void Router::record_latency(int route, uint64_t micros) const {
+  const bool known = route >= 0 && static_cast<size_t>(route) < routes_.size();
+  (known ? *routes_[static_cast<size_t>(route)].latency : *unmatched_).observe(micros);
+}
+
+std::string Router::latency_metrics() const {
+  constexpr std::string_view kName = "cairnd_request_duration_seconds";
+  std::string out =
+      "# HELP cairnd_request_duration_seconds Time from a request's head to its answer's last "
+      "byte, per route.\n# TYPE cairnd_request_duration_seconds histogram\n";
+  for (const Route& r : routes_) {
+    // Patterns and methods are the daemon's own constants: nothing to escape.
+    out += r.latency->prometheus(kName, "method=\"" + r.method + "\",route=\"" + r.pattern + "\"");
+  }
+  out += unmatched_->prometheus(kName, "method=\"\",route=\"unmatched\"");
+  return out;
 }
 
 }  // namespace cairn::api

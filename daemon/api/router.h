@@ -2,7 +2,8 @@
 
 // Maps (method, path) to a handler. Patterns are exact paths or a prefix ending in "*", whose
 // remainder is passed to the handler as `param`. Built once at start-up, then read-only: safe
-// to share between threads.
+// to share between threads. Each route also keeps its latency histogram (atomics), which the
+// connections record into and /metrics reads.
 
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "daemon/api/http_types.h"
+#include "daemon/api/latency.h"
 #include "daemon/service/notifier.h"
 
 namespace cairn::api {
@@ -56,8 +58,16 @@ class Router {
     const SocketOpen* socket = nullptr;
     std::string param;
     bool path_known = false;  // The path matched some route, but not for this method.
+    int route = -1;           // For record_latency(); -1 when nothing matched.
   };
   Match match(const std::string& method, const std::string& path) const;
+
+  // Records how long a request to `route` (a Match's, or -1) took, from its head to its answer.
+  void record_latency(int route, uint64_t micros) const;
+  // Every route's histogram that has recordings, as Prometheus text (with HELP and TYPE lines):
+  // cairnd_request_duration_seconds{method,route}; route is the pattern, never the path, so that
+  // the series stay few.
+  std::string latency_metrics() const;
 
  private:
   struct Route {
@@ -66,8 +76,10 @@ class Router {
     Handler handler;
     SinkFactory sink;
     SocketOpen socket;
+    std::unique_ptr<LatencyHistogram> latency = std::make_unique<LatencyHistogram>();
   };
   std::vector<Route> routes_;
+  std::unique_ptr<LatencyHistogram> unmatched_ = std::make_unique<LatencyHistogram>();
   Gate gate_;
   std::vector<std::pair<std::string, Gate>> prefix_gates_;
 };

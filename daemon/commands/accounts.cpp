@@ -1,9 +1,6 @@
 // cairnd user and cairnd token: who may use the server, and with which tokens.
 
-#include <time.h>
-
 #include <cstdio>
-#include <ctime>
 #include <optional>
 #include <string>
 
@@ -21,7 +18,9 @@ int run_user_add(const CommandContext& ctx, const std::string& name) {
   if (!d) return fail(d.error());
   auto made = (*d)->services->identity().add_user(name);
   if (!made) return fail(made.error());
-  std::printf("created user %s\n%s\n", made->first.name.c_str(), made->second.c_str());
+  emit({{"user", made->first.name}, {"token", made->second}}, [&] {
+    std::printf("created user %s\n%s\n", made->first.name.c_str(), made->second.c_str());
+  });
   return kExitOk;
 }
 
@@ -30,9 +29,27 @@ int run_user_list(const CommandContext& ctx) {
   if (!d) return fail(d.error());
   auto users = (*d)->metadata->list_users();
   if (!users) return fail(users.error());
+  Json list = Json::array();
   for (const auto& u : *users) {
-    std::printf("%s%s\n", u.name.c_str(), u.disabled ? " (disabled)" : "");
+    auto q = (*d)->metadata->quota(u.user_id);
+    if (!q) return fail(q.error());
+    list.push_back({{"name", u.name},
+                    {"disabled", u.disabled},
+                    {"created", iso_time(u.created_at)},
+                    {"used_bytes", q->used},
+                    {"quota_bytes", q->limit ? Json(*q->limit) : Json(nullptr)}});
   }
+  emit({{"users", list}}, [&] {
+    for (const auto& u : list) {
+      std::printf("%-24s %-10s %s used of %s, since %s\n", u["name"].get<std::string>().c_str(),
+                  u["disabled"].get<bool>() ? "disabled" : "active",
+                  human_bytes(u["used_bytes"].get<uint64_t>()).c_str(),
+                  u["quota_bytes"].is_null()
+                      ? "unlimited"
+                      : human_bytes(u["quota_bytes"].get<uint64_t>()).c_str(),
+                  u["created"].get<std::string>().c_str());
+    }
+  });
   return kExitOk;
 }
 
@@ -41,7 +58,8 @@ int run_user_disable(const CommandContext& ctx, const std::string& name, bool of
   if (!d) return fail(d.error());
   if (auto set = (*d)->services->identity().set_user_disabled(name, off); !set)
     return fail(set.error());
-  std::printf("%s %s\n", off ? "disabled" : "enabled", name.c_str());
+  emit({{"user", name}, {"disabled", off}},
+       [&] { std::printf("%s %s\n", off ? "disabled" : "enabled", name.c_str()); });
   return kExitOk;
 }
 
@@ -59,8 +77,13 @@ int run_user_quota(const CommandContext& ctx, const std::string& name, const std
   if (!found) return fail(found.error());
   auto q = (*d)->metadata->quota(found->user_id);
   if (!q) return fail(q.error());
-  std::printf("%s: %s used of %s\n", name.c_str(), human_bytes(q->used).c_str(),
-              q->limit ? human_bytes(*q->limit).c_str() : "unlimited");
+  emit({{"user", name},
+        {"used_bytes", q->used},
+        {"quota_bytes", q->limit ? Json(*q->limit) : Json(nullptr)}},
+       [&] {
+         std::printf("%s: %s used of %s\n", name.c_str(), human_bytes(q->used).c_str(),
+                     q->limit ? human_bytes(*q->limit).c_str() : "unlimited");
+       });
   return kExitOk;
 }
 
@@ -82,27 +105,37 @@ int run_token_create(const CommandContext& ctx, const std::string& name, const T
   if (!d) return fail(d.error());
   auto t = (*d)->services->identity().create_token(name, f.label, ttl, {f.read_only, f.path});
   if (!t) return fail(t.error());
-  std::printf("%s\n", t->c_str());
+  emit({{"user", name}, {"token", *t}}, [&] { std::printf("%s\n", t->c_str()); });
   return kExitOk;
 }
 
 // A moment as UTC ISO 8601, or "-" for none.
-std::string when(const std::optional<int64_t>& t) {
-  if (!t) return std::string("-");
-  const std::time_t seconds = *t;
-  std::tm tm{};
-  ::gmtime_r(&seconds, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return std::string(buf);
-}
+std::string when(const std::optional<int64_t>& t) { return t ? iso_time(*t) : std::string("-"); }
+
+Json when_json(const std::optional<int64_t>& t) { return t ? Json(iso_time(*t)) : Json(nullptr); }
 
 int run_token_list(const CommandContext& ctx, const std::string& name) {
   auto d = open_daemon(ctx.data, false);
   if (!d) return fail(d.error());
   auto tokens = (*d)->services->identity().list_tokens(name);
   if (!tokens) return fail(tokens.error());
-  std::printf("%-6s %-20s %-21s %-21s %-21s %-16s %s\n", "id", "label", "created", "expires",
+  if (json_output()) {
+    Json list = Json::array();
+    for (const auto& t : *tokens) {
+      list.push_back({{"id", t.token_id},
+                      {"label", t.label},
+                      {"created", iso_time(t.created_at)},
+                      {"expires", when_json(t.expires_at)},
+                      {"revoked", when_json(t.revoked_at)},
+                      {"read_only", t.scope.read_only},
+                      {"path", t.scope.path},
+                      {"kind", store::token_kind_name(t.kind)},
+                      {"parent_id", t.parent_id != 0 ? Json(t.parent_id) : Json(nullptr)}});
+    }
+    emit({{"user", name}, {"tokens", list}}, [] {});
+    return kExitOk;
+  }
+  std::printf("%-6s %-20s %-25s %-25s %-25s %-16s %s\n", "id", "label", "created", "expires",
               "revoked", "scope", "kind");
   for (const auto& t : *tokens) {
     std::string scope = t.scope.read_only ? "read-only" : "";
@@ -110,8 +143,8 @@ int run_token_list(const CommandContext& ctx, const std::string& name) {
     // A web session or a sign-in code says which token made it (revoking that one ends it).
     std::string kind(store::token_kind_name(t.kind));
     if (t.parent_id != 0) kind += " of " + std::to_string(t.parent_id);
-    std::printf("%-6lld %-20s %-21s %-21s %-21s %-16s %s\n", static_cast<long long>(t.token_id),
-                t.label.c_str(), when(t.created_at).c_str(), when(t.expires_at).c_str(),
+    std::printf("%-6lld %-20s %-25s %-25s %-25s %-16s %s\n", static_cast<long long>(t.token_id),
+                t.label.c_str(), iso_time(t.created_at).c_str(), when(t.expires_at).c_str(),
                 when(t.revoked_at).c_str(), scope.empty() ? "-" : scope.c_str(), kind.c_str());
   }
   return kExitOk;
@@ -123,7 +156,9 @@ int run_token_revoke(const CommandContext& ctx, const std::string& name, int64_t
   if (auto revoked = (*d)->services->identity().revoke_token(name, token_id); !revoked) {
     return fail(revoked.error());
   }
-  std::printf("revoked token %lld of %s\n", static_cast<long long>(token_id), name.c_str());
+  emit({{"user", name}, {"token_id", token_id}, {"revoked", true}}, [&] {
+    std::printf("revoked token %lld of %s\n", static_cast<long long>(token_id), name.c_str());
+  });
   return kExitOk;
 }
 
@@ -134,22 +169,22 @@ void add_user_commands(CLI::App& app, CommandContext& ctx) {
   auto* add = user->add_subcommand(
       "add", "Create a user; prints its first token alone on the last line of stdout");
   add->add_option("NAME", name, "User name")->required();
-  add_data_option(add, ctx);
+  add_common_options(add, ctx);
   add->callback([&ctx] { ctx.exit_code = run_user_add(ctx, name); });
 
   auto* list = user->add_subcommand("list", "List users");
-  add_data_option(list, ctx);
+  add_common_options(list, ctx);
   list->callback([&ctx] { ctx.exit_code = run_user_list(ctx); });
 
   auto* disable = user->add_subcommand(
       "disable", "Disable a user: every token of theirs is refused from the next request on");
   disable->add_option("NAME", name, "User name")->required();
-  add_data_option(disable, ctx);
+  add_common_options(disable, ctx);
   disable->callback([&ctx] { ctx.exit_code = run_user_disable(ctx, name, true); });
 
   auto* enable = user->add_subcommand("enable", "Enable a disabled user again");
   enable->add_option("NAME", name, "User name")->required();
-  add_data_option(enable, ctx);
+  add_common_options(enable, ctx);
   enable->callback([&ctx] { ctx.exit_code = run_user_disable(ctx, name, false); });
 
   auto* quota = user->add_subcommand(
@@ -161,7 +196,7 @@ void add_user_commands(CLI::App& app, CommandContext& ctx) {
   quota->add_option("SIZE", size,
                     "New limit: 500M, 15G, 2T (binary units), bytes, or unlimited; "
                     "without it, show the current one");
-  add_data_option(quota, ctx);
+  add_common_options(quota, ctx);
   quota->callback([&ctx] { ctx.exit_code = run_user_quota(ctx, name, size); });
 }
 
@@ -181,13 +216,13 @@ void add_token_commands(CLI::App& app, CommandContext& ctx) {
   create->add_option("--path", flags.path,
                      "The token reaches only this remote folder and what is under it "
                      "(e.g. /ci for a build job)");
-  add_data_option(create, ctx);
+  add_common_options(create, ctx);
   create->callback([&ctx] { ctx.exit_code = run_token_create(ctx, name, flags); });
 
   auto* list = token->add_subcommand(
       "list", "List a user's tokens: id, label, created, expires, revoked (never the token)");
   list->add_option("NAME", name, "User name")->required();
-  add_data_option(list, ctx);
+  add_common_options(list, ctx);
   list->callback([&ctx] { ctx.exit_code = run_token_list(ctx, name); });
 
   auto* revoke = token->add_subcommand(
@@ -195,7 +230,7 @@ void add_token_commands(CLI::App& app, CommandContext& ctx) {
   static int64_t token_id = 0;
   revoke->add_option("NAME", name, "User name")->required();
   revoke->add_option("ID", token_id, "Token id from `cairnd token list`")->required();
-  add_data_option(revoke, ctx);
+  add_common_options(revoke, ctx);
   revoke->callback([&ctx] { ctx.exit_code = run_token_revoke(ctx, name, token_id); });
 }
 

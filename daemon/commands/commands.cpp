@@ -4,16 +4,49 @@
 #include <charconv>
 #include <cstdio>
 
+#include "common/duration.h"
+
 namespace cairn::admin {
 
-void add_data_option(CLI::App* cmd, CommandContext& ctx) {
+namespace {
+
+// One command runs per process: --json is the process's output mode.
+bool g_json = false;
+
+void print_line(const Json& doc) {
+  std::printf("%s\n", doc.dump(-1, ' ', false, Json::error_handler_t::replace).c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void add_common_options(CLI::App* cmd, CommandContext& ctx) {
   cmd->add_option("--data", ctx.data, "Data folder (metadata.db and blobs/)")
       ->envname("CAIRND_DATA")
       ->capture_default_str();
+  cmd->add_flag("--json", g_json,
+                "Print the result as one JSON object on stdout (an error as {\"error\": "
+                "{\"code\", \"message\"}}); the exit code is the same");
 }
 
+bool json_output() { return g_json; }
+
+void emit(const Json& doc, const std::function<void()>& text) {
+  if (g_json) {
+    print_line(doc);
+  } else {
+    text();
+  }
+}
+
+std::string iso_time(int64_t unix_seconds) { return utc_text(unix_seconds * 1000); }
+
 int fail(const Error& e) {
-  std::fprintf(stderr, "cairnd: %s\n", e.message().c_str());
+  if (g_json) {
+    print_line({{"error", {{"code", error_code_name(e.code())}, {"message", e.message()}}}});
+  } else {
+    std::fprintf(stderr, "cairnd: %s\n", e.message().c_str());
+  }
   if (e.code() == ErrorCode::kInvalidArgument) return kExitUsage;
   if (e.code() == ErrorCode::kAlreadyExists || e.code() == ErrorCode::kConflict) {
     return kExitConflict;

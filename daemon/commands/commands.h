@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -26,8 +28,22 @@ struct CommandContext {
   int exit_code = kExitUsage;
 };
 
-// --data (or CAIRND_DATA), which every subcommand takes.
-void add_data_option(CLI::App* cmd, CommandContext& ctx);
+// A command's result as JSON (keys in the order they are set).
+using Json = nlohmann::ordered_json;
+
+// --data (or CAIRND_DATA) and --json, which every subcommand takes.
+void add_common_options(CLI::App* cmd, CommandContext& ctx);
+
+// Whether --json was given: the result is one JSON object on stdout, an error is
+// {"error":{"code":...,"message":...}} on stdout, and nothing else goes to stdout.
+bool json_output();
+
+// Prints a command's result: with --json, `doc` on one line; otherwise `text` prints it for
+// people.
+void emit(const Json& doc, const std::function<void()>& text);
+
+// A moment (Unix seconds) as UTC ISO 8601, "2026-12-06T19:20:01.000Z".
+std::string iso_time(int64_t unix_seconds);
 
 // Prints `e` as cairnd's error and returns the exit code its kind maps to.
 int fail(const Error& e);

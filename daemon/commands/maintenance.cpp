@@ -51,9 +51,12 @@ int run_backup(const CommandContext& ctx, const std::string& to) {
     ::unlink(tmp.c_str());
     return fail(published.error());
   }
-  std::printf("backed up the metadata (%s) to %s\n", human_bytes(*bytes).c_str(), to.c_str());
-  std::printf("the chunks are in %s: back them up too (docs/cli.md, \"Backups\")\n",
-              (*d)->blobs->describe().c_str());
+  const std::string blobs = (*d)->blobs->describe();
+  emit({{"file", to}, {"bytes", *bytes}, {"blobs", blobs}}, [&] {
+    std::printf("backed up the metadata (%s) to %s\n", human_bytes(*bytes).c_str(), to.c_str());
+    std::printf("the chunks are in %s: back them up too (docs/cli.md, \"Backups\")\n",
+                blobs.c_str());
+  });
   return kExitOk;
 }
 
@@ -67,6 +70,24 @@ int run_gc(const CommandContext& ctx, const std::string& grace) {
   auto r = (*d)->services->maintenance().collect_garbage(options);
   if (!r) return fail(r.error());
   for (const auto& problem : r->problems) std::fprintf(stderr, "cairnd gc: %s\n", problem.c_str());
+  const int rc = r->problems.empty() ? kExitOk : kExitError;
+  if (json_output()) {
+    emit({{"uploads_expired", r->uploads_expired},
+          {"sessions_forgotten", r->sessions_forgotten},
+          {"chunks_deleted", r->chunks_deleted},
+          {"chunk_objects_deleted", r->chunk_objects_deleted},
+          {"packs_rewritten", r->packs_rewritten},
+          {"packs_written", r->packs_written},
+          {"chunks_moved", r->chunks_moved},
+          {"packs_deleted", r->packs_deleted},
+          {"bytes_freed", r->bytes_freed},
+          {"versions_expired", r->versions_expired},
+          {"trash_purged", r->trash_purged},
+          {"trash_bytes", r->trash_bytes},
+          {"problems", r->problems}},
+         [] {});
+    return rc;
+  }
   if (r->versions_expired != 0 || r->trash_purged != 0) {
     std::printf(
         "retention: forgot %lld old versions; emptied %lld items from the trash (%llu "
@@ -84,12 +105,11 @@ int run_gc(const CommandContext& ctx, const std::string& grace) {
       static_cast<long long>(r->packs_rewritten), static_cast<long long>(r->packs_written),
       static_cast<long long>(r->chunks_moved), static_cast<long long>(r->packs_deleted),
       static_cast<unsigned long long>(r->bytes_freed));
-  return r->problems.empty() ? kExitOk : kExitError;
+  return rc;
 }
 
 // cairnd check: runs the check and reports it, as text or JSON.
-int cmd_check(service::Services& services, const service::CheckOptions& options, bool json,
-              bool progress) {
+int cmd_check(service::Services& services, const service::CheckOptions& options, bool progress) {
   const bool tty = ::isatty(2) != 0;
   auto show = [&](const service::CheckProgress& p) {
     std::string line = "check: " + p.phase;
@@ -128,7 +148,7 @@ int cmd_check(service::Services& services, const service::CheckOptions& options,
     }
     out.damaged.push_back(std::move(damage));
   }
-  if (json) {
+  if (json_output()) {
     std::printf("%s\n", protocol::encode_json(out).c_str());
     return out.clean ? kExitOk : kExitDamage;
   }
@@ -166,7 +186,6 @@ struct CheckFlags {
   bool read_all = false;
   std::string subset;
   std::string rate = "256M";
-  bool json = false;
   bool progress = false;
 };
 
@@ -190,7 +209,7 @@ int run_check(const CommandContext& ctx, const CheckFlags& flags) {
   options.max_bytes_per_second = rate->value_or(0);
   auto d = open_daemon(ctx.data, false);
   if (!d) return fail(d.error());
-  return cmd_check(*(*d)->services, options, flags.json, flags.progress || ::isatty(2) != 0);
+  return cmd_check(*(*d)->services, options, flags.progress || ::isatty(2) != 0);
 }
 
 // Sets the retention when `value` is given ("all" or a number of days); shows it either way.
@@ -214,24 +233,97 @@ int run_retention(const CommandContext& ctx, const std::string& value) {
   }
   auto days = services.maintenance().retention_days();
   if (!days) return fail(days.error());
-  if (*days) {
-    std::printf("gc keeps %lld days of history and trash\n", static_cast<long long>(**days));
-  } else {
-    std::printf("gc keeps all history and trash\n");
-  }
+  emit({{"retention_days", *days ? Json(**days) : Json(nullptr)}}, [&] {
+    if (*days) {
+      std::printf("gc keeps %lld days of history and trash\n", static_cast<long long>(**days));
+    } else {
+      std::printf("gc keeps all history and trash\n");
+    }
+  });
+  return kExitOk;
+}
+
+// a / b, or null when there is nothing to divide by.
+Json ratio(uint64_t a, uint64_t b) {
+  return b == 0 ? Json(nullptr) : Json(static_cast<double>(a) / static_cast<double>(b));
+}
+
+std::string ratio_text(const Json& r) {
+  if (r.is_null()) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f", r.get<double>());
+  return buf;
+}
+
+int run_stats(const CommandContext& ctx) {
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  auto st = (*d)->metadata->stats();
+  if (!st) return fail(st.error());
+  const uint64_t stored = st->pack_bytes + st->loose_bytes;
+  const Json dedup = ratio(st->versions_bytes, st->chunk_bytes);
+  const Json compression = ratio(st->chunk_bytes, stored);
+  const Json oldest = st->oldest_version_at ? Json(iso_time(*st->oldest_version_at)) : Json();
+  emit({{"users", st->users},
+        {"files", st->files},
+        {"folders", st->folders},
+        {"versions", st->versions},
+        {"current_bytes", st->current_bytes},
+        {"versions_bytes", st->versions_bytes},
+        {"trash_items", st->trash_items},
+        {"trash_bytes", st->trash_bytes},
+        {"chunks", st->chunks},
+        {"chunk_bytes", st->chunk_bytes},
+        {"packs", st->packs},
+        {"pack_bytes", st->pack_bytes},
+        {"loose_chunks", st->loose_chunks},
+        {"loose_bytes", st->loose_bytes},
+        {"stored_bytes", stored},
+        {"dedup_ratio", dedup},
+        {"compression_ratio", compression},
+        {"oldest_version", oldest}},
+       [&] {
+         std::printf("users          %lld\n", static_cast<long long>(st->users));
+         std::printf("files          %lld in %lld folders, %s\n", static_cast<long long>(st->files),
+                     static_cast<long long>(st->folders), human_bytes(st->current_bytes).c_str());
+         std::printf("versions       %lld kept (current and history), %s in all\n",
+                     static_cast<long long>(st->versions), human_bytes(st->versions_bytes).c_str());
+         std::printf("trash          %lld items, %s\n", static_cast<long long>(st->trash_items),
+                     human_bytes(st->trash_bytes).c_str());
+         std::printf("chunks         %lld distinct, %s before compression\n",
+                     static_cast<long long>(st->chunks), human_bytes(st->chunk_bytes).c_str());
+         std::printf("stored         %s: %lld packs (%s), %lld loose chunks (%s)\n",
+                     human_bytes(stored).c_str(), static_cast<long long>(st->packs),
+                     human_bytes(st->pack_bytes).c_str(), static_cast<long long>(st->loose_chunks),
+                     human_bytes(st->loose_bytes).c_str());
+         std::printf("dedup          %s (all versions' bytes / distinct chunk bytes)\n",
+                     ratio_text(dedup).c_str());
+         std::printf("compression    %s (chunk bytes / stored bytes)\n",
+                     ratio_text(compression).c_str());
+         std::printf("oldest version %s\n",
+                     oldest.is_null() ? "-" : oldest.get<std::string>().c_str());
+       });
   return kExitOk;
 }
 
 }  // namespace
 
 void add_maintenance_commands(CLI::App& app, CommandContext& ctx) {
+  auto* stats = app.add_subcommand(
+      "stats",
+      "What the store holds: users, files, versions, logical and stored bytes, dedup and "
+      "compression ratios, chunks and packs, the trash, the oldest version kept. Reads only; safe "
+      "while serve runs");
+  add_common_options(stats, ctx);
+  stats->callback([&ctx] { ctx.exit_code = run_stats(ctx); });
+
   auto* backup = app.add_subcommand(
       "backup",
       "Copy the metadata (SQLite) to a new file, consistent as of one moment, while serve runs. "
       "Restore: stop serve, put the copy in place as DATA/metadata.db (no -wal or -shm beside "
       "it), start serve. Chunks are not in it: copy DATA/blobs (or the bucket) too. PostgreSQL "
       "metadata is backed up with pg_dump instead. Exit 3 if the file exists");
-  add_data_option(backup, ctx);
+  add_common_options(backup, ctx);
   static std::string backup_to;
   backup->add_option("--to", backup_to, "The new file to write")->required();
   backup->callback([&ctx] { ctx.exit_code = run_backup(ctx, backup_to); });
@@ -241,7 +333,7 @@ void add_maintenance_commands(CLI::App& app, CommandContext& ctx) {
       "Delete what nothing references: expired upload sessions, chunks no version or upload "
       "session needs, and packs left empty; rewrite packs that are mostly dead. Safe while "
       "serve runs; run one at a time.");
-  add_data_option(gc, ctx);
+  add_common_options(gc, ctx);
   static std::string grace = "25h";
   gc->add_option("--grace", grace,
                  "Keep anything stored or retired more recently than this (e.g. 90m, 25h, 2d, or "
@@ -259,7 +351,7 @@ void add_maintenance_commands(CLI::App& app, CommandContext& ctx) {
       "push or sync of a file that holds them repairs them. Prints each damaged chunk and every "
       "file version that needs it. Safe while serve runs. Exit 0 clean, 7 damage or "
       "inconsistency found, 1 error");
-  add_data_option(check, ctx);
+  add_common_options(check, ctx);
   static CheckFlags flags;
   auto* read_all = check->add_flag("--read-data", flags.read_all,
                                    "Read and verify every stored object (chunk and pack)");
@@ -273,7 +365,6 @@ void add_maintenance_commands(CLI::App& app, CommandContext& ctx) {
                    "Read at most this many bytes per second (e.g. 100M, or unlimited), to leave "
                    "a serving daemon room")
       ->capture_default_str();
-  check->add_flag("--json", flags.json, "Print the report as JSON on stdout");
   check->add_flag("--progress", flags.progress,
                   "Print progress on stderr (default when stderr is a terminal)");
   check->callback([&ctx] { ctx.exit_code = run_check(ctx, flags); });
@@ -287,7 +378,7 @@ void add_maintenance_commands(CLI::App& app, CommandContext& ctx) {
   retention->add_option("DAYS", value,
                         "Days to keep (0 or more), or 'all' to keep "
                         "everything; without it, show the setting");
-  add_data_option(retention, ctx);
+  add_common_options(retention, ctx);
   retention->callback([&ctx] { ctx.exit_code = run_retention(ctx, value); });
 }
 

@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <utility>
 
 #include "common/chunker.h"
+#include "common/file_io.h"
+#include "common/protocol/log.h"
 #include "daemon/api/handlers.h"
 #include "daemon/api/rate_limit.h"
 #include "daemon/api/router.h"
@@ -51,7 +54,32 @@ struct ServeFlags {
   std::string rate_limit = "200/s,2000";
   int idle_timeout_s = 120;
   int max_connections = 0;
+  std::string log_level = "info";
+  std::string metrics_token_file;
 };
+
+// The token that may read /metrics from other hosts: the file's first line. A file others can
+// read is refused, as ssh refuses a key file others can read.
+Result<std::string> read_metrics_token(const std::string& file) {
+  if (file.empty()) return std::string();
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return errno_error("--metrics-token-file " + file);
+  if ((st.st_mode & 077) != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--metrics-token-file " + file +
+                          " can be read by others: chmod 600 it (or 640 for a group)");
+  }
+  std::ifstream in(file);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.size() < 16) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "--metrics-token-file " + file + " must hold a token of 16 characters or more");
+  }
+  return token;
+}
 
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
@@ -71,6 +99,11 @@ int cmd_serve(const std::string& data, const ServeFlags& flags) {
   }
   auto limits = api::parse_rate_limit(flags.rate_limit);
   if (!limits) return fail(limits.error());
+  auto level = log::parse_level(flags.log_level);
+  if (!level) return fail(level.error());
+  log::set_level(*level);
+  auto metrics_token = read_metrics_token(flags.metrics_token_file);
+  if (!metrics_token) return fail(metrics_token.error());
   auto d = open_daemon(data, false);
   if (!d) return fail(d.error());
   if (auto expired = (*d)->services->maintenance().collect_expired_uploads(); !expired) {
@@ -82,7 +115,8 @@ int cmd_serve(const std::string& data, const ServeFlags& flags) {
   if (auto started = notifier.start(); !started) return fail(started.error());
   api::Router router;
   api::RateLimiter limiter(*limits);
-  api::register_routes(router, *(*d)->services, &limiter, &notifier);
+  api::register_routes(router, *(*d)->services, &limiter, &notifier,
+                       api::MetricsAccess{*metrics_token});
   web::add_web_routes(router, *(*d)->services, web::WebOptions{tls});
   http::ServerOptions options;
   options.host = where->first;
@@ -99,13 +133,19 @@ int cmd_serve(const std::string& data, const ServeFlags& flags) {
   if (auto listening = server.listen(); !listening) return fail(listening.error());
 
   const bool v6 = options.host.find(':') != std::string::npos;
-  std::printf("listening on %s://%s%s%s:%u\n", tls ? "https" : "http", v6 ? "[" : "",
-              options.host.c_str(), v6 ? "]" : "", static_cast<unsigned>(server.port()));
+  const std::string url = std::string(tls ? "https" : "http") + "://" + (v6 ? "[" : "") +
+                          options.host + (v6 ? "]" : "") + ":" + std::to_string(server.port());
+  // The first line on stdout says where: scripts and tests wait for it.
+  emit({{"listening", url}}, [&] { std::printf("listening on %s\n", url.c_str()); });
   std::fflush(stdout);
-  std::fprintf(stderr, "cairnd %s: serving %s (metadata: %s; blobs: %s)\n", kVersion, data.c_str(),
-               describe_metadata((*d)->backends.metadata).c_str(), (*d)->blobs->describe().c_str());
+  log::info("start", "serving",
+            {{"version", kVersion},
+             {"data", data},
+             {"url", url},
+             {"metadata", describe_metadata((*d)->backends.metadata)},
+             {"blobs", (*d)->blobs->describe()}});
   server.run();
-  std::fprintf(stderr, "cairnd: stopped\n");
+  log::info("stop", "stopped: every request in flight was answered");
   return kExitOk;
 }
 
@@ -114,17 +154,28 @@ int run_init(const CommandContext& ctx, const Backends& wanted, const ChunkerPar
   auto d = open_daemon(ctx.data, true, wanted, chunking);
   if (!d) return fail(d.error());
   const auto& c = (*d)->services->config().chunking;
-  std::printf("initialised %s (metadata: %s; blobs: %s; chunks min %u / avg %u / max %u bytes)\n",
-              ctx.data.c_str(), describe_metadata((*d)->backends.metadata).c_str(),
-              (*d)->blobs->describe().c_str(), c.min_size, c.avg_size, c.max_size);
+  const std::string metadata = describe_metadata((*d)->backends.metadata);
+  const std::string blobs = (*d)->blobs->describe();
+  emit({{"data", ctx.data},
+        {"metadata", metadata},
+        {"blobs", blobs},
+        {"chunking", {{"min", c.min_size}, {"avg", c.avg_size}, {"max", c.max_size}}}},
+       [&] {
+         std::printf(
+             "initialised %s (metadata: %s; blobs: %s; chunks min %u / avg %u / max %u bytes)\n",
+             ctx.data.c_str(), metadata.c_str(), blobs.c_str(), c.min_size, c.avg_size, c.max_size);
+       });
   return kExitOk;
 }
 
 int run_migrate(const CommandContext& ctx) {
   auto d = open_daemon(ctx.data, false);
   if (!d) return fail(d.error());
-  std::printf("metadata schema is at version %d (%s)\n", store::metadata_schema_version(),
-              describe_metadata((*d)->backends.metadata).c_str());
+  const std::string metadata = describe_metadata((*d)->backends.metadata);
+  emit({{"schema_version", store::metadata_schema_version()}, {"metadata", metadata}}, [&] {
+    std::printf("metadata schema is at version %d (%s)\n", store::metadata_schema_version(),
+                metadata.c_str());
+  });
   return kExitOk;
 }
 
@@ -136,7 +187,7 @@ void add_setup_commands(CLI::App& app, CommandContext& ctx) {
       "Set up a data folder. Defaults: SQLite metadata and chunks on local disk inside it. With "
       "--metadata and --blobs pointing at a PostgreSQL database and an S3 bucket that are already "
       "set up, joins them: that is how a second daemon is added.");
-  add_data_option(init, ctx);
+  add_common_options(init, ctx);
   static Backends wanted;
   init->add_option("--metadata", wanted.metadata,
                    "postgresql://USER[:PASSWORD]@HOST:PORT/DB, or a SQLite file (default: "
@@ -156,7 +207,7 @@ void add_setup_commands(CLI::App& app, CommandContext& ctx) {
   init->callback([&ctx] { ctx.exit_code = run_init(ctx, wanted, chunking); });
 
   auto* serve = app.add_subcommand("serve", "Serve the HTTP API until SIGINT or SIGTERM");
-  add_data_option(serve, ctx);
+  add_common_options(serve, ctx);
   static ServeFlags flags;
   serve
       ->add_option("--listen", flags.listen,
@@ -193,11 +244,23 @@ void add_setup_commands(CLI::App& app, CommandContext& ctx) {
                    "none idle a new one gets 503")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
+  serve
+      ->add_option("--log-level", flags.log_level,
+                   "Log lines below this level are dropped: debug, info (every request's access "
+                   "line), warn or error. Logs are JSON lines on stderr (docs/operations.md)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  serve
+      ->add_option("--metrics-token-file", flags.metrics_token_file,
+                   "A file (mode 600) whose first line is a token that may read /metrics from "
+                   "other hosts, sent as Authorization: Bearer TOKEN (Prometheus: "
+                   "bearer_token_file). Without it /metrics answers loopback clients only")
+      ->type_name("FILE");
   serve->callback([&ctx] { ctx.exit_code = cmd_serve(ctx.data, flags); });
 
   auto* migrate = app.add_subcommand(
       "migrate", "Apply pending metadata schema migrations (serve also applies them at start)");
-  add_data_option(migrate, ctx);
+  add_common_options(migrate, ctx);
   migrate->callback([&ctx] { ctx.exit_code = run_migrate(ctx); });
 }
 

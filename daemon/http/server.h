@@ -41,8 +41,9 @@ struct ServerOptions {
   // HTTPS with this certificate chain and key (PEM files); plain HTTP when both are empty.
   std::string tls_cert_file;
   std::string tls_key_file;
-  // One JSON line per request on stderr: time, method, path (never the query string, which can
-  // carry a signature), status, body bytes in and out, duration. Never a token.
+  // One "request" log line per request (common/protocol/log.h): method, path (never the query
+  // string, which can carry a signature), status, body bytes in and out, duration, the user it
+  // authenticated as and the client's address. Never a token.
   bool access_log = true;
 };
 

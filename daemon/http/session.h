@@ -28,6 +28,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/protocol/log.h"
 #include "common/protocol/protocol.h"
 #include "daemon/api/http_types.h"
 #include "daemon/api/router.h"
@@ -221,11 +222,12 @@ void start_socket(TlsStream stream, bhttp::request<bhttp::empty_body> upgrade,
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {
+  Session(tcp::socket socket, Shared& shared)
+      : peer_(address_of(socket)), stream_(std::move(socket)), shared_(shared) {
     shared_.connections.fetch_add(1);
   }
   Session(tcp::socket socket, ssl::context& tls, Shared& shared)
-      : stream_(std::move(socket), tls), shared_(shared) {
+      : peer_(address_of(socket)), stream_(std::move(socket), tls), shared_(shared) {
     shared_.connections.fetch_add(1);
   }
   ~Session() {
@@ -279,8 +281,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                              beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
 
+  // The client's address ("203.0.113.7", "::1"), or "" when the socket has none any more.
+  static std::string address_of(const tcp::socket& socket) {
+    beast::error_code ec;
+    const auto endpoint = socket.remote_endpoint(ec);
+    return ec ? std::string() : endpoint.address().to_string();
+  }
+
   void on_header(beast::error_code ec, size_t /*bytes*/) {
     idle_.reset();  // Busy now: not to be closed to make room.
+    route_ = -1;
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
         ec == beast::error::timeout || ec == asio::error::operation_aborted ||
         ec == asio::error::connection_reset) {
@@ -314,6 +324,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request_.content_type = std::string(head[bhttp::field::content_type]);
     request_.forwarded_proto = std::string(head["X-Forwarded-Proto"]);
     request_.csrf = std::string(head["X-Cairn-CSRF"]);
+    request_.peer = peer_;
+    request_.forwarded =
+        head.count("X-Forwarded-For") > 0 || head.count(bhttp::field::forwarded) > 0;
     if (auto len = header_parser_->content_length()) request_.content_length = *len;
     keep_alive_ = head.keep_alive();
     const bool has_body =
@@ -325,6 +338,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       auto get = shared_.router.match("GET", request_.path);
       if (get.handler != nullptr) match = std::move(get);
     }
+    route_ = match.route;
     if (match.socket != nullptr) return open_socket(*match.socket, has_body);
     if (match.handler == nullptr && match.sink == nullptr) {
       // The body, if any, is left unread: the connection cannot be reused.
@@ -621,25 +635,26 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
+  // The access log line (docs/operations.md, "Logs") and the route's latency histogram.
   void log_request(int status, uint64_t bytes_out) {
-    if (!shared_.options.access_log) return;
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started_)
                             .count();
-    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    // A link's path is its secret: it is logged without its token.
+    shared_.router.record_latency(route_, static_cast<uint64_t>(micros));
+    if (!shared_.options.access_log || !log::enabled(log::Level::kInfo)) return;
+    // A link's path is its secret: it is logged without its token. Never the query string (a
+    // signed URL's signature) nor any header's value but the user it authenticated.
     std::string path = request_.path.substr(0, 512);
     if (path.rfind("/l/", 0) == 0) path = "/l/-";
-    // json_quote escapes the path, which may hold any bytes a client sent.
-    const std::string line =
-        "{\"ts_ms\":" + std::to_string(now) +
-        ",\"method\":" + protocol::json_quote(request_.method.substr(0, 16)) +
-        ",\"path\":" + protocol::json_quote(path) + ",\"status\":" + std::to_string(status) +
-        ",\"in\":" + std::to_string(request_.content_length.value_or(0)) +
-        ",\"out\":" + std::to_string(bytes_out) + ",\"us\":" + std::to_string(micros) + "}\n";
-    std::fwrite(line.data(), 1, line.size(), stderr);
+    log::info("request", "",
+              {{"method", std::string_view(request_.method).substr(0, 16)},
+               {"path", path},
+               {"status", status},
+               {"in", request_.content_length.value_or(0)},
+               {"out", bytes_out},
+               {"us", static_cast<int64_t>(micros)},
+               {"user", request_.caller},
+               {"addr", peer_}});
   }
   void end_request() {
     if (counted_) {
@@ -656,6 +671,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     lowest().close();
   }
 
+  const std::string peer_;  // The client's address; read before the socket moves into stream_.
   Stream stream_;
   Shared& shared_;
   beast::flat_buffer buffer_;
@@ -672,6 +688,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<IdleTicket> idle_;  // Set while waiting for the next request.
   uint64_t json_reserved_ = 0;        // Of Shared::json_bytes, held by this request's body.
   std::chrono::steady_clock::time_point started_;
+  int route_ = -1;  // The router's route of the request in progress, for its latency.
 };
 
 // Start serving one accepted connection.

@@ -2,11 +2,11 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <cstdio>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "common/protocol/log.h"
 #include "daemon/service/services.h"
 
 namespace cairn::service {
@@ -160,8 +160,8 @@ void Notifier::deliver(const std::unordered_set<int64_t>& namespaces, bool every
       if (!audience) {
         // Not knowing who to tell, tell everyone: a spurious hint costs a pull, a lost one a
         // stale client.
-        std::fprintf(stderr, "cairnd: notify: %s; telling every client\n",
-                     audience.error().message().c_str());
+        log::warn("notify_audience_unknown", "telling every client",
+                  {{"error", audience.error().message()}});
         everyone = true;
         seen_.clear();
         break;

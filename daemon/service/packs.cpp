@@ -2,10 +2,10 @@
 // POST /v1/packs/confirm, POST /v1/chunks/locate and GET /v1/chunks/{hash}.
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <unordered_set>
 
+#include "common/protocol/log.h"
 #include "daemon/service/parse.h"
 #include "daemon/service/services.h"
 
@@ -243,25 +243,28 @@ Result<store::MetadataStore::CopyFate> ChunkService::report_damage(
   using Fate = store::MetadataStore::CopyFate;
   auto fate = metadata_.forget_damaged_copy(chunk, pack, now(), detail,
                                             [&] { return confirm_damage(chunk, pack); });
-  const std::string what =
-      "chunk " + chunk.hash.hex() + (pack ? " in pack " + pack->hex() : std::string());
+  const std::string hash = chunk.hash.hex();
+  const std::string in_pack = pack ? pack->hex() : std::string();
   if (!fate) {
-    std::fprintf(stderr, "cairnd: %s may be damaged (%s), but could not be set aside: %s\n",
-                 what.c_str(), detail.c_str(), fate.error().message().c_str());
+    log::error("damage_not_set_aside", "a copy may be damaged, but could not be set aside",
+               {{"chunk", hash},
+                {"pack", in_pack},
+                {"detail", detail},
+                {"error", fate.error().message()}});
     return fate;
   }
   switch (*fate) {
     case Fate::kSound:
       break;
     case Fate::kForgotten:
-      std::fprintf(stderr, "cairnd: %s is damaged (%s): set aside; another copy serves it\n",
-                   what.c_str(), detail.c_str());
+      log::warn("damage_set_aside", "a damaged copy was set aside; another copy serves it",
+                {{"chunk", hash}, {"pack", in_pack}, {"detail", detail}});
       break;
     case Fate::kLost:
-      std::fprintf(stderr,
-                   "cairnd: %s is damaged (%s): set aside; no sound copy is left, and the next "
-                   "push of a file holding it repairs it\n",
-                   what.c_str(), detail.c_str());
+      log::error("damage_lost",
+                 "a damaged copy was set aside; no sound copy is left, and the next push of a "
+                 "file holding it repairs it",
+                 {{"chunk", hash}, {"pack", in_pack}, {"detail", detail}});
       break;
   }
   return fate;

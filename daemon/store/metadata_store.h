@@ -52,6 +52,26 @@ struct User {
   int64_t token_parent_id = 0;  // The token a web session or sign-in code was made from; or 0.
 };
 
+// What `cairnd stats` reports. Logical bytes are files' sizes; stored bytes are the objects in
+// the blob store (packs, compressed, and loose chunks) as the metadata records them.
+struct StoreStats {
+  int64_t users = 0;
+  int64_t files = 0;            // Current (not deleted) files.
+  int64_t folders = 0;          // Current folders, users' home folders included.
+  int64_t versions = 0;         // Kept versions of files, folders and links: current and history.
+  uint64_t current_bytes = 0;   // Of current files' current versions.
+  uint64_t versions_bytes = 0;  // Of every kept version: what a copy of each would take.
+  int64_t trash_items = 0;      // Things deleted by a user (a folder counts once).
+  uint64_t trash_bytes = 0;     // Of the current versions of files in the trash.
+  int64_t chunks = 0;           // Distinct chunks.
+  uint64_t chunk_bytes = 0;     // Their sizes before compression.
+  int64_t packs = 0;            // Live packs.
+  uint64_t pack_bytes = 0;      // Their objects' sizes.
+  int64_t loose_chunks = 0;     // Chunks stored as objects of their own.
+  uint64_t loose_bytes = 0;
+  std::optional<int64_t> oldest_version_at;  // Unix seconds; none in an empty store.
+};
+
 // A token as admins see it: never the token itself (only its hash is stored).
 struct TokenInfo {
   int64_t token_id = 0;
@@ -698,6 +718,9 @@ class MaintenanceStore {
   // Writes a consistent copy of the metadata, as of one moment, to a new file `dest` while the
   // store is in use; returns its size. kInvalidArgument for a store that cannot (PostgreSQL).
   virtual Result<uint64_t> backup_to(const std::string& dest) = 0;
+  // What the store holds, for `cairnd stats`. One read snapshot; every figure is a count or sum
+  // over whole tables, so it takes a moment on a large store.
+  virtual Result<StoreStats> stats() = 0;
   // Deletes web sessions and sign-in codes that ended (expired, signed out, used, or revoked
   // with the token that made them); returns how many. API tokens stay, revoked or not, for the
   // admin's record.

@@ -165,6 +165,7 @@ class WebRoutes {
       return error_page({}, Error(ErrorCode::kUnauthenticated,
                                   "Your session has ended. Sign in again, then retry."));
     }
+    req.caller = user->name;
     Signed out{RequestContext{std::move(*user), "web", s_.now(), s_.now_ms()},
                Viewer{"", csrf_token(*secret)}};
     out.viewer.user = out.ctx.user.name;

@@ -26,6 +26,7 @@ Result<RequestContext> script_caller(Services& s, const HttpRequest& req) {
   const auto secret = cookie_value(req.cookie, kSessionCookie);
   if (!secret) return make_error(ErrorCode::kUnauthenticated, "sign in first");
   CAIRN_ASSIGN_OR_RETURN(auto user, s.identity().web_session_user(*secret));
+  req.caller = user.name;
   if (!same_origin(req) || !csrf_token_ok(*secret, req.csrf)) {
     return make_error(ErrorCode::kPermissionDenied,
                       "this request came from elsewhere, or from a page older than the session: "

@@ -3,13 +3,23 @@
 MetadataBackupTest: `cairnd backup --to FILE` copies SQLite metadata while `serve` runs; the
 copy, with the blobs, restores into a new data folder that serves what was there at the backup
 and nothing later, and checks clean. With PostgreSQL metadata it refuses and points to pg_dump.
+
+AdminJsonTest: every cairnd command's --json prints one JSON object (errors too, with the same
+exit codes), bad usage exits 2, and `cairnd stats` counts what was pushed.
+
+ObservabilityTest: /metrics has per-route latency histograms and answers loopback, or the token of
+--metrics-token-file, and nobody a proxy relays; access log lines are JSON with the user and the
+client address and never a token; --log-level drops what is below it.
 """
+import json
 import os
 import shutil
+import stat
+import subprocess
 import threading
 import unittest
 
-from harness import CAIRND, CairnTestCase, Daemon, read, run, write, write_random
+from harness import CAIRND, CairnTestCase, Daemon, http, read, run, write, write_random
 
 
 class MetadataBackupTest(CairnTestCase):
@@ -83,6 +93,173 @@ class MetadataBackupTest(CairnTestCase):
                                  "file %d\n" % int(name[1:4]))
         checked = restored.check("--read-data")
         self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
+
+
+class AdminJsonTest(CairnTestCase):
+
+    def admin(self, *args, expect=0):
+        """cairnd ARGS --json: its one JSON object, after checking the exit code."""
+        result = run([CAIRND, *args, "--data", self.daemon.data_dir, "--json"])
+        self.assertEqual(result.returncode, expect,
+                         f"cairnd {args}: exit {result.returncode}\n{result.stdout}{result.stderr}")
+        lines = result.stdout.splitlines()
+        self.assertEqual(len(lines), 1, f"cairnd {args} --json printed {result.stdout!r}")
+        return json.loads(lines[0])
+
+    def test_every_command_prints_one_json_object(self):
+        work = self.path("w")
+        write_random(os.path.join(work, "a.bin"), 2_000_000, seed=1)
+        shutil.copy(os.path.join(work, "a.bin"), os.path.join(work, "copy.bin"))
+        write(os.path.join(work, "gone.txt"), "to the trash\n")
+        self.cairn("init", work, "--remote", self.daemon.url + "/docs", check=True)
+        self.cairn("-C", work, "push", check=True)
+        self.cairn("-C", work, "rm", "gone.txt", check=True)
+
+        made = self.admin("user", "add", "bob")
+        self.assertEqual(made["user"], "bob")
+        self.assertTrue(made["token"])
+        users = {u["name"]: u for u in self.admin("user", "list")["users"]}
+        self.assertEqual(set(users), {"alice", "bob"})
+        self.assertEqual(users["alice"]["used_bytes"], 4_000_000 + len("to the trash\n"))
+        self.assertIsNone(users["bob"]["quota_bytes"])
+        self.assertFalse(users["bob"]["disabled"])
+        self.assertEqual(self.admin("user", "disable", "bob"), {"user": "bob", "disabled": True})
+        self.assertTrue({u["name"]: u for u in self.admin("user", "list")["users"]}["bob"]["disabled"])
+        self.assertEqual(self.admin("user", "enable", "bob"), {"user": "bob", "disabled": False})
+        quota = self.admin("user", "quota", "bob", "1G")
+        self.assertEqual((quota["quota_bytes"], quota["used_bytes"]), (1 << 30, 0))
+        token = self.admin("token", "create", "bob", "--label", "ci", "--read-only")
+        listed = self.admin("token", "list", "bob")["tokens"]
+        ci = [t for t in listed if t["label"] == "ci"][0]
+        self.assertTrue(ci["read_only"])
+        self.assertEqual(ci["kind"], "api")
+        self.assertIsNone(ci["revoked"])
+        self.assertEqual(self.admin("token", "revoke", "bob", str(ci["id"]))["revoked"], True)
+        status, _ = http("GET", self.daemon.url + "/v1/whoami", token=token["token"])
+        self.assertEqual(status, 401)
+
+        stats = self.admin("stats")
+        self.assertEqual((stats["users"], stats["files"]), (2, 2))
+        self.assertEqual(stats["current_bytes"], 4_000_000)
+        self.assertEqual((stats["trash_items"], stats["trash_bytes"]), (1, len("to the trash\n")))
+        # Two files of the same bytes: every chunk is stored once.
+        self.assertGreater(stats["dedup_ratio"], 1.9)
+        self.assertLess(stats["chunk_bytes"], 2_100_000)
+        self.assertGreater(stats["stored_bytes"], 0)
+        self.assertEqual(stats["stored_bytes"], stats["pack_bytes"] + stats["loose_bytes"])
+        self.assertRegex(stats["oldest_version"], r"^\d{4}-\d\d-\d\dT")
+        self.assertEqual(self.admin("retention", "30")["retention_days"], 30)
+        self.assertEqual(self.admin("retention", "all")["retention_days"], None)
+        gc = self.admin("gc", "--grace", "0s")
+        self.assertEqual(gc["problems"], [])
+        self.assertIn("chunks_deleted", gc)
+        self.assertTrue(self.admin("check")["clean"])
+        self.assertIn("schema_version", self.admin("migrate"))
+        if self.daemon.backends.postgres is None:
+            backup = self.admin("backup", "--to", self.path("meta.db"))
+            self.assertGreater(backup["bytes"], 0)
+            self.assertEqual(backup["file"], self.path("meta.db"))
+
+        # Errors: the same exit codes as without --json, the error as JSON on stdout.
+        taken = self.admin("user", "add", "bob", expect=3)
+        self.assertEqual(taken["error"]["code"], "already_exists")
+        unknown = self.admin("user", "quota", "nobody", expect=1)
+        self.assertEqual(unknown["error"]["code"], "not_found")
+        bad = self.admin("user", "quota", "bob", "lots", expect=2)
+        self.assertEqual(bad["error"]["code"], "invalid_argument")
+
+    def test_init_and_serve_print_json_and_bad_usage_exits_2(self):
+        data = self.path("second")
+        made = json.loads(run([CAIRND, "init", "--data", data, "--json"], check=True).stdout)
+        self.assertEqual(made["data"], data)
+        self.assertIn("min", made["chunking"])
+        proc = subprocess.Popen([CAIRND, "serve", "--data", data, "--listen", "127.0.0.1:0",
+                                 "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True)
+        try:
+            url = json.loads(proc.stdout.readline())["listening"]
+            self.assertEqual(http("GET", url + "/healthz")[0], 200)
+        finally:
+            proc.terminate()
+            self.assertEqual(proc.wait(timeout=20), 0)
+            proc.stdout.close()
+        for args in (["--bogus"], ["user", "add"], ["stats", "extra"], ["serve", "--log-level",
+                                                                       "loud"], []):
+            result = run([CAIRND, *args, "--data", data])
+            self.assertEqual(result.returncode, 2, f"cairnd {args}: {result.stderr}")
+
+
+class ObservabilityTest(CairnTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.daemon.stop()
+        self.metrics_token = "metrics-" + "x" * 24
+        self.token_file = self.path("metrics.token")
+        write(self.token_file, self.metrics_token + "\n")
+        os.chmod(self.token_file, 0o600)
+        self.daemon.start("--metrics-token-file", self.token_file)
+
+    def test_metrics_histograms_and_who_may_read_them(self):
+        work = self.path("w")
+        write(os.path.join(work, "a.txt"), "a\n")
+        self.cairn("init", work, "--remote", self.daemon.url + "/docs", check=True)
+        self.cairn("-C", work, "push", check=True)
+        status, body = http("GET", self.daemon.url + "/metrics")
+        self.assertEqual(status, 200)
+        text = body.decode()
+        self.assertIn("# TYPE cairnd_request_duration_seconds histogram", text)
+        commit = 'cairnd_request_duration_seconds_count{method="POST",route="/v1/commit"} '
+        self.assertIn(commit, text)
+        self.assertGreaterEqual(int(text.split(commit)[1].split()[0]), 1)
+        self.assertIn('route="/v1/commit",le="+Inf"}', text)
+        self.assertIn("cairnd_commits_total", text)
+        # Relayed by a proxy: not a loopback client, whatever the socket says.
+        relayed = {"X-Forwarded-For": "203.0.113.9"}
+        self.assertEqual(http("GET", self.daemon.url + "/metrics", headers=relayed)[0], 403)
+        self.assertEqual(http("GET", self.daemon.url + "/metrics", token="wrong" * 6,
+                              headers=relayed)[0], 403)
+        self.assertEqual(http("GET", self.daemon.url + "/metrics", token=self.token,
+                              headers=relayed)[0], 403, "a user's token is not the metrics token")
+        self.assertEqual(http("GET", self.daemon.url + "/metrics", token=self.metrics_token,
+                              headers=relayed)[0], 200)
+        self.assertEqual(http("GET", self.daemon.url + "/healthz", headers=relayed)[0], 200)
+
+    def test_a_token_file_others_can_read_is_refused(self):
+        os.chmod(self.token_file, 0o644)
+        result = run([CAIRND, "serve", "--data", self.daemon.data_dir, "--listen", "127.0.0.1:0",
+                      "--metrics-token-file", self.token_file])
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("chmod 600", result.stderr)
+
+    def log_lines(self):
+        with open(self.daemon.stderr_path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def test_access_log_lines_name_the_user_and_address_never_the_token(self):
+        http("GET", self.daemon.url + "/v1/whoami", token=self.token)
+        http("GET", self.daemon.url + "/v1/whoami", token="not-a-token")
+        self.daemon.stop()
+        lines = self.log_lines()  # Every line parses as JSON.
+        for line in lines:
+            self.assertIn(line["level"], ("debug", "info", "warn", "error"))
+            self.assertRegex(line["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        whoami = [l for l in lines if l["event"] == "request" and l["path"] == "/v1/whoami"]
+        self.assertEqual([(l["status"], l["user"]) for l in whoami], [(200, "alice"), (401, "")])
+        self.assertTrue(all(l["addr"] == "127.0.0.1" for l in whoami))
+        self.assertIn("start", [l["event"] for l in lines])
+        self.assertEqual(lines[-1]["event"], "stop")
+        with open(self.daemon.stderr_path) as f:
+            text = f.read()
+        self.assertNotIn(self.token, text)
+        self.assertNotIn(self.metrics_token, text)
+
+        # At warn, requests are not logged.
+        os.unlink(self.daemon.stderr_path)
+        self.daemon.start("--log-level", "warn")
+        http("GET", self.daemon.url + "/v1/whoami", token=self.token)
+        self.daemon.stop()
+        self.assertEqual([l for l in self.log_lines() if l["level"] == "info"], [])
 
 
 if __name__ == "__main__":

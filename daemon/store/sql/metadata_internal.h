@@ -615,6 +615,7 @@ class SqlMetadataStore final : public MetadataStore {
   Result<int64_t> expire_uploads(int64_t now) override;
   Result<uint64_t> backup_to(const std::string& dest) override { return db_->backup_to(dest); }
   Result<int64_t> forget_ended_sessions(int64_t now) override;
+  Result<StoreStats> stats() override;
 
   Result<Bytes> get_manifest(int64_t user_id, const Digest& digest,
                              const std::string& scope_path) override;
