@@ -35,15 +35,19 @@ int run_user_list(const CommandContext& ctx) {
     if (!q) return fail(q.error());
     list.push_back({{"name", u.name},
                     {"disabled", u.disabled},
+                    {"delete_after", u.delete_after ? Json(iso_time(*u.delete_after)) : Json()},
                     {"created", iso_time(u.created_at)},
                     {"used_bytes", q->used},
                     {"quota_bytes", q->limit ? Json(*q->limit) : Json(nullptr)}});
   }
   emit({{"users", list}}, [&] {
     for (const auto& u : list) {
+      const std::string state =
+          !u["delete_after"].is_null()
+              ? "deleted (purged from " + u["delete_after"].get<std::string>() + ")"
+              : (u["disabled"].get<bool>() ? "disabled" : "active");
       std::printf("%-24s %-10s %s used of %s, since %s\n", u["name"].get<std::string>().c_str(),
-                  u["disabled"].get<bool>() ? "disabled" : "active",
-                  human_bytes(u["used_bytes"].get<uint64_t>()).c_str(),
+                  state.c_str(), human_bytes(u["used_bytes"].get<uint64_t>()).c_str(),
                   u["quota_bytes"].is_null()
                       ? "unlimited"
                       : human_bytes(u["quota_bytes"].get<uint64_t>()).c_str(),
@@ -84,6 +88,46 @@ int run_user_quota(const CommandContext& ctx, const std::string& name, const std
          std::printf("%s: %s used of %s\n", name.c_str(), human_bytes(q->used).c_str(),
                      q->limit ? human_bytes(*q->limit).c_str() : "unlimited");
        });
+  return kExitOk;
+}
+
+// cairnd user delete: what the user shares with others ends at the purge, so it must be asked
+// for (--end-shares); a share with them simply ends.
+int run_user_delete(const CommandContext& ctx, const std::string& name, const std::string& grace,
+                    bool end_shares) {
+  auto seconds = parse_duration(grace);
+  if (!seconds) return fail(seconds.error());
+  auto d = open_daemon(ctx.data, false);
+  if (!d) return fail(d.error());
+  auto& services = *(*d)->services;
+  auto user = (*d)->metadata->find_user(name);
+  if (!user) return fail(user.error());
+  const service::RequestContext as_user{*user, "cairnd", services.now(), services.now_ms()};
+  auto shares = services.sharing().shares(as_user, "");
+  if (!shares) return fail(shares.error());
+  Json ending = Json::array();
+  std::string listed;
+  for (const auto& sh : shares->shares) {
+    if (sh.owner != name) continue;  // Shared with them: nobody else loses anything.
+    ending.push_back({{"path", sh.path}, {"user", sh.user}, {"role", sh.role}});
+    listed += (listed.empty() ? "" : ", ") + sh.path + " with " + sh.user + " (" + sh.role + ")";
+  }
+  if (!ending.empty() && !end_shares) {
+    return fail(Error(ErrorCode::kConflict,
+                      name + " shares " + listed + ": those users lose access when " + name +
+                          " is purged (their copies stay theirs). Pass --end-shares to go "
+                          "ahead; nothing was changed"));
+  }
+  auto when = services.identity().schedule_user_deletion(name, *seconds);
+  if (!when) return fail(when.error());
+  emit({{"user", name}, {"delete_after", iso_time(*when)}, {"shares_ending", ending}}, [&] {
+    std::printf(
+        "%s is disabled now (every token refused) and will be purged, with their files, "
+        "history and trash, by the first cairnd gc from %s. `cairnd user enable %s` before "
+        "then cancels it\n",
+        name.c_str(), iso_time(*when).c_str(), name.c_str());
+    if (!listed.empty()) std::printf("shares ending then: %s\n", listed.c_str());
+  });
   return kExitOk;
 }
 
@@ -182,10 +226,28 @@ void add_user_commands(CLI::App& app, CommandContext& ctx) {
   add_common_options(disable, ctx);
   disable->callback([&ctx] { ctx.exit_code = run_user_disable(ctx, name, true); });
 
-  auto* enable = user->add_subcommand("enable", "Enable a disabled user again");
+  auto* enable = user->add_subcommand(
+      "enable", "Enable a disabled user again (and cancel a deletion not yet purged)");
   enable->add_option("NAME", name, "User name")->required();
   add_common_options(enable, ctx);
   enable->callback([&ctx] { ctx.exit_code = run_user_disable(ctx, name, false); });
+
+  auto* del = user->add_subcommand(
+      "delete",
+      "Delete a user: disabled at once (every token refused), then purged with their files, "
+      "history, trash, tokens and links by the first `cairnd gc` after the grace period; "
+      "`cairnd user enable NAME` before then cancels. Chunks nobody else needs are then freed by "
+      "gc. Refused (exit 3) if they share folders with others, unless --end-shares");
+  del->add_option("NAME", name, "User name")->required();
+  static std::string grace = "30d";
+  del->add_option("--grace", grace, "How long before gc may purge them (e.g. 30d, 12h, 0)")
+      ->capture_default_str();
+  static bool end_shares = false;
+  del->add_flag("--end-shares", end_shares,
+                "Go ahead although they share folders with others: at the purge those users "
+                "lose access (their working copies keep what they hold, as their own)");
+  add_common_options(del, ctx);
+  del->callback([&ctx] { ctx.exit_code = run_user_delete(ctx, name, grace, end_shares); });
 
   auto* quota = user->add_subcommand(
       "quota",

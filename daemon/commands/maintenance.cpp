@@ -72,7 +72,8 @@ int run_gc(const CommandContext& ctx, const std::string& grace) {
   for (const auto& problem : r->problems) std::fprintf(stderr, "cairnd gc: %s\n", problem.c_str());
   const int rc = r->problems.empty() ? kExitOk : kExitError;
   if (json_output()) {
-    emit({{"uploads_expired", r->uploads_expired},
+    emit({{"users_deleted", r->users_deleted},
+          {"uploads_expired", r->uploads_expired},
           {"sessions_forgotten", r->sessions_forgotten},
           {"chunks_deleted", r->chunks_deleted},
           {"chunk_objects_deleted", r->chunk_objects_deleted},
@@ -88,6 +89,7 @@ int run_gc(const CommandContext& ctx, const std::string& grace) {
          [] {});
     return rc;
   }
+  for (const auto& user : r->users_deleted) std::printf("purged user %s\n", user.c_str());
   if (r->versions_expired != 0 || r->trash_purged != 0) {
     std::printf(
         "retention: forgot %lld old versions; emptied %lld items from the trash (%llu "

@@ -54,6 +54,8 @@ Result<GcReport> MaintenanceService::collect_garbage(const GcOptions& options) {
   const int64_t cutoff = started - options.grace_seconds;
   CAIRN_ASSIGN_OR_RETURN(report.uploads_expired, metadata_.expire_uploads(started));
   CAIRN_ASSIGN_OR_RETURN(report.sessions_forgotten, metadata_.forget_ended_sessions(started));
+  // Users first: what only they needed is then collected by this same run.
+  CAIRN_ASSIGN_OR_RETURN(report.users_deleted, metadata_.purge_deleted_users(started));
 
   // Retention first, so that what it lets go is collected by this same run.
   CAIRN_ASSIGN_OR_RETURN(const auto keep_days, retention_days());

@@ -97,6 +97,17 @@ Result<void> IdentityService::set_user_disabled(const std::string& user_name, bo
   return metadata_.set_user_disabled(user.user_id, disabled);
 }
 
+Result<int64_t> IdentityService::schedule_user_deletion(const std::string& user_name,
+                                                        int64_t grace_seconds) {
+  if (grace_seconds < 0) {
+    return make_error(ErrorCode::kInvalidArgument, "the grace period cannot be negative");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));
+  const int64_t when = now() + grace_seconds;
+  CAIRN_RETURN_IF_ERROR(metadata_.schedule_user_deletion(user.user_id, when));
+  return when;
+}
+
 Result<void> IdentityService::set_quota(const std::string& user_name,
                                         std::optional<uint64_t> limit) {
   CAIRN_ASSIGN_OR_RETURN(auto user, metadata_.find_user(user_name));

@@ -37,6 +37,9 @@ class IdentityService : public ServiceBase {
   Result<std::vector<store::TokenInfo>> list_tokens(const std::string& user_name);
   Result<void> revoke_token(const std::string& user_name, int64_t token_id);
   Result<void> set_user_disabled(const std::string& user_name, bool disabled);
+  // cairnd user delete: disables the user now; gc purges them after `grace_seconds` (>= 0).
+  // Returns when (Unix seconds). Enabling the user before then cancels it.
+  Result<int64_t> schedule_user_deletion(const std::string& user_name, int64_t grace_seconds);
   // cairnd user quota NAME SIZE (nullopt: unlimited).
   Result<void> set_quota(const std::string& user_name, std::optional<uint64_t> limit);
 

@@ -125,8 +125,9 @@ struct GcOptions {
 // What a gc run did.
 struct GcReport {
   int64_t uploads_expired = 0;
-  int64_t sessions_forgotten = 0;  // Web sessions and sign-in codes that ended.
-  int64_t chunks_deleted = 0;      // Chunks no version or upload session references.
+  int64_t sessions_forgotten = 0;          // Web sessions and sign-in codes that ended.
+  std::vector<std::string> users_deleted;  // Whose grace period (cairnd user delete) ended.
+  int64_t chunks_deleted = 0;              // Chunks no version or upload session references.
   int64_t chunk_objects_deleted = 0;
   int64_t packs_rewritten = 0;  // Old packs whose live chunks were copied (and that retired).
   int64_t packs_written = 0;    // New packs they were merged into.

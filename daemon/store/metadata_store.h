@@ -50,6 +50,9 @@ struct User {
   TokenKind token_kind = TokenKind::kApi;
   std::optional<int64_t> token_expires_at;
   int64_t token_parent_id = 0;  // The token a web session or sign-in code was made from; or 0.
+  // When `cairnd user delete` asked for it: the moment from which gc purges the user (set by
+  // list_users and find_user only).
+  std::optional<int64_t> delete_after;
 };
 
 // What `cairnd stats` reports. Logical bytes are files' sizes; stored bytes are the objects in
@@ -444,6 +447,14 @@ class IdentityStore {
   virtual Result<bool> claim_token(int64_t user_id, int64_t token_id, int64_t now) = 0;
   // Disables or enables a user: a disabled user's tokens are refused on the next request.
   virtual Result<void> set_user_disabled(int64_t user_id, bool disabled) = 0;
+  // Disables the user now and has gc purge them from `delete_after` on. Enabling the user
+  // (set_user_disabled false) cancels the deletion.
+  virtual Result<void> schedule_user_deletion(int64_t user_id, int64_t delete_after) = 0;
+  // Purges every user whose deletion is due at `now`, each in one transaction: their files,
+  // history, trash, links, tokens and the user. A folder of theirs shared with others ends as an
+  // unshare does (the grantee's clients keep their copies as their own); a share with them ends
+  // too. Chunks only they needed are left unreferenced, for gc's sweep. Returns their names.
+  virtual Result<std::vector<std::string>> purge_deleted_users(int64_t now) = 0;
   // The user a token hash belongs to. kUnauthenticated for an unknown, revoked or expired token
   // or a disabled user; the message does not say which.
   virtual Result<User> authenticate(const Digest& token_hash, int64_t now) = 0;

@@ -7,6 +7,10 @@ and nothing later, and checks clean. With PostgreSQL metadata it refuses and poi
 AdminJsonTest: every cairnd command's --json prints one JSON object (errors too, with the same
 exit codes), bad usage exits 2, and `cairnd stats` counts what was pushed.
 
+UserDeleteTest: `cairnd user delete` disables at once; the first gc after the grace period
+purges the user, their files and what only they needed, while what they shared with others ends
+as an unshare does; `user enable` before then cancels.
+
 ObservabilityTest: /metrics has per-route latency histograms and answers loopback, or the token of
 --metrics-token-file, and nobody a proxy relays; access log lines are JSON with the user and the
 client address and never a token; --log-level drops what is below it.
@@ -17,9 +21,11 @@ import shutil
 import stat
 import subprocess
 import threading
+import time
 import unittest
 
-from harness import CAIRND, CairnTestCase, Daemon, http, read, run, write, write_random
+from harness import (CAIRN as CAIRN_BIN, CAIRND, CairnTestCase, Daemon, http, read, run, tree_snapshot, write,
+                     write_random)
 
 
 class MetadataBackupTest(CairnTestCase):
@@ -187,6 +193,112 @@ class AdminJsonTest(CairnTestCase):
                                                                        "loud"], []):
             result = run([CAIRND, *args, "--data", data])
             self.assertEqual(result.returncode, 2, f"cairnd {args}: {result.stderr}")
+
+
+class UserDeleteTest(CairnTestCase):
+
+    def admin(self, *args, expect=0):
+        result = run([CAIRND, *args, "--data", self.daemon.data_dir, "--json"])
+        self.assertEqual(result.returncode, expect,
+                         f"cairnd {args}: exit {result.returncode}\n{result.stdout}{result.stderr}")
+        return json.loads(result.stdout)
+
+    def as_user(self, token, name):
+        return dict(self.env, CAIRN_TOKEN=token, CAIRN_CONFIG=self.path(name + "-config"),
+                    CAIRN_SERVER=self.daemon.url)
+
+    def whoami(self, token):
+        return http("GET", self.daemon.url + "/v1/whoami", token=token)[0]
+
+    def users(self):
+        return {u["name"]: u for u in self.admin("user", "list")["users"]}
+
+    def test_grace_period_cancel_purge_and_shares(self):
+        self.env["CAIRN_SERVER"] = self.daemon.url
+        bob_token = self.daemon.add_user("bob")
+        carol_token = self.daemon.add_user("carol")
+        bob, carol = self.as_user(bob_token, "bob"), self.as_user(carol_token, "carol")
+        docs = self.path("docs")
+        write(os.path.join(docs, "notes.txt"), "alice's notes\n")
+        write_random(os.path.join(docs, "shared.bin"), 1_500_000, seed=5)
+        self.cairn("init", docs, "--remote", self.daemon.url + "/docs", check=True)
+        self.cairn("-C", docs, "push", check=True)
+        # Bob's own files, and a file he adds to the folder alice shares with him.
+        mine = self.path("bob-mine")
+        write_random(os.path.join(mine, "only-bob.bin"), 1_200_000, seed=6)
+        run([CAIRN_BIN, "init", mine, "--remote", "/mine"], env=bob, check=True)
+        run([CAIRN_BIN, "-C", mine, "push"], env=bob, check=True)
+        self.cairn("share", "/docs", "bob", "--role", "editor", check=True)
+        run([CAIRN_BIN, "put", self.path("docs", "notes.txt"), "/Shared/docs/from-bob.txt"],
+            env=bob, check=True)
+        before = self.admin("stats")
+
+        # Alice shares /docs: deleting her is refused until asked for, and changes nothing.
+        refused = self.admin("user", "delete", "alice", expect=3)
+        self.assertIn("/docs with bob (editor)", refused["error"]["message"])
+        self.assertEqual(self.whoami(self.token), 200)
+        self.assertIsNone(self.users()["alice"]["delete_after"])
+
+        # Bob only has a share with him: no question asked. Disabled at once.
+        scheduled = self.admin("user", "delete", "bob", "--grace", "0")
+        self.assertEqual(scheduled["shares_ending"], [])
+        self.assertEqual(self.whoami(bob_token), 401)
+        self.assertIsNotNone(self.users()["bob"]["delete_after"])
+        # Enabled again before gc: cancelled, his token works.
+        self.admin("user", "enable", "bob")
+        self.assertIsNone(self.users()["bob"]["delete_after"])
+        self.assertEqual(self.whoami(bob_token), 200)
+        # A gc inside the grace period purges nobody.
+        self.admin("user", "delete", "bob", "--grace", "30d")
+        self.assertEqual(self.admin("gc", "--grace", "0s")["users_deleted"], [])
+        self.assertIn("bob", self.users())
+
+        self.admin("user", "delete", "bob", "--grace", "0")
+        time.sleep(1.1)  # gc keeps chunks stored in its own second (its cutoff is in seconds).
+        gc = self.admin("gc", "--grace", "0s")
+        self.assertEqual(gc["users_deleted"], ["bob"])
+        self.assertGreater(gc["chunks_deleted"], 0, "bob's own chunks are freed")
+        self.assertNotIn("bob", self.users())
+        after = self.admin("stats")
+        self.assertEqual(after["users"], before["users"] - 1)
+        self.assertLess(after["chunk_bytes"], before["chunk_bytes"] - 1_000_000)
+        # Alice keeps everything in her folder, the file bob added to it too.
+        clone = self.path("clone")
+        self.cairn("clone", self.daemon.url + "/docs", clone, check=True)
+        self.assertEqual(read(os.path.join(clone, "from-bob.txt")), "alice's notes\n")
+        self.assertEqual(read(os.path.join(clone, "notes.txt")), "alice's notes\n")
+        self.assertTrue(self.admin("check", "--read-data")["clean"])
+        # The name is free again, for a new user with nothing.
+        new_bob = self.admin("user", "add", "bob")["token"]
+        listing = json.loads(run([CAIRN_BIN, "ls", "/", "--json"],
+                                 env=self.as_user(new_bob, "new-bob"), check=True).stdout)
+        self.assertEqual(listing["entries"], [])
+
+        # Alice shares with carol, who has a working copy; alice is deleted with --end-shares.
+        self.cairn("share", "/docs", "carol", "--role", "viewer", check=True)
+        carols = self.path("carol-all")
+        run([CAIRN_BIN, "clone", self.daemon.url + "/", carols], env=carol, check=True)
+        self.assertEqual(tree_snapshot(os.path.join(carols, "Shared", "docs")),
+                         tree_snapshot(clone))
+        ending = self.admin("user", "delete", "alice", "--grace", "0", "--end-shares")
+        self.assertEqual([(e["user"], e["role"]) for e in ending["shares_ending"]],
+                         [("carol", "viewer")])
+        self.assertEqual(self.admin("gc", "--grace", "0s")["users_deleted"], ["alice"])
+        self.assertEqual(self.whoami(self.token), 401)
+        # Carol's next pull keeps what she had, as her own; the server has no share left.
+        run([CAIRN_BIN, "-C", carols, "pull"], env=carol, check=True)
+        self.assertEqual(read(os.path.join(carols, "Shared", "docs", "notes.txt")),
+                         "alice's notes\n")
+        shares = json.loads(run([CAIRN_BIN, "shares", "--json"], env=carol, check=True).stdout)
+        self.assertEqual(shares["shares"], [])
+        stats = self.admin("stats")
+        self.assertEqual(stats["users"], 2)  # carol and the new bob
+        self.assertEqual(stats["files"], 0)
+        self.assertTrue(self.admin("check", "--read-data")["clean"])
+        self.assertEqual(self.admin("user", "delete", "nobody", expect=1)["error"]["code"],
+                         "not_found")
+        self.assertEqual(self.admin("user", "delete", "carol", "--grace", "soon",
+                                    expect=2)["error"]["code"], "invalid_argument")
 
 
 class ObservabilityTest(CairnTestCase):

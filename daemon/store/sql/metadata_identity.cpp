@@ -52,20 +52,26 @@ Result<User> SqlMetadataStore::create_user(const std::string& name, int64_t now)
 
 Result<std::vector<User>> SqlMetadataStore::list_users() {
   return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<std::vector<User>> {
-    CAIRN_ASSIGN_OR_RETURN(
-        auto r, s.query(std::string("SELECT ") + kUserColumns + " FROM users ORDER BY name"));
+    CAIRN_ASSIGN_OR_RETURN(auto r, s.query(std::string("SELECT ") + kUserColumns +
+                                           ", delete_after FROM users ORDER BY name"));
     std::vector<User> out;
-    for (size_t i = 0; i < r.size(); ++i) out.push_back(user_from_row(r[i]));
+    for (size_t i = 0; i < r.size(); ++i) {
+      out.push_back(user_from_row(r[i]));
+      out.back().delete_after = r[i].get_optional_int(5);
+    }
     return out;
   });
 }
 
 Result<User> SqlMetadataStore::find_user(const std::string& name) {
   return sql::transact(*db_, TxMode::kRead, [&](Session& s) -> Result<User> {
-    CAIRN_ASSIGN_OR_RETURN(
-        auto r, s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE name=?1", name));
+    CAIRN_ASSIGN_OR_RETURN(auto r, s.query(std::string("SELECT ") + kUserColumns +
+                                               ", delete_after FROM users WHERE name=?1",
+                                           name));
     if (r.empty()) return make_error(ErrorCode::kNotFound, "no user named '" + name + "'");
-    return user_from_row(r[0]);
+    User user = user_from_row(r[0]);
+    user.delete_after = r[0].get_optional_int(5);
+    return user;
   });
 }
 
@@ -158,7 +164,10 @@ Result<bool> SqlMetadataStore::claim_token(int64_t user_id, int64_t token_id, in
 Result<void> SqlMetadataStore::set_user_disabled(int64_t user_id, bool disabled) {
   return db_->transact(TxMode::kWrite, [&](Session& s) -> Result<void> {
     CAIRN_ASSIGN_OR_RETURN(
-        auto r, s.query("UPDATE users SET disabled=?2 WHERE user_id=?1", user_id, disabled));
+        auto r,
+        s.query(disabled ? "UPDATE users SET disabled=1 WHERE user_id=?1"
+                         : "UPDATE users SET disabled=0, delete_after=NULL WHERE user_id=?1",
+                user_id));
     if (r.affected == 0) return make_error(ErrorCode::kNotFound, "no such user");
     return {};
   });

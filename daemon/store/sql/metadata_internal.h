@@ -286,6 +286,11 @@ class Tx {
   // Revokes the links `user` made into namespace `ns` that no share of theirs as an editor
   // covers any more: after a share is taken away or made read-only.
   Result<void> revoke_unshared_links(int64_t user, int64_t ns, int64_t now);
+  // Ends a share, as `cairn unshare` does, given its row (share_id, mount_namespace_id,
+  // mount_node_id, grantee_id, namespace_id, root_node_id): the grantee's mount is purged and
+  // journaled as "unshare" (their client keeps its copy as their own), the owner's log says so,
+  // and the grantee's links into the owner's folder are revoked.
+  Result<void> end_share(const Actor& a, const sql::Row& share);
 
   // The nodes a token limited to `scope` (a path of the user's view) reaches, each with
   // everything under it: what is at that path, and every folder or file shared with the user
@@ -616,6 +621,8 @@ class SqlMetadataStore final : public MetadataStore {
   Result<uint64_t> backup_to(const std::string& dest) override { return db_->backup_to(dest); }
   Result<int64_t> forget_ended_sessions(int64_t now) override;
   Result<StoreStats> stats() override;
+  Result<void> schedule_user_deletion(int64_t user_id, int64_t delete_after) override;
+  Result<std::vector<std::string>> purge_deleted_users(int64_t now) override;
 
   Result<Bytes> get_manifest(int64_t user_id, const Digest& digest,
                              const std::string& scope_path) override;

@@ -557,6 +557,11 @@ ALTER TABLE tokens ADD COLUMN parent_id {INT};
 CREATE INDEX tokens_parent ON tokens(parent_id) WHERE parent_id IS NOT NULL;
 )sql";
 
+// 16: a user's deletion (cairnd user delete): purged by the first gc at or after delete_after.
+constexpr const char* kMigration16 = R"sql(
+ALTER TABLE users ADD COLUMN delete_after {INT};
+)sql";
+
 // A migration's DDL: one text for both engines, in which {INT}, {BLOB}, {ID} and
 // {WITHOUT_ROWID} stand for what differs (INTEGER or BIGINT, BLOB or BYTEA, an INTEGER PRIMARY
 // KEY or an identity column, SQLite's WITHOUT ROWID or nothing); or, where the statements
@@ -567,7 +572,7 @@ struct Migration {
   const char* postgres;
 };
 
-constexpr std::array<Migration, 15> kMigrations = {{
+constexpr std::array<Migration, 16> kMigrations = {{
     {nullptr, kSqliteMigration1, kPostgresMigration1},
     {kMigration2, nullptr, nullptr},
     {nullptr, kSqliteMigration3, kPostgresMigration3},
@@ -583,6 +588,7 @@ constexpr std::array<Migration, 15> kMigrations = {{
     {kMigration13Columns, kSqliteMigration13, kPostgresMigration13},
     {kMigration14, nullptr, nullptr},
     {kMigration15, nullptr, nullptr},
+    {kMigration16, nullptr, nullptr},
 }};
 
 // The DDL of `m` for one engine: its text for both with the words replaced, then its text for

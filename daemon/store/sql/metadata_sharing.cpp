@@ -111,21 +111,24 @@ Result<void> SqlMetadataStore::unshare(const Actor& actor, const std::string& pa
         return make_error(ErrorCode::kNotFound, path + " is not shared with '" + grantee + "'");
       }
     }
-    // The mount goes for good (not to the grantee's trash: there is nothing in it to restore).
-    CAIRN_RETURN_IF_ERROR(s.query("DELETE FROM shares WHERE share_id=?1", r[0].get_int(0)));
-    CAIRN_RETURN_IF_ERROR(
-        s.query("UPDATE nodes SET deleted_at=?3, purged_at=?3 WHERE namespace_id=?1 AND "
-                "node_id=?2",
-                r[0].get_int(1), r[0].get_int(2), actor.now));
-    // "unshare", not "delete": the grantee's client keeps its copy as the grantee's own.
-    CAIRN_RETURN_IF_ERROR(tx.journal(actor, r[0].get_int(1), r[0].get_int(2), "unshare"));
-    // The owner's log says so too (a shared file or folder the owner has deleted since: its
-    // entry says where it was).
-    CAIRN_RETURN_IF_ERROR(tx.journal(actor, r[0].get_int(4), r[0].get_int(5), "unshare"));
-    // What they can no longer reach, they can no longer publish.
-    CAIRN_RETURN_IF_ERROR(tx.revoke_unshared_links(r[0].get_int(3), r[0].get_int(4), actor.now));
-    return {};
+    return tx.end_share(actor, r[0]);
   });
+}
+
+Result<void> Tx::end_share(const Actor& a, const sql::Row& share) {
+  // The mount goes for good (not to the grantee's trash: there is nothing in it to restore).
+  CAIRN_RETURN_IF_ERROR(s_.query("DELETE FROM shares WHERE share_id=?1", share.get_int(0)));
+  CAIRN_RETURN_IF_ERROR(
+      s_.query("UPDATE nodes SET deleted_at=?3, purged_at=?3 WHERE namespace_id=?1 AND "
+               "node_id=?2",
+               share.get_int(1), share.get_int(2), a.now));
+  // "unshare", not "delete": the grantee's client keeps its copy as the grantee's own.
+  CAIRN_RETURN_IF_ERROR(journal(a, share.get_int(1), share.get_int(2), "unshare"));
+  // The owner's log says so too (a shared file or folder the owner has deleted since: its
+  // entry says where it was).
+  CAIRN_RETURN_IF_ERROR(journal(a, share.get_int(4), share.get_int(5), "unshare"));
+  // What they can no longer reach, they can no longer publish.
+  return revoke_unshared_links(share.get_int(3), share.get_int(4), a.now);
 }
 
 Result<std::vector<ShareInfo>> SqlMetadataStore::shares(const Actor& actor,
