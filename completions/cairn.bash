@@ -70,21 +70,23 @@ _cairnd() {
   case "${words[1]}" in
     user)
       if ((cword == 2)); then
-        COMPREPLY=($(compgen -W "add list quota disable enable" -- "$cur"))
+        COMPREPLY=($(compgen -W "add list quota disable enable delete" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "--data --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "--grace --end-shares --data --json --help" -- "$cur"))
       fi ;;
     token)
       if ((cword == 2)); then
         COMPREPLY=($(compgen -W "create list revoke" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "--label --expires --read-only --path --data --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "--label --expires --read-only --path --data --json --help" -- "$cur"))
       fi ;;
-    init) COMPREPLY=($(compgen -W "--data --metadata --blobs --chunk-min --chunk-avg --chunk-max --help" -- "$cur")) ;;
-    serve) COMPREPLY=($(compgen -W "--data --listen --workers --tls-cert --tls-key --allow-plain-http --rate-limit --idle-timeout --max-connections --help" -- "$cur")) ;;
-    gc) COMPREPLY=($(compgen -W "--data --grace --help" -- "$cur")) ;;
-    migrate|retention) COMPREPLY=($(compgen -W "--data --help" -- "$cur")) ;;
-    *) COMPREPLY=($(compgen -W "init serve user token gc retention migrate --help --version" -- "$cur")) ;;
+    init) COMPREPLY=($(compgen -W "--data --metadata --blobs --chunk-min --chunk-avg --chunk-max --json --help" -- "$cur")) ;;
+    serve) COMPREPLY=($(compgen -W "--data --listen --workers --tls-cert --tls-key --allow-plain-http --rate-limit --idle-timeout --max-connections --log-level --metrics-token-file --json --help" -- "$cur")) ;;
+    gc) COMPREPLY=($(compgen -W "--data --grace --json --help" -- "$cur")) ;;
+    check) COMPREPLY=($(compgen -W "--data --read-data --read-data-subset --max-rate --progress --json --help" -- "$cur")) ;;
+    backup) COMPREPLY=($(compgen -W "--data --to --json --help" -- "$cur")) ;;
+    migrate|retention|stats) COMPREPLY=($(compgen -W "--data --json --help" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -W "init serve user token gc check retention migrate backup stats --help --version" -- "$cur")) ;;
   esac
 }
 complete -F _cairnd cairnd

@@ -64,7 +64,7 @@ complete -c cairn -n '__fish_seen_subcommand_from push pull put get' -l transfer
 complete -c cairn -n '__fish_seen_subcommand_from push put' -l hash-threads -r -d 'Hashing threads'
 complete -c cairn -n '__fish_seen_subcommand_from put get' -F
 
-set -l cairnd_cmds init serve user token gc retention migrate
+set -l cairnd_cmds init serve user token gc check retention migrate backup stats
 complete -c cairnd -f
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a init -d 'Create a data folder'
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a serve -d 'Serve the HTTP API'
@@ -73,9 +73,18 @@ complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a token -d
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a gc -d 'Collect unreferenced chunks and packs'
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a migrate -d 'Apply pending schema migrations'
 complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a retention -d 'How long gc keeps history and trash'
+complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a check -d 'Verify the store'
+complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a backup -d 'Copy the SQLite metadata'
+complete -c cairnd -n "not __fish_seen_subcommand_from $cairnd_cmds" -a stats -d 'What the store holds'
+complete -c cairnd -l json -d 'Print one JSON object'
+complete -c cairnd -n '__fish_seen_subcommand_from backup' -l to -r -F -d 'The new file to write'
+complete -c cairnd -n '__fish_seen_subcommand_from user' -l grace -r -d 'Purge after this long'
+complete -c cairnd -n '__fish_seen_subcommand_from user' -l end-shares -d 'End what they share with others'
+complete -c cairnd -n '__fish_seen_subcommand_from serve' -l log-level -r -a 'debug info warn error'
+complete -c cairnd -n '__fish_seen_subcommand_from serve' -l metrics-token-file -r -F -d 'Token that may read /metrics'
 complete -c cairnd -n '__fish_seen_subcommand_from init' -l metadata -r -d 'postgresql:// URL or SQLite file'
 complete -c cairnd -n '__fish_seen_subcommand_from init' -l blobs -r -d 's3:// URL or folder'
-complete -c cairnd -n '__fish_seen_subcommand_from user' -a 'add list quota disable enable'
+complete -c cairnd -n '__fish_seen_subcommand_from user' -a 'add list quota disable enable delete'
 complete -c cairnd -n '__fish_seen_subcommand_from token' -a 'create list revoke'
 complete -c cairnd -n '__fish_seen_subcommand_from token' -l expires -r -d 'Refuse the token after this long'
 complete -c cairnd -n '__fish_seen_subcommand_from token' -l read-only -d 'The token changes nothing'

@@ -11,6 +11,8 @@ UserDeleteTest: `cairnd user delete` disables at once; the first gc after the gr
 purges the user, their files and what only they needed, while what they shared with others ends
 as an unshare does; `user enable` before then cancels.
 
+CompletionsTest: the shell completions know every command and subcommand the binaries do.
+
 ObservabilityTest: /metrics has per-route latency histograms and answers loopback, or the token of
 --metrics-token-file, and nobody a proxy relays; access log lines are JSON with the user and the
 client address and never a token; --log-level drops what is below it.
@@ -299,6 +301,39 @@ class UserDeleteTest(CairnTestCase):
                          "not_found")
         self.assertEqual(self.admin("user", "delete", "carol", "--grace", "soon",
                                     expect=2)["error"]["code"], "invalid_argument")
+
+
+COMPLETIONS = os.path.join(os.path.dirname(__file__), "..", "..", "completions")
+
+
+def subcommands(binary, *words):
+    """The subcommand names `binary WORDS --help` lists."""
+    text = run([binary, *words, "--help"], check=True).stdout
+    if "Subcommands:" not in text:
+        return []
+    return [line.split()[0] for line in text.split("Subcommands:")[1].splitlines()
+            if line.startswith("  ") and line.strip()]
+
+
+class CompletionsTest(unittest.TestCase):
+
+    def test_every_command_is_completed_in_every_shell(self):
+        files = {name: open(os.path.join(COMPLETIONS, name)).read()
+                 for name in ("cairn.bash", "_cairn", "cairn.fish")}
+        # The part of each file about cairnd, and the part about cairn.
+        marks = {"cairn.bash": "_cairnd()", "_cairn": "_cairnd_cmd()", "cairn.fish": "cairnd_cmds"}
+        daemon = {f: files[f].split(mark, 1)[1] for f, mark in marks.items()}
+        client = {f: files[f].split(mark, 1)[0] for f, mark in marks.items()}
+        cases = [(CAIRN_BIN, client, []), (CAIRND, daemon, []), (CAIRND, daemon, ["user"]),
+                 (CAIRND, daemon, ["token"])]
+        for binary, texts, words in cases:
+            names = subcommands(binary, *words)
+            self.assertTrue(names, f"{binary} {words} lists subcommands")
+            for shell, text in texts.items():
+                for name in names:
+                    self.assertRegex(text, r"(?<![\w-])" + name + r"(?![\w-])",
+                                     f"{shell} does not complete {os.path.basename(binary)} "
+                                     f"{' '.join(words + [name])}")
 
 
 class ObservabilityTest(CairnTestCase):
