@@ -6,6 +6,7 @@
 #   scripts/package.sh --from build-asan # package an existing build tree instead (CI packages the
 #                                        # sanitized tree it tested, saving a second compile)
 #   CAIRN_DEB_COMPRESSION=gzip scripts/package.sh   # faster to build than the default xz
+#   CAIRN_DEB_STRIP=OFF scripts/package.sh          # keep the binaries' symbols
 #
 # The packages land in BUILD/packages/, whose path is printed last. The build tree is configured
 # with the install prefix /usr, which the unit files and /etc/default/cairnd name.
@@ -17,7 +18,7 @@ from=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --from) from=${2:?--from needs a build folder}; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "package.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,7 +44,8 @@ echo "== cpack"
 out="$(cd "$build" && pwd)/packages"
 rm -rf "$out"
 (cd "$build" && cpack -G DEB -B "$out" \
-  -D CPACK_DEBIAN_COMPRESSION_TYPE="${CAIRN_DEB_COMPRESSION:-xz}" >cpack.log 2>&1) || {
+  -D CPACK_DEBIAN_COMPRESSION_TYPE="${CAIRN_DEB_COMPRESSION:-xz}" \
+  -D CPACK_STRIP_FILES="${CAIRN_DEB_STRIP:-ON}" >cpack.log 2>&1) || {
   cat "$build/cpack.log" >&2
   exit 1
 }

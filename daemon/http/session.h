@@ -290,6 +290,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void on_header(beast::error_code ec, size_t /*bytes*/) {
     idle_.reset();  // Busy now: not to be closed to make room.
+    // A head that fails to parse is logged as what it is, not as the previous request on this
+    // connection.
+    request_ = api::HttpRequest{};
     route_ = -1;
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
         ec == beast::error::timeout || ec == asio::error::operation_aborted ||
@@ -310,7 +313,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     begin_request();
     const auto& head = header_parser_->get();
-    request_ = api::HttpRequest{};
     request_.method = std::string(head.method_string());
     request_.set_target(std::string(head.target()));
     request_.authorization = std::string(head[bhttp::field::authorization]);

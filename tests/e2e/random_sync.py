@@ -267,7 +267,7 @@ class RandomSyncTest(unittest.TestCase):
     # this workload too, with kills, for thousands of steps by hand).
     _DEFAULT = "1" if os.environ.get("CAIRN_E2E_BACKEND") == "postgres+s3" else "2"
     SEEDS = [int(s) for s in os.environ.get("CAIRN_RANDOM_SEEDS", _DEFAULT).split(",")]
-    STEPS = int(os.environ.get("CAIRN_RANDOM_STEPS", "150"))
+    STEPS = int(os.environ.get("CAIRN_RANDOM_STEPS", "120"))
 
     def run_seed(self, seed, **kwargs):
         r = RandomRun(seed, steps=self.STEPS, **kwargs)

@@ -20,6 +20,7 @@ client address and never a token; --log-level drops what is below it.
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import threading
@@ -400,6 +401,25 @@ class ObservabilityTest(CairnTestCase):
             text = f.read()
         self.assertNotIn(self.token, text)
         self.assertNotIn(self.metrics_token, text)
+
+        # A malformed head after a good request on the same connection is logged as itself.
+        os.unlink(self.daemon.stderr_path)
+        self.daemon.start()
+        host, port = self.daemon.url.split("//")[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                         self.token.encode() + b"\r\n\r\n")
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += conn.recv(4096)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
+            conn.sendall(b"NOT A REQUEST\x01\r\n\r\n")
+            while conn.recv(4096):
+                pass
+        self.daemon.stop()
+        bad = [l for l in self.log_lines() if l["event"] == "request" and l["status"] == 400]
+        self.assertEqual(len(bad), 1, self.log_lines())
+        self.assertEqual((bad[0]["path"], bad[0]["user"]), ("", ""))
 
         # At warn, requests are not logged.
         os.unlink(self.daemon.stderr_path)
