@@ -59,12 +59,13 @@ struct ServeFlags {
 };
 
 // The token that may read /metrics from other hosts: the file's first line. A file others can
-// read is refused, as ssh refuses a key file others can read.
+// read (or its group write) is refused, as ssh refuses a key file others can read; 600 and 640
+// pass.
 Result<std::string> read_metrics_token(const std::string& file) {
   if (file.empty()) return std::string();
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) return errno_error("--metrics-token-file " + file);
-  if ((st.st_mode & 077) != 0) {
+  if ((st.st_mode & 027) != 0) {
     return make_error(ErrorCode::kInvalidArgument,
                       "--metrics-token-file " + file +
                           " can be read by others: chmod 600 it (or 640 for a group)");
@@ -251,10 +252,11 @@ void add_setup_commands(CLI::App& app, CommandContext& ctx) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
   serve
-      ->add_option("--metrics-token-file", flags.metrics_token_file,
-                   "A file (mode 600) whose first line is a token that may read /metrics from "
-                   "other hosts, sent as Authorization: Bearer TOKEN (Prometheus: "
-                   "bearer_token_file). Without it /metrics answers loopback clients only")
+      ->add_option(
+          "--metrics-token-file", flags.metrics_token_file,
+          "A file (mode 600 or 640) whose first line is a token that may read /metrics from "
+          "other hosts, sent as Authorization: Bearer TOKEN (Prometheus: "
+          "bearer_token_file). Without it /metrics answers loopback clients only")
       ->type_name("FILE");
   serve->callback([&ctx] { ctx.exit_code = cmd_serve(ctx.data, flags); });
 

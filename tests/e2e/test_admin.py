@@ -374,11 +374,18 @@ class ObservabilityTest(CairnTestCase):
         self.assertEqual(http("GET", self.daemon.url + "/healthz", headers=relayed)[0], 200)
 
     def test_a_token_file_others_can_read_is_refused(self):
-        os.chmod(self.token_file, 0o644)
-        result = run([CAIRND, "serve", "--data", self.daemon.data_dir, "--listen", "127.0.0.1:0",
-                      "--metrics-token-file", self.token_file])
-        self.assertEqual(result.returncode, 2, result.stderr)
-        self.assertIn("chmod 600", result.stderr)
+        for mode in (0o644, 0o660, 0o604):
+            os.chmod(self.token_file, mode)
+            result = run([CAIRND, "serve", "--data", self.daemon.data_dir, "--listen",
+                          "127.0.0.1:0", "--metrics-token-file", self.token_file])
+            self.assertEqual(result.returncode, 2, f"{oct(mode)}: {result.stderr}")
+            self.assertIn("chmod 600", result.stderr)
+        # Readable by a group (the service's own, say) is fine.
+        os.chmod(self.token_file, 0o640)
+        self.daemon.stop()
+        self.daemon.start("--metrics-token-file", self.token_file)
+        self.assertEqual(http("GET", self.daemon.url + "/metrics", token=self.metrics_token,
+                              headers={"X-Forwarded-For": "203.0.113.9"})[0], 200)
 
     def log_lines(self):
         with open(self.daemon.stderr_path) as f:
