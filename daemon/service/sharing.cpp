@@ -1,6 +1,7 @@
 // Links: URLs that download one file, or a folder as a tar stream, without a token.
 
 #include <algorithm>
+#include <ctime>
 
 #include "common/manifest.h"
 #include "common/pack.h"
@@ -103,7 +104,10 @@ class LinkStreamImpl final : public LinkStream {
     m.kind = e.kind;
     m.size = e.size;
     m.mode = e.mode;
-    m.mtime_seconds = e.mtime_ns / 1'000'000'000;
+    // A folder listed without a time (a download's listing gives none) dates from now: an
+    // archive's reader would otherwise set it to 1970.
+    const bool undated = e.kind == protocol::NodeKind::kFolder && e.mtime_ns <= 0;
+    m.mtime_seconds = undated ? opened_seconds_ : e.mtime_ns / 1'000'000'000;
     m.link_target = e.symlink_target;
     return m;
   }
@@ -173,6 +177,7 @@ class LinkStreamImpl final : public LinkStream {
   store::MetadataStore& metadata_;
   store::BlobStore& blobs_;
   store::LinkTarget target_;
+  const int64_t opened_seconds_ = static_cast<int64_t>(std::time(nullptr));
   bool tar_ = false;
   std::optional<ZipLayout> zip_;  // A folder sent as a zip.
   uint32_t crc_ = 0;              // Of the file being sent, so far (zip).

@@ -293,7 +293,7 @@ class WebRoutes {
       if (!path) return error_page(who.viewer, path.error());
       auto search = req.query.find("q");
       const bool searching = search != req.query.end() && !search->second.empty();
-      auto listing = s_.files().list(who.ctx, *path, searching);
+      auto listing = searching ? tree_below(who.ctx, *path) : s_.files().list(who.ctx, *path);
       if (!listing) return error_page(who.viewer, listing.error());
       if (listing->entries.size() == 1 && listing->entries[0].path == *path &&
           listing->entries[0].kind != protocol::NodeKind::kFolder) {
@@ -353,6 +353,24 @@ class WebRoutes {
     return page(200, who.viewer, name_of(entry.path), file_body(who.viewer, view));
   }
 
+  // Everything below `path` that the caller may read, what others share with them included: a
+  // shared folder is listed from its owner's tree, after the listing that holds it (as `cairn
+  // get` does). One deleted by its owner in between is passed over.
+  Result<protocol::ListResponse> tree_below(const RequestContext& ctx, const std::string& path) {
+    CAIRN_ASSIGN_OR_RETURN(auto tree, s_.files().list(ctx, path, true));
+    std::vector<std::string> mounts;
+    for (const auto& e : tree.entries) {
+      if (e.kind == protocol::NodeKind::kFolder && !e.share_role.empty()) mounts.push_back(e.path);
+    }
+    for (const auto& mount : mounts) {
+      auto inside = s_.files().list(ctx, mount, true);
+      if (!inside && inside.error().code() == ErrorCode::kNotFound) continue;
+      if (!inside) return std::move(inside).error();
+      for (auto& e : inside->entries) tree.entries.push_back(std::move(e));
+    }
+    return tree;
+  }
+
   // A listed entry as a stream reads it, at `relative` inside what is sent ("" for a file alone).
   static store::LinkedEntry linked(const protocol::Entry& e, std::string relative) {
     return {std::move(relative), e.kind, e.size, e.mode, e.mtime_ns, e.manifest, e.symlink_target};
@@ -401,15 +419,12 @@ class WebRoutes {
       }
       return make_error(ErrorCode::kNotFound, "this file has no such version");
     }
-    CAIRN_ASSIGN_OR_RETURN(auto tree, s_.files().list(ctx, path, true));
+    CAIRN_ASSIGN_OR_RETURN(auto tree, tree_below(ctx, path));
     store::LinkTarget t;
     t.kind = protocol::NodeKind::kFolder;
     t.name = path == "/" ? std::string("files") : name_of(path);
     const std::string prefix = path == "/" ? "/" : path + "/";
-    for (const auto& e : tree.entries) {
-      if (!e.shared_by.empty()) continue;  // A shared folder is listed on its own.
-      t.entries.push_back(linked(e, e.path.substr(prefix.size())));
-    }
+    for (const auto& e : tree.entries) t.entries.push_back(linked(e, e.path.substr(prefix.size())));
     return t;
   }
 

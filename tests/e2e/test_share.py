@@ -197,6 +197,27 @@ class SharingTest(CairnTestCase):
         self.assertEqual(self.bob("shares")["shares"], [])
         self.bob("ls", "/mine/report.txt", expect_exit=6)
 
+    def test_get_of_a_whole_tree_takes_what_is_shared_and_passes_over_what_its_owner_deleted(self):
+        src = self.path("src")
+        write(os.path.join(src, "kept", "a.txt"), "shared and kept\n")
+        write(os.path.join(src, "gone", "b.txt"), "shared, then deleted by alice\n")
+        write(os.path.join(src, "single.txt"), "one shared file\n")
+        self.alice("put", os.path.join(src, "kept"), os.path.join(src, "gone"),
+                   os.path.join(src, "single.txt"), "/")
+        for path in ("/kept", "/gone", "/single.txt"):
+            self.alice("share", path, "bob")
+        self.alice("rm", "-r", "/gone")
+        # Bob's ls still shows the dead share, so that he can leave it ...
+        self.assertEqual(sorted(e["path"] for e in self.bob("ls", "/Shared")["entries"]),
+                         ["/Shared/gone", "/Shared/kept", "/Shared/single.txt"])
+        # ... while a backup of his whole tree is not stopped by it (it was exit 6).
+        out = self.path("bob-backup")
+        got = self.bob("get", "/", out)
+        self.assertEqual(got["errors"], [], got)
+        self.assertEqual(read(os.path.join(out, "Shared", "kept", "a.txt")), "shared and kept\n")
+        self.assertEqual(read(os.path.join(out, "Shared", "single.txt")), "one shared file\n")
+        self.assertFalse(os.path.exists(os.path.join(out, "Shared", "gone")))
+
     def test_a_share_that_ends_leaves_the_grantee_their_copy_unsynced_and_says_so(self):
         a, b = self.path("a"), self.path("b")
         for i in range(4):

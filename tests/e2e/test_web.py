@@ -5,11 +5,14 @@ Screenshots of the main pages, at a desktop's and a phone's width, are kept in
 $CAIRN_ARTIFACTS_DIR/web (default: the system's temp folder, cairn-artifacts/web)."""
 
 import http.client
+import io
 import json
 import os
 import shutil
 import struct
+import tarfile
 import tempfile
+import time
 import unittest
 import urllib.parse
 import zipfile
@@ -526,6 +529,47 @@ class WebRoutesTest(CairnTestCase):
                                              "token=" + urllib.parse.quote(self.token))
         self.assertEqual(status, 303, body)
         return headers["set-cookie"].split("cairn_session=")[1].split(";")[0]
+
+    def test_what_others_share_is_searched_and_downloaded_with_the_rest(self):
+        src = self.path("shared")
+        write(os.path.join(src, "plans", "q3 report.txt"), "plans\n")
+        write(os.path.join(src, "one.txt"), "a single shared file\n")
+        write(os.path.join(src, "old", "report-draft.txt"), "to be deleted\n")
+        self.alice("put", os.path.join(src, "plans"), os.path.join(src, "one.txt"),
+                   os.path.join(src, "old"), "/")
+        bob_token = self.daemon.add_user("bob")
+        for path in ("/plans", "/one.txt", "/old"):
+            self.alice("share", path, "bob")
+        self.alice("rm", "-r", "/old")  # Shared, then deleted by its owner.
+        bob = dict(self.env, CAIRN_SERVER=self.base, CAIRN_TOKEN=bob_token)
+        self.cairn("mkdir", "/own", env=bob, check=True)
+        status, headers, _ = self.request("POST", "/web/signin", None, {"Origin": self.base},
+                                          "token=" + urllib.parse.quote(bob_token))
+        secret = headers["set-cookie"].split("cairn_session=")[1].split(";")[0]
+
+        # A search from the top finds what is shared with him; the deleted folder is no error.
+        status, _, page = self.request("GET", "/web/files/?q=report", secret)
+        self.assertEqual(status, 200, page[:300])
+        self.assertIn('href="/web/files/Shared/plans/q3%20report.txt"', page.decode())
+        self.assertNotIn("draft", page.decode())
+        # His whole tree, as zip and as tar, holds the shared folder's files and the shared file.
+        before = int(time.time()) - 5
+        status, _, body = self.request("GET", "/web/download/?format=zip", secret)
+        self.assertEqual(status, 200, body[:300])
+        with zipfile.ZipFile(io.BytesIO(body)) as z:
+            self.assertIsNone(z.testzip())
+            self.assertEqual(z.read("files/Shared/plans/q3 report.txt"), b"plans\n")
+            self.assertEqual(z.read("files/Shared/one.txt"), b"a single shared file\n")
+            self.assertIn("files/own/", z.namelist())
+            self.assertFalse([n for n in z.namelist() if "old" in n], z.namelist())
+            # A folder's date is the download's, not 1970.
+            own = z.getinfo("files/own/")
+            self.assertGreaterEqual(own.date_time[0], 2024, own.date_time)
+        status, _, body = self.request("GET", "/web/download/Shared/", secret)
+        self.assertEqual(status, 200, body[:300])
+        with tarfile.open(fileobj=io.BytesIO(body)) as t:
+            self.assertEqual(t.extractfile("Shared/plans/q3 report.txt").read(), b"plans\n")
+            self.assertGreaterEqual(t.getmember("Shared/plans").mtime, before)
 
     def test_upload_routes_refuse_what_the_page_would_not_send(self):
         secret = self.sign_in()

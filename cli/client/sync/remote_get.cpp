@@ -432,8 +432,11 @@ Result<std::vector<Entry>> list_remote_tree(ApiClient& api, const std::string& p
     out.push_back(std::move(e));
   }
   for (const auto& mount : mounts) {
-    CAIRN_ASSIGN_OR_RETURN(auto inside, list_remote_tree(api, mount, at_ms));
-    for (size_t i = 1; i < inside.size(); ++i) out.push_back(std::move(inside[i]));
+    auto inside = list_remote_tree(api, mount, at_ms);
+    // Its owner deleted it after the first listing: as if that listing came a moment later.
+    if (!inside && inside.error().code() == ErrorCode::kNotFound) continue;
+    if (!inside) return std::move(inside).error();
+    for (size_t i = 1; i < inside->size(); ++i) out.push_back(std::move((*inside)[i]));
   }
   return out;
 }

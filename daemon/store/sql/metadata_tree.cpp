@@ -667,6 +667,12 @@ Result<Listing> SqlMetadataStore::list_tree(const Actor& actor, const std::strin
       if (p.mount == nullptr) {
         CAIRN_RETURN_IF_ERROR(tx.mark_mount(actor, e));
         if (e.deleted) continue;  // A shared file its owner has deleted.
+        if (e.kind == NodeKind::kFolder && !e.share_role.empty()) {
+          // A shared folder its owner has deleted has nothing to list: a reader of the whole
+          // tree (get, a download) passes over it. `ls` of its parent still shows it.
+          CAIRN_ASSIGN_OR_RETURN(const Mount* m, tx.mount_at(actor, e.path));
+          if (m != nullptr && m->root_path.empty()) continue;
+        }
       }
       // A mount stands for another namespace's folder: its content is listed from there.
       if (e.kind == NodeKind::kFolder && e.share_role.empty()) folders.emplace(e.node_id, e.path);

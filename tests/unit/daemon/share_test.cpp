@@ -693,6 +693,15 @@ TEST_P(ShareTest, ARecursiveListingHoldsEverythingBelowWithSharedFoldersAsMounts
   EXPECT_EQ(top->entries[2].share_role, "viewer");  // The mount, not listed into.
   EXPECT_EQ(paths(services_->files().list(bob_, "/Shared/d", true)),
             (std::vector<std::string>{"/Shared/d/b.txt", "/Shared/d/e", "/Shared/d/e/c.txt"}));
+
+  // Deleted by its owner, the shared folder has nothing to list: a listing of bob's whole tree
+  // passes over it (and still succeeds), while `ls /Shared` shows it so that he can leave it.
+  ASSERT_EQ(op(OpKind::kDelete, "/t/d").status, OpStatus::kOk);
+  EXPECT_EQ(paths(services_->files().list(bob_, "/", true)),
+            (std::vector<std::string>{"/Shared", "/mine", "/mine/m.txt"}));
+  EXPECT_EQ(paths(services_->files().list(bob_, "/Shared", false)),
+            std::vector<std::string>{"/Shared/d"});
+  EXPECT_EQ(services_->files().list(bob_, "/Shared/d", true).error().code(), ErrorCode::kNotFound);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, ShareTest,
