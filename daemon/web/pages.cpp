@@ -258,8 +258,11 @@ std::string links_body(const Viewer& viewer, const protocol::LinksResponse& link
   if (!created.empty()) {
     out +=
         "<div class=\"created\"><p>Anyone with this URL can download it. It is shown only "
-        "now:</p><input type=\"text\" id=\"new-link\" readonly value=\"" +
-        escape(created) + "\"></div>";
+        "now:</p><div class=\"copy-line\"><input type=\"text\" id=\"new-link\" readonly "
+        "aria-label=\"The new link\" value=\"" +
+        escape(created) +
+        "\"><button type=\"button\" class=\"copy\" data-copy=\"new-link\" hidden>Copy</button>"
+        "</div></div>";
   }
   std::vector<const protocol::LinkInfo*> live;
   for (const auto& l : links.links) {

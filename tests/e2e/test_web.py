@@ -89,8 +89,8 @@ class WebPageTest(CairnTestCase):
         self.cairn("-C", self.work, "push", check=True)
         self.browser.reset()
 
-    def shot(self, name):
-        self.browser.screenshot(os.path.join(ARTIFACTS, name + ".png"))
+    def shot(self, name, browser=None):
+        (browser or self.browser).screenshot(os.path.join(ARTIFACTS, name + ".png"))
 
     def alice(self, *args):
         """What `cairn ARGS` prints, run as alice against the server."""
@@ -449,6 +449,14 @@ class WebPageTest(CairnTestCase):
         b.wait_for_url("/web/links")
         url = b.find("#new-link").attribute("value")
         self.assertTrue(url.startswith(self.base + "/l/"), url)
+        # Its Copy button puts it on the clipboard.
+        b.cdp("Browser.grantPermissions", origin=self.base,
+              permissions=["clipboardReadWrite", "clipboardSanitizedWrite"])
+        b.find("button.copy").click()
+        b.wait(lambda: b.find("button.copy").text == "Copied", "the copy")
+        self.assertEqual(b.execute_async(
+            "navigator.clipboard.readText().then(arguments[0], e => arguments[0](String(e)))"),
+            url)
         self.shot("links")
         # Someone without an account opens it in a browser: a landing page, files one by one.
         with Browser(downloads=self.path("theirs")) as other:
@@ -457,7 +465,7 @@ class WebPageTest(CairnTestCase):
             names = [a.text for a in other.find_all("td.name a")]
             self.assertIn("notes.txt", names)
             self.assertIn("deep/inner.md", names)
-            self.shot("link-landing")
+            self.shot("link-landing", other)
             for a in other.find_all("td.name a"):
                 if a.text == "notes.txt":
                     a.click()
