@@ -3,14 +3,16 @@
 // paths, queries, cursors, link tokens and JSON bodies of every /v1 route.
 //
 // Input: "METHOD TARGET\nAUTH\nBODY". AUTH is "alice" (the owner of /docs), "bob" (a viewer of
-// it), "alice-web" or "bob-web" (their web page's session cookie and CSRF header), "none", or
-// sent as the Authorization header as written. In TARGET and BODY, "{link}" is a live link token
+// it), "alice-web" or "bob-web" (their web page's session cookie and CSRF header), "browser"
+// (no credentials, Accept: text/html, as a link's visitor), "none", or sent as the Authorization
+// header as written. In TARGET and BODY, "{link}" is a live link token
 // to /docs, "{cursor}" a change-feed cursor of alice's and "{csrf}" the web session's CSRF token,
 // so that mutations start from real ones. Checked for every request:
 // - the answer is a status of 100-599, never 500: bad input is the client's error (4xx);
 // - an error from the API (/v1, /l, the page's script routes /web/upload) is the protocol's JSON
 //   error body; an error from a web page is an HTML page with the security headers, and no page
-//   ever carries the marker "<cairn-fuzz" as markup (names and paths are escaped);
+//   ever carries the marker "<cairn-fuzz" as markup (names and paths are escaped; /docs holds a
+//   folder named with it); a browser is told that a link is missing by a page;
 // - what bob sends never changes alice's tree.
 
 #include <unistd.h>
@@ -68,7 +70,8 @@ struct Daemon {
     // Something to read, share and link to.
     expect_ok(call("POST", "/v1/commit", alice,
                    R"({"device":"fuzz","ops":[{"op":"mkdir","path":"/docs/sub"},)"
-                   R"({"op":"mkdir","path":"/private"}]})"));
+                   R"({"op":"mkdir","path":"/private"},)"
+                   R"({"op":"mkdir","path":"/docs/<cairn-fuzz q='1'>&amp;"}]})"));
     expect_ok(
         call("POST", "/v1/shares", alice, R"({"path":"/docs","user":"bob","role":"viewer"})"));
     const auto made = call("POST", "/v1/links", alice, R"({"path":"/docs"})");
@@ -107,11 +110,12 @@ struct Daemon {
   // web session cookie's value, if any.
   api::HttpResponse call(const std::string& method, std::string target,
                          const std::string& authorization, std::string body,
-                         const std::string& session = "") {
+                         const std::string& session = "", bool browser = false) {
     api::HttpRequest req;
     req.method = method;
     req.set_target(std::move(target));
     req.authorization = authorization;
+    if (browser) req.accept = "text/html,application/xhtml+xml,*/*;q=0.8";
     if (!session.empty()) {
       req.cookie = std::string(web::kSessionCookie) + "=" + session;
       req.csrf = web::csrf_token(session);
@@ -178,19 +182,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     replace_all(*text, "{cursor}", d.cursor);
     replace_all(*text, "{csrf}", session.empty() ? std::string() : web::csrf_token(session));
   }
-  const std::string authorization = who == "alice"                      ? d.alice
-                                    : who == "bob"                      ? d.bob
-                                    : who == "none" || !session.empty() ? std::string()
-                                                                        : std::string(who);
+  const bool browser = who == "browser";
+  const std::string authorization = who == "alice" ? d.alice
+                                    : who == "bob" ? d.bob
+                                    : who == "none" || browser || !session.empty()
+                                        ? std::string()
+                                        : std::string(who);
   const bool watch = who.starts_with("bob") && method != "GET" && method != "HEAD";
   const std::string before = watch ? d.alice_tree() : std::string();
   const std::string path = target.substr(0, target.find('?'));
   // A page route's errors are pages; a URL no route matches gets the API's JSON 404.
-  const bool page = path.starts_with("/web/") && !path.starts_with("/web/upload/") &&
-                    d.router.match(method, path).handler != nullptr;
+  const bool routed = d.router.match(method, path).handler != nullptr;
+  const bool page = path.starts_with("/web/") && !path.starts_with("/web/upload/") && routed;
 
   const api::HttpResponse r =
-      d.call(method, std::move(target), authorization, std::move(body), session);
+      d.call(method, std::move(target), authorization, std::move(body), session, browser);
   if (r.status == 500) std::fprintf(stderr, "500: %s\n", r.body.c_str());
   FUZZ_CHECK(r.status >= 100 && r.status < 600 && r.status != 500);
   if (r.content_type.starts_with("text/html")) {
@@ -203,7 +209,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     };
     FUZZ_CHECK(has("Content-Security-Policy") && has("X-Content-Type-Options"));
   }
-  if (r.status >= 400 && page) {
+  const bool missing_link = browser && routed && path.starts_with("/l/") && r.status == 404;
+  if (r.status >= 400 && (page || missing_link)) {
     FUZZ_CHECK(r.content_type == "text/html; charset=utf-8");
   } else if (r.status >= 400) {
     FUZZ_CHECK(r.content_type == "application/json");

@@ -145,6 +145,11 @@ def seeds():
         ("POST /web/upload/commit", "bob-web", json.dumps(
             {"device": "web", "ops": [{"op": "put", "path": "/Shared/docs/n", "manifest": h}]})),
         ("POST /web/signout", "alice-web", "csrf={csrf}"),
+        # A link's visitor in a browser: landing pages, a missing link as a page.
+        ("GET /l/{link}", "browser", ""),
+        ("GET /l/{link}/sub", "browser", ""),
+        ("GET /l/{link}?download=1&format=zip", "browser", ""),
+        ("HEAD /l/{link}x", "browser", ""),
     ]
     for i, (line, who, body) in enumerate(requests):
         yield "router", f"r{i}", f"{line}\n{who}\n{body}".encode()
