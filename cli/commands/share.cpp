@@ -185,12 +185,18 @@ bool open_in_browser(const std::string& url) {
   return waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-int run_web(CommandContext& ctx, bool no_open) {
+int run_web(CommandContext& ctx, const std::string& path, bool no_open) {
   Printer printer(mode_of(ctx));
   auto place = open_place(ctx);
   if (!place) return fail(printer, "web", place.error());
+  std::string open_path;
+  if (!path.empty()) {
+    auto t = resolve(ctx, *place, path);
+    if (!t) return fail(printer, "web", t.error());
+    open_path = t->remote;
+  }
   ApiClient api(place->endpoint);
-  auto made = api.web_signin();
+  auto made = api.web_signin(open_path);
   if (!made) return fail(printer, "web", made.error());
   // The server's answer is a path of its own; anything else is not followed.
   if (made->url.rfind("/web/signin?code=", 0) != 0) {
@@ -269,11 +275,14 @@ void add_share_commands(CLI::App& app, CommandContext& ctx) {
       "web",
       "Print a one-time URL that signs you in to the server's web page (browse, download, "
       "history, trash), and open it in your browser when there is one. It works once, within "
-      "five minutes, with your token's rights; the session it starts lasts 12 hours at most");
+      "five minutes, with your token's rights; the session it starts lasts 12 hours at most. "
+      "With PATH, the page opens on that folder or file");
+  static std::string web_path;
   static bool web_no_open = false;
+  web->add_option("PATH", web_path, path_help);
   web->add_flag("--no-open", web_no_open, "Only print the URL");
   add_output_flags(web, ctx);
-  web->callback([&ctx] { ctx.exit_code = run_web(ctx, web_no_open); });
+  web->callback([&ctx] { ctx.exit_code = run_web(ctx, web_path, web_no_open); });
 }
 
 }  // namespace cairn::cli

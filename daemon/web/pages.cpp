@@ -133,15 +133,20 @@ std::string layout(const Viewer& viewer, std::string_view title, std::string_vie
   return out + "</main></body></html>\n";
 }
 
-std::string signin_body(std::string_view error, std::string_view code, std::string_view code_user) {
+std::string signin_body(const SignInView& view) {
   std::string out = "<h1>Sign in</h1>";
-  if (!error.empty()) out += "<p class=\"error\" role=\"alert\">" + escape(error) + "</p>";
+  if (!view.error.empty()) {
+    out += "<p class=\"error\" role=\"alert\">" + escape(view.error) + "</p>";
+  }
   out += "<form class=\"signin\" method=\"post\" action=\"/web/signin\">";
-  if (!code.empty()) {
-    out += "<p>This link signs you in as <strong>" + escape(code_user) +
+  if (!view.next.empty()) {
+    out += "<input type=\"hidden\" name=\"next\" value=\"" + escape(view.next) + "\">";
+  }
+  if (!view.code.empty()) {
+    out += "<p>This link signs you in as <strong>" + escape(view.code_user) +
            "</strong>. It works once.</p><input type=\"hidden\" name=\"code\" value=\"" +
-           escape(code) + "\"><button type=\"submit\" id=\"continue\">Continue as " +
-           escape(code_user) + "</button>";
+           escape(view.code) + "\"><button type=\"submit\" id=\"continue\">Continue as " +
+           escape(view.code_user) + "</button>";
   } else {
     out +=
         "<label for=\"token\">Access token</label>"

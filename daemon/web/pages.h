@@ -21,8 +21,14 @@ struct Viewer {
 // A whole page around `body`.
 std::string layout(const Viewer& viewer, std::string_view title, std::string_view body);
 
-// The sign-in form. `code_user` (with `code`): the confirmation a sign-in link shows first.
-std::string signin_body(std::string_view error, std::string_view code, std::string_view code_user);
+// The sign-in form.
+struct SignInView {
+  std::string error;
+  std::string code;       // A sign-in link's code: the form confirms it (as `code_user`).
+  std::string code_user;  //
+  std::string next;       // The page to go to once signed in (safe_return_path), or "".
+};
+std::string signin_body(const SignInView& view);
 
 // Links to each folder on the way to `path`.
 std::string breadcrumb(std::string_view path);

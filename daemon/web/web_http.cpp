@@ -1,5 +1,6 @@
 #include "daemon/web/web_http.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/hash.h"
@@ -153,6 +154,15 @@ std::string content_disposition(std::string_view kind, std::string_view name) {
   }
   return std::string(kind) + "; filename=\"" + ascii + "\"; filename*=UTF-8''" +
          url_query_value(name);
+}
+
+bool safe_return_path(std::string_view target) {
+  if (!target.starts_with("/web/") || target.size() > 2048) return false;
+  for (std::string_view own : {"/web/signin", "/web/signout", "/web/static/", "/web/upload/"}) {
+    if (target.starts_with(own)) return false;
+  }
+  return std::all_of(target.begin(), target.end(),
+                     [](char c) { return c > 0x20 && c < 0x7f && c != '\\'; });
 }
 
 api::HttpResponse redirect(std::string location) {

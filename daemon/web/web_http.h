@@ -59,6 +59,12 @@ RangeRequest parse_range(std::string_view header, uint64_t size);
 // a plain ASCII fallback and the exact name as RFC 5987 filename*.
 std::string content_disposition(std::string_view kind, std::string_view name);
 
+// Whether the sign-in page may send the browser on to `target` (a request target as sent: path
+// and query, percent-encoded): one of the page's own pages ("/web/...", not sign-in, sign-out or
+// an asset), printable ASCII without a backslash, at most 2 KiB. Nothing else, so that a crafted
+// sign-in URL cannot send anyone to another site.
+bool safe_return_path(std::string_view target);
+
 // A redirect (303 See Other) to `location`, a path of this server.
 api::HttpResponse redirect(std::string location);
 

@@ -161,7 +161,11 @@ class WebRoutes {
     auto user = secret ? s_.identity().web_session_user(*secret)
                        : Result<store::User>(make_error(ErrorCode::kUnauthenticated, "signed out"));
     if (!user) {
-      if (form == nullptr) return redirect("/web/signin");
+      if (form == nullptr) {
+        // Back here once signed in: the page asked for, when the sign-in page may go there.
+        const bool back = req.method == "GET" && safe_return_path(req.target);
+        return redirect(back ? "/web/signin?next=" + url_query_value(req.target) : "/web/signin");
+      }
       return error_page({}, Error(ErrorCode::kUnauthenticated,
                                   "Your session has ended. Sign in again, then retry."));
     }
@@ -217,39 +221,52 @@ class WebRoutes {
     return res;
   }
 
+  // The page a sign-in goes on to, if the request names one it may go to.
+  static std::string return_path(const std::map<std::string, std::string>& fields) {
+    auto next = fields.find("next");
+    return next != fields.end() && safe_return_path(next->second) ? next->second : "";
+  }
+
   HttpResponse signin_form(const HttpRequest& req, const std::string&) {
+    SignInView view;
+    view.next = return_path(req.query);
     auto code = req.query.find("code");
-    if (code == req.query.end()) return page(200, {}, "Sign in", signin_body("", "", ""));
+    if (code == req.query.end()) return page(200, {}, "Sign in", signin_body(view));
     auto user = s_.identity().signin_code_user(code->second);
     if (!user) {
-      return page(401, {}, "Sign in",
-                  signin_body("This sign-in link has expired or was used already. Run cairn web "
-                              "again, or sign in with a token.",
-                              "", ""));
+      view.error =
+          "This sign-in link has expired or was used already. Run cairn web again, or sign in "
+          "with a token.";
+      return page(401, {}, "Sign in", signin_body(view));
     }
-    return page(200, {}, "Sign in", signin_body("", code->second, user->name));
+    view.code = code->second;
+    view.code_user = user->name;
+    return page(200, {}, "Sign in", signin_body(view));
   }
 
   HttpResponse signin(const HttpRequest& req, const std::string&) {
-    if (!same_origin(req)) {
-      return page(403, {}, "Sign in", signin_body("This form came from elsewhere.", "", ""));
-    }
     const auto form = parse_form(req.body);
+    SignInView view;
+    view.next = return_path(form);
+    if (!same_origin(req)) {
+      view.error = "This form came from elsewhere.";
+      return page(403, {}, "Sign in", signin_body(view));
+    }
     auto field = form.find("code");
     if (field == form.end()) field = form.find("token");
     if (field == form.end() || field->second.empty()) {
-      return page(400, {}, "Sign in", signin_body("Enter an access token.", "", ""));
+      view.error = "Enter an access token.";
+      return page(400, {}, "Sign in", signin_body(view));
     }
     auto session = s_.identity().start_web_session(field->second);
     if (!session) {
-      return page(401, {}, "Sign in",
-                  signin_body(session.error().code() == ErrorCode::kUnauthenticated
-                                  ? "That token or link is not valid: it may be mistyped, "
-                                    "revoked, expired or used already."
-                                  : session.error().message(),
-                              "", ""));
+      view.error = session.error().code() == ErrorCode::kUnauthenticated
+                       ? "That token or link is not valid: it may be mistyped, revoked, expired "
+                         "or used already."
+                       : session.error().message();
+      return page(401, {}, "Sign in", signin_body(view));
     }
-    HttpResponse res = redirect("/web/files/");
+    HttpResponse res = redirect(view.next.empty() ? "/web/files/" : view.next);
     res.headers.emplace_back("Set-Cookie",
                              session_cookie(session->secret, session->expires_at - s_.now(),
                                             over_tls(req, options_.tls)));

@@ -206,7 +206,8 @@ class WebPageTest(CairnTestCase):
         self.assertIn(b"docs/deep/inner.md", body)
         # Nothing without the session.
         status, headers, _ = self.request("GET", "/web/download/data.bin")
-        self.assertEqual((status, headers["location"]), (303, "/web/signin"))
+        self.assertEqual((status, headers["location"]),
+                         (303, "/web/signin?next=%2Fweb%2Fdownload%2Fdata.bin"))
 
     def test_hostile_names_and_content_render_as_text(self):
         b = self.browser
@@ -279,7 +280,7 @@ class WebPageTest(CairnTestCase):
         b.find("form.signout button").click()
         b.wait_for_url("/web/signin")
         status, headers, _ = self.request("GET", "/web/files/", secret)
-        self.assertEqual((status, headers["location"]), (303, "/web/signin"))
+        self.assertEqual((status, headers["location"]), (303, "/web/signin?next=%2Fweb%2Ffiles%2F"))
         # A wrong token is told so, and no cookie is set.
         b.find("#token").type("cairn_" + "0" * 64)
         b.find("#signin").click()
@@ -498,6 +499,24 @@ class WebPageTest(CairnTestCase):
         self.assertEqual(status, 404)
         self.assertIn(b"revoked", body)
 
+    def test_a_page_asked_for_signed_out_comes_after_the_sign_in(self):
+        b = self.browser
+        b.get(self.base + "/web/files/docs/deep/?sort=size")
+        b.wait_for_url("/web/signin?next=")
+        b.find("#token").type(self.token)
+        b.find("#signin").click()
+        b.wait_for_url("/web/files/docs/deep/?sort=size")
+        self.assertIn("inner.md", [a.text for a in b.find_all("td.name a")])
+        # cairn web PATH: the one-time link opens on that file.
+        made = self.cairn_json("web", "/docs/notes.txt", "--no-open",
+                               env=dict(self.env, CAIRN_SERVER=self.base))
+        self.assertTrue(made["url"].endswith("&next=%2Fweb%2Ffiles%2Fdocs%2Fnotes.txt"), made)
+        with Browser() as other:
+            other.get(made["url"])
+            other.find("#continue").click()
+            other.wait_for_url("/web/files/docs/notes.txt")
+            self.assertEqual(other.find("h1").text, "notes.txt")
+
     def test_cairn_web_signs_in_once(self):
         made = self.cairn_json("web", "--no-open", env=dict(self.env, CAIRN_SERVER=self.base))
         self.assertTrue(made["url"].startswith(self.base + "/web/signin?code="))
@@ -537,6 +556,26 @@ class WebRoutesTest(CairnTestCase):
                                              "token=" + urllib.parse.quote(self.token))
         self.assertEqual(status, 303, body)
         return headers["set-cookie"].split("cairn_session=")[1].split(";")[0]
+
+    def test_a_sign_in_goes_on_to_the_pages_own_pages_only(self):
+        form = "token=" + urllib.parse.quote(self.token) + "&next="
+        for asked, went in (("/web/files/data.bin", "/web/files/data.bin"),
+                            ("/web/trash?x=1", "/web/trash?x=1"),
+                            ("//evil.example/web/", "/web/files/"),
+                            ("https://evil.example/", "/web/files/"),
+                            ("/web/files/\r\nSet-Cookie:%20x=1", "/web/files/"),
+                            ("/web/signout", "/web/files/")):
+            status, headers, body = self.request("POST", "/web/signin", None,
+                                                 {"Origin": self.base},
+                                                 form + urllib.parse.quote(asked, safe=""))
+            self.assertEqual((status, headers.get("location")), (303, went), (asked, body))
+        # Signed out, a page sends the browser to the sign-in page with it as `next`; an
+        # action or the API does not.
+        status, headers, _ = self.request("GET", "/web/files/data.bin?sort=size")
+        self.assertEqual((status, headers["location"]),
+                         (303, "/web/signin?next=%2Fweb%2Ffiles%2Fdata.bin%3Fsort%3Dsize"))
+        status, _, page = self.request("GET", headers["location"])
+        self.assertIn(b'name="next" value="/web/files/data.bin?sort=size"', page)
 
     def test_what_others_share_is_searched_and_downloaded_with_the_rest(self):
         src = self.path("shared")

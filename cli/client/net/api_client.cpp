@@ -13,6 +13,7 @@
 
 #include "common/file_io.h"
 #include "common/hash.h"
+#include "common/remote_path.h"
 
 namespace cairn::client {
 namespace {
@@ -430,9 +431,15 @@ Result<protocol::SharesResponse> ApiClient::shares(const std::string& remote_pat
   return json_call<protocol::SharesResponse>("GET", "/v1/shares" + query, "", Retry::kYes);
 }
 
-Result<protocol::WebSignInResponse> ApiClient::web_signin() {
+Result<protocol::WebSignInResponse> ApiClient::web_signin(const std::string& open_path) {
   // Not retried: a retry after a lost answer would make a second code, and the first is lost.
-  return json_call<protocol::WebSignInResponse>("POST", "/v1/web/signin", "", Retry::kNo);
+  auto made = json_call<protocol::WebSignInResponse>("POST", "/v1/web/signin", "", Retry::kNo);
+  if (!made || open_path.empty() || open_path == "/") return made;
+  // The page's URL for the path (each name percent-encoded), as the query's `next`.
+  std::string page = "/web/files";
+  for (const auto& name : split_remote_path(open_path)) page += "/" + escape(name);
+  made->url += "&next=" + escape(page);
+  return made;
 }
 
 Result<protocol::LinkInfo> ApiClient::create_link(const protocol::LinkRequest& req) {

@@ -79,8 +79,9 @@ class ApiClient final : public RemoteTree {
   // `user` empty: leave a folder shared with us.
   Result<void> unshare(const std::string& remote_path, const std::string& user);
   Result<protocol::SharesResponse> shares(const std::string& remote_path);
-  // A one-time URL (relative) that signs its holder in to the web page as this token's user.
-  Result<protocol::WebSignInResponse> web_signin();
+  // A one-time URL (relative) that signs its holder in to the web page as this token's user;
+  // with `open_path` (a remote path), the page of that folder or file comes after the sign-in.
+  Result<protocol::WebSignInResponse> web_signin(const std::string& open_path = "");
   Result<protocol::LinkInfo> create_link(const protocol::LinkRequest& req);
   Result<protocol::LinksResponse> links();
   // By id, or (id 0) by the token at the end of its URL.

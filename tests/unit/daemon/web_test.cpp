@@ -100,6 +100,28 @@ TEST(WebHttpTest, OnlyThePagesOwnOriginMayPost) {
   EXPECT_TRUE(same_origin(req));
 }
 
+TEST(WebHttpTest, ASignInGoesOnOnlyToThePagesOwnPages) {
+  EXPECT_TRUE(safe_return_path("/web/files/docs/"));
+  EXPECT_TRUE(safe_return_path("/web/files/a%20b/c.txt?sort=size&order=desc"));
+  EXPECT_TRUE(safe_return_path("/web/trash"));
+  EXPECT_TRUE(safe_return_path("/web/download/docs/?format=zip"));
+  // Another site, however it is spelled.
+  EXPECT_FALSE(safe_return_path("https://evil.example/web/files/"));
+  EXPECT_FALSE(safe_return_path("//evil.example/web/files/"));
+  EXPECT_FALSE(safe_return_path("/\\evil.example/web/"));
+  EXPECT_FALSE(safe_return_path("/web/files/\\evil"));
+  EXPECT_FALSE(safe_return_path("javascript:alert(1)"));
+  // Header injection and what is not a page.
+  EXPECT_FALSE(safe_return_path("/web/files/\r\nSet-Cookie: x=1"));
+  EXPECT_FALSE(safe_return_path("/web/files/a b"));
+  EXPECT_FALSE(safe_return_path("/web/signin?next=/web/files/"));
+  EXPECT_FALSE(safe_return_path("/web/signout"));
+  EXPECT_FALSE(safe_return_path("/web/static/app.js"));
+  EXPECT_FALSE(safe_return_path("/v1/whoami"));
+  EXPECT_FALSE(safe_return_path(""));
+  EXPECT_FALSE(safe_return_path("/web/files/" + std::string(2100, 'a')));
+}
+
 TEST(WebHttpTest, RangesAreOnePartOrTheWhole) {
   auto r = parse_range("bytes=0-99", 1000);
   EXPECT_EQ(r.kind, RangeRequest::kPart);
@@ -180,6 +202,16 @@ TEST(PagesTest, HostileNamesAreShownAsText) {
   const std::string shown = file_body(viewer, fv);
   EXPECT_EQ(shown.find("<script>"), std::string::npos);
   EXPECT_NE(shown.find("&lt;/pre&gt;&lt;script&gt;steal()"), std::string::npos);
+}
+
+TEST(PagesTest, TheSignInFormCarriesWhereItGoesNextEscaped) {
+  SignInView view;
+  view.next = "/web/files/\"><script>x()</script>";
+  const std::string page = signin_body(view);
+  EXPECT_EQ(page.find("<script>"), std::string::npos);
+  EXPECT_NE(page.find("name=\"next\" value=\"/web/files/&quot;&gt;&lt;script&gt;"),
+            std::string::npos);
+  EXPECT_EQ(signin_body(SignInView{}).find("name=\"next\""), std::string::npos);
 }
 
 TEST(PagesTest, AViewerSeesNoWriteControls) {
