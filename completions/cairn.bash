@@ -50,7 +50,7 @@ _cairn() {
     share) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--role $common" -- "$cur")) || _filedir ;;
     unshare|shares) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir -d ;;
     link) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--expires --list --revoke $common" -- "$cur")) || _filedir ;;
-    web) COMPREPLY=($(compgen -W "--no-open $common" -- "$cur")) ;;
+    web) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--no-open $common" -- "$cur")) || _filedir ;;
     sync) COMPREPLY=($(compgen -W "--wait --timeout --watch --debounce --rescan --transfers --allow-mass-delete $common" -- "$cur")) ;;
     check-ignore) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "$common" -- "$cur")) || _filedir ;;
     put) [[ "$cur" == -* ]] && COMPREPLY=($(compgen -W "--delete --allow-mass-delete --transfers --hash-threads $common" -- "$cur")) || _filedir ;;

@@ -31,7 +31,7 @@ complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a put -d 'Up
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a get -d 'Download remote files and folders'
 complete -c cairn -n "not __fish_seen_subcommand_from $cairn_cmds" -a cat -d 'Write a remote file to stdout'
 complete -c cairn -l ca-cert -r -F -d 'Trust this CA for the server'
-complete -c cairn -n '__fish_seen_subcommand_from share unshare shares link' -F
+complete -c cairn -n '__fish_seen_subcommand_from share unshare shares link web' -F
 complete -c cairn -n '__fish_seen_subcommand_from share' -l role -r -a 'viewer editor' -d 'Role'
 complete -c cairn -n '__fish_seen_subcommand_from link' -l expires -r -d 'Stop working after this long'
 complete -c cairn -n '__fish_seen_subcommand_from link' -l list -d 'List your links'
