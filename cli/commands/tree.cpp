@@ -149,9 +149,10 @@ int run_history(CommandContext& ctx, const std::string& path) {
     const auto& v = h->versions[i];
     char buf[64];
     std::snprintf(buf, sizeof(buf), "%5lld  ", static_cast<long long>(v.version));
-    lines.push_back(buf + client::human_time(v.created_at) + "  " + client::human_bytes(v.size) +
-                    "  " + client::printable(v.author + "@" + v.device) +
-                    (i == 0 ? "  (current)" : ""));
+    lines.push_back(
+        buf + client::human_time(v.created_at) + "  " + client::human_bytes(v.size) + "  " +
+        client::printable((v.author.empty() ? "(deleted user)" : v.author) + "@" + v.device) +
+        (i == 0 ? "  (current)" : ""));
   }
   if (lines.empty()) lines.push_back("no versions");
   printer.document("history", protocol::encode_json(*h), lines);

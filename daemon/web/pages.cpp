@@ -11,6 +11,13 @@ namespace {
 using protocol::Entry;
 using protocol::NodeKind;
 
+// Who wrote a version: a version always names its device, and its author's name is gone only
+// when the user was deleted since.
+std::string author_name(std::string_view author, std::string_view device) {
+  if (author.empty() && !device.empty()) return "(deleted user)";
+  return std::string(author);
+}
+
 std::string name_of(std::string_view path) {
   const size_t slash = path.rfind('/');
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
@@ -86,7 +93,7 @@ std::string entry_row(const FolderView& view, size_t i) {
   out += "<td class=\"when\">" + escape(format_time(e.modified_at)) + "</td><td class=\"by\">";
   if (view.listing.attributions.size() == view.listing.entries.size()) {
     const auto& a = view.listing.attributions[i];
-    out += escape(a.author);
+    out += escape(author_name(a.author, a.device));
     if (!a.device.empty()) out += " <span class=\"device\">on " + escape(a.device) + "</span>";
   }
   return out + "</td></tr>";
@@ -232,7 +239,8 @@ std::string file_body(const Viewer& viewer, const FileView& view) {
     out += "<tr data-version=\"" + std::to_string(v.version) + "\"><td>" +
            std::to_string(v.version) + (head ? " <span class=\"tag\">current</span>" : "") +
            "</td><td class=\"size\">" + human_size(v.size) + "</td><td>" +
-           escape(format_time(v.created_at)) + "</td><td>" + escape(v.author) +
+           escape(format_time(v.created_at)) + "</td><td>" +
+           escape(author_name(v.author, v.device)) +
            (v.device.empty() ? "" : " <span class=\"device\">on " + escape(v.device) + "</span>") +
            "</td><td class=\"actions\"><a href=\"/web/download" + url +
            "?version=" + std::to_string(v.version) + "\">Download</a>";

@@ -21,14 +21,15 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import threading
 import time
 import unittest
 
-from harness import (CAIRN as CAIRN_BIN, CAIRND, CairnTestCase, Daemon, http, read, run, tree_snapshot, write,
-                     write_random)
+from harness import (CAIRN as CAIRN_BIN, CAIRND, CairnTestCase, Daemon, http, read, run, sha256, tree_snapshot,
+                     write, write_random)
 
 
 class MetadataBackupTest(CairnTestCase):
@@ -218,8 +219,8 @@ class UserDeleteTest(CairnTestCase):
 
     def test_grace_period_cancel_purge_and_shares(self):
         self.env["CAIRN_SERVER"] = self.daemon.url
-        bob_token = self.daemon.add_user("bob")
         carol_token = self.daemon.add_user("carol")
+        bob_token = self.daemon.add_user("bob")  # The newest: SQLite gives his id out again.
         bob, carol = self.as_user(bob_token, "bob"), self.as_user(carol_token, "carol")
         docs = self.path("docs")
         write(os.path.join(docs, "notes.txt"), "alice's notes\n")
@@ -233,6 +234,10 @@ class UserDeleteTest(CairnTestCase):
         run([CAIRN_BIN, "-C", mine, "push"], env=bob, check=True)
         self.cairn("share", "/docs", "bob", "--role", "editor", check=True)
         run([CAIRN_BIN, "put", self.path("docs", "notes.txt"), "/Shared/docs/from-bob.txt"],
+            env=bob, check=True)
+        # Bytes only bob ever had: after his purge alice must still read them.
+        write_random(self.path("bob-own.bin"), 900_000, seed=7)
+        run([CAIRN_BIN, "put", self.path("bob-own.bin"), "/Shared/docs/bob-own.bin"],
             env=bob, check=True)
         before = self.admin("stats")
 
@@ -270,12 +275,32 @@ class UserDeleteTest(CairnTestCase):
         self.cairn("clone", self.daemon.url + "/docs", clone, check=True)
         self.assertEqual(read(os.path.join(clone, "from-bob.txt")), "alice's notes\n")
         self.assertEqual(read(os.path.join(clone, "notes.txt")), "alice's notes\n")
+        with open(self.path("bob-own.bin"), "rb") as f:
+            self.assertEqual(sha256(open(os.path.join(clone, "bob-own.bin"), "rb").read()),
+                             sha256(f.read()))
         self.assertTrue(self.admin("check", "--read-data")["clean"])
-        # The name is free again, for a new user with nothing.
+        # The name is free again, for a new user with nothing (on SQLite, with bob's old id):
+        # they neither hold bob's chunks nor pass for the author of what he wrote.
         new_bob = self.admin("user", "add", "bob")["token"]
-        listing = json.loads(run([CAIRN_BIN, "ls", "/", "--json"],
-                                 env=self.as_user(new_bob, "new-bob"), check=True).stdout)
+        if self.daemon.backends.postgres is None:
+            with sqlite3.connect(os.path.join(self.daemon.data_dir, "metadata.db")) as db:
+                ids = dict(db.execute("SELECT name, user_id FROM users"))
+            self.assertEqual(ids["bob"], ids["carol"] + 1, ids)  # bob's old id.
+        new_env = self.as_user(new_bob, "new-bob")
+        listing = json.loads(run([CAIRN_BIN, "ls", "/", "--json"], env=new_env,
+                                 check=True).stdout)
         self.assertEqual(listing["entries"], [])
+        history = json.loads(run([CAIRN_BIN, "history", "/docs/bob-own.bin", "--json"],
+                                 check=True, env=self.env).stdout)
+        self.assertEqual([v["author"] for v in history["versions"]], [""])
+        self.assertIn("(deleted user)@", run([CAIRN_BIN, "history", "/docs/bob-own.bin"],
+                                             check=True, env=self.env).stdout)
+        self.assertEqual(self.admin("gc", "--grace", "0s")["chunks_deleted"], 0)
+        self.cairn("-C", clone, "pull", check=True)
+        cat = subprocess.run([CAIRN_BIN, "cat", "/docs/bob-own.bin"], env=self.env,
+                             capture_output=True, check=True)
+        with open(self.path("bob-own.bin"), "rb") as f:
+            self.assertEqual(sha256(cat.stdout), sha256(f.read()))
 
         # Alice shares with carol, who has a working copy; alice is deleted with --end-shares.
         self.cairn("share", "/docs", "carol", "--role", "viewer", check=True)

@@ -19,7 +19,12 @@ Result<void> end_shares(Session& s, Tx& tx, const Actor& actor) {
   return {};
 }
 
-// Deletes every row of the user: what their namespaces hold, then what names the user.
+// Deletes every row of the user: what their namespaces hold, then what names the user. What
+// they wrote in folders others own stays, with what made it readable: those versions (and their
+// journal entries), the chunks the user held and the packed chunks only they could read pass to
+// the user's retired id, -user_id. A read follows the same rule as before (a version's author's
+// chunks), no user ever has a negative id, and SQLite, which may give a deleted user's id to the
+// next user added, gives it to someone no row refers to.
 Result<void> delete_rows(Session& s, int64_t user_id) {
   constexpr const char* kOwned =
       "namespace_id IN (SELECT namespace_id FROM namespaces WHERE owner_id = ?1)";
@@ -35,7 +40,11 @@ Result<void> delete_rows(Session& s, int64_t user_id) {
       "DELETE FROM namespaces WHERE owner_id = ?1",
       "DELETE FROM uploads WHERE user_id = ?1",
       "DELETE FROM commit_requests WHERE user_id = ?1",
-      "DELETE FROM user_chunks WHERE user_id = ?1",
+      "UPDATE versions SET author_id = -CAST(?1 AS BIGINT) WHERE author_id = ?1",
+      "UPDATE journal SET author_id = -CAST(?1 AS BIGINT) WHERE author_id = ?1",
+      "UPDATE user_chunks SET user_id = -CAST(?1 AS BIGINT) WHERE user_id = ?1",
+      "UPDATE pack_chunks SET reader_id = -CAST(?1 AS BIGINT) WHERE reader_id = ?1",
+      "UPDATE packs SET uploader_id = -CAST(?1 AS BIGINT) WHERE uploader_id = ?1",
       "DELETE FROM quotas WHERE user_id = ?1",
       "DELETE FROM tokens WHERE user_id = ?1",
       "DELETE FROM users WHERE user_id = ?1",
