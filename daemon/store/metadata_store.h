@@ -295,7 +295,8 @@ struct LinkTarget {
   int64_t reader_id = 0;  // The namespace's owner: whose rights read its chunks.
   std::string name;       // The linked node's name.
   NodeKind kind = NodeKind::kFile;
-  std::vector<LinkedEntry> entries;  // Parents before children, by path.
+  std::vector<LinkedEntry> entries;   // Parents before children, by path.
+  std::optional<int64_t> expires_at;  // A link's end (unix seconds), if it has one.
 };
 
 // A node as listings and the change feed describe it (the service turns it into the wire's).

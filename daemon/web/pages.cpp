@@ -305,7 +305,8 @@ std::string links_body(const Viewer& viewer, const protocol::LinksResponse& link
 }
 
 std::string link_landing_body(std::string_view base, std::string_view name, bool folder,
-                              const std::vector<LinkedItem>& items) {
+                              const std::vector<LinkedItem>& items,
+                              std::optional<int64_t> expires_at) {
   uint64_t total = 0;
   size_t files = 0;
   for (const auto& item : items) {
@@ -316,6 +317,9 @@ std::string link_landing_body(std::string_view base, std::string_view name, bool
   std::string out = "<h1 class=\"filename\">" + escape(name) + (folder ? "/" : "") + "</h1>";
   out += "<p class=\"facts\">" + human_size(total) +
          (folder ? " in " + std::to_string(files) + (files == 1 ? " file" : " files") : "") +
+         (expires_at ? " \u00b7 <span class=\"expires\">available until " +
+                           escape(format_time(*expires_at)) + "</span>"
+                     : std::string()) +
          "</p><div class=\"toolbar\"><a class=\"button primary\" id=\"download\" href=\"" +
          std::string(base) + "?download=1" + (folder ? "&amp;format=zip" : "") + "\">" +
          (folder ? "Download all (zip)" : "Download") + "</a>";

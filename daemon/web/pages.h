@@ -4,6 +4,7 @@
 // their inputs, so that tests can check what a page shows. Every piece of user content goes
 // through escape() or url_path() (html.h).
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,8 +72,10 @@ struct LinkedItem {
   protocol::NodeKind kind = protocol::NodeKind::kFile;
   uint64_t size = 0;
 };
+// `expires_at`: when the link stops working (unix seconds), said on the page.
 std::string link_landing_body(std::string_view base, std::string_view name, bool folder,
-                              const std::vector<LinkedItem>& items);
+                              const std::vector<LinkedItem>& items,
+                              std::optional<int64_t> expires_at = std::nullopt);
 
 std::string trash_body(const Viewer& viewer, const protocol::TrashResponse& trash, bool writable);
 

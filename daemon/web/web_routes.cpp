@@ -557,8 +557,9 @@ class WebRoutes {
     if (inner.empty() && wants_html(req) && req.query.count("download") == 0) {
       std::vector<LinkedItem> items;
       for (const auto& e : target->entries) items.push_back({e.path, e.kind, e.size});
-      return page(200, {}, target->name,
-                  link_landing_body("/l/" + token, target->name, folder, items));
+      return page(
+          200, {}, target->name,
+          link_landing_body("/l/" + token, target->name, folder, items, target->expires_at));
     }
     Delivery what = delivery_of(*target);
     if (!inner.empty()) {

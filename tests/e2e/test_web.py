@@ -463,6 +463,7 @@ class WebPageTest(CairnTestCase):
         with Browser(downloads=self.path("theirs")) as other:
             other.get(url)
             self.assertEqual(other.find("h1.filename").text, "docs/")
+            self.assertIn("available until", other.find("p.facts").text)  # 7 days, the default.
             names = [a.text for a in other.find_all("td.name a")]
             self.assertIn("notes.txt", names)
             self.assertIn("deep/inner.md", names)

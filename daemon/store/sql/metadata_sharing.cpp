@@ -279,17 +279,19 @@ Result<LinkTarget> SqlMetadataStore::open_link(const Digest& token_hash, int64_t
         // Its creator must still be allowed to share it: the owner, or an editor of a folder or
         // file shared with them that holds it (a share taken away or made read-only revokes
         // their links; this check holds even for a link that escaped that).
-        auto l, s.query("SELECT l.namespace_id, l.node_id, ns.owner_id, n.name, n.kind FROM "
-                        "links l JOIN users u ON u.user_id = l.created_by JOIN namespaces ns "
-                        "ON ns.namespace_id = l.namespace_id JOIN nodes n ON n.node_id = "
-                        "l.node_id WHERE l.token_hash=?1 AND l.revoked_at IS NULL AND "
-                        "(l.expires_at IS NULL OR l.expires_at > ?2) AND u.disabled = 0 AND "
-                        "n.deleted_at IS NULL AND (ns.owner_id = l.created_by OR EXISTS "
-                        "(SELECT 1 FROM shares sh JOIN closure c ON c.namespace_id = "
-                        "sh.namespace_id AND c.ancestor = sh.root_node_id WHERE "
-                        "sh.namespace_id = l.namespace_id AND c.descendant = l.node_id AND "
-                        "sh.grantee_id = l.created_by AND sh.role = 'editor'))",
-                        token_hash.bytes(), now));
+        auto l,
+        s.query(
+            "SELECT l.namespace_id, l.node_id, ns.owner_id, n.name, n.kind, "
+            "l.expires_at FROM links l JOIN users u ON u.user_id = l.created_by JOIN namespaces ns "
+            "ON ns.namespace_id = l.namespace_id JOIN nodes n ON n.node_id = "
+            "l.node_id WHERE l.token_hash=?1 AND l.revoked_at IS NULL AND "
+            "(l.expires_at IS NULL OR l.expires_at > ?2) AND u.disabled = 0 AND "
+            "n.deleted_at IS NULL AND (ns.owner_id = l.created_by OR EXISTS "
+            "(SELECT 1 FROM shares sh JOIN closure c ON c.namespace_id = "
+            "sh.namespace_id AND c.ancestor = sh.root_node_id WHERE "
+            "sh.namespace_id = l.namespace_id AND c.descendant = l.node_id AND "
+            "sh.grantee_id = l.created_by AND sh.role = 'editor'))",
+            token_hash.bytes(), now));
     if (l.empty()) return gone;
     LinkTarget out;
     const int64_t ns = l[0].get_int(0);
@@ -297,6 +299,7 @@ Result<LinkTarget> SqlMetadataStore::open_link(const Digest& token_hash, int64_t
     out.reader_id = l[0].get_int(2);
     out.name = l[0].get_text(3);
     out.kind = kind_from_code(l[0].get_int(4));
+    out.expires_at = l[0].get_optional_int(5);
     if (out.name.empty()) out.name = "files";  // A namespace's root has no name.
     // The node and (a folder) everything live under it, parents first. Mounts are left out:
     // what others share with the creator is not published by a link to a folder of theirs.

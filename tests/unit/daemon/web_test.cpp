@@ -214,6 +214,14 @@ TEST(PagesTest, TheSignInFormCarriesWhereItGoesNextEscaped) {
   EXPECT_EQ(signin_body(SignInView{}).find("name=\"next\""), std::string::npos);
 }
 
+TEST(PagesTest, ALinksLandingPageSaysUntilWhenItWorks) {
+  const std::vector<LinkedItem> items{{"a.txt", protocol::NodeKind::kFile, 5}};
+  const std::string lasting = link_landing_body("/l/t", "docs", true, items);
+  EXPECT_EQ(lasting.find("available until"), std::string::npos);
+  const std::string ending = link_landing_body("/l/t", "docs", true, items, 1'800'000'000);
+  EXPECT_NE(ending.find("available until 2027-01-15 08:00 UTC"), std::string::npos);
+}
+
 TEST(PagesTest, AViewerSeesNoWriteControls) {
   Viewer viewer{"bob", "tok"};
   FileView fv;
