@@ -9,7 +9,9 @@ add a new user of the same name. A model of every namespace says what each user 
 
 After every step each user's `cairn get /` must succeed and hold exactly their view: their own
 folders and the folders shared with them (under /Shared, or wherever they moved them), byte for
-byte, and nothing of what others share with them through a folder of theirs they share in turn. A viewer's write must be
+byte, and nothing of what others share with them through a folder of theirs they share in turn;
+every ten steps and at the end, their whole tree downloaded from the web page as a zip must be
+the same. A viewer's write must be
 refused (exit 5) and change nothing. At the end `cairnd check --read-data` must find nothing
 wrong. What this catches is a file that someone may see but nobody can read (a purged author's
 chunks, a share's rights), and views that drift from what sharing promises.
@@ -20,6 +22,8 @@ chunks, a share's rights), and views that drift from what sharing promises.
 """
 
 import argparse
+import http.client
+import io
 import json
 import os
 import random
@@ -27,7 +31,9 @@ import shutil
 import sys
 import tempfile
 import unittest
+import urllib.parse
 import urllib.request
+import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -283,6 +289,8 @@ class RandomShareRun:
         self.note(f"step {i}: {kind.__name__} by {user}")
         kind(self, user)
         self.check_views()
+        if i % 10 == 9:
+            self.check_web()
 
     def check_views(self):
         for user in USERS:
@@ -303,10 +311,41 @@ class RandomShareRun:
                 raise Failure(f"{user}'s files differ from the model: missing {missing}, "
                               f"extra {extra}, other bytes in {differ}")
 
+    def web(self, method, path, headers, body=None):
+        parsed = urllib.parse.urlsplit(self.daemon.url)
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        out = (r.status, r.getheader("Set-Cookie") or "", r.read())
+        conn.close()
+        return out
+
+    def check_web(self):
+        """The web page agrees: each user's whole tree, downloaded as a zip, is their view."""
+        for user in USERS:
+            status, cookie, body = self.web(
+                "POST", "/web/signin",
+                {"Origin": self.daemon.url.rstrip("/"),
+                 "Content-Type": "application/x-www-form-urlencoded"},
+                "token=" + urllib.parse.quote(self.tokens[user]))
+            if status != 303:
+                raise Failure(f"{user} could not sign in to the page: {status} {body[:200]}")
+            session = cookie.split(";")[0]
+            status, _, body = self.web("GET", "/web/download/?format=zip", {"Cookie": session})
+            self.note(f"  {user}: web zip of / -> {status}")
+            if status != 200:
+                raise Failure(f"{user}'s page download of / answered {status}: {body[:300]}")
+            with zipfile.ZipFile(io.BytesIO(body)) as z:
+                got = {n[len("files/"):]: z.read(n) for n in z.namelist() if not n.endswith("/")}
+            if got != self.view(user):
+                raise Failure(f"{user}'s page download differs from the model: "
+                              f"{sorted(set(got) ^ set(self.view(user)))}")
+
     def execute(self):
         try:
             for i in range(self.steps):
                 self.step(i)
+            self.check_web()
             report = self.admin("check", "--read-data", "--json").stdout
             if not json.loads(report)["clean"]:
                 raise Failure(f"cairnd check found damage:\n{report}")
