@@ -416,6 +416,29 @@ class CairnTestCase(unittest.TestCase):
         return json.loads(result.stdout)
 
 
+def run_seeds(seeds, make_run, failure, summary, keep=False):
+    """A randomized test's seeds run by hand, one after another: each seed's outcome printed as it
+    ends (a `failure` exception's text in full), a total, and the exit status (1 if any failed).
+    `make_run(seed)` gives a run with execute(), close() and tmp; `summary(run)` says what an ok
+    run did."""
+    failed = []
+    for seed in seeds:
+        r = make_run(seed)
+        try:
+            r.execute()
+            print(f"seed {seed}: ok ({summary(r)})", flush=True)
+        except failure as e:
+            print(str(e), flush=True)
+            failed.append(seed)
+        finally:
+            r.close()
+            if keep:
+                print(f"  kept {r.tmp}")
+    print(f"{len(seeds) - len(failed)} of {len(seeds)} seeds passed"
+          + (f"; failed: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
 def accept_pair(listener, target):
     """The next client of `listener` and a fresh connection to `target` for it; None once the
     listener is closed. A client whose upstream cannot be reached is dropped."""

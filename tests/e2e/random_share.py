@@ -37,7 +37,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import CAIRN, CAIRND, Daemon, run  # noqa: E402
+from harness import CAIRN, CAIRND, Daemon, run, run_seeds  # noqa: E402
 
 USERS = ("alice", "bob", "carol")
 FOLDERS = 2  # Top folders per user: NAME-0 and NAME-1.
@@ -389,23 +389,8 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     seeds = [args.seed] if args.seed is not None else range(1, args.seeds + 1)
-    failed = []
-    for seed in seeds:
-        r = RandomShareRun(seed, steps=args.steps, keep=args.keep)
-        try:
-            r.execute()
-            print(f"seed {seed}: ok ({r.counter} contents and names made)", flush=True)
-        except Failure as e:
-            print(str(e), flush=True)
-            failed.append(seed)
-        finally:
-            r.close()
-            if args.keep:
-                print(f"  kept {r.tmp}")
-    print(f"{len(seeds) - len(failed)} of {len(seeds)} seeds passed"
-          + (f"; failed: {failed}" if failed else ""))
-    return 1 if failed else 0
-
+    return run_seeds(seeds, lambda seed: RandomShareRun(seed, steps=args.steps, keep=args.keep),
+                     Failure, lambda r: f"{r.counter} contents and names made", args.keep)
 
 if __name__ == "__main__":
     sys.exit(main())

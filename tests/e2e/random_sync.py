@@ -29,7 +29,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import CAIRN, Daemon, run, tree_snapshot  # noqa: E402
+from harness import CAIRN, Daemon, run, run_seeds, tree_snapshot  # noqa: E402
 
 
 class Failure(AssertionError):
@@ -298,24 +298,11 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     seeds = [args.seed] if args.seed is not None else range(1, args.seeds + 1)
-    failed = []
-    for seed in seeds:
-        r = RandomRun(seed, steps=args.steps, devices=args.devices,
-                      same_device=args.same_device, keep=args.keep)
-        try:
-            r.execute()
-            print(f"seed {seed}: ok ({len(r.written)} contents written)", flush=True)
-        except Failure as e:
-            print(str(e), flush=True)
-            failed.append(seed)
-        finally:
-            r.close()
-            if args.keep:
-                print(f"  kept {r.tmp}")
-    print(f"{len(seeds) - len(failed)} of {len(seeds)} seeds passed"
-          + (f"; failed: {failed}" if failed else ""))
-    return 1 if failed else 0
-
+    return run_seeds(
+        seeds,
+        lambda seed: RandomRun(seed, steps=args.steps, devices=args.devices,
+                               same_device=args.same_device, keep=args.keep),
+        Failure, lambda r: f"{len(r.written)} contents written", args.keep)
 
 if __name__ == "__main__":
     sys.exit(main())
